@@ -1,0 +1,234 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#
+# xsnap top-level Makefile.  Every output goes under $(OUTPUT), mirroring the
+# source tree.  `make V=1` echoes commands.  `make SANITIZE=1` builds
+# userspace with ASan + UBSan (into build-san/ by default).
+
+ifeq ($(SANITIZE),1)
+OUTPUT ?= build-san
+else
+OUTPUT ?= build
+endif
+O := $(abspath $(OUTPUT))
+
+CC ?= cc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+PKG_CONFIG ?= pkg-config
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DESTDIR ?=
+
+VERSION_MAJOR := 0
+VERSION_MINOR := 1
+VERSION := $(VERSION_MAJOR).$(VERSION_MINOR)
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(patsubst $(O)/%,%,$(2))";
+endif
+
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+MULTIARCH := $(shell $(CC) -dumpmachine 2>/dev/null)
+
+# Missing tools stop the build with one clear sentence (scripts/install-deps.sh installs them).
+# test/demo/bench install them first and then build through a sub-make.
+NO_CHECK_GOALS := clean help test demo bench deps
+ifeq ($(filter $(NO_CHECK_GOALS),$(MAKECMDGOALS)),)
+NEED_TOOLS := $(CLANG) $(BPFTOOL) $(PKG_CONFIG)
+$(foreach t,$(NEED_TOOLS),$(if $(shell command -v $(t) 2>/dev/null),,\
+	$(error '$(t)' not found: run scripts/install-deps.sh (as root) to install build dependencies)))
+endif
+
+PKGS := libbpf libxdp libelf zlib
+ifeq ($(filter $(NO_CHECK_GOALS),$(MAKECMDGOALS)),)
+PKG_OK := $(shell $(PKG_CONFIG) --exists $(PKGS) && echo yes)
+ifneq ($(PKG_OK),yes)
+$(error libbpf/libxdp/libelf/zlib development files not found by pkg-config: run scripts/install-deps.sh (as root))
+endif
+endif
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+
+# --- BPF -------------------------------------------------------------------
+CLANG_SYS_INCS := $(shell $(CLANG) -v -E - </dev/null 2>&1 \
+	| sed -n '/<...> search starts here:/,/End of search list./{ s| \(/.*\)|-idirafter \1|p }')
+BPF_CFLAGS := -g -O2 --target=bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	-I$(CURDIR)/include -I$(CURDIR)/bpf -I/usr/include/$(MULTIARCH) $(CLANG_SYS_INCS)
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst %.bpf.c,$(O)/%.bpf.o,$(BPF_SRCS))
+BPF_SKELS := $(patsubst %.bpf.c,$(O)/%.skel.h,$(BPF_SRCS))
+
+# --- userspace -------------------------------------------------------------
+CSTD := -std=gnu11
+WARN := -Wall -Wextra -Werror -Wno-missing-field-initializers
+BASE_CFLAGS := $(CSTD) $(WARN) -O2 -g -fPIC -D_GNU_SOURCE -MMD -MP \
+	-I$(CURDIR)/include -I$(CURDIR)/bpf -I$(O)/bpf -I$(CURDIR)/userspace/lib -I$(CURDIR)/tools/common $(PKG_CFLAGS)
+ifeq ($(SANITIZE),1)
+BASE_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SAN_LDFLAGS := -fsanitize=address,undefined
+endif
+CFLAGS ?=
+LDFLAGS ?=
+ALL_CFLAGS := $(BASE_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS := $(SAN_LDFLAGS) $(LDFLAGS)
+
+LIB_SRCS := $(wildcard userspace/lib/*.c)
+LIB_OBJS := $(patsubst %.c,$(O)/%.o,$(LIB_SRCS))
+LIB_A := $(O)/libxsnap.a
+LIB_SO := $(O)/libxsnap.so.$(VERSION)
+LIB_SONAME := libxsnap.so.$(VERSION_MAJOR)
+LIB_MAP := userspace/lib/libxsnap.map
+
+GEN_SRCS := $(wildcard tools/xsnap-gen/*.c)
+GEN_OBJS := $(patsubst %.c,$(O)/%.o,$(GEN_SRCS))
+GEN_BIN := $(O)/xsnap-gen
+
+EXAMPLE_SRCS := $(wildcard examples/*.c)
+EXAMPLE_BINS := $(patsubst examples/%.c,$(O)/examples/xsnap-%,$(EXAMPLE_SRCS))
+
+TEST_LIB_SRCS := $(wildcard tests/lib/*.c)
+TEST_LIB_OBJS := $(patsubst %.c,$(O)/%.o,$(TEST_LIB_SRCS))
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_BINS := $(patsubst %.c,$(O)/%,$(UNIT_SRCS))
+BPFTEST_SRCS := $(wildcard tests/bpf/*.c)
+BPFTEST_BINS := $(patsubst %.c,$(O)/%,$(BPFTEST_SRCS))
+NETNS_SRCS := $(wildcard tests/netns/*.c)
+NETNS_BINS := $(patsubst %.c,$(O)/%,$(NETNS_SRCS))
+
+BINS := $(GEN_BIN) $(EXAMPLE_BINS)
+TEST_BINS := $(UNIT_BINS) $(BPFTEST_BINS) $(NETNS_BINS)
+
+.DELETE_ON_ERROR:
+.SECONDARY:
+.PHONY: all lib test test-unit demo bench check install clean help deps
+
+all: lib $(BINS) $(O)/xsnap.pc
+
+lib: $(LIB_A) $(LIB_SO)
+
+# BPF object -> skeleton
+$(O)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) include/xsnap/abi.h
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(O)/bpf/%.skel.h: $(O)/bpf/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@
+
+# Library and generator objects include skeletons.
+$(LIB_OBJS) $(GEN_OBJS): $(BPF_SKELS)
+
+$(O)/%.o: %.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -fvisibility=hidden -c $< -o $@
+
+$(LIB_A): $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(LIB_SO): $(LIB_OBJS) $(LIB_MAP)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) -shared -Wl,-soname,$(LIB_SONAME) -Wl,--version-script=$(LIB_MAP) \
+		$(ALL_LDFLAGS) -o $@ $(LIB_OBJS) $(PKG_LIBS) -lpthread
+	$(Q)ln -sf $(notdir $@) $(O)/$(LIB_SONAME)
+	$(Q)ln -sf $(LIB_SONAME) $(O)/libxsnap.so
+
+$(O)/xsnap.pc: userspace/lib/xsnap.pc.in Makefile
+	$(call msg,GEN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+# Programs link the static library: they run from the tree without LD_LIBRARY_PATH.
+$(GEN_BIN): $(GEN_OBJS) $(LIB_A)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+
+$(O)/examples/xsnap-%: $(O)/examples/%.o $(LIB_A)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+
+$(O)/tests/%: $(O)/tests/%.o $(TEST_LIB_OBJS) $(LIB_A)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+
+$(O)/tests/%.o: tests/%.c $(BPF_SKELS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -I$(CURDIR)/tests/lib -c $< -o $@
+
+$(O)/tests/lib/%.o: tests/lib/%.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -I$(CURDIR)/tests/lib -c $< -o $@
+
+tests: $(TEST_BINS)
+
+# `make build/xsnap-gen` works like `make $(O)/xsnap-gen`.
+ifneq ($(OUTPUT),$(O))
+$(OUTPUT)/%: FORCE
+	$(Q)$(MAKE) --no-print-directory $(O)/$*
+.PHONY: FORCE
+FORCE:
+endif
+
+# --- top-level jobs --------------------------------------------------------
+deps:
+	$(Q)scripts/install-deps.sh --check-or-install
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory all tests
+	$(Q)OUTPUT=$(O) SANITIZE=$(SANITIZE) tests/run.sh $(TESTFLAGS)
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)OUTPUT=$(O) scripts/demo.sh
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)OUTPUT=$(O) scripts/bench.sh
+
+# Every exported symbol must be in the version map (and vice versa).
+check: $(LIB_SO)
+	$(Q)scripts/check-abi.sh $(LIB_SO) $(LIB_MAP) include/xsnap/xsnap.h
+
+install: all
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/xsnap $(DESTDIR)$(BINDIR)
+	$(Q)install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
+	$(Q)install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
+	$(Q)ln -sf $(notdir $(LIB_SO)) $(DESTDIR)$(LIBDIR)/$(LIB_SONAME)
+	$(Q)ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libxsnap.so
+	$(Q)install -m 644 include/xsnap/xsnap.h include/xsnap/abi.h $(DESTDIR)$(INCLUDEDIR)/xsnap/
+	$(Q)install -m 644 $(O)/xsnap.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	$(Q)install -m 755 $(GEN_BIN) $(DESTDIR)$(BINDIR)/
+	$(Q)if ls docs/*.[0-9] >/dev/null 2>&1; then for m in docs/*.[0-9]; do \
+		s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
+		install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done; fi
+
+clean:
+	$(call msg,CLEAN,$(O))
+	$(Q)rm -rf build build-san
+
+help:
+	@echo 'Targets:'
+	@echo '  all       build the XDP program, libxsnap, xsnap-gen and examples (default)'
+	@echo '  test      build and run unit, BPF and netns-lab tests (root for the last two)'
+	@echo '  demo      run the two-tenant, three-consumer demo on a veth lab (root)'
+	@echo '  bench     run the benchmark (root)'
+	@echo '  check     check the exported symbols against libxsnap.map'
+	@echo '  install   install library, headers, pkg-config file (PREFIX, DESTDIR)'
+	@echo '  clean     remove build outputs'
+	@echo 'Variables: V=1 (echo commands), SANITIZE=1 (ASan+UBSan), OUTPUT=dir, TESTFLAGS=...'
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * xsnap_steer: the XDP classifier in front of the snapshot store.
+ *
+ * Every frame is parsed (bpf/xsnap_parse.h, shared with userspace), then
+ * looked up in the live bank of compiled rules: one hash lookup per mask
+ * group (tuple-space search, see <xsnap/abi.h>).  The matching rules decide:
+ *
+ *   - nothing matched         -> XDP_PASS, the kernel stack sees the frame;
+ *   - a drop/pass rule won    -> XDP_DROP / XDP_PASS;
+ *   - deliver rules won       -> metadata (struct xsnap_meta) in front of
+ *                                the frame, redirect to this queue's AF_XDP
+ *                                socket, whose engine fans the frame out to
+ *                                every tenant in the mask.
+ *
+ * Malformed frames are never matched: they go to XDP_PASS with a reason
+ * counter, so the kernel stack (which has its own checks) decides.  Every
+ * frame bumps exactly one final reason counter in xsnap_cnt; non-first
+ * fragments additionally bump XSNAP_R_FRAGMENT, so fragments are visible
+ * whatever their verdict (they match L3-only and protocol rules, never port
+ * rules).
+ *
+ * Verifier cost: the parser and the per-group lookup are global functions,
+ * each verified once on its own; see xsnap_match_group().  The verified
+ * instruction count is printed by tests/bpf/test_steer (verified_insns).
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <xsnap/abi.h>
+#include "xsnap_parse.h"
+
+/* AF_XDP socket per rx queue.  Written by xsnapd when it binds a socket. */
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, XSNAP_MAX_QUEUES);
+	__type(key, __u32);
+	__type(value, __u32);
+} xsnap_xsks SEC(".maps");
+
+/* Live bank and active tenant slots.  Written by libxsnap's rule updater. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xsnap_cfg);
+} xsnap_cfg SEC(".maps");
+
+/* Mask groups of bank 0 and bank 1.  Written by the rule compiler into the
+ * idle bank before xsnap_cfg.bank is flipped to it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct xsnap_bank);
+} xsnap_groups SEC(".maps");
+
+/* Compiled rules of both banks (the key carries the bank).  Written by the
+ * rule compiler; read only here. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XSNAP_MAX_RULES * 2);
+	__type(key, struct xsnap_rule_key);
+	__type(value, struct xsnap_rule_val);
+} xsnap_rules SEC(".maps");
+
+/* Per-CPU frame count per final reason (XSNAP_R_*).  Written here, read and
+ * summed by `xsnapctl stats`. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XSNAP_R_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} xsnap_cnt SEC(".maps");
+
+/* Per-CPU frames/bytes redirected per tenant slot.  Written here, read by
+ * the daemon's stats and by tests. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XSNAP_MAX_TENANTS);
+	__type(key, __u32);
+	__type(value, struct xsnap_tenant_cnt);
+} xsnap_tcnt SEC(".maps");
+
+/* Rule lookups of one frame: what they need and what they found. */
+struct xsnap_match {
+	__u32 bank;		/* live bank, read once per frame */
+	__u32 active;		/* cfg->tenants, read with it */
+	__u32 mask;		/* union of the deliver tenants */
+	__u32 deliver_prio;	/* best deliver prio, XSNAP_PRIO_NONE if none */
+	__u32 deliver_id;
+	__u32 stop_prio;	/* best drop/pass prio, XSNAP_PRIO_NONE if none */
+	__u32 stop_id;
+	__u32 stop_action;
+};
+
+/* (prio, id) before (bprio, bid)?  The compiler merges rules within a key by
+ * the same order, so the result does not depend on how rules fall into
+ * groups. */
+static __always_inline int better(__u32 prio, __u32 id, __u32 bprio, __u32 bid)
+{
+	return prio < bprio || (prio == bprio && id < bid);
+}
+
+static __always_inline void count(__u32 reason)
+{
+	__u64 *c = bpf_map_lookup_elem(&xsnap_cnt, &reason);
+
+	/* Per-CPU slot: no other CPU writes it, a plain increment is enough. */
+	if (c)
+		*c += 1;
+}
+
+static __always_inline int verdict(__u32 reason, int action)
+{
+	count(reason);
+	return action;
+}
+
+/*
+ * Look group @gi of bank m->bank up for the frame @pkt and merge the rule
+ * value found, if any, into @m.  Tenant slots outside m->active (being
+ * removed) are dropped from the value first; a value left with no active
+ * tenant takes no part in the deliver precedence, as if its deliver rules
+ * were gone.  (Within one merged value a removed tenant's prio cannot be
+ * told apart from the others'; the daemon deletes such rules before it
+ * frees a slot.)
+ *
+ * A global (non-inlined) function: the verifier checks it once, with every
+ * input unknown, instead of once per group and per path into the group
+ * loop.  Inlined in a 16-iteration loop, the program cost 40k-400k verified
+ * instructions depending on the layout; see the verified_insns test.
+ * @gi is 64-bit because the verifier knows nothing of a global function's
+ * argument registers: with a __u32, clang bounds-checks a zero-extended copy
+ * and then indexes with the unchecked register.
+ */
+__attribute__((noinline)) int xsnap_match_group(const struct xsnap_pkt *pkt, struct xsnap_match *m,
+						__u64 gi)
+{
+	struct xsnap_rule_key key;
+	const struct xsnap_bank *b;
+	struct xsnap_rule_val *v;
+	__u32 bank, mask;
+
+	if (!pkt || !m || gi >= XSNAP_MAX_GROUPS)
+		return 0;
+	bank = m->bank & 1;
+	b = bpf_map_lookup_elem(&xsnap_groups, &bank);
+	if (!b || !xsnap_make_key(pkt, &b->groups[gi], bank, (__u8)gi, &key))
+		return 0;
+	v = bpf_map_lookup_elem(&xsnap_rules, &key);
+	if (!v)
+		return 0;
+	mask = v->tenant_mask & m->active;
+	if (v->deliver_prio != XSNAP_PRIO_NONE && mask) {
+		m->mask |= mask;
+		if (better(v->deliver_prio, v->deliver_id, m->deliver_prio, m->deliver_id)) {
+			m->deliver_prio = v->deliver_prio;
+			m->deliver_id = v->deliver_id;
+		}
+	}
+	if (v->stop_prio != XSNAP_PRIO_NONE &&
+	    better(v->stop_prio, v->stop_id, m->stop_prio, m->stop_id)) {
+		m->stop_prio = v->stop_prio;
+		m->stop_id = v->stop_id;
+		m->stop_action = v->stop_action;
+	}
+	return 1;
+}
+
+/*
+ * Run every live group of the frame's bank.  The bank number is read once:
+ * the whole frame is classified against one complete rule set even while
+ * userspace flips banks.  64-bit loop counter: see count_tenants().
+ */
+static __always_inline void classify(const struct xsnap_pkt *pkt, struct xsnap_match *m)
+{
+	const struct xsnap_cfg *cfg;
+	const struct xsnap_bank *b;
+	__u32 zero = 0;
+	__u64 i, n;
+
+	cfg = bpf_map_lookup_elem(&xsnap_cfg, &zero);
+	if (!cfg)
+		return;
+	m->bank = cfg->bank & 1;
+	m->active = cfg->tenants;
+	b = bpf_map_lookup_elem(&xsnap_groups, &m->bank);
+	if (!b)
+		return;
+	n = b->ngroups;
+#pragma clang loop unroll(disable)
+	for (i = 0; i < XSNAP_MAX_GROUPS && i < n; i++)
+		xsnap_match_group(pkt, m, i);
+}
+
+/* A drop/pass rule won.  Any action other than drop passes: a corrupt value
+ * must not make frames vanish. */
+static __always_inline int stop(__u32 action)
+{
+	if (action == XSNAP_ACT_DROP)
+		return verdict(XSNAP_R_RULE_DROP, XDP_DROP);
+	return verdict(XSNAP_R_RULE_PASS, XDP_PASS);
+}
+
+/*
+ * Bump frames/bytes of every tenant in @mask: 32 fixed iterations, cheaper
+ * for the verifier than a data-dependent bit scan (BPF has no ctz).  The
+ * loop counter is 64-bit on purpose: with a __u32 one, clang 14 re-derives
+ * it through shifts the verifier cannot bound, and the load fails with
+ * "infinite loop detected".
+ */
+static __always_inline void count_tenants(__u32 mask, __u64 bytes)
+{
+	__u64 t;
+
+#pragma clang loop unroll(disable)
+	for (t = 0; t < XSNAP_MAX_TENANTS; t++) {
+		struct xsnap_tenant_cnt *c;
+		__u32 key = (__u32)t;
+
+		if (!(mask & (1u << t)))
+			continue;
+		c = bpf_map_lookup_elem(&xsnap_tcnt, &key);
+		if (c) {
+			c->frames += 1;
+			c->bytes += bytes;
+		}
+	}
+}
+
+/* Write the metadata in front of the frame and redirect it to the socket. */
+static __always_inline int deliver(struct xdp_md *ctx, const struct xsnap_pkt *pkt,
+				   const struct xsnap_match *m)
+{
+	__u32 q = ctx->rx_queue_index;
+	struct xsnap_meta *meta;
+	void *data;
+
+	/* No socket on this queue: leave the frame to the kernel rather than
+	 * have the redirect fail (and the frame vanish) later. */
+	if (!bpf_map_lookup_elem(&xsnap_xsks, &q))
+		return verdict(XSNAP_R_NO_SOCKET, XDP_PASS);
+
+	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct xsnap_meta)))
+		return verdict(XSNAP_R_META, XDP_PASS);
+	/* adjust_meta invalidates every packet pointer: reload and re-check. */
+	data = (void *)(long)ctx->data;
+	meta = (void *)(long)ctx->data_meta;
+	if ((void *)(meta + 1) > data)
+		return verdict(XSNAP_R_META, XDP_PASS);
+
+	meta->rx_ns = bpf_ktime_get_ns();
+	meta->tenant_mask = m->mask;
+	meta->rule_id = m->deliver_id;
+	meta->flow_hash = pkt->flow_hash;
+	meta->l3_off = pkt->l3_off;
+	meta->l4_off = pkt->l4_off;
+	meta->vlan = pkt->vlan;
+	meta->l4_proto = pkt->frag ? 0 : pkt->proto;
+	meta->l3_proto = pkt->l3_proto;
+	meta->magic = XSNAP_META_MAGIC;
+
+	count_tenants(m->mask, bpf_xdp_get_buff_len(ctx));
+	count(XSNAP_R_DELIVER);
+	/* XDP_PASS as the fallback: if the socket went away since the lookup
+	 * above, the kernel stack still gets the frame. */
+	return bpf_redirect_map(&xsnap_xsks, q, XDP_PASS);
+}
+
+/* The parser as a global function: verified once on its own rather than
+ * once per caller path (see xsnap_match_group()); the rest of the program
+ * then sees one "parsed" path instead of one per frame shape. */
+__attribute__((noinline)) int xsnap_parse_ctx(struct xdp_md *ctx, struct xsnap_pkt *pkt)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+
+	if (!pkt)
+		return -XSNAP_R_SHORT_L2;
+	return xsnap_parse(data, data_end, pkt);
+}
+
+SEC("xdp")
+int xsnap_steer(struct xdp_md *ctx)
+{
+	struct xsnap_match m = {
+		.deliver_prio = XSNAP_PRIO_NONE,
+		.stop_prio = XSNAP_PRIO_NONE,
+	};
+	struct xsnap_pkt pkt = {};
+	int err;
+
+	err = xsnap_parse_ctx(ctx, &pkt);
+	if (err)
+		return verdict(-err, XDP_PASS);
+	if (pkt.frag)
+		count(XSNAP_R_FRAGMENT);
+
+	classify(&pkt, &m);
+
+	/* Lower prio wins; on a tie the stop (drop/pass) rule wins.  With no
+	 * deliver match, deliver_prio is XSNAP_PRIO_NONE and any stop wins. */
+	if (m.stop_prio != XSNAP_PRIO_NONE && m.stop_prio <= m.deliver_prio)
+		return stop(m.stop_action);
+	if (m.deliver_prio != XSNAP_PRIO_NONE)
+		return deliver(ctx, &pkt, &m);
+	return verdict(XSNAP_R_NOMATCH, XDP_PASS);
+}
+
+/*
+ * No libxdp run config (.xdp_run_config): its defaults, priority 50 and
+ * "chain on XDP_PASS", are what we want behind the dispatcher, and libbpf
+ * logs "skipping unrecognized data section" on every open of an object that
+ * carries one.
+ */
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * libxsnap: several consumers sharing one NIC queue through an AF_XDP UMEM
+ * managed as a snapshot store.
+ *
+ * Conventions (stated once, true for every function below):
+ *  - Functions returning int return >= 0 on success (0 or a count) and a
+ *    negative errno on failure; errno is set as well.
+ *  - Constructors return NULL and set errno on failure.
+ *  - Burst calls (xsnap_recv) return how many frames they handled; 0 means
+ *    "none within the timeout", not an error.
+ *  - A failed call leaves its object as it was: nothing leaked, no frame or
+ *    reference held.
+ *  - The library never exits or aborts, and prints only through the print
+ *    callback (xsnap_set_print); by default warnings go to stderr.
+ *  - Option structs start with `size_t sz`; declare them with XSNAP_OPTS().
+ *    Unknown non-zero trailing bytes (options from a newer header) are
+ *    refused with EINVAL.
+ *  - Thread safety: a context may be used from several threads.  A socket
+ *    (struct xsnap_sock) and the frames it received belong to one thread at a
+ *    time; different sockets may be used concurrently.
+ */
+#ifndef XSNAP_XSNAP_H
+#define XSNAP_XSNAP_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef XSNAP_API
+#define XSNAP_API __attribute__((visibility("default")))
+#endif
+
+#define XSNAP_VERSION_MAJOR 0
+#define XSNAP_VERSION_MINOR 1
+
+struct xsnap_ctx;
+struct xsnap_sock;
+struct xsnap_frame;
+
+/**
+ * XSNAP_OPTS() - declare an option struct of @TYPE named @NAME, zero-filled,
+ * with its sz member set, and any members given as designated initialisers.
+ */
+#define XSNAP_OPTS(TYPE, NAME, ...) struct TYPE NAME = { .sz = sizeof(struct TYPE), __VA_ARGS__ }
+
+enum xsnap_print_level {
+	XSNAP_WARN,
+	XSNAP_INFO,
+	XSNAP_DEBUG,
+};
+
+typedef int (*xsnap_print_fn_t)(enum xsnap_print_level level, const char *fmt, va_list ap);
+
+/**
+ * xsnap_set_print() - route the library's messages.
+ * @fn: new callback, or NULL to silence the library.
+ *
+ * Return: the previous callback.  The default prints WARN and INFO to stderr
+ * (DEBUG when XSNAP_DEBUG is set in the environment).  Not thread-safe
+ * against concurrent calls of itself.
+ */
+XSNAP_API xsnap_print_fn_t xsnap_set_print(xsnap_print_fn_t fn);
+
+enum xsnap_xdp_mode {
+	XSNAP_MODE_AUTO = 0,	/* native, falling back to generic (reported) */
+	XSNAP_MODE_NATIVE,	/* driver mode or fail */
+	XSNAP_MODE_SKB,		/* generic mode */
+};
+
+enum xsnap_zc_mode {
+	XSNAP_ZC_AUTO = 0,	/* zero-copy when the driver has it, else copy (reported) */
+	XSNAP_ZC_ON,		/* zero-copy or fail with EOPNOTSUPP */
+	XSNAP_ZC_OFF,		/* copy mode */
+};
+
+/* Options of xsnap_open(). */
+struct xsnap_opts {
+	size_t sz;
+	uint32_t queue;		/* first queue id to open (default 0) */
+	uint32_t nqueues;	/* number of queues from @queue (default 1) */
+	uint32_t frames;	/* receive-region frames (default 8192, power of two) */
+	uint32_t ring_size;	/* fill/rx/tx/completion ring entries (default 1024) */
+	uint32_t mode;		/* enum xsnap_xdp_mode */
+	uint32_t zerocopy;	/* enum xsnap_zc_mode */
+	uint32_t max_tenants;	/* tenant slots (default 8, at most 32) */
+	uint32_t pool_frames;	/* private pool frames per tenant slot (default 64) */
+	const char *pin_root;	/* bpffs directory for pins (default /sys/fs/bpf/xsnap);
+				 * maps are pinned under PIN_ROOT/IFNAME */
+};
+
+/**
+ * xsnap_open() - attach xsnap to @ifname and run the engine in this process.
+ * @ifname: interface name.
+ * @opts: options, or NULL for defaults.
+ *
+ * Loads the embedded XDP program, creates the UMEM (memfds mapped read-write
+ * for the kernel and read-only for consumers), one AF_XDP socket per queue,
+ * pins the maps under the pin root, and attaches the program through a
+ * bpf_link owned by the context (if the process dies, the kernel detaches it).
+ * The engine runs inside the callers of xsnap_recv(): no thread is created.
+ *
+ * Return: a context, or NULL with errno: ENODEV (no such interface), EINVAL
+ * (bad option, queue out of range; the message names the valid range),
+ * EBUSY (another XDP program is attached; the message names it), ENOENT
+ * (bpffs not mounted at the pin root), EOPNOTSUPP (native mode or zero-copy
+ * demanded but unavailable), EPERM (missing privileges), ENOBUFS (memlock
+ * limit too low), ENOMEM.
+ */
+XSNAP_API struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts);
+
+/**
+ * xsnap_close() - detach and free everything the context owns.
+ * @ctx: context, or NULL.
+ *
+ * Sockets still open are closed first (their frames are released).  After
+ * it returns, no XDP program, map, pin, link or socket of the context is left.
+ */
+XSNAP_API void xsnap_close(struct xsnap_ctx *ctx);
+
+/* Options of xsnap_tenant_add(). */
+struct xsnap_tenant_opts {
+	size_t sz;
+	uint32_t quota;		/* log capacity in frames: a power of two; 0 means the
+				 * default, 1024 */
+};
+
+/**
+ * xsnap_tenant_add() - create a tenant.
+ * @ctx: context.
+ * @name: 1..31 characters of [A-Za-z0-9_.-].
+ * @opts: options, or NULL for defaults.
+ *
+ * Return: the tenant's slot (>= 0), or -EEXIST (name taken), -EINVAL (bad
+ * name or quota: zero, not a power of two), -ENOSPC (no free slot, or the
+ * quota does not fit beside the other tenants' quotas and the fill reserve).
+ */
+XSNAP_API int xsnap_tenant_add(struct xsnap_ctx *ctx, const char *name,
+			       const struct xsnap_tenant_opts *opts);
+
+/**
+ * xsnap_rule_add() - add a steering rule.
+ * @ctx: context.
+ * @tenant: tenant that receives matching frames (deliver rules); for drop
+ *          and pass rules the tenant that owns the rule.
+ * @match: filter, e.g. "udp dst port 9000 and ip dst 10.0.0.0/8".  Terms:
+ *         udp|tcp|icmp|icmp6, src|dst port N, ip src|dst A.B.C.D[/LEN],
+ *         ip6 src|dst X::Y[/LEN], vlan N, joined by "and".  A trailing
+ *         "action drop" or "action pass" makes a drop or pass rule.
+ * @prio: priority, lower first (0..65535).
+ *
+ * The new rule set is applied atomically: a frame sees either the old or the
+ * new set, never a mix.  A frame matching several deliver rules goes to the
+ * union of their tenants; drop/pass rules win over deliver rules of worse
+ * (higher) prio and ties.
+ *
+ * Return: the rule id (> 0), or -ENOENT (unknown tenant), -EINVAL (malformed
+ * match; the message names the offending word), -ENOSPC (too many rules or
+ * distinct rule shapes).
+ */
+XSNAP_API int xsnap_rule_add(struct xsnap_ctx *ctx, const char *tenant, const char *match,
+			     int prio);
+
+/**
+ * xsnap_rule_del() - remove a rule by id.
+ *
+ * Return: 0, or -ENOENT.  When it returns, no frame is classified with the
+ * rule any more.
+ */
+XSNAP_API int xsnap_rule_del(struct xsnap_ctx *ctx, int rule_id);
+
+enum xsnap_sock_mode {
+	XSNAP_FANOUT = 0,	/* every socket of the tenant sees every frame */
+	XSNAP_SHARE,		/* sockets of one group split frames by flow hash */
+};
+
+/* Options of xsnap_socket(). */
+struct xsnap_sock_opts {
+	size_t sz;
+	uint32_t mode;		/* enum xsnap_sock_mode */
+	uint32_t group;		/* share-mode group id (sockets with the same id split) */
+};
+
+/**
+ * xsnap_socket() - open a consumer socket on a tenant.
+ * @ctx: context.
+ * @tenant: tenant name.
+ * @opts: options, or NULL for a fan-out socket.
+ *
+ * The socket receives the tenant's frames that arrive after it was opened.
+ *
+ * Return: a socket, or NULL with errno ENOENT (unknown tenant), EINVAL (bad
+ * option), EMFILE (too many sockets on the tenant), ENOMEM.
+ */
+XSNAP_API struct xsnap_sock *xsnap_socket(struct xsnap_ctx *ctx, const char *tenant,
+					  const struct xsnap_sock_opts *opts);
+
+/**
+ * xsnap_sock_close() - close a socket and release every frame it held.
+ * @sock: socket, or NULL.  Frames it received must not be used afterwards.
+ */
+XSNAP_API void xsnap_sock_close(struct xsnap_sock *sock);
+
+/**
+ * xsnap_fd() - a descriptor for poll/epoll.
+ *
+ * Readable when frames may be waiting for the socket (a hint: xsnap_recv
+ * with timeout 0 then tells).  Owned by the socket; do not close it.
+ *
+ * Return: the descriptor (>= 0).
+ */
+XSNAP_API int xsnap_fd(struct xsnap_sock *sock);
+
+/**
+ * xsnap_recv() - receive frames, zero-copy.
+ * @sock: socket.
+ * @v: array that receives up to @n frame pointers.
+ * @n: capacity of @v.
+ * @timeout_ms: 0 returns at once, < 0 waits without limit.
+ *
+ * Each frame is a read-only view of the UMEM: its bytes stay valid and
+ * unchanged until the socket releases it (xsnap_release or
+ * xsnap_sock_close).  Frames come in sequence order.  While the socket holds
+ * frames, its tenant's log cannot reclaim them: a consumer that never
+ * releases makes its tenant (only) drop new frames once the quota is full.
+ *
+ * Return: number of frames (0 on timeout), or -EINVAL, -EINTR (a signal
+ * interrupted the wait), -ENETDOWN/-ENXIO (the interface went away).
+ */
+XSNAP_API int xsnap_recv(struct xsnap_sock *sock, struct xsnap_frame **v, unsigned int n,
+			 int timeout_ms);
+
+/**
+ * xsnap_release() - give frames back.
+ *
+ * Frames not currently held by @sock (already released, never received,
+ * another socket's) are ignored and counted in xsnap_stats.bad_releases.
+ */
+XSNAP_API void xsnap_release(struct xsnap_sock *sock, struct xsnap_frame **v, unsigned int n);
+
+/** xsnap_frame_data() - the frame's bytes (read-only mapping: writes fault). */
+XSNAP_API const void *xsnap_frame_data(const struct xsnap_frame *f);
+/** xsnap_frame_len() - the frame's length in bytes. */
+XSNAP_API uint32_t xsnap_frame_len(const struct xsnap_frame *f);
+/** xsnap_frame_seq() - the frame's sequence number in its tenant's log (from 1). */
+XSNAP_API uint64_t xsnap_frame_seq(const struct xsnap_frame *f);
+/** xsnap_frame_time_ns() - receive time, CLOCK_MONOTONIC nanoseconds. */
+XSNAP_API uint64_t xsnap_frame_time_ns(const struct xsnap_frame *f);
+/** xsnap_frame_version() - version of the frame's bytes (0: as received). */
+XSNAP_API uint32_t xsnap_frame_version(const struct xsnap_frame *f);
+/**
+ * xsnap_frame_id() - the UMEM chunk that holds the frame.  Two views with the
+ * same id share the same bytes (fan-out costs a reference, not a copy).
+ */
+XSNAP_API uint64_t xsnap_frame_id(const struct xsnap_frame *f);
+/**
+ * xsnap_frame_meta() - the metadata the XDP program wrote in front of the
+ * frame (struct xsnap_meta of <xsnap/abi.h>), read-only.
+ */
+XSNAP_API const void *xsnap_frame_meta(const struct xsnap_frame *f);
+
+/* Counters; all are monotonic since the context or tenant was created. */
+struct xsnap_stats {
+	size_t sz;
+	/* tenant (or, with tenant NULL, summed over tenants) */
+	uint64_t rx_frames;	/* frames appended to the log(s) */
+	uint64_t rx_bytes;
+	uint64_t quota_drops;	/* frames tail-dropped because the log was full */
+	uint64_t delivered;	/* frames handed to sockets by xsnap_recv */
+	uint64_t bad_releases;	/* releases of frames not held */
+	uint32_t sockets;	/* open sockets */
+	uint32_t held;		/* frames held by the tenant's log now */
+	/* context-wide (same for every tenant) */
+	uint64_t xdp[16];	/* XDP program counters, indexed by enum xsnap_reason */
+	uint64_t xdp_tenant_frames; /* XDP program's count for the tenant (0 if NULL) */
+	uint64_t kernel_rx_dropped;	/* XDP_STATISTICS, summed over queues */
+	uint64_t kernel_rx_ring_full;
+	uint64_t kernel_fill_empty;
+	uint32_t frames_total;	/* receive-region frames */
+	uint32_t frames_free;	/* in the library's free stack */
+	uint32_t frames_kernel;	/* in the fill ring, the kernel or the rx ring */
+	uint32_t zerocopy;	/* 1 when every queue runs zero-copy */
+	uint32_t xdp_mode;	/* enum xsnap_xdp_mode actually in effect (NATIVE or SKB) */
+	uint32_t pad;
+};
+
+/**
+ * xsnap_stats() - read counters.
+ * @ctx: context.
+ * @tenant: tenant name, or NULL for the whole context.
+ * @st: filled in; set st->sz first (XSNAP_OPTS).
+ *
+ * Return: 0, or -ENOENT (unknown tenant), -EINVAL.
+ */
+XSNAP_API int xsnap_stats(struct xsnap_ctx *ctx, const char *tenant, struct xsnap_stats *st);
+
+/**
+ * xsnap_reason_str() - name of an enum xsnap_reason value ("deliver",
+ * "nomatch", ...), or "unknown".
+ */
+XSNAP_API const char *xsnap_reason_str(unsigned int reason);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* XSNAP_XSNAP_H */

@@ -1,0 +1,358 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#
+# xsnap test runner.  Tiers, in this order:
+#   unit   every executable in $OUTPUT/tests/unit/  (no root)
+#   bpf    every executable in $OUTPUT/tests/bpf/   (root: BPF_PROG_RUN)
+#   netns  every tests/netns/*.sh                   (root: namespaces, veth)
+# A test program or script lists its cases with `--list` and runs one with
+# `PROG CASE`: exit 0 = pass, 77 = skip (a "SKIP reason: ..." line on stdout
+# gives the reason), anything else = fail.  Each case runs in its own session
+# under a timeout that kills its whole process group, so a hang or crash in
+# one case never hides another.  Output: one PASS/FAIL/SKIP line per case, a
+# failed case's output indented under it, and `N passed, N failed, N skipped`
+# last.  Needs only bash, coreutils and util-linux (plus `ip` for netns).
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+prog=${0##*/}
+
+usage() {
+	cat <<EOF
+usage: $prog [-t PATTERN]... [--tier unit|bpf|netns]... [-k] [-v] [--timeout S] [--list]
+  -t, --test PATTERN  run the cases whose id TIER/PROG/CASE matches the glob
+                      PATTERN (a PATTERN without '/' may also match CASE alone);
+                      may repeat
+  --tier TIER         run only this tier; may repeat
+  -k, --keep          leave netns labs up for debugging (LAB_KEEP=1), say how
+                      to remove them
+  -v, --verbose       stream each case's output live (also V=1)
+  --timeout S         per-case timeout in seconds (default: unit and bpf 60,
+                      netns 120)
+  -l, --list          print the case ids that would run, run nothing
+Environment: OUTPUT (build dir, default $ROOT/build), SANITIZE=1 (sanitizer
+options for the children), V=1.
+EOF
+}
+
+patterns=()
+tiers=()
+keep=
+verbose=
+list_only=
+timeout_override=
+[[ ${V:-0} == 1 ]] && verbose=1
+while (($#)); do
+	case $1 in
+	-t | --test)
+		[[ $# -ge 2 ]] || { usage >&2; exit 2; }
+		patterns+=("$2")
+		shift 2
+		;;
+	-t?*) patterns+=("${1#-t}"); shift ;;
+	--tier)
+		[[ $# -ge 2 ]] || { usage >&2; exit 2; }
+		case $2 in
+		unit | bpf | netns) tiers+=("$2") ;;
+		*) echo "$prog: unknown tier '$2' (unit, bpf, netns)" >&2; exit 2 ;;
+		esac
+		shift 2
+		;;
+	-k | --keep) keep=1; shift ;;
+	-v | --verbose) verbose=1; shift ;;
+	--timeout)
+		[[ ${2:-} =~ ^[1-9][0-9]*$ ]] || { echo "$prog: --timeout wants seconds" >&2; exit 2; }
+		timeout_override=$2
+		shift 2
+		;;
+	-l | --list) list_only=1; shift ;;
+	-h | --help) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
+	esac
+done
+((${#tiers[@]})) || tiers=(unit bpf netns)
+
+if [[ -z ${OUTPUT:-} ]]; then
+	OUTPUT=$ROOT/build
+	[[ ${SANITIZE:-0} == 1 ]] && OUTPUT=$ROOT/build-san
+fi
+[[ $OUTPUT == /* ]] || OUTPUT=$PWD/$OUTPUT
+export OUTPUT XSNAP_BUILD=$OUTPUT XSNAP_ROOT=$ROOT
+if [[ ${SANITIZE:-0} == 1 ]]; then
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+fi
+if [[ -n $keep ]]; then
+	export LAB_KEEP=1
+else
+	unset LAB_KEEP
+fi
+# Labs of this run get their own state directory, so that what a case leaves
+# behind is known to be that case's (see sweep_labs).
+export LAB_STATE_DIR=/run/xsnap-lab/run-$$
+
+npass=0
+nfail=0
+nskip=0
+CASE_PID=
+interrupted=
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/xsnap-run.XXXXXX") || exit 1
+LOG=$tmp/case.log
+
+cleanup() {
+	rm -rf "$tmp"
+	rmdir "$LAB_STATE_DIR" /run/xsnap-lab 2>/dev/null
+	return 0
+}
+trap cleanup EXIT
+# Cases run in their own session, out of reach of the terminal's ^C: pass
+# the signal on to the running case, let it clean up, then stop.
+on_signal() {
+	interrupted=1
+	[[ -n $CASE_PID ]] && kill -TERM -- "-$CASE_PID" 2>/dev/null
+}
+trap on_signal INT TERM HUP
+
+# selected TIER/PROG/CASE CASE: does the id pass the -t filters?
+selected() {
+	local p
+	((${#patterns[@]})) || return 0
+	# shellcheck disable=SC2053 # glob matches on purpose
+	for p in "${patterns[@]}"; do
+		[[ $1 == $p ]] && return 0
+		[[ $p != */* && $2 == $p ]] && return 0
+	done
+	return 1
+}
+
+# show_output FILE NAME: print FILE indented, at most its last 200 lines (the
+# whole of a longer one is kept in $OUTPUT/test-logs/NAME.log).
+show_output() {
+	local file=$1 n line
+	n=$(wc -l <"$file")
+	if ((n > 200)); then
+		local keepdir=$OUTPUT/test-logs
+		mkdir -p "$keepdir" 2>/dev/null && cp "$file" "$keepdir/$2.log" 2>/dev/null
+		printf '    ... %d lines omitted (full log: %s) ...\n' $((n - 200)) "$keepdir/$2.log"
+	fi
+	while IFS= read -r line || [[ -n $line ]]; do
+		printf '    %s\n' "$line"
+	done < <(tail -n 200 "$file")
+}
+
+skip_reason() {
+	local line
+	while IFS= read -r line; do
+		if [[ $line == "SKIP reason: "* ]]; then
+			printf '%s' "${line#SKIP reason: }"
+			return
+		fi
+	done < <(head -n 2000 "$1")
+}
+
+# result PASS|FAIL|SKIP ID [REASON]: print the line and count it.
+result() {
+	case $1 in
+	PASS) npass=$((npass + 1)) ;;
+	FAIL) nfail=$((nfail + 1)) ;;
+	SKIP) nskip=$((nskip + 1)) ;;
+	esac
+	printf '%s %s%s\n' "$1" "$2" "${3:+ ($3)}"
+}
+
+# run_case TIER PROG CASE TIMEOUT CMD...: run one case and report it.
+run_case() {
+	local id=$1/$2/$3 t=$4 rc start elapsed tail_pid=
+	shift 4
+	[[ -n $verbose ]] && echo "---- $id"
+	start=$SECONDS
+	setsid -w timeout -k 5 -s TERM "$t" "$@" </dev/null >"$LOG" 2>&1 &
+	CASE_PID=$!
+	if [[ -n $verbose ]]; then
+		tail -n +1 -s 0.1 -f --pid="$CASE_PID" "$LOG" &
+		tail_pid=$!
+	fi
+	while :; do
+		wait "$CASE_PID" 2>/dev/null # no "Segmentation fault" job notice
+		rc=$?
+		# A trapped signal interrupts `wait`; the case itself goes on.
+		((rc > 128)) && [[ -e /proc/$CASE_PID ]] && continue
+		break
+	done
+	[[ -n $tail_pid ]] && wait "$tail_pid"
+	# Whatever the case left running in its process group goes too
+	# (except when keeping labs: those may be its daemons).
+	[[ -n $keep ]] || kill -KILL -- "-$CASE_PID" 2>/dev/null
+	CASE_PID=
+	elapsed=$((SECONDS - start))
+
+	local status reason='' sig
+	if [[ $rc == 124 || $rc == 137 ]] && ((elapsed >= t)); then
+		status=FAIL
+		reason="timed out after $t s"
+		echo "timed out after $t s" >>"$LOG"
+	elif ((rc == 0)); then
+		status=PASS
+	elif ((rc == 77)); then
+		status=SKIP
+		reason=$(skip_reason "$LOG")
+	elif ((rc > 128)) && sig=$(kill -l $((rc - 128)) 2>/dev/null); then
+		status=FAIL
+		reason="killed by SIG$sig"
+	else
+		status=FAIL
+		reason="exit $rc"
+	fi
+	if ! sweep_labs; then
+		status=FAIL
+		reason="${reason:+$reason, }left a lab behind"
+	fi
+	result "$status" "$id" "$reason"
+	[[ $status == FAIL && -z $verbose ]] && show_output "$LOG" "${id//\//.}"
+	return 0
+}
+
+# Remove the labs a case left in this run's state directory (lab_down did not
+# run: the case was killed, or replaced lab.sh's trap).  False if there were.
+sweep_labs() {
+	local -a left=()
+	local f
+	[[ -n $keep ]] && return 0
+	for f in "$LAB_STATE_DIR"/*.env; do
+		[[ -e $f ]] && left+=("$f")
+	done
+	((${#left[@]})) || return 0
+	{
+		echo "runner: removing labs the case left behind: ${left[*]}"
+		# shellcheck disable=SC2016 # expanded by the inner bash
+		LAB_KEEP=0 bash -c 'source "$1"; shift; lab_down "$@"' sweep \
+			"$ROOT/tests/lib/lab.sh" "${left[@]}"
+	} >>"$LOG" 2>&1
+	return 1
+}
+
+# list_cases CMD...: fill the caller's `cases` with what `CMD --list` prints,
+# one name a line; return its exit status (its output stays in $LOG).
+list_cases() {
+	local rc=0 name
+	timeout -k 5 30 "$@" --list </dev/null >"$LOG" 2>&1 || rc=$?
+	cases=()
+	while read -r name _; do
+		[[ -n $name && $name != \#* ]] && cases+=("$name")
+	done <"$LOG"
+	return "$rc"
+}
+
+# run_prog TIER NAME TIMEOUT SKIP_REASON CMD...: every selected case of one
+# program.  With SKIP_REASON, one SKIP line for the program instead.
+run_prog() {
+	local tier=$1 name=$2 t=$3 skipping=$4 rc=0 c
+	shift 4
+	local -a cases=() sel=()
+	list_cases "$@" || rc=$?
+	if ((rc != 0)); then
+		selected "$tier/$name" "" || return 0
+		if [[ -n $list_only ]]; then
+			echo "$tier/$name ('--list' failed, exit $rc)"
+		elif [[ -n $skipping ]]; then
+			result SKIP "$tier/$name" "$skipping"
+		else
+			result FAIL "$tier/$name" "'--list' failed, exit $rc"
+			show_output "$LOG" "$tier.$name.list"
+		fi
+		return 0
+	fi
+	for c in "${cases[@]}"; do
+		selected "$tier/$name/$c" "$c" && sel+=("$c")
+	done
+	((${#sel[@]})) || return 0
+	if [[ -n $list_only ]]; then
+		for c in "${sel[@]}"; do
+			echo "$tier/$name/$c"
+		done
+	elif [[ -n $skipping ]]; then
+		result SKIP "$tier/$name" "$skipping"
+	else
+		for c in "${sel[@]}"; do
+			[[ -n $interrupted ]] && return 0
+			run_case "$tier" "$name" "$c" "$t" "$@" "$c"
+		done
+	fi
+	return 0
+}
+
+# Executables of a build directory, sorted (not objects or dependency files).
+test_programs() {
+	local f
+	for f in "$1"/*; do
+		[[ -f $f && -x $f ]] || continue
+		case $f in *.o | *.d | *.a | *.so | *.so.*) continue ;; esac
+		echo "$f"
+	done
+}
+
+# Why the netns tier cannot run here, or nothing.
+netns_unavailable() {
+	[[ $EUID -eq 0 ]] || { echo "not root"; return; }
+	command -v ip >/dev/null 2>&1 || { echo "'ip' not found (iproute2)"; return; }
+	local ns=xs-probe-$$ err
+	if ! err=$(ip netns add "$ns" 2>&1); then
+		echo "cannot create a network namespace: $err"
+		return
+	fi
+	if ! err=$(ip -n "$ns" link add xs-probe0 type veth peer name xs-probe1 2>&1); then
+		ip netns del "$ns" 2>/dev/null
+		echo "no veth support: $err"
+		return
+	fi
+	ip netns del "$ns" 2>/dev/null
+}
+
+run_tier() {
+	local tier=$1 t f skip_reason=
+	case $tier in
+	unit | bpf)
+		t=${timeout_override:-60}
+		[[ $tier == bpf && $EUID -ne 0 ]] && skip_reason="not root"
+		while read -r f; do
+			[[ -n $interrupted ]] && return
+			run_prog "$tier" "$(basename "$f")" "$t" "$skip_reason" "$f"
+		done < <(test_programs "$OUTPUT/tests/$tier")
+		;;
+	netns)
+		t=${timeout_override:-120}
+		local -a scripts=()
+		for f in "$ROOT"/tests/netns/*.sh; do
+			[[ -f $f ]] && scripts+=("$f")
+		done
+		((${#scripts[@]})) || return
+		[[ -n $list_only ]] || skip_reason=$(netns_unavailable)
+		for f in "${scripts[@]}"; do
+			[[ -n $interrupted ]] && return
+			run_prog netns "$(basename "$f" .sh)" "$t" "$skip_reason" bash "$f"
+		done
+		;;
+	esac
+}
+
+if [[ ! -d $OUTPUT ]]; then
+	echo "$prog: note: build directory $OUTPUT does not exist (make all tests)" >&2
+fi
+for tier in unit bpf netns; do
+	for want in "${tiers[@]}"; do
+		if [[ $want == "$tier" ]]; then
+			run_tier "$tier"
+			break
+		fi
+	done
+	[[ -n $interrupted ]] && break
+done
+
+[[ -n $list_only ]] && exit 0
+if [[ -n $keep ]] && compgen -G "$LAB_STATE_DIR/*.env" >/dev/null; then
+	echo "kept labs: $ROOT/scripts/lab.sh status; remove: $ROOT/scripts/lab.sh down --all" >&2
+fi
+[[ -n $interrupted ]] && echo "$prog: interrupted" >&2
+echo "$npass passed, $nfail failed, $nskip skipped"
+[[ -n $interrupted ]] && exit 130
+((nfail == 0))

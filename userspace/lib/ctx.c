@@ -1,0 +1,543 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Contexts: open/close of the in-process engine, tenants, rules, stats.
+ *
+ * xsnap_open() acquires in this order and xsnap_close() (or a failed open)
+ * releases in reverse: UMEM memfds and mappings → XDP program and pinned
+ * maps → AF_XDP UMEM registration → one AF_XDP socket per queue, inserted in
+ * our XSKMAP → fill rings stocked → program attached through a bpf_link.
+ * The attach comes last, so no frame is steered before a socket can take it.
+ */
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <ctype.h>
+#include <linux/ethtool.h>
+#include <linux/if_xdp.h>
+#include <linux/sockios.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "xsnap_internal.h"
+
+#define DEFAULT_PIN_ROOT "/sys/fs/bpf/xsnap"
+#define DEFAULT_FRAMES 8192
+#define DEFAULT_RING 1024
+#define DEFAULT_TENANTS 8
+#define DEFAULT_POOL 64
+#define DEFAULT_QUOTA 1024
+
+static bool is_pow2(uint32_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+/* Number of rx queues of @ifname (ethtool channels), or 0 if unknown. */
+static uint32_t rx_queues(const char *ifname)
+{
+	struct ethtool_channels ch = { .cmd = ETHTOOL_GCHANNELS };
+	struct ifreq ifr = {};
+	uint32_t n = 0;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return 0;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (void *)&ch;
+	if (!ioctl(fd, SIOCETHTOOL, &ifr))
+		n = ch.rx_count > ch.combined_count ? ch.rx_count : ch.combined_count;
+	close(fd);
+	return n;
+}
+
+static int queue_open(struct xsnap_ctx *ctx, struct queue *q, uint32_t zc)
+{
+	struct xsk_socket_config cfg = {
+		.rx_size = ctx->ring_size,
+		.tx_size = ctx->ring_size,
+		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
+		.bind_flags = XDP_USE_NEED_WAKEUP,
+	};
+	struct xdp_options xo = {};
+	socklen_t optlen = sizeof(xo);
+	int err;
+
+	cfg.bind_flags |= zc == XSNAP_ZC_OFF ? XDP_COPY : XDP_ZEROCOPY;
+	err = xsk_socket__create_shared(&q->xsk, ctx->ifname, q->id, ctx->xumem, &q->rx, &q->tx,
+					&q->fill, &q->comp, &cfg);
+	if (err == -EOPNOTSUPP && zc == XSNAP_ZC_AUTO) {
+		pr_info("%s: queue %u: zero-copy unsupported by the driver, using copy mode\n",
+			ctx->ifname, q->id);
+		cfg.bind_flags = XDP_USE_NEED_WAKEUP | XDP_COPY;
+		err = xsk_socket__create_shared(&q->xsk, ctx->ifname, q->id, ctx->xumem, &q->rx,
+						&q->tx, &q->fill, &q->comp, &cfg);
+	}
+	if (err) {
+		q->xsk = NULL;
+		if (err == -EOPNOTSUPP && zc == XSNAP_ZC_ON)
+			pr_warn("%s: queue %u: zero-copy requested but the driver does not support "
+				"it (use zerocopy auto or off)\n",
+				ctx->ifname, q->id);
+		else
+			pr_warn("%s: queue %u: AF_XDP socket: %s%s\n", ctx->ifname, q->id,
+				strerror(-err),
+				err == -ENOBUFS ? " (RLIMIT_MEMLOCK too low for the UMEM: raise "
+						  "it or grant CAP_IPC_LOCK)" :
+				err == -EPERM	? " (needs CAP_NET_RAW)" :
+						  "");
+		return err;
+	}
+	q->fd = xsk_socket__fd(q->xsk);
+	if (!getsockopt(q->fd, SOL_XDP, XDP_OPTIONS, &xo, &optlen))
+		q->zerocopy = xo.flags & XDP_OPTIONS_ZEROCOPY;
+	return 0;
+}
+
+void ctx_free(struct xsnap_ctx *ctx)
+{
+	/* reverse order of xsnap_open() */
+	steer_close(&ctx->steer);
+	for (uint32_t i = 0; i < ctx->nq; i++)
+		if (ctx->q[i].xsk)
+			xsk_socket__delete(ctx->q[i].xsk);
+	if (ctx->xumem)
+		xsk_umem__delete(ctx->xumem);
+	umem_destroy(&ctx->umem);
+	for (uint32_t i = 0; i < XSNAP_MAX_TENANTS; i++) {
+		if (!ctx->tenants[i])
+			continue;
+		free(ctx->tenants[i]->log);
+		free(ctx->tenants[i]);
+	}
+	free(ctx->rules);
+	pthread_mutex_destroy(&ctx->lock);
+	pthread_mutex_destroy(&ctx->engine_lock);
+	free(ctx);
+}
+
+/*
+ * ctx_new() - a context with its UMEM and bookkeeping, and no kernel object.
+ * xsnap_open() builds on it; the unit tests wire simulated rings to it.
+ */
+struct xsnap_ctx *ctx_new(uint32_t frames, uint32_t nq, uint32_t ring, uint32_t tenants,
+			  uint32_t pool)
+{
+	struct xsnap_ctx *ctx = calloc(1, sizeof(*ctx));
+	int err;
+
+	if (!ctx) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	ctx->nq = nq;
+	ctx->ring_size = ring;
+	ctx->max_tenants = tenants;
+	ctx->reserve = nq * 2 * ring;
+	ctx->next_rule_id = 1;
+	ctx->steer.link_fd = -1;
+	pthread_mutex_init(&ctx->lock, NULL);
+	pthread_mutex_init(&ctx->engine_lock, NULL);
+	err = umem_create(&ctx->umem, frames, tenants, pool);
+	if (err) {
+		pthread_mutex_destroy(&ctx->lock);
+		pthread_mutex_destroy(&ctx->engine_lock);
+		free(ctx);
+		errno = -err;
+		return NULL;
+	}
+	return ctx;
+}
+
+struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
+{
+	struct xsk_umem_config ucfg = {};
+	struct xsnap_ctx *ctx;
+	uint32_t first, nq, frames, ring, tenants, pool, mode, zc, avail;
+	const char *pin_root;
+	int ifindex, err;
+
+	if (!ifname || !*ifname || strlen(ifname) >= IF_NAMESIZE || !OPTS_VALID(opts, xsnap_opts)) {
+		pr_warn("open: bad interface name or options\n");
+		errno = EINVAL;
+		return NULL;
+	}
+	ifindex = (int)if_nametoindex(ifname);
+	if (!ifindex) {
+		pr_warn("%s: no such interface\n", ifname);
+		errno = ENODEV;
+		return NULL;
+	}
+	first = OPTS_GET(opts, queue, 0);
+	nq = OPTS_GET(opts, nqueues, 1);
+	frames = OPTS_GET(opts, frames, DEFAULT_FRAMES);
+	ring = OPTS_GET(opts, ring_size, DEFAULT_RING);
+	tenants = OPTS_GET(opts, max_tenants, DEFAULT_TENANTS);
+	pool = OPTS_GET(opts, pool_frames, DEFAULT_POOL);
+	mode = OPTS_GET(opts, mode, XSNAP_MODE_AUTO);
+	zc = OPTS_GET(opts, zerocopy, XSNAP_ZC_AUTO);
+	pin_root = OPTS_GET(opts, pin_root, DEFAULT_PIN_ROOT);
+
+	avail = rx_queues(ifname);
+	if (nq > XSNAP_MAX_QUEUES || (avail && first + nq > avail)) {
+		if (avail)
+			pr_warn("%s: queues %u..%u out of range: the interface has %u rx queue%s "
+				"(0..%u)\n",
+				ifname, first, first + nq - 1, avail, avail == 1 ? "" : "s",
+				avail - 1);
+		else
+			pr_warn("%s: at most %d queues\n", ifname, XSNAP_MAX_QUEUES);
+		errno = EINVAL;
+		return NULL;
+	}
+	if (!is_pow2(ring) || ring > 16384 || mode > XSNAP_MODE_SKB || zc > XSNAP_ZC_OFF ||
+	    tenants > XSNAP_MAX_TENANTS || frames > (1u << 20) || pool > (1u << 16)) {
+		pr_warn("%s: bad option: ring_size must be a power of two <= 16384, frames <= "
+			"2^20, max_tenants <= %d, pool_frames <= 65536\n",
+			ifname, XSNAP_MAX_TENANTS);
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((uint64_t)nq * 2 * ring >= frames) {
+		pr_warn("%s: frames %u too small: the fill and rx rings of %u queue%s hold %u\n",
+			ifname, frames, nq, nq == 1 ? "" : "s", nq * 2 * ring);
+		errno = EINVAL;
+		return NULL;
+	}
+
+	/* 1. memory */
+	ctx = ctx_new(frames, nq, ring, tenants, pool);
+	if (!ctx) {
+		pr_warn("%s: UMEM of %u frames: %s\n", ifname, frames, strerror(errno));
+		return NULL;
+	}
+	ctx->nq = 0;	/* counts queues actually opened, for the unwind */
+	snprintf(ctx->ifname, sizeof(ctx->ifname), "%s", ifname);
+	ctx->ifindex = ifindex;
+	/* 2. program and maps (refuses if another program is attached) */
+	err = steer_open(&ctx->steer, ifname, ifindex, pin_root);
+	if (err)
+		goto fail;
+	/* 3. UMEM registration; queue 0's fill/completion rings come with it */
+	ucfg.fill_size = ring;
+	ucfg.comp_size = ring;
+	ucfg.frame_size = FRAME_SIZE;
+	ucfg.frame_headroom = 0;	/* XDP_PACKET_HEADROOM already holds our metadata */
+	err = xsk_umem__create(&ctx->xumem, ctx->umem.rw, ctx->umem.size, &ctx->q[0].fill,
+			       &ctx->q[0].comp, &ucfg);
+	if (err) {
+		ctx->xumem = NULL;
+		pr_warn("%s: registering the UMEM (%llu bytes): %s%s\n", ifname,
+			(unsigned long long)ctx->umem.size, strerror(-err),
+			err == -ENOBUFS || err == -ENOMEM ?
+				" (RLIMIT_MEMLOCK too low: raise it or grant CAP_IPC_LOCK)" :
+				"");
+		goto fail;
+	}
+	/* 4. sockets */
+	for (uint32_t i = 0; i < nq; i++) {
+		struct queue *q = &ctx->q[i];
+
+		q->id = first + i;
+		err = queue_open(ctx, q, zc);
+		if (err)
+			goto fail;
+		ctx->nq++;
+		err = steer_set_xsk(&ctx->steer, q->id, q->fd);
+		if (err) {
+			pr_warn("%s: queue %u: XSKMAP update: %s\n", ifname, q->id, strerror(-err));
+			goto fail;
+		}
+	}
+	/* 5. fill rings */
+	engine_refill(ctx);
+	/* 6. attach */
+	err = steer_attach(&ctx->steer, ifname, mode);
+	if (err)
+		goto fail;
+	pr_info("%s: queues %u..%u open, %s mode, %s\n", ifname, first, first + nq - 1,
+		ctx->steer.mode == XSNAP_MODE_SKB ? "generic" : "native",
+		ctx->q[0].zerocopy ? "zero-copy" : "copy");
+	return ctx;
+fail:
+	ctx_free(ctx);
+	errno = -err;
+	return NULL;
+}
+
+void xsnap_close(struct xsnap_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	pthread_mutex_lock(&ctx->engine_lock);
+	for (uint32_t i = 0; i < XSNAP_MAX_TENANTS; i++) {
+		struct tenant *t = ctx->tenants[i];
+
+		while (t && t->nsocks)
+			sock_destroy_locked(t->socks[0]);
+	}
+	pthread_mutex_unlock(&ctx->engine_lock);
+	ctx_free(ctx);
+}
+
+static bool name_ok(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (!n || n >= TENANT_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && !strchr("_.-", name[i]))
+			return false;
+	return true;
+}
+
+int xsnap_tenant_add(struct xsnap_ctx *ctx, const char *name, const struct xsnap_tenant_opts *opts)
+{
+	uint32_t quota, slot;
+	struct tenant *t;
+	int err;
+
+	if (!ctx || !OPTS_VALID(opts, xsnap_tenant_opts))
+		return err_ret(EINVAL);
+	if (!name_ok(name)) {
+		pr_warn("tenant add: bad name '%s': 1..%d characters of A-Z a-z 0-9 _ . -\n",
+			name ? name : "(null)", TENANT_NAME_MAX - 1);
+		return err_ret(EINVAL);
+	}
+	quota = OPTS_GET(opts, quota, DEFAULT_QUOTA);
+	if (!is_pow2(quota)) {
+		pr_warn("tenant add %s: quota %u must be a power of two\n", name, quota);
+		return err_ret(EINVAL);
+	}
+	pthread_mutex_lock(&ctx->lock);
+	if (ctx_tenant_find(ctx, name)) {
+		pr_warn("tenant add %s: a tenant of that name exists\n", name);
+		err = EEXIST;
+		goto unlock;
+	}
+	if ((uint64_t)ctx->quota_sum + quota + ctx->reserve > ctx->umem.nframes) {
+		pr_warn("tenant add %s: quota %u does not fit: %u frames, %u reserved for the "
+			"rings, %u in other quotas\n",
+			name, quota, ctx->umem.nframes, ctx->reserve, ctx->quota_sum);
+		err = ENOSPC;
+		goto unlock;
+	}
+	for (slot = 0; slot < ctx->max_tenants && ctx->tenants[slot]; slot++)
+		;
+	if (slot == ctx->max_tenants) {
+		pr_warn("tenant add %s: all %u tenant slots in use\n", name, ctx->max_tenants);
+		err = ENOSPC;
+		goto unlock;
+	}
+	t = calloc(1, sizeof(*t));
+	if (t)
+		t->log = calloc(quota, sizeof(*t->log));
+	if (!t || !t->log) {
+		if (t)
+			free(t);
+		err = ENOMEM;
+		goto unlock;
+	}
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	t->slot = slot;
+	t->quota = quota;
+	t->head = t->tail = 1;
+	atomic_store(&t->head_pub, 1);
+
+	/* zero the slot's XDP counters (a previous tenant may have used it) */
+	{
+		int ncpu = libbpf_num_possible_cpus();
+		struct xsnap_tenant_cnt *z = ncpu > 0 ? calloc(ncpu, sizeof(*z)) : NULL;
+
+		if (z && ctx->steer.skel)
+			bpf_map_update_elem(ctx->steer.tcnt_fd, &slot, z, BPF_ANY);
+		free(z);
+	}
+	pthread_mutex_lock(&ctx->engine_lock);
+	ctx->tenants[slot] = t;
+	ctx->tenant_mask |= 1u << slot;
+	pthread_mutex_unlock(&ctx->engine_lock);
+	err = -steer_apply(&ctx->steer, ctx->rules, ctx->nrules, ctx->tenant_mask);
+	if (err) {
+		pthread_mutex_lock(&ctx->engine_lock);
+		ctx->tenants[slot] = NULL;
+		ctx->tenant_mask &= ~(1u << slot);
+		pthread_mutex_unlock(&ctx->engine_lock);
+		free(t->log);
+		free(t);
+		goto unlock;
+	}
+	ctx->quota_sum += quota;
+	pthread_mutex_unlock(&ctx->lock);
+	return (int)slot;
+unlock:
+	pthread_mutex_unlock(&ctx->lock);
+	return err_ret(err);
+}
+
+int xsnap_rule_add(struct xsnap_ctx *ctx, const char *tenant, const char *match, int prio)
+{
+	char msg[256] = "";
+	struct tenant *t;
+	struct rule r;
+	int err;
+
+	if (!ctx || !tenant || !match)
+		return err_ret(EINVAL);
+	if (prio < 0 || prio > 65535) {
+		pr_warn("rule '%s': prio %d out of range 0..65535\n", match, prio);
+		return err_ret(EINVAL);
+	}
+	pthread_mutex_lock(&ctx->lock);
+	t = ctx_tenant_find(ctx, tenant);
+	if (!t) {
+		pr_warn("rule '%s': no tenant '%s'\n", match, tenant);
+		err = ENOENT;
+		goto unlock;
+	}
+	memset(&r, 0, sizeof(r));
+	err = -rule_parse(match, &r, msg, sizeof(msg));
+	if (err) {
+		pr_warn("rule '%s': %s\n", match, msg);
+		goto unlock;
+	}
+	if (ctx->nrules >= XSNAP_MAX_RULES) {
+		pr_warn("rule '%s': %d rules already\n", match, XSNAP_MAX_RULES);
+		err = ENOSPC;
+		goto unlock;
+	}
+	if (ctx->nrules == ctx->rules_cap) {
+		unsigned int cap = ctx->rules_cap ? ctx->rules_cap * 2 : 16;
+		struct rule *nr = realloc(ctx->rules, cap * sizeof(*nr));
+
+		if (!nr) {
+			err = ENOMEM;
+			goto unlock;
+		}
+		ctx->rules = nr;
+		ctx->rules_cap = cap;
+	}
+	r.id = ctx->next_rule_id;
+	r.prio = (uint32_t)prio;
+	r.tenant = t->slot;
+	ctx->rules[ctx->nrules++] = r;
+	err = -steer_apply(&ctx->steer, ctx->rules, ctx->nrules, ctx->tenant_mask);
+	if (err) {
+		ctx->nrules--;
+		pr_warn("rule '%s': cannot apply: %s%s\n", match, strerror(err),
+			err == ENOSPC ? " (too many distinct rule shapes)" : "");
+		goto unlock;
+	}
+	ctx->next_rule_id++;
+	pthread_mutex_unlock(&ctx->lock);
+	return (int)r.id;
+unlock:
+	pthread_mutex_unlock(&ctx->lock);
+	return err_ret(err);
+}
+
+int xsnap_rule_del(struct xsnap_ctx *ctx, int rule_id)
+{
+	int err = ENOENT;
+
+	if (!ctx)
+		return err_ret(EINVAL);
+	pthread_mutex_lock(&ctx->lock);
+	for (unsigned int i = 0; i < ctx->nrules; i++) {
+		struct rule saved = ctx->rules[i];
+
+		if ((int)saved.id != rule_id)
+			continue;
+		memmove(&ctx->rules[i], &ctx->rules[i + 1],
+			(ctx->nrules - i - 1) * sizeof(*ctx->rules));
+		ctx->nrules--;
+		err = -steer_apply(&ctx->steer, ctx->rules, ctx->nrules, ctx->tenant_mask);
+		if (err) {
+			memmove(&ctx->rules[i + 1], &ctx->rules[i],
+				(ctx->nrules - i) * sizeof(*ctx->rules));
+			ctx->rules[i] = saved;
+			ctx->nrules++;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	return err ? err_ret(err) : 0;
+}
+
+static void tenant_stats(struct tenant *t, struct xsnap_stats *st)
+{
+	st->rx_frames += t->rx_frames;
+	st->rx_bytes += t->rx_bytes;
+	st->quota_drops += t->quota_drops;
+	st->delivered += t->closed_delivered;
+	st->bad_releases += t->closed_bad_releases;
+	st->sockets += t->nsocks;
+	st->held += (uint32_t)(t->head - t->tail);
+	for (unsigned int i = 0; i < t->nsocks; i++) {
+		/* socket counters are written by their owner thread; a torn
+		 * read is impossible for aligned u64 on the targets we build for */
+		st->delivered += t->socks[i]->delivered;
+		st->bad_releases += t->socks[i]->bad_releases;
+	}
+}
+
+int xsnap_stats(struct xsnap_ctx *ctx, const char *tenant, struct xsnap_stats *st)
+{
+	uint64_t cnt[XSNAP_R_MAX];
+	struct xdp_statistics xs;
+	struct tenant *t = NULL;
+	size_t sz;
+
+	if (!ctx || !st || st->sz < sizeof(size_t))
+		return err_ret(EINVAL);
+	sz = st->sz < sizeof(*st) ? st->sz : sizeof(*st);
+	struct xsnap_stats out = { .sz = sz };
+
+	pthread_mutex_lock(&ctx->lock);
+	if (tenant) {
+		t = ctx_tenant_find(ctx, tenant);
+		if (!t) {
+			pthread_mutex_unlock(&ctx->lock);
+			return err_ret(ENOENT);
+		}
+	}
+	pthread_mutex_lock(&ctx->engine_lock);
+	if (t) {
+		tenant_stats(t, &out);
+	} else {
+		for (uint32_t i = 0; i < XSNAP_MAX_TENANTS; i++)
+			if (ctx->tenants[i])
+				tenant_stats(ctx->tenants[i], &out);
+	}
+	out.frames_total = ctx->umem.nframes;
+	out.frames_free = ctx->umem.nfree;
+	out.zerocopy = 1;
+	for (uint32_t i = 0; i < ctx->nq; i++) {
+		socklen_t len = sizeof(xs);
+
+		out.frames_kernel += ctx->q[i].outstanding;
+		out.zerocopy &= ctx->q[i].zerocopy;
+		memset(&xs, 0, sizeof(xs));
+		if (getsockopt(ctx->q[i].fd, SOL_XDP, XDP_STATISTICS, &xs, &len))
+			continue;
+		out.kernel_rx_dropped += xs.rx_dropped;
+		out.kernel_rx_ring_full += xs.rx_ring_full;
+		out.kernel_fill_empty += xs.rx_fill_ring_empty_descs;
+	}
+	pthread_mutex_unlock(&ctx->engine_lock);
+	out.xdp_mode = ctx->steer.mode;
+	if (!steer_counters(&ctx->steer, cnt))
+		for (int r = 0; r < XSNAP_R_MAX && r < 16; r++)
+			out.xdp[r] = cnt[r];
+	if (t) {
+		struct xsnap_tenant_cnt tc;
+
+		if (!steer_tenant_counters(&ctx->steer, t->slot, &tc))
+			out.xdp_tenant_frames = tc.frames;
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	memcpy(st, &out, sz);
+	return 0;
+}

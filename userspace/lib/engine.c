@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The engine: moves frames from the kernel's rx rings into tenant logs, and
+ * chunks from the logs back to the fill rings.
+ *
+ * It runs with ctx->engine_lock held, inside whichever consumer calls
+ * xsnap_recv() (no thread of its own).  Per call it:
+ *
+ *   1. reclaims every tenant log behind its slowest socket (batch),
+ *   2. peeks up to RX_BATCH descriptors per queue, reads the metadata the XDP
+ *      program wrote in front of each frame, and appends one log entry per
+ *      tenant in the frame's tenant mask: fan-out to N tenants costs N
+ *      entries and a reference count set once, never a copy;
+ *   3. publishes each touched log's head with one release store, and wakes
+ *      the sockets of that tenant that sleep;
+ *   4. stocks the fill rings from the free stack.
+ *
+ * Nothing is allocated and no syscall is made per frame: the only syscalls
+ * are one eventfd write per sleeping socket per batch, and a fill-ring kick
+ * when the driver asked for one (need_wakeup).
+ *
+ * A full log first reclaims what its sockets released; if that frees no
+ * slot, the frame is dropped for that tenant only (quota_drops).  Tenants are
+ * admitted only while the sum of quotas plus the kernel's share (fill + rx
+ * rings of every queue) fits in the receive region, so a stuck tenant can
+ * never starve the fill rings or another tenant.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "xsnap_internal.h"
+
+uint64_t engine_horizon(const struct tenant *t)
+{
+	uint64_t h = t->head;
+
+	for (unsigned int i = 0; i < t->nsocks; i++) {
+		/* pairs with the release store in sock_advance_low() */
+		uint64_t low = atomic_load_explicit(&t->socks[i]->low, memory_order_acquire);
+
+		if (low < h)
+			h = low;
+	}
+	return h;
+}
+
+static inline void chunk_put(struct umem *u, uint64_t addr)
+{
+	uint32_t chunk = (uint32_t)(addr >> FRAME_SHIFT);
+
+	if (--u->ref[chunk] == 0)
+		umem_free_push(u, chunk);
+}
+
+void engine_reclaim(struct xsnap_ctx *ctx, struct tenant *t)
+{
+	uint64_t h = engine_horizon(t);
+	uint32_t mask = t->quota - 1;
+
+	for (; t->tail < h; t->tail++)
+		chunk_put(&ctx->umem, t->log[t->tail & mask].addr);
+}
+
+void engine_refill(struct xsnap_ctx *ctx)
+{
+	struct umem *u = &ctx->umem;
+
+	for (uint32_t qi = 0; qi < ctx->nq && u->nfree; qi++) {
+		struct queue *q = &ctx->q[qi];
+		uint32_t want = xsk_prod_nb_free(&q->fill, u->nfree);
+		uint32_t idx, n;
+
+		if (want > u->nfree)
+			want = u->nfree;
+		if (!want)
+			continue;
+		n = xsk_ring_prod__reserve(&q->fill, want, &idx);
+		for (uint32_t i = 0; i < n; i++)
+			*xsk_ring_prod__fill_addr(&q->fill, idx + i) =
+				(uint64_t)u->free[--u->nfree] << FRAME_SHIFT;
+		/* submit has the release barrier: the kernel sees the addresses
+		 * before the new producer index */
+		xsk_ring_prod__submit(&q->fill, n);
+		q->outstanding += n;
+		if (n && xsk_ring_prod__needs_wakeup(&q->fill))
+			recvfrom(q->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
+	}
+}
+
+static void wake_tenant(struct tenant *t)
+{
+	uint64_t one = 1;
+
+	for (unsigned int i = 0; i < t->nsocks; i++) {
+		struct xsnap_sock *s = t->socks[i];
+
+		/* seq_cst pairs with the socket's store of waiting before its
+		 * final re-check of head_pub (no lost wake-up) */
+		if (atomic_load(&s->waiting) && write(s->efd, &one, sizeof(one)) < 0)
+			pr_debug("%s: tenant %s: eventfd write failed\n", "engine", t->name);
+	}
+}
+
+static unsigned int rx_queue(struct xsnap_ctx *ctx, struct queue *q, uint32_t *touched)
+{
+	struct umem *u = &ctx->umem;
+	uint32_t idx, n;
+
+	n = xsk_ring_cons__peek(&q->rx, RX_BATCH, &idx);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&q->rx, idx + i);
+		uint64_t addr = xsk_umem__add_offset_to_addr(d->addr);
+		uint32_t chunk = (uint32_t)(addr >> FRAME_SHIFT);
+		const struct xsnap_meta *m;
+		uint32_t mask = 0, refs = 0;
+
+		/* The metadata sits right before the frame, inside the chunk's
+		 * headroom; anything else in that spot fails the magic check. */
+		if ((addr & (FRAME_SIZE - 1)) >= sizeof(*m) && chunk < u->nframes) {
+			m = (const struct xsnap_meta *)(u->ro + addr - sizeof(*m));
+			if (m->magic == XSNAP_META_MAGIC)
+				mask = m->tenant_mask & ctx->tenant_mask;
+		}
+		while (mask) {
+			struct tenant *t = ctx->tenants[__builtin_ctz(mask)];
+			struct log_ent *e;
+
+			mask &= mask - 1;
+			if (t->head - t->tail >= t->quota) {
+				engine_reclaim(ctx, t);
+				if (t->head - t->tail >= t->quota) {
+					t->quota_drops++;
+					continue;
+				}
+			}
+			e = &t->log[t->head & (t->quota - 1)];
+			e->seq = t->head++;
+			e->rx_ns = m->rx_ns;
+			e->addr = addr;
+			e->len = d->len;
+			e->version = 0;
+			e->flow_hash = m->flow_hash;
+			t->rx_frames++;
+			t->rx_bytes += d->len;
+			*touched |= 1u << t->slot;
+			refs++;
+		}
+		if (chunk >= u->nframes)
+			continue;	/* not ours: never happens with aligned chunks */
+		if (refs) {
+			u->ref[chunk] = (uint16_t)refs;
+		} else {
+			u->gen[chunk]++;
+			u->free[u->nfree++] = chunk;
+		}
+	}
+	if (n) {
+		xsk_ring_cons__release(&q->rx, n);
+		q->outstanding -= n;
+	}
+	return n;
+}
+
+int engine_poll(struct xsnap_ctx *ctx)
+{
+	uint32_t touched = 0, mask;
+	unsigned int total = 0, n;
+
+	mask = ctx->tenant_mask;
+	while (mask) {
+		engine_reclaim(ctx, ctx->tenants[__builtin_ctz(mask)]);
+		mask &= mask - 1;
+	}
+	for (uint32_t qi = 0; qi < ctx->nq; qi++) {
+		do {
+			n = rx_queue(ctx, &ctx->q[qi], &touched);
+			total += n;
+		} while (n == RX_BATCH && total < 4 * RX_BATCH * ctx->nq);
+	}
+	mask = touched;
+	while (mask) {
+		struct tenant *t = ctx->tenants[__builtin_ctz(mask)];
+
+		mask &= mask - 1;
+		/* entries written above become visible before the new head */
+		atomic_store_explicit(&t->head_pub, t->head, memory_order_release);
+		atomic_thread_fence(memory_order_seq_cst);
+		wake_tenant(t);
+	}
+	engine_refill(ctx);
+	return (int)total;
+}

@@ -1,0 +1,360 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Consumer sockets: a cursor in a tenant's log, zero-copy views of the
+ * frames it received, and a release watermark.
+ *
+ * A socket reads entries [cursor, head_pub) of its tenant's log.  Each frame
+ * it hands out is a view (struct xsnap_frame) in a per-socket array indexed
+ * like the log, so no allocation happens per frame and the log can move on
+ * (a later commit of a new version, say) without changing what the holder
+ * sees.  `held` marks the views still out; `low` is the first sequence
+ * number this socket has not released.  Releases may come in any order:
+ * `low` moves forward over released slots, and the engine reclaims the log
+ * up to the smallest `low` of the tenant's sockets.
+ *
+ * Share mode: the sockets of one group split the tenant's frames by flow
+ * hash (hash % members == index); a socket skips the others' entries, which
+ * it never holds.  Membership changes apply to frames read afterwards.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "xsnap_internal.h"
+
+struct tenant *ctx_tenant_find(struct xsnap_ctx *ctx, const char *name)
+{
+	for (uint32_t i = 0; i < XSNAP_MAX_TENANTS; i++)
+		if (ctx->tenants[i] && !strcmp(ctx->tenants[i]->name, name))
+			return ctx->tenants[i];
+	return NULL;
+}
+
+/* Recompute share-group positions of @t's sockets (engine lock held). */
+static void share_update(struct tenant *t)
+{
+	for (unsigned int i = 0; i < t->nsocks; i++) {
+		struct xsnap_sock *s = t->socks[i];
+		uint32_t idx = 0, n = 0;
+
+		if (s->mode != XSNAP_SHARE)
+			continue;
+		for (unsigned int j = 0; j < t->nsocks; j++) {
+			struct xsnap_sock *o = t->socks[j];
+
+			if (o->mode != XSNAP_SHARE || o->group != s->group)
+				continue;
+			if (j < i)
+				idx++;
+			n++;
+		}
+		atomic_store_explicit(&s->share, idx << 16 | n, memory_order_relaxed);
+	}
+}
+
+struct xsnap_sock *xsnap_socket(struct xsnap_ctx *ctx, const char *tenant,
+				const struct xsnap_sock_opts *opts)
+{
+	struct xsnap_sock *s;
+	struct tenant *t;
+	int err = 0;
+
+	if (!ctx || !tenant || !OPTS_VALID(opts, xsnap_sock_opts)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (OPTS_GET(opts, mode, XSNAP_FANOUT) > XSNAP_SHARE) {
+		pr_warn("socket: unknown mode %u\n", opts->mode);
+		errno = EINVAL;
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	s->efd = s->epfd = -1;
+	s->ctx = ctx;
+	s->mode = OPTS_GET(opts, mode, XSNAP_FANOUT);
+	s->group = OPTS_GET(opts, group, 0);
+
+	pthread_mutex_lock(&ctx->lock);
+	t = ctx_tenant_find(ctx, tenant);
+	if (!t) {
+		pr_warn("socket: no tenant '%s'\n", tenant);
+		err = ENOENT;
+		goto fail;
+	}
+	s->t = t;
+	s->views = calloc(t->quota, sizeof(*s->views));
+	s->held = calloc(t->quota, 1);
+	if (!s->views || !s->held) {
+		err = ENOMEM;
+		goto fail;
+	}
+	s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->efd < 0 || s->epfd < 0) {
+		err = errno;
+		goto fail;
+	}
+	struct epoll_event ev = { .events = EPOLLIN };
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->efd, &ev)) {
+		err = errno;
+		goto fail;
+	}
+	for (uint32_t i = 0; i < ctx->nq; i++) {
+		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, ctx->q[i].fd, &ev)) {
+			err = errno;
+			goto fail;
+		}
+	}
+
+	pthread_mutex_lock(&ctx->engine_lock);
+	if (t->nsocks == MAX_SOCKS) {
+		pthread_mutex_unlock(&ctx->engine_lock);
+		pr_warn("socket: tenant '%s' has %d sockets already\n", t->name, MAX_SOCKS);
+		err = EMFILE;
+		goto fail;
+	}
+	/* Start at the head: the socket sees frames that arrive from now on. */
+	s->cursor = t->head;
+	atomic_store(&s->low, t->head);
+	t->socks[t->nsocks++] = s;
+	share_update(t);
+	pthread_mutex_unlock(&ctx->engine_lock);
+	pthread_mutex_unlock(&ctx->lock);
+	return s;
+fail:
+	pthread_mutex_unlock(&ctx->lock);
+	if (s->efd >= 0)
+		close(s->efd);
+	if (s->epfd >= 0)
+		close(s->epfd);
+	free(s->views);
+	free(s->held);
+	free(s);
+	errno = err;
+	return NULL;
+}
+
+/* Detach @s from its tenant and free it (engine lock held). */
+void sock_destroy_locked(struct xsnap_sock *s)
+{
+	struct tenant *t = s->t;
+
+	for (unsigned int i = 0; i < t->nsocks; i++) {
+		if (t->socks[i] != s)
+			continue;
+		t->socks[i] = t->socks[--t->nsocks];
+		break;
+	}
+	share_update(t);
+	t->closed_delivered += s->delivered;
+	t->closed_bad_releases += s->bad_releases;
+	/* everything the socket held is released with it */
+	engine_reclaim(s->ctx, t);
+	close(s->efd);
+	close(s->epfd);
+	free(s->views);
+	free(s->held);
+	free(s);
+}
+
+void xsnap_sock_close(struct xsnap_sock *s)
+{
+	struct xsnap_ctx *ctx;
+
+	if (!s)
+		return;
+	ctx = s->ctx;
+	pthread_mutex_lock(&ctx->engine_lock);
+	sock_destroy_locked(s);
+	engine_refill(ctx);
+	pthread_mutex_unlock(&ctx->engine_lock);
+}
+
+int xsnap_fd(struct xsnap_sock *s)
+{
+	if (!s)
+		return err_ret(EINVAL);
+	return s->epfd;
+}
+
+/* Move `low` over released slots and publish it to the engine. */
+static void advance_low(struct xsnap_sock *s)
+{
+	uint32_t mask = s->t->quota - 1;
+	uint64_t low = atomic_load_explicit(&s->low, memory_order_relaxed);
+	uint64_t start = low;
+
+	while (low < s->cursor && !s->held[low & mask])
+		low++;
+	if (low != start)
+		/* the views we released are no longer read after this store */
+		atomic_store_explicit(&s->low, low, memory_order_release);
+}
+
+static unsigned int take(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n)
+{
+	struct tenant *t = s->t;
+	uint32_t mask = t->quota - 1;
+	/* pairs with the engine's release store: entries below head are written */
+	uint64_t head = atomic_load_explicit(&t->head_pub, memory_order_acquire);
+	uint32_t share = 0, sidx = 0, sn = 1;
+	const uint8_t *ro = s->ctx->umem.ro;
+	unsigned int got = 0;
+
+	if (s->mode == XSNAP_SHARE) {
+		share = atomic_load_explicit(&s->share, memory_order_relaxed);
+		sidx = share >> 16;
+		sn = share & 0xffff;
+		if (!sn)
+			sn = 1;
+	}
+	while (s->cursor < head && got < n) {
+		uint64_t seq = s->cursor++;
+		const struct log_ent *e = &t->log[seq & mask];
+		struct xsnap_frame *f;
+
+		if (s->mode == XSNAP_SHARE && e->flow_hash % sn != sidx)
+			continue;
+		f = &s->views[seq & mask];
+		f->data = ro + e->addr;
+		f->seq = e->seq;
+		f->rx_ns = e->rx_ns;
+		f->addr = e->addr;
+		f->len = e->len;
+		f->version = e->version;
+		s->held[seq & mask] = 1;
+		v[got++] = f;
+	}
+	advance_low(s);
+	s->delivered += got;
+	return got;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int xsnap_recv(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int timeout_ms)
+{
+	struct xsnap_ctx *ctx;
+	int64_t deadline = 0;
+	bool block = false;
+
+	if (!s || !v || !n)
+		return err_ret(EINVAL);
+	ctx = s->ctx;
+	if (timeout_ms > 0)
+		deadline = now_ms() + timeout_ms;
+	for (;;) {
+		struct epoll_event ev[4];
+		unsigned int got;
+		uint64_t cnt;
+		int wait, r;
+
+		/* Drive the engine: whoever receives, moves frames.  After a
+		 * wake-up we queue for the lock instead of spinning on it. */
+		if (block ? !pthread_mutex_lock(&ctx->engine_lock) :
+			    !pthread_mutex_trylock(&ctx->engine_lock)) {
+			engine_poll(ctx);
+			pthread_mutex_unlock(&ctx->engine_lock);
+		}
+		got = take(s, v, n);
+		if (got)
+			return (int)got;
+		if (ctx->dead)
+			return err_ret(ENETDOWN);
+		if (timeout_ms == 0)
+			return 0;
+		wait = -1;
+		if (timeout_ms > 0) {
+			int64_t left = deadline - now_ms();
+
+			if (left <= 0)
+				return 0;
+			wait = (int)left;
+		}
+		/* Announce the sleep, then look once more: the engine either
+		 * sees `waiting` or we see its new head (both seq_cst). */
+		atomic_store(&s->waiting, 1);
+		if (atomic_load(&s->t->head_pub) > s->cursor) {
+			atomic_store(&s->waiting, 0);
+			continue;
+		}
+		r = epoll_wait(s->epfd, ev, 4, wait);
+		atomic_store(&s->waiting, 0);
+		if (r < 0 && errno == EINTR)
+			return err_ret(EINTR);
+		if (read(s->efd, &cnt, sizeof(cnt)) < 0) {
+			/* EAGAIN: woken by the rx ring, not by the engine */
+		}
+		block = r > 0;
+	}
+}
+
+void xsnap_release(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n)
+{
+	uint32_t quota;
+
+	if (!s || !v)
+		return;
+	quota = s->t->quota;
+	for (unsigned int i = 0; i < n; i++) {
+		const struct xsnap_frame *f = v[i];
+		uintptr_t off = (uintptr_t)f - (uintptr_t)s->views;
+		size_t idx = off / sizeof(*f);
+
+		if (!f || (uintptr_t)f < (uintptr_t)s->views || idx >= quota ||
+		    off % sizeof(*f) || !s->held[idx]) {
+			s->bad_releases++;
+			continue;
+		}
+		s->held[idx] = 0;
+	}
+	advance_low(s);
+}
+
+const void *xsnap_frame_data(const struct xsnap_frame *f)
+{
+	return f->data;
+}
+
+uint32_t xsnap_frame_len(const struct xsnap_frame *f)
+{
+	return f->len;
+}
+
+uint64_t xsnap_frame_seq(const struct xsnap_frame *f)
+{
+	return f->seq;
+}
+
+uint64_t xsnap_frame_time_ns(const struct xsnap_frame *f)
+{
+	return f->rx_ns;
+}
+
+uint32_t xsnap_frame_version(const struct xsnap_frame *f)
+{
+	return f->version;
+}
+
+uint64_t xsnap_frame_id(const struct xsnap_frame *f)
+{
+	return f->addr >> FRAME_SHIFT;
+}
+
+const void *xsnap_frame_meta(const struct xsnap_frame *f)
+{
+	return f->data - sizeof(struct xsnap_meta);
+}

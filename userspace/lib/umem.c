@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The UMEM: one virtual range made of memfds mapped back to back.
+ *
+ *   [ receive region: nframes chunks ][ pool 0 ][ pool 1 ] ... [ pool npools-1 ]
+ *
+ * The range is mapped twice.  The read-write mapping is what the kernel
+ * registers (XDP_UMEM_REG pins it with FOLL_WRITE).  The read-only mapping
+ * is what consumers see: a second mapping of the same memfds, opened
+ * read-only through /proc/self/fd, so a stray write from a consumer faults
+ * instead of corrupting what other consumers read, and so the same
+ * descriptors can later be handed to other processes without write access.
+ * Each tenant pool is its own memfd so that a tenant process can be given
+ * its pool, and nothing else, writable.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "xsnap_internal.h"
+
+static int new_memfd(const char *name, uint64_t size)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)size) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* Map @fd over [base + off, + len) of a reserved range, with @prot.  For a
+ * read-only view the descriptor is reopened O_RDONLY, as a client process
+ * would get it, so the mapping can never be made writable. */
+static int map_at(uint8_t *base, uint64_t off, uint64_t len, int fd, int prot)
+{
+	int mfd = fd;
+	void *p;
+
+	if (!(prot & PROT_WRITE)) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		mfd = open(path, O_RDONLY | O_CLOEXEC);
+		if (mfd < 0)
+			return -errno;
+	}
+	p = mmap(base + off, len, prot, MAP_SHARED | MAP_FIXED, mfd, 0);
+	if (mfd != fd)
+		close(mfd);
+	if (p == MAP_FAILED)
+		return -errno;
+	return 0;
+}
+
+static int map_all(struct umem *u, uint8_t **basep, int prot)
+{
+	uint64_t rx_len = (uint64_t)u->nframes * FRAME_SIZE;
+	uint64_t pool_len = (uint64_t)u->pool_frames * FRAME_SIZE;
+	uint8_t *base;
+	int err;
+
+	/* Reserve the whole range first so the pieces land back to back. */
+	base = mmap(NULL, u->size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED)
+		return -errno;
+	err = map_at(base, 0, rx_len, u->rx_fd, prot);
+	for (uint32_t i = 0; !err && i < u->npools; i++)
+		err = map_at(base, rx_len + i * pool_len, pool_len, u->pool_fds[i], prot);
+	if (err) {
+		munmap(base, u->size);
+		return err;
+	}
+	*basep = base;
+	return 0;
+}
+
+int umem_create(struct umem *u, uint32_t nframes, uint32_t npools, uint32_t pool_frames)
+{
+	int err = -ENOMEM;
+
+	memset(u, 0, sizeof(*u));
+	u->rx_fd = -1;
+	u->nframes = nframes;
+	u->npools = npools;
+	u->pool_frames = pool_frames;
+	u->size = ((uint64_t)nframes + (uint64_t)npools * pool_frames) * FRAME_SIZE;
+
+	u->gen = calloc(nframes, sizeof(*u->gen));
+	u->ref = calloc(nframes, sizeof(*u->ref));
+	u->free = calloc(nframes, sizeof(*u->free));
+	u->pool_fds = calloc(npools ? npools : 1, sizeof(int));
+	if (!u->gen || !u->ref || !u->free || !u->pool_fds)
+		goto fail;
+	for (uint32_t i = 0; i < npools; i++)
+		u->pool_fds[i] = -1;
+
+	u->rx_fd = new_memfd("xsnap-rx", (uint64_t)nframes * FRAME_SIZE);
+	if (u->rx_fd < 0) {
+		err = u->rx_fd;
+		goto fail;
+	}
+	for (uint32_t i = 0; i < npools; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "xsnap-pool%u", i);
+		u->pool_fds[i] = new_memfd(name, (uint64_t)pool_frames * FRAME_SIZE);
+		if (u->pool_fds[i] < 0) {
+			err = u->pool_fds[i];
+			goto fail;
+		}
+	}
+	err = map_all(u, &u->rw, PROT_READ | PROT_WRITE);
+	if (err)
+		goto fail;
+	err = map_all(u, &u->ro, PROT_READ);
+	if (err)
+		goto fail;
+
+	/* Every receive chunk starts on the free stack; the engine stocks the
+	 * fill rings from it. */
+	for (uint32_t i = 0; i < nframes; i++)
+		u->free[i] = nframes - 1 - i;
+	u->nfree = nframes;
+	return 0;
+fail:
+	umem_destroy(u);
+	return err;
+}
+
+void umem_destroy(struct umem *u)
+{
+	if (u->rw)
+		munmap(u->rw, u->size);
+	if (u->ro)
+		munmap(u->ro, u->size);
+	if (u->rx_fd >= 0)
+		close(u->rx_fd);
+	for (uint32_t i = 0; u->pool_fds && i < u->npools; i++)
+		if (u->pool_fds[i] >= 0)
+			close(u->pool_fds[i]);
+	free(u->pool_fds);
+	free(u->gen);
+	free(u->ref);
+	free(u->free);
+	memset(u, 0, sizeof(*u));
+	u->rx_fd = -1;
+}
