@@ -188,7 +188,7 @@ deps:
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all tests
-	$(Q)OUTPUT=$(O) SANITIZE=$(SANITIZE) tests/run.sh $(TESTFLAGS)
+	$(Q)OUTPUT=$(O) SANITIZE=$(SANITIZE) VALGRIND=$(VALGRIND) tests/run.sh $(TESTFLAGS)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
@@ -210,7 +210,9 @@ install: all
 	$(Q)ln -sf $(notdir $(LIB_SO)) $(DESTDIR)$(LIBDIR)/$(LIB_SONAME)
 	$(Q)ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libxsnap.so
 	$(Q)install -m 644 include/xsnap/xsnap.h include/xsnap/abi.h $(DESTDIR)$(INCLUDEDIR)/xsnap/
-	$(Q)install -m 644 $(O)/xsnap.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+		userspace/lib/xsnap.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/xsnap.pc
 	$(Q)install -m 755 $(GEN_BIN) $(DESTDIR)$(BINDIR)/
 	$(Q)if ls docs/*.[0-9] >/dev/null 2>&1; then for m in docs/*.[0-9]; do \
 		s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \

@@ -30,7 +30,8 @@ usage: $prog [-t PATTERN]... [--tier unit|bpf|netns]... [-k] [-v] [--timeout S] 
   --timeout S         per-case timeout in seconds (default: unit and bpf 60,
                       netns 120)
   -l, --list          print the case ids that would run, run nothing
-Environment: OUTPUT (build dir, default $ROOT/build), SANITIZE=1 (sanitizer
+Environment: VALGRIND=1 (run the unit tier under valgrind),
+OUTPUT (build dir, default $ROOT/build), SANITIZE=1 (sanitizer
 options for the children), V=1.
 EOF
 }
@@ -314,9 +315,15 @@ run_tier() {
 	unit | bpf)
 		t=${timeout_override:-60}
 		[[ $tier == bpf && $EUID -ne 0 ]] && skip_reason="not root"
+		local -a wrap=()
+		# VALGRIND=1: the pure-C tier under valgrind (memcheck, leaks)
+		if [[ $tier == unit && ${VALGRIND:-0} == 1 ]]; then
+			command -v valgrind >/dev/null || { echo "VALGRIND=1: valgrind not installed" >&2; exit 2; }
+			wrap=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite)
+		fi
 		while read -r f; do
 			[[ -n $interrupted ]] && return
-			run_prog "$tier" "$(basename "$f")" "$t" "$skip_reason" "$f"
+			run_prog "$tier" "$(basename "$f")" "$t" "$skip_reason" "${wrap[@]}" "$f"
 		done < <(test_programs "$OUTPUT/tests/$tier")
 		;;
 	netns)
