@@ -91,6 +91,10 @@ GEN_SRCS := $(wildcard tools/xsnap-gen/*.c)
 GEN_OBJS := $(patsubst %.c,$(O)/%.o,$(GEN_SRCS))
 GEN_BIN := $(O)/xsnap-gen
 
+# tools/bench/NAME.c: one benchmark program each, build/bench/NAME
+BENCH_SRCS := $(wildcard tools/bench/*.c)
+BENCH_BINS := $(patsubst tools/bench/%.c,$(O)/bench/%,$(BENCH_SRCS))
+
 EXAMPLE_SRCS := $(wildcard examples/*.c)
 EXAMPLE_BINS := $(patsubst examples/%.c,$(O)/examples/xsnap-%,$(EXAMPLE_SRCS))
 
@@ -103,7 +107,7 @@ BPFTEST_BINS := $(patsubst %.c,$(O)/%,$(BPFTEST_SRCS))
 NETNS_SRCS := $(wildcard tests/netns/*.c)
 NETNS_BINS := $(patsubst %.c,$(O)/%,$(NETNS_SRCS))
 
-BINS := $(GEN_BIN) $(EXAMPLE_BINS)
+BINS := $(GEN_BIN) $(EXAMPLE_BINS) $(BENCH_BINS)
 TEST_BINS := $(UNIT_BINS) $(BPFTEST_BINS) $(NETNS_BINS)
 
 .DELETE_ON_ERROR:
@@ -153,6 +157,13 @@ $(O)/xsnap.pc: userspace/lib/xsnap.pc.in Makefile
 $(GEN_BIN): $(GEN_OBJS) $(LIB_A)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+
+$(O)/bench/%: $(O)/tools/bench/%.o $(LIB_A)
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread -lm
+
+$(O)/tools/bench/%.o: $(BPF_SKELS)
 
 $(O)/examples/xsnap-%: $(O)/examples/%.o $(LIB_A)
 	$(call msg,LINK,$@)
