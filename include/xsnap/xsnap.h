@@ -145,6 +145,20 @@ XSNAP_API int xsnap_tenant_add(struct xsnap_ctx *ctx, const char *name,
 			       const struct xsnap_tenant_opts *opts);
 
 /**
+ * xsnap_tenant_del() - delete a tenant.
+ * @ctx: context.
+ * @name: tenant name.
+ *
+ * When it returns, the tenant's rules are gone and no new frame is logged for
+ * it.  Its open sockets first receive what was already logged, then
+ * xsnap_recv() fails with -ENOENT; close them.  Its frames, snapshots and
+ * pool are reclaimed when its last socket closes.
+ *
+ * Return: 0, or -ENOENT (no such tenant).
+ */
+XSNAP_API int xsnap_tenant_del(struct xsnap_ctx *ctx, const char *name);
+
+/**
  * xsnap_rule_add() - add a steering rule.
  * @ctx: context.
  * @tenant: tenant that receives matching frames (deliver rules); for drop
@@ -244,6 +258,28 @@ XSNAP_API int xsnap_recv(struct xsnap_sock *sock, struct xsnap_frame **v, unsign
  */
 XSNAP_API void xsnap_release(struct xsnap_sock *sock, struct xsnap_frame **v, unsigned int n);
 
+/**
+ * xsnap_recvfrom() - receive one UDP datagram's payload, copied, like recvfrom(2).
+ * @sock: socket.
+ * @buf: destination of the payload.
+ * @len: size of @buf; a longer payload is truncated (with MSG_TRUNC in
+ *       @flags the full length is returned, as recvfrom(2) does).
+ * @flags: MSG_DONTWAIT (return -EAGAIN instead of waiting), MSG_TRUNC.
+ * @src: if not NULL, receives the source address (struct sockaddr_in or
+ *       struct sockaddr_in6, as the frame was IPv4 or IPv6).
+ * @srclen: in: size of @src; out: size of the address.
+ *
+ * Frames of the tenant that are not UDP (or are IP fragments) are skipped:
+ * released and counted in xsnap_stats.recvfrom_skipped.  The frame itself is
+ * released before the call returns.
+ *
+ * Return: payload bytes copied (or the full length with MSG_TRUNC), or
+ * -EAGAIN (MSG_DONTWAIT and nothing waiting), -EINVAL, -EINTR, -ENOENT
+ * (tenant deleted).
+ */
+XSNAP_API ssize_t xsnap_recvfrom(struct xsnap_sock *sock, void *buf, size_t len, int flags,
+				 struct sockaddr *src, socklen_t *srclen);
+
 /** xsnap_frame_data() - the frame's bytes (read-only mapping: writes fault). */
 XSNAP_API const void *xsnap_frame_data(const struct xsnap_frame *f);
 /** xsnap_frame_len() - the frame's length in bytes. */
@@ -264,6 +300,116 @@ XSNAP_API uint64_t xsnap_frame_id(const struct xsnap_frame *f);
  * frame (struct xsnap_meta of <xsnap/abi.h>), read-only.
  */
 XSNAP_API const void *xsnap_frame_meta(const struct xsnap_frame *f);
+
+/**
+ * xsnap_frame_cow() - a private, writable version of a frame.
+ * @sock: the socket that holds *@f.
+ * @f: in: a frame the socket holds (received, or from xsnap_frame_alloc);
+ *     out: the private version, which replaces it in the socket's hands.
+ *
+ * The bytes (and metadata) are copied into a chunk of the tenant's private
+ * pool, so every other reader keeps seeing the original.  The version number
+ * of the copy is the log's current version of that frame plus one.  Calling
+ * it on a frame that is already private copies nothing and returns the same
+ * pointer (this is how a frame from xsnap_frame_alloc is written).  Release,
+ * send or commit the version like any frame.
+ *
+ * Return: the writable bytes (xsnap_frame_len() of them, up to 3840), or
+ * NULL with errno EINVAL (not a frame this socket holds), ENOBUFS (the
+ * tenant's pool is empty).
+ */
+XSNAP_API void *xsnap_frame_cow(struct xsnap_sock *sock, struct xsnap_frame **f);
+
+/**
+ * xsnap_frame_commit() - publish a private version to later readers.
+ * @sock: the socket holding @f.
+ * @f: a private version made by xsnap_frame_cow() of a received frame.
+ *
+ * Sockets of the tenant that have not yet received the frame's sequence
+ * number will receive this version; sockets that already hold the frame and
+ * snapshots taken before the commit keep the bytes they had (snapshot
+ * isolation).  The old version is reclaimed when no reader holds it.  @f
+ * stays held by the socket (no longer private): release it as usual.
+ *
+ * Return: the new version number (> 0), or -EINVAL (not a private version
+ * of a received frame held by @sock), -ENOSPC (too many old versions still
+ * held by readers: release frames first).
+ */
+XSNAP_API int xsnap_frame_commit(struct xsnap_sock *sock, struct xsnap_frame *f);
+
+/**
+ * xsnap_frame_alloc() - a fresh frame from the tenant's private pool.
+ * @sock: socket.
+ * @len: frame length, 14..3840 bytes.
+ *
+ * Write it through xsnap_frame_cow(sock, &f) (which copies nothing here),
+ * then send or release it.  Its sequence number is 0.
+ *
+ * Return: the frame, or NULL with errno EINVAL (bad length), ENOBUFS (pool
+ * empty).
+ */
+XSNAP_API struct xsnap_frame *xsnap_frame_alloc(struct xsnap_sock *sock, uint32_t len);
+
+/**
+ * xsnap_send() - transmit frames on the context's queue.
+ * @sock: socket holding the frames.
+ * @v: frames: received ones (sent zero-copy from the receive region), private
+ *     versions and fresh frames (sent from the tenant's pool).
+ * @n: number of frames.
+ *
+ * Sent frames leave the socket's hands (as if released); their chunks return
+ * to their owner when the transmit completes.  A tenant may have at most its
+ * fair share of the transmit ring in flight (ring size / tenants); past it,
+ * and when the ring is full, fewer than @n are sent: the rest stay held.
+ *
+ * Return: frames queued (0..n), or -EINVAL (a frame the socket does not hold:
+ * nothing is sent), -ENETDOWN.
+ */
+XSNAP_API int xsnap_send(struct xsnap_sock *sock, struct xsnap_frame **v, unsigned int n);
+
+struct xsnap_snap;
+
+/* Options of xsnap_snapshot(): set one of frames, last_ms, or seq_first. */
+struct xsnap_snap_opts {
+	size_t sz;
+	uint32_t frames;	/* the last N frames of the log */
+	uint32_t last_ms;	/* frames received in the last T milliseconds */
+	uint64_t seq_first;	/* a sequence range [seq_first, seq_last] */
+	uint64_t seq_last;	/* 0: up to the newest */
+};
+
+/**
+ * xsnap_snapshot() - an immutable view of the tenant's log as of now.
+ * @sock: socket (the snapshot belongs to it and closes with it).
+ * @opts: which frames (exactly one of frames, last_ms, seq_first).
+ *
+ * Frames that arrive later never appear in it; its frames are not reclaimed
+ * until it is closed (they count against the tenant's quota, so a snapshot
+ * held long makes the tenant drop new frames once its log is full).  Ranges
+ * are clipped to what the log still retains.  Taking it copies only the
+ * entries' descriptors, never frame bytes.
+ *
+ * Return: a snapshot, or NULL with errno EINVAL (no or several selectors),
+ * ENOMEM.
+ */
+XSNAP_API struct xsnap_snap *xsnap_snapshot(struct xsnap_sock *sock,
+					    const struct xsnap_snap_opts *opts);
+
+/**
+ * xsnap_snap_next() - the snapshot's next frames, oldest first.
+ *
+ * Frames stay valid until xsnap_snap_close(); they cannot be released,
+ * committed or sent, but xsnap_frame_cow() on them is not allowed either.
+ *
+ * Return: number of frames (0 at the end), or -EINVAL.
+ */
+XSNAP_API int xsnap_snap_next(struct xsnap_snap *snap, struct xsnap_frame **v, unsigned int n);
+
+/** xsnap_snap_len() - number of frames in the snapshot. */
+XSNAP_API uint64_t xsnap_snap_len(const struct xsnap_snap *snap);
+
+/** xsnap_snap_close() - close a snapshot; its frames become reclaimable. */
+XSNAP_API void xsnap_snap_close(struct xsnap_snap *snap);
 
 /* Counters; all are monotonic since the context or tenant was created. */
 struct xsnap_stats {
@@ -287,6 +433,16 @@ struct xsnap_stats {
 	uint32_t frames_kernel;	/* in the fill ring, the kernel or the rx ring */
 	uint32_t zerocopy;	/* 1 when every queue runs zero-copy */
 	uint32_t xdp_mode;	/* enum xsnap_xdp_mode actually in effect (NATIVE or SKB) */
+	uint32_t frames_logged;	/* receive chunks referenced by logs or transmits */
+	/* tenant (or summed) */
+	uint64_t evicted;	/* released frames evicted from the log for new ones */
+	uint64_t cow;		/* private versions made */
+	uint64_t commits;
+	uint64_t tx_frames;	/* frames queued by xsnap_send */
+	uint64_t tx_completed;
+	uint64_t snapshots;	/* snapshots taken */
+	uint64_t recvfrom_skipped;	/* non-UDP frames skipped by xsnap_recvfrom */
+	uint32_t pool_free;	/* free chunks in the tenant's pool (summed) */
 	uint32_t pad;
 };
 

@@ -11,16 +11,23 @@
  * right before it) and posts an rx descriptor.
  */
 #include <signal.h>
+#include <time.h>
 #include <sys/eventfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "frames.h"
 #include "testlib.h"
 #include "xsnap_internal.h"
+#include "xsnap_parse.h"
 
 #define RING 64
 #define FRAMES 4096
 #define HEADROOM 256
+#define POOL 64
 
 struct sim_ring {
 	uint32_t prod, cons, flags;
@@ -30,7 +37,7 @@ struct sim_ring {
 
 struct sim {
 	struct xsnap_ctx *ctx;
-	struct sim_ring fill, rx;
+	struct sim_ring fill, rx, tx, comp;
 	uint64_t sent;
 };
 
@@ -64,13 +71,15 @@ static struct sim *sim_new(uint32_t frames)
 
 	if (!sim)
 		return NULL;
-	sim->ctx = ctx_new(frames, 1, RING, 8, 4);
+	sim->ctx = ctx_new(frames, 1, RING, 8, POOL);
 	if (!sim->ctx) {
 		free(sim);
 		return NULL;
 	}
 	wire_prod(&sim->ctx->q[0].fill, &sim->fill, sim->fill.addrs);
 	wire_cons(&sim->ctx->q[0].rx, &sim->rx, sim->rx.descs);
+	wire_prod(&sim->ctx->q[0].tx, &sim->tx, sim->tx.descs);
+	wire_cons(&sim->ctx->q[0].comp, &sim->comp, sim->comp.addrs);
 	sim->ctx->q[0].fd = eventfd(0, EFD_CLOEXEC);	/* stands in for the xsk fd */
 	engine_refill(sim->ctx);
 	return sim;
@@ -84,6 +93,8 @@ static void sim_free(struct sim *sim)
 	close(fd);
 	free(sim);
 }
+
+static int sim_rx_bytes(struct sim *sim, uint32_t mask, const void *bytes, uint32_t len);
 
 /* The kernel side: receive one frame for @mask, as the XDP program would
  * have tagged it.  Returns 0, or -1 if the fill ring was empty (a drop). */
@@ -112,6 +123,69 @@ static int sim_rx(struct sim *sim, uint32_t mask, uint32_t flow_hash, uint32_t t
 	__atomic_store_n(&sim->rx.prod, sim->rx.prod + 1, __ATOMIC_RELEASE);
 	sim->sent++;
 	return 0;
+}
+
+/* Receive a real frame: metadata from the shared parser, as the program
+ * writes it. */
+static int sim_rx_bytes(struct sim *sim, uint32_t mask, const void *bytes, uint32_t len)
+{
+	struct umem *u = &sim->ctx->umem;
+	struct xsnap_pkt pkt;
+	struct xsnap_meta *m;
+	uint64_t addr;
+
+	if (sim->fill.cons == sim->fill.prod)
+		return -1;
+	addr = sim->fill.addrs[sim->fill.cons & (RING - 1)] + HEADROOM;
+	sim->fill.cons++;
+	memcpy(u->rw + addr, bytes, len);
+	m = (struct xsnap_meta *)(u->rw + addr - sizeof(*m));
+	memset(m, 0, sizeof(*m));
+	memset(&pkt, 0, sizeof(pkt));
+	if (!xsnap_parse(u->rw + addr, u->rw + addr + len, &pkt)) {
+		m->l3_off = pkt.l3_off;
+		m->l4_off = pkt.l4_off;
+		m->l4_proto = pkt.proto;
+		m->l3_proto = pkt.l3_proto;
+		m->flow_hash = pkt.flow_hash;
+	}
+	m->magic = XSNAP_META_MAGIC;
+	m->tenant_mask = mask;
+	sim->rx.descs[sim->rx.prod & (RING - 1)] = (struct xdp_desc){ .addr = addr, .len = len };
+	sim->rx.prod++;
+	sim->sent++;
+	return 0;
+}
+
+/* The kernel's transmit: take every descriptor of the TX ring, keep copies
+ * of the bytes in @out (if not NULL), and complete them. */
+static unsigned int sim_tx(struct sim *sim, uint8_t (*out)[128], uint32_t *lens, unsigned int max)
+{
+	struct umem *u = &sim->ctx->umem;
+	unsigned int n = 0;
+
+	while (sim->tx.cons != sim->tx.prod) {
+		struct xdp_desc d = sim->tx.descs[sim->tx.cons & (RING - 1)];
+
+		if (out && n < max) {
+			memcpy(out[n], u->rw + d.addr, d.len < 128 ? d.len : 128);
+			lens[n] = d.len;
+		}
+		sim->tx.cons++;
+		sim->comp.addrs[sim->comp.prod & (RING - 1)] = d.addr;
+		sim->comp.prod++;
+		n++;
+	}
+	return n;
+}
+
+static uint32_t logged_chunks(struct sim *sim)
+{
+	uint32_t n = 0;
+
+	for (uint32_t c = 0; c < sim->ctx->umem.nframes; c++)
+		n += sim->ctx->umem.ref[c] != 0;
+	return n;
 }
 
 /* Every chunk is in exactly one place: free stack, kernel, or logs. */
@@ -216,7 +290,9 @@ TEST(fanout_two_tenants)
 	xsnap_sock_close(b);
 	engine_poll(sim->ctx);
 	check_conservation(sim);
-	CHECK_EQ(sim->ctx->umem.nfree + sim->ctx->q[0].outstanding, FRAMES);
+	/* released frames stay retained in the logs (30 chunks), nothing else */
+	CHECK_EQ(logged_chunks(sim), 30);
+	CHECK_EQ(sim->ctx->umem.nfree + sim->ctx->q[0].outstanding + 30, FRAMES);
 	sim_free(sim);
 }
 
@@ -240,22 +316,26 @@ TEST(release_out_of_order_reclaims_behind_slowest)
 	free0 = sim->ctx->umem.nfree;
 	/* s1 releases 4..7 first, then 0..3; s2 holds all: nothing reclaimed */
 	xsnap_release(s1, v + 4, 4);
+	CHECK_EQ(engine_horizon(sim->ctx->tenants[0]), 1);	/* s1 still holds 1..4 */
 	xsnap_release(s1, v, 4);
 	engine_poll(sim->ctx);
 	CHECK_EQ(sim->ctx->umem.nfree, free0);
-	CHECK_EQ(sim->ctx->tenants[0]->head - sim->ctx->tenants[0]->tail, 8);
-	/* s2 releases 0..1: two chunks come back (the fill ring is full, so
-	 * they stay on the free stack) */
+	/* s2 holds all: nothing may be evicted */
+	CHECK_EQ(engine_horizon(sim->ctx->tenants[0]), 1);
+	/* s2 releases seq 1..2: the horizon moves past them */
 	xsnap_release(s2, w, 2);
-	engine_poll(sim->ctx);
-	CHECK_EQ(sim->ctx->tenants[0]->head - sim->ctx->tenants[0]->tail, 6);
+	CHECK_EQ(engine_horizon(sim->ctx->tenants[0]), 3);
 	/* releasing the same frames again is refused and counted */
 	xsnap_release(s2, w, 2);
 	xsnap_release(s2, (struct xsnap_frame **)&sim, 1);	/* not a frame of ours */
 	CHECK_EQ(s2->bad_releases, 3);
 	xsnap_release(s2, w + 2, 6);
 	engine_poll(sim->ctx);
+	CHECK_EQ(engine_horizon(sim->ctx->tenants[0]), 9);
+	/* retained until room is needed: evict explicitly, all go back */
+	engine_evict(sim->ctx, sim->ctx->tenants[0], 9);
 	CHECK_EQ(sim->ctx->tenants[0]->head - sim->ctx->tenants[0]->tail, 0);
+	CHECK_EQ(logged_chunks(sim), 0);
 	check_conservation(sim);
 	xsnap_sock_close(s1);
 	xsnap_sock_close(s2);
@@ -300,11 +380,17 @@ TEST(quota_drops_only_the_stuck_tenant)
 	CHECK_EQ(ss.quota_drops, 984);
 	CHECK_EQ(ss.held, 16);
 	check_conservation(sim);
-	/* closing the stuck socket gives its frames back */
+	/* closing the stuck socket makes its frames evictable: new frames
+	 * replace them instead of being dropped */
 	xsnap_sock_close(stuck);
+	for (int i = 0; i < 20; i++)
+		CHECK_EQ(sim_rx(sim, 2, 0, (uint32_t)(5000 + i)), 0);
 	engine_poll(sim->ctx);
 	CHECK_EQ(xsnap_stats(sim->ctx, "stuck", &ss), 0);
-	CHECK_EQ(ss.held, 0);
+	CHECK_EQ(ss.held, 16);
+	CHECK_EQ(ss.rx_frames, 36);
+	CHECK_EQ(ss.evicted, 20);
+	CHECK_EQ(ss.quota_drops, 984);
 	CHECK_EQ(ss.delivered, 16);
 	check_conservation(sim);
 	xsnap_sock_close(fast);
@@ -341,7 +427,7 @@ TEST(share_mode_splits_by_flow)
 	for (int i = 0; i < 60; i++)
 		CHECK_EQ(seen[i], 1);
 	engine_poll(sim->ctx);
-	CHECK_EQ(sim->ctx->tenants[0]->head - sim->ctx->tenants[0]->tail, 0);
+	CHECK_EQ(engine_horizon(sim->ctx->tenants[0]), sim->ctx->tenants[0]->head);
 	for (int i = 0; i < 3; i++)
 		xsnap_sock_close(s[i]);
 	sim_free(sim);
@@ -445,6 +531,439 @@ TEST(tenant_and_rule_errors)
 		CHECK_EQ(xsnap_tenant_add(sim->ctx, n, &small), i);
 	}
 	CHECK_EQ(xsnap_tenant_add(sim->ctx, "last", &small), -ENOSPC);
+	sim_free(sim);
+}
+
+
+TEST(retention_evicts_oldest_released)
+{
+	struct sim *sim = sim_new(FRAMES);
+	XSNAP_OPTS(xsnap_tenant_opts, q16, .quota = 16);
+	XSNAP_OPTS(xsnap_stats, st);
+	struct xsnap_frame *v[64];
+	struct xsnap_sock *s;
+	int n;
+
+	REQUIRE(sim);
+	xsnap_tenant_add(sim->ctx, "t", &q16);
+	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	for (uint32_t i = 0; i < 40; i++) {
+		CHECK_EQ(sim_rx(sim, 1, 0, i), 0);
+		while ((n = xsnap_recv(s, v, 64, 0)) > 0)
+			xsnap_release(s, v, (unsigned int)n);
+	}
+	CHECK_EQ(xsnap_stats(sim->ctx, "t", &st), 0);
+	CHECK_EQ(st.rx_frames, 40);
+	CHECK_EQ(st.quota_drops, 0);
+	CHECK_EQ(st.evicted, 24);
+	CHECK_EQ(st.held, 16);		/* the last 16 are retained */
+	CHECK_EQ(sim->ctx->tenants[0]->tail, 25);
+	check_conservation(sim);
+	xsnap_sock_close(s);
+	sim_free(sim);
+}
+
+TEST(snapshot_is_consistent_and_pins)
+{
+	struct sim *sim = sim_new(FRAMES);
+	XSNAP_OPTS(xsnap_tenant_opts, q16, .quota = 16);
+	XSNAP_OPTS(xsnap_snap_opts, last5, .frames = 5);
+	XSNAP_OPTS(xsnap_snap_opts, range, .seq_first = 3, .seq_last = 4);
+	XSNAP_OPTS(xsnap_snap_opts, bad, .frames = 5, .last_ms = 3);
+	XSNAP_OPTS(xsnap_stats, st);
+	struct xsnap_frame *v[64];
+	struct xsnap_snap *sn, *sr;
+	struct xsnap_sock *s;
+	int n;
+
+	REQUIRE(sim);
+	xsnap_tenant_add(sim->ctx, "t", &q16);
+	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	for (uint32_t i = 1; i <= 10; i++)
+		sim_rx(sim, 1, 0, i);
+	n = xsnap_recv(s, v, 64, 0);
+	CHECK_EQ(n, 10);
+	xsnap_release(s, v, (unsigned int)n);
+	CHECK(xsnap_snapshot(s, &bad) == NULL && errno == EINVAL);
+	REQUIRE((sn = xsnap_snapshot(s, &last5)));
+	REQUIRE((sr = xsnap_snapshot(s, &range)));
+	CHECK_EQ(xsnap_snap_len(sn), 5);
+	CHECK_EQ(xsnap_snap_len(sr), 2);
+	/* heavy traffic after the snapshot: 30 more frames, quota 16 */
+	for (uint32_t i = 11; i <= 40; i++) {
+		sim_rx(sim, 1, 0, i);
+		while ((n = xsnap_recv(s, v, 64, 0)) > 0)
+			xsnap_release(s, v, (unsigned int)n);
+	}
+	CHECK_EQ(xsnap_stats(sim->ctx, "t", &st), 0);
+	/* seq 3.. is pinned by the range snapshot: the log holds 3..18 and
+	 * then drops (the snapshot counts against the quota) */
+	CHECK_EQ(sim->ctx->tenants[0]->tail, 3);
+	CHECK(st.quota_drops > 0);
+	/* the snapshot shows exactly seq 6..10, with their bytes */
+	n = xsnap_snap_next(sn, v, 64);
+	CHECK_EQ(n, 5);
+	for (int i = 0; i < n; i++) {
+		CHECK_EQ(xsnap_frame_seq(v[i]), 6 + i);
+		CHECK_EQ(tag_of(v[i]), 6 + i);
+	}
+	CHECK_EQ(xsnap_snap_next(sn, v, 64), 0);
+	/* its frames can't be released, sent or copied through the socket */
+	xsnap_release(s, v, 1);
+	CHECK_EQ(s->bad_releases, 1);
+	CHECK(xsnap_frame_cow(s, &v[0]) == NULL && errno == EINVAL);
+	n = xsnap_snap_next(sr, v, 64);
+	CHECK_EQ(n, 2);
+	CHECK_EQ(tag_of(v[0]), 3);
+	check_conservation(sim);
+	xsnap_snap_close(sr);
+	xsnap_snap_close(sn);
+	/* unpinned: new frames evict instead of dropping */
+	uint64_t drops = st.quota_drops;
+	for (uint32_t i = 41; i <= 45; i++) {
+		sim_rx(sim, 1, 0, i);
+		while ((n = xsnap_recv(s, v, 64, 0)) > 0)
+			xsnap_release(s, v, (unsigned int)n);
+	}
+	CHECK_EQ(xsnap_stats(sim->ctx, "t", &st), 0);
+	CHECK_EQ(st.quota_drops, drops);
+	CHECK_EQ(st.snapshots, 2);
+	check_conservation(sim);
+	xsnap_sock_close(s);
+	sim_free(sim);
+}
+
+TEST(snapshot_of_10000_frames_is_fast)
+{
+	struct sim *sim = sim_new(32768);
+	XSNAP_OPTS(xsnap_tenant_opts, big, .quota = 16384);
+	XSNAP_OPTS(xsnap_snap_opts, all, .frames = 10000);
+	struct xsnap_frame *v[64];
+	struct xsnap_sock *s;
+	struct xsnap_snap *sn;
+	struct timespec a, b;
+	int n;
+
+	REQUIRE(sim);
+	REQUIRE(xsnap_tenant_add(sim->ctx, "t", &big) == 0);
+	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	for (uint32_t i = 0; i < 10000; i++) {
+		if (sim_rx(sim, 1, 0, i)) {
+			while ((n = xsnap_recv(s, v, 64, 0)) > 0)
+				xsnap_release(s, v, (unsigned int)n);
+			REQUIRE(sim_rx(sim, 1, 0, i) == 0);
+		}
+	}
+	while ((n = xsnap_recv(s, v, 64, 0)) > 0)
+		xsnap_release(s, v, (unsigned int)n);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	sn = xsnap_snapshot(s, &all);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	REQUIRE(sn);
+	CHECK_EQ(xsnap_snap_len(sn), 10000);
+	long us = (b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000;
+	printf("snapshot of 10000 frames: %ld us\n", us);
+	CHECK(us < 1000);
+	xsnap_snap_close(sn);
+	xsnap_sock_close(s);
+	sim_free(sim);
+}
+
+TEST(cow_isolates_and_commit_publishes_later)
+{
+	struct sim *sim = sim_new(FRAMES);
+	XSNAP_OPTS(xsnap_snap_opts, all, .frames = 16);
+	struct xsnap_frame *v1[8], *v2[8], *vb[8], *sv[8];
+	struct xsnap_sock *s1, *s2, *late, *b;
+	struct xsnap_snap *sn;
+	uint32_t pool0;
+	uint8_t *w;
+	int ver;
+
+	REQUIRE(sim);
+	xsnap_tenant_add(sim->ctx, "t", NULL);
+	xsnap_tenant_add(sim->ctx, "other", NULL);
+	REQUIRE((s1 = xsnap_socket(sim->ctx, "t", NULL)));
+	REQUIRE((s2 = xsnap_socket(sim->ctx, "t", NULL)));
+	REQUIRE((late = xsnap_socket(sim->ctx, "t", NULL)));
+	REQUIRE((b = xsnap_socket(sim->ctx, "other", NULL)));
+	pool0 = sim->ctx->umem.npool_free[0];
+	for (uint32_t i = 1; i <= 3; i++)
+		sim_rx(sim, 3, 0, i);
+	CHECK_EQ(xsnap_recv(s1, v1, 8, 0), 3);
+	CHECK_EQ(xsnap_recv(s2, v2, 8, 0), 3);
+	CHECK_EQ(xsnap_recv(b, vb, 8, 0), 3);
+	CHECK_EQ(xsnap_recv(late, v2 + 3, 1, 0), 1);	/* late holds only seq 1 */
+	REQUIRE((sn = xsnap_snapshot(s1, &all)));
+
+	/* s1 makes a private version of seq 2 and writes it */
+	struct xsnap_frame *orig = v1[1];
+	w = xsnap_frame_cow(s1, &v1[1]);
+	REQUIRE(w);
+	CHECK(v1[1] == orig);	/* same handle, now the private version */
+	CHECK_EQ(xsnap_frame_version(v1[1]), 1);
+	CHECK(xsnap_frame_id(v1[1]) != xsnap_frame_id(v2[1]));
+	memcpy(w, "\x99\x00\x00\x00", 4);
+	CHECK_EQ(tag_of(v1[1]), 0x99);
+	CHECK_EQ(tag_of(v2[1]), 2);	/* every other reader: the original */
+	CHECK_EQ(tag_of(vb[1]), 2);
+	CHECK_EQ(sim->ctx->umem.npool_free[0], pool0 - 1);
+	CHECK(xsnap_frame_cow(s1, &v1[1]) == w);	/* already private: no copy */
+	CHECK(xsnap_frame_cow(s1, &v2[0]) == NULL && errno == EINVAL);	/* not s1's */
+
+	/* commit: late has not received seq 2 yet, so it sees the new version */
+	ver = xsnap_frame_commit(s1, v1[1]);
+	CHECK_EQ(ver, 1);
+	CHECK_EQ(xsnap_frame_commit(s1, v1[1]), -EINVAL);	/* no longer private */
+	CHECK_EQ(xsnap_recv(late, vb + 3, 2, 0), 2);
+	CHECK_EQ(xsnap_frame_seq(vb[3]), 2);
+	CHECK_EQ(xsnap_frame_version(vb[3]), 1);
+	CHECK_EQ(tag_of(vb[3]), 0x99);
+	CHECK_EQ(tag_of(vb[4]), 3);
+	/* holders of the old version and the earlier snapshot keep old bytes */
+	CHECK_EQ(tag_of(v2[1]), 2);
+	CHECK_EQ(xsnap_snap_next(sn, sv, 8), 3);
+	CHECK_EQ(tag_of(sv[1]), 2);
+	CHECK_EQ(xsnap_frame_version(sv[1]), 0);
+	/* the other tenant's log is untouched */
+	CHECK_EQ(tag_of(vb[1]), 2);
+
+	/* a second version of the same frame gets version 2 */
+	w = xsnap_frame_cow(late, &vb[3]);
+	REQUIRE(w);
+	CHECK_EQ(xsnap_frame_version(vb[3]), 2);
+	CHECK_EQ(tag_of(vb[3]), 0x99);		/* copied from version 1 */
+	CHECK_EQ(xsnap_frame_commit(late, vb[3]), 2);
+	CHECK_EQ(sim->ctx->umem.npool_free[0], pool0 - 2);
+
+	/* old versions go once nobody can hold them */
+	xsnap_release(s1, v1, 3);
+	xsnap_release(s2, v2, 3);
+	xsnap_release(late, v2 + 3, 1);
+	xsnap_release(late, vb + 3, 2);
+	engine_poll(sim->ctx);
+	CHECK_EQ(sim->ctx->tenants[0]->nold, 2);	/* the snapshot pins seq 1.. */
+	xsnap_snap_close(sn);
+	CHECK_EQ(sim->ctx->tenants[0]->nold, 0);
+	/* version 1's pool chunk is free again; version 2 lives in the log */
+	CHECK_EQ(sim->ctx->umem.npool_free[0], pool0 - 1);
+	engine_evict(sim->ctx, sim->ctx->tenants[0], sim->ctx->tenants[0]->head);
+	CHECK_EQ(sim->ctx->umem.npool_free[0], pool0);
+	xsnap_release(b, vb, 3);
+	check_conservation(sim);
+	xsnap_sock_close(s1);
+	xsnap_sock_close(s2);
+	xsnap_sock_close(late);
+	xsnap_sock_close(b);
+	sim_free(sim);
+}
+
+TEST(cow_pool_exhaustion_and_private_release)
+{
+	struct sim *sim = sim_new(FRAMES);
+	struct xsnap_frame *v[POOL + 8];
+	struct xsnap_sock *s;
+	uint32_t pool0;
+	int n;
+
+	REQUIRE(sim);
+	xsnap_tenant_add(sim->ctx, "t", NULL);
+	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	pool0 = sim->ctx->umem.npool_free[0];
+	for (uint32_t i = 0; i < POOL + 8; i++) {
+		if (i == RING - 8)
+			engine_poll(sim->ctx);	/* the rx ring holds RING entries */
+		sim_rx(sim, 1, 0, i);
+	}
+	n = xsnap_recv(s, v, POOL + 8, 0);
+	CHECK_EQ(n, POOL + 8);
+	for (int i = 0; i < POOL; i++)
+		CHECK(xsnap_frame_cow(s, &v[i]) != NULL);
+	CHECK(xsnap_frame_cow(s, &v[POOL]) == NULL && errno == ENOBUFS);
+	CHECK(xsnap_frame_alloc(s, 100) == NULL && errno == ENOBUFS);
+	CHECK_EQ(sim->ctx->umem.npool_free[0], 0);
+	/* releasing private versions returns their chunks */
+	xsnap_release(s, v, (unsigned int)n);
+	CHECK_EQ(sim->ctx->umem.npool_free[0], pool0);
+	CHECK_EQ(s->bad_releases, 0);
+	check_conservation(sim);
+	xsnap_sock_close(s);
+	sim_free(sim);
+}
+
+TEST(send_received_cow_and_fresh_frames)
+{
+	struct sim *sim = sim_new(FRAMES);
+	struct xsnap_frame *v[8], *f, *vo[8];
+	struct xsnap_sock *s, *o;
+	uint8_t out[8][128];
+	uint32_t lens[8], pool0;
+	uint64_t rx_addr;
+	uint8_t *w;
+
+	REQUIRE(sim);
+	xsnap_tenant_add(sim->ctx, "t", NULL);
+	xsnap_tenant_add(sim->ctx, "other", NULL);
+	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	REQUIRE((o = xsnap_socket(sim->ctx, "other", NULL)));
+	pool0 = sim->ctx->umem.npool_free[0];
+	sim_rx(sim, 3, 0, 7);
+	sim_rx(sim, 3, 0, 8);
+	REQUIRE(xsnap_recv(s, v, 8, 0) == 2);
+	REQUIRE(xsnap_recv(o, vo, 8, 0) == 2);
+	rx_addr = v[0]->addr;
+
+	/* a tenant cannot send a frame it does not hold */
+	CHECK_EQ(xsnap_send(s, vo, 1), -EINVAL);
+	CHECK_EQ(sim->tx.prod, 0);
+
+	/* received frame: zero-copy, its chunk gains a transmit reference */
+	w = xsnap_frame_cow(s, &v[1]);
+	REQUIRE(w);
+	w[0] = 0x42;
+	f = xsnap_frame_alloc(s, 60);
+	REQUIRE(f);
+	w = xsnap_frame_cow(s, &f);	/* fresh frames are written this way */
+	REQUIRE(w);
+	memset(w, 0x5a, 60);
+	struct xsnap_frame *batch[3] = { v[0], v[1], f };
+	CHECK_EQ(xsnap_send(s, batch, 3), 3);
+	CHECK_EQ(sim->ctx->umem.ref[rx_addr >> FRAME_SHIFT], 3);	/* 2 logs + tx */
+	CHECK_EQ(sim->tx.descs[0].addr, rx_addr);			/* zero-copy */
+	/* sent frames left the socket's hands */
+	xsnap_release(s, batch, 1);
+	CHECK_EQ(s->bad_releases, 2);	/* 1 from the -EINVAL send, 1 here */
+	CHECK_EQ(sim_tx(sim, out, lens, 8), 3);
+	CHECK_EQ(out[0][0], 7);
+	CHECK_EQ(out[1][0], 0x42);
+	CHECK_EQ(out[2][0], 0x5a);
+	CHECK_EQ(lens[2], 60);
+	engine_poll(sim->ctx);	/* completions */
+	CHECK_EQ(sim->ctx->umem.ref[rx_addr >> FRAME_SHIFT], 2);
+	CHECK_EQ(sim->ctx->umem.npool_free[0], pool0);
+	XSNAP_OPTS(xsnap_stats, st);
+	CHECK_EQ(xsnap_stats(sim->ctx, "t", &st), 0);
+	CHECK_EQ(st.tx_frames, 3);
+	CHECK_EQ(st.tx_completed, 3);
+	CHECK_EQ(st.pool_free, pool0);
+
+	/* fair share: 2 tenants, ring 64: at most 32 in flight each */
+	struct xsnap_frame *many[40];
+	int k = 0;
+	for (; k < 40; k++)
+		REQUIRE((many[k] = xsnap_frame_alloc(s, 64)));
+	CHECK_EQ(xsnap_send(s, many, 40), 32);
+	CHECK_EQ(xsnap_send(s, many + 32, 8), 0);	/* nothing completed yet */
+	sim_tx(sim, NULL, NULL, 0);
+	CHECK_EQ(xsnap_send(s, many + 32, 8), 8);
+	sim_tx(sim, NULL, NULL, 0);
+	engine_poll(sim->ctx);
+	CHECK_EQ(sim->ctx->umem.npool_free[0], pool0);
+	xsnap_release(o, vo, 2);
+	check_conservation(sim);
+	xsnap_sock_close(s);
+	xsnap_sock_close(o);
+	sim_free(sim);
+}
+
+static void udp_frame(struct frame *fr, int v6, const char *text)
+{
+	memset(fr, 0, sizeof(*fr));
+	frame_eth(fr);
+	if (v6)
+		frame_ipv6(fr, "fd00::1", "fd00::2");
+	else
+		frame_ipv4(fr, "10.1.2.3", "10.1.2.4", 0);
+	frame_udp(fr, 4242, 9000);
+	frame_payload(fr, strlen(text));
+	frame_finish(fr);
+	memcpy(fr->b + fr->l4_off + 8, text, strlen(text));
+}
+
+TEST(recvfrom_udp_ipv4_ipv6)
+{
+	struct sim *sim = sim_new(FRAMES);
+	struct sockaddr_storage ss;
+	struct xsnap_sock *s;
+	struct frame fr;
+	socklen_t sl = sizeof(ss);
+	char buf[64], small[4];
+	ssize_t n;
+
+	REQUIRE(sim);
+	xsnap_tenant_add(sim->ctx, "t", NULL);
+	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	sim_rx(sim, 1, 0, 1);		/* not UDP: skipped */
+	udp_frame(&fr, 0, "hello v4");
+	sim_rx_bytes(sim, 1, fr.b, (uint32_t)fr.len);
+	udp_frame(&fr, 1, "hello v6");
+	sim_rx_bytes(sim, 1, fr.b, (uint32_t)fr.len);
+	udp_frame(&fr, 0, "truncated");
+	sim_rx_bytes(sim, 1, fr.b, (uint32_t)fr.len);
+
+	n = xsnap_recvfrom(s, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&ss, &sl);
+	CHECK_EQ(n, 8);
+	CHECK(!memcmp(buf, "hello v4", 8));
+	CHECK_EQ(sl, sizeof(struct sockaddr_in));
+	struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+	CHECK_EQ(in->sin_family, AF_INET);
+	CHECK_EQ(ntohs(in->sin_port), 4242);
+	CHECK_EQ(ntohl(in->sin_addr.s_addr), 0x0a010203);
+
+	sl = sizeof(ss);
+	n = xsnap_recvfrom(s, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&ss, &sl);
+	CHECK_EQ(n, 8);
+	CHECK(!memcmp(buf, "hello v6", 8));
+	CHECK_EQ(sl, sizeof(struct sockaddr_in6));
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	struct in6_addr want;
+	inet_pton(AF_INET6, "fd00::1", &want);
+	CHECK_EQ(in6->sin6_family, AF_INET6);
+	CHECK_EQ(ntohs(in6->sin6_port), 4242);
+	CHECK(!memcmp(&in6->sin6_addr, &want, 16));
+
+	n = xsnap_recvfrom(s, small, sizeof(small), MSG_DONTWAIT | MSG_TRUNC, NULL, NULL);
+	CHECK_EQ(n, 9);		/* full length with MSG_TRUNC */
+	CHECK(!memcmp(small, "trun", 4));
+	CHECK_EQ(xsnap_recvfrom(s, buf, sizeof(buf), MSG_DONTWAIT, NULL, NULL), -EAGAIN);
+	CHECK_EQ(xsnap_recvfrom(s, buf, sizeof(buf), MSG_PEEK, NULL, NULL), -EINVAL);
+	XSNAP_OPTS(xsnap_stats, st);
+	xsnap_stats(sim->ctx, "t", &st);
+	CHECK_EQ(st.recvfrom_skipped, 1);
+	CHECK_EQ(engine_horizon(sim->ctx->tenants[0]), sim->ctx->tenants[0]->head);
+	xsnap_sock_close(s);
+	sim_free(sim);
+}
+
+TEST(tenant_del_drains_then_enoent)
+{
+	struct sim *sim = sim_new(FRAMES);
+	struct xsnap_frame *v[8];
+	struct xsnap_sock *s, *o;
+
+	REQUIRE(sim);
+	xsnap_tenant_add(sim->ctx, "t", NULL);
+	xsnap_tenant_add(sim->ctx, "o", NULL);
+	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	REQUIRE((o = xsnap_socket(sim->ctx, "o", NULL)));
+	sim_rx(sim, 3, 0, 1);
+	engine_poll(sim->ctx);
+	CHECK_EQ(xsnap_tenant_del(sim->ctx, "t"), 0);
+	CHECK_EQ(xsnap_tenant_del(sim->ctx, "t"), -ENOENT);
+	sim_rx(sim, 3, 0, 2);	/* tagged before the delete reached the program */
+	CHECK_EQ(xsnap_recv(s, v, 8, 0), 1);	/* what was logged before */
+	CHECK_EQ(tag_of(v[0]), 1);
+	CHECK_EQ(xsnap_recv(s, v + 1, 7, 0), -ENOENT);
+	CHECK_EQ(xsnap_recv(o, v + 1, 7, 0), 2);	/* the other tenant: both */
+	/* the slot stays reserved until the dead tenant is freed */
+	CHECK_EQ(xsnap_tenant_add(sim->ctx, "n", NULL), 2);
+	xsnap_release(s, v, 1);
+	xsnap_sock_close(s);	/* frees the dead tenant */
+	CHECK(sim->ctx->dead == NULL);
+	CHECK_EQ(xsnap_tenant_add(sim->ctx, "t", NULL), 0);
+	xsnap_release(o, v + 1, 2);
+	check_conservation(sim);
+	xsnap_sock_close(o);
 	sim_free(sim);
 }
 

@@ -105,11 +105,22 @@ void ctx_free(struct xsnap_ctx *ctx)
 	if (ctx->xumem)
 		xsk_umem__delete(ctx->xumem);
 	umem_destroy(&ctx->umem);
+	for (uint32_t i = 0; i < XSNAP_MAX_QUEUES; i++)
+		free(ctx->q[i].tx_owner);
 	for (uint32_t i = 0; i < XSNAP_MAX_TENANTS; i++) {
 		if (!ctx->tenants[i])
 			continue;
 		free(ctx->tenants[i]->log);
+		free(ctx->tenants[i]->old);
 		free(ctx->tenants[i]);
+	}
+	while (ctx->dead) {
+		struct tenant *t = ctx->dead;
+
+		ctx->dead = t->next_dead;
+		free(t->log);
+		free(t->old);
+		free(t);
 	}
 	free(ctx->rules);
 	pthread_mutex_destroy(&ctx->lock);
@@ -140,7 +151,15 @@ struct xsnap_ctx *ctx_new(uint32_t frames, uint32_t nq, uint32_t ring, uint32_t 
 	pthread_mutex_init(&ctx->lock, NULL);
 	pthread_mutex_init(&ctx->engine_lock, NULL);
 	err = umem_create(&ctx->umem, frames, tenants, pool);
+	for (uint32_t i = 0; !err && i < nq; i++) {
+		ctx->q[i].tx_owner = calloc(ring, 1);
+		if (!ctx->q[i].tx_owner)
+			err = -ENOMEM;
+	}
 	if (err) {
+		for (uint32_t i = 0; i < nq; i++)
+			free(ctx->q[i].tx_owner);
+		umem_destroy(&ctx->umem);
 		pthread_mutex_destroy(&ctx->lock);
 		pthread_mutex_destroy(&ctx->engine_lock);
 		free(ctx);
@@ -270,6 +289,7 @@ void xsnap_close(struct xsnap_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	pthread_mutex_lock(&ctx->lock);
 	pthread_mutex_lock(&ctx->engine_lock);
 	for (uint32_t i = 0; i < XSNAP_MAX_TENANTS; i++) {
 		struct tenant *t = ctx->tenants[i];
@@ -277,8 +297,96 @@ void xsnap_close(struct xsnap_ctx *ctx)
 		while (t && t->nsocks)
 			sock_destroy_locked(t->socks[0]);
 	}
+	/* a dead tenant is freed with its last socket */
+	while (ctx->dead && ctx->dead->nsocks)
+		sock_destroy_locked(ctx->dead->socks[0]);
 	pthread_mutex_unlock(&ctx->engine_lock);
+	pthread_mutex_unlock(&ctx->lock);
 	ctx_free(ctx);
+}
+
+/* A deleted tenant still draining keeps its slot until it is freed, so
+ * completions and counters are never credited to a newcomer. */
+static bool slot_dead(struct xsnap_ctx *ctx, uint32_t slot)
+{
+	for (struct tenant *d = ctx->dead; d; d = d->next_dead)
+		if (d->slot == slot)
+			return true;
+	return false;
+}
+
+/* Free a deleted tenant once nothing uses it (both locks held). */
+void tenant_free_locked(struct xsnap_ctx *ctx, struct tenant *t)
+{
+	if (!t->dead || t->nsocks || t->tx_inflight || t->snaps)
+		return;
+	engine_evict(ctx, t, t->head);
+	engine_reclaim(ctx, t);
+	for (struct tenant **pp = &ctx->dead; *pp; pp = &(*pp)->next_dead) {
+		if (*pp == t) {
+			*pp = t->next_dead;
+			break;
+		}
+	}
+	ctx->quota_sum -= t->quota;
+	free(t->log);
+	free(t->old);
+	free(t);
+}
+
+int xsnap_tenant_del(struct xsnap_ctx *ctx, const char *name)
+{
+	struct tenant *t;
+	unsigned int n = 0;
+	int err;
+
+	if (!ctx || !name)
+		return err_ret(EINVAL);
+	pthread_mutex_lock(&ctx->lock);
+	t = ctx_tenant_find(ctx, name);
+	if (!t) {
+		pthread_mutex_unlock(&ctx->lock);
+		return err_ret(ENOENT);
+	}
+	/* 1. the program stops tagging frames for it: its rules go and its
+	 *    bit leaves cfg.tenants, in one bank flip */
+	struct rule *keep = malloc((ctx->nrules ? ctx->nrules : 1) * sizeof(*keep));
+
+	if (!keep) {
+		pthread_mutex_unlock(&ctx->lock);
+		return err_ret(ENOMEM);
+	}
+	for (unsigned int i = 0; i < ctx->nrules; i++)
+		if (ctx->rules[i].tenant != t->slot)
+			keep[n++] = ctx->rules[i];
+	err = -steer_apply(&ctx->steer, keep, n, ctx->tenant_mask & ~(1u << t->slot));
+	if (err) {
+		free(keep);
+		pthread_mutex_unlock(&ctx->lock);
+		return err_ret(err);
+	}
+	memcpy(ctx->rules, keep, n * sizeof(*keep));
+	ctx->nrules = n;
+	free(keep);
+	/* 2. the engine stops logging for it, even frames the program tagged
+	 *    before the flip; open sockets drain what was logged */
+	pthread_mutex_lock(&ctx->engine_lock);
+	ctx->tenants[t->slot] = NULL;
+	ctx->tenant_mask &= ~(1u << t->slot);
+	t->dead = true;
+	t->next_dead = ctx->dead;
+	ctx->dead = t;
+	for (unsigned int i = 0; i < t->nsocks; i++) {
+		uint64_t one = 1;
+
+		if (write(t->socks[i]->efd, &one, sizeof(one)) < 0)
+			pr_debug("tenant del %s: eventfd write failed\n", name);
+	}
+	tenant_free_locked(ctx, t);
+	engine_refill(ctx);
+	pthread_mutex_unlock(&ctx->engine_lock);
+	pthread_mutex_unlock(&ctx->lock);
+	return 0;
 }
 
 static bool name_ok(const char *name)
@@ -324,19 +432,25 @@ int xsnap_tenant_add(struct xsnap_ctx *ctx, const char *name, const struct xsnap
 		err = ENOSPC;
 		goto unlock;
 	}
-	for (slot = 0; slot < ctx->max_tenants && ctx->tenants[slot]; slot++)
-		;
+	for (slot = 0; slot < ctx->max_tenants; slot++)
+		if (!ctx->tenants[slot] && !slot_dead(ctx, slot))
+			break;
 	if (slot == ctx->max_tenants) {
 		pr_warn("tenant add %s: all %u tenant slots in use\n", name, ctx->max_tenants);
 		err = ENOSPC;
 		goto unlock;
 	}
 	t = calloc(1, sizeof(*t));
-	if (t)
+	if (t) {
 		t->log = calloc(quota, sizeof(*t->log));
-	if (!t || !t->log) {
-		if (t)
+		t->old = calloc(ctx->umem.pool_frames + 1, sizeof(*t->old));
+	}
+	if (!t || !t->log || !t->old) {
+		if (t) {
+			free(t->log);
+			free(t->old);
 			free(t);
+		}
 		err = ENOMEM;
 		goto unlock;
 	}
@@ -366,6 +480,7 @@ int xsnap_tenant_add(struct xsnap_ctx *ctx, const char *name, const struct xsnap
 		ctx->tenant_mask &= ~(1u << slot);
 		pthread_mutex_unlock(&ctx->engine_lock);
 		free(t->log);
+		free(t->old);
 		free(t);
 		goto unlock;
 	}
@@ -466,16 +581,25 @@ int xsnap_rule_del(struct xsnap_ctx *ctx, int rule_id)
 	return err ? err_ret(err) : 0;
 }
 
-static void tenant_stats(struct tenant *t, struct xsnap_stats *st)
+static void tenant_stats(struct xsnap_ctx *ctx, struct tenant *t, struct xsnap_stats *st)
 {
 	st->rx_frames += t->rx_frames;
 	st->rx_bytes += t->rx_bytes;
 	st->quota_drops += t->quota_drops;
 	st->delivered += t->closed_delivered;
 	st->bad_releases += t->closed_bad_releases;
+	st->recvfrom_skipped += t->closed_skipped;
 	st->sockets += t->nsocks;
 	st->held += (uint32_t)(t->head - t->tail);
+	st->evicted += t->evicted;
+	st->cow += t->cow;
+	st->commits += t->commits;
+	st->tx_frames += t->tx_frames;
+	st->tx_completed += t->tx_completed;
+	st->snapshots += t->snapshots;
+	st->pool_free += ctx->umem.npool_free[t->slot];
 	for (unsigned int i = 0; i < t->nsocks; i++) {
+		st->recvfrom_skipped += t->socks[i]->skipped;
 		/* socket counters are written by their owner thread; a torn
 		 * read is impossible for aligned u64 on the targets we build for */
 		st->delivered += t->socks[i]->delivered;
@@ -505,14 +629,16 @@ int xsnap_stats(struct xsnap_ctx *ctx, const char *tenant, struct xsnap_stats *s
 	}
 	pthread_mutex_lock(&ctx->engine_lock);
 	if (t) {
-		tenant_stats(t, &out);
+		tenant_stats(ctx, t, &out);
 	} else {
 		for (uint32_t i = 0; i < XSNAP_MAX_TENANTS; i++)
 			if (ctx->tenants[i])
-				tenant_stats(ctx->tenants[i], &out);
+				tenant_stats(ctx, ctx->tenants[i], &out);
 	}
 	out.frames_total = ctx->umem.nframes;
 	out.frames_free = ctx->umem.nfree;
+	for (uint32_t c = 0; c < ctx->umem.nframes; c++)
+		out.frames_logged += ctx->umem.ref[c] != 0;
 	out.zerocopy = 1;
 	for (uint32_t i = 0; i < ctx->nq; i++) {
 		socklen_t len = sizeof(xs);

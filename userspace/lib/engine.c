@@ -38,30 +38,82 @@ uint64_t engine_horizon(const struct tenant *t)
 	uint64_t h = t->head;
 
 	for (unsigned int i = 0; i < t->nsocks; i++) {
-		/* pairs with the release store in sock_advance_low() */
+		/* pairs with the release store in advance_low() */
 		uint64_t low = atomic_load_explicit(&t->socks[i]->low, memory_order_acquire);
 
 		if (low < h)
 			h = low;
 	}
+	for (const struct xsnap_snap *sn = t->snaps; sn; sn = sn->next)
+		if (sn->first < h)
+			h = sn->first;
 	return h;
 }
 
-static inline void chunk_put(struct umem *u, uint64_t addr)
-{
-	uint32_t chunk = (uint32_t)(addr >> FRAME_SHIFT);
-
-	if (--u->ref[chunk] == 0)
-		umem_free_push(u, chunk);
-}
-
-void engine_reclaim(struct xsnap_ctx *ctx, struct tenant *t)
+/* Evict the log's oldest entries, up to (not including) @upto, but never at
+ * or past the horizon: what sockets hold or snapshots pin stays. */
+void engine_evict(struct xsnap_ctx *ctx, struct tenant *t, uint64_t upto)
 {
 	uint64_t h = engine_horizon(t);
 	uint32_t mask = t->quota - 1;
 
-	for (; t->tail < h; t->tail++)
-		chunk_put(&ctx->umem, t->log[t->tail & mask].addr);
+	if (upto > h)
+		upto = h;
+	for (; t->tail < upto; t->tail++) {
+		umem_put(&ctx->umem, t->log[t->tail & mask].addr);
+		t->evicted++;
+	}
+}
+
+/* Free the old versions that no socket or snapshot can hold any more: a
+ * reader of seq s holds the tenant's horizon at or below s. */
+void engine_reclaim(struct xsnap_ctx *ctx, struct tenant *t)
+{
+	uint32_t cap = ctx->umem.pool_frames + 1;
+	uint64_t h;
+
+	if (!t->nold)
+		return;
+	h = engine_horizon(t);
+	while (t->nold) {
+		struct superseded *o = &t->old[(t->old_head + cap - t->nold) % cap];
+
+		if (o->seq >= h)
+			break;	/* the ring is in commit order, seqs need not be: stop early */
+		umem_put(&ctx->umem, o->addr);
+		t->nold--;
+	}
+}
+
+/* Transmit completions: each returns one reference to its chunk. */
+void engine_complete(struct xsnap_ctx *ctx)
+{
+	for (uint32_t qi = 0; qi < ctx->nq; qi++) {
+		struct queue *q = &ctx->q[qi];
+		uint32_t idx, n;
+
+		if (!q->tx_owner)
+			continue;
+		n = xsk_ring_cons__peek(&q->comp, RX_BATCH, &idx);
+		for (uint32_t i = 0; i < n; i++) {
+			uint64_t addr = *xsk_ring_cons__comp_addr(&q->comp, idx + i);
+			uint8_t slot = q->tx_owner[q->tx_cons++ & (ctx->ring_size - 1)];
+			struct tenant *t = slot < XSNAP_MAX_TENANTS ? ctx->tenants[slot] : NULL;
+
+			umem_put(&ctx->umem, xsk_umem__add_offset_to_addr(addr));
+			for (struct tenant *d = ctx->dead; !t && d; d = d->next_dead)
+				if (d->slot == slot && d->tx_inflight)
+					t = d;
+			if (t) {
+				t->tx_inflight--;
+				t->tx_completed++;
+				if (t->dead)
+					tenant_free_locked(ctx, t);
+			}
+		}
+		if (n)
+			xsk_ring_cons__release(&q->comp, n);
+	}
 }
 
 void engine_refill(struct xsnap_ctx *ctx)
@@ -130,7 +182,8 @@ static unsigned int rx_queue(struct xsnap_ctx *ctx, struct queue *q, uint32_t *t
 
 			mask &= mask - 1;
 			if (t->head - t->tail >= t->quota) {
-				engine_reclaim(ctx, t);
+				/* full: make room by evicting the oldest released frame */
+				engine_evict(ctx, t, t->head - t->quota + 1);
 				if (t->head - t->tail >= t->quota) {
 					t->quota_drops++;
 					continue;
@@ -142,6 +195,7 @@ static unsigned int rx_queue(struct xsnap_ctx *ctx, struct queue *q, uint32_t *t
 			e->addr = addr;
 			e->len = d->len;
 			e->version = 0;
+			e->stamp = 0;
 			e->flow_hash = m->flow_hash;
 			t->rx_frames++;
 			t->rx_bytes += d->len;
@@ -150,12 +204,10 @@ static unsigned int rx_queue(struct xsnap_ctx *ctx, struct queue *q, uint32_t *t
 		}
 		if (chunk >= u->nframes)
 			continue;	/* not ours: never happens with aligned chunks */
-		if (refs) {
+		if (refs)
 			u->ref[chunk] = (uint16_t)refs;
-		} else {
-			u->gen[chunk]++;
-			u->free[u->nfree++] = chunk;
-		}
+		else
+			umem_free_push(u, chunk);
 	}
 	if (n) {
 		xsk_ring_cons__release(&q->rx, n);
@@ -169,6 +221,7 @@ int engine_poll(struct xsnap_ctx *ctx)
 	uint32_t touched = 0, mask;
 	unsigned int total = 0, n;
 
+	engine_complete(ctx);
 	mask = ctx->tenant_mask;
 	while (mask) {
 		engine_reclaim(ctx, ctx->tenants[__builtin_ctz(mask)]);

@@ -16,6 +16,7 @@
  * hash (hash % members == index); a socket skips the others' entries, which
  * it never holds.  Membership changes apply to frames read afterwards.
  */
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -91,7 +92,8 @@ struct xsnap_sock *xsnap_socket(struct xsnap_ctx *ctx, const char *tenant,
 	s->t = t;
 	s->views = calloc(t->quota, sizeof(*s->views));
 	s->held = calloc(t->quota, 1);
-	if (!s->views || !s->held) {
+	s->fresh = calloc(ctx->umem.pool_frames ? ctx->umem.pool_frames : 1, sizeof(*s->fresh));
+	if (!s->views || !s->held || !s->fresh) {
 		err = ENOMEM;
 		goto fail;
 	}
@@ -136,16 +138,37 @@ fail:
 		close(s->epfd);
 	free(s->views);
 	free(s->held);
+	free(s->fresh);
 	free(s);
 	errno = err;
 	return NULL;
 }
 
-/* Detach @s from its tenant and free it (engine lock held). */
+/* Detach @s from its tenant and free it (engine lock held): its snapshots
+ * close, its private versions and fresh frames go back to the pool, and what
+ * it held in the log becomes evictable. */
 void sock_destroy_locked(struct xsnap_sock *s)
 {
+	struct xsnap_ctx *ctx = s->ctx;
 	struct tenant *t = s->t;
 
+	for (struct xsnap_snap **pp = &t->snaps; *pp;) {
+		struct xsnap_snap *sn = *pp;
+
+		if (sn->sock != s) {
+			pp = &sn->next;
+			continue;
+		}
+		*pp = sn->next;
+		free(sn->views);
+		free(sn);
+	}
+	for (uint32_t i = 0; i < t->quota; i++)
+		if (s->held[i] && (s->views[i].flags & VIEW_PRIVATE))
+			umem_put(&ctx->umem, s->views[i].addr);
+	for (uint32_t i = 0; i < ctx->umem.pool_frames; i++)
+		if (s->fresh[i].flags & VIEW_PRIVATE)
+			umem_put(&ctx->umem, s->fresh[i].addr);
 	for (unsigned int i = 0; i < t->nsocks; i++) {
 		if (t->socks[i] != s)
 			continue;
@@ -155,13 +178,16 @@ void sock_destroy_locked(struct xsnap_sock *s)
 	share_update(t);
 	t->closed_delivered += s->delivered;
 	t->closed_bad_releases += s->bad_releases;
-	/* everything the socket held is released with it */
-	engine_reclaim(s->ctx, t);
+	t->closed_skipped += s->skipped;
+	engine_reclaim(ctx, t);
 	close(s->efd);
 	close(s->epfd);
 	free(s->views);
 	free(s->held);
+	free(s->fresh);
 	free(s);
+	if (t->dead)
+		tenant_free_locked(ctx, t);
 }
 
 void xsnap_sock_close(struct xsnap_sock *s)
@@ -171,10 +197,13 @@ void xsnap_sock_close(struct xsnap_sock *s)
 	if (!s)
 		return;
 	ctx = s->ctx;
+	/* the control lock too: freeing a deleted tenant updates quota_sum */
+	pthread_mutex_lock(&ctx->lock);
 	pthread_mutex_lock(&ctx->engine_lock);
 	sock_destroy_locked(s);
 	engine_refill(ctx);
 	pthread_mutex_unlock(&ctx->engine_lock);
+	pthread_mutex_unlock(&ctx->lock);
 }
 
 int xsnap_fd(struct xsnap_sock *s)
@@ -185,7 +214,7 @@ int xsnap_fd(struct xsnap_sock *s)
 }
 
 /* Move `low` over released slots and publish it to the engine. */
-static void advance_low(struct xsnap_sock *s)
+void advance_low(struct xsnap_sock *s)
 {
 	uint32_t mask = s->t->quota - 1;
 	uint64_t low = atomic_load_explicit(&s->low, memory_order_relaxed);
@@ -217,18 +246,20 @@ static unsigned int take(struct xsnap_sock *s, struct xsnap_frame **v, unsigned 
 	}
 	while (s->cursor < head && got < n) {
 		uint64_t seq = s->cursor++;
-		const struct log_ent *e = &t->log[seq & mask];
 		struct xsnap_frame *f;
+		struct log_ent e;
 
-		if (s->mode == XSNAP_SHARE && e->flow_hash % sn != sidx)
+		log_read(&t->log[seq & mask], &e);
+		if (s->mode == XSNAP_SHARE && e.flow_hash % sn != sidx)
 			continue;
 		f = &s->views[seq & mask];
-		f->data = ro + e->addr;
-		f->seq = e->seq;
-		f->rx_ns = e->rx_ns;
-		f->addr = e->addr;
-		f->len = e->len;
-		f->version = e->version;
+		f->data = ro + e.addr;
+		f->seq = e.seq;
+		f->rx_ns = e.rx_ns;
+		f->addr = e.addr;
+		f->len = e.len;
+		f->version = e.version;
+		f->flags = VIEW_LOG;
 		s->held[seq & mask] = 1;
 		v[got++] = f;
 	}
@@ -272,7 +303,9 @@ int xsnap_recv(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int
 		got = take(s, v, n);
 		if (got)
 			return (int)got;
-		if (ctx->dead)
+		if (s->t->dead)
+			return err_ret(ENOENT);	/* tenant deleted, its log drained */
+		if (ctx->dead_if)
 			return err_ret(ENETDOWN);
 		if (timeout_ms == 0)
 			return 0;
@@ -302,25 +335,54 @@ int xsnap_recv(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int
 	}
 }
 
+/* Which view is @f: 0 not ours or not held, 1 a log view, 2 a fresh frame;
+ * *@idx is its index in s->views or s->fresh. */
+int sock_view_kind(const struct xsnap_sock *s, const struct xsnap_frame *f, size_t *idx)
+{
+	uintptr_t p = (uintptr_t)f, base = (uintptr_t)s->views;
+	uintptr_t fb = (uintptr_t)s->fresh;
+
+	if (p >= base && p < base + s->t->quota * sizeof(*f) && !((p - base) % sizeof(*f))) {
+		*idx = (p - base) / sizeof(*f);
+		return s->held[*idx] ? 1 : 0;
+	}
+	if (p >= fb && p < fb + s->ctx->umem.pool_frames * sizeof(*f) && !((p - fb) % sizeof(*f))) {
+		*idx = (p - fb) / sizeof(*f);
+		return (s->fresh[*idx].flags & VIEW_PRIVATE) ? 2 : 0;
+	}
+	return 0;
+}
+
 void xsnap_release(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n)
 {
-	uint32_t quota;
+	bool locked = false;
 
 	if (!s || !v)
 		return;
-	quota = s->t->quota;
 	for (unsigned int i = 0; i < n; i++) {
-		const struct xsnap_frame *f = v[i];
-		uintptr_t off = (uintptr_t)f - (uintptr_t)s->views;
-		size_t idx = off / sizeof(*f);
+		struct xsnap_frame *f = v[i];
+		size_t idx;
+		int kind = f ? sock_view_kind(s, f, &idx) : 0;
 
-		if (!f || (uintptr_t)f < (uintptr_t)s->views || idx >= quota ||
-		    off % sizeof(*f) || !s->held[idx]) {
+		if (!kind) {
 			s->bad_releases++;
 			continue;
 		}
-		s->held[idx] = 0;
+		/* a private version or fresh frame returns its pool chunk: that
+		 * is engine state, so take the lock (only on this path) */
+		if (f->flags & VIEW_PRIVATE) {
+			if (!locked) {
+				pthread_mutex_lock(&s->ctx->engine_lock);
+				locked = true;
+			}
+			umem_put(&s->ctx->umem, f->addr);
+			f->flags &= ~VIEW_PRIVATE;
+		}
+		if (kind == 1)
+			s->held[idx] = 0;
 	}
+	if (locked)
+		pthread_mutex_unlock(&s->ctx->engine_lock);
 	advance_low(s);
 }
 
@@ -357,4 +419,78 @@ uint64_t xsnap_frame_id(const struct xsnap_frame *f)
 const void *xsnap_frame_meta(const struct xsnap_frame *f)
 {
 	return f->data - sizeof(struct xsnap_meta);
+}
+
+/* The UDP payload and source of @f, from the metadata's offsets; -1 if the
+ * frame is not a (first-fragment) UDP datagram. */
+static int udp_view(const struct xsnap_frame *f, const uint8_t **pl, size_t *pllen,
+		    struct sockaddr_storage *src, socklen_t *srclen)
+{
+	const struct xsnap_meta *m = xsnap_frame_meta(f);
+	const uint8_t *d = f->data;
+	uint16_t ulen, sport;
+
+	if (m->magic != XSNAP_META_MAGIC || m->l4_proto != IPPROTO_UDP || !m->l4_off ||
+	    (uint32_t)m->l4_off + 8 > f->len)
+		return -1;
+	ulen = (uint16_t)(d[m->l4_off + 4] << 8 | d[m->l4_off + 5]);
+	if (ulen < 8)
+		return -1;
+	*pl = d + m->l4_off + 8;
+	*pllen = ulen - 8u;
+	if (*pllen > f->len - m->l4_off - 8u)
+		*pllen = f->len - m->l4_off - 8u;
+	memcpy(&sport, d + m->l4_off, 2);	/* network order, as sin_port wants */
+	memset(src, 0, sizeof(*src));
+	if (m->l3_proto == 4) {
+		struct sockaddr_in *in = (struct sockaddr_in *)src;
+
+		in->sin_family = AF_INET;
+		in->sin_port = sport;
+		memcpy(&in->sin_addr, d + m->l3_off + 12, 4);
+		*srclen = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)src;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = sport;
+		memcpy(&in6->sin6_addr, d + m->l3_off + 8, 16);
+		*srclen = sizeof(*in6);
+	}
+	return 0;
+}
+
+ssize_t xsnap_recvfrom(struct xsnap_sock *s, void *buf, size_t len, int flags,
+		       struct sockaddr *src, socklen_t *srclen)
+{
+	int timeout = (flags & MSG_DONTWAIT) ? 0 : -1;
+
+	if (!s || (!buf && len) || (src && !srclen) || (flags & ~(MSG_DONTWAIT | MSG_TRUNC)))
+		return err_ret(EINVAL);
+	for (;;) {
+		struct sockaddr_storage ss;
+		struct xsnap_frame *f;
+		const uint8_t *pl;
+		size_t pllen, n;
+		socklen_t sl;
+		int r = xsnap_recv(s, &f, 1, timeout);
+
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return err_ret(EAGAIN);
+		if (udp_view(f, &pl, &pllen, &ss, &sl)) {
+			xsnap_release(s, &f, 1);
+			s->skipped++;
+			continue;
+		}
+		n = pllen < len ? pllen : len;
+		memcpy(buf, pl, n);
+		if (src) {
+			memcpy(src, &ss, *srclen < sl ? *srclen : sl);
+			*srclen = sl;
+		}
+		xsnap_release(s, &f, 1);
+		return (ssize_t)((flags & MSG_TRUNC) ? pllen : n);
+	}
 }

@@ -93,13 +93,16 @@ int umem_create(struct umem *u, uint32_t nframes, uint32_t npools, uint32_t pool
 	u->nframes = nframes;
 	u->npools = npools;
 	u->pool_frames = pool_frames;
-	u->size = ((uint64_t)nframes + (uint64_t)npools * pool_frames) * FRAME_SIZE;
+	u->nchunks = nframes + npools * pool_frames;
+	u->size = (uint64_t)u->nchunks * FRAME_SIZE;
 
-	u->gen = calloc(nframes, sizeof(*u->gen));
-	u->ref = calloc(nframes, sizeof(*u->ref));
+	u->gen = calloc(u->nchunks, sizeof(*u->gen));
+	u->ref = calloc(u->nchunks, sizeof(*u->ref));
 	u->free = calloc(nframes, sizeof(*u->free));
+	u->pool_free = calloc((size_t)npools * pool_frames + 1, sizeof(*u->pool_free));
+	u->npool_free = calloc(npools + 1, sizeof(*u->npool_free));
 	u->pool_fds = calloc(npools ? npools : 1, sizeof(int));
-	if (!u->gen || !u->ref || !u->free || !u->pool_fds)
+	if (!u->gen || !u->ref || !u->free || !u->pool_fds || !u->pool_free || !u->npool_free)
 		goto fail;
 	for (uint32_t i = 0; i < npools; i++)
 		u->pool_fds[i] = -1;
@@ -131,6 +134,13 @@ int umem_create(struct umem *u, uint32_t nframes, uint32_t npools, uint32_t pool
 	for (uint32_t i = 0; i < nframes; i++)
 		u->free[i] = nframes - 1 - i;
 	u->nfree = nframes;
+	/* each pool stacks its chunks so the lowest comes out first */
+	for (uint32_t p = 0; p < npools; p++) {
+		for (uint32_t i = 0; i < pool_frames; i++)
+			u->pool_free[p * pool_frames + i] =
+				nframes + p * pool_frames + pool_frames - 1 - i;
+		u->npool_free[p] = pool_frames;
+	}
 	return 0;
 fail:
 	umem_destroy(u);
@@ -152,6 +162,8 @@ void umem_destroy(struct umem *u)
 	free(u->gen);
 	free(u->ref);
 	free(u->free);
+	free(u->pool_free);
+	free(u->npool_free);
 	memset(u, 0, sizeof(*u));
 	u->rx_fd = -1;
 }

@@ -63,20 +63,31 @@ int opts_valid(const void *opts, size_t known_sz);
 		 (dflt))
 
 /* --- UMEM (umem.c) -------------------------------------------------------- */
+/*
+ * Chunks are numbered over the whole range: 0..nframes-1 are the receive
+ * region, then pool p holds nframes + p * pool_frames ... + pool_frames - 1.
+ * ref[chunk] counts what holds a chunk: tenant logs (one each), the private
+ * version or fresh frame a socket holds, and transmits in flight.  At zero a
+ * receive chunk goes to the free stack (and from there to a fill ring), a
+ * pool chunk back to its pool.  Only the engine (ctx->engine_lock) touches
+ * these arrays.
+ */
 struct umem {
 	uint32_t nframes;	/* receive-region chunks */
 	uint32_t pool_frames;	/* chunks per tenant pool */
 	uint32_t npools;	/* tenant pool slots */
+	uint32_t nchunks;	/* nframes + npools * pool_frames */
 	uint64_t size;		/* bytes of the whole registered range */
 	int rx_fd;		/* memfd of the receive region */
 	int *pool_fds;		/* memfd per tenant pool */
 	uint8_t *rw;		/* read-write mapping (registered with the kernel) */
 	uint8_t *ro;		/* read-only mapping of the same memory (consumers) */
-	/* chunk bookkeeping, receive region only; engine-owned */
-	uint32_t *gen;		/* bumped each time the chunk returns to the free stack */
-	uint16_t *ref;		/* logs referencing the chunk */
-	uint32_t *free;		/* free stack */
+	uint32_t *gen;		/* bumped each time the chunk is freed */
+	uint16_t *ref;
+	uint32_t *free;		/* free stack of receive chunks */
 	uint32_t nfree;
+	uint32_t *pool_free;	/* pool p's free stack: pool_free[p * pool_frames ...] */
+	uint32_t *npool_free;	/* per pool */
 };
 
 int umem_create(struct umem *u, uint32_t nframes, uint32_t npools, uint32_t pool_frames);
@@ -85,7 +96,34 @@ void umem_destroy(struct umem *u);
 static inline void umem_free_push(struct umem *u, uint32_t chunk)
 {
 	u->gen[chunk]++;
-	u->free[u->nfree++] = chunk;
+	if (chunk < u->nframes) {
+		u->free[u->nfree++] = chunk;
+	} else {
+		uint32_t p = (chunk - u->nframes) / u->pool_frames;
+
+		u->pool_free[p * u->pool_frames + u->npool_free[p]++] = chunk;
+	}
+}
+
+/* Drop one reference to the chunk holding UMEM address @addr. */
+static inline void umem_put(struct umem *u, uint64_t addr)
+{
+	uint32_t chunk = (uint32_t)(addr >> FRAME_SHIFT);
+
+	if (--u->ref[chunk] == 0)
+		umem_free_push(u, chunk);
+}
+
+/* A chunk of pool @p with one reference, or UINT32_MAX if the pool is empty. */
+static inline uint32_t umem_pool_get(struct umem *u, uint32_t p)
+{
+	uint32_t c;
+
+	if (!u->npool_free[p])
+		return UINT32_MAX;
+	c = u->pool_free[p * u->pool_frames + --u->npool_free[p]];
+	u->ref[c] = 1;
+	return c;
 }
 
 /* --- XDP program and maps (steer.c) ------------------------------------- */
@@ -113,6 +151,13 @@ int steer_counters(struct steer *s, uint64_t cnt[XSNAP_R_MAX]);
 int steer_tenant_counters(struct steer *s, uint32_t slot, struct xsnap_tenant_cnt *out);
 
 /* --- contexts, tenants, sockets ----------------------------------------- */
+/*
+ * A log entry.  Entries in [tail, head) are the tenant's log; the engine
+ * appends at head and, when it needs room, evicts at tail, but never at or
+ * past the tenant's horizon (the smallest `low` of its sockets and
+ * snapshots).  A commit may change addr/version of an entry that readers are
+ * copying at the same time: `sc` is a sequence count (odd while written).
+ */
 struct log_ent {
 	uint64_t seq;
 	uint64_t rx_ns;
@@ -120,8 +165,24 @@ struct log_ent {
 	uint32_t len;
 	uint32_t version;
 	uint32_t flow_hash;
+	_Atomic uint32_t sc;
+	uint32_t stamp;		/* tenant commit stamp that installed this version (0: received) */
 	uint32_t pad;
 };
+
+/* An old version replaced by a commit, kept until no reader can hold it:
+ * sockets that received it, and snapshots taken while it was current
+ * (stamp <= snapshot stamp < replaced). */
+struct superseded {
+	uint64_t seq;
+	uint64_t addr;
+	uint32_t len;
+	uint32_t version;
+	uint32_t stamp;		/* when it was installed */
+	uint32_t replaced;	/* commit stamp that replaced it */
+};
+
+struct xsnap_snap;
 
 struct tenant {
 	char name[TENANT_NAME_MAX];
@@ -134,10 +195,18 @@ struct tenant {
 	_Atomic uint64_t head_pub;	/* head as published to sockets (release) */
 	struct xsnap_sock *socks[MAX_SOCKS];
 	unsigned int nsocks;
+	struct xsnap_snap *snaps;	/* open snapshots (list) */
+	struct superseded *old;	/* ring of pool_frames + 1 entries */
+	uint32_t nold, old_head;
+	uint32_t tx_inflight;	/* transmits not yet completed */
+	uint32_t commit_stamp;	/* commits so far; orders versions against snapshots */
+	bool dead;		/* deleted; freed when its last socket closes */
+	struct tenant *next_dead;
 	/* counters (engine-owned, read under the engine lock) */
-	uint64_t rx_frames, rx_bytes, quota_drops;
+	uint64_t rx_frames, rx_bytes, quota_drops, evicted;
+	uint64_t cow, commits, tx_frames, tx_completed, snapshots;
 	/* folded in from closed sockets */
-	uint64_t closed_delivered, closed_bad_releases;
+	uint64_t closed_delivered, closed_bad_releases, closed_skipped;
 };
 
 struct queue {
@@ -150,6 +219,8 @@ struct queue {
 	int fd;
 	uint32_t outstanding;	/* chunks handed to the kernel, not yet received */
 	bool zerocopy;
+	uint8_t *tx_owner;	/* tenant slot of each transmit in flight, in order */
+	uint32_t tx_prod, tx_cons;	/* FIFO indexes into tx_owner (ring_size) */
 };
 
 struct xsnap_ctx {
@@ -158,7 +229,7 @@ struct xsnap_ctx {
 	uint32_t ring_size;
 	uint32_t max_tenants;
 	uint32_t reserve;	/* frames the kernel side may hold (fill + rx rings) */
-	uint32_t quota_sum;
+	uint32_t quota_sum;	/* quotas of every tenant not yet freed (dead ones too) */
 	pthread_mutex_t lock;		/* control plane: tenants, rules */
 	pthread_mutex_t engine_lock;	/* data plane: see the top of this file */
 	struct umem umem;
@@ -168,10 +239,18 @@ struct xsnap_ctx {
 	uint32_t nq;
 	struct tenant *tenants[XSNAP_MAX_TENANTS];
 	uint32_t tenant_mask;	/* slots in use (engine reads it under its lock) */
+	struct tenant *dead;	/* deleted tenants whose sockets are still open */
 	struct rule *rules;
 	unsigned int nrules, rules_cap;
 	uint32_t next_rule_id;
-	bool dead;		/* interface gone */
+	uint32_t tx_queue;	/* index in q[] that transmits */
+	bool dead_if;		/* interface gone */
+};
+
+enum {
+	VIEW_LOG = 1 << 0,	/* a log entry the socket holds (seq-indexed) */
+	VIEW_PRIVATE = 1 << 1,	/* owns one reference to a pool chunk */
+	VIEW_SNAP = 1 << 2,	/* belongs to a snapshot */
 };
 
 struct xsnap_frame {
@@ -181,6 +260,8 @@ struct xsnap_frame {
 	uint64_t addr;
 	uint32_t len;
 	uint32_t version;
+	uint32_t flags;		/* VIEW_* */
+	uint32_t pad;
 };
 
 struct xsnap_sock {
@@ -193,10 +274,20 @@ struct xsnap_sock {
 	_Atomic uint64_t low;	/* every seq < low is released by this socket */
 	struct xsnap_frame *views;	/* quota entries, indexed like the log */
 	uint8_t *held;
+	struct xsnap_frame *fresh;	/* pool_frames views for xsnap_frame_alloc() */
 	int efd;		/* eventfd: the engine signals new entries */
 	int epfd;		/* xsnap_fd(): efd + every queue's xsk fd */
 	_Atomic int waiting;	/* the socket sleeps (or is about to) */
-	uint64_t delivered, bad_releases;
+	uint64_t delivered, bad_releases, skipped;
+};
+
+struct xsnap_snap {
+	struct xsnap_sock *sock;
+	struct xsnap_snap *next;	/* in the tenant's list */
+	uint64_t first, end;	/* pinned range [first, end) */
+	uint64_t pos;		/* next to return */
+	uint32_t stamp;		/* tenant commit stamp when taken */
+	struct xsnap_frame *views;	/* end - first entries, filled as read */
 };
 
 /* ctx.c */
@@ -207,11 +298,35 @@ void ctx_free(struct xsnap_ctx *ctx);
 /* sock.c */
 struct tenant *ctx_tenant_find(struct xsnap_ctx *ctx, const char *name);
 void sock_destroy_locked(struct xsnap_sock *s);
+int sock_view_kind(const struct xsnap_sock *s, const struct xsnap_frame *f, size_t *idx);
+void advance_low(struct xsnap_sock *s);
 
-/* engine.c */
-int engine_poll(struct xsnap_ctx *ctx);	/* called with engine_lock held */
+/* engine.c (all with engine_lock held) */
+int engine_poll(struct xsnap_ctx *ctx);
 void engine_refill(struct xsnap_ctx *ctx);
 void engine_reclaim(struct xsnap_ctx *ctx, struct tenant *t);
+void engine_evict(struct xsnap_ctx *ctx, struct tenant *t, uint64_t upto);
 uint64_t engine_horizon(const struct tenant *t);
+void engine_complete(struct xsnap_ctx *ctx);
+void tenant_free_locked(struct xsnap_ctx *ctx, struct tenant *t);
+
+/* Read a log entry consistently against a concurrent commit. */
+static inline void log_read(const struct log_ent *e, struct log_ent *out)
+{
+	uint32_t a, b;
+
+	do {
+		a = atomic_load_explicit(&((struct log_ent *)e)->sc, memory_order_acquire);
+		out->seq = e->seq;
+		out->rx_ns = e->rx_ns;
+		out->addr = e->addr;
+		out->len = e->len;
+		out->version = e->version;
+		out->flow_hash = e->flow_hash;
+		out->stamp = e->stamp;
+		atomic_thread_fence(memory_order_acquire);
+		b = atomic_load_explicit(&((struct log_ent *)e)->sc, memory_order_relaxed);
+	} while (a != b || (a & 1));
+}
 
 #endif /* XSNAP_INTERNAL_H */

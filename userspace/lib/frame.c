@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Versions and transmit: copy-on-write, commit, fresh frames, send.
+ *
+ * A private version lives in a chunk of the tenant's pool, with one
+ * reference held by the socket's view (VIEW_PRIVATE).  Commit moves that
+ * reference into the log entry and parks the entry's old chunk on the
+ * tenant's list of superseded versions; the engine frees it once the tenant's
+ * horizon passes the entry's sequence number, i.e. once no socket holds the
+ * frame and no snapshot pins it.  Readers copy entries under a sequence
+ * count, so a commit racing a reader gives it either version whole.
+ *
+ * Send takes one reference per frame for the transmit (a received chunk
+ * gains one; a private or fresh frame hands over the one its view held) and
+ * the engine drops it when the completion comes back.  All of this is engine
+ * state, so these calls take the engine lock: they are per-frame operations
+ * of a consumer that modifies or transmits, not the receive fast path.
+ */
+#include <string.h>
+#include <sys/socket.h>
+
+#include "xsnap_internal.h"
+
+#define HEADROOM 256	/* XDP_PACKET_HEADROOM: where received data starts in a chunk */
+#define MAX_LEN (FRAME_SIZE - HEADROOM)
+
+static inline uint64_t chunk_base(uint32_t chunk)
+{
+	return (uint64_t)chunk << FRAME_SHIFT;
+}
+
+void *xsnap_frame_cow(struct xsnap_sock *s, struct xsnap_frame **fp)
+{
+	struct xsnap_ctx *ctx;
+	struct xsnap_frame *f;
+	struct log_ent e;
+	uint32_t chunk;
+	uint64_t addr;
+	size_t idx;
+	int kind;
+
+	if (!s || !fp || !*fp) {
+		errno = EINVAL;
+		return NULL;
+	}
+	ctx = s->ctx;
+	f = *fp;
+	kind = sock_view_kind(s, f, &idx);
+	if (!kind) {
+		pr_warn("tenant %s: cow of a frame this socket does not hold\n", s->t->name);
+		errno = EINVAL;
+		return NULL;
+	}
+	if (f->flags & VIEW_PRIVATE)
+		return ctx->umem.rw + f->addr;
+
+	pthread_mutex_lock(&ctx->engine_lock);
+	chunk = umem_pool_get(&ctx->umem, s->t->slot);
+	if (chunk == UINT32_MAX) {
+		pthread_mutex_unlock(&ctx->engine_lock);
+		errno = ENOBUFS;
+		return NULL;
+	}
+	/* metadata and frame, at the same place in the new chunk */
+	addr = chunk_base(chunk) + HEADROOM;
+	memcpy(ctx->umem.rw + addr - sizeof(struct xsnap_meta), f->data - sizeof(struct xsnap_meta),
+	       sizeof(struct xsnap_meta) + f->len);
+	log_read(&s->t->log[f->seq & (s->t->quota - 1)], &e);
+	s->t->cow++;
+	pthread_mutex_unlock(&ctx->engine_lock);
+
+	/* the view now shows the private version; the old bytes stay
+	 * protected because the socket still holds the sequence number */
+	f->addr = addr;
+	f->data = ctx->umem.ro + addr;
+	f->version = (e.seq == f->seq ? e.version : f->version) + 1;
+	f->flags |= VIEW_PRIVATE;
+	return ctx->umem.rw + addr;
+}
+
+int xsnap_frame_commit(struct xsnap_sock *s, struct xsnap_frame *f)
+{
+	struct xsnap_ctx *ctx;
+	struct log_ent *e;
+	struct tenant *t;
+	uint32_t cap;
+	size_t idx;
+
+	if (!s || !f || sock_view_kind(s, f, &idx) != 1 || !(f->flags & VIEW_PRIVATE))
+		return err_ret(EINVAL);
+	ctx = s->ctx;
+	t = s->t;
+	cap = ctx->umem.pool_frames + 1;
+	pthread_mutex_lock(&ctx->engine_lock);
+	if (t->nold == cap) {
+		engine_reclaim(ctx, t);
+		if (t->nold == cap) {
+			pthread_mutex_unlock(&ctx->engine_lock);
+			return err_ret(ENOSPC);
+		}
+	}
+	/* the socket holds f->seq, so the entry is still in the log */
+	e = &t->log[f->seq & (t->quota - 1)];
+	t->commit_stamp++;
+	t->old[t->old_head] = (struct superseded){ .seq = f->seq, .addr = e->addr, .len = e->len,
+						   .version = e->version, .stamp = e->stamp,
+						   .replaced = t->commit_stamp };
+	t->old_head = (t->old_head + 1) % cap;
+	t->nold++;
+	/* odd count while the entry changes: readers retry */
+	atomic_fetch_add_explicit(&e->sc, 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	e->addr = f->addr;
+	e->version++;
+	e->len = f->len;
+	e->stamp = t->commit_stamp;
+	atomic_fetch_add_explicit(&e->sc, 1, memory_order_release);
+	f->version = e->version;
+	t->commits++;
+	pthread_mutex_unlock(&ctx->engine_lock);
+	/* the pool chunk's reference now belongs to the log entry */
+	f->flags &= ~VIEW_PRIVATE;
+	return (int)f->version;
+}
+
+struct xsnap_frame *xsnap_frame_alloc(struct xsnap_sock *s, uint32_t len)
+{
+	struct xsnap_ctx *ctx;
+	struct xsnap_frame *f = NULL;
+	uint32_t chunk;
+
+	if (!s || len < 14 || len > MAX_LEN) {
+		errno = EINVAL;
+		return NULL;
+	}
+	ctx = s->ctx;
+	for (uint32_t i = 0; i < ctx->umem.pool_frames; i++) {
+		if (!(s->fresh[i].flags & VIEW_PRIVATE)) {
+			f = &s->fresh[i];
+			break;
+		}
+	}
+	pthread_mutex_lock(&ctx->engine_lock);
+	chunk = f ? umem_pool_get(&ctx->umem, s->t->slot) : UINT32_MAX;
+	pthread_mutex_unlock(&ctx->engine_lock);
+	if (chunk == UINT32_MAX) {
+		errno = ENOBUFS;
+		return NULL;
+	}
+	memset(f, 0, sizeof(*f));
+	f->addr = chunk_base(chunk) + HEADROOM;
+	f->data = ctx->umem.ro + f->addr;
+	f->len = len;
+	f->flags = VIEW_PRIVATE;
+	memset(ctx->umem.rw + f->addr - sizeof(struct xsnap_meta), 0, sizeof(struct xsnap_meta));
+	return f;
+}
+
+int xsnap_send(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n)
+{
+	struct xsnap_ctx *ctx;
+	struct tenant *t;
+	struct queue *q;
+	uint32_t idx, share, ntenants, room, sent = 0;
+	size_t vi;
+
+	if (!s || !v)
+		return err_ret(EINVAL);
+	/* all or nothing on bad input: check every frame first */
+	for (unsigned int i = 0; i < n; i++) {
+		if (!v[i] || !sock_view_kind(s, v[i], &vi)) {
+			s->bad_releases++;
+			pr_warn("tenant %s: send of a frame this socket does not hold\n", s->t->name);
+			return err_ret(EINVAL);
+		}
+	}
+	ctx = s->ctx;
+	t = s->t;
+	if (ctx->dead_if)
+		return err_ret(ENETDOWN);
+	q = &ctx->q[ctx->tx_queue];
+	pthread_mutex_lock(&ctx->engine_lock);
+	engine_complete(ctx);
+	/* fair share: ring / active tenants in flight per tenant */
+	ntenants = (uint32_t)__builtin_popcount(ctx->tenant_mask);
+	share = ctx->ring_size / (ntenants ? ntenants : 1);
+	room = t->tx_inflight < share ? share - t->tx_inflight : 0;
+	if (room > n)
+		room = n;
+	room = xsk_ring_prod__reserve(&q->tx, room, &idx);
+	for (uint32_t i = 0; i < room; i++) {
+		struct xsnap_frame *f = v[i];
+		struct xdp_desc *d = xsk_ring_prod__tx_desc(&q->tx, idx + i);
+		int kind = sock_view_kind(s, f, &vi);
+
+		d->addr = f->addr;
+		d->len = f->len;
+		d->options = 0;
+		/* a private/fresh view hands its reference to the transmit; a
+		 * received frame gains one */
+		if (f->flags & VIEW_PRIVATE)
+			f->flags &= ~VIEW_PRIVATE;
+		else
+			ctx->umem.ref[f->addr >> FRAME_SHIFT]++;
+		if (kind == 1)
+			s->held[vi] = 0;
+		q->tx_owner[q->tx_prod++ & (ctx->ring_size - 1)] = (uint8_t)t->slot;
+		t->tx_inflight++;
+		sent++;
+	}
+	/* submit publishes the descriptors before the producer index */
+	xsk_ring_prod__submit(&q->tx, sent);
+	t->tx_frames += sent;
+	pthread_mutex_unlock(&ctx->engine_lock);
+	advance_low(s);
+	/* copy mode always wants a kick; zero-copy only when flagged */
+	if (sent && (!q->zerocopy || xsk_ring_prod__needs_wakeup(&q->tx)))
+		sendto(q->fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
+	return (int)sent;
+}
