@@ -96,7 +96,7 @@ BENCH_SRCS := $(wildcard tools/bench/*.c)
 BENCH_BINS := $(patsubst tools/bench/%.c,$(O)/bench/%,$(BENCH_SRCS))
 
 EXAMPLE_SRCS := $(wildcard examples/*.c)
-EXAMPLE_BINS := $(patsubst examples/%.c,$(O)/examples/xsnap-%,$(EXAMPLE_SRCS))
+EXAMPLE_BINS := $(patsubst examples/%.c,$(O)/examples/xsnap-%,$(subst _,-,$(EXAMPLE_SRCS)))
 
 TEST_LIB_SRCS := $(wildcard tests/lib/*.c)
 TEST_LIB_OBJS := $(patsubst %.c,$(O)/%.o,$(TEST_LIB_SRCS))
@@ -165,9 +165,13 @@ $(O)/bench/%: $(O)/tools/bench/%.o $(LIB_A)
 
 $(O)/tools/bench/%.o: $(BPF_SKELS)
 
-$(O)/examples/xsnap-%: $(O)/examples/%.o $(LIB_A)
-	$(call msg,LINK,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+# example file names use '_', program names '-' (flight_recorder.c → xsnap-flight-recorder)
+define EXAMPLE_RULE
+$(O)/examples/xsnap-$(subst _,-,$(1)): $(O)/examples/$(1).o $(LIB_A)
+	$$(call msg,LINK,$$@)
+	$$(Q)$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(PKG_LIBS) -lpthread -lpcap
+endef
+$(foreach e,$(basename $(notdir $(EXAMPLE_SRCS))),$(eval $(call EXAMPLE_RULE,$(e))))
 
 $(O)/tests/%: $(O)/tests/%.o $(TEST_LIB_OBJS) $(LIB_A)
 	$(call msg,LINK,$@)
