@@ -87,6 +87,13 @@ LIB_SO := $(O)/libxsnap.so.$(VERSION)
 LIB_SONAME := libxsnap.so.$(VERSION_MAJOR)
 LIB_MAP := userspace/lib/libxsnap.map
 
+DAEMON_SRCS := $(wildcard userspace/daemon/*.c)
+DAEMON_OBJS := $(patsubst %.c,$(O)/%.o,$(DAEMON_SRCS))
+DAEMON_BIN := $(if $(DAEMON_SRCS),$(O)/xsnapd)
+CTL_SRCS := $(wildcard tools/xsnapctl/*.c)
+CTL_OBJS := $(patsubst %.c,$(O)/%.o,$(CTL_SRCS))
+CTL_BIN := $(if $(CTL_SRCS),$(O)/xsnapctl)
+
 GEN_SRCS := $(wildcard tools/xsnap-gen/*.c)
 GEN_OBJS := $(patsubst %.c,$(O)/%.o,$(GEN_SRCS))
 GEN_BIN := $(O)/xsnap-gen
@@ -107,12 +114,23 @@ BPFTEST_BINS := $(patsubst %.c,$(O)/%,$(BPFTEST_SRCS))
 NETNS_SRCS := $(wildcard tests/netns/*.c)
 NETNS_BINS := $(patsubst %.c,$(O)/%,$(NETNS_SRCS))
 
-BINS := $(GEN_BIN) $(EXAMPLE_BINS) $(BENCH_BINS)
+# tests/fuzz/NAME.c: libFuzzer targets, built with clang (no -Werror: a
+# different compiler's warnings must not break the build) against the library
+# sources compiled with the same instrumentation.
+FUZZ_SRCS := $(wildcard tests/fuzz/*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRCS))
+# only the self-contained pieces that parse untrusted input
+FUZZ_LIB_SRCS := $(wildcard userspace/lib/rule.c userspace/lib/proto.c userspace/lib/log.c)
+FUZZ_LIB_OBJS := $(patsubst %.c,$(O)/fuzz/obj/%.o,$(FUZZ_LIB_SRCS))
+FUZZ_CFLAGS := $(CSTD) -g -O1 -fsanitize=fuzzer-no-link,address,undefined -D_GNU_SOURCE \
+	-I$(CURDIR)/include -I$(CURDIR)/bpf -I$(O)/bpf -I$(CURDIR)/userspace/lib $(PKG_CFLAGS)
+
+BINS := $(GEN_BIN) $(EXAMPLE_BINS) $(BENCH_BINS) $(DAEMON_BIN) $(CTL_BIN)
 TEST_BINS := $(UNIT_BINS) $(BPFTEST_BINS) $(NETNS_BINS)
 
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: all lib test test-unit demo bench check install clean help deps
+.PHONY: all lib test test-unit demo bench check install clean help deps fuzz tests
 
 all: lib $(BINS) $(O)/xsnap.pc
 
@@ -154,6 +172,16 @@ $(O)/xsnap.pc: userspace/lib/xsnap.pc.in Makefile
 		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
 # Programs link the static library: they run from the tree without LD_LIBRARY_PATH.
+$(O)/xsnapd: $(DAEMON_OBJS) $(LIB_A)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread -lpcap
+
+$(O)/xsnapctl: $(CTL_OBJS) $(LIB_A)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread -lpcap
+
+$(DAEMON_OBJS) $(CTL_OBJS): $(BPF_SKELS)
+
 $(GEN_BIN): $(GEN_OBJS) $(LIB_A)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
@@ -187,7 +215,19 @@ $(O)/tests/lib/%.o: tests/lib/%.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -I$(CURDIR)/tests/lib -c $< -o $@
 
-tests: $(TEST_BINS)
+tests: $(TEST_BINS) $(FUZZ_BINS)
+
+fuzz: $(FUZZ_BINS)
+
+$(O)/fuzz/obj/%.o: %.c $(BPF_SKELS)
+	$(call msg,CLANG,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fvisibility=hidden -c $< -o $@
+
+$(O)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -o $@
 
 # `make build/xsnap-gen` works like `make $(O)/xsnap-gen`.
 ifneq ($(OUTPUT),$(O))
@@ -203,7 +243,8 @@ deps:
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all tests
-	$(Q)OUTPUT=$(O) SANITIZE=$(SANITIZE) VALGRIND=$(VALGRIND) tests/run.sh $(TESTFLAGS)
+	$(Q)OUTPUT=$(O) SANITIZE=$(SANITIZE) VALGRIND=$(VALGRIND) FUZZ_SECONDS=$(FUZZ_SECONDS) \
+		tests/run.sh $(TESTFLAGS)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
@@ -228,7 +269,9 @@ install: all
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 		userspace/lib/xsnap.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/xsnap.pc
-	$(Q)install -m 755 $(GEN_BIN) $(DESTDIR)$(BINDIR)/
+	$(Q)install -m 755 $(GEN_BIN) $(CTL_BIN) $(DESTDIR)$(BINDIR)/
+	$(Q)if [ -n "$(DAEMON_BIN)" ]; then install -d $(DESTDIR)$(PREFIX)/sbin && \
+		install -m 755 $(DAEMON_BIN) $(DESTDIR)$(PREFIX)/sbin/; fi
 	$(Q)if ls docs/*.[0-9] >/dev/null 2>&1; then for m in docs/*.[0-9]; do \
 		s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 		install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done; fi
@@ -246,6 +289,8 @@ help:
 	@echo '  check     check the exported symbols against libxsnap.map'
 	@echo '  install   install library, headers, pkg-config file (PREFIX, DESTDIR)'
 	@echo '  clean     remove build outputs'
-	@echo 'Variables: V=1 (echo commands), SANITIZE=1 (ASan+UBSan), OUTPUT=dir, TESTFLAGS=...'
+	@echo '  fuzz      build the libFuzzer targets (make test runs them FUZZ_SECONDS each, default 10)'
+	@echo 'Variables: V=1 (echo commands), SANITIZE=1 (ASan+UBSan), VALGRIND=1 (unit tier),'
+	@echo '           FUZZ_SECONDS=N, OUTPUT=dir, TESTFLAGS=...'
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -54,8 +54,8 @@ while (($#)); do
 	--tier)
 		[[ $# -ge 2 ]] || { usage >&2; exit 2; }
 		case $2 in
-		unit | bpf | netns) tiers+=("$2") ;;
-		*) echo "$prog: unknown tier '$2' (unit, bpf, netns)" >&2; exit 2 ;;
+		unit | bpf | netns | fuzz) tiers+=("$2") ;;
+		*) echo "$prog: unknown tier '$2' (unit, bpf, netns, fuzz)" >&2; exit 2 ;;
 		esac
 		shift 2
 		;;
@@ -71,7 +71,7 @@ while (($#)); do
 	*) usage >&2; exit 2 ;;
 	esac
 done
-((${#tiers[@]})) || tiers=(unit bpf netns)
+((${#tiers[@]})) || tiers=(unit bpf netns fuzz)
 
 if [[ -z ${OUTPUT:-} ]]; then
 	OUTPUT=$ROOT/build
@@ -339,13 +339,32 @@ run_tier() {
 			run_prog netns "$(basename "$f" .sh)" "$t" "$skip_reason" bash "$f"
 		done
 		;;
+	fuzz)
+		# libFuzzer targets, FUZZ_SECONDS each (default 10), one case each
+		local secs=${FUZZ_SECONDS:-10} name
+		[[ $secs =~ ^[0-9]+$ ]] || secs=10
+		t=${timeout_override:-$((secs + 60))}
+		while read -r f; do
+			[[ -n $interrupted ]] && return
+			name=$(basename "$f")
+			selected "fuzz/$name/run" run || continue
+			if [[ -n $list_only ]]; then
+				echo "fuzz/$name/run"
+				continue
+			fi
+			run_case fuzz "$name" run "$t" bash "$ROOT/tests/fuzz/run-fuzzer.sh" "$f" \
+				"$ROOT/tests/fuzz/corpus/${name#fuzz_}" "$secs"
+		done < <(test_programs "$OUTPUT/fuzz")
+		;;
 	esac
 }
 
 if [[ ! -d $OUTPUT ]]; then
 	echo "$prog: note: build directory $OUTPUT does not exist (make all tests)" >&2
 fi
-for tier in unit bpf netns; do
+# summaries that cases append to (fuzz executions, classifier numbers, ...)
+rm -f "$OUTPUT"/test-logs/*-summary.txt 2>/dev/null
+for tier in unit bpf netns fuzz; do
 	for want in "${tiers[@]}"; do
 		if [[ $want == "$tier" ]]; then
 			run_tier "$tier"
@@ -360,6 +379,12 @@ if [[ -n $keep ]] && compgen -G "$LAB_STATE_DIR/*.env" >/dev/null; then
 	echo "kept labs: $ROOT/scripts/lab.sh status; remove: $ROOT/scripts/lab.sh down --all" >&2
 fi
 [[ -n $interrupted ]] && echo "$prog: interrupted" >&2
+# figures the cases recorded (fuzz executions, classifier cost, ...)
+for f in "$OUTPUT"/test-logs/*-summary.txt; do
+	[[ -f $f ]] || continue
+	echo "---- $(basename "$f" .txt)"
+	cat "$f"
+done
 echo "$npass passed, $nfail failed, $nskip skipped"
 [[ -n $interrupted ]] && exit 130
 ((nfail == 0))
