@@ -241,4 +241,16 @@ t_sigkill_leaves_nothing_attached() {
 	finish
 }
 
+# D18: 100 open/close cycles leave no fd, BPF object or memory behind.
+t_open_close_100_cycles() {
+	setup
+	local out
+	out=$(lab_exec "$LAB_NS_RX" "$XS_BUILD/tests/netns/cycles" "$LAB_IF_RX" 100) ||
+		fail "cycles: $out"
+	echo "$out"
+	mkdir -p "$XS_BUILD/test-logs"
+	echo "$out" >>"$XS_BUILD/test-logs/reliability-summary.txt"
+	finish
+}
+
 lab_main "$@"

@@ -65,8 +65,15 @@ static int queue_open(struct xsnap_ctx *ctx, struct queue *q, uint32_t zc)
 	int err;
 
 	cfg.bind_flags |= zc == XSNAP_ZC_OFF ? XDP_COPY : XDP_ZEROCOPY;
-	err = xsk_socket__create_shared(&q->xsk, ctx->ifname, q->id, ctx->xumem, &q->rx, &q->tx,
-					&q->fill, &q->comp, &cfg);
+	/* A socket closed just before (ours, a moment ago) releases its queue
+	 * asynchronously: bind says EBUSY for a while.  Retry, bounded (D16). */
+	for (int tries = 0;; tries++) {
+		err = xsk_socket__create_shared(&q->xsk, ctx->ifname, q->id, ctx->xumem, &q->rx,
+						&q->tx, &q->fill, &q->comp, &cfg);
+		if (err != -EBUSY || tries == 100)
+			break;
+		usleep(10000);
+	}
 	if (err == -EOPNOTSUPP && zc == XSNAP_ZC_AUTO) {
 		pr_info("%s: queue %u: zero-copy unsupported by the driver, using copy mode\n",
 			ctx->ifname, q->id);
