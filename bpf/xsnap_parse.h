@@ -141,6 +141,11 @@ struct xsnap_pkt {
 	__u8 nvlan;		/* VLAN tags parsed (0..XSNAP_MAX_VLAN_DEPTH) */
 	__u8 pad;
 	__u32 flow_hash;	/* xsnap_flow_hash(); 0 if not IP */
+	/* Not filled by the parser: the caller looks the ports up in the
+	 * bank's port class table (xsnap_ports) before building keys of
+	 * groups with XSNAP_F_SPORT_CLASS / XSNAP_F_DPORT_CLASS. */
+	__u16 sclass;		/* class of sport (host order) */
+	__u16 dclass;		/* class of dport */
 };
 
 static __always_inline int xsnap_is_vlan(__be16 type)
@@ -443,8 +448,10 @@ static __always_inline void xsnap_mask_addr(__u8 *out, const __u8 *in, __u32 ple
  * The key holds exactly what the rule compiler (userspace/lib/rule.c) puts
  * in a key of that group: a zeroed key, bank, group index, l3_proto when the
  * group has XSNAP_F_L3/SRC/DST, proto when XSNAP_F_PROTO, ports in network
- * order, the VLAN id in host order, addresses masked to the group's prefix
- * lengths (4 bytes for IPv4, 16 for IPv6).  Fields outside g->fields stay 0.
+ * order (or, for XSNAP_F_SPORT_CLASS / XSNAP_F_DPORT_CLASS, the classes the
+ * caller put in p->sclass / p->dclass), the VLAN id in host order,
+ * addresses masked to the group's prefix lengths (4 bytes for IPv4, 16 for
+ * IPv6).  Fields outside g->fields stay 0.
  *
  * Return: 1 when the key was built, 0 when the frame cannot match any rule
  * of the group: the group matches ports and the frame has none (a non-first
@@ -470,9 +477,9 @@ static __always_inline int xsnap_make_key(const struct xsnap_pkt *p, const struc
 		if (!p->ports)
 			return 0;
 		if (fields & XSNAP_F_SPORT)
-			k->sport = p->sport;
+			k->sport = (fields & XSNAP_F_SPORT_CLASS) ? p->sclass : p->sport;
 		if (fields & XSNAP_F_DPORT)
-			k->dport = p->dport;
+			k->dport = (fields & XSNAP_F_DPORT_CLASS) ? p->dclass : p->dport;
 	}
 	if (fields & XSNAP_F_VLAN) {
 		/* "vlan 0" means a priority tag, not an untagged frame. */

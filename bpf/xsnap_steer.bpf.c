@@ -18,7 +18,8 @@
  * frame bumps exactly one final reason counter in xsnap_cnt; non-first
  * fragments additionally bump XSNAP_R_FRAGMENT, so fragments are visible
  * whatever their verdict (they match L3-only and protocol rules, never port
- * rules).
+ * rules).  Frames a UMEM frame cannot hold are never redirected
+ * (XSNAP_R_TOO_BIG): the program is not frags-aware, see xsnap_steer().
  *
  * Verifier cost: the parser and the per-group lookup are global functions,
  * each verified once on its own; see xsnap_match_group().  The verified
@@ -46,13 +47,14 @@ struct {
 } xsnap_cfg SEC(".maps");
 
 /* Mask groups of bank 0 and bank 1.  Written by the rule compiler into the
- * idle bank before xsnap_cfg.bank is flipped to it. */
+ * idle bank before xsnap_cfg.bank is flipped to it.  "_v2": struct
+ * xsnap_bank gained flags and groups the class fields (ABI 2). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, struct xsnap_bank);
-} xsnap_groups SEC(".maps");
+} xsnap_groups_v2 SEC(".maps");
 
 /* Compiled rules of both banks (the key carries the bank).  Written by the
  * rule compiler; read only here. */
@@ -62,6 +64,35 @@ struct {
 	__type(key, struct xsnap_rule_key);
 	__type(value, struct xsnap_rule_val);
 } xsnap_rules SEC(".maps");
+
+/* Port classes of both banks, index bank * XSNAP_PORTS + port.  Written by
+ * the rule compiler (through an mmap of the idle bank's half) when the bank
+ * has range rules; read here once per frame for such banks. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * XSNAP_PORTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct xsnap_port_class);
+} xsnap_ports SEC(".maps");
+
+/* Never read here.  Userspace stores xsnap_cfg into it after each bank flip:
+ * an update of a map-in-map waits for an RCU grace period, i.e. for every
+ * program run that may still use the old bank (maybe_wait_bpf_programs()
+ * in the kernel; the selftests' kern_sync_rcu() uses the same trick). */
+struct xsnap_sync_inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xsnap_cfg);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct xsnap_sync_inner);
+} xsnap_sync SEC(".maps");
 
 /* Per-CPU frame count per final reason (XSNAP_R_*).  Written here, read and
  * summed by `xsnapctl stats`. */
@@ -80,6 +111,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct xsnap_tenant_cnt);
 } xsnap_tcnt SEC(".maps");
+
+/*
+ * Longest frame (bytes, all fragments) a UMEM frame can hold; longer ones
+ * are never redirected (XSNAP_R_TOO_BIG) since the AF_XDP receive path
+ * would drop them, uncounted by us.  Set by libxsnap before load; 0 means
+ * no limit.
+ */
+const volatile __u32 xsnap_max_frame = 0;
 
 /* Rule lookups of one frame: what they need and what they found. */
 struct xsnap_match {
@@ -144,7 +183,7 @@ __attribute__((noinline)) int xsnap_match_group(const struct xsnap_pkt *pkt, str
 	if (!pkt || !m || gi >= XSNAP_MAX_GROUPS)
 		return 0;
 	bank = m->bank & 1;
-	b = bpf_map_lookup_elem(&xsnap_groups, &bank);
+	b = bpf_map_lookup_elem(&xsnap_groups_v2, &bank);
 	if (!b || !xsnap_make_key(pkt, &b->groups[gi], bank, (__u8)gi, &key))
 		return 0;
 	v = bpf_map_lookup_elem(&xsnap_rules, &key);
@@ -167,12 +206,29 @@ __attribute__((noinline)) int xsnap_match_group(const struct xsnap_pkt *pkt, str
 	return 1;
 }
 
+/* The classes of the frame's ports in bank @bank (see struct
+ * xsnap_port_class).  A missing entry cannot happen (array map, index in
+ * range); class 0 then is as good as any. */
+static __always_inline void port_classes(struct xsnap_pkt *pkt, __u32 bank)
+{
+	const struct xsnap_port_class *c;
+	__u32 key;
+
+	key = bank * XSNAP_PORTS + xsnap_ntohs(pkt->sport);
+	c = bpf_map_lookup_elem(&xsnap_ports, &key);
+	pkt->sclass = c ? c->sport : 0;
+	key = bank * XSNAP_PORTS + xsnap_ntohs(pkt->dport);
+	c = bpf_map_lookup_elem(&xsnap_ports, &key);
+	pkt->dclass = c ? c->dport : 0;
+}
+
 /*
  * Run every live group of the frame's bank.  The bank number is read once:
- * the whole frame is classified against one complete rule set even while
- * userspace flips banks.  64-bit loop counter: see count_tenants().
+ * the whole frame is classified against one complete rule set (groups, keys
+ * and port classes) even while userspace flips banks.  64-bit loop counter:
+ * see count_tenants().
  */
-static __always_inline void classify(const struct xsnap_pkt *pkt, struct xsnap_match *m)
+static __always_inline void classify(struct xsnap_pkt *pkt, struct xsnap_match *m)
 {
 	const struct xsnap_cfg *cfg;
 	const struct xsnap_bank *b;
@@ -184,9 +240,11 @@ static __always_inline void classify(const struct xsnap_pkt *pkt, struct xsnap_m
 		return;
 	m->bank = cfg->bank & 1;
 	m->active = cfg->tenants;
-	b = bpf_map_lookup_elem(&xsnap_groups, &m->bank);
+	b = bpf_map_lookup_elem(&xsnap_groups_v2, &m->bank);
 	if (!b)
 		return;
+	if ((b->flags & XSNAP_BANK_PORT_CLASSES) && pkt->ports)
+		port_classes(pkt, m->bank);
 	n = b->ngroups;
 #pragma clang loop unroll(disable)
 	for (i = 0; i < XSNAP_MAX_GROUPS && i < n; i++)
@@ -228,9 +286,10 @@ static __always_inline void count_tenants(__u32 mask, __u64 bytes)
 	}
 }
 
-/* Write the metadata in front of the frame and redirect it to the socket. */
+/* Write the metadata in front of the frame and redirect it to the socket.
+ * @len: the frame's length, all buffers. */
 static __always_inline int deliver(struct xdp_md *ctx, const struct xsnap_pkt *pkt,
-				   const struct xsnap_match *m)
+				   const struct xsnap_match *m, __u64 len)
 {
 	__u32 q = ctx->rx_queue_index;
 	struct xsnap_meta *meta;
@@ -240,6 +299,8 @@ static __always_inline int deliver(struct xdp_md *ctx, const struct xsnap_pkt *p
 	 * have the redirect fail (and the frame vanish) later. */
 	if (!bpf_map_lookup_elem(&xsnap_xsks, &q))
 		return verdict(XSNAP_R_NO_SOCKET, XDP_PASS);
+	if (xsnap_max_frame && len > xsnap_max_frame)
+		return verdict(XSNAP_R_TOO_BIG, XDP_PASS);
 
 	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct xsnap_meta)))
 		return verdict(XSNAP_R_META, XDP_PASS);
@@ -260,7 +321,7 @@ static __always_inline int deliver(struct xdp_md *ctx, const struct xsnap_pkt *p
 	meta->l3_proto = pkt->l3_proto;
 	meta->magic = XSNAP_META_MAGIC;
 
-	count_tenants(m->mask, bpf_xdp_get_buff_len(ctx));
+	count_tenants(m->mask, len);
 	count(XSNAP_R_DELIVER);
 	/* XDP_PASS as the fallback: if the socket went away since the lookup
 	 * above, the kernel stack still gets the frame. */
@@ -288,7 +349,20 @@ int xsnap_steer(struct xdp_md *ctx)
 		.stop_prio = XSNAP_PRIO_NONE,
 	};
 	struct xsnap_pkt pkt = {};
+	__u64 len = bpf_xdp_get_buff_len(ctx);
 	int err;
+
+	/*
+	 * A frame in several buffers.  Without frags support (SEC("xdp"))
+	 * no driver hands us one: native mode refuses MTUs that would need it
+	 * (veth: ERANGE, see steer_attach()), generic mode linearises.  Only
+	 * test runs of long frames make them.  Its headers might be split and
+	 * an AF_XDP socket without XDP_USE_SG drops it, so it is not
+	 * classified at all.  (Pointer plus bounded length against data_end:
+	 * the verifier's own bounds-check shape.)
+	 */
+	if (len > 0xffff || (void *)(long)ctx->data + len > (void *)(long)ctx->data_end)
+		return verdict(XSNAP_R_TOO_BIG, XDP_PASS);
 
 	err = xsnap_parse_ctx(ctx, &pkt);
 	if (err)
@@ -303,7 +377,7 @@ int xsnap_steer(struct xdp_md *ctx)
 	if (m.stop_prio != XSNAP_PRIO_NONE && m.stop_prio <= m.deliver_prio)
 		return stop(m.stop_action);
 	if (m.deliver_prio != XSNAP_PRIO_NONE)
-		return deliver(ctx, &pkt, &m);
+		return deliver(ctx, &pkt, &m, len);
 	return verdict(XSNAP_R_NOMATCH, XDP_PASS);
 }
 

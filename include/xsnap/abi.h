@@ -17,13 +17,14 @@
 
 #include <linux/types.h>
 
-#define XSNAP_ABI_VERSION	1
+#define XSNAP_ABI_VERSION	2
 
 /* Limits. */
 #define XSNAP_MAX_TENANTS	32	/* one bit each in a __u32 tenant mask */
 #define XSNAP_MAX_QUEUES	64	/* entries of the XSKMAP */
 #define XSNAP_MAX_GROUPS	16	/* distinct rule shapes (mask groups) per bank */
 #define XSNAP_MAX_RULES		16384	/* compiled keys per bank */
+#define XSNAP_PORTS		65536	/* entries per bank of the port class table */
 #define XSNAP_MAX_VLAN_DEPTH	2	/* 802.1Q / 802.1ad tags parsed */
 #define XSNAP_MAX_IPV6_EXT	6	/* IPv6 extension headers skipped */
 #define XSNAP_META_MAGIC	0x78736e31u	/* "xsn1" */
@@ -56,10 +57,23 @@ struct xsnap_meta {
  * with the number of distinct shapes (at most XSNAP_MAX_GROUPS), not with the
  * number of rules.
  *
- * Two banks (0, 1) of groups and keys exist; xsnap_cfg.bank names the live
- * one.  Userspace writes the idle bank completely, then flips the bank
- * number: a frame reads the bank number once, so it never sees a half
- * applied rule set.
+ * Port ranges.  A group matches a port either exactly (the key holds the
+ * port) or by class (XSNAP_F_SPORT_CLASS / XSNAP_F_DPORT_CLASS: the key
+ * holds the port's class id).  The compiler cuts 0..65535 into classes at
+ * every endpoint of every range rule of the bank, so each range is a union
+ * of whole classes and expands into one key per class it covers; exact
+ * ports stay raw and add no class.  The program maps the frame's ports to
+ * their classes with one lookup in xsnap_ports (once per frame, only when
+ * the bank has class groups: XSNAP_BANK_PORT_CLASSES), so the per-frame
+ * cost stays one lookup per group plus two.
+ *
+ * Two banks (0, 1) of groups, keys and port classes exist; xsnap_cfg.bank
+ * names the live one.  Userspace writes the idle bank completely, then
+ * flips the bank number: a frame reads the bank number once, so it never
+ * sees a half applied rule set.  After the flip userspace waits for an RCU
+ * grace period (an update of xsnap_sync, a map-in-map, waits for every
+ * running program), so once a rule change returns no frame is still being
+ * classified with the old set and the old bank may be rewritten.
  */
 enum xsnap_field {
 	XSNAP_F_PROTO = 1 << 0,	/* L4 protocol */
@@ -69,6 +83,13 @@ enum xsnap_field {
 	XSNAP_F_DST = 1 << 4,	/* destination address prefix (dst_plen bits) */
 	XSNAP_F_VLAN = 1 << 5,	/* outermost VLAN id */
 	XSNAP_F_L3 = 1 << 6,	/* address family (4 or 6); implied by SRC/DST */
+	XSNAP_F_SPORT_CLASS = 1 << 7,	/* with SPORT: key.sport is the port's class id */
+	XSNAP_F_DPORT_CLASS = 1 << 8,	/* with DPORT: key.dport is the port's class id */
+};
+
+/* xsnap_bank.flags */
+enum xsnap_bank_flag {
+	XSNAP_BANK_PORT_CLASSES = 1 << 0,	/* a group matches ports by class */
 };
 
 enum xsnap_action {
@@ -85,10 +106,10 @@ struct xsnap_group {
 	__u8 pad;
 };
 
-/* Value of the xsnap_groups array map: one entry per bank. */
+/* Value of the xsnap_groups_v2 array map: one entry per bank. */
 struct xsnap_bank {
 	__u32 ngroups;		/* groups[0..ngroups) are live */
-	__u32 pad;
+	__u32 flags;		/* XSNAP_BANK_* */
 	struct xsnap_group groups[XSNAP_MAX_GROUPS];
 };
 
@@ -98,8 +119,8 @@ struct xsnap_rule_key {
 	__u8 group;		/* index in the bank's groups[] */
 	__u8 l3_proto;		/* 4, 6 or 0, when the group matches addresses */
 	__u8 proto;		/* IPPROTO_* or 0 */
-	__be16 sport;
-	__be16 dport;
+	__u16 sport;		/* network order port, or class id (host order) */
+	__u16 dport;		/* likewise */
 	__u16 vlan;		/* host order, 12-bit id */
 	__u16 pad;
 	__u8 src[16];		/* masked address: IPv4 uses the first 4 bytes */
@@ -124,6 +145,20 @@ struct xsnap_rule_val {
 
 #define XSNAP_PRIO_NONE	0xffffffffu
 
+/*
+ * Value of the xsnap_ports array map, index bank * XSNAP_PORTS + port (host
+ * order): the port's class as a source and as a destination port, in the
+ * bank's partition.  Meaningful only while the bank has
+ * XSNAP_BANK_PORT_CLASSES.  The map is mmapable: userspace writes the idle
+ * bank's half in place.
+ */
+struct xsnap_port_class {
+	__u16 sport;
+	__u16 dport;
+	__u32 pad;		/* 8 bytes: the array's element size, so an mmap of
+				 * the map is an array of this struct */
+};
+
 /* Value of the single-entry xsnap_cfg array map. */
 struct xsnap_cfg {
 	__u32 bank;		/* live bank, 0 or 1 */
@@ -135,22 +170,26 @@ struct xsnap_cfg {
 /*
  * Reason codes.  The program's helpers return 0 or a negative reason; the
  * entry point turns the final reason into a verdict and bumps the per-CPU
- * counter xsnap_cnt[reason].
+ * counter xsnap_cnt[reason].  Every frame bumps exactly one final reason;
+ * XSNAP_R_FRAGMENT is the exception, counted in addition to the final one.
  */
 enum xsnap_reason {
-	XSNAP_R_DELIVER = 0,	/* redirected to the queue's AF_XDP socket */
-	XSNAP_R_NOMATCH,	/* no rule matched: XDP_PASS */
-	XSNAP_R_RULE_PASS,	/* a pass rule won: XDP_PASS */
-	XSNAP_R_RULE_DROP,	/* a drop rule won: XDP_DROP */
-	XSNAP_R_SHORT_L2,	/* shorter than an Ethernet header: XDP_PASS */
-	XSNAP_R_NON_IP,		/* ethertype neither IPv4 nor IPv6 (incl. < 0x600): XDP_PASS */
-	XSNAP_R_VLAN_DEEP,	/* more than XSNAP_MAX_VLAN_DEPTH tags: XDP_PASS */
-	XSNAP_R_BAD_L3,		/* truncated IP header, IHL < 5, bad lengths: XDP_PASS */
-	XSNAP_R_BAD_L4,		/* truncated UDP/TCP header, bad doff/len: XDP_PASS */
-	XSNAP_R_IPV6_EXT,	/* extension chain too long or truncated: XDP_PASS */
-	XSNAP_R_NO_SOCKET,	/* matched, but no AF_XDP socket on this queue: XDP_PASS */
-	XSNAP_R_META,		/* bpf_xdp_adjust_meta failed: XDP_PASS */
-	XSNAP_R_FRAGMENT,	/* non-first IPv4/IPv6 fragment: L3-only match */
+	XSNAP_R_DELIVER = 0, /* redirected to the queue's AF_XDP socket */
+	XSNAP_R_NOMATCH, /* no rule matched: XDP_PASS */
+	XSNAP_R_RULE_PASS, /* a pass rule won: XDP_PASS */
+	XSNAP_R_RULE_DROP, /* a drop rule won: XDP_DROP */
+	XSNAP_R_SHORT_L2, /* shorter than an Ethernet header: XDP_PASS */
+	XSNAP_R_NON_IP, /* ethertype neither IPv4 nor IPv6 (incl. < 0x600): XDP_PASS */
+	XSNAP_R_VLAN_DEEP, /* more than XSNAP_MAX_VLAN_DEPTH tags: XDP_PASS */
+	XSNAP_R_BAD_L3, /* truncated IP header, IHL < 5, bad lengths: XDP_PASS */
+	XSNAP_R_BAD_L4, /* truncated UDP/TCP header, bad doff/len: XDP_PASS */
+	XSNAP_R_IPV6_EXT, /* extension chain too long or truncated: XDP_PASS */
+	XSNAP_R_NO_SOCKET, /* matched, but no AF_XDP socket on this queue: XDP_PASS */
+	XSNAP_R_META, /* bpf_xdp_adjust_meta failed: XDP_PASS */
+	XSNAP_R_FRAGMENT, /* non-first IPv4/IPv6 fragment: L3-only match */
+	XSNAP_R_TOO_BIG, /* deliver verdict, but longer than a UMEM frame can hold
+				 * (xsnap_max_frame): XDP_PASS rather than a silent drop
+				 * in the AF_XDP receive path */
 	XSNAP_R_MAX,
 };
 
@@ -163,8 +202,10 @@ struct xsnap_tenant_cnt {
 /* Map names, at most 15 characters (the kernel truncates object names). */
 #define XSNAP_MAP_XSKS		"xsnap_xsks"
 #define XSNAP_MAP_CFG		"xsnap_cfg"
-#define XSNAP_MAP_GROUPS	"xsnap_groups"
+#define XSNAP_MAP_GROUPS	"xsnap_groups_v2"	/* v2: xsnap_bank.flags, class fields */
 #define XSNAP_MAP_RULES		"xsnap_rules"
+#define XSNAP_MAP_PORTS		"xsnap_ports"
+#define XSNAP_MAP_SYNC		"xsnap_sync"
 #define XSNAP_MAP_CNT		"xsnap_cnt"
 #define XSNAP_MAP_TCNT		"xsnap_tcnt"
 

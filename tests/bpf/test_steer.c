@@ -40,6 +40,7 @@
 #include "testlib.h"
 #include "frames.h"
 #include "rule.h"
+#include "summary.h"
 #include "xsnap_parse.h"
 #include "xsnap_steer.skel.h"
 
@@ -218,7 +219,7 @@ static int fx_open(struct fx *fx, int with_xsk)
 	}
 	fx->prog = bpf_program__fd(fx->skel->progs.xsnap_steer);
 	fx->cfg = bpf_map__fd(fx->skel->maps.xsnap_cfg);
-	fx->groups = bpf_map__fd(fx->skel->maps.xsnap_groups);
+	fx->groups = bpf_map__fd(fx->skel->maps.xsnap_groups_v2);
 	fx->rules = bpf_map__fd(fx->skel->maps.xsnap_rules);
 	fx->cnt = bpf_map__fd(fx->skel->maps.xsnap_cnt);
 	fx->tcnt = bpf_map__fd(fx->skel->maps.xsnap_tcnt);
@@ -999,7 +1000,7 @@ static void compiled_rules(struct fx *fx)
 			fprintf(stderr, "rule '%s': %s\n", ref_rules[i].match, err);
 		REQUIRE(err[0] == '\0');
 	}
-	REQUIRE(rule_compile(rules, NREF, 0, &b, ents, &nents) == 0);
+	REQUIRE(rule_compile(rules, NREF, 0, &b, ents, &nents, NULL, NULL, 0) == 0);
 	CHECK_EQ(bpf_map_update_elem(fx->groups, &bank, &b, BPF_ANY), 0);
 	for (unsigned int i = 0; i < nents; i++)
 		CHECK_EQ(bpf_map_update_elem(fx->rules, &ents[i].key, &ents[i].val, BPF_ANY), 0);
@@ -1059,6 +1060,9 @@ TEST(verified_insns)
 	CHECK_EQ(bpf_obj_get_info_by_fd(fx.prog, &info, &len), 0);
 	printf("xsnap_steer: verified_insns=%u xlated=%u bytes jited=%u bytes\n",
 	       info.verified_insns, info.xlated_prog_len, info.jited_prog_len);
+	summary_put("verified_insns",
+		    "xsnap_steer verified_insns=%u xlated=%u bytes jited=%u bytes",
+		    info.verified_insns, info.xlated_prog_len, info.jited_prog_len);
 	CHECK(info.verified_insns > 0);
 	CHECK(info.verified_insns < 1000000);
 	fx_close(&fx);

@@ -952,7 +952,7 @@ TEST(keys_agree_with_rule_compiler)
 		if (rule_parse(matches[ri], &r, err, sizeof(err)))
 			fprintf(stderr, "rule '%s': %s\n", matches[ri], err);
 		REQUIRE(err[0] == '\0');
-		REQUIRE(rule_compile(&r, 1, 1, &b, &ent, &nents) == 0);
+		REQUIRE(rule_compile(&r, 1, 1, &b, &ent, &nents, NULL, NULL, 0) == 0);
 		REQUIRE(b.ngroups == 1 && nents == 1);
 
 		for (size_t fi = 0; fi < sizeof(frames) / sizeof(frames[0]); fi++) {
@@ -980,6 +980,77 @@ TEST(keys_agree_with_rule_compiler)
 	/* Not vacuous: many rule/frame pairs match, many do not. */
 	CHECK(nmatch > 20);
 	CHECK(nmatch < 200);
+}
+
+/*
+ * Port ranges: the caller (the XDP program) puts the ports' classes into
+ * the parsed frame; the key xsnap_make_key() then builds must be one of the
+ * range rule's keys exactly when the reference says the rule matches.
+ */
+TEST(range_keys_agree_with_rule_compiler)
+{
+	static const char *const matches[] = {
+		"udp dst port 9000-9010",
+		"udp src port 1-1233 and dst port 9000",
+		"udp src port 1234-1234",
+		"tcp src port 40000-65535 and dst port 1-80",
+		"udp dst port 8999-9000 and ip dst 10.2.0.0/16",
+	};
+	static const struct fspec frames[] = {
+		{ "10.0.0.1", "10.2.0.1", 17, 1234, 9000, 0, 0 },
+		{ "10.0.0.1", "10.2.0.1", 17, 1233, 9000, 0, 0 },
+		{ "10.0.0.1", "10.2.0.1", 17, 1, 9010, 0, 0 },
+		{ "10.0.0.1", "10.2.0.1", 17, 1, 9011, 0, 0 },
+		{ "10.0.0.1", "10.3.0.1", 17, 1, 8999, 0, 0 },
+		{ "10.0.0.1", "10.3.0.1", 6, 50000, 80, 0, 0 },
+		{ "10.0.0.1", "10.3.0.1", 6, 39999, 80, 0, 0 },
+		{ "10.0.0.1", "10.3.0.1", 6, 65535, 81, 0, 0 },
+		{ "10.0.0.1", "10.2.0.1", 17, 1234, 9005, 0, 100 },	/* later fragment */
+		{ "2001:db8::1", "2001:db8::2", 17, 1234, 9005, 0, 0 },
+		{ "2001:db8::1", "2001:db8::2", 6, 40000, 1, 0, 0 },
+	};
+	static struct rule_ports ports;
+	unsigned int nmatch = 0, nmiss = 0;
+
+	for (size_t ri = 0; ri < sizeof(matches) / sizeof(matches[0]); ri++) {
+		struct rule r = { .id = 1, .prio = 1, .tenant = 3 };
+		struct rule_entry ents[64];
+		unsigned int nents = 64;
+		struct xsnap_bank b;
+		char err[128];
+
+		if (rule_parse(matches[ri], &r, err, sizeof(err)))
+			fprintf(stderr, "rule '%s': %s\n", matches[ri], err);
+		REQUIRE(err[0] == '\0');
+		REQUIRE(rule_compile(&r, 1, 0, &b, ents, &nents, &ports, err, sizeof(err)) == 0);
+		REQUIRE(b.ngroups == 1);
+		for (size_t fi = 0; fi < sizeof(frames) / sizeof(frames[0]); fi++) {
+			struct xsnap_rule_key k;
+			struct rule_frame rf;
+			struct xsnap_pkt p;
+			struct frame f;
+			uint32_t mask, id;
+			int ref, ours = 0;
+
+			build_spec(&f, &frames[fi]);
+			REQUIRE(parse(&f, &p) == 0);
+			p.sclass = ports.sport[ntohs(p.sport)];
+			p.dclass = ports.dport[ntohs(p.dport)];
+			to_rule_frame(&p, &rf);
+			ref = rule_ref_classify(&r, 1, &rf, &mask, &id) >= 0;
+			if (xsnap_make_key(&p, &b.groups[0], 0, 0, &k))
+				for (unsigned int i = 0; i < nents; i++)
+					ours |= !memcmp(&k, &ents[i].key, sizeof(k));
+			if (ref != ours)
+				fprintf(stderr, "rule '%s', frame #%zu: reference %d, key %d\n",
+					matches[ri], fi, ref, ours);
+			CHECK_EQ(ours, ref);
+			nmatch += ref;
+			nmiss += !ref;
+		}
+	}
+	CHECK(nmatch >= 10);
+	CHECK(nmiss >= 20);
 }
 
 TEST_MAIN()

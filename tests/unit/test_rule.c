@@ -27,7 +27,8 @@ static bool rule_eq(const struct rule *a, const struct rule *b)
 	return a->id == b->id && a->prio == b->prio && a->tenant == b->tenant &&
 	       a->action == b->action && a->fields == b->fields && a->l3_proto == b->l3_proto &&
 	       a->proto == b->proto && a->src_plen == b->src_plen && a->dst_plen == b->dst_plen &&
-	       a->sport == b->sport && a->dport == b->dport && a->vlan == b->vlan &&
+	       a->sport == b->sport && a->dport == b->dport && a->sport_hi == b->sport_hi &&
+	       a->dport_hi == b->dport_hi && a->vlan == b->vlan &&
 	       !memcmp(a->src, b->src, sizeof(a->src)) && !memcmp(a->dst, b->dst, sizeof(a->dst));
 }
 
@@ -68,19 +69,22 @@ static bool addr_is(const uint8_t *a, int fam, const char *text)
 	return !memcmp(a, b, 16);
 }
 
+/* Port class tables are 256 KiB: one, reused. */
+static struct rule_ports ports;
+
 /* Both classifiers on one frame; they must agree, the common verdict is returned. */
 static int classify_both(const struct rule *rules, unsigned int n, const struct rule_frame *f,
 			 uint32_t *mask, uint32_t *id)
 {
-	struct rule_entry ents[64];
+	struct rule_entry ents[256];
 	unsigned int nents = ARRAY_SIZE(ents);
 	struct xsnap_bank b;
 	uint32_t cmask, cid;
 	int ref, cmp;
 
 	ref = rule_ref_classify(rules, n, f, mask, id);
-	CHECK_EQ(rule_compile(rules, n, 1, &b, ents, &nents), 0);
-	cmp = rule_compiled_classify(&b, ents, nents, 1, f, &cmask, &cid);
+	CHECK_EQ(rule_compile(rules, n, 1, &b, ents, &nents, &ports, NULL, 0), 0);
+	cmp = rule_compiled_classify(&b, ents, nents, 1, &ports, f, &cmask, &cid);
 	CHECK_EQ(cmp, ref);
 	CHECK_EQ(cmask, *mask);
 	CHECK_EQ(cid, *id);
@@ -146,6 +150,32 @@ TEST(parse_ports)
 	CHECK_EQ(r.fields, XSNAP_F_PROTO | XSNAP_F_DPORT);
 	CHECK_EQ(r.proto, IPPROTO_TCP);
 	CHECK_EQ(r.dport, 80);
+}
+
+TEST(parse_port_ranges)
+{
+	struct rule r;
+
+	r = mk("udp dst port 1000-2000", 1, 0, 0);
+	CHECK_EQ(r.fields, XSNAP_F_PROTO | XSNAP_F_DPORT);
+	CHECK_EQ(r.dport, 1000);
+	CHECK_EQ(r.dport_hi, 2000);
+	CHECK_EQ(r.sport_hi, 0);
+	r = mk("tcp src port 1-65535 and dst port 443", 1, 0, 0);
+	CHECK_EQ(r.sport, 1);
+	CHECK_EQ(r.sport_hi, 65535);
+	CHECK_EQ(r.dport, 443);
+	CHECK_EQ(r.dport_hi, 0);
+	/* N-N is the single port N, stored as one */
+	r = mk("udp src port 53-53", 1, 0, 0);
+	CHECK_EQ(r.sport, 53);
+	CHECK_EQ(r.sport_hi, 0);
+	r = mk("udp src port 65534-65535", 1, 0, 0);
+	CHECK_EQ(r.sport_hi, 65535);
+	/* a later parse forgets an earlier range */
+	CHECK_EQ(rule_parse("udp dst port 7", &r, NULL, 0), 0);
+	CHECK_EQ(r.dport_hi, 0);
+	CHECK_EQ(r.sport_hi, 0);
 }
 
 TEST(parse_addresses)
@@ -274,7 +304,18 @@ static const struct err_case err_cases[] = {
 	{ " \t\n ", "empty match" },
 	{ "udp and prot 5", "unknown word 'prot' (word 3)" },
 	{ "UDP", "unknown word 'UDP' (word 1)" },
-	{ "udp dst port 70000", "bad port '70000' (word 4): expected 1..65535" },
+	{ "udp dst port 70000", "bad port '70000' (word 4): expected 1..65535 or a range N-M" },
+	{ "udp dst port 2000-1000",
+	  "bad port range '2000-1000' (word 4): expected N-M with 1 <= N <= M <= 65535" },
+	{ "udp dst port 0-10", "bad port range '0-10' (word 4)" },
+	{ "udp dst port 10-", "bad port range '10-' (word 4)" },
+	{ "udp dst port -10", "bad port range '-10' (word 4)" },
+	{ "udp dst port 1-70000", "bad port range '1-70000' (word 4)" },
+	{ "udp dst port 1-2-3", "bad port range '1-2-3' (word 4)" },
+	{ "tcp src port 1--2", "bad port range '1--2' (word 4)" },
+	{ "tcp src port 1-2x", "bad port range '1-2x' (word 4)" },
+	{ "udp dst port 1 - 2", "expected 'and' or 'action' before '-' (word 5)" },
+	{ "dst port 1-5", "port needs 'udp' or 'tcp': 'dst port' (word 1)" },
 	{ "udp dst port 0", "bad port '0' (word 4)" },
 	{ "tcp src port 8o", "bad port '8o' (word 4)" },
 	{ "tcp src port +80", "bad port '+80' (word 4)" },
@@ -399,6 +440,10 @@ static const struct {
 	{ "ip6 dst fe80::/10 and ip6 src ::/0 and icmp6 action pass",
 	  "icmp6 and ip6 src ::/0 and ip6 dst fe80::/10 action pass" },
 	{ "udp dst port 9000 and ip dst 10.0.0.0/8", "udp dst port 9000 and ip dst 10.0.0.0/8" },
+	{ "udp dst port 1000-2000", "udp dst port 1000-2000" },
+	{ "udp dst port 53-53", "udp dst port 53" },
+	{ "dst port 1-65535 and tcp and src port 7-8 action pass",
+	  "tcp src port 7-8 and dst port 1-65535 action pass" },
 };
 
 TEST(format_canonical)
@@ -452,6 +497,12 @@ TEST(format_errors)
 	r.action = 3;
 	CHECK_EQ(rule_format(&r, buf, sizeof(buf)), -EINVAL);
 	CHECK_EQ(rule_format(NULL, buf, sizeof(buf)), -EINVAL);
+	/* a range whose last port is below its first */
+	r = mk("udp dst port 10-20", 1, 0, 0);
+	r.dport_hi = 9;
+	CHECK_EQ(rule_format(&r, buf, sizeof(buf)), -EINVAL);
+	r.dport_hi = 10;	/* = first: one port */
+	CHECK_EQ(rule_format(&r, buf, sizeof(buf)), (int)strlen("udp dst port 10"));
 }
 
 /* ---- PRNG (splitmix64) ----------------------------------------------------- */
@@ -679,12 +730,12 @@ TEST(compile_empty)
 	struct xsnap_bank b;
 
 	memset(&b, 0xaa, sizeof(b));
-	CHECK_EQ(rule_compile(NULL, 0, 0, &b, ents, &nents), 0);
+	CHECK_EQ(rule_compile(NULL, 0, 0, &b, ents, &nents, NULL, NULL, 0), 0);
 	CHECK_EQ(b.ngroups, 0);
 	CHECK_EQ(b.groups[0].fields, 0);
 	CHECK_EQ(nents, 0);
 	nents = 0;
-	CHECK_EQ(rule_compile(NULL, 0, 0, &b, NULL, &nents), 0);
+	CHECK_EQ(rule_compile(NULL, 0, 0, &b, NULL, &nents, NULL, NULL, 0), 0);
 }
 
 TEST(compile_same_shape_one_group)
@@ -699,7 +750,7 @@ TEST(compile_same_shape_one_group)
 	unsigned int nents = ARRAY_SIZE(ents);
 	struct xsnap_bank b;
 
-	CHECK_EQ(rule_compile(rules, ARRAY_SIZE(rules), 0, &b, ents, &nents), 0);
+	CHECK_EQ(rule_compile(rules, ARRAY_SIZE(rules), 0, &b, ents, &nents, NULL, NULL, 0), 0);
 	CHECK_EQ(b.ngroups, 1);
 	CHECK_EQ(b.groups[0].fields, XSNAP_F_PROTO | XSNAP_F_DPORT);
 	CHECK_EQ(b.groups[0].l3_proto, 0);
@@ -731,7 +782,7 @@ TEST(compile_group_order)
 	unsigned int nents = ARRAY_SIZE(ents);
 	struct xsnap_bank b;
 
-	CHECK_EQ(rule_compile(rules, ARRAY_SIZE(rules), 0, &b, ents, &nents), 0);
+	CHECK_EQ(rule_compile(rules, ARRAY_SIZE(rules), 0, &b, ents, &nents, NULL, NULL, 0), 0);
 	REQUIRE(b.ngroups == 4);
 	CHECK_EQ(b.groups[0].fields, XSNAP_F_SRC | XSNAP_F_L3);	/* D */
 	CHECK_EQ(b.groups[0].src_plen, 32);
@@ -757,7 +808,9 @@ TEST(compile_group_order)
 			shuffled[i] = shuffled[j];
 			shuffled[j] = t;
 		}
-		CHECK_EQ(rule_compile(shuffled, ARRAY_SIZE(rules), 0, &b2, ents2, &nents2), 0);
+		CHECK_EQ(rule_compile(shuffled, ARRAY_SIZE(rules), 0, &b2, ents2, &nents2, NULL,
+				      NULL, 0),
+			 0);
 		CHECK(!memcmp(&b, &b2, sizeof(b)));
 		CHECK_EQ(nents2, nents);
 		CHECK(!memcmp(ents, ents2, nents * sizeof(ents[0])));
@@ -779,7 +832,7 @@ TEST(compile_zero_prefix)
 	unsigned int nents = ARRAY_SIZE(ents);
 	struct xsnap_bank b;
 
-	CHECK_EQ(rule_compile(rules, ARRAY_SIZE(rules), 0, &b, ents, &nents), 0);
+	CHECK_EQ(rule_compile(rules, ARRAY_SIZE(rules), 0, &b, ents, &nents, NULL, NULL, 0), 0);
 	REQUIRE(b.ngroups == 3);
 	CHECK_EQ(b.groups[0].fields, XSNAP_F_L3);	/* rules 1-3 */
 	CHECK_EQ(b.groups[0].l3_proto, 4);
@@ -814,7 +867,7 @@ TEST(compile_key_layout)
 
 	/* host bits left in a hand-made rule are masked in the key */
 	rules[0].src[3] = 0x77;
-	CHECK_EQ(rule_compile(rules, ARRAY_SIZE(rules), 1, &b, ents, &nents), 0);
+	CHECK_EQ(rule_compile(rules, ARRAY_SIZE(rules), 1, &b, ents, &nents, NULL, NULL, 0), 0);
 	REQUIRE(nents == 2 && b.ngroups == 2);
 	CHECK_EQ(b.groups[0].fields, XSNAP_F_PROTO | XSNAP_F_SPORT | XSNAP_F_DPORT | XSNAP_F_SRC |
 					     XSNAP_F_DST | XSNAP_F_VLAN | XSNAP_F_L3);
@@ -861,13 +914,13 @@ TEST(compile_too_many_shapes)
 		rules[i] = mk(m, i + 1, i, 0);
 	}
 	/* 16 shapes fit */
-	CHECK_EQ(rule_compile(rules, 16, 0, &b, ents, &nents), 0);
+	CHECK_EQ(rule_compile(rules, 16, 0, &b, ents, &nents, NULL, NULL, 0), 0);
 	CHECK_EQ(b.ngroups, 16);
 	CHECK_EQ(nents, 16);
 	/* a 17th rule of a shape already there fits too */
 	rules[16] = mk("ip src 192.168.0.0/16", 17, 0, 0);
 	nents = ARRAY_SIZE(ents);
-	CHECK_EQ(rule_compile(rules, 17, 0, &b, ents, &nents), 0);
+	CHECK_EQ(rule_compile(rules, 17, 0, &b, ents, &nents, NULL, NULL, 0), 0);
 	CHECK_EQ(b.ngroups, 16);
 	CHECK_EQ(nents, 17);
 	/* the 17th shape does not; nothing is written */
@@ -879,12 +932,156 @@ TEST(compile_too_many_shapes)
 	memcpy(before_e, ents, sizeof(ents));
 	nents = ARRAY_SIZE(ents);
 	errno = 0;
-	CHECK_EQ(rule_compile(rules, 17, 0, &b, ents, &nents), -ENOSPC);
+	CHECK_EQ(rule_compile(rules, 17, 0, &b, ents, &nents, NULL, m, sizeof(m)), -ENOSPC);
 	CHECK_EQ(errno, ENOSPC);
+	CHECK(strstr(m, "more than 16 distinct rule shapes") != NULL);
 	CHECK_EQ(nents, ARRAY_SIZE(ents));
 	CHECK(!memcmp(&b, &before_b, sizeof(b)));
 	CHECK(!memcmp(ents, before_e, sizeof(ents)));
 	CHECK(!memcmp(rules, before_r, sizeof(rules)));
+}
+
+/* A single port and a range of the same fields are different shapes. */
+TEST(compile_range_classes)
+{
+	struct rule rules[] = {
+		mk("udp dst port 1000-2000", 1, 10, 0),	/* classes 1..3 */
+		mk("udp dst port 1500-1599", 2, 10, 1),	/* class 2 */
+		mk("udp dst port 1500", 3, 10, 2),	/* exact: no class */
+		mk("tcp src port 100-199 and dst port 2001-3000", 4, 5, 3),
+	};
+	struct rule_entry ents[16];
+	unsigned int nents = ARRAY_SIZE(ents);
+	struct xsnap_bank b;
+	uint32_t mask, id;
+	unsigned int nclass_keys = 0;
+
+	CHECK_EQ(rule_compile(rules, ARRAY_SIZE(rules), 0, &b, ents, &nents, &ports, NULL, 0), 0);
+	CHECK_EQ(b.ngroups, 3);
+	CHECK_EQ(b.flags, XSNAP_BANK_PORT_CLASSES);
+	/* dport starts: 1000, 1500, 1600, 2001, 3001 -> 6 classes */
+	CHECK_EQ(ports.ndport, 6);
+	CHECK_EQ(ports.dport[999], 0);
+	CHECK_EQ(ports.dport[1000], 1);
+	CHECK_EQ(ports.dport[1499], 1);
+	CHECK_EQ(ports.dport[1500], 2);
+	CHECK_EQ(ports.dport[1599], 2);
+	CHECK_EQ(ports.dport[1600], 3);
+	CHECK_EQ(ports.dport[2000], 3);
+	CHECK_EQ(ports.dport[2001], 4);
+	CHECK_EQ(ports.dport[3000], 4);
+	CHECK_EQ(ports.dport[3001], 5);
+	CHECK_EQ(ports.dport[65535], 5);
+	/* sport starts: 100, 200 */
+	CHECK_EQ(ports.nsport, 3);
+	CHECK_EQ(ports.sport[99], 0);
+	CHECK_EQ(ports.sport[100], 1);
+	CHECK_EQ(ports.sport[199], 1);
+	CHECK_EQ(ports.sport[200], 2);
+	/* keys: rule 1 three (1,2,3), rule 2 one merged into rule 1's class 2,
+	 * rule 3 one raw, rule 4 one (sport class 1 x dport class 4) */
+	CHECK_EQ(nents, 5);
+	for (unsigned int i = 0; i < nents; i++) {
+		const struct xsnap_group *g = &b.groups[ents[i].key.group];
+
+		if (g->fields & XSNAP_F_DPORT_CLASS)
+			nclass_keys++;
+		if (g->fields & XSNAP_F_DPORT_CLASS && ents[i].key.dport == 2 &&
+		    ents[i].key.proto == IPPROTO_UDP)
+			CHECK_EQ(ents[i].val.tenant_mask, 3);
+		if (!(g->fields & XSNAP_F_DPORT_CLASS))
+			CHECK_EQ(ents[i].key.dport, htons(1500));
+	}
+	CHECK_EQ(nclass_keys, 4);
+
+	/* the edges of every range, through both classifiers */
+	static const struct {
+		uint16_t sport, dport;
+		uint8_t proto;
+		uint32_t mask;
+	} probes[] = {
+		{ 1, 999, 17, 0 },	{ 1, 1000, 17, 1 },   { 1, 1499, 17, 1 },
+		{ 1, 1500, 17, 7 },	{ 1, 1599, 17, 3 },   { 1, 1600, 17, 1 },
+		{ 1, 2000, 17, 1 },	{ 1, 2001, 17, 0 },   { 100, 2001, 6, 8 },
+		{ 199, 3000, 6, 8 },	{ 200, 3000, 6, 0 },  { 99, 2500, 6, 0 },
+		{ 150, 3001, 6, 0 },	{ 150, 2500, 17, 0 },
+	};
+	for (unsigned int i = 0; i < ARRAY_SIZE(probes); i++) {
+		struct rule_frame f = frame4(probes[i].proto, "10.0.0.1", probes[i].sport,
+					     "10.0.0.2", probes[i].dport);
+
+		classify_both(rules, ARRAY_SIZE(rules), &f, &mask, &id);
+		if (mask != probes[i].mask)
+			fprintf(stderr, "probe %u (%u -> %u): mask 0x%x, expected 0x%x\n", i,
+				probes[i].sport, probes[i].dport, mask, probes[i].mask);
+		CHECK_EQ(mask, probes[i].mask);
+	}
+
+	/* a range needs a table */
+	nents = ARRAY_SIZE(ents);
+	CHECK_EQ(rule_compile(rules, ARRAY_SIZE(rules), 0, &b, ents, &nents, NULL, NULL, 0),
+		 -EINVAL);
+	/* without ranges: one class, no flag */
+	nents = ARRAY_SIZE(ents);
+	memset(&ports, 0xee, sizeof(ports));
+	CHECK_EQ(rule_compile(&rules[2], 1, 0, &b, ents, &nents, &ports, NULL, 0), 0);
+	CHECK_EQ(b.flags, 0);
+	CHECK_EQ(ports.nsport, 1);
+	CHECK_EQ(ports.dport[1500], 0);
+}
+
+/* Overlapping ranges cost keys; too many are refused with a message. */
+TEST(compile_range_budget)
+{
+	unsigned int n = 300, nents = XSNAP_MAX_RULES;
+	struct rule *rules = calloc(n, sizeof(*rules));
+	struct rule_entry *ents = calloc(nents, sizeof(*ents));
+	struct xsnap_bank b;
+	char m[64], err[512];
+
+	REQUIRE(rules && ents);
+	/* nested ranges [i+1, 60000-i]: range i covers 2 * (n - i) - 1 classes */
+	for (unsigned int i = 0; i < n; i++) {
+		snprintf(m, sizeof(m), "udp dst port %u-%u", i + 1, 60000 - i);
+		rules[i] = mk(m, i + 1, 1, i % 4);
+	}
+	CHECK_EQ(rule_compile(rules, 100, 0, &b, ents, &nents, &ports, err, sizeof(err)), 0);
+	CHECK_EQ(nents, 199);	/* classes of the outermost range; the others merge in */
+	CHECK_EQ(ports.ndport, 201);
+	nents = XSNAP_MAX_RULES;
+	/* distinct tenants and prios cannot merge away: n^2 keys before merging */
+	for (unsigned int i = 0; i < n; i++)
+		rules[i].prio = i;
+	CHECK_EQ(rule_compile(rules, n, 0, &b, ents, &nents, &ports, err, sizeof(err)), 0);
+	CHECK_EQ(nents, 2 * n - 1);
+	/* 2000 nested ranges: 4 million keys before merging, refused early */
+	free(rules);
+	n = 2000;
+	rules = calloc(n, sizeof(*rules));
+	REQUIRE(rules);
+	for (unsigned int i = 0; i < n; i++) {
+		snprintf(m, sizeof(m), "udp dst port %u-%u and ip dst 10.0.%u.0/24", i + 1,
+			 60000 - i, i % 256);
+		rules[i] = mk(m, i + 1, i, i % 4);
+	}
+	nents = XSNAP_MAX_RULES;
+	errno = 0;
+	CHECK_EQ(rule_compile(rules, n, 0, &b, ents, &nents, &ports, err, sizeof(err)), -ENOSPC);
+	CHECK_EQ(errno, ENOSPC);
+	CHECK_EQ(nents, XSNAP_MAX_RULES);
+	printf("compile_range_budget: %s\n", err);
+	CHECK(strstr(err, "2000 rules expand into") != NULL);
+	CHECK(strstr(err, "a port range takes one key per port class") != NULL);
+	/* 200 such rules: 200 x 399 classes at most, distinct per /24: too many */
+	nents = XSNAP_MAX_RULES;
+	CHECK_EQ(rule_compile(rules, 200, 0, &b, ents, &nents, &ports, err, sizeof(err)), -ENOSPC);
+	CHECK(strstr(err, "200 rules need") != NULL);
+	CHECK(strstr(err, "more than the 16384 the rule map holds") != NULL);
+	/* 40 of them fit */
+	nents = XSNAP_MAX_RULES;
+	CHECK_EQ(rule_compile(rules, 40, 0, &b, ents, &nents, &ports, err, sizeof(err)), 0);
+	free(rules);
+	free(ents);
 }
 
 TEST(compile_merge)
@@ -903,7 +1100,7 @@ TEST(compile_merge)
 	unsigned int nents = ARRAY_SIZE(ents);
 	struct xsnap_bank b;
 
-	CHECK_EQ(rule_compile(rules, ARRAY_SIZE(rules), 0, &b, ents, &nents), 0);
+	CHECK_EQ(rule_compile(rules, ARRAY_SIZE(rules), 0, &b, ents, &nents, NULL, NULL, 0), 0);
 	REQUIRE(nents == 3);
 	/* dport 53 < 54 < 55 in network order too */
 	CHECK_EQ(ntohs(ents[0].key.dport), 53);
@@ -953,23 +1150,24 @@ TEST(compile_invalid)
 	for (unsigned int i = 0; i < nbad; i++) {
 		nents = ARRAY_SIZE(ents);
 		errno = 0;
-		if (rule_compile(&bad[i], 1, 0, &b, ents, &nents) != -EINVAL || errno != EINVAL) {
+		if (rule_compile(&bad[i], 1, 0, &b, ents, &nents, NULL, NULL, 0) != -EINVAL ||
+		    errno != EINVAL) {
 			fprintf(stderr, "bad rule %u accepted\n", i);
 			test_failed = 1;
 		}
 	}
 	nents = ARRAY_SIZE(ents);
-	CHECK_EQ(rule_compile(&good, 1, 0, &b, ents, &nents), 0);
+	CHECK_EQ(rule_compile(&good, 1, 0, &b, ents, &nents, NULL, NULL, 0), 0);
 	/* IPv6 allows longer prefixes */
 	r = good, r.l3_proto = 6, r.src_plen = 128;
 	nents = ARRAY_SIZE(ents);
-	CHECK_EQ(rule_compile(&r, 1, 0, &b, ents, &nents), 0);
+	CHECK_EQ(rule_compile(&r, 1, 0, &b, ents, &nents, NULL, NULL, 0), 0);
 	nents = ARRAY_SIZE(ents);
-	CHECK_EQ(rule_compile(&good, 1, 2, &b, ents, &nents), -EINVAL);	/* bank */
-	CHECK_EQ(rule_compile(&good, 1, 0, NULL, ents, &nents), -EINVAL);
-	CHECK_EQ(rule_compile(&good, 1, 0, &b, ents, NULL), -EINVAL);
-	CHECK_EQ(rule_compile(NULL, 1, 0, &b, ents, &nents), -EINVAL);
-	CHECK_EQ(rule_compile(&good, 1, 0, &b, NULL, &nents), -EINVAL);
+	CHECK_EQ(rule_compile(&good, 1, 2, &b, ents, &nents, NULL, NULL, 0), -EINVAL); /* bank */
+	CHECK_EQ(rule_compile(&good, 1, 0, NULL, ents, &nents, NULL, NULL, 0), -EINVAL);
+	CHECK_EQ(rule_compile(&good, 1, 0, &b, ents, NULL, NULL, NULL, 0), -EINVAL);
+	CHECK_EQ(rule_compile(NULL, 1, 0, &b, ents, &nents, NULL, NULL, 0), -EINVAL);
+	CHECK_EQ(rule_compile(&good, 1, 0, &b, NULL, &nents, NULL, NULL, 0), -EINVAL);
 }
 
 TEST(compile_capacity)
@@ -984,13 +1182,13 @@ TEST(compile_capacity)
 	unsigned int nents = 2;
 	struct xsnap_bank b;
 
-	CHECK_EQ(rule_compile(rules, 4, 0, &b, ents, &nents), -ENOSPC);
+	CHECK_EQ(rule_compile(rules, 4, 0, &b, ents, &nents, NULL, NULL, 0), -ENOSPC);
 	CHECK_EQ(nents, 2);
 	nents = 3;	/* 4 rules, 3 keys */
-	CHECK_EQ(rule_compile(rules, 4, 0, &b, ents, &nents), 0);
+	CHECK_EQ(rule_compile(rules, 4, 0, &b, ents, &nents, NULL, NULL, 0), 0);
 	CHECK_EQ(nents, 3);
 	nents = 0;
-	CHECK_EQ(rule_compile(rules, 1, 0, &b, ents, &nents), -ENOSPC);
+	CHECK_EQ(rule_compile(rules, 1, 0, &b, ents, &nents, NULL, NULL, 0), -ENOSPC);
 }
 
 static struct rule *many_rules(unsigned int n, unsigned int shapes)
@@ -1041,7 +1239,7 @@ TEST(compile_16384_fast)
 
 	REQUIRE(rules && ents);
 	t = now_s();
-	CHECK_EQ(rule_compile(rules, n, 0, &b, ents, &nents), 0);
+	CHECK_EQ(rule_compile(rules, n, 0, &b, ents, &nents, NULL, NULL, 0), 0);
 	t = now_s() - t;
 	printf("compile_16384_fast: %u rules -> %u groups, %u keys in %.1f ms\n", n, b.ngroups,
 	       nents, t * 1e3);
@@ -1062,7 +1260,7 @@ TEST(compile_16384_fast)
 		if (!f.proto)
 			f.proto = IPPROTO_UDP;
 		v1 = rule_ref_classify(rules, n, &f, &m1, &id1);
-		v2 = rule_compiled_classify(&b, ents, nents, 0, &f, &m2, &id2);
+		v2 = rule_compiled_classify(&b, ents, nents, 0, NULL, &f, &m2, &id2);
 		CHECK_EQ(v1, v2);
 		CHECK_EQ(m1, m2);
 		CHECK_EQ(id1, id2);
@@ -1081,13 +1279,13 @@ TEST(compile_more_keys_than_the_map)
 
 	REQUIRE(rules && ents);
 	/* vlan rules repeat every 4096*4: merge them and it fits */
-	CHECK_EQ(rule_compile(rules, n, 0, &b, ents, &nents), 0);
+	CHECK_EQ(rule_compile(rules, n, 0, &b, ents, &nents, NULL, NULL, 0), 0);
 	CHECK(nents <= XSNAP_MAX_RULES);
 	free(rules);
 	rules = many_rules(n, 3);
 	REQUIRE(rules);
 	nents = n;
-	CHECK_EQ(rule_compile(rules, n, 0, &b, ents, &nents), -ENOSPC);
+	CHECK_EQ(rule_compile(rules, n, 0, &b, ents, &nents, NULL, NULL, 0), -ENOSPC);
 	CHECK_EQ(nents, n);
 	free(rules);
 	free(ents);
@@ -1212,6 +1410,7 @@ TEST(classify_semantics)
 struct tmpl {
 	uint32_t fields;
 	uint8_t fam, src_plen, dst_plen;
+	bool srange, drange;	/* the port terms are ranges (a shape of its own) */
 };
 
 static void rnd_tmpl(struct tmpl *t)
@@ -1242,6 +1441,37 @@ static void rnd_tmpl(struct tmpl *t)
 		if (rn(4) == 0)
 			t->fields |= XSNAP_F_VLAN;
 	} while (!t->fields && rn(8));	/* a few match-all templates */
+	t->srange = (t->fields & XSNAP_F_SPORT) && rn(3) == 0;
+	t->drange = (t->fields & XSNAP_F_DPORT) && rn(3) == 0;
+}
+
+/* A random range [*lo, *hi], *hi > *lo: small, around the pool, or wide. */
+static void rnd_range(uint16_t *lo, uint16_t *hi)
+{
+	uint32_t a = rnd_port(), w;
+
+	switch (rn(4)) {
+	case 0:
+		w = 1 + rn(4);
+		break;
+	case 1:
+		w = 1 + rn(1000);
+		break;
+	case 2:
+		w = 65535 - a;
+		break;
+	default:
+		w = rn(65536);
+		break;
+	}
+	if (a + w > 65535)
+		w = 65535 - a;
+	if (!w) {
+		a--;	/* a was 65535 */
+		w = 1;
+	}
+	*lo = (uint16_t)a;
+	*hi = (uint16_t)(a + w);
 }
 
 static const uint8_t proto_pool[] = { IPPROTO_UDP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_TCP,
@@ -1262,10 +1492,18 @@ static void rnd_rule(struct rule *r, const struct tmpl *t, uint32_t prio_range,
 	r->dst_plen = t->dst_plen;
 	if (t->fields & XSNAP_F_PROTO)
 		r->proto = proto_pool[rn(ARRAY_SIZE(proto_pool))];
-	if (t->fields & XSNAP_F_SPORT)
-		r->sport = rnd_port();
-	if (t->fields & XSNAP_F_DPORT)
-		r->dport = rnd_port();
+	if (t->fields & XSNAP_F_SPORT) {
+		if (t->srange)
+			rnd_range(&r->sport, &r->sport_hi);
+		else
+			r->sport = rnd_port();
+	}
+	if (t->fields & XSNAP_F_DPORT) {
+		if (t->drange)
+			rnd_range(&r->dport, &r->dport_hi);
+		else
+			r->dport = rnd_port();
+	}
 	if (t->fields & XSNAP_F_VLAN)
 		r->vlan = rnd_vlan();
 	if (t->fam) {
@@ -1312,9 +1550,16 @@ static void frame_for(struct rule_frame *f, const struct rule *r)
 	if (r->fields & (XSNAP_F_SPORT | XSNAP_F_DPORT))
 		f->has_ports = rn(10) != 0;
 	if (r->fields & XSNAP_F_SPORT)
-		f->sport = r->sport;
+		f->sport = r->sport_hi ? r->sport + rn(r->sport_hi - r->sport + 1) : r->sport;
 	if (r->fields & XSNAP_F_DPORT)
-		f->dport = r->dport;
+		f->dport = r->dport_hi ? r->dport + rn(r->dport_hi - r->dport + 1) : r->dport;
+	/* the edges of a range, and just past them */
+	if (r->sport_hi && !rn(4))
+		f->sport = (uint16_t[]){ r->sport, r->sport_hi, r->sport - 1,
+					 r->sport_hi + 1 }[rn(4)];
+	if (r->dport_hi && !rn(4))
+		f->dport = (uint16_t[]){ r->dport, r->dport_hi, r->dport - 1,
+					 r->dport_hi + 1 }[rn(4)];
 	if (r->fields & XSNAP_F_VLAN) {
 		f->has_vlan = rn(10) != 0;
 		f->vlan = r->vlan;
@@ -1356,8 +1601,10 @@ TEST(classify_random)
 {
 	unsigned int rounds = 600, frames_per_round = 200, nframes = 0;
 	unsigned int verdicts[4] = { 0 };	/* no match, deliver, drop, pass */
+	unsigned int ranged = 0, nospc = 0;
 	struct rule *rules = calloc(200, sizeof(*rules));
-	struct rule_entry *ents = calloc(200, sizeof(*ents));
+	struct rule_entry *ents = calloc(XSNAP_MAX_RULES, sizeof(*ents));
+	char msg[256];
 
 	REQUIRE(rules && ents);
 	seed_init("classify_random");
@@ -1365,7 +1612,8 @@ TEST(classify_random)
 		static const uint32_t prio_ranges[] = { 1, 3, 10, 1000 };
 		uint32_t prio_range = prio_ranges[rn(ARRAY_SIZE(prio_ranges))];
 		uint32_t ntenants = rn(2) ? 4 : XSNAP_MAX_TENANTS;
-		unsigned int n = 1 + rn(200), ntmpl = 1 + rn(XSNAP_MAX_GROUPS), nents = n;
+		unsigned int n = 1 + rn(200), ntmpl = 1 + rn(XSNAP_MAX_GROUPS);
+		unsigned int nents = XSNAP_MAX_RULES;
 		struct tmpl tmpls[XSNAP_MAX_GROUPS];
 		uint8_t bank = rn(2);
 		struct xsnap_bank b;
@@ -1382,12 +1630,18 @@ TEST(classify_random)
 			rules[i].id = rules[j].id;
 			rules[j].id = i + 1;
 		}
-		ret = rule_compile(rules, n, bank, &b, ents, &nents);
+		ret = rule_compile(rules, n, bank, &b, ents, &nents, &ports, msg, sizeof(msg));
+		if (ret == -ENOSPC && strstr(msg, "port class")) {
+			nospc++;	/* overlapping random ranges can need too many keys */
+			continue;
+		}
 		if (ret) {
-			fprintf(stderr, "round %u: rule_compile() = %d\n", round, ret);
+			fprintf(stderr, "round %u: rule_compile() = %d: %s\n", round, ret, msg);
 			test_failed = 1;
 			break;
 		}
+		if (b.flags & XSNAP_BANK_PORT_CLASSES)
+			ranged++;
 		CHECK(b.ngroups <= ntmpl);
 		for (unsigned int k = 0; k < frames_per_round; k++) {
 			uint32_t rmask, rid, cmask, cid;
@@ -1399,7 +1653,8 @@ TEST(classify_random)
 			else
 				rnd_frame(&f);
 			rv = rule_ref_classify(rules, n, &f, &rmask, &rid);
-			cv = rule_compiled_classify(&b, ents, nents, bank, &f, &cmask, &cid);
+			cv = rule_compiled_classify(&b, ents, nents, bank, &ports, &f, &cmask,
+						    &cid);
 			nframes++;
 			verdicts[rv + 1]++;
 			if (rv != cv || rmask != cmask || rid != cid) {
@@ -1412,10 +1667,12 @@ TEST(classify_random)
 			}
 		}
 	}
-	printf("classify_random: %u rounds, %u frames compared: %u deliver, %u drop, %u pass, "
-	       "%u no match\n",
-	       rounds, nframes, verdicts[1], verdicts[2], verdicts[3], verdicts[0]);
+	printf("classify_random: %u rounds (%u with port ranges, %u refused: too many range "
+	       "keys), %u frames compared: %u deliver, %u drop, %u pass, %u no match\n",
+	       rounds, ranged, nospc, nframes, verdicts[1], verdicts[2], verdicts[3], verdicts[0]);
 	CHECK(nframes >= 100000);
+	CHECK(ranged > rounds / 4);
+	CHECK(nospc < rounds / 10);
 	/* the generator must exercise every outcome, not just "no match" */
 	CHECK(verdicts[1] > nframes / 10);
 	CHECK(verdicts[2] > nframes / 50);

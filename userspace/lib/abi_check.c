@@ -26,6 +26,7 @@ PIN_OFF(struct xsnap_meta, magic, 28);
 
 PIN_SIZE(struct xsnap_group, 8);
 PIN_SIZE(struct xsnap_bank, 8 + 8 * XSNAP_MAX_GROUPS);
+PIN_OFF(struct xsnap_bank, flags, 4);
 PIN_OFF(struct xsnap_bank, groups, 8);
 
 PIN_SIZE(struct xsnap_rule_key, 44);
@@ -36,8 +37,11 @@ PIN_OFF(struct xsnap_rule_key, src, 12);
 PIN_OFF(struct xsnap_rule_key, dst, 28);
 
 PIN_SIZE(struct xsnap_rule_val, 24);
+PIN_SIZE(struct xsnap_port_class, 8);
 PIN_SIZE(struct xsnap_cfg, 16);
 PIN_SIZE(struct xsnap_tenant_cnt, 16);
 
 _Static_assert(XSNAP_R_MAX <= 16, "xsnap_stats.xdp[] holds 16 reasons");
 _Static_assert(XSNAP_MAX_TENANTS <= 32, "tenant masks are 32 bits");
+_Static_assert(XSNAP_PORTS == 65536, "one port class per 16-bit port");
+_Static_assert(XSNAP_MAX_GROUPS <= 256, "the key's group index is a __u8");

@@ -13,8 +13,16 @@
  * side and rule_ref_classify() evaluates the rules one by one, and the unit
  * tests check that both agree.
  *
- * Compiling sorts the keys and merges runs of equal ones: O(n log n), well
- * under a millisecond per thousand rules.
+ * Port ranges: exact ports are key fields as they are; a range is matched
+ * through port classes (see <xsnap/abi.h>): the compiler cuts the port
+ * space at every range endpoint of the bank, writes one key per class a
+ * range covers, and hands the class table to the caller for the bank's half
+ * of xsnap_ports.  The frame pays two array lookups, whatever the number of
+ * rules; the rule map pays one key per covered class, counted against
+ * XSNAP_MAX_RULES before anything is allocated.
+ *
+ * Compiling sorts the keys and merges runs of equal ones: O(k log k) for k
+ * keys, well under a millisecond per thousand rules.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -34,11 +42,33 @@
 #define F_FAMILY (XSNAP_F_L3 | XSNAP_F_SRC | XSNAP_F_DST)
 #define VLAN_MAX 4095
 #define WORD_QUOTE_MAX 64	/* longer words are cut in messages */
+/* Keys generated before equal ones merge: a bound on the compiler's memory
+ * (48 bytes each) when ranges expand far beyond what the map holds. */
+#define KEYS_BEFORE_MERGE_MAX (16u * XSNAP_MAX_RULES)
 
 static int fail(int err)
 {
 	errno = err;
 	return -err;
+}
+
+/* A port term [lo, hi] with hi = 0 (or lo) for one port: is it a range? */
+static bool is_range(uint16_t lo, uint16_t hi)
+{
+	return hi > lo;
+}
+
+/* Last port of the term. */
+static uint16_t port_last(uint16_t lo, uint16_t hi)
+{
+	return is_range(lo, hi) ? hi : lo;
+}
+
+/* Port 0 would collide with the zero a portless frame puts in its key; a
+ * last port below the first is no range. */
+static bool ports_ok(uint16_t lo, uint16_t hi)
+{
+	return lo && (!hi || hi >= lo);
 }
 
 static unsigned int addr_bits(uint8_t fam)
@@ -182,14 +212,31 @@ static int parse_proto(struct parser *p, unsigned int i)
 	return 0;
 }
 
-/* "src port N" / "dst port N"; the current word is "src" or "dst". */
+/* "N" or "N-M" with 1 <= N <= M <= 65535 from the current word; *@hi = 0 for one port. */
+static bool parse_port_range(const struct parser *p, uint16_t *lo, uint16_t *hi)
+{
+	const char *w = p->lx.w, *dash = memchr(w, '-', p->lx.wlen);
+	size_t llen = dash ? (size_t)(dash - w) : (size_t)p->lx.wlen;
+	uint64_t a, b;
+
+	if (!parse_num(w, llen, 65535, &a) || !a)
+		return false;
+	b = a;
+	if (dash && (!parse_num(dash + 1, p->lx.wlen - llen - 1, 65535, &b) || b < a))
+		return false;
+	*lo = a;
+	*hi = b > a ? b : 0;
+	return true;
+}
+
+/* "src port N[-M]" / "dst port N[-M]"; the current word is "src" or "dst". */
 static int parse_port(struct parser *p)
 {
 	bool src = lex_is(&p->lx, "src");
 	const char *dir = src ? "src" : "dst", *term = src ? "src port" : "dst port";
 	uint32_t bit = src ? XSNAP_F_SPORT : XSNAP_F_DPORT;
 	unsigned int tpos = p->lx.pos;
-	uint64_t v;
+	uint16_t lo, hi;
 
 	if (!lex_next(&p->lx))
 		return perr(p, "expected 'port' after '%s' (word %u)", dir, tpos);
@@ -200,13 +247,23 @@ static int parse_port(struct parser *p)
 		return perr(p, "duplicate '%s' (word %u)", term, tpos);
 	if (!lex_next(&p->lx))
 		return perr(p, "expected a port number after 'port' (word %u)", p->lx.pos);
-	if (!parse_num(p->lx.w, p->lx.wlen, 65535, &v) || !v)
-		return perr(p, "bad port '%.*s' (word %u): expected 1..65535", WQ(p), p->lx.pos);
+	if (!parse_port_range(p, &lo, &hi)) {
+		if (memchr(p->lx.w, '-', p->lx.wlen))
+			return perr(p,
+				    "bad port range '%.*s' (word %u): expected N-M with "
+				    "1 <= N <= M <= 65535",
+				    WQ(p), p->lx.pos);
+		return perr(p, "bad port '%.*s' (word %u): expected 1..65535 or a range N-M",
+			    WQ(p), p->lx.pos);
+	}
 	p->r.fields |= bit;
-	if (src)
-		p->r.sport = v;
-	else
-		p->r.dport = v;
+	if (src) {
+		p->r.sport = lo;
+		p->r.sport_hi = hi;
+	} else {
+		p->r.dport = lo;
+		p->r.dport_hi = hi;
+	}
 	if (!p->port_term) {
 		p->port_term = term;
 		p->port_pos = tpos;
@@ -349,7 +406,7 @@ int rule_parse(const char *match, struct rule *r, char *err, size_t errlen)
 	p.r.action = XSNAP_ACT_DELIVER;
 	p.r.fields = 0;
 	p.r.l3_proto = p.r.proto = p.r.src_plen = p.r.dst_plen = 0;
-	p.r.sport = p.r.dport = p.r.vlan = 0;
+	p.r.sport = p.r.dport = p.r.sport_hi = p.r.dport_hi = p.r.vlan = 0;
 	memset(p.r.src, 0, sizeof(p.r.src));
 	memset(p.r.dst, 0, sizeof(p.r.dst));
 	p.lx.p = match ? match : "";
@@ -483,7 +540,8 @@ static bool rule_expressible(const struct rule *r)
 	if (f & (XSNAP_F_SPORT | XSNAP_F_DPORT)) {
 		if (!(f & XSNAP_F_PROTO) || (r->proto != IPPROTO_UDP && r->proto != IPPROTO_TCP))
 			return false;
-		if (((f & XSNAP_F_SPORT) && !r->sport) || ((f & XSNAP_F_DPORT) && !r->dport))
+		if (((f & XSNAP_F_SPORT) && !ports_ok(r->sport, r->sport_hi)) ||
+		    ((f & XSNAP_F_DPORT) && !ports_ok(r->dport, r->dport_hi)))
 			return false;
 	}
 	if ((f & XSNAP_F_VLAN) && r->vlan > VLAN_MAX)
@@ -510,10 +568,16 @@ int rule_format(const struct rule *r, char *buf, size_t len)
 		}
 	}
 	/* ports only come with udp/tcp: the first one qualifies it, "udp dst port 53" */
-	if (f & XSNAP_F_SPORT)
+	if (f & XSNAP_F_SPORT) {
 		sb_printf(&sb, " src port %u", r->sport);
-	if (f & XSNAP_F_DPORT)
+		if (is_range(r->sport, r->sport_hi))
+			sb_printf(&sb, "-%u", r->sport_hi);
+	}
+	if (f & XSNAP_F_DPORT) {
 		sb_printf(&sb, "%s dst port %u", (f & XSNAP_F_SPORT) ? " and" : "", r->dport);
+		if (is_range(r->dport, r->dport_hi))
+			sb_printf(&sb, "-%u", r->dport_hi);
+	}
 	if (f & XSNAP_F_SRC)
 		sb_prefix(&sb, "src", r->l3_proto, r->src, r->src_plen);
 	if (f & XSNAP_F_DST)
@@ -549,8 +613,8 @@ static bool rule_valid(const struct rule *r)
 		if ((f & XSNAP_F_DST) && r->dst_plen > addr_bits(r->l3_proto))
 			return false;
 	}
-	/* port 0 would collide with the zero a portless frame puts in its key */
-	if (((f & XSNAP_F_SPORT) && !r->sport) || ((f & XSNAP_F_DPORT) && !r->dport))
+	if (((f & XSNAP_F_SPORT) && !ports_ok(r->sport, r->sport_hi)) ||
+	    ((f & XSNAP_F_DPORT) && !ports_ok(r->dport, r->dport_hi)))
 		return false;
 	if ((f & XSNAP_F_VLAN) && r->vlan > VLAN_MAX)
 		return false;
@@ -575,6 +639,10 @@ static void rule_shape(const struct rule *r, struct xsnap_group *g)
 		f &= ~XSNAP_F_SRC;
 	if ((f & XSNAP_F_DST) && !r->dst_plen)
 		f &= ~XSNAP_F_DST;
+	if ((f & XSNAP_F_SPORT) && is_range(r->sport, r->sport_hi))
+		f |= XSNAP_F_SPORT_CLASS;
+	if ((f & XSNAP_F_DPORT) && is_range(r->dport, r->dport_hi))
+		f |= XSNAP_F_DPORT_CLASS;
 	memset(g, 0, sizeof(*g));
 	g->fields = f;
 	g->l3_proto = (f & XSNAP_F_L3) ? r->l3_proto : 0;
@@ -582,8 +650,12 @@ static void rule_shape(const struct rule *r, struct xsnap_group *g)
 	g->dst_plen = (f & XSNAP_F_DST) ? r->dst_plen : 0;
 }
 
+/*
+ * Key of @r in group @g, for the source and destination port classes
+ * @sc and @dc (used only when the group matches that port by class).
+ */
 static void rule_key(const struct rule *r, const struct xsnap_group *g, uint8_t bank,
-		     unsigned int gi, struct xsnap_rule_key *k)
+		     unsigned int gi, uint16_t sc, uint16_t dc, struct xsnap_rule_key *k)
 {
 	unsigned int bytes = addr_bytes(g->l3_proto);
 
@@ -594,9 +666,9 @@ static void rule_key(const struct rule *r, const struct xsnap_group *g, uint8_t 
 	if (g->fields & XSNAP_F_PROTO)
 		k->proto = r->proto;
 	if (g->fields & XSNAP_F_SPORT)
-		k->sport = htons(r->sport);
+		k->sport = (g->fields & XSNAP_F_SPORT_CLASS) ? sc : htons(r->sport);
 	if (g->fields & XSNAP_F_DPORT)
-		k->dport = htons(r->dport);
+		k->dport = (g->fields & XSNAP_F_DPORT_CLASS) ? dc : htons(r->dport);
 	if (g->fields & XSNAP_F_VLAN)
 		k->vlan = r->vlan;
 	if (g->fields & XSNAP_F_SRC)
@@ -673,16 +745,78 @@ static int sort_ent_cmp(const void *a, const void *b)
 	return (x->idx > y->idx) - (x->idx < y->idx);
 }
 
+/* The compiler's message into @err (if any). */
+__attribute__((format(printf, 3, 4))) static void cerr(char *err, size_t errlen, const char *fmt,
+							...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+}
+
+/*
+ * Port classes of one direction: a class starts at every first port of a
+ * range and right after every last port, so each range is a run of whole
+ * classes.  @cls[p] = number of such starts <= p.  Returns the number of
+ * classes.
+ */
+static uint32_t port_classes(const struct rule *rules, unsigned int n, uint32_t bit, bool src,
+			     uint16_t *cls)
+{
+	uint32_t c = 0;
+
+	memset(cls, 0, XSNAP_PORTS * sizeof(*cls));
+	/* mark the starts (port 0 never starts one: ranges begin at 1 or later) */
+	for (unsigned int i = 0; i < n; i++) {
+		uint16_t lo = src ? rules[i].sport : rules[i].dport;
+		uint16_t hi = src ? rules[i].sport_hi : rules[i].dport_hi;
+
+		if (!(rules[i].fields & bit) || !is_range(lo, hi))
+			continue;
+		cls[lo] = 1;
+		if (hi < XSNAP_PORTS - 1)
+			cls[hi + 1] = 1;
+	}
+	for (uint32_t p = 0; p < XSNAP_PORTS; p++) {
+		c += cls[p];
+		cls[p] = (uint16_t)c;
+	}
+	return c + 1;
+}
+
+/* The classes [*@first, *@last] a port term covers in @cls (one port: 0, 0). */
+static uint32_t term_classes(const uint16_t *cls, uint16_t lo, uint16_t hi, uint16_t *first,
+			     uint16_t *last)
+{
+	if (!is_range(lo, hi)) {
+		*first = *last = 0;
+		return 1;
+	}
+	*first = cls[lo];
+	*last = cls[hi];
+	return (uint32_t)*last - *first + 1;
+}
+
 int rule_compile(const struct rule *rules, unsigned int n, uint8_t bank, struct xsnap_bank *out,
-		 struct rule_entry *ents, unsigned int *nents)
+		 struct rule_entry *ents, unsigned int *nents, struct rule_ports *ports, char *err,
+		 size_t errlen)
 {
 	struct shape shapes[XSNAP_MAX_GROUPS], *order[XSNAP_MAX_GROUPS];
-	unsigned int nshapes = 0, cap, nkeys = 0;
-	struct sort_ent *se;
+	unsigned int nshapes = 0, cap, nkeys = 0, nranges = 0, k;
+	struct rule_ports *cls = ports;
+	struct sort_ent *se = NULL;
+	uint64_t total = 0;
 	struct xsnap_group g;
 
-	if (!out || !nents || (n && !rules) || (*nents && !ents) || bank > 1)
+	cerr(err, errlen, "%s", "");
+	if (!out || !nents || (n && !rules) || (*nents && !ents) || bank > 1) {
+		cerr(err, errlen, "bad arguments");
 		return fail(EINVAL);
+	}
 	cap = *nents < XSNAP_MAX_RULES ? *nents : XSNAP_MAX_RULES;
 
 	/* pass 1: validate, collect the shapes and the best rule of each */
@@ -690,13 +824,22 @@ int rule_compile(const struct rule *rules, unsigned int n, uint8_t bank, struct 
 		const struct rule *r = &rules[i];
 		int s;
 
-		if (!rule_valid(r))
+		if (!rule_valid(r)) {
+			cerr(err, errlen, "rule %u is not valid", r->id);
 			return fail(EINVAL);
+		}
 		rule_shape(r, &g);
+		if (g.fields & (XSNAP_F_SPORT_CLASS | XSNAP_F_DPORT_CLASS))
+			nranges++;
 		s = shape_find(shapes, nshapes, &g);
 		if (s < 0) {
-			if (nshapes == XSNAP_MAX_GROUPS)
+			if (nshapes == XSNAP_MAX_GROUPS) {
+				cerr(err, errlen,
+				     "more than %d distinct rule shapes (fields, prefix lengths, "
+				     "single ports or ranges)",
+				     XSNAP_MAX_GROUPS);
 				return fail(ENOSPC);
+			}
 			s = nshapes++;
 			shapes[s].g = g;
 			shapes[s].best = r;
@@ -705,6 +848,10 @@ int rule_compile(const struct rule *rules, unsigned int n, uint8_t bank, struct 
 			shapes[s].best = r;
 			shapes[s].best_idx = i;
 		}
+	}
+	if (nranges && !ports) {
+		cerr(err, errlen, "port ranges need a port class table");
+		return fail(EINVAL);
 	}
 
 	/* group index = rank of the shape's best rule (insertion sort, <= 16) */
@@ -718,45 +865,106 @@ int rule_compile(const struct rule *rules, unsigned int n, uint8_t bank, struct 
 	for (unsigned int j = 0; j < nshapes; j++)
 		order[j]->index = j;
 
-	/* pass 2: one key per rule, sorted so that equal keys are adjacent */
-	se = malloc((n ? n : 1) * sizeof(*se));
-	if (!se)
-		return fail(ENOMEM);
+	/* port classes: built in a scratch table so @ports is untouched on error */
+	if (nranges) {
+		cls = malloc(sizeof(*cls));
+		if (!cls)
+			return fail(ENOMEM);
+		cls->nsport = port_classes(rules, n, XSNAP_F_SPORT, true, cls->sport);
+		cls->ndport = port_classes(rules, n, XSNAP_F_DPORT, false, cls->dport);
+	}
+
+	/* pass 2: count the keys (a range has one per class), refuse too many */
 	for (unsigned int i = 0; i < n; i++) {
+		const struct rule *r = &rules[i];
+		uint16_t a, b;
+		uint64_t nk = 1;
+
+		if (r->fields & XSNAP_F_SPORT)
+			nk *= nranges ? term_classes(cls->sport, r->sport, r->sport_hi, &a, &b) : 1;
+		if (r->fields & XSNAP_F_DPORT)
+			nk *= nranges ? term_classes(cls->dport, r->dport, r->dport_hi, &a, &b) : 1;
+		total += nk;
+	}
+	/* equal keys merge below; beyond this bound they cannot merge enough */
+	if (total > (uint64_t)KEYS_BEFORE_MERGE_MAX)
+		goto nospc;
+
+	/* pass 3: every key, sorted so that equal keys are adjacent */
+	se = malloc((total ? total : 1) * sizeof(*se));
+	if (!se)
+		goto nomem;
+	k = 0;
+	for (unsigned int i = 0; i < n; i++) {
+		const struct rule *r = &rules[i];
+		uint16_t s0 = 0, s1 = 0, d0 = 0, d1 = 0;
 		int s;
 
-		rule_shape(&rules[i], &g);
+		rule_shape(r, &g);
 		s = shape_find(shapes, nshapes, &g);
-		rule_key(&rules[i], &g, bank, shapes[s].index, &se[i].key);
-		se[i].idx = i;
+		if (g.fields & XSNAP_F_SPORT_CLASS)
+			term_classes(cls->sport, r->sport, r->sport_hi, &s0, &s1);
+		if (g.fields & XSNAP_F_DPORT_CLASS)
+			term_classes(cls->dport, r->dport, r->dport_hi, &d0, &d1);
+		for (uint32_t sc = s0; sc <= s1; sc++) {
+			for (uint32_t dc = d0; dc <= d1; dc++) {
+				rule_key(r, &g, bank, shapes[s].index, sc, dc, &se[k].key);
+				se[k++].idx = i;
+			}
+		}
 	}
-	qsort(se, n, sizeof(*se), sort_ent_cmp);
-	for (unsigned int i = 0; i < n; i++)
-		if (!i || memcmp(&se[i].key, &se[i - 1].key, sizeof(se[i].key)))
+	qsort(se, total, sizeof(*se), sort_ent_cmp);
+	for (k = 0; k < total; k++)
+		if (!k || memcmp(&se[k].key, &se[k - 1].key, sizeof(se[k].key)))
 			nkeys++;
-	if (nkeys > cap) {
-		free(se);
-		return fail(ENOSPC);
-	}
+	if (nkeys > cap)
+		goto nospc;
 
-	/* pass 3: merge runs of equal keys */
+	/* pass 4: merge runs of equal keys */
 	nkeys = 0;
-	for (unsigned int i = 0; i < n; i++) {
-		if (!i || memcmp(&se[i].key, &se[i - 1].key, sizeof(se[i].key))) {
-			ents[nkeys].key = se[i].key;
+	for (k = 0; k < total; k++) {
+		if (!k || memcmp(&se[k].key, &se[k - 1].key, sizeof(se[k].key))) {
+			ents[nkeys].key = se[k].key;
 			val_init(&ents[nkeys].val);
 			nkeys++;
 		}
-		val_add(&ents[nkeys - 1].val, &rules[se[i].idx]);
+		val_add(&ents[nkeys - 1].val, &rules[se[k].idx]);
 	}
 	free(se);
 
 	memset(out, 0, sizeof(*out));
 	out->ngroups = nshapes;
-	for (unsigned int j = 0; j < nshapes; j++)
+	for (unsigned int j = 0; j < nshapes; j++) {
 		out->groups[j] = order[j]->g;
+		if (order[j]->g.fields & (XSNAP_F_SPORT_CLASS | XSNAP_F_DPORT_CLASS))
+			out->flags |= XSNAP_BANK_PORT_CLASSES;
+	}
+	if (ports && nranges) {
+		memcpy(ports, cls, sizeof(*ports));
+		free(cls);
+	} else if (ports) {
+		memset(ports, 0, sizeof(*ports));
+		ports->nsport = ports->ndport = 1;
+	}
 	*nents = nkeys;
 	return 0;
+nospc:
+	cerr(err, errlen, "%u rules %s %llu keys, more than the %u the rule map holds%s", n,
+	     se ? "need" : "expand into",
+	     se ? (unsigned long long)nkeys : (unsigned long long)total, cap,
+	     nranges ? " (a port range takes one key per port class it covers, and every "
+		       "range endpoint starts a class: use fewer, wider or non-overlapping "
+		       "ranges)" :
+		       "");
+	free(se);
+	if (cls != ports)
+		free(cls);
+	return fail(ENOSPC);
+nomem:
+	if (cls != ports)
+		free(cls);
+	cerr(err, errlen, "out of memory");
+	return fail(ENOMEM);
 }
 
 /* ---- oracles ------------------------------------------------------------- */
@@ -811,9 +1019,11 @@ static bool ref_match(const struct rule *r, const struct rule_frame *f)
 		return false;
 	if ((fl & XSNAP_F_PROTO) && f->proto != r->proto)
 		return false;
-	if ((fl & XSNAP_F_SPORT) && (!f->has_ports || f->sport != r->sport))
+	if ((fl & XSNAP_F_SPORT) &&
+	    (!f->has_ports || f->sport < r->sport || f->sport > port_last(r->sport, r->sport_hi)))
 		return false;
-	if ((fl & XSNAP_F_DPORT) && (!f->has_ports || f->dport != r->dport))
+	if ((fl & XSNAP_F_DPORT) &&
+	    (!f->has_ports || f->dport < r->dport || f->dport > port_last(r->dport, r->dport_hi)))
 		return false;
 	if ((fl & XSNAP_F_SRC) && !prefix_eq(f->src, r->src, r->src_plen))
 		return false;
@@ -865,7 +1075,8 @@ int rule_ref_classify(const struct rule *rules, unsigned int n, const struct rul
  * bpf/xsnap_parse.h), or false when the frame cannot match the group.
  */
 static bool frame_key(const struct xsnap_group *g, uint8_t bank, unsigned int gi,
-		      const struct rule_frame *f, struct xsnap_rule_key *k)
+		      const struct rule_ports *ports, const struct rule_frame *f,
+		      struct xsnap_rule_key *k)
 {
 	unsigned int bytes = addr_bytes(g->l3_proto);
 
@@ -883,9 +1094,11 @@ static bool frame_key(const struct xsnap_group *g, uint8_t bank, unsigned int gi
 		if (!f->has_ports)
 			return false;
 		if (g->fields & XSNAP_F_SPORT)
-			k->sport = htons(f->sport);
+			k->sport = (g->fields & XSNAP_F_SPORT_CLASS) ? ports->sport[f->sport] :
+								       htons(f->sport);
 		if (g->fields & XSNAP_F_DPORT)
-			k->dport = htons(f->dport);
+			k->dport = (g->fields & XSNAP_F_DPORT_CLASS) ? ports->dport[f->dport] :
+								       htons(f->dport);
 	}
 	if (g->fields & XSNAP_F_VLAN) {
 		if (!f->has_vlan)
@@ -919,8 +1132,8 @@ static const struct xsnap_rule_val *ents_lookup(const struct rule_entry *ents, u
 }
 
 int rule_compiled_classify(const struct xsnap_bank *b, const struct rule_entry *ents,
-			   unsigned int n, uint8_t bank, const struct rule_frame *f,
-			   uint32_t *tenant_mask, uint32_t *rule_id)
+			   unsigned int n, uint8_t bank, const struct rule_ports *ports,
+			   const struct rule_frame *f, uint32_t *tenant_mask, uint32_t *rule_id)
 {
 	unsigned int ngroups = b->ngroups < XSNAP_MAX_GROUPS ? b->ngroups : XSNAP_MAX_GROUPS;
 	struct xsnap_rule_key k;
@@ -930,7 +1143,11 @@ int rule_compiled_classify(const struct xsnap_bank *b, const struct rule_entry *
 	for (unsigned int gi = 0; gi < ngroups; gi++) {
 		const struct xsnap_rule_val *val;
 
-		if (!frame_key(&b->groups[gi], bank, gi, f, &k))
+		const struct xsnap_group *g = &b->groups[gi];
+
+		if ((g->fields & (XSNAP_F_SPORT_CLASS | XSNAP_F_DPORT_CLASS)) && !ports)
+			continue;	/* no table: documented as not allowed */
+		if (!frame_key(g, bank, gi, ports, f, &k))
 			continue;
 		val = ents_lookup(ents, n, &k);
 		if (!val)

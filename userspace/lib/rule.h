@@ -14,7 +14,7 @@
  *		| "ip" ( "src" | "dst" ) A.B.C.D[/LEN]	LEN in 0..32, default 32
  *		| "ip6" ( "src" | "dst" ) X:Y::Z[/LEN]	LEN in 0..128, default 128
  *		| "vlan" N				N in 0..4095
- *	port   := ( "src" | "dst" ) "port" N		N in 1..65535
+ *	port   := ( "src" | "dst" ) "port" N [ "-" M ]	1 <= N <= M <= 65535
  *
  * As in tcpdump, a port term may directly follow "udp" or "tcp":
  * "udp dst port 53" is "udp and dst port 53".
@@ -28,6 +28,7 @@
  * tag; an untagged frame matches no vlan term, "vlan 0" matches
  * priority-tagged frames (bpf/xsnap_parse.h, xsnap_make_key()).
  * Host bits beyond the prefix (10.1.2.3/8) are accepted and cleared.
+ * "dst port N-M" matches N..M inclusive; "N-N" is the single port N.
  *
  * Classification (struct xsnap_rule_val in abi.h): among the rules matching
  * a frame, a drop/pass rule wins when its prio is lower than or equal to the
@@ -53,8 +54,10 @@ struct rule {
 	uint8_t proto;		/* IPPROTO_* when XSNAP_F_PROTO */
 	uint8_t src_plen;	/* when XSNAP_F_SRC: 0..32 (IPv4) or 0..128 (IPv6) */
 	uint8_t dst_plen;
-	uint16_t sport;		/* host order */
-	uint16_t dport;		/* host order */
+	uint16_t sport;		/* host order; first port of a range */
+	uint16_t dport;		/* host order; first port of a range */
+	uint16_t sport_hi;	/* last port of a range, 0 (or sport) for one port */
+	uint16_t dport_hi;
 	uint16_t vlan;		/* 0..4095 */
 	uint8_t src[16];	/* network order, masked to src_plen; IPv4 in src[0..3] */
 	uint8_t dst[16];
@@ -80,11 +83,11 @@ int rule_parse(const char *match, struct rule *r, char *err, size_t errlen);
  * rule_format() - canonical text of @r's match into @buf (for `rule list`).
  *
  * Terms come in a fixed order (protocol directly followed by its ports,
- * ip/ip6 src, ip/ip6 dst, vlan), e.g. "udp src port 1 and dst port 2 and
+ * ip/ip6 src, ip/ip6 dst, vlan), e.g. "udp src port 1 and dst port 2-9 and
  * ip dst 10.0.0.0/8 and vlan 7 action drop".  Prefixes are printed masked
- * and without the default length; "action drop|pass" is appended for stop
- * rules.  The text
- * parses back with rule_parse() to the same match and action.
+ * and without the default length, a range N-N as the port N; "action
+ * drop|pass" is appended for stop rules.  The text parses back with
+ * rule_parse() to the same match and action.
  *
  * Return: the length of the text (without the NUL), or -EINVAL (@r is not
  * something rule_parse() produces), -ENOSPC (@len too small; @buf then holds
@@ -98,33 +101,57 @@ struct rule_entry {
 };
 
 /*
+ * Port classes of one bank: what the program finds in xsnap_ports for that
+ * bank.  Class c of a direction is the c-th interval between consecutive
+ * range endpoints (first ports, and last ports + 1) of that direction's
+ * range rules; without range rules every port is in class 0.
+ */
+struct rule_ports {
+	uint16_t sport[XSNAP_PORTS];	/* class of each source port */
+	uint16_t dport[XSNAP_PORTS];	/* class of each destination port */
+	uint32_t nsport, ndport;	/* number of classes, >= 1 */
+};
+
+/*
  * rule_compile() - compile @n rules into bank @bank.
- * @out:  groups of the bank (ngroups set, unused groups zeroed).
- * @ents: array of *@nents capacity; on success *@nents is the number of
- *        distinct keys written (rules with equal group+key are merged as
- *        described at struct xsnap_rule_val), sorted by key bytes.
+ * @out:   groups of the bank (ngroups and flags set, unused groups zeroed).
+ * @ents:  array of *@nents capacity; on success *@nents is the number of
+ *         distinct keys written (rules with equal group+key are merged as
+ *         described at struct xsnap_rule_val), sorted by key bytes.
+ * @ports: the bank's port classes, filled on success; may be NULL when no
+ *         rule has a port range.
+ * @err:   buffer for a message saying why compilation failed, or NULL;
+ *         @errlen its size.
  *
- * Shape of a rule = (fields, l3_proto, src_plen, dst_plen), normalised: a
- * /0 prefix is no address term, but the family stays (XSNAP_F_L3), so
- * "ip src 0.0.0.0/0" matches every IPv4 frame; every group that matches
- * addresses also has XSNAP_F_L3.  Groups are numbered in order of their
- * best rule (lowest prio, then id).  Keys are built as the XDP program
- * builds them for a frame: zeroed, then bank, group, l3_proto (when the
- * group has L3), proto (PROTO), sport/dport in network order (SPORT/DPORT),
- * vlan in host order (VLAN), src/dst masked to the group's prefix (IPv4 in
- * the first 4 bytes).  A frame without L4 ports (not UDP/TCP, non-first
- * fragment) can never match a group with SPORT or DPORT: rules with port 0
- * are refused, so a program that puts 0 there and one that skips the group
- * give the same verdicts.
+ * Shape of a rule = (fields, l3_proto, src_plen, dst_plen, which ports are
+ * ranges), normalised: a /0 prefix is no address term, but the family stays
+ * (XSNAP_F_L3), so "ip src 0.0.0.0/0" matches every IPv4 frame; every group
+ * that matches addresses also has XSNAP_F_L3; a port range (last > first)
+ * adds XSNAP_F_SPORT_CLASS / XSNAP_F_DPORT_CLASS.  Groups are numbered in
+ * order of their best rule (lowest prio, then id).  Keys are built as the
+ * XDP program builds them for a frame: zeroed, then bank, group, l3_proto
+ * (when the group has L3), proto (PROTO), sport/dport in network order
+ * (SPORT/DPORT) or their class (with the CLASS bit), vlan in host order
+ * (VLAN), src/dst masked to the group's prefix (IPv4 in the first 4
+ * bytes).  A range rule gets one key per class its range covers (the
+ * product for a source and a destination range): with R range endpoints a
+ * range covers at most R + 1 classes.  A frame without L4 ports (not
+ * UDP/TCP, non-first fragment) can never match a group with SPORT or
+ * DPORT: rules with port 0 are refused, so a program that puts 0 there and
+ * one that skips the group give the same verdicts.  @out->flags has
+ * XSNAP_BANK_PORT_CLASSES when a group has a CLASS bit.
  *
  * Return: 0, or -ENOSPC (more than XSNAP_MAX_GROUPS shapes, or more keys
  * than min(*@nents, XSNAP_MAX_RULES)), -EINVAL (bad argument or rule: id 0,
  * prio XSNAP_PRIO_NONE, tenant or action out of range, unknown field bits,
- * l3_proto not 4/6 with an address field, prefix too long, port 0, vlan >
- * 4095, bank > 1), -ENOMEM.  errno is set too.  On error nothing is written.
+ * l3_proto not 4/6 with an address field, prefix too long, port 0, range
+ * last port below the first, vlan > 4095, bank > 1; a range and no
+ * @ports), -ENOMEM.  errno is set too.  On error nothing is written but
+ * the message.
  */
 int rule_compile(const struct rule *rules, unsigned int n, uint8_t bank, struct xsnap_bank *out,
-		 struct rule_entry *ents, unsigned int *nents);
+		 struct rule_entry *ents, unsigned int *nents, struct rule_ports *ports, char *err,
+		 size_t errlen);
 
 /*
  * rule_mask_addr() - copy @bytes bytes of @src to @dst, keeping only the
@@ -166,14 +193,16 @@ int rule_ref_classify(const struct rule *rules, unsigned int n, const struct rul
 /*
  * rule_compiled_classify() - classify @f the way the XDP program does, from
  * rule_compile() output: for each group of @b, mask the frame's fields,
- * build the key (bank @bank; a group the frame cannot match is skipped:
- * other family, ports or VLAN tag missing), look it up in @ents (sorted, as
+ * map its ports to their classes through @ports for class groups, build
+ * the key (bank @bank; a group the frame cannot match is skipped: other
+ * family, ports or VLAN tag missing), look it up in @ents (sorted, as
  * written by rule_compile(); binary search) and combine the values found:
  * union of the tenant masks, best (prio, then id) deliver and stop parts.
- * Same outputs and return values as rule_ref_classify().
+ * @ports may be NULL when @b has no XSNAP_BANK_PORT_CLASSES.  Same outputs
+ * and return values as rule_ref_classify().
  */
 int rule_compiled_classify(const struct xsnap_bank *b, const struct rule_entry *ents,
-			   unsigned int n, uint8_t bank, const struct rule_frame *f,
-			   uint32_t *tenant_mask, uint32_t *rule_id);
+			   unsigned int n, uint8_t bank, const struct rule_ports *ports,
+			   const struct rule_frame *f, uint32_t *tenant_mask, uint32_t *rule_id);
 
 #endif

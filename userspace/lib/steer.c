@@ -9,17 +9,26 @@
  * XDP program already (a second attacher would get EBUSY from the kernel; we
  * name the program in the message instead).
  *
- * Rules are applied by rewriting the idle bank of xsnap_groups/xsnap_rules
- * and then flipping xsnap_cfg.bank, so a frame sees one rule set or the other.
+ * Rules are applied by rewriting the idle bank of xsnap_groups_v2,
+ * xsnap_rules and xsnap_ports and then flipping xsnap_cfg.bank, so a frame
+ * sees one rule set or the other.  After the flip we wait for an RCU grace
+ * period (an update of the map-in-map xsnap_sync does that in the kernel):
+ * when steer_apply() returns, no program run still uses the old bank, so a
+ * deleted rule or tenant gets no frame classified after the call, and the
+ * old bank, idle now, can be rewritten by the next call.
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <dirent.h>
 #include <linux/if_link.h>
 #include <linux/magic.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -30,6 +39,11 @@
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
 #endif
+
+/* The kernel's headroom in front of a received frame (XDP_PACKET_HEADROOM):
+ * a UMEM frame holds FRAME_SIZE minus this (the metadata lives in it). */
+#define KERNEL_HEADROOM 256
+#define MAX_FRAME_LEN (FRAME_SIZE - KERNEL_HEADROOM)
 
 /* libbpf messages go through our logger one level lower than ours. */
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -128,6 +142,9 @@ static int pin_maps(struct steer *s)
 		if (bpf_obj_pin(fd, path))
 			return -errno;
 	}
+	snprintf(path, sizeof(path), "%s/port_classes", s->pin_dir);
+	if (bpf_obj_pin(bpf_map__fd(s->skel->maps.xsnap_ports), path))
+		return -errno;
 	return 0;
 }
 
@@ -172,17 +189,23 @@ int steer_open(struct steer *s, const char *ifname, int ifindex, const char *pin
 		}
 	}
 
-	/* 3. open and load the embedded object */
-	s->skel = xsnap_steer__open_and_load();
+	/* 3. open the embedded object, set the load-time knobs, load */
+	s->skel = xsnap_steer__open();
 	if (!s->skel) {
 		err = -errno;
+		pr_warn("%s: opening the XDP program failed: %s\n", ifname, strerror(-err));
+		goto fail;
+	}
+	s->skel->rodata->xsnap_max_frame = MAX_FRAME_LEN;
+	err = xsnap_steer__load(s->skel);
+	if (err) {
 		pr_warn("%s: loading the XDP program failed: %s%s\n", ifname, strerror(-err),
 			err == -EPERM ? " (needs CAP_BPF and CAP_NET_ADMIN, or root)" : "");
 		goto fail;
 	}
 	s->xsks_fd = bpf_map__fd(s->skel->maps.xsnap_xsks);
 	s->cfg_fd = bpf_map__fd(s->skel->maps.xsnap_cfg);
-	s->groups_fd = bpf_map__fd(s->skel->maps.xsnap_groups);
+	s->groups_fd = bpf_map__fd(s->skel->maps.xsnap_groups_v2);
 	s->rules_fd = bpf_map__fd(s->skel->maps.xsnap_rules);
 	s->cnt_fd = bpf_map__fd(s->skel->maps.xsnap_cnt);
 	s->tcnt_fd = bpf_map__fd(s->skel->maps.xsnap_tcnt);
@@ -209,26 +232,70 @@ fail:
 	return err;
 }
 
+/* @ifname's MTU, or 0 if it cannot be read. */
+static unsigned int if_mtu(const char *ifname)
+{
+	struct ifreq ifr = {};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	unsigned int mtu = 0;
+
+	if (fd < 0)
+		return 0;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (!ioctl(fd, SIOCGIFMTU, &ifr) && ifr.ifr_mtu > 0)
+		mtu = (unsigned int)ifr.ifr_mtu;
+	close(fd);
+	return mtu;
+}
+
+/*
+ * Why native XDP was refused, as a phrase, from the errno of the attach.
+ * ERANGE is the MTU check of drivers (veth: "Peer MTU is too large to set
+ * XDP"): our program is not frags-aware, so every frame must fit one page
+ * with XDP's headroom and tailroom (TESTING.md E12).
+ */
+static const char *native_refusal(int err)
+{
+	switch (err) {
+	case -ERANGE:
+		return "the MTU is too large for native XDP without multi-buffer support (on "
+		       "veth the peer's MTU counts; native mode needs about 3500 or less)";
+	case -EOPNOTSUPP:
+		return "the driver does not support native XDP";
+	default:
+		return NULL;
+	}
+}
+
 int steer_attach(struct steer *s, const char *ifname, uint32_t mode)
 {
 	LIBBPF_OPTS(bpf_link_create_opts, lo);
 	LIBBPF_OPTS(bpf_xdp_query_opts, q);
 	int prog_fd = bpf_program__fd(s->skel->progs.xsnap_steer);
+	const char *why;
+	unsigned int mtu;
 	char what[128];
 	int fd, err;
 
 	lo.flags = mode == XSNAP_MODE_SKB ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
 	fd = bpf_link_create(prog_fd, s->ifindex, BPF_XDP, &lo);
 	if (fd < 0 && mode == XSNAP_MODE_AUTO && errno != EBUSY) {
-		pr_info("%s: native XDP unavailable (%s), falling back to generic mode\n",
-			ifname, strerror(errno));
+		err = -errno;
+		why = native_refusal(err);
+		pr_info("%s: native XDP unavailable (%s), falling back to generic mode\n", ifname,
+			why ? why : strerror(-err));
 		lo.flags = XDP_FLAGS_SKB_MODE;
 		fd = bpf_link_create(prog_fd, s->ifindex, BPF_XDP, &lo);
 	}
 	if (fd < 0) {
 		err = -errno;
+		why = native_refusal(err);
 		if (err == -EBUSY && attached_prog(s->ifindex, what, sizeof(what)))
 			pr_warn("%s: another XDP program (%s) is attached\n", ifname, what);
+		else if (mode == XSNAP_MODE_NATIVE && err == -ERANGE)
+			pr_warn("%s: native XDP refused: %s; lower the MTU (ip link set dev PEER "
+				"mtu 1500) or use mode skb or auto (generic XDP)\n",
+				ifname, why);
 		else if (mode == XSNAP_MODE_NATIVE && (err == -EOPNOTSUPP || err == -EINVAL))
 			pr_warn("%s: the driver does not support native XDP: %s (use mode skb or "
 				"auto)\n",
@@ -246,6 +313,13 @@ int steer_attach(struct steer *s, const char *ifname, uint32_t mode)
 		s->mode = XSNAP_MODE_SKB;
 	pr_info("%s: XDP program attached through bpf_link, %s mode\n", ifname,
 		s->mode == XSNAP_MODE_SKB ? "generic" : "native");
+	/* Ethernet + two VLAN tags around the MTU: what a frame can be */
+	mtu = if_mtu(ifname);
+	if (mtu && mtu + 14 + 8 > MAX_FRAME_LEN)
+		pr_info("%s: MTU %u: frames longer than %u bytes do not fit a UMEM frame; rules "
+			"still apply to them, but deliver verdicts pass them to the kernel stack "
+			"(counted as too_big)\n",
+			ifname, mtu, MAX_FRAME_LEN);
 	return 0;
 }
 
@@ -272,45 +346,151 @@ int steer_set_xsk(struct steer *s, uint32_t queue, int xsk_fd)
 	return bpf_map_update_elem(s->xsks_fd, &queue, &xsk_fd, BPF_ANY) ? -errno : 0;
 }
 
+/*
+ * Write the port classes of @bank into its half of xsnap_ports, in place
+ * through an mmap of the map (one memcpy-sized write instead of 65536
+ * updates).  The half is idle: no frame reads it until the flip.
+ */
+static int write_port_classes(struct steer *s, uint32_t bank, const struct rule_ports *pc)
+{
+	size_t len = 2 * XSNAP_PORTS * sizeof(struct xsnap_port_class);
+	int fd = bpf_map__fd(s->skel->maps.xsnap_ports);
+	struct xsnap_port_class *tab;
+
+	tab = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (tab == MAP_FAILED)
+		return -errno;
+	tab += (size_t)bank * XSNAP_PORTS;
+	for (uint32_t p = 0; p < XSNAP_PORTS; p++) {
+		tab[p].sport = pc->sport[p];
+		tab[p].dport = pc->dport[p];
+		tab[p].pad = 0;
+	}
+	munmap(tab - (size_t)bank * XSNAP_PORTS, len);
+	return 0;
+}
+
+/* Delete @n keys of the rule map, in one call where the kernel allows. */
+static void delete_keys(struct steer *s, struct xsnap_rule_key *keys, unsigned int n)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, bo);
+	__u32 count = n;
+
+	if (!n || !bpf_map_delete_batch(s->rules_fd, keys, &count, &bo))
+		return;
+	for (unsigned int i = count; i < n; i++)
+		bpf_map_delete_elem(s->rules_fd, &keys[i]);
+}
+
+/* Insert @n entries; on failure none of them is left in the map. */
+static int insert_entries(struct steer *s, const struct rule_entry *ents,
+			  struct xsnap_rule_key *keys, unsigned int n)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, bo, .elem_flags = BPF_ANY);
+	struct xsnap_rule_val *vals;
+	__u32 count = n;
+	int err = 0;
+
+	if (!n)
+		return 0;
+	vals = malloc(n * sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < n; i++) {
+		keys[i] = ents[i].key;
+		vals[i] = ents[i].val;
+	}
+	if (bpf_map_update_batch(s->rules_fd, keys, vals, &count, &bo)) {
+		/* the batch stopped at @count; go on one by one */
+		for (unsigned int i = count; i < n && !err; i++)
+			if (bpf_map_update_elem(s->rules_fd, &keys[i], &vals[i], BPF_ANY))
+				err = -errno;
+		if (err) {
+			pr_warn("rules: writing %u keys into the rule map: %s\n", n,
+				strerror(-err));
+			delete_keys(s, keys, n);
+		}
+	}
+	free(vals);
+	return err;
+}
+
+/* Wait until no program run can still see the bank that was live before
+ * the last flip (see xsnap_sync in the program). */
+static void wait_for_readers(struct steer *s)
+{
+	int sync_fd = bpf_map__fd(s->skel->maps.xsnap_sync);
+	uint32_t zero = 0;
+
+	if (bpf_map_update_elem(sync_fd, &zero, &s->cfg_fd, BPF_ANY))
+		pr_warn("rules: waiting for the old rule set's readers failed: %s; frames "
+			"classified just before this change may still be in flight\n",
+			strerror(errno));
+}
+
 /* Compile @rules into the idle bank, then make it live. */
 int steer_apply(struct steer *s, const struct rule *rules, unsigned int n, uint32_t tenants)
 {
 	uint8_t bank = !s->cfg.bank;
-	unsigned int cap = n ? n : 1, nents = cap;
+	/* one key per rule unless ranges expand: try that size first */
+	unsigned int cap = n < 64 ? 64 : n, nents = cap;
 	struct rule_entry *ents = calloc(cap, sizeof(*ents));
-	struct xsnap_rule_key *keys = calloc(cap, sizeof(*keys));
+	struct rule_ports *pc = malloc(sizeof(*pc));
+	struct xsnap_rule_key *keys = NULL;
 	struct xsnap_bank b = {};
 	struct xsnap_cfg cfg;
 	uint32_t zero = 0, bidx = bank;
+	char msg[256];
 	int err;
 
-	if (!ents || !keys) {
+	if (!ents || !pc) {
 		err = -ENOMEM;
 		goto out;
 	}
-	err = rule_compile(rules, n, bank, &b, ents, &nents);
-	if (err || !s->skel)
+	err = rule_compile(rules, n, bank, &b, ents, &nents, pc, msg, sizeof(msg));
+	if (err == -ENOSPC && cap < XSNAP_MAX_RULES) {
+		free(ents);
+		nents = XSNAP_MAX_RULES;
+		ents = calloc(nents, sizeof(*ents));
+		if (ents)
+			err = rule_compile(rules, n, bank, &b, ents, &nents, pc, msg, sizeof(msg));
+		else
+			err = -ENOMEM;
+	}
+	if (err == -ENOMEM)
+		snprintf(msg, sizeof(msg), "out of memory");
+	if (err) {
+		pr_warn("rules: %s\n", msg);
+		goto out;
+	}
+	if (!s->skel)
 		goto out;	/* no program: unit tests check compilation only */
+	keys = calloc(nents ? nents : 1, sizeof(*keys));
+	if (!keys) {
+		err = -ENOMEM;
+		goto out;
+	}
 
-	/* empty the idle bank: it still holds the set before the last flip */
-	for (unsigned int i = 0; i < s->bank_nkeys[bank]; i++)
-		bpf_map_delete_elem(s->rules_fd, &s->bank_keys[bank][i]);
+	/* Empty the idle bank: it holds the set that was live before the last
+	 * flip, whose readers that flip's wait_for_readers() outlived. */
+	delete_keys(s, s->bank_keys[bank], s->bank_nkeys[bank]);
+	free(s->bank_keys[bank]);
+	s->bank_keys[bank] = NULL;
 	s->bank_nkeys[bank] = 0;
 
-	for (unsigned int i = 0; i < nents; i++) {
-		if (bpf_map_update_elem(s->rules_fd, &ents[i].key, &ents[i].val, BPF_ANY)) {
-			err = -errno;
-			/* undo, so the idle bank is empty and accounted for */
-			for (unsigned int j = 0; j < i; j++)
-				bpf_map_delete_elem(s->rules_fd, &ents[j].key);
-			goto out;
-		}
-		keys[i] = ents[i].key;
-	}
-	free(s->bank_keys[bank]);
+	err = insert_entries(s, ents, keys, nents);
+	if (err)
+		goto out;
 	s->bank_keys[bank] = keys;
 	s->bank_nkeys[bank] = nents;
 	keys = NULL;
+	if (b.flags & XSNAP_BANK_PORT_CLASSES) {
+		err = write_port_classes(s, bank, pc);
+		if (err) {
+			pr_warn("rules: writing the port class table: %s\n", strerror(-err));
+			goto out;
+		}
+	}
 	if (bpf_map_update_elem(s->groups_fd, &bidx, &b, BPF_ANY)) {
 		err = -errno;
 		goto out;
@@ -324,9 +504,11 @@ int steer_apply(struct steer *s, const struct rule *rules, unsigned int n, uint3
 		goto out;
 	}
 	s->cfg = cfg;
+	wait_for_readers(s);
 	err = 0;
 out:
 	free(ents);
+	free(pc);
 	free(keys);
 	return err;
 }

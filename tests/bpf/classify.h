@@ -1,0 +1,414 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * What the classifier tests of tests/bpf/ share (test_classify.c,
+ * test_rulesets.c): a private network namespace with an AF_XDP socket on
+ * lo, the program loaded and fed the way libxsnap does it (steer_open(),
+ * steer_apply()), the model of what the program must do with a frame (the
+ * userspace build of bpf/xsnap_parse.h plus rule_ref_classify()), and a
+ * comparison of a test run against it.  Header-only: each test program is
+ * built on its own.
+ */
+#ifndef XSNAP_TEST_CLASSIFY_H
+#define XSNAP_TEST_CLASSIFY_H
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_xdp.h>
+#include <xdp/xsk.h>
+
+#include "testlib.h"
+#include "rule.h"
+#include "xsnap_internal.h"
+#include "xsnap_parse.h"
+#include "xsnap_steer.skel.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define META_LEN ((int)sizeof(struct xsnap_meta))
+#define MAX_LEN 9600		/* longest frame handled (corpus: 9000) */
+#define MAX_CORPUS 256
+#define XSK_NFRAMES 64
+#define XSK_FRAME XSK_UMEM__DEFAULT_FRAME_SIZE
+#define ETH_MIN 14		/* test runs refuse shorter frames (TESTING.md E16) */
+
+/* ---- environment: private netns, a socket on lo --------------------------- */
+
+struct xsk {
+	void *area;
+	struct xsk_umem *umem;
+	struct xsk_ring_prod fq;
+	struct xsk_ring_cons cq;
+	struct xsk_ring_cons rx;
+	struct xsk_socket *sock;
+};
+
+static struct xsk proc_xsk __attribute__((unused));
+
+static inline void need_root(void)
+{
+	if (geteuid() != 0)
+		SKIP("needs root (BPF_PROG_TEST_RUN, AF_XDP, network namespace)");
+}
+
+static inline void xsk_close(void)
+{
+	if (proc_xsk.sock)
+		xsk_socket__delete(proc_xsk.sock);
+	if (proc_xsk.umem)
+		xsk_umem__delete(proc_xsk.umem);
+	if (proc_xsk.area)
+		munmap(proc_xsk.area, XSK_NFRAMES * XSK_FRAME);
+	memset(&proc_xsk, 0, sizeof(proc_xsk));
+}
+
+/* Private netns with lo up and a copy-mode socket on lo queue 0; the
+ * socket's fd, or -errno. */
+static inline int env_socket(void)
+{
+	struct xsk_socket_config cfg = {
+		.rx_size = XSK_RING_CONS__DEFAULT_NUM_DESCS,
+		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
+		.bind_flags = XDP_COPY,
+	};
+	struct ifreq ifr = { 0 };
+	struct xsk *x = &proc_xsk;
+	int fd, err;
+
+	if (x->sock)
+		return xsk_socket__fd(x->sock);
+	if (unshare(CLONE_NEWNET))
+		return -errno;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	strcpy(ifr.ifr_name, "lo");
+	err = ioctl(fd, SIOCGIFFLAGS, &ifr);
+	ifr.ifr_flags |= IFF_UP;
+	if (!err)
+		err = ioctl(fd, SIOCSIFFLAGS, &ifr);
+	err = err ? -errno : 0;
+	close(fd);
+	if (err)
+		return err;
+	x->area = mmap(NULL, XSK_NFRAMES * XSK_FRAME, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (x->area == MAP_FAILED) {
+		x->area = NULL;
+		return -errno;
+	}
+	err = xsk_umem__create(&x->umem, x->area, XSK_NFRAMES * XSK_FRAME, &x->fq, &x->cq, NULL);
+	if (!err)
+		err = xsk_socket__create(&x->sock, "lo", 0, x->umem, &x->rx, NULL, &cfg);
+	if (err) {
+		xsk_close();
+		return err;
+	}
+	atexit(xsk_close);
+	return xsk_socket__fd(x->sock);
+}
+
+/* ---- the program as libxsnap loads it -------------------------------------- */
+
+struct fx {
+	struct steer s;
+	int prog;
+	uint32_t lin_max;	/* longest frame a test run hands over in one buffer */
+};
+
+static inline void fx_close(struct fx *fx)
+{
+	steer_close(&fx->s);
+}
+
+/* Load, bind the socket into xsnap_xsks[0].  0, or -1 (failure recorded). */
+static inline int fx_open(struct fx *fx)
+{
+	int fd, err;
+
+	need_root();
+	memset(fx, 0, sizeof(*fx));
+	fd = env_socket();
+	if (fd == -EAFNOSUPPORT)
+		SKIP("kernel without AF_XDP");
+	if (fd < 0) {
+		fprintf(stderr, "private netns / AF_XDP socket on lo: %s\n", strerror(-fd));
+		test_failed = 1;
+		return -1;
+	}
+	err = steer_open(&fx->s, "lo", (int)if_nametoindex("lo"), NULL);
+	if (err) {
+		fprintf(stderr, "steer_open: %s\n", strerror(-err));
+		test_failed = 1;
+		return -1;
+	}
+	fx->prog = bpf_program__fd(fx->s.skel->progs.xsnap_steer);
+	err = steer_set_xsk(&fx->s, 0, fd);
+	if (err) {
+		fprintf(stderr, "xsnap_xsks[0]: %s\n", strerror(-err));
+		test_failed = 1;
+		fx_close(fx);
+		return -1;
+	}
+	return 0;
+}
+
+/* Compile and apply @n match strings (prio, tenant per entry) through the
+ * library's steer_apply().  Returns its result. */
+struct rspec {
+	const char *match;
+	uint32_t prio, tenant;
+};
+
+static inline int apply_specs(struct fx *fx, const struct rspec *sp, unsigned int n,
+			      struct rule *rules)
+{
+	char err[256];
+
+	for (unsigned int i = 0; i < n; i++) {
+		rules[i] = (struct rule){ .id = i + 1, .prio = sp[i].prio, .tenant = sp[i].tenant };
+		if (rule_parse(sp[i].match, &rules[i], err, sizeof(err))) {
+			fprintf(stderr, "rule '%s': %s\n", sp[i].match, err);
+			test_failed = 1;
+			return -EINVAL;
+		}
+	}
+	return steer_apply(&fx->s, rules, n, ~0u);
+}
+
+/* ---- the model --------------------------------------------------------------- */
+
+struct world {
+	const struct rule *rules;
+	unsigned int n;
+	uint32_t lin_max;
+	uint32_t max_frame;	/* rodata xsnap_max_frame */
+};
+
+struct model {
+	int einval;		/* the test run refuses the frame */
+	uint32_t action;	/* XDP_* */
+	uint32_t reason;	/* final XSNAP_R_* */
+	int frag;		/* XSNAP_R_FRAGMENT counted too */
+	struct xsnap_meta meta;	/* XDP_REDIRECT: what must be in front (no rx_ns) */
+};
+
+static inline void to_rule_frame(const struct xsnap_pkt *p, struct rule_frame *rf)
+{
+	memset(rf, 0, sizeof(*rf));
+	rf->l3_proto = p->l3_proto;
+	rf->proto = p->proto;
+	rf->has_ports = p->ports;
+	rf->has_vlan = p->nvlan > 0;
+	rf->vlan = p->vlan;
+	rf->sport = ntohs(p->sport);
+	rf->dport = ntohs(p->dport);
+	memcpy(rf->src, p->src, 16);
+	memcpy(rf->dst, p->dst, 16);
+}
+
+/* What the program must do with @b: the documented semantics, spelled out. */
+static inline void model_frame(const struct world *w, const uint8_t *b, size_t len, struct model *m)
+{
+	static const uint32_t act[] = { XDP_REDIRECT, XDP_DROP, XDP_PASS };
+	static const uint32_t why[] = { XSNAP_R_DELIVER, XSNAP_R_RULE_DROP, XSNAP_R_RULE_PASS };
+	struct rule_frame rf;
+	struct xsnap_pkt p;
+	uint32_t mask, id;
+	int err, ref;
+
+	memset(m, 0, sizeof(*m));
+	m->action = XDP_PASS;
+	if (len < ETH_MIN) {
+		m->einval = 1;
+		return;
+	}
+	if (len > w->lin_max) {
+		m->reason = XSNAP_R_TOO_BIG;	/* several buffers: not classified */
+		return;
+	}
+	err = xsnap_parse(b, b + len, &p);
+	if (err) {
+		m->reason = (uint32_t)-err;
+		return;
+	}
+	m->frag = p.frag;
+	to_rule_frame(&p, &rf);
+	ref = rule_ref_classify(w->rules, w->n, &rf, &mask, &id);
+	if (ref < 0) {
+		m->reason = XSNAP_R_NOMATCH;
+		return;
+	}
+	m->action = act[ref];
+	m->reason = why[ref];
+	if (ref != XSNAP_ACT_DELIVER)
+		return;
+	if (w->max_frame && len > w->max_frame) {
+		m->action = XDP_PASS;
+		m->reason = XSNAP_R_TOO_BIG;
+		return;
+	}
+	m->meta.tenant_mask = mask;
+	m->meta.rule_id = id;
+	m->meta.flow_hash = p.flow_hash;
+	m->meta.l3_off = p.l3_off;
+	m->meta.l4_off = p.l4_off;
+	m->meta.vlan = p.vlan;
+	m->meta.l4_proto = p.frag ? 0 : p.proto;
+	m->meta.l3_proto = p.l3_proto;
+	m->meta.magic = XSNAP_META_MAGIC;
+}
+
+/* ---- running and comparing -------------------------------------------------- */
+
+static uint8_t out_buf[MAX_LEN + 256] __attribute__((unused));
+
+struct result {
+	int err;
+	uint32_t retval;
+	uint32_t out_len;
+};
+
+static inline void run(int prog, const uint8_t *b, size_t len, struct result *r)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = b, .data_size_in = (__u32)len,
+		    .data_out = out_buf, .data_size_out = sizeof(out_buf), .repeat = 1);
+
+	r->err = bpf_prog_test_run_opts(prog, &opts);
+	r->retval = opts.retval;
+	r->out_len = opts.data_size_out;
+}
+
+/* Does the run agree with the model?  Says how not into @why. */
+static inline bool agrees(const struct model *m, const uint8_t *b, size_t len,
+			  const struct result *r, char *why, size_t wlen)
+{
+	struct xsnap_meta got;
+
+	if (m->einval) {
+		if (r->err != -EINVAL)
+			snprintf(why, wlen, "test run gave %d, expected -EINVAL", r->err);
+		return r->err == -EINVAL;
+	}
+	if (r->err) {
+		snprintf(why, wlen, "test run failed: %s", strerror(-r->err));
+		return false;
+	}
+	if (r->retval != m->action) {
+		snprintf(why, wlen, "verdict %u, model %u (reason %u)", r->retval, m->action,
+			 m->reason);
+		return false;
+	}
+	if (m->action != XDP_REDIRECT) {
+		if (r->out_len != len || memcmp(out_buf, b, len)) {
+			snprintf(why, wlen, "frame changed (out %u bytes)", r->out_len);
+			return false;
+		}
+		return true;
+	}
+	if (r->out_len != len + META_LEN || memcmp(out_buf + META_LEN, b, len)) {
+		snprintf(why, wlen, "redirected frame: %u bytes out, or changed", r->out_len);
+		return false;
+	}
+	memcpy(&got, out_buf, sizeof(got));
+	got.rx_ns = 0;
+	if (memcmp(&got, &m->meta, sizeof(got))) {
+		snprintf(why, wlen,
+			 "metadata: mask 0x%x/0x%x id %u/%u hash 0x%x/0x%x l3 %u/%u l4 %u/%u vlan "
+			 "%u/%u proto %u/%u fam %u/%u magic 0x%x (got/model)",
+			 got.tenant_mask, m->meta.tenant_mask, got.rule_id, m->meta.rule_id,
+			 got.flow_hash, m->meta.flow_hash, got.l3_off, m->meta.l3_off, got.l4_off,
+			 m->meta.l4_off, got.vlan, m->meta.vlan, got.l4_proto, m->meta.l4_proto,
+			 got.l3_proto, m->meta.l3_proto, got.magic);
+		return false;
+	}
+	return true;
+}
+
+static inline void counters(struct fx *fx, uint64_t c[XSNAP_R_MAX])
+{
+	CHECK_EQ(steer_counters(&fx->s, c), 0);
+}
+
+static inline void hexdump(const uint8_t *b, size_t len)
+{
+	for (size_t i = 0; i < len && i < 128; i++)
+		fprintf(stderr, "%02x%s", b[i], (i % 32 == 31) ? "\n" : " ");
+	fprintf(stderr, "%s", len % 32 ? "\n" : "");
+}
+
+/*
+ * The longest frame the kernel's test run hands to the program in one
+ * buffer (one page minus headroom and skb_shared_info; longer frames get
+ * fragments).  Found by bisection on a frame the rule "udp action drop"
+ * drops: linear frames are dropped, the others passed (XSNAP_R_TOO_BIG).
+ * Leaves that rule applied.
+ */
+static inline uint32_t probe_lin_max(struct fx *fx)
+{
+	static const struct rspec udp = { "udp action drop", 1, 0 };
+	uint32_t lo = 1000, hi = 8192;	/* lo dropped, hi not */
+	static uint8_t f[8192];
+	struct result res;
+	struct rule r;
+
+	if (apply_specs(fx, &udp, 1, &r)) {
+		test_failed = 1;
+		return 0;
+	}
+	while (hi - lo > 1) {
+		uint32_t mid = (lo + hi) / 2;
+
+		memset(f, 0, mid);
+		f[12] = 0x08;
+		f[14] = 0x45;
+		f[16] = (uint8_t)((mid - 14) >> 8);
+		f[17] = (uint8_t)(mid - 14);
+		f[23] = 17;
+		f[14 + 20 + 4] = (uint8_t)((mid - 34) >> 8);
+		f[14 + 20 + 5] = (uint8_t)(mid - 34);
+		run(fx->prog, f, mid, &res);
+		if (res.err || (res.retval != XDP_DROP && res.retval != XDP_PASS)) {
+			test_failed = 1;
+			return 0;
+		}
+		if (res.retval == XDP_DROP)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static inline double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Keys per bank in the rule map. */
+static inline void keys_per_bank(int fd, unsigned int nk[2])
+{
+	struct xsnap_rule_key k, next;
+	void *prev = NULL;
+
+	nk[0] = nk[1] = 0;
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		nk[next.bank & 1]++;
+		k = next;
+		prev = &k;
+	}
+}
+
+#endif

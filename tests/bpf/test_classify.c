@@ -1,0 +1,776 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The classifier against its reference, on bad input (TESTING.md A1-A15).
+ *
+ * The program is loaded the way libxsnap loads it (steer_open(), so with
+ * the load-time knobs the library sets) and rules go in through
+ * steer_apply(), the library's own bank flip with port class tables.  Each
+ * frame is then run through the program with BPF_PROG_TEST_RUN and through
+ * the model (classify.h), which is the userspace build of the same parser
+ * (bpf/xsnap_parse.h) plus the rule-by-rule reference classifier
+ * (rule_ref_classify(), which shares no code with the keys the program
+ * looks up).  Verdict, reason counter, tenant set and every metadata field
+ * must agree, frame by frame.
+ *
+ * Inputs: the committed corpus, tests/bpf/corpus/NNN-*.bin (made by
+ * gen_corpus.py; the file name carries what the parser must make of the
+ * frame), and a seeded mutation fuzzer over that corpus with random rule
+ * sets derived from the corpus frames, so that matches, near misses and
+ * range edges all occur.  The fuzzer prints "fuzz: N frames, M mismatches,
+ * seed S"; XSNAP_TEST_SEED=N and XSNAP_FUZZ_FRAMES=N change it.
+ *
+ * Test runs cannot be redirected for real, but the verdict is returned and
+ * data_out starts at data_meta, so the metadata is checked there.  A
+ * deliver verdict needs an AF_XDP socket in xsnap_xsks: the process moves
+ * into a private network namespace and binds a copy-mode socket to lo.
+ * Root is needed; without it every case skips.  Rule changes, reasons and
+ * scale: test_rulesets.c.
+ */
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include "classify.h"
+#include "summary.h"
+
+/* ---- the corpus ------------------------------------------------------------------ */
+
+struct cframe {
+	char name[160];
+	uint8_t *b;
+	size_t len;
+	int expect;		/* 0 (parsed) or an XSNAP_R_* parse reason */
+	int frag;		/* expect: parsed, non-first fragment */
+	unsigned int ei;	/* index in expect_names[] */
+};
+
+static struct cframe corpus[MAX_CORPUS];
+static unsigned int ncorpus;
+
+static const struct {
+	const char *name;
+	int reason;
+} expect_names[] = {
+	{ "ok", 0 },
+	{ "frag", 0 },
+	{ "short_l2", XSNAP_R_SHORT_L2 },
+	{ "non_ip", XSNAP_R_NON_IP },
+	{ "vlan_deep", XSNAP_R_VLAN_DEEP },
+	{ "bad_l3", XSNAP_R_BAD_L3 },
+	{ "bad_l4", XSNAP_R_BAD_L4 },
+	{ "ipv6_ext", XSNAP_R_IPV6_EXT },
+};
+
+/* tests/bpf/corpus of the source tree: $XSNAP_ROOT (set by tests/run.sh),
+ * else three levels above this program (build/tests/bpf/). */
+static int corpus_dir(char *dir, size_t len)
+{
+	const char *root = getenv("XSNAP_ROOT");
+	char exe[2048];
+	ssize_t n;
+
+	if (root) {
+		snprintf(dir, len, "%s/tests/bpf/corpus", root);
+		if (!access(dir, R_OK))
+			return 0;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return -1;
+	exe[n] = '\0';
+	for (int i = 0; i < 4; i++) {
+		char *slash = strrchr(exe, '/');
+
+		if (!slash)
+			return -1;
+		*slash = '\0';
+	}
+	snprintf(dir, len, "%s/tests/bpf/corpus", exe);
+	return access(dir, R_OK) ? -1 : 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct cframe *)a)->name, ((const struct cframe *)b)->name);
+}
+
+/* Load every NNN-CLASS-WHAT.EXPECT.bin once per process. */
+static int corpus_load(void)
+{
+	char dir[4096], path[4400];
+	struct dirent *e;
+	DIR *d;
+
+	if (ncorpus)
+		return 0;
+	if (corpus_dir(dir, sizeof(dir))) {
+		fprintf(stderr, "corpus directory tests/bpf/corpus not found (set XSNAP_ROOT)\n");
+		return -1;
+	}
+	d = opendir(dir);
+	if (!d)
+		return -1;
+	while ((e = readdir(d)) && ncorpus < MAX_CORPUS) {
+		struct cframe *c = &corpus[ncorpus];
+		size_t nl = strlen(e->d_name);
+		char *dot;
+		FILE *f;
+
+		if (nl < 5 || strcmp(e->d_name + nl - 4, ".bin"))
+			continue;
+		snprintf(c->name, sizeof(c->name), "%s", e->d_name);
+		dot = strrchr(c->name, '.');
+		*dot = '\0';
+		dot = strrchr(c->name, '.');
+		if (!dot) {
+			fprintf(stderr, "corpus file %s: no .EXPECT in the name\n", e->d_name);
+			closedir(d);
+			return -1;
+		}
+		c->expect = -1;
+		for (size_t i = 0; i < ARRAY_SIZE(expect_names); i++) {
+			if (!strcmp(dot + 1, expect_names[i].name)) {
+				c->expect = expect_names[i].reason;
+				c->frag = !strcmp(dot + 1, "frag");
+				c->ei = i;
+			}
+		}
+		if (c->expect < 0) {
+			fprintf(stderr, "corpus file %s: unknown expectation '%s'\n", e->d_name,
+				dot + 1);
+			closedir(d);
+			return -1;
+		}
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		c->b = malloc(MAX_LEN);
+		f = fopen(path, "rb");
+		if (!c->b || !f) {
+			if (f)
+				fclose(f);
+			closedir(d);
+			return -1;
+		}
+		c->len = fread(c->b, 1, MAX_LEN, f);
+		fclose(f);
+		ncorpus++;
+	}
+	closedir(d);
+	qsort(corpus, ncorpus, sizeof(corpus[0]), name_cmp);
+	return ncorpus ? 0 : -1;
+}
+
+/* The rule set the corpus runs under: every term, ranges, all three actions. */
+static const struct rspec corpus_rules[] = {
+	{ "udp dst port 9000", 10, 0 },
+	{ "udp dst port 8990-9010", 20, 1 },
+	{ "tcp dst port 1-1023", 10, 2 },
+	{ "udp src port 40000-40010 and dst port 53", 5, 3 },
+	{ "udp dst port 53 action drop", 8, 0 },
+	{ "ip dst 10.2.0.0/16 and tcp", 30, 4 },
+	{ "ip6 dst 2001:db8::/32", 30, 5 },
+	{ "vlan 100", 15, 6 },
+	{ "vlan 300 and udp action pass", 1, 0 },
+	{ "icmp", 40, 7 },
+	{ "icmp6", 40, 7 },
+	{ "ip dst 192.168.0.0/16 action drop", 2, 0 },
+	{ "tcp src port 50000-65535 and ip dst 10.2.0.1", 12, 8 },
+	{ "udp dst port 20000-29999 and ip src 10.0.0.0/8", 25, 9 },
+	{ "udp dst port 65535", 3, 10 },
+	{ "ip6 src 2001:db8::/48 and tcp dst port 22 action pass", 4, 0 },
+};
+
+#define NCORPUS_RULES ARRAY_SIZE(corpus_rules)
+
+/*
+ * Every corpus frame: the parser's result matches the file name, and the
+ * program matches the model, including the exact reason counter.
+ */
+TEST(corpus)
+{
+	struct rule rules[NCORPUS_RULES];
+	unsigned int seen[XSNAP_R_MAX] = { 0 }, nexpect[ARRAY_SIZE(expect_names)] = { 0 };
+	unsigned int nframes = 0, nrange = 0, nmis = 0;
+	struct world w = { rules, NCORPUS_RULES, 0, 0 };
+	struct fx fx;
+
+	if (fx_open(&fx))
+		return;
+	w.max_frame = fx.s.skel->rodata->xsnap_max_frame;
+	REQUIRE(corpus_load() == 0);
+	w.lin_max = probe_lin_max(&fx);
+	REQUIRE(w.lin_max > 1000);
+	REQUIRE(apply_specs(&fx, corpus_rules, NCORPUS_RULES, rules) == 0);
+	for (unsigned int i = 0; i < ncorpus; i++) {
+		const struct cframe *c = &corpus[i];
+		uint64_t before[XSNAP_R_MAX], after[XSNAP_R_MAX];
+		struct xsnap_pkt p;
+		struct result r;
+		struct model m;
+		char why[512] = "";
+		int perr;
+
+		/* the file name's expectation, on the whole frame */
+		perr = xsnap_parse(c->b, c->b + c->len, &p);
+		if (-perr != c->expect || (!perr && p.frag != c->frag)) {
+			fprintf(stderr, "%s: parser says %d frag %d\n", c->name, perr,
+				perr ? 0 : p.frag);
+			test_failed = 1;
+		}
+		nexpect[c->ei]++;
+
+		model_frame(&w, c->b, c->len, &m);
+		counters(&fx, before);
+		run(fx.prog, c->b, c->len, &r);
+		counters(&fx, after);
+		nframes++;
+		if (!agrees(&m, c->b, c->len, &r, why, sizeof(why))) {
+			fprintf(stderr, "%s (%zu bytes): %s\n", c->name, c->len, why);
+			hexdump(c->b, c->len);
+			test_failed = 1;
+			nmis++;
+			continue;
+		}
+		if (m.einval)
+			continue;
+		for (uint32_t k = 0; k < XSNAP_R_MAX; k++) {
+			uint64_t want = (k == m.reason) + (m.frag && k == XSNAP_R_FRAGMENT);
+
+			if (after[k] - before[k] != want) {
+				fprintf(stderr, "%s: counter %s moved by %llu, expected %llu\n",
+					c->name, xsnap_reason_str(k),
+					(unsigned long long)(after[k] - before[k]),
+					(unsigned long long)want);
+				test_failed = 1;
+			}
+		}
+		seen[m.reason]++;
+		if (m.action == XDP_REDIRECT && (m.meta.rule_id == 2 || m.meta.rule_id == 3 ||
+						 m.meta.rule_id == 13 || m.meta.rule_id == 14))
+			nrange++;
+	}
+	printf("corpus: %u frames (linear up to %u bytes in a test run), %u mismatches; "
+	       "reasons:",
+	       nframes, w.lin_max, nmis);
+	for (uint32_t k = 0; k < XSNAP_R_MAX; k++)
+		if (seen[k])
+			printf(" %s %u", xsnap_reason_str(k), seen[k]);
+	printf("\n");
+	summary_put("corpus", "%u frames, %u mismatches", nframes, nmis);
+	/* the corpus covers what TESTING.md group A asks for */
+	CHECK(nframes >= 80);
+	for (size_t k = 0; k < ARRAY_SIZE(expect_names); k++) {
+		if (!nexpect[k])
+			fprintf(stderr, "no corpus frame expects '%s'\n", expect_names[k].name);
+		CHECK(nexpect[k] > 0);
+	}
+	static const uint32_t must[] = { XSNAP_R_DELIVER,  XSNAP_R_NOMATCH,  XSNAP_R_RULE_PASS,
+					 XSNAP_R_RULE_DROP, XSNAP_R_SHORT_L2, XSNAP_R_NON_IP,
+					 XSNAP_R_VLAN_DEEP, XSNAP_R_BAD_L3,   XSNAP_R_BAD_L4,
+					 XSNAP_R_IPV6_EXT,  XSNAP_R_TOO_BIG };
+	for (size_t k = 0; k < ARRAY_SIZE(must); k++) {
+		if (!seen[must[k]])
+			fprintf(stderr, "no corpus frame ended as '%s'\n",
+				xsnap_reason_str(must[k]));
+		CHECK(seen[must[k]] > 0);
+	}
+	CHECK(nrange >= 3);
+	fx_close(&fx);
+}
+
+/* ---- the fuzzer ------------------------------------------------------------------ */
+
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);	/* splitmix64 */
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static uint32_t rn(uint32_t n)
+{
+	return n ? (uint32_t)(rnd() % n) : 0;
+}
+
+/* Parsed well-formed corpus frames: where rules and mutations start from. */
+struct seed {
+	const struct cframe *c;
+	struct xsnap_pkt p;
+};
+
+static struct seed seeds[MAX_CORPUS];
+static unsigned int nseeds;
+
+static void seeds_init(void)
+{
+	nseeds = 0;
+	for (unsigned int i = 0; i < ncorpus; i++) {
+		struct seed *s = &seeds[nseeds];
+
+		if (corpus[i].len < ETH_MIN || corpus[i].len > 1600)
+			continue;
+		if (xsnap_parse(corpus[i].b, corpus[i].b + corpus[i].len, &s->p))
+			continue;
+		s->c = &corpus[i];
+		nseeds++;
+	}
+}
+
+/* A rule shape: which terms, prefix lengths, and whether ports are ranges. */
+struct tmpl {
+	bool proto, sport, dport, src, dst, vlan, srange, drange;
+	uint8_t fam, splen, dplen;
+};
+
+static void rnd_tmpl(struct tmpl *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->fam = rn(3) ? 0 : (rn(3) ? 4 : 6);
+	if (t->fam) {
+		t->src = rn(2);
+		t->dst = !t->src || rn(2);
+		t->splen = rn(t->fam == 4 ? 33 : 129);
+		t->dplen = rn(t->fam == 4 ? 33 : 129);
+		if (rn(2))
+			t->splen = (uint8_t[]){ 8, 16, 24, 32 }[rn(4)] * (t->fam == 4 ? 1 : 2);
+	}
+	t->sport = rn(3) == 0;
+	t->dport = rn(3) != 0;
+	t->proto = t->sport || t->dport || rn(2);
+	t->srange = t->sport && rn(2);
+	t->drange = t->dport && rn(2);
+	t->vlan = rn(5) == 0;
+}
+
+/* Append a port term matching (usually) @port to @m. */
+static void port_term(char *m, size_t len, const char *dir, uint16_t port, bool range)
+{
+	size_t o = strlen(m);
+
+	if (!port || rn(5) == 0)
+		port = 1 + rn(65535);
+	if (!range) {
+		snprintf(m + o, len - o, " and %s port %u", dir, port);
+		return;
+	}
+	uint32_t w = (uint32_t[]){ 1, 2, 10, 100, 1000, 30000 }[rn(6)];
+	uint32_t lo = port > w / 2 ? port - rn(w / 2 + 1) : 1;
+	uint32_t hi = lo + w > 65535 ? 65535 : lo + w;
+
+	if (hi == lo)
+		lo--;
+	snprintf(m + o, len - o, " and %s port %u-%u", dir, lo, hi);
+}
+
+static void addr_term(char *m, size_t len, const char *dir, uint8_t fam, const uint8_t *a,
+		      uint8_t plen)
+{
+	char text[INET6_ADDRSTRLEN];
+	uint8_t b[16];
+	size_t o = strlen(m);
+
+	memcpy(b, a, 16);
+	if (rn(4) == 0)
+		b[rn(fam == 4 ? 4 : 16)] ^= (uint8_t)(1 << rn(8));	/* a near miss */
+	inet_ntop(fam == 4 ? AF_INET : AF_INET6, b, text, sizeof(text));
+	snprintf(m + o, len - o, " and %s %s %s/%u", fam == 4 ? "ip" : "ip6", dir, text, plen);
+}
+
+/* One rule of shape @t, usually matching seed @s; written in the match
+ * language and parsed, so the parser is exercised too. */
+static int rnd_rule(const struct tmpl *t, const struct seed *s, struct rule *r, uint32_t id)
+{
+	const struct xsnap_pkt *p = &s->p;
+	char m[256] = "", err[256];
+	uint32_t a = rn(20);
+
+	if (t->proto) {
+		const char *proto = "udp";
+
+		if (t->sport || t->dport)
+			proto = p->proto == IPPROTO_TCP ? "tcp" : "udp";
+		else if (p->proto == IPPROTO_TCP)
+			proto = "tcp";
+		else if (p->proto == IPPROTO_ICMP && t->fam != 6)
+			proto = "icmp";
+		else if (p->proto == IPPROTO_ICMPV6 && t->fam != 4)
+			proto = "icmp6";
+		snprintf(m, sizeof(m), "%s", proto);
+	}
+	if (t->sport)
+		port_term(m, sizeof(m), "src", p->ports ? ntohs(p->sport) : 0, t->srange);
+	if (t->dport)
+		port_term(m, sizeof(m), "dst", p->ports ? ntohs(p->dport) : 0, t->drange);
+	if (t->fam) {
+		uint8_t any[16] = { 10, 0, 0, 1 };
+		bool same = p->l3_proto == t->fam;
+
+		if (t->fam == 6)
+			memcpy(any, (uint8_t[]){ 0x20, 0x01, 0x0d, 0xb8 }, 4);
+		if (t->src)
+			addr_term(m, sizeof(m), "src", t->fam, same ? p->src : any, t->splen);
+		if (t->dst)
+			addr_term(m, sizeof(m), "dst", t->fam, same ? p->dst : any, t->dplen);
+	}
+	if (t->vlan) {
+		size_t o = strlen(m);
+
+		snprintf(m + o, sizeof(m) - o, " and vlan %u",
+			 p->nvlan && rn(4) ? p->vlan : rn(4096));
+	}
+	if (!m[0])
+		snprintf(m, sizeof(m), "udp");
+	if (a >= 17)
+		strcat(m, a == 19 ? " action pass" : " action drop");
+	*r = (struct rule){ .id = id, .prio = rn(8) * 10, .tenant = rn(8) };
+	if (rule_parse(m[0] == ' ' ? m + 5 : m, r, err, sizeof(err))) {
+		fprintf(stderr, "generated rule '%s': %s\n", m, err);
+		test_failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* Offset of the L3 header after up to 4 VLAN tags, and its ethertype. */
+static size_t l3_of(const uint8_t *b, size_t len, uint16_t *type)
+{
+	size_t off = 12;
+
+	for (int i = 0; i < 5 && off + 2 <= len; i++) {
+		*type = (uint16_t)(b[off] << 8 | b[off + 1]);
+		if (*type != 0x8100 && *type != 0x88a8)
+			return off + 2;
+		off += 4;
+	}
+	*type = 0;
+	return len;
+}
+
+static void put16(uint8_t *b, size_t len, size_t off, uint16_t v)
+{
+	if (off + 2 <= len) {
+		b[off] = (uint8_t)(v >> 8);
+		b[off + 1] = (uint8_t)v;
+	}
+}
+
+static uint16_t get16(const uint8_t *b, size_t len, size_t off)
+{
+	return off + 2 <= len ? (uint16_t)(b[off] << 8 | b[off + 1]) : 0;
+}
+
+static size_t insert(uint8_t *b, size_t len, size_t off, const uint8_t *what, size_t n)
+{
+	if (off > len || len + n > MAX_LEN)
+		return len;
+	memmove(b + off + n, b + off, len - off);
+	memcpy(b + off, what, n);
+	return len + n;
+}
+
+/* A value near @v, or one of the edges of the field. */
+static uint16_t fuzz16(uint16_t v)
+{
+	switch (rn(5)) {
+	case 0:
+		return (uint16_t)rnd();
+	case 1:
+		return 0;
+	case 2:
+		return 0xffff;
+	default:
+		return (uint16_t)(v + (int)rn(17) - 8);
+	}
+}
+
+/* L4 header offset of an IPv4/IPv6 frame at @l3, and its protocol. */
+static size_t l4_of(const uint8_t *b, size_t len, size_t l3, uint16_t type, uint8_t *proto)
+{
+	if (type == 0x0800 && l3 + 20 <= len) {
+		*proto = b[l3 + 9];
+		return l3 + (b[l3] & 0x0f) * 4;
+	}
+	if (type == 0x86dd && l3 + 40 <= len) {
+		*proto = b[l3 + 6];
+		return l3 + 40;
+	}
+	*proto = 0;
+	return len;
+}
+
+/* One random change to the frame; returns the new length. */
+static size_t mutate_once(uint8_t *b, size_t len, const struct rule *rules, unsigned int n)
+{
+	uint16_t type;
+	size_t l3 = l3_of(b, len, &type), l4;
+	uint8_t proto, tag[8];
+
+	l4 = l4_of(b, len, l3, type, &proto);
+	switch (rn(12)) {
+	case 0:	/* bit flips in the headers */
+		for (uint32_t k = 1 + rn(4); k; k--)
+			b[rn(len < 96 ? len : 96)] ^= (uint8_t)(1 << rn(8));
+		break;
+	case 1:	/* a bit flip anywhere */
+		b[rn(len)] ^= (uint8_t)(1 << rn(8));
+		break;
+	case 2:	/* truncation, mostly inside the headers */
+		len = ETH_MIN + rn((len - ETH_MIN < 90 ? len - ETH_MIN : 90) + 1);
+		break;
+	case 3:	/* IPv4 total length / IHL, IPv6 payload length */
+		if (type == 0x0800) {
+			if (rn(3))
+				put16(b, len, l3 + 2, fuzz16(get16(b, len, l3 + 2)));
+			else if (l3 < len)
+				b[l3] = (uint8_t)((b[l3] & 0xf0) | rn(16));
+		} else if (type == 0x86dd) {
+			put16(b, len, l3 + 4, fuzz16(get16(b, len, l3 + 4)));
+		}
+		break;
+	case 4:	/* UDP length, TCP data offset */
+		if (proto == IPPROTO_UDP)
+			put16(b, len, l4 + 4, fuzz16(get16(b, len, l4 + 4)));
+		else if (proto == IPPROTO_TCP && l4 + 12 < len)
+			b[l4 + 12] = (uint8_t)(rn(16) << 4);
+		break;
+	case 5:	/* one more VLAN tag */
+		put16(tag, 4, 0, rn(4) ? (rn(2) ? 0x8100 : 0x88a8) : (uint16_t)rnd());
+		put16(tag, 4, 2, (uint16_t)rn(4096));
+		len = insert(b, len, 12, tag, 4);
+		break;
+	case 6:	/* one more IPv6 extension header, payload length kept or fixed */
+		if (type == 0x86dd && l3 + 40 <= len) {
+			static const uint8_t kinds[] = { 0, 43, 60, 44, 44 };
+			uint8_t k = kinds[rn(ARRAY_SIZE(kinds))];
+
+			memset(tag, 0, sizeof(tag));
+			tag[0] = b[l3 + 6];
+			if (k == 44)
+				put16(tag, 8, 2, rn(3) ? 0 : (uint16_t)rnd());
+			else
+				tag[1] = rn(8) ? 0 : (uint8_t)rn(4);
+			len = insert(b, len, l3 + 40, tag, 8);
+			b[l3 + 6] = k;
+			if (rn(4))
+				put16(b, len, l3 + 4, get16(b, len, l3 + 4) + 8);
+		}
+		break;
+	case 7:	/* ports: random, or at/around a rule's range edges */
+		if (l4 + 4 <= len) {
+			const struct rule *r = n ? &rules[rn(n)] : NULL;
+			uint16_t v = (uint16_t)rnd();
+
+			if (r && (r->fields & (XSNAP_F_SPORT | XSNAP_F_DPORT)) && rn(4)) {
+				uint16_t lo = (r->fields & XSNAP_F_DPORT) ? r->dport : r->sport;
+				uint16_t hi = (r->fields & XSNAP_F_DPORT) ? r->dport_hi :
+									    r->sport_hi;
+
+				v = (uint16_t[]){ lo, (uint16_t)(lo - 1), hi ? hi : lo,
+						  (uint16_t)((hi ? hi : lo) + 1) }[rn(4)];
+			}
+			put16(b, len, l4 + (rn(2) ? 2 : 0), v);
+		}
+		break;
+	case 8:	/* trailing bytes beyond the IP length */
+		for (uint32_t k = 1 + rn(32); k && len < MAX_LEN; k--)
+			b[len++] = (uint8_t)rnd();
+		break;
+	case 9:	/* the ethertype */
+		put16(b, len, l3 - 2,
+		      (uint16_t[]){ 0x0800, 0x86dd, 0x8100, 0x88a8, 0x0806, 0x05dc,
+				    (uint16_t)rnd() }[rn(7)]);
+		break;
+	case 10: /* fragment fields */
+		if (type == 0x0800)
+			put16(b, len, l3 + 6,
+			      rn(2) ? (uint16_t)rnd() : (uint16_t)(0x2000 * rn(2) | rn(4)));
+		break;
+	default: /* the protocol / next header */
+		if (type == 0x0800 && l3 + 10 <= len)
+			b[l3 + 9] = (uint8_t[]){ 6, 17, 1, 58, 47, (uint8_t)rnd() }[rn(6)];
+		else if (type == 0x86dd && l3 + 7 <= len)
+			b[l3 + 6] = (uint8_t[]){
+				6, 17, 58, 0, 43, 44, 60, 59, 50, (uint8_t)rnd()
+			}[rn(10)];
+		break;
+	}
+	return len < ETH_MIN ? ETH_MIN : len;
+}
+
+struct fuzz_stats {
+	uint64_t frames, mismatches, refused_sets;
+	uint64_t reason[XSNAP_R_MAX];
+	uint64_t frag;
+};
+
+/* Keep a mismatching frame for the corpus: $OUTPUT/test-logs/fuzz-mismatch-N.bin. */
+static void keep_frame(const uint8_t *b, size_t len, uint64_t n)
+{
+	const char *out = getenv("OUTPUT");
+	char path[4200];
+	FILE *f;
+
+	if (!out)
+		return;
+	snprintf(path, sizeof(path), "%s/test-logs", out);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/test-logs/fuzz-mismatch-%llu.bin", out,
+		 (unsigned long long)n);
+	f = fopen(path, "wb");
+	if (f) {
+		fwrite(b, 1, len, f);
+		fclose(f);
+		fprintf(stderr, "  saved as %s\n", path);
+	}
+}
+
+#define CNT_BLOCK 256	/* frames between two checks of the reason counters */
+
+/*
+ * Frames of one rule set.  Each is compared at once; the reason counters
+ * every CNT_BLOCK frames against the model's sum (reading 14 per-CPU
+ * counters per frame would cost more than the test run itself).
+ */
+static void fuzz_round(struct fx *fx, const struct world *w, unsigned int nframes,
+		       struct fuzz_stats *st)
+{
+	static uint8_t b[MAX_LEN];
+	uint64_t c0[XSNAP_R_MAX], c1[XSNAP_R_MAX], want[XSNAP_R_MAX] = { 0 };
+
+	counters(fx, c0);
+	for (unsigned int i = 0; i < nframes; i++) {
+		const struct cframe *c = rn(4) ? seeds[rn(nseeds)].c : &corpus[rn(ncorpus)];
+		struct result r;
+		struct model m;
+		char why[512];
+		size_t len;
+
+		len = c->len < ETH_MIN ? ETH_MIN : c->len;
+		memset(b, 0, len);
+		memcpy(b, c->b, c->len);
+		for (uint32_t k = rn(4); k; k--)	/* 0..3 changes; 0: the corpus frame */
+			len = mutate_once(b, len, w->rules, w->n);
+		model_frame(w, b, len, &m);
+		run(fx->prog, b, len, &r);
+		st->frames++;
+		if (!agrees(&m, b, len, &r, why, sizeof(why))) {
+			if (st->mismatches < 10) {
+				fprintf(stderr, "fuzz frame %llu (%zu bytes, from %s): %s\n",
+					(unsigned long long)st->frames, len, c->name, why);
+				hexdump(b, len);
+				keep_frame(b, len, st->mismatches);
+			}
+			st->mismatches++;
+			test_failed = 1;
+		}
+		want[m.reason]++;
+		want[XSNAP_R_FRAGMENT] += m.frag;
+		st->reason[m.reason]++;
+		st->frag += m.frag;
+		if ((i + 1) % CNT_BLOCK && i + 1 < nframes)
+			continue;
+		counters(fx, c1);
+		for (uint32_t k = 0; k < XSNAP_R_MAX; k++) {
+			if (c1[k] - c0[k] != want[k]) {
+				fprintf(stderr,
+					"fuzz: counter %s moved by %llu over frames %llu..%llu, "
+					"model %llu\n",
+					xsnap_reason_str(k), (unsigned long long)(c1[k] - c0[k]),
+					(unsigned long long)(st->frames - i % CNT_BLOCK - 1),
+					(unsigned long long)st->frames,
+					(unsigned long long)want[k]);
+				st->mismatches++;
+				test_failed = 1;
+			}
+			want[k] = 0;
+		}
+		memcpy(c0, c1, sizeof(c0));
+	}
+}
+
+/*
+ * A13: mutations of the corpus under random rule sets.  Each round draws
+ * 1..5 shapes and up to 60 rules derived from corpus frames, applies them
+ * through steer_apply() (so the bank flips every round, port class tables
+ * included), and runs FRAMES_PER_ROUND mutated frames.
+ */
+#define FRAMES_PER_ROUND 4000
+#define MAX_FUZZ_RULES 60
+
+TEST(fuzz)
+{
+	const char *env_seed = getenv("XSNAP_TEST_SEED"), *env_n = getenv("XSNAP_FUZZ_FRAMES");
+	uint64_t seed = env_seed ? strtoull(env_seed, NULL, 0) : 0x78736e6170667a31ull;
+	uint64_t target = env_n ? strtoull(env_n, NULL, 0) : 1000000;
+	struct rule rules[MAX_FUZZ_RULES];
+	struct fuzz_stats st = { 0 };
+	struct world w = { rules, 0, 0, 0 };
+	unsigned int rounds = 0;
+	double t0, t;
+	struct fx fx;
+
+	if (fx_open(&fx))
+		return;
+	REQUIRE(corpus_load() == 0);
+	seeds_init();
+	REQUIRE(nseeds >= 20);
+	w.lin_max = probe_lin_max(&fx);
+	w.max_frame = fx.s.skel->rodata->xsnap_max_frame;
+	REQUIRE(w.lin_max > 1000);
+	rng_state = seed;
+	t0 = now_s();
+	while (st.frames < target && st.mismatches < 100) {
+		struct tmpl tmpls[5];
+		unsigned int nt = 1 + rn(5), n = 1 + rn(MAX_FUZZ_RULES);
+		int err;
+
+		for (unsigned int k = 0; k < nt; k++)
+			rnd_tmpl(&tmpls[k]);
+		for (unsigned int k = 0; k < n; k++)
+			REQUIRE(rnd_rule(&tmpls[rn(nt)], &seeds[rn(nseeds)], &rules[k], k + 1) ==
+				0);
+		w.n = n;
+		err = steer_apply(&fx.s, rules, n, ~0u);
+		if (err == -ENOSPC) {
+			st.refused_sets++;	/* too many range keys: legal, counted */
+			continue;
+		}
+		REQUIRE(err == 0);
+		fuzz_round(&fx, &w, FRAMES_PER_ROUND, &st);
+		rounds++;
+	}
+	t = now_s() - t0;
+	printf("fuzz: %llu frames, %llu mismatches, seed 0x%llx (%u rule sets, %llu refused; "
+	       "%.1f s, %.0f frames/s)\n",
+	       (unsigned long long)st.frames, (unsigned long long)st.mismatches,
+	       (unsigned long long)seed, rounds, (unsigned long long)st.refused_sets, t,
+	       (double)st.frames / t);
+	printf("fuzz reasons:");
+	for (uint32_t k = 0; k < XSNAP_R_MAX; k++)
+		printf(" %s %llu", xsnap_reason_str(k),
+		       (unsigned long long)(k == XSNAP_R_FRAGMENT ? st.frag : st.reason[k]));
+	printf("\n");
+	summary_put("fuzz", "%llu frames, %llu mismatches, seed 0x%llx",
+		    (unsigned long long)st.frames, (unsigned long long)st.mismatches,
+		    (unsigned long long)seed);
+	CHECK(st.frames >= target);
+	CHECK_EQ(st.mismatches, 0);
+	/* not vacuous: every outcome the program has occurred many times */
+	static const uint32_t must[] = { XSNAP_R_DELIVER,  XSNAP_R_NOMATCH,  XSNAP_R_RULE_PASS,
+					 XSNAP_R_RULE_DROP, XSNAP_R_NON_IP,   XSNAP_R_VLAN_DEEP,
+					 XSNAP_R_BAD_L3,    XSNAP_R_BAD_L4,   XSNAP_R_IPV6_EXT,
+					 XSNAP_R_SHORT_L2 };
+	for (size_t k = 0; k < ARRAY_SIZE(must); k++) {
+		if (st.reason[must[k]] < st.frames / 1000)
+			fprintf(stderr, "fuzz: only %llu frames ended as %s\n",
+				(unsigned long long)st.reason[must[k]], xsnap_reason_str(must[k]));
+		CHECK(st.reason[must[k]] >= st.frames / 1000);
+	}
+	CHECK(st.reason[XSNAP_R_DELIVER] >= st.frames / 10);
+	CHECK(st.frag >= st.frames / 1000);
+	fx_close(&fx);
+}
+
+TEST_MAIN()

@@ -1,0 +1,621 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * bench_classify: per-frame cost of the XDP classifier against the number
+ * of rules (issue 4: 10 000 rules should cost at most 1.5x one rule).
+ *
+ *   build/bench/bench_classify [--quick] [--repeat N] [--runs N] [-o FILE.json]
+ *
+ * Root.  The program is loaded as libxsnap loads it (steer_open()) and rules
+ * go in through steer_apply(), the library's bank flip.  For 1, 5, 100,
+ * 1 000 and 10 000 rules it times BPF_PROG_TEST_RUN with `repeat` (the kernel's
+ * own ns-per-run over the repeat loop, so the syscall is not counted):
+ *
+ *   nomatch  a UDP frame no rule matches: every group is looked up and
+ *            misses, XDP_PASS;
+ *   drop     a frame that matches one rule of the set, a drop rule: the same
+ *            lookups, one hit, a cheap verdict;
+ *   deliver  a frame that matches a deliver rule, run as live frames
+ *            (BPF_F_TEST_XDP_LIVE_FRAMES): a fresh frame per run, metadata,
+ *            tenant counters and the redirect into an AF_XDP socket on lo.
+ *            (A plain repeat cannot time delivery: the kernel does not reset
+ *            the frame between runs, so metadata piles up until it no longer
+ *            fits.)
+ *
+ * Two rule sets per size: "mixed" (the realistic one: distinct UDP ports,
+ * /24 destinations, TCP/443 from /32 sources, ranged UDP ports per /24, and
+ * one UDP port range; five groups once there are five rules or more) and
+ * "uniform" (N distinct UDP ports: one group whatever N).  Each (set, size,
+ * frame) is measured --runs times (rounds, so slow drifts of the machine hit
+ * all alike); the table shows min/median/max ns per frame and the median's
+ * ratio to one rule; "ratio_to_same_groups" in the JSON divides by the
+ * smallest set with the same groups (mixed: 5 rules, one per shape), which
+ * separates the cost of rules (none) from the cost of shapes (one hash
+ * lookup each).  Before timing, every set is checked: the frames get
+ * the verdict and tenant set the reference classifier (rule_ref_classify())
+ * gives, and the rule map holds the keys the compiler made; a mismatch
+ * fails the run (exit 1).
+ *
+ * The process moves into a private network namespace of its own (lo up, a
+ * copy-mode AF_XDP socket on lo queue 0), so it touches nothing outside.
+ * --quick: few repeats and one round, for `make test` (tests/bpf/
+ * test_classify runs it); its times are not meant to be compared.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_xdp.h>
+#include <xdp/xsk.h>
+
+#include "rule.h"
+#include "xsnap_internal.h"
+#include "xsnap_parse.h"
+#include "xsnap_steer.skel.h"
+
+#ifndef BPF_F_TEST_XDP_LIVE_FRAMES
+#define BPF_F_TEST_XDP_LIVE_FRAMES (1U << 1)
+#endif
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define MAX_RUNS 20
+#define XSK_NFRAMES 256
+
+/* 5: one rule per shape of the mixed set, its smallest size with all groups */
+static const unsigned int sizes[] = { 1, 5, 100, 1000, 10000 };
+enum { SET_MIXED, SET_UNIFORM, NSETS };
+static const char *const set_names[] = { "mixed", "uniform" };
+enum { F_NOMATCH, F_DROP, F_DELIVER, NFRAMES };
+static const char *const frame_names[] = { "nomatch", "drop", "deliver" };
+
+struct cell {
+	unsigned int nrules, nkeys, ngroups;
+	double ns[MAX_RUNS];
+	double min, median, max;
+};
+
+static struct {
+	bool quick;
+	unsigned int repeat, runs;
+	const char *json;
+} opt = { .repeat = 1000000, .runs = 5 };
+
+static struct cell cells[NSETS][ARRAY_SIZE(sizes)][NFRAMES];
+
+/* ---- environment -------------------------------------------------------------- */
+
+struct xsk {
+	void *area;
+	struct xsk_umem *umem;
+	struct xsk_ring_prod fq;
+	struct xsk_ring_cons cq;
+	struct xsk_ring_cons rx;
+	struct xsk_socket *sock;
+};
+
+/* A private netns with lo up and a copy-mode AF_XDP socket on lo queue 0
+ * (the deliver frames are redirected into it).  Returns its fd or -errno. */
+static int env_setup(struct xsk *x)
+{
+	struct xsk_socket_config cfg = {
+		.rx_size = XSK_RING_CONS__DEFAULT_NUM_DESCS,
+		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
+		.bind_flags = XDP_COPY,
+	};
+	struct ifreq ifr = { 0 };
+	__u32 idx;
+	int fd, err;
+
+	if (unshare(CLONE_NEWNET))
+		return -errno;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	strcpy(ifr.ifr_name, "lo");
+	err = ioctl(fd, SIOCGIFFLAGS, &ifr);
+	ifr.ifr_flags |= IFF_UP;
+	if (!err)
+		err = ioctl(fd, SIOCSIFFLAGS, &ifr);
+	err = err ? -errno : 0;
+	close(fd);
+	if (err)
+		return err;
+	x->area = mmap(NULL, XSK_NFRAMES * XSK_UMEM__DEFAULT_FRAME_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (x->area == MAP_FAILED)
+		return -errno;
+	err = xsk_umem__create(&x->umem, x->area, XSK_NFRAMES * XSK_UMEM__DEFAULT_FRAME_SIZE,
+			       &x->fq, &x->cq, NULL);
+	if (!err)
+		err = xsk_socket__create(&x->sock, "lo", 0, x->umem, &x->rx, NULL, &cfg);
+	if (err)
+		return err;
+	if (xsk_ring_prod__reserve(&x->fq, XSK_NFRAMES, &idx) == XSK_NFRAMES) {
+		for (__u32 i = 0; i < XSK_NFRAMES; i++)
+			*xsk_ring_prod__fill_addr(&x->fq, idx + i) =
+				(__u64)i * XSK_UMEM__DEFAULT_FRAME_SIZE;
+		xsk_ring_prod__submit(&x->fq, XSK_NFRAMES);
+	}
+	return xsk_socket__fd(x->sock);
+}
+
+static void xsk_teardown(struct xsk *x)
+{
+	if (x->sock)
+		xsk_socket__delete(x->sock);
+	if (x->umem)
+		xsk_umem__delete(x->umem);
+	if (x->area && x->area != MAP_FAILED)
+		munmap(x->area, XSK_NFRAMES * XSK_UMEM__DEFAULT_FRAME_SIZE);
+}
+
+/* Give the frames the deliver runs filled back to the kernel, so the
+ * socket keeps receiving rather than dropping for lack of fill entries. */
+static void xsk_recycle(struct xsk *x)
+{
+	__u32 idx, n, fidx;
+
+	n = xsk_ring_cons__peek(&x->rx, XSK_NFRAMES, &idx);
+	if (!n)
+		return;
+	if (xsk_ring_prod__reserve(&x->fq, n, &fidx) == n) {
+		for (__u32 i = 0; i < n; i++)
+			*xsk_ring_prod__fill_addr(&x->fq, fidx + i) =
+				xsk_umem__extract_addr(
+					xsk_ring_cons__rx_desc(&x->rx, idx + i)->addr) &
+				~(__u64)(XSK_UMEM__DEFAULT_FRAME_SIZE - 1);
+		xsk_ring_prod__submit(&x->fq, n);
+	}
+	xsk_ring_cons__release(&x->rx, n);
+}
+
+/* ---- rule sets and frames ------------------------------------------------------ */
+
+/*
+ * Rule i of the "mixed" set of @n rules (@n >= 5 uses all five shapes):
+ *   0, 5, 10...: udp dst port 10000+k          (distinct ports)
+ *   1, 6, ...:   ip dst 10.X.Y.0/24            (distinct /24s)
+ *   2, 7, ...:   tcp dst port 443 and ip src 172.16.X.Y  (/32 sources)
+ *   3, 8, ...:   udp dst port 5000-5999 and ip dst 10.200.X.0/24
+ *   4:           udp dst port 20000-29999     (the one wide range)
+ *   9, 14, ...:  more udp dst ports
+ * Rule 0 (port 10000) is the one the drop and deliver frames match: a drop
+ * rule when @drop0, else a deliver rule.  Tenants cycle over 8 slots.
+ */
+static void mixed_rule(unsigned int i, char *m, size_t len)
+{
+	unsigned int k = i / 5;
+
+	switch (i % 5) {
+	case 0:
+		snprintf(m, len, "udp dst port %u", 10000 + k);
+		break;
+	case 1:
+		snprintf(m, len, "ip dst 10.%u.%u.0/24", k / 256, k % 256);
+		break;
+	case 2:
+		snprintf(m, len, "tcp dst port 443 and ip src 172.16.%u.%u", k / 256, k % 256);
+		break;
+	case 3:
+		snprintf(m, len, "udp dst port 5000-5999 and ip dst 10.200.%u.0/24", k % 256);
+		break;
+	default:
+		if (k == 0)
+			snprintf(m, len, "udp dst port 20000-29999");
+		else
+			snprintf(m, len, "udp dst port %u", 10000 + 2000 + k);
+		break;
+	}
+}
+
+/* "uniform": N distinct UDP ports, one group. */
+static void uniform_rule(unsigned int i, char *m, size_t len)
+{
+	snprintf(m, len, "udp dst port %u", 10000 + i);
+}
+
+static int build_rules(int set, unsigned int n, bool drop0, struct rule *rules)
+{
+	char m[128], err[256];
+
+	for (unsigned int i = 0; i < n; i++) {
+		if (set == SET_MIXED)
+			mixed_rule(i, m, sizeof(m));
+		else
+			uniform_rule(i, m, sizeof(m));
+		if (i == 0 && drop0)
+			strcat(m, " action drop");
+		rules[i] = (struct rule){ .id = i + 1, .prio = 10 + i % 7, .tenant = i % 8 };
+		if (rule_parse(m, &rules[i], err, sizeof(err))) {
+			fprintf(stderr, "rule '%s': %s\n", m, err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void put16(uint8_t *b, size_t off, uint16_t v)
+{
+	b[off] = (uint8_t)(v >> 8);
+	b[off + 1] = (uint8_t)v;
+}
+
+/* A 64-byte IPv4/UDP frame 10.9.9.9:40000 -> 10.250.0.1:@dport: port 10000
+ * matches rule 0 of every set, port 9 no rule. */
+static size_t make_frame(int which, uint8_t *b)
+{
+	static const uint8_t mac[12] = { 2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1 };
+	const size_t len = 64;
+
+	memset(b, 0, len);
+	memcpy(b, mac, sizeof(mac));
+	put16(b, 12, 0x0800);
+	b[14] = 0x45;
+	put16(b, 16, (uint16_t)(len - 14));
+	b[22] = 64;
+	b[23] = 17;
+	inet_pton(AF_INET, "10.9.9.9", b + 26);
+	inet_pton(AF_INET, "10.250.0.1", b + 30);
+	put16(b, 34, 40000);
+	put16(b, 36, which == F_NOMATCH ? 9 : 10000);
+	put16(b, 38, (uint16_t)(len - 34));
+	return len;
+}
+
+/* ---- checking and timing -------------------------------------------------------- */
+
+/* The frame @w gets the verdict and tenant set rule_ref_classify() gives. */
+static int check_frame(int prog, const struct rule *rules, unsigned int n, int set, int w)
+{
+	static const uint32_t want_ret[] = { XDP_PASS, XDP_DROP, XDP_REDIRECT };
+	static const uint32_t act[] = { XDP_REDIRECT, XDP_DROP, XDP_PASS };
+	uint8_t b[128], out[256];
+	size_t len = make_frame(w, b);
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = b, .data_size_in = (__u32)len,
+		    .data_out = out, .data_size_out = sizeof(out), .repeat = 1);
+	struct rule_frame rf = { 0 };
+	uint32_t mask = 0, id = 0, got = 0;
+	struct xsnap_pkt p;
+	int ref;
+
+	if (xsnap_parse(b, b + len, &p))
+		return -1;
+	rf.l3_proto = p.l3_proto;
+	rf.proto = p.proto;
+	rf.has_ports = p.ports;
+	rf.sport = ntohs(p.sport);
+	rf.dport = ntohs(p.dport);
+	memcpy(rf.src, p.src, 16);
+	memcpy(rf.dst, p.dst, 16);
+	ref = rule_ref_classify(rules, n, &rf, &mask, &id);
+	if (bpf_prog_test_run_opts(prog, &o))
+		return -1;
+	if (o.retval == XDP_REDIRECT)
+		memcpy(&got, out + offsetof(struct xsnap_meta, tenant_mask), sizeof(got));
+	if (o.retval != want_ret[w] || (ref < 0 ? XDP_PASS : act[ref]) != o.retval ||
+	    got != mask) {
+		fprintf(stderr,
+			"%s, %u rules, %s frame: verdict %u mask 0x%x, reference %d mask 0x%x\n",
+			set_names[set], n, frame_names[w], o.retval, got, ref, mask);
+		return -1;
+	}
+	return 0;
+}
+
+/* ns per run of @prog on frame @b, as the kernel measures it. */
+static double time_frame(int prog, const uint8_t *b, size_t len, bool live, struct xsk *x)
+{
+	struct xdp_md ctx = { .data_end = (__u32)len, .ingress_ifindex = if_nametoindex("lo") };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = b, .data_size_in = (__u32)len,
+		    .repeat = opt.repeat);
+
+	if (live) {
+		o.flags = BPF_F_TEST_XDP_LIVE_FRAMES;
+		o.ctx_in = &ctx;
+		o.ctx_size_in = sizeof(ctx);
+	}
+	if (bpf_prog_test_run_opts(prog, &o)) {
+		fprintf(stderr, "test run: %s\n", strerror(errno));
+		return NAN;
+	}
+	if (live)
+		xsk_recycle(x);
+	return (double)o.duration;
+}
+
+static int dbl_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void summarise(struct cell *c)
+{
+	double v[MAX_RUNS];
+
+	memcpy(v, c->ns, sizeof(double) * opt.runs);
+	qsort(v, opt.runs, sizeof(double), dbl_cmp);
+	c->min = v[0];
+	c->max = v[opt.runs - 1];
+	c->median = opt.runs % 2 ? v[opt.runs / 2] : (v[opt.runs / 2 - 1] + v[opt.runs / 2]) / 2;
+}
+
+/* ---- output ----------------------------------------------------------------------- */
+
+/* Median of @set, @frame at sizes[@a] over sizes[@b]. */
+static double ratio(int set, int frame, size_t a, size_t b)
+{
+	return cells[set][a][frame].median / cells[set][b][frame].median;
+}
+
+static void print_table(void)
+{
+	printf("\nclassification cost, ns per frame (min/median/max of %u runs of %u; ratio: "
+	       "median / median with 1 rule)\n",
+	       opt.runs, opt.repeat);
+	for (int set = 0; set < NSETS; set++) {
+		printf("\n%-8s %6s %6s %6s | %-24s | %-24s | %-24s\n", set_names[set], "rules",
+		       "keys", "groups", "nomatch", "drop", "deliver (live)");
+		for (size_t si = 0; si < ARRAY_SIZE(sizes); si++) {
+			const struct cell *c = cells[set][si];
+
+			printf("%-8s %6u %6u %6u", "", c[0].nrules, c[0].nkeys, c[0].ngroups);
+			for (int w = 0; w < NFRAMES; w++) {
+				const struct cell *one = &cells[set][0][w];
+
+				printf(" | %5.0f/%5.0f/%5.0f x%-5.2f", c[w].min, c[w].median,
+				       c[w].max, c[w].median / one->median);
+			}
+			printf("\n");
+		}
+	}
+	printf("\nper rule (same groups): mixed 10000 rules / 5 rules: nomatch x%.2f, drop x%.2f, "
+	       "deliver x%.2f; uniform 10000 / 1: nomatch x%.2f, drop x%.2f, deliver x%.2f\n",
+	       ratio(SET_MIXED, F_NOMATCH, 4, 1), ratio(SET_MIXED, F_DROP, 4, 1),
+	       ratio(SET_MIXED, F_DELIVER, 4, 1), ratio(SET_UNIFORM, F_NOMATCH, 4, 0),
+	       ratio(SET_UNIFORM, F_DROP, 4, 0), ratio(SET_UNIFORM, F_DELIVER, 4, 0));
+	printf("per group: mixed 5 rules (5 groups) / 1 rule (1 group): nomatch x%.2f, drop x%.2f, "
+	       "deliver x%.2f\n",
+	       ratio(SET_MIXED, F_NOMATCH, 1, 0), ratio(SET_MIXED, F_DROP, 1, 0),
+	       ratio(SET_MIXED, F_DELIVER, 1, 0));
+}
+
+static int write_json(const char *path)
+{
+	struct utsname u;
+	FILE *f = fopen(path, "w");
+
+	if (!f) {
+		fprintf(stderr, "%s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	uname(&u);
+	fprintf(f, "{\n  \"bench\": \"classify\",\n  \"kernel\": \"%s\",\n  \"cpus\": %ld,\n",
+		u.release, sysconf(_SC_NPROCESSORS_ONLN));
+	fprintf(f,
+		"  \"repeat\": %u,\n  \"runs\": %u,\n  \"quick\": %s,\n  \"unit\": \"ns/frame\",\n",
+		opt.repeat, opt.runs, opt.quick ? "true" : "false");
+	fprintf(f, "  \"results\": [\n");
+	for (int set = 0; set < NSETS; set++) {
+		for (size_t si = 0; si < ARRAY_SIZE(sizes); si++) {
+			for (int w = 0; w < NFRAMES; w++) {
+				const struct cell *c = &cells[set][si][w], *one = &cells[set][0][w];
+				bool last = set == NSETS - 1 && si == ARRAY_SIZE(sizes) - 1 &&
+					    w == NFRAMES - 1;
+
+				fprintf(f,
+					"    {\"set\": \"%s\", \"rules\": %u, \"keys\": %u, "
+					"\"groups\": %u, \"frame\": \"%s\", \"min\": %.1f, "
+					"\"median\": %.1f, "
+					"\"max\": %.1f, \"ratio_to_1_rule\": %.3f, "
+					"\"ratio_to_same_groups\": %.3f, \"correct\": true}%s\n",
+					set_names[set], c->nrules, c->nkeys, c->ngroups,
+					frame_names[w], c->min, c->median, c->max,
+					c->median / one->median,
+					ratio(set, w, si, set == SET_MIXED && si ? 1 : 0),
+					last ? "" : ",");
+			}
+		}
+	}
+	fprintf(f, "  ]\n}\n");
+	return fclose(f) ? -1 : 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: bench_classify [--quick] [--repeat N] [--runs N] [-o FILE.json]\n"
+		"  -q, --quick       a few seconds: repeat 20000, 3 runs (smoke test)\n"
+		"  -r, --repeat N    test runs per measurement (default 1000000)\n"
+		"  -n, --runs N      measurements per cell, 3..%d (default 5)\n"
+		"  -o, --output FILE write the results as JSON\n"
+		"Root.  Prints ns per frame for 1, 5, 100, 1000 and 10000 rules.\n",
+		MAX_RUNS);
+}
+
+static int parse_args(int argc, char **argv)
+{
+	static const struct option lo[] = { { "quick", no_argument, NULL, 'q' },
+					    { "repeat", required_argument, NULL, 'r' },
+					    { "runs", required_argument, NULL, 'n' },
+					    { "output", required_argument, NULL, 'o' },
+					    { "help", no_argument, NULL, 'h' },
+					    {} };
+	bool repeat_set = false, runs_set = false;
+	char *end;
+	long v;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "qr:n:o:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'q':
+			opt.quick = true;
+			break;
+		case 'r':
+		case 'n':
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || v < (c == 'r' ? 1 : 3) ||
+			    v > (c == 'r' ? 100000000 : MAX_RUNS)) {
+				fprintf(stderr, "bench_classify: bad %s '%s'\n",
+					c == 'r' ? "--repeat" : "--runs", optarg);
+				return 2;
+			}
+			if (c == 'r') {
+				opt.repeat = (unsigned int)v;
+				repeat_set = true;
+			} else {
+				opt.runs = (unsigned int)v;
+				runs_set = true;
+			}
+			break;
+		case 'o':
+			opt.json = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(EXIT_SUCCESS);
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (opt.quick) {
+		if (!repeat_set)
+			opt.repeat = 20000;
+		if (!runs_set)
+			opt.runs = 3;
+	}
+	return 0;
+}
+
+static int silent(enum xsnap_print_level level, const char *fmt, va_list ap)
+{
+	if (level == XSNAP_WARN)
+		vfprintf(stderr, fmt, ap);
+	return 0;
+}
+
+/* Install set @set with @n rules (rule 0 a drop rule when @drop0), check
+ * it, time frames @w0..@w1 into round @run. */
+static int measure(struct steer *s, int prog, struct xsk *x, struct rule *rules, int set,
+		   size_t si, bool drop0, int w0, int w1, unsigned int run)
+{
+	unsigned int n = sizes[si];
+	struct xsnap_bank b;
+	uint8_t f[128];
+	uint32_t bank;
+	int err;
+
+	if (build_rules(set, n, drop0, rules))
+		return -1;
+	err = steer_apply(s, rules, n, ~0u);
+	if (err) {
+		fprintf(stderr, "bench_classify: %s, %u rules: %s\n", set_names[set], n,
+			strerror(-err));
+		return -1;
+	}
+	bank = s->cfg.bank;
+	if (bpf_map_lookup_elem(s->groups_fd, &bank, &b))
+		return -1;
+	for (int w = w0; w <= w1; w++) {
+		struct cell *c = &cells[set][si][w];
+		size_t len = make_frame(w, f);
+
+		if (check_frame(prog, rules, n, set, w))
+			return -1;
+		c->nrules = n;
+		c->nkeys = s->bank_nkeys[bank];
+		c->ngroups = b.ngroups;
+		c->ns[run] = time_frame(prog, f, len, w == F_DELIVER, x);
+		if (isnan(c->ns[run]))
+			return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct rule *rules = calloc(sizes[ARRAY_SIZE(sizes) - 1], sizeof(*rules));
+	struct xsk x = { 0 };
+	struct steer s;
+	int err, fd, prog, ret = EXIT_FAILURE;
+
+	err = parse_args(argc, argv);
+	if (err)
+		return err;
+	if (!rules)
+		return EXIT_FAILURE;
+	if (geteuid() != 0) {
+		fprintf(stderr, "bench_classify: needs root (BPF_PROG_TEST_RUN, AF_XDP, netns)\n");
+		free(rules);
+		return EXIT_FAILURE;
+	}
+	xsnap_set_print(silent);
+	/* 1. a private netns and a socket to deliver into */
+	fd = env_setup(&x);
+	if (fd < 0) {
+		fprintf(stderr, "bench_classify: private netns / AF_XDP socket on lo: %s\n",
+			strerror(-fd));
+		goto out;
+	}
+	/* 2. the program, as the library loads it */
+	err = steer_open(&s, "lo", (int)if_nametoindex("lo"), NULL);
+	if (err) {
+		fprintf(stderr, "bench_classify: loading the program: %s\n", strerror(-err));
+		goto out;
+	}
+	prog = bpf_program__fd(s.skel->progs.xsnap_steer);
+	err = steer_set_xsk(&s, 0, fd);
+	if (err) {
+		fprintf(stderr, "bench_classify: xsnap_xsks[0]: %s\n", strerror(-err));
+		goto close;
+	}
+	/* 3. rounds: every (set, size) installed, checked and timed once per round,
+	 *    rule 0 a drop rule (nomatch and drop frames), then a deliver rule */
+	for (unsigned int run = 0; run < opt.runs; run++) {
+		for (int set = 0; set < NSETS; set++) {
+			for (size_t si = 0; si < ARRAY_SIZE(sizes); si++) {
+				if (measure(&s, prog, &x, rules, set, si, true, F_NOMATCH, F_DROP,
+					    run) ||
+				    measure(&s, prog, &x, rules, set, si, false, F_DELIVER,
+					    F_DELIVER, run))
+					goto close;
+			}
+		}
+		if (!opt.quick)
+			fprintf(stderr, "bench_classify: round %u/%u done\n", run + 1, opt.runs);
+	}
+	for (int set = 0; set < NSETS; set++)
+		for (size_t si = 0; si < ARRAY_SIZE(sizes); si++)
+			for (int w = 0; w < NFRAMES; w++)
+				summarise(&cells[set][si][w]);
+	print_table();
+	if (opt.json && write_json(opt.json))
+		goto close;
+	ret = EXIT_SUCCESS;
+close:
+	steer_close(&s);
+out:
+	xsk_teardown(&x);
+	free(rules);
+	return ret;
+}
