@@ -25,13 +25,21 @@
  * So the program never patches "the template": it first rewrites the
  * frame's first 128 bytes (all headers and the payload header) from
  * gen_tmpl, then stamps absolute values; receivers saw every seq exactly
- * once.  Nobody writes the filler behind those 128 bytes.
+ * once.  Nobody writes the filler behind those 128 bytes.  With
+ * --timestamp (gen_ts_off) the program also writes bpf_ktime_get_ns() into
+ * the payload (tools/common/payload.h, PAYLOAD_OFF_TSTAMP) and adds it to
+ * the checksum.
  *
  * The same program is also attached to the sending interface (each
  * BPF_PROG_RUN call is then much cheaper, see send_live.c), so it also sees
  * frames that really arrive there.  Those must pass untouched: userspace
- * puts an 8-byte random cookie in the XDP metadata area of data_in, and
- * only a frame carrying it is stamped.  Received frames have no metadata.
+ * puts an 8-byte random cookie at the start of a 40-byte XDP metadata area
+ * of data_in, and only a frame carrying it is stamped.  Received frames have
+ * no metadata.  Before XDP_TX the program strips the metadata area: on veth
+ * it would otherwise travel to the peer in front of the frame, where the
+ * peer's own XDP metadata (up to 32 bytes, written right before the data)
+ * lands inside it; the cookie, 40 bytes out, is left intact for the page's
+ * next use.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -57,6 +65,7 @@ const volatile __u32 gen_flows;			/* source ports: gen_sport + k % gen_flows */
 const volatile __u32 gen_sport;
 const volatile __u32 gen_ndports;		/* dest ports: gen_dport + k / flows % ndports */
 const volatile __u32 gen_dport;
+const volatile __u32 gen_ts_off;		/* --timestamp: send time's offset, else 0 */
 
 /* Counters, read by xsnap-gen after each BPF_PROG_RUN call (.bss, mmapped). */
 __u64 gen_next;		/* frames stamped: k of the next frame */
@@ -128,10 +137,22 @@ int xsnap_gen(struct xdp_md *ctx)
 	sum = gen_csum_base + sport + dport;
 	sum += (seq >> 48) + (seq >> 32 & 0xffff) + (seq >> 16 & 0xffff) + (seq & 0xffff);
 	sum += (check >> 16) + (check & 0xffff);
+	if (gen_ts_off) {
+		/* send time, as late as we can: the frame leaves with XDP_TX */
+		__u64 ts = bpf_ktime_get_ns();
+
+		if (data + gen_ts_off + 8 > end)
+			return XDP_ABORTED;
+		*(__u64 *)(data + gen_ts_off) = bpf_cpu_to_be64(ts);
+		sum += (ts >> 48) + (ts >> 32 & 0xffff) + (ts >> 16 & 0xffff) + (ts & 0xffff);
+	}
 	csum = (__u16)~fold(sum);
 	if (gen_udp && !csum)
 		csum = 0xffff;
 	*(__u16 *)(data + gen_csum_off) = bpf_htons(csum);
+	/* no metadata on the wire (see the top); invalidates packet pointers */
+	if (bpf_xdp_adjust_meta(ctx, (int)(data - meta)))
+		return XDP_ABORTED;
 	return XDP_TX;
 }
 

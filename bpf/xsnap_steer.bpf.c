@@ -302,8 +302,15 @@ static __always_inline int deliver(struct xdp_md *ctx, const struct xsnap_pkt *p
 	if (xsnap_max_frame && len > xsnap_max_frame)
 		return verdict(XSNAP_R_TOO_BIG, XDP_PASS);
 
-	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct xsnap_meta)))
-		return verdict(XSNAP_R_META, XDP_PASS);
+	/* Our struct must end exactly at the packet data, where userspace
+	 * looks for it, even if an earlier program left metadata of its own:
+	 * move data_meta to data - sizeof(meta), whatever it was. */
+	{
+		int metalen = (int)(ctx->data - ctx->data_meta);
+
+		if (bpf_xdp_adjust_meta(ctx, metalen - (int)sizeof(struct xsnap_meta)))
+			return verdict(XSNAP_R_META, XDP_PASS);
+	}
 	/* adjust_meta invalidates every packet pointer: reload and re-check. */
 	data = (void *)(long)ctx->data;
 	meta = (void *)(long)ctx->data_meta;

@@ -232,15 +232,18 @@ TEST(every_reason_counted)
 	frame_finish(&f);
 	frame_ipv4_frag(&f, 185);
 	expect_reason(&x, f.b, f.len, 0, XDP_REDIRECT, XSNAP_R_DELIVER, 1, covered);
-	/* metadata already there: no room for ours.  The kernel's limit was
-	 * 32 bytes, newer ones allow 255: take the most the test run accepts. */
+	/* metadata already there (as much as the test run accepts): ours
+	 * replaces it and ends right at the data, so the frame is delivered.
+	 * XSNAP_R_META, a refused adjust, is not reachable this way any more. */
 	udp4(&f, 9000, 32);
-	expect_reason(&x, f.b, f.len, meta_room(&x, &f), XDP_PASS, XSNAP_R_META, 0, covered);
+	expect_reason(&x, f.b, f.len, meta_room(&x, &f), XDP_REDIRECT, XSNAP_R_DELIVER, 0, covered);
 	/* no socket on the queue */
 	CHECK_EQ(bpf_map_delete_elem(bpf_map__fd(x.skel->maps.xsnap_xsks), &zero), 0);
 	expect_reason(&x, f.b, f.len, 0, XDP_PASS, XSNAP_R_NO_SOCKET, 0, covered);
 
 	for (uint32_t k = 0; k < XSNAP_R_MAX; k++) {
+		if (k == XSNAP_R_META)
+			continue;	/* defensive only: see above */
 		if (!covered[k])
 			fprintf(stderr, "reason %u (%s) never produced\n", k, xsnap_reason_str(k));
 		CHECK(covered[k] > 0);

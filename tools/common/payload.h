@@ -46,6 +46,15 @@
 #define PAYLOAD_OFF_SEQ		8
 #define PAYLOAD_OFF_LEN		16
 #define PAYLOAD_OFF_CHECK	20
+/*
+ * xsnap-gen --timestamp: the first 8 filler bytes (payload offset 24..31)
+ * carry the send time instead of filler: CLOCK_MONOTONIC nanoseconds,
+ * big-endian (bpf_ktime_get_ns() in live mode, clock_gettime() in packet
+ * mode).  payload_check() reports such a payload as PAYLOAD_E_FILLER; read
+ * the time with payload_tstamp().
+ */
+#define PAYLOAD_OFF_TSTAMP	24
+#define PAYLOAD_TSTAMP_LEN	8
 
 /* The header as it sits on the wire (big-endian fields; documentation and
  * sizeof only: access it through the byte-wise helpers below).
@@ -125,6 +134,14 @@ static inline uint32_t payload_get32(const void *p)
 static inline uint64_t payload_get64(const void *p)
 {
 	return (uint64_t)payload_get32(p) << 32 | payload_get32((const uint8_t *)p + 4);
+}
+
+/* payload_tstamp() - the send time of a --timestamp payload of @len bytes, or 0. */
+static inline uint64_t payload_tstamp(const void *buf, size_t len)
+{
+	if (len < PAYLOAD_OFF_TSTAMP + PAYLOAD_TSTAMP_LEN)
+		return 0;
+	return payload_get64((const uint8_t *)buf + PAYLOAD_OFF_TSTAMP);
 }
 
 /*

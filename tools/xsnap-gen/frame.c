@@ -6,8 +6,8 @@
  * xsnap payload (tools/common/payload.h), computes the IPv4 header checksum
  * and the partial L4 checksum csum_base, then stamps frame 0.  frame_stamp()
  * turns the template into frame k by rewriting the ports, the payload's seq
- * and check and the L4 checksum; bpf/xsnap_gen.bpf.c does the same
- * arithmetic in the kernel for live mode.
+ * and check, the send time (--timestamp) and the L4 checksum;
+ * bpf/xsnap_gen.bpf.c does the same arithmetic in the kernel for live mode.
  */
 #include <string.h>
 #include <arpa/inet.h>
@@ -64,10 +64,12 @@ uint32_t frame_hdr_len(const struct gen_cfg *cfg)
 	       (cfg->proto == IPPROTO_TCP ? TCP_HLEN : UDP_HLEN);
 }
 
-/* Smallest frame that holds every header and the payload header. */
+/* Smallest frame that holds every header, the payload header and, with
+ * --timestamp, the send time.
+ */
 uint32_t frame_min_size(const struct gen_cfg *cfg)
 {
-	return frame_hdr_len(cfg) + PAYLOAD_HDR_LEN;
+	return frame_hdr_len(cfg) + PAYLOAD_HDR_LEN + (cfg->tstamp ? PAYLOAD_TSTAMP_LEN : 0);
 }
 
 void frame_vars(const struct gen_cfg *cfg, uint64_t k, uint16_t *sport, uint16_t *dport,
@@ -80,8 +82,9 @@ void frame_vars(const struct gen_cfg *cfg, uint64_t k, uint16_t *sport, uint16_t
 	*seq = cfg->seq_start + k;
 }
 
+/* @ts: send time, written only when the frame has room for it (fr->ts_off). */
 void frame_stamp(const struct gen_frame *fr, uint8_t *buf, uint16_t sport, uint16_t dport,
-		 uint64_t seq)
+		 uint64_t seq, uint64_t ts)
 {
 	uint8_t *pl = buf + fr->pl_off;
 	uint32_t check = payload_mix(payload_get32(pl + PAYLOAD_OFF_STREAM), seq, fr->pl_len);
@@ -94,6 +97,10 @@ void frame_stamp(const struct gen_frame *fr, uint8_t *buf, uint16_t sport, uint1
 	sum += sport + dport;
 	sum += (seq >> 48) + (seq >> 32 & 0xffff) + (seq >> 16 & 0xffff) + (seq & 0xffff);
 	sum += (check >> 16) + (check & 0xffff);
+	if (fr->ts_off) {
+		payload_put64(buf + fr->ts_off, ts);
+		sum += (ts >> 48) + (ts >> 32 & 0xffff) + (ts >> 16 & 0xffff) + (ts & 0xffff);
+	}
 	put16(buf + fr->csum_off, csum_finish(sum, fr->udp));
 }
 
@@ -182,8 +189,13 @@ void frame_build(const struct gen_cfg *cfg, struct gen_frame *fr)
 	/* Zero the stamped payload fields, then sum the constant part. */
 	payload_put64(b + off + PAYLOAD_OFF_SEQ, 0);
 	payload_put32(b + off + PAYLOAD_OFF_CHECK, 0);
+	if (cfg->tstamp) {
+		/* even offset from the L4 header (8 or 20 + 24): whole checksum words */
+		fr->ts_off = (uint16_t)(off + PAYLOAD_OFF_TSTAMP);
+		payload_put64(b + fr->ts_off, 0);
+	}
 	fr->csum_base = csum_fold(csum_add(pseudo, b + fr->l4_off, l4_len));
 
 	frame_vars(cfg, 0, &sport, &dport, &seq);
-	frame_stamp(fr, b, sport, dport, seq);
+	frame_stamp(fr, b, sport, dport, seq, 0);
 }

@@ -10,6 +10,10 @@
  * Everything else in the frame is constant, so both paths build frame k by
  * copying one template and patching these fields plus the payload check and
  * the L4 checksum (from a precomputed partial sum, see struct gen_frame).
+ * With --timestamp, frame k also carries its send time (CLOCK_MONOTONIC ns)
+ * in payload bytes 24..31 (PAYLOAD_OFF_TSTAMP), stamped as late as each path
+ * can: just before sendmmsg() in packet mode, by the XDP program right
+ * before XDP_TX in live mode.
  */
 #ifndef XSNAP_GEN_H
 #define XSNAP_GEN_H
@@ -50,6 +54,7 @@ struct gen_cfg {
 	uint64_t seq_start;
 	enum gen_mode mode;
 	uint32_t batch;
+	bool tstamp;		/* --timestamp */
 	bool json, quiet;
 };
 
@@ -57,8 +62,9 @@ struct gen_cfg {
  * The template frame and what is needed to patch it.  csum_base is the
  * ones' complement sum (16-bit big-endian words, folded) of everything the
  * L4 checksum covers, pseudo header included, with sport, dport, seq,
- * check and the checksum field itself counted as zero: a frame's checksum
- * is ~fold(csum_base + sport + dport + seq's four words + check's two).
+ * check, the send time (--timestamp) and the checksum field itself counted
+ * as zero: a frame's checksum is ~fold(csum_base + sport + dport + seq's
+ * four words + check's two + the time's four).
  * All patched fields sit at even offsets from the L4 header, so word
  * boundaries line up.
  */
@@ -66,6 +72,7 @@ struct gen_frame {
 	uint8_t buf[GEN_MAX_FRAME];	/* frame 0 */
 	uint32_t len;
 	uint16_t l3_off, l4_off, pl_off, csum_off;
+	uint16_t ts_off;		/* send time's offset (--timestamp), else 0 */
 	uint32_t pl_len;
 	uint32_t csum_base;
 	bool udp;
@@ -92,7 +99,7 @@ void frame_build(const struct gen_cfg *cfg, struct gen_frame *fr);
 void frame_vars(const struct gen_cfg *cfg, uint64_t k, uint16_t *sport, uint16_t *dport,
 		uint64_t *seq);
 void frame_stamp(const struct gen_frame *fr, uint8_t *buf, uint16_t sport, uint16_t dport,
-		 uint64_t seq);
+		 uint64_t seq, uint64_t ts);
 uint16_t csum_finish(uint64_t sum, bool udp);
 
 /* main.c */

@@ -48,7 +48,7 @@ static const struct gen_cfg gen_defaults = {
 
 enum {
 	OPT_FLOWS = 256, OPT_PROTO, OPT_SRC, OPT_DST, OPT_SPORT, OPT_DPORT, OPT_SMAC, OPT_DMAC,
-	OPT_VLAN, OPT_STREAM, OPT_SEQ_START, OPT_MODE, OPT_BATCH,
+	OPT_VLAN, OPT_STREAM, OPT_SEQ_START, OPT_MODE, OPT_BATCH, OPT_TIMESTAMP,
 };
 
 /* One table drives getopt_long and the usage text. */
@@ -77,6 +77,8 @@ static const struct gen_opt {
 	{ "seq-start", OPT_SEQ_START, "N", "sequence number of the first frame (default 0)" },
 	{ "mode", OPT_MODE, "packet|live", "AF_PACKET (default) or XDP live frames" },
 	{ "batch", OPT_BATCH, "N", "frames per sendmmsg / live-frames batch (default 64)" },
+	{ "timestamp", OPT_TIMESTAMP, NULL,
+	  "send time (CLOCK_MONOTONIC ns) in payload bytes 24-31 (+8 bytes)" },
 	{ "json", 'j', NULL, "print the result as one JSON object" },
 	{ "quiet", 'q', NULL, "print nothing but errors (and -j output)" },
 	{ "help", 'h', NULL, "show this help" },
@@ -289,6 +291,9 @@ static void parse_args(int argc, char **argv, struct gen_cfg *cfg)
 			break;
 		case OPT_BATCH:
 			cfg->batch = (uint32_t)parse_u64(c, optarg, 1, 1024);
+			break;
+		case OPT_TIMESTAMP:
+			cfg->tstamp = true;
 			break;
 		case 'j':
 			cfg->json = true;

@@ -55,7 +55,15 @@
 #define BPF_F_TEST_XDP_LIVE_FRAMES	(1U << 1)	/* linux 5.18 */
 #endif
 
-#define LIVE_META_LEN	8		/* the cookie in front of the frame */
+/*
+ * The XDP metadata area in front of each test-run frame: the 8-byte cookie,
+ * then 32 bytes nobody reads.  The program strips the whole area before
+ * XDP_TX (a wire carries no metadata; on veth the peer would otherwise get
+ * it in front of the frame), so the peer's XDP program may write up to 32
+ * bytes of its own metadata there; the cookie, further out, survives for
+ * the page's next use (pages are recycled as they were left).
+ */
+#define LIVE_META_LEN	40
 /* Frames per BPF_PROG_RUN call: bounds, see chunk_size(). */
 #define LIVE_CHUNK_MIN	1024u
 #define LIVE_CHUNK_START	4096u
@@ -201,6 +209,7 @@ static void set_knobs(const struct gen_cfg *cfg, const struct gen_frame *fr, str
 	skel->rodata->gen_sport = cfg->sport;
 	skel->rodata->gen_ndports = (uint32_t)cfg->dport_hi - cfg->dport_lo + 1;
 	skel->rodata->gen_dport = cfg->dport_lo;
+	skel->rodata->gen_ts_off = fr->ts_off;
 }
 
 /*
@@ -314,7 +323,8 @@ int send_live(const struct gen_cfg *cfg, const struct gen_frame *fr, struct gen_
 	res->attached = link != NULL;
 
 	/* 5. run: data_in = cookie (as XDP metadata) + frame 0 */
-	memcpy(data, &cookie, LIVE_META_LEN);
+	memset(data, 0, LIVE_META_LEN);
+	memcpy(data, &cookie, sizeof(cookie));
 	memcpy(data + LIVE_META_LEN, fr->buf, fr->len);
 	have_stats = !xdp_xmit_stats(cfg->ifname, &xmit0, &errs0);
 	if (run(cfg, bpf_program__fd(skel->progs.xsnap_gen), data, LIVE_META_LEN + fr->len,

@@ -130,15 +130,24 @@ int send_packet(const struct gen_cfg *cfg, const struct gen_frame *fr, struct ge
 		uint32_t n = left < batch ? (uint32_t)left : batch;
 		int done;
 
-		/* Patch ports, seq, check and L4 checksum of each frame in place. */
+		uint64_t ts = 0;
+
+		gen_pace(cfg, &t0, res->sent);
+		if (fr->ts_off) {
+			struct timespec now;
+
+			/* one send time per batch: the frames leave in one sendmmsg() */
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			ts = (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
+		}
+		/* Patch ports, seq, check, time and L4 checksum of each frame in place. */
 		for (uint32_t j = 0; j < n; j++) {
 			uint16_t sport, dport;
 			uint64_t seq;
 
 			frame_vars(cfg, res->sent + j, &sport, &dport, &seq);
-			frame_stamp(fr, iov[j].iov_base, sport, dport, seq);
+			frame_stamp(fr, iov[j].iov_base, sport, dport, seq, ts);
 		}
-		gen_pace(cfg, &t0, res->sent);
 		done = send_batch(cfg, fd, msgs, n, res);
 		if (done < 0)
 			goto out;

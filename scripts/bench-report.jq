@@ -1,0 +1,202 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#
+# scripts/bench.sh's results: turns the per-run reports ($runs, one object per
+# run of a case) into results.json: the machine, the settings, one record per
+# case (min/median/max over its runs), the cost records and the targets.
+#
+# Inputs (jq --arg/--argjson/--slurpfile): runs, cases (the case table, one
+# "ID|SYSTEM|N|placements|receiver args|generator args" line each), classify
+# (bench_classify's JSON or null), cnote, kernel, cpus, model, commit, date,
+# nruns, window, warmup, quick, gencpu, rxcpu, latrate, load0, load1, nice.
+
+def median: sort | if length == 0 then null
+	elif length % 2 == 1 then .[length / 2 | floor]
+	else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+def stats: map(select(. != null)) | if length == 0 then {min: null, median: null, max: null}
+	else {min: min, median: median, max: max} end;
+def r3: if . == null then null else (. * 1000 | round) / 1000 end;
+def mpps: if . == null then null else . / 1e6 | r3 end;
+def us: if . == null then null else . / 1e3 | r3 end;
+
+def casemeta: $cases | split("\n") | map(select(length > 0) | split("|")
+	| {id: .[0], system: .[1], n: (.[2] | tonumber)});
+
+def case_label(id; sys; n):
+	if id == "xdp_drop" then "XDP_DROP ceiling (rx veth)"
+	elif id == "generator" then "generator (xsnap-gen live frames)"
+	elif id == "afxdp" then "raw AF_XDP, copy mode"
+	elif (id | startswith("udp-")) then "kernel UDP multicast x\(n)"
+	elif (id | startswith("afpacket-")) then "AF_PACKET TPACKET_V3 x\(n)"
+	elif (id | startswith("xsnap-fanout-")) then "xsnap fan-out, 1 tenant x\(n)"
+	elif (id | startswith("xsnap-tenants-")) then "xsnap across \(n) tenants"
+	elif (id | startswith("xsnap-share-")) then "xsnap share group x\(n)"
+	elif id == "lat-xsnap" then "latency: xsnap"
+	elif id == "lat-afxdp" then "latency: raw AF_XDP"
+	elif id == "lat-udp" then "latency: kernel UDP"
+	else id end;
+
+# The value a run contributes to its case.
+def value(id):
+	if id == "xdp_drop" then .rx.total_pps | mpps
+	elif id == "generator" then .gen.pps | mpps
+	elif (id | startswith("xsnap-share-")) then .rx.total_pps | mpps
+	else .rx.min_pps | mpps end;
+
+def unit(id):
+	if id == "xdp_drop" or id == "generator" then "Mpps"
+	elif (id | startswith("xsnap-share-")) then "Mpps, all consumers"
+	elif (id | startswith("lat-")) then "us"
+	else "Mpps per consumer" end;
+
+def metric(id):
+	if id == "xdp_drop" then "frames/s counted by an XDP program that drops every frame on the rx veth (its own per-CPU counter)"
+	elif id == "generator" then "frames/s xsnap-gen stamped and transmitted (XDP_TX) while the rx veth dropped them in XDP; includes frames veth's full ring refused (gen.dropped)"
+	elif (id | startswith("xsnap-share-")) then "frames/s received by the share group together (each frame reaches one consumer)"
+	elif (id | startswith("lat-")) then "send time (xsnap-gen --timestamp: bpf_ktime_get_ns() just before XDP_TX) to the consumer's clock_gettime(CLOCK_MONOTONIC) right after the receive call returned the frame's batch, at \($latrate) frames/s; percentiles over every frame of the window; min/median/max over runs"
+	else "frames/s received by the slowest consumer over the window (each consumer sees every frame)" end;
+
+($runs | map(select(.id == "xdp_drop") | .id = "generator")) as $genruns
+| ($runs | map(select(.id == "snap"))) as $snapruns
+| ($runs | map(select(.id != "snap")) + $genruns) as $all
+| casemeta as $meta
+| ($all | group_by([.id, .placement])) as $groups
+| [$groups[] | .[0] as $f
+	| ($meta | map(select(.id == ($f.id | if . == "generator" then "xdp_drop" else . end)))[0]) as $m
+	| ($f.id) as $id
+	| {
+		id: $id,
+		name: case_label($id; $m.system; $m.n),
+		system: (if $id == "generator" then "xsnap-gen" else $m.system end),
+		mode: $f.rx.mode,
+		N: $m.n,
+		placement: $f.placement,
+		unit: unit($id),
+		metric: metric($id),
+		runs: length
+	}
+	+ (if ($id | startswith("lat-")) then
+		{
+			p50: (map(.rx.latency_ns.p50 | us) | stats),
+			p99: (map(.rx.latency_ns.p99 | us) | stats),
+			p999: (map(.rx.latency_ns.p999 | us) | stats),
+			samples: (map(.rx.latency_ns.samples) | stats),
+			rate_pps: ($latrate | tonumber)
+		}
+		+ (if $id == "lat-xsnap" then {xdp_to_consumer: {
+			p50: (map(.rx.latency_xdp_ns.p50 | us) | stats),
+			p99: (map(.rx.latency_xdp_ns.p99 | us) | stats),
+			p999: (map(.rx.latency_xdp_ns.p999 | us) | stats),
+			metric: "the XDP program's bpf_ktime_get_ns() (xsnap_frame_time_ns) to the consumer's clock"}}
+		   else {} end)
+		+ (map(.rx.latency_ns.p50 | us) | stats)
+	   else
+		(map(value($id)) | stats) + {values: map(value($id))}
+		+ {total_mpps: (map(.rx.total_pps | mpps) | stats)}
+	   end)
+	+ {
+		drops: {
+			generator_refused: (map(.gen.dropped) | stats | .median),
+			kernel: (map(.rx.rx_dropped // .rx.kernel_rx_dropped // .rx.kernel_drops
+				// .rx.udp_in_errors) | stats | .median),
+			fill_empty: (map(.rx.fill_empty) | stats | .median),
+			quota: (map(.rx.quota_drops) | stats | .median)
+		} | with_entries(select(.value != null)),
+		generator_mpps: (map(.gen.pps | mpps) | stats),
+		allocs_per_frame: (map(.rx.allocs_per_frame) | stats | .max),
+		rss_bytes: (map(.rx.rss_bytes) | stats | .median),
+		umem_bytes: (map(.rx.umem_bytes) | stats | .median),
+		commands: .[0].commands,
+		kernel: $kernel,
+		cpus: $cpus
+	}
+] as $recs
+# ratios against raw AF_XDP in the same placement (medians of the same run)
+| ($recs | map(select(.id == "afxdp")) | map({key: .placement, value: .median}) | from_entries)
+	as $raw
+| ($recs | map(if (.unit | startswith("Mpps per consumer")) or .unit == "Mpps, all consumers"
+	then . + {vs_raw: (if $raw[.placement] and .median then (.median / $raw[.placement] | r3)
+		else null end)} else . end)) as $recs
+| (["threaded", "softirq"] | map(. as $pl | [1, 2, 4, 8][] | {
+	id: "xsnapd-\(.)", name: "xsnap multi-process via xsnapd x\(.)", system: "xsnapd",
+	N: ., placement: $pl, unit: "Mpps per consumer", min: null, median: null, max: null,
+	note: "n/a (xsnapd not yet built)", kernel: $kernel, cpus: $cpus}))
+	as $xsnapd
+# bench_classify: {"results": [{set, rules, frame, min, median, max,
+# ratio_to_1_rule}, ...]}.  Per rule set: per rule count the worst median over
+# the frame kinds, and the worst ratio at 10000 rules.  The target is judged on
+# the "uniform" set (every rule of one shape: the rule count alone varies);
+# "mixed" adds rule shapes, which tuple-space search pays per shape.
+| ($classify // null) as $cl
+| ([$cl | objects | .results // [] | .[] | select(.rules != null and .median != null)])
+	as $clr
+| ($clr | group_by(.set) | map({key: (.[0].set // "all"), value: {
+	ns_per_frame: (group_by(.rules) | map({key: (.[0].rules | tostring),
+		value: (map(.median) | max)}) | from_entries),
+	ratio_10000_vs_1: (map(select(.rules == 10000) | .ratio_to_1_rule // empty) | max | r3)
+  }}) | from_entries) as $clsets
+| (($clsets.uniform // null | .ratio_10000_vs_1)
+	// ([$clsets[] | .ratio_10000_vs_1 | select(. != null)] | max)) as $clratio
+| [$runs[] | select(.rx.system == "xsnap") | .rx] as $xr
+| {
+	id: "allocs", name: "heap allocations per received frame (xsnap data path)",
+	system: "xsnap", unit: "allocations/frame",
+	metric: "malloc/calloc/realloc/memalign calls counted by an LD_PRELOAD shim (tools/bench/shim/alloc_count.c) inside every xsnap run's measurement window (all threads), divided by the frames received",
+	max: ([$xr[].allocs_per_frame] | stats | .max),
+	allocs: ([$xr[].allocs | select(. != null)] | add),
+	frames: ([$xr[].frames] | add),
+	runs: ($xr | length), kernel: $kernel, cpus: $cpus
+} as $allocs
+| {
+	machine: {kernel: $kernel, cpus: $cpus, cpu_model: $model, commit: $commit, date: $date,
+		loadavg_start: $load0, loadavg_end: $load1},
+	settings: {runs: $nruns, window_s: ($window | tonumber), warmup_s: ($warmup | tonumber),
+		quick: ($quick == 1), generator_cpu: ($gencpu | tonumber), nice: ($nice | tonumber),
+		receive_cpu: ($rxcpu | tonumber), latency_rate_pps: ($latrate | tonumber),
+		frames: "66-byte UDP (74 with --timestamp) to 01:00:5e:01:01:01 / 239.1.1.1:9000, 64 source ports",
+		placements: {
+			threaded: "rx veth NAPI threaded (echo 1 > /sys/class/net/DEV/threaded), its kthread pinned to the receive CPU with the consumers: all receive work on one core",
+			softirq: "rx veth NAPI in softirq (default): it runs on the generator's CPU, the consumers alone on the receive CPU"}},
+	records: ($recs + $xsnapd + [
+		$allocs,
+		{id: "classify", name: "classification cost", system: "xsnap", unit: "ns/frame",
+		 sets: $clsets,
+		 metric: "bench_classify (BPF_PROG_TEST_RUN of xsnap_steer): per rule set and rule count the worst median over its frame kinds; ratio: the worst ratio_to_1_rule at 10000 rules; the target is judged on the uniform set (one rule shape)",
+		 ratio_10000_vs_1: ($clratio | r3),
+		 source: $cnote, raw: $cl, kernel: $kernel, cpus: $cpus},
+		(if ($snapruns | length) > 0 then
+		 {id: "snapshot", name: "snapshot of 10 000 frames", system: "xsnap", unit: "us",
+		  metric: "xsnap_snapshot(last 10000 frames) of a retaining log, median of each run's repetitions; min/median/max over runs",
+		  runs: ($snapruns | length), read_ns_per_frame: ($snapruns | map(.rx.snapshot_read_ns_per_frame.median) | stats),
+		  commands: $snapruns[0].commands, kernel: $kernel, cpus: $cpus}
+		  + ($snapruns | map(.rx.snapshot_us.median) | stats)
+		 else {id: "snapshot", name: "snapshot of 10 000 frames", system: "xsnap", unit: "us",
+		  min: null, median: null, max: null, note: "n/a (not measured)"} end),
+		(if ($snapruns | length) > 0 then
+		 {id: "cow", name: "copy-on-write per frame", system: "xsnap", unit: "ns",
+		  metric: "xsnap_frame_cow() of received 66-byte frames, timed per batch of up to 64, median of each run's repetitions; min/median/max over runs",
+		  runs: ($snapruns | length), commands: $snapruns[0].commands, kernel: $kernel, cpus: $cpus}
+		  + ($snapruns | map(.rx.cow_ns_per_frame.median) | stats)
+		 else {id: "cow", name: "copy-on-write per frame", system: "xsnap", unit: "ns",
+		  min: null, median: null, max: null, note: "n/a (not measured)"} end)
+	]),
+	targets: ([
+		(["threaded", "softirq"][] as $pl | ($recs | map(select(.id == "xsnap-fanout-1" and
+			.placement == $pl))[0]) | select(. != null) |
+			{target: "1 consumer >= 0.95x raw AF_XDP", placement: $pl, ratio: .vs_raw,
+			 threshold: 0.95}),
+		(({pl: "threaded", t: 0.75}, {pl: "softirq", t: 0.9}) as $x
+			| ($recs | map(select(.id == "xsnap-fanout-8" and .placement == $x.pl))[0])
+			| select(. != null)
+			| {target: "8 fan-out consumers: each >= \($x.t)x raw", placement: $x.pl,
+			   ratio: .vs_raw, threshold: $x.t}),
+		{target: "multi-process via xsnapd >= 0.9x in-process", placement: "both",
+		 ratio: null, threshold: 0.9, note: "n/a (xsnapd not yet built)"},
+		{target: "classification: 10000 rules <= 1.5x 1 rule (1 shape)", placement: "-",
+		 ratio: ($clratio | r3), threshold: 1.5, lower_is_better: true,
+		 note: (if $clratio then null else $cnote end)},
+		{target: "0 heap allocations per frame", placement: "both",
+		 ratio: $allocs.max, threshold: 0, lower_is_better: true}
+	] | map(. + {met: (if .ratio == null then null
+		elif .lower_is_better then .ratio <= .threshold
+		else .ratio >= .threshold end)}))
+}

@@ -1,0 +1,344 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#
+# make bench: xsnap against raw AF_XDP, kernel UDP fan-out and AF_PACKET on
+# one veth queue, with one generator, in one run, so that the ratios mean
+# something on a noisy shared machine.
+#
+#   scripts/bench.sh [--quick] [--runs N] [--window S] [--warmup S] [-o FILE]
+#
+# Root.  Brings up its own lab (tests/lib/lab.sh: two namespaces joined by a
+# veth pair with one queue) and removes it on exit, also on failure or ^C.
+# Prints a table (also saved as results.txt) and writes results.json next to
+# it ($OUTPUT/bench/ by default): one record per case with min/median/max
+# over the runs, the exact commands, the placement, kernel and CPU count.
+#
+# Method, per run of a case:
+#   1. the receiver (build/bench/bench_*) starts in the rx namespace, pinned
+#      to the receive CPU (RX_CPU, default 1) with all its threads, and
+#      creates a ready file;
+#   2. threaded placement: the receiving veth's NAPI kthread is pinned to
+#      RX_CPU too (all receive work on one core); softirq placement: NAPI
+#      runs in softirq on whichever CPU raised it, the generator's;
+#   3. xsnap-gen starts in the tx namespace on GEN_CPU (default 0): live
+#      frames (BPF_PROG_TEST_RUN + XDP_TX), unpaced, one 66-byte UDP stream
+#      to 01:00:5e:01:01:01 / 239.1.1.1:9000 (64 source ports), so every
+#      system can fan it out; latency cases pace it and add a timestamp;
+#   4. the receiver waits for the first frame, warms up, measures over a
+#      fixed window and prints a JSON report; the generator is stopped.
+# Cases run in rounds (every case once per round, --runs rounds), so slow
+# drifts of the machine hit every case alike.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUTPUT=${OUTPUT:-$ROOT/build}
+[[ $OUTPUT == /* ]] || OUTPUT=$PWD/$OUTPUT
+BIN=$OUTPUT/bench
+GEN=$OUTPUT/xsnap-gen
+prog=${0##*/}
+
+RUNS=3
+WINDOW=2
+WARMUP=0.5
+QUICK=
+RUNS_SET=
+WINDOW_SET=
+WARMUP_SET=
+RESULTS=
+GEN_CPU=${GEN_CPU:-0}
+RX_CPU=${RX_CPU:-1}
+LAT_RATE=${LAT_RATE:-100000}	# latency cases: frames per second
+NICE=${BENCH_NICE:--10}		# scheduling priority of everything measured
+
+usage() {
+	cat <<EOF
+usage: $prog [--quick] [--runs N] [--window S] [--warmup S] [-o FILE]
+  --quick        smoke run: each kind of case once, tiny windows (seconds)
+  --runs N       runs per case (default 3; at least 3 unless --quick)
+  --window S     measurement window per run in seconds (default 2)
+  --warmup S     seconds between the first frame and the window (default 0.5)
+  -o FILE        results JSON (default \$OUTPUT/bench/results.json)
+Environment: OUTPUT (build dir), GEN_CPU (default 0), RX_CPU (default 1),
+LAT_RATE (latency cases' rate, default 100000 frames/s), BENCH_NICE (nice
+value of the generator, the receivers, the NAPI kthread and, while it runs,
+this session's autogroup; default -10, so that other work on a shared
+machine disturbs less; 0 to leave priorities alone).
+Needs root, 2 CPUs, jq, and a build (make).
+EOF
+}
+
+die() {
+	echo "$prog: $*" >&2
+	exit 1
+}
+
+is_num() { [[ $1 =~ ^[0-9]+([.][0-9]+)?$ ]]; }
+
+while (($#)); do
+	case $1 in
+	--quick) QUICK=1; shift ;;
+	--runs)
+		[[ ${2:-} =~ ^[1-9][0-9]*$ ]] || { usage >&2; exit 2; }
+		RUNS=$2; RUNS_SET=1; shift 2 ;;
+	--window)
+		is_num "${2:-}" || { usage >&2; exit 2; }
+		WINDOW=$2; WINDOW_SET=1; shift 2 ;;
+	--warmup)
+		is_num "${2:-}" || { usage >&2; exit 2; }
+		WARMUP=$2; WARMUP_SET=1; shift 2 ;;
+	-o)
+		[[ -n ${2:-} ]] || { usage >&2; exit 2; }
+		RESULTS=$2; shift 2 ;;
+	-h | --help) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
+	esac
+done
+if [[ -n $QUICK ]]; then
+	# tiny windows, one run, unless given explicitly
+	[[ -n $RUNS_SET ]] || RUNS=1
+	[[ -n $WINDOW_SET ]] || WINDOW=0.25
+	[[ -n $WARMUP_SET ]] || WARMUP=0.05
+elif ((RUNS < 3)); then
+	die "--runs: at least 3 runs per case (min/median/max); --quick for a smoke run"
+fi
+RESULTS=${RESULTS:-$BIN/results.json}
+[[ $RESULTS == /* ]] || RESULTS=$PWD/$RESULTS
+
+[[ $NICE =~ ^-?[0-9]+$ ]] && ((NICE >= -20 && NICE <= 19)) || die "BENCH_NICE: -20..19, not '$NICE'"
+[[ $EUID -eq 0 ]] || die "needs root (network namespaces, XDP, AF_XDP): run 'sudo make bench'"
+NCPU=$(nproc)
+((NCPU >= 2)) ||
+	die "needs 2 CPUs (generator on one, receiver on the other); this machine has $NCPU"
+((GEN_CPU < NCPU && RX_CPU < NCPU && GEN_CPU != RX_CPU)) ||
+	die "GEN_CPU=$GEN_CPU and RX_CPU=$RX_CPU must be two different CPUs below $NCPU"
+command -v jq >/dev/null || die "jq not found: run scripts/install-deps.sh"
+for b in "$GEN" "$BIN"/bench_{xdpdrop,afxdp,udp,packet,xsnap,snap,napi}; do
+	[[ -x $b ]] || die "$b missing: run 'make' first"
+done
+
+# shellcheck source=../tests/lib/lab.sh
+source "$ROOT/tests/lib/lab.sh"
+
+TMP=$(mktemp -d /tmp/xsnap-bench.XXXXXX)
+RUNLOG=$TMP/runs.jsonl
+: >"$RUNLOG"
+# With autogroup scheduling (sched_autogroup_enabled), nice only ranks tasks
+# within their session; between sessions the session's autogroup nice counts.
+# So this session's autogroup gets NICE too while we run, and its old value
+# back at the end.
+AUTOGROUP_OLD=
+if [[ $NICE != 0 && -w /proc/$$/autogroup ]]; then
+	AUTOGROUP_OLD=$(sed -n 's/.* nice //p' "/proc/$$/autogroup")
+	echo "$NICE" >"/proc/$$/autogroup" 2>/dev/null || AUTOGROUP_OLD=
+fi
+cleanup() {
+	[[ -z $AUTOGROUP_OLD ]] || echo "$AUTOGROUP_OLD" >"/proc/$$/autogroup" 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT	# lab_up chains its own cleanup in front of this
+
+# --- the allocation-counting shim -------------------------------------------
+SHIM=$BIN/alloc_count.so
+if [[ ! -e $SHIM || $ROOT/tools/bench/shim/alloc_count.c -nt $SHIM ]]; then
+	${CC:-cc} -shared -fPIC -O2 -Wall -Wextra -Werror -fvisibility=hidden -o "$SHIM" \
+		"$ROOT/tools/bench/shim/alloc_count.c" || die "building $SHIM failed"
+fi
+
+# --- the lab ----------------------------------------------------------------
+lab_up --queues 1 >/dev/null || die "could not bring up the lab"
+IF=$LAB_IF_RX
+GEN_ARGS=(-i "$LAB_IF_TX" --mode live -n 0 -j --dmac 01:00:5e:01:01:01 --src "$LAB_IP_TX"
+	--dst 239.1.1.1 --dport 9000 --flows 64)
+# veth has NAPI (needed for threaded NAPI, and for the live generator's
+# frames to reach a receiver without an XDP program) only with GRO on or an
+# XDP program attached: GRO on, in every case alike.
+lab_exec "$LAB_NS_RX" ethtool -K "$IF" gro on >/dev/null || die "ethtool -K $IF gro on failed"
+
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+KERNEL=$(uname -r)
+CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null | head -1) ]]; then
+	COMMIT="$COMMIT+dirty"
+fi
+
+PLACEMENT=
+set_placement() {
+	PLACEMENT=$1
+	local v=0
+	[[ $1 == threaded ]] && v=1
+	lab_exec "$LAB_NS_RX" sh -c "echo $v > /sys/class/net/$IF/threaded" ||
+		die "cannot set $IF's NAPI to $1"
+}
+
+# pin_napi: pin the rx veth's NAPI kthread(s) to RX_CPU; prints what it did.
+pin_napi() {
+	local pids p
+	pids=$(lab_exec "$LAB_NS_RX" "$BIN/bench_napi" -i "$IF") || return 1
+	[[ -n $pids ]] || { echo "no NAPI kthread for $IF" >&2; return 1; }
+	for p in $pids; do
+		taskset -pc "$RX_CPU" "$p" >/dev/null || return 1
+		renice -n "$NICE" -p "$p" >/dev/null || return 1
+	done
+	echo "echo 1 > /sys/class/net/$IF/threaded; taskset -pc $RX_CPU $(echo $pids);" \
+		"renice -n $NICE -p $(echo $pids)"
+}
+
+quote() { printf '%q ' "$@"; }
+
+# run_one CASE_ID RUN RECEIVER_ARGS... -- GEN_EXTRA_ARGS...
+# One run: receiver up, NAPI pinned (threaded), generator on, receiver's
+# report, generator off.  Appends one JSON line to $RUNLOG; returns 1 (after
+# saying why) if the run failed.
+run_one() {
+	local id=$1 run=$2
+	shift 2
+	local -a rx=() gx=()
+	while (($#)) && [[ $1 != -- ]]; do rx+=("$1"); shift; done
+	(($#)) && shift
+	gx=("$@")
+	local d=$TMP/run.$id.$run
+	mkdir -p "$d"
+	local -a pre=(nice -n "$NICE" taskset -c "$RX_CPU")
+	[[ ${rx[0]} == */bench_xsnap ]] && pre+=(env "LD_PRELOAD=$SHIM")
+	local -a rcmd=("${pre[@]}" "${rx[@]}" -c "$RX_CPU" -W "$WARMUP" -w "$WINDOW" -T 10
+		-R "$d/ready")
+	local -a gcmd=(nice -n "$NICE" taskset -c "$GEN_CPU" "$GEN" "${GEN_ARGS[@]}" "${gx[@]}")
+	local rpid gpid rc=0 pin=
+
+	lab_bg --log "$d/rx.err" "$LAB_NS_RX" sh -c 'exec "$@" >"$0"' "$d/rx.json" "${rcmd[@]}" \
+		>/dev/null
+	rpid=$LAB_BG_PID
+	if ! wait_for 20 test -e "$d/ready" -o ! -d "/proc/$rpid"; then
+		echo "receiver not ready in 20 s" >>"$d/rx.err"
+		lab_stop "$rpid" 2 || true
+	fi
+	if [[ -e $d/ready && $PLACEMENT == threaded ]]; then
+		if ! pin=$(pin_napi 2>>"$d/rx.err"); then
+			echo "pinning NAPI failed" >>"$d/rx.err"
+			pin=
+		fi
+	fi
+	lab_bg --log "$d/gen.err" "$LAB_NS_TX" sh -c 'exec "$@" >"$0"' "$d/gen.json" "${gcmd[@]}" \
+		>/dev/null
+	gpid=$LAB_BG_PID
+	local limit
+	limit=$(awk -v a="$WARMUP" -v b="$WINDOW" 'BEGIN { printf "%d", a + b + 25 }')
+	if ! wait_for "$limit" test ! -d "/proc/$rpid/fd"; then
+		echo "receiver still running after $limit s: killed" >>"$d/rx.err"
+		kill -KILL "$rpid" 2>/dev/null || true
+	fi
+	wait "$rpid" || rc=$?
+	lab_stop "$gpid" 5 >/dev/null || true
+	wait "$gpid" 2>/dev/null || true
+	if ((rc != 0)) || ! jq -e . "$d/rx.json" >/dev/null 2>&1 ||
+		[[ $PLACEMENT == threaded && -z $pin ]]; then
+		echo "$prog: run $run of '$id' ($PLACEMENT) failed (exit $rc):" >&2
+		sed 's/^/    /' "$d/rx.err" "$d/gen.err" >&2 2>/dev/null || true
+		return 1
+	fi
+	local gen='null'
+	jq -e . "$d/gen.json" >/dev/null 2>&1 && gen=$(jq -c . "$d/gen.json")
+	jq -c --arg id "$id" --argjson run "$run" --arg pl "$PLACEMENT" \
+		--arg rcmd "ip netns exec $LAB_NS_RX $(quote "${rcmd[@]}")" \
+		--arg gcmd "ip netns exec $LAB_NS_TX $(quote "${gcmd[@]}")" \
+		--arg pin "${pin:-none (softirq: NAPI runs where the generator raised it)}" \
+		--argjson gen "$gen" \
+		'{id: $id, run: $run, placement: $pl, rx: ., gen: $gen,
+		  commands: {receiver: $rcmd, generator: $gcmd, napi: $pin}}' \
+		"$d/rx.json" >>"$RUNLOG"
+	rm -rf "$d"
+}
+
+# --- the cases ----------------------------------------------------------------
+# One line per case: ID|SYSTEM|N|placements|receiver args|generator extra args
+# (IDs are unique per placement; placements: t = threaded, s = softirq).
+CASES=()
+add() { CASES+=("$1"); }
+LATG="--timestamp -r $LAT_RATE"
+if [[ -z $QUICK ]]; then
+	add "xdp_drop|xdp_drop|1|ts|$BIN/bench_xdpdrop -i $IF|"
+	add "afxdp|afxdp|1|ts|$BIN/bench_afxdp -i $IF|"
+	for n in 1 2 4 8; do add "udp-$n|udp|$n|ts|$BIN/bench_udp -i $IF -n $n|"; done
+	for n in 1 2 4 8; do add "afpacket-$n|afpacket|$n|ts|$BIN/bench_packet -i $IF -n $n|"; done
+	for n in 1 2 4 8; do
+		add "xsnap-fanout-$n|xsnap|$n|ts|$BIN/bench_xsnap -q -i $IF -m fanout -n $n|"
+	done
+	for n in 2 4 8; do
+		add "xsnap-tenants-$n|xsnap|$n|ts|$BIN/bench_xsnap -q -i $IF -m tenants -n $n|"
+		add "xsnap-share-$n|xsnap|$n|ts|$BIN/bench_xsnap -q -i $IF -m share -n $n|"
+	done
+	add "lat-xsnap|xsnap|1|ts|$BIN/bench_xsnap -q -i $IF -m fanout -n 1 -L|$LATG"
+	add "lat-afxdp|afxdp|1|ts|$BIN/bench_afxdp -i $IF -L|$LATG"
+	add "lat-udp|udp|1|ts|$BIN/bench_udp -i $IF -n 1 -L|$LATG"
+	add "snap|xsnap|1|t|$BIN/bench_snap -i $IF|-r 200000"
+else
+	add "xdp_drop|xdp_drop|1|t|$BIN/bench_xdpdrop -i $IF|"
+	add "afxdp|afxdp|1|t|$BIN/bench_afxdp -i $IF|"
+	add "udp-2|udp|2|t|$BIN/bench_udp -i $IF -n 2|"
+	add "afpacket-2|afpacket|2|t|$BIN/bench_packet -i $IF -n 2|"
+	add "xsnap-fanout-2|xsnap|2|ts|$BIN/bench_xsnap -q -i $IF -m fanout -n 2|"
+	add "xsnap-tenants-2|xsnap|2|t|$BIN/bench_xsnap -q -i $IF -m tenants -n 2|"
+	add "xsnap-share-2|xsnap|2|t|$BIN/bench_xsnap -q -i $IF -m share -n 2|"
+	add "lat-xsnap|xsnap|1|t|$BIN/bench_xsnap -q -i $IF -m fanout -n 1 -L|$LATG"
+	add "snap|xsnap|1|t|$BIN/bench_snap -i $IF --reps 3|-r 200000"
+fi
+
+ncases=0
+for c in "${CASES[@]}"; do
+	IFS='|' read -r _ _ _ pls _ _ <<<"$c"
+	ncases=$((ncases + ${#pls}))
+done
+echo "bench: $ncases cases x $RUNS runs, window ${WINDOW}s (+${WARMUP}s warm-up); lab $LAB_NAME;" \
+	"generator on CPU $GEN_CPU, receivers on CPU $RX_CPU; kernel $KERNEL, $NCPU CPUs" >&2
+if awk -v l="${LOAD_START%% *}" 'BEGIN { exit !(l > 1.0) }'; then
+	echo "bench: warning: load average $LOAD_START before the start: other work on this" \
+		"machine will show in the numbers (compare ratios, not absolute rates)" >&2
+fi
+
+failed=0
+for ((run = 1; run <= RUNS; run++)); do
+	for pl in threaded softirq; do
+		set_placement "$pl"
+		for c in "${CASES[@]}"; do
+			IFS='|' read -r id _ _ pls rargs gargs <<<"$c"
+			[[ $pls == *${pl:0:1}* ]] || continue
+			# shellcheck disable=SC2086 # word lists on purpose
+			run_one "$id" "$run" $rargs -- $gargs || failed=$((failed + 1))
+		done
+	done
+	echo "bench: round $run/$RUNS done ($SECONDS s)" >&2
+done
+
+# --- costs ----------------------------------------------------------------------
+CLASSIFY=null
+CLASSIFY_NOTE="n/a (build/bench/bench_classify not built)"
+if [[ -x $BIN/bench_classify ]]; then
+	cq=()
+	[[ -n $QUICK ]] && cq=(--quick)
+	if "$BIN/bench_classify" "${cq[@]}" -o "$TMP/classify.json" >"$TMP/classify.out" 2>&1 &&
+		jq -e . "$TMP/classify.json" >/dev/null 2>&1; then
+		CLASSIFY=$(jq -c . "$TMP/classify.json")
+		CLASSIFY_NOTE="$(quote "$BIN/bench_classify" "${cq[@]}" -o FILE)"
+	else
+		CLASSIFY_NOTE="bench_classify failed: $(tail -1 "$TMP/classify.out")"
+	fi
+fi
+
+lab_down
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# --- results ------------------------------------------------------------------
+mkdir -p "$(dirname "$RESULTS")"
+jq -n --slurpfile runs "$RUNLOG" --argjson classify "$CLASSIFY" --arg cnote "$CLASSIFY_NOTE" \
+	--arg kernel "$KERNEL" --argjson cpus "$NCPU" --arg model "$CPU_MODEL" \
+	--arg commit "$COMMIT" --arg date "$(date -u +%FT%TZ)" --argjson nruns "$RUNS" \
+	--arg load0 "$LOAD_START" --arg load1 "$LOAD_END" --arg nice "$NICE" \
+	--arg window "$WINDOW" --arg warmup "$WARMUP" --argjson quick "${QUICK:-0}" \
+	--arg gencpu "$GEN_CPU" --arg rxcpu "$RX_CPU" --arg latrate "$LAT_RATE" \
+	--arg cases "$(printf '%s\n' "${CASES[@]}")" \
+	-f "$ROOT/scripts/bench-report.jq" >"$RESULTS.tmp"
+mv "$RESULTS.tmp" "$RESULTS"
+jq -r -f "$ROOT/scripts/bench-table.jq" "$RESULTS" | tee "${RESULTS%.json}.txt"
+echo "bench: results in $RESULTS; $failed failed run(s); $SECONDS s" >&2
+((failed == 0))

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#
+# Smoke test of the benchmark (scripts/bench.sh --quick): every kind of
+# receiver, the generator, both placements, the result files and the table
+# run once with tiny windows, so `make bench` cannot rot.  The numbers are
+# not judged (a loaded CI machine), only that every case produced a sane
+# record and that nothing is left behind.
+LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)
+# shellcheck source=../lib/lab.sh
+source "$LIB/lab.sh"
+# shellcheck source=../lib/xsnap.sh
+source "$LIB/xsnap.sh"
+
+t_quick_run() {
+	local out json
+	command -v jq >/dev/null || skip "jq not installed"
+	[[ -x $XS_BUILD/bench/bench_xsnap ]] ||
+		fail "build first: $XS_BUILD/bench/bench_xsnap missing"
+	lab_leak_snapshot
+	out=$(mktemp -d /tmp/xsnap-test-bench.XXXXXX)
+	json=$out/results.json
+	if ! OUTPUT=$XS_BUILD "$XS_ROOT/scripts/bench.sh" --quick -o "$json" >"$out/table" \
+		2>"$out/log"; then
+		sed 's/^/    /' "$out/log" "$out/table" >&2
+		fail "bench.sh --quick failed"
+	fi
+	sed 's/^/    /' "$out/table"
+	jq -e . "$json" >/dev/null || fail "results.json is not valid JSON"
+
+	# every measured case: a record with numbers, the commands and the machine
+	local id pl
+	for id in generator xdp_drop afxdp udp-2 afpacket-2 xsnap-fanout-2 xsnap-tenants-2 \
+		xsnap-share-2; do
+		jq -e --arg id "$id" '[.records[] | select(.id == $id and .placement == "threaded")]
+			| length == 1 and (.[0] | .min > 0 and .median >= .min and .max >= .median
+			and .runs >= 1 and (.commands.receiver | test("ip netns exec"))
+			and .unit != null and .N >= 1 and .kernel != null and .cpus >= 2)' \
+			"$json" >/dev/null || fail "no valid threaded record for '$id'"
+	done
+	jq -e '[.records[] | select(.id == "xsnap-fanout-2" and .placement == "softirq")][0]
+		| .median > 0' "$json" >/dev/null || fail "no softirq record"
+	jq -e '[.records[] | select(.id == "xsnap-fanout-2" and .placement == "threaded")][0]
+		| .vs_raw > 0' "$json" >/dev/null || fail "no ratio against raw AF_XDP"
+	jq -e '.records[] | select(.id == "lat-xsnap")
+		| .p50.median > 0 and .p99.median >= .p50.median and .samples.median > 0' \
+		"$json" >/dev/null || fail "no latency record"
+	jq -e '[.records[] | select(.id == "snapshot" or .id == "cow") | .median > 0]
+		| length == 2 and all' "$json" >/dev/null || fail "no snapshot or copy-on-write cost"
+	# the data path allocates nothing, also in a smoke run
+	jq -e '.records[] | select(.id == "allocs") | .max == 0 and .frames > 0' "$json" \
+		>/dev/null || fail "heap allocations on the data path (or none counted)"
+	jq -e '[.records[] | select(.id | startswith("xsnapd-"))] | length == 8 and
+		all(.note == "n/a (xsnapd not yet built)")' "$json" >/dev/null ||
+		fail "xsnapd rows missing"
+	jq -e '.targets | length >= 3' "$json" >/dev/null || fail "no targets"
+	[[ -s ${json%.json}.txt ]] || fail "no table file next to results.json"
+	grep -q 'raw AF_XDP' "$out/table" || fail "the table has no raw AF_XDP row"
+	rm -rf "$out"
+	lab_leak_check 5 || fail "BPF programs, maps, links or namespaces leaked"
+}
+
+lab_main "$@"

@@ -1,0 +1,590 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * What the receive benchmarks (tools/bench/bench_*.c) share: the command
+ * line, consumer threads pinned to one CPU, the measurement window, latency
+ * samples, the allocation counter and the JSON report.  Header-only: the
+ * Makefile builds every tools/bench/NAME.c alone into build/bench/NAME.
+ *
+ * Every receiver works the same way, so that scripts/bench.sh can drive them
+ * all alike and their numbers compare:
+ *
+ *   1. set up (sockets, XDP program, UMEM), start N consumer threads pinned
+ *      to --cpu, then create the --ready file;
+ *   2. wait for the first frame (the generator starts after the ready file),
+ *      then --warmup seconds;
+ *   3. measure for --window seconds: each consumer publishes its frame count
+ *      after every batch (one relaxed store to its own cache line); the main
+ *      thread reads every count at the start and at the end of the window and
+ *      does nothing else in between (so an allocation counted meanwhile is a
+ *      consumer's or the engine's);
+ *   4. stop the consumers, print one JSON object on stdout, exit 0.
+ *
+ * A consumer waits for frames the way its system's users do: a blocking
+ * receive call (poll, epoll, recvmmsg, xsnap_recv with a timeout), or with
+ * --spin the same call without waiting, in a loop (busy polling), for a
+ * receive core that the consumers have to themselves.
+ *
+ * A consumer "touches one byte per frame": it reads the frame's first byte
+ * into a sink, so that every system has to bring each frame into the cache.
+ * With --latency each consumer also records, for every frame received in the
+ * window, now - the send time that xsnap-gen --timestamp put in the payload,
+ * both CLOCK_MONOTONIC; "now" is read once per received batch, right after
+ * the receive call returned it.
+ */
+#ifndef XSNAP_BENCH_H
+#define XSNAP_BENCH_H
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "payload.h"
+
+#define BENCH_MAX_CONS	64
+#define BENCH_BATCH	64		/* frames per receive call, every system */
+#define BENCH_MAX_LAT	(1u << 22)	/* latency samples kept per consumer */
+#define EXIT_USAGE	2
+
+/* Phases of a run, set by the main thread, read by the consumers. */
+enum { PH_WARMUP = 0, PH_WINDOW, PH_STOP };
+
+struct bench_cons {
+	_Atomic uint64_t frames;	/* written by its consumer only */
+	uint64_t sink;			/* the touched bytes, summed */
+	uint64_t *lat;			/* latency samples (ns), preallocated */
+	uint64_t *lat2;			/* second kind (bench_lat2), or NULL */
+	uint32_t nlat, nlat2, lat_cap;
+	uint64_t lat_bad;		/* frames without a send time */
+	int idx;
+	pthread_t thr;
+	void *priv;			/* the program's per-consumer state */
+} __attribute__((aligned(64)));
+
+struct bench {
+	/* options */
+	const char *prog;
+	const char *ifname;
+	unsigned int n;			/* consumers */
+	int cpu;			/* pin consumers here (-1: do not) */
+	double warmup_s, window_s, first_s;
+	const char *ready_file;
+	bool latency;
+	bool spin;			/* busy-poll instead of sleeping when idle */
+	const char *lat2_name;		/* JSON name of the second latency, or NULL */
+	/* run state */
+	_Atomic int phase;
+	struct bench_cons cons[BENCH_MAX_CONS];
+	double t_window;		/* measured window length (s) */
+	uint64_t f0[BENCH_MAX_CONS], f1[BENCH_MAX_CONS];
+	long long allocs;		/* allocations in the window, -1: not counted */
+	uint64_t rss_bytes;		/* at the end of the window */
+};
+
+static inline void __attribute__((format(printf, 2, 3), noreturn))
+bench_usage_error(const struct bench *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", b->prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s --help'.\n", b->prog);
+	exit(EXIT_USAGE);
+}
+
+static inline void __attribute__((format(printf, 2, 3)))
+bench_err(const struct bench *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: %s: ", b->prog, b->ifname ? b->ifname : "-");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static inline uint64_t bench_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static inline void bench_sleep(double s)
+{
+	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+static inline unsigned long bench_parse_ul(const struct bench *b, const char *opt, const char *s,
+				    unsigned long min, unsigned long max)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	if (!*s || *s == '-' || *s == '+')
+		bench_usage_error(b, "%s: '%s' is not a number", opt, s);
+	v = strtoul(s, &end, 0);
+	if (errno || *end)
+		bench_usage_error(b, "%s: '%s' is not a number", opt, s);
+	if (v < min || v > max)
+		bench_usage_error(b, "%s: %lu out of range [%lu, %lu]", opt, v, min, max);
+	return v;
+}
+
+static inline double bench_parse_s(const struct bench *b, const char *opt, const char *s,
+				   double min, double max)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !(v >= min && v <= max))
+		bench_usage_error(b, "%s: '%s' is not a number of seconds in [%g, %g]", opt, s,
+				  min, max);
+	return v;
+}
+
+/* The options every receiver has; short letters are theirs. */
+#define BENCH_COMMON_OPTS						\
+	{ "iface", required_argument, NULL, 'i' },			\
+	{ "consumers", required_argument, NULL, 'n' },			\
+	{ "cpu", required_argument, NULL, 'c' },			\
+	{ "warmup", required_argument, NULL, 'W' },			\
+	{ "window", required_argument, NULL, 'w' },			\
+	{ "first-timeout", required_argument, NULL, 'T' },		\
+	{ "ready-file", required_argument, NULL, 'R' },		\
+	{ "latency", no_argument, NULL, 'L' },				\
+	{ "spin", no_argument, NULL, 'S' },				\
+	{ "help", no_argument, NULL, 'h' }
+#define BENCH_COMMON_SHORT "i:n:c:W:w:T:R:LSh"
+
+#define BENCH_COMMON_HELP						\
+	"  -i, --iface IFACE        receiving interface (required)\n"	\
+	"  -n, --consumers N        consumers (default 1)\n"		\
+	"  -c, --cpu CPU            pin the consumer threads to CPU (default: no pinning)\n" \
+	"  -W, --warmup S           seconds from the first frame to the window (default 0.5)\n" \
+	"  -w, --window S           measurement window in seconds (default 2)\n" \
+	"  -T, --first-timeout S    give up if no frame arrives within S seconds (default 10)\n" \
+	"  -R, --ready-file PATH    create PATH once every consumer runs\n" \
+	"  -L, --latency            record send->consumer latency (xsnap-gen --timestamp)\n" \
+	"  -S, --spin               busy-poll when idle instead of sleeping in the kernel\n" \
+	"  -h, --help               show this help\n"
+
+static inline void bench_init(struct bench *b, const char *prog)
+{
+	memset(b, 0, sizeof(*b));
+	b->prog = prog;
+	b->n = 1;
+	b->cpu = -1;
+	b->warmup_s = 0.5;
+	b->window_s = 2;
+	b->first_s = 10;
+	b->allocs = -1;
+}
+
+/* Handle a common option; false if @c is not one. */
+static inline bool bench_common_opt(struct bench *b, int c, const char *arg)
+{
+	switch (c) {
+	case 'i':
+		b->ifname = arg;
+		return true;
+	case 'n':
+		b->n = (unsigned int)bench_parse_ul(b, "-n/--consumers", arg, 1, BENCH_MAX_CONS);
+		return true;
+	case 'c':
+		b->cpu = (int)bench_parse_ul(b, "-c/--cpu", arg, 0, CPU_SETSIZE - 1);
+		return true;
+	case 'W':
+		b->warmup_s = bench_parse_s(b, "-W/--warmup", arg, 0, 600);
+		return true;
+	case 'w':
+		b->window_s = bench_parse_s(b, "-w/--window", arg, 0.01, 600);
+		return true;
+	case 'T':
+		b->first_s = bench_parse_s(b, "-T/--first-timeout", arg, 0.01, 600);
+		return true;
+	case 'R':
+		b->ready_file = arg;
+		return true;
+	case 'L':
+		b->latency = true;
+		return true;
+	case 'S':
+		b->spin = true;
+		return true;
+	}
+	return false;
+}
+
+static inline void bench_check_opts(struct bench *b, int argc, char **argv)
+{
+	if (optind < argc)
+		bench_usage_error(b, "unexpected argument '%s'", argv[optind]);
+	if (!b->ifname)
+		bench_usage_error(b, "-i IFACE is required");
+	if (b->cpu >= 0 && b->cpu >= sysconf(_SC_NPROCESSORS_ONLN))
+		bench_usage_error(b, "-c/--cpu: CPU %d does not exist (%ld online)", b->cpu,
+				  sysconf(_SC_NPROCESSORS_ONLN));
+}
+
+/* Preallocate and pre-fault every consumer's latency buffer (not in the window). */
+static inline int bench_alloc_lat(struct bench *b)
+{
+	for (unsigned int i = 0; i < b->n; i++) {
+		struct bench_cons *c = &b->cons[i];
+
+		c->idx = (int)i;
+		if (!b->latency)
+			continue;
+		c->lat_cap = BENCH_MAX_LAT;
+		c->lat = calloc(c->lat_cap, sizeof(*c->lat));
+		if (b->lat2_name)
+			c->lat2 = calloc(c->lat_cap, sizeof(*c->lat2));
+		if (!c->lat || (b->lat2_name && !c->lat2)) {
+			bench_err(b, "out of memory for latency samples");
+			return -1;
+		}
+		/* touch every page now, not in the window */
+		memset(c->lat, 0, sizeof(*c->lat) * c->lat_cap);
+		if (c->lat2)
+			memset(c->lat2, 0, sizeof(*c->lat2) * c->lat_cap);
+	}
+	return 0;
+}
+
+/* Pin the calling thread (the program's main thread, before it starts any). */
+static inline int bench_pin_self(const struct bench *b)
+{
+	cpu_set_t set;
+
+	if (b->cpu < 0)
+		return 0;
+	CPU_ZERO(&set);
+	CPU_SET(b->cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set)) {
+		bench_err(b, "pinning to CPU %d: %s", b->cpu, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Start the consumers: fn(b, consumer) each, on --cpu (inherited). */
+static inline int bench_start(struct bench *b, void *(*fn)(void *))
+{
+	for (unsigned int i = 0; i < b->n; i++) {
+		int err = pthread_create(&b->cons[i].thr, NULL, fn, &b->cons[i]);
+
+		if (err) {
+			bench_err(b, "starting consumer %u: %s", i, strerror(err));
+			atomic_store(&b->phase, PH_STOP);
+			for (unsigned int j = 0; j < i; j++)
+				pthread_join(b->cons[j].thr, NULL);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static inline bool bench_stopping(struct bench *b)
+{
+	return atomic_load_explicit(&b->phase, memory_order_relaxed) == PH_STOP;
+}
+
+/* A consumer's account of one received batch: @n frames. */
+static inline void bench_count(struct bench_cons *c, uint64_t n)
+{
+	/* single writer: a relaxed add is a plain load + store */
+	atomic_store_explicit(&c->frames,
+			      atomic_load_explicit(&c->frames, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+/* Latency of one frame: @now (per batch) minus the send time in @frame. */
+static inline void bench_lat_frame(struct bench *b, struct bench_cons *c, const void *frame,
+				   size_t len, uint64_t now)
+{
+	const void *pl;
+	size_t pllen;
+	uint64_t ts;
+
+	if (atomic_load_explicit(&b->phase, memory_order_relaxed) != PH_WINDOW)
+		return;
+	if (payload_of_frame(frame, len, &pl, &pllen) || !(ts = payload_tstamp(pl, pllen)) ||
+	    ts > now) {
+		c->lat_bad++;
+		return;
+	}
+	if (c->nlat < c->lat_cap)
+		c->lat[c->nlat++] = now - ts;
+}
+
+/* A second latency of one frame, @now - @t (e.g. XDP time -> consumer). */
+static inline void bench_lat2(struct bench *b, struct bench_cons *c, uint64_t t, uint64_t now)
+{
+	if (atomic_load_explicit(&b->phase, memory_order_relaxed) != PH_WINDOW || !t || t > now)
+		return;
+	if (c->nlat2 < c->lat_cap)
+		c->lat2[c->nlat2++] = now - t;
+}
+
+/* The same for a UDP payload (kernel sockets hand out no headers). */
+static inline void bench_lat_payload(struct bench *b, struct bench_cons *c, const void *pl,
+				     size_t len, uint64_t now)
+{
+	uint64_t ts;
+
+	if (atomic_load_explicit(&b->phase, memory_order_relaxed) != PH_WINDOW)
+		return;
+	ts = payload_tstamp(pl, len);
+	if (!ts || ts > now) {
+		c->lat_bad++;
+		return;
+	}
+	if (c->nlat < c->lat_cap)
+		c->lat[c->nlat++] = now - ts;
+}
+
+/*
+ * Allocation counter of the LD_PRELOAD shim (tools/bench/shim/alloc_count.c),
+ * if it is loaded: malloc, calloc, realloc and friends, every thread.
+ */
+static inline long long bench_allocs(void)
+{
+	static uint64_t (*fn)(void);
+	static bool looked;
+
+	if (!looked) {
+		*(void **)&fn = dlsym(RTLD_DEFAULT, "xsnap_bench_alloc_count");
+		looked = true;
+	}
+	return fn ? (long long)fn() : -1;
+}
+
+/* Resident set size from /proc/self/statm (no allocation). */
+static inline uint64_t bench_rss(void)
+{
+	char buf[128];
+	unsigned long size, res;
+	ssize_t r;
+	int fd;
+
+	fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	r = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (r <= 0)
+		return 0;
+	buf[r] = '\0';
+	if (sscanf(buf, "%lu %lu", &size, &res) != 2)
+		return 0;
+	return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static inline uint64_t bench_total(struct bench *b)
+{
+	uint64_t t = 0;
+
+	for (unsigned int i = 0; i < b->n; i++)
+		t += atomic_load(&b->cons[i].frames);
+	return t;
+}
+
+/*
+ * Steps 2-4 of the protocol (see the top of this file), on the main thread.
+ * @at_start/@at_end, if set, run just outside the window's allocation count
+ * (kernel drop counters and the like).  Returns 0, or -1 after printing why.
+ */
+static inline int bench_measure(struct bench *b, void (*at_start)(struct bench *),
+			 void (*at_end)(struct bench *))
+{
+	uint64_t t0, t1, deadline;
+	long long a0, a1;
+
+	if (b->ready_file) {
+		int fd = open(b->ready_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+		if (fd < 0) {
+			bench_err(b, "creating %s: %s", b->ready_file, strerror(errno));
+			return -1;
+		}
+		close(fd);
+	}
+	deadline = bench_now_ns() + (uint64_t)(b->first_s * 1e9);
+	while (!bench_total(b)) {
+		if (bench_now_ns() > deadline) {
+			bench_err(b, "no frame arrived within %g s", b->first_s);
+			return -1;
+		}
+		bench_sleep(0.002);
+	}
+	bench_sleep(b->warmup_s);
+
+	if (at_start)
+		at_start(b);
+	a0 = bench_allocs();
+	t0 = bench_now_ns();
+	for (unsigned int i = 0; i < b->n; i++)
+		b->f0[i] = atomic_load(&b->cons[i].frames);
+	atomic_store(&b->phase, PH_WINDOW);
+	bench_sleep(b->window_s);
+	atomic_store(&b->phase, PH_STOP);
+	for (unsigned int i = 0; i < b->n; i++)
+		b->f1[i] = atomic_load(&b->cons[i].frames);
+	t1 = bench_now_ns();
+	a1 = bench_allocs();
+	b->rss_bytes = bench_rss();
+	if (at_end)
+		at_end(b);
+	b->t_window = (double)(t1 - t0) / 1e9;
+	b->allocs = a0 >= 0 && a1 >= 0 ? a1 - a0 : -1;
+	return 0;
+}
+
+static inline void bench_join(struct bench *b)
+{
+	atomic_store(&b->phase, PH_STOP);
+	for (unsigned int i = 0; i < b->n; i++)
+		pthread_join(b->cons[i].thr, NULL);
+}
+
+static inline int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of sorted @v[0..n). */
+static inline uint64_t pct(const uint64_t *v, size_t n, double p)
+{
+	size_t r = (size_t)ceil(p / 100.0 * (double)n);
+
+	return v[r ? r - 1 : 0];
+}
+
+/* ,"NAME":{"samples":..,"p50":..,"p99":..,"p999":..,"max":..} over every consumer. */
+static inline int print_lat(const struct bench *b, const char *name, bool second, uint64_t bad)
+{
+	size_t n = 0, k = 0;
+	uint64_t *all;
+
+	for (unsigned int i = 0; i < b->n; i++)
+		n += second ? b->cons[i].nlat2 : b->cons[i].nlat;
+	printf(",\"%s\":{\"samples\":%zu,\"no_stamp\":%" PRIu64, name, n, bad);
+	if (!n) {
+		printf("}");
+		return 0;
+	}
+	all = malloc(n * sizeof(*all));
+	if (!all) {
+		fprintf(stderr, "%s: out of memory sorting latencies\n", b->prog);
+		return -1;
+	}
+	for (unsigned int i = 0; i < b->n; i++) {
+		uint32_t m = second ? b->cons[i].nlat2 : b->cons[i].nlat;
+
+		memcpy(all + k, second ? b->cons[i].lat2 : b->cons[i].lat, m * sizeof(*all));
+		k += m;
+	}
+	qsort(all, n, sizeof(*all), cmp_u64);
+	printf(",\"p50\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"p999\":%" PRIu64 ",\"max\":%" PRIu64
+	       "}", pct(all, n, 50), pct(all, n, 99), pct(all, n, 99.9), all[n - 1]);
+	free(all);
+	return 0;
+}
+
+/*
+ * The report: {"system":..., "mode":..., "n":..., "window_s":...,
+ * "per_consumer_pps":[...], "min_pps", "mean_pps", "total_pps", "frames",
+ * "allocs", "allocs_per_frame", "rss_bytes", PROGRAM FIELDS, "latency_ns"}.
+ * @extra: the program's own fields, already JSON ("\"k\":v,..."), or "".
+ */
+static inline int bench_report(struct bench *b, const char *system, const char *mode,
+			       const char *extra)
+{
+	uint64_t frames = 0, minf = UINT64_MAX, bad = 0;
+	double w = b->t_window > 0 ? b->t_window : 1;
+
+	printf("{\"system\":\"%s\",\"mode\":\"%s\",\"n\":%u,\"window_s\":%.4f,"
+	       "\"per_consumer_pps\":[", system, mode, b->n, b->t_window);
+	for (unsigned int i = 0; i < b->n; i++) {
+		uint64_t d = b->f1[i] - b->f0[i];
+
+		printf("%s%.0f", i ? "," : "", (double)d / w);
+		frames += d;
+		if (d < minf)
+			minf = d;
+	}
+	printf("],\"min_pps\":%.0f,\"mean_pps\":%.0f,\"total_pps\":%.0f,\"frames\":%" PRIu64,
+	       (double)minf / w, (double)frames / w / b->n, (double)frames / w, frames);
+	if (b->allocs >= 0)
+		printf(",\"allocs\":%lld,\"allocs_per_frame\":%.6f", b->allocs,
+		       frames ? (double)b->allocs / (double)frames : 0.0);
+	else
+		printf(",\"allocs\":null,\"allocs_per_frame\":null");
+	printf(",\"rss_bytes\":%" PRIu64 "%s%s", b->rss_bytes, *extra ? "," : "", extra);
+
+	if (b->latency) {
+		for (unsigned int i = 0; i < b->n; i++)
+			bad += b->cons[i].lat_bad;
+		if (print_lat(b, "latency_ns", false, bad))
+			return -1;
+		if (b->lat2_name && print_lat(b, b->lat2_name, true, 0))
+			return -1;
+	}
+	printf("}\n");
+	fflush(stdout);
+	for (unsigned int i = 0; i < b->n; i++) {
+		free(b->cons[i].lat);
+		free(b->cons[i].lat2);
+	}
+	return 0;
+}
+
+/* SIGINT/SIGTERM end the run early (the report still comes). */
+static struct bench *bench_sig_target;
+
+static inline void bench_on_signal(int sig)
+{
+	(void)sig;
+	if (bench_sig_target)
+		atomic_store(&bench_sig_target->phase, PH_STOP);
+}
+
+static inline void bench_signals(struct bench *b)
+{
+	struct sigaction sa;
+
+	bench_sig_target = b;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = bench_on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+#endif /* XSNAP_BENCH_H */

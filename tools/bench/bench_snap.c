@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * bench_snap: what xsnap's snapshot store costs.
+ *
+ *   snapshot  xsnap_snapshot() of the last 10 000 frames of a tenant's log
+ *             (the log retains released frames up to its quota, so a
+ *             consumer that keeps up still has them), in microseconds; and
+ *             reading the snapshot through with xsnap_snap_next(), in ns per
+ *             frame;
+ *   cow       xsnap_frame_cow() of received frames (copy into the tenant's
+ *             private pool), in ns per frame, timed per batch of 64 and
+ *             divided; the versions are then released.
+ *
+ * One tenant (quota 16384), one fan-out socket, one thread pinned to --cpu.
+ * The generator should be paced below what one consumer takes, so that the
+ * log fills without drops.  After the first frame and --warmup seconds the
+ * program receives until the log holds enough frames, then repeats each
+ * measurement --reps times (default 21), receiving and releasing what
+ * arrived in between, and reports min/median/max.
+ *
+ *   bench_snap -i xs-rx -c 1 -R /tmp/ready
+ */
+#include <xsnap/xsnap.h>
+
+#include "bench.h"
+
+#define SNAP_FRAMES	10000u
+#define QUOTA		16384u
+
+static struct {
+	unsigned int reps;
+	struct xsnap_ctx *ctx;
+	struct xsnap_sock *sock;
+	uint64_t received;
+} sb = { .reps = 21 };
+
+static struct bench b;
+
+static int print_quiet(enum xsnap_print_level level, const char *fmt, va_list ap)
+{
+	return level == XSNAP_WARN ? vfprintf(stderr, fmt, ap) : 0;
+}
+
+/* Receive and release whatever is there (up to @max frames, waiting up to @ms). */
+static int drain(unsigned int max, int ms)
+{
+	struct xsnap_frame *v[BENCH_BATCH];
+	unsigned int got = 0;
+
+	while (got < max) {
+		int n = xsnap_recv(sb.sock, v, BENCH_BATCH, ms);
+
+		if (n < 0 && n != -EINTR) {
+			bench_err(&b, "xsnap_recv: %s", strerror(-n));
+			return -1;
+		}
+		if (n <= 0)
+			break;
+		xsnap_release(sb.sock, v, (unsigned int)n);
+		got += (unsigned int)n;
+		ms = 0;
+	}
+	sb.received += got;
+	return 0;
+}
+
+static void summary(const char *name, uint64_t *v, unsigned int n, double div)
+{
+	qsort(v, n, sizeof(*v), cmp_u64);
+	printf(",\"%s\":{\"min\":%.3f,\"median\":%.3f,\"max\":%.3f,\"reps\":%u}", name,
+	       (double)v[0] / div, (double)v[n / 2] / div, (double)v[n - 1] / div, n);
+}
+
+static int run(void)
+{
+	uint64_t *snap_ns, *read_ns, *cow_ns, deadline;
+	int err = -1;
+
+	snap_ns = calloc(sb.reps, sizeof(*snap_ns));
+	read_ns = calloc(sb.reps, sizeof(*read_ns));
+	cow_ns = calloc(sb.reps, sizeof(*cow_ns));
+	if (!snap_ns || !read_ns || !cow_ns) {
+		bench_err(&b, "out of memory");
+		goto out;
+	}
+	/* first frame, warm-up, then until the log holds a snapshot's worth */
+	deadline = bench_now_ns() + (uint64_t)(b.first_s * 1e9);
+	while (!sb.received) {
+		if (drain(BENCH_BATCH, 100))
+			goto out;
+		if (bench_now_ns() > deadline) {
+			bench_err(&b, "no frame arrived within %g s", b.first_s);
+			goto out;
+		}
+	}
+	deadline = bench_now_ns() + (uint64_t)(b.warmup_s * 1e9);
+	while (bench_now_ns() < deadline || sb.received < SNAP_FRAMES + 1000) {
+		if (drain(1u << 20, 100))
+			goto out;
+		if (bench_stopping(&b) || bench_now_ns() > deadline + 30000000000ULL) {
+			bench_err(&b, "fewer than %u frames in 30 s", SNAP_FRAMES + 1000);
+			goto out;
+		}
+	}
+
+	for (unsigned int r = 0; r < sb.reps; r++) {
+		XSNAP_OPTS(xsnap_snap_opts, so, .frames = SNAP_FRAMES);
+		struct xsnap_frame *v[BENCH_BATCH];
+		struct xsnap_snap *snap;
+		uint64_t t0, t1, t2, len, seen = 0, sink = 0;
+		unsigned int got = 0;
+		int n;
+
+		/* snapshot: take it, then read it through */
+		t0 = bench_now_ns();
+		snap = xsnap_snapshot(sb.sock, &so);
+		t1 = bench_now_ns();
+		if (!snap) {
+			bench_err(&b, "xsnap_snapshot: %s", strerror(errno));
+			goto out;
+		}
+		len = xsnap_snap_len(snap);
+		while ((n = xsnap_snap_next(snap, v, BENCH_BATCH)) > 0) {
+			for (int i = 0; i < n; i++)
+				sink += *(const uint8_t *)xsnap_frame_data(v[i]);
+			seen += (uint64_t)n;
+		}
+		t2 = bench_now_ns();
+		xsnap_snap_close(snap);
+		if (n < 0 || len != SNAP_FRAMES || seen != len) {
+			bench_err(&b, "snapshot of %u frames: length %" PRIu64 ", read %" PRIu64
+				  " (%s)", SNAP_FRAMES, len, seen, n < 0 ? strerror(-n) : "ok");
+			goto out;
+		}
+		snap_ns[r] = t1 - t0;
+		read_ns[r] = (t2 - t1) * 1000 / seen;	/* per frame, x1000 */
+		b.cons[0].sink += sink;
+
+		/* copy-on-write: one batch of received frames */
+		while (got == 0) {
+			n = xsnap_recv(sb.sock, v, BENCH_BATCH, 1000);
+			if (n < 0 && n != -EINTR) {
+				bench_err(&b, "xsnap_recv: %s", strerror(-n));
+				goto out;
+			}
+			if (n == 0) {
+				bench_err(&b, "no frames for copy-on-write within 1 s");
+				goto out;
+			}
+			got = n > 0 ? (unsigned int)n : 0;
+		}
+		t0 = bench_now_ns();
+		for (unsigned int i = 0; i < got; i++) {
+			if (!xsnap_frame_cow(sb.sock, &v[i])) {
+				bench_err(&b, "xsnap_frame_cow: %s", strerror(errno));
+				xsnap_release(sb.sock, v, got);
+				goto out;
+			}
+		}
+		t1 = bench_now_ns();
+		xsnap_release(sb.sock, v, got);
+		cow_ns[r] = (t1 - t0) * 1000 / got;	/* per frame, x1000 */
+		sb.received += got;
+		/* keep up with the traffic so that the log keeps its frames */
+		if (drain(1u << 20, 0))
+			goto out;
+	}
+	printf("{\"system\":\"xsnap\",\"mode\":\"snapshot\",\"n\":1,\"snapshot_frames\":%u",
+	       SNAP_FRAMES);
+	summary("snapshot_us", snap_ns, sb.reps, 1000.0);
+	summary("snapshot_read_ns_per_frame", read_ns, sb.reps, 1000.0);
+	summary("cow_ns_per_frame", cow_ns, sb.reps, 1000.0);
+	printf(",\"frames_received\":%" PRIu64 "}\n", sb.received);
+	fflush(stdout);
+	err = 0;
+out:
+	free(snap_ns);
+	free(read_ns);
+	free(cow_ns);
+	return err;
+}
+
+static int setup(void)
+{
+	XSNAP_OPTS(xsnap_opts, o, .frames = 2 * QUOTA, .max_tenants = 1,
+		   .pool_frames = 4 * BENCH_BATCH);
+	XSNAP_OPTS(xsnap_tenant_opts, to, .quota = QUOTA);
+	int r;
+
+	xsnap_set_print(print_quiet);
+	sb.ctx = xsnap_open(b.ifname, &o);
+	if (!sb.ctx) {
+		bench_err(&b, "xsnap_open: %s", strerror(errno));
+		return -1;
+	}
+	r = xsnap_tenant_add(sb.ctx, "t0", &to);
+	if (r >= 0)
+		r = xsnap_rule_add(sb.ctx, "t0", "udp dst port 9000", 10);
+	if (r < 0) {
+		bench_err(&b, "tenant t0 / rule: %s", strerror(-r));
+		return -1;
+	}
+	sb.sock = xsnap_socket(sb.ctx, "t0", NULL);
+	if (!sb.sock) {
+		bench_err(&b, "socket: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: bench_snap -i IFACE [options]\n"
+		   "Cost of a snapshot of the last 10000 frames and of copy-on-write per frame.\n\n"
+		   BENCH_COMMON_HELP
+		   "      --reps N             repetitions of each measurement (default 21)\n"
+		   "Prints one JSON object.  -n, -L and -S do not apply; -w is unused.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = { BENCH_COMMON_OPTS,
+					    { "reps", required_argument, NULL, 'r' }, { 0 } };
+	int c, ret = EXIT_FAILURE;
+
+	bench_init(&b, "bench_snap");
+	while ((c = getopt_long(argc, argv, BENCH_COMMON_SHORT, lo, NULL)) != -1) {
+		if (bench_common_opt(&b, c, optarg))
+			continue;
+		switch (c) {
+		case 'r':
+			sb.reps = (unsigned int)bench_parse_ul(&b, "--reps", optarg, 1, 100000);
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_SUCCESS;
+		default:
+			bench_usage_error(&b, "unknown option or missing argument");
+		}
+	}
+	bench_check_opts(&b, argc, argv);
+	if (b.n != 1 || b.latency)
+		bench_usage_error(&b, "-n and -L do not apply");
+	bench_signals(&b);
+	if (bench_pin_self(&b) || setup())
+		goto out;
+	if (b.ready_file) {
+		int fd = open(b.ready_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+		if (fd < 0) {
+			bench_err(&b, "creating %s: %s", b.ready_file, strerror(errno));
+			goto out;
+		}
+		close(fd);
+	}
+	if (!run())
+		ret = EXIT_SUCCESS;
+out:
+	xsnap_sock_close(sb.sock);
+	xsnap_close(sb.ctx);
+	return ret;
+}

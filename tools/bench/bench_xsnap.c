@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * bench_xsnap: N in-process xsnap consumers on one queue.  Opens the
+ * interface with xsnap_open() (queue 0; the engine runs inside the
+ * consumers' xsnap_recv() calls, no thread of its own), and per --mode:
+ *
+ *   fanout   one tenant with rule 'udp dst port PORT', N fan-out sockets:
+ *            every consumer sees every frame;
+ *   tenants  N tenants each with that same rule, one socket each: every
+ *            frame is logged once per tenant (fan-out across tenants);
+ *   share    one tenant, N sockets in one share group: they split the
+ *            frames by flow hash (send several flows).
+ *
+ * One thread per socket, pinned with the process to --cpu: xsnap_recv() of
+ * up to 64 frames with a 100 ms timeout (it sleeps in epoll when there is
+ * nothing; with --spin timeout 0, in a loop), touch the first byte of each
+ * frame, xsnap_release() the batch.
+ * With --latency also the XDP time (xsnap_frame_time_ns) to consumer
+ * latency ("latency_xdp_ns").  xsnap's counters over the window (quota and
+ * kernel drops, frames logged) come with the report, as do the UMEM size
+ * and, under the allocation-counting shim, heap allocations per frame.
+ *
+ *   bench_xsnap -i xs-rx --mode fanout -n 8 -c 1 -w 2 -R /tmp/ready
+ */
+#include <xsnap/xsnap.h>
+
+#include "bench.h"
+
+#define CHUNK_BYTES	4096u	/* UMEM chunk size (docs/design.md, implementation notes) */
+
+enum { M_FANOUT, M_TENANTS, M_SHARE };
+static const char *const mode_names[] = { "fanout", "tenants", "share" };
+
+static struct {
+	int mode;
+	uint32_t frames, quota, ring, pool;
+	uint16_t port;
+	struct xsnap_ctx *ctx;
+	struct xsnap_sock *socks[BENCH_MAX_CONS];
+	struct xsnap_stats st0, st1;
+	bool quiet;
+} xb = { .frames = 16384, .quota = 1024, .ring = 2048, .pool = 64, .port = 9000 };
+
+static struct bench b;
+
+static void *consumer(void *arg)
+{
+	struct bench_cons *c = arg;
+	struct xsnap_sock *s = c->priv;
+	struct xsnap_frame *v[BENCH_BATCH];
+	uint64_t sink = 0;
+
+	while (!bench_stopping(&b)) {
+		int n = xsnap_recv(s, v, BENCH_BATCH, b.spin ? 0 : 100);
+		uint64_t now = 0;
+
+		if (n <= 0) {
+			if (n < 0 && n != -EINTR) {
+				bench_err(&b, "consumer %d: xsnap_recv: %s", c->idx, strerror(-n));
+				break;
+			}
+			continue;
+		}
+		if (b.latency)
+			now = bench_now_ns();
+		for (int i = 0; i < n; i++) {
+			const uint8_t *data = xsnap_frame_data(v[i]);
+
+			sink += data[0];
+			if (b.latency) {
+				bench_lat_frame(&b, c, data, xsnap_frame_len(v[i]), now);
+				bench_lat2(&b, c, xsnap_frame_time_ns(v[i]), now);
+			}
+		}
+		xsnap_release(s, v, (unsigned int)n);
+		bench_count(c, (uint64_t)n);
+	}
+	c->sink = sink;
+	return NULL;
+}
+
+static void stats(struct xsnap_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->sz = sizeof(*st);
+	xsnap_stats(xb.ctx, NULL, st);
+}
+
+static void at_start(struct bench *bb)
+{
+	(void)bb;
+	stats(&xb.st0);
+}
+
+static void at_end(struct bench *bb)
+{
+	(void)bb;
+	stats(&xb.st1);
+}
+
+static int print_quiet(enum xsnap_print_level level, const char *fmt, va_list ap)
+{
+	if (level != XSNAP_WARN)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int setup(void)
+{
+	uint32_t ntenants = xb.mode == M_TENANTS ? b.n : 1;
+	XSNAP_OPTS(xsnap_opts, o, .frames = xb.frames, .ring_size = xb.ring,
+		   .max_tenants = ntenants > 8 ? ntenants : 8, .pool_frames = xb.pool);
+	char match[64], name[32];
+
+	if (xb.quiet)
+		xsnap_set_print(print_quiet);
+	xb.ctx = xsnap_open(b.ifname, &o);
+	if (!xb.ctx) {
+		bench_err(&b, "xsnap_open: %s", strerror(errno));
+		return -1;
+	}
+	snprintf(match, sizeof(match), "udp dst port %u", xb.port);
+	for (uint32_t t = 0; t < ntenants; t++) {
+		XSNAP_OPTS(xsnap_tenant_opts, to, .quota = xb.quota);
+		int r;
+
+		snprintf(name, sizeof(name), "t%u", t);
+		r = xsnap_tenant_add(xb.ctx, name, &to);
+		if (r < 0) {
+			bench_err(&b, "tenant %s (quota %u, %u frames): %s", name, xb.quota,
+				  xb.frames, strerror(-r));
+			return -1;
+		}
+		r = xsnap_rule_add(xb.ctx, name, match, 10);
+		if (r < 0) {
+			bench_err(&b, "rule '%s' for %s: %s", match, name, strerror(-r));
+			return -1;
+		}
+	}
+	for (unsigned int i = 0; i < b.n; i++) {
+		uint32_t mode = xb.mode == M_SHARE ? XSNAP_SHARE : XSNAP_FANOUT;
+		XSNAP_OPTS(xsnap_sock_opts, so, .mode = mode, .group = 1);
+
+		snprintf(name, sizeof(name), "t%u", xb.mode == M_TENANTS ? i : 0);
+		xb.socks[i] = xsnap_socket(xb.ctx, name, &so);
+		if (!xb.socks[i]) {
+			bench_err(&b, "socket %u on %s: %s", i, name, strerror(errno));
+			return -1;
+		}
+		b.cons[i].priv = xb.socks[i];
+	}
+	return 0;
+}
+
+static void teardown(void)
+{
+	for (unsigned int i = 0; i < b.n; i++)
+		xsnap_sock_close(xb.socks[i]);
+	xsnap_close(xb.ctx);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: bench_xsnap -i IFACE [options]\n"
+		   "N in-process xsnap consumers on queue 0; report each one's rate over a\n"
+		   "window.\n\n"
+		   BENCH_COMMON_HELP
+		   "  -m, --mode MODE          fanout (one tenant, default), tenants (one\n"
+		   "                           each) or share (one share group)\n"
+		   "  -p, --port PORT          rule 'udp dst port PORT' (default 9000)\n"
+		   "      --frames N           receive-region frames (default 16384)\n"
+		   "      --quota N            log capacity per tenant (default 1024)\n"
+		   "      --ring N             fill/rx ring entries (default 2048)\n"
+		   "  -q, --quiet              no library INFO messages\n"
+		   "Prints one JSON object.\n");
+}
+
+static uint32_t pow2_opt(const char *opt, const char *arg, unsigned long min, unsigned long max)
+{
+	uint32_t v = (uint32_t)bench_parse_ul(&b, opt, arg, min, max);
+
+	if (v & (v - 1))
+		bench_usage_error(&b, "%s: %u is not a power of two", opt, v);
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		BENCH_COMMON_OPTS,
+		{ "mode", required_argument, NULL, 'm' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "frames", required_argument, NULL, 'F' },
+		{ "quota", required_argument, NULL, 'Q' },
+		{ "ring", required_argument, NULL, 'r' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ 0 }
+	};
+	char extra[768];
+	int c, ret = EXIT_FAILURE;
+
+	bench_init(&b, "bench_xsnap");
+	while ((c = getopt_long(argc, argv, BENCH_COMMON_SHORT "m:p:q", lo, NULL)) != -1) {
+		if (bench_common_opt(&b, c, optarg))
+			continue;
+		switch (c) {
+		case 'm':
+			for (xb.mode = 0; xb.mode < 3; xb.mode++)
+				if (!strcmp(optarg, mode_names[xb.mode]))
+					break;
+			if (xb.mode == 3)
+				bench_usage_error(&b, "-m/--mode: '%s' is not fanout, tenants "
+						  "or share", optarg);
+			break;
+		case 'p':
+			xb.port = (uint16_t)bench_parse_ul(&b, "-p/--port", optarg, 1, 65535);
+			break;
+		case 'F':
+			xb.frames = pow2_opt("--frames", optarg, 64, 1u << 20);
+			break;
+		case 'Q':
+			xb.quota = pow2_opt("--quota", optarg, 1, 1u << 20);
+			break;
+		case 'r':
+			xb.ring = pow2_opt("--ring", optarg, 64, 1u << 16);
+			break;
+		case 'q':
+			xb.quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_SUCCESS;
+		default:
+			bench_usage_error(&b, "unknown option or missing argument");
+		}
+	}
+	bench_check_opts(&b, argc, argv);
+	if (xb.mode == M_TENANTS && b.n > 32)
+		bench_usage_error(&b, "-n: at most 32 tenants");
+	b.lat2_name = "latency_xdp_ns";
+	bench_signals(&b);
+	if (bench_pin_self(&b) || bench_alloc_lat(&b) || setup())
+		goto out;
+	if (bench_start(&b, consumer))
+		goto out;
+	if (bench_measure(&b, at_start, at_end)) {
+		bench_join(&b);
+		goto out;
+	}
+	bench_join(&b);
+	{
+		uint32_t ntenants = xb.mode == M_TENANTS ? b.n : 1;
+		uint32_t slots = ntenants > 8 ? ntenants : 8;
+		uint64_t umem = ((uint64_t)xb.st1.frames_total + (uint64_t)slots * xb.pool) *
+				CHUNK_BYTES;
+
+		snprintf(extra, sizeof(extra),
+			 "\"umem_bytes\":%" PRIu64 ",\"frames\":%u,\"quota\":%u,\"ring\":%u,"
+			 "\"tenants\":%u,\"logged\":%" PRIu64 ",\"quota_drops\":%" PRIu64
+			 ",\"kernel_rx_dropped\":%" PRIu64 ",\"fill_empty\":%" PRIu64
+			 ",\"zerocopy\":%u,\"xdp_mode\":\"%s\"",
+			 umem, xb.st1.frames_total, xb.quota, xb.ring, ntenants,
+			 xb.st1.rx_frames - xb.st0.rx_frames,
+			 xb.st1.quota_drops - xb.st0.quota_drops,
+			 xb.st1.kernel_rx_dropped - xb.st0.kernel_rx_dropped,
+			 xb.st1.kernel_fill_empty - xb.st0.kernel_fill_empty, xb.st1.zerocopy,
+			 xb.st1.xdp_mode == XSNAP_MODE_SKB ? "generic" : "native");
+	}
+	if (!bench_report(&b, "xsnap", mode_names[xb.mode], extra))
+		ret = EXIT_SUCCESS;
+out:
+	teardown();
+	return ret;
+}
