@@ -116,6 +116,34 @@ struct xsnap_opts {
 XSNAP_API struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts);
 
 /**
+ * xsnap_connect() - a context served by the xsnap daemon (xsnapd).
+ * @path: the daemon's Unix socket; NULL means $XSNAP_SOCKET, else
+ *        /run/xsnap/xsnapd.sock.
+ *
+ * The daemon owns the interface and runs the engine; the process needs no
+ * capabilities, only access to the socket and a uid/gid the tenant allows.
+ * Sockets of a connected context behave like in-process ones for
+ * xsnap_socket, xsnap_recv, xsnap_recvfrom, xsnap_release, xsnap_fd,
+ * xsnap_sock_close and the frame accessors: frames are zero-copy views of the
+ * receive region, which the process can only map read-only.  Sockets open
+ * on the interface the daemon attached first, or on $XSNAP_IFACE; one
+ * connected context serves one interface.  xsnap_tenant_add, xsnap_tenant_del,
+ * xsnap_rule_add, xsnap_rule_del and xsnap_stats are sent to the daemon
+ * (control operations need root or the daemon's admin group).
+ * xsnap_snapshot works too (the daemon pins the range; xsnap_snap_next
+ * reads the shared log).  xsnap_frame_cow, xsnap_frame_commit,
+ * xsnap_frame_alloc and xsnap_send fail with EOPNOTSUPP on a connected
+ * context (not yet).
+ * When the daemon goes away, xsnap_recv fails with -ECONNRESET; when the
+ * interface goes away, with -ENETDOWN.
+ *
+ * Return: a context (close it with xsnap_close), or NULL with errno ENOENT or
+ * ECONNREFUSED (daemon not running), EACCES (no access to the socket),
+ * EPROTONOSUPPORT (daemon speaks another protocol version), ENOMEM.
+ */
+XSNAP_API struct xsnap_ctx *xsnap_connect(const char *path);
+
+/**
  * xsnap_close() - detach and free everything the context owns.
  * @ctx: context, or NULL.
  *
@@ -164,7 +192,7 @@ XSNAP_API int xsnap_tenant_del(struct xsnap_ctx *ctx, const char *name);
  * @tenant: tenant that receives matching frames (deliver rules); for drop
  *          and pass rules the tenant that owns the rule.
  * @match: filter, e.g. "udp dst port 9000 and ip dst 10.0.0.0/8".  Terms:
- *         udp|tcp|icmp|icmp6, src|dst port N, ip src|dst A.B.C.D[/LEN],
+ *         udp|tcp|icmp|icmp6, src|dst port N[-M], ip src|dst A.B.C.D[/LEN],
  *         ip6 src|dst X::Y[/LEN], vlan N, joined by "and".  A trailing
  *         "action drop" or "action pass" makes a drop or pass rule.
  * @prio: priority, lower first (0..65535).
@@ -175,8 +203,9 @@ XSNAP_API int xsnap_tenant_del(struct xsnap_ctx *ctx, const char *name);
  * (higher) prio and ties.
  *
  * Return: the rule id (> 0), or -ENOENT (unknown tenant), -EINVAL (malformed
- * match; the message names the offending word), -ENOSPC (too many rules or
- * distinct rule shapes).
+ * match; the message names the offending word), -ENOSPC (too many rules,
+ * distinct rule shapes, or map keys: a port range takes one key per port
+ * class it covers).
  */
 XSNAP_API int xsnap_rule_add(struct xsnap_ctx *ctx, const char *tenant, const char *match,
 			     int prio);
@@ -225,7 +254,8 @@ XSNAP_API void xsnap_sock_close(struct xsnap_sock *sock);
  * xsnap_fd() - a descriptor for poll/epoll.
  *
  * Readable when frames may be waiting for the socket (a hint: xsnap_recv
- * with timeout 0 then tells).  Owned by the socket; do not close it.
+ * with timeout 0 then tells), and, on a connected context, when the daemon
+ * went away (xsnap_recv then fails).  Owned by the socket; do not close it.
  *
  * Return: the descriptor (>= 0).
  */
@@ -245,7 +275,9 @@ XSNAP_API int xsnap_fd(struct xsnap_sock *sock);
  * releases makes its tenant (only) drop new frames once the quota is full.
  *
  * Return: number of frames (0 on timeout), or -EINVAL, -EINTR (a signal
- * interrupted the wait), -ENETDOWN/-ENXIO (the interface went away).
+ * interrupted the wait), -ENETDOWN/-ENXIO (the interface went away),
+ * -ENOENT (tenant deleted, its log drained), -ECONNRESET (connected
+ * context: the daemon went away).
  */
 XSNAP_API int xsnap_recv(struct xsnap_sock *sock, struct xsnap_frame **v, unsigned int n,
 			 int timeout_ms);

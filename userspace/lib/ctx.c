@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "xsnap_internal.h"
@@ -117,7 +118,7 @@ void ctx_free(struct xsnap_ctx *ctx)
 	for (uint32_t i = 0; i < XSNAP_MAX_TENANTS; i++) {
 		if (!ctx->tenants[i])
 			continue;
-		free(ctx->tenants[i]->log);
+		tenant_shm_free(ctx->tenants[i]);
 		free(ctx->tenants[i]->old);
 		free(ctx->tenants[i]);
 	}
@@ -125,7 +126,7 @@ void ctx_free(struct xsnap_ctx *ctx)
 		struct tenant *t = ctx->dead;
 
 		ctx->dead = t->next_dead;
-		free(t->log);
+		tenant_shm_free(t);
 		free(t->old);
 		free(t);
 	}
@@ -296,6 +297,10 @@ void xsnap_close(struct xsnap_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	if (ctx_remote(ctx)) {
+		client_close(ctx);
+		return;
+	}
 	pthread_mutex_lock(&ctx->lock);
 	pthread_mutex_lock(&ctx->engine_lock);
 	for (uint32_t i = 0; i < XSNAP_MAX_TENANTS; i++) {
@@ -322,6 +327,36 @@ static bool slot_dead(struct xsnap_ctx *ctx, uint32_t slot)
 	return false;
 }
 
+/* The tenant's log region: a memfd holding the published head and the
+ * entries, so a client of xsnapd can map it read-only. */
+int tenant_shm_alloc(struct tenant *t)
+{
+	void *p;
+	int err;
+
+	t->shm_len = LOG_SHM_HDR + (size_t)t->quota * sizeof(struct log_ent);
+	err = shm_create("xsnap-log", t->shm_len, &t->shm_fd, &p);
+	if (err) {
+		t->shm_fd = -1;
+		return err;
+	}
+	t->shm = p;
+	t->shm->quota = t->quota;
+	t->log = t->shm->ent;
+	return 0;
+}
+
+void tenant_shm_free(struct tenant *t)
+{
+	if (t->shm)
+		munmap(t->shm, t->shm_len);
+	if (t->shm_fd >= 0)
+		close(t->shm_fd);
+	t->shm = NULL;
+	t->log = NULL;
+	t->shm_fd = -1;
+}
+
 /* Free a deleted tenant once nothing uses it (both locks held). */
 void tenant_free_locked(struct xsnap_ctx *ctx, struct tenant *t)
 {
@@ -336,7 +371,7 @@ void tenant_free_locked(struct xsnap_ctx *ctx, struct tenant *t)
 		}
 	}
 	ctx->quota_sum -= t->quota;
-	free(t->log);
+	tenant_shm_free(t);
 	free(t->old);
 	free(t);
 }
@@ -349,6 +384,8 @@ int xsnap_tenant_del(struct xsnap_ctx *ctx, const char *name)
 
 	if (!ctx || !name)
 		return err_ret(EINVAL);
+	if (ctx_remote(ctx))
+		return client_tenant_del(ctx, name);
 	pthread_mutex_lock(&ctx->lock);
 	t = ctx_tenant_find(ctx, name);
 	if (!t) {
@@ -381,6 +418,7 @@ int xsnap_tenant_del(struct xsnap_ctx *ctx, const char *name)
 	ctx->tenants[t->slot] = NULL;
 	ctx->tenant_mask &= ~(1u << t->slot);
 	t->dead = true;
+	atomic_fetch_or(&t->shm->state, LOG_TENANT_DEAD);
 	t->next_dead = ctx->dead;
 	ctx->dead = t;
 	for (unsigned int i = 0; i < t->nsocks; i++) {
@@ -421,6 +459,8 @@ int xsnap_tenant_add(struct xsnap_ctx *ctx, const char *name, const struct xsnap
 			name ? name : "(null)", TENANT_NAME_MAX - 1);
 		return err_ret(EINVAL);
 	}
+	if (ctx_remote(ctx))
+		return client_tenant_add(ctx, name, opts);
 	quota = OPTS_GET(opts, quota, DEFAULT_QUOTA);
 	if (!is_pow2(quota)) {
 		pr_warn("tenant add %s: quota %u must be a power of two\n", name, quota);
@@ -449,12 +489,13 @@ int xsnap_tenant_add(struct xsnap_ctx *ctx, const char *name, const struct xsnap
 	}
 	t = calloc(1, sizeof(*t));
 	if (t) {
-		t->log = calloc(quota, sizeof(*t->log));
+		t->shm_fd = -1;
+		t->quota = quota;
 		t->old = calloc(ctx->umem.pool_frames + 1, sizeof(*t->old));
 	}
-	if (!t || !t->log || !t->old) {
+	if (!t || !t->old || tenant_shm_alloc(t)) {
 		if (t) {
-			free(t->log);
+			tenant_shm_free(t);
 			free(t->old);
 			free(t);
 		}
@@ -463,9 +504,8 @@ int xsnap_tenant_add(struct xsnap_ctx *ctx, const char *name, const struct xsnap
 	}
 	snprintf(t->name, sizeof(t->name), "%s", name);
 	t->slot = slot;
-	t->quota = quota;
 	t->head = t->tail = 1;
-	atomic_store(&t->head_pub, 1);
+	atomic_store(&t->shm->head_pub, 1);
 
 	/* zero the slot's XDP counters (a previous tenant may have used it) */
 	{
@@ -486,7 +526,7 @@ int xsnap_tenant_add(struct xsnap_ctx *ctx, const char *name, const struct xsnap
 		ctx->tenants[slot] = NULL;
 		ctx->tenant_mask &= ~(1u << slot);
 		pthread_mutex_unlock(&ctx->engine_lock);
-		free(t->log);
+		tenant_shm_free(t);
 		free(t->old);
 		free(t);
 		goto unlock;
@@ -508,6 +548,8 @@ int xsnap_rule_add(struct xsnap_ctx *ctx, const char *tenant, const char *match,
 
 	if (!ctx || !tenant || !match)
 		return err_ret(EINVAL);
+	if (ctx_remote(ctx))
+		return client_rule_add(ctx, tenant, match, prio);
 	if (prio < 0 || prio > 65535) {
 		pr_warn("rule '%s': prio %d out of range 0..65535\n", match, prio);
 		return err_ret(EINVAL);
@@ -549,7 +591,7 @@ int xsnap_rule_add(struct xsnap_ctx *ctx, const char *tenant, const char *match,
 	if (err) {
 		ctx->nrules--;
 		pr_warn("rule '%s': cannot apply: %s%s\n", match, strerror(err),
-			err == ENOSPC ? " (too many distinct rule shapes)" : "");
+			err == ENOSPC ? " (too many rule shapes or keys: see the message above)" : "");
 		goto unlock;
 	}
 	ctx->next_rule_id++;
@@ -566,6 +608,8 @@ int xsnap_rule_del(struct xsnap_ctx *ctx, int rule_id)
 
 	if (!ctx)
 		return err_ret(EINVAL);
+	if (ctx_remote(ctx))
+		return client_rule_del(ctx, rule_id);
 	pthread_mutex_lock(&ctx->lock);
 	for (unsigned int i = 0; i < ctx->nrules; i++) {
 		struct rule saved = ctx->rules[i];
@@ -606,11 +650,14 @@ static void tenant_stats(struct xsnap_ctx *ctx, struct tenant *t, struct xsnap_s
 	st->snapshots += t->snapshots;
 	st->pool_free += ctx->umem.npool_free[t->slot];
 	for (unsigned int i = 0; i < t->nsocks; i++) {
-		st->recvfrom_skipped += t->socks[i]->skipped;
-		/* socket counters are written by their owner thread; a torn
-		 * read is impossible for aligned u64 on the targets we build for */
-		st->delivered += t->socks[i]->delivered;
-		st->bad_releases += t->socks[i]->bad_releases;
+		const struct sock_ctl *c = t->socks[i]->ctl;
+
+		/* socket counters are written by their owner (thread or client
+		 * process); a torn read is impossible for aligned u64 on the
+		 * targets we build for */
+		st->recvfrom_skipped += c->skipped;
+		st->delivered += c->delivered;
+		st->bad_releases += c->bad_releases;
 	}
 }
 
@@ -623,6 +670,8 @@ int xsnap_stats(struct xsnap_ctx *ctx, const char *tenant, struct xsnap_stats *s
 
 	if (!ctx || !st || st->sz < sizeof(size_t))
 		return err_ret(EINVAL);
+	if (ctx_remote(ctx))
+		return client_stats(ctx, tenant, st);
 	sz = st->sz < sizeof(*st) ? st->sz : sizeof(*st);
 	struct xsnap_stats out = { .sz = sz };
 

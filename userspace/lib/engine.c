@@ -39,7 +39,7 @@ uint64_t engine_horizon(const struct tenant *t)
 
 	for (unsigned int i = 0; i < t->nsocks; i++) {
 		/* pairs with the release store in advance_low() */
-		uint64_t low = atomic_load_explicit(&t->socks[i]->low, memory_order_acquire);
+		uint64_t low = atomic_load_explicit(&t->socks[i]->ctl->low, memory_order_acquire);
 
 		if (low < h)
 			h = low;
@@ -151,7 +151,7 @@ static void wake_tenant(struct tenant *t)
 
 		/* seq_cst pairs with the socket's store of waiting before its
 		 * final re-check of head_pub (no lost wake-up) */
-		if (atomic_load(&s->waiting) && write(s->efd, &one, sizeof(one)) < 0)
+		if (atomic_load(&s->ctl->waiting) && write(s->efd, &one, sizeof(one)) < 0)
 			pr_debug("%s: tenant %s: eventfd write failed\n", "engine", t->name);
 	}
 }
@@ -239,7 +239,7 @@ int engine_poll(struct xsnap_ctx *ctx)
 
 		mask &= mask - 1;
 		/* entries written above become visible before the new head */
-		atomic_store_explicit(&t->head_pub, t->head, memory_order_release);
+		atomic_store_explicit(&t->shm->head_pub, t->head, memory_order_release);
 		atomic_thread_fence(memory_order_seq_cst);
 		wake_tenant(t);
 	}

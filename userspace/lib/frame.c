@@ -43,6 +43,10 @@ void *xsnap_frame_cow(struct xsnap_sock *s, struct xsnap_frame **fp)
 		errno = EINVAL;
 		return NULL;
 	}
+	if (ctx_remote(s->ctx)) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
 	ctx = s->ctx;
 	f = *fp;
 	kind = sock_view_kind(s, f, &idx);
@@ -86,6 +90,8 @@ int xsnap_frame_commit(struct xsnap_sock *s, struct xsnap_frame *f)
 	uint32_t cap;
 	size_t idx;
 
+	if (s && ctx_remote(s->ctx))
+		return err_ret(EOPNOTSUPP);
 	if (!s || !f || sock_view_kind(s, f, &idx) != 1 || !(f->flags & VIEW_PRIVATE))
 		return err_ret(EINVAL);
 	ctx = s->ctx;
@@ -129,6 +135,10 @@ struct xsnap_frame *xsnap_frame_alloc(struct xsnap_sock *s, uint32_t len)
 	struct xsnap_frame *f = NULL;
 	uint32_t chunk;
 
+	if (s && ctx_remote(s->ctx)) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
 	if (!s || len < 14 || len > MAX_LEN) {
 		errno = EINVAL;
 		return NULL;
@@ -166,10 +176,12 @@ int xsnap_send(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n)
 
 	if (!s || !v)
 		return err_ret(EINVAL);
+	if (ctx_remote(s->ctx))
+		return err_ret(EOPNOTSUPP);
 	/* all or nothing on bad input: check every frame first */
 	for (unsigned int i = 0; i < n; i++) {
 		if (!v[i] || !sock_view_kind(s, v[i], &vi)) {
-			s->bad_releases++;
+			s->ctl->bad_releases++;
 			pr_warn("tenant %s: send of a frame this socket does not hold\n", s->t->name);
 			return err_ret(EINVAL);
 		}

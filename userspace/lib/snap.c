@@ -41,6 +41,8 @@ struct xsnap_snap *xsnap_snapshot(struct xsnap_sock *s, const struct xsnap_snap_
 		errno = EINVAL;
 		return NULL;
 	}
+	if (ctx_remote(s->ctx))
+		return client_snapshot(s, nframes, last_ms, seq_first, seq_last);
 	sn = calloc(1, sizeof(*sn));
 	if (!sn) {
 		errno = ENOMEM;
@@ -165,6 +167,10 @@ void xsnap_snap_close(struct xsnap_snap *sn)
 	if (!sn)
 		return;
 	ctx = sn->sock->ctx;
+	if (ctx_remote(ctx)) {
+		client_snap_close(sn);
+		return;
+	}
 	t = sn->sock->t;
 	pthread_mutex_lock(&ctx->engine_lock);
 	for (struct xsnap_snap **pp = &t->snaps; *pp; pp = &(*pp)->next) {

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,7 +53,7 @@ static void share_update(struct tenant *t)
 				idx++;
 			n++;
 		}
-		atomic_store_explicit(&s->share, idx << 16 | n, memory_order_relaxed);
+		atomic_store_explicit(&s->ctl->share, idx << 16 | n, memory_order_relaxed);
 	}
 }
 
@@ -67,6 +68,8 @@ struct xsnap_sock *xsnap_socket(struct xsnap_ctx *ctx, const char *tenant,
 		errno = EINVAL;
 		return NULL;
 	}
+	if (ctx_remote(ctx))
+		return client_socket(ctx, tenant, opts);
 	if (OPTS_GET(opts, mode, XSNAP_FANOUT) > XSNAP_SHARE) {
 		pr_warn("socket: unknown mode %u\n", opts->mode);
 		errno = EINVAL;
@@ -77,7 +80,7 @@ struct xsnap_sock *xsnap_socket(struct xsnap_ctx *ctx, const char *tenant,
 		errno = ENOMEM;
 		return NULL;
 	}
-	s->efd = s->epfd = -1;
+	s->efd = s->epfd = s->ctl_fd = -1;
 	s->ctx = ctx;
 	s->mode = OPTS_GET(opts, mode, XSNAP_FANOUT);
 	s->group = OPTS_GET(opts, group, 0);
@@ -95,6 +98,12 @@ struct xsnap_sock *xsnap_socket(struct xsnap_ctx *ctx, const char *tenant,
 	s->fresh = calloc(ctx->umem.pool_frames ? ctx->umem.pool_frames : 1, sizeof(*s->fresh));
 	if (!s->views || !s->held || !s->fresh) {
 		err = ENOMEM;
+		goto fail;
+	}
+	err = -shm_create("xsnap-sock", SOCK_CTL_SIZE, &s->ctl_fd, (void **)&s->ctl);
+	if (err) {
+		s->ctl = NULL;
+		s->ctl_fd = -1;
 		goto fail;
 	}
 	s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -124,7 +133,7 @@ struct xsnap_sock *xsnap_socket(struct xsnap_ctx *ctx, const char *tenant,
 	}
 	/* Start at the head: the socket sees frames that arrive from now on. */
 	s->cursor = t->head;
-	atomic_store(&s->low, t->head);
+	atomic_store(&s->ctl->low, t->head);
 	t->socks[t->nsocks++] = s;
 	share_update(t);
 	pthread_mutex_unlock(&ctx->engine_lock);
@@ -136,6 +145,10 @@ fail:
 		close(s->efd);
 	if (s->epfd >= 0)
 		close(s->epfd);
+	if (s->ctl)
+		munmap(s->ctl, SOCK_CTL_SIZE);
+	if (s->ctl_fd >= 0)
+		close(s->ctl_fd);
 	free(s->views);
 	free(s->held);
 	free(s->fresh);
@@ -176,12 +189,14 @@ void sock_destroy_locked(struct xsnap_sock *s)
 		break;
 	}
 	share_update(t);
-	t->closed_delivered += s->delivered;
-	t->closed_bad_releases += s->bad_releases;
-	t->closed_skipped += s->skipped;
+	t->closed_delivered += s->ctl->delivered;
+	t->closed_bad_releases += s->ctl->bad_releases;
+	t->closed_skipped += s->ctl->skipped;
 	engine_reclaim(ctx, t);
 	close(s->efd);
 	close(s->epfd);
+	munmap(s->ctl, SOCK_CTL_SIZE);
+	close(s->ctl_fd);
 	free(s->views);
 	free(s->held);
 	free(s->fresh);
@@ -197,6 +212,10 @@ void xsnap_sock_close(struct xsnap_sock *s)
 	if (!s)
 		return;
 	ctx = s->ctx;
+	if (ctx_remote(ctx)) {
+		client_sock_close(s);
+		return;
+	}
 	/* the control lock too: freeing a deleted tenant updates quota_sum */
 	pthread_mutex_lock(&ctx->lock);
 	pthread_mutex_lock(&ctx->engine_lock);
@@ -217,14 +236,14 @@ int xsnap_fd(struct xsnap_sock *s)
 void advance_low(struct xsnap_sock *s)
 {
 	uint32_t mask = s->t->quota - 1;
-	uint64_t low = atomic_load_explicit(&s->low, memory_order_relaxed);
+	uint64_t low = atomic_load_explicit(&s->ctl->low, memory_order_relaxed);
 	uint64_t start = low;
 
 	while (low < s->cursor && !s->held[low & mask])
 		low++;
 	if (low != start)
 		/* the views we released are no longer read after this store */
-		atomic_store_explicit(&s->low, low, memory_order_release);
+		atomic_store_explicit(&s->ctl->low, low, memory_order_release);
 }
 
 static unsigned int take(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n)
@@ -232,13 +251,13 @@ static unsigned int take(struct xsnap_sock *s, struct xsnap_frame **v, unsigned 
 	struct tenant *t = s->t;
 	uint32_t mask = t->quota - 1;
 	/* pairs with the engine's release store: entries below head are written */
-	uint64_t head = atomic_load_explicit(&t->head_pub, memory_order_acquire);
+	uint64_t head = atomic_load_explicit(&t->shm->head_pub, memory_order_acquire);
 	uint32_t share = 0, sidx = 0, sn = 1;
 	const uint8_t *ro = s->ctx->umem.ro;
 	unsigned int got = 0;
 
 	if (s->mode == XSNAP_SHARE) {
-		share = atomic_load_explicit(&s->share, memory_order_relaxed);
+		share = atomic_load_explicit(&s->ctl->share, memory_order_relaxed);
 		sidx = share >> 16;
 		sn = share & 0xffff;
 		if (!sn)
@@ -264,7 +283,7 @@ static unsigned int take(struct xsnap_sock *s, struct xsnap_frame **v, unsigned 
 		v[got++] = f;
 	}
 	advance_low(s);
-	s->delivered += got;
+	s->ctl->delivered += got;
 	return got;
 }
 
@@ -290,25 +309,34 @@ int xsnap_recv(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int
 	for (;;) {
 		struct epoll_event ev[4];
 		unsigned int got;
+		uint32_t state;
 		uint64_t cnt;
 		int wait, r;
 
 		/* Drive the engine: whoever receives, moves frames.  After a
-		 * wake-up we queue for the lock instead of spinning on it. */
-		if (block ? !pthread_mutex_lock(&ctx->engine_lock) :
-			    !pthread_mutex_trylock(&ctx->engine_lock)) {
+		 * wake-up we queue for the lock instead of spinning on it.  A
+		 * client of xsnapd leaves that to the daemon. */
+		if (!ctx_remote(ctx) &&
+		    (block ? !pthread_mutex_lock(&ctx->engine_lock) :
+			     !pthread_mutex_trylock(&ctx->engine_lock))) {
 			engine_poll(ctx);
 			pthread_mutex_unlock(&ctx->engine_lock);
 		}
 		got = take(s, v, n);
 		if (got)
 			return (int)got;
-		if (s->t->dead)
+		state = atomic_load_explicit(&s->t->shm->state, memory_order_acquire);
+		if (s->t->dead || (state & LOG_TENANT_DEAD))
 			return err_ret(ENOENT);	/* tenant deleted, its log drained */
-		if (ctx->dead_if)
+		if (ctx->dead_if || (state & LOG_IF_DEAD))
 			return err_ret(ENETDOWN);
-		if (timeout_ms == 0)
+		if (timeout_ms == 0) {
+			/* a client's xsnap_fd() stays readable once the daemon
+			 * is gone: say so (one poll, only when nothing came) */
+			if (ctx_remote(ctx) && client_conn_dead(ctx))
+				return err_ret(ECONNRESET);
 			return 0;
+		}
 		wait = -1;
 		if (timeout_ms > 0) {
 			int64_t left = deadline - now_ms();
@@ -319,15 +347,20 @@ int xsnap_recv(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int
 		}
 		/* Announce the sleep, then look once more: the engine either
 		 * sees `waiting` or we see its new head (both seq_cst). */
-		atomic_store(&s->waiting, 1);
-		if (atomic_load(&s->t->head_pub) > s->cursor) {
-			atomic_store(&s->waiting, 0);
+		atomic_store(&s->ctl->waiting, 1);
+		if (atomic_load(&s->t->shm->head_pub) > s->cursor) {
+			atomic_store(&s->ctl->waiting, 0);
 			continue;
 		}
 		r = epoll_wait(s->epfd, ev, 4, wait);
-		atomic_store(&s->waiting, 0);
+		atomic_store(&s->ctl->waiting, 0);
 		if (r < 0 && errno == EINTR)
 			return err_ret(EINTR);
+		/* a client's epoll set holds the daemon connection (data.u32 1):
+		 * readable only when the daemon went away */
+		for (int i = 0; i < r && ctx_remote(ctx); i++)
+			if (ev[i].data.u32 == 1 && client_conn_dead(ctx))
+				return err_ret(ECONNRESET);
 		if (read(s->efd, &cnt, sizeof(cnt)) < 0) {
 			/* EAGAIN: woken by the rx ring, not by the engine */
 		}
@@ -365,7 +398,7 @@ void xsnap_release(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n)
 		int kind = f ? sock_view_kind(s, f, &idx) : 0;
 
 		if (!kind) {
-			s->bad_releases++;
+			s->ctl->bad_releases++;
 			continue;
 		}
 		/* a private version or fresh frame returns its pool chunk: that
@@ -481,7 +514,7 @@ ssize_t xsnap_recvfrom(struct xsnap_sock *s, void *buf, size_t len, int flags,
 			return err_ret(EAGAIN);
 		if (udp_view(f, &pl, &pllen, &ss, &sl)) {
 			xsnap_release(s, &f, 1);
-			s->skipped++;
+			s->ctl->skipped++;
 			continue;
 		}
 		n = pllen < len ? pllen : len;

@@ -18,17 +18,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "xsnap_internal.h"
 
+/*
+ * A sealed memfd of @size bytes.  Its inode is made 0600 (owner: the
+ * creator): a memfd is created 0777, and a process holding a read-only
+ * descriptor could otherwise reopen it read-write through /proc/self/fd/N.
+ */
 static int new_memfd(const char *name, uint64_t size)
 {
 	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
 	if (fd < 0)
 		return -errno;
-	if (ftruncate(fd, (off_t)size) < 0 ||
+	if (fchmod(fd, 0600) < 0 || ftruncate(fd, (off_t)size) < 0 ||
 	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
 		int err = -errno;
 
@@ -36,6 +42,35 @@ static int new_memfd(const char *name, uint64_t size)
 		return err;
 	}
 	return fd;
+}
+
+int fd_reopen_ro(int fd)
+{
+	char path[64];
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	r = open(path, O_RDONLY | O_CLOEXEC);
+	return r < 0 ? -errno : r;
+}
+
+int shm_create(const char *name, size_t size, int *fdp, void **mapp)
+{
+	int fd = new_memfd(name, size);
+	void *p;
+
+	if (fd < 0)
+		return fd;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	*fdp = fd;
+	*mapp = p;
+	return 0;
 }
 
 /* Map @fd over [base + off, + len) of a reserved range, with @prot.  For a
@@ -47,12 +82,9 @@ static int map_at(uint8_t *base, uint64_t off, uint64_t len, int fd, int prot)
 	void *p;
 
 	if (!(prot & PROT_WRITE)) {
-		char path[64];
-
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		mfd = open(path, O_RDONLY | O_CLOEXEC);
+		mfd = fd_reopen_ro(fd);
 		if (mfd < 0)
-			return -errno;
+			return mfd;
 	}
 	p = mmap(base + off, len, prot, MAP_SHARED | MAP_FIXED, mfd, 0);
 	if (mfd != fd)

@@ -184,15 +184,61 @@ struct superseded {
 
 struct xsnap_snap;
 
+/*
+ * Shared memory.  Everything a consumer reads or writes concurrently with the
+ * engine lives in memfd-backed pages, so a consumer in another process
+ * (through xsnapd) maps the very same bytes as an in-process one:
+ *
+ *   tenant log region (one memfd per tenant; consumers map it read-only):
+ *     [ struct log_shm: head_pub, state, quota ][ quota x struct log_ent ]
+ *   socket control page (one memfd per socket; its consumer maps it
+ *   read-write):  struct sock_ctl
+ *
+ * The engine writes the log region and `share`; the consumer writes `low`,
+ * `waiting` and its counters.  A hostile consumer can only hurt its own
+ * tenant: `low` is clipped to the head by the engine, and counters are only
+ * reported.
+ */
+#define LOG_SHM_HDR	64
+
+enum {
+	LOG_TENANT_DEAD = 1 << 0,	/* tenant deleted: drain, then -ENOENT */
+	LOG_IF_DEAD = 1 << 1,		/* interface gone: -ENETDOWN */
+};
+
+struct log_shm {
+	_Atomic uint64_t head_pub;	/* head as published to sockets (release) */
+	_Atomic uint32_t state;		/* LOG_* */
+	uint32_t quota;
+	uint8_t pad[LOG_SHM_HDR - 16];
+	struct log_ent ent[];
+};
+
+struct sock_ctl {
+	_Atomic uint64_t low;	/* every seq < low is released by this socket */
+	_Atomic uint32_t share;	/* share mode: index << 16 | members (engine writes) */
+	_Atomic int waiting;	/* the socket sleeps (or is about to) */
+	uint64_t delivered, bad_releases, skipped;	/* consumer-written */
+};
+
+#define SOCK_CTL_SIZE 4096
+
+/* A memfd of @size bytes mapped read-write at *@mapp (umem.c). */
+int shm_create(const char *name, size_t size, int *fdp, void **mapp);
+/* Reopen @fd read-only through /proc/self/fd, as a client must get it. */
+int fd_reopen_ro(int fd);
+
 struct tenant {
 	char name[TENANT_NAME_MAX];
 	uint32_t slot;
 	uint32_t quota;		/* log capacity, power of two */
 	struct log_ent *log;	/* quota entries, indexed by seq & (quota - 1) */
+	struct log_shm *shm;	/* the log region: header, then log[] */
+	size_t shm_len;
+	int shm_fd;		/* its memfd (-1 in a client) */
 	/* engine-owned */
 	uint64_t head;		/* next sequence number to assign (from 1) */
 	uint64_t tail;		/* oldest sequence number still in the log */
-	_Atomic uint64_t head_pub;	/* head as published to sockets (release) */
 	struct xsnap_sock *socks[MAX_SOCKS];
 	unsigned int nsocks;
 	struct xsnap_snap *snaps;	/* open snapshots (list) */
@@ -245,6 +291,7 @@ struct xsnap_ctx {
 	uint32_t next_rule_id;
 	uint32_t tx_queue;	/* index in q[] that transmits */
 	bool dead_if;		/* interface gone */
+	struct client *cl;	/* connected to xsnapd (client.c), NULL in-process */
 };
 
 enum {
@@ -269,16 +316,16 @@ struct xsnap_sock {
 	struct tenant *t;
 	uint32_t mode;
 	uint32_t group;
-	_Atomic uint32_t share;	/* share mode: index << 16 | members (engine writes) */
 	uint64_t cursor;	/* next sequence number to look at */
-	_Atomic uint64_t low;	/* every seq < low is released by this socket */
+	struct sock_ctl *ctl;	/* shared control page: low, share, waiting */
+	int ctl_fd;		/* its memfd */
 	struct xsnap_frame *views;	/* quota entries, indexed like the log */
 	uint8_t *held;
 	struct xsnap_frame *fresh;	/* pool_frames views for xsnap_frame_alloc() */
 	int efd;		/* eventfd: the engine signals new entries */
-	int epfd;		/* xsnap_fd(): efd + every queue's xsk fd */
-	_Atomic int waiting;	/* the socket sleeps (or is about to) */
-	uint64_t delivered, bad_releases, skipped;
+	int epfd;		/* xsnap_fd(): efd + every queue's xsk fd (in a client:
+				 * efd + the daemon connection) */
+	uint32_t handle[2];	/* client: the daemon's handle (index, generation) */
 };
 
 struct xsnap_snap {
@@ -287,6 +334,7 @@ struct xsnap_snap {
 	uint64_t first, end;	/* pinned range [first, end) */
 	uint64_t pos;		/* next to return */
 	uint32_t stamp;		/* tenant commit stamp when taken */
+	uint32_t remote_id;	/* client: the daemon's id of the snapshot */
 	struct xsnap_frame *views;	/* end - first entries, filled as read */
 };
 
@@ -294,6 +342,30 @@ struct xsnap_snap {
 struct xsnap_ctx *ctx_new(uint32_t frames, uint32_t nq, uint32_t ring, uint32_t tenants,
 			  uint32_t pool);
 void ctx_free(struct xsnap_ctx *ctx);
+
+/* tenant log region (ctx.c) */
+int tenant_shm_alloc(struct tenant *t);
+void tenant_shm_free(struct tenant *t);
+
+/* client.c: the connected-context side of the public API */
+static inline bool ctx_remote(const struct xsnap_ctx *ctx)
+{
+	return ctx->cl != NULL;
+}
+struct xsnap_sock *client_socket(struct xsnap_ctx *ctx, const char *tenant,
+				 const struct xsnap_sock_opts *opts);
+void client_sock_close(struct xsnap_sock *s);
+void client_close(struct xsnap_ctx *ctx);
+int client_tenant_add(struct xsnap_ctx *ctx, const char *name,
+		      const struct xsnap_tenant_opts *opts);
+int client_tenant_del(struct xsnap_ctx *ctx, const char *name);
+int client_rule_add(struct xsnap_ctx *ctx, const char *tenant, const char *match, int prio);
+int client_rule_del(struct xsnap_ctx *ctx, int id);
+int client_stats(struct xsnap_ctx *ctx, const char *tenant, struct xsnap_stats *st);
+bool client_conn_dead(struct xsnap_ctx *ctx);
+struct xsnap_snap *client_snapshot(struct xsnap_sock *s, uint32_t frames, uint32_t last_ms,
+				   uint64_t seq_first, uint64_t seq_last);
+void client_snap_close(struct xsnap_snap *sn);
 
 /* sock.c */
 struct tenant *ctx_tenant_find(struct xsnap_ctx *ctx, const char *name);

@@ -1,0 +1,540 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#
+# xsnapd and xsnapctl end to end: the daemon runs in the lab's rx namespace,
+# is driven only through xsnapctl, and serves consumer processes
+# (build/tests/netns/xsnap_dclient) that connect with xsnap_connect() and
+# receive through the shared-memory data path.  Each test builds its own lab
+# and daemon and removes both.
+LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)
+# shellcheck source=../lib/lab.sh
+source "$LIB/lab.sh"
+# shellcheck source=../lib/xsnap.sh
+source "$LIB/xsnap.sh"
+
+XSNAPD=$XS_BUILD/xsnapd
+XSNAPCTL=$XS_BUILD/xsnapctl
+DCLIENT=$XS_BUILD/tests/netns/xsnap_dclient
+NOBODY=65534
+D_DIR= D_SOCK= D_LOG= D_PID=
+C_PID= C_LOG=
+
+setup() {
+	[[ -x $XSNAPD && -x $XSNAPCTL && -x $DCLIENT && -x $XS_GEN ]] ||
+		fail "build first: xsnapd, xsnapctl, xsnap_dclient or xsnap-gen missing"
+	lab_leak_snapshot
+	lab_up "$@"
+	D_DIR=$(mktemp -d /tmp/xsnapd-test.XXXXXX)
+	chmod 755 "$D_DIR"
+	D_SOCK=$D_DIR/run/xsnapd.sock
+	D_LOG=$D_DIR/xsnapd.log
+}
+
+# Start xsnapd in the rx namespace; the socket's group is nogroup so that
+# the unprivileged consumer (uid/gid 65534) may connect.
+d_start() {
+	lab_bg --log "$D_LOG" "$LAB_NS_RX" "$XSNAPD" -S "$D_SOCK" -G "$NOBODY" -vv >/dev/null
+	D_PID=$LAB_BG_PID
+	# ready when it answers (a socket file left by a killed daemon does not)
+	wait_for 10 "$XSNAPCTL" -S "$D_SOCK" status >/dev/null 2>&1 ||
+		{ show "$D_LOG"; fail "xsnapd did not start"; }
+}
+
+d_stop() {
+	kill -TERM "$D_PID" 2>/dev/null || true
+	wait_for 10 test ! -d "/proc/$D_PID" || fail "xsnapd did not exit on SIGTERM"
+	local rc=0
+	wait "$D_PID" || rc=$?
+	assert_eq "$rc" 0 "xsnapd exit status after SIGTERM"
+	[[ ! -e $D_SOCK ]] || fail "xsnapd left its socket behind"
+}
+
+ctl() { "$XSNAPCTL" -S "$D_SOCK" "$@"; }
+
+show() { sed 's/^/    /' "$1" >&2; }
+
+# c_start LOG [setpriv args --] ARGS...: start a consumer, wait until ready.
+c_start() {
+	local log=$1 ready
+	shift
+	ready=$(mktemp -u /tmp/xsnap-ready.XXXXXX)
+	: >"$log"
+	local pre=()
+	if [[ ${1:-} == --as-nobody ]]; then
+		shift
+		pre=(setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups --inh-caps=-all
+			--bounding-set=-all)
+	fi
+	lab_bg --log "$log" "$LAB_NS_RX" "${pre[@]}" "$DCLIENT" -S "$D_SOCK" -R "$ready" "$@" >/dev/null
+	C_PID=$LAB_BG_PID
+	if ! wait_for 10 test -e "$ready" -o ! -d "/proc/$C_PID"; then
+		show "$log"
+		fail "consumer did not become ready"
+	fi
+	rm -f "$ready"
+}
+
+# c_stop PID: SIGTERM, return its exit status.
+c_stop() {
+	local pid=$1 rc=0
+	kill -TERM "$pid" 2>/dev/null || true
+	wait_for 10 test ! -d "/proc/$pid" || kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" || rc=$?
+	return $rc
+}
+
+field() { awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' "$1"; }
+
+# jget JSON PYTHON-EXPR: evaluate EXPR with j = the parsed JSON.
+jget() { python3 -c 'import json,sys; j = json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"; }
+
+# Nothing of ours left on the interface, in bpffs, or in the kernel.
+finish() {
+	if lab_exec "$LAB_NS_RX" ip -d link show dev "$LAB_IF_RX" 2>/dev/null | grep -q 'prog/xdp'; then
+		fail "an XDP program is still attached to $LAB_IF_RX"
+	fi
+	if [[ -n $(lab_exec "$LAB_NS_RX" sh -c 'ls /sys/fs/bpf/xsnap 2>/dev/null') ]]; then
+		fail "pins left under /sys/fs/bpf/xsnap"
+	fi
+	rm -rf "$D_DIR"
+	lab_down
+	lab_leak_check 5 || fail "BPF programs, maps, links or namespaces leaked"
+}
+
+# The usual configuration, through the CLI only.
+configure() {
+	ctl attach "$LAB_IF_RX" "$@"
+	ctl tenant add alpha --quota 1024 --uid "$NOBODY"
+	ctl tenant add beta --quota 1024
+	ctl rule add alpha 'udp dst port 9000' --prio 10 >/dev/null
+	ctl rule add beta 'udp dst port 9001' --prio 10 >/dev/null
+}
+
+# Two tenants, one consumer process each (alpha's unprivileged, with no
+# capabilities); counts match what was sent and what xsnapctl reports.
+t_two_tenants_cli() {
+	setup
+	d_start
+	configure
+	local la=$D_DIR/a.log lb=$D_DIR/b.log pa pb st
+	c_start "$la" --as-nobody -t alpha
+	pa=$C_PID
+	c_start "$lb" -t beta -s 2
+	pb=$C_PID
+	grep -q 'CapEff:	0000000000000000' "/proc/$pa/status" || fail "alpha's consumer has capabilities"
+	xs_gen -q --stream 1 --dport 9000 -n 2000 -r 20000
+	xs_gen -q --stream 2 --dport 9001 -n 1500 -r 20000
+	xs_gen -q --stream 3 --dport 9002 -n 100 -r 20000
+	sleep 0.5
+	st=$(ctl stats -j)
+	c_stop "$pa" || { show "$la"; fail "alpha's consumer failed"; }
+	c_stop "$pb" || { show "$lb"; fail "beta's consumer failed"; }
+	show "$la"
+	show "$lb"
+	assert_eq "$(field "$la" frames)" 2000 "alpha consumer frames"
+	assert_eq "$(field "$la" seq_gaps)" 0 "alpha consumer sequence gaps"
+	assert_eq "$(field "$lb" frames)" 3000 "beta consumer frames (two sockets, fan-out)"
+	assert_eq "$(jget "$st" 'j["tenants"]["alpha"]["rx_frames"]')" 2000 "stats -j alpha rx_frames"
+	assert_eq "$(jget "$st" 'j["tenants"]["alpha"]["delivered"]')" 2000 "stats -j alpha delivered"
+	assert_eq "$(jget "$st" 'j["tenants"]["beta"]["rx_frames"]')" 1500 "stats -j beta rx_frames"
+	assert_eq "$(jget "$st" 'j["tenants"]["beta"]["delivered"]')" 3000 "stats -j beta delivered"
+	assert_eq "$(jget "$st" 'j["tenants"]["alpha"]["quota_drops"]')" 0 "alpha quota drops"
+	# status: text and JSON name the mechanism, mode, queues, tenants, rules
+	ctl status | tee "$D_DIR/status" >&2
+	grep -q "attached via bpf_link" "$D_DIR/status" || fail "status lacks the attach mechanism"
+	st=$(ctl status -j)
+	assert_eq "$(jget "$st" 'j["interfaces"][0]["attach"]')" bpf_link "status -j attach"
+	assert_eq "$(jget "$st" 'len(j["tenants"])')" 2 "status -j tenants"
+	assert_eq "$(jget "$st" 'len(j["rules"])')" 2 "status -j rules"
+	ctl stats --prometheus >"$D_DIR/prom"
+	grep -q '^xsnap_rx_frames_total{tenant="alpha"} 2000$' "$D_DIR/prom" ||
+		fail "prometheus output lacks alpha's rx_frames"
+	grep -q '^# TYPE xsnap_rx_frames_total counter$' "$D_DIR/prom" || fail "prometheus TYPE line"
+	ctl detach "$LAB_IF_RX"
+	d_stop
+	finish
+}
+
+t_uid_refused() {
+	setup
+	d_start
+	configure
+	local l=$D_DIR/c.log rc=0
+	# beta allows only root/admin: uid 65534 is refused
+	c_start "$l" --as-nobody -t beta
+	wait "$C_PID" || rc=$?
+	show "$l"
+	assert_eq "$rc" 5 "consumer exit status (socket refused)"
+	grep -q 'socket failed: Permission denied' "$l" || fail "not refused with EACCES"
+	grep -q 'tenant beta: refused uid 65534' "$D_LOG" || fail "daemon did not log the refusal"
+	# control verbs need root or the admin group
+	rc=0
+	ip netns exec "$LAB_NS_RX" setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups \
+		"$XSNAPCTL" -S "$D_SOCK" tenant del alpha 2>"$l" || rc=$?
+	show "$l"
+	assert_eq "$rc" 1 "xsnapctl exit status as non-admin"
+	grep -q 'needs root or the admin group' "$l" || fail "no EPERM message"
+	d_stop
+	finish
+}
+
+# ctl_err RC REGEX ARGS...: xsnapctl ARGS fails with exit status RC and a
+# message matching REGEX (cause and remedy).
+ctl_err() {
+	local want=$1 re=$2 rc=0 out
+	shift 2
+	out=$(ctl "$@" 2>&1) || rc=$?
+	echo "  xsnapctl $*: $out" >&2
+	assert_eq "$rc" "$want" "exit status of xsnapctl $*"
+	grep -Eq -- "$re" <<<"$out" || fail "xsnapctl $*: message does not match '$re'"
+}
+
+# Errors name their cause and remedy; usage errors exit 2.
+t_cli_errors() {
+	setup
+	ctl_err 1 'cannot connect to .*xsnapd.sock: .*is xsnapd running\?' status
+	d_start
+	ctl_err 2 'unknown command' frobnicate
+	ctl_err 2 "bad value '12x' for --quota" tenant add a --quota 12x
+	ctl_err 2 'bad --queues' attach "$LAB_IF_RX" --queues 3-1
+	ctl_err 2 'missing TENANT' rule add a
+	ctl_err 1 'queues 3\.\.3 out of range: the interface has 1 rx queue \(0\.\.0\)' \
+		attach "$LAB_IF_RX" --queues 3
+	ctl_err 1 'zero-copy requested but the driver does not support it \(use zerocopy auto or off\)' \
+		attach "$LAB_IF_RX" --zerocopy on
+	ctl_err 1 'nosuch0: no such interface' attach nosuch0
+	if lab_exec "$LAB_NS_RX" ip link set dev "$LAB_IF_RX" xdpgeneric \
+		obj "$XS_BUILD/bpf/xsnap_gen.bpf.o" sec xdp.frags; then
+		ctl_err 1 'another XDP program \(id [0-9]+ "xsnap_gen", generic mode\) is attached' \
+			attach "$LAB_IF_RX"
+		lab_exec "$LAB_NS_RX" ip link set dev "$LAB_IF_RX" xdpgeneric off
+	fi
+	ctl attach "$LAB_IF_RX"
+	ctl_err 1 'is already attached' attach "$LAB_IF_RX"
+	ctl tenant add a
+	ctl_err 1 "got 'prot' \(word 3\)" rule add a 'udp dst prot 1'
+	ctl_err 1 'no tenant b' rule add b 'udp dst port 1'
+	ctl_err 1 'tenant a exists' tenant add a
+	ctl_err 1 'does not fit' tenant add big --quota 8192
+	ctl_err 1 'no rule 99' rule del 99
+	local out
+	out=$(ctl -j rule del 99 || true)
+	assert_eq "$(jget "$out" 'j["errno"]')" 2 "JSON error errno"
+	ctl help >/dev/null
+	ctl tenant add --help | grep -q -- '--quota FRAMES' || fail "tenant add --help"
+	ctl detach "$LAB_IF_RX"
+	d_stop
+	finish
+}
+
+# Snapshots through the daemon: the last K frames, pinned and read from the
+# shared log.
+t_snapshot_connected() {
+	setup
+	d_start
+	configure
+	local ls=$D_DIR/s.log ps rc=0 st
+	c_start "$ls" --as-nobody -t alpha -m snap -n 500 -k 100
+	ps=$C_PID
+	xs_gen -q --stream 1 --dport 9000 -n 500 -r 20000
+	wait_for 10 test ! -d "/proc/$ps" || fail "snapshot client hangs"
+	wait "$ps" || rc=$?
+	show "$ls"
+	assert_eq "$rc" 0 "snapshot client"
+	grep -q 'snapshot frames 100 len 100 last 500 newest 500 gaps 0' "$ls" ||
+		fail "snapshot does not hold the 100 newest frames"
+	st=$(ctl stats -j)
+	assert_ge "$(jget "$st" 'j["tenants"]["alpha"]["snapshots"]')" 2 "snapshots counted"
+	assert_eq "$(jget "$st" 'j["tenants"]["alpha"]["sockets"]')" 0 "socket and snapshot closed"
+	check_conservation "$st"
+	d_stop
+	finish
+}
+
+# Type=notify: READY=1 on $NOTIFY_SOCKET once the daemon serves.
+t_sd_notify_ready() {
+	setup
+	local n=$D_DIR/notify out=$D_DIR/notify.out py
+	python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(10)
+print(s.recv(256).decode())' "$n" >"$out" &
+	py=$!
+	wait_for 5 test -S "$n" || fail "notify listener did not start"
+	lab_bg --log "$D_LOG" "$LAB_NS_RX" env NOTIFY_SOCKET="$n" "$XSNAPD" -S "$D_SOCK" >/dev/null
+	D_PID=$LAB_BG_PID
+	wait "$py" || fail "no notification within 10 s"
+	assert_eq "$(cat "$out")" "READY=1" "notification"
+	ctl status >/dev/null || fail "not serving after READY=1"
+	d_stop
+	finish
+}
+
+# Deleting a tenant under a connected consumer: it drains what was logged,
+# then recv fails with ENOENT.
+t_tenant_del_live() {
+	setup
+	d_start
+	configure
+	local la=$D_DIR/a.log pa rc=0
+	c_start "$la" -t alpha
+	pa=$C_PID
+	xs_gen -q --stream 1 --dport 9000 -n 300 -r 20000
+	sleep 0.3
+	ctl tenant del alpha
+	wait_for 10 test ! -d "/proc/$pa" || fail "consumer hangs after its tenant was deleted"
+	wait "$pa" || rc=$?
+	show "$la"
+	assert_eq "$rc" 3 "consumer exit status"
+	grep -q 'recv error: No such file or directory' "$la" || fail "consumer saw no ENOENT"
+	assert_eq "$(field "$la" frames)" 300 "frames drained before ENOENT"
+	[[ $(ctl rule list) == *"beta"* && $(ctl rule list) != *"alpha"* ]] ||
+		fail "alpha's rules were not removed"
+	check_conservation "$(ctl stats -j)"
+	ctl detach "$LAB_IF_RX"
+	d_stop
+	finish
+}
+
+# xs_gen_bg ARGS...: xsnap-gen in the background (sets GEN_PID).
+xs_gen_bg() {
+	lab_bg "$LAB_NS_TX" "$XS_GEN" -i "$LAB_IF_TX" --dmac "$LAB_MAC_RX" \
+		--src "$LAB_IP_TX" --dst "$LAB_IP_RX" "$@" >/dev/null
+	GEN_PID=$LAB_BG_PID
+}
+
+# Every receive chunk is in exactly one place.
+check_conservation() {
+	local st=$1
+	local total free kernel logged
+	total=$(jget "$st" 'j["total"]["frames_total"]')
+	free=$(jget "$st" 'j["total"]["frames_free"]')
+	kernel=$(jget "$st" 'j["total"]["frames_kernel"]')
+	logged=$(jget "$st" 'j["total"]["frames_logged"]')
+	assert_eq $((free + kernel + logged)) "$total" "frames free $free + kernel $kernel + logged $logged"
+}
+
+# kill -9 of a consumer that holds frames, 20 times under traffic: the daemon
+# reclaims what it held; the other tenant's consumer loses nothing.
+t_consumer_kill9_reclaimed() {
+	setup
+	d_start
+	configure
+	local la=$D_DIR/a.log lb=$D_DIR/b.log pa ga gb st i
+	c_start "$la" -t alpha
+	pa=$C_PID
+	xs_gen_bg -q --stream 1 --dport 9000 -n 6000 -r 2000
+	ga=$GEN_PID
+	xs_gen_bg -q --stream 2 --dport 9001 -n 6000 -r 2000
+	gb=$GEN_PID
+	for i in $(seq 20); do
+		c_start "$lb.$i" -t beta -m hold -s 2
+		sleep 0.1
+		kill -KILL "$C_PID"
+		wait "$C_PID" 2>/dev/null || true
+	done
+	wait "$ga" || fail "generator failed"
+	wait "$gb" || fail "generator failed"
+	sleep 0.3
+	st=$(ctl stats -j)
+	assert_eq "$(jget "$st" 'j["tenants"]["beta"]["sockets"]')" 0 "beta sockets after the kills"
+	check_conservation "$st"
+	grep -c 'socket(s) reclaimed' "$D_LOG" >&2
+	# beta's log was released by the dead consumers: a new consumer gets
+	# everything again, without drops
+	c_start "$lb" -t beta
+	local drops
+	drops=$(jget "$st" 'j["tenants"]["beta"]["quota_drops"]')
+	xs_gen -q --stream 3 --dport 9001 -n 3000 -r 20000
+	sleep 0.3
+	st=$(ctl stats -j)
+	c_stop "$C_PID" || { show "$lb"; fail "beta's consumer failed"; }
+	c_stop "$pa" || { show "$la"; fail "alpha's consumer failed"; }
+	show "$la"
+	show "$lb"
+	assert_eq "$(field "$lb" frames)" 3000 "beta consumer after the kills"
+	assert_eq "$(jget "$st" 'j["tenants"]["beta"]["quota_drops"]')" "$drops" "no new beta drops"
+	assert_eq "$(field "$la" frames)" 6000 "alpha lost nothing"
+	assert_eq "$(jget "$st" 'j["tenants"]["alpha"]["quota_drops"]')" 0 "alpha quota drops"
+	check_conservation "$(ctl stats -j)"
+	ctl detach "$LAB_IF_RX"
+	d_stop
+	finish
+}
+
+# A consumer that writes into a received frame dies of SIGSEGV; one that
+# tries to map the receive region or its log writable is refused; the
+# daemon and the other consumers are unaffected.
+t_isolation_mmu() {
+	setup
+	d_start
+	configure
+	local la=$D_DIR/a.log lw=$D_DIR/w.log lm=$D_DIR/m.log pa pw pm rc=0
+	c_start "$la" --as-nobody -t alpha
+	pa=$C_PID
+	c_start "$lw" --as-nobody -t alpha -m write
+	pw=$C_PID
+	c_start "$lm" --as-nobody -t alpha -m mmapw
+	pm=$C_PID
+	xs_gen -q --stream 1 --dport 9000 -n 500 -r 20000
+	wait "$pw" || rc=$?
+	show "$lw"
+	assert_eq "$rc" $((128 + 11)) "writer's exit status (SIGSEGV)"
+	rc=0
+	wait "$pm" || rc=$?
+	show "$lm"
+	assert_eq "$rc" 0 "mmap/mprotect attempts refused"
+	grep -q 'mmap receive region writable: Permission denied' "$lm" || fail "rx mmap not refused"
+	grep -q 'double release: bad_releases [1-9]' "$lm" || fail "double release not counted"
+	kill -0 "$D_PID" || fail "xsnapd died"
+	xs_gen -q --stream 1 --seq-start 500 --dport 9000 -n 500 -r 20000
+	sleep 0.3
+	c_stop "$pa" || { show "$la"; fail "alpha's consumer failed"; }
+	show "$la"
+	assert_eq "$(field "$la" frames)" 1000 "the other consumer got every frame"
+	assert_eq "$(field "$la" seq_gaps)" 0 "the other consumer's sequence gaps"
+	check_conservation "$(ctl stats -j)"
+	d_stop
+	finish
+}
+
+# Malformed, oversized, truncated, wrong-version, unknown-op, wrong
+# descriptor count, forged and stale handles: an error or a disconnect of
+# that client only.
+t_hostile_messages() {
+	setup
+	d_start
+	configure
+	local la=$D_DIR/a.log lh=$D_DIR/h.log pa rc=0
+	c_start "$la" -t alpha
+	pa=$C_PID
+	c_start "$lh" --as-nobody -t alpha -m hostile
+	wait "$C_PID" || rc=$?
+	show "$lh"
+	assert_eq "$rc" 0 "hostile client checks"
+	xs_gen -q --stream 1 --dport 9000 -n 500 -r 20000
+	sleep 0.3
+	c_stop "$pa" || { show "$la"; fail "alpha's consumer failed"; }
+	assert_eq "$(field "$la" frames)" 500 "a well-behaved consumer is unaffected"
+	d_stop
+	finish
+}
+
+# kill -9 of the daemon: the kernel drops its bpf_link, so no XDP program is
+# left; consumers get an error, not a hang; a restarted daemon attaches
+# again with no manual cleanup.
+t_daemon_kill9_restart() {
+	setup
+	d_start
+	configure
+	local la=$D_DIR/a.log pa rc=0
+	c_start "$la" -t alpha
+	pa=$C_PID
+	xs_gen -q --stream 1 --dport 9000 -n 200 -r 20000
+	kill -KILL "$D_PID"
+	wait "$D_PID" 2>/dev/null || true
+	wait_for 10 test ! -d "/proc/$pa" || fail "consumer hangs after the daemon died"
+	wait "$pa" || rc=$?
+	show "$la"
+	assert_eq "$rc" 3 "consumer exit status"
+	grep -q 'recv error: Connection reset by peer' "$la" || fail "consumer saw no ECONNRESET"
+	wait_for 5 sh -c "! ip netns exec $LAB_NS_RX ip -d link show dev $LAB_IF_RX | grep -q prog/xdp" ||
+		fail "an XDP program is left after the daemon died"
+	d_start
+	configure
+	c_start "$la" -t alpha
+	pa=$C_PID
+	xs_gen -q --stream 1 --dport 9000 -n 300 -r 20000
+	sleep 0.3
+	c_stop "$pa" || { show "$la"; fail "consumer after restart failed"; }
+	assert_eq "$(field "$la" frames)" 300 "consumer after restart"
+	ctl detach "$LAB_IF_RX"
+	d_stop
+	finish
+}
+
+# ip link del of the attached interface: the daemon survives and reports it,
+# consumers get -ENETDOWN, nothing leaks.
+t_link_del() {
+	setup
+	d_start
+	configure
+	local la=$D_DIR/a.log pa rc=0
+	c_start "$la" -t alpha
+	pa=$C_PID
+	xs_gen -q --stream 1 --dport 9000 -n 200 -r 20000
+	lab_exec "$LAB_NS_RX" ip link del "$LAB_IF_RX"
+	wait_for 10 test ! -d "/proc/$pa" || fail "consumer hangs after the link was removed"
+	wait "$pa" || rc=$?
+	show "$la"
+	assert_eq "$rc" 3 "consumer exit status"
+	grep -q 'recv error: Network is down' "$la" || fail "consumer saw no ENETDOWN"
+	kill -0 "$D_PID" || fail "xsnapd died"
+	grep -q "$LAB_IF_RX: interface removed" "$D_LOG" || fail "xsnapd did not report the removal"
+	ctl status | grep -q "$LAB_IF_RX: gone" || fail "status does not show the interface gone"
+	ctl detach "$LAB_IF_RX"
+	d_stop
+	finish
+}
+
+# Interface down, then up: the daemon and the consumer ride it out and
+# traffic resumes on the same sockets.
+t_link_down_up() {
+	setup
+	d_start
+	configure
+	local la=$D_DIR/a.log pa
+	c_start "$la" -t alpha
+	pa=$C_PID
+	xs_gen -q --stream 1 --dport 9000 -n 200 -r 20000
+	lab_exec "$LAB_NS_RX" ip link set dev "$LAB_IF_RX" down
+	sleep 0.5
+	lab_exec "$LAB_NS_RX" ip link set dev "$LAB_IF_RX" up
+	wait_for 10 sh -c "ip netns exec $LAB_NS_RX ip link show dev $LAB_IF_RX | grep -q LOWER_UP" ||
+		fail "link did not come back"
+	xs_gen -q --stream 1 --seq-start 200 --dport 9000 -n 300 -r 20000
+	sleep 0.3
+	kill -0 "$D_PID" || fail "xsnapd died"
+	c_stop "$pa" || { show "$la"; fail "consumer failed"; }
+	show "$la"
+	assert_eq "$(field "$la" frames)" 500 "frames before and after the flap"
+	ctl status | grep -q 'attached via bpf_link' || fail "status after the flap"
+	ctl detach "$LAB_IF_RX"
+	d_stop
+	finish
+}
+
+# A two-queue veth: attach opens both queues; frames that arrive on either
+# reach the tenant's socket.
+t_multiqueue() {
+	setup --queues 2
+	d_start
+	configure
+	local la=$D_DIR/a.log pa st q0 q1
+	st=$(ctl status -j)
+	assert_eq "$(jget "$st" 'len(j["interfaces"][0]["queues"])')" 2 "queues opened"
+	c_start "$la" -t alpha
+	pa=$C_PID
+	# AF_PACKET on veth picks the rx queue from the sending CPU (E6: all on
+	# queue 0 from one CPU), so send from each CPU in turn
+	for cpu in 0 1; do
+		lab_exec "$LAB_NS_TX" taskset -c "$cpu" "$XS_GEN" -i "$LAB_IF_TX" --dmac "$LAB_MAC_RX" \
+			--src "$LAB_IP_TX" --dst "$LAB_IP_RX" -q --stream $((cpu + 1)) --dport 9000 \
+			-n 500 -r 20000
+	done
+	sleep 0.3
+	q0=$(lab_exec "$LAB_NS_RX" ethtool -S "$LAB_IF_RX" | awk '/rx_queue_0_xdp_packets/ { print $2 }')
+	q1=$(lab_exec "$LAB_NS_RX" ethtool -S "$LAB_IF_RX" | awk '/rx_queue_1_xdp_packets/ { print $2 }')
+	echo "XDP packets per rx queue: queue 0 $q0, queue 1 $q1" >&2
+	c_stop "$pa" || { show "$la"; fail "consumer failed"; }
+	show "$la"
+	assert_ge "$q0" 500 "frames on queue 0"
+	assert_ge "$q1" 500 "frames on queue 1"
+	assert_eq "$(field "$la" frames)" 1000 "frames from both queues"
+	ctl detach "$LAB_IF_RX"
+	d_stop
+	finish
+}
+
+lab_main "$@"

@@ -1,0 +1,576 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * xsnap_dclient: a consumer process of xsnapd for tests/netns/test_daemon.sh.
+ *
+ *   xsnap_dclient -S SOCK -t TENANT [-R READY] [-m MODE] [-s SOCKETS]
+ *
+ * Modes:
+ *   recv     (default) receive and release until SIGTERM/SIGINT, then print
+ *            "frames N seq_gaps G delivered D" (D: the daemon's count for the
+ *            tenant); exit 3 with "recv error: ..." if recv fails
+ *   hold     like recv but never release (frames stay with the daemon until
+ *            the process dies)
+ *   snap     (-n COUNT -k K) receive COUNT frames, then snapshot the last K
+ *            and the last 10 s; exit 0 if the snapshot holds exactly the K
+ *            newest frames in order
+ *   write    receive one frame and write into it (must die of SIGSEGV)
+ *   mmapw    try to map or reopen the receive region writable, and to
+ *            mprotect the log and a frame writable; release a frame twice
+ *            (counted in bad_releases); exit 0 if all were refused
+ *   hostile  send malformed and forged messages on raw connections; exit 0
+ *            if each got an error reply or a disconnect and the daemon still
+ *            serves
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <xsnap/xsnap.h>
+
+#include "proto.h"
+
+static volatile sig_atomic_t stop;
+
+static void on_sig(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void ready(const char *path)
+{
+	int fd;
+
+	if (!path)
+		return;
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* A descriptor of ours whose link names @what ("memfd:xsnap-rx"), or -1. */
+static int find_fd(const char *what)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int found = -1;
+
+	while (d && (e = readdir(d))) {
+		char p[300], l[256];
+		ssize_t n;
+
+		snprintf(p, sizeof(p), "/proc/self/fd/%s", e->d_name);
+		n = readlink(p, l, sizeof(l) - 1);
+		if (n <= 0)
+			continue;
+		l[n] = '\0';
+		if (strstr(l, what)) {
+			found = atoi(e->d_name);
+			break;
+		}
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+static int run_recv(struct xsnap_ctx *ctx, struct xsnap_sock **socks, int nsocks,
+		    const char *tenant, bool hold, const char *readyf)
+{
+	uint64_t frames = 0, gaps = 0, last[16] = { 0 };
+	struct xsnap_frame *v[64];
+	int rc = 0;
+
+	ready(readyf);
+	while (!stop) {
+		for (int i = 0; i < nsocks && !stop; i++) {
+			int n = xsnap_recv(socks[i], v, 64, nsocks > 1 ? 10 : 200);
+
+			if (n < 0) {
+				if (n == -EINTR)
+					break;
+				printf("recv error: %s after frames %llu\n", strerror(-n),
+				       (unsigned long long)frames);
+				fflush(stdout);
+				return 3;
+			}
+			for (int k = 0; k < n; k++) {
+				uint64_t seq = xsnap_frame_seq(v[k]);
+
+				if (last[i] && seq != last[i] + 1)
+					gaps++;
+				last[i] = seq;
+			}
+			frames += (uint64_t)n;
+			if (!hold)
+				xsnap_release(socks[i], v, (unsigned int)n);
+		}
+	}
+	{
+		XSNAP_OPTS(xsnap_stats, st);
+
+		/* the daemon's count includes what this process delivered */
+		if (xsnap_stats(ctx, tenant, &st))
+			rc = 1;
+		printf("frames %llu seq_gaps %llu delivered %llu\n", (unsigned long long)frames,
+		       (unsigned long long)gaps, (unsigned long long)st.delivered);
+	}
+	return rc;
+}
+
+/* Receive @count frames, then take a snapshot of the last @k and of the
+ * last 10 s, and check what they hold. */
+static int run_snap(struct xsnap_sock *s, uint64_t count, uint32_t k, const char *readyf)
+{
+	struct xsnap_frame *v[64];
+	uint64_t got = 0, last = 0, prev = 0, nsn = 0, bad = 0;
+	struct xsnap_snap *sn;
+	int n;
+
+	ready(readyf);
+	while (got < count && !stop) {
+		n = xsnap_recv(s, v, 64, 200);
+		if (n < 0) {
+			printf("recv error: %s\n", strerror(-n));
+			return 3;
+		}
+		if (n > 0)
+			last = xsnap_frame_seq(v[n - 1]);
+		got += (uint64_t)n;
+		xsnap_release(s, v, (unsigned int)n);
+	}
+	XSNAP_OPTS(xsnap_snap_opts, o, .frames = k);
+	sn = xsnap_snapshot(s, &o);
+	if (!sn) {
+		printf("snapshot failed: %s\n", strerror(errno));
+		return 1;
+	}
+	while ((n = xsnap_snap_next(sn, v, 64)) > 0) {
+		for (int i = 0; i < n; i++) {
+			uint64_t q = xsnap_frame_seq(v[i]);
+
+			bad += prev && q != prev + 1;
+			prev = q;
+		}
+		nsn += (uint64_t)n;
+		/* snapshot frames cannot be released */
+		xsnap_release(s, v, 1);
+	}
+	printf("snapshot frames %llu len %llu last %llu newest %llu gaps %llu\n",
+	       (unsigned long long)nsn, (unsigned long long)xsnap_snap_len(sn),
+	       (unsigned long long)prev, (unsigned long long)last, (unsigned long long)bad);
+	xsnap_snap_close(sn);
+	XSNAP_OPTS(xsnap_snap_opts, o2, .last_ms = 10000);
+	sn = xsnap_snapshot(s, &o2);
+	printf("snapshot last 10 s: %llu frames\n",
+	       sn ? (unsigned long long)xsnap_snap_len(sn) : 0ull);
+	/* left open: closes with the socket */
+	return sn && !bad && nsn == k && prev == last ? 0 : 1;
+}
+
+static int run_write(struct xsnap_sock *s, const char *readyf)
+{
+	struct xsnap_frame *f;
+	int n;
+
+	ready(readyf);
+	do {
+		n = xsnap_recv(s, &f, 1, 200);
+	} while (n == 0 && !stop);
+	if (n <= 0) {
+		printf("no frame (%d)\n", n);
+		return 1;
+	}
+	printf("writing into frame seq %llu\n", (unsigned long long)xsnap_frame_seq(f));
+	fflush(stdout);
+	*(volatile char *)xsnap_frame_data(f) = 0x55;
+	printf("write succeeded: isolation broken\n");
+	return 0;
+}
+
+/* Start address of the first mapping whose /proc/self/maps line names @what. */
+static void *find_map(const char *what)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	void *p = NULL;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (strstr(line, what)) {
+			p = (void *)strtoul(line, NULL, 16);
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	return p;
+}
+
+static int run_mmapw(struct xsnap_ctx *ctx, struct xsnap_sock *s, const char *tenant,
+		     const char *readyf)
+{
+	int rx = find_fd("memfd:xsnap-rx"), bad = 0, r, fd;
+	struct xsnap_frame *f;
+	char path[64];
+	void *p;
+	int n;
+
+	ready(readyf);
+	if (rx < 0) {
+		printf("receive region descriptor not found\n");
+		return 1;
+	}
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, rx, 0);
+	printf("mmap receive region writable: %s\n", p == MAP_FAILED ? strerror(errno) : "MAPPED");
+	bad += p != MAP_FAILED;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", rx);
+	fd = open(path, O_RDWR);
+	printf("reopen receive region read-write: %s\n", fd < 0 ? strerror(errno) : "OPENED");
+	bad += fd >= 0;
+	if (fcntl(rx, F_GETFL) & O_ACCMODE) {
+		printf("receive region descriptor is not read-only\n");
+		bad++;
+	}
+	p = find_map("memfd:xsnap-log");
+	r = p ? mprotect(p, 4096, PROT_READ | PROT_WRITE) : -1;
+	printf("mprotect log region writable: %s\n",
+	       !p ? "no mapping" : r ? strerror(errno) : "ALLOWED");
+	bad += !p || !r;
+	do {
+		n = xsnap_recv(s, &f, 1, 200);
+	} while (n == 0 && !stop);
+	if (n == 1) {
+		uintptr_t pg = (uintptr_t)xsnap_frame_data(f) & ~(uintptr_t)4095;
+
+		r = mprotect((void *)pg, 4096, PROT_READ | PROT_WRITE);
+		printf("mprotect frame writable: %s\n", r ? strerror(errno) : "ALLOWED");
+		bad += !r;
+		/* a double release is counted, not harmful */
+		xsnap_release(s, &f, 1);
+		xsnap_release(s, &f, 1);
+		{
+			XSNAP_OPTS(xsnap_stats, st);
+
+			r = xsnap_stats(ctx, tenant, &st);
+			printf("double release: bad_releases %llu\n",
+			       (unsigned long long)st.bad_releases);
+			bad += r || st.bad_releases < 1;
+		}
+	}
+	printf("%s\n", bad ? "isolation broken" : "all refused");
+	return bad ? 1 : 0;
+}
+
+/* --- hostile clients -------------------------------------------------------- */
+static const char *sock_path;
+
+static int raw_connect(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		perror("connect");
+		exit(1);
+	}
+	return fd;
+}
+
+static uint8_t buf[XP_MAX_MSG + 4096], rbuf[XP_MAX_MSG];
+
+/* Read the answer: status of an error reply, 1 for a disconnect, 0 for success. */
+static int answer(int fd)
+{
+	struct timeval tv = { .tv_sec = 5 };
+	int fds[XP_MAX_FDS];
+	unsigned int nfds;
+	struct xp_msg m;
+	int n;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	n = xp_recv(fd, rbuf, sizeof(rbuf), fds, &nfds);
+	for (unsigned int i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (n == 0 || n == -ECONNRESET)
+		return 1;
+	if (n < 0)
+		return n == -EAGAIN ? -9999 : n;
+	n = xp_parse(&m, rbuf, (size_t)n, nfds);
+	if (n && n != -EOPNOTSUPP)	/* the reply to an unknown op has that op */
+		return -9998;
+	return m.hdr.status;
+}
+
+static int hello(int fd)
+{
+	struct xp_msg m;
+	int len;
+
+	xp_begin(&m, buf, sizeof(buf), XP_HELLO, 0);
+	xp_put_u32(&m, XP_VERSION);
+	len = xp_end(&m, 0);
+	xp_send(fd, buf, (size_t)len, NULL, 0);
+	return answer(fd);
+}
+
+struct hcase {
+	const char *name;
+	int expect;	/* -errno of the error reply, or 1 for a disconnect */
+	int got;
+};
+
+static int check(struct hcase *c, int got)
+{
+	c->got = got;
+	printf("hostile %-28s -> %-28s %s\n", c->name,
+	       got == 1 ? "disconnect" : got < 0 ? strerror(-got) : "SUCCESS",
+	       got == c->expect ? "ok" : "UNEXPECTED");
+	return got == c->expect ? 0 : 1;
+}
+
+static int run_hostile(struct xsnap_sock *mine)
+{
+	struct hcase cs[] = {
+		{ "truncated", 1 },          { "oversized", 1 },
+		{ "short header", 1 },       { "wrong version", -EPROTONOSUPPORT },
+		{ "unknown op", -EOPNOTSUPP }, { "nfds says 1, none sent", -EBADMSG },
+		{ "fd sent, nfds 0", -EBADMSG }, { "request before hello", -EPROTO },
+		{ "bad string", -EBADMSG },  { "trailing bytes", -EBADMSG },
+		{ "forged handle", -EBADF }, { "stale handle", -ESTALE },
+		{ "huge string length", -EBADMSG }, { "forged snapshot handle", -EBADF },
+		{ "control verb as non-admin", -EPERM },
+	};
+	struct xp_msg m;
+	int fd, len, bad = 0, i = 0;
+	uint32_t u;
+
+	/* truncated: len says more than was sent */
+	fd = raw_connect();
+	xp_begin(&m, buf, sizeof(buf), XP_HELLO, 0);
+	xp_put_u32(&m, XP_VERSION);
+	len = xp_end(&m, 0);
+	xp_send(fd, buf, (size_t)len - 2, NULL, 0);
+	bad += check(&cs[i++], answer(fd));
+	close(fd);
+	/* oversized: more than XP_MAX_MSG */
+	fd = raw_connect();
+	{
+		int sz = XP_MAX_MSG + 4096;
+
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+		memset(buf, 0, sizeof(buf));
+		struct xp_hdr h = { .len = sizeof(buf), .version = XP_VERSION, .op = XP_HELLO };
+
+		memcpy(buf, &h, sizeof(h));
+		xp_send(fd, buf, sizeof(buf), NULL, 0);
+	}
+	bad += check(&cs[i++], answer(fd));
+	close(fd);
+	/* shorter than a header */
+	fd = raw_connect();
+	xp_send(fd, "abc", 3, NULL, 0);
+	bad += check(&cs[i++], answer(fd));
+	close(fd);
+
+	fd = raw_connect();
+	/* wrong version */
+	xp_begin(&m, buf, sizeof(buf), XP_HELLO, 0);
+	xp_put_u32(&m, 99);
+	m.hdr.version = 99;
+	len = xp_end(&m, 0);
+	xp_send(fd, buf, (size_t)len, NULL, 0);
+	bad += check(&cs[i++], answer(fd));
+	/* unknown op */
+	xp_begin(&m, buf, sizeof(buf), 77, 0);
+	len = xp_end(&m, 0);
+	xp_send(fd, buf, (size_t)len, NULL, 0);
+	bad += check(&cs[i++], answer(fd));
+	/* descriptor count that lies */
+	xp_begin(&m, buf, sizeof(buf), XP_HELLO, 0);
+	xp_put_u32(&m, XP_VERSION);
+	len = xp_end(&m, 1);
+	xp_send(fd, buf, (size_t)len, NULL, 0);
+	bad += check(&cs[i++], answer(fd));
+	{
+		int one = 0;	/* stdin */
+
+		xp_begin(&m, buf, sizeof(buf), XP_HELLO, 0);
+		xp_put_u32(&m, XP_VERSION);
+		len = xp_end(&m, 0);
+		xp_send(fd, buf, (size_t)len, &one, 1);
+		bad += check(&cs[i++], answer(fd));
+	}
+	/* anything but HELLO first */
+	xp_begin(&m, buf, sizeof(buf), XP_STATS, 0);
+	xp_put_str(&m, "");
+	len = xp_end(&m, 0);
+	xp_send(fd, buf, (size_t)len, NULL, 0);
+	bad += check(&cs[i++], answer(fd));
+	if (hello(fd) != 0) {
+		printf("hello failed\n");
+		return 1;
+	}
+	/* a string with a control character */
+	xp_begin(&m, buf, sizeof(buf), XP_STATS, 0);
+	xp_put_str(&m, "al\npha");
+	len = xp_end(&m, 0);
+	xp_send(fd, buf, (size_t)len, NULL, 0);
+	bad += check(&cs[i++], answer(fd));
+	/* trailing bytes */
+	xp_begin(&m, buf, sizeof(buf), XP_SOCK_CLOSE, 0);
+	xp_put_u32(&m, 0);
+	xp_put_u32(&m, 0);
+	xp_put_u32(&m, 0);
+	len = xp_end(&m, 0);
+	xp_send(fd, buf, (size_t)len, NULL, 0);
+	bad += check(&cs[i++], answer(fd));
+	/* a handle that is not ours (the real client's socket is handle 0..N
+	 * of another connection) and one out of range */
+	xp_begin(&m, buf, sizeof(buf), XP_SOCK_CLOSE, 0);
+	xp_put_u32(&m, 0);
+	xp_put_u32(&m, 0);
+	len = xp_end(&m, 0);
+	xp_send(fd, buf, (size_t)len, NULL, 0);
+	{
+		int a = answer(fd);
+
+		xp_begin(&m, buf, sizeof(buf), XP_SOCK_CLOSE, 0);
+		xp_put_u32(&m, 1u << 30);
+		xp_put_u32(&m, 0);
+		len = xp_end(&m, 0);
+		xp_send(fd, buf, (size_t)len, NULL, 0);
+		bad += check(&cs[i++], a == -EBADF || a == -ESTALE ? answer(fd) : a);
+	}
+	/* stale: close our own socket twice at the protocol level */
+	(void)mine;
+	xp_begin(&m, buf, sizeof(buf), XP_SOCK_CLOSE, 0);
+	xp_put_u32(&m, 1000);	/* a free slot: nothing there */
+	xp_put_u32(&m, 7);
+	len = xp_end(&m, 0);
+	xp_send(fd, buf, (size_t)len, NULL, 0);
+	bad += check(&cs[i++], answer(fd));
+	/* a string length beyond the message */
+	xp_begin(&m, buf, sizeof(buf), XP_STATS, 0);
+	u = 0xffff;
+	memcpy(buf + m.len, &u, 2);
+	m.len += 2;
+	len = xp_end(&m, 0);
+	xp_send(fd, buf, (size_t)len, NULL, 0);
+	bad += check(&cs[i++], answer(fd));
+	/* a snapshot of a socket that is not ours */
+	xp_begin(&m, buf, sizeof(buf), XP_SNAP_CLOSE, 0);
+	xp_put_u32(&m, 1u << 30);
+	xp_put_u32(&m, 0);
+	xp_put_u32(&m, 3);
+	len = xp_end(&m, 0);
+	xp_send(fd, buf, (size_t)len, NULL, 0);
+	bad += check(&cs[i++], answer(fd));
+	/* control verbs: the test runs this as a non-admin uid */
+	xp_begin(&m, buf, sizeof(buf), XP_TENANT_DEL, 0);
+	xp_put_str(&m, "alpha");
+	len = xp_end(&m, 0);
+	xp_send(fd, buf, (size_t)len, NULL, 0);
+	{
+		int a = answer(fd);
+
+		if (getuid() == 0 && a == 0)
+			a = -EPERM;	/* root may; not a meaningful case */
+		bad += check(&cs[i++], a);
+	}
+	close(fd);
+	/* the daemon still serves */
+	fd = raw_connect();
+	if (hello(fd) != 0) {
+		printf("daemon no longer answers\n");
+		bad++;
+	}
+	close(fd);
+	printf("%s\n", bad ? "hostile: FAILED" : "hostile: all rejected, daemon alive");
+	return bad ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *tenant = NULL, *readyf = NULL, *mode = "recv";
+	unsigned long count = 0, k = 0;
+	struct xsnap_sock *socks[16];
+	struct xsnap_ctx *ctx;
+	int opt, nsocks = 1, rc;
+	struct sigaction sa = { .sa_handler = on_sig };
+
+	while ((opt = getopt(argc, argv, "S:t:R:m:s:n:k:")) != -1) {
+		switch (opt) {
+		case 'S':
+			sock_path = optarg;
+			break;
+		case 't':
+			tenant = optarg;
+			break;
+		case 'R':
+			readyf = optarg;
+			break;
+		case 'm':
+			mode = optarg;
+			break;
+		case 's':
+			nsocks = atoi(optarg);
+			break;
+		case 'n':
+			count = strtoul(optarg, NULL, 10);
+			break;
+		case 'k':
+			k = strtoul(optarg, NULL, 10);
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (!sock_path || !tenant || nsocks < 1 || nsocks > 16) {
+		fprintf(stderr, "usage: xsnap_dclient -S SOCK -t TENANT [-R READY] [-m MODE] "
+				"[-s N] [-n COUNT -k K]\n");
+		return 2;
+	}
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	ctx = xsnap_connect(sock_path);
+	if (!ctx) {
+		printf("connect failed: %s\n", strerror(errno));
+		return 4;
+	}
+	for (int i = 0; i < nsocks; i++) {
+		socks[i] = xsnap_socket(ctx, tenant, NULL);
+		if (!socks[i]) {
+			printf("socket failed: %s\n", strerror(errno));
+			ready(readyf);
+			xsnap_close(ctx);
+			return 5;
+		}
+	}
+	if (!strcmp(mode, "recv") || !strcmp(mode, "hold"))
+		rc = run_recv(ctx, socks, nsocks, tenant, !strcmp(mode, "hold"), readyf);
+	else if (!strcmp(mode, "snap"))
+		rc = run_snap(socks[0], count, (uint32_t)k, readyf);
+	else if (!strcmp(mode, "write"))
+		rc = run_write(socks[0], readyf);
+	else if (!strcmp(mode, "mmapw"))
+		rc = run_mmapw(ctx, socks[0], tenant, readyf);
+	else if (!strcmp(mode, "hostile")) {
+		ready(readyf);
+		rc = run_hostile(socks[0]);
+	} else
+		rc = 2;
+	xsnap_close(ctx);
+	return rc;
+}

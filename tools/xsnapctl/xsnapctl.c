@@ -1,0 +1,1065 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * xsnapctl: the control CLI of xsnapd.
+ *
+ *   xsnapctl [-S PATH] [-j] COMMAND [SUBCOMMAND] [options] ARGS
+ *
+ * A command table; per command an option table bound (by offset) into one
+ * config struct initialised from a defaults constant; usage generated from
+ * the tables.  Exit codes: 0 success, 1 failure, 2 usage error.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+#include <xsnap/abi.h>
+#include <xsnap/xsnap.h>
+
+#include "proto.h"
+
+#define DEFAULT_SOCKET "/run/xsnap/xsnapd.sock"
+#define EXIT_USAGE 2
+#define MAX_POS 2
+
+struct config {
+	const char *sock;
+	bool json, prometheus, help;
+	const char *pos[MAX_POS];
+	int npos;
+	const char *queues;
+	const char *mode, *zerocopy, *action;
+	uint64_t frames, quota, pool, prio, watch;
+	int64_t uid, gid;
+};
+
+static const struct config defaults = {
+	.mode = "auto",
+	.zerocopy = "auto",
+	.action = "deliver",
+	.prio = 100,
+	.uid = -1,
+	.gid = -1,
+};
+
+enum opt_type { OPT_FLAG, OPT_U64, OPT_I64, OPT_STR, OPT_ENUM };
+
+struct opt {
+	const char *name;
+	char shrt;
+	enum opt_type type;
+	const char *metavar;
+	const char *help;
+	size_t off;
+	uint64_t min, max;
+	const char *const *choices;
+};
+
+struct cmd {
+	const char *name, *sub;
+	const char *args;	/* positional arguments, for the usage line */
+	int min_pos, max_pos;
+	const struct opt *opts;
+	int (*run)(int fd, const struct config *cfg);
+	const char *help;
+};
+
+static const char *const modes[] = { "auto", "native", "skb", NULL };
+static const char *const zcs[] = { "auto", "on", "off", NULL };
+static const char *const actions[] = { "deliver", "drop", "pass", NULL };
+
+#define O(f) offsetof(struct config, f)
+#define OPT_JSON { "json", 'j', OPT_FLAG, NULL, "JSON output", O(json), 0, 0, NULL }
+#define OPT_END { NULL, 0, 0, NULL, NULL, 0, 0, 0, NULL }
+
+static const struct opt attach_opts[] = {
+	{ "queues", 'q', OPT_STR, "A-B",
+	  "queues to open (default: every rx queue)", O(queues), 0, 0, NULL },
+	{ "mode", 'm', OPT_ENUM, "auto|native|skb",
+	  "XDP mode (auto: native, else generic)", O(mode), 0, 0, modes },
+	{ "zerocopy", 'z', OPT_ENUM, "auto|on|off", "AF_XDP zero-copy", O(zerocopy), 0, 0, zcs },
+	{ "frames", 'f', OPT_U64, "N",
+	  "receive-region frames, a power of two (default 8192)", O(frames), 0, 1u << 20, NULL },
+	OPT_END,
+};
+static const struct opt json_opts[] = { OPT_JSON, OPT_END };
+static const struct opt none_opts[] = { OPT_END };
+static const struct opt tenant_add_opts[] = {
+	{ "quota", 'Q', OPT_U64, "FRAMES",
+	  "log capacity, a power of two (default 1024)", O(quota), 1, 1u << 20, NULL },
+	{ "pool", 'P', OPT_U64, "FRAMES",
+	  "private pool frames (recorded; the pool size is set per interface)", O(pool), 0, 65536,
+	  NULL },
+	{ "uid", 'u', OPT_I64, "UID",
+	  "uid allowed to consume the tenant", O(uid), 0, UINT32_MAX - 1, NULL },
+	{ "gid", 'g', OPT_I64, "GID",
+	  "gid allowed to consume the tenant", O(gid), 0, UINT32_MAX - 1, NULL },
+	OPT_END,
+};
+static const struct opt rule_add_opts[] = {
+	{ "prio", 'p', OPT_U64, "N",
+	  "priority, lower first (default 100)", O(prio), 0, 65535, NULL },
+	{ "action", 'a', OPT_ENUM, "deliver|drop|pass",
+	  "what a match does", O(action), 0, 0, actions },
+	OPT_END,
+};
+static const struct opt stats_opts[] = {
+	OPT_JSON,
+	{ "watch", 'w', OPT_U64, "SECONDS",
+	  "repeat every SECONDS (JSON: one object per line)", O(watch), 1, 3600, NULL },
+	{ "prometheus", 'P', OPT_FLAG, NULL,
+	  "Prometheus text format 0.0.4", O(prometheus), 0, 0, NULL },
+	OPT_END,
+};
+
+static int run_attach(int fd, const struct config *cfg);
+static int run_detach(int fd, const struct config *cfg);
+static int run_status(int fd, const struct config *cfg);
+static int run_tenant_add(int fd, const struct config *cfg);
+static int run_tenant_del(int fd, const struct config *cfg);
+static int run_tenant_list(int fd, const struct config *cfg);
+static int run_rule_add(int fd, const struct config *cfg);
+static int run_rule_del(int fd, const struct config *cfg);
+static int run_rule_list(int fd, const struct config *cfg);
+static int run_stats(int fd, const struct config *cfg);
+
+static const struct cmd cmds[] = {
+	{ "attach", NULL, "IFACE", 1, 1, attach_opts, run_attach, "attach xsnap to an interface" },
+	{ "detach", NULL, "IFACE", 1, 1, none_opts, run_detach,
+	  "detach and close its clients' sockets" },
+	{ "status", NULL, "[IFACE]", 0, 1, json_opts, run_status,
+	  "interfaces, queues, tenants, rules" },
+	{ "tenant", "add", "NAME", 1, 1, tenant_add_opts, run_tenant_add, "create a tenant" },
+	{ "tenant", "del", "NAME", 1, 1, none_opts, run_tenant_del, "delete a tenant" },
+	{ "tenant", "list", "", 0, 0, json_opts, run_tenant_list, "list tenants" },
+	{ "rule", "add", "TENANT 'MATCH'", 2, 2, rule_add_opts, run_rule_add,
+	  "add a steering rule" },
+	{ "rule", "del", "ID", 1, 1, none_opts, run_rule_del, "delete a rule" },
+	{ "rule", "list", "", 0, 0, json_opts, run_rule_list, "list rules" },
+	{ "stats", NULL, "[TENANT]", 0, 1, stats_opts, run_stats,
+	  "counters per tenant and in total" },
+};
+#define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
+
+static bool json_errors;
+
+static void cmd_usage(FILE *out, const struct cmd *c, bool full)
+{
+	fprintf(out, "usage: xsnapctl %s%s%s %s", c->name, c->sub ? " " : "", c->sub ? c->sub : "",
+		c->args);
+	for (const struct opt *o = c->opts; o->name; o++)
+		fprintf(out, " [--%s%s%s]", o->name, o->metavar ? " " : "",
+			o->metavar ? o->metavar : "");
+	fputc('\n', out);
+	if (!full)
+		return;
+	fprintf(out, "  %s\n", c->help);
+	for (const struct opt *o = c->opts; o->name; o++) {
+		char lhs[64];
+
+		snprintf(lhs, sizeof(lhs), "-%c, --%s%s%s", o->shrt, o->name, o->metavar ? " " : "",
+			 o->metavar ? o->metavar : "");
+		fprintf(out, "  %-30s %s\n", lhs, o->help);
+	}
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: xsnapctl [-S PATH] [-j] [-h] COMMAND [options] ARGS\n"
+		     "  -S, --socket PATH  xsnapd socket (default $XSNAP_SOCKET or " DEFAULT_SOCKET ")\n"
+		     "  -j, --json         JSON output (errors too)\n"
+		     "  -V, --version      versions of xsnapctl, its protocol and libbpf\n"
+		     "commands:\n");
+	for (size_t i = 0; i < NCMDS; i++) {
+		char lhs[64];
+
+		snprintf(lhs, sizeof(lhs), "%s%s%s %s", cmds[i].name, cmds[i].sub ? " " : "",
+			 cmds[i].sub ? cmds[i].sub : "", cmds[i].args);
+		fprintf(out, "  %-30s %s\n", lhs, cmds[i].help);
+	}
+	fprintf(out, "  %-30s %s\n", "help [COMMAND]", "this help, or a command's");
+	fprintf(out, "exit status: 0 success, 1 failure, 2 usage error\n");
+}
+
+static void json_str(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(out, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(out, "\\u%04x", ch);
+		else
+			fputc(ch, out);
+	}
+	fputc('"', out);
+}
+
+/* "xsnapctl: WHAT: MSG" (+ a hint), or {"error": ..., "errno": N} with -j. */
+static int fail(const char *what, int err, const char *msg, const char *hint)
+{
+	char buf[1024];
+
+	snprintf(buf, sizeof(buf), "%s: %s%s%s", what, msg && *msg ? msg : strerror(-err),
+		 hint ? "; " : "", hint ? hint : "");
+	if (json_errors) {
+		printf("{\"error\": ");
+		json_str(stdout, buf);
+		printf(", \"errno\": %d}\n", -err);
+	} else {
+		fprintf(stderr, "xsnapctl: %s\n", buf);
+	}
+	return EXIT_FAILURE;
+}
+
+static const char *hint_for(uint16_t op, int err)
+{
+	switch (-err) {
+	case EPERM:
+		return "control commands need root or xsnapd's admin group (xsnapd -A GROUP)";
+	case ENOBUFS:
+		return "raise RLIMIT_MEMLOCK for xsnapd (LimitMEMLOCK=infinity) or grant CAP_IPC_LOCK";
+	}
+	if (op != XP_ATTACH)
+		return NULL;
+	switch (-err) {
+	case ENOENT:
+		return "is bpffs mounted? mount -t bpf bpf /sys/fs/bpf";
+	case EBUSY:
+		return "detach the other XDP program first (ip link set dev IFACE xdp off)";
+	case EOPNOTSUPP:
+		return "the driver lacks native XDP or zero-copy: use --mode auto|skb, --zerocopy auto|off";
+	case ENOMEM:
+		return "raise RLIMIT_MEMLOCK for xsnapd or use fewer --frames";
+	case ENODEV:
+		return "check the name with ip link";
+	}
+	return NULL;
+}
+
+/* --- transport ------------------------------------------------------------ */
+static uint8_t reqbuf[XP_MAX_MSG], repbuf[XP_MAX_MSG];
+
+static int ctl_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct xp_msg req, rep;
+	char msg[512] = "";
+	int fd, r;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fail("connect", -ENAMETOOLONG, "socket path too long", NULL);
+		return -1;
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		int err = errno;
+		char what[256];
+
+		snprintf(what, sizeof(what), "cannot connect to %s", path);
+		fail(what, -err, strerror(err),
+		     err == ENOENT || err == ECONNREFUSED ? "is xsnapd running?" :
+		     err == EACCES			  ? "are you in xsnapd's group (-G)?" :
+							    NULL);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	xp_begin(&req, reqbuf, sizeof(reqbuf), XP_HELLO, 0);
+	xp_put_u32(&req, XP_VERSION);
+	r = xp_call(fd, &req, repbuf, sizeof(repbuf), &rep, NULL, NULL, msg, sizeof(msg));
+	if (r) {
+		fail("hello", r, msg, NULL);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Send @req; on an error reply print it (naming @what) and return -1. */
+static int call(int fd, struct xp_msg *req, struct xp_msg *rep, const char *what)
+{
+	char msg[1024] = "";
+	int r = xp_call(fd, req, repbuf, sizeof(repbuf), rep, NULL, NULL, msg, sizeof(msg));
+
+	if (r) {
+		/* the daemon's message carries the library's remedy when there
+		 * is one; add ours only where it has none */
+		fail(what, r, msg, !*msg || r == -EPERM ? hint_for(req->hdr.op, r) : NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static int simple(int fd, struct xp_msg *req, const char *what)
+{
+	struct xp_msg rep;
+
+	return call(fd, req, &rep, what) ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* --- commands ------------------------------------------------------------- */
+static int parse_u32(const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!*s || *s == '-' || *s == '+')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v > UINT32_MAX)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int run_attach(int fd, const struct config *cfg)
+{
+	uint32_t first = 0, nq = 0, last;
+	struct xp_msg req;
+	char what[64];
+	int i;
+
+	if (cfg->queues) {
+		const char *dash = strchr(cfg->queues, '-');
+		char a[16];
+
+		if (dash && (size_t)(dash - cfg->queues) < sizeof(a)) {
+			memcpy(a, cfg->queues, (size_t)(dash - cfg->queues));
+			a[dash - cfg->queues] = '\0';
+			if (parse_u32(a, &first) || parse_u32(dash + 1, &last) || last < first ||
+			    last - first >= XSNAP_MAX_QUEUES)
+				goto bad;
+			nq = last - first + 1;
+		} else if (!dash && !parse_u32(cfg->queues, &first) && first < 1024) {
+			nq = 1;
+		} else {
+			goto bad;
+		}
+	}
+	if (cfg->frames && (cfg->frames & (cfg->frames - 1))) {
+		fprintf(stderr, "xsnapctl: attach: --frames %llu is not a power of two\n",
+			(unsigned long long)cfg->frames);
+		return EXIT_USAGE;
+	}
+	xp_begin(&req, reqbuf, sizeof(reqbuf), XP_ATTACH, 0);
+	xp_put_str(&req, cfg->pos[0]);
+	xp_put_u32(&req, first);
+	xp_put_u32(&req, nq);
+	for (i = 0; strcmp(modes[i], cfg->mode); i++)
+		;
+	xp_put_u32(&req, (uint32_t)i);
+	for (i = 0; strcmp(zcs[i], cfg->zerocopy); i++)
+		;
+	xp_put_u32(&req, (uint32_t)i);
+	xp_put_u32(&req, (uint32_t)cfg->frames);
+	snprintf(what, sizeof(what), "attach %s", cfg->pos[0]);
+	return simple(fd, &req, what);
+bad:
+	fprintf(stderr, "xsnapctl: attach: bad --queues '%s': N or A-B (at most %d queues)\n",
+		cfg->queues, XSNAP_MAX_QUEUES);
+	return EXIT_USAGE;
+}
+
+static int run_detach(int fd, const struct config *cfg)
+{
+	struct xp_msg req;
+	char what[64];
+
+	xp_begin(&req, reqbuf, sizeof(reqbuf), XP_DETACH, 0);
+	xp_put_str(&req, cfg->pos[0]);
+	snprintf(what, sizeof(what), "detach %s", cfg->pos[0]);
+	return simple(fd, &req, what);
+}
+
+/* The XP_STATUS reply, decoded. */
+struct st_queue {
+	uint32_t id, zc;
+};
+struct st_if {
+	char name[IF_NAMESIZE + 1], pin[256];
+	uint32_t ifindex, flags, mode, frames, socks, nq;
+	struct st_queue q[XSNAP_MAX_QUEUES];
+};
+struct st_tenant {
+	char name[32];
+	uint32_t quota, pool, socks;
+	int64_t uid, gid;
+};
+struct st_rule {
+	uint32_t id, prio, action;
+	char tenant[32], match[XP_STR_MAX + 1];
+};
+struct status {
+	uint32_t nif, nt, nr;
+	struct st_if ifs[8];
+	struct st_tenant t[XSNAP_MAX_TENANTS];
+	struct st_rule *r;
+};
+
+static int get_status(int fd, const char *iface, struct status *st)
+{
+	struct xp_msg req, rep;
+
+	memset(st, 0, sizeof(*st));
+	xp_begin(&req, reqbuf, sizeof(reqbuf), XP_STATUS, 0);
+	xp_put_str(&req, iface ? iface : "");
+	if (call(fd, &req, &rep, "status"))
+		return -1;
+	st->nif = xp_get_u32(&rep);
+	if (st->nif > 8)
+		goto bad;
+	for (uint32_t i = 0; i < st->nif; i++) {
+		struct st_if *f = &st->ifs[i];
+
+		xp_get_str(&rep, f->name, sizeof(f->name), false);
+		f->ifindex = xp_get_u32(&rep);
+		f->flags = xp_get_u32(&rep);
+		f->mode = xp_get_u32(&rep);
+		f->frames = xp_get_u32(&rep);
+		f->socks = xp_get_u32(&rep);
+		xp_get_str(&rep, f->pin, sizeof(f->pin), true);
+		f->nq = xp_get_u32(&rep);
+		if (f->nq > XSNAP_MAX_QUEUES)
+			goto bad;
+		for (uint32_t q = 0; q < f->nq; q++) {
+			f->q[q].id = xp_get_u32(&rep);
+			f->q[q].zc = xp_get_u32(&rep);
+		}
+	}
+	st->nt = xp_get_u32(&rep);
+	if (st->nt > XSNAP_MAX_TENANTS)
+		goto bad;
+	for (uint32_t i = 0; i < st->nt; i++) {
+		struct st_tenant *t = &st->t[i];
+
+		xp_get_str(&rep, t->name, sizeof(t->name), false);
+		t->quota = xp_get_u32(&rep);
+		t->pool = xp_get_u32(&rep);
+		t->uid = xp_get_i64(&rep);
+		t->gid = xp_get_i64(&rep);
+		t->socks = xp_get_u32(&rep);
+	}
+	st->nr = xp_get_u32(&rep);
+	if (st->nr > 65536)
+		goto bad;
+	st->r = calloc(st->nr ? st->nr : 1, sizeof(*st->r));
+	if (!st->r)
+		return -1;
+	for (uint32_t i = 0; i < st->nr; i++) {
+		struct st_rule *r = &st->r[i];
+
+		r->id = xp_get_u32(&rep);
+		xp_get_str(&rep, r->tenant, sizeof(r->tenant), false);
+		xp_get_str(&rep, r->match, sizeof(r->match), false);
+		r->prio = xp_get_u32(&rep);
+		r->action = xp_get_u32(&rep);
+		if (r->action > XP_PASS)
+			goto bad;
+	}
+	if (!xp_done(&rep))
+		return 0;
+bad:
+	fail("status", -EPROTO, "malformed reply from xsnapd", NULL);
+	free(st->r);
+	st->r = NULL;
+	return -1;
+}
+
+static void print_id(FILE *out, int64_t v, bool json)
+{
+	if (v < 0)
+		fputs(json ? "null" : "-", out);
+	else
+		fprintf(out, "%lld", (long long)v);
+}
+
+static void json_tenants(const struct status *st)
+{
+	printf("[");
+	for (uint32_t i = 0; i < st->nt; i++) {
+		const struct st_tenant *t = &st->t[i];
+
+		printf("%s{\"name\": ", i ? ", " : "");
+		json_str(stdout, t->name);
+		printf(", \"quota\": %u, \"pool\": %u, \"uid\": ", t->quota, t->pool);
+		print_id(stdout, t->uid, true);
+		printf(", \"gid\": ");
+		print_id(stdout, t->gid, true);
+		printf(", \"sockets\": %u}", t->socks);
+	}
+	printf("]");
+}
+
+static void json_rules(const struct status *st)
+{
+	printf("[");
+	for (uint32_t i = 0; i < st->nr; i++) {
+		const struct st_rule *r = &st->r[i];
+
+		printf("%s{\"id\": %u, \"tenant\": ", i ? ", " : "", r->id);
+		json_str(stdout, r->tenant);
+		printf(", \"match\": ");
+		json_str(stdout, r->match);
+		printf(", \"prio\": %u, \"action\": \"%s\"}", r->prio, actions[r->action]);
+	}
+	printf("]");
+}
+
+static void text_tenants(const struct status *st)
+{
+	printf("tenants:%s\n", st->nt ? "" : " none");
+	for (uint32_t i = 0; i < st->nt; i++) {
+		const struct st_tenant *t = &st->t[i];
+
+		printf("  %-16s quota %u  pool %u  uid ", t->name, t->quota, t->pool);
+		print_id(stdout, t->uid, false);
+		printf("  gid ");
+		print_id(stdout, t->gid, false);
+		printf("  sockets %u\n", t->socks);
+	}
+}
+
+static void text_rules(const struct status *st)
+{
+	printf("rules:%s\n", st->nr ? "" : " none");
+	for (uint32_t i = 0; i < st->nr; i++) {
+		const struct st_rule *r = &st->r[i];
+
+		printf("  %-4u %-16s prio %-5u %-7s '%s'\n", r->id, r->tenant, r->prio,
+		       actions[r->action], r->match);
+	}
+}
+
+static int run_status(int fd, const struct config *cfg)
+{
+	struct status st;
+
+	if (get_status(fd, cfg->pos[0], &st))
+		return EXIT_FAILURE;
+	if (cfg->json) {
+		printf("{\"interfaces\": [");
+		for (uint32_t i = 0; i < st.nif; i++) {
+			const struct st_if *f = &st.ifs[i];
+			bool gone = f->flags & XP_IF_GONE;
+
+			printf("%s{\"name\": ", i ? ", " : "");
+			json_str(stdout, f->name);
+			printf(", \"ifindex\": %u, \"state\": \"%s\", \"attach\": \"%s\", "
+			       "\"xdp_mode\": \"%s\", \"zerocopy\": %s, \"frames\": %u, "
+			       "\"client_sockets\": %u, \"pin_dir\": ",
+			       f->ifindex, gone ? "gone" : "attached", gone ? "none" : "bpf_link",
+			       gone ? "none" : f->mode == XSNAP_MODE_SKB ? "generic" : "native",
+			       f->flags & XP_IF_ZEROCOPY ? "true" : "false", f->frames, f->socks);
+			json_str(stdout, f->pin);
+			printf(", \"queues\": [");
+			for (uint32_t q = 0; q < f->nq; q++)
+				printf("%s{\"id\": %u, \"zerocopy\": %s}", q ? ", " : "",
+				       f->q[q].id, f->q[q].zc ? "true" : "false");
+			printf("]}");
+		}
+		printf("], \"tenants\": ");
+		json_tenants(&st);
+		printf(", \"rules\": ");
+		json_rules(&st);
+		printf("}\n");
+	} else {
+		if (!st.nif)
+			printf("no interface attached\n");
+		for (uint32_t i = 0; i < st.nif; i++) {
+			const struct st_if *f = &st.ifs[i];
+
+			if (f->flags & XP_IF_GONE) {
+				printf("%s: gone (interface removed; detach it or attach again)\n",
+				       f->name);
+				continue;
+			}
+			printf("%s (ifindex %u): attached via bpf_link, %s XDP, %s, %u frames\n",
+			       f->name, f->ifindex,
+			       f->mode == XSNAP_MODE_SKB ? "generic" : "native",
+			       f->flags & XP_IF_ZEROCOPY ? "zero-copy" : "copy mode", f->frames);
+			printf("  queues with AF_XDP sockets:");
+			for (uint32_t q = 0; q < f->nq; q++)
+				printf(" %u (%s)", f->q[q].id, f->q[q].zc ? "zero-copy" : "copy");
+			printf("\n  client sockets: %u\n  pins: %s\n", f->socks,
+			       *f->pin ? f->pin : "none");
+		}
+		text_tenants(&st);
+		text_rules(&st);
+	}
+	free(st.r);
+	return EXIT_SUCCESS;
+}
+
+static int run_tenant_add(int fd, const struct config *cfg)
+{
+	struct xp_msg req;
+	char what[64];
+
+	if (cfg->quota && (cfg->quota & (cfg->quota - 1))) {
+		fprintf(stderr, "xsnapctl: tenant add: --quota %llu is not a power of two\n",
+			(unsigned long long)cfg->quota);
+		return EXIT_USAGE;
+	}
+	xp_begin(&req, reqbuf, sizeof(reqbuf), XP_TENANT_ADD, 0);
+	xp_put_str(&req, cfg->pos[0]);
+	xp_put_u32(&req, (uint32_t)cfg->quota);
+	xp_put_u32(&req, (uint32_t)cfg->pool);
+	xp_put_i64(&req, cfg->uid);
+	xp_put_i64(&req, cfg->gid);
+	snprintf(what, sizeof(what), "tenant add %s", cfg->pos[0]);
+	return simple(fd, &req, what);
+}
+
+static int run_tenant_del(int fd, const struct config *cfg)
+{
+	struct xp_msg req;
+	char what[64];
+
+	xp_begin(&req, reqbuf, sizeof(reqbuf), XP_TENANT_DEL, 0);
+	xp_put_str(&req, cfg->pos[0]);
+	snprintf(what, sizeof(what), "tenant del %s", cfg->pos[0]);
+	return simple(fd, &req, what);
+}
+
+static int run_tenant_list(int fd, const struct config *cfg)
+{
+	struct status st;
+
+	if (get_status(fd, NULL, &st))
+		return EXIT_FAILURE;
+	if (cfg->json) {
+		json_tenants(&st);
+		printf("\n");
+	} else {
+		text_tenants(&st);
+	}
+	free(st.r);
+	return EXIT_SUCCESS;
+}
+
+static int run_rule_add(int fd, const struct config *cfg)
+{
+	struct xp_msg req, rep;
+	uint32_t id;
+	int i;
+
+	xp_begin(&req, reqbuf, sizeof(reqbuf), XP_RULE_ADD, 0);
+	xp_put_str(&req, cfg->pos[0]);
+	xp_put_str(&req, cfg->pos[1]);
+	xp_put_u32(&req, (uint32_t)cfg->prio);
+	for (i = 0; strcmp(actions[i], cfg->action); i++)
+		;
+	xp_put_u32(&req, (uint32_t)i);
+	if (call(fd, &req, &rep, "rule add"))
+		return EXIT_FAILURE;
+	id = xp_get_u32(&rep);
+	if (cfg->json)
+		printf("{\"id\": %u}\n", id);
+	else
+		printf("rule %u\n", id);
+	return EXIT_SUCCESS;
+}
+
+static int run_rule_del(int fd, const struct config *cfg)
+{
+	struct xp_msg req;
+	uint32_t id;
+
+	if (parse_u32(cfg->pos[0], &id) || !id) {
+		fprintf(stderr, "xsnapctl: rule del: bad rule id '%s'\n", cfg->pos[0]);
+		return EXIT_USAGE;
+	}
+	xp_begin(&req, reqbuf, sizeof(reqbuf), XP_RULE_DEL, 0);
+	xp_put_u32(&req, id);
+	return simple(fd, &req, "rule del");
+}
+
+static int run_rule_list(int fd, const struct config *cfg)
+{
+	struct status st;
+
+	if (get_status(fd, NULL, &st))
+		return EXIT_FAILURE;
+	if (cfg->json) {
+		json_rules(&st);
+		printf("\n");
+	} else {
+		text_rules(&st);
+	}
+	free(st.r);
+	return EXIT_SUCCESS;
+}
+
+/* stats: one record per tenant, then the total (name "") */
+struct stat_rec {
+	char name[32];
+	struct xsnap_stats st;
+};
+
+static bool is_gauge(const char *f)
+{
+	static const char *const g[] = { "sockets", "held", "frames_total", "frames_free",
+					 "frames_kernel", "zerocopy", "xdp_mode", "frames_logged",
+					 "pool_free", NULL };
+
+	for (int i = 0; g[i]; i++)
+		if (!strcmp(f, g[i]))
+			return true;
+	return false;
+}
+
+struct kv {
+	const char *k;
+	uint64_t v;
+};
+
+static int stat_fields(const struct xsnap_stats *st, struct kv *out)
+{
+	int n = 0;
+
+#define X(f) out[n++] = (struct kv){ #f, (uint64_t)st->f };
+	XP_STATS_FIELDS(X)
+#undef X
+	return n;
+}
+
+static void print_stats_json(const struct stat_rec *r, uint32_t n)
+{
+	struct kv kv[64];
+
+	printf("{\"tenants\": {");
+	for (uint32_t i = 0, k = 0; i < n; i++) {
+		int nf = stat_fields(&r[i].st, kv);
+
+		if (!*r[i].name)
+			printf("}, \"total\": {");
+		else {
+			printf("%s", k++ ? ", " : "");
+			json_str(stdout, r[i].name);
+			printf(": {");
+		}
+		for (int f = 0; f < nf; f++)
+			printf("%s\"%s\": %llu", f ? ", " : "", kv[f].k,
+			       (unsigned long long)kv[f].v);
+		printf(", \"xdp\": {");
+		for (int x = 0; x < XSNAP_R_MAX && x < XP_STATS_XDP; x++)
+			printf("%s\"%s\": %llu", x ? ", " : "", xsnap_reason_str((unsigned int)x),
+			       (unsigned long long)r[i].st.xdp[x]);
+		printf("}}");
+	}
+	printf("}\n");
+}
+
+static void print_stats_prom(const struct stat_rec *r, uint32_t n)
+{
+	struct kv kv[64];
+	int nf = stat_fields(&r[0].st, kv);
+
+	for (int f = 0; f < nf; f++) {
+		bool gauge = is_gauge(kv[f].k);
+
+		printf("# HELP xsnap_%s%s xsnap tenant counter %s (see xsnap_stats in xsnap.h)\n",
+		       kv[f].k, gauge ? "" : "_total", kv[f].k);
+		printf("# TYPE xsnap_%s%s %s\n", kv[f].k, gauge ? "" : "_total",
+		       gauge ? "gauge" : "counter");
+		for (uint32_t i = 0; i < n; i++) {
+			struct kv v[64];
+
+			if (!*r[i].name)
+				continue;
+			stat_fields(&r[i].st, v);
+			printf("xsnap_%s%s{tenant=\"%s\"} %llu\n", kv[f].k, gauge ? "" : "_total",
+			       r[i].name, (unsigned long long)v[f].v);
+		}
+	}
+	printf("# HELP xsnap_xdp_frames_total frames by XDP verdict reason\n"
+	       "# TYPE xsnap_xdp_frames_total counter\n");
+	for (int x = 0; x < XSNAP_R_MAX && x < XP_STATS_XDP; x++)
+		printf("xsnap_xdp_frames_total{reason=\"%s\"} %llu\n",
+		       xsnap_reason_str((unsigned int)x), (unsigned long long)r[n - 1].st.xdp[x]);
+}
+
+static void print_stats_text(const struct stat_rec *r, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		const struct xsnap_stats *s = &r[i].st;
+
+		if (*r[i].name)
+			printf("tenant %s:", r[i].name);
+		else
+			printf("total:");
+		printf(" rx_frames %llu rx_bytes %llu delivered %llu quota_drops %llu held %u "
+		       "evicted %llu sockets %u bad_releases %llu\n",
+		       (unsigned long long)s->rx_frames, (unsigned long long)s->rx_bytes,
+		       (unsigned long long)s->delivered, (unsigned long long)s->quota_drops,
+		       s->held, (unsigned long long)s->evicted, s->sockets,
+		       (unsigned long long)s->bad_releases);
+	}
+	if (n) {
+		const struct xsnap_stats *s = &r[n - 1].st;
+
+		printf("frames: total %u free %u kernel %u logged %u; xdp:", s->frames_total,
+		       s->frames_free, s->frames_kernel, s->frames_logged);
+		for (int x = 0; x < XSNAP_R_MAX && x < XP_STATS_XDP; x++)
+			if (s->xdp[x])
+				printf(" %s %llu", xsnap_reason_str((unsigned int)x),
+				       (unsigned long long)s->xdp[x]);
+		printf("\n");
+	}
+}
+
+static int run_stats(int fd, const struct config *cfg)
+{
+	for (;;) {
+		struct stat_rec *r;
+		struct xp_msg req, rep;
+		uint32_t n;
+
+		xp_begin(&req, reqbuf, sizeof(reqbuf), XP_STATS, 0);
+		xp_put_str(&req, cfg->pos[0] ? cfg->pos[0] : "");
+		if (call(fd, &req, &rep, "stats"))
+			return EXIT_FAILURE;
+		n = xp_get_u32(&rep);
+		if (!n || n > XSNAP_MAX_TENANTS + 1)
+			return fail("stats", -EPROTO, "malformed reply from xsnapd", NULL);
+		r = calloc(n, sizeof(*r));
+		if (!r)
+			return fail("stats", -ENOMEM, NULL, NULL);
+		for (uint32_t i = 0; i < n; i++) {
+			xp_get_str(&rep, r[i].name, sizeof(r[i].name), true);
+			r[i].st.sz = sizeof(r[i].st);
+			xp_get_stats(&rep, &r[i].st);
+		}
+		if (xp_done(&rep)) {
+			free(r);
+			return fail("stats", -EPROTO, "malformed reply from xsnapd", NULL);
+		}
+		if (cfg->prometheus)
+			print_stats_prom(r, n);
+		else if (cfg->json)
+			print_stats_json(r, n);
+		else
+			print_stats_text(r, n);
+		free(r);
+		fflush(stdout);
+		if (!cfg->watch)
+			return EXIT_SUCCESS;
+		sleep((unsigned int)cfg->watch);
+	}
+}
+
+/* --- argument parsing ----------------------------------------------------- */
+static int set_opt(const struct cmd *c, const struct opt *o, const char *val, struct config *cfg)
+{
+	char *p = (char *)cfg + o->off;
+	char *end;
+
+	switch (o->type) {
+	case OPT_FLAG:
+		*(bool *)p = true;
+		return 0;
+	case OPT_STR:
+		*(const char **)p = val;
+		return 0;
+	case OPT_ENUM:
+		for (int i = 0; o->choices[i]; i++) {
+			if (!strcmp(o->choices[i], val)) {
+				*(const char **)p = o->choices[i];
+				return 0;
+			}
+		}
+		break;
+	case OPT_U64:
+	case OPT_I64: {
+		unsigned long long v;
+
+		if (!*val || *val == '-' || *val == '+')
+			break;
+		errno = 0;
+		v = strtoull(val, &end, 0);
+		if (errno || *end || v < o->min || v > o->max)
+			break;
+		if (o->type == OPT_U64)
+			*(uint64_t *)p = v;
+		else
+			*(int64_t *)p = (int64_t)v;
+		return 0;
+	}
+	}
+	fprintf(stderr, "xsnapctl: %s%s%s: bad value '%s' for --%s (%s", c->name, c->sub ? " " : "",
+		c->sub ? c->sub : "", val, o->name, o->metavar);
+	if (o->type == OPT_U64 || o->type == OPT_I64)
+		fprintf(stderr, ", %llu..%llu", (unsigned long long)o->min,
+			(unsigned long long)o->max);
+	fprintf(stderr, ")\n");
+	return -1;
+}
+
+static int parse_cmd(const struct cmd *c, int argc, char **argv, struct config *cfg)
+{
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		const struct opt *o = NULL;
+
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			cfg->help = true;
+			return 0;
+		}
+		if (a[0] == '-' && a[1] && strcmp(a, "--")) {
+			const char *eq = NULL;
+
+			for (const struct opt *k = c->opts; k->name; k++) {
+				if (a[1] == '-') {
+					size_t n = strlen(k->name);
+
+					if (!strncmp(a + 2, k->name, n) &&
+					    (!a[2 + n] || a[2 + n] == '=')) {
+						o = k;
+						eq = a[2 + n] == '=' ? a + 3 + n : NULL;
+					}
+				} else if (a[1] == k->shrt && !a[2]) {
+					o = k;
+				}
+			}
+			if (!o) {
+				fprintf(stderr, "xsnapctl: %s: unknown option %s\n", c->name, a);
+				return -1;
+			}
+			if (o->type == OPT_FLAG) {
+				set_opt(c, o, NULL, cfg);
+				continue;
+			}
+			if (!eq) {
+				if (i + 1 >= argc) {
+					fprintf(stderr, "xsnapctl: %s: --%s needs a value (%s)\n",
+						c->name, o->name, o->metavar);
+					return -1;
+				}
+				eq = argv[++i];
+			}
+			if (set_opt(c, o, eq, cfg))
+				return -1;
+			continue;
+		}
+		if (cfg->npos == c->max_pos) {
+			fprintf(stderr, "xsnapctl: %s: unexpected argument '%s'\n", c->name, a);
+			return -1;
+		}
+		cfg->pos[cfg->npos++] = a;
+	}
+	if (cfg->npos < c->min_pos) {
+		fprintf(stderr, "xsnapctl: %s: missing %s\n", c->name, c->args);
+		return -1;
+	}
+	return 0;
+}
+
+static const struct cmd *find_cmd(const char *name, const char *sub, bool *needs_sub)
+{
+	*needs_sub = false;
+	for (size_t i = 0; i < NCMDS; i++) {
+		if (strcmp(cmds[i].name, name))
+			continue;
+		if (!cmds[i].sub)
+			return &cmds[i];
+		*needs_sub = true;
+		if (sub && !strcmp(cmds[i].sub, sub))
+			return &cmds[i];
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct config cfg = defaults;
+	const struct cmd *c;
+	bool needs_sub;
+	int i = 1, fd, rc;
+
+	cfg.sock = getenv("XSNAP_SOCKET");
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if ((!strcmp(argv[i], "-S") || !strcmp(argv[i], "--socket")) && i + 1 < argc) {
+			cfg.sock = argv[++i];
+		} else if (!strcmp(argv[i], "-j") || !strcmp(argv[i], "--json")) {
+			cfg.json = true;
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return EXIT_SUCCESS;
+		} else if (!strcmp(argv[i], "-V") || !strcmp(argv[i], "--version")) {
+			printf("xsnapctl %d.%d (protocol %d, libbpf %u.%u)\n", XSNAP_VERSION_MAJOR,
+			       XSNAP_VERSION_MINOR, XP_VERSION, libbpf_major_version(),
+			       libbpf_minor_version());
+			return EXIT_SUCCESS;
+		} else {
+			fprintf(stderr, "xsnapctl: unknown option %s\n", argv[i]);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (!cfg.sock || !*cfg.sock)
+		cfg.sock = DEFAULT_SOCKET;
+	if (i >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[i], "help")) {
+		if (i + 1 >= argc) {
+			usage(stdout);
+			return EXIT_SUCCESS;
+		}
+		c = find_cmd(argv[i + 1], i + 2 < argc ? argv[i + 2] : NULL, &needs_sub);
+		if (!c && needs_sub) {
+			for (size_t k = 0; k < NCMDS; k++)
+				if (!strcmp(cmds[k].name, argv[i + 1]))
+					cmd_usage(stdout, &cmds[k], true);
+			return EXIT_SUCCESS;
+		}
+		if (!c) {
+			fprintf(stderr, "xsnapctl: no command '%s'\n", argv[i + 1]);
+			return EXIT_USAGE;
+		}
+		cmd_usage(stdout, c, true);
+		return EXIT_SUCCESS;
+	}
+	c = find_cmd(argv[i], i + 1 < argc ? argv[i + 1] : NULL, &needs_sub);
+	if (!c) {
+		if (needs_sub)
+			fprintf(stderr, "xsnapctl: %s: expected a subcommand (add, del, list)\n",
+				argv[i]);
+		else
+			fprintf(stderr, "xsnapctl: unknown command '%s' (xsnapctl help)\n",
+				argv[i]);
+		return EXIT_USAGE;
+	}
+	i += c->sub ? 2 : 1;
+	if (parse_cmd(c, argc - i, argv + i, &cfg)) {
+		cmd_usage(stderr, c, false);
+		return EXIT_USAGE;
+	}
+	if (cfg.help) {
+		cmd_usage(stdout, c, true);
+		return EXIT_SUCCESS;
+	}
+	json_errors = cfg.json;
+	fd = ctl_connect(cfg.sock);
+	if (fd < 0)
+		return EXIT_FAILURE;
+	rc = c->run(fd, &cfg);
+	close(fd);
+	return rc;
+}

@@ -1,0 +1,1484 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * xsnapd: owns interfaces, runs the xsnap engine for each, and serves
+ * consumer processes and xsnapctl over a Unix socket (proto.h).
+ *
+ * One thread, one epoll loop:
+ *   - the listening socket and every client connection (SOCK_SEQPACKET),
+ *   - every AF_XDP socket of every attached interface (readable -> engine_poll),
+ *   - a signalfd (SIGTERM/SIGINT: detach everything and exit 0),
+ *   - an rtnetlink socket (RTM_DELLINK: the interface is marked gone, its
+ *     clients see -ENETDOWN, its context is closed),
+ *   - a 10 ms tick (transmit completions, reclaim, fill-ring restock).
+ *
+ * Tenants and rules are daemon-wide: each is instantiated on every attached
+ * interface (and replayed on a later attach).  A client socket is an
+ * in-process socket of the interface's context whose shared pages (log
+ * region, control page) and UMEM descriptors are handed to the client with
+ * SCM_RIGHTS; the daemon remembers which connection owns it and closes it
+ * when the connection ends, whatever the client did.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <linux/ethtool.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sockios.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "proto.h"
+#include "rule.h"
+#include "xsnap_internal.h"
+
+#define DEFAULT_SOCKET "/run/xsnap/xsnapd.sock"
+#define MAX_IFACES 8
+#define MAX_CONNS 256
+#define MAX_DSOCKS 1024
+#define MAX_DRULES XSNAP_MAX_RULES
+#define MAX_GROUPS 64
+#define MAX_CONN_SOCKS 64	/* sockets per client connection */
+#define MAX_SOCK_SNAPS 16	/* open snapshots per client socket */
+#define TICK_MS 10
+
+enum { EV_LISTEN = 1, EV_SIGNAL, EV_NETLINK, EV_CONN, EV_XSK };
+
+struct iface {
+	bool used, gone;
+	char name[IF_NAMESIZE];
+	int ifindex;
+	struct xsnap_ctx *ctx;
+};
+
+struct dtenant {
+	bool used;
+	char name[TENANT_NAME_MAX];
+	uint32_t quota, pool;
+	int64_t uid, gid;	/* -1: not set */
+};
+
+struct drule {
+	bool used;
+	uint32_t id, prio, action;
+	char tenant[TENANT_NAME_MAX];
+	char match[XP_STR_MAX + 1];
+	int ifrule[MAX_IFACES];	/* the rule's id in each interface's context */
+};
+
+struct conn {
+	int fd;
+	bool hello, admin;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	gid_t groups[MAX_GROUPS];
+	int ngroups;
+};
+
+struct dsock {
+	struct xsnap_sock *s;	/* NULL: free */
+	struct conn *c;
+	int ifc;
+	uint32_t gen;
+	struct xsnap_snap *snaps[MAX_SOCK_SNAPS];	/* freed with the socket */
+};
+
+struct config {
+	const char *sock_path;
+	const char *group;	/* socket group */
+	const char *admin_group;	/* may use control verbs */
+	int verbose;
+};
+
+struct daemon {
+	struct config cfg;
+	int epfd, lfd, sfd, nlfd;
+	gid_t sock_gid, admin_gid;
+	bool have_admin_gid, created_dir, inherited;
+	struct iface ifs[MAX_IFACES];
+	struct dtenant tenants[XSNAP_MAX_TENANTS];
+	struct drule rules[MAX_DRULES];
+	uint32_t next_rule;
+	struct conn *conns[MAX_CONNS];
+	struct dsock socks[MAX_DSOCKS];
+	uint8_t in[XP_MAX_MSG], out[XP_MAX_MSG];
+};
+
+static int verbosity;
+static char errmsg[512];	/* last library warning, for the error reply */
+
+static void logmsg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logmsg(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > verbosity)
+		return;
+	va_start(ap, fmt);
+	fputs("xsnapd: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+#define log_warn(...) logmsg(0, __VA_ARGS__)
+#define log_info(...) logmsg(1, __VA_ARGS__)
+#define log_debug(...) logmsg(2, __VA_ARGS__)
+
+/* Library messages: remembered for the error reply, logged one level lower. */
+static int lib_print(enum xsnap_print_level level, const char *fmt, va_list ap)
+{
+	char buf[512];
+	const char *p = buf;
+	size_t n;
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	while (n && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	if (!strncmp(p, "xsnap: ", 7))
+		p += 7;
+	if (level == XSNAP_WARN)
+		snprintf(errmsg, sizeof(errmsg), "%s", p);
+	if ((int)level + 1 <= verbosity)
+		fprintf(stderr, "xsnapd: lib: %s\n", p);
+	return 0;
+}
+
+static uint64_t ev_key(uint32_t type, uint32_t idx)
+{
+	return (uint64_t)type << 32 | idx;
+}
+
+/* --- sd_notify without libsystemd ---------------------------------------- */
+static void sd_notify_msg(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	socklen_t len;
+	int fd;
+
+	if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, strlen(path));
+	if (path[0] == '@')
+		sa.sun_path[0] = '\0';
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa, len) < 0)
+		log_warn("sd_notify %s: %s", msg, strerror(errno));
+	close(fd);
+}
+
+/* --- interfaces ----------------------------------------------------------- */
+static uint32_t rx_queues(const char *ifname)
+{
+	struct ethtool_channels ch = { .cmd = ETHTOOL_GCHANNELS };
+	struct ifreq ifr = {};
+	uint32_t n = 0;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return 0;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (void *)&ch;
+	if (!ioctl(fd, SIOCETHTOOL, &ifr))
+		n = ch.rx_count > ch.combined_count ? ch.rx_count : ch.combined_count;
+	close(fd);
+	return n;
+}
+
+static struct iface *iface_find(struct daemon *d, const char *name, bool live)
+{
+	for (int i = 0; i < MAX_IFACES; i++) {
+		struct iface *f = &d->ifs[i];
+
+		if (f->used && (!live || !f->gone) && (!name || !*name || !strcmp(f->name, name)))
+			return f;
+	}
+	return NULL;
+}
+
+static unsigned int iface_nsocks(struct daemon *d, int ifc)
+{
+	unsigned int n = 0;
+
+	for (int i = 0; i < MAX_DSOCKS; i++)
+		n += d->socks[i].s && d->socks[i].ifc == ifc;
+	return n;
+}
+
+/*
+ * Take an interface out of service: its clients' sockets see LOG_IF_DEAD
+ * (recv returns -ENETDOWN) and are woken, their handles become stale, and
+ * the context is closed: program detached, pins removed, frames reclaimed.
+ */
+static void iface_down(struct daemon *d, struct iface *f, const char *why)
+{
+	int ifc = (int)(f - d->ifs);
+	struct xsnap_ctx *ctx = f->ctx;
+	uint64_t one = 1;
+
+	if (!ctx)
+		return;
+	log_warn("%s: %s: detaching, %u client socket(s) closed", f->name, why,
+		 iface_nsocks(d, ifc));
+	pthread_mutex_lock(&ctx->engine_lock);
+	ctx->dead_if = true;
+	for (int i = 0; i < XSNAP_MAX_TENANTS; i++)
+		if (ctx->tenants[i])
+			atomic_fetch_or(&ctx->tenants[i]->shm->state, LOG_IF_DEAD);
+	for (struct tenant *t = ctx->dead; t; t = t->next_dead)
+		atomic_fetch_or(&t->shm->state, LOG_IF_DEAD);
+	for (int i = 0; i < MAX_DSOCKS; i++)
+		if (d->socks[i].s && d->socks[i].ifc == ifc &&
+		    write(d->socks[i].s->efd, &one, sizeof(one)) < 0)
+			log_debug("%s: eventfd write: %s", f->name, strerror(errno));
+	pthread_mutex_unlock(&ctx->engine_lock);
+	for (uint32_t q = 0; q < ctx->nq; q++)
+		epoll_ctl(d->epfd, EPOLL_CTL_DEL, ctx->q[q].fd, NULL);
+	for (int i = 0; i < MAX_DSOCKS; i++) {
+		if (d->socks[i].s && d->socks[i].ifc == ifc) {
+			d->socks[i].s = NULL;	/* freed by xsnap_close below */
+			d->socks[i].c = NULL;
+			d->socks[i].gen++;
+			memset(d->socks[i].snaps, 0, sizeof(d->socks[i].snaps));
+		}
+	}
+	xsnap_close(ctx);
+	f->ctx = NULL;
+	f->gone = true;
+}
+
+static void engine_run(struct iface *f)
+{
+	struct xsnap_ctx *ctx = f->ctx;
+
+	if (!ctx)
+		return;
+	pthread_mutex_lock(&ctx->engine_lock);
+	engine_poll(ctx);
+	pthread_mutex_unlock(&ctx->engine_lock);
+}
+
+/* --- replies -------------------------------------------------------------- */
+static int reply(struct conn *c, struct xp_msg *m, const int *fds, unsigned int nfds)
+{
+	int len = xp_end(m, nfds);
+
+	if (len < 0)
+		return len;
+	return xp_send(c->fd, m->buf, (size_t)len, fds, nfds);
+}
+
+static int reply_err(struct daemon *d, struct conn *c, uint16_t op, int err, const char *fmt,
+		     ...) __attribute__((format(printf, 5, 6)));
+static int reply_err(struct daemon *d, struct conn *c, uint16_t op, int err, const char *fmt,
+		     ...)
+{
+	struct xp_msg m;
+	char msg[XP_STR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	for (char *p = msg; *p; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			*p = ' ';
+	log_debug("client pid %d uid %u: op %u: %s (%s)", (int)c->pid, (unsigned int)c->uid, op,
+		  msg, strerror(-err));
+	xp_begin(&m, d->out, sizeof(d->out), op, err);
+	xp_put_str(&m, msg);
+	return reply(c, &m, NULL, 0);
+}
+
+/* The last library message, or the errno text. */
+static const char *why(int err)
+{
+	return *errmsg ? errmsg : strerror(-err);
+}
+
+/* --- tenants and rules ---------------------------------------------------- */
+static struct dtenant *tenant_find(struct daemon *d, const char *name)
+{
+	for (int i = 0; i < XSNAP_MAX_TENANTS; i++)
+		if (d->tenants[i].used && !strcmp(d->tenants[i].name, name))
+			return &d->tenants[i];
+	return NULL;
+}
+
+static void rule_text(const struct drule *r, char *buf, size_t sz)
+{
+	snprintf(buf, sz, "%s%s", r->match,
+		 r->action == XP_DROP ? " action drop" :
+		 r->action == XP_PASS ? " action pass" :
+					"");
+}
+
+/* Instantiate every tenant and rule on a new interface. */
+static int iface_replay(struct daemon *d, struct iface *f)
+{
+	int ifc = (int)(f - d->ifs);
+	char text[XP_STR_MAX + 32];
+
+	for (int i = 0; i < XSNAP_MAX_TENANTS; i++) {
+		struct dtenant *t = &d->tenants[i];
+		XSNAP_OPTS(xsnap_tenant_opts, to, .quota = t->quota);
+		int r;
+
+		if (!t->used)
+			continue;
+		r = xsnap_tenant_add(f->ctx, t->name, &to);
+		if (r < 0)
+			return r;
+	}
+	for (int i = 0; i < MAX_DRULES; i++) {
+		struct drule *r = &d->rules[i];
+		int id;
+
+		if (!r->used)
+			continue;
+		rule_text(r, text, sizeof(text));
+		id = xsnap_rule_add(f->ctx, r->tenant, text, (int)r->prio);
+		if (id < 0)
+			return id;
+		r->ifrule[ifc] = id;
+	}
+	return 0;
+}
+
+static bool peer_in_group(const struct conn *c, gid_t g)
+{
+	if (c->gid == g)
+		return true;
+	for (int i = 0; i < c->ngroups; i++)
+		if (c->groups[i] == g)
+			return true;
+	return false;
+}
+
+/* --- operations ----------------------------------------------------------- */
+static int op_hello(struct daemon *d, struct conn *c, struct xp_msg *in)
+{
+	struct xp_msg m;
+	uint32_t ver = xp_get_u32(in);
+
+	if (xp_done(in))
+		return reply_err(d, c, XP_HELLO, -EBADMSG, "malformed HELLO");
+	if (ver != XP_VERSION)
+		return reply_err(d, c, XP_HELLO, -EPROTONOSUPPORT,
+				 "protocol version %u not supported (xsnapd speaks %u)", ver,
+				 XP_VERSION);
+	c->hello = true;
+	xp_begin(&m, d->out, sizeof(d->out), XP_HELLO, 0);
+	xp_put_u32(&m, XP_VERSION);
+	xp_put_u32(&m, c->uid);
+	xp_put_u8(&m, c->admin);
+	return reply(c, &m, NULL, 0);
+}
+
+static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
+{
+	char name[IF_NAMESIZE];
+	uint32_t first, nq, mode, zc, frames, avail;
+	struct iface *f = NULL;
+	struct xp_msg m;
+	int r;
+
+	xp_get_str(in, name, sizeof(name), false);
+	first = xp_get_u32(in);
+	nq = xp_get_u32(in);
+	mode = xp_get_u32(in);
+	zc = xp_get_u32(in);
+	frames = xp_get_u32(in);
+	if (xp_done(in) || mode > XSNAP_MODE_SKB || zc > XSNAP_ZC_OFF)
+		return reply_err(d, c, XP_ATTACH, -EBADMSG, "malformed ATTACH");
+	if (iface_find(d, name, true))
+		return reply_err(d, c, XP_ATTACH, -EEXIST, "%s is already attached", name);
+	if (!nq) {
+		avail = rx_queues(name);
+		nq = avail > first ? avail - first : 1;
+		if (nq > XSNAP_MAX_QUEUES)
+			nq = XSNAP_MAX_QUEUES;
+	}
+	f = iface_find(d, name, false);	/* a gone one of the same name */
+	for (int i = 0; !f && i < MAX_IFACES; i++)
+		if (!d->ifs[i].used)
+			f = &d->ifs[i];
+	if (!f)
+		return reply_err(d, c, XP_ATTACH, -ENOSPC, "%d interfaces attached already",
+				 MAX_IFACES);
+	XSNAP_OPTS(xsnap_opts, o, .queue = first, .nqueues = nq, .frames = frames, .mode = mode,
+		   .zerocopy = zc);
+	f->ctx = xsnap_open(name, &o);
+	if (!f->ctx) {
+		r = -errno;
+		return reply_err(d, c, XP_ATTACH, r, "%s", why(r));
+	}
+	memset(f->name, 0, sizeof(f->name));
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	f->used = true;
+	f->gone = false;
+	f->ifindex = f->ctx->ifindex;
+	r = iface_replay(d, f);
+	for (uint32_t q = 0; !r && q < f->ctx->nq; q++) {
+		struct epoll_event ev = { .events = EPOLLIN,
+					  .data.u64 = ev_key(EV_XSK, (uint32_t)(f - d->ifs)) };
+
+		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, f->ctx->q[q].fd, &ev))
+			r = -errno;
+	}
+	if (r) {
+		char msg[sizeof(errmsg)];
+
+		snprintf(msg, sizeof(msg), "%s", why(r));
+		xsnap_close(f->ctx);
+		f->ctx = NULL;
+		f->used = false;
+		return reply_err(d, c, XP_ATTACH, r, "%s", msg);
+	}
+	log_info("%s: attached queues %u..%u (bpf_link, %s, %s)", name, first, first + nq - 1,
+		 f->ctx->steer.mode == XSNAP_MODE_SKB ? "generic" : "native",
+		 f->ctx->q[0].zerocopy ? "zero-copy" : "copy");
+	engine_run(f);
+	xp_begin(&m, d->out, sizeof(d->out), XP_ATTACH, 0);
+	return reply(c, &m, NULL, 0);
+}
+
+static int op_detach(struct daemon *d, struct conn *c, struct xp_msg *in)
+{
+	char name[IF_NAMESIZE];
+	struct iface *f;
+	struct xp_msg m;
+
+	xp_get_str(in, name, sizeof(name), false);
+	if (xp_done(in))
+		return reply_err(d, c, XP_DETACH, -EBADMSG, "malformed DETACH");
+	f = iface_find(d, name, false);
+	if (!f)
+		return reply_err(d, c, XP_DETACH, -ENOENT, "%s is not attached", name);
+	iface_down(d, f, "detach requested");
+	f->used = false;
+	log_info("%s: detached", name);
+	xp_begin(&m, d->out, sizeof(d->out), XP_DETACH, 0);
+	return reply(c, &m, NULL, 0);
+}
+
+static int op_tenant_add(struct daemon *d, struct conn *c, struct xp_msg *in)
+{
+	struct dtenant nt = { .used = true }, *slot = NULL;
+	struct xp_msg m;
+	int r = 0, done = 0, first_slot = 0;
+
+	xp_get_str(in, nt.name, sizeof(nt.name), false);
+	nt.quota = xp_get_u32(in);
+	nt.pool = xp_get_u32(in);
+	nt.uid = xp_get_i64(in);
+	nt.gid = xp_get_i64(in);
+	if (xp_done(in) || nt.uid < -1 || nt.uid > UINT32_MAX - 1 || nt.gid < -1 ||
+	    nt.gid > UINT32_MAX - 1 || nt.pool > (1u << 16))
+		return reply_err(d, c, XP_TENANT_ADD, -EBADMSG, "malformed TENANT_ADD");
+	if (tenant_find(d, nt.name))
+		return reply_err(d, c, XP_TENANT_ADD, -EEXIST, "tenant %s exists", nt.name);
+	for (int i = 0; i < XSNAP_MAX_TENANTS && !slot; i++)
+		if (!d->tenants[i].used)
+			slot = &d->tenants[i];
+	if (!slot)
+		return reply_err(d, c, XP_TENANT_ADD, -ENOSPC, "%d tenants already",
+				 XSNAP_MAX_TENANTS);
+	if (!nt.quota)
+		nt.quota = 1024;
+	for (int i = 0; i < MAX_IFACES && !r; i++) {
+		struct iface *f = &d->ifs[i];
+		XSNAP_OPTS(xsnap_tenant_opts, to, .quota = nt.quota);
+
+		if (!f->used || f->gone)
+			continue;
+		r = xsnap_tenant_add(f->ctx, nt.name, &to);
+		if (r >= 0) {
+			if (!done++)
+				first_slot = r;
+			r = 0;
+		}
+	}
+	if (r) {
+		char msg[sizeof(errmsg)];
+
+		snprintf(msg, sizeof(msg), "%s", why(r));
+		for (int i = 0; i < MAX_IFACES; i++)
+			if (d->ifs[i].used && !d->ifs[i].gone)
+				xsnap_tenant_del(d->ifs[i].ctx, nt.name);
+		return reply_err(d, c, XP_TENANT_ADD, r, "%s", msg);
+	}
+	if (!done && (nt.quota & (nt.quota - 1)))
+		return reply_err(d, c, XP_TENANT_ADD, -EINVAL,
+				 "tenant add %s: quota %u must be a power of two", nt.name,
+				 nt.quota);
+	*slot = nt;
+	log_info("tenant %s: added (quota %u, uid %lld, gid %lld)", nt.name, nt.quota,
+		 (long long)nt.uid, (long long)nt.gid);
+	xp_begin(&m, d->out, sizeof(d->out), XP_TENANT_ADD, 0);
+	xp_put_u32(&m, (uint32_t)first_slot);
+	return reply(c, &m, NULL, 0);
+}
+
+static int op_tenant_del(struct daemon *d, struct conn *c, struct xp_msg *in)
+{
+	char name[TENANT_NAME_MAX];
+	struct dtenant *t;
+	struct xp_msg m;
+
+	xp_get_str(in, name, sizeof(name), false);
+	if (xp_done(in))
+		return reply_err(d, c, XP_TENANT_DEL, -EBADMSG, "malformed TENANT_DEL");
+	t = tenant_find(d, name);
+	if (!t)
+		return reply_err(d, c, XP_TENANT_DEL, -ENOENT, "no tenant %s", name);
+	for (int i = 0; i < MAX_IFACES; i++)
+		if (d->ifs[i].used && !d->ifs[i].gone)
+			xsnap_tenant_del(d->ifs[i].ctx, name);
+	for (int i = 0; i < MAX_DRULES; i++)
+		if (d->rules[i].used && !strcmp(d->rules[i].tenant, name))
+			d->rules[i].used = false;
+	t->used = false;
+	log_info("tenant %s: deleted", name);
+	xp_begin(&m, d->out, sizeof(d->out), XP_TENANT_DEL, 0);
+	return reply(c, &m, NULL, 0);
+}
+
+static int op_rule_add(struct daemon *d, struct conn *c, struct xp_msg *in)
+{
+	struct drule nr = { .used = true }, *slot = NULL;
+	char text[XP_STR_MAX + 32], msg[256] = "";
+	struct rule parsed;
+	struct xp_msg m;
+	int r = 0;
+
+	xp_get_str(in, nr.tenant, sizeof(nr.tenant), false);
+	xp_get_str(in, nr.match, sizeof(nr.match), false);
+	nr.prio = xp_get_u32(in);
+	nr.action = xp_get_u32(in);
+	if (xp_done(in) || nr.prio > 65535 || nr.action > XP_PASS)
+		return reply_err(d, c, XP_RULE_ADD, -EBADMSG, "malformed RULE_ADD");
+	if (!tenant_find(d, nr.tenant))
+		return reply_err(d, c, XP_RULE_ADD, -ENOENT, "no tenant %s", nr.tenant);
+	rule_text(&nr, text, sizeof(text));
+	memset(&parsed, 0, sizeof(parsed));
+	r = rule_parse(text, &parsed, msg, sizeof(msg));
+	if (r)
+		return reply_err(d, c, XP_RULE_ADD, r < 0 ? r : -EINVAL, "rule '%s': %s",
+				 nr.match, msg);
+	for (int i = 0; i < MAX_DRULES && !slot; i++)
+		if (!d->rules[i].used)
+			slot = &d->rules[i];
+	if (!slot)
+		return reply_err(d, c, XP_RULE_ADD, -ENOSPC, "%d rules already", MAX_DRULES);
+	for (int i = 0; i < MAX_IFACES && !r; i++) {
+		struct iface *f = &d->ifs[i];
+		int id;
+
+		if (!f->used || f->gone)
+			continue;
+		id = xsnap_rule_add(f->ctx, nr.tenant, text, (int)nr.prio);
+		if (id < 0)
+			r = id;
+		else
+			nr.ifrule[i] = id;
+	}
+	if (r) {
+		char msg[sizeof(errmsg)];
+
+		snprintf(msg, sizeof(msg), "%s", why(r));
+		for (int i = 0; i < MAX_IFACES; i++)
+			if (nr.ifrule[i] && d->ifs[i].ctx)
+				xsnap_rule_del(d->ifs[i].ctx, nr.ifrule[i]);
+		return reply_err(d, c, XP_RULE_ADD, r, "%s", msg);
+	}
+	nr.id = ++d->next_rule;
+	*slot = nr;
+	log_info("tenant %s: rule %u '%s' prio %u added", nr.tenant, nr.id, text, nr.prio);
+	xp_begin(&m, d->out, sizeof(d->out), XP_RULE_ADD, 0);
+	xp_put_u32(&m, nr.id);
+	return reply(c, &m, NULL, 0);
+}
+
+static int op_rule_del(struct daemon *d, struct conn *c, struct xp_msg *in)
+{
+	uint32_t id = xp_get_u32(in);
+	struct xp_msg m;
+
+	if (xp_done(in))
+		return reply_err(d, c, XP_RULE_DEL, -EBADMSG, "malformed RULE_DEL");
+	for (int i = 0; i < MAX_DRULES; i++) {
+		struct drule *r = &d->rules[i];
+
+		if (!r->used || r->id != id)
+			continue;
+		for (int k = 0; k < MAX_IFACES; k++)
+			if (r->ifrule[k] && d->ifs[k].used && d->ifs[k].ctx)
+				xsnap_rule_del(d->ifs[k].ctx, r->ifrule[k]);
+		r->used = false;
+		log_info("tenant %s: rule %u deleted", r->tenant, id);
+		xp_begin(&m, d->out, sizeof(d->out), XP_RULE_DEL, 0);
+		return reply(c, &m, NULL, 0);
+	}
+	return reply_err(d, c, XP_RULE_DEL, -ENOENT, "no rule %u", id);
+}
+
+static int op_status(struct daemon *d, struct conn *c, struct xp_msg *in)
+{
+	char name[IF_NAMESIZE];
+	struct xp_msg m;
+	uint32_t n = 0;
+
+	xp_get_str(in, name, sizeof(name), true);
+	if (xp_done(in))
+		return reply_err(d, c, XP_STATUS, -EBADMSG, "malformed STATUS");
+	if (*name && !iface_find(d, name, false))
+		return reply_err(d, c, XP_STATUS, -ENOENT, "%s is not attached", name);
+	xp_begin(&m, d->out, sizeof(d->out), XP_STATUS, 0);
+	for (int i = 0; i < MAX_IFACES; i++)
+		n += d->ifs[i].used && (!*name || !strcmp(d->ifs[i].name, name));
+	xp_put_u32(&m, n);
+	for (int i = 0; i < MAX_IFACES; i++) {
+		struct iface *f = &d->ifs[i];
+		struct xsnap_ctx *ctx = f->ctx;
+		uint32_t flags = 0;
+
+		if (!f->used || (*name && strcmp(f->name, name)))
+			continue;
+		if (f->gone)
+			flags |= XP_IF_GONE;
+		if (ctx && ctx->nq && ctx->q[0].zerocopy)
+			flags |= XP_IF_ZEROCOPY;
+		xp_put_str(&m, f->name);
+		xp_put_u32(&m, (uint32_t)f->ifindex);
+		xp_put_u32(&m, flags);
+		xp_put_u32(&m, ctx ? ctx->steer.mode : 0);
+		xp_put_u32(&m, ctx ? ctx->umem.nframes : 0);
+		xp_put_u32(&m, iface_nsocks(d, i));
+		xp_put_str(&m, ctx ? ctx->steer.pin_dir : "");
+		xp_put_u32(&m, ctx ? ctx->nq : 0);
+		for (uint32_t q = 0; ctx && q < ctx->nq; q++) {
+			xp_put_u32(&m, ctx->q[q].id);
+			xp_put_u32(&m, ctx->q[q].zerocopy);
+		}
+	}
+	n = 0;
+	for (int i = 0; i < XSNAP_MAX_TENANTS; i++)
+		n += d->tenants[i].used;
+	xp_put_u32(&m, n);
+	for (int i = 0; i < XSNAP_MAX_TENANTS; i++) {
+		struct dtenant *t = &d->tenants[i];
+		uint32_t ns = 0;
+
+		if (!t->used)
+			continue;
+		for (int k = 0; k < MAX_DSOCKS; k++)
+			ns += d->socks[k].s && !strcmp(d->socks[k].s->t->name, t->name);
+		xp_put_str(&m, t->name);
+		xp_put_u32(&m, t->quota);
+		xp_put_u32(&m, t->pool);
+		xp_put_i64(&m, t->uid);
+		xp_put_i64(&m, t->gid);
+		xp_put_u32(&m, ns);
+	}
+	n = 0;
+	for (int i = 0; i < MAX_DRULES; i++)
+		n += d->rules[i].used;
+	xp_put_u32(&m, n);
+	for (int i = 0; i < MAX_DRULES; i++) {
+		struct drule *r = &d->rules[i];
+
+		if (!r->used)
+			continue;
+		xp_put_u32(&m, r->id);
+		xp_put_str(&m, r->tenant);
+		xp_put_str(&m, r->match);
+		xp_put_u32(&m, r->prio);
+		xp_put_u32(&m, r->action);
+	}
+	if (m.err)
+		return reply_err(d, c, XP_STATUS, -EMSGSIZE, "status too large for one message");
+	return reply(c, &m, NULL, 0);
+}
+
+static void stats_add(struct xsnap_stats *a, const struct xsnap_stats *b)
+{
+#define X(f) a->f += b->f;
+	XP_STATS_FIELDS(X)
+#undef X
+	for (int i = 0; i < XP_STATS_XDP; i++)
+		a->xdp[i] += b->xdp[i];
+}
+
+/* Sum of @tenant's (NULL: every tenant's) counters over live interfaces. */
+static void stats_sum(struct daemon *d, const char *tenant, struct xsnap_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->sz = sizeof(*out);
+	for (int i = 0; i < MAX_IFACES; i++) {
+		XSNAP_OPTS(xsnap_stats, st);
+
+		if (!d->ifs[i].used || !d->ifs[i].ctx)
+			continue;
+		if (!xsnap_stats(d->ifs[i].ctx, tenant, &st))
+			stats_add(out, &st);
+	}
+}
+
+static int op_stats(struct daemon *d, struct conn *c, struct xp_msg *in)
+{
+	char name[TENANT_NAME_MAX];
+	struct xsnap_stats st;
+	struct xp_msg m;
+	uint32_t n = 0;
+
+	xp_get_str(in, name, sizeof(name), true);
+	if (xp_done(in))
+		return reply_err(d, c, XP_STATS, -EBADMSG, "malformed STATS");
+	if (*name && !tenant_find(d, name))
+		return reply_err(d, c, XP_STATS, -ENOENT, "no tenant %s", name);
+	xp_begin(&m, d->out, sizeof(d->out), XP_STATS, 0);
+	for (int i = 0; i < XSNAP_MAX_TENANTS; i++)
+		n += d->tenants[i].used && (!*name || !strcmp(d->tenants[i].name, name));
+	xp_put_u32(&m, n + 1);
+	for (int i = 0; i < XSNAP_MAX_TENANTS; i++) {
+		struct dtenant *t = &d->tenants[i];
+
+		if (!t->used || (*name && strcmp(t->name, name)))
+			continue;
+		stats_sum(d, t->name, &st);
+		xp_put_str(&m, t->name);
+		xp_put_stats(&m, &st);
+	}
+	stats_sum(d, NULL, &st);
+	xp_put_str(&m, "");
+	xp_put_stats(&m, &st);
+	return reply(c, &m, NULL, 0);
+}
+
+static int op_socket(struct daemon *d, struct conn *c, struct xp_msg *in)
+{
+	char tname[TENANT_NAME_MAX], ifname[IF_NAMESIZE];
+	uint32_t mode, group, idx;
+	int fds[XP_SOCKET_NFDS] = { -1, -1, -1, -1, -1 };
+	struct xsnap_sock *s;
+	struct dtenant *dt;
+	struct iface *f;
+	struct xp_msg m;
+	int r;
+
+	xp_get_str(in, tname, sizeof(tname), false);
+	xp_get_str(in, ifname, sizeof(ifname), true);
+	mode = xp_get_u32(in);
+	group = xp_get_u32(in);
+	if (xp_done(in) || mode > XSNAP_SHARE)
+		return reply_err(d, c, XP_SOCKET, -EBADMSG, "malformed SOCKET");
+	dt = tenant_find(d, tname);
+	if (!dt)
+		return reply_err(d, c, XP_SOCKET, -ENOENT, "no tenant %s", tname);
+	if (!(c->uid == 0 || c->admin || (dt->uid >= 0 && (int64_t)c->uid == dt->uid) ||
+	      (dt->gid >= 0 && peer_in_group(c, (gid_t)dt->gid)))) {
+		log_warn("tenant %s: refused uid %u gid %u (pid %d)", tname, (unsigned int)c->uid,
+			 (unsigned int)c->gid, (int)c->pid);
+		return reply_err(d, c, XP_SOCKET, -EACCES,
+				 "uid %u is not allowed to consume tenant %s (xsnapctl tenant "
+				 "add --uid/--gid)",
+				 (unsigned int)c->uid, tname);
+	}
+	f = iface_find(d, ifname, true);
+	if (!f)
+		return reply_err(d, c, XP_SOCKET, -ENODEV, "%s: no attached interface%s",
+				 *ifname ? ifname : "xsnapd",
+				 *ifname ? "" : " (xsnapctl attach IFACE)");
+	{
+		unsigned int mine = 0;
+
+		for (idx = 0; idx < MAX_DSOCKS; idx++)
+			mine += d->socks[idx].s && d->socks[idx].c == c;
+		if (mine >= MAX_CONN_SOCKS)
+			return reply_err(d, c, XP_SOCKET, -EMFILE,
+					 "%d sockets on this connection already", MAX_CONN_SOCKS);
+	}
+	for (idx = 0; idx < MAX_DSOCKS && d->socks[idx].s; idx++)
+		;
+	if (idx == MAX_DSOCKS)
+		return reply_err(d, c, XP_SOCKET, -EMFILE, "%d client sockets already",
+				 MAX_DSOCKS);
+	XSNAP_OPTS(xsnap_sock_opts, so, .mode = mode, .group = group);
+	s = xsnap_socket(f->ctx, tname, &so);
+	if (!s) {
+		r = -errno;
+		return reply_err(d, c, XP_SOCKET, r, "%s", why(r));
+	}
+	fds[XP_FD_RX] = fd_reopen_ro(f->ctx->umem.rx_fd);
+	fds[XP_FD_POOL] = f->ctx->umem.pool_fds[s->t->slot];
+	fds[XP_FD_LOG] = fd_reopen_ro(s->t->shm_fd);
+	fds[XP_FD_CTL] = s->ctl_fd;
+	fds[XP_FD_EVENT] = s->efd;
+	if (fds[XP_FD_RX] < 0 || fds[XP_FD_LOG] < 0) {
+		r = fds[XP_FD_RX] < 0 ? fds[XP_FD_RX] : fds[XP_FD_LOG];
+		goto fail;
+	}
+	xp_begin(&m, d->out, sizeof(d->out), XP_SOCKET, 0);
+	xp_put_u32(&m, idx);
+	xp_put_u32(&m, d->socks[idx].gen);
+	xp_put_u32(&m, s->t->slot);
+	xp_put_u32(&m, s->t->quota);
+	xp_put_u32(&m, f->ctx->umem.nframes);
+	xp_put_u32(&m, f->ctx->umem.pool_frames);
+	xp_put_u32(&m, f->ctx->umem.npools);
+	xp_put_u64(&m, s->cursor);
+	xp_put_u64(&m, s->t->shm_len);
+	xp_put_str(&m, f->name);
+	r = reply(c, &m, fds, XP_SOCKET_NFDS);
+	if (r)
+		goto fail;
+	close(fds[XP_FD_RX]);
+	close(fds[XP_FD_LOG]);
+	d->socks[idx].s = s;
+	d->socks[idx].c = c;
+	d->socks[idx].ifc = (int)(f - d->ifs);
+	log_info("%s: tenant %s: socket %u opened for pid %d uid %u", f->name, tname, idx,
+		 (int)c->pid, (unsigned int)c->uid);
+	return 0;
+fail:
+	if (fds[XP_FD_RX] >= 0)
+		close(fds[XP_FD_RX]);
+	if (fds[XP_FD_LOG] >= 0)
+		close(fds[XP_FD_LOG]);
+	xsnap_sock_close(s);
+	return r;
+}
+
+static void dsock_close(struct daemon *d, uint32_t idx)
+{
+	struct dsock *ds = &d->socks[idx];
+
+	log_info("%s: tenant %s: socket %u closed (pid %d)", d->ifs[ds->ifc].name,
+		 ds->s->t->name, idx, ds->c ? (int)ds->c->pid : 0);
+	xsnap_sock_close(ds->s);	/* closes its snapshots too */
+	ds->s = NULL;
+	ds->c = NULL;
+	ds->gen++;
+	memset(ds->snaps, 0, sizeof(ds->snaps));
+}
+
+/* The client's socket named by (index, gen), or a negative errno. */
+static int dsock_lookup(struct daemon *d, struct conn *c, uint32_t idx, uint32_t gen)
+{
+	if (idx >= MAX_DSOCKS || (d->socks[idx].s && d->socks[idx].c != c))
+		return -EBADF;
+	if (!d->socks[idx].s || d->socks[idx].gen != gen)
+		return -ESTALE;
+	return (int)idx;
+}
+
+static int op_snapshot(struct daemon *d, struct conn *c, struct xp_msg *in)
+{
+	uint32_t idx = xp_get_u32(in), gen = xp_get_u32(in);
+	XSNAP_OPTS(xsnap_snap_opts, o);
+	struct xsnap_snap *sn;
+	struct dsock *ds;
+	struct xp_msg m;
+	int r, id;
+
+	o.frames = xp_get_u32(in);
+	o.last_ms = xp_get_u32(in);
+	o.seq_first = xp_get_u64(in);
+	o.seq_last = xp_get_u64(in);
+	if (xp_done(in))
+		return reply_err(d, c, XP_SNAPSHOT, -EBADMSG, "malformed SNAPSHOT");
+	r = dsock_lookup(d, c, idx, gen);
+	if (r < 0)
+		return reply_err(d, c, XP_SNAPSHOT, r, "socket %u.%u is not this client's", idx,
+				 gen);
+	ds = &d->socks[r];
+	for (id = 0; id < MAX_SOCK_SNAPS && ds->snaps[id]; id++)
+		;
+	if (id == MAX_SOCK_SNAPS)
+		return reply_err(d, c, XP_SNAPSHOT, -EMFILE, "%d snapshots open on socket %u",
+				 MAX_SOCK_SNAPS, idx);
+	sn = xsnap_snapshot(ds->s, &o);
+	if (!sn) {
+		r = -errno;
+		return reply_err(d, c, XP_SNAPSHOT, r, "%s", why(r));
+	}
+	ds->snaps[id] = sn;
+	log_debug("%s: tenant %s: socket %u: snapshot %d of %llu frames", d->ifs[ds->ifc].name,
+		  ds->s->t->name, idx, id, (unsigned long long)(sn->end - sn->first));
+	xp_begin(&m, d->out, sizeof(d->out), XP_SNAPSHOT, 0);
+	xp_put_u32(&m, (uint32_t)id);
+	xp_put_u64(&m, sn->first);
+	xp_put_u64(&m, sn->end);
+	return reply(c, &m, NULL, 0);
+}
+
+static int op_snap_close(struct daemon *d, struct conn *c, struct xp_msg *in)
+{
+	uint32_t idx = xp_get_u32(in), gen = xp_get_u32(in), id = xp_get_u32(in);
+	struct xp_msg m;
+	int r;
+
+	if (xp_done(in))
+		return reply_err(d, c, XP_SNAP_CLOSE, -EBADMSG, "malformed SNAP_CLOSE");
+	r = dsock_lookup(d, c, idx, gen);
+	if (r < 0)
+		return reply_err(d, c, XP_SNAP_CLOSE, r, "socket %u.%u is not this client's", idx,
+				 gen);
+	if (id >= MAX_SOCK_SNAPS || !d->socks[r].snaps[id])
+		return reply_err(d, c, XP_SNAP_CLOSE, -EBADF, "no snapshot %u on socket %u", id,
+				 idx);
+	xsnap_snap_close(d->socks[r].snaps[id]);
+	d->socks[r].snaps[id] = NULL;
+	xp_begin(&m, d->out, sizeof(d->out), XP_SNAP_CLOSE, 0);
+	return reply(c, &m, NULL, 0);
+}
+
+static int op_sock_close(struct daemon *d, struct conn *c, struct xp_msg *in)
+{
+	uint32_t idx = xp_get_u32(in), gen = xp_get_u32(in);
+	struct xp_msg m;
+
+	if (xp_done(in))
+		return reply_err(d, c, XP_SOCK_CLOSE, -EBADMSG, "malformed SOCK_CLOSE");
+	if (idx >= MAX_DSOCKS || (d->socks[idx].s && d->socks[idx].c != c))
+		return reply_err(d, c, XP_SOCK_CLOSE, -EBADF, "no socket %u of this client", idx);
+	if (!d->socks[idx].s || d->socks[idx].gen != gen)
+		return reply_err(d, c, XP_SOCK_CLOSE, -ESTALE, "socket %u.%u is stale", idx, gen);
+	dsock_close(d, idx);
+	xp_begin(&m, d->out, sizeof(d->out), XP_SOCK_CLOSE, 0);
+	return reply(c, &m, NULL, 0);
+}
+
+/* --- connections ---------------------------------------------------------- */
+static void conn_close(struct daemon *d, int ci)
+{
+	struct conn *c = d->conns[ci];
+	unsigned int n = 0;
+
+	for (uint32_t i = 0; i < MAX_DSOCKS; i++) {
+		if (d->socks[i].s && d->socks[i].c == c) {
+			dsock_close(d, i);
+			n++;
+		}
+	}
+	logmsg(n ? 1 : 2, "client pid %d uid %u: disconnected, %u socket(s) reclaimed",
+	       (int)c->pid, (unsigned int)c->uid, n);
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	free(c);
+	d->conns[ci] = NULL;
+}
+
+static void conn_accept(struct daemon *d)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct conn *c;
+	int fd, ci;
+
+	fd = accept4(d->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return;
+	for (ci = 0; ci < MAX_CONNS && d->conns[ci]; ci++)
+		;
+	c = ci < MAX_CONNS ? calloc(1, sizeof(*c)) : NULL;
+	if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
+		log_warn("client refused: %s", c ? strerror(errno) : "too many clients");
+		free(c);
+		close(fd);
+		return;
+	}
+	c->fd = fd;
+	c->uid = cred.uid;
+	c->gid = cred.gid;
+	c->pid = cred.pid;
+	len = sizeof(c->groups);
+	if (!getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, c->groups, &len))
+		c->ngroups = (int)(len / sizeof(gid_t));
+	c->admin = c->uid == 0 || (d->have_admin_gid && peer_in_group(c, d->admin_gid));
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = ev_key(EV_CONN, (uint32_t)ci) };
+
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev)) {
+		free(c);
+		close(fd);
+		return;
+	}
+	d->conns[ci] = c;
+	log_debug("client pid %d uid %u gid %u: connected%s", (int)c->pid, (unsigned int)c->uid,
+		  (unsigned int)c->gid, c->admin ? " (admin)" : "");
+}
+
+/* One message from a client.  Return false to disconnect it. */
+static bool conn_input(struct daemon *d, int ci)
+{
+	struct conn *c = d->conns[ci];
+	int fds[XP_MAX_FDS];
+	unsigned int nfds = 0;
+	struct xp_msg in;
+	int len, r;
+
+	len = xp_recv(c->fd, d->in, sizeof(d->in), fds, &nfds);
+	if (len == -EAGAIN)
+		return true;
+	if (len <= 0) {
+		if (len < 0)
+			log_warn("client pid %d: %s: disconnecting", (int)c->pid,
+				 len == -EPROTO ? "oversized or truncated message" :
+						  strerror(-len));
+		return false;
+	}
+	/* we never accept descriptors from clients */
+	for (unsigned int i = 0; i < nfds; i++)
+		close(fds[i]);
+	r = xp_parse(&in, d->in, (size_t)len, nfds);
+	errmsg[0] = '\0';
+	if (r == -EPROTO) {
+		log_warn("client pid %d: malformed message (%d bytes): disconnecting", (int)c->pid,
+			 len);
+		return false;
+	}
+	if (r == -EPROTONOSUPPORT)
+		return !reply_err(d, c, in.hdr.op, r,
+				  "protocol version %u not supported (xsnapd speaks %u)",
+				  in.hdr.version, XP_VERSION);
+	if (r == -EOPNOTSUPP)
+		return !reply_err(d, c, in.hdr.op, r, "unknown operation %u", in.hdr.op);
+	if (r == -EBADMSG)
+		return !reply_err(d, c, in.hdr.op, r,
+				  "descriptor count %u does not match (%u came)", in.hdr.nfds,
+				  nfds);
+	if (nfds)
+		return !reply_err(d, c, in.hdr.op, -EBADMSG, "no request carries descriptors");
+	if (in.hdr.status)
+		return !reply_err(d, c, in.hdr.op, -EBADMSG, "request with a status");
+	if (in.hdr.op != XP_HELLO && !c->hello)
+		return !reply_err(d, c, in.hdr.op, -EPROTO, "HELLO first");
+	switch (in.hdr.op) {
+	case XP_HELLO:
+		r = op_hello(d, c, &in);
+		break;
+	case XP_SOCKET:
+		r = op_socket(d, c, &in);
+		break;
+	case XP_SOCK_CLOSE:
+		r = op_sock_close(d, c, &in);
+		break;
+	case XP_SNAPSHOT:
+		r = op_snapshot(d, c, &in);
+		break;
+	case XP_SNAP_CLOSE:
+		r = op_snap_close(d, c, &in);
+		break;
+	case XP_STATS:
+	case XP_STATUS:
+		r = in.hdr.op == XP_STATS ? op_stats(d, c, &in) : op_status(d, c, &in);
+		break;
+	default:
+		if (!c->admin) {
+			r = reply_err(d, c, in.hdr.op, -EPERM,
+				      "operation %u needs root or the admin group", in.hdr.op);
+			break;
+		}
+		switch (in.hdr.op) {
+		case XP_ATTACH:
+			r = op_attach(d, c, &in);
+			break;
+		case XP_DETACH:
+			r = op_detach(d, c, &in);
+			break;
+		case XP_TENANT_ADD:
+			r = op_tenant_add(d, c, &in);
+			break;
+		case XP_TENANT_DEL:
+			r = op_tenant_del(d, c, &in);
+			break;
+		case XP_RULE_ADD:
+			r = op_rule_add(d, c, &in);
+			break;
+		case XP_RULE_DEL:
+			r = op_rule_del(d, c, &in);
+			break;
+		default:
+			r = reply_err(d, c, in.hdr.op, -EOPNOTSUPP, "unknown operation");
+		}
+	}
+	return r == 0;
+}
+
+/* --- rtnetlink ------------------------------------------------------------ */
+static void netlink_input(struct daemon *d)
+{
+	char buf[16384] __attribute__((aligned(NLMSG_ALIGNTO)));
+	ssize_t n = recv(d->nlfd, buf, sizeof(buf), MSG_DONTWAIT);
+
+	if (n <= 0)
+		return;
+	for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
+	     h = NLMSG_NEXT(h, n)) {
+		struct ifinfomsg *ifi = NLMSG_DATA(h);
+
+		if (h->nlmsg_type != RTM_DELLINK || h->nlmsg_len < NLMSG_LENGTH(sizeof(*ifi)))
+			continue;
+		for (int i = 0; i < MAX_IFACES; i++) {
+			struct iface *f = &d->ifs[i];
+
+			if (f->used && !f->gone && f->ifindex == ifi->ifi_index)
+				iface_down(d, f, "interface removed");
+		}
+	}
+}
+
+static int netlink_open(void)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK };
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* --- setup ---------------------------------------------------------------- */
+static int group_id(const char *name, gid_t *out)
+{
+	struct group *g;
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(name, &end, 10);
+	if (*name && !*end && !errno && v < UINT32_MAX) {
+		*out = (gid_t)v;
+		return 0;
+	}
+	g = getgrnam(name);
+	if (!g)
+		return -ENOENT;
+	*out = g->gr_gid;
+	return 0;
+}
+
+static int listen_open(struct daemon *d)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *path = d->cfg.sock_path;
+	char dir[sizeof(sa.sun_path)];
+	char *slash;
+	int fd, probe;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		log_warn("socket path too long: %s", path);
+		return -ENAMETOOLONG;
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (!mkdir(dir, 0750)) {
+			d->created_dir = true;
+			if (d->cfg.group && chown(dir, 0, d->sock_gid))
+				log_warn("chown %s: %s", dir, strerror(errno));
+			if (!d->cfg.group && chmod(dir, 0755))
+				log_warn("chmod %s: %s", dir, strerror(errno));
+		} else if (errno != EEXIST) {
+			log_warn("cannot create %s: %s", dir, strerror(errno));
+			return -errno;
+		}
+	}
+	/* a live daemon answers; a stale socket file is replaced */
+	probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (probe >= 0 && !connect(probe, (struct sockaddr *)&sa, sizeof(sa))) {
+		close(probe);
+		log_warn("%s: another xsnapd is running", path);
+		return -EADDRINUSE;
+	}
+	if (probe >= 0)
+		close(probe);
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 64)) {
+		int err = -errno;
+
+		log_warn("%s: %s", path, strerror(errno));
+		close(fd);
+		return err;
+	}
+	if (chmod(path, d->cfg.group ? 0660 : 0666) ||
+	    (d->cfg.group && chown(path, 0, d->sock_gid)))
+		log_warn("%s: permissions: %s", path, strerror(errno));
+	return fd;
+}
+
+/* systemd socket activation: the listening socket is fd 3 (LISTEN_FDS). */
+static int listen_inherited(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *n = getenv("LISTEN_FDS");
+	int fl;
+
+	if (!pid || !n || strtol(pid, NULL, 10) != getpid() || strtol(n, NULL, 10) != 1)
+		return -1;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	fl = fcntl(3, F_GETFL);
+	if (fl < 0 || fcntl(3, F_SETFL, fl | O_NONBLOCK) || fcntl(3, F_SETFD, FD_CLOEXEC))
+		return -1;
+	return 3;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: xsnapd [-S PATH] [-G GROUP] [-A GROUP] [-v[v]] [-h]\n"
+		"  -S, --socket PATH        Unix socket (default $XSNAP_SOCKET or %s)\n"
+		"  -G, --group GROUP        socket group: its members may connect (mode 0660;\n"
+		"                           without -G the socket is 0666 and tenants' uid/gid\n"
+		"                           checks alone decide)\n"
+		"  -A, --admin-group GROUP  members may use control verbs (root always may)\n"
+		"  -v, --verbose            more log (-vv: debug)\n"
+		"  -V, --version            versions of xsnapd, its protocol and libbpf\n"
+		"  -h, --help               this help\n",
+		DEFAULT_SOCKET);
+}
+
+static void shutdown_all(struct daemon *d)
+{
+	for (int i = 0; i < MAX_CONNS; i++)
+		if (d->conns[i])
+			conn_close(d, i);
+	for (int i = 0; i < MAX_IFACES; i++)
+		if (d->ifs[i].used && d->ifs[i].ctx)
+			iface_down(d, &d->ifs[i], "shutting down");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "socket", required_argument, NULL, 'S' },
+		{ "group", required_argument, NULL, 'G' },
+		{ "admin-group", required_argument, NULL, 'A' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{}
+	};
+	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+	struct daemon *d;
+	sigset_t mask;
+	int opt, rc = EXIT_FAILURE;
+	int64_t last_tick = 0;
+
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return EXIT_FAILURE;
+	d->epfd = d->lfd = d->sfd = d->nlfd = -1;
+	d->cfg.sock_path = getenv("XSNAP_SOCKET");
+	while ((opt = getopt_long(argc, argv, "S:G:A:vhV", lopts, NULL)) != -1) {
+		switch (opt) {
+		case 'S':
+			d->cfg.sock_path = optarg;
+			break;
+		case 'G':
+			d->cfg.group = optarg;
+			break;
+		case 'A':
+			d->cfg.admin_group = optarg;
+			break;
+		case 'v':
+			d->cfg.verbose++;
+			break;
+		case 'h':
+			usage(stdout);
+			free(d);
+			return EXIT_SUCCESS;
+		case 'V':
+			printf("xsnapd %d.%d (protocol %d, libbpf %u.%u)\n", XSNAP_VERSION_MAJOR,
+			       XSNAP_VERSION_MINOR, XP_VERSION, libbpf_major_version(),
+			       libbpf_minor_version());
+			free(d);
+			return EXIT_SUCCESS;
+		default:
+			usage(stderr);
+			free(d);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		free(d);
+		return 2;
+	}
+	if (!d->cfg.sock_path || !*d->cfg.sock_path)
+		d->cfg.sock_path = DEFAULT_SOCKET;
+	verbosity = d->cfg.verbose;
+	xsnap_set_print(lib_print);
+	if (d->cfg.group && group_id(d->cfg.group, &d->sock_gid)) {
+		log_warn("no group %s", d->cfg.group);
+		free(d);
+		return 2;
+	}
+	if (d->cfg.admin_group) {
+		if (group_id(d->cfg.admin_group, &d->admin_gid)) {
+			log_warn("no group %s", d->cfg.admin_group);
+			free(d);
+			return 2;
+		}
+		d->have_admin_gid = true;
+	}
+	/* the UMEM is charged to memlock on older kernels (TESTING.md E3) */
+	if (setrlimit(RLIMIT_MEMLOCK, &rl))
+		log_info("cannot raise RLIMIT_MEMLOCK: %s", strerror(errno));
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	d->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	d->nlfd = netlink_open();
+	if (d->nlfd < 0)
+		log_warn("rtnetlink: %s: interface removal is noticed only through socket errors",
+			 strerror(-d->nlfd));
+	d->lfd = listen_inherited();
+	d->inherited = d->lfd >= 0;
+	if (!d->inherited)
+		d->lfd = listen_open(d);
+	if (d->sfd < 0 || d->epfd < 0 || d->lfd < 0)
+		goto out;
+	{
+		struct epoll_event ev = { .events = EPOLLIN };
+
+		ev.data.u64 = ev_key(EV_LISTEN, 0);
+		epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->lfd, &ev);
+		ev.data.u64 = ev_key(EV_SIGNAL, 0);
+		epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->sfd, &ev);
+		ev.data.u64 = ev_key(EV_NETLINK, 0);
+		if (d->nlfd >= 0)
+			epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->nlfd, &ev);
+	}
+	log_info("listening on %s", d->cfg.sock_path);
+	sd_notify_msg("READY=1");
+	for (;;) {
+		struct epoll_event evs[64];
+		struct timespec ts;
+		int64_t now;
+		int n = epoll_wait(d->epfd, evs, 64, TICK_MS);
+		bool stop = false;
+
+		if (n < 0 && errno != EINTR) {
+			log_warn("epoll_wait: %s", strerror(errno));
+			goto out;
+		}
+		for (int i = 0; i < n; i++) {
+			uint32_t type = (uint32_t)(evs[i].data.u64 >> 32);
+			uint32_t idx = (uint32_t)evs[i].data.u64;
+
+			switch (type) {
+			case EV_LISTEN:
+				conn_accept(d);
+				break;
+			case EV_SIGNAL: {
+				struct signalfd_siginfo si;
+
+				while (read(d->sfd, &si, sizeof(si)) == sizeof(si)) {
+					if (si.ssi_signo == SIGHUP)
+						continue;
+					log_info("signal %u: shutting down", si.ssi_signo);
+					stop = true;
+				}
+				break;
+			}
+			case EV_NETLINK:
+				netlink_input(d);
+				break;
+			case EV_CONN:
+				if (idx < MAX_CONNS && d->conns[idx] &&
+				    ((evs[i].events & (EPOLLHUP | EPOLLERR)) ?
+					     !(evs[i].events & EPOLLIN) || !conn_input(d, idx) :
+					     !conn_input(d, idx)))
+					conn_close(d, (int)idx);
+				break;
+			case EV_XSK:
+				if (idx >= MAX_IFACES || !d->ifs[idx].ctx)
+					break;
+				if (evs[i].events & (EPOLLERR | EPOLLHUP) &&
+				    !if_nametoindex(d->ifs[idx].name)) {
+					iface_down(d, &d->ifs[idx],
+						   "interface gone (socket error)");
+					break;
+				}
+				engine_run(&d->ifs[idx]);
+				break;
+			}
+		}
+		if (stop)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		if (now - last_tick >= TICK_MS) {
+			last_tick = now;
+			for (int i = 0; i < MAX_IFACES; i++)
+				engine_run(&d->ifs[i]);
+		}
+	}
+	rc = EXIT_SUCCESS;
+out:
+	sd_notify_msg("STOPPING=1");
+	shutdown_all(d);
+	if (d->lfd >= 0 && d->inherited) {
+		close(d->lfd);
+	} else if (d->lfd >= 0) {
+		close(d->lfd);
+		unlink(d->cfg.sock_path);
+		if (d->created_dir) {
+			char dir[108];
+			char *slash;
+
+			snprintf(dir, sizeof(dir), "%s", d->cfg.sock_path);
+			slash = strrchr(dir, '/');
+			if (slash && slash != dir) {
+				*slash = '\0';
+				rmdir(dir);
+			}
+		}
+	}
+	if (d->nlfd >= 0)
+		close(d->nlfd);
+	if (d->sfd >= 0)
+		close(d->sfd);
+	if (d->epfd >= 0)
+		close(d->epfd);
+	free(d);
+	return rc;
+}

@@ -1,0 +1,607 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Connected contexts: xsnap_connect() and the client side of sockets whose
+ * engine runs in xsnapd.
+ *
+ * A client socket is an ordinary struct xsnap_sock whose tenant is a local
+ * stand-in: its log points into the daemon's log region mapped read-only,
+ * its control page (low, waiting, share, counters) is the daemon's page
+ * mapped read-write, and its UMEM is the receive region mapped read-only
+ * with the tenant's pool mapped read-write at the same offsets as in the
+ * daemon, so frame addresses mean the same thing on both sides.  recv,
+ * release and the frame accessors are therefore the in-process code,
+ * unchanged: no syscall per frame, no message per release.  Control
+ * operations (tenants, rules, stats, opening and closing sockets) are
+ * request/reply messages (proto.h), serialised by ctx->lock.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "proto.h"
+#include "xsnap_internal.h"
+
+#define DEFAULT_SOCKET "/run/xsnap/xsnapd.sock"
+#define CLIENT_MAX_SOCKS 256
+
+struct client {
+	int fd;			/* SOCK_SEQPACKET connection to xsnapd */
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char iface[IF_NAMESIZE];	/* interface of the mapped UMEM */
+	int rx_fd;		/* receive region, read-only */
+	int pool_fd[XSNAP_MAX_TENANTS];	/* pools mapped read-write, -1 if not */
+	struct xsnap_sock *socks[CLIENT_MAX_SOCKS];
+	uint8_t req[XP_MAX_MSG];
+	uint8_t rep[XP_MAX_MSG];
+};
+
+/* Send @req, wait for the reply into @rep.  Caller holds ctx->lock.  A
+ * NULL @what reports nothing. */
+static int call(struct xsnap_ctx *ctx, struct xp_msg *req, struct xp_msg *rep, int *fds,
+		unsigned int *nfds, const char *what)
+{
+	struct client *cl = ctx->cl;
+	char msg[512] = "";
+	int r;
+
+	r = xp_call(cl->fd, req, cl->rep, sizeof(cl->rep), rep, fds, nfds, msg, sizeof(msg));
+	if (r < 0 && !what) {
+		pr_debug("request %u: %s\n", req->hdr.op, *msg ? msg : strerror(-r));
+	} else if (r < 0) {
+		if (*msg)
+			pr_warn("%s: %s\n", what, msg);
+		else if (r == -ECONNRESET || r == -EPIPE)
+			pr_warn("%s: xsnapd closed the connection (%s)\n", what, cl->path);
+		else
+			pr_warn("%s: %s\n", what, strerror(-r));
+	}
+	return r;
+}
+
+struct xsnap_ctx *xsnap_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct xsnap_ctx *ctx;
+	struct client *cl;
+	struct xp_msg req, rep;
+	int err;
+
+	if (!path)
+		path = getenv("XSNAP_SOCKET");
+	if (!path || !*path)
+		path = DEFAULT_SOCKET;
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		pr_warn("connect: socket path too long: %s\n", path);
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	ctx = calloc(1, sizeof(*ctx));
+	cl = calloc(1, sizeof(*cl));
+	if (!ctx || !cl) {
+		free(ctx);
+		free(cl);
+		errno = ENOMEM;
+		return NULL;
+	}
+	cl->rx_fd = -1;
+	for (int i = 0; i < XSNAP_MAX_TENANTS; i++)
+		cl->pool_fd[i] = -1;
+	snprintf(cl->path, sizeof(cl->path), "%s", path);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	pthread_mutex_init(&ctx->lock, NULL);
+	pthread_mutex_init(&ctx->engine_lock, NULL);
+	ctx->cl = cl;
+	ctx->next_rule_id = 1;
+	cl->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (cl->fd < 0 || connect(cl->fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		err = errno;
+		pr_warn("cannot connect to %s: %s%s\n", path, strerror(err),
+			err == ENOENT || err == ECONNREFUSED ? ": is xsnapd running?" :
+			err == EACCES ? ": not in xsnapd's group?" : "");
+		goto fail;
+	}
+	xp_begin(&req, cl->req, sizeof(cl->req), XP_HELLO, 0);
+	xp_put_u32(&req, XP_VERSION);
+	err = -call(ctx, &req, &rep, NULL, NULL, "connect");
+	if (!err) {
+		xp_get_u32(&rep);
+		xp_get_u32(&rep);
+		xp_get_u8(&rep);
+		if (xp_done(&rep))
+			err = EPROTO;
+	}
+	if (err)
+		goto fail;
+	return ctx;
+fail:
+	if (cl->fd >= 0)
+		close(cl->fd);
+	pthread_mutex_destroy(&ctx->lock);
+	pthread_mutex_destroy(&ctx->engine_lock);
+	free(cl);
+	free(ctx);
+	errno = err;
+	return NULL;
+}
+
+bool client_conn_dead(struct xsnap_ctx *ctx)
+{
+	struct pollfd p = { .fd = ctx->cl->fd, .events = POLLIN };
+	bool dead = false;
+	char c;
+
+	pthread_mutex_lock(&ctx->lock);
+	if (poll(&p, 1, 0) > 0) {
+		/* no request is in flight (we hold the lock): anything
+		 * readable is the end of the connection */
+		dead = (p.revents & (POLLHUP | POLLERR)) ||
+		       recv(ctx->cl->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	return dead;
+}
+
+/* Map the UMEM the first time: receive region read-only over the whole
+ * reserved range's start, pools mapped on demand. */
+static int map_umem(struct xsnap_ctx *ctx, int rx_fd, uint32_t nframes, uint32_t pool_frames,
+		    uint32_t npools, const char *iface)
+{
+	struct client *cl = ctx->cl;
+	struct umem *u = &ctx->umem;
+	uint8_t *base;
+	void *p;
+
+	if (u->ro) {
+		if (u->nframes != nframes || u->pool_frames != pool_frames || u->npools != npools ||
+		    strcmp(cl->iface, iface)) {
+			pr_warn("socket: a connected context serves one interface (%s), not %s\n",
+				cl->iface, iface);
+			return -EXDEV;
+		}
+		return 0;
+	}
+	u->nframes = nframes;
+	u->pool_frames = pool_frames;
+	u->npools = npools;
+	u->nchunks = nframes + npools * pool_frames;
+	u->size = (uint64_t)u->nchunks * FRAME_SIZE;
+	base = mmap(NULL, u->size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED)
+		return -errno;
+	p = mmap(base, (size_t)nframes * FRAME_SIZE, PROT_READ, MAP_SHARED | MAP_FIXED, rx_fd, 0);
+	if (p == MAP_FAILED) {
+		int err = -errno;
+
+		munmap(base, u->size);
+		return err;
+	}
+	u->ro = base;
+	cl->rx_fd = fcntl(rx_fd, F_DUPFD_CLOEXEC, 0);
+	snprintf(cl->iface, sizeof(cl->iface), "%s", iface);
+	return 0;
+}
+
+static int map_pool(struct xsnap_ctx *ctx, int fd, uint32_t slot)
+{
+	struct umem *u = &ctx->umem;
+	uint64_t off = ((uint64_t)u->nframes + (uint64_t)slot * u->pool_frames) * FRAME_SIZE;
+
+	if (ctx->cl->pool_fd[slot] >= 0 || !u->pool_frames)
+		return 0;
+	if (mmap(u->ro + off, (size_t)u->pool_frames * FRAME_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED)
+		return -errno;
+	ctx->cl->pool_fd[slot] = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	return 0;
+}
+
+static void send_close(struct xsnap_ctx *ctx, const uint32_t handle[2])
+{
+	struct xp_msg req, rep;
+
+	xp_begin(&req, ctx->cl->req, sizeof(ctx->cl->req), XP_SOCK_CLOSE, 0);
+	xp_put_u32(&req, handle[0]);
+	xp_put_u32(&req, handle[1]);
+	/* quiet: after the daemon or the interface went away, the handle is
+	 * stale or the connection closed, and there is nothing left to free */
+	call(ctx, &req, &rep, NULL, NULL, NULL);
+}
+
+static void sock_free(struct xsnap_sock *s)
+{
+	if (s->t) {
+		/* snapshots close with their socket (the daemon frees its side) */
+		while (s->t->snaps) {
+			struct xsnap_snap *sn = s->t->snaps;
+
+			s->t->snaps = sn->next;
+			free(sn->views);
+			free(sn);
+		}
+		if (s->t->shm)
+			munmap(s->t->shm, s->t->shm_len);
+		free(s->t);
+	}
+	if (s->ctl)
+		munmap(s->ctl, SOCK_CTL_SIZE);
+	if (s->efd >= 0)
+		close(s->efd);
+	if (s->epfd >= 0)
+		close(s->epfd);
+	free(s->views);
+	free(s->held);
+	free(s->fresh);
+	free(s);
+}
+
+struct xsnap_sock *client_socket(struct xsnap_ctx *ctx, const char *tenant,
+				 const struct xsnap_sock_opts *opts)
+{
+	struct client *cl = ctx->cl;
+	uint32_t slot, quota, nframes, pool_frames, npools, mode, idx = CLIENT_MAX_SOCKS;
+	char iface[IF_NAMESIZE];
+	uint64_t cursor, log_len;
+	struct xsnap_sock *s = NULL;
+	struct xp_msg req, rep;
+	int fds[XP_MAX_FDS];
+	unsigned int nfds = 0;
+	const char *want_if = getenv("XSNAP_IFACE");
+	int err;
+
+	mode = OPTS_GET(opts, mode, XSNAP_FANOUT);
+	if (mode > XSNAP_SHARE || strlen(tenant) >= TENANT_NAME_MAX) {
+		errno = EINVAL;
+		return NULL;
+	}
+	pthread_mutex_lock(&ctx->lock);
+	for (idx = 0; idx < CLIENT_MAX_SOCKS && cl->socks[idx]; idx++)
+		;
+	if (idx == CLIENT_MAX_SOCKS) {
+		pthread_mutex_unlock(&ctx->lock);
+		errno = EMFILE;
+		return NULL;
+	}
+	xp_begin(&req, cl->req, sizeof(cl->req), XP_SOCKET, 0);
+	xp_put_str(&req, tenant);
+	xp_put_str(&req, want_if ? want_if : (cl->rx_fd >= 0 ? cl->iface : ""));
+	xp_put_u32(&req, mode);
+	xp_put_u32(&req, OPTS_GET(opts, group, 0));
+	err = call(ctx, &req, &rep, fds, &nfds, "socket");
+	if (err) {
+		pthread_mutex_unlock(&ctx->lock);
+		errno = -err;
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	s->efd = s->epfd = s->ctl_fd = -1;
+	s->ctx = ctx;
+	s->mode = mode;
+	s->group = OPTS_GET(opts, group, 0);
+	s->handle[0] = xp_get_u32(&rep);
+	s->handle[1] = xp_get_u32(&rep);
+	slot = xp_get_u32(&rep);
+	quota = xp_get_u32(&rep);
+	nframes = xp_get_u32(&rep);
+	pool_frames = xp_get_u32(&rep);
+	npools = xp_get_u32(&rep);
+	cursor = xp_get_u64(&rep);
+	log_len = xp_get_u64(&rep);
+	xp_get_str(&rep, iface, sizeof(iface), false);
+	if (xp_done(&rep) || nfds != XP_SOCKET_NFDS || !quota || (quota & (quota - 1)) ||
+	    quota > (1u << 20) || npools > XSNAP_MAX_TENANTS || slot >= npools || !nframes ||
+	    nframes > (1u << 20) || pool_frames > (1u << 16) ||
+	    log_len != LOG_SHM_HDR + (uint64_t)quota * sizeof(struct log_ent)) {
+		pr_warn("socket: malformed reply from xsnapd\n");
+		err = -EPROTO;
+		goto fail;
+	}
+	err = map_umem(ctx, fds[XP_FD_RX], nframes, pool_frames, npools, iface);
+	if (!err)
+		err = map_pool(ctx, fds[XP_FD_POOL], slot);
+	if (err)
+		goto fail;
+	s->t = calloc(1, sizeof(*s->t));
+	s->views = calloc(quota, sizeof(*s->views));
+	s->held = calloc(quota, 1);
+	s->fresh = calloc(pool_frames ? pool_frames : 1, sizeof(*s->fresh));
+	if (!s->t || !s->views || !s->held || !s->fresh) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	snprintf(s->t->name, sizeof(s->t->name), "%s", tenant);
+	s->t->slot = slot;
+	s->t->quota = quota;
+	s->t->shm_fd = -1;
+	s->t->shm_len = log_len;
+	s->t->shm = mmap(NULL, log_len, PROT_READ, MAP_SHARED, fds[XP_FD_LOG], 0);
+	if (s->t->shm == MAP_FAILED) {
+		s->t->shm = NULL;
+		err = -errno;
+		goto fail;
+	}
+	s->t->log = s->t->shm->ent;
+	s->ctl = mmap(NULL, SOCK_CTL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fds[XP_FD_CTL], 0);
+	if (s->ctl == MAP_FAILED) {
+		s->ctl = NULL;
+		err = -errno;
+		goto fail;
+	}
+	s->efd = fds[XP_FD_EVENT];
+	fds[XP_FD_EVENT] = -1;
+	s->cursor = cursor;
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->epfd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	{
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 0 };
+
+		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->efd, &ev)) {
+			err = -errno;
+			goto fail;
+		}
+		ev.data.u32 = 1;	/* the daemon connection: EOF means it died */
+		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, cl->fd, &ev)) {
+			err = -errno;
+			goto fail;
+		}
+	}
+	for (unsigned int i = 0; i < nfds; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	cl->socks[idx] = s;
+	pthread_mutex_unlock(&ctx->lock);
+	return s;
+fail:
+	for (unsigned int i = 0; i < nfds; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	if (s) {
+		send_close(ctx, s->handle);
+		sock_free(s);
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	errno = -err;
+	return NULL;
+}
+
+void client_sock_close(struct xsnap_sock *s)
+{
+	struct xsnap_ctx *ctx = s->ctx;
+	struct client *cl = ctx->cl;
+
+	pthread_mutex_lock(&ctx->lock);
+	for (int i = 0; i < CLIENT_MAX_SOCKS; i++)
+		if (cl->socks[i] == s)
+			cl->socks[i] = NULL;
+	send_close(ctx, s->handle);
+	sock_free(s);
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+void client_close(struct xsnap_ctx *ctx)
+{
+	struct client *cl = ctx->cl;
+
+	for (int i = 0; i < CLIENT_MAX_SOCKS; i++)
+		if (cl->socks[i])
+			client_sock_close(cl->socks[i]);
+	close(cl->fd);
+	if (ctx->umem.ro)
+		munmap(ctx->umem.ro, ctx->umem.size);
+	if (cl->rx_fd >= 0)
+		close(cl->rx_fd);
+	for (int i = 0; i < XSNAP_MAX_TENANTS; i++)
+		if (cl->pool_fd[i] >= 0)
+			close(cl->pool_fd[i]);
+	pthread_mutex_destroy(&ctx->lock);
+	pthread_mutex_destroy(&ctx->engine_lock);
+	free(cl);
+	free(ctx);
+}
+
+/* A control request with no reply fields. */
+static int simple(struct xsnap_ctx *ctx, struct xp_msg *req, const char *what, uint32_t *out)
+{
+	struct xp_msg rep;
+	int r;
+
+	r = call(ctx, req, &rep, NULL, NULL, what);
+	if (!r && out)
+		*out = xp_get_u32(&rep);
+	if (!r && xp_done(&rep))
+		r = -EPROTO;
+	pthread_mutex_unlock(&ctx->lock);
+	return r < 0 ? err_ret(-r) : 0;
+}
+
+int client_tenant_add(struct xsnap_ctx *ctx, const char *name,
+		      const struct xsnap_tenant_opts *opts)
+{
+	struct xp_msg req;
+	uint32_t slot = 0;
+	int r;
+
+	pthread_mutex_lock(&ctx->lock);
+	xp_begin(&req, ctx->cl->req, sizeof(ctx->cl->req), XP_TENANT_ADD, 0);
+	xp_put_str(&req, name);
+	xp_put_u32(&req, OPTS_GET(opts, quota, 0));
+	xp_put_u32(&req, 0);
+	xp_put_i64(&req, -1);
+	xp_put_i64(&req, -1);
+	r = simple(ctx, &req, "tenant add", &slot);
+	return r ? r : (int)slot;
+}
+
+int client_tenant_del(struct xsnap_ctx *ctx, const char *name)
+{
+	struct xp_msg req;
+
+	pthread_mutex_lock(&ctx->lock);
+	xp_begin(&req, ctx->cl->req, sizeof(ctx->cl->req), XP_TENANT_DEL, 0);
+	xp_put_str(&req, name);
+	return simple(ctx, &req, "tenant del", NULL);
+}
+
+int client_rule_add(struct xsnap_ctx *ctx, const char *tenant, const char *match, int prio)
+{
+	struct xp_msg req;
+	uint32_t id = 0;
+	int r;
+
+	if (prio < 0 || prio > 65535)
+		return err_ret(EINVAL);
+	pthread_mutex_lock(&ctx->lock);
+	xp_begin(&req, ctx->cl->req, sizeof(ctx->cl->req), XP_RULE_ADD, 0);
+	xp_put_str(&req, tenant);
+	xp_put_str(&req, match);
+	xp_put_u32(&req, (uint32_t)prio);
+	xp_put_u32(&req, XP_DELIVER);
+	r = simple(ctx, &req, "rule add", &id);
+	return r ? r : (int)id;
+}
+
+int client_rule_del(struct xsnap_ctx *ctx, int id)
+{
+	struct xp_msg req;
+
+	if (id <= 0)
+		return err_ret(ENOENT);
+	pthread_mutex_lock(&ctx->lock);
+	xp_begin(&req, ctx->cl->req, sizeof(ctx->cl->req), XP_RULE_DEL, 0);
+	xp_put_u32(&req, (uint32_t)id);
+	return simple(ctx, &req, "rule del", NULL);
+}
+
+int client_stats(struct xsnap_ctx *ctx, const char *tenant, struct xsnap_stats *st)
+{
+	struct xsnap_stats out = { .sz = st->sz < sizeof(*st) ? st->sz : sizeof(*st) };
+	struct xp_msg req, rep;
+	uint32_t n;
+	char name[TENANT_NAME_MAX];
+	int r;
+
+	pthread_mutex_lock(&ctx->lock);
+	xp_begin(&req, ctx->cl->req, sizeof(ctx->cl->req), XP_STATS, 0);
+	xp_put_str(&req, tenant ? tenant : "");
+	r = call(ctx, &req, &rep, NULL, NULL, "stats");
+	if (!r) {
+		/* one record per tenant, then the total (name "") */
+		n = xp_get_u32(&rep);
+		for (uint32_t i = 0; i < n && !rep.err; i++) {
+			struct xsnap_stats one = { .sz = out.sz };
+
+			xp_get_str(&rep, name, sizeof(name), true);
+			xp_get_stats(&rep, &one);
+			if (tenant ? !strcmp(name, tenant) : !*name)
+				out = one;
+		}
+		if (xp_done(&rep))
+			r = -EPROTO;
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	if (r)
+		return err_ret(-r);
+	memcpy(st, &out, out.sz);
+	return 0;
+}
+
+/*
+ * A snapshot of a connected socket: the daemon pins [first, end) of the
+ * tenant's log (nothing in it is evicted until it is closed), and the
+ * frames are read from the shared log like in-process ones.  No commit
+ * happens on the daemon's tenants (copy-on-write is in-process only), so
+ * the log entries in the range are the versions the snapshot sees.
+ */
+struct xsnap_snap *client_snapshot(struct xsnap_sock *s, uint32_t frames, uint32_t last_ms,
+				   uint64_t seq_first, uint64_t seq_last)
+{
+	struct xsnap_ctx *ctx = s->ctx;
+	struct xsnap_snap *sn = NULL;
+	struct xp_msg req, rep;
+	uint64_t first, end;
+	uint32_t id;
+	int err;
+
+	pthread_mutex_lock(&ctx->lock);
+	xp_begin(&req, ctx->cl->req, sizeof(ctx->cl->req), XP_SNAPSHOT, 0);
+	xp_put_u32(&req, s->handle[0]);
+	xp_put_u32(&req, s->handle[1]);
+	xp_put_u32(&req, frames);
+	xp_put_u32(&req, last_ms);
+	xp_put_u64(&req, seq_first);
+	xp_put_u64(&req, seq_last);
+	err = call(ctx, &req, &rep, NULL, NULL, "snapshot");
+	if (err)
+		goto out;
+	id = xp_get_u32(&rep);
+	first = xp_get_u64(&rep);
+	end = xp_get_u64(&rep);
+	if (xp_done(&rep) || end < first || end - first > s->t->quota) {
+		pr_warn("snapshot: malformed reply from xsnapd\n");
+		err = -EPROTO;
+		goto out;
+	}
+	sn = calloc(1, sizeof(*sn));
+	if (sn)
+		sn->views = calloc(end - first ? end - first : 1, sizeof(*sn->views));
+	if (!sn || !sn->views) {
+		struct xp_msg r2;
+
+		free(sn);
+		sn = NULL;
+		err = -ENOMEM;
+		xp_begin(&req, ctx->cl->req, sizeof(ctx->cl->req), XP_SNAP_CLOSE, 0);
+		xp_put_u32(&req, s->handle[0]);
+		xp_put_u32(&req, s->handle[1]);
+		xp_put_u32(&req, id);
+		call(ctx, &req, &r2, NULL, NULL, NULL);
+		goto out;
+	}
+	sn->sock = s;
+	sn->first = sn->pos = first;
+	sn->end = end;
+	sn->remote_id = id;
+	sn->next = s->t->snaps;
+	s->t->snaps = sn;
+out:
+	pthread_mutex_unlock(&ctx->lock);
+	if (!sn)
+		errno = -err;
+	return sn;
+}
+
+void client_snap_close(struct xsnap_snap *sn)
+{
+	struct xsnap_sock *s = sn->sock;
+	struct xsnap_ctx *ctx = s->ctx;
+	struct xp_msg req, rep;
+
+	pthread_mutex_lock(&ctx->lock);
+	xp_begin(&req, ctx->cl->req, sizeof(ctx->cl->req), XP_SNAP_CLOSE, 0);
+	xp_put_u32(&req, s->handle[0]);
+	xp_put_u32(&req, s->handle[1]);
+	xp_put_u32(&req, sn->remote_id);
+	call(ctx, &req, &rep, NULL, NULL, NULL);
+	for (struct xsnap_snap **pp = &s->t->snaps; *pp; pp = &(*pp)->next) {
+		if (*pp == sn) {
+			*pp = sn->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	free(sn->views);
+	free(sn);
+}

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The xsnapd wire protocol, shared by the daemon, the library's connected
+ * contexts and xsnapctl.
+ *
+ * Transport: a Unix SOCK_SEQPACKET socket, so one message is one packet.
+ * Every message starts with struct xp_hdr (little-endian host order: the
+ * peers are on one host) whose `len` must equal the packet's size and whose
+ * `nfds` must equal the number of descriptors that came with it
+ * (SCM_RIGHTS).  The body is a sequence of fields, each read with the
+ * xp_get_* functions, which fail (never read past the end) on a short body;
+ * strings are a u16 length and that many bytes, no NUL, printable ASCII
+ * only.  A body with bytes left over after its last field is malformed.
+ *
+ * A request carries status 0; its reply has the same op and a status that is
+ * 0 or a negative errno, followed (on error) by a message string, or (on
+ * success) by the op's reply fields.  A client first sends HELLO with its
+ * version; a peer speaking another version gets -EPROTONOSUPPORT.
+ *
+ * What the daemon does with a malformed message: a message it cannot frame
+ * (shorter than a header, len not equal to the packet, oversized, truncated
+ * control data) disconnects that client; a well-framed message with a bad
+ * version, unknown op, wrong descriptor count or bad field gets an error
+ * reply.
+ */
+#ifndef XSNAP_PROTO_H
+#define XSNAP_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define XP_VERSION	1
+#define XP_MAX_MSG	65536	/* bytes, header included */
+#define XP_MAX_FDS	8
+#define XP_STR_MAX	1024
+
+enum xp_op {
+	XP_HELLO = 1,		/* u32 version -> u32 version, u32 uid, u8 admin */
+	XP_ATTACH,		/* str iface, u32 first, u32 nqueues, u32 mode, u32 zc, u32 frames */
+	XP_DETACH,		/* str iface */
+	XP_STATUS,		/* str iface ("" all) -> see xsnapctl */
+	XP_TENANT_ADD,		/* str name, u32 quota, u32 pool, i64 uid, i64 gid -> u32 slot */
+	XP_TENANT_DEL,		/* str name */
+	XP_RULE_ADD,		/* str tenant, str match, u32 prio, u32 action -> u32 id */
+	XP_RULE_DEL,		/* u32 id */
+	XP_STATS,		/* str tenant ("" all) -> u32 n, n x (str name, XP_NSTATS x u64) */
+	XP_SOCKET,		/* str tenant, str iface, u32 mode, u32 group -> see below, 5 fds */
+	XP_SOCK_CLOSE,		/* u32 index, u32 gen */
+	XP_SNAPSHOT,		/* u32 index, u32 gen, u32 frames, u32 last_ms, u64 seq_first,
+				 * u64 seq_last -> u32 snap id, u64 first, u64 end */
+	XP_SNAP_CLOSE,		/* u32 index, u32 gen, u32 snap id */
+	XP_OP_MAX,
+};
+
+/*
+ * XP_SOCKET reply: u32 index, u32 gen (the handle), u32 slot, u32 quota,
+ * u32 nframes, u32 pool_frames, u32 npools, u64 cursor, u64 log_len,
+ * str iface; descriptors in order: receive region (read-only), the tenant's
+ * pool (read-write), the tenant's log region (read-only), the socket's
+ * control page (read-write), the wake-up eventfd.
+ */
+enum { XP_FD_RX, XP_FD_POOL, XP_FD_LOG, XP_FD_CTL, XP_FD_EVENT, XP_SOCKET_NFDS };
+
+enum xp_action { XP_DELIVER, XP_DROP, XP_PASS };
+
+/* Status flags of an interface in the XP_STATUS reply. */
+enum { XP_IF_GONE = 1 << 0, XP_IF_ZEROCOPY = 1 << 1 };
+
+struct xp_hdr {
+	uint32_t len;		/* whole message */
+	uint16_t version;
+	uint16_t op;
+	int32_t status;		/* requests: 0; replies: 0 or -errno */
+	uint32_t nfds;		/* descriptors attached */
+};
+
+/* A message being built or parsed. */
+struct xp_msg {
+	uint8_t *buf;
+	size_t cap;		/* building: capacity */
+	size_t len;		/* building: bytes so far; parsing: message size */
+	size_t off;		/* parsing: next byte */
+	bool err;		/* overflow (building) or short/bad field (parsing) */
+	struct xp_hdr hdr;	/* parsing: the validated header */
+};
+
+void xp_begin(struct xp_msg *m, uint8_t *buf, size_t cap, uint16_t op, int32_t status);
+void xp_put_u8(struct xp_msg *m, uint8_t v);
+void xp_put_u32(struct xp_msg *m, uint32_t v);
+void xp_put_u64(struct xp_msg *m, uint64_t v);
+void xp_put_i64(struct xp_msg *m, int64_t v);
+void xp_put_str(struct xp_msg *m, const char *s);
+/* Finish: write the header (len, nfds).  Return the length, or -EMSGSIZE. */
+int xp_end(struct xp_msg *m, uint32_t nfds);
+
+/*
+ * xp_parse() - validate the header of a received message of @len bytes that
+ * came with @nfds descriptors.  Return 0, -EPROTO (cannot be framed: shorter
+ * than a header, len field not equal to @len, oversized: disconnect),
+ * -EPROTONOSUPPORT (other version), -EBADMSG (nfds field wrong), -EOPNOTSUPP
+ * (unknown op).  m->hdr is filled whenever the header could be read.
+ */
+int xp_parse(struct xp_msg *m, uint8_t *buf, size_t len, unsigned int nfds);
+uint8_t xp_get_u8(struct xp_msg *m);
+uint32_t xp_get_u32(struct xp_msg *m);
+uint64_t xp_get_u64(struct xp_msg *m);
+int64_t xp_get_i64(struct xp_msg *m);
+/* Copy a string field into @out (@outsz bytes, NUL-terminated); a longer
+ * string, an empty one when !@empty_ok, or a non-printable byte is an error. */
+void xp_get_str(struct xp_msg *m, char *out, size_t outsz, bool empty_ok);
+/* 0 when every field parsed and nothing is left over, else -EBADMSG. */
+int xp_done(const struct xp_msg *m);
+
+/* The counters of struct xsnap_stats, in wire order (each a u64), then xdp[16]. */
+#define XP_STATS_FIELDS(X)                                                              \
+	X(rx_frames) X(rx_bytes) X(quota_drops) X(delivered) X(bad_releases) X(sockets) \
+	X(held) X(xdp_tenant_frames) X(kernel_rx_dropped) X(kernel_rx_ring_full)          \
+	X(kernel_fill_empty) X(frames_total) X(frames_free) X(frames_kernel) X(zerocopy)  \
+	X(xdp_mode) X(frames_logged) X(evicted) X(cow) X(commits) X(tx_frames)            \
+	X(tx_completed) X(snapshots) X(recvfrom_skipped) X(pool_free)
+#define XP_STATS_XDP 16
+
+struct xsnap_stats;
+void xp_put_stats(struct xp_msg *m, const struct xsnap_stats *st);
+/* Fill @st (whose sz is set) from the message; fields past st->sz are skipped. */
+void xp_get_stats(struct xp_msg *m, struct xsnap_stats *st);
+
+/* Send @len bytes and @nfds descriptors.  Return 0 or -errno. */
+int xp_send(int sock, const void *buf, size_t len, const int *fds, unsigned int nfds);
+/*
+ * Receive one message into @buf (XP_MAX_MSG bytes).  Return its length, 0 at
+ * end of file, -EPROTO (oversized or truncated control data: descriptors
+ * that came are closed), or -errno.  *@nfds receives the descriptor count.
+ */
+int xp_recv(int sock, void *buf, size_t cap, int *fds, unsigned int *nfds);
+
+/* Request/reply on a connected socket: send, then receive the reply into
+ * @buf and parse it.  Return the reply's status (0 or -errno) or a transport
+ * error; on an error reply, @errmsg (if not NULL) receives its message. */
+int xp_call(int sock, struct xp_msg *req, uint8_t *buf, size_t cap, struct xp_msg *rep,
+	    int *fds, unsigned int *nfds, char *errmsg, size_t errsz);
+
+#endif /* XSNAP_PROTO_H */
