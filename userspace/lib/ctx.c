@@ -409,7 +409,8 @@ int xsnap_tenant_del(struct xsnap_ctx *ctx, const char *name)
 		pthread_mutex_unlock(&ctx->lock);
 		return err_ret(err);
 	}
-	memcpy(ctx->rules, keep, n * sizeof(*keep));
+	if (n)	/* ctx->rules is NULL while no rule was ever added */
+		memcpy(ctx->rules, keep, n * sizeof(*keep));
 	ctx->nrules = n;
 	free(keep);
 	/* 2. the engine stops logging for it, even frames the program tagged

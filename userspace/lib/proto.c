@@ -33,7 +33,8 @@ static void put(struct xp_msg *m, const void *p, size_t n)
 		m->err = true;
 		return;
 	}
-	memcpy(m->buf + m->len, p, n);
+	if (n)	/* p may be NULL for an empty field */
+		memcpy(m->buf + m->len, p, n);
 	m->len += n;
 }
 

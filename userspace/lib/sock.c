@@ -518,7 +518,8 @@ ssize_t xsnap_recvfrom(struct xsnap_sock *s, void *buf, size_t len, int flags,
 			continue;
 		}
 		n = pllen < len ? pllen : len;
-		memcpy(buf, pl, n);
+		if (n)
+			memcpy(buf, pl, n);
 		if (src) {
 			memcpy(src, &ss, *srclen < sl ? *srclen : sl);
 			*srclen = sl;
