@@ -119,7 +119,7 @@ def metric(id):
 | (["threaded", "softirq"] | map(. as $pl | [1, 2, 4, 8][] | {
 	id: "xsnapd-\(.)", name: "xsnap multi-process via xsnapd x\(.)", system: "xsnapd",
 	N: ., placement: $pl, unit: "Mpps per consumer", min: null, median: null, max: null,
-	note: "n/a (xsnapd not yet built)", kernel: $kernel, cpus: $cpus}))
+	note: "n/a (multi-process bench client not yet written)", kernel: $kernel, cpus: $cpus}))
 	as $xsnapd
 # bench_classify: {"results": [{set, rules, frame, min, median, max,
 # ratio_to_1_rule}, ...]}.  Per rule set: per rule count the worst median over
@@ -190,7 +190,7 @@ def metric(id):
 			| {target: "8 fan-out consumers: each >= \($x.t)x raw", placement: $x.pl,
 			   ratio: .vs_raw, threshold: $x.t}),
 		{target: "multi-process via xsnapd >= 0.9x in-process", placement: "both",
-		 ratio: null, threshold: 0.9, note: "n/a (xsnapd not yet built)"},
+		 ratio: null, threshold: 0.9, note: "n/a (multi-process bench client not yet written)"},
 		{target: "classification: 10000 rules <= 1.5x 1 rule (1 shape)", placement: "-",
 		 ratio: ($clratio | r3), threshold: 1.5, lower_is_better: true,
 		 note: (if $clratio then null else $cnote end)},
