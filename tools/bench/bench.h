@@ -472,6 +472,20 @@ static inline void bench_join(struct bench *b)
 		pthread_join(b->cons[i].thr, NULL);
 }
 
+/* bench_run() - start the consumer threads, measure one window, join them.
+ * Returns 0, or -1 if starting or measuring failed (threads are joined). */
+static inline int bench_run(struct bench *b, void *(*consumer)(void *),
+			    void (*at_start)(struct bench *), void (*at_end)(struct bench *))
+{
+	int err;
+
+	if (bench_start(b, consumer))
+		return -1;
+	err = bench_measure(b, at_start, at_end);
+	bench_join(b);
+	return err ? -1 : 0;
+}
+
 static inline int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;

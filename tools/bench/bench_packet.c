@@ -219,13 +219,8 @@ int main(int argc, char **argv)
 	bench_signals(&b);
 	if (bench_pin_self(&b) || bench_alloc_lat(&b) || setup(ifindex))
 		goto out;
-	if (bench_start(&b, consumer))
+	if (bench_run(&b, consumer, read_stats, read_stats))
 		goto out;
-	if (bench_measure(&b, read_stats, read_stats)) {
-		bench_join(&b);
-		goto out;
-	}
-	bench_join(&b);
 	for (unsigned int i = 0; i < b.n; i++) {
 		drops += pk.pc[i].drops;
 		seen += pk.pc[i].packets;

@@ -242,13 +242,8 @@ int main(int argc, char **argv)
 	bench_signals(&b);
 	if (bench_pin_self(&b) || bench_alloc_lat(&b) || setup(ifindex))
 		goto out;
-	if (bench_start(&b, consumer))
+	if (bench_run(&b, consumer, at_start, at_end))
 		goto out;
-	if (bench_measure(&b, at_start, at_end)) {
-		bench_join(&b);
-		goto out;
-	}
-	bench_join(&b);
 	snprintf(extra, sizeof(extra),
 		 "\"rcvbuf\":%d,\"udp_in_errors\":%" PRIu64 ",\"udp_rcvbuf_errors\":%" PRIu64
 		 ",\"udp_csum_errors\":%" PRIu64,

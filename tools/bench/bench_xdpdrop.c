@@ -75,13 +75,8 @@ int main(int argc, char **argv)
 	if (bench_pin_self(&b) || bench_alloc_lat(&b))
 		goto out;
 	b.cons[0].priv = &b;
-	if (bench_start(&b, poller))
+	if (bench_run(&b, poller, NULL, NULL))
 		goto out;
-	if (bench_measure(&b, NULL, NULL)) {
-		bench_join(&b);
-		goto out;
-	}
-	bench_join(&b);
 	if (!bench_report(&b, "xdp_drop", "drop", ""))
 		ret = EXIT_SUCCESS;
 out:

@@ -241,13 +241,8 @@ int main(int argc, char **argv)
 	bench_signals(&b);
 	if (bench_pin_self(&b) || bench_alloc_lat(&b) || setup())
 		goto out;
-	if (bench_start(&b, consumer))
+	if (bench_run(&b, consumer, at_start, at_end))
 		goto out;
-	if (bench_measure(&b, at_start, at_end)) {
-		bench_join(&b);
-		goto out;
-	}
-	bench_join(&b);
 	{
 		uint32_t ntenants = xb.mode == M_TENANTS ? b.n : 1;
 		uint32_t slots = ntenants > 8 ? ntenants : 8;
