@@ -162,6 +162,15 @@ static unsigned int rx_queue(struct xsnap_ctx *ctx, struct queue *q, uint32_t *t
 	uint32_t idx, n;
 
 	n = xsk_ring_cons__peek(&q->rx, RX_BATCH, &idx);
+	/* The metadata lines were written by whichever CPU ran the copy (the
+	 * generator's, with softirq NAPI): ask for all of them first, so the
+	 * cross-core transfers overlap instead of stalling one per frame. */
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t a = xsk_umem__add_offset_to_addr(xsk_ring_cons__rx_desc(&q->rx, idx + i)->addr);
+
+		if ((a >> FRAME_SHIFT) < u->nframes && (a & (FRAME_SIZE - 1)) >= sizeof(struct xsnap_meta))
+			__builtin_prefetch(u->ro + a - sizeof(struct xsnap_meta));
+	}
 	for (uint32_t i = 0; i < n; i++) {
 		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&q->rx, idx + i);
 		uint64_t addr = xsk_umem__add_offset_to_addr(d->addr);

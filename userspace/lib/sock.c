@@ -117,6 +117,7 @@ struct xsnap_sock *xsnap_socket(struct xsnap_ctx *ctx, const char *tenant,
 		err = errno;
 		goto fail;
 	}
+	ev.data.u32 = 2;	/* an rx ring: data.u32 0 is the eventfd */
 	for (uint32_t i = 0; i < ctx->nq; i++) {
 		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, ctx->q[i].fd, &ev)) {
 			err = errno;
@@ -358,11 +359,14 @@ int xsnap_recv(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int
 			return err_ret(EINTR);
 		/* a client's epoll set holds the daemon connection (data.u32 1):
 		 * readable only when the daemon went away */
-		for (int i = 0; i < r && ctx_remote(ctx); i++)
+		for (int i = 0; i < r; i++) {
 			if (ev[i].data.u32 == 1 && client_conn_dead(ctx))
 				return err_ret(ECONNRESET);
-		if (read(s->efd, &cnt, sizeof(cnt)) < 0) {
-			/* EAGAIN: woken by the rx ring, not by the engine */
+			/* reset the eventfd only when it fired: a wake-up by
+			 * the rx ring costs no extra syscall */
+			if (ev[i].data.u32 == 0 && read(s->efd, &cnt, sizeof(cnt)) < 0) {
+				/* EAGAIN: another thread of this socket read it */
+			}
 		}
 		block = r > 0;
 	}
