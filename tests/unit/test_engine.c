@@ -978,4 +978,43 @@ TEST(tenant_del_drains_then_enoent)
 	sim_free(sim);
 }
 
+/* Under load (an engine run of BUSY_FRAMES or more) consumers sleep paced;
+ * the first run that moves fewer frames ends it, and a paced sleeper still
+ * honours its timeout and returns what came. */
+TEST(pacing_follows_load)
+{
+	struct sim *sim = sim_new(FRAMES);
+	struct xsnap_frame *v[64];
+	struct xsnap_sock *s;
+	struct timespec t0, t1;
+	int n;
+
+	REQUIRE(sim);
+	CHECK_EQ(xsnap_tenant_add(sim->ctx, "alpha", NULL), 0);
+	s = xsnap_socket(sim->ctx, "alpha", NULL);
+	REQUIRE(s);
+	for (uint32_t i = 0; i < BUSY_FRAMES - 1; i++)
+		CHECK_EQ(sim_rx(sim, 1, i, i), 0);
+	n = xsnap_recv(s, v, 64, 0);
+	CHECK_EQ(n, BUSY_FRAMES - 1);
+	CHECK(!atomic_load(&sim->ctx->paced));	/* light traffic: not paced */
+	xsnap_release(s, v, (unsigned int)n);
+	for (uint32_t i = 0; i < BUSY_FRAMES; i++)
+		CHECK_EQ(sim_rx(sim, 1, i, i), 0);
+	n = xsnap_recv(s, v, 64, 0);
+	CHECK_EQ(n, BUSY_FRAMES);
+	CHECK(atomic_load(&sim->ctx->paced));
+	xsnap_release(s, v, (unsigned int)n);
+	/* nothing comes: the paced sleep times out, the next run moves 0 and
+	 * ends pacing, and the call still waits out its whole timeout */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_EQ(xsnap_recv(s, v, 64, 30), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	CHECK(!atomic_load(&sim->ctx->paced));
+	CHECK((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 >= 29);
+	check_conservation(sim);
+	xsnap_sock_close(s);
+	sim_free(sim);
+}
+
 TEST_MAIN()

@@ -17,6 +17,7 @@
  * it never holds.  Membership changes apply to frames read afterwards.
  */
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -296,6 +297,26 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Sleep under load (ctx->paced): on the eventfd alone, at most POLL_NS
+ * (or @wait_ms if sooner), so that bursts of the rx rings wake nobody; the
+ * caller's next engine run moves what came meanwhile.  Returns like
+ * epoll_wait(): 1 with ev[0] naming the eventfd, 0 on timeout, -1. */
+static int paced_wait(struct xsnap_sock *s, struct epoll_event *ev, int wait_ms)
+{
+	struct timespec ts = { 0, POLL_NS };
+	struct pollfd p = { .fd = s->efd, .events = POLLIN };
+	int r;
+
+	if (wait_ms >= 0 && (int64_t)wait_ms * 1000000 < POLL_NS)
+		ts.tv_nsec = (long)wait_ms * 1000000;
+	r = ppoll(&p, 1, &ts, NULL);
+	if (r > 0) {
+		ev[0].events = EPOLLIN;
+		ev[0].data.u32 = 0;
+	}
+	return r;
+}
+
 int xsnap_recv(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int timeout_ms)
 {
 	struct xsnap_ctx *ctx;
@@ -353,7 +374,10 @@ int xsnap_recv(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int
 			atomic_store(&s->ctl->waiting, 0);
 			continue;
 		}
-		r = epoll_wait(s->epfd, ev, 4, wait);
+		if (!ctx_remote(ctx) && atomic_load_explicit(&ctx->paced, memory_order_relaxed))
+			r = paced_wait(s, ev, wait);
+		else
+			r = epoll_wait(s->epfd, ev, 4, wait);
 		atomic_store(&s->ctl->waiting, 0);
 		if (r < 0 && errno == EINTR)
 			return err_ret(EINTR);
