@@ -978,7 +978,7 @@ TEST(tenant_del_drains_then_enoent)
 	sim_free(sim);
 }
 
-/* Under load (an engine run of BUSY_FRAMES or more) consumers sleep paced;
+/* Under load (an engine run of ENGINE_BUSY_FRAMES or more) consumers sleep paced;
  * the first run that moves fewer frames ends it, and a paced sleeper still
  * honours its timeout and returns what came. */
 TEST(pacing_follows_load)
@@ -993,16 +993,16 @@ TEST(pacing_follows_load)
 	CHECK_EQ(xsnap_tenant_add(sim->ctx, "alpha", NULL), 0);
 	s = xsnap_socket(sim->ctx, "alpha", NULL);
 	REQUIRE(s);
-	for (uint32_t i = 0; i < BUSY_FRAMES - 1; i++)
+	for (uint32_t i = 0; i < ENGINE_BUSY_FRAMES - 1; i++)
 		CHECK_EQ(sim_rx(sim, 1, i, i), 0);
 	n = xsnap_recv(s, v, 64, 0);
-	CHECK_EQ(n, BUSY_FRAMES - 1);
+	CHECK_EQ(n, ENGINE_BUSY_FRAMES - 1);
 	CHECK(!atomic_load(&sim->ctx->paced));	/* light traffic: not paced */
 	xsnap_release(s, v, (unsigned int)n);
-	for (uint32_t i = 0; i < BUSY_FRAMES; i++)
+	for (uint32_t i = 0; i < ENGINE_BUSY_FRAMES; i++)
 		CHECK_EQ(sim_rx(sim, 1, i, i), 0);
 	n = xsnap_recv(s, v, 64, 0);
-	CHECK_EQ(n, BUSY_FRAMES);
+	CHECK_EQ(n, ENGINE_BUSY_FRAMES);
 	CHECK(atomic_load(&sim->ctx->paced));
 	xsnap_release(s, v, (unsigned int)n);
 	/* nothing comes: the paced sleep times out, the next run moves 0 and

@@ -19,10 +19,10 @@
  * are one eventfd write per sleeping socket per batch, and a fill-ring kick
  * when the driver asked for one (need_wakeup).
  *
- * Under load (a run that moved BUSY_FRAMES or more) the engine sets
+ * Under load (a run that moved ENGINE_BUSY_FRAMES or more) the engine sets
  * ctx->paced, and consumers that find nothing sleep on their eventfd with a
- * POLL_NS timer instead of on the rx rings (xsnap_recv): like a NIC's
- * interrupt moderation, each consumer then wakes once per POLL_NS for
+ * ENGINE_POLL_NS timer instead of on the rx rings (xsnap_recv): like a NIC's
+ * interrupt moderation, each consumer then wakes once per ENGINE_POLL_NS for
  * everything that came meanwhile, instead of every consumer once per burst
  * of the kernel's (a NAPI poll: tens of frames).  The first run that moves
  * fewer frames clears it, so light traffic is never delayed.
@@ -250,7 +250,7 @@ int engine_poll(struct xsnap_ctx *ctx)
 			total += n;
 		} while (n == RX_BATCH && total < 4 * RX_BATCH * ctx->nq);
 	}
-	atomic_store_explicit(&ctx->paced, total >= BUSY_FRAMES, memory_order_relaxed);
+	atomic_store_explicit(&ctx->paced, total >= ENGINE_BUSY_FRAMES, memory_order_relaxed);
 	mask = touched;
 	while (mask) {
 		struct tenant *t = ctx->tenants[__builtin_ctz(mask)];

@@ -297,17 +297,17 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Sleep under load (ctx->paced): on the eventfd alone, at most POLL_NS
+/* Sleep under load (ctx->paced): on the eventfd alone, at most ENGINE_POLL_NS
  * (or @wait_ms if sooner), so that bursts of the rx rings wake nobody; the
  * caller's next engine run moves what came meanwhile.  Returns like
  * epoll_wait(): 1 with ev[0] naming the eventfd, 0 on timeout, -1. */
 static int paced_wait(struct xsnap_sock *s, struct epoll_event *ev, int wait_ms)
 {
-	struct timespec ts = { 0, POLL_NS };
+	struct timespec ts = { 0, ENGINE_POLL_NS };
 	struct pollfd p = { .fd = s->efd, .events = POLLIN };
 	int r;
 
-	if (wait_ms >= 0 && (int64_t)wait_ms * 1000000 < POLL_NS)
+	if (wait_ms >= 0 && (int64_t)wait_ms * 1000000 < ENGINE_POLL_NS)
 		ts.tv_nsec = (long)wait_ms * 1000000;
 	r = ppoll(&p, 1, &ts, NULL);
 	if (r > 0) {

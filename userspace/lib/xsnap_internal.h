@@ -35,8 +35,8 @@
 #define FRAME_SHIFT	12
 #define FRAME_SIZE	(1u << FRAME_SHIFT)
 #define RX_BATCH	64
-#define BUSY_FRAMES	32		/* an engine run this large means load */
-#define POLL_NS		100000		/* under load, consumers poll this often */
+#define ENGINE_BUSY_FRAMES	32		/* an engine run this large means load */
+#define ENGINE_POLL_NS		100000		/* under load, consumers poll this often */
 #define MAX_SOCKS	64	/* sockets per tenant */
 #define TENANT_NAME_MAX	32
 
@@ -280,8 +280,8 @@ struct xsnap_ctx {
 	uint32_t quota_sum;	/* quotas of every tenant not yet freed (dead ones too) */
 	pthread_mutex_t lock;		/* control plane: tenants, rules */
 	pthread_mutex_t engine_lock;	/* data plane: see the top of this file */
-	/* set by an engine run that moved at least BUSY_FRAMES frames: under
-	 * load, sleeping consumers wake on a POLL_NS timer or their eventfd,
+	/* set by an engine run that moved at least ENGINE_BUSY_FRAMES frames: under
+	 * load, sleeping consumers wake on a ENGINE_POLL_NS timer or their eventfd,
 	 * not on every burst of the rx rings (see xsnap_recv) */
 	_Atomic bool paced;
 	struct umem umem;
