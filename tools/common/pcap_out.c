@@ -3,6 +3,7 @@
  * pcap_out: xsnap frames to pcap with nanosecond timestamps (pcap_out.h).
  */
 #include <errno.h>
+#include <pcap/pcap.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>

@@ -15,19 +15,22 @@
 #ifndef XSNAP_PCAP_OUT_H
 #define XSNAP_PCAP_OUT_H
 
-#include <pcap/pcap.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 struct xsnap_frame;
 struct xsnap_snap;
+/* libpcap's pcap_t and pcap_dumper_t; <pcap/pcap.h> is not included here
+ * because its struct bpf_insn clashes with <linux/bpf.h> (via libbpf.h) */
+struct pcap;
+struct pcap_dumper;
 
 /* Snapshots xs_pcap_write_snaps() merges at most (one per interface). */
 #define XS_PCAP_MAX_SNAPS 8
 
 struct xs_pcap {
-	pcap_t *pcap;		/* opened dead: only the writer's format */
-	pcap_dumper_t *dump;
+	struct pcap *pcap;	/* opened dead: only the writer's format */
+	struct pcap_dumper *dump;
 	int64_t wall_off_ns;	/* CLOCK_REALTIME - CLOCK_MONOTONIC at open */
 	uint64_t frames;	/* frames written so far */
 	bool to_stdout;
