@@ -269,6 +269,73 @@ t_snapshot() {
 	finish
 }
 
+# A second veth pair inside the lab's namespaces (they take it with them).
+# Its tx end has the lab's tx MAC, so pcapcmp.py takes its frames as sent.
+IF2_TX=xs-tx2 IF2_RX=xs-rx2 MAC2_RX=02:78:73:00:00:03
+second_pair() {
+	ip -n "$LAB_NS_TX" link add "$IF2_TX" address "$LAB_MAC_TX" type veth \
+		peer name "$IF2_RX" address "$MAC2_RX" netns "$LAB_NS_RX"
+	lab_exec "$LAB_NS_TX" ethtool -K "$IF2_TX" rxvlan off txvlan off >/dev/null
+	lab_exec "$LAB_NS_RX" ethtool -K "$IF2_RX" rxvlan off txvlan off >/dev/null
+	ip -n "$LAB_NS_TX" link set "$IF2_TX" up
+	ip -n "$LAB_NS_RX" link set "$IF2_RX" up
+}
+
+gen2() {
+	XSNAP_GEN_TAPS=1 lab_exec "$LAB_NS_TX" "$XS_GEN" -i "$IF2_TX" --dmac "$MAC2_RX" \
+		--src "$LAB_IP_TX" --dst "$LAB_IP_RX" "$@"
+}
+
+# Two attached interfaces: dump and snapshot cover both (a socket on each)
+# and write their frames in receive-time order.
+t_two_interfaces() {
+	need_tools
+	setup
+	second_pair
+	d_start
+	configure
+	ctl attach "$IF2_RX"
+	local pf c2 rc=0
+	lab_bg --log "$D_DIR/dump.log" "$LAB_NS_RX" "$XSNAPCTL" -S "$D_SOCK" dump alpha \
+		-w "$D_DIR/dump.pcap" >/dev/null
+	pf=$LAB_BG_PID
+	wait_for 10 sockets_ge 2 || { show "$D_DIR/dump.log"; fail "no socket on each interface"; }
+	lab_bg --log "$D_DIR/tcpdump2.log" "$LAB_NS_TX" \
+		tcpdump -i "$IF2_TX" -U -n -w "$D_DIR/sent2.pcap" udp dst port 9000 >/dev/null
+	c2=$LAB_BG_PID
+	wait_for 10 grep -q 'listening on' "$D_DIR/tcpdump2.log" || fail "tcpdump did not start"
+	capture_start
+	XSNAP_GEN_TAPS=1 xs_gen -q --stream 1 --dport 9000 -n 100 -r 20000
+	gen2 -q --stream 2 --dport 9000 -n 100 -r 20000
+	gen2 -q --stream 3 --dport 9001 -n 50 -r 20000
+	XSNAP_GEN_TAPS=1 xs_gen -q --stream 1 --seq-start 100 --dport 9000 -n 50 -r 20000
+	gen2 -q --stream 2 --seq-start 100 --dport 9000 -n 50 -r 20000
+	wait_for 10 has_frames "$D_DIR/sent2.pcap" 150 || fail "second capture incomplete"
+	lab_stop "$c2" 5 || true
+	capture_stop 150
+	mergecap -F pcap -w "$D_DIR/merged.pcap" "$D_DIR/sent.pcap" "$D_DIR/sent2.pcap"
+	mv "$D_DIR/merged.pcap" "$D_DIR/sent.pcap"
+	wait_for 10 has_frames "$D_DIR/dump.pcap" 300 ||
+		fail "dump: $(frames_in "$D_DIR/dump.pcap") of 300 frames"
+	kill -INT "$pf"
+	wait "$pf" || rc=$?
+	show "$D_DIR/dump.log"
+	assert_eq "$rc" 0 "exit status of the dump after SIGINT"
+	same_frames "$D_DIR/dump.pcap" 300
+	ctl snapshot alpha --frames 120 -w "$D_DIR/frames.pcap"
+	same_frames "$D_DIR/frames.pcap" 120
+	ctl snapshot alpha --last-ms 60000 -w "$D_DIR/last.pcap"
+	same_frames "$D_DIR/last.pcap" 300
+	ctl snapshot alpha --frames 10 -i "$IF2_RX" -w "$D_DIR/if2.pcap"
+	assert_eq "$(tshark -r "$D_DIR/if2.pcap" -T fields -e eth.dst 2>/dev/null | sort -u)" \
+		"$MAC2_RX" "--iface: frames of that interface only"
+	assert_eq "$(alpha_sockets)" 0 "alpha's sockets after the dumps"
+	ctl detach "$IF2_RX"
+	ctl detach "$LAB_IF_RX"
+	d_stop
+	finish
+}
+
 # Bad arguments exit 2 with a message, before anything is opened; failures
 # (no daemon, unknown tenant or interface, refused uid, unwritable file)
 # exit 1 and name cause and remedy.

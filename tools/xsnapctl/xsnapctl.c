@@ -1131,7 +1131,8 @@ static int pcap_open_out(struct pcap_job *j)
 static int run_dump(int fd, const struct config *cfg)
 {
 	struct pcap_job *j = calloc(1, sizeof(*j));
-	struct sigaction sa = { .sa_handler = on_stop };	/* no SA_RESTART: recv sees EINTR */
+	/* writes restart; the wait in xsnap_recv (epoll) returns EINTR anyway */
+	struct sigaction sa = { .sa_handler = on_stop, .sa_flags = SA_RESTART };
 	XSNAP_OPTS(xsnap_stats, st0);
 	XSNAP_OPTS(xsnap_stats, st1);
 	sigset_t block, old;
