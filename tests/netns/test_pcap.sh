@@ -45,7 +45,9 @@ frames_in() { /usr/bin/python3 "$PCAPCMP" count "$1" 2>/dev/null || echo 0; }
 # has_frames FILE N: FILE holds at least N frames.
 has_frames() { (($(frames_in "$1") >= $2)); }
 
-alpha_sockets() { jget "$(ctl status -j)" '[t["sockets"] for t in j["tenants"] if t["name"] == "alpha"][0]'; }
+alpha_sockets() {
+	jget "$(ctl status -j)" '[t["sockets"] for t in j["tenants"] if t["name"] == "alpha"][0]'
+}
 
 # sockets_ge N: alpha has N sockets open (dumps started and subscribed).
 sockets_ge() { (($(alpha_sockets) >= $1)); }
@@ -69,9 +71,9 @@ same_frames() {
 		fail "$got: frames differ from those sent: $out"
 	echo "  $got: $out" >&2
 	[[ $out == *"(nanosecond pcap)" ]] || fail "$got is not a nanosecond pcap"
-	assert_eq "$(tshark -r "$got" 2>/dev/null | wc -l)" "$n" "tshark reads $got"
-	assert_eq "$(tshark -r "$got" -Y 'udp.dstport != 9000' 2>/dev/null | wc -l)" 0 \
-		"frames of other tenants in $got"
+	tshark -r "$got" -T fields -e udp.dstport >"$got.ports" 2>/dev/null || fail "tshark -r $got"
+	assert_eq "$(wc -l <"$got.ports")" "$n" "frames tshark reads in $got"
+	assert_eq "$(sort -u "$got.ports")" 9000 "UDP ports in $got (alpha's only)"
 }
 
 # check_times GOT T0 T1: GOT's timestamps strictly increase, lie within
@@ -123,9 +125,11 @@ t_dump_file_and_pipe() {
 	configure
 	local t0 t1 pf pp pr rc=0
 	mkfifo "$D_DIR/fifo"
+	# shellcheck disable=SC2016 # expanded by the inner sh
 	lab_bg --log "$D_DIR/reader.log" "$LAB_NS_RX" sh -c 'exec "$@" <"$0"' "$D_DIR/fifo" \
 		tcpdump -r - --time-stamp-precision=nano -U -w "$D_DIR/pipe.pcap" >/dev/null
 	pr=$LAB_BG_PID
+	# shellcheck disable=SC2016
 	lab_bg --log "$D_DIR/dump-pipe.log" "$LAB_NS_RX" sh -c 'exec "$@" >"$0"' "$D_DIR/fifo" \
 		"$XSNAPCTL" -S "$D_SOCK" dump alpha -w - >/dev/null
 	pp=$LAB_BG_PID
@@ -169,6 +173,18 @@ t_dump_file_and_pipe() {
 	finish
 }
 
+# dump_pipe LOG READER ARGS...: `xsnapctl dump ARGS -w - | READER` (READER is
+# shell code) in the background; with pipefail its status is xsnapctl's
+# unless the reader fails.  Sets PIPE_PID.
+dump_pipe() {
+	local log=$1 reader=$2
+	shift 2
+	lab_bg --log "$log" "$LAB_NS_RX" bash -c \
+		"set -o pipefail; \"\$0\" -S \"\$1\" dump \"\${@:2}\" -w - | $reader" \
+		"$XSNAPCTL" "$D_SOCK" "$@" >/dev/null
+	PIPE_PID=$LAB_BG_PID
+}
+
 # -c N: exactly the first N frames, to a file and through pipes into
 # `tcpdump -r -` and `tshark -r -`; each dump ends by itself with status 0.
 t_dump_count() {
@@ -176,24 +192,31 @@ t_dump_count() {
 	setup
 	d_start
 	configure
-	local pf pd ps rc=0
+	local pf pd ps ph rc=0
 	lab_bg --log "$D_DIR/count.log" "$LAB_NS_RX" "$XSNAPCTL" -S "$D_SOCK" dump alpha -c 100 \
 		-w "$D_DIR/count.pcap" >/dev/null
 	pf=$LAB_BG_PID
-	lab_bg --log "$D_DIR/tcpdump-pipe.log" "$LAB_NS_RX" sh -c \
-		'"$0" -S "$1" dump alpha -c 100 -w - | tcpdump -r - -w "$2"' \
-		"$XSNAPCTL" "$D_SOCK" "$D_DIR/count-tcpdump.pcap" >/dev/null
-	pd=$LAB_BG_PID
-	lab_bg --log "$D_DIR/tshark-pipe.log" "$LAB_NS_RX" sh -c \
-		'"$0" -S "$1" dump alpha -c 100 -w - | tshark -r - -T fields -e udp.dstport >"$2"' \
-		"$XSNAPCTL" "$D_SOCK" "$D_DIR/tshark.txt" >/dev/null
-	ps=$LAB_BG_PID
-	wait_for 10 sockets_ge 3 || { show "$D_DIR/count.log"; fail "the dumps did not start"; }
+	dump_pipe "$D_DIR/tcpdump-pipe.log" "tcpdump -r - -w $(printf %q "$D_DIR/count-tcpdump.pcap")" \
+		alpha -c 100
+	pd=$PIPE_PID
+	dump_pipe "$D_DIR/tshark-pipe.log" \
+		"tshark -r - -T fields -e udp.dstport >$(printf %q "$D_DIR/tshark.txt")" alpha -c 100
+	ps=$PIPE_PID
+	# a reader that leaves after the header: the dump ends normally
+	dump_pipe "$D_DIR/head.log" "head -c 24 >/dev/null" alpha
+	ph=$PIPE_PID
+	wait_for 10 sockets_ge 4 || { show "$D_DIR/count.log"; fail "the dumps did not start"; }
 	capture_start
 	send_mix 300
 	capture_stop 300
 	wait_for 10 test ! -d "/proc/$pf" -a ! -d "/proc/$pd" -a ! -d "/proc/$ps" ||
 		fail "a dump with -c 100 did not end after 300 frames"
+	wait_for 10 test ! -d "/proc/$ph" || fail "dump | head -c 24 did not end"
+	wait "$ph" || rc=$?
+	show "$D_DIR/head.log"
+	assert_eq "$rc" 0 "exit status of dump | head -c 24"
+	grep -q '^xsnapctl: dump alpha: [0-9]* frames written to stdout (the reader closed the pipe)$' \
+		"$D_DIR/head.log" || fail "summary of dump | head -c 24"
 	wait "$pf" || rc=$?
 	show "$D_DIR/count.log"
 	assert_eq "$rc" 0 "exit status of dump -c 100"
@@ -381,7 +404,7 @@ t_errors() {
 	xctl_err 1 'cannot write /nonexistent/x.pcap' dump alpha -w /nonexistent/x.pcap
 	[[ ! -e $D_DIR/x.pcap ]] || fail "a failed command left a file"
 	# beta allows only root and the admin group
-	xctl_err 1 'uid 65534 is not allowed to consume tenant beta.*run it as root, in xsnapd.s admin group' \
+	xctl_err 1 'not allowed to consume tenant beta.*; run it as root, in xsnapd.s admin group' \
 		--as-nobody dump beta
 	xctl_err 1 'uid 65534 is not allowed to consume tenant beta' \
 		--as-nobody snapshot beta --frames 1 -w -

@@ -52,7 +52,13 @@ int xs_pcap_open(struct xs_pcap *w, const char *path)
 	}
 	w->wall_off_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
 	/* the header reaches a pipe reader at once */
-	return xs_pcap_flush(w);
+	if (!xs_pcap_flush(w))
+		return 0;
+	pcap_dump_close(w->dump);
+	pcap_close(w->pcap);
+	w->dump = NULL;
+	w->pcap = NULL;
+	return -1;
 }
 
 int xs_pcap_write(struct xs_pcap *w, struct xsnap_frame *const *v, unsigned int n)

@@ -4,11 +4,12 @@
  *
  *   xsnapctl [-S PATH] [-j] COMMAND [SUBCOMMAND] [options] ARGS
  *
- * dump and snapshot are consumers, not control verbs: they open sockets of a
- * tenant through the daemon (xsnap_connect) and write pcap (pcap_out.h).
  * A command table; per command an option table bound (by offset) into one
  * config struct initialised from a defaults constant; usage generated from
  * the tables.  Exit codes: 0 success, 1 failure, 2 usage error.
+ *
+ * dump and snapshot are consumers, not control verbs: they open sockets of a
+ * tenant through the daemon (xsnap_connect) and write pcap (pcap_out.h).
  */
 #include <errno.h>
 #include <limits.h>
@@ -929,7 +930,8 @@ struct pcap_job {
 };
 
 static atomic_int pcap_stop;
-static char lib_msg[512];	/* the library's last warning */
+/* the library's last warning, while lib_print is installed (one thread) */
+static char lib_msg[512];
 
 static void on_stop(int sig)
 {
@@ -993,6 +995,7 @@ static int taps_open(int fd, struct pcap_job *j)
 	const struct config *cfg = j->cfg;
 	const char *tenant = cfg->pos[0], *env = getenv("XSNAP_IFACE");
 	char saved[IF_NAMESIZE + 1] = "";
+	xsnap_print_fn_t prev;
 	struct status st;
 	bool known = false;
 	int err = 0;
@@ -1025,7 +1028,7 @@ static int taps_open(int fd, struct pcap_job *j)
 	}
 	if (env)
 		snprintf(saved, sizeof(saved), "%s", env);
-	xsnap_set_print(lib_print);
+	prev = xsnap_set_print(lib_print);
 	for (unsigned int i = 0; i < j->ntaps && !err; i++) {
 		struct tap *t = &j->taps[i];
 
@@ -1047,6 +1050,8 @@ static int taps_open(int fd, struct pcap_job *j)
 		setenv("XSNAP_IFACE", saved, 1);
 	else
 		unsetenv("XSNAP_IFACE");
+	/* receive threads may warn: straight to stderr, not into lib_msg */
+	xsnap_set_print(prev);
 	if (!err)
 		return 0;
 	for (unsigned int i = 0; i < j->ntaps && j->taps[i].ctx; i++)
@@ -1124,15 +1129,17 @@ static int pcap_open_out(struct pcap_job *j)
 {
 	if (!xs_pcap_open(&j->w, pcap_to_stdout(j->cfg) ? "-" : j->cfg->write))
 		return 0;
-	fail(j->what, -EIO, j->w.msg, "choose a writable path");
+	fail(j->what, -EIO, j->w.msg, j->w.to_stdout ? NULL : "choose a writable path");
 	return -1;
 }
 
 static int run_dump(int fd, const struct config *cfg)
 {
 	struct pcap_job *j = calloc(1, sizeof(*j));
-	/* writes restart; the wait in xsnap_recv (epoll) returns EINTR anyway */
-	struct sigaction sa = { .sa_handler = on_stop, .sa_flags = SA_RESTART };
+	/* writes restart, so the file stays whole; the wait in xsnap_recv
+	 * (epoll) returns EINTR anyway.  A second signal kills at once (a
+	 * pipe reader that stopped reading would block us for good). */
+	struct sigaction sa = { .sa_handler = on_stop, .sa_flags = SA_RESTART | SA_RESETHAND };
 	XSNAP_OPTS(xsnap_stats, st0);
 	XSNAP_OPTS(xsnap_stats, st1);
 	sigset_t block, old;
@@ -1216,6 +1223,7 @@ static int run_snapshot(int fd, const struct config *cfg)
 		   .last_ms = (uint32_t)cfg->last_ms);
 	struct xsnap_snap *sn[XS_PCAP_MAX_SNAPS];
 	uint64_t total = 0, skip = 0;
+	xsnap_print_fn_t prev;
 	int rc = EXIT_FAILURE;
 	int64_t n;
 
@@ -1229,15 +1237,20 @@ static int run_snapshot(int fd, const struct config *cfg)
 	if (taps_open(fd, j))
 		goto out;
 	/* one snapshot per interface, taken before anything is written */
+	prev = xsnap_set_print(lib_print);
 	for (unsigned int i = 0; i < j->ntaps; i++) {
 		lib_msg[0] = '\0';
 		sn[i] = xsnap_snapshot(j->taps[i].s, &so);
 		if (!sn[i]) {
-			fail(j->what, -errno, lib_msg, NULL);
+			int err = errno;
+
+			xsnap_set_print(prev);
+			fail(j->what, -err, lib_msg, NULL);
 			goto out;	/* closing the taps closes the snapshots */
 		}
 		total += xsnap_snap_len(sn[i]);
 	}
+	xsnap_set_print(prev);
 	/* several interfaces: the newest N of their merged frames */
 	if (cfg->frames && total > cfg->frames)
 		skip = total - cfg->frames;
