@@ -93,6 +93,9 @@ DAEMON_BIN := $(if $(DAEMON_SRCS),$(O)/xsnapd)
 CTL_SRCS := $(wildcard tools/xsnapctl/*.c)
 CTL_OBJS := $(patsubst %.c,$(O)/%.o,$(CTL_SRCS))
 CTL_BIN := $(if $(CTL_SRCS),$(O)/xsnapctl)
+# tools/common/*.c: code shared by xsnapctl and the examples (pcap writer)
+COMMON_SRCS := $(wildcard tools/common/*.c)
+COMMON_OBJS := $(patsubst %.c,$(O)/%.o,$(COMMON_SRCS))
 
 GEN_SRCS := $(wildcard tools/xsnap-gen/*.c)
 GEN_OBJS := $(patsubst %.c,$(O)/%.o,$(GEN_SRCS))
@@ -176,7 +179,7 @@ $(O)/xsnapd: $(DAEMON_OBJS) $(LIB_A)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread -lpcap
 
-$(O)/xsnapctl: $(CTL_OBJS) $(LIB_A)
+$(O)/xsnapctl: $(CTL_OBJS) $(COMMON_OBJS) $(LIB_A)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread -lpcap
 
@@ -195,7 +198,7 @@ $(O)/tools/bench/%.o: $(BPF_SKELS)
 
 # example file names use '_', program names '-' (flight_recorder.c → xsnap-flight-recorder)
 define EXAMPLE_RULE
-$(O)/examples/xsnap-$(subst _,-,$(1)): $(O)/examples/$(1).o $(LIB_A)
+$(O)/examples/xsnap-$(subst _,-,$(1)): $(O)/examples/$(1).o $(COMMON_OBJS) $(LIB_A)
 	$$(call msg,LINK,$$@)
 	$$(Q)$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(PKG_LIBS) -lpthread -lpcap
 endef

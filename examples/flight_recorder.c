@@ -15,16 +15,16 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <pcap/pcap.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <xsnap/xsnap.h>
+
+#include "pcap_out.h"
 
 static atomic_int stop, trigger;
 
@@ -36,51 +36,22 @@ static void on_signal(int sig)
 		atomic_store(&stop, 1);
 }
 
-static uint64_t clock_ns(clockid_t c)
+/* Write @sn to @path (tools/common/pcap_out.c); return the frames written or -1. */
+static int64_t write_pcap(struct xsnap_snap *sn, const char *path)
 {
-	struct timespec ts;
+	struct xs_pcap w;
+	int64_t n;
 
-	clock_gettime(c, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* Write @sn to @path; receive times are CLOCK_MONOTONIC, pcap wants wall time. */
-static long write_pcap(struct xsnap_snap *sn, const char *path)
-{
-	pcap_t *p = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 65535,
-							 PCAP_TSTAMP_PRECISION_NANO);
-	int64_t off = (int64_t)(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC));
-	struct xsnap_frame *v[64];
-	pcap_dumper_t *d;
-	long total = 0;
-	int n;
-
-	if (!p)
-		return -1;
-	d = pcap_dump_open(p, path);
-	if (!d) {
-		fprintf(stderr, "Error: %s: %s\n", path, pcap_geterr(p));
-		pcap_close(p);
+	if (xs_pcap_open(&w, path)) {
+		fprintf(stderr, "Error: %s\n", w.msg);
 		return -1;
 	}
-	while ((n = xsnap_snap_next(sn, v, 64)) > 0) {
-		for (int i = 0; i < n; i++) {
-			uint64_t t = xsnap_frame_time_ns(v[i]) + (uint64_t)off;
-			struct pcap_pkthdr h = {
-				.caplen = xsnap_frame_len(v[i]),
-				.len = xsnap_frame_len(v[i]),
-			};
-
-			/* nanosecond precision: tv_usec carries nanoseconds */
-			h.ts.tv_sec = (time_t)(t / 1000000000ull);
-			h.ts.tv_usec = (suseconds_t)(t % 1000000000ull);
-			pcap_dump((u_char *)d, &h, xsnap_frame_data(v[i]));
-			total++;
-		}
-	}
-	pcap_dump_close(d);
-	pcap_close(p);
-	return total;
+	n = xs_pcap_write_snaps(&w, &sn, 1, 0);
+	if (xs_pcap_close(&w) && n >= 0)
+		n = -1;
+	if (n < 0)
+		fprintf(stderr, "Error: %s\n", w.msg);
+	return n;
 }
 
 int main(int argc, char **argv)
@@ -169,9 +140,9 @@ int main(int argc, char **argv)
 			fprintf(stderr, "Error: snapshot: %s\n", strerror(errno));
 			break;
 		}
-		long w = write_pcap(sn, path);
+		int64_t w = write_pcap(sn, path);
 
-		printf("flight-recorder: wrote %ld frames to %s\n", w, path);
+		printf("flight-recorder: wrote %" PRId64 " frames to %s\n", w, path);
 		fflush(stdout);
 		xsnap_snap_close(sn);
 		if (w < 0 || once)

@@ -7,10 +7,17 @@
  * A command table; per command an option table bound (by offset) into one
  * config struct initialised from a defaults constant; usage generated from
  * the tables.  Exit codes: 0 success, 1 failure, 2 usage error.
+ *
+ * dump and snapshot are consumers, not control verbs: they open sockets of a
+ * tenant through the daemon (xsnap_connect) and write pcap (pcap_out.h).
  */
 #include <errno.h>
 #include <limits.h>
 #include <net/if.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +33,7 @@
 #include <xsnap/abi.h>
 #include <xsnap/xsnap.h>
 
+#include "pcap_out.h"
 #include "proto.h"
 
 #define DEFAULT_SOCKET "/run/xsnap/xsnapd.sock"
@@ -41,6 +49,8 @@ struct config {
 	const char *mode, *zerocopy, *action;
 	uint64_t frames, quota, pool, prio, watch;
 	int64_t uid, gid;
+	const char *write, *iface;	/* dump, snapshot */
+	uint64_t count, last_ms;
 };
 
 static const struct config defaults = {
@@ -72,6 +82,8 @@ struct cmd {
 	const struct opt *opts;
 	int (*run)(int fd, const struct config *cfg);
 	const char *help;
+	/* optional: option checks before connecting; an exit status, 0 to go on */
+	int (*check)(const struct cmd *c, const struct config *cfg);
 };
 
 static const char *const modes[] = { "auto", "native", "skb", NULL };
@@ -122,6 +134,26 @@ static const struct opt stats_opts[] = {
 	OPT_END,
 };
 
+#define OPT_WRITE(what)                                                                 \
+	{ "write", 'w', OPT_STR, "FILE|-", what, O(write), 0, 0, NULL }
+#define OPT_IFACE                                                                       \
+	{ "iface", 'i', OPT_STR, "IFACE", "only this interface (default: every attached one)", \
+	  O(iface), 0, 0, NULL }
+static const struct opt dump_opts[] = {
+	OPT_WRITE("pcap output, - for stdout (default: stdout unless it is a terminal)"),
+	{ "count", 'c', OPT_U64, "N", "stop after N frames", O(count), 1, UINT64_MAX, NULL },
+	OPT_IFACE,
+	OPT_END,
+};
+static const struct opt snapshot_opts[] = {
+	{ "last-ms", 'm', OPT_U64, "MS",
+	  "the frames received in the last MS milliseconds", O(last_ms), 1, UINT32_MAX, NULL },
+	{ "frames", 'n', OPT_U64, "N", "the newest N frames", O(frames), 1, 1u << 20, NULL },
+	OPT_WRITE("pcap output (required), - for stdout"),
+	OPT_IFACE,
+	OPT_END,
+};
+
 static int run_attach(int fd, const struct config *cfg);
 static int run_detach(int fd, const struct config *cfg);
 static int run_status(int fd, const struct config *cfg);
@@ -132,6 +164,9 @@ static int run_rule_add(int fd, const struct config *cfg);
 static int run_rule_del(int fd, const struct config *cfg);
 static int run_rule_list(int fd, const struct config *cfg);
 static int run_stats(int fd, const struct config *cfg);
+static int run_dump(int fd, const struct config *cfg);
+static int run_snapshot(int fd, const struct config *cfg);
+static int check_pcap_out(const struct cmd *c, const struct config *cfg);
 
 static const struct cmd cmds[] = {
 	{ "attach", NULL, "IFACE", 1, 1, attach_opts, run_attach, "attach xsnap to an interface" },
@@ -148,6 +183,10 @@ static const struct cmd cmds[] = {
 	{ "rule", "list", "", 0, 0, json_opts, run_rule_list, "list rules" },
 	{ "stats", NULL, "[TENANT]", 0, 1, stats_opts, run_stats,
 	  "counters per tenant and in total" },
+	{ "dump", NULL, "TENANT", 1, 1, dump_opts, run_dump,
+	  "stream a tenant's frames as pcap (nanosecond timestamps)", check_pcap_out },
+	{ "snapshot", NULL, "TENANT", 1, 1, snapshot_opts, run_snapshot,
+	  "write frames the tenant's log retains as pcap", check_pcap_out },
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
@@ -863,6 +902,376 @@ static int run_stats(int fd, const struct config *cfg)
 	}
 }
 
+/* --- dump and snapshot: a tenant's frames as pcap -------------------------- */
+#define TAP_BATCH 64
+
+/*
+ * A fan-out socket of the tenant on one attached interface.  A connected
+ * context serves one interface, so each tap has its own; the interface is
+ * chosen with $XSNAP_IFACE, which the library reads in xsnap_socket().
+ */
+struct pcap_job;
+struct tap {
+	struct pcap_job *job;
+	char ifname[IF_NAMESIZE + 1];
+	struct xsnap_ctx *ctx;
+	struct xsnap_sock *s;
+	pthread_t th;
+	int err;		/* the receive error that ended it (errno) */
+};
+
+struct pcap_job {
+	const struct config *cfg;
+	char what[64];		/* "dump TENANT", for messages */
+	struct tap taps[XS_PCAP_MAX_SNAPS];
+	unsigned int ntaps;
+	struct xs_pcap w;
+	pthread_mutex_t lock;	/* w, between taps */
+};
+
+static atomic_int pcap_stop;
+/* the library's last warning, while lib_print is installed (one thread) */
+static char lib_msg[512];
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	atomic_store(&pcap_stop, 1);
+}
+
+/* Keep the library's warning for our own one-line message. */
+static int lib_print(enum xsnap_print_level level, const char *fmt, va_list ap)
+{
+	size_t n;
+
+	if (level != XSNAP_WARN)
+		return 0;
+	vsnprintf(lib_msg, sizeof(lib_msg), fmt, ap);
+	n = strlen(lib_msg);
+	if (n && lib_msg[n - 1] == '\n')
+		lib_msg[--n] = '\0';
+	if (!strncmp(lib_msg, "xsnap: ", 7))	/* we say "xsnapctl: " already */
+		memmove(lib_msg, lib_msg + 7, n - 6);
+	return 0;
+}
+
+/* Usage errors of dump and snapshot, before anything is opened. */
+static int check_pcap_out(const struct cmd *c, const struct config *cfg)
+{
+	bool snap = !strcmp(c->name, "snapshot");
+
+	if (snap && !!cfg->frames == !!cfg->last_ms) {
+		fprintf(stderr, "xsnapctl: snapshot: give one of --last-ms MS or --frames N\n");
+		return EXIT_USAGE;
+	}
+	if (snap && !cfg->write) {
+		fprintf(stderr, "xsnapctl: snapshot: missing -w FILE (the pcap file to write; "
+				"- writes to stdout)\n");
+		return EXIT_USAGE;
+	}
+	if (cfg->write && !*cfg->write) {
+		fprintf(stderr, "xsnapctl: %s: empty file name for -w\n", c->name);
+		return EXIT_USAGE;
+	}
+	if ((!cfg->write || !strcmp(cfg->write, "-")) && isatty(STDOUT_FILENO)) {
+		fprintf(stderr, "xsnapctl: %s: refusing to write binary pcap to a terminal: "
+				"give -w FILE, or pipe it (xsnapctl %s TENANT%s -w - | tcpdump -r -)\n",
+			c->name, c->name, snap ? " --frames N" : "");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static void taps_close(struct pcap_job *j)
+{
+	for (unsigned int i = 0; i < j->ntaps; i++)
+		xsnap_close(j->taps[i].ctx);	/* closes the socket and its snapshots */
+	j->ntaps = 0;
+}
+
+/* Open a socket of the tenant on every attached interface (or --iface). */
+static int taps_open(int fd, struct pcap_job *j)
+{
+	const struct config *cfg = j->cfg;
+	const char *tenant = cfg->pos[0], *env = getenv("XSNAP_IFACE");
+	char saved[IF_NAMESIZE + 1] = "";
+	xsnap_print_fn_t prev;
+	struct status st;
+	bool known = false;
+	int err = 0;
+
+	if (get_status(fd, NULL, &st))
+		return -1;
+	free(st.r);
+	for (uint32_t i = 0; i < st.nt; i++)
+		known |= !strcmp(st.t[i].name, tenant);
+	if (!known) {
+		char msg[64];
+
+		snprintf(msg, sizeof(msg), "no tenant %s", tenant);
+		fail(j->what, -ENOENT, msg, "xsnapctl tenant list shows them");
+		return -1;
+	}
+	for (uint32_t i = 0; i < st.nif && j->ntaps < XS_PCAP_MAX_SNAPS; i++) {
+		if ((st.ifs[i].flags & XP_IF_GONE) || (cfg->iface && strcmp(cfg->iface, st.ifs[i].name)))
+			continue;
+		snprintf(j->taps[j->ntaps++].ifname, IF_NAMESIZE + 1, "%s", st.ifs[i].name);
+	}
+	if (!j->ntaps) {
+		char msg[64];
+
+		snprintf(msg, sizeof(msg), "%s%s", cfg->iface ? cfg->iface : "no interface",
+			 cfg->iface ? " is not attached" : " is attached");
+		fail(j->what, -ENODEV, msg,
+		     cfg->iface ? "xsnapctl status lists the attached ones" : "xsnapctl attach IFACE");
+		return -1;
+	}
+	if (env)
+		snprintf(saved, sizeof(saved), "%s", env);
+	prev = xsnap_set_print(lib_print);
+	for (unsigned int i = 0; i < j->ntaps && !err; i++) {
+		struct tap *t = &j->taps[i];
+
+		lib_msg[0] = '\0';
+		t->ctx = xsnap_connect(cfg->sock);
+		if (!t->ctx) {
+			err = errno;
+			break;
+		}
+		setenv("XSNAP_IFACE", t->ifname, 1);
+		t->s = xsnap_socket(t->ctx, tenant, NULL);
+		if (!t->s) {
+			err = errno;
+			xsnap_close(t->ctx);
+			t->ctx = NULL;
+		}
+	}
+	if (env)
+		setenv("XSNAP_IFACE", saved, 1);
+	else
+		unsetenv("XSNAP_IFACE");
+	/* receive threads may warn: straight to stderr, not into lib_msg */
+	xsnap_set_print(prev);
+	if (!err)
+		return 0;
+	for (unsigned int i = 0; i < j->ntaps && j->taps[i].ctx; i++)
+		xsnap_close(j->taps[i].ctx);
+	j->ntaps = 0;
+	fail(j->what, -err, lib_msg,
+	     err == EACCES ? "run it as root, in xsnapd's admin group (xsnapd -A GROUP), or as "
+			     "a uid/gid the tenant allows" :
+	     err == ENOENT || err == ECONNREFUSED ? "is xsnapd running?" :
+						    NULL);
+	return -1;
+}
+
+/* Receive on one tap and write what came, a batch at a time, until stopped. */
+static void dump_tap(struct pcap_job *j, struct tap *t)
+{
+	uint64_t limit = j->cfg->count;
+	struct xsnap_frame *v[TAP_BATCH];
+
+	while (!atomic_load(&pcap_stop)) {
+		int n = xsnap_recv(t->s, v, TAP_BATCH, 200);
+		unsigned int k = n > 0 ? (unsigned int)n : 0;
+
+		if (n == 0 || n == -EINTR)
+			continue;
+		if (n < 0) {
+			t->err = -n;
+			atomic_store(&pcap_stop, 1);
+			break;
+		}
+		pthread_mutex_lock(&j->lock);
+		if (limit && j->w.frames + k > limit)
+			k = (unsigned int)(limit - j->w.frames);
+		/* flushed per batch: a pipe reader sees the frames now */
+		if (k && (xs_pcap_write(&j->w, v, k) || xs_pcap_flush(&j->w)))
+			atomic_store(&pcap_stop, 1);
+		if (limit && j->w.frames >= limit)
+			atomic_store(&pcap_stop, 1);
+		pthread_mutex_unlock(&j->lock);
+		xsnap_release(t->s, v, (unsigned int)n);
+	}
+}
+
+static void *dump_thread(void *arg)
+{
+	struct tap *t = arg;
+
+	dump_tap(t->job, t);
+	return NULL;
+}
+
+static const char *tap_error(const struct tap *t, char *buf, size_t len)
+{
+	switch (t->err) {
+	case ENOENT:
+		return "the tenant was deleted";
+	case ENETDOWN:
+	case ENXIO:
+		snprintf(buf, len, "%s went away (detached or removed)", t->ifname);
+		return buf;
+	case ECONNRESET:
+		return "xsnapd went away";
+	}
+	snprintf(buf, len, "receive on %s: %s", t->ifname, strerror(t->err));
+	return buf;
+}
+
+/* The output is stdout: keep -j's JSON errors out of the pcap stream. */
+static bool pcap_to_stdout(const struct config *cfg)
+{
+	return !cfg->write || !strcmp(cfg->write, "-");
+}
+
+static int pcap_open_out(struct pcap_job *j)
+{
+	if (!xs_pcap_open(&j->w, pcap_to_stdout(j->cfg) ? "-" : j->cfg->write))
+		return 0;
+	fail(j->what, -EIO, j->w.msg, j->w.to_stdout ? NULL : "choose a writable path");
+	return -1;
+}
+
+static int run_dump(int fd, const struct config *cfg)
+{
+	struct pcap_job *j = calloc(1, sizeof(*j));
+	/* writes restart, so the file stays whole; the wait in xsnap_recv
+	 * (epoll) returns EINTR anyway.  A second signal kills at once (a
+	 * pipe reader that stopped reading would block us for good). */
+	struct sigaction sa = { .sa_handler = on_stop, .sa_flags = SA_RESTART | SA_RESETHAND };
+	XSNAP_OPTS(xsnap_stats, st0);
+	XSNAP_OPTS(xsnap_stats, st1);
+	sigset_t block, old;
+	bool have_stats, pipe_closed = false;
+	unsigned int started = 1;
+	int rc = EXIT_SUCCESS;
+	char buf[128];
+
+	if (!j)
+		return fail("dump", -ENOMEM, NULL, NULL);
+	if (pcap_to_stdout(cfg))
+		json_errors = false;
+	j->cfg = cfg;
+	snprintf(j->what, sizeof(j->what), "dump %s", cfg->pos[0]);
+	pthread_mutex_init(&j->lock, NULL);
+	if (taps_open(fd, j) || pcap_open_out(j)) {
+		rc = EXIT_FAILURE;
+		goto out;
+	}
+	have_stats = !xsnap_stats(j->taps[0].ctx, cfg->pos[0], &st0);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);	/* a closed pipe is a write error (EPIPE) */
+	/* taps 1.. get threads that leave the signals to this one */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	for (unsigned int i = 0; i < j->ntaps; i++)
+		j->taps[i].job = j;
+	for (; started < j->ntaps; started++) {
+		if (pthread_create(&j->taps[started].th, NULL, dump_thread, &j->taps[started])) {
+			fail(j->what, -EAGAIN, "cannot start a receive thread", NULL);
+			atomic_store(&pcap_stop, 1);
+			rc = EXIT_FAILURE;
+			break;
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	dump_tap(j, &j->taps[0]);
+	for (unsigned int i = 1; i < started; i++)
+		pthread_join(j->taps[i].th, NULL);
+	if (have_stats && !xsnap_stats(j->taps[0].ctx, cfg->pos[0], &st1))
+		st1.quota_drops -= st0.quota_drops;
+	else
+		st1.quota_drops = 0;
+	if (xs_pcap_close(&j->w)) {
+		if (j->w.to_stdout && j->w.err == EPIPE) {
+			pipe_closed = true;	/* the reader had enough: not a failure */
+		} else {
+			fail(j->what, -j->w.err, j->w.msg, NULL);
+			rc = EXIT_FAILURE;
+		}
+	}
+	for (unsigned int i = 0; i < j->ntaps; i++) {
+		if (j->taps[i].err) {
+			fail(j->what, -j->taps[i].err, tap_error(&j->taps[i], buf, sizeof(buf)),
+			     NULL);
+			rc = EXIT_FAILURE;
+		}
+	}
+	fprintf(stderr, "xsnapctl: %s: %llu frames written to %s%s", j->what,
+		(unsigned long long)j->w.frames, j->w.name,
+		pipe_closed ? " (the reader closed the pipe)" : "");
+	if (st1.quota_drops)
+		fprintf(stderr, "; tenant %s dropped %llu frames meanwhile (its log was full: a slow "
+				"reader, or raise --quota)",
+			cfg->pos[0], (unsigned long long)st1.quota_drops);
+	fputc('\n', stderr);
+out:
+	taps_close(j);
+	pthread_mutex_destroy(&j->lock);
+	free(j);
+	return rc;
+}
+
+static int run_snapshot(int fd, const struct config *cfg)
+{
+	struct pcap_job *j = calloc(1, sizeof(*j));
+	XSNAP_OPTS(xsnap_snap_opts, so, .frames = (uint32_t)cfg->frames,
+		   .last_ms = (uint32_t)cfg->last_ms);
+	struct xsnap_snap *sn[XS_PCAP_MAX_SNAPS];
+	uint64_t total = 0, skip = 0;
+	xsnap_print_fn_t prev;
+	int rc = EXIT_FAILURE;
+	int64_t n;
+
+	if (!j)
+		return fail("snapshot", -ENOMEM, NULL, NULL);
+	if (pcap_to_stdout(cfg))
+		json_errors = false;
+	j->cfg = cfg;
+	snprintf(j->what, sizeof(j->what), "snapshot %s", cfg->pos[0]);
+	pthread_mutex_init(&j->lock, NULL);
+	if (taps_open(fd, j))
+		goto out;
+	/* one snapshot per interface, taken before anything is written */
+	prev = xsnap_set_print(lib_print);
+	for (unsigned int i = 0; i < j->ntaps; i++) {
+		lib_msg[0] = '\0';
+		sn[i] = xsnap_snapshot(j->taps[i].s, &so);
+		if (!sn[i]) {
+			int err = errno;
+
+			xsnap_set_print(prev);
+			fail(j->what, -err, lib_msg, NULL);
+			goto out;	/* closing the taps closes the snapshots */
+		}
+		total += xsnap_snap_len(sn[i]);
+	}
+	xsnap_set_print(prev);
+	/* several interfaces: the newest N of their merged frames */
+	if (cfg->frames && total > cfg->frames)
+		skip = total - cfg->frames;
+	signal(SIGPIPE, SIG_IGN);
+	if (pcap_open_out(j))
+		goto out;
+	n = xs_pcap_write_snaps(&j->w, sn, j->ntaps, skip);
+	if (xs_pcap_close(&j->w) || n < 0) {
+		fail(j->what, -(j->w.err ? j->w.err : EIO), j->w.msg, NULL);
+		goto out;
+	}
+	fprintf(stderr, "xsnapctl: %s: %lld frames written to %s\n", j->what, (long long)n,
+		j->w.name);
+	rc = EXIT_SUCCESS;
+out:
+	taps_close(j);
+	pthread_mutex_destroy(&j->lock);
+	free(j);
+	return rc;
+}
+
 /* --- argument parsing ----------------------------------------------------- */
 static int set_opt(const struct cmd *c, const struct opt *o, const char *val, struct config *cfg)
 {
@@ -1054,6 +1463,11 @@ int main(int argc, char **argv)
 	if (cfg.help) {
 		cmd_usage(stdout, c, true);
 		return EXIT_SUCCESS;
+	}
+	if (c->check) {
+		rc = c->check(c, &cfg);
+		if (rc)
+			return rc;
 	}
 	json_errors = cfg.json;
 	fd = ctl_connect(cfg.sock);
