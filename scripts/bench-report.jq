@@ -30,6 +30,7 @@ def case_label(id; sys; n):
 	elif (id | startswith("xsnap-fanout-")) then "xsnap fan-out, 1 tenant x\(n)"
 	elif (id | startswith("xsnap-tenants-")) then "xsnap across \(n) tenants"
 	elif (id | startswith("xsnap-share-")) then "xsnap share group x\(n)"
+	elif (id | startswith("xsnapd-")) then "xsnap via xsnapd, fan-out 1 tenant x\(n) (processes)"
 	elif id == "lat-xsnap" then "latency: xsnap"
 	elif id == "lat-afxdp" then "latency: raw AF_XDP"
 	elif id == "lat-udp" then "latency: kernel UDP"
@@ -52,6 +53,7 @@ def metric(id):
 	if id == "xdp_drop" then "frames/s counted by an XDP program that drops every frame on the rx veth (its own per-CPU counter)"
 	elif id == "generator" then "frames/s xsnap-gen stamped and transmitted (XDP_TX) while the rx veth dropped them in XDP; includes frames veth's full ring refused (gen.dropped)"
 	elif (id | startswith("xsnap-share-")) then "frames/s received by the share group together (each frame reaches one consumer)"
+	elif (id | startswith("xsnapd-")) then "frames/s received by the slowest of N consumer processes, each with its own xsnap_connect() context and fan-out socket of one tenant (every consumer sees every frame); the engine runs in xsnapd (one thread), started per run and pinned to the receive CPU with the consumers; compare vs_inproc: the in-process fan-out case of the same N and placement"
 	elif (id | startswith("lat-")) then "send time (xsnap-gen --timestamp: bpf_ktime_get_ns() just before XDP_TX) to the consumer's clock_gettime(CLOCK_MONOTONIC) right after the receive call returned the frame's batch, at \($latrate) frames/s; percentiles over every frame of the window; min/median/max over runs"
 	else "frames/s received by the slowest consumer over the window (each consumer sees every frame)" end;
 
@@ -116,11 +118,14 @@ def metric(id):
 | ($recs | map(if (.unit | startswith("Mpps per consumer")) or .unit == "Mpps, all consumers"
 	then . + {vs_raw: (if $raw[.placement] and .median then (.median / $raw[.placement] | r3)
 		else null end)} else . end)) as $recs
-| (["threaded", "softirq"] | map(. as $pl | [1, 2, 4, 8][] | {
-	id: "xsnapd-\(.)", name: "xsnap multi-process via xsnapd x\(.)", system: "xsnapd",
-	N: ., placement: $pl, unit: "Mpps per consumer", min: null, median: null, max: null,
-	note: "n/a (multi-process bench client not yet written)", kernel: $kernel, cpus: $cpus}))
-	as $xsnapd
+# multi-process (xsnapd) against in-process fan-out: same N, same placement
+| ($recs | map(select(.id | startswith("xsnap-fanout-")) | {key: "\(.placement)/\(.N)", value: .median})
+	| from_entries) as $inproc
+| ($recs | map(if (.id | startswith("xsnapd-")) then
+	. + {vs_inproc: ($inproc["\(.placement)/\(.N)"] as $ip
+		| if $ip and .median then (.median / $ip | r3) else null end),
+	     daemon_cpu: ($rxcpu | tonumber)}
+	else . end)) as $recs
 # bench_classify: {"results": [{set, rules, frame, min, median, max,
 # ratio_to_1_rule}, ...]}.  Per rule set: per rule count the worst median over
 # the frame kinds, and the worst ratio at 10000 rules.  The target is judged on
@@ -136,15 +141,18 @@ def metric(id):
   }}) | from_entries) as $clsets
 | (($clsets.uniform // null | .ratio_10000_vs_1)
 	// ([$clsets[] | .ratio_10000_vs_1 | select(. != null)] | max)) as $clratio
-| [$runs[] | select(.rx.system == "xsnap") | .rx] as $xr
+| [$runs[] | select(.rx.system == "xsnap" or .rx.system == "xsnapd") | .rx] as $xr
 | {
 	id: "allocs", name: "heap allocations per received frame (xsnap data path)",
 	system: "xsnap", unit: "allocations/frame",
-	metric: "malloc/calloc/realloc/memalign calls counted by an LD_PRELOAD shim (tools/bench/shim/alloc_count.c) inside every xsnap run's measurement window (all threads), divided by the frames received",
+	metric: "malloc/calloc/realloc/memalign calls counted by an LD_PRELOAD shim (tools/bench/shim/alloc_count.c) inside every xsnap run's measurement window, divided by the frames received: in-process runs every thread of the receiver; xsnapd runs every consumer process (one counter shared across fork) plus xsnapd itself (its counter in a file, XSNAP_BENCH_ALLOC_FILE)",
 	max: ([$xr[].allocs_per_frame] | stats | .max),
-	allocs: ([$xr[].allocs | select(. != null)] | add),
+	allocs: ([$xr[] | (.allocs // 0) + (.daemon_allocs // 0)] | add),
+	daemon_allocs: ([$xr[] | .daemon_allocs | select(. != null)] | add),
 	frames: ([$xr[].frames] | add),
-	runs: ($xr | length), kernel: $kernel, cpus: $cpus
+	runs: ($xr | length),
+	runs_xsnapd: ($xr | map(select(.system == "xsnapd")) | length),
+	kernel: $kernel, cpus: $cpus
 } as $allocs
 | {
 	machine: {kernel: $kernel, cpus: $cpus, cpu_model: $model, commit: $commit, date: $date,
@@ -152,11 +160,12 @@ def metric(id):
 	settings: {runs: $nruns, window_s: ($window | tonumber), warmup_s: ($warmup | tonumber),
 		quick: ($quick == 1), generator_cpu: ($gencpu | tonumber), nice: ($nice | tonumber),
 		receive_cpu: ($rxcpu | tonumber), latency_rate_pps: ($latrate | tonumber),
+		xsnapd: "xsnapd cases: a fresh xsnapd per run in the rx namespace, pinned to the receive CPU (taskset) and at the same nice, configured with xsnapctl: attach --frames 16384 (rings: xsnapd's 1024), tenant add t0 --quota 1024, rule add t0 'udp dst port 9000'",
 		frames: "66-byte UDP (74 with --timestamp) to 01:00:5e:01:01:01 / 239.1.1.1:9000, 64 source ports",
 		placements: {
 			threaded: "rx veth NAPI threaded (echo 1 > /sys/class/net/DEV/threaded), its kthread pinned to the receive CPU with the consumers: all receive work on one core",
 			softirq: "rx veth NAPI in softirq (default): it runs on the generator's CPU, the consumers alone on the receive CPU"}},
-	records: ($recs + $xsnapd + [
+	records: ($recs + [
 		$allocs,
 		{id: "classify", name: "classification cost", system: "xsnap", unit: "ns/frame",
 		 sets: $clsets,
@@ -189,8 +198,13 @@ def metric(id):
 			| select(. != null)
 			| {target: "8 fan-out consumers: each >= \($x.t)x raw", placement: $x.pl,
 			   ratio: .vs_raw, threshold: $x.t}),
-		{target: "multi-process via xsnapd >= 0.9x in-process", placement: "both",
-		 ratio: null, threshold: 0.9, note: "n/a (multi-process bench client not yet written)"},
+		(["threaded", "softirq"][] as $pl
+			| ($recs | map(select((.id | startswith("xsnapd-")) and .placement == $pl
+				and .vs_inproc != null)) | sort_by(.vs_inproc))
+			| select(length > 0)
+			| {target: "multi-process via xsnapd >= 0.9x in-process (worst N)",
+			   placement: $pl, ratio: .[0].vs_inproc, threshold: 0.9,
+			   worst_n: .[0].N, ratios: (sort_by(.N) | map({key: "\(.N)", value: .vs_inproc}) | from_entries)}),
 		{target: "classification: 10000 rules <= 1.5x 1 rule (1 shape)", placement: "-",
 		 ratio: ($clratio | r3), threshold: 1.5, lower_is_better: true,
 		 note: (if $clratio then null else $cnote end)},

@@ -22,17 +22,16 @@ def order: {"generator": 0, "xdp_drop": 1, "afxdp": 2}[.id] //
 	"\($s.runs) run(s) per case, \($s.window_s) s window after \($s.warmup_s) s warm-up; generator on CPU \($s.generator_cpu), receivers on CPU \($s.receive_cpu), nice \($s.nice); load average \($m.loadavg_start) at the start, \($m.loadavg_end) at the end",
 	"Frames: \($s.frames)",
 	"",
-	"Throughput: min / median / max over the runs; vs raw = median / raw AF_XDP median (same placement)",
-	("placement | case                              |  N | unit                |     min |  median |     max | vs raw" | gsub("\\|"; " ")),
+	"Throughput: min / median / max over the runs; vs raw = median / raw AF_XDP median (same placement);",
+	"vs in-proc (xsnapd rows) = median / in-process fan-out median (same N, same placement); xsnapd's engine thread runs on CPU \($s.receive_cpu) with the consumer processes",
+	("placement | case                                              |  N | unit                |     min |  median |     max | vs raw | vs in-proc" | gsub("\\|"; " ")),
 	( ["threaded", "softirq"][] as $pl
 	  | $cases | map(select(.placement == $pl and (.id | startswith("lat-") | not)))
-	  | (map(select(.id | startswith("xsnapd-") | not)) + (map(select(.id | startswith("xsnapd-")))
-		| if length > 0 then [.[0] + {N: (map(.N | tostring) | join(","))}] else [] end))
 	  | sort_by([order, .N])[]
 	  | if .note then
-		"\($pl | pad(9))   \(.name | sub(" x[0-9]+$"; "") | pad(34))  \(.N | lpad(2))   \(.note)"
+		"\($pl | pad(9))   \(.name | pad(50))  \(.N | lpad(2))   \(.note)"
 	    else
-		"\($pl | pad(9))   \(.name | pad(34))  \((if .id == "generator" or .id == "xdp_drop" then "-" else .N end) | lpad(2))   \(.unit | pad(19))   \(.min | num | lpad(7))   \(.median | num | lpad(7))   \(.max | num | lpad(7))   \(.vs_raw | ratio | lpad(6))"
+		"\($pl | pad(9))   \(.name | pad(50))  \((if .id == "generator" or .id == "xdp_drop" then "-" else .N end) | lpad(2))   \(.unit | pad(19))   \(.min | num | lpad(7))   \(.median | num | lpad(7))   \(.max | num | lpad(7))   \(.vs_raw | ratio | lpad(6))\(if (.id | startswith("xsnapd-")) then "   \(.vs_inproc | ratio | lpad(10))" else "" end)"
 	    end ),
 	"",
 	"Latency at \($s.latency_rate_pps) frames/s, us, median over the runs (min..max): generator's send time to the consumer",
@@ -45,7 +44,7 @@ def order: {"generator": 0, "xdp_drop": 1, "afxdp": 2}[.id] //
 	"Costs",
 	( .records[] | select(.placement == null)
 	  | if .id == "allocs" then
-		"  heap allocations per received frame (xsnap, \(.runs) runs, every mode): \(.max | num) (\(.allocs // "-") allocations / \(.frames // "-") frames)"
+		"  heap allocations per received frame (xsnap, \(.runs) runs, every mode; in-process: every thread; xsnapd rows (\(.runs_xsnapd // 0) runs): every consumer process and xsnapd, \(.daemon_allocs // "-") of the allocations xsnapd's): \(.max | num) (\(.allocs // "-") allocations / \(.frames // "-") frames)"
 	    elif .id == "classify" then
 		if (.sets | length) > 0 then
 			"  classification, ns/frame (bench_classify; worst frame kind per rule count):",
@@ -54,8 +53,10 @@ def order: {"generator": 0, "xdp_drop": 1, "afxdp": 2}[.id] //
 	    elif .note then "  \(.name): \(.note)"
 	    else "  \(.name): \(.median | num) \(.unit) (min \(.min | num), max \(.max | num))\(if .read_ns_per_frame then "; reading it: \(.read_ns_per_frame.median | num) ns/frame" else "" end)" end ),
 	( $cases | map(select(.id == "xsnap-fanout-8" or .id == "afxdp")) | group_by(.id)[] | .[0]
-	  | "  \(.name)\(if .id == "afxdp" then "" else "" end): UMEM \(.umem_bytes / 1048576 | num) MiB, RSS \(.rss_bytes / 1048576 | num) MiB" ),
+	  | "  \(.name): UMEM \(.umem_bytes / 1048576 | num) MiB, RSS \(.rss_bytes / 1048576 | num) MiB" ),
+	( $cases | map(select(.id == "xsnapd-8")) | .[0] | select(. != null)
+	  | "  \(.name): RSS \(.rss_bytes / 1048576 | num) MiB summed over the 8 consumer processes (shared pages once per process; xsnapd not included)" ),
 	"",
 	"Targets (ratios in this run)",
-	( .targets[] | "  \(.target | pad(52)) \(.placement | pad(9)) \(if .ratio == null then (.note // "n/a") else "\(.ratio | num)\(if .threshold == 0 then "" else "x" end)  \(if .met then "met" else "MISSED" end)" end)" )
+	( .targets[] | "  \(.target | pad(56)) \(.placement | pad(9)) \(if .ratio == null then (.note // "n/a") else "\(.ratio | num)\(if .threshold == 0 then "" else "x" end)  \(if .met then "met" else "MISSED" end)" end)\(if .ratios then "  (N=" + ([.ratios | to_entries[] | "\(.key): \(.value | ratio)"] | join(", ")) + ")" else "" end)" )
 ) | sub("\\s+$"; "")

@@ -5,7 +5,8 @@
 # one veth queue, with one generator, in one run, so that the ratios mean
 # something on a noisy shared machine.
 #
-#   scripts/bench.sh [--quick] [--runs N] [--window S] [--warmup S] [-o FILE]
+#   scripts/bench.sh [--quick] [--runs N] [--window S] [--warmup S] [--only REGEX]
+#                    [-o FILE]
 #
 # Root.  Brings up its own lab (tests/lib/lab.sh: two namespaces joined by a
 # veth pair with one queue) and removes it on exit, also on failure or ^C.
@@ -26,6 +27,12 @@
 #      system can fan it out; latency cases pace it and add a timestamp;
 #   4. the receiver waits for the first frame, warms up, measures over a
 #      fixed window and prints a JSON report; the generator is stopped.
+# The xsnapd cases (bench_xsnap --connect: N consumer processes) first start
+# their own xsnapd in the rx namespace (its own socket under the run's temp
+# directory), pinned to RX_CPU and niced like the receivers, under the
+# allocation-counting shim, and configure it with xsnapctl only (attach, one
+# tenant, one rule, the in-process fan-out case's sizes); the daemon is
+# stopped after the run.
 # Cases run in rounds (every case once per round, --runs rounds), so slow
 # drifts of the machine hit every case alike.
 set -euo pipefail
@@ -35,6 +42,8 @@ OUTPUT=${OUTPUT:-$ROOT/build}
 [[ $OUTPUT == /* ]] || OUTPUT=$PWD/$OUTPUT
 BIN=$OUTPUT/bench
 GEN=$OUTPUT/xsnap-gen
+XSNAPD=$OUTPUT/xsnapd
+XSNAPCTL=$OUTPUT/xsnapctl
 prog=${0##*/}
 
 RUNS=3
@@ -45,6 +54,7 @@ RUNS_SET=
 WINDOW_SET=
 WARMUP_SET=
 RESULTS=
+ONLY=
 GEN_CPU=${GEN_CPU:-0}
 RX_CPU=${RX_CPU:-1}
 LAT_RATE=${LAT_RATE:-100000}	# latency cases: frames per second
@@ -52,12 +62,19 @@ NICE=${BENCH_NICE:--10}		# scheduling priority of everything measured
 
 usage() {
 	cat <<EOF
-usage: $prog [--quick] [--runs N] [--window S] [--warmup S] [-o FILE]
+usage: $prog [--quick] [--runs N] [--window S] [--warmup S] [--only REGEX] [-o FILE]
   --quick        smoke run: each kind of case once, tiny windows (seconds)
   --runs N       runs per case (default 3; at least 3 unless --quick)
   --window S     measurement window per run in seconds (default 2)
   --warmup S     seconds between the first frame and the window (default 0.5)
+  --only REGEX   run only the cases whose id matches REGEX (bash =~), e.g.
+                 'afxdp|xsnap-fanout|xsnapd' (ratios need their reference
+                 case: afxdp for vs raw, xsnap-fanout-N for vs in-process)
   -o FILE        results JSON (default \$OUTPUT/bench/results.json)
+Cases: xdp_drop, afxdp, udp-N, afpacket-N, xsnap-fanout-N, xsnap-tenants-N,
+xsnap-share-N, xsnapd-N (N = 1, 2, 4, 8: N consumer processes of an xsnapd
+that bench.sh starts, pinned to RX_CPU with them, and configures through
+xsnapctl; compared with xsnap-fanout-N), lat-*, snap.
 Environment: OUTPUT (build dir), GEN_CPU (default 0), RX_CPU (default 1),
 LAT_RATE (latency cases' rate, default 100000 frames/s), BENCH_NICE (nice
 value of the generator, the receivers, the NAPI kthread and, while it runs,
@@ -86,6 +103,9 @@ while (($#)); do
 	--warmup)
 		is_num "${2:-}" || { usage >&2; exit 2; }
 		WARMUP=$2; WARMUP_SET=1; shift 2 ;;
+	--only)
+		[[ -n ${2:-} ]] || { usage >&2; exit 2; }
+		ONLY=$2; shift 2 ;;
 	-o)
 		[[ -n ${2:-} ]] || { usage >&2; exit 2; }
 		RESULTS=$2; shift 2 ;;
@@ -112,7 +132,7 @@ NCPU=$(nproc)
 ((GEN_CPU < NCPU && RX_CPU < NCPU && GEN_CPU != RX_CPU)) ||
 	die "GEN_CPU=$GEN_CPU and RX_CPU=$RX_CPU must be two different CPUs below $NCPU"
 command -v jq >/dev/null || die "jq not found: run scripts/install-deps.sh"
-for b in "$GEN" "$BIN"/bench_{xdpdrop,afxdp,udp,packet,xsnap,snap,napi}; do
+for b in "$GEN" "$XSNAPD" "$XSNAPCTL" "$BIN"/bench_{xdpdrop,afxdp,udp,packet,xsnap,snap,napi}; do
 	[[ -x $b ]] || die "$b missing: run 'make' first"
 done
 
@@ -186,6 +206,51 @@ pin_napi() {
 
 quote() { printf '%q ' "$@"; }
 
+# --- xsnapd, for the multi-process cases ---------------------------------------
+# Sizes of the in-process fan-out case (bench_xsnap's defaults) where xsnapctl
+# can set them; the rings stay xsnapd's (1024 entries, no attach option).
+DSOCK=$TMP/xsnapd/xsnapd.sock
+DALLOC=$TMP/xsnapd/allocs	# the daemon's allocation counter (shim)
+DPID=
+DCMDS=
+
+# d_up LOG: start xsnapd in the rx namespace and configure it; DPID, DCMDS
+# (the commands, for the record).  1 (after logging why) if it failed.
+d_up() {
+	local log=$1
+	local -a dcmd=(nice -n "$NICE" taskset -c "$RX_CPU" env "LD_PRELOAD=$SHIM"
+		"XSNAP_BENCH_ALLOC_FILE=$DALLOC" "$XSNAPD" -S "$DSOCK")
+	mkdir -p "${DSOCK%/*}"
+	rm -f "$DALLOC"
+	lab_bg --log "$log" "$LAB_NS_RX" "${dcmd[@]}" >/dev/null
+	DPID=$LAB_BG_PID
+	DCMDS="ip netns exec $LAB_NS_RX $(quote "${dcmd[@]}")"
+	# ready when it answers
+	if ! wait_for 10 "$XSNAPCTL" -S "$DSOCK" status >/dev/null 2>&1; then
+		echo "xsnapd did not start" >>"$log"
+		return 1
+	fi
+	dctl attach "$IF" --frames 16384 && dctl tenant add t0 --quota 1024 &&
+		dctl rule add t0 'udp dst port 9000' --prio 10
+}
+
+# dctl ARGS...: xsnapctl against d_up's daemon, recorded in DCMDS; output to
+# d_up's log.
+dctl() {
+	DCMDS+="; xsnapctl -S $DSOCK $(quote "$@")"
+	"$XSNAPCTL" -S "$DSOCK" "$@" >>"$log" 2>&1 || { echo "xsnapctl $*: failed" >>"$log"; return 1; }
+}
+
+# d_down: stop xsnapd (SIGTERM: it detaches); 1 if it did not exit cleanly.
+d_down() {
+	local rc=0
+	[[ -n $DPID ]] || return 0
+	lab_stop "$DPID" 5 >/dev/null || rc=1
+	wait "$DPID" 2>/dev/null || rc=1
+	DPID=
+	return $rc
+}
+
 # run_one CASE_ID RUN RECEIVER_ARGS... -- GEN_EXTRA_ARGS...
 # One run: receiver up, NAPI pinned (threaded), generator on, receiver's
 # report, generator off.  Appends one JSON line to $RUNLOG; returns 1 (after
@@ -204,8 +269,18 @@ run_one() {
 	local -a rcmd=("${pre[@]}" "${rx[@]}" -c "$RX_CPU" -W "$WARMUP" -w "$WINDOW" -T 10
 		-R "$d/ready")
 	local -a gcmd=(nice -n "$NICE" taskset -c "$GEN_CPU" "$GEN" "${GEN_ARGS[@]}" "${gx[@]}")
-	local rpid gpid rc=0 pin=
+	local rpid gpid rc=0 pin= daemon=
 
+	: >"$d/rx.err"
+	if [[ " ${rx[*]} " == *" --connect "* ]]; then
+		if ! d_up "$d/rx.err"; then
+			d_down || true
+			echo "$prog: run $run of '$id' ($PLACEMENT) failed: xsnapd:" >&2
+			sed 's/^/    /' "$d/rx.err" >&2
+			return 1
+		fi
+		daemon=$DCMDS
+	fi
 	lab_bg --log "$d/rx.err" "$LAB_NS_RX" sh -c 'exec "$@" >"$0"' "$d/rx.json" "${rcmd[@]}" \
 		>/dev/null
 	rpid=$LAB_BG_PID
@@ -231,6 +306,10 @@ run_one() {
 	wait "$rpid" || rc=$?
 	lab_stop "$gpid" 5 >/dev/null || true
 	wait "$gpid" 2>/dev/null || true
+	if [[ -n $daemon ]] && ! d_down; then
+		echo "xsnapd did not exit cleanly on SIGTERM" >>"$d/rx.err"
+		((rc != 0)) || rc=1
+	fi
 	if ((rc != 0)) || ! jq -e . "$d/rx.json" >/dev/null 2>&1 ||
 		[[ $PLACEMENT == threaded && -z $pin ]]; then
 		echo "$prog: run $run of '$id' ($PLACEMENT) failed (exit $rc):" >&2
@@ -243,9 +322,10 @@ run_one() {
 		--arg rcmd "ip netns exec $LAB_NS_RX $(quote "${rcmd[@]}")" \
 		--arg gcmd "ip netns exec $LAB_NS_TX $(quote "${gcmd[@]}")" \
 		--arg pin "${pin:-none (softirq: NAPI runs where the generator raised it)}" \
-		--argjson gen "$gen" \
+		--arg daemon "$daemon" --argjson gen "$gen" \
 		'{id: $id, run: $run, placement: $pl, rx: ., gen: $gen,
-		  commands: {receiver: $rcmd, generator: $gcmd, napi: $pin}}' \
+		  commands: ({receiver: $rcmd, generator: $gcmd, napi: $pin}
+			+ if $daemon == "" then {} else {daemon: $daemon} end)}' \
 		"$d/rx.json" >>"$RUNLOG"
 	rm -rf "$d"
 }
@@ -254,7 +334,12 @@ run_one() {
 # One line per case: ID|SYSTEM|N|placements|receiver args|generator extra args
 # (IDs are unique per placement; placements: t = threaded, s = softirq).
 CASES=()
-add() { CASES+=("$1"); }
+add() {
+	[[ -z $ONLY || ${1%%|*} =~ $ONLY ]] && CASES+=("$1")
+	return 0
+}
+# the multi-process receiver: N processes of xsnapd (started per run, d_up)
+XSNAPD_RX="$BIN/bench_xsnap -q -i $IF -m fanout --connect $DSOCK --daemon-allocs $DALLOC"
 LATG="--timestamp -r $LAT_RATE"
 if [[ -z $QUICK ]]; then
 	add "xdp_drop|xdp_drop|1|ts|$BIN/bench_xdpdrop -i $IF|"
@@ -264,6 +349,7 @@ if [[ -z $QUICK ]]; then
 	for n in 1 2 4 8; do
 		add "xsnap-fanout-$n|xsnap|$n|ts|$BIN/bench_xsnap -q -i $IF -m fanout -n $n|"
 	done
+	for n in 1 2 4 8; do add "xsnapd-$n|xsnapd|$n|ts|$XSNAPD_RX -n $n|"; done
 	for n in 2 4 8; do
 		add "xsnap-tenants-$n|xsnap|$n|ts|$BIN/bench_xsnap -q -i $IF -m tenants -n $n|"
 		add "xsnap-share-$n|xsnap|$n|ts|$BIN/bench_xsnap -q -i $IF -m share -n $n|"
@@ -280,10 +366,12 @@ else
 	add "xsnap-fanout-2|xsnap|2|ts|$BIN/bench_xsnap -q -i $IF -m fanout -n 2|"
 	add "xsnap-tenants-2|xsnap|2|t|$BIN/bench_xsnap -q -i $IF -m tenants -n 2|"
 	add "xsnap-share-2|xsnap|2|t|$BIN/bench_xsnap -q -i $IF -m share -n 2|"
+	add "xsnapd-2|xsnapd|2|t|$XSNAPD_RX -n 2|"
 	add "lat-xsnap|xsnap|1|t|$BIN/bench_xsnap -q -i $IF -m fanout -n 1 -L|$LATG"
 	add "snap|xsnap|1|t|$BIN/bench_snap -i $IF --reps 3|-r 200000"
 fi
 
+((${#CASES[@]})) || die "--only '$ONLY' matches no case (see --help)"
 ncases=0
 for c in "${CASES[@]}"; do
 	IFS='|' read -r _ _ _ pls _ _ <<<"$c"

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #
 # Smoke test of the benchmark (scripts/bench.sh --quick): every kind of
-# receiver, the generator, both placements, the result files and the table
+# receiver (the multi-process one through an xsnapd too), the generator,
+# both placements, the result files and the table
 # run once with tiny windows, so `make bench` cannot rot.  The numbers are
 # not judged (a loaded CI machine), only that every case produced a sane
 # record and that nothing is left behind.
@@ -53,9 +54,20 @@ t_quick_run() {
 	# the data path allocates nothing, also in a smoke run
 	jq -e '.records[] | select(.id == "allocs") | .max == 0 and .frames > 0' "$json" \
 		>/dev/null || fail "heap allocations on the data path (or none counted)"
-	jq -e '[.records[] | select(.id | startswith("xsnapd-"))] | length == 8 and
-		all(.note | startswith("n/a"))' "$json" >/dev/null ||
-		fail "xsnapd rows missing"
+	# the multi-process row: N consumer processes of an xsnapd, compared with
+	# the in-process fan-out row of the same N and placement
+	jq -e '[.records[] | select(.id == "xsnapd-2" and .placement == "threaded")]
+		| length == 1 and (.[0] | .min > 0 and .median >= .min and .runs >= 1
+		and .note == null and .vs_inproc > 0 and .daemon_cpu >= 0
+		and (.commands.receiver | test("--connect"))
+		and (.commands.daemon | test("xsnapd.*xsnapctl")))' "$json" >/dev/null ||
+		fail "no valid xsnapd (multi-process) record with a ratio against in-process"
+	jq -e '[.targets[] | select(.target | startswith("multi-process"))] | length >= 1
+		and all(.ratio > 0)' "$json" >/dev/null || fail "no multi-process target"
+	# the daemon's allocations were counted too, not only the consumers'
+	jq -e '.records[] | select(.id == "allocs") | .runs_xsnapd >= 1 and .daemon_allocs != null' \
+		"$json" >/dev/null || fail "xsnapd's allocations not counted"
+	grep -q 'xsnap via xsnapd' "$out/table" || fail "the table has no xsnapd row"
 	jq -e '.targets | length >= 3' "$json" >/dev/null || fail "no targets"
 	[[ -s ${json%.json}.txt ]] || fail "no table file next to results.json"
 	grep -q 'raw AF_XDP' "$out/table" || fail "the table has no raw AF_XDP row"

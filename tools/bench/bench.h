@@ -9,7 +9,8 @@
  * all alike and their numbers compare:
  *
  *   1. set up (sockets, XDP program, UMEM), start N consumer threads pinned
- *      to --cpu, then create the --ready file;
+ *      to --cpu, then create the --ready file (consumer processes, see
+ *      below: once every one of them said it is ready);
  *   2. wait for the first frame (the generator starts after the ready file),
  *      then --warmup seconds;
  *   3. measure for --window seconds: each consumer publishes its frame count
@@ -18,6 +19,13 @@
  *      does nothing else in between (so an allocation counted meanwhile is a
  *      consumer's or the engine's);
  *   4. stop the consumers, print one JSON object on stdout, exit 0.
+ *
+ * Consumers may also be processes (b->procs, bench_new_shared()): each is
+ * forked from the main thread, pinned with it, does its own set-up (say
+ * xsnap_connect() and a socket), calls bench_ready() and then runs like a
+ * thread would.  The struct bench and the latency buffers are then in
+ * shared memory, so counting, phases and the report work unchanged; a
+ * consumer process that fails calls bench_fail() and the run fails.
  *
  * A consumer waits for frames the way its system's users do: a blocking
  * receive call (poll, epoll, recvmmsg, xsnap_recv with a timeout), or with
@@ -50,6 +58,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,6 +74,8 @@
 
 /* Phases of a run, set by the main thread, read by the consumers. */
 enum { PH_WARMUP = 0, PH_WINDOW, PH_STOP };
+/* A consumer's set-up (processes only): starting, ready, failed. */
+enum { CS_STARTING = 0, CS_READY, CS_FAILED };
 
 struct bench_cons {
 	_Atomic uint64_t frames;	/* written by its consumer only */
@@ -71,7 +85,9 @@ struct bench_cons {
 	uint32_t nlat, nlat2, lat_cap;
 	uint64_t lat_bad;		/* frames without a send time */
 	int idx;
+	_Atomic int state;		/* CS_*, written by its consumer */
 	pthread_t thr;
+	pid_t pid;			/* consumer process (b->procs) */
 	void *priv;			/* the program's per-consumer state */
 } __attribute__((aligned(64)));
 
@@ -86,12 +102,15 @@ struct bench {
 	bool latency;
 	bool spin;			/* busy-poll instead of sleeping when idle */
 	const char *lat2_name;		/* JSON name of the second latency, or NULL */
+	bool procs;			/* consumers are processes (bench_new_shared) */
+	const char *alloc_file;		/* the daemon's shim counter file, or NULL */
 	/* run state */
 	_Atomic int phase;
 	struct bench_cons cons[BENCH_MAX_CONS];
 	double t_window;		/* measured window length (s) */
 	uint64_t f0[BENCH_MAX_CONS], f1[BENCH_MAX_CONS];
 	long long allocs;		/* allocations in the window, -1: not counted */
+	long long file_allocs;		/* the daemon's, counted in alloc_file */
 	uint64_t rss_bytes;		/* at the end of the window */
 };
 
@@ -203,6 +222,48 @@ static inline void bench_init(struct bench *b, const char *prog)
 	b->window_s = 2;
 	b->first_s = 10;
 	b->allocs = -1;
+	b->file_allocs = -1;
+}
+
+/*
+ * bench_new_shared() - a struct bench for consumer processes: in a shared
+ * anonymous mapping (it survives fork() as one object), initialised like
+ * bench_init() with procs set.  Exits on failure (nothing to clean up yet).
+ */
+static inline struct bench *bench_new_shared(const char *prog)
+{
+	struct bench *b = mmap(NULL, sizeof(*b), PROT_READ | PROT_WRITE,
+			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (b == MAP_FAILED) {
+		fprintf(stderr, "%s: mapping shared state: %s\n", prog, strerror(errno));
+		exit(EXIT_FAILURE);
+	}
+	bench_init(b, prog);
+	b->procs = true;
+	return b;
+}
+
+/* Zeroed memory for latency samples: shared with consumer processes when
+ * there are some, so that the main thread reads what they recorded. */
+static inline void *bench_buf_alloc(const struct bench *b, size_t size)
+{
+	void *p;
+
+	if (!b->procs)
+		return calloc(1, size);
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static inline void bench_buf_free(const struct bench *b, void *p, size_t size)
+{
+	if (!p)
+		return;
+	if (b->procs)
+		munmap(p, size);
+	else
+		free(p);
 }
 
 /* Handle a common option; false if @c is not one. */
@@ -261,9 +322,9 @@ static inline int bench_alloc_lat(struct bench *b)
 		if (!b->latency)
 			continue;
 		c->lat_cap = BENCH_MAX_LAT;
-		c->lat = calloc(c->lat_cap, sizeof(*c->lat));
+		c->lat = bench_buf_alloc(b, c->lat_cap * sizeof(*c->lat));
 		if (b->lat2_name)
-			c->lat2 = calloc(c->lat_cap, sizeof(*c->lat2));
+			c->lat2 = bench_buf_alloc(b, c->lat_cap * sizeof(*c->lat2));
 		if (!c->lat || (b->lat2_name && !c->lat2)) {
 			bench_err(b, "out of memory for latency samples");
 			return -1;
@@ -292,21 +353,119 @@ static inline int bench_pin_self(const struct bench *b)
 	return 0;
 }
 
-/* Start the consumers: fn(b, consumer) each, on --cpu (inherited). */
+/* A consumer process's set-up is done (it receives from now on). */
+static inline void bench_ready(struct bench_cons *c)
+{
+	atomic_store(&c->state, CS_READY);
+}
+
+/* A consumer failed (it said why): the run fails. */
+static inline void bench_fail(struct bench_cons *c)
+{
+	atomic_store(&c->state, CS_FAILED);
+}
+
+/* Wait for consumer processes, then tell whether any failed (a non-zero
+ * exit, a signal, or bench_fail()); -1 if so. */
+static inline int bench_reap(struct bench *b, unsigned int n)
+{
+	int ret = 0;
+
+	for (unsigned int i = 0; i < n; i++) {
+		struct bench_cons *c = &b->cons[i];
+		int st;
+
+		if (c->pid <= 0)
+			continue;
+		while (waitpid(c->pid, &st, 0) < 0 && errno == EINTR)
+			;
+		c->pid = 0;
+		if (WIFSIGNALED(st)) {
+			bench_err(b, "consumer process %u killed by signal %d", i, WTERMSIG(st));
+			ret = -1;
+		} else if (WEXITSTATUS(st) || atomic_load(&c->state) == CS_FAILED) {
+			bench_err(b, "consumer process %u failed", i);
+			ret = -1;
+		}
+	}
+	return ret;
+}
+
+/* Fork consumer process @i: it dies with the main thread's process, runs
+ * fn(consumer) and exits (status 1 if it called bench_fail()). */
+static inline pid_t bench_fork(struct bench *b, unsigned int i, void *(*fn)(void *))
+{
+	pid_t parent = getpid(), pid;
+
+	fflush(NULL);	/* nothing buffered twice */
+	pid = fork();
+	if (pid)
+		return pid;
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+		_exit(EXIT_FAILURE);
+	fn(&b->cons[i]);
+	_exit(atomic_load(&b->cons[i].state) == CS_FAILED ? EXIT_FAILURE : EXIT_SUCCESS);
+}
+
+/* Start the consumers: fn(b, consumer) each, on --cpu (inherited), as
+ * threads or (b->procs) as processes. */
 static inline int bench_start(struct bench *b, void *(*fn)(void *))
 {
 	for (unsigned int i = 0; i < b->n; i++) {
-		int err = pthread_create(&b->cons[i].thr, NULL, fn, &b->cons[i]);
+		int err = 0;
 
+		if (b->procs) {
+			b->cons[i].pid = bench_fork(b, i, fn);
+			if (b->cons[i].pid < 0)
+				err = errno;
+		} else {
+			err = pthread_create(&b->cons[i].thr, NULL, fn, &b->cons[i]);
+		}
 		if (err) {
 			bench_err(b, "starting consumer %u: %s", i, strerror(err));
 			atomic_store(&b->phase, PH_STOP);
-			for (unsigned int j = 0; j < i; j++)
-				pthread_join(b->cons[j].thr, NULL);
+			if (b->procs)
+				bench_reap(b, i);
+			else
+				for (unsigned int j = 0; j < i; j++)
+					pthread_join(b->cons[j].thr, NULL);
 			return -1;
 		}
 	}
 	return 0;
+}
+
+/* Consumer processes: wait until each is ready; -1 (after saying why) if one
+ * failed or they took longer than --first-timeout. */
+static inline int bench_wait_ready(struct bench *b)
+{
+	uint64_t deadline = bench_now_ns() + (uint64_t)(b->first_s * 1e9);
+
+	for (unsigned int i = 0; b->procs && i < b->n; i++) {
+		int st;
+
+		while ((st = atomic_load(&b->cons[i].state)) == CS_STARTING) {
+			if (bench_now_ns() > deadline) {
+				bench_err(b, "consumer process %u not ready within %g s", i,
+					  b->first_s);
+				return -1;
+			}
+			bench_sleep(0.002);
+		}
+		if (st == CS_FAILED) {
+			bench_err(b, "consumer process %u failed to start", i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static inline bool bench_any_failed(struct bench *b)
+{
+	for (unsigned int i = 0; i < b->n; i++)
+		if (atomic_load_explicit(&b->cons[i].state, memory_order_relaxed) == CS_FAILED)
+			return true;
+	return false;
 }
 
 static inline bool bench_stopping(struct bench *b)
@@ -384,15 +543,49 @@ static inline long long bench_allocs(void)
 	return fn ? (long long)fn() : -1;
 }
 
-/* Resident set size from /proc/self/statm (no allocation). */
-static inline uint64_t bench_rss(void)
+/*
+ * The shim's counter of another process that runs it with
+ * XSNAP_BENCH_ALLOC_FILE=@path (the first 8 bytes of @path), or -1 if there
+ * is none.  Mapped once (before the window), read with one load after.
+ */
+static inline long long bench_file_allocs(const char *path)
 {
-	char buf[128];
+	static const _Atomic uint64_t *cnt;
+	struct stat st;
+	void *p;
+	int fd;
+
+	if (!path)
+		return -1;
+	if (!cnt) {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -1;
+		p = MAP_FAILED;
+		if (!fstat(fd, &st) && st.st_size >= (off_t)sizeof(uint64_t))
+			p = mmap(NULL, sizeof(uint64_t), PROT_READ, MAP_SHARED, fd, 0);
+		close(fd);
+		if (p == MAP_FAILED)
+			return -1;
+		cnt = p;
+	}
+	return (long long)atomic_load_explicit(cnt, memory_order_relaxed);
+}
+
+/* Resident set size of process @pid (0: this one) from /proc/PID/statm (no
+ * allocation). */
+static inline uint64_t bench_rss_of(pid_t pid)
+{
+	char buf[128], path[64];
 	unsigned long size, res;
 	ssize_t r;
 	int fd;
 
-	fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/statm");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
 	r = read(fd, buf, sizeof(buf) - 1);
@@ -403,6 +596,19 @@ static inline uint64_t bench_rss(void)
 	if (sscanf(buf, "%lu %lu", &size, &res) != 2)
 		return 0;
 	return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* This process's RSS, or with consumer processes the sum of theirs (pages
+ * they share, such as a UMEM, count once per process). */
+static inline uint64_t bench_rss(const struct bench *b)
+{
+	uint64_t sum = 0;
+
+	if (!b->procs)
+		return bench_rss_of(0);
+	for (unsigned int i = 0; i < b->n; i++)
+		sum += bench_rss_of(b->cons[i].pid);
+	return sum;
 }
 
 static inline uint64_t bench_total(struct bench *b)
@@ -423,8 +629,10 @@ static inline int bench_measure(struct bench *b, void (*at_start)(struct bench *
 			 void (*at_end)(struct bench *))
 {
 	uint64_t t0, t1, deadline;
-	long long a0, a1;
+	long long a0, a1, fa0, fa1;
 
+	if (bench_wait_ready(b))
+		return -1;
 	if (b->ready_file) {
 		int fd = open(b->ready_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
@@ -436,6 +644,10 @@ static inline int bench_measure(struct bench *b, void (*at_start)(struct bench *
 	}
 	deadline = bench_now_ns() + (uint64_t)(b->first_s * 1e9);
 	while (!bench_total(b)) {
+		if (bench_any_failed(b)) {
+			bench_err(b, "a consumer failed before the first frame");
+			return -1;
+		}
 		if (bench_now_ns() > deadline) {
 			bench_err(b, "no frame arrived within %g s", b->first_s);
 			return -1;
@@ -446,6 +658,7 @@ static inline int bench_measure(struct bench *b, void (*at_start)(struct bench *
 
 	if (at_start)
 		at_start(b);
+	fa0 = bench_file_allocs(b->alloc_file);
 	a0 = bench_allocs();
 	t0 = bench_now_ns();
 	for (unsigned int i = 0; i < b->n; i++)
@@ -457,19 +670,25 @@ static inline int bench_measure(struct bench *b, void (*at_start)(struct bench *
 		b->f1[i] = atomic_load(&b->cons[i].frames);
 	t1 = bench_now_ns();
 	a1 = bench_allocs();
-	b->rss_bytes = bench_rss();
+	fa1 = bench_file_allocs(b->alloc_file);
+	b->rss_bytes = bench_rss(b);
 	if (at_end)
 		at_end(b);
 	b->t_window = (double)(t1 - t0) / 1e9;
 	b->allocs = a0 >= 0 && a1 >= 0 ? a1 - a0 : -1;
+	b->file_allocs = fa0 >= 0 && fa1 >= 0 ? fa1 - fa0 : -1;
 	return 0;
 }
 
-static inline void bench_join(struct bench *b)
+/* Stop the consumers and wait for them; -1 if a consumer process failed. */
+static inline int bench_join(struct bench *b)
 {
 	atomic_store(&b->phase, PH_STOP);
+	if (b->procs)
+		return bench_reap(b, b->n);
 	for (unsigned int i = 0; i < b->n; i++)
 		pthread_join(b->cons[i].thr, NULL);
+	return 0;
 }
 
 /* bench_run() - start the consumer threads, measure one window, join them.
@@ -482,7 +701,8 @@ static inline int bench_run(struct bench *b, void *(*consumer)(void *),
 	if (bench_start(b, consumer))
 		return -1;
 	err = bench_measure(b, at_start, at_end);
-	bench_join(b);
+	if (bench_join(b))
+		err = -1;
 	return err ? -1 : 0;
 }
 
@@ -535,7 +755,10 @@ static inline int print_lat(const struct bench *b, const char *name, bool second
 /*
  * The report: {"system":..., "mode":..., "n":..., "window_s":...,
  * "per_consumer_pps":[...], "min_pps", "mean_pps", "total_pps", "frames",
- * "allocs", "allocs_per_frame", "rss_bytes", PROGRAM FIELDS, "latency_ns"}.
+ * "allocs", ["daemon_allocs",] "allocs_per_frame", "rss_bytes", PROGRAM
+ * FIELDS, "latency_ns"}.  allocs: this process and its consumer processes;
+ * daemon_allocs (with b->alloc_file): the daemon's; allocs_per_frame: both
+ * together per received frame.
  * @extra: the program's own fields, already JSON ("\"k\":v,..."), or "".
  */
 static inline int bench_report(struct bench *b, const char *system, const char *mode,
@@ -557,10 +780,20 @@ static inline int bench_report(struct bench *b, const char *system, const char *
 	printf("],\"min_pps\":%.0f,\"mean_pps\":%.0f,\"total_pps\":%.0f,\"frames\":%" PRIu64,
 	       (double)minf / w, (double)frames / w / b->n, (double)frames / w, frames);
 	if (b->allocs >= 0)
-		printf(",\"allocs\":%lld,\"allocs_per_frame\":%.6f", b->allocs,
-		       frames ? (double)b->allocs / (double)frames : 0.0);
+		printf(",\"allocs\":%lld", b->allocs);
 	else
-		printf(",\"allocs\":null,\"allocs_per_frame\":null");
+		printf(",\"allocs\":null");
+	if (b->alloc_file && b->file_allocs >= 0)
+		printf(",\"daemon_allocs\":%lld", b->file_allocs);
+	else if (b->alloc_file)
+		printf(",\"daemon_allocs\":null");
+	if (b->allocs >= 0 && (!b->alloc_file || b->file_allocs >= 0)) {
+		long long all = b->allocs + (b->alloc_file ? b->file_allocs : 0);
+
+		printf(",\"allocs_per_frame\":%.6f", frames ? (double)all / (double)frames : 0.0);
+	} else {
+		printf(",\"allocs_per_frame\":null");
+	}
 	printf(",\"rss_bytes\":%" PRIu64 "%s%s", b->rss_bytes, *extra ? "," : "", extra);
 
 	if (b->latency) {
@@ -574,8 +807,9 @@ static inline int bench_report(struct bench *b, const char *system, const char *
 	printf("}\n");
 	fflush(stdout);
 	for (unsigned int i = 0; i < b->n; i++) {
-		free(b->cons[i].lat);
-		free(b->cons[i].lat2);
+		bench_buf_free(b, b->cons[i].lat, b->cons[i].lat_cap * sizeof(uint64_t));
+		bench_buf_free(b, b->cons[i].lat2, b->cons[i].lat_cap * sizeof(uint64_t));
+		b->cons[i].lat = b->cons[i].lat2 = NULL;
 	}
 	return 0;
 }

@@ -15,12 +15,25 @@
  * up to 64 frames with a 100 ms timeout (it sleeps in epoll when there is
  * nothing; with --spin timeout 0, in a loop), touch the first byte of each
  * frame, xsnap_release() the batch.
+ *
+ * With --connect PATH the consumers are N processes instead, forked and
+ * pinned like the threads, each with its own xsnap_connect(PATH) context
+ * and one socket of the daemon's tenant(s) (t0, or t0..tN-1 for --mode
+ * tenants; the daemon must have them, with the rule, and -i IFACE attached:
+ * scripts/bench.sh sets that up with xsnapctl).  The engine then runs in
+ * xsnapd, not in the consumers; the receive loop is the same code.  The
+ * counters come from xsnapd (a connection of the main process, made after
+ * the consumers are forked), and with --daemon-allocs FILE the daemon's
+ * heap allocations in the window are counted too (xsnapd running under
+ * the shim with XSNAP_BENCH_ALLOC_FILE=FILE).
+ *
  * With --latency also the XDP time (xsnap_frame_time_ns) to consumer
  * latency ("latency_xdp_ns").  xsnap's counters over the window (quota and
  * kernel drops, frames logged) come with the report, as do the UMEM size
  * and, under the allocation-counting shim, heap allocations per frame.
  *
  *   bench_xsnap -i xs-rx --mode fanout -n 8 -c 1 -w 2 -R /tmp/ready
+ *   bench_xsnap -i xs-rx --connect /tmp/d/xsnapd.sock -n 8 -c 1 -w 2
  */
 #include <xsnap/xsnap.h>
 
@@ -35,47 +48,88 @@ static struct {
 	int mode;
 	uint32_t frames, quota, ring, pool;
 	uint16_t port;
+	const char *connect;	/* xsnapd's socket: consumer processes */
+	bool ctx_opts;		/* --frames/--quota/--ring given */
 	struct xsnap_ctx *ctx;
 	struct xsnap_sock *socks[BENCH_MAX_CONS];
 	struct xsnap_stats st0, st1;
-	bool quiet;
+	bool quiet, stats_ok;
 } xb = { .frames = 16384, .quota = 1024, .ring = 2048, .pool = 64, .port = 9000 };
 
-static struct bench b;
+static struct bench *b;
+
+/* Consumer @i's socket on @ctx: its tenant and mode per --mode. */
+static struct xsnap_sock *open_sock(struct xsnap_ctx *ctx, unsigned int i)
+{
+	uint32_t mode = xb.mode == M_SHARE ? XSNAP_SHARE : XSNAP_FANOUT;
+	XSNAP_OPTS(xsnap_sock_opts, so, .mode = mode, .group = 1);
+	struct xsnap_sock *s;
+	char name[32];
+
+	snprintf(name, sizeof(name), "t%u", xb.mode == M_TENANTS ? i : 0);
+	s = xsnap_socket(ctx, name, &so);
+	if (!s)
+		bench_err(b, "socket %u on tenant %s: %s", i, name, strerror(errno));
+	return s;
+}
 
 static void *consumer(void *arg)
 {
 	struct bench_cons *c = arg;
+	struct xsnap_ctx *ctx = NULL;
 	struct xsnap_sock *s = c->priv;
 	struct xsnap_frame *v[BENCH_BATCH];
 	uint64_t sink = 0;
 
-	while (!bench_stopping(&b)) {
-		int n = xsnap_recv(s, v, BENCH_BATCH, b.spin ? 0 : 100);
+	if (xb.connect) {
+		/* a consumer process: its own connection and socket */
+		ctx = xsnap_connect(xb.connect);
+		if (!ctx) {
+			bench_err(b, "consumer %d: xsnap_connect(%s): %s", c->idx, xb.connect,
+				  strerror(errno));
+			bench_fail(c);
+			return NULL;
+		}
+		s = open_sock(ctx, (unsigned int)c->idx);
+		if (!s) {
+			xsnap_close(ctx);
+			bench_fail(c);
+			return NULL;
+		}
+		bench_ready(c);
+	}
+	while (!bench_stopping(b)) {
+		int n = xsnap_recv(s, v, BENCH_BATCH, b->spin ? 0 : 100);
 		uint64_t now = 0;
 
 		if (n <= 0) {
 			if (n < 0 && n != -EINTR) {
-				bench_err(&b, "consumer %d: xsnap_recv: %s", c->idx, strerror(-n));
+				bench_err(b, "consumer %d: xsnap_recv: %s", c->idx, strerror(-n));
+				if (xb.connect)
+					bench_fail(c);
 				break;
 			}
 			continue;
 		}
-		if (b.latency)
+		if (b->latency)
 			now = bench_now_ns();
 		for (int i = 0; i < n; i++) {
 			const uint8_t *data = xsnap_frame_data(v[i]);
 
 			sink += data[0];
-			if (b.latency) {
-				bench_lat_frame(&b, c, data, xsnap_frame_len(v[i]), now);
-				bench_lat2(&b, c, xsnap_frame_time_ns(v[i]), now);
+			if (b->latency) {
+				bench_lat_frame(b, c, data, xsnap_frame_len(v[i]), now);
+				bench_lat2(b, c, xsnap_frame_time_ns(v[i]), now);
 			}
 		}
 		xsnap_release(s, v, (unsigned int)n);
 		bench_count(c, (uint64_t)n);
 	}
 	c->sink = sink;
+	if (xb.connect) {
+		xsnap_sock_close(s);
+		xsnap_close(ctx);
+	}
 	return NULL;
 }
 
@@ -83,12 +137,22 @@ static void stats(struct xsnap_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->sz = sizeof(*st);
-	xsnap_stats(xb.ctx, NULL, st);
+	if (xb.ctx && xsnap_stats(xb.ctx, NULL, st))
+		xb.stats_ok = false;
 }
 
 static void at_start(struct bench *bb)
 {
 	(void)bb;
+	/* the main process's own connection, for the daemon's counters: made
+	 * now, after the fork, so that no consumer inherits it */
+	if (xb.connect && !xb.ctx) {
+		xb.ctx = xsnap_connect(xb.connect);
+		if (!xb.ctx)
+			bench_err(b, "xsnap_connect(%s) for the counters: %s", xb.connect,
+				  strerror(errno));
+	}
+	xb.stats_ok = xb.ctx != NULL;
 	stats(&xb.st0);
 }
 
@@ -107,16 +171,21 @@ static int print_quiet(enum xsnap_print_level level, const char *fmt, va_list ap
 
 static int setup(void)
 {
-	uint32_t ntenants = xb.mode == M_TENANTS ? b.n : 1;
+	uint32_t ntenants = xb.mode == M_TENANTS ? b->n : 1;
 	XSNAP_OPTS(xsnap_opts, o, .frames = xb.frames, .ring_size = xb.ring,
 		   .max_tenants = ntenants > 8 ? ntenants : 8, .pool_frames = xb.pool);
 	char match[64], name[32];
 
 	if (xb.quiet)
 		xsnap_set_print(print_quiet);
-	xb.ctx = xsnap_open(b.ifname, &o);
+	if (xb.connect) {
+		/* the daemon's sockets open on this interface */
+		setenv("XSNAP_IFACE", b->ifname, 1);
+		return 0;	/* each consumer process connects on its own */
+	}
+	xb.ctx = xsnap_open(b->ifname, &o);
 	if (!xb.ctx) {
-		bench_err(&b, "xsnap_open: %s", strerror(errno));
+		bench_err(b, "xsnap_open: %s", strerror(errno));
 		return -1;
 	}
 	snprintf(match, sizeof(match), "udp dst port %u", xb.port);
@@ -127,34 +196,28 @@ static int setup(void)
 		snprintf(name, sizeof(name), "t%u", t);
 		r = xsnap_tenant_add(xb.ctx, name, &to);
 		if (r < 0) {
-			bench_err(&b, "tenant %s (quota %u, %u frames): %s", name, xb.quota,
+			bench_err(b, "tenant %s (quota %u, %u frames): %s", name, xb.quota,
 				  xb.frames, strerror(-r));
 			return -1;
 		}
 		r = xsnap_rule_add(xb.ctx, name, match, 10);
 		if (r < 0) {
-			bench_err(&b, "rule '%s' for %s: %s", match, name, strerror(-r));
+			bench_err(b, "rule '%s' for %s: %s", match, name, strerror(-r));
 			return -1;
 		}
 	}
-	for (unsigned int i = 0; i < b.n; i++) {
-		uint32_t mode = xb.mode == M_SHARE ? XSNAP_SHARE : XSNAP_FANOUT;
-		XSNAP_OPTS(xsnap_sock_opts, so, .mode = mode, .group = 1);
-
-		snprintf(name, sizeof(name), "t%u", xb.mode == M_TENANTS ? i : 0);
-		xb.socks[i] = xsnap_socket(xb.ctx, name, &so);
-		if (!xb.socks[i]) {
-			bench_err(&b, "socket %u on %s: %s", i, name, strerror(errno));
+	for (unsigned int i = 0; i < b->n; i++) {
+		xb.socks[i] = open_sock(xb.ctx, i);
+		if (!xb.socks[i])
 			return -1;
-		}
-		b.cons[i].priv = xb.socks[i];
+		b->cons[i].priv = xb.socks[i];
 	}
 	return 0;
 }
 
 static void teardown(void)
 {
-	for (unsigned int i = 0; i < b.n; i++)
+	for (unsigned int i = 0; i < b->n; i++)
 		xsnap_sock_close(xb.socks[i]);
 	xsnap_close(xb.ctx);
 }
@@ -162,8 +225,8 @@ static void teardown(void)
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: bench_xsnap -i IFACE [options]\n"
-		   "N in-process xsnap consumers on queue 0; report each one's rate over a\n"
-		   "window.\n\n"
+		   "N in-process xsnap consumers on queue 0, or N consumer processes of\n"
+		   "xsnapd (--connect); report each one's rate over a window.\n\n"
 		   BENCH_COMMON_HELP
 		   "  -m, --mode MODE          fanout (one tenant, default), tenants (one\n"
 		   "                           each) or share (one share group)\n"
@@ -171,16 +234,25 @@ static void usage(FILE *f)
 		   "      --frames N           receive-region frames (default 16384)\n"
 		   "      --quota N            log capacity per tenant (default 1024)\n"
 		   "      --ring N             fill/rx ring entries (default 2048)\n"
+		   "  -C, --connect PATH       N consumer processes, each xsnap_connect(PATH)\n"
+		   "                           to an xsnapd that has IFACE attached and the\n"
+		   "                           tenant(s) t0 (tenants: t0..tN-1) with their\n"
+		   "                           rule; --frames/--quota/--ring are then the\n"
+		   "                           daemon's (xsnapctl attach/tenant add)\n"
+		   "      --daemon-allocs FILE with --connect: also count xsnapd's heap\n"
+		   "                           allocations in the window (xsnapd runs under\n"
+		   "                           the shim with XSNAP_BENCH_ALLOC_FILE=FILE)\n"
 		   "  -q, --quiet              no library INFO messages\n"
 		   "Prints one JSON object.\n");
 }
 
 static uint32_t pow2_opt(const char *opt, const char *arg, unsigned long min, unsigned long max)
 {
-	uint32_t v = (uint32_t)bench_parse_ul(&b, opt, arg, min, max);
+	uint32_t v = (uint32_t)bench_parse_ul(b, opt, arg, min, max);
 
 	if (v & (v - 1))
-		bench_usage_error(&b, "%s: %u is not a power of two", opt, v);
+		bench_usage_error(b, "%s: %u is not a power of two", opt, v);
+	xb.ctx_opts = true;
 	return v;
 }
 
@@ -194,14 +266,18 @@ int main(int argc, char **argv)
 		{ "quota", required_argument, NULL, 'Q' },
 		{ "ring", required_argument, NULL, 'r' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "connect", required_argument, NULL, 'C' },
+		{ "daemon-allocs", required_argument, NULL, 'D' },
 		{ 0 }
 	};
 	char extra[768];
 	int c, ret = EXIT_FAILURE;
 
-	bench_init(&b, "bench_xsnap");
-	while ((c = getopt_long(argc, argv, BENCH_COMMON_SHORT "m:p:q", lo, NULL)) != -1) {
-		if (bench_common_opt(&b, c, optarg))
+	/* shared memory: with --connect the consumers are processes */
+	b = bench_new_shared("bench_xsnap");
+	b->procs = false;
+	while ((c = getopt_long(argc, argv, BENCH_COMMON_SHORT "m:p:qC:", lo, NULL)) != -1) {
+		if (bench_common_opt(b, c, optarg))
 			continue;
 		switch (c) {
 		case 'm':
@@ -209,11 +285,22 @@ int main(int argc, char **argv)
 				if (!strcmp(optarg, mode_names[xb.mode]))
 					break;
 			if (xb.mode == 3)
-				bench_usage_error(&b, "-m/--mode: '%s' is not fanout, tenants "
+				bench_usage_error(b, "-m/--mode: '%s' is not fanout, tenants "
 						  "or share", optarg);
 			break;
 		case 'p':
-			xb.port = (uint16_t)bench_parse_ul(&b, "-p/--port", optarg, 1, 65535);
+			xb.port = (uint16_t)bench_parse_ul(b, "-p/--port", optarg, 1, 65535);
+			break;
+		case 'C':
+			if (!*optarg)
+				bench_usage_error(b, "-C/--connect: empty socket path");
+			xb.connect = optarg;
+			b->procs = true;
+			break;
+		case 'D':
+			if (!*optarg)
+				bench_usage_error(b, "--daemon-allocs: empty file name");
+			b->alloc_file = optarg;
 			break;
 		case 'F':
 			xb.frames = pow2_opt("--frames", optarg, 64, 1u << 20);
@@ -231,26 +318,48 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return EXIT_SUCCESS;
 		default:
-			bench_usage_error(&b, "unknown option or missing argument");
+			bench_usage_error(b, "unknown option or missing argument");
 		}
 	}
-	bench_check_opts(&b, argc, argv);
-	if (xb.mode == M_TENANTS && b.n > 32)
-		bench_usage_error(&b, "-n: at most 32 tenants");
-	b.lat2_name = "latency_xdp_ns";
-	bench_signals(&b);
-	if (bench_pin_self(&b) || bench_alloc_lat(&b) || setup())
+	bench_check_opts(b, argc, argv);
+	if (xb.mode == M_TENANTS && b->n > 32)
+		bench_usage_error(b, "-n: at most 32 tenants");
+	if (xb.connect && xb.ctx_opts)
+		bench_usage_error(b, "--frames, --quota and --ring are xsnapd's with --connect "
+				  "(xsnapctl attach --frames, tenant add --quota)");
+	if (b->alloc_file && !xb.connect)
+		bench_usage_error(b, "--daemon-allocs needs --connect");
+	b->lat2_name = "latency_xdp_ns";
+	bench_signals(b);
+	if (bench_pin_self(b) || bench_alloc_lat(b) || setup())
 		goto out;
-	if (bench_run(&b, consumer, at_start, at_end))
+	if (bench_run(b, consumer, at_start, at_end))
 		goto out;
-	{
-		uint32_t ntenants = xb.mode == M_TENANTS ? b.n : 1;
+	if (!xb.stats_ok) {
+		bench_err(b, "reading xsnap's counters failed");
+		goto out;
+	}
+	if (xb.connect) {
+		uint32_t ntenants = xb.mode == M_TENANTS ? b->n : 1;
+
+		snprintf(extra, sizeof(extra),
+			 "\"daemon\":\"xsnapd\",\"region_frames\":%u,\"tenants\":%u,"
+			 "\"logged\":%" PRIu64 ",\"quota_drops\":%" PRIu64
+			 ",\"kernel_rx_dropped\":%" PRIu64 ",\"fill_empty\":%" PRIu64
+			 ",\"zerocopy\":%u,\"xdp_mode\":\"%s\"",
+			 xb.st1.frames_total, ntenants, xb.st1.rx_frames - xb.st0.rx_frames,
+			 xb.st1.quota_drops - xb.st0.quota_drops,
+			 xb.st1.kernel_rx_dropped - xb.st0.kernel_rx_dropped,
+			 xb.st1.kernel_fill_empty - xb.st0.kernel_fill_empty, xb.st1.zerocopy,
+			 xb.st1.xdp_mode == XSNAP_MODE_SKB ? "generic" : "native");
+	} else {
+		uint32_t ntenants = xb.mode == M_TENANTS ? b->n : 1;
 		uint32_t slots = ntenants > 8 ? ntenants : 8;
 		uint64_t umem = ((uint64_t)xb.st1.frames_total + (uint64_t)slots * xb.pool) *
 				CHUNK_BYTES;
 
 		snprintf(extra, sizeof(extra),
-			 "\"umem_bytes\":%" PRIu64 ",\"frames\":%u,\"quota\":%u,\"ring\":%u,"
+			 "\"umem_bytes\":%" PRIu64 ",\"region_frames\":%u,\"quota\":%u,\"ring\":%u,"
 			 "\"tenants\":%u,\"logged\":%" PRIu64 ",\"quota_drops\":%" PRIu64
 			 ",\"kernel_rx_dropped\":%" PRIu64 ",\"fill_empty\":%" PRIu64
 			 ",\"zerocopy\":%u,\"xdp_mode\":\"%s\"",
@@ -261,7 +370,7 @@ int main(int argc, char **argv)
 			 xb.st1.kernel_fill_empty - xb.st0.kernel_fill_empty, xb.st1.zerocopy,
 			 xb.st1.xdp_mode == XSNAP_MODE_SKB ? "generic" : "native");
 	}
-	if (!bench_report(&b, "xsnap", mode_names[xb.mode], extra))
+	if (!bench_report(b, xb.connect ? "xsnapd" : "xsnap", mode_names[xb.mode], extra))
 		ret = EXIT_SUCCESS;
 out:
 	teardown();
