@@ -133,8 +133,11 @@ c_stop() {
 
 field() { awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' "$1"; }
 
-# jget JSON PYTHON-EXPR: evaluate EXPR with j = the parsed JSON.
-jget() { python3 -c 'import json,sys; j = json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"; }
+# jget JSON PYTHON-EXPR: evaluate EXPR with j = the parsed JSON.  Debian's
+# interpreter when there is one: a python3 earlier on PATH may be a shim that
+# takes a second to start (TESTING.md), and tests call this hundreds of times.
+XS_PYTHON=$(command -v /usr/bin/python3 || command -v python3)
+jget() { "$XS_PYTHON" -c 'import json,sys; j = json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"; }
 
 tstat() { jget "$(ctl stats -j)" "j['tenants']['$1']['$2']"; }
 

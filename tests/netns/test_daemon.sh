@@ -161,7 +161,7 @@ t_snapshot_connected() {
 t_sd_notify_ready() {
 	setup
 	local n=$D_DIR/notify out=$D_DIR/notify.out py
-	python3 -c 'import socket, sys
+	"$XS_PYTHON" -c 'import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
 s.settimeout(10)
