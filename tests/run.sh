@@ -6,7 +6,8 @@
 #   bpf    every executable in $OUTPUT/tests/bpf/   (root: BPF_PROG_RUN)
 #   netns  every tests/netns/*.sh                   (root: namespaces, veth)
 # A test program or script lists its cases with `--list` and runs one with
-# `PROG CASE`: exit 0 = pass, 77 = skip (a "SKIP reason: ..." line on stdout
+# `PROG CASE` (a second word after a name in the list is that case's timeout
+# in seconds): exit 0 = pass, 77 = skip (a "SKIP reason: ..." line on stdout
 # gives the reason), anything else = fail.  Each case runs in its own session
 # under a timeout that kills its whole process group, so a hang or crash in
 # one case never hides another.  Output: one PASS/FAIL/SKIP line per case, a
@@ -235,13 +236,17 @@ sweep_labs() {
 }
 
 # list_cases CMD...: fill the caller's `cases` with what `CMD --list` prints,
-# one name a line; return its exit status (its output stays in $LOG).
+# one name a line, and `case_timeout` with the timeout in seconds a second
+# word gives; return its exit status (its output stays in $LOG).
 list_cases() {
-	local rc=0 name
+	local rc=0 name t
 	timeout -k 5 30 "$@" --list </dev/null >"$LOG" 2>&1 || rc=$?
 	cases=()
-	while read -r name _; do
-		[[ -n $name && $name != \#* ]] && cases+=("$name")
+	case_timeout=()
+	while read -r name t _; do
+		[[ -n $name && $name != \#* ]] || continue
+		cases+=("$name")
+		[[ $t =~ ^[1-9][0-9]*$ ]] && case_timeout[$name]=$t
 	done <"$LOG"
 	return "$rc"
 }
@@ -252,6 +257,7 @@ run_prog() {
 	local tier=$1 name=$2 t=$3 skipping=$4 rc=0 c
 	shift 4
 	local -a cases=() sel=()
+	local -A case_timeout=()
 	list_cases "$@" || rc=$?
 	if ((rc != 0)); then
 		selected "$tier/$name" "" || return 0
@@ -278,7 +284,9 @@ run_prog() {
 	else
 		for c in "${sel[@]}"; do
 			[[ -n $interrupted ]] && return 0
-			run_case "$tier" "$name" "$c" "$t" "$@" "$c"
+			# the case's own timeout (from --list) unless --timeout says
+			run_case "$tier" "$name" "$c" "${timeout_override:-${case_timeout[$c]:-$t}}" \
+				"$@" "$c"
 		done
 	fi
 	return 0

@@ -22,6 +22,7 @@
 #   lab_up [--queues N] [--mtu M] [--name NAME]    lab_detach [STATE_FILE]
 #   lab_down [STATE_FILE...]        lab_exec NS CMD...     lab_bg [--log F] NS CMD...
 #   lab_stop PID [TIMEOUT_S]        lab_alive PID          wait_for TIMEOUT_S CMD...
+#   lab_tmp PATH (removed with the lab)
 #   fail MSG   skip REASON   assert_eq ACTUAL EXPECTED [MSG]   assert_ge A B [MSG]
 #   lab_leak_snapshot   lab_leak_check [SETTLE_S]   lab_main "$@"
 #   lab_invariants [STATE]
@@ -390,7 +391,7 @@ _lab_teardown() {
 
 _lab_teardown_body() {
 	local state=$1 kind a b rc=0 p
-	local -a spaces=() mounts=() veths=() pids=()
+	local -a spaces=() mounts=() veths=() pids=() paths=()
 	while read -r kind a b; do
 		case $kind in
 		'#@ns') spaces+=("$a") ;;
@@ -400,6 +401,7 @@ _lab_teardown_body() {
 			# Only the process we started, not a later one with its pid.
 			[[ -n $a && $(_lab_starttime "$a") == "$b" ]] && pids+=("$a")
 			;;
+		'#@path') paths+=("$a") ;;
 		esac
 	done <"$state"
 
@@ -437,6 +439,9 @@ _lab_teardown_body() {
 		rmdir "$m" 2>/dev/null
 	done
 	rmdir "$LAB_BPFFS_ROOT" 2>/dev/null
+	for p in "${paths[@]}"; do
+		[[ $p == /tmp/* ]] && rm -rf -- "$p"
+	done
 	rm -f "$state"
 	return "$rc"
 }
@@ -531,6 +536,15 @@ lab_bg() {
 		_lab_log "lab_bg: warning: no lab state for '$ns'; pid $pid is not recorded"
 	fi
 	echo "$pid"
+}
+
+# lab_tmp PATH: remove PATH (under /tmp) with the lab, however the test ends.
+lab_tmp() {
+	if [[ $1 != /tmp/* || -z ${LAB_STATE:-} || ! -e $LAB_STATE ]]; then
+		_lab_log "lab_tmp: needs a lab and a path under /tmp, not '$1'"
+		return 2
+	fi
+	_lab_rec "$LAB_STATE" path "$1"
 }
 
 # lab_stop PID [TIMEOUT_S]: SIGTERM, wait up to TIMEOUT_S (default 5) for it
@@ -821,14 +835,20 @@ _lab_on_err() {
 	done
 }
 
+# One test name a line, in definition order; a test whose script sets
+# LAB_TIMEOUT_<name>=SECONDS gets that as a second word (tests/run.sh uses
+# it as the case's timeout).
 _lab_list_tests() {
-	local f line file
+	local f line file var
 	shopt -s extdebug
 	while read -r _ _ f; do
 		[[ $f == t_* ]] || continue
 		read -r _ line file < <(declare -F "$f")
 		printf '%s %s\n' "$line" "${f#t_}"
-	done < <(declare -F) | sort -n | while read -r _ f; do echo "$f"; done
+	done < <(declare -F) | sort -n | while read -r _ f; do
+		var=LAB_TIMEOUT_$f
+		echo "$f${!var:+ ${!var}}"
+	done
 	shopt -u extdebug
 }
 
@@ -845,7 +865,7 @@ lab_main() {
 		;;
 	"")
 		local t rc pass=0 failed=0 skipped=0
-		for t in $(_lab_list_tests); do
+		for t in $(_lab_list_tests | cut -d' ' -f1); do
 			rc=0
 			bash "$self" "$t" || rc=$?
 			case $rc in

@@ -16,6 +16,8 @@
 #   c_start LOG [--as-nobody] ARGS...
 #                         start a consumer process (xsnap_dclient), wait until
 #                         ready; C_PID.  c_stop PID: SIGTERM, its exit status
+#   c_start_many N LOG [--as-nobody] ARGS...
+#                         N of them at once (logs LOG.1..LOG.N); C_PIDS
 #   field LOG KEY, jget JSON EXPR, show FILE
 #   check_conservation [STATS_JSON]
 #                         every receive frame in exactly one place (free, with
@@ -55,6 +57,7 @@ DCLIENT=$XS_BUILD/tests/netns/xsnap_dclient
 NOBODY=65534
 D_DIR= D_SOCK= D_LOG= D_PID=
 C_PID=
+C_PIDS=()
 V_PID= V_GEN= V_LOG= V_TENANT= V_SENT= V_XDP0= V_DROPS0= V_DEL0=
 
 setup() {
@@ -63,6 +66,7 @@ setup() {
 	lab_leak_snapshot
 	lab_up "$@"
 	D_DIR=$(mktemp -d /tmp/xsnapd-test.XXXXXX)
+	lab_tmp "$D_DIR"
 	chmod 755 "$D_DIR"
 	D_SOCK=$D_DIR/run/xsnapd.sock
 	D_LOG=$D_DIR/xsnapd.log
@@ -101,25 +105,44 @@ ctl() { "$XSNAPCTL" -S "$D_SOCK" "$@"; }
 
 show() { sed 's/^/    /' "$1" >&2; }
 
-# c_start LOG [setpriv args --] ARGS...: start a consumer, wait until ready.
+# c_start LOG [--as-nobody] ARGS...: start a consumer, wait until ready; C_PID.
 c_start() {
-	local log=$1 ready
+	local log=$1
 	shift
-	ready=$(mktemp -u /tmp/xsnap-ready.XXXXXX)
-	: >"$log"
-	local pre=()
+	c_start_many 1 "$log" "$@"
+	C_PID=${C_PIDS[0]}
+}
+
+# c_start_many N LOG [--as-nobody] ARGS...: start N consumers at once (logs
+# LOG.1..LOG.N, or LOG for one), wait until all are ready; C_PIDS.
+c_start_many() {
+	local n=$1 log=$2 i l
+	shift 2
+	local pre=() readies=()
 	if [[ ${1:-} == --as-nobody ]]; then
 		shift
 		pre=(setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups --inh-caps=-all
 			--bounding-set=-all)
 	fi
-	lab_bg --log "$log" "$LAB_NS_RX" "${pre[@]}" "$DCLIENT" -S "$D_SOCK" -R "$ready" "$@" >/dev/null
-	C_PID=$LAB_BG_PID
-	if ! wait_for 10 test -e "$ready" -o ! -d "/proc/$C_PID"; then
-		show "$log"
-		fail "consumer did not become ready"
-	fi
-	rm -f "$ready"
+	C_PIDS=()
+	for ((i = 1; i <= n; i++)); do
+		l=$log
+		((n == 1)) || l=$log.$i
+		readies+=("$(mktemp -u /tmp/xsnap-ready.XXXXXX)")
+		: >"$l"
+		lab_bg --log "$l" "$LAB_NS_RX" "${pre[@]}" "$DCLIENT" -S "$D_SOCK" -R "${readies[i - 1]}" \
+			"$@" >/dev/null
+		C_PIDS+=("$LAB_BG_PID")
+	done
+	for ((i = 0; i < n; i++)); do
+		if ! wait_for 10 test -e "${readies[i]}" -o ! -d "/proc/${C_PIDS[i]}"; then
+			l=$log
+			((n == 1)) || l=$log.$((i + 1))
+			show "$l"
+			fail "consumer did not become ready"
+		fi
+		rm -f "${readies[i]}"
+	done
 }
 
 # c_stop PID: SIGTERM, return its exit status.

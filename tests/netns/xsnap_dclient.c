@@ -2,7 +2,11 @@
 /*
  * xsnap_dclient: a consumer process of xsnapd for tests/netns/test_daemon.sh.
  *
- *   xsnap_dclient -S SOCK -t TENANT [-R READY] [-m MODE] [-s SOCKETS]
+ *   xsnap_dclient -S SOCK -t TENANT [-R READY [-F]] [-m MODE] [-s SOCKETS]
+ *
+ * READY is created once the sockets are open, or with -F (recv and hold)
+ * once the first frame arrived: a test that kills a holding consumer knows
+ * it holds something.
  *
  * Modes:
  *   recv     (default) receive and release until SIGTERM/SIGINT, then print
@@ -110,7 +114,7 @@ struct stream_seq {
 };
 
 static int run_recv(struct xsnap_ctx *ctx, struct xsnap_sock **socks, int nsocks,
-		    const char *tenant, bool hold, const char *readyf)
+		    const char *tenant, bool hold, const char *readyf, bool ready_on_frame)
 {
 	uint64_t frames = 0, gaps = 0, log_gaps = 0, bad = 0, last[16] = { 0 };
 	uint64_t first_seq = 0, last_seq = 0;
@@ -119,7 +123,8 @@ static int run_recv(struct xsnap_ctx *ctx, struct xsnap_sock **socks, int nsocks
 	bool any = false;
 	int rc = 0;
 
-	ready(readyf);
+	if (!ready_on_frame)
+		ready(readyf);
 	while (!stop) {
 		for (int i = 0; i < nsocks && !stop; i++) {
 			int n = xsnap_recv(socks[i], v, 64, nsocks > 1 ? 10 : 200);
@@ -156,6 +161,8 @@ static int run_recv(struct xsnap_ctx *ctx, struct xsnap_sock **socks, int nsocks
 				any = true;
 				last_seq = pseq;
 			}
+			if (ready_on_frame && !frames && n > 0)
+				ready(readyf);
 			frames += (uint64_t)n;
 			if (!hold)
 				xsnap_release(socks[i], v, (unsigned int)n);
@@ -690,9 +697,10 @@ int main(int argc, char **argv)
 	struct xsnap_sock *socks[16];
 	struct xsnap_ctx *ctx;
 	int opt, nsocks = 1, rc;
+	bool ready_on_frame = false;
 	struct sigaction sa = { .sa_handler = on_sig };
 
-	while ((opt = getopt(argc, argv, "S:t:R:m:s:n:k:")) != -1) {
+	while ((opt = getopt(argc, argv, "S:t:R:Fm:s:n:k:")) != -1) {
 		switch (opt) {
 		case 'S':
 			sock_path = optarg;
@@ -702,6 +710,9 @@ int main(int argc, char **argv)
 			break;
 		case 'R':
 			readyf = optarg;
+			break;
+		case 'F':
+			ready_on_frame = true;
 			break;
 		case 'm':
 			mode = optarg;
@@ -721,7 +732,7 @@ int main(int argc, char **argv)
 	}
 	if (!sock_path || (!tenant && strcmp(mode, "version") && strcmp(mode, "idle")) ||
 	    nsocks < 1 || nsocks > 16) {
-		fprintf(stderr, "usage: xsnap_dclient -S SOCK -t TENANT [-R READY] [-m MODE] "
+		fprintf(stderr, "usage: xsnap_dclient -S SOCK -t TENANT [-R READY [-F]] [-m MODE] "
 				"[-s N] [-n COUNT -k K]\n");
 		return 2;
 	}
@@ -749,7 +760,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!strcmp(mode, "recv") || !strcmp(mode, "hold"))
-		rc = run_recv(ctx, socks, nsocks, tenant, !strcmp(mode, "hold"), readyf);
+		rc = run_recv(ctx, socks, nsocks, tenant, !strcmp(mode, "hold"), readyf,
+			      ready_on_frame);
 	else if (!strcmp(mode, "snap"))
 		rc = run_snap(socks[0], count, (uint32_t)k, readyf);
 	else if (!strcmp(mode, "write"))
