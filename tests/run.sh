@@ -11,8 +11,15 @@
 # gives the reason), anything else = fail.  Each case runs in its own session
 # under a timeout that kills its whole process group, so a hang or crash in
 # one case never hides another.  Output: one PASS/FAIL/SKIP line per case, a
-# failed case's output indented under it, and `N passed, N failed, N skipped`
-# last.  Needs only bash, coreutils and util-linux (plus `ip` for netns).
+# failed case's output indented under it, the texts cases left in
+# $OUTPUT/test-logs/*-summary.txt, the fault matrix (tests/matrix.txt) judged
+# by this run's cases, per group (rows, passed, failed, skipped, not run;
+# per row in test-logs/matrix-rows.txt), a reliability summary of the
+# figures cases recorded with record_figure (tests/lib/figures.sh: consumer
+# kills survived, frames leaked, victim frames lost, fuzz executions,
+# open/close cycles; frames leaked or victim frames lost fail the run), and
+# `N passed, N failed, N skipped` last.  Needs only bash, coreutils and
+# util-linux (plus `ip` for netns).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
