@@ -108,6 +108,10 @@ CASE_PID=
 interrupted=
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/xsnap-run.XXXXXX") || exit 1
 LOG=$tmp/case.log
+# figures of this run's cases (tests/lib/figures.sh), copied to
+# $OUTPUT/test-logs/figures.txt at the end
+export XSNAP_FIGURES=$tmp/figures.txt
+: >"$XSNAP_FIGURES"
 
 cleanup() {
 	rm -rf "$tmp"
@@ -382,8 +386,7 @@ if [[ ! -d $OUTPUT ]]; then
 fi
 # summaries that cases append to (fuzz executions, classifier numbers, ...)
 # and the figures they record (tests/lib/figures.sh)
-rm -f "$OUTPUT"/test-logs/*-summary.txt "$OUTPUT/test-logs/figures.txt" \
-	"$OUTPUT/test-logs/matrix-rows.txt" 2>/dev/null
+rm -f "$OUTPUT"/test-logs/*-summary.txt 2>/dev/null
 for tier in unit bpf netns fuzz; do
 	for want in "${tiers[@]}"; do
 		if [[ $want == "$tier" ]]; then
@@ -490,8 +493,9 @@ matrix_summary() {
 # figure KEY: the sum of what the cases recorded for KEY (0 if nothing).
 declare -A figures=()
 load_figures() {
-	local k v f=$OUTPUT/test-logs/figures.txt
+	local k v f=$XSNAP_FIGURES
 	[[ -f $f ]] || return 0
+	mkdir -p "$OUTPUT/test-logs" 2>/dev/null && cp "$f" "$OUTPUT/test-logs/figures.txt" 2>/dev/null
 	while read -r k v; do
 		[[ $k =~ ^[a-z][a-z0-9_]*$ && $v =~ ^[0-9]+$ ]] || continue
 		figures[$k]=$((${figures[$k]:-0} + v))

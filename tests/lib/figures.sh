@@ -5,8 +5,11 @@
 # reliability summary (sourced by tests/lib/lab.sh, so every lab test has it,
 # and by tests/fuzz/run-fuzzer.sh).
 #
-#   record_figure KEY VALUE   append "KEY VALUE" to $OUTPUT/test-logs/figures.txt;
-#                             tests/run.sh sums VALUE per KEY over the run
+#   record_figure KEY VALUE   append "KEY VALUE" to $XSNAP_FIGURES (the runner
+#                             sets it to a file of its own run, so two runs
+#                             in one build directory do not mix), else to
+#                             $OUTPUT/test-logs/figures.txt; tests/run.sh sums
+#                             VALUE per KEY over the run
 #
 # VALUE is a non-negative integer.  Keys the runner names in its summary:
 #   consumer_kills       consumer processes killed with SIGKILL that the
@@ -19,8 +22,8 @@
 #                        order (must be 0)
 #   fuzz_executions      inputs run by the libFuzzer targets
 #   open_close_cycles    attach/open/close/detach cycles checked for leaks
-# Other keys are summed and printed too.  Outside the runner (no OUTPUT) the
-# figure only goes to stderr.
+# Other keys are summed and printed too.  Outside the runner (no
+# XSNAP_FIGURES, no OUTPUT) the figure only goes to stderr.
 
 [[ -n ${_XSNAP_FIGURES_SH:-} ]] && return 0
 _XSNAP_FIGURES_SH=1
@@ -31,6 +34,9 @@ record_figure() {
 		return 2
 	fi
 	printf 'figure: %s %s\n' "$1" "$2" >&2
-	[[ -n ${OUTPUT:-} ]] || return 0
-	mkdir -p "$OUTPUT/test-logs" && printf '%s %s\n' "$1" "$2" >>"$OUTPUT/test-logs/figures.txt"
+	if [[ -n ${XSNAP_FIGURES:-} ]]; then
+		printf '%s %s\n' "$1" "$2" >>"$XSNAP_FIGURES"
+	elif [[ -n ${OUTPUT:-} ]]; then
+		mkdir -p "$OUTPUT/test-logs" && printf '%s %s\n' "$1" "$2" >>"$OUTPUT/test-logs/figures.txt"
+	fi
 }
