@@ -6,12 +6,20 @@
 #   bpf    every executable in $OUTPUT/tests/bpf/   (root: BPF_PROG_RUN)
 #   netns  every tests/netns/*.sh                   (root: namespaces, veth)
 # A test program or script lists its cases with `--list` and runs one with
-# `PROG CASE`: exit 0 = pass, 77 = skip (a "SKIP reason: ..." line on stdout
+# `PROG CASE` (a second word after a name in the list is that case's timeout
+# in seconds): exit 0 = pass, 77 = skip (a "SKIP reason: ..." line on stdout
 # gives the reason), anything else = fail.  Each case runs in its own session
 # under a timeout that kills its whole process group, so a hang or crash in
 # one case never hides another.  Output: one PASS/FAIL/SKIP line per case, a
-# failed case's output indented under it, and `N passed, N failed, N skipped`
-# last.  Needs only bash, coreutils and util-linux (plus `ip` for netns).
+# failed case's output indented under it, the texts cases left in
+# $OUTPUT/test-logs/*-summary.txt, the fault matrix (tests/matrix.txt) judged
+# by this run's cases, per group (rows, passed, failed, skipped, not run;
+# per row in test-logs/matrix-rows.txt), a reliability summary of the
+# figures cases recorded with record_figure (tests/lib/figures.sh: consumer
+# kills survived, frames leaked, victim frames lost, fuzz executions,
+# open/close cycles; frames leaked or victim frames lost fail the run), and
+# `N passed, N failed, N skipped` last.  Needs only bash, coreutils and
+# util-linux (plus `ip` for netns).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -95,10 +103,15 @@ export LAB_STATE_DIR=/run/xsnap-lab/run-$$
 npass=0
 nfail=0
 nskip=0
+declare -A case_status=()	# TIER/PROG/CASE -> PASS|FAIL|SKIP
 CASE_PID=
 interrupted=
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/xsnap-run.XXXXXX") || exit 1
 LOG=$tmp/case.log
+# figures of this run's cases (tests/lib/figures.sh), copied to
+# $OUTPUT/test-logs/figures.txt at the end
+export XSNAP_FIGURES=$tmp/figures.txt
+: >"$XSNAP_FIGURES"
 
 cleanup() {
 	rm -rf "$tmp"
@@ -158,6 +171,7 @@ result() {
 	FAIL) nfail=$((nfail + 1)) ;;
 	SKIP) nskip=$((nskip + 1)) ;;
 	esac
+	case_status[$2]=$1
 	printf '%s %s%s\n' "$1" "$2" "${3:+ ($3)}"
 }
 
@@ -233,13 +247,17 @@ sweep_labs() {
 }
 
 # list_cases CMD...: fill the caller's `cases` with what `CMD --list` prints,
-# one name a line; return its exit status (its output stays in $LOG).
+# one name a line, and `case_timeout` with the timeout in seconds a second
+# word gives; return its exit status (its output stays in $LOG).
 list_cases() {
-	local rc=0 name
+	local rc=0 name t
 	timeout -k 5 30 "$@" --list </dev/null >"$LOG" 2>&1 || rc=$?
 	cases=()
-	while read -r name _; do
-		[[ -n $name && $name != \#* ]] && cases+=("$name")
+	case_timeout=()
+	while read -r name t _; do
+		[[ -n $name && $name != \#* ]] || continue
+		cases+=("$name")
+		[[ $t =~ ^[1-9][0-9]*$ ]] && case_timeout[$name]=$t
 	done <"$LOG"
 	return "$rc"
 }
@@ -250,6 +268,7 @@ run_prog() {
 	local tier=$1 name=$2 t=$3 skipping=$4 rc=0 c
 	shift 4
 	local -a cases=() sel=()
+	local -A case_timeout=()
 	list_cases "$@" || rc=$?
 	if ((rc != 0)); then
 		selected "$tier/$name" "" || return 0
@@ -276,7 +295,9 @@ run_prog() {
 	else
 		for c in "${sel[@]}"; do
 			[[ -n $interrupted ]] && return 0
-			run_case "$tier" "$name" "$c" "$t" "$@" "$c"
+			# the case's own timeout (from --list) unless --timeout says
+			run_case "$tier" "$name" "$c" "${timeout_override:-${case_timeout[$c]:-$t}}" \
+				"$@" "$c"
 		done
 	fi
 	return 0
@@ -364,6 +385,7 @@ if [[ ! -d $OUTPUT ]]; then
 	echo "$prog: note: build directory $OUTPUT does not exist (make all tests)" >&2
 fi
 # summaries that cases append to (fuzz executions, classifier numbers, ...)
+# and the figures they record (tests/lib/figures.sh)
 rm -f "$OUTPUT"/test-logs/*-summary.txt 2>/dev/null
 for tier in unit bpf netns fuzz; do
 	for want in "${tiers[@]}"; do
@@ -380,12 +402,140 @@ if [[ -n $keep ]] && compgen -G "$LAB_STATE_DIR/*.env" >/dev/null; then
 	echo "kept labs: $ROOT/scripts/lab.sh status; remove: $ROOT/scripts/lab.sh down --all" >&2
 fi
 [[ -n $interrupted ]] && echo "$prog: interrupted" >&2
-# figures the cases recorded (fuzz executions, classifier cost, ...)
+# texts the cases wrote (fuzz executions, classifier cost, ...)
 for f in "$OUTPUT"/test-logs/*-summary.txt; do
 	[[ -f $f ]] || continue
 	echo "---- $(basename "$f" .txt)"
 	cat "$f"
 done
+
+# matrix_summary: each row of tests/matrix.txt judged by the cases of this
+# run that its TESTS globs name: passed (all ran and passed), failed (one
+# failed), skipped (all skipped), not run (no case ran, or some did not and
+# none failed), or "-" (no test yet: a warning).  Per group on stdout; per
+# row in $OUTPUT/test-logs/matrix-rows.txt.  Sets matrix_cases[GROUP].
+declare -A matrix_cases=()
+matrix_summary() {
+	local mfile=$ROOT/tests/matrix.txt detail=$OUTPUT/test-logs/matrix-rows.txt
+	local row tests rest g st id p n np nf ns
+	local -a groups=() globs=() pending=()
+	local -A rows=() passed=() failed=() skipped=() notrun=()
+	[[ -f $mfile ]] || return 0
+	mkdir -p "$OUTPUT/test-logs" 2>/dev/null
+	: >"$detail" 2>/dev/null || detail=/dev/null
+	while read -r row tests rest; do
+		[[ -z $row || $row == \#* ]] && continue
+		g=${row%%[0-9]*}
+		if [[ -z ${rows[$g]+x} ]]; then
+			groups+=("$g")
+			rows[$g]=0 passed[$g]=0 failed[$g]=0 skipped[$g]=0 notrun[$g]=0
+			matrix_cases[$g]=0
+		fi
+		rows[$g]=$((rows[$g] + 1))
+		if [[ $tests == - ]]; then
+			pending+=("$row")
+			notrun[$g]=$((notrun[$g] + 1))
+			printf '%-4s -        (no test yet) %s\n' "$row" "$rest" >>"$detail"
+			continue
+		fi
+		IFS=, read -ra globs <<<"$tests"
+		n=0 np=0 nf=0 ns=0
+		local missing=0
+		for p in "${globs[@]}"; do
+			local hit=0
+			for id in "${!case_status[@]}"; do
+				# shellcheck disable=SC2053 # glob on purpose
+				[[ $id == $p ]] || continue
+				hit=1
+				n=$((n + 1))
+				case ${case_status[$id]} in
+				PASS) np=$((np + 1)) ;;
+				FAIL) nf=$((nf + 1)) ;;
+				SKIP) ns=$((ns + 1)) ;;
+				esac
+			done
+			((hit)) || missing=$((missing + 1))
+		done
+		matrix_cases[$g]=$((matrix_cases[$g] + n))
+		if ((nf)); then
+			st=failed
+		elif ((missing || n == 0)); then
+			st="not run"
+		elif ((ns == n)); then
+			st=skipped
+		elif ((np + ns == n && np)); then
+			# a row whose cases partly skipped still proved what ran
+			st=passed
+		else
+			st="not run"
+		fi
+		case $st in
+		passed) passed[$g]=$((passed[$g] + 1)) ;;
+		failed) failed[$g]=$((failed[$g] + 1)) ;;
+		skipped) skipped[$g]=$((skipped[$g] + 1)) ;;
+		*) notrun[$g]=$((notrun[$g] + 1)) ;;
+		esac
+		printf '%-4s %-8s %d cases (%d passed, %d failed, %d skipped, %d patterns without a case): %s\n' \
+			"$row" "${st/ /-}" "$n" "$np" "$nf" "$ns" "$missing" "$tests" >>"$detail"
+	done <"$mfile"
+	((${#groups[@]})) || return 0
+	echo "---- matrix-summary (tests/matrix.txt; per row: $detail)"
+	for g in "${groups[@]}"; do
+		printf '%s: %d rows, %d passed, %d failed, %d skipped, %d not run\n' "$g" \
+			"${rows[$g]}" "${passed[$g]}" "${failed[$g]}" "${skipped[$g]}" "${notrun[$g]}"
+	done
+	if ((${#pending[@]})); then
+		echo "warning: ${#pending[@]} matrix rows have no test yet: ${pending[*]}"
+	fi
+	matrix_groups=("${groups[@]}")
+}
+
+# figure KEY: the sum of what the cases recorded for KEY (0 if nothing).
+declare -A figures=()
+load_figures() {
+	local k v f=$XSNAP_FIGURES
+	[[ -f $f ]] || return 0
+	mkdir -p "$OUTPUT/test-logs" 2>/dev/null && cp "$f" "$OUTPUT/test-logs/figures.txt" 2>/dev/null
+	while read -r k v; do
+		[[ $k =~ ^[a-z][a-z0-9_]*$ && $v =~ ^[0-9]+$ ]] || continue
+		figures[$k]=$((${figures[$k]:-0} + v))
+	done <"$f"
+}
+figure() { printf '%s' "${figures[$1]:-0}"; }
+
+# The reliability summary: matrix cases per group and the figures of
+# tests/lib/figures.sh.  Frames leaked or victim frames lost fail the run
+# (the case that saw them fails too; this catches a case that only recorded).
+reliability_summary() {
+	local g line='' k
+	echo "---- reliability-summary"
+	for g in "${matrix_groups[@]}"; do
+		line+="${line:+, }$g ${matrix_cases[$g]}"
+	done
+	echo "matrix cases run: ${line:-none}"
+	echo "consumer kills survived: $(figure consumer_kills)"
+	echo "frames leaked: $(figure frames_leaked) (in $(figure conservation_checks) conservation checks)"
+	echo "victim frames lost: $(figure victim_frames_lost) (of $(figure victim_frames_sent) in $(figure victim_checks) victim streams)"
+	echo "fuzz executions: $(figure fuzz_executions)"
+	echo "open/close cycles: $(figure open_close_cycles)"
+	for k in "${!figures[@]}"; do
+		case $k in
+		consumer_kills | frames_leaked | conservation_checks | victim_frames_lost | \
+			victim_frames_sent | victim_checks | fuzz_executions | open_close_cycles) ;;
+		*) echo "$k: ${figures[$k]}" ;;
+		esac
+	done | sort
+	if (($(figure frames_leaked) || $(figure victim_frames_lost))); then
+		result FAIL reliability-summary "frames leaked or victim frames lost"
+	fi
+}
+
+matrix_groups=()
+if ((${#case_status[@]})); then
+	matrix_summary
+	load_figures
+	reliability_summary
+fi
 echo "$npass passed, $nfail failed, $nskip skipped"
 [[ -n $interrupted ]] && exit 130
 ((nfail == 0))

@@ -3,9 +3,12 @@
 # Run one libFuzzer target for a bounded time on a copy of its seed corpus
 # (the committed seeds are never rewritten).  Fails on any crash, sanitizer
 # report, leak or timeout; appends "NAME: N executions in S s" to
-# $OUTPUT/test-logs/fuzz-summary.txt.
+# $OUTPUT/test-logs/fuzz-summary.txt and records the executions as the
+# figure fuzz_executions (tests/lib/figures.sh).
 # Usage: run-fuzzer.sh FUZZER CORPUS_DIR SECONDS
 set -euo pipefail
+# shellcheck source=../lib/figures.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/figures.sh"
 fuzzer=$1 corpus=$2 secs=$3
 name=$(basename "$fuzzer")
 work=$(mktemp -d /tmp/xsnap-fuzz.XXXXXX)
@@ -28,3 +31,4 @@ if [[ -n ${OUTPUT:-} ]]; then
 	mkdir -p "$OUTPUT/test-logs"
 	echo "$name: ${execs:-0} executions in $secs s, 0 crashes" >>"$OUTPUT/test-logs/fuzz-summary.txt"
 fi
+record_figure fuzz_executions "${execs:-0}"

@@ -22,8 +22,14 @@
 #   lab_up [--queues N] [--mtu M] [--name NAME]    lab_detach [STATE_FILE]
 #   lab_down [STATE_FILE...]        lab_exec NS CMD...     lab_bg [--log F] NS CMD...
 #   lab_stop PID [TIMEOUT_S]        lab_alive PID          wait_for TIMEOUT_S CMD...
+#   lab_tmp PATH (removed with the lab)
 #   fail MSG   skip REASON   assert_eq ACTUAL EXPECTED [MSG]   assert_ge A B [MSG]
 #   lab_leak_snapshot   lab_leak_check [SETTLE_S]   lab_main "$@"
+#   lab_invariants [STATE]
+#   record_figure KEY VALUE (tests/lib/figures.sh: figures for the run's summary)
+# Invariants checked for every test run by lab_main (see "Leak checks and
+# invariants" below): no XDP program or xsnap pin left in a lab at lab_down,
+# no BPF object or namespace leaked after the test.
 # Set by lab_bg: LAB_BG_PID.  Exported by lab_up: LAB_NAME LAB_STATE LAB_NS_TX LAB_NS_RX LAB_IF_TX LAB_IF_RX
 #   LAB_IP_TX LAB_IP_RX LAB_IP6_TX LAB_IP6_RX LAB_MAC_TX LAB_MAC_RX LAB_QUEUES
 #   LAB_MTU LAB_BPFFS_TX LAB_BPFFS_RX
@@ -35,6 +41,8 @@
 
 [[ -n ${_XSNAP_LAB_SH:-} ]] && return 0
 _XSNAP_LAB_SH=1
+# shellcheck source=figures.sh
+source "$(dirname "${BASH_SOURCE[0]}")/figures.sh"
 
 LAB_PREFIX=xs
 LAB_STATE_DIR=${LAB_STATE_DIR:-/run/xsnap-lab}
@@ -190,6 +198,11 @@ lab_up() {
 		return 1
 	fi
 	mkdir -p "$LAB_STATE_DIR" || return 1
+	# every lab test gets the leak check (lab_main), snapshot or not
+	if [[ -n ${_LAB_IN_TEST:-} && -z ${_LAB_LEAK_PROG+x} ]]; then
+		lab_leak_snapshot
+	fi
+	_LAB_LEAK_CHECKED=
 	{
 		echo "# xsnap lab '$name', made by pid $BASHPID on $(date -u +%FT%TZ)"
 		echo "# Sourceable for its variables; '#@' lines list what lab_down removes."
@@ -230,6 +243,7 @@ _lab_create() {
 			return 1
 		fi
 		_lab_rec "$state" ns "$ns"
+		_LAB_MADE_NS+=("$ns")
 		_lab_do ip netns add "$ns" || return 1
 		_lab_do mkdir -p "$LAB_BPFFS_ROOT/$ns" || return 1
 		_lab_rec "$state" mount "$LAB_BPFFS_ROOT/$ns"
@@ -312,23 +326,26 @@ _lab_down_owned() {
 # Remove labs: the given ones, or else every lab this shell (or a parent
 # shell) brought up.  Idempotent; safe from a trap.  With LAB_KEEP=1 the labs
 # stay and the commands that remove them are printed.  Returns 1 if something
-# could not be removed.
+# could not be removed, or, in a test (lab_main), if a lab broke an invariant
+# (lab_invariants: an XDP program or an xsnap pin left); it is removed anyway.
 lab_down() {
 	local rc=0 f i
 	if (($#)); then
 		for f in "$@"; do
-			_lab_down_one "$f" || rc=1
+			_lab_down_one "$f" "${_LAB_IN_TEST:-}" || rc=1
 		done
 		return "$rc"
 	fi
 	for ((i = ${#_LAB_STATES[@]} - 1; i >= 0; i--)); do
-		_lab_down_one "${_LAB_STATES[i]#*:}" || rc=1
+		_lab_down_one "${_LAB_STATES[i]#*:}" "${_LAB_IN_TEST:-}" || rc=1
 	done
 	return "$rc"
 }
 
+# _lab_down_one STATE [CHECK]: remove one lab; with CHECK, check its
+# invariants first (not from a trap: a failed test may have left anything).
 _lab_down_one() {
-	local state=$1
+	local state=$1 check=${2:-} rc=0
 	_lab_forget "$state"
 	[[ -e $state ]] || return 0
 	if [[ ${LAB_KEEP:-0} == 1 ]]; then
@@ -339,7 +356,11 @@ _lab_down_one() {
 		_lab_log "  remove it: $(_lab_root)/scripts/lab.sh down --state $state"
 		return 0
 	fi
-	_lab_teardown "$state"
+	if [[ -n $check ]] && ! lab_invariants "$state"; then
+		rc=1
+	fi
+	_lab_teardown "$state" || rc=1
+	return "$rc"
 }
 
 _lab_root() { (cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd); }
@@ -370,7 +391,7 @@ _lab_teardown() {
 
 _lab_teardown_body() {
 	local state=$1 kind a b rc=0 p
-	local -a spaces=() mounts=() veths=() pids=()
+	local -a spaces=() mounts=() veths=() pids=() paths=()
 	while read -r kind a b; do
 		case $kind in
 		'#@ns') spaces+=("$a") ;;
@@ -380,6 +401,7 @@ _lab_teardown_body() {
 			# Only the process we started, not a later one with its pid.
 			[[ -n $a && $(_lab_starttime "$a") == "$b" ]] && pids+=("$a")
 			;;
+		'#@path') paths+=("$a") ;;
 		esac
 	done <"$state"
 
@@ -417,6 +439,9 @@ _lab_teardown_body() {
 		rmdir "$m" 2>/dev/null
 	done
 	rmdir "$LAB_BPFFS_ROOT" 2>/dev/null
+	for p in "${paths[@]}"; do
+		[[ $p == /tmp/* ]] && rm -rf -- "$p"
+	done
 	rm -f "$state"
 	return "$rc"
 }
@@ -513,6 +538,15 @@ lab_bg() {
 	echo "$pid"
 }
 
+# lab_tmp PATH: remove PATH (under /tmp) with the lab, however the test ends.
+lab_tmp() {
+	if [[ $1 != /tmp/* || -z ${LAB_STATE:-} || ! -e $LAB_STATE ]]; then
+		_lab_log "lab_tmp: needs a lab and a path under /tmp, not '$1'"
+		return 2
+	fi
+	_lab_rec "$LAB_STATE" path "$1"
+}
+
 # lab_stop PID [TIMEOUT_S]: SIGTERM, wait up to TIMEOUT_S (default 5) for it
 # to end, then SIGKILL.  True if SIGTERM was enough.
 lab_stop() {
@@ -594,43 +628,113 @@ assert_ge() {
 }
 
 # ----------------------------------------------------------------------------
-# Leak checks.  BPF object ids are machine-wide: whatever else runs on the
-# machine meanwhile (another test run) shows up too, so compare ids taken
-# before and after, and report the new ones by name.
+# Leak checks and invariants (TESTING.md 10.3), run for every lab test:
+#   - lab_up takes a leak snapshot unless the test took one;
+#   - lab_down, before it removes a lab, checks that no XDP program is left
+#     on any interface of the lab's namespaces and no pin under xsnap/ in the
+#     lab's bpffs (lab_invariants);
+#   - lab_main, after a test that passed, runs lab_leak_check unless the test
+#     did after its last lab_down.
+# BPF object ids are machine-wide and other test runs share the machine, so
+# only objects that can be ours count: names matching $LAB_LEAK_MATCH
+# (default: xsnap*, xs_*, xsk*; links by their program's name), and of those
+# only the ones no live process outside this test's session holds.
 
-# _lab_bpf_ids KIND: "ID:NAME" of every BPF prog, map or link; "-" if unknown.
+LAB_LEAK_MATCH=${LAB_LEAK_MATCH:-'^(xsnap|xs_|xsk)'}
+
+# _lab_bpf_ids KIND: "ID:NAME" of every BPF prog, map or link that can be
+# ours (see above); "-" if bpftool or jq is missing.
 _lab_bpf_ids() {
-	local out
+	local out progs
 	if ! command -v bpftool >/dev/null 2>&1 || ! command -v jq >/dev/null 2>&1; then
 		echo -
 		return 0
 	fi
-	out=$(bpftool -j "$1" show 2>/dev/null |
-		jq -r '.[] | "\(.id):\(.name // .type // "?")"' 2>/dev/null) || out=-
+	if [[ $1 == link ]]; then
+		progs=$(bpftool -j prog show 2>/dev/null) || progs='[]'
+		out=$(bpftool -j link show 2>/dev/null | jq -r --argjson p "${progs:-[]}" \
+			--arg re "$LAB_LEAK_MATCH" '
+			($p | map({key: (.id | tostring), value: (.name // "?")}) | from_entries) as $n
+			| .[] | ($n[(.prog_id // 0) | tostring] // "?") as $pn
+			| select($pn | test($re)) | "\(.id):\(.type // "?") \($pn)"' 2>/dev/null) || out=-
+	else
+		out=$(bpftool -j "$1" show 2>/dev/null | jq -r --arg re "$LAB_LEAK_MATCH" '
+			.[] | select((.name // "") | test($re)) | "\(.id):\(.name)"' 2>/dev/null) || out=-
+	fi
 	echo "$out"
 }
 
-_lab_netns_list() {
-	local n
-	while read -r n _; do
-		if [[ $n == "$LAB_PREFIX"-* ]]; then
-			echo "$n"
-		fi
-	done < <(ip netns list 2>/dev/null)
+# "prog ID", "map ID" and "link ID" lines for the BPF objects that processes
+# outside this shell's session hold open (read from /proc/*/fdinfo), with
+# what those hold in turn (a link's program, a program's maps).
+_lab_foreign_held() {
+	local mysid f pid line
+	local -A sid=()
+	mysid=$(_lab_stat_field "$$" 6)
+	while read -r f; do
+		pid=${f#/proc/}
+		pid=${pid%%/*}
+		[[ -n ${sid[$pid]+x} ]] || sid[$pid]=$(_lab_stat_field "$pid" 6)
+		[[ -n ${sid[$pid]} && ${sid[$pid]} != "$mysid" ]] || continue
+		while read -r line; do
+			case $line in
+			prog_id:*) echo "prog ${line##*[[:space:]]}" ;;
+			map_id:*) echo "map ${line##*[[:space:]]}" ;;
+			link_id:*) echo "link ${line##*[[:space:]]}" ;;
+			esac
+		done <"/proc/$pid/fdinfo/${f##*/}" 2>/dev/null
+	done < <(find /proc/[0-9]*/fd -maxdepth 1 -lname 'anon_inode:bpf*' 2>/dev/null) |
+		sort -u | _lab_held_closure
 }
 
-# lab_leak_snapshot: remember the BPF progs, maps and links, and the lab
-# namespaces present now.
+# Add to "KIND ID" lines what those objects keep alive: a link's program,
+# a program's maps.
+_lab_held_closure() {
+	local held ids
+	held=$(cat)
+	[[ -n $held ]] || return 0
+	printf '%s\n' "$held"
+	if command -v bpftool >/dev/null 2>&1 && command -v jq >/dev/null 2>&1; then
+		ids=$(printf '%s\n' "$held" | jq -R -s 'split("\n") | map(select(length > 0))')
+		{
+			bpftool -j link show 2>/dev/null | jq -r --argjson h "$ids" '
+				.[] | select($h | index("link \(.id)")) | "prog \(.prog_id)"'
+			bpftool -j prog show 2>/dev/null | jq -r --argjson h "$ids" '
+				.[] | select($h | index("prog \(.id)")) | (.map_ids // [])[] | "map \(.)"'
+		} 2>/dev/null
+	fi
+}
+
+# _lab_stat_field PID N: field N of /proc/PID/stat as stat(5) numbers them
+# (N >= 3: 3 state, 4 ppid, 5 pgrp, 6 session), or nothing.
+_lab_stat_field() {
+	local s
+	read -r s <"/proc/$1/stat" 2>/dev/null || return 0
+	s=${s##*) }
+	local -a f
+	read -ra f <<<"$s"
+	printf '%s' "${f[$2 - 3]:-}"
+}
+
+# lab_leak_snapshot: remember the BPF progs, maps and links that can be ours
+# and are present now; lab namespaces are checked by name (the ones this
+# process made must be gone).
 lab_leak_snapshot() {
 	_LAB_LEAK_PROG=$(_lab_bpf_ids prog)
 	_LAB_LEAK_MAP=$(_lab_bpf_ids map)
 	_LAB_LEAK_LINK=$(_lab_bpf_ids link)
-	_LAB_LEAK_NS=$(_lab_netns_list)
+	_LAB_LEAK_CHECKED=
 }
 
+# Namespaces made by lab_up in this process (lab_leak_check wants them gone).
+_LAB_MADE_NS=()
+
+# _lab_leak_now [--foreign]: true if nothing new is left; --foreign: objects
+# that processes of other sessions hold do not count (slower).
 _lab_leak_now() {
-	local k e var before new=
+	local k e var before new='' held=''
 	local -A had
+	local -a cand=()
 	_LAB_LEAK_REPORT=
 	for k in prog map link; do
 		var=_LAB_LEAK_${k^^}
@@ -642,23 +746,31 @@ _lab_leak_now() {
 		done <<<"$before"
 		while read -r e; do
 			[[ -z $e || $e == - || -n ${had[${e%%:*}]:-} ]] && continue
-			new+="$k ${e%%:*} (${e#*:}), "
+			cand+=("$k $e")
 		done <<<"$(_lab_bpf_ids "$k")"
 	done
+	if ((${#cand[@]})) && [[ ${1:-} == --foreign ]]; then
+		held=$(_lab_foreign_held)
+		for e in "${cand[@]}"; do
+			# "KIND ID:NAME": another session's process holds it: not ours
+			grep -qxF "${e%%:*}" <<<"$held" && continue
+			new+="${e%%:*} (${e#*:}), "
+		done
+	fi
 	[[ -z $new ]] || _LAB_LEAK_REPORT+="new BPF objects: ${new%, }; "
 	new=
-	while read -r e; do
-		[[ -z $e ]] && continue
-		grep -qxF "$e" <<<"$_LAB_LEAK_NS" || new+="$e "
-	done <<<"$(_lab_netns_list)"
+	for e in "${_LAB_MADE_NS[@]}"; do
+		[[ -e /run/netns/$e ]] && new+="$e "
+	done
 	[[ -z $new ]] || _LAB_LEAK_REPORT+="namespaces left: $new"
 	[[ -z $_LAB_LEAK_REPORT ]]
 }
 
-# lab_leak_check [SETTLE_S]: true if no BPF prog, map or link exists that did
-# not at lab_leak_snapshot, and no new lab namespace.  BPF objects are freed
-# asynchronously, so wait up to SETTLE_S (default 5) seconds for that.
-# Otherwise print what is new and return 1.  With LAB_KEEP=1: true.
+# lab_leak_check [SETTLE_S]: true if no BPF prog, map or link that can be
+# ours exists that did not at lab_leak_snapshot, and the namespaces this
+# process made are gone.  BPF objects are freed asynchronously, so wait up to
+# SETTLE_S (default 5) seconds for that.  Otherwise print what is new and
+# return 1.  With LAB_KEEP=1: true.
 lab_leak_check() {
 	if [[ ${LAB_KEEP:-0} == 1 ]]; then
 		_lab_log "lab_leak_check: not checked: LAB_KEEP=1 keeps the labs and what is in them"
@@ -668,11 +780,41 @@ lab_leak_check() {
 		_lab_log "lab_leak_check: no lab_leak_snapshot taken"
 		return 2
 	fi
-	if ! wait_for "${1:-5}" _lab_leak_now; then
+	_LAB_LEAK_CHECKED=1
+	# freed asynchronously: give it time; then spare what others hold
+	if ! wait_for "${1:-5}" _lab_leak_now && ! _lab_leak_now --foreign; then
 		_lab_log "leak: ${_LAB_LEAK_REPORT}"
-		_lab_log "(ids are machine-wide: a test running elsewhere on this machine shows here too)"
 		return 1
 	fi
+}
+
+# lab_invariants [STATE]: what a lab (default: $LAB_STATE) must not have when
+# it is removed: an XDP program on any interface of its namespaces, a pin
+# under xsnap/ in its bpffs.  Prints each violation; false if there was one.
+lab_invariants() {
+	local state=${1:-${LAB_STATE:-}} kind a b rc=0 out
+	while read -r kind a b; do
+		case $kind in
+		'#@ns')
+			[[ -e /run/netns/$a ]] || continue
+			out=$(ip -n "$a" -d link show 2>/dev/null | awk '
+				/^[0-9]+:/ { dev = $2; sub(/[:@].*/, "", dev) }
+				/prog\/xdp/ { print dev ": " $0 }')
+			if [[ -n $out ]]; then
+				_lab_log "invariant: XDP program left in namespace $a: ${out//$'\n'/; }"
+				rc=1
+			fi
+			;;
+		'#@mount')
+			if mountpoint -q "$a" 2>/dev/null && [[ -d $a/xsnap ]] &&
+				out=$(find "$a/xsnap" -mindepth 1 2>/dev/null) && [[ -n $out ]]; then
+				_lab_log "invariant: pins left under $a/xsnap: ${out//$'\n'/ }"
+				rc=1
+			fi
+			;;
+		esac
+	done <"$state"
+	return "$rc"
 }
 
 # ----------------------------------------------------------------------------
@@ -693,14 +835,20 @@ _lab_on_err() {
 	done
 }
 
+# One test name a line, in definition order; a test whose script sets
+# LAB_TIMEOUT_<name>=SECONDS gets that as a second word (tests/run.sh uses
+# it as the case's timeout).
 _lab_list_tests() {
-	local f line file
+	local f line file var
 	shopt -s extdebug
 	while read -r _ _ f; do
 		[[ $f == t_* ]] || continue
 		read -r _ line file < <(declare -F "$f")
 		printf '%s %s\n' "$line" "${f#t_}"
-	done < <(declare -F) | sort -n | while read -r _ f; do echo "$f"; done
+	done < <(declare -F) | sort -n | while read -r _ f; do
+		var=LAB_TIMEOUT_$f
+		echo "$f${!var:+ ${!var}}"
+	done
 	shopt -u extdebug
 }
 
@@ -717,7 +865,7 @@ lab_main() {
 		;;
 	"")
 		local t rc pass=0 failed=0 skipped=0
-		for t in $(_lab_list_tests); do
+		for t in $(_lab_list_tests | cut -d' ' -f1); do
 			rc=0
 			bash "$self" "$t" || rc=$?
 			case $rc in
@@ -736,6 +884,23 @@ lab_main() {
 	fi
 	set -eEuo pipefail
 	trap '_lab_on_err "$?" "${BASH_SOURCE[0]}" "$LINENO" "$BASH_COMMAND"' ERR
+	_LAB_IN_TEST=1
 	"t_$name"
+	_lab_after_test
 	exit 0
+}
+
+# After a test that passed: labs it left up come down (with their invariant
+# checks), then the leak check unless the test ran it after its last lab_up.
+_lab_after_test() {
+	local e
+	for e in "${_LAB_STATES[@]}"; do
+		if [[ ${e%%:*} == "$BASHPID" ]]; then
+			lab_down || fail "a lab broke an invariant (see above)"
+			break
+		fi
+	done
+	if [[ -n ${_LAB_LEAK_PROG+x} && -z ${_LAB_LEAK_CHECKED:-} ]]; then
+		lab_leak_check 5 || fail "BPF programs, maps, links or namespaces leaked"
+	fi
 }

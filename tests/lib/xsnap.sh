@@ -7,7 +7,10 @@
 #   xs_consumer_start LOG ARGS...   start xsnap-consumer in the rx namespace on
 #                                   $LAB_IF_RX; waits until it is attached and
 #                                   consuming (ready file), sets XS_PID
-#   xs_consumer_stop [TIMEOUT_S]    SIGTERM it (drain, report), return its exit code
+#   xs_consumer_stop [TIMEOUT_S]    SIGTERM it (drain, report), return its exit code;
+#                                   its frame accounting ("frames: ... leaked N")
+#                                   is recorded (figures conservation_checks,
+#                                   frames_leaked) and N > 0 makes it return 1
 #   xs_gen ARGS...                  run xsnap-gen in the tx namespace on $LAB_IF_TX,
 #                                   aimed at the rx end (MAC and IPs of the lab)
 #   xs_field LOG KEY                a number from the consumer's report line
@@ -26,6 +29,7 @@ xs_consumer_start() {
 	# called outside $(...) so the consumer is our child and `wait` works
 	lab_bg --log "$log" "$LAB_NS_RX" "$XS_CONSUMER" -i "$LAB_IF_RX" -R "$ready" "$@" >/dev/null
 	XS_PID=$LAB_BG_PID
+	XS_LOG=$log
 	# ready once attached and every consumer thread runs; or it died
 	if ! wait_for 20 test -e "$ready" -o ! -d "/proc/$XS_PID"; then
 		echo "xsnap-consumer did not become ready in 20 s" >&2
@@ -49,6 +53,17 @@ xs_consumer_stop() {
 		kill -KILL "$XS_PID" 2>/dev/null
 	fi
 	wait "$XS_PID" || rc=$?
+	local leaked
+	leaked=$(awk '/^frames: total / { for (i = 1; i < NF; i++) if ($i == "leaked") print $(i + 1) }' \
+		"$XS_LOG")
+	if [[ $leaked =~ ^[0-9]+$ ]]; then
+		record_figure conservation_checks 1
+		record_figure frames_leaked "$leaked"
+		if ((leaked > 0 && rc == 0)); then
+			echo "xsnap-consumer: $leaked frames in no place (frame conservation)" >&2
+			rc=1
+		fi
+	fi
 	return $rc
 }
 

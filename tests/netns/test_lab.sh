@@ -163,6 +163,49 @@ t_lab_bpffs() {
 	lab_leak_check || fail "lab_leak_check after lab_down"
 }
 
+# The invariants lab_down checks in a test (tests/lib/lab.sh): an XDP
+# program on any interface of the lab, a pin under xsnap/ in its bpffs; and
+# record_figure's file format.
+t_lab_invariants() {
+	command -v bpftool >/dev/null || skip "bpftool not installed"
+	unset LAB_KEEP
+	lab_up
+	lab_invariants || fail "a fresh lab breaks an invariant"
+	local obj=${XSNAP_BUILD:-$LIB/../../build}/bpf/xsnap_gen.bpf.o
+	[[ -f $obj ]] || skip "build first: $obj missing"
+	lab_exec "$LAB_NS_TX" ip link set dev lo xdpgeneric obj "$obj" sec xdp.frags
+	if lab_invariants 2>"$TMPDIR_LAB/inv"; then
+		fail "lab_invariants missed an XDP program on lo"
+	fi
+	grep -q "XDP program left in namespace $LAB_NS_TX: lo:" "$TMPDIR_LAB/inv" ||
+		fail "the report does not name the interface: $(cat "$TMPDIR_LAB/inv")"
+	lab_exec "$LAB_NS_TX" ip link set dev lo xdpgeneric off
+	lab_invariants || fail "still reported after the program was removed"
+	lab_exec "$LAB_NS_RX" mkdir -p /sys/fs/bpf/xsnap/xs-rx
+	lab_exec "$LAB_NS_RX" bpftool map create /sys/fs/bpf/xsnap/xs-rx/m type array key 4 \
+		value 4 entries 1 name xs_inv_test
+	if lab_invariants 2>"$TMPDIR_LAB/inv"; then
+		fail "lab_invariants missed a pin under xsnap/"
+	fi
+	grep -q "pins left under $LAB_BPFFS_RX/xsnap" "$TMPDIR_LAB/inv" || fail "pin not named"
+	# lab_down in a test fails on it, and still removes the lab
+	local state=$LAB_STATE rc=0
+	lab_down 2>/dev/null || rc=$?
+	assert_eq "$rc" 1 "lab_down with a pin left"
+	[[ ! -e $state ]] || fail "lab not removed"
+	# figures: KEY VALUE lines in $XSNAP_FIGURES (the runner's file for the
+	# run; a file of this test's own here), else in $OUTPUT/test-logs/
+	local out=$TMPDIR_LAB/out
+	(XSNAP_FIGURES=$out.txt record_figure test_figure 3 2>/dev/null &&
+		XSNAP_FIGURES=$out.txt record_figure test_figure 4 2>/dev/null)
+	assert_eq "$(cat "$out.txt")" $'test_figure 3\ntest_figure 4' "figures file"
+	(unset XSNAP_FIGURES; OUTPUT=$out record_figure test_figure 5 2>/dev/null)
+	assert_eq "$(cat "$out/test-logs/figures.txt")" 'test_figure 5' "figures file under OUTPUT"
+	rc=0
+	XSNAP_FIGURES=$out.txt record_figure 'Bad key' 1 2>/dev/null || rc=$?
+	assert_eq "$rc" 2 "record_figure with a bad key"
+}
+
 TMPDIR_LAB=$(mktemp -d)
 trap 'rm -rf "$TMPDIR_LAB"' EXIT
 lab_main "$@"

@@ -22,19 +22,12 @@ setup() {
 	LOG=$(mktemp /tmp/xsnap-test.XXXXXX)
 }
 
-# Nothing of ours left on the interface, in bpffs, or in the kernel.
-check_clean() {
-	if lab_exec "$LAB_NS_RX" ip -d link show dev "$LAB_IF_RX" | grep -q 'prog/xdp'; then
-		fail "an XDP program is still attached to $LAB_IF_RX"
-	fi
-	if [[ -n $(lab_exec "$LAB_NS_RX" sh -c 'ls /sys/fs/bpf/xsnap 2>/dev/null') ]]; then
-		fail "pins left under /sys/fs/bpf/xsnap"
-	fi
-}
+# Nothing of ours left on the interface or in bpffs.
+check_clean() { lab_invariants || fail "XDP program or pins left (see above)"; }
 
-# check_clean, then remove the lab and compare kernel objects with setup's.
+# Remove the lab (lab_down checks that nothing is left attached or pinned)
+# and compare kernel objects with setup's.
 finish() {
-	check_clean
 	rm -f "$LOG"
 	lab_down
 	lab_leak_check 5 || fail "BPF programs, maps, links or namespaces leaked"
@@ -248,8 +241,7 @@ t_open_close_100_cycles() {
 	out=$(lab_exec "$LAB_NS_RX" "$XS_BUILD/tests/netns/cycles" "$LAB_IF_RX" 100) ||
 		fail "cycles: $out"
 	echo "$out"
-	mkdir -p "$XS_BUILD/test-logs"
-	echo "$out" >>"$XS_BUILD/test-logs/reliability-summary.txt"
+	record_figure open_close_cycles 100
 	finish
 }
 

@@ -2,12 +2,21 @@
 /*
  * xsnap_dclient: a consumer process of xsnapd for tests/netns/test_daemon.sh.
  *
- *   xsnap_dclient -S SOCK -t TENANT [-R READY] [-m MODE] [-s SOCKETS]
+ *   xsnap_dclient -S SOCK -t TENANT [-R READY [-F]] [-m MODE] [-s SOCKETS]
+ *
+ * READY is created once the sockets are open, or with -F (recv and hold)
+ * once the first frame arrived: a test that kills a holding consumer knows
+ * it holds something.
  *
  * Modes:
  *   recv     (default) receive and release until SIGTERM/SIGINT, then print
- *            "frames N seq_gaps G delivered D" (D: the daemon's count for the
- *            tenant); exit 3 with "recv error: ..." if recv fails
+ *            "frames N seq_gaps G bad_payload B log_gaps L first F last S
+ *            delivered D": G counts breaks in the sequence numbers of each
+ *            xsnap-gen stream's payloads (per socket), B frames whose payload
+ *            does not verify (tools/common/payload.h), L breaks in the
+ *            tenant log's sequence numbers, F and S the first and last
+ *            payload sequence number seen, D the daemon's count for the
+ *            tenant; exit 3 with "recv error: ..." if recv fails
  *   hold     like recv but never release (frames stay with the daemon until
  *            the process dies)
  *   snap     (-n COUNT -k K) receive COUNT frames, then snapshot the last K
@@ -20,6 +29,16 @@
  *   hostile  send malformed and forged messages on raw connections; exit 0
  *            if each got an error reply or a disconnect and the daemon still
  *            serves
+ *   version  (-n VER) a raw connection that says HELLO with protocol version
+ *            VER (header and body); print the reply "version VER: STATUS:
+ *            MESSAGE"; exit 0 if it was refused with EPROTONOSUPPORT
+ *   flood    a tenant that asks for too much: snapshots until refused,
+ *            sockets until refused, then -n COUNT stats requests as fast as
+ *            answered; exit 0 if the per-socket and per-connection limits
+ *            refused with EMFILE and every request was answered
+ *   send     try to transmit (alloc, send of a received frame): exit 0 if
+ *            both are refused with EOPNOTSUPP (no TX on a connected context)
+ *   idle     connect without HELLO and sleep until SIGTERM (a stalled client)
  */
 #include <dirent.h>
 #include <errno.h>
@@ -33,10 +52,12 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <xsnap/xsnap.h>
 
+#include "payload.h"
 #include "proto.h"
 
 static volatile sig_atomic_t stop;
@@ -84,14 +105,26 @@ static int find_fd(const char *what)
 	return found;
 }
 
+#define MAX_STREAMS 16
+
+/* Payload sequence of each xsnap-gen stream, per socket. */
+struct stream_seq {
+	uint64_t last;
+	bool seen;
+};
+
 static int run_recv(struct xsnap_ctx *ctx, struct xsnap_sock **socks, int nsocks,
-		    const char *tenant, bool hold, const char *readyf)
+		    const char *tenant, bool hold, const char *readyf, bool ready_on_frame)
 {
-	uint64_t frames = 0, gaps = 0, last[16] = { 0 };
+	uint64_t frames = 0, gaps = 0, log_gaps = 0, bad = 0, last[16] = { 0 };
+	uint64_t first_seq = 0, last_seq = 0;
+	static struct stream_seq ss[16][MAX_STREAMS];
 	struct xsnap_frame *v[64];
+	bool any = false;
 	int rc = 0;
 
-	ready(readyf);
+	if (!ready_on_frame)
+		ready(readyf);
 	while (!stop) {
 		for (int i = 0; i < nsocks && !stop; i++) {
 			int n = xsnap_recv(socks[i], v, 64, nsocks > 1 ? 10 : 200);
@@ -105,12 +138,31 @@ static int run_recv(struct xsnap_ctx *ctx, struct xsnap_sock **socks, int nsocks
 				return 3;
 			}
 			for (int k = 0; k < n; k++) {
-				uint64_t seq = xsnap_frame_seq(v[k]);
+				uint64_t seq = xsnap_frame_seq(v[k]), pseq;
+				const void *pl;
+				size_t pllen;
+				uint32_t stream;
 
 				if (last[i] && seq != last[i] + 1)
-					gaps++;
+					log_gaps++;
 				last[i] = seq;
+				if (payload_of_frame(xsnap_frame_data(v[k]), xsnap_frame_len(v[k]), &pl,
+						     &pllen) ||
+				    payload_check(pl, pllen, &stream, &pseq) || stream >= MAX_STREAMS) {
+					bad++;
+					continue;
+				}
+				if (ss[i][stream].seen && pseq != ss[i][stream].last + 1)
+					gaps++;
+				ss[i][stream].seen = true;
+				ss[i][stream].last = pseq;
+				if (!any)
+					first_seq = pseq;
+				any = true;
+				last_seq = pseq;
 			}
+			if (ready_on_frame && !frames && n > 0)
+				ready(readyf);
 			frames += (uint64_t)n;
 			if (!hold)
 				xsnap_release(socks[i], v, (unsigned int)n);
@@ -122,8 +174,12 @@ static int run_recv(struct xsnap_ctx *ctx, struct xsnap_sock **socks, int nsocks
 		/* the daemon's count includes what this process delivered */
 		if (xsnap_stats(ctx, tenant, &st))
 			rc = 1;
-		printf("frames %llu seq_gaps %llu delivered %llu\n", (unsigned long long)frames,
-		       (unsigned long long)gaps, (unsigned long long)st.delivered);
+		printf("frames %llu seq_gaps %llu bad_payload %llu log_gaps %llu first %llu "
+		       "last %llu delivered %llu\n",
+		       (unsigned long long)frames, (unsigned long long)gaps,
+		       (unsigned long long)bad, (unsigned long long)log_gaps,
+		       (unsigned long long)first_seq, (unsigned long long)last_seq,
+		       (unsigned long long)st.delivered);
 	}
 	return rc;
 }
@@ -503,6 +559,137 @@ static int run_hostile(struct xsnap_sock *mine)
 	return bad ? 1 : 0;
 }
 
+/* --- protocol version skew, flooding, transmit, stalling ------------------ */
+
+/* HELLO with protocol version @ver in the header and the body. */
+static int run_version(uint32_t ver)
+{
+	int fd = raw_connect(), fds[XP_MAX_FDS], n;
+	unsigned int nfds = 0;
+	char msg[XP_STR_MAX + 1] = "";
+	struct timeval tv = { .tv_sec = 5 };
+	struct xp_hdr h;
+	struct xp_msg m;
+	int len;
+
+	xp_begin(&m, buf, sizeof(buf), XP_HELLO, 0);
+	xp_put_u32(&m, ver);
+	len = xp_end(&m, 0);
+	memcpy(&h, buf, sizeof(h));
+	h.version = (uint16_t)ver;
+	memcpy(buf, &h, sizeof(h));
+	xp_send(fd, buf, (size_t)len, NULL, 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	n = xp_recv(fd, rbuf, sizeof(rbuf), fds, &nfds);
+	close(fd);
+	if (n < (int)sizeof(h)) {
+		printf("version %u: no reply (%d)\n", ver, n);
+		return 1;
+	}
+	memcpy(&h, rbuf, sizeof(h));
+	if (n > (int)sizeof(h) + 2) {
+		uint16_t sl;
+
+		memcpy(&sl, rbuf + sizeof(h), 2);
+		if (sl <= XP_STR_MAX && sizeof(h) + 2 + sl <= (size_t)n) {
+			memcpy(msg, rbuf + sizeof(h) + 2, sl);
+			msg[sl] = '\0';
+		}
+	}
+	printf("version %u: %s: %s (reply in protocol version %u)\n", ver,
+	       h.status ? strerror(-(int32_t)h.status) : "accepted", msg, h.version);
+	return (int32_t)h.status == -EPROTONOSUPPORT ? 0 : 1;
+}
+
+/* Ask for more than a tenant gets: snapshots, sockets, requests. */
+static int run_flood(struct xsnap_ctx *ctx, struct xsnap_sock *s, const char *tenant,
+		     unsigned long count, const char *readyf)
+{
+	static struct xsnap_sock *more[256];
+	struct xsnap_snap *sn[64];
+	int nsn = 0, nmore = 0, snap_err = 0, sock_err = 0, bad = 0;
+	unsigned long answered = 0;
+	struct timespec t0, t1;
+
+	ready(readyf);
+	while (nsn < 64) {
+		XSNAP_OPTS(xsnap_snap_opts, o, .frames = 1);
+
+		sn[nsn] = xsnap_snapshot(s, &o);
+		if (!sn[nsn]) {
+			snap_err = errno;
+			break;
+		}
+		nsn++;
+	}
+	printf("flood: %d snapshots open, then: %s\n", nsn, snap_err ? strerror(snap_err) : "none");
+	bad += snap_err != EMFILE;
+	while (nmore < 256) {
+		more[nmore] = xsnap_socket(ctx, tenant, NULL);
+		if (!more[nmore]) {
+			sock_err = errno;
+			break;
+		}
+		nmore++;
+	}
+	printf("flood: %d more sockets, then: %s\n", nmore, sock_err ? strerror(sock_err) : "none");
+	bad += sock_err != EMFILE;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (unsigned long i = 0; i < count && !stop; i++) {
+		XSNAP_OPTS(xsnap_stats, st);
+
+		if (xsnap_stats(ctx, tenant, &st))
+			break;
+		answered++;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	printf("flood: %lu of %lu stats requests answered in %lld ms\n", answered, count,
+	       (long long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+	bad += answered != count;
+	for (int i = 0; i < nsn; i++)
+		xsnap_snap_close(sn[i]);
+	for (int i = 0; i < nmore; i++)
+		xsnap_sock_close(more[i]);
+	printf("%s\n", bad ? "flood: limits NOT enforced" : "flood: limits enforced");
+	return bad ? 1 : 0;
+}
+
+/* No transmit on a connected context (docs/design.md), so nothing can be
+ * spoofed through it: both ways in must say EOPNOTSUPP. */
+static int run_send(struct xsnap_sock *s, const char *readyf)
+{
+	struct xsnap_frame *f;
+	int n, r, bad = 0;
+
+	ready(readyf);
+	f = xsnap_frame_alloc(s, 64);
+	printf("send: alloc: %s\n", f ? "ALLOWED" : strerror(errno));
+	bad += f || errno != EOPNOTSUPP;
+	do {
+		n = xsnap_recv(s, &f, 1, 200);
+	} while (n == 0 && !stop);
+	if (n != 1) {
+		printf("send: no frame received (%d)\n", n);
+		return 1;
+	}
+	r = xsnap_send(s, &f, 1);
+	printf("send: send of a received frame: %s\n", r < 0 ? strerror(-r) : "SENT");
+	bad += r != -EOPNOTSUPP;
+	xsnap_release(s, &f, 1);
+	return bad ? 1 : 0;
+}
+
+static int run_idle(const char *readyf)
+{
+	int fd = raw_connect();
+
+	ready(readyf);
+	while (!stop)
+		pause();
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *tenant = NULL, *readyf = NULL, *mode = "recv";
@@ -510,9 +697,10 @@ int main(int argc, char **argv)
 	struct xsnap_sock *socks[16];
 	struct xsnap_ctx *ctx;
 	int opt, nsocks = 1, rc;
+	bool ready_on_frame = false;
 	struct sigaction sa = { .sa_handler = on_sig };
 
-	while ((opt = getopt(argc, argv, "S:t:R:m:s:n:k:")) != -1) {
+	while ((opt = getopt(argc, argv, "S:t:R:Fm:s:n:k:")) != -1) {
 		switch (opt) {
 		case 'S':
 			sock_path = optarg;
@@ -522,6 +710,9 @@ int main(int argc, char **argv)
 			break;
 		case 'R':
 			readyf = optarg;
+			break;
+		case 'F':
+			ready_on_frame = true;
 			break;
 		case 'm':
 			mode = optarg;
@@ -539,14 +730,21 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!sock_path || !tenant || nsocks < 1 || nsocks > 16) {
-		fprintf(stderr, "usage: xsnap_dclient -S SOCK -t TENANT [-R READY] [-m MODE] "
+	if (!sock_path || (!tenant && strcmp(mode, "version") && strcmp(mode, "idle")) ||
+	    nsocks < 1 || nsocks > 16) {
+		fprintf(stderr, "usage: xsnap_dclient -S SOCK -t TENANT [-R READY [-F]] [-m MODE] "
 				"[-s N] [-n COUNT -k K]\n");
 		return 2;
 	}
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(mode, "version")) {
+		ready(readyf);
+		return run_version((uint32_t)count);
+	}
+	if (!strcmp(mode, "idle"))
+		return run_idle(readyf);
 	ctx = xsnap_connect(sock_path);
 	if (!ctx) {
 		printf("connect failed: %s\n", strerror(errno));
@@ -562,13 +760,18 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!strcmp(mode, "recv") || !strcmp(mode, "hold"))
-		rc = run_recv(ctx, socks, nsocks, tenant, !strcmp(mode, "hold"), readyf);
+		rc = run_recv(ctx, socks, nsocks, tenant, !strcmp(mode, "hold"), readyf,
+			      ready_on_frame);
 	else if (!strcmp(mode, "snap"))
 		rc = run_snap(socks[0], count, (uint32_t)k, readyf);
 	else if (!strcmp(mode, "write"))
 		rc = run_write(socks[0], readyf);
 	else if (!strcmp(mode, "mmapw"))
 		rc = run_mmapw(ctx, socks[0], tenant, readyf);
+	else if (!strcmp(mode, "flood"))
+		rc = run_flood(ctx, socks[0], tenant, count, readyf);
+	else if (!strcmp(mode, "send"))
+		rc = run_send(socks[0], readyf);
 	else if (!strcmp(mode, "hostile")) {
 		ready(readyf);
 		rc = run_hostile(socks[0]);

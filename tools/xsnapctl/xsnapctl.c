@@ -600,10 +600,11 @@ static int run_status(int fd, const struct config *cfg)
 			json_str(stdout, f->name);
 			printf(", \"ifindex\": %u, \"state\": \"%s\", \"attach\": \"%s\", "
 			       "\"xdp_mode\": \"%s\", \"zerocopy\": %s, \"frames\": %u, "
-			       "\"client_sockets\": %u, \"pin_dir\": ",
+			       "\"dispatcher\": \"%s\", \"client_sockets\": %u, \"pin_dir\": ",
 			       f->ifindex, gone ? "gone" : "attached", gone ? "none" : "bpf_link",
 			       gone ? "none" : f->mode == XSNAP_MODE_SKB ? "generic" : "native",
-			       f->flags & XP_IF_ZEROCOPY ? "true" : "false", f->frames, f->socks);
+			       f->flags & XP_IF_ZEROCOPY ? "true" : "false", f->frames, "none",
+			       f->socks);
 			json_str(stdout, f->pin);
 			printf(", \"queues\": [");
 			for (uint32_t q = 0; q < f->nq; q++)
@@ -627,7 +628,8 @@ static int run_status(int fd, const struct config *cfg)
 				       f->name);
 				continue;
 			}
-			printf("%s (ifindex %u): attached via bpf_link, %s XDP, %s, %u frames\n",
+			printf("%s (ifindex %u): attached via bpf_link (single program, no libxdp "
+			       "dispatcher), %s XDP, %s, %u frames\n",
 			       f->name, f->ifindex,
 			       f->mode == XSNAP_MODE_SKB ? "generic" : "native",
 			       f->flags & XP_IF_ZEROCOPY ? "zero-copy" : "copy mode", f->frames);
@@ -859,6 +861,12 @@ static void print_stats_text(const struct stat_rec *r, uint32_t n)
 				printf(" %s %llu", xsnap_reason_str((unsigned int)x),
 				       (unsigned long long)s->xdp[x]);
 		printf("\n");
+		/* TESTING.md D6: traffic on a queue nobody bound is otherwise silent */
+		if (s->xdp[XSNAP_R_NO_SOCKET])
+			printf("warning: %llu frames matched a rule on an rx queue without an AF_XDP "
+			       "socket and went to the kernel stack (attach --queues to cover every "
+			       "queue that receives them)\n",
+			       (unsigned long long)s->xdp[XSNAP_R_NO_SOCKET]);
 	}
 }
 
