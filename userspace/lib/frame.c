@@ -166,25 +166,74 @@ struct xsnap_frame *xsnap_frame_alloc(struct xsnap_sock *s, uint32_t len)
 	return f;
 }
 
+const char *tx_desc_check(const struct umem *u, uint32_t slot, uint64_t addr, uint32_t len)
+{
+	uint64_t chunk = addr >> FRAME_SHIFT;
+
+	if (len < 14)
+		return "len below an Ethernet header (14 bytes)";
+	if (len > MAX_LEN)
+		return "len beyond a frame (3840 bytes)";
+	if (chunk >= u->nchunks)
+		return "addr outside the UMEM";
+	if ((addr & (FRAME_SIZE - 1)) + len > FRAME_SIZE)
+		return "addr + len across the end of a chunk";
+	if (chunk >= u->nframes && (chunk - u->nframes) / u->pool_frames != slot)
+		return "addr in another tenant's pool";
+	return NULL;
+}
+
+/* Is @v[0..n) a batch @s may send?  NULL, or why not (and which frame in
+ * *@bad).  Marks the views while it looks, to catch one frame given twice,
+ * and clears the marks again. */
+static const char *send_check(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n,
+			      unsigned int *bad)
+{
+	const char *why = NULL;
+	unsigned int i;
+	size_t vi;
+
+	for (i = 0; i < n && !why; i++) {
+		struct xsnap_frame *f = v[i];
+
+		if (!f || !sock_view_kind(s, f, &vi))
+			why = "a frame this socket does not hold";
+		else if (f->flags & VIEW_TX_MARK)
+			why = "the same frame twice";
+		else
+			why = tx_desc_check(&s->ctx->umem, s->t->slot, f->addr, f->len);
+		if (!why)
+			f->flags |= VIEW_TX_MARK;
+	}
+	*bad = i - 1;
+	while (i--)
+		if (v[i] && (!why || i != *bad))
+			v[i]->flags &= ~VIEW_TX_MARK;
+	return why;
+}
+
 int xsnap_send(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n)
 {
 	struct xsnap_ctx *ctx;
 	struct tenant *t;
 	struct queue *q;
 	uint32_t idx, share, ntenants, room, sent = 0;
+	const char *why;
+	unsigned int bad;
 	size_t vi;
 
 	if (!s || !v)
 		return err_ret(EINVAL);
 	if (ctx_remote(s->ctx))
 		return err_ret(EOPNOTSUPP);
-	/* all or nothing on bad input: check every frame first */
-	for (unsigned int i = 0; i < n; i++) {
-		if (!v[i] || !sock_view_kind(s, v[i], &vi)) {
-			s->ctl->bad_releases++;
-			pr_warn("tenant %s: send of a frame this socket does not hold\n", s->t->name);
-			return err_ret(EINVAL);
-		}
+	/* all or nothing on bad input: check every frame first, so that no
+	 * descriptor the kernel would refuse (tx_invalid_descs) is queued */
+	why = send_check(s, v, n, &bad);
+	if (why) {
+		s->ctl->bad_releases++;
+		pr_warn("tenant %s: send: frame %u of %u: %s; nothing sent\n", s->t->name, bad + 1,
+			n, why);
+		return err_ret(EINVAL);
 	}
 	ctx = s->ctx;
 	t = s->t;
