@@ -212,6 +212,26 @@ static const char *send_check(struct xsnap_sock *s, struct xsnap_frame **v, unsi
 	return why;
 }
 
+/*
+ * Tell the kernel to transmit.  One kick moves a bounded batch (copy mode:
+ * the socket's TX budget, 32 descriptors by default) and answers EAGAIN
+ * while more wait or while the completion ring is full.  Nothing else would
+ * kick again (the engine only receives), so descriptors left on the ring
+ * would wait for the tenant's next send, which may never come when its
+ * pool is in flight: kick until the kernel has taken them, taking
+ * completions in between; bounded by the ring's batches.
+ */
+static void tx_kick(struct xsnap_ctx *ctx, struct queue *q)
+{
+	for (uint32_t i = 0; i < ctx->ring_size / 32 + 2; i++) {
+		if (sendto(q->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0 || errno != EAGAIN)
+			return;
+		pthread_mutex_lock(&ctx->engine_lock);
+		engine_complete(ctx);
+		pthread_mutex_unlock(&ctx->engine_lock);
+	}
+}
+
 int xsnap_send(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n)
 {
 	struct xsnap_ctx *ctx;
@@ -276,6 +296,6 @@ int xsnap_send(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n)
 	advance_low(s);
 	/* copy mode always wants a kick; zero-copy only when flagged */
 	if (sent && (!q->zerocopy || xsk_ring_prod__needs_wakeup(&q->tx)))
-		sendto(q->fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
+		tx_kick(ctx, q);
 	return (int)sent;
 }
