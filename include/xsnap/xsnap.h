@@ -85,7 +85,8 @@ struct xsnap_opts {
 	size_t sz;
 	uint32_t queue;		/* first queue id to open (default 0) */
 	uint32_t nqueues;	/* number of queues from @queue (default 1) */
-	uint32_t frames;	/* receive-region frames (default 8192, power of two) */
+	uint32_t frames;	/* receive-region frames (default 8192; more than the
+				 * fill and rx rings of every queue hold) */
 	uint32_t ring_size;	/* fill/rx/tx/completion ring entries (default 1024) */
 	uint32_t mode;		/* enum xsnap_xdp_mode */
 	uint32_t zerocopy;	/* enum xsnap_zc_mode */

@@ -48,9 +48,9 @@ int umem_check_config(const char *ifname, const struct umem_config *c)
 	if (!pow2(c->ring_size) || c->ring_size > UMEM_MAX_RING) {
 		field = "ring_size", val = c->ring_size;
 		want = "a power of two, 1..16384 (fill, rx, tx and completion rings)";
-	} else if (!pow2(c->frames) || c->frames > UMEM_MAX_FRAMES) {
+	} else if (!c->frames || c->frames > UMEM_MAX_FRAMES) {
 		field = "frames", val = c->frames;
-		want = "a power of two, at most 1048576 (receive-region chunks)";
+		want = "1..1048576 (receive-region chunks)";
 	} else if (!c->nqueues || c->nqueues > XSNAP_MAX_QUEUES) {
 		field = "nqueues", val = c->nqueues;
 		want = "1..64";
