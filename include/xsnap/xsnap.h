@@ -85,7 +85,8 @@ struct xsnap_opts {
 	size_t sz;
 	uint32_t queue;		/* first queue id to open (default 0) */
 	uint32_t nqueues;	/* number of queues from @queue (default 1) */
-	uint32_t frames;	/* receive-region frames (default 8192, power of two) */
+	uint32_t frames;	/* receive-region frames (default 8192; more than the
+				 * fill and rx rings of every queue hold) */
 	uint32_t ring_size;	/* fill/rx/tx/completion ring entries (default 1024) */
 	uint32_t mode;		/* enum xsnap_xdp_mode */
 	uint32_t zerocopy;	/* enum xsnap_zc_mode */
@@ -394,8 +395,16 @@ XSNAP_API struct xsnap_frame *xsnap_frame_alloc(struct xsnap_sock *sock, uint32_
  * fair share of the transmit ring in flight (ring size / tenants); past it,
  * and when the ring is full, fewer than @n are sent: the rest stay held.
  *
- * Return: frames queued (0..n), or -EINVAL (a frame the socket does not hold:
- * nothing is sent), -ENETDOWN.
+ * Every frame is checked before anything is queued, so the kernel never sees
+ * a descriptor it would refuse: a frame the socket does not hold (never
+ * received, released, sent, another socket's, a snapshot's), the same frame
+ * twice in @v, or a view whose address or length is not a valid transmit
+ * descriptor (length below 14 or above 3840 bytes, outside the UMEM, across
+ * a chunk's end, in another tenant's pool) fails the whole call, counted in
+ * xsnap_stats.bad_releases, with a message naming the frame and the reason.
+ *
+ * Return: frames queued (0..n), or -EINVAL (a bad frame as above: nothing is
+ * sent), -ENETDOWN.
  */
 XSNAP_API int xsnap_send(struct xsnap_sock *sock, struct xsnap_frame **v, unsigned int n);
 

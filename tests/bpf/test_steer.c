@@ -747,6 +747,73 @@ TEST(a1_short_frames_refused)
 	fx_close(&fx);
 }
 
+/*
+ * A12: a frame in several buffers.  xsnap_steer is SEC("xdp"), not
+ * frags-aware, so no driver hands it one; only a test run of a frame longer
+ * than one page's linear room (PAGE_SIZE - headroom - tailroom, 3520 bytes
+ * here) makes one.  Its verdict is explicit: XDP_PASS with the reason
+ * too_big, unclassified (no tenant counted, no redirect, no drop even when
+ * a drop rule would match), whatever the length.  The same headers in a
+ * linear frame are delivered: the control.
+ */
+TEST(a12_multibuffer_explicit_verdict)
+{
+	static const __u32 sizes[] = { 3521, 4096, 5000, 9000, 16000 };
+	static __u8 big[16000];
+	struct frame f;
+	struct run r;
+	struct fx fx;
+
+	if (fx_open(&fx, 1))
+		return;
+	install_std(&fx, 0);
+	set_cfg(&fx, 0, ~0u);
+	/* control: udp dport 9000 in one buffer goes to tenant 0 */
+	frame_eth(&f);
+	frame_ipv4(&f, "10.0.0.1", "10.0.0.2", 0);
+	frame_udp(&f, 1234, 9000);
+	frame_payload(&f, 64);
+	frame_finish(&f);
+	run_frame(&fx, &f, &r);
+	REQUIRE(r.err == 0);
+	CHECK_EQ(r.retval, XDP_REDIRECT);
+	check_reasons(&r, XSNAP_R_DELIVER, 0);
+	check_tenants(&r, 1, f.len);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		for (int drop = 0; drop < 2; drop++) {
+			/* the deliver rule's headers, then the drop rule's (dport 53) */
+			frame_put16(&f, f.l4_off + 2, drop ? 53 : 9000);
+			memset(big, 0xa5, sizeof(big));
+			memcpy(big, f.b, f.len);
+			LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = big,
+				    .data_size_in = sizes[i], .repeat = 1);
+
+			read_counters(&fx, &r.before);
+			r.err = bpf_prog_test_run_opts(fx.prog, &opts);
+			read_counters(&fx, &r.after);
+			if (r.err || opts.retval != XDP_PASS)
+				fprintf(stderr, "  %u bytes (dport %u): err %d verdict %u\n", sizes[i],
+					drop ? 53 : 9000, r.err, opts.retval);
+			CHECK_EQ(r.err, 0);
+			CHECK_EQ(opts.retval, XDP_PASS);
+			check_reasons(&r, XSNAP_R_TOO_BIG, 0);
+			check_tenants(&r, 0, 0);
+		}
+	}
+	fx_close(&fx);
+}
+
+/* A12 for a frags-aware program: headers split across buffers, parsed with
+ * bpf_xdp_load_bytes().  xsnap has no such program. */
+TEST(a12_headers_across_fragments)
+{
+	need_root();
+	SKIP("xsnap_steer is SEC(\"xdp\"), not frags-aware: a multi-buffer frame is never "
+	     "parsed (explicit too_big verdict, a12_multibuffer_explicit_verdict), so headers "
+	     "across a fragment boundary cannot be classified; AF_XDP sockets are bound "
+	     "without XDP_USE_SG");
+}
+
 /* A deliver match with no socket on the queue goes to the stack, with no
  * metadata and no tenant counted. */
 TEST(no_socket_passes)

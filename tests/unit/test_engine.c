@@ -11,6 +11,7 @@
  * right before it) and posts an rx descriptor.
  */
 #include <signal.h>
+#include <stdarg.h>
 #include <time.h>
 #include <sys/eventfd.h>
 #include <sys/wait.h>
@@ -1012,6 +1013,526 @@ TEST(pacing_follows_load)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	CHECK(!atomic_load(&sim->ctx->paced));
 	CHECK((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 >= 29);
+	check_conservation(sim);
+	xsnap_sock_close(s);
+	sim_free(sim);
+}
+
+/* --- fault matrix rows B and C (tests/matrix.txt) --------------------------- */
+
+/* The library's messages, kept for the checks on their wording. */
+static char msgbuf[8192];
+
+static int capture_print(enum xsnap_print_level level, const char *fmt, va_list ap)
+{
+	size_t n = strlen(msgbuf);
+
+	(void)level;
+	if (n < sizeof(msgbuf) - 1)
+		vsnprintf(msgbuf + n, sizeof(msgbuf) - n, fmt, ap);
+	return 0;
+}
+
+/* A victim tenant's stream: every frame in order, tags and sequence numbers
+ * contiguous, bytes intact.  Returns the frames received (and released). */
+struct victim {
+	struct xsnap_sock *s;
+	uint32_t next_tag;
+	uint64_t next_seq, frames, bad;
+};
+
+static void victim_drain(struct victim *vt)
+{
+	struct xsnap_frame *v[64];
+	int n;
+
+	while ((n = xsnap_recv(vt->s, v, 64, 0)) > 0) {
+		for (int i = 0; i < n; i++) {
+			const uint8_t *d = xsnap_frame_data(v[i]);
+			uint32_t tag;
+
+			memcpy(&tag, d, sizeof(tag));
+			if (tag != vt->next_tag || xsnap_frame_seq(v[i]) != vt->next_seq ||
+			    xsnap_frame_len(v[i]) != 64 || d[4] != 0xab || d[63] != 0xab)
+				vt->bad++;
+			vt->next_tag = tag + 1;
+			vt->next_seq = xsnap_frame_seq(v[i]) + 1;
+			vt->frames++;
+		}
+		xsnap_release(vt->s, v, (unsigned int)n);
+	}
+}
+
+/* Copy of the chunk reference counts, to prove a refused call changed none. */
+static uint16_t *refs_copy(struct sim *sim)
+{
+	uint16_t *r = malloc(sim->ctx->umem.nchunks * sizeof(*r));
+
+	if (r)
+		memcpy(r, sim->ctx->umem.ref, sim->ctx->umem.nchunks * sizeof(*r));
+	return r;
+}
+
+static bool refs_same(struct sim *sim, const uint16_t *r)
+{
+	return !memcmp(r, sim->ctx->umem.ref, sim->ctx->umem.nchunks * sizeof(*r));
+}
+
+/* B1, B4: invalid transmit descriptors never reach the TX ring; the call
+ * fails whole with a message naming the reason, is counted, leaves every
+ * frame where it was; the next valid send passes; a victim tenant sees
+ * nothing of it. */
+TEST(b1_send_rejects_invalid_descriptors)
+{
+	struct sim *sim = sim_new(FRAMES);
+	struct xsnap_frame *v[8], *w[8], *o[8];
+	struct xsnap_sock *s, *s2, *os;
+	struct victim vt = { .next_tag = 0, .next_seq = 1 };
+	xsnap_print_fn_t old;
+	uint64_t bad0;
+	uint16_t *refs;
+
+	REQUIRE(sim);
+	CHECK_EQ(xsnap_tenant_add(sim->ctx, "t", NULL), 0);
+	CHECK_EQ(xsnap_tenant_add(sim->ctx, "other", NULL), 1);
+	CHECK_EQ(xsnap_tenant_add(sim->ctx, "victim", NULL), 2);
+	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	REQUIRE((s2 = xsnap_socket(sim->ctx, "t", NULL)));
+	REQUIRE((os = xsnap_socket(sim->ctx, "other", NULL)));
+	REQUIRE((vt.s = xsnap_socket(sim->ctx, "victim", NULL)));
+	for (uint32_t i = 0; i < 4; i++)
+		CHECK_EQ(sim_rx(sim, 7, 0, i), 0);
+	REQUIRE(xsnap_recv(s, v, 8, 0) == 4);
+	REQUIRE(xsnap_recv(s2, w, 8, 0) == 4);
+	REQUIRE(xsnap_recv(os, o, 8, 0) == 4);
+	/* a private version of the other tenant: a chunk of its pool */
+	REQUIRE(xsnap_frame_cow(os, &o[3]));
+
+	struct xsnap_frame *f = v[0];
+	const struct xsnap_frame good = *f;
+	uint64_t umem_end = (uint64_t)sim->ctx->umem.nchunks << FRAME_SHIFT;
+	uint64_t base = good.addr & ~(uint64_t)(FRAME_SIZE - 1);
+	struct {
+		const char *name, *why;
+		uint64_t addr;
+		uint32_t len;
+	} bad[] = {
+		{ "zero len", "len below an Ethernet header", good.addr, 0 },
+		{ "13-byte len", "len below an Ethernet header", good.addr, 13 },
+		{ "len beyond a frame", "len beyond a frame", good.addr, 3841 },
+		{ "len of a whole chunk", "len beyond a frame", base, FRAME_SIZE },
+		{ "addr after the UMEM", "addr outside the UMEM", umem_end, 64 },
+		{ "addr far outside", "addr outside the UMEM", ~0ull - 4095, 64 },
+		{ "straddling a chunk's end", "across the end of a chunk", base + FRAME_SIZE - 32, 64 },
+		{ "another tenant's pool", "another tenant's pool", o[3]->addr, 64 },
+	};
+
+	old = xsnap_set_print(capture_print);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		msgbuf[0] = '\0';
+		bad0 = s->ctl->bad_releases;
+		refs = refs_copy(sim);
+		REQUIRE(refs);
+		f->addr = bad[i].addr;
+		f->len = bad[i].len;
+		CHECK_EQ(xsnap_send(s, v, 2), -EINVAL);
+		if (!strstr(msgbuf, bad[i].why))
+			fprintf(stderr, "  %s: message '%s' lacks '%s'\n", bad[i].name, msgbuf,
+				bad[i].why);
+		CHECK(strstr(msgbuf, bad[i].why) != NULL);
+		CHECK(strstr(msgbuf, "frame 1 of 2") != NULL);
+		CHECK_EQ(sim->tx.prod, 0);			/* nothing queued */
+		CHECK_EQ(s->ctl->bad_releases, bad0 + 1);	/* counted */
+		CHECK(refs_same(sim, refs));			/* no reference moved */
+		CHECK_EQ(sim->ctx->tenants[0]->tx_inflight, 0);
+		free(refs);
+		*f = good;
+	}
+	/* frames not held: another socket's, released, the same twice, the
+	 * second of a batch (the first stays held: all or nothing) */
+	struct xsnap_frame *dup[2] = { v[1], v[1] };
+	struct xsnap_frame *mixed[2] = { v[1], w[0] };
+	struct xsnap_frame *skew = (struct xsnap_frame *)((uint8_t *)v[2] + 8);
+	msgbuf[0] = '\0';
+	CHECK_EQ(xsnap_send(s, dup, 2), -EINVAL);
+	CHECK(strstr(msgbuf, "frame 2 of 2: the same frame twice") != NULL);
+	CHECK_EQ(xsnap_send(s, mixed, 2), -EINVAL);
+	CHECK(strstr(msgbuf, "frame 2 of 2: a frame this socket does not hold") != NULL);
+	CHECK_EQ(xsnap_send(s, &skew, 1), -EINVAL);
+	CHECK_EQ(xsnap_send(s, &o[0], 1), -EINVAL);
+	xsnap_release(s, &v[3], 1);
+	bad0 = s->ctl->bad_releases;
+	CHECK_EQ(xsnap_send(s, &v[3], 1), -EINVAL);
+	CHECK_EQ(s->ctl->bad_releases, bad0 + 1);
+	CHECK_EQ(sim->tx.prod, 0);
+	xsnap_set_print(old);
+	/* no check left a mark behind: the views are as received */
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(v[i]->flags, VIEW_LOG);
+
+	/* the next valid send passes; descriptors carry no options (B4) */
+	CHECK_EQ(xsnap_send(s, v, 3), 3);
+	CHECK_EQ(sim->tx.prod, 3);
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ(sim->tx.descs[i].options, 0);
+		CHECK_EQ(sim->tx.descs[i].len, 64);
+		CHECK_EQ(sim->tx.descs[i].addr, w[i]->addr);	/* zero-copy */
+	}
+	CHECK_EQ(sim_tx(sim, NULL, NULL, 0), 3);
+	engine_poll(sim->ctx);
+	XSNAP_OPTS(xsnap_stats, st);
+	CHECK_EQ(xsnap_stats(sim->ctx, "t", &st), 0);
+	CHECK_EQ(st.tx_frames, 3);
+	CHECK_EQ(st.tx_completed, 3);
+	CHECK_EQ(st.bad_releases, 13);
+
+	/* the victim tenant saw its four frames, in order, intact */
+	victim_drain(&vt);
+	CHECK_EQ(vt.frames, 4);
+	CHECK_EQ(vt.bad, 0);
+	xsnap_release(s2, w, 4);
+	xsnap_release(os, o, 4);
+	check_conservation(sim);
+	xsnap_sock_close(s);
+	xsnap_sock_close(s2);
+	xsnap_sock_close(os);
+	xsnap_sock_close(vt.s);
+	engine_poll(sim->ctx);
+	CHECK_EQ(sim->ctx->umem.npool_free[1], POOL);	/* other's private chunk back */
+	check_conservation(sim);
+	sim_free(sim);
+}
+
+/* B2: releasing a frame the socket does not hold (another socket's,
+ * another tenant's, a misaligned or foreign pointer, a snapshot's frame,
+ * twice) is refused and counted; no reference, horizon or log moves; a
+ * victim tenant is unaffected. */
+TEST(b2_bad_releases_change_nothing)
+{
+	struct sim *sim = sim_new(FRAMES);
+	XSNAP_OPTS(xsnap_snap_opts, last2, .frames = 2);
+	struct xsnap_frame *v[8], *w[8], *o[8], *sv[4];
+	struct xsnap_sock *s, *s2, *os;
+	struct victim vt = { .next_tag = 0, .next_seq = 1 };
+	struct xsnap_snap *sn;
+	uint8_t junk[sizeof(struct xsnap_frame) * 2] = { 0 };
+
+	REQUIRE(sim);
+	xsnap_tenant_add(sim->ctx, "t", NULL);
+	xsnap_tenant_add(sim->ctx, "other", NULL);
+	xsnap_tenant_add(sim->ctx, "victim", NULL);
+	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	REQUIRE((s2 = xsnap_socket(sim->ctx, "t", NULL)));
+	REQUIRE((os = xsnap_socket(sim->ctx, "other", NULL)));
+	REQUIRE((vt.s = xsnap_socket(sim->ctx, "victim", NULL)));
+	for (uint32_t i = 0; i < 6; i++)
+		CHECK_EQ(sim_rx(sim, 7, 0, i), 0);
+	REQUIRE(xsnap_recv(s, v, 8, 0) == 6);
+	REQUIRE(xsnap_recv(s2, w, 2, 0) == 2);	/* s2 holds seq 1..2 only */
+	REQUIRE(xsnap_recv(os, o, 8, 0) == 6);
+	REQUIRE((sn = xsnap_snapshot(s, &last2)));
+	REQUIRE(xsnap_snap_next(sn, sv, 4) == 2);
+	xsnap_release(s, &v[5], 1);	/* released once: fine */
+	engine_poll(sim->ctx);
+
+	struct tenant *t = sim->ctx->tenants[0];
+	uint64_t horizon = engine_horizon(t), tail = t->tail, head = t->head;
+	uint64_t low = atomic_load(&s->ctl->low);
+	uint16_t *refs = refs_copy(sim);
+	struct xsnap_frame *bad[] = {
+		w[0],					/* another socket's (same tenant) */
+		o[0],					/* another tenant's */
+		(struct xsnap_frame *)((uint8_t *)v[0] + 1),	/* misaligned into our views */
+		(struct xsnap_frame *)((uint8_t *)v[0] - sizeof(struct xsnap_frame)),	/* slot never received */
+		(struct xsnap_frame *)junk,		/* not a view at all */
+		sv[0],					/* a snapshot's frame */
+		v[5],					/* released already: twice */
+		NULL,
+	};
+	unsigned int nbad = sizeof(bad) / sizeof(bad[0]);
+
+	REQUIRE(refs);
+	for (unsigned int i = 0; i < nbad; i++)
+		xsnap_release(s, &bad[i], 1);
+	xsnap_release(s, bad, nbad);	/* and all at once */
+	CHECK_EQ(s->ctl->bad_releases, 2 * nbad);
+	CHECK_EQ(s2->ctl->bad_releases, 0);
+	CHECK_EQ(os->ctl->bad_releases, 0);
+	engine_poll(sim->ctx);
+	CHECK(refs_same(sim, refs));
+	CHECK_EQ(engine_horizon(t), horizon);
+	CHECK_EQ(t->tail, tail);
+	CHECK_EQ(t->head, head);
+	CHECK_EQ(atomic_load(&s->ctl->low), low);
+	/* the frames the others hold still read what was received */
+	CHECK_EQ(tag_of(w[0]), 0);
+	CHECK_EQ(tag_of(o[0]), 0);
+	CHECK_EQ(tag_of(sv[0]), 4);
+	XSNAP_OPTS(xsnap_stats, st);
+	CHECK_EQ(xsnap_stats(sim->ctx, "t", &st), 0);
+	CHECK_EQ(st.bad_releases, 2 * nbad);
+	CHECK_EQ(xsnap_stats(sim->ctx, "other", &st), 0);
+	CHECK_EQ(st.bad_releases, 0);
+	victim_drain(&vt);
+	CHECK_EQ(vt.frames, 6);
+	CHECK_EQ(vt.bad, 0);
+	free(refs);
+	xsnap_snap_close(sn);
+	xsnap_release(s, v, 5);
+	xsnap_release(s2, w, 2);
+	REQUIRE(xsnap_recv(s2, w, 8, 0) == 4);
+	xsnap_release(s2, w, 4);
+	xsnap_release(os, o, 6);
+	CHECK_EQ(s->ctl->bad_releases, 2 * nbad);
+	CHECK_EQ(s2->ctl->bad_releases, 0);
+	engine_poll(sim->ctx);
+	CHECK_EQ(engine_horizon(t), t->head);
+	check_conservation(sim);
+	xsnap_sock_close(s);
+	xsnap_sock_close(s2);
+	xsnap_sock_close(os);
+	xsnap_sock_close(vt.s);
+	sim_free(sim);
+}
+
+/* B6: sizes the kernel would refuse are refused by xsnap_open() before
+ * anything else (the interface does not even exist here), with a message
+ * naming the field and its value; 0 means the default. */
+TEST(b6_open_refuses_bad_sizes_naming_the_field)
+{
+	static const char *ifname = "xsnap-nosuch0";
+	struct {
+		struct xsnap_opts o;
+		const char *msg;
+	} bad[] = {
+		{ { .ring_size = 1000 }, "bad option ring_size 1000: must be a power of two" },
+		{ { .ring_size = 32768 }, "bad option ring_size 32768: must be a power of two, 1..16384" },
+		{ { .frames = 1u << 21 }, "bad option frames 2097152: must be 1..1048576" },
+		{ { .frames = 2048 }, "bad option frames 2048: too small, the fill and rx rings of 1 queue hold 2048" },
+		{ { .frames = 4096, .nqueues = 2 }, "bad option frames 4096: too small, the fill and rx rings of 2 queues hold 4096" },
+		{ { .nqueues = 65 }, "bad option nqueues 65: must be 1..64" },
+		{ { .max_tenants = 33 }, "bad option max_tenants 33: must be 1..32" },
+		{ { .pool_frames = 65537 }, "bad option pool_frames 65537" },
+		{ { .mode = 7 }, "bad option mode 7" },
+		{ { .zerocopy = 3 }, "bad option zerocopy 3" },
+	};
+	xsnap_print_fn_t old = xsnap_set_print(capture_print);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		bad[i].o.sz = sizeof(bad[i].o);
+		msgbuf[0] = '\0';
+		errno = 0;
+		CHECK(xsnap_open(ifname, &bad[i].o) == NULL);
+		CHECK_EQ(errno, EINVAL);
+		if (!strstr(msgbuf, bad[i].msg))
+			fprintf(stderr, "  case %zu: got '%s', want '%s'\n", i, msgbuf, bad[i].msg);
+		CHECK(strstr(msgbuf, bad[i].msg) != NULL);
+		CHECK(strstr(msgbuf, ifname) == msgbuf + strlen("xsnap: "));
+	}
+	/* valid sizes (0: the defaults) get as far as the interface lookup */
+	XSNAP_OPTS(xsnap_opts, zero, .ring_size = 0, .frames = 0);
+	XSNAP_OPTS(xsnap_opts, ok, .ring_size = 64, .frames = 6144, .nqueues = 1, .pool_frames = 1);
+	msgbuf[0] = '\0';
+	CHECK(xsnap_open(ifname, &zero) == NULL && errno == ENODEV);
+	CHECK(xsnap_open(ifname, &ok) == NULL && errno == ENODEV);
+	CHECK(strstr(msgbuf, "bad option") == NULL);
+	CHECK(strstr(msgbuf, "no such interface") != NULL);
+	xsnap_set_print(old);
+
+	/* the UMEM's ranges are page-aligned (XDP_UMEM_REG wants it) */
+	struct xsnap_ctx *ctx = ctx_new(256, 1, 64, 2, 4);
+
+	REQUIRE(ctx);
+	CHECK_EQ((uintptr_t)ctx->umem.rw & 4095, 0);
+	CHECK_EQ((uintptr_t)ctx->umem.ro & 4095, 0);
+	CHECK_EQ(ctx->umem.size % 4096, 0);
+	ctx_free(ctx);
+}
+
+/* C1 without a kernel: nobody calls xsnap_recv, so the engine does not run
+ * and the fill ring empties: the (simulated) kernel drops, counted there.
+ * The next receive refills it and traffic resumes, in order. */
+TEST(c1_fill_ring_empty_then_recovers)
+{
+	struct sim *sim = sim_new(FRAMES);
+	struct victim vt = { .next_tag = 0, .next_seq = 1 };
+	unsigned int ok = 0, dropped = 0;
+
+	REQUIRE(sim);
+	xsnap_tenant_add(sim->ctx, "t", NULL);
+	REQUIRE((vt.s = xsnap_socket(sim->ctx, "t", NULL)));
+	/* the fill ring holds RING chunks; the rx ring RING entries */
+	for (uint32_t i = 0; i < RING + 10; i++) {
+		if (sim_rx(sim, 1, 0, i) == 0)
+			ok++;
+		else
+			dropped++;
+	}
+	CHECK_EQ(ok, RING);
+	CHECK_EQ(dropped, 10);
+	CHECK_EQ(sim->fill.cons, sim->fill.prod);	/* empty */
+	check_conservation(sim);
+	victim_drain(&vt);	/* the engine runs, refills */
+	CHECK_EQ(vt.frames, RING);
+	CHECK(sim->fill.prod - sim->fill.cons == RING);
+	vt.next_tag = 1000;
+	for (uint32_t i = 0; i < 10; i++)
+		CHECK_EQ(sim_rx(sim, 1, 0, 1000 + i), 0);
+	victim_drain(&vt);
+	CHECK_EQ(vt.frames, RING + 10);
+	CHECK_EQ(vt.bad, 0);
+	check_conservation(sim);
+	xsnap_sock_close(vt.s);
+	sim_free(sim);
+}
+
+/* C4: snapshots taken in a loop pin frames but never more than the
+ * tenant's quota: its log tail-drops (its own drops only), no frame leaks,
+ * and a victim tenant on the same queue receives everything. */
+TEST(c4_snapshots_in_a_loop_are_bounded)
+{
+	struct sim *sim = sim_new(FRAMES);
+	XSNAP_OPTS(xsnap_tenant_opts, q32, .quota = 32);
+	XSNAP_OPTS(xsnap_snap_opts, last8, .frames = 8);
+	struct victim vt = { .next_tag = 0, .next_seq = 1 };
+	static struct xsnap_snap *snaps[1000];
+	struct xsnap_frame *v[64];
+	struct xsnap_sock *s;
+	uint32_t tag = 0, max_held = 0, pinned_rx = 0;
+	int n;
+
+	REQUIRE(sim);
+	xsnap_tenant_add(sim->ctx, "snappy", &q32);
+	xsnap_tenant_add(sim->ctx, "victim", NULL);
+	REQUIRE((s = xsnap_socket(sim->ctx, "snappy", NULL)));
+	REQUIRE((vt.s = xsnap_socket(sim->ctx, "victim", NULL)));
+	for (int k = 0; k < 1000; k++) {
+		for (int i = 0; i < 4; i++)
+			CHECK_EQ(sim_rx(sim, 3, 0, tag++), 0);
+		while ((n = xsnap_recv(s, v, 64, 0)) > 0)
+			xsnap_release(s, v, (unsigned int)n);
+		REQUIRE((snaps[k] = xsnap_snapshot(s, &last8)));
+		victim_drain(&vt);
+		struct tenant *t = sim->ctx->tenants[0];
+
+		if (t->head - t->tail > max_held)
+			max_held = (uint32_t)(t->head - t->tail);
+	}
+	XSNAP_OPTS(xsnap_stats, st);
+	XSNAP_OPTS(xsnap_stats, sv);
+	CHECK_EQ(xsnap_stats(sim->ctx, "snappy", &st), 0);
+	CHECK_EQ(xsnap_stats(sim->ctx, "victim", &sv), 0);
+	CHECK(max_held <= 32);		/* never past the quota */
+	CHECK_EQ(st.held, 32);
+	CHECK_EQ(st.rx_frames + st.quota_drops, 4000);
+	CHECK(st.quota_drops > 0);	/* the first snapshot pins: it drops */
+	CHECK_EQ(st.snapshots, 1000);
+	CHECK_EQ(sv.quota_drops, 0);
+	CHECK_EQ(vt.frames, 4000);
+	CHECK_EQ(vt.bad, 0);
+	for (uint32_t c = 0; c < sim->ctx->umem.nframes; c++)
+		pinned_rx += sim->ctx->umem.ref[c] != 0;
+	CHECK(pinned_rx <= 32 + 1024);	/* snappy's quota + the victim's */
+	check_conservation(sim);
+	for (int k = 0; k < 1000; k++)
+		xsnap_snap_close(snaps[k]);
+	/* unpinned: new frames evict, nothing dropped, nothing leaked */
+	uint64_t drops = st.quota_drops;
+	for (int i = 0; i < 40; i++) {
+		CHECK_EQ(sim_rx(sim, 3, 0, tag++), 0);
+		while ((n = xsnap_recv(s, v, 64, 0)) > 0)
+			xsnap_release(s, v, (unsigned int)n);
+	}
+	victim_drain(&vt);
+	CHECK_EQ(xsnap_stats(sim->ctx, "snappy", &st), 0);
+	CHECK_EQ(st.quota_drops, drops);
+	CHECK_EQ(st.held, 32);
+	CHECK_EQ(vt.bad, 0);
+	check_conservation(sim);
+	xsnap_sock_close(s);
+	xsnap_sock_close(vt.s);
+	sim_free(sim);
+}
+
+/* C5: the kernel neither transmits nor completes for a while: xsnap_send
+ * queues up to the tenant's share and then 0, the rest stay held (nothing
+ * lost); completions trickling back a few at a time let it resume; every
+ * frame completes exactly once and the pool comes back whole. */
+TEST(c5_tx_stalls_without_loss_until_completions)
+{
+	struct sim *sim = sim_new(FRAMES);
+	struct xsnap_frame *f[64], *rv[8];
+	struct xsnap_sock *s;
+	unsigned int done = 0;
+	uint8_t out[64][128];
+	uint32_t lens[64];
+	int rounds = 0;
+
+	REQUIRE(sim);
+	xsnap_tenant_add(sim->ctx, "t", NULL);
+	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	for (int i = 0; i < 60; i++) {
+		REQUIRE((f[i] = xsnap_frame_alloc(s, 64)));
+		uint8_t *w = xsnap_frame_cow(s, &f[i]);
+
+		REQUIRE(w);
+		memset(w, 0, 64);
+		w[0] = (uint8_t)i;
+	}
+	CHECK_EQ(xsnap_send(s, f, 60), 60);	/* one tenant: the whole ring (64) */
+	CHECK_EQ(sim->ctx->umem.npool_free[0], POOL - 60);
+	/* the kernel takes nothing: the ring fills, sends stall */
+	for (uint32_t i = 0; i < 8; i++)
+		CHECK_EQ(sim_rx(sim, 1, 0, 200 + i), 0);
+	REQUIRE(xsnap_recv(s, rv, 8, 0) == 8);
+	CHECK_EQ(xsnap_send(s, rv, 8), 4);		/* 4 places left */
+	CHECK_EQ(xsnap_send(s, rv + 4, 4), 0);	/* stalled, not dropped */
+	CHECK_EQ(s->ctl->bad_releases, 0);
+	/* the kernel transmits everything, completes 5 at a time */
+	while (done < 64 && rounds++ < 100) {
+		unsigned int got = 0;
+
+		while (sim->tx.cons != sim->tx.prod && got < 5) {
+			struct xdp_desc d = sim->tx.descs[sim->tx.cons & (RING - 1)];
+
+			memcpy(out[done + got], sim->ctx->umem.rw + d.addr, 64);
+			lens[done + got] = d.len;
+			sim->tx.cons++;
+			sim->comp.addrs[sim->comp.prod & (RING - 1)] = d.addr;
+			sim->comp.prod++;
+			got++;
+		}
+		done += got;
+		engine_poll(sim->ctx);
+		CHECK(sim->ctx->tenants[0]->tx_inflight == 64 - done);
+	}
+	CHECK_EQ(done, 64);
+	for (unsigned int i = 0; i < 64; i++) {
+		uint32_t tag;
+
+		memcpy(&tag, out[i], sizeof(tag));
+		CHECK_EQ(i < 60 ? out[i][0] : tag, i < 60 ? i : 200 + i - 60);
+		CHECK_EQ(lens[i], 64);
+	}
+	/* the four that stalled were held all along: send them now */
+	CHECK_EQ(xsnap_send(s, rv + 4, 4), 4);
+	CHECK_EQ(sim_tx(sim, NULL, NULL, 0), 4);
+	engine_poll(sim->ctx);
+	XSNAP_OPTS(xsnap_stats, st);
+	CHECK_EQ(xsnap_stats(sim->ctx, "t", &st), 0);
+	CHECK_EQ(st.tx_frames, 68);
+	CHECK_EQ(st.tx_completed, 68);	/* each exactly once */
+	CHECK_EQ(st.pool_free, POOL);
+	CHECK_EQ(sim->ctx->tenants[0]->tx_inflight, 0);
+	/* and it resumes */
+	REQUIRE((f[0] = xsnap_frame_alloc(s, 64)));
+	CHECK_EQ(xsnap_send(s, f, 1), 1);
+	CHECK_EQ(sim_tx(sim, NULL, NULL, 0), 1);
+	engine_poll(sim->ctx);
+	CHECK_EQ(xsnap_stats(sim->ctx, "t", &st), 0);
+	CHECK_EQ(st.tx_completed, 69);
+	CHECK_EQ(st.pool_free, POOL);
+	CHECK_EQ(s->ctl->bad_releases, 0);
 	check_conservation(sim);
 	xsnap_sock_close(s);
 	sim_free(sim);

@@ -1083,6 +1083,20 @@ static void conn_accept(struct daemon *d)
 		return;
 	for (ci = 0; ci < MAX_CONNS && d->conns[ci]; ci++)
 		;
+	if (ci == MAX_CONNS) {
+		/* the answer to the HELLO a client sends first: it reads why */
+		char why[80];
+		struct xp_msg m;
+		int len;
+
+		snprintf(why, sizeof(why), "too many clients: xsnapd serves at most %d connections",
+			 MAX_CONNS);
+		xp_begin(&m, d->out, sizeof(d->out), XP_HELLO, -EUSERS);
+		xp_put_str(&m, why);
+		len = xp_end(&m, 0);
+		if (len > 0)
+			xp_send(fd, m.buf, (size_t)len, NULL, 0);
+	}
 	c = ci < MAX_CONNS ? calloc(1, sizeof(*c)) : NULL;
 	if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
 		log_warn("client refused: %s", c ? strerror(errno) : "too many clients");

@@ -190,12 +190,6 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 		errno = EINVAL;
 		return NULL;
 	}
-	ifindex = (int)if_nametoindex(ifname);
-	if (!ifindex) {
-		pr_warn("%s: no such interface\n", ifname);
-		errno = ENODEV;
-		return NULL;
-	}
 	first = OPTS_GET(opts, queue, 0);
 	nq = OPTS_GET(opts, nqueues, 1);
 	frames = OPTS_GET(opts, frames, DEFAULT_FRAMES);
@@ -206,6 +200,21 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 	zc = OPTS_GET(opts, zerocopy, XSNAP_ZC_AUTO);
 	pin_root = OPTS_GET(opts, pin_root, DEFAULT_PIN_ROOT);
 
+	/* sizes first: a bad option is refused before anything is looked up */
+	struct umem_config uc = { .frames = frames, .ring_size = ring, .nqueues = nq,
+				  .max_tenants = tenants, .pool_frames = pool, .mode = mode,
+				  .zerocopy = zc };
+
+	if (umem_check_config(ifname, &uc)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	ifindex = (int)if_nametoindex(ifname);
+	if (!ifindex) {
+		pr_warn("%s: no such interface\n", ifname);
+		errno = ENODEV;
+		return NULL;
+	}
 	avail = rx_queues(ifname);
 	if (nq > XSNAP_MAX_QUEUES || (avail && first + nq > avail)) {
 		if (avail)
@@ -215,20 +224,6 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 				avail - 1);
 		else
 			pr_warn("%s: at most %d queues\n", ifname, XSNAP_MAX_QUEUES);
-		errno = EINVAL;
-		return NULL;
-	}
-	if (!is_pow2(ring) || ring > 16384 || mode > XSNAP_MODE_SKB || zc > XSNAP_ZC_OFF ||
-	    tenants > XSNAP_MAX_TENANTS || frames > (1u << 20) || pool > (1u << 16)) {
-		pr_warn("%s: bad option: ring_size must be a power of two <= 16384, frames <= "
-			"2^20, max_tenants <= %d, pool_frames <= 65536\n",
-			ifname, XSNAP_MAX_TENANTS);
-		errno = EINVAL;
-		return NULL;
-	}
-	if ((uint64_t)nq * 2 * ring >= frames) {
-		pr_warn("%s: frames %u too small: the fill and rx rings of %u queue%s hold %u\n",
-			ifname, frames, nq, nq == 1 ? "" : "s", nq * 2 * ring);
 		errno = EINVAL;
 		return NULL;
 	}
@@ -254,12 +249,12 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 	err = xsk_umem__create(&ctx->xumem, ctx->umem.rw, ctx->umem.size, &ctx->q[0].fill,
 			       &ctx->q[0].comp, &ucfg);
 	if (err) {
+		char hint[192];
+
 		ctx->xumem = NULL;
+		umem_reg_hint(err, ctx->umem.size, hint, sizeof(hint));
 		pr_warn("%s: registering the UMEM (%llu bytes): %s%s\n", ifname,
-			(unsigned long long)ctx->umem.size, strerror(-err),
-			err == -ENOBUFS || err == -ENOMEM ?
-				" (RLIMIT_MEMLOCK too low: raise it or grant CAP_IPC_LOCK)" :
-				"");
+			(unsigned long long)ctx->umem.size, strerror(-err), hint);
 		goto fail;
 	}
 	/* 4. sockets */

@@ -121,6 +121,11 @@ void engine_complete(struct xsnap_ctx *ctx)
 		}
 		if (n)
 			xsk_ring_cons__release(&q->comp, n);
+		/* descriptors the kernel has not taken (a kick moves a bounded
+		 * batch, or failed): kick again, or they wait for a next send */
+		if (q->tx_prod != q->tx_cons && (!q->zerocopy || xsk_ring_prod__needs_wakeup(&q->tx)) &&
+		    *q->tx.consumer != *q->tx.producer)
+			sendto(q->fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
 	}
 }
 

@@ -166,25 +166,94 @@ struct xsnap_frame *xsnap_frame_alloc(struct xsnap_sock *s, uint32_t len)
 	return f;
 }
 
+const char *tx_desc_check(const struct umem *u, uint32_t slot, uint64_t addr, uint32_t len)
+{
+	uint64_t chunk = addr >> FRAME_SHIFT;
+
+	if (len < 14)
+		return "len below an Ethernet header (14 bytes)";
+	if (len > MAX_LEN)
+		return "len beyond a frame (3840 bytes)";
+	if (chunk >= u->nchunks)
+		return "addr outside the UMEM";
+	if ((addr & (FRAME_SIZE - 1)) + len > FRAME_SIZE)
+		return "addr + len across the end of a chunk";
+	if (chunk >= u->nframes && (chunk - u->nframes) / u->pool_frames != slot)
+		return "addr in another tenant's pool";
+	return NULL;
+}
+
+/* Is @v[0..n) a batch @s may send?  NULL, or why not (and which frame in
+ * *@bad).  Marks the views while it looks, to catch one frame given twice,
+ * and clears the marks again. */
+static const char *send_check(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n,
+			      unsigned int *bad)
+{
+	const char *why = NULL;
+	unsigned int i;
+	size_t vi;
+
+	for (i = 0; i < n && !why; i++) {
+		struct xsnap_frame *f = v[i];
+
+		if (!f || !sock_view_kind(s, f, &vi))
+			why = "a frame this socket does not hold";
+		else if (f->flags & VIEW_TX_MARK)
+			why = "the same frame twice";
+		else
+			why = tx_desc_check(&s->ctx->umem, s->t->slot, f->addr, f->len);
+		if (!why)
+			f->flags |= VIEW_TX_MARK;
+	}
+	*bad = i - 1;
+	while (i--)
+		if (v[i] && (!why || i != *bad))
+			v[i]->flags &= ~VIEW_TX_MARK;
+	return why;
+}
+
+/*
+ * Tell the kernel to transmit.  One kick moves a bounded batch (copy mode:
+ * the socket's TX budget, 32 descriptors by default) and answers EAGAIN
+ * while more wait or while the completion ring is full.  Nothing else would
+ * kick again (the engine only receives), so descriptors left on the ring
+ * would wait for the tenant's next send, which may never come when its
+ * pool is in flight: kick until the kernel has taken them, taking
+ * completions in between; bounded by the ring's batches.
+ */
+static void tx_kick(struct xsnap_ctx *ctx, struct queue *q)
+{
+	for (uint32_t i = 0; i < ctx->ring_size / 32 + 2; i++) {
+		if (sendto(q->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0 || errno != EAGAIN)
+			return;
+		pthread_mutex_lock(&ctx->engine_lock);
+		engine_complete(ctx);
+		pthread_mutex_unlock(&ctx->engine_lock);
+	}
+}
+
 int xsnap_send(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n)
 {
 	struct xsnap_ctx *ctx;
 	struct tenant *t;
 	struct queue *q;
 	uint32_t idx, share, ntenants, room, sent = 0;
+	const char *why;
+	unsigned int bad;
 	size_t vi;
 
 	if (!s || !v)
 		return err_ret(EINVAL);
 	if (ctx_remote(s->ctx))
 		return err_ret(EOPNOTSUPP);
-	/* all or nothing on bad input: check every frame first */
-	for (unsigned int i = 0; i < n; i++) {
-		if (!v[i] || !sock_view_kind(s, v[i], &vi)) {
-			s->ctl->bad_releases++;
-			pr_warn("tenant %s: send of a frame this socket does not hold\n", s->t->name);
-			return err_ret(EINVAL);
-		}
+	/* all or nothing on bad input: check every frame first, so that no
+	 * descriptor the kernel would refuse (tx_invalid_descs) is queued */
+	why = send_check(s, v, n, &bad);
+	if (why) {
+		s->ctl->bad_releases++;
+		pr_warn("tenant %s: send: frame %u of %u: %s; nothing sent\n", s->t->name, bad + 1,
+			n, why);
+		return err_ret(EINVAL);
 	}
 	ctx = s->ctx;
 	t = s->t;
@@ -227,6 +296,6 @@ int xsnap_send(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n)
 	advance_low(s);
 	/* copy mode always wants a kick; zero-copy only when flagged */
 	if (sent && (!q->zerocopy || xsk_ring_prod__needs_wakeup(&q->tx)))
-		sendto(q->fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
+		tx_kick(ctx, q);
 	return (int)sent;
 }

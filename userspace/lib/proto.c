@@ -264,13 +264,17 @@ int xp_call(int sock, struct xp_msg *req, uint8_t *buf, size_t cap, struct xp_ms
 	if (len < 0)
 		return len;
 	r = xp_send(sock, req->buf, (size_t)len, NULL, 0);
-	if (r)
+	/* a peer that hung up may have said why first (xsnapd refusing a
+	 * client past its limit): its message is still queued, read it */
+	if (r && r != -EPIPE && r != -ECONNRESET)
 		return r;
 	len = xp_recv(sock, buf, cap, fdv, &n);
-	if (len == 0)
-		return -ECONNRESET;
-	if (len < 0)
-		return len;
+	/* a peer that closed with our request unread: the error comes first,
+	 * its last message (if any) after it */
+	if (len == -ECONNRESET)
+		len = xp_recv(sock, buf, cap, fdv, &n);
+	if (len <= 0)
+		return r ? r : len == 0 ? -ECONNRESET : len;
 	r = xp_parse(rep, buf, (size_t)len, n);
 	if (!r && rep->hdr.op != op)
 		r = -EPROTO;

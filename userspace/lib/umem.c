@@ -18,10 +18,86 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "xsnap_internal.h"
+
+/* What XDP_UMEM_REG demands of an aligned-mode UMEM, true by construction
+ * here (the range comes from mmap, so it is page-aligned): a chunk is a
+ * power of two between 2048 bytes and a page, and the headroom we ask for
+ * (none: the kernel's XDP_PACKET_HEADROOM holds the metadata) leaves at
+ * least 256 bytes of it. */
+_Static_assert(FRAME_SIZE >= 2048 && FRAME_SIZE <= 4096 && !(FRAME_SIZE & (FRAME_SIZE - 1)),
+	       "UMEM chunk size must be a power of two in 2048..4096");
+_Static_assert(UMEM_HEADROOM < FRAME_SIZE - 256, "UMEM headroom must leave 256 bytes of a chunk");
+
+static bool pow2(uint32_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+int umem_check_config(const char *ifname, const struct umem_config *c)
+{
+	const char *field = NULL, *want = NULL;
+	uint32_t val = 0;
+
+	/* the kernel refuses rings of 0 or non-power-of-two entries
+	 * (xsk_init_queue); larger rings only cost memory, capped here */
+	if (!pow2(c->ring_size) || c->ring_size > UMEM_MAX_RING) {
+		field = "ring_size", val = c->ring_size;
+		want = "a power of two, 1..16384 (fill, rx, tx and completion rings)";
+	} else if (!c->frames || c->frames > UMEM_MAX_FRAMES) {
+		field = "frames", val = c->frames;
+		want = "1..1048576 (receive-region chunks)";
+	} else if (!c->nqueues || c->nqueues > XSNAP_MAX_QUEUES) {
+		field = "nqueues", val = c->nqueues;
+		want = "1..64";
+	} else if (!c->max_tenants || c->max_tenants > XSNAP_MAX_TENANTS) {
+		field = "max_tenants", val = c->max_tenants;
+		want = "1..32";
+	} else if (!c->pool_frames || c->pool_frames > UMEM_MAX_POOL) {
+		field = "pool_frames", val = c->pool_frames;
+		want = "1..65536 (private chunks per tenant)";
+	} else if (c->mode > XSNAP_MODE_SKB) {
+		field = "mode", val = c->mode;
+		want = "XSNAP_MODE_AUTO, _NATIVE or _SKB";
+	} else if (c->zerocopy > XSNAP_ZC_OFF) {
+		field = "zerocopy", val = c->zerocopy;
+		want = "XSNAP_ZC_AUTO, _ON or _OFF";
+	}
+	if (field) {
+		pr_warn("%s: bad option %s %u: must be %s\n", ifname, field, val, want);
+		return -EINVAL;
+	}
+	if ((uint64_t)c->nqueues * 2 * c->ring_size >= c->frames) {
+		pr_warn("%s: bad option frames %u: too small, the fill and rx rings of %u queue%s "
+			"hold %u (raise frames or lower ring_size)\n",
+			ifname, c->frames, c->nqueues, c->nqueues == 1 ? "" : "s",
+			c->nqueues * 2 * c->ring_size);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void umem_reg_hint(int err, uint64_t size, char *buf, size_t len)
+{
+	struct rlimit rl;
+
+	*buf = '\0';
+	if (err != -ENOBUFS && err != -ENOMEM)
+		return;
+	/* without CAP_IPC_LOCK the kernel charges the UMEM's pages to the
+	 * user's locked memory (xdp_umem_account_pages) */
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) || rl.rlim_cur == RLIM_INFINITY)
+		snprintf(buf, len, " (RLIMIT_MEMLOCK too low: raise it or grant CAP_IPC_LOCK)");
+	else
+		snprintf(buf, len,
+			 " (memlock limit %llu KiB < needed %llu KiB: raise RLIMIT_MEMLOCK "
+			 "(ulimit -l, LimitMEMLOCK=) or grant CAP_IPC_LOCK)",
+			 (unsigned long long)rl.rlim_cur / 1024, (unsigned long long)size / 1024);
+}
 
 /*
  * A sealed memfd of @size bytes.  Its inode is made 0600 (owner: the

@@ -95,6 +95,40 @@ struct umem {
 int umem_create(struct umem *u, uint32_t nframes, uint32_t npools, uint32_t pool_frames);
 void umem_destroy(struct umem *u);
 
+#define UMEM_HEADROOM	0	/* frame_headroom at XDP_UMEM_REG (see umem.c) */
+#define UMEM_MAX_RING	16384
+#define UMEM_MAX_FRAMES	(1u << 20)
+#define UMEM_MAX_POOL	(1u << 16)
+
+/* The sizes xsnap_open() is asked for (defaults already applied). */
+struct umem_config {
+	uint32_t frames, ring_size, nqueues, max_tenants, pool_frames, mode, zerocopy;
+};
+
+/*
+ * umem_check_config() - refuse sizes the kernel (or the library) would
+ * refuse, before any kernel call, with a message that names the field,
+ * its value and what it must be.  Return: 0 or -EINVAL.
+ */
+int umem_check_config(const char *ifname, const struct umem_config *c);
+
+/*
+ * umem_reg_hint() - the remedy to append to an XDP_UMEM_REG error @err for
+ * a UMEM of @size bytes: for ENOBUFS/ENOMEM, "memlock limit X KiB < needed
+ * Y KiB ..." from RLIMIT_MEMLOCK; "" otherwise.
+ */
+void umem_reg_hint(int err, uint64_t size, char *buf, size_t len);
+
+/*
+ * tx_desc_check() - may tenant slot @slot put (@addr, @len) on the TX ring?
+ * The kernel's rules for an aligned UMEM (xp_aligned_validate_desc: inside
+ * the UMEM, not across a chunk's end, len at most a chunk), made stricter:
+ * an Ethernet header at least, at most what a chunk holds after the
+ * headroom, and never a chunk of another tenant's pool (frame.c).
+ * Return: NULL when valid, else the reason, naming the field.
+ */
+const char *tx_desc_check(const struct umem *u, uint32_t slot, uint64_t addr, uint32_t len);
+
 static inline void umem_free_push(struct umem *u, uint32_t chunk)
 {
 	u->gen[chunk]++;
@@ -304,6 +338,7 @@ enum {
 	VIEW_LOG = 1 << 0,	/* a log entry the socket holds (seq-indexed) */
 	VIEW_PRIVATE = 1 << 1,	/* owns one reference to a pool chunk */
 	VIEW_SNAP = 1 << 2,	/* belongs to a snapshot */
+	VIEW_TX_MARK = 1 << 3,	/* in the xsnap_send() call being checked (duplicates) */
 };
 
 struct xsnap_frame {
