@@ -18,6 +18,10 @@ source "$LIB/xsnapd.sh"
 PCAPCMP=$LIB/pcapcmp.py
 CAP_PID=
 
+# finish removes the daemon's directory; a failing test never gets there
+# (lab_up chains this trap after its own)
+trap '[[ -z ${D_DIR:-} ]] || rm -rf "$D_DIR"' EXIT
+
 need_tools() {
 	local t
 	for t in tcpdump tshark editcap script; do
