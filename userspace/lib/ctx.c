@@ -227,6 +227,10 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 		errno = EINVAL;
 		return NULL;
 	}
+	if (umem_check_fit(ifname, &uc)) {
+		errno = EINVAL;
+		return NULL;
+	}
 
 	/* 1. memory */
 	ctx = ctx_new(frames, nq, ring, tenants, pool);

@@ -71,6 +71,11 @@ int umem_check_config(const char *ifname, const struct umem_config *c)
 		pr_warn("%s: bad option %s %u: must be %s\n", ifname, field, val, want);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+int umem_check_fit(const char *ifname, const struct umem_config *c)
+{
 	if ((uint64_t)c->nqueues * 2 * c->ring_size >= c->frames) {
 		pr_warn("%s: bad option frames %u: too small, the fill and rx rings of %u queue%s "
 			"hold %u (raise frames or lower ring_size)\n",

@@ -111,6 +111,10 @@ struct umem_config {
  * its value and what it must be.  Return: 0 or -EINVAL.
  */
 int umem_check_config(const char *ifname, const struct umem_config *c);
+/* umem_check_fit() - the receive region must exceed what the fill and rx
+ * rings of every queue hold (checked once the queues are known to exist);
+ * 0 or -EINVAL with a message naming the option. */
+int umem_check_fit(const char *ifname, const struct umem_config *c);
 
 /*
  * umem_reg_hint() - the remedy to append to an XDP_UMEM_REG error @err for
