@@ -10,6 +10,7 @@
  * chunk as the copy-mode path does (data at XDP_PACKET_HEADROOM, metadata
  * right before it) and posts an rx descriptor.
  */
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <time.h>
@@ -976,6 +977,44 @@ TEST(tenant_del_drains_then_enoent)
 	xsnap_release(o, v + 1, 2);
 	check_conservation(sim);
 	xsnap_sock_close(o);
+	sim_free(sim);
+}
+
+/* xsnap_fd() of a socket whose frames another socket's engine run moved
+ * becomes readable once the socket caught up (recv with timeout 0 returned
+ * 0), and is quiet again after the frames were received. */
+TEST(fd_readable_for_frames_moved_by_another_socket)
+{
+	struct sim *sim = sim_new(FRAMES);
+	struct xsnap_frame *v[64];
+	struct xsnap_sock *a, *b;
+	struct pollfd p = { .events = POLLIN };
+	int n;
+
+	REQUIRE(sim);
+	CHECK_EQ(xsnap_tenant_add(sim->ctx, "alpha", NULL), 0);
+	a = xsnap_socket(sim->ctx, "alpha", NULL);
+	b = xsnap_socket(sim->ctx, "alpha", NULL);
+	REQUIRE(a && b);
+	p.fd = xsnap_fd(a);
+	CHECK_EQ(xsnap_recv(a, v, 64, 0), 0);	/* caught up: arms a's fd */
+	CHECK_EQ(poll(&p, 1, 0), 0);
+	for (int round = 0; round < 3; round++) {
+		for (uint32_t i = 0; i < 5; i++)
+			CHECK_EQ(sim_rx(sim, 1, i, i), 0);
+		n = xsnap_recv(b, v, 64, 0);	/* b's call moves them */
+		CHECK_EQ(n, 5);
+		xsnap_release(b, v, (unsigned int)n);
+		CHECK_EQ(poll(&p, 1, 0), 1);
+		n = xsnap_recv(a, v, 64, 0);
+		CHECK_EQ(n, 5);
+		xsnap_release(a, v, (unsigned int)n);
+		CHECK_EQ(xsnap_recv(a, v, 64, 0), 0);
+		CHECK_EQ(poll(&p, 1, 0), 0);	/* drained, armed again */
+	}
+	check_conservation(sim);
+	xsnap_sock_close(a);
+	xsnap_sock_close(b);
 	sim_free(sim);
 }
 

@@ -163,8 +163,10 @@ static void wake_tenant(struct tenant *t)
 		struct xsnap_sock *s = t->socks[i];
 
 		/* seq_cst pairs with the socket's store of waiting before its
-		 * final re-check of head_pub (no lost wake-up) */
-		if (atomic_load(&s->ctl->waiting) && write(s->efd, &one, sizeof(one)) < 0)
+		 * final re-check of head_pub (no lost wake-up); one write per
+		 * announced wait: the exchange disarms it */
+		if (atomic_load_explicit(&s->ctl->waiting, memory_order_relaxed) &&
+		    atomic_exchange(&s->ctl->waiting, 0) && write(s->efd, &one, sizeof(one)) < 0)
 			pr_debug("%s: tenant %s: eventfd write failed\n", "engine", t->name);
 	}
 }

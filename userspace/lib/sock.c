@@ -344,6 +344,14 @@ int xsnap_recv(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int
 			engine_poll(ctx);
 			pthread_mutex_unlock(&ctx->engine_lock);
 		}
+		if (s->armed && !atomic_load(&s->ctl->waiting)) {
+			/* the engine wrote the eventfd for the xsnap_fd()
+			 * arming below: reset it, or poll() would spin */
+			if (read(s->efd, &cnt, sizeof(cnt)) < 0) {
+				/* EAGAIN: already read */
+			}
+			s->armed = false;
+		}
 		got = take(s, v, n);
 		if (got)
 			return (int)got;
@@ -357,6 +365,16 @@ int xsnap_recv(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int
 			 * is gone: say so (one poll, only when nothing came) */
 			if (ctx_remote(ctx) && client_conn_dead(ctx))
 				return err_ret(ECONNRESET);
+			/* Caught up: arm xsnap_fd(), so that the next frames
+			 * make it readable even if they were moved by another
+			 * socket's engine run (or the daemon's); then look
+			 * once more, as before a sleep. */
+			if (!s->armed) {
+				s->armed = true;
+				atomic_store(&s->ctl->waiting, 1);
+				if (atomic_load(&s->t->shm->head_pub) > s->cursor)
+					continue;
+			}
 			return 0;
 		}
 		wait = -1;

@@ -257,7 +257,9 @@ struct log_shm {
 struct sock_ctl {
 	_Atomic uint64_t low;	/* every seq < low is released by this socket */
 	_Atomic uint32_t share;	/* share mode: index << 16 | members (engine writes) */
-	_Atomic int waiting;	/* the socket sleeps (or is about to) */
+	_Atomic int waiting;	/* the socket sleeps, or its xsnap_fd() is armed:
+				 * the engine's next batch writes the eventfd
+				 * once and clears it */
 	uint64_t delivered, bad_releases, skipped;	/* consumer-written */
 };
 
@@ -368,6 +370,7 @@ struct xsnap_sock {
 	uint8_t *held;
 	struct xsnap_frame *fresh;	/* pool_frames views for xsnap_frame_alloc() */
 	int efd;		/* eventfd: the engine signals new entries */
+	bool armed;		/* we set waiting for xsnap_fd() users */
 	int epfd;		/* xsnap_fd(): efd + every queue's xsk fd (in a client:
 				 * efd + the daemon connection) */
 	uint32_t handle[2];	/* client: the daemon's handle (index, generation) */
