@@ -355,6 +355,21 @@ t_e4_stalled_client() {
 	for i in "${idle[@]}"; do
 		c_stop "$i" || true
 	done
+	# a connection that never says HELLO is dropped after 5 s (its slot
+	# comes back), and nothing else notices
+	local r
+	r=$(lab_exec "$LAB_NS_RX" /usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+s.settimeout(20)
+t = time.monotonic()
+print("eof" if s.recv(1) == b"" else "data", round(time.monotonic() - t))' "$D_SOCK") ||
+		fail "the silent connection was not closed within 20 s"
+	echo "silent connection: $r" >&2
+	[[ $r == "eof 5" || $r == "eof 6" ]] || fail "silent connection: '$r', want eof after 5 s"
+	grep -q "no HELLO within 5000 ms, disconnected" "$D_LOG" || fail "xsnapd did not log the drop"
+	ctl status >/dev/null || fail "xsnapd does not serve after dropping the silent client"
 	victim_check
 	check_conservation
 	d_detach

@@ -69,6 +69,7 @@
 #define MAX_CONN_SOCKS 64	/* sockets per client connection */
 #define MAX_SOCK_SNAPS 16	/* open snapshots per client socket */
 #define TICK_MS 10
+#define HELLO_MS 5000		/* a client must say HELLO within this */
 #define POLL_US 100		/* under load: engine runs this far apart */
 #define RATE_MS 1		/* load is measured over windows this long */
 #define BUSY_FRAMES 400		/* frames per window that mean load (400k/s) */
@@ -104,6 +105,7 @@ struct drule {
 struct conn {
 	int fd;
 	bool hello, admin;
+	int64_t hello_by_ms;	/* disconnected if no HELLO came by then */
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
@@ -1105,6 +1107,7 @@ static void conn_accept(struct daemon *d)
 		return;
 	}
 	c->fd = fd;
+	c->hello_by_ms = now_ns() / 1000000 + HELLO_MS;
 	c->uid = cred.uid;
 	c->gid = cred.gid;
 	c->pid = cred.pid;
@@ -1548,6 +1551,15 @@ int main(int argc, char **argv)
 			last_tick = now;
 			for (int i = 0; i < MAX_IFACES; i++)
 				engine_run(&d->ifs[i]);
+			/* a connection that never says HELLO holds a slot of
+			 * MAX_CONNS: give it HELLO_MS, then drop it */
+			for (int i = 0; i < MAX_CONNS; i++) {
+				if (!d->conns[i] || d->conns[i]->hello || now < d->conns[i]->hello_by_ms)
+					continue;
+				log_warn("client pid %d uid %u: no HELLO within %d ms, disconnected",
+					 (int)d->conns[i]->pid, (unsigned int)d->conns[i]->uid, HELLO_MS);
+				conn_close(d, i);
+			}
 		}
 	}
 	rc = EXIT_SUCCESS;
