@@ -109,6 +109,8 @@ t_cli_errors() {
 	ctl_err 1 'zero-copy requested but the driver does not support it \(use zerocopy auto or off\)' \
 		attach "$LAB_IF_RX" --zerocopy on
 	ctl_err 1 'nosuch0: no such interface' attach nosuch0
+	# refused with nothing attached too (not only at the next attach)
+	ctl_err 1 "bad name 'q\"t\\\\x': 1\.\.31 characters of A-Z a-z 0-9 _ \. -" tenant add 'q"t\x'
 	if lab_exec "$LAB_NS_RX" ip link set dev "$LAB_IF_RX" xdpgeneric \
 		obj "$XS_BUILD/bpf/xsnap_gen.bpf.o" sec xdp.frags; then
 		ctl_err 1 'another XDP program \(id [0-9]+ "xsnap_gen", generic mode\) is attached' \

@@ -579,6 +579,12 @@ static int op_tenant_add(struct daemon *d, struct conn *c, struct xp_msg *in)
 	if (xp_done(in) || nt.uid < -1 || nt.uid > UINT32_MAX - 1 || nt.gid < -1 ||
 	    nt.gid > UINT32_MAX - 1 || nt.pool > (1u << 16))
 		return reply_err(d, c, XP_TENANT_ADD, -EBADMSG, "malformed TENANT_ADD");
+	/* checked here too: with no interface attached yet nothing else
+	 * would, and the name would fail only at the next attach's replay */
+	if (!tenant_name_ok(nt.name))
+		return reply_err(d, c, XP_TENANT_ADD, -EINVAL,
+				 "bad name '%s': 1..%d characters of A-Z a-z 0-9 _ . -", nt.name,
+				 TENANT_NAME_MAX - 1);
 	if (tenant_find(d, nt.name))
 		return reply_err(d, c, XP_TENANT_ADD, -EEXIST, "tenant %s exists", nt.name);
 	for (int i = 0; i < XSNAP_MAX_TENANTS && !slot; i++)

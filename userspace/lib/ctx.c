@@ -434,7 +434,7 @@ int xsnap_tenant_del(struct xsnap_ctx *ctx, const char *name)
 	return 0;
 }
 
-static bool name_ok(const char *name)
+bool tenant_name_ok(const char *name)
 {
 	size_t n = name ? strlen(name) : 0;
 
@@ -454,7 +454,7 @@ int xsnap_tenant_add(struct xsnap_ctx *ctx, const char *name, const struct xsnap
 
 	if (!ctx || !OPTS_VALID(opts, xsnap_tenant_opts))
 		return err_ret(EINVAL);
-	if (!name_ok(name)) {
+	if (!tenant_name_ok(name)) {
 		pr_warn("tenant add: bad name '%s': 1..%d characters of A-Z a-z 0-9 _ . -\n",
 			name ? name : "(null)", TENANT_NAME_MAX - 1);
 		return err_ret(EINVAL);

@@ -111,6 +111,9 @@ struct umem_config {
  * its value and what it must be.  Return: 0 or -EINVAL.
  */
 int umem_check_config(const char *ifname, const struct umem_config *c);
+/* tenant_name_ok() - 1..TENANT_NAME_MAX-1 characters of A-Z a-z 0-9 _ . -
+ * (names appear in logs, JSON, Prometheus labels and pin paths). */
+bool tenant_name_ok(const char *name);
 /* umem_check_fit() - the receive region must exceed what the fill and rx
  * rings of every queue hold (checked once the queues are known to exist);
  * 0 or -EINVAL with a message naming the option. */
