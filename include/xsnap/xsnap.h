@@ -258,6 +258,11 @@ XSNAP_API void xsnap_sock_close(struct xsnap_sock *sock);
  * with timeout 0 then tells), and, on a connected context, when the daemon
  * went away (xsnap_recv then fails).  Owned by the socket; do not close it.
  *
+ * Use it the usual non-blocking way: call xsnap_recv() with timeout 0 until
+ * it returns 0, then poll.  That call arms the descriptor, so frames that
+ * arrive afterwards make it readable even when another socket's receive
+ * call (or xsnapd) moved them; the next xsnap_recv() resets it.
+ *
  * Return: the descriptor (>= 0).
  */
 XSNAP_API int xsnap_fd(struct xsnap_sock *sock);
