@@ -80,6 +80,12 @@ enum xsnap_zc_mode {
 	XSNAP_ZC_OFF,		/* copy mode */
 };
 
+enum xsnap_engine_mode {
+	XSNAP_ENGINE_THREAD = 0,	/* the context's own engine thread (default) */
+	XSNAP_ENGINE_INLINE,		/* no thread: the engine runs inside the
+					 * callers of xsnap_recv() */
+};
+
 /* Options of xsnap_open(). */
 struct xsnap_opts {
 	size_t sz;
@@ -94,6 +100,10 @@ struct xsnap_opts {
 	uint32_t pool_frames;	/* private pool frames per tenant slot (default 64) */
 	const char *pin_root;	/* bpffs directory for pins (default /sys/fs/bpf/xsnap);
 				 * maps are pinned under PIN_ROOT/IFNAME */
+	uint32_t engine;	/* enum xsnap_engine_mode */
+	uint32_t pad;
+	uint64_t engine_cpus;	/* CPUs the engine thread may run on (bit N: CPU N);
+				 * 0: wherever the scheduler puts it */
 };
 
 /**
@@ -105,7 +115,16 @@ struct xsnap_opts {
  * for the kernel and read-only for consumers), one AF_XDP socket per queue,
  * pins the maps under the pin root, and attaches the program through a
  * bpf_link owned by the context (if the process dies, the kernel detaches it).
- * The engine runs inside the callers of xsnap_recv(): no thread is created.
+ *
+ * The engine (which moves received frames into the tenants' logs, wakes
+ * consumers and restocks the fill rings) runs on a thread of the context
+ * (named "xsnap-engine"; pin it with @opts->engine_cpus), so frames flow
+ * whatever the consumers do.  Under load it runs at most every 100 us and
+ * wakes every sleeping consumer of a tenant with one futex wake-up.  With
+ * @opts->engine XSNAP_ENGINE_INLINE no thread is created and the engine
+ * runs inside the callers of xsnap_recv(): for single-threaded programs
+ * that receive all the time (frames wait in the rx ring while nobody
+ * receives).
  *
  * Return: a context, or NULL with errno: ENODEV (no such interface), EINVAL
  * (bad option, queue out of range; the message names the valid range),

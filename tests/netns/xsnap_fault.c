@@ -221,9 +221,11 @@ static ssize_t capture(uint8_t *buf, size_t cap, int ms)
 /* --- in-process helpers --------------------------------------------------- */
 static struct xsnap_ctx *ctx;
 
-static struct xsnap_ctx *open_ctx(uint32_t frames, uint32_t ring)
+/* @engine: XSNAP_ENGINE_INLINE for the rows about what the engine does
+ * when (and only when) a receive runs it: C1, C5/C6 */
+static struct xsnap_ctx *open_ctx(uint32_t frames, uint32_t ring, uint32_t engine)
 {
-	XSNAP_OPTS(xsnap_opts, o, .frames = frames, .ring_size = ring);
+	XSNAP_OPTS(xsnap_opts, o, .frames = frames, .ring_size = ring, .engine = engine);
 	struct xsnap_ctx *c = xsnap_open(opt.rx_if, &o);
 
 	if (!c)
@@ -317,7 +319,7 @@ static void rx_report(const char *who, const struct rx *r)
 }
 
 /* Run the engine once (it runs inside receivers): completions, refills. */
-static void engine_run(struct xsnap_sock *s)
+static void engine_turn(struct xsnap_sock *s)
 {
 	struct xsnap_frame *x;
 
@@ -358,7 +360,7 @@ static void sc_short(void)
 	unsigned int sent = 0;
 	struct rx r = { .stream = STREAM_T };
 
-	if (!(ctx = open_ctx(0, 0)) || add_tenant("t", 1024, PORT_T))
+	if (!(ctx = open_ctx(0, 0, XSNAP_ENGINE_THREAD)) || add_tenant("t", 1024, PORT_T))
 		return;
 	r.s = xsnap_socket(ctx, "t", NULL);
 	stats(NULL, &st);
@@ -441,7 +443,7 @@ static void sc_txbad(void)
 	uint8_t buf[2048];
 	xsnap_print_fn_t old;
 
-	if (!(ctx = open_ctx(0, 0)) || add_tenant("t", 1024, PORT_T) ||
+	if (!(ctx = open_ctx(0, 0, XSNAP_ENGINE_THREAD)) || add_tenant("t", 1024, PORT_T) ||
 	    add_tenant("victim", 1024, PORT_V))
 		return;
 	rt.s = xsnap_socket(ctx, "t", NULL);
@@ -512,7 +514,7 @@ static void sc_txbad(void)
 	struct xsnap_stats st;
 
 	do {	/* the engine takes completions when it runs */
-		engine_run(rt.s);
+		engine_turn(rt.s);
 		stats("t", &st);
 	} while (st.tx_completed < 3 && now_ms() < end);
 	printf("tenant tx_frames %llu tx_completed %llu bad_releases %llu\n",
@@ -545,7 +547,7 @@ static void sc_fillempty(void)
 	uint64_t end;
 
 	/* 256 frames: the fill and rx rings (64 each) and a quota of 64 */
-	if (!(ctx = open_ctx(256, ring)) || add_tenant("t", 64, PORT_T))
+	if (!(ctx = open_ctx(256, ring, XSNAP_ENGINE_INLINE)) || add_tenant("t", 64, PORT_T))
 		return;
 	r.s = xsnap_socket(ctx, "t", NULL);
 	/* nobody calls xsnap_recv: the engine does not run; the kernel has the
@@ -592,7 +594,7 @@ static void sc_frag(void)
 	unsigned int nport = 0, nl3 = 0, firsts = 0, bad = 0;
 	uint64_t end;
 
-	if (!(ctx = open_ctx(0, 0)) || add_tenant("ports", 1024, PORT_T))
+	if (!(ctx = open_ctx(0, 0, XSNAP_ENGINE_THREAD)) || add_tenant("ports", 1024, PORT_T))
 		return;
 	XSNAP_OPTS(xsnap_tenant_opts, to, .quota = 1024);
 	if (xsnap_tenant_add(ctx, "l3", &to) < 0 ||
@@ -729,7 +731,7 @@ static void sc_wakeup(void)
 	unsigned int got;
 	unsigned long kicks0;
 
-	if (!(ctx = open_ctx(0, 0)) || add_tenant("t", 1024, PORT_T))
+	if (!(ctx = open_ctx(0, 0, XSNAP_ENGINE_INLINE)) || add_tenant("t", 1024, PORT_T))
 		return;
 	s = xsnap_socket(ctx, "t", NULL);
 	q = &ctx->q[ctx->tx_queue];
@@ -768,7 +770,7 @@ static void sc_wakeup(void)
 	struct xsnap_frame *b[64];
 	unsigned int nb = 0, stalls = 0, sends = 0;
 
-	engine_run(s);
+	engine_turn(s);
 	while (nb < 64 && (b[nb] = tx_frame(s, seq)))
 		nb++, seq++;
 	EXPECT(nb == ctx->umem.pool_frames, "the whole pool: %u", nb);
@@ -782,7 +784,7 @@ static void sc_wakeup(void)
 	 * lost or completed; once the kernel moves again, the engine (run by
 	 * a receive) kicks, every frame arrives and completes, and the pool
 	 * is whole again */
-	engine_run(s);
+	engine_turn(s);
 	kicks_blocked = 1;
 	nb = 0;
 	while (nb < 64 && (b[nb] = tx_frame(s, seq)))
@@ -802,7 +804,7 @@ static void sc_wakeup(void)
 	 * kicks what is left (one kick moves a bounded batch) */
 	end = now_ms() + 5000;
 	do {
-		engine_run(s);
+		engine_turn(s);
 		stats("t", &st);
 	} while (st.tx_completed < st.tx_frames && now_ms() < end);
 	got = tx_captured(&next, nb, 5000, &bad);
@@ -822,7 +824,7 @@ static void sc_wakeup(void)
 			nb++;
 		if (!nb) {	/* pool empty: completions come back when the engine runs */
 			stalls++;
-			engine_run(s);
+			engine_turn(s);
 			continue;
 		}
 		int n = xsnap_send(s, b, nb);
@@ -836,7 +838,7 @@ static void sc_wakeup(void)
 	}
 	got = tx_captured(&next, 500, 5000, &bad);
 	do {
-		engine_run(s);
+		engine_turn(s);
 		stats("t", &st);
 	} while (st.tx_completed < st.tx_frames && now_ms() < end + 5000);
 	printf("500 frames: %u arrived, %llu out of order, %u stalls, %lu kicks for %u sends; "

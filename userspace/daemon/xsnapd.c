@@ -12,17 +12,18 @@
  *   - a 10 ms tick (transmit completions, reclaim, fill-ring restock).
  *
  * Under load an interface is paced instead of woken per frame burst (like a
- * NIC's interrupt moderation): while the engine moves at least BUSY_FRAMES
- * frames per RATE_MS (measured over windows of that length), the
- * interface's rx wake-ups are off and the engine runs every POLL_US,
- * moving everything that came meanwhile in one go and waking each sleeping
- * consumer once for it; the first window below that rate turns the
- * wake-ups back on.  Each wake-up of a consumer process costs two context
- * switches and an address-space switch, and the daemon is preempted by
- * every consumer it wakes, so waking per burst of the kernel's (a NAPI
- * poll: tens of frames) made the daemon path cost up to three times the
- * in-process path per frame.  Below the rate nothing is delayed (bursts
- * included: the rate is taken over a whole window).
+ * NIC's interrupt moderation), by the library's one pacer (struct pacer,
+ * the same policy as an in-process engine thread): while the engine moves
+ * at least PACE_BUSY_FRAMES frames per PACE_WINDOW_NS, the interface's rx
+ * wake-ups are off and the engine runs every PACE_POLL_NS, moving
+ * everything that came meanwhile in one go and waking all sleeping
+ * consumers of a tenant with one futex wake-up; the first window below
+ * that rate turns the wake-ups back on.  Each wake-up of a consumer process
+ * costs two context switches and an address-space switch, so waking per
+ * burst of the kernel's (a NAPI poll: tens of frames) would make the daemon
+ * path cost up to three times the in-process path per frame.  Below the
+ * rate nothing is delayed (bursts included: the rate is taken over a whole
+ * window).
  *
  * Tenants and rules are daemon-wide: each is instantiated on every attached
  * interface (and replayed on a later attach).  A client socket is an
@@ -70,20 +71,14 @@
 #define MAX_SOCK_SNAPS 16	/* open snapshots per client socket */
 #define TICK_MS 10
 #define HELLO_MS 5000		/* a client must say HELLO within this */
-#define POLL_US 100		/* under load: engine runs this far apart */
-#define RATE_MS 1		/* load is measured over windows this long */
-#define BUSY_FRAMES 400		/* frames per window that mean load (400k/s) */
 
 enum { EV_LISTEN = 1, EV_SIGNAL, EV_NETLINK, EV_CONN, EV_XSK };
 
 struct iface {
 	bool used, gone;
-	bool paced;		/* rx wake-ups off, the engine runs at next_ns */
+	bool paced;		/* rx wake-ups off: the engine runs at ctx->pacer.next_ns */
 	char name[IF_NAMESIZE];
 	int ifindex;
-	int64_t next_ns;
-	int64_t win_ns;		/* start of the current rate window */
-	uint32_t win_frames;	/* frames moved in it */
 	struct xsnap_ctx *ctx;
 };
 
@@ -264,7 +259,6 @@ static void iface_down(struct daemon *d, struct iface *f, const char *why)
 {
 	int ifc = (int)(f - d->ifs);
 	struct xsnap_ctx *ctx = f->ctx;
-	uint64_t one = 1;
 
 	if (!ctx)
 		return;
@@ -272,15 +266,18 @@ static void iface_down(struct daemon *d, struct iface *f, const char *why)
 		 iface_nsocks(d, ifc));
 	pthread_mutex_lock(&ctx->engine_lock);
 	ctx->dead_if = true;
-	for (int i = 0; i < XSNAP_MAX_TENANTS; i++)
-		if (ctx->tenants[i])
+	/* every socket of the interface wakes and sees the state (never
+	 * blocks: the futex word is memory, the notify pipes non-blocking) */
+	for (int i = 0; i < XSNAP_MAX_TENANTS; i++) {
+		if (ctx->tenants[i]) {
 			atomic_fetch_or(&ctx->tenants[i]->shm->state, LOG_IF_DEAD);
-	for (struct tenant *t = ctx->dead; t; t = t->next_dead)
+			tenant_wake_all(ctx->tenants[i]);
+		}
+	}
+	for (struct tenant *t = ctx->dead; t; t = t->next_dead) {
 		atomic_fetch_or(&t->shm->state, LOG_IF_DEAD);
-	for (int i = 0; i < MAX_DSOCKS; i++)
-		if (d->socks[i].s && d->socks[i].ifc == ifc &&
-		    write(d->socks[i].s->efd, &one, sizeof(one)) < 0)
-			log_debug("%s: eventfd write: %s", f->name, strerror(errno));
+		tenant_wake_all(t);
+	}
 	pthread_mutex_unlock(&ctx->engine_lock);
 	for (uint32_t q = 0; q < ctx->nq; q++)
 		epoll_ctl(d->epfd, EPOLL_CTL_DEL, ctx->q[q].fd, NULL);
@@ -298,53 +295,30 @@ static void iface_down(struct daemon *d, struct iface *f, const char *why)
 	f->gone = true;
 }
 
-/* Run @f's engine until its rx rings are drained (engine_poll stops at
- * 4 batches per queue); returns the frames moved. */
-static int engine_run(struct iface *f)
+/* Run @f's engine (engine_run: until its rx rings are drained, bounded) and
+ * follow the pacer: under load the rx rings do not wake us, the loop
+ * timeout runs the engine at ctx->pacer.next_ns. */
+static int iface_engine(struct daemon *d, struct iface *f)
 {
 	struct xsnap_ctx *ctx = f->ctx;
-	int n, total = 0;
+	bool changed;
+	int n;
 
 	if (!ctx)
 		return 0;
 	pthread_mutex_lock(&ctx->engine_lock);
-	do {
-		n = engine_poll(ctx);
-		total += n;
-	} while (n >= 4 * RX_BATCH * (int)ctx->nq && total < (int)ctx->ring_size);
+	n = (int)engine_run(ctx, &changed);
 	pthread_mutex_unlock(&ctx->engine_lock);
-	return total;
-}
+	if (changed || f->paced != ctx->pacer.paced) {
+		struct epoll_event ev = { .events = ctx->pacer.paced ? 0 : EPOLLIN,
+					  .data.u64 = ev_key(EV_XSK, (uint32_t)(f - d->ifs)) };
 
-/* Rx wake-ups of @f on (events) or off (paced; errors are still reported). */
-static void iface_wakeups(struct daemon *d, struct iface *f, bool on)
-{
-	struct epoll_event ev = { .events = on ? EPOLLIN : 0,
-				  .data.u64 = ev_key(EV_XSK, (uint32_t)(f - d->ifs)) };
-
-	if (!f->ctx || f->paced == !on)
-		return;
-	for (uint32_t q = 0; q < f->ctx->nq; q++)
-		if (epoll_ctl(d->epfd, EPOLL_CTL_MOD, f->ctx->q[q].fd, &ev))
-			log_warn("%s: queue %u: epoll: %s", f->name, q, strerror(errno));
-	f->paced = !on;
-}
-
-/* Run @f's engine; at the end of a rate window pace it under load, or wake
- * it per frame burst again (see the top of this file). */
-static void engine_run_paced(struct daemon *d, struct iface *f)
-{
-	int64_t now;
-
-	f->win_frames += (uint32_t)engine_run(f);
-	now = now_ns();
-	if (now - f->win_ns >= RATE_MS * 1000000) {
-		iface_wakeups(d, f, f->win_frames < BUSY_FRAMES);
-		f->win_ns = now;
-		f->win_frames = 0;
+		for (uint32_t q = 0; q < ctx->nq; q++)
+			if (epoll_ctl(d->epfd, EPOLL_CTL_MOD, ctx->q[q].fd, &ev))
+				log_warn("%s: queue %u: epoll: %s", f->name, q, strerror(errno));
+		f->paced = ctx->pacer.paced;
 	}
-	if (f->paced)
-		f->next_ns = now + POLL_US * 1000;
+	return n;
 }
 
 /* epoll timeout: the next tick or the next paced engine run. */
@@ -354,8 +328,8 @@ static struct timespec loop_timeout(struct daemon *d, int64_t last_tick_ms)
 	int64_t next = (last_tick_ms + TICK_MS) * 1000000;
 
 	for (int i = 0; i < MAX_IFACES; i++)
-		if (d->ifs[i].ctx && d->ifs[i].paced && d->ifs[i].next_ns < next)
-			next = d->ifs[i].next_ns;
+		if (d->ifs[i].ctx && d->ifs[i].paced && d->ifs[i].ctx->pacer.next_ns < next)
+			next = d->ifs[i].ctx->pacer.next_ns;
 	next = next > now ? next - now : 0;
 	return (struct timespec){ .tv_sec = next / 1000000000, .tv_nsec = next % 1000000000 };
 }
@@ -508,8 +482,9 @@ static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
 	if (!f)
 		return reply_err(d, c, XP_ATTACH, -ENOSPC, "%d interfaces attached already",
 				 MAX_IFACES);
+	/* the engine runs in our loop (iface_engine), not on a thread */
 	XSNAP_OPTS(xsnap_opts, o, .queue = first, .nqueues = nq, .frames = frames, .mode = mode,
-		   .zerocopy = zc);
+		   .zerocopy = zc, .engine = XSNAP_ENGINE_INLINE);
 	f->ctx = xsnap_open(name, &o);
 	if (!f->ctx) {
 		r = -errno;
@@ -541,7 +516,7 @@ static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
 	log_info("%s: attached queues %u..%u (bpf_link, %s, %s)", name, first, first + nq - 1,
 		 f->ctx->steer.mode == XSNAP_MODE_SKB ? "generic" : "native",
 		 f->ctx->q[0].zerocopy ? "zero-copy" : "copy");
-	engine_run(f);
+	iface_engine(d, f);
 	xp_begin(&m, d->out, sizeof(d->out), XP_ATTACH, 0);
 	return reply(c, &m, NULL, 0);
 }
@@ -1542,7 +1517,7 @@ int main(int argc, char **argv)
 						   "interface gone (socket error)");
 					break;
 				}
-				engine_run_paced(d, &d->ifs[idx]);
+				iface_engine(d, &d->ifs[idx]);
 				break;
 			}
 		}
@@ -1550,13 +1525,13 @@ int main(int argc, char **argv)
 			break;
 		now = now_ns();
 		for (int i = 0; i < MAX_IFACES; i++)
-			if (d->ifs[i].ctx && d->ifs[i].paced && now >= d->ifs[i].next_ns)
-				engine_run_paced(d, &d->ifs[i]);
+			if (d->ifs[i].ctx && d->ifs[i].paced && now >= d->ifs[i].ctx->pacer.next_ns)
+				iface_engine(d, &d->ifs[i]);
 		now /= 1000000;
 		if (now - last_tick >= TICK_MS) {
 			last_tick = now;
 			for (int i = 0; i < MAX_IFACES; i++)
-				engine_run(&d->ifs[i]);
+				iface_engine(d, &d->ifs[i]);
 			/* a connection that never says HELLO holds a slot of
 			 * MAX_CONNS: give it HELLO_MS, then drop it */
 			for (int i = 0; i < MAX_CONNS; i++) {

@@ -284,7 +284,7 @@ struct xsnap_sock *client_socket(struct xsnap_ctx *ctx, const char *tenant,
 		err = -ENOMEM;
 		goto fail;
 	}
-	s->efd = s->epfd = s->ctl_fd = -1;
+	s->efd = s->nfd = s->epfd = s->ctl_fd = -1;
 	s->ctx = ctx;
 	s->mode = mode;
 	s->group = OPTS_GET(opts, group, 0);
@@ -337,8 +337,14 @@ struct xsnap_sock *client_socket(struct xsnap_ctx *ctx, const char *tenant,
 		err = -errno;
 		goto fail;
 	}
+	/* the read end of the socket's notify pipe (the daemon keeps the
+	 * write end to itself) */
 	s->efd = fds[XP_FD_EVENT];
 	fds[XP_FD_EVENT] = -1;
+	if (fcntl(s->efd, F_SETFL, O_NONBLOCK)) {
+		err = -errno;
+		goto fail;
+	}
 	s->cursor = cursor;
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (s->epfd < 0) {

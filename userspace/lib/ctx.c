@@ -106,6 +106,7 @@ static int queue_open(struct xsnap_ctx *ctx, struct queue *q, uint32_t zc)
 void ctx_free(struct xsnap_ctx *ctx)
 {
 	/* reverse order of xsnap_open() */
+	engine_thread_stop(ctx);
 	steer_close(&ctx->steer);
 	for (uint32_t i = 0; i < ctx->nq; i++)
 		if (ctx->q[i].xsk)
@@ -156,6 +157,7 @@ struct xsnap_ctx *ctx_new(uint32_t frames, uint32_t nq, uint32_t ring, uint32_t 
 	ctx->reserve = nq * 2 * ring;
 	ctx->next_rule_id = 1;
 	ctx->steer.link_fd = -1;
+	ctx->engine_mode = XSNAP_ENGINE_INLINE;	/* xsnap_open() starts a thread */
 	pthread_mutex_init(&ctx->lock, NULL);
 	pthread_mutex_init(&ctx->engine_lock, NULL);
 	err = umem_create(&ctx->umem, frames, tenants, pool);
@@ -181,7 +183,7 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 {
 	struct xsk_umem_config ucfg = {};
 	struct xsnap_ctx *ctx;
-	uint32_t first, nq, frames, ring, tenants, pool, mode, zc, avail;
+	uint32_t first, nq, frames, ring, tenants, pool, mode, zc, avail, engine;
 	const char *pin_root;
 	int ifindex, err;
 
@@ -199,6 +201,13 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 	mode = OPTS_GET(opts, mode, XSNAP_MODE_AUTO);
 	zc = OPTS_GET(opts, zerocopy, XSNAP_ZC_AUTO);
 	pin_root = OPTS_GET(opts, pin_root, DEFAULT_PIN_ROOT);
+	engine = OPTS_GET(opts, engine, XSNAP_ENGINE_THREAD);
+	if (engine > XSNAP_ENGINE_INLINE) {
+		pr_warn("%s: engine %u: must be XSNAP_ENGINE_THREAD (0) or XSNAP_ENGINE_INLINE "
+			"(1)\n", ifname, engine);
+		errno = EINVAL;
+		return NULL;
+	}
 
 	/* sizes first: a bad option is refused before anything is looked up */
 	struct umem_config uc = { .frames = frames, .ring_size = ring, .nqueues = nq,
@@ -239,6 +248,7 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 		return NULL;
 	}
 	ctx->nq = 0;	/* counts queues actually opened, for the unwind */
+	ctx->engine_mode = engine;
 	snprintf(ctx->ifname, sizeof(ctx->ifname), "%s", ifname);
 	ctx->ifindex = ifindex;
 	/* 2. program and maps (refuses if another program is attached) */
@@ -282,6 +292,14 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 	err = steer_attach(&ctx->steer, ifname, mode);
 	if (err)
 		goto fail;
+	/* 7. the engine thread */
+	if (engine == XSNAP_ENGINE_THREAD) {
+		err = engine_thread_start(ctx, OPTS_GET(opts, engine_cpus, 0));
+		if (err) {
+			pr_warn("%s: engine thread: %s\n", ifname, strerror(-err));
+			goto fail;
+		}
+	}
 	pr_info("%s: queues %u..%u open, %s mode, %s\n", ifname, first, first + nq - 1,
 		ctx->steer.mode == XSNAP_MODE_SKB ? "generic" : "native",
 		ctx->q[0].zerocopy ? "zero-copy" : "copy");
@@ -300,6 +318,7 @@ void xsnap_close(struct xsnap_ctx *ctx)
 		client_close(ctx);
 		return;
 	}
+	engine_thread_stop(ctx);
 	pthread_mutex_lock(&ctx->lock);
 	pthread_mutex_lock(&ctx->engine_lock);
 	for (uint32_t i = 0; i < XSNAP_MAX_TENANTS; i++) {
@@ -421,12 +440,8 @@ int xsnap_tenant_del(struct xsnap_ctx *ctx, const char *name)
 	atomic_fetch_or(&t->shm->state, LOG_TENANT_DEAD);
 	t->next_dead = ctx->dead;
 	ctx->dead = t;
-	for (unsigned int i = 0; i < t->nsocks; i++) {
-		uint64_t one = 1;
-
-		if (write(t->socks[i]->efd, &one, sizeof(one)) < 0)
-			pr_debug("tenant del %s: eventfd write failed\n", name);
-	}
+	/* its sleepers wake and see the state (never blocks: tenant_wake) */
+	tenant_wake_all(t);
 	tenant_free_locked(ctx, t);
 	engine_refill(ctx);
 	pthread_mutex_unlock(&ctx->engine_lock);

@@ -3,40 +3,53 @@
  * The engine: moves frames from the kernel's rx rings into tenant logs, and
  * chunks from the logs back to the fill rings.
  *
- * It runs with ctx->engine_lock held, inside whichever consumer calls
- * xsnap_recv() (no thread of its own).  Per call it:
+ * Where it runs: on the context's own engine thread (the default: frames
+ * flow and the fill rings are restocked whatever the consumers do), inside
+ * the consumers' xsnap_recv() calls (XSNAP_ENGINE_INLINE, for
+ * single-threaded programs), or in xsnapd's event loop.  All three call
+ * engine_run() and share one pacer (pacer_feed).  engine_poll() does one
+ * pass with ctx->engine_lock held:
  *
- *   1. reclaims every tenant log behind its slowest socket (batch),
+ *   1. completes transmits and reclaims superseded versions,
  *   2. peeks up to RX_BATCH descriptors per queue, reads the metadata the XDP
  *      program wrote in front of each frame, and appends one log entry per
  *      tenant in the frame's tenant mask: fan-out to N tenants costs N
  *      entries and a reference count set once, never a copy;
- *   3. publishes each touched log's head with one release store, and wakes
- *      the sockets of that tenant that sleep;
+ *   3. publishes each touched log's head with one release store and wakes
+ *      that tenant's sleepers (tenant_wake): one FUTEX_WAKE on the log's
+ *      wake word for every consumer asleep in xsnap_recv, whatever their
+ *      number, and one byte into the notify pipe of each armed xsnap_fd();
  *   4. stocks the fill rings from the free stack.
  *
- * Nothing is allocated and no syscall is made per frame: the only syscalls
- * are one eventfd write per sleeping socket per batch, and a fill-ring kick
- * when the driver asked for one (need_wakeup).
+ * Nothing is allocated and no syscall is made per frame: per run, at most
+ * one futex wake per tenant, one pipe write per armed descriptor, and a
+ * fill-ring kick when the driver asked for one (need_wakeup).  Nothing the
+ * engine writes to can block it: the futex word is memory, and the notify
+ * pipes' write ends are the engine's own, non-blocking descriptors (a
+ * consumer holds only the read end, a separate open file description).
  *
- * Under load (a run that moved ENGINE_BUSY_FRAMES or more) the engine sets
- * ctx->paced, and consumers that find nothing sleep on their eventfd with a
- * ENGINE_POLL_NS timer instead of on the rx rings (xsnap_recv): like a NIC's
- * interrupt moderation, each consumer then wakes once per ENGINE_POLL_NS for
- * everything that came meanwhile, instead of every consumer once per burst
- * of the kernel's (a NAPI poll: tens of frames).  The first run that moves
- * fewer frames clears it, so light traffic is never delayed.
+ * Pacing (interrupt moderation): see struct pacer.  Under load the engine
+ * thread ignores rx wake-ups and runs every PACE_POLL_NS, so each sleeping
+ * consumer wakes once per run for everything that came meanwhile instead of
+ * once per burst of the kernel's (a NAPI poll: tens of frames).
  *
- * A full log first reclaims what its sockets released; if that frees no
+ * A full log first evicts what its sockets released; if that frees no
  * slot, the frame is dropped for that tenant only (quota_drops).  Tenants are
  * admitted only while the sum of quotas plus the kernel's share (fill + rx
  * rings of every queue) fits in the receive region, so a stuck tenant can
  * never starve the fill rings or another tenant.
  */
+#include <limits.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "xsnap_internal.h"
@@ -155,20 +168,42 @@ void engine_refill(struct xsnap_ctx *ctx)
 	}
 }
 
-static void wake_tenant(struct tenant *t)
+void tenant_wake_all(struct tenant *t)
 {
-	uint64_t one = 1;
+	static const char one = 1;
 
+	atomic_fetch_add_explicit(&t->shm->wake, 1, memory_order_seq_cst);
+	for (unsigned int i = 0; i < t->nsocks; i++)
+		if (t->socks[i]->nfd >= 0 && write(t->socks[i]->nfd, &one, 1) < 0)
+			pr_debug("tenant %s: notify: %s\n", t->name, strerror(errno));
+	syscall(SYS_futex, &t->shm->wake, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+void tenant_wake(struct tenant *t)
+{
+	static const char one = 1;
+	bool futex = false;
+
+	/* the new head or state is stored before the word changes, and the
+	 * word before we look at `waiting`: a consumer that announced its sleep
+	 * after reading the old word either sees the new head on its re-check
+	 * or is woken here (and its futex wait fails on the changed word) */
+	atomic_fetch_add_explicit(&t->shm->wake, 1, memory_order_seq_cst);
 	for (unsigned int i = 0; i < t->nsocks; i++) {
 		struct xsnap_sock *s = t->socks[i];
+		uint32_t w;
 
-		/* seq_cst pairs with the socket's store of waiting before its
-		 * final re-check of head_pub (no lost wake-up); one write per
-		 * announced wait: the exchange disarms it */
-		if (atomic_load_explicit(&s->ctl->waiting, memory_order_relaxed) &&
-		    atomic_exchange(&s->ctl->waiting, 0) && write(s->efd, &one, sizeof(one)) < 0)
-			pr_debug("%s: tenant %s: eventfd write failed\n", "engine", t->name);
+		if (!atomic_load_explicit(&s->ctl->waiting, memory_order_seq_cst))
+			continue;
+		w = atomic_exchange(&s->ctl->waiting, 0);
+		if (w & WAIT_FUTEX)
+			futex = true;
+		/* EAGAIN (pipe full) is fine: it is readable already */
+		if ((w & WAIT_FD) && s->nfd >= 0 && write(s->nfd, &one, 1) < 0)
+			pr_debug("tenant %s: notify: %s\n", t->name, strerror(errno));
 	}
+	if (futex)
+		syscall(SYS_futex, &t->shm->wake, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
 static unsigned int rx_queue(struct xsnap_ctx *ctx, struct queue *q, uint32_t *touched)
@@ -220,6 +255,7 @@ static unsigned int rx_queue(struct xsnap_ctx *ctx, struct queue *q, uint32_t *t
 			e->len = d->len;
 			e->version = 0;
 			e->stamp = 0;
+			e->queue = q->id;
 			e->flow_hash = m->flow_hash;
 			t->rx_frames++;
 			t->rx_bytes += d->len;
@@ -257,7 +293,6 @@ int engine_poll(struct xsnap_ctx *ctx)
 			total += n;
 		} while (n == RX_BATCH && total < 4 * RX_BATCH * ctx->nq);
 	}
-	atomic_store_explicit(&ctx->paced, total >= ENGINE_BUSY_FRAMES, memory_order_relaxed);
 	mask = touched;
 	while (mask) {
 		struct tenant *t = ctx->tenants[__builtin_ctz(mask)];
@@ -265,9 +300,168 @@ int engine_poll(struct xsnap_ctx *ctx)
 		mask &= mask - 1;
 		/* entries written above become visible before the new head */
 		atomic_store_explicit(&t->shm->head_pub, t->head, memory_order_release);
-		atomic_thread_fence(memory_order_seq_cst);
-		wake_tenant(t);
+		tenant_wake(t);
 	}
 	engine_refill(ctx);
 	return (int)total;
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+bool pacer_feed(struct pacer *p, unsigned int frames, int64_t now_ns)
+{
+	bool was = p->paced;
+
+	p->win_frames += frames;
+	if (now_ns - p->win_ns >= PACE_WINDOW_NS) {
+		p->paced = p->win_frames >= PACE_BUSY_FRAMES;
+		p->win_ns = now_ns;
+		p->win_frames = 0;
+	}
+	if (p->paced)
+		p->next_ns = now_ns + PACE_POLL_NS;
+	return p->paced != was;
+}
+
+unsigned int engine_run(struct xsnap_ctx *ctx, bool *changed)
+{
+	unsigned int total = 0, n;
+	bool c;
+
+	/* engine_poll() takes up to 4 batches per queue; go on while it
+	 * filled them, but give the lock back after a ring's worth */
+	do {
+		n = (unsigned int)engine_poll(ctx);
+		total += n;
+	} while (n >= 4 * RX_BATCH * ctx->nq && total < ctx->ring_size);
+	c = pacer_feed(&ctx->pacer, total, mono_ns());
+	atomic_store_explicit(&ctx->paced, ctx->pacer.paced, memory_order_relaxed);
+	if (changed)
+		*changed = c;
+	return total;
+}
+
+/* --- the engine thread ------------------------------------------------------ */
+struct engine_thread {
+	pthread_t tid;
+	int kick;		/* eventfd: stop, or look at the context now */
+	_Atomic bool stop;
+	uint64_t cpus;
+};
+
+static bool tx_pending(const struct xsnap_ctx *ctx)
+{
+	for (uint32_t qi = 0; qi < ctx->nq; qi++)
+		if (ctx->q[qi].tx_prod != ctx->q[qi].tx_cons)
+			return true;
+	return false;
+}
+
+static void *engine_main(void *arg)
+{
+	struct xsnap_ctx *ctx = arg;
+	struct engine_thread *et = ctx->thread;
+	struct pollfd pfd[XSNAP_MAX_QUEUES + 1];
+	uint64_t cnt;
+
+	if (et->cpus) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		for (int c = 0; c < 64; c++)
+			if (et->cpus & (1ull << c))
+				CPU_SET(c, &set);
+		if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set))
+			pr_warn("%s: engine thread: cannot pin to CPU mask 0x%llx\n", ctx->ifname,
+				(unsigned long long)et->cpus);
+	}
+	pfd[0] = (struct pollfd){ .fd = et->kick, .events = POLLIN };
+	for (uint32_t i = 0; i < ctx->nq; i++)
+		pfd[i + 1] = (struct pollfd){ .fd = ctx->q[i].fd, .events = POLLIN };
+	while (!atomic_load_explicit(&et->stop, memory_order_acquire)) {
+		struct timespec ts, *tsp = NULL;
+		unsigned int n, nfds = 1 + ctx->nq;
+		bool busy;
+
+		pthread_mutex_lock(&ctx->engine_lock);
+		n = engine_run(ctx, NULL);
+		busy = n >= ctx->ring_size;	/* stopped early: more waiting */
+		if (ctx->pacer.paced) {
+			/* interrupt moderation: the rx rings do not wake us */
+			int64_t left = ctx->pacer.next_ns - mono_ns();
+
+			nfds = 1;
+			if (left < 0)
+				left = 0;
+			ts = (struct timespec){ left / 1000000000, left % 1000000000 };
+			tsp = &ts;
+		} else if (tx_pending(ctx)) {
+			/* completions raise no event: look again soon */
+			ts = (struct timespec){ 0, 10000000 };
+			tsp = &ts;
+		}
+		pthread_mutex_unlock(&ctx->engine_lock);
+		if (busy)
+			continue;
+		if (ppoll(pfd, nfds, tsp, NULL) > 0 && (pfd[0].revents & POLLIN) &&
+		    read(et->kick, &cnt, sizeof(cnt)) < 0) {
+			/* EAGAIN: read already */
+		}
+	}
+	return NULL;
+}
+
+int engine_thread_start(struct xsnap_ctx *ctx, uint64_t cpus)
+{
+	struct engine_thread *et = calloc(1, sizeof(*et));
+	int err;
+
+	if (!et)
+		return -ENOMEM;
+	et->cpus = cpus;
+	et->kick = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (et->kick < 0) {
+		err = -errno;
+		free(et);
+		return err;
+	}
+	ctx->thread = et;
+	err = -pthread_create(&et->tid, NULL, engine_main, ctx);
+	if (err) {
+		ctx->thread = NULL;
+		close(et->kick);
+		free(et);
+		return err;
+	}
+	pthread_setname_np(et->tid, "xsnap-engine");
+	return 0;
+}
+
+void engine_thread_kick(struct xsnap_ctx *ctx)
+{
+	uint64_t one = 1;
+
+	if (ctx->thread && write(ctx->thread->kick, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is full, a kick is pending anyway */
+	}
+}
+
+void engine_thread_stop(struct xsnap_ctx *ctx)
+{
+	struct engine_thread *et = ctx->thread;
+
+	if (!et)
+		return;
+	atomic_store_explicit(&et->stop, true, memory_order_release);
+	engine_thread_kick(ctx);
+	pthread_join(et->tid, NULL);
+	close(et->kick);
+	free(et);
+	ctx->thread = NULL;
 }

@@ -238,6 +238,7 @@ int xsnap_send(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n)
 	struct tenant *t;
 	struct queue *q;
 	uint32_t idx, share, ntenants, room, sent = 0;
+	bool was_idle;
 	const char *why;
 	unsigned int bad;
 	size_t vi;
@@ -262,6 +263,7 @@ int xsnap_send(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n)
 	q = &ctx->q[ctx->tx_queue];
 	pthread_mutex_lock(&ctx->engine_lock);
 	engine_complete(ctx);
+	was_idle = q->tx_prod == q->tx_cons;
 	/* fair share: ring / active tenants in flight per tenant */
 	ntenants = (uint32_t)__builtin_popcount(ctx->tenant_mask);
 	share = ctx->ring_size / (ntenants ? ntenants : 1);
@@ -297,5 +299,9 @@ int xsnap_send(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n)
 	/* copy mode always wants a kick; zero-copy only when flagged */
 	if (sent && (!q->zerocopy || xsk_ring_prod__needs_wakeup(&q->tx)))
 		tx_kick(ctx, q);
+	/* completions raise no event: an engine thread that slept with
+	 * nothing in flight must now look at them */
+	if (sent && was_idle)
+		engine_thread_kick(ctx);
 	return (int)sent;
 }

@@ -16,6 +16,9 @@
  * hash (hash % members == index); a socket skips the others' entries, which
  * it never holds.  Membership changes apply to frames read afterwards.
  */
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -23,6 +26,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -81,7 +85,7 @@ struct xsnap_sock *xsnap_socket(struct xsnap_ctx *ctx, const char *tenant,
 		errno = ENOMEM;
 		return NULL;
 	}
-	s->efd = s->epfd = s->ctl_fd = -1;
+	s->efd = s->nfd = s->epfd = s->ctl_fd = -1;
 	s->ctx = ctx;
 	s->mode = OPTS_GET(opts, mode, XSNAP_FANOUT);
 	s->group = OPTS_GET(opts, group, 0);
@@ -107,9 +111,21 @@ struct xsnap_sock *xsnap_socket(struct xsnap_ctx *ctx, const char *tenant,
 		s->ctl_fd = -1;
 		goto fail;
 	}
-	s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	/* the notify pipe: the engine keeps the write end (non-blocking, its
+	 * own open file description); a consumer, even in another process,
+	 * gets only the read end, so it can never make the engine block */
+	{
+		int p[2];
+
+		if (pipe2(p, O_NONBLOCK | O_CLOEXEC)) {
+			err = errno;
+			goto fail;
+		}
+		s->efd = p[0];
+		s->nfd = p[1];
+	}
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (s->efd < 0 || s->epfd < 0) {
+	if (s->epfd < 0) {
 		err = errno;
 		goto fail;
 	}
@@ -118,8 +134,9 @@ struct xsnap_sock *xsnap_socket(struct xsnap_ctx *ctx, const char *tenant,
 		err = errno;
 		goto fail;
 	}
-	ev.data.u32 = 2;	/* an rx ring: data.u32 0 is the eventfd */
-	for (uint32_t i = 0; i < ctx->nq; i++) {
+	/* inline mode: a sleeper must wake for frames nobody has moved yet */
+	ev.data.u32 = 2;	/* an rx ring: data.u32 0 is the notify pipe */
+	for (uint32_t i = 0; ctx->engine_mode == XSNAP_ENGINE_INLINE && i < ctx->nq; i++) {
 		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, ctx->q[i].fd, &ev)) {
 			err = errno;
 			goto fail;
@@ -145,6 +162,8 @@ fail:
 	pthread_mutex_unlock(&ctx->lock);
 	if (s->efd >= 0)
 		close(s->efd);
+	if (s->nfd >= 0)
+		close(s->nfd);
 	if (s->epfd >= 0)
 		close(s->epfd);
 	if (s->ctl)
@@ -196,6 +215,7 @@ void sock_destroy_locked(struct xsnap_sock *s)
 	t->closed_skipped += s->ctl->skipped;
 	engine_reclaim(ctx, t);
 	close(s->efd);
+	close(s->nfd);
 	close(s->epfd);
 	munmap(s->ctl, SOCK_CTL_SIZE);
 	close(s->ctl_fd);
@@ -297,23 +317,72 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Sleep under load (ctx->paced): on the eventfd alone, at most ENGINE_POLL_NS
- * (or @wait_ms if sooner), so that bursts of the rx rings wake nobody; the
- * caller's next engine run moves what came meanwhile.  Returns like
- * epoll_wait(): 1 with ev[0] naming the eventfd, 0 on timeout, -1. */
-static int paced_wait(struct xsnap_sock *s, struct epoll_event *ev, int wait_ms)
+/* Empty the notify pipe (non-blocking read end). */
+static void notify_drain(struct xsnap_sock *s)
 {
-	struct timespec ts = { 0, ENGINE_POLL_NS };
-	struct pollfd p = { .fd = s->efd, .events = POLLIN };
+	char buf[64];
+
+	while (read(s->efd, buf, sizeof(buf)) == (ssize_t)sizeof(buf))
+		;
+}
+
+/* A client of xsnapd sleeping on the wake word looks at its connection this
+ * often: a daemon that was killed wakes nobody. */
+#define CLIENT_LIVENESS_MS 500
+
+/*
+ * Sleep on the tenant's wake word until the engine publishes (or changes
+ * the log's state), for at most @ns (< 0: no limit).  The sleep is
+ * announced in `waiting` first and the head looked at once more, so a
+ * publish between our last look and the futex wait is never missed: either
+ * we see its head, or the engine sees WAIT_FUTEX and wakes us (and the
+ * changed word makes a late futex wait return at once).
+ * Return: 0 woken or timed out, -EINTR.
+ */
+static int futex_sleep(struct xsnap_sock *s, int64_t ns)
+{
+	struct log_shm *shm = s->t->shm;
+	uint32_t w = atomic_load_explicit(&shm->wake, memory_order_acquire);
+	struct timespec ts, *tsp = NULL;
+	int r = 0;
+
+	atomic_fetch_or(&s->ctl->waiting, WAIT_FUTEX);
+	if (atomic_load(&shm->head_pub) > s->cursor || atomic_load(&shm->state)) {
+		atomic_fetch_and(&s->ctl->waiting, ~(uint32_t)WAIT_FUTEX);
+		return 0;
+	}
+	if (ns >= 0) {
+		ts = (struct timespec){ ns / 1000000000, ns % 1000000000 };
+		tsp = &ts;
+	}
+	/* shared (not FUTEX_PRIVATE): the word may be in xsnapd's memfd, mapped
+	 * read-only here, and the kernel keys it by the page, not the address */
+	if (syscall(SYS_futex, &shm->wake, FUTEX_WAIT, w, tsp, NULL, 0) && errno == EINTR)
+		r = -EINTR;
+	atomic_fetch_and(&s->ctl->waiting, ~(uint32_t)WAIT_FUTEX);
+	return r;
+}
+
+/*
+ * Inline mode, no load: sleep on the rx rings and the notify pipe, so the
+ * first frame wakes us to run the engine.  Return: like epoll_wait().
+ */
+static int ring_sleep(struct xsnap_sock *s, int wait_ms)
+{
+	struct epoll_event ev[4];
 	int r;
 
-	if (wait_ms >= 0 && (int64_t)wait_ms * 1000000 < ENGINE_POLL_NS)
-		ts.tv_nsec = (long)wait_ms * 1000000;
-	r = ppoll(&p, 1, &ts, NULL);
-	if (r > 0) {
-		ev[0].events = EPOLLIN;
-		ev[0].data.u32 = 0;
+	atomic_fetch_or(&s->ctl->waiting, WAIT_FD);
+	if (atomic_load(&s->t->shm->head_pub) > s->cursor) {
+		atomic_fetch_and(&s->ctl->waiting, ~(uint32_t)WAIT_FD);
+		return 1;
 	}
+	r = epoll_wait(s->epfd, ev, 4, wait_ms);
+	atomic_fetch_and(&s->ctl->waiting, ~(uint32_t)WAIT_FD);
+	s->armed = false;
+	for (int i = 0; i < r; i++)
+		if (ev[i].data.u32 == 0)
+			notify_drain(s);
 	return r;
 }
 
@@ -321,35 +390,33 @@ int xsnap_recv(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int
 {
 	struct xsnap_ctx *ctx;
 	int64_t deadline = 0;
-	bool block = false;
+	bool block = false, inl, remote;
 
 	if (!s || !v || !n)
 		return err_ret(EINVAL);
 	ctx = s->ctx;
+	remote = ctx_remote(ctx);
+	inl = !remote && ctx->engine_mode == XSNAP_ENGINE_INLINE;
 	if (timeout_ms > 0)
 		deadline = now_ms() + timeout_ms;
 	for (;;) {
-		struct epoll_event ev[4];
 		unsigned int got;
 		uint32_t state;
-		uint64_t cnt;
-		int wait, r;
+		int64_t wait_ns;
+		int r;
 
-		/* Drive the engine: whoever receives, moves frames.  After a
-		 * wake-up we queue for the lock instead of spinning on it.  A
-		 * client of xsnapd leaves that to the daemon. */
-		if (!ctx_remote(ctx) &&
-		    (block ? !pthread_mutex_lock(&ctx->engine_lock) :
-			     !pthread_mutex_trylock(&ctx->engine_lock))) {
-			engine_poll(ctx);
+		/* Inline mode: whoever receives, moves frames.  After a wake-up
+		 * we queue for the lock instead of spinning on it. */
+		if (inl && (block ? !pthread_mutex_lock(&ctx->engine_lock) :
+				    !pthread_mutex_trylock(&ctx->engine_lock))) {
+			engine_run(ctx, NULL);
 			pthread_mutex_unlock(&ctx->engine_lock);
 		}
-		if (s->armed && !atomic_load(&s->ctl->waiting)) {
-			/* the engine wrote the eventfd for the xsnap_fd()
-			 * arming below: reset it, or poll() would spin */
-			if (read(s->efd, &cnt, sizeof(cnt)) < 0) {
-				/* EAGAIN: already read */
-			}
+		block = false;
+		if (s->armed && !(atomic_load(&s->ctl->waiting) & WAIT_FD)) {
+			/* the engine wrote the pipe for the xsnap_fd() arming
+			 * below: empty it, or poll() would spin */
+			notify_drain(s);
 			s->armed = false;
 		}
 		got = take(s, v, n);
@@ -363,7 +430,7 @@ int xsnap_recv(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int
 		if (timeout_ms == 0) {
 			/* a client's xsnap_fd() stays readable once the daemon
 			 * is gone: say so (one poll, only when nothing came) */
-			if (ctx_remote(ctx) && client_conn_dead(ctx))
+			if (remote && client_conn_dead(ctx))
 				return err_ret(ECONNRESET);
 			/* Caught up: arm xsnap_fd(), so that the next frames
 			 * make it readable even if they were moved by another
@@ -371,46 +438,40 @@ int xsnap_recv(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int
 			 * once more, as before a sleep. */
 			if (!s->armed) {
 				s->armed = true;
-				atomic_store(&s->ctl->waiting, 1);
+				atomic_fetch_or(&s->ctl->waiting, WAIT_FD);
 				if (atomic_load(&s->t->shm->head_pub) > s->cursor)
 					continue;
 			}
 			return 0;
 		}
-		wait = -1;
+		wait_ns = -1;
 		if (timeout_ms > 0) {
 			int64_t left = deadline - now_ms();
 
 			if (left <= 0)
 				return 0;
-			wait = (int)left;
+			wait_ns = left * 1000000;
 		}
-		/* Announce the sleep, then look once more: the engine either
-		 * sees `waiting` or we see its new head (both seq_cst). */
-		atomic_store(&s->ctl->waiting, 1);
-		if (atomic_load(&s->t->shm->head_pub) > s->cursor) {
-			atomic_store(&s->ctl->waiting, 0);
+		if (inl && !atomic_load_explicit(&ctx->paced, memory_order_relaxed)) {
+			r = ring_sleep(s, wait_ns < 0 ? -1 : (int)(wait_ns / 1000000) + 1);
+			if (r < 0 && errno == EINTR)
+				return err_ret(EINTR);
+			block = r > 0;
 			continue;
 		}
-		if (!ctx_remote(ctx) && atomic_load_explicit(&ctx->paced, memory_order_relaxed))
-			r = paced_wait(s, ev, wait);
-		else
-			r = epoll_wait(s->epfd, ev, 4, wait);
-		atomic_store(&s->ctl->waiting, 0);
-		if (r < 0 && errno == EINTR)
-			return err_ret(EINTR);
-		/* a client's epoll set holds the daemon connection (data.u32 1):
-		 * readable only when the daemon went away */
-		for (int i = 0; i < r; i++) {
-			if (ev[i].data.u32 == 1 && client_conn_dead(ctx))
-				return err_ret(ECONNRESET);
-			/* reset the eventfd only when it fired: a wake-up by
-			 * the rx ring costs no extra syscall */
-			if (ev[i].data.u32 == 0 && read(s->efd, &cnt, sizeof(cnt)) < 0) {
-				/* EAGAIN: another thread of this socket read it */
-			}
-		}
-		block = r > 0;
+		/* Inline under load: sleep on the word for at most a pacing
+		 * interval (a burst of the rx rings wakes nobody), then run the
+		 * engine.  A client looks at its connection now and then. */
+		if (inl && (wait_ns < 0 || wait_ns > PACE_POLL_NS))
+			wait_ns = PACE_POLL_NS;
+		if (remote && (wait_ns < 0 || wait_ns > CLIENT_LIVENESS_MS * 1000000ll))
+			wait_ns = CLIENT_LIVENESS_MS * 1000000ll;
+		r = futex_sleep(s, wait_ns);
+		if (r)
+			return err_ret(-r);
+		if (remote && atomic_load(&s->t->shm->head_pub) <= s->cursor && client_conn_dead(ctx))
+			return err_ret(ECONNRESET);
+		block = inl;
 	}
 }
 

@@ -9,7 +9,9 @@
  *    one or more tenant logs (ref[chunk] = number of logs that hold it).
  *  - the engine (engine.c, under ctx->engine_lock) is the only writer of the
  *    free stack, the fill rings, ref[], gen[] and the tenant logs.  It runs
- *    inside whichever consumer calls xsnap_recv(); there is no thread.
+ *    on the context's engine thread (default), inside the consumers'
+ *    xsnap_recv() calls (XSNAP_ENGINE_INLINE), or in xsnapd's loop: always
+ *    through engine_run(), paced by one pacer (struct pacer).
  *  - a socket is the only writer of its cursor, its views and `low`, its
  *    release watermark.  The engine reads `low` (acquire) to find how far
  *    each log may be reclaimed; the socket reads `head_pub` (acquire) to find
@@ -35,8 +37,14 @@
 #define FRAME_SHIFT	12
 #define FRAME_SIZE	(1u << FRAME_SHIFT)
 #define RX_BATCH	64
-#define ENGINE_BUSY_FRAMES	32		/* an engine run this large means load */
-#define ENGINE_POLL_NS		100000		/* under load, consumers poll this often */
+/* The pacer (engine.c): interrupt moderation for the engine.  Load is the
+ * number of frames moved per PACE_WINDOW_NS; at PACE_BUSY_FRAMES or more the
+ * engine stops sleeping on rx wake-ups and runs every PACE_POLL_NS instead,
+ * so that a burst of the kernel's wakes nobody and every sleeper wakes once
+ * per run for all that came meanwhile. */
+#define PACE_WINDOW_NS		1000000
+#define PACE_BUSY_FRAMES	200
+#define PACE_POLL_NS		100000
 #define MAX_SOCKS	64	/* sockets per tenant */
 #define TENANT_NAME_MAX	32
 
@@ -210,7 +218,7 @@ struct log_ent {
 	uint32_t flow_hash;
 	_Atomic uint32_t sc;
 	uint32_t stamp;		/* tenant commit stamp that installed this version (0: received) */
-	uint32_t pad;
+	uint32_t queue;		/* receive queue id (0 for a fresh frame) */
 };
 
 /* An old version replaced by a commit, kept until no reader can hold it:
@@ -253,16 +261,25 @@ struct log_shm {
 	_Atomic uint64_t head_pub;	/* head as published to sockets (release) */
 	_Atomic uint32_t state;		/* LOG_* */
 	uint32_t quota;
-	uint8_t pad[LOG_SHM_HDR - 16];
+	_Atomic uint32_t wake;		/* futex word: bumped at every publish and
+					 * state change (tenant_wake) */
+	uint8_t pad[LOG_SHM_HDR - 20];
 	struct log_ent ent[];
+};
+
+/* sock_ctl.waiting: what the engine's next publish for the tenant owes the
+ * socket; it takes the word with one exchange, so each announcement costs
+ * the engine at most one wake-up. */
+enum {
+	WAIT_FUTEX = 1 << 0,	/* a thread sleeps on the log's wake word */
+	WAIT_FD = 1 << 1,	/* xsnap_fd() is armed (or an inline-mode sleep in
+				 * epoll): write the socket's notify pipe once */
 };
 
 struct sock_ctl {
 	_Atomic uint64_t low;	/* every seq < low is released by this socket */
 	_Atomic uint32_t share;	/* share mode: index << 16 | members (engine writes) */
-	_Atomic int waiting;	/* the socket sleeps, or its xsnap_fd() is armed:
-				 * the engine's next batch writes the eventfd
-				 * once and clears it */
+	_Atomic uint32_t waiting;	/* WAIT_* (consumer sets, engine takes) */
 	uint64_t delivered, bad_releases, skipped;	/* consumer-written */
 };
 
@@ -314,6 +331,29 @@ struct queue {
 	uint32_t tx_prod, tx_cons;	/* FIFO indexes into tx_owner (ring_size) */
 };
 
+/*
+ * The pacer, one policy for every engine (thread, inline, xsnapd): frames
+ * moved are summed over windows of PACE_WINDOW_NS; a window with at least
+ * PACE_BUSY_FRAMES turns pacing on (rx wake-ups off, a run every
+ * PACE_POLL_NS), the first window below turns it off.  Light traffic is
+ * never delayed: pacing needs a whole busy window.
+ */
+struct pacer {
+	int64_t win_ns;		/* start of the current window */
+	uint32_t win_frames;	/* frames moved in it */
+	bool paced;
+	int64_t next_ns;	/* paced: when the engine runs next */
+};
+
+/*
+ * pacer_feed() - account an engine run that moved @frames at @now_ns.
+ * Return: true when the paced state changed (the caller switches its rx
+ * wake-ups off or on).
+ */
+bool pacer_feed(struct pacer *p, unsigned int frames, int64_t now_ns);
+
+struct engine_thread;
+
 struct xsnap_ctx {
 	char ifname[IF_NAMESIZE];
 	int ifindex;
@@ -323,10 +363,13 @@ struct xsnap_ctx {
 	uint32_t quota_sum;	/* quotas of every tenant not yet freed (dead ones too) */
 	pthread_mutex_t lock;		/* control plane: tenants, rules */
 	pthread_mutex_t engine_lock;	/* data plane: see the top of this file */
-	/* set by an engine run that moved at least ENGINE_BUSY_FRAMES frames: under
-	 * load, sleeping consumers wake on a ENGINE_POLL_NS timer or their eventfd,
-	 * not on every burst of the rx rings (see xsnap_recv) */
+	uint32_t engine_mode;	/* XSNAP_ENGINE_THREAD or XSNAP_ENGINE_INLINE */
+	struct pacer pacer;	/* engine_lock */
+	/* inline mode: the pacer's verdict for consumers that find nothing:
+	 * under load they sleep on the wake word for at most PACE_POLL_NS
+	 * instead of on the rx rings (a burst then wakes nobody) */
 	_Atomic bool paced;
+	struct engine_thread *thread;	/* XSNAP_ENGINE_THREAD, NULL otherwise */
 	struct umem umem;
 	struct xsk_umem *xumem;
 	struct steer steer;
@@ -372,10 +415,12 @@ struct xsnap_sock {
 	struct xsnap_frame *views;	/* quota entries, indexed like the log */
 	uint8_t *held;
 	struct xsnap_frame *fresh;	/* pool_frames views for xsnap_frame_alloc() */
-	int efd;		/* eventfd: the engine signals new entries */
-	bool armed;		/* we set waiting for xsnap_fd() users */
-	int epfd;		/* xsnap_fd(): efd + every queue's xsk fd (in a client:
-				 * efd + the daemon connection) */
+	int efd;		/* notify pipe, read end (consumer side) */
+	int nfd;		/* notify pipe, write end, non-blocking: only the
+				 * engine holds it (-1 in a client) */
+	bool armed;		/* we set WAIT_FD for xsnap_fd() users */
+	int epfd;		/* xsnap_fd(): efd (+ every queue's xsk fd in inline
+				 * mode; + the daemon connection in a client) */
 	uint32_t handle[2];	/* client: the daemon's handle (index, generation) */
 };
 
@@ -424,8 +469,28 @@ void sock_destroy_locked(struct xsnap_sock *s);
 int sock_view_kind(const struct xsnap_sock *s, const struct xsnap_frame *f, size_t *idx);
 void advance_low(struct xsnap_sock *s);
 
-/* engine.c (all with engine_lock held) */
+/* engine.c (all with engine_lock held, except the thread functions) */
 int engine_poll(struct xsnap_ctx *ctx);
+/*
+ * engine_run() - one engine run: engine_poll() until the rx rings are
+ * drained (bounded by the ring size, so control operations get the lock),
+ * fed to the context's pacer.  Return: frames moved; *@changed tells that
+ * the paced state flipped.
+ */
+unsigned int engine_run(struct xsnap_ctx *ctx, bool *changed);
+/* tenant_wake() - the tenant's log or state changed: bump the wake word,
+ * one FUTEX_WAKE if a socket sleeps on it, one notify byte per armed
+ * xsnap_fd().  Never blocks. */
+void tenant_wake(struct tenant *t);
+/* tenant_wake_all() - the log's state changed (LOG_*): wake every sleeper
+ * and write every socket's notify pipe, armed or not.  Never blocks. */
+void tenant_wake_all(struct tenant *t);
+/* The engine thread of an XSNAP_ENGINE_THREAD context (ctx->engine_lock
+ * NOT held): start it (0 or -errno), and stop and join it. */
+int engine_thread_start(struct xsnap_ctx *ctx, uint64_t cpus);
+void engine_thread_stop(struct xsnap_ctx *ctx);
+/* Nudge the engine thread (a control change it should see now). */
+void engine_thread_kick(struct xsnap_ctx *ctx);
 void engine_refill(struct xsnap_ctx *ctx);
 void engine_reclaim(struct xsnap_ctx *ctx, struct tenant *t);
 void engine_evict(struct xsnap_ctx *ctx, struct tenant *t, uint64_t upto);
