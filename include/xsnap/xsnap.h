@@ -101,7 +101,9 @@ struct xsnap_opts {
 	const char *pin_root;	/* bpffs directory for pins (default /sys/fs/bpf/xsnap);
 				 * maps are pinned under PIN_ROOT/IFNAME */
 	uint32_t engine;	/* enum xsnap_engine_mode */
-	uint32_t pad;
+	uint32_t engine_prio;	/* 1..99: run the engine thread SCHED_FIFO at this
+				 * priority (needs CAP_SYS_NICE; refused: a warning,
+				 * normal scheduling); 0: normal scheduling */
 	uint64_t engine_cpus;	/* CPUs the engine thread may run on (bit N: CPU N);
 				 * 0: wherever the scheduler puts it */
 };
@@ -119,8 +121,13 @@ struct xsnap_opts {
  * The engine (which moves received frames into the tenants' logs, wakes
  * consumers and restocks the fill rings) runs on a thread of the context
  * (named "xsnap-engine"; pin it with @opts->engine_cpus), so frames flow
- * whatever the consumers do.  Under load it runs at most every 100 us and
- * wakes every sleeping consumer of a tenant with one futex wake-up.  With
+ * whatever the consumers do.  Under load (200 000 frames/s or more) it no
+ * longer wakes per burst of the kernel's but runs every 0.1..1 ms, as long
+ * as half the rx ring or half the smallest quota takes to fill, and wakes
+ * all sleeping consumers of a tenant with one futex wake-up per run.  When
+ * the NIC's receive processing shares a CPU with the engine (threaded NAPI,
+ * or softirqs on that CPU), a real-time engine (@opts->engine_prio) keeps
+ * the fill ring stocked while that processing runs.  With
  * @opts->engine XSNAP_ENGINE_INLINE no thread is created and the engine
  * runs inside the callers of xsnap_recv(): for single-threaded programs
  * that receive all the time (frames wait in the rx ring while nobody

@@ -1018,34 +1018,42 @@ TEST(fd_readable_for_frames_moved_by_another_socket)
 	sim_free(sim);
 }
 
-/* The pacer: a window of PACE_BUSY_FRAMES or more turns pacing on (with the
- * next run PACE_POLL_NS later), the first window below turns it off; a
- * window shorter than PACE_WINDOW_NS decides nothing, so a single burst
- * never paces light traffic. */
+/* The pacer: a window of PACE_BUSY_FRAMES or more turns pacing on, the
+ * first window below turns it off; a window shorter than PACE_WINDOW_NS
+ * decides nothing, so a single burst never paces light traffic.  Paced, the
+ * interval is the time the measured rate takes to bring `batch` frames,
+ * clamped to PACE_MIN_NS..PACE_MAX_NS. */
 TEST(pacer_follows_load)
 {
-	struct pacer p = { 0 };
+	struct pacer p = { .batch = 512 };
 	const int64_t W = PACE_WINDOW_NS;
 
 	CHECK(!pacer_feed(&p, PACE_BUSY_FRAMES - 1, 0));
 	CHECK(!pacer_feed(&p, 0, W));	/* window: one frame short */
 	CHECK(!p.paced);
 	/* a whole burst in one run, but the window is not over yet */
-	CHECK(!pacer_feed(&p, 10 * PACE_BUSY_FRAMES, W + W / 2));
+	CHECK(!pacer_feed(&p, 2000, W + W / 2));
 	CHECK(!p.paced);
-	CHECK(pacer_feed(&p, 0, 2 * W));	/* window over: load */
+	CHECK(pacer_feed(&p, 0, 2 * W));	/* window over: 2000 frames/ms */
 	CHECK(p.paced);
-	CHECK_EQ(p.next_ns, 2 * W + PACE_POLL_NS);
-	CHECK(!pacer_feed(&p, PACE_BUSY_FRAMES, 2 * W + PACE_POLL_NS));
-	CHECK_EQ(p.next_ns, 2 * W + 2 * PACE_POLL_NS);
-	CHECK(!pacer_feed(&p, 0, 3 * W));	/* still busy: stays paced */
+	/* 512 frames at 2 frames/us: 256 us */
+	CHECK_EQ(p.interval_ns, 256000);
+	CHECK_EQ(p.next_ns, 2 * W + 256000);
+	/* 20 000 frames/ms would give 25.6 us: clamped to the minimum */
+	CHECK(!pacer_feed(&p, 20000, 3 * W));
+	CHECK_EQ(p.interval_ns, PACE_MIN_NS);
+	CHECK_EQ(p.next_ns, 3 * W + PACE_MIN_NS);
+	/* 300 frames/ms: 1.7 ms, clamped to the maximum */
+	CHECK(!pacer_feed(&p, 300, 4 * W));
 	CHECK(p.paced);
-	CHECK(pacer_feed(&p, 0, 4 * W));	/* an idle window ends it */
+	CHECK_EQ(p.interval_ns, PACE_MAX_NS);
+	/* the rate is per time, not per run: 400 frames over 2 ms is light */
+	CHECK(pacer_feed(&p, 399, 6 * W));
 	CHECK(!p.paced);
 }
 
 /* Inline mode under load: consumers that find nothing sleep on the wake
- * word for at most PACE_POLL_NS, then run the engine themselves; the sleep
+ * word for at most the pacing interval, then run the engine themselves; the sleep
  * still honours the caller's timeout, and frames that arrive meanwhile are
  * moved by the next turn without any rx wake-up. */
 TEST(inline_paced_sleep)
@@ -1061,6 +1069,8 @@ TEST(inline_paced_sleep)
 	s = xsnap_socket(sim->ctx, "alpha", NULL);
 	REQUIRE(s);
 	sim->ctx->pacer.paced = true;	/* as after a busy window */
+	sim->ctx->pacer.interval_ns = PACE_MIN_NS;
+	atomic_store(&sim->ctx->pace_ns, PACE_MIN_NS);
 	atomic_store(&sim->ctx->paced, true);
 	sim->ctx->pacer.win_ns = INT64_MAX / 2;	/* the window never ends */
 	clock_gettime(CLOCK_MONOTONIC, &t0);

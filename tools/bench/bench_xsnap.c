@@ -35,6 +35,7 @@
  *   bench_xsnap -i xs-rx --mode fanout -n 8 -c 1 -w 2 -R /tmp/ready
  *   bench_xsnap -i xs-rx --connect /tmp/d/xsnapd.sock -n 8 -c 1 -w 2
  */
+#include <xsnap/abi.h>
 #include <xsnap/xsnap.h>
 
 #include "bench.h"
@@ -369,6 +370,26 @@ int main(int argc, char **argv)
 			 xb.st1.kernel_rx_dropped - xb.st0.kernel_rx_dropped,
 			 xb.st1.kernel_fill_empty - xb.st0.kernel_fill_empty, xb.st1.zerocopy,
 			 xb.st1.xdp_mode == XSNAP_MODE_SKB ? "generic" : "native");
+	}
+	/* the XDP program's verdicts in the window, by reason */
+	{
+		size_t len = strlen(extra);
+		const char *sep = "";
+
+		len += (size_t)snprintf(extra + len, sizeof(extra) - len,
+					",\"kernel_rx_ring_full\":%" PRIu64 ",\"xdp\":{",
+					xb.st1.kernel_rx_ring_full - xb.st0.kernel_rx_ring_full);
+		for (unsigned int r = 0; r < XSNAP_R_MAX && r < 16 && len < sizeof(extra); r++) {
+			uint64_t d = xb.st1.xdp[r] - xb.st0.xdp[r];
+
+			if (!d)
+				continue;
+			len += (size_t)snprintf(extra + len, sizeof(extra) - len, "%s\"%s\":%" PRIu64,
+						sep, xsnap_reason_str(r), d);
+			sep = ",";
+		}
+		if (len < sizeof(extra))
+			snprintf(extra + len, sizeof(extra) - len, "}");
 	}
 	if (!bench_report(b, xb.connect ? "xsnapd" : "xsnap", mode_names[xb.mode], extra))
 		ret = EXIT_SUCCESS;

@@ -15,7 +15,7 @@
  * NIC's interrupt moderation), by the library's one pacer (struct pacer,
  * the same policy as an in-process engine thread): while the engine moves
  * at least PACE_BUSY_FRAMES frames per PACE_WINDOW_NS, the interface's rx
- * wake-ups are off and the engine runs every PACE_POLL_NS, moving
+ * wake-ups are off and the engine runs every pacer interval (0.1..1 ms), moving
  * everything that came meanwhile in one go and waking all sleeping
  * consumers of a tenant with one futex wake-up; the first window below
  * that rate turns the wake-ups back on.  Each wake-up of a consumer process

@@ -202,6 +202,12 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 	zc = OPTS_GET(opts, zerocopy, XSNAP_ZC_AUTO);
 	pin_root = OPTS_GET(opts, pin_root, DEFAULT_PIN_ROOT);
 	engine = OPTS_GET(opts, engine, XSNAP_ENGINE_THREAD);
+	if (OPTS_GET(opts, engine_prio, 0) > 99) {
+		pr_warn("%s: engine_prio %u: a SCHED_FIFO priority is 1..99 (0: normal "
+			"scheduling)\n", ifname, opts->engine_prio);
+		errno = EINVAL;
+		return NULL;
+	}
 	if (engine > XSNAP_ENGINE_INLINE) {
 		pr_warn("%s: engine %u: must be XSNAP_ENGINE_THREAD (0) or XSNAP_ENGINE_INLINE "
 			"(1)\n", ifname, engine);
@@ -294,7 +300,8 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 		goto fail;
 	/* 7. the engine thread */
 	if (engine == XSNAP_ENGINE_THREAD) {
-		err = engine_thread_start(ctx, OPTS_GET(opts, engine_cpus, 0));
+		err = engine_thread_start(ctx, OPTS_GET(opts, engine_cpus, 0),
+					  OPTS_GET(opts, engine_prio, 0));
 		if (err) {
 			pr_warn("%s: engine thread: %s\n", ifname, strerror(-err));
 			goto fail;

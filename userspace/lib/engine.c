@@ -29,7 +29,7 @@
  * consumer holds only the read end, a separate open file description).
  *
  * Pacing (interrupt moderation): see struct pacer.  Under load the engine
- * thread ignores rx wake-ups and runs every PACE_POLL_NS, so each sleeping
+ * thread ignores rx wake-ups and runs every pacer interval, so each sleeping
  * consumer wakes once per run for everything that came meanwhile instead of
  * once per burst of the kernel's (a NAPI poll: tens of frames).
  *
@@ -317,16 +317,41 @@ static int64_t mono_ns(void)
 bool pacer_feed(struct pacer *p, unsigned int frames, int64_t now_ns)
 {
 	bool was = p->paced;
+	int64_t span = now_ns - p->win_ns;
 
 	p->win_frames += frames;
-	if (now_ns - p->win_ns >= PACE_WINDOW_NS) {
-		p->paced = p->win_frames >= PACE_BUSY_FRAMES;
+	if (span >= PACE_WINDOW_NS) {
+		/* frames per ns, scaled: the window is at least a millisecond */
+		p->paced = (uint64_t)p->win_frames * PACE_WINDOW_NS >= (uint64_t)PACE_BUSY_FRAMES * span;
+		if (p->paced) {
+			uint32_t batch = p->batch ? p->batch : PACE_BUSY_FRAMES;
+			int64_t iv = (int64_t)((uint64_t)batch * (uint64_t)span / p->win_frames);
+
+			p->interval_ns = iv < PACE_MIN_NS ? PACE_MIN_NS :
+					 iv > PACE_MAX_NS ? PACE_MAX_NS : iv;
+		}
 		p->win_ns = now_ns;
 		p->win_frames = 0;
 	}
 	if (p->paced)
-		p->next_ns = now_ns + PACE_POLL_NS;
+		p->next_ns = now_ns + p->interval_ns;
 	return p->paced != was;
+}
+
+/* Half the smaller of the rx ring and the smallest quota: what a paced run
+ * may find without the ring or a log overflowing meanwhile. */
+static uint32_t pace_batch(const struct xsnap_ctx *ctx)
+{
+	uint32_t b = ctx->ring_size, mask = ctx->tenant_mask;
+
+	while (mask) {
+		const struct tenant *t = ctx->tenants[__builtin_ctz(mask)];
+
+		mask &= mask - 1;
+		if (t->quota < b)
+			b = t->quota;
+	}
+	return b / 2 ? b / 2 : 1;
 }
 
 unsigned int engine_run(struct xsnap_ctx *ctx, bool *changed)
@@ -340,7 +365,9 @@ unsigned int engine_run(struct xsnap_ctx *ctx, bool *changed)
 		n = (unsigned int)engine_poll(ctx);
 		total += n;
 	} while (n >= 4 * RX_BATCH * ctx->nq && total < ctx->ring_size);
+	ctx->pacer.batch = pace_batch(ctx);
 	c = pacer_feed(&ctx->pacer, total, mono_ns());
+	atomic_store_explicit(&ctx->pace_ns, ctx->pacer.interval_ns, memory_order_relaxed);
 	atomic_store_explicit(&ctx->paced, ctx->pacer.paced, memory_order_relaxed);
 	if (changed)
 		*changed = c;
@@ -353,6 +380,7 @@ struct engine_thread {
 	int kick;		/* eventfd: stop, or look at the context now */
 	_Atomic bool stop;
 	uint64_t cpus;
+	uint32_t prio;		/* SCHED_FIFO priority, 0: normal scheduling */
 };
 
 static bool tx_pending(const struct xsnap_ctx *ctx)
@@ -380,6 +408,15 @@ static void *engine_main(void *arg)
 		if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set))
 			pr_warn("%s: engine thread: cannot pin to CPU mask 0x%llx\n", ctx->ifname,
 				(unsigned long long)et->cpus);
+	}
+	if (et->prio) {
+		struct sched_param sp = { .sched_priority = (int)et->prio };
+		int err = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+
+		if (err)
+			pr_warn("%s: engine thread: SCHED_FIFO priority %u: %s (runs with normal "
+				"scheduling)\n",
+				ctx->ifname, et->prio, strerror(err));
 	}
 	pfd[0] = (struct pollfd){ .fd = et->kick, .events = POLLIN };
 	for (uint32_t i = 0; i < ctx->nq; i++)
@@ -417,7 +454,7 @@ static void *engine_main(void *arg)
 	return NULL;
 }
 
-int engine_thread_start(struct xsnap_ctx *ctx, uint64_t cpus)
+int engine_thread_start(struct xsnap_ctx *ctx, uint64_t cpus, uint32_t prio)
 {
 	struct engine_thread *et = calloc(1, sizeof(*et));
 	int err;
@@ -425,6 +462,7 @@ int engine_thread_start(struct xsnap_ctx *ctx, uint64_t cpus)
 	if (!et)
 		return -ENOMEM;
 	et->cpus = cpus;
+	et->prio = prio;
 	et->kick = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (et->kick < 0) {
 		err = -errno;

@@ -462,8 +462,12 @@ int xsnap_recv(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int
 		/* Inline under load: sleep on the word for at most a pacing
 		 * interval (a burst of the rx rings wakes nobody), then run the
 		 * engine.  A client looks at its connection now and then. */
-		if (inl && (wait_ns < 0 || wait_ns > PACE_POLL_NS))
-			wait_ns = PACE_POLL_NS;
+		if (inl) {
+			int64_t iv = atomic_load_explicit(&ctx->pace_ns, memory_order_relaxed);
+
+			if (wait_ns < 0 || wait_ns > iv)
+				wait_ns = iv;
+		}
 		if (remote && (wait_ns < 0 || wait_ns > CLIENT_LIVENESS_MS * 1000000ll))
 			wait_ns = CLIENT_LIVENESS_MS * 1000000ll;
 		r = futex_sleep(s, wait_ns);
