@@ -7,7 +7,13 @@
 # Inputs (jq --arg/--argjson/--slurpfile): runs, cases (the case table, one
 # "ID|SYSTEM|N|placements|receiver args|generator args" line each), classify
 # (bench_classify's JSON or null), cnote, kernel, cpus, model, commit, date,
-# nruns, window, warmup, quick, gencpu, rxcpu, latrate, load0, load1, nice.
+# nruns, window, warmup, quick, gencpu, rxcpu, latlight, latmoderate (the
+# latency cases' rates), xrt, xquota, xring (the in-process xsnap cases'
+# engine priority, quota and rings), load0, load1, nice.
+#
+# "vs raw" (vs_raw) divides by the best median among the raw AF_XDP cases
+# (afxdp, afxdp-spin, afxdp-busypoll, afxdp-rt) of the same placement, and
+# each record names it (raw_baseline): the strongest baseline.
 
 def median: sort | if length == 0 then null
 	elif length % 2 == 1 then .[length / 2 | floor]
@@ -18,22 +24,33 @@ def r3: if . == null then null else (. * 1000 | round) / 1000 end;
 def mpps: if . == null then null else . / 1e6 | r3 end;
 def us: if . == null then null else . / 1e3 | r3 end;
 
+# rate: the generator's -r (paced: the latency cases), else null
 def casemeta: $cases | split("\n") | map(select(length > 0) | split("|")
-	| {id: .[0], system: .[1], n: (.[2] | tonumber)});
+	| {id: .[0], system: .[1], n: (.[2] | tonumber),
+	   rate: ([.[5] // "" | capture("-r (?<r>[0-9]+)") | .r | tonumber] | first)});
 
-def case_label(id; sys; n):
+def is_raw(id): id | test("^afxdp(-|$)");
+def is_lat(id): id | startswith("lat-");
+def kpps: if . % 1000 == 0 then "\(. / 1000) kpps" else "\(.) frames/s" end;
+
+# @prio: the SCHED_FIFO priority the run reported (rt_prio)
+def case_label(id; sys; n; prio):
 	if id == "xdp_drop" then "XDP_DROP ceiling (rx veth)"
 	elif id == "generator" then "generator (xsnap-gen live frames)"
-	elif id == "afxdp" then "raw AF_XDP, copy mode"
+	elif id == "afxdp" then "raw AF_XDP, copy mode (blocking poll)"
+	elif id == "afxdp-spin" then "raw AF_XDP, copy mode (spinning)"
+	elif id == "afxdp-busypoll" then "raw AF_XDP, copy mode (busy poll)"
+	elif id == "afxdp-rt" then "raw AF_XDP, copy mode (blocking poll, SCHED_FIFO \(prio // "?"))"
 	elif (id | startswith("udp-")) then "kernel UDP multicast x\(n)"
 	elif (id | startswith("afpacket-")) then "AF_PACKET TPACKET_V3 x\(n)"
 	elif (id | startswith("xsnap-fanout-")) then "xsnap fan-out, 1 tenant x\(n)"
 	elif (id | startswith("xsnap-tenants-")) then "xsnap across \(n) tenants"
 	elif (id | startswith("xsnap-share-")) then "xsnap share group x\(n)"
 	elif (id | startswith("xsnapd-")) then "xsnap via xsnapd, fan-out 1 tenant x\(n) (processes)"
-	elif id == "lat-xsnap" then "latency: xsnap"
-	elif id == "lat-afxdp" then "latency: raw AF_XDP"
-	elif id == "lat-udp" then "latency: kernel UDP"
+	elif (id | startswith("lat-xsnap-")) then "latency: xsnap in-process"
+	elif (id | startswith("lat-xsnapd-")) then "latency: xsnap via xsnapd"
+	elif (id | startswith("lat-afxdp-")) then "latency: raw AF_XDP (blocking poll)"
+	elif (id | startswith("lat-udp-")) then "latency: kernel UDP"
 	else id end;
 
 # The value a run contributes to its case.
@@ -54,7 +71,8 @@ def metric(id):
 	elif id == "generator" then "frames/s xsnap-gen stamped and transmitted (XDP_TX) while the rx veth dropped them in XDP; includes frames veth's full ring refused (gen.dropped)"
 	elif (id | startswith("xsnap-share-")) then "frames/s received by the share group together (each frame reaches one consumer)"
 	elif (id | startswith("xsnapd-")) then "frames/s received by the slowest of N consumer processes, each with its own xsnap_connect() context and fan-out socket of one tenant (every consumer sees every frame); the engine runs in xsnapd (one thread), started per run and pinned to the receive CPU with the consumers; compare vs_inproc: the in-process fan-out case of the same N and placement"
-	elif (id | startswith("lat-")) then "send time (xsnap-gen --timestamp: bpf_ktime_get_ns() just before XDP_TX) to the consumer's clock_gettime(CLOCK_MONOTONIC) right after the receive call returned the frame's batch, at \($latrate) frames/s; percentiles over every frame of the window; min/median/max over runs"
+	elif is_lat(id) then "send time (xsnap-gen --timestamp: bpf_ktime_get_ns() just before XDP_TX) to the consumer's clock_gettime(CLOCK_MONOTONIC) right after the receive call returned the frame's batch, at rate_pps frames/s; percentiles over every frame of the window; min/median/max over runs"
+	elif is_raw(id) then "frames/s received by the one consumer of one raw AF_XDP socket over the window; the best of the afxdp* cases of a placement is the denominator of every vs_raw of that placement"
 	else "frames/s received by the slowest consumer over the window (each consumer sees every frame)" end;
 
 ($runs | map(select(.id == "xdp_drop") | .id = "generator")) as $genruns
@@ -67,7 +85,7 @@ def metric(id):
 	| ($f.id) as $id
 	| {
 		id: $id,
-		name: case_label($id; $m.system; $m.n),
+		name: case_label($id; $m.system; $m.n; $f.rx.rt_prio),
 		system: (if $id == "generator" then "xsnap-gen" else $m.system end),
 		mode: $f.rx.mode,
 		N: $m.n,
@@ -76,15 +94,25 @@ def metric(id):
 		metric: metric($id),
 		runs: length
 	}
-	+ (if ($id | startswith("lat-")) then
+	+ (if $id == "generator" then {} else {rt_prio: $f.rx.rt_prio} end)
+	+ (if $f.rx.wait then {wait: $f.rx.wait} else {} end)
+	# --busy-poll: did busy polling poll?  The socket's NAPI id (0: none, so
+	# SO_BUSY_POLL has no NAPI instance to poll) and the frames busy polling
+	# took (TcpExt BusyPollRxPackets), over every run
+	+ (if $f.rx.busy_poll then
+		(map(.rx.busy_poll) | {busy_poll: (.[0] + {set: all(.set), napi_id: (map(.napi_id) | max),
+			rx_packets: (map(.rx_packets) | add)})})
+		| if .busy_poll.rx_packets == 0 then . + {caveat: "busy polling took no frame (\(if .busy_poll.napi_id == 0 then "the socket got no NAPI id from the device's XDP receive queue, so SO_BUSY_POLL had nothing to poll" else "NAPI id \(.busy_poll.napi_id)" end)): this case waited by spinning through recvfrom()"} else . end
+	   else {} end)
+	+ (if is_lat($id) then
 		{
 			p50: (map(.rx.latency_ns.p50 | us) | stats),
 			p99: (map(.rx.latency_ns.p99 | us) | stats),
 			p999: (map(.rx.latency_ns.p999 | us) | stats),
 			samples: (map(.rx.latency_ns.samples) | stats),
-			rate_pps: ($latrate | tonumber)
+			rate_pps: $m.rate
 		}
-		+ (if $id == "lat-xsnap" then {xdp_to_consumer: {
+		+ (if any(.[]; .rx.latency_xdp_ns.samples > 0) then {xdp_to_consumer: {
 			p50: (map(.rx.latency_xdp_ns.p50 | us) | stats),
 			p99: (map(.rx.latency_xdp_ns.p99 | us) | stats),
 			p999: (map(.rx.latency_xdp_ns.p999 | us) | stats),
@@ -112,12 +140,16 @@ def metric(id):
 		cpus: $cpus
 	}
 ] as $recs
-# ratios against raw AF_XDP in the same placement (medians of the same run)
-| ($recs | map(select(.id == "afxdp")) | map({key: .placement, value: .median}) | from_entries)
+# ratios against raw AF_XDP in the same placement (medians of the same run):
+# the best median among its afxdp* cases
+| ($recs | map(select(is_raw(.id) and .median != null)) | group_by(.placement)
+	| map({key: .[0].placement, value: (max_by(.median) | {id, name, median})}) | from_entries)
 	as $raw
 | ($recs | map(if (.unit | startswith("Mpps per consumer")) or .unit == "Mpps, all consumers"
-	then . + {vs_raw: (if $raw[.placement] and .median then (.median / $raw[.placement] | r3)
-		else null end)} else . end)) as $recs
+	then . + ($raw[.placement] as $r
+		| if $r and .median then {vs_raw: (.median / $r.median | r3), raw_baseline: $r.id}
+		  else {vs_raw: null, raw_baseline: null} end)
+	else . end)) as $recs
 # multi-process (xsnapd) against in-process fan-out: same N, same placement
 | ($recs | map(select(.id | startswith("xsnap-fanout-")) | {key: "\(.placement)/\(.N)", value: .median})
 	| from_entries) as $inproc
@@ -141,6 +173,23 @@ def metric(id):
   }}) | from_entries) as $clsets
 | (($clsets.uniform // null | .ratio_10000_vs_1)
 	// ([$clsets[] | .ratio_10000_vs_1 | select(. != null)] | max)) as $clratio
+# latency at the light rate against raw AF_XDP (blocking poll), same placement:
+# ratio of the p99 medians (and of the p99.9 medians, shown with it)
+| ([["threaded", "softirq"][] as $pl
+	| ($recs | map(select(.id == "lat-afxdp-\($latlight)" and .placement == $pl))[0]) as $r
+	| ({sys: "xsnap", what: "xsnap in-process"}, {sys: "xsnapd", what: "xsnap via xsnapd"}) as $x
+	| ($recs | map(select(.id == "lat-\($x.sys)-\($latlight)" and .placement == $pl))[0])
+	| select(. != null)
+	| {target: "p99 latency at \($latlight | kpps) <= 2x raw AF_XDP's p99: \($x.what)",
+	   placement: $pl, threshold: 2, lower_is_better: true, rate_pps: $latlight,
+	   ratio: (if $r and .p99.median and $r.p99.median then (.p99.median / $r.p99.median | r3)
+		else null end),
+	   p99_us: {xsnap: .p99.median, afxdp: $r.p99.median},
+	   p999_us: {xsnap: .p999.median, afxdp: $r.p999.median},
+	   p999_ratio: (if $r and .p999.median and $r.p999.median
+		then (.p999.median / $r.p999.median | r3) else null end),
+	   cases: [.id, "lat-afxdp-\($latlight)"]}
+	+ (if $r then {} else {note: "n/a (lat-afxdp-\($latlight) not run)"} end)]) as $lattargets
 | [$runs[] | select(.rx.system == "xsnap" or .rx.system == "xsnapd") | .rx] as $xr
 | {
 	id: "allocs", name: "heap allocations per received frame (xsnap data path)",
@@ -159,13 +208,22 @@ def metric(id):
 		loadavg_start: $load0, loadavg_end: $load1},
 	settings: {runs: $nruns, window_s: ($window | tonumber), warmup_s: ($warmup | tonumber),
 		quick: ($quick == 1), generator_cpu: ($gencpu | tonumber), nice: ($nice | tonumber),
-		receive_cpu: ($rxcpu | tonumber), latency_rate_pps: ($latrate | tonumber),
+		receive_cpu: ($rxcpu | tonumber),
+		latency_rates_pps: {light: $latlight, moderate: $latmoderate},
+		raw_baselines: ($raw | map_values(.id)),
+		raw_baseline_note: "vs_raw of a record: its median / the best median among the raw AF_XDP cases of its placement (afxdp: blocking poll; afxdp-spin; afxdp-busypoll: SO_PREFER_BUSY_POLL, SO_BUSY_POLL 20 us, SO_BUSY_POLL_BUDGET 64, recvfrom(MSG_DONTWAIT) when idle; afxdp-rt: blocking poll, receive thread SCHED_FIFO 1); rx and fill rings 2048 (bench_afxdp's default)",
+		xsnap_inproc: {engine_rt_prio: $xrt, quota: $xquota, ring: $xring,
+			note: "in-process xsnap cases (xsnap-fanout-N, xsnap-tenants-N, xsnap-share-N, lat-xsnap-R): bench_xsnap --rt-prio \($xrt) (xsnap's engine thread, which moves frames from the kernel's rings into the tenants' logs, SCHED_FIFO \($xrt); the consumer threads at normal scheduling) --quota \($xquota) --ring \($xring) --frames F (F: the smallest power of two, at least 16384, that holds the fill and rx rings and every tenant's quota; each record's commands.receiver has it): a tenant's quota is its lag budget (how far its slowest consumer may fall behind before frames are dropped for it), what a raw socket's rx ring is to a raw consumer"},
 		xsnapd: "xsnapd cases: a fresh xsnapd per run in the rx namespace, pinned to the receive CPU (taskset) and at the same nice, configured with xsnapctl: attach --frames 16384 (rings: xsnapd's 1024), tenant add t0 --quota 1024, rule add t0 'udp dst port 9000'",
 		frames: "66-byte UDP (74 with --timestamp) to 01:00:5e:01:01:01 / 239.1.1.1:9000, 64 source ports",
 		placements: {
 			threaded: "rx veth NAPI threaded (echo 1 > /sys/class/net/DEV/threaded), its kthread pinned to the receive CPU with the consumers: all receive work on one core",
 			softirq: "rx veth NAPI in softirq (default): it runs on the generator's CPU, the consumers alone on the receive CPU"}},
-	records: ($recs + [
+	# lat-xsnap: the light-rate in-process latency case under its old id
+	# (readers of results.json from before the two rates, such as
+	# tests/netns/test_bench.sh); alias_of names the case, the table skips it
+	records: ($recs + ($recs | map(select(.id == "lat-xsnap-\($latlight)")
+		| . + {id: "lat-xsnap", alias_of: .id})) + [
 		$allocs,
 		{id: "classify", name: "classification cost", system: "xsnap", unit: "ns/frame",
 		 sets: $clsets,
@@ -205,6 +263,7 @@ def metric(id):
 			| {target: "multi-process via xsnapd >= 0.9x in-process (worst N)",
 			   placement: $pl, ratio: .[0].vs_inproc, threshold: 0.9,
 			   worst_n: .[0].N, ratios: (sort_by(.N) | map({key: "\(.N)", value: .vs_inproc}) | from_entries)}),
+		$lattargets[],
 		{target: "classification: 10000 rules <= 1.5x 1 rule (1 shape)", placement: "-",
 		 ratio: ($clratio | r3), threshold: 1.5, lower_is_better: true,
 		 note: (if $clratio then null else $cnote end)},

@@ -9,37 +9,51 @@ def num: if . == null then "-" elif type == "number" then
 	(if . >= 100 then (. * 10 | round) / 10 else (. * 1000 | round) / 1000 end | tostring)
 	else tostring end;
 def ratio: if . == null then "-" else "\(num)x" end;
-def order: {"generator": 0, "xdp_drop": 1, "afxdp": 2}[.id] //
+def order: {"generator": 0, "xdp_drop": 1, "afxdp": 2, "afxdp-spin": 2.1,
+	"afxdp-busypoll": 2.2, "afxdp-rt": 2.3}[.id] //
 	(if (.id | startswith("udp-")) then 3 elif (.id | startswith("afpacket-")) then 4
 	 elif (.id | startswith("xsnap-fanout-")) then 5 elif (.id | startswith("xsnap-tenants-")) then 6
 	 elif (.id | startswith("xsnap-share-")) then 7 elif (.id | startswith("xsnapd-")) then 8
 	 else 9 end);
+def latorder: {"afxdp": 0, "udp": 1, "xsnap": 2, "xsnapd": 3}[.system] // 4;
+def kpps: if . == null then "-" elif . % 1000 == 0 then "\(. / 1000) kpps" else "\(.) frames/s" end;
+# "threaded: afxdp-busypoll, softirq: afxdp-spin" (the vs raw denominators)
+def baselines: [to_entries[] | "\(.key): \(.value)"] | join(", ");
 
 .machine as $m | .settings as $s
-| [.records[] | select(.placement != null)] as $cases
+| [.records[] | select(.placement != null and .alias_of == null)] as $cases
 | (
 	"xsnap benchmark: kernel \($m.kernel), \($m.cpus) CPUs (\($m.cpu_model)), commit \($m.commit), \($m.date)",
 	"\($s.runs) run(s) per case, \($s.window_s) s window after \($s.warmup_s) s warm-up; generator on CPU \($s.generator_cpu), receivers on CPU \($s.receive_cpu), nice \($s.nice); load average \($m.loadavg_start) at the start, \($m.loadavg_end) at the end",
 	"Frames: \($s.frames)",
 	"",
-	"Throughput: min / median / max over the runs; vs raw = median / raw AF_XDP median (same placement);",
+	"Throughput: min / median / max over the runs; vs raw = median / the best raw AF_XDP median of the same placement (\($s.raw_baselines // {} | to_entries | sort_by(.key != "threaded") | from_entries | baselines));",
 	"vs in-proc (xsnapd rows) = median / in-process fan-out median (same N, same placement); xsnapd's engine thread runs on CPU \($s.receive_cpu) with the consumer processes",
-	("placement | case                                              |  N | unit                |     min |  median |     max | vs raw | vs in-proc" | gsub("\\|"; " ")),
+	(if $s.xsnap_inproc and any($cases[]; .system == "xsnap") then "In-process xsnap: engine thread SCHED_FIFO \($s.xsnap_inproc.engine_rt_prio), consumer threads normal; tenant quota \($s.xsnap_inproc.quota) (its lag budget, like a raw socket's rx ring), rings \($s.xsnap_inproc.ring), receive region sized to hold them" else empty end),
+	("placement | case                                                |  N | unit                |     min |  median |     max | vs raw | vs in-proc" | gsub("\\|"; " ")),
 	( ["threaded", "softirq"][] as $pl
 	  | $cases | map(select(.placement == $pl and (.id | startswith("lat-") | not)))
 	  | sort_by([order, .N])[]
 	  | if .note then
-		"\($pl | pad(9))   \(.name | pad(50))  \(.N | lpad(2))   \(.note)"
+		"\($pl | pad(9))   \(.name | pad(52))  \(.N | lpad(2))   \(.note)"
 	    else
-		"\($pl | pad(9))   \(.name | pad(50))  \((if .id == "generator" or .id == "xdp_drop" then "-" else .N end) | lpad(2))   \(.unit | pad(19))   \(.min | num | lpad(7))   \(.median | num | lpad(7))   \(.max | num | lpad(7))   \(.vs_raw | ratio | lpad(6))\(if (.id | startswith("xsnapd-")) then "   \(.vs_inproc | ratio | lpad(10))" else "" end)"
+		"\($pl | pad(9))   \(.name | pad(52))  \((if .id == "generator" or .id == "xdp_drop" then "-" else .N end) | lpad(2))   \(.unit | pad(19))   \(.min | num | lpad(7))   \(.median | num | lpad(7))   \(.max | num | lpad(7))   \(.vs_raw | ratio | lpad(6))\(if (.id | startswith("xsnapd-")) then "   \(.vs_inproc | ratio | lpad(10))" else "" end)"
 	    end ),
+	( [$cases[] | select(.raw_baseline != null) | {placement, raw_baseline}] | unique
+	  | sort_by(.placement != "threaded") | select(length > 0)
+	  | "vs raw denominators: " + (map(.placement as $pl | .raw_baseline as $id
+		| ($cases | map(select(.placement == $pl and .id == $id))[0])
+		| "\($pl): \($id), \(.name), \(.median | num) \(.unit)") | join("; ")) ),
+	( [$cases[] | select(.caveat != null)] | group_by([.id, .caveat])[]
+	  | "note: \(.[0].id) (\(map(.placement) | sort_by(. != "threaded") | join(", "))): \(.[0].caveat)" ),
 	"",
-	"Latency at \($s.latency_rate_pps) frames/s, us, median over the runs (min..max): generator's send time to the consumer",
-	("placement | system         |  p50                 |  p99                 |  p99.9               | xsnap: XDP->consumer p50 / p99" | gsub("\\|"; " ")),
+	"Latency, us, median over the runs (min..max): generator's send time to the consumer, at \($s.latency_rates_pps.light // "-") (light) and \($s.latency_rates_pps.moderate // "-") (moderate) frames/s",
+	"\("placement" | pad(9))   \("rate" | pad(9))   \("system" | pad(26))   \("    p50" | pad(24))   \("    p99" | pad(24))   \("  p99.9" | pad(24))   xsnap: XDP->consumer p50 / p99",
 	( ["threaded", "softirq"][] as $pl
-	  | $cases | map(select(.placement == $pl and (.id | startswith("lat-"))))[]
-	  | def three(x): "\(x.median | num | lpad(6)) (\(x.min | num)..\(x.max | num))" | pad(20);
-	    "\($pl | pad(9))   \(.name | ltrimstr("latency: ") | pad(14))   \(three(.p50))   \(three(.p99))   \(three(.p999))   \(if .xdp_to_consumer then "\(.xdp_to_consumer.p50.median | num) / \(.xdp_to_consumer.p99.median | num)" else "" end)" ),
+	  | $cases | map(select(.placement == $pl and (.id | startswith("lat-"))))
+	  | sort_by([.rate_pps, latorder])[]
+	  | def three(x): "\(x.median | num | lpad(7)) (\(x.min | num)..\(x.max | num))" | pad(24);
+	    "\($pl | pad(9))   \(.rate_pps | kpps | pad(9))   \(.name | ltrimstr("latency: ") | pad(26))   \(three(.p50))   \(three(.p99))   \(three(.p999))   \(if .xdp_to_consumer then "\(.xdp_to_consumer.p50.median | num) / \(.xdp_to_consumer.p99.median | num)" else "" end)" ),
 	"",
 	"Costs",
 	( .records[] | select(.placement == null)
@@ -58,5 +72,5 @@ def order: {"generator": 0, "xdp_drop": 1, "afxdp": 2}[.id] //
 	  | "  \(.name): RSS \(.rss_bytes / 1048576 | num) MiB summed over the 8 consumer processes (shared pages once per process; xsnapd not included)" ),
 	"",
 	"Targets (ratios in this run)",
-	( .targets[] | "  \(.target | pad(56)) \(.placement | pad(9)) \(if .ratio == null then (.note // "n/a") else "\(.ratio | num)\(if .threshold == 0 then "" else "x" end)  \(if .met then "met" else "MISSED" end)" end)\(if .ratios then "  (N=" + ([.ratios | to_entries[] | "\(.key): \(.value | ratio)"] | join(", ")) + ")" else "" end)" )
+	( .targets[] | "  \(.target | pad(64)) \(.placement | pad(9)) \(if .ratio == null then (.note // "n/a") else "\(.ratio | num)\(if .threshold == 0 then "" else "x" end)  \(if .met then "met" else "MISSED" end)" end)\(if .ratios then "  (N=" + ([.ratios | to_entries[] | "\(.key): \(.value | ratio)"] | join(", ")) + ")" else "" end)\(if .p99_us then "  (p99 \(.p99_us.xsnap | num) vs \(.p99_us.afxdp | num) us; p99.9 \(.p999_us.xsnap | num) vs \(.p999_us.afxdp | num) us, \(.p999_ratio | ratio))" else "" end)" )
 ) | sub("\\s+$"; "")

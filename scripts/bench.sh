@@ -5,6 +5,16 @@
 # one veth queue, with one generator, in one run, so that the ratios mean
 # something on a noisy shared machine.
 #
+# The raw AF_XDP baseline is run every way a raw user could wait for frames
+# (afxdp: blocking poll; afxdp-spin; afxdp-busypoll: SO_PREFER_BUSY_POLL and
+# recvfrom driving NAPI, where the device gives the socket a NAPI id, which
+# the record tells; afxdp-rt: blocking poll, SCHED_FIFO 1), and "vs raw"
+# divides by the best of them in the same placement.  The in-process xsnap
+# cases run xsnap's engine thread SCHED_FIFO 1 (--rt-prio 1) with tenant
+# quota and rings of 4096.  Latency is measured at a light and a moderate
+# rate (LAT_LIGHT, LAT_MODERATE) for xsnap in-process, xsnap through xsnapd,
+# raw AF_XDP and kernel UDP.
+#
 #   scripts/bench.sh [--quick] [--runs N] [--window S] [--warmup S] [--only REGEX]
 #                    [-o FILE]
 #
@@ -57,7 +67,20 @@ RESULTS=
 ONLY=
 GEN_CPU=${GEN_CPU:-0}
 RX_CPU=${RX_CPU:-1}
-LAT_RATE=${LAT_RATE:-100000}	# latency cases: frames per second
+LAT_LIGHT=${LAT_LIGHT:-10000}		# latency cases, light load: frames per second
+LAT_MODERATE=${LAT_MODERATE:-100000}	# latency cases, moderate load
+# SCHED_FIFO priority of the thread that moves frames from the kernel: the
+# receive thread of afxdp-rt, and in the in-process xsnap cases the engine
+# thread (which moves frames from the kernel's rings into the tenants' logs;
+# the consumer threads stay normal).  A tenant's quota is its lag budget (how far
+# its slowest consumer may fall behind before frames are dropped for it),
+# what a raw socket's rx ring is to a raw consumer: 4096, and rings of 4096.
+# The receive region (--frames) is the smallest power of two that holds the
+# fill and rx rings and every tenant's quota (xsnap refuses less): 16384 for
+# one tenant, up to 65536 for 8 (xsnap_frames).
+RT_PRIO=1
+XSNAP_QUOTA=4096
+XSNAP_RING=4096
 NICE=${BENCH_NICE:--10}		# scheduling priority of everything measured
 
 usage() {
@@ -69,18 +92,33 @@ usage: $prog [--quick] [--runs N] [--window S] [--warmup S] [--only REGEX] [-o F
   --warmup S     seconds between the first frame and the window (default 0.5)
   --only REGEX   run only the cases whose id matches REGEX (bash =~), e.g.
                  'afxdp|xsnap-fanout|xsnapd' (ratios need their reference
-                 case: afxdp for vs raw, xsnap-fanout-N for vs in-process)
+                 cases: afxdp* for vs raw, xsnap-fanout-N for vs in-process,
+                 lat-afxdp-R for the latency targets)
   -o FILE        results JSON (default \$OUTPUT/bench/results.json)
-Cases: xdp_drop, afxdp, udp-N, afpacket-N, xsnap-fanout-N, xsnap-tenants-N,
-xsnap-share-N, xsnapd-N (N = 1, 2, 4, 8: N consumer processes of an xsnapd
-that bench.sh starts, pinned to RX_CPU with them, and configures through
-xsnapctl; compared with xsnap-fanout-N), lat-*, snap.
+Cases (every one in both placements, threaded and softirq, unless --quick):
+  xdp_drop         XDP_DROP ceiling
+  afxdp            raw AF_XDP, copy mode, blocking poll()
+  afxdp-spin       the same, spinning on the rx ring
+  afxdp-busypoll   the same, SO_PREFER_BUSY_POLL + recvfrom() busy polling
+  afxdp-rt         blocking poll, receive thread SCHED_FIFO 1
+                   (vs raw: the best median of these four, same placement)
+  udp-N, afpacket-N, xsnap-fanout-N, xsnap-tenants-N, xsnap-share-N
+                   (N = 1, 2, 4, 8; tenants and share 2, 4, 8; in-process
+                   xsnap: engine thread SCHED_FIFO 1, quota and rings 4096)
+  xsnapd-N         N consumer processes of an xsnapd that bench.sh starts,
+                   pinned to RX_CPU with them, and configures through
+                   xsnapctl; compared with xsnap-fanout-N
+  lat-SYS-R        latency at R frames/s (LAT_LIGHT and LAT_MODERATE), SYS:
+                   xsnap (in-process), xsnapd (1 consumer process), afxdp
+                   (blocking poll), udp
+  snap             snapshot and copy-on-write costs
+--quick runs one of each kind, mostly threaded, and only LAT_LIGHT.
 Environment: OUTPUT (build dir), GEN_CPU (default 0), RX_CPU (default 1),
-LAT_RATE (latency cases' rate, default 100000 frames/s), BENCH_NICE (nice
-value of the generator, the receivers, the NAPI kthread and, while it runs,
-this session's autogroup; default -10, so that other work on a shared
-machine disturbs less; 0 to leave priorities alone).
-Needs root, 2 CPUs, jq, and a build (make).
+LAT_LIGHT, LAT_MODERATE (the latency cases' rates, default 10000 and 100000
+frames/s), BENCH_NICE (nice value of the generator, the receivers, the NAPI
+kthread and, while it runs, this session's autogroup; default -10, so that
+other work on a shared machine disturbs less; 0 to leave priorities alone).
+Needs root (SCHED_FIFO too), 2 CPUs, jq, and a build (make).
 EOF
 }
 
@@ -125,6 +163,10 @@ RESULTS=${RESULTS:-$BIN/results.json}
 [[ $RESULTS == /* ]] || RESULTS=$PWD/$RESULTS
 
 [[ $NICE =~ ^-?[0-9]+$ ]] && ((NICE >= -20 && NICE <= 19)) || die "BENCH_NICE: -20..19, not '$NICE'"
+for v in LAT_LIGHT LAT_MODERATE; do
+	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v: frames per second, not '${!v}'"
+done
+((LAT_LIGHT != LAT_MODERATE)) || die "LAT_LIGHT and LAT_MODERATE: two different rates"
 [[ $EUID -eq 0 ]] || die "needs root (network namespaces, XDP, AF_XDP): run 'sudo make bench'"
 NCPU=$(nproc)
 ((NCPU >= 2)) ||
@@ -338,36 +380,66 @@ add() {
 	[[ -z $ONLY || ${1%%|*} =~ $ONLY ]] && CASES+=("$1")
 	return 0
 }
+# the raw AF_XDP receiver (one socket, one thread; its waiting mode per case)
+AFXDP_RX="$BIN/bench_afxdp -i $IF"
+# xsnap_frames TENANTS: the in-process receive region for TENANTS tenants
+xsnap_frames() {
+	local need=$((2 * XSNAP_RING + $1 * XSNAP_QUOTA)) f=16384
+
+	while ((f < need)); do f=$((f * 2)); done
+	echo "$f"
+}
+# xsnap_rx TENANTS: the in-process xsnap receiver (see RT_PRIO above)
+xsnap_rx() {
+	echo "$BIN/bench_xsnap -q -i $IF --rt-prio $RT_PRIO --quota $XSNAP_QUOTA" \
+		"--ring $XSNAP_RING --frames $(xsnap_frames "$1")"
+}
+XSNAP_RX=$(xsnap_rx 1)
 # the multi-process receiver: N processes of xsnapd (started per run, d_up)
 XSNAPD_RX="$BIN/bench_xsnap -q -i $IF -m fanout --connect $DSOCK --daemon-allocs $DALLOC"
-LATG="--timestamp -r $LAT_RATE"
+
+# add_afxdp PLACEMENTS: the raw AF_XDP baselines, one per way of waiting
+add_afxdp() {
+	add "afxdp|afxdp|1|$1|$AFXDP_RX|"
+	add "afxdp-spin|afxdp|1|$1|$AFXDP_RX --spin|"
+	add "afxdp-busypoll|afxdp|1|$1|$AFXDP_RX --busy-poll|"
+	add "afxdp-rt|afxdp|1|$1|$AFXDP_RX --rt-prio $RT_PRIO|"
+}
+
+# add_lat RATE PLACEMENTS: the latency cases at RATE frames/s
+add_lat() {
+	local g="--timestamp -r $1"
+
+	add "lat-xsnap-$1|xsnap|1|$2|$XSNAP_RX -m fanout -n 1 -L|$g"
+	add "lat-xsnapd-$1|xsnapd|1|$2|$XSNAPD_RX -n 1 -L|$g"
+	add "lat-afxdp-$1|afxdp|1|$2|$AFXDP_RX -L|$g"
+	add "lat-udp-$1|udp|1|$2|$BIN/bench_udp -i $IF -n 1 -L|$g"
+}
+
 if [[ -z $QUICK ]]; then
 	add "xdp_drop|xdp_drop|1|ts|$BIN/bench_xdpdrop -i $IF|"
-	add "afxdp|afxdp|1|ts|$BIN/bench_afxdp -i $IF|"
+	add_afxdp ts
 	for n in 1 2 4 8; do add "udp-$n|udp|$n|ts|$BIN/bench_udp -i $IF -n $n|"; done
 	for n in 1 2 4 8; do add "afpacket-$n|afpacket|$n|ts|$BIN/bench_packet -i $IF -n $n|"; done
-	for n in 1 2 4 8; do
-		add "xsnap-fanout-$n|xsnap|$n|ts|$BIN/bench_xsnap -q -i $IF -m fanout -n $n|"
-	done
+	for n in 1 2 4 8; do add "xsnap-fanout-$n|xsnap|$n|ts|$XSNAP_RX -m fanout -n $n|"; done
 	for n in 1 2 4 8; do add "xsnapd-$n|xsnapd|$n|ts|$XSNAPD_RX -n $n|"; done
 	for n in 2 4 8; do
-		add "xsnap-tenants-$n|xsnap|$n|ts|$BIN/bench_xsnap -q -i $IF -m tenants -n $n|"
-		add "xsnap-share-$n|xsnap|$n|ts|$BIN/bench_xsnap -q -i $IF -m share -n $n|"
+		add "xsnap-tenants-$n|xsnap|$n|ts|$(xsnap_rx "$n") -m tenants -n $n|"
+		add "xsnap-share-$n|xsnap|$n|ts|$XSNAP_RX -m share -n $n|"
 	done
-	add "lat-xsnap|xsnap|1|ts|$BIN/bench_xsnap -q -i $IF -m fanout -n 1 -L|$LATG"
-	add "lat-afxdp|afxdp|1|ts|$BIN/bench_afxdp -i $IF -L|$LATG"
-	add "lat-udp|udp|1|ts|$BIN/bench_udp -i $IF -n 1 -L|$LATG"
+	add_lat "$LAT_LIGHT" ts
+	add_lat "$LAT_MODERATE" ts
 	add "snap|xsnap|1|t|$BIN/bench_snap -i $IF|-r 200000"
 else
 	add "xdp_drop|xdp_drop|1|t|$BIN/bench_xdpdrop -i $IF|"
-	add "afxdp|afxdp|1|t|$BIN/bench_afxdp -i $IF|"
+	add_afxdp t
 	add "udp-2|udp|2|t|$BIN/bench_udp -i $IF -n 2|"
 	add "afpacket-2|afpacket|2|t|$BIN/bench_packet -i $IF -n 2|"
-	add "xsnap-fanout-2|xsnap|2|ts|$BIN/bench_xsnap -q -i $IF -m fanout -n 2|"
-	add "xsnap-tenants-2|xsnap|2|t|$BIN/bench_xsnap -q -i $IF -m tenants -n 2|"
-	add "xsnap-share-2|xsnap|2|t|$BIN/bench_xsnap -q -i $IF -m share -n 2|"
+	add "xsnap-fanout-2|xsnap|2|ts|$XSNAP_RX -m fanout -n 2|"
+	add "xsnap-tenants-2|xsnap|2|t|$(xsnap_rx 2) -m tenants -n 2|"
+	add "xsnap-share-2|xsnap|2|t|$XSNAP_RX -m share -n 2|"
 	add "xsnapd-2|xsnapd|2|t|$XSNAPD_RX -n 2|"
-	add "lat-xsnap|xsnap|1|t|$BIN/bench_xsnap -q -i $IF -m fanout -n 1 -L|$LATG"
+	add_lat "$LAT_LIGHT" t
 	add "snap|xsnap|1|t|$BIN/bench_snap -i $IF --reps 3|-r 200000"
 fi
 
@@ -423,7 +495,9 @@ jq -n --slurpfile runs "$RUNLOG" --argjson classify "$CLASSIFY" --arg cnote "$CL
 	--arg commit "$COMMIT" --arg date "$(date -u +%FT%TZ)" --argjson nruns "$RUNS" \
 	--arg load0 "$LOAD_START" --arg load1 "$LOAD_END" --arg nice "$NICE" \
 	--arg window "$WINDOW" --arg warmup "$WARMUP" --argjson quick "${QUICK:-0}" \
-	--arg gencpu "$GEN_CPU" --arg rxcpu "$RX_CPU" --arg latrate "$LAT_RATE" \
+	--arg gencpu "$GEN_CPU" --arg rxcpu "$RX_CPU" \
+	--argjson latlight "$LAT_LIGHT" --argjson latmoderate "$LAT_MODERATE" \
+	--argjson xrt "$RT_PRIO" --argjson xquota "$XSNAP_QUOTA" --argjson xring "$XSNAP_RING" \
 	--arg cases "$(printf '%s\n' "${CASES[@]}")" \
 	-f "$ROOT/scripts/bench-report.jq" >"$RESULTS.tmp"
 mv "$RESULTS.tmp" "$RESULTS"

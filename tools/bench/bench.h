@@ -30,7 +30,16 @@
  * A consumer waits for frames the way its system's users do: a blocking
  * receive call (poll, epoll, recvmmsg, xsnap_recv with a timeout), or with
  * --spin the same call without waiting, in a loop (busy polling), for a
- * receive core that the consumers have to themselves.
+ * receive core that the consumers have to themselves.  A spinning consumer
+ * still sleeps until its first frame (bench_spinning()): while the harness
+ * sets the run up (pins the NAPI thread, starts the generator) a thread that
+ * spins on an idle queue would only take the CPU from it.
+ *
+ * -P/--rt-prio N runs the thread that moves frames from the kernel SCHED_FIFO
+ * at priority N: bench_afxdp's receive thread, bench_xsnap's engine thread
+ * (in-process; xsnapd has its own).  The other receivers have no such thread
+ * of their own (the kernel fills their sockets) and refuse it.  Every report
+ * says which priority it ran with ("rt_prio", 0: normal scheduling).
  *
  * A consumer "touches one byte per frame": it reads the frame's first byte
  * into a sink, so that every system has to bring each frame into the cache.
@@ -101,6 +110,8 @@ struct bench {
 	const char *ready_file;
 	bool latency;
 	bool spin;			/* busy-poll instead of sleeping when idle */
+	unsigned int rt_prio;		/* -P: SCHED_FIFO priority, 0: normal */
+	const char *rt_what;		/* the thread -P applies to; NULL: refused */
 	const char *lat2_name;		/* JSON name of the second latency, or NULL */
 	bool procs;			/* consumers are processes (bench_new_shared) */
 	const char *alloc_file;		/* the daemon's shim counter file, or NULL */
@@ -197,8 +208,9 @@ static inline double bench_parse_s(const struct bench *b, const char *opt, const
 	{ "ready-file", required_argument, NULL, 'R' },		\
 	{ "latency", no_argument, NULL, 'L' },				\
 	{ "spin", no_argument, NULL, 'S' },				\
+	{ "rt-prio", required_argument, NULL, 'P' },			\
 	{ "help", no_argument, NULL, 'h' }
-#define BENCH_COMMON_SHORT "i:n:c:W:w:T:R:LSh"
+#define BENCH_COMMON_SHORT "i:n:c:W:w:T:R:LSP:h"
 
 #define BENCH_COMMON_HELP						\
 	"  -i, --iface IFACE        receiving interface (required)\n"	\
@@ -209,8 +221,21 @@ static inline double bench_parse_s(const struct bench *b, const char *opt, const
 	"  -T, --first-timeout S    give up if no frame arrives within S seconds (default 10)\n" \
 	"  -R, --ready-file PATH    create PATH once every consumer runs\n" \
 	"  -L, --latency            record send->consumer latency (xsnap-gen --timestamp)\n" \
-	"  -S, --spin               busy-poll when idle instead of sleeping in the kernel\n" \
+	"  -S, --spin               when idle, look again at once instead of sleeping\n" \
+	"                           in the kernel (from the first frame on)\n" \
 	"  -h, --help               show this help\n"
+
+/*
+ * -P/--rt-prio in a program's help: BENCH_RT_HELP("what it raises") where the
+ * program sets b->rt_what, BENCH_RT_HELP_REFUSED("why") where it does not.
+ */
+#define BENCH_RT_HELP(what)						\
+	"  -P, --rt-prio N          run " what "\n"			\
+	"                           SCHED_FIFO at priority N (1..99; default 0:\n" \
+	"                           normal scheduling; needs CAP_SYS_NICE)\n"
+#define BENCH_RT_HELP_REFUSED(why)					\
+	"  -P, --rt-prio N          refused here: " why "\n"		\
+	"                           (bench_afxdp and bench_xsnap have it)\n"
 
 static inline void bench_init(struct bench *b, const char *prog)
 {
@@ -297,6 +322,9 @@ static inline bool bench_common_opt(struct bench *b, int c, const char *arg)
 	case 'S':
 		b->spin = true;
 		return true;
+	case 'P':
+		b->rt_prio = (unsigned int)bench_parse_ul(b, "-P/--rt-prio", arg, 0, 99);
+		return true;
 	}
 	return false;
 }
@@ -310,6 +338,31 @@ static inline void bench_check_opts(struct bench *b, int argc, char **argv)
 	if (b->cpu >= 0 && b->cpu >= sysconf(_SC_NPROCESSORS_ONLN))
 		bench_usage_error(b, "-c/--cpu: CPU %d does not exist (%ld online)", b->cpu,
 				  sysconf(_SC_NPROCESSORS_ONLN));
+	if (b->rt_prio && !b->rt_what)
+		bench_usage_error(b, "-P/--rt-prio: %s has no thread that moves frames from the "
+				  "kernel to raise (bench_afxdp and in-process bench_xsnap have "
+				  "one)", b->prog);
+}
+
+/*
+ * Run the calling thread SCHED_FIFO at -P/--rt-prio (nothing without it).
+ * Returns 0, or -1 after saying why (a run that asked for a real-time
+ * receiver and got a normal one would be labelled wrongly: it fails).
+ */
+static inline int bench_rt_self(const struct bench *b)
+{
+	struct sched_param sp = { .sched_priority = (int)b->rt_prio };
+	int err;
+
+	if (!b->rt_prio)
+		return 0;
+	err = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+	if (err) {
+		bench_err(b, "%s: SCHED_FIFO priority %u: %s", b->rt_what, b->rt_prio,
+			  strerror(err));
+		return -1;
+	}
+	return 0;
 }
 
 /* Preallocate and pre-fault every consumer's latency buffer (not in the window). */
@@ -471,6 +524,13 @@ static inline bool bench_any_failed(struct bench *b)
 static inline bool bench_stopping(struct bench *b)
 {
 	return atomic_load_explicit(&b->phase, memory_order_relaxed) == PH_STOP;
+}
+
+/* Whether consumer @c, finding nothing, should look again at once (--spin,
+ * once its first frame came) rather than sleep in its receive call. */
+static inline bool bench_spinning(const struct bench *b, struct bench_cons *c)
+{
+	return b->spin && atomic_load_explicit(&c->frames, memory_order_relaxed);
 }
 
 /* A consumer's account of one received batch: @n frames. */
@@ -755,10 +815,10 @@ static inline int print_lat(const struct bench *b, const char *name, bool second
 /*
  * The report: {"system":..., "mode":..., "n":..., "window_s":...,
  * "per_consumer_pps":[...], "min_pps", "mean_pps", "total_pps", "frames",
- * "allocs", ["daemon_allocs",] "allocs_per_frame", "rss_bytes", PROGRAM
- * FIELDS, "latency_ns"}.  allocs: this process and its consumer processes;
- * daemon_allocs (with b->alloc_file): the daemon's; allocs_per_frame: both
- * together per received frame.
+ * "allocs", ["daemon_allocs",] "allocs_per_frame", "rss_bytes", "rt_prio",
+ * PROGRAM FIELDS, "latency_ns"}.  allocs: this process and its consumer
+ * processes; daemon_allocs (with b->alloc_file): the daemon's;
+ * allocs_per_frame: both together per received frame; rt_prio: -P.
  * @extra: the program's own fields, already JSON ("\"k\":v,..."), or "".
  */
 static inline int bench_report(struct bench *b, const char *system, const char *mode,
@@ -794,7 +854,8 @@ static inline int bench_report(struct bench *b, const char *system, const char *
 	} else {
 		printf(",\"allocs_per_frame\":null");
 	}
-	printf(",\"rss_bytes\":%" PRIu64 "%s%s", b->rss_bytes, *extra ? "," : "", extra);
+	printf(",\"rss_bytes\":%" PRIu64 ",\"rt_prio\":%u%s%s", b->rss_bytes, b->rt_prio,
+	       *extra ? "," : "", extra);
 
 	if (b->latency) {
 		for (unsigned int i = 0; i < b->n; i++)

@@ -11,11 +11,26 @@
  * The loop, per batch of up to 64 descriptors: peek the rx ring; read the
  * first byte of each frame; put the same addresses into the fill ring;
  * release the rx entries; kick the kernel only when the fill ring asks for
- * it (need_wakeup).  With nothing to read it sleeps in poll() (so that a
- * NAPI thread on the same core can run), like xsnap_recv() does, or with
- * --spin looks again at once.
+ * it (need_wakeup).  With nothing to read it waits in one of three ways:
+ *
+ *   block      (default) sleeps in poll() (so that a NAPI thread on the same
+ *              core can run), like xsnap_recv() does;
+ *   spin       (--spin) looks again at once;
+ *   busy-poll  (--busy-poll) the socket has SO_PREFER_BUSY_POLL,
+ *              SO_BUSY_POLL 20 us and SO_BUSY_POLL_BUDGET 64, and the
+ *              thread calls recvfrom(MSG_DONTWAIT), in which the kernel runs
+ *              the device's NAPI poll itself (up to 20 us) until frames come:
+ *              the lowest-overhead way a raw AF_XDP user can wait.
+ *
+ * Spinning and busy polling start with the first frame: until then the
+ * thread sleeps in poll() (see bench.h).
+ *
+ * With -P/--rt-prio N the receive thread runs SCHED_FIFO at priority N (only
+ * with blocking poll: a real-time thread that never sleeps would starve the
+ * NAPI thread that shares its core).
  *
  *   bench_afxdp -i xs-rx -c 1 -w 2 -R /tmp/ready [--ring 2048] [-L]
+ *               [--spin | --busy-poll] [-P 1]
  */
 #include <poll.h>
 #include <net/if.h>
@@ -29,6 +44,20 @@
 
 #define FRAME_SIZE	XSK_UMEM__DEFAULT_FRAME_SIZE
 
+/* --busy-poll: how long one recvfrom() may busy-poll, and its NAPI budget */
+#define BUSY_POLL_US		20
+#define BUSY_POLL_BUDGET	64
+
+#ifndef SO_PREFER_BUSY_POLL
+#define SO_PREFER_BUSY_POLL	69
+#endif
+#ifndef SO_BUSY_POLL_BUDGET
+#define SO_BUSY_POLL_BUDGET	70
+#endif
+
+enum { W_BLOCK, W_SPIN, W_BUSY_POLL };
+static const char *const wait_names[] = { "block", "spin", "busy-poll" };
+
 static struct {
 	uint32_t ring;		/* rx and fill ring entries */
 	uint32_t frames;	/* UMEM chunks: 2 x ring */
@@ -39,6 +68,10 @@ static struct {
 	struct xsk_ring_prod fill;
 	struct xsk_ring_cons comp, rx;
 	struct xdp_statistics st0, st1;
+	int wait;		/* W_* */
+	bool busy_poll_set;	/* every busy-poll socket option took */
+	long long bp0, bp1;	/* TcpExt BusyPollRxPackets at the window's edges */
+	unsigned int napi_id;	/* the socket's SO_INCOMING_NAPI_ID after the window */
 } ax = { .ring = XSK_RING_CONS__DEFAULT_NUM_DESCS };
 
 static struct bench b;
@@ -49,6 +82,10 @@ static void *consumer(void *arg)
 	int fd = xsk_socket__fd(ax.xsk);
 	uint64_t sink = 0;
 
+	if (bench_rt_self(&b)) {
+		bench_fail(c);
+		return NULL;
+	}
 	while (!bench_stopping(&b)) {
 		uint32_t idx_rx, idx_fill, n, got;
 		uint64_t now = 0;
@@ -56,10 +93,14 @@ static void *consumer(void *arg)
 		n = xsk_ring_cons__peek(&ax.rx, BENCH_BATCH, &idx_rx);
 		if (!n) {
 			struct pollfd p = { .fd = fd, .events = POLLIN };
+			bool spin = bench_spinning(&b, c);
 
-			if (xsk_ring_prod__needs_wakeup(&ax.fill))
+			/* busy-poll: this call runs the NAPI loop (and is the
+			 * fill ring's wake-up as well) */
+			if ((spin && ax.wait == W_BUSY_POLL) ||
+			    xsk_ring_prod__needs_wakeup(&ax.fill))
 				recvfrom(fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
-			if (!b.spin)
+			if (!spin)
 				poll(&p, 1, 100);
 			continue;
 		}
@@ -100,16 +141,77 @@ static int read_stats(struct xdp_statistics *st)
 	return getsockopt(xsk_socket__fd(ax.xsk), SOL_XDP, XDP_STATISTICS, st, &len);
 }
 
+/*
+ * The namespace's TcpExt BusyPollRxPackets (frames that busy polling, not
+ * the NAPI softirq or kthread, took from the device: proof that --busy-poll
+ * polls), or -1 if there is no such counter.
+ */
+static long long busy_poll_rx(void)
+{
+	char names[4096], vals[4096];
+	long long v = -1;
+	FILE *f = fopen("/proc/net/netstat", "re");
+
+	if (!f)
+		return -1;
+	while (v < 0 && fgets(names, sizeof(names), f) && fgets(vals, sizeof(vals), f)) {
+		char *sn, *sv, *pn, *pv;
+
+		pn = strtok_r(names, " \n", &sn);
+		pv = strtok_r(vals, " \n", &sv);
+		if (!pn || !pv || strcmp(pn, "TcpExt:"))
+			continue;
+		while ((pn = strtok_r(NULL, " \n", &sn)) && (pv = strtok_r(NULL, " \n", &sv)))
+			if (!strcmp(pn, "BusyPollRxPackets")) {
+				v = strtoll(pv, NULL, 10);
+				break;
+			}
+	}
+	fclose(f);
+	return v;
+}
+
 static void at_start(struct bench *bb)
 {
 	(void)bb;
 	read_stats(&ax.st0);
+	ax.bp0 = busy_poll_rx();
 }
 
 static void at_end(struct bench *bb)
 {
+	socklen_t len = sizeof(ax.napi_id);
+
 	(void)bb;
 	read_stats(&ax.st1);
+	ax.bp1 = busy_poll_rx();
+	/* 0: the frames came with no NAPI id, and busy polling has no NAPI
+	 * instance to poll */
+	if (getsockopt(xsk_socket__fd(ax.xsk), SOL_SOCKET, SO_INCOMING_NAPI_ID, &ax.napi_id, &len))
+		ax.napi_id = 0;
+}
+
+/* --busy-poll's socket options; a refused one is a warning (the run goes on,
+ * and its report says busy_poll_set false). */
+static void set_busy_poll(int fd)
+{
+	static const struct {
+		int opt, val;
+		const char *name;
+	} o[] = {
+		{ SO_PREFER_BUSY_POLL, 1, "SO_PREFER_BUSY_POLL" },
+		{ SO_BUSY_POLL, BUSY_POLL_US, "SO_BUSY_POLL" },
+		{ SO_BUSY_POLL_BUDGET, BUSY_POLL_BUDGET, "SO_BUSY_POLL_BUDGET" },
+	};
+
+	ax.busy_poll_set = true;
+	for (size_t i = 0; i < sizeof(o) / sizeof(o[0]); i++) {
+		if (!setsockopt(fd, SOL_SOCKET, o[i].opt, &o[i].val, sizeof(o[i].val)))
+			continue;
+		fprintf(stderr, "%s: warning: %s %d: %s (going on)\n", b.prog, o[i].name,
+			o[i].val, strerror(errno));
+		ax.busy_poll_set = false;
+	}
 }
 
 static int setup(int ifindex)
@@ -158,6 +260,8 @@ static int setup(int ifindex)
 		bench_err(&b, "inserting the socket into the XSKMAP: %s", strerror(errno));
 		return -1;
 	}
+	if (ax.wait == W_BUSY_POLL)
+		set_busy_poll(fd);
 	/* the fill ring gets ring entries; the other half of the UMEM is what
 	 * sits in the rx ring or with the consumer */
 	if (xsk_ring_prod__reserve(&ax.fill, ax.ring, &idx) != ax.ring) {
@@ -187,9 +291,16 @@ static void usage(FILE *f)
 		   "One raw AF_XDP socket (copy mode, queue 0), one consumer touching one byte\n"
 		   "per frame; report its rate over a window.\n\n"
 		   BENCH_COMMON_HELP
+		   BENCH_RT_HELP("the receive thread")
+		   "                           Blocking poll only (not with -S, --busy-poll).\n"
+		   "      --busy-poll          busy-poll the device when idle (from the first\n"
+		   "                           frame on): SO_PREFER_BUSY_POLL, SO_BUSY_POLL 20 us\n"
+		   "                           and SO_BUSY_POLL_BUDGET 64 on the socket, and\n"
+		   "                           recvfrom(MSG_DONTWAIT) instead of poll() (a\n"
+		   "                           refused option: a warning); not with -S\n"
 		   "      --ring N             rx and fill ring entries (default 2048;\n"
 		   "                           UMEM: 2 x N frames)\n"
-		   "Prints one JSON object.  -n must be 1.\n");
+		   "Prints one JSON object (\"wait\": block, spin or busy-poll).  -n must be 1.\n");
 }
 
 int main(int argc, char **argv)
@@ -197,12 +308,15 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		BENCH_COMMON_OPTS,
 		{ "ring", required_argument, NULL, 'r' },
+		{ "busy-poll", no_argument, NULL, 'B' },
 		{ 0 }
 	};
-	char extra[256];
+	bool busy_poll = false;
+	char extra[384];
 	int c, ifindex, ret = EXIT_FAILURE;
 
 	bench_init(&b, "bench_afxdp");
+	b.rt_what = "the receive thread";
 	while ((c = getopt_long(argc, argv, BENCH_COMMON_SHORT, lo, NULL)) != -1) {
 		if (bench_common_opt(&b, c, optarg))
 			continue;
@@ -211,6 +325,9 @@ int main(int argc, char **argv)
 			ax.ring = (uint32_t)bench_parse_ul(&b, "--ring", optarg, 64, 1u << 16);
 			if (ax.ring & (ax.ring - 1))
 				bench_usage_error(&b, "--ring: %u is not a power of two", ax.ring);
+			break;
+		case 'B':
+			busy_poll = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -222,6 +339,13 @@ int main(int argc, char **argv)
 	bench_check_opts(&b, argc, argv);
 	if (b.n != 1)
 		bench_usage_error(&b, "-n: one raw socket has one consumer");
+	if (busy_poll && b.spin)
+		bench_usage_error(&b, "--busy-poll and -S/--spin are two ways to wait: one");
+	if (b.rt_prio && (busy_poll || b.spin))
+		bench_usage_error(&b, "-P/--rt-prio needs blocking poll: a SCHED_FIFO thread that "
+				  "never sleeps starves the rest of its CPU");
+	ax.wait = busy_poll ? W_BUSY_POLL : b.spin ? W_SPIN : W_BLOCK;
+	b.spin = ax.wait != W_BLOCK;	/* bench_spinning(): busy polling spins too */
 	ax.frames = 2 * ax.ring;
 	ifindex = (int)if_nametoindex(b.ifname);
 	if (!ifindex) {
@@ -235,12 +359,19 @@ int main(int argc, char **argv)
 		goto out;
 	snprintf(extra, sizeof(extra),
 		 "\"umem_bytes\":%" PRIu64 ",\"ring\":%u,\"rx_dropped\":%llu,\"rx_ring_full\":%llu,"
-		 "\"fill_empty\":%llu",
+		 "\"fill_empty\":%llu,\"wait\":\"%s\"",
 		 (uint64_t)ax.frames * FRAME_SIZE, ax.ring,
 		 (unsigned long long)(ax.st1.rx_dropped - ax.st0.rx_dropped),
 		 (unsigned long long)(ax.st1.rx_ring_full - ax.st0.rx_ring_full),
 		 (unsigned long long)(ax.st1.rx_fill_ring_empty_descs -
-				      ax.st0.rx_fill_ring_empty_descs));
+				      ax.st0.rx_fill_ring_empty_descs),
+		 wait_names[ax.wait]);
+	if (ax.wait == W_BUSY_POLL)
+		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
+			 ",\"busy_poll\":{\"usecs\":%d,\"budget\":%d,\"prefer\":1,\"set\":%s,"
+			 "\"rx_packets\":%lld,\"napi_id\":%u}",
+			 BUSY_POLL_US, BUSY_POLL_BUDGET, ax.busy_poll_set ? "true" : "false",
+			 ax.bp0 >= 0 && ax.bp1 >= 0 ? ax.bp1 - ax.bp0 : -1, ax.napi_id);
 	if (!bench_report(&b, "afxdp", "raw", extra))
 		ret = EXIT_SUCCESS;
 out:

@@ -57,7 +57,7 @@ static void *consumer(void *arg)
 		      TP_STATUS_USER)) {
 			struct pollfd pfd = { .fd = p->fd, .events = POLLIN | POLLERR };
 
-			if (!b.spin)
+			if (!bench_spinning(&b, c))
 				poll(&pfd, 1, 100);
 			continue;
 		}
@@ -171,6 +171,7 @@ static void usage(FILE *f)
 		   "N AF_PACKET TPACKET_V3 rings, each seeing every frame, one consumer each;\n"
 		   "report each one's rate over a window.\n\n"
 		   BENCH_COMMON_HELP
+		   BENCH_RT_HELP_REFUSED("the kernel fills the rings")
 		   "      --block-kb KB        ring block size in KiB (default 256)\n"
 		   "      --blocks N           ring blocks (default 32)\n"
 		   "Prints one JSON object.\n");

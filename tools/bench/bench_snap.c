@@ -213,6 +213,7 @@ static void usage(FILE *f)
 	fprintf(f, "Usage: bench_snap -i IFACE [options]\n"
 		   "Cost of a snapshot of the last 10000 frames and of copy-on-write per frame.\n\n"
 		   BENCH_COMMON_HELP
+		   BENCH_RT_HELP_REFUSED("a cost measurement, not a receive rate")
 		   "      --reps N             repetitions of each measurement (default 21)\n"
 		   "Prints one JSON object.  -n, -L and -S do not apply; -w is unused.\n");
 }

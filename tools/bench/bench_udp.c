@@ -51,7 +51,7 @@ static void *consumer(void *arg)
 	while (!bench_stopping(&b)) {
 		/* SO_RCVTIMEO (100 ms) bounds the wait; MSG_WAITFORONE: block for
 		 * the first datagram only, then take what is queued */
-		int flags = b.spin ? MSG_DONTWAIT : MSG_WAITFORONE;
+		int flags = bench_spinning(&b, c) ? MSG_DONTWAIT : MSG_WAITFORONE;
 		int n = recvmmsg(u->fd, u->msgs, BENCH_BATCH, flags, NULL);
 		uint64_t now = 0;
 
@@ -190,6 +190,7 @@ static void usage(FILE *f)
 		   "N kernel UDP sockets joined to one multicast group, one consumer each;\n"
 		   "report each one's rate over a window.\n\n"
 		   BENCH_COMMON_HELP
+		   BENCH_RT_HELP_REFUSED("the kernel fills the sockets")
 		   "  -g, --group ADDR         multicast group (default 239.1.1.1)\n"
 		   "  -p, --port PORT          UDP port (default 9000)\n"
 		   "      --rcvbuf BYTES       socket receive buffer (default 4194304)\n"

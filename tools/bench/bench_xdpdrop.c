@@ -39,6 +39,7 @@ static void usage(FILE *f)
 	fprintf(f, "Usage: bench_xdpdrop -i IFACE [options]\n"
 		   "Count and drop every frame in XDP; report the rate over a window.\n\n"
 		   BENCH_COMMON_HELP
+		   BENCH_RT_HELP_REFUSED("an XDP program counts, no thread receives")
 		   "Prints one JSON object.  -n, -L and -S do not apply.\n");
 }
 

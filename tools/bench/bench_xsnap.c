@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * bench_xsnap: N in-process xsnap consumers on one queue.  Opens the
- * interface with xsnap_open() (queue 0; the engine runs inside the
- * consumers' xsnap_recv() calls, no thread of its own), and per --mode:
+ * interface with xsnap_open() (queue 0; the engine, which moves frames from
+ * the kernel's rings into the tenants' logs, runs in its own thread, pinned
+ * with the process; -P/--rt-prio N makes it SCHED_FIFO N through
+ * xsnap_opts.engine_prio, the consumer threads stay normal), and per --mode:
  *
  *   fanout   one tenant with rule 'udp dst port PORT', N fan-out sockets:
  *            every consumer sees every frame;
@@ -21,7 +23,8 @@
  * and one socket of the daemon's tenant(s) (t0, or t0..tN-1 for --mode
  * tenants; the daemon must have them, with the rule, and -i IFACE attached:
  * scripts/bench.sh sets that up with xsnapctl).  The engine then runs in
- * xsnapd, not in the consumers; the receive loop is the same code.  The
+ * xsnapd, not in the consumers (so -P is refused: xsnapd's scheduling is
+ * xsnapd's own option); the receive loop is the same code.  The
  * counters come from xsnapd (a connection of the main process, made after
  * the consumers are forked), and with --daemon-allocs FILE the daemon's
  * heap allocations in the window are counted too (xsnapd running under
@@ -35,6 +38,8 @@
  *   bench_xsnap -i xs-rx --mode fanout -n 8 -c 1 -w 2 -R /tmp/ready
  *   bench_xsnap -i xs-rx --connect /tmp/d/xsnapd.sock -n 8 -c 1 -w 2
  */
+#include <dirent.h>
+
 #include <xsnap/abi.h>
 #include <xsnap/xsnap.h>
 
@@ -55,6 +60,7 @@ static struct {
 	struct xsnap_sock *socks[BENCH_MAX_CONS];
 	struct xsnap_stats st0, st1;
 	bool quiet, stats_ok;
+	int engine_policy, engine_prio;	/* the engine thread's, as found; -1: not found */
 } xb = { .frames = 16384, .quota = 1024, .ring = 2048, .pool = 64, .port = 9000 };
 
 static struct bench *b;
@@ -100,7 +106,7 @@ static void *consumer(void *arg)
 		bench_ready(c);
 	}
 	while (!bench_stopping(b)) {
-		int n = xsnap_recv(s, v, BENCH_BATCH, b->spin ? 0 : 100);
+		int n = xsnap_recv(s, v, BENCH_BATCH, bench_spinning(b, c) ? 0 : 100);
 		uint64_t now = 0;
 
 		if (n <= 0) {
@@ -142,9 +148,52 @@ static void stats(struct xsnap_stats *st)
 		xb.stats_ok = false;
 }
 
+/*
+ * The in-process engine thread's scheduling policy and priority, as it runs
+ * (it sets them itself when it starts, and only warns if that is refused):
+ * found by its name in /proc/self/task.  -1 each if there is none.
+ */
+static void engine_sched(int *policy, int *prio)
+{
+	struct dirent *de;
+	DIR *d;
+
+	*policy = *prio = -1;
+	d = opendir("/proc/self/task");
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char path[300], comm[32] = "";
+		struct sched_param sp;
+		pid_t tid;
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", de->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = '\0';
+		fclose(f);
+		if (strcmp(comm, "xsnap-engine\n"))
+			continue;
+		tid = (pid_t)atoi(de->d_name);
+		*policy = sched_getscheduler(tid);
+		if (*policy >= 0 && !sched_getparam(tid, &sp))
+			*prio = sp.sched_priority;
+		break;
+	}
+	closedir(d);
+}
+
 static void at_start(struct bench *bb)
 {
 	(void)bb;
+	/* outside the window: opendir() allocates */
+	if (!xb.connect)
+		engine_sched(&xb.engine_policy, &xb.engine_prio);
 	/* the main process's own connection, for the daemon's counters: made
 	 * now, after the fork, so that no consumer inherits it */
 	if (xb.connect && !xb.ctx) {
@@ -174,7 +223,8 @@ static int setup(void)
 {
 	uint32_t ntenants = xb.mode == M_TENANTS ? b->n : 1;
 	XSNAP_OPTS(xsnap_opts, o, .frames = xb.frames, .ring_size = xb.ring,
-		   .max_tenants = ntenants > 8 ? ntenants : 8, .pool_frames = xb.pool);
+		   .max_tenants = ntenants > 8 ? ntenants : 8, .pool_frames = xb.pool,
+		   .engine_prio = b->rt_prio);
 	char match[64], name[32];
 
 	if (xb.quiet)
@@ -229,6 +279,9 @@ static void usage(FILE *f)
 		   "N in-process xsnap consumers on queue 0, or N consumer processes of\n"
 		   "xsnapd (--connect); report each one's rate over a window.\n\n"
 		   BENCH_COMMON_HELP
+		   BENCH_RT_HELP("xsnap's engine thread (engine_prio)")
+		   "                           The consumer threads stay normal.  Not with\n"
+		   "                           --connect (the engine is then xsnapd's).\n"
 		   "  -m, --mode MODE          fanout (one tenant, default), tenants (one\n"
 		   "                           each) or share (one share group)\n"
 		   "  -p, --port PORT          rule 'udp dst port PORT' (default 9000)\n"
@@ -277,6 +330,7 @@ int main(int argc, char **argv)
 	/* shared memory: with --connect the consumers are processes */
 	b = bench_new_shared("bench_xsnap");
 	b->procs = false;
+	b->rt_what = "xsnap's engine thread";
 	while ((c = getopt_long(argc, argv, BENCH_COMMON_SHORT "m:p:qC:", lo, NULL)) != -1) {
 		if (bench_common_opt(b, c, optarg))
 			continue;
@@ -330,6 +384,9 @@ int main(int argc, char **argv)
 				  "(xsnapctl attach --frames, tenant add --quota)");
 	if (b->alloc_file && !xb.connect)
 		bench_usage_error(b, "--daemon-allocs needs --connect");
+	if (b->rt_prio && xb.connect)
+		bench_usage_error(b, "-P/--rt-prio: with --connect the engine is xsnapd's thread, "
+				  "not this program's (xsnapd has its own option)");
 	b->lat2_name = "latency_xdp_ns";
 	bench_signals(b);
 	if (bench_pin_self(b) || bench_alloc_lat(b) || setup())
@@ -338,6 +395,14 @@ int main(int argc, char **argv)
 		goto out;
 	if (!xb.stats_ok) {
 		bench_err(b, "reading xsnap's counters failed");
+		goto out;
+	}
+	if (!xb.connect && b->rt_prio &&
+	    (xb.engine_policy != SCHED_FIFO || xb.engine_prio != (int)b->rt_prio)) {
+		bench_err(b, "-P %u: the engine thread %s (policy %d, priority %d), not "
+			  "SCHED_FIFO %u", b->rt_prio,
+			  xb.engine_policy < 0 ? "was not found" : "ran", xb.engine_policy,
+			  xb.engine_prio, b->rt_prio);
 		goto out;
 	}
 	if (xb.connect) {
