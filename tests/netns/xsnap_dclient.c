@@ -11,12 +11,12 @@
  * Modes:
  *   recv     (default) receive and release until SIGTERM/SIGINT, then print
  *            "frames N seq_gaps G bad_payload B log_gaps L first F last S
- *            delivered D": G counts breaks in the sequence numbers of each
+ *            delivered D queues Q": G counts breaks in the sequence numbers of each
  *            xsnap-gen stream's payloads (per socket), B frames whose payload
  *            does not verify (tools/common/payload.h), L breaks in the
  *            tenant log's sequence numbers, F and S the first and last
  *            payload sequence number seen, D the daemon's count for the
- *            tenant; exit 3 with "recv error: ..." if recv fails
+ *            tenant, Q the number of receive queues frames came from; exit 3 with "recv error: ..." if recv fails
  *   hold     like recv but never release (frames stay with the daemon until
  *            the process dies)
  *   snap     (-n COUNT -k K) receive COUNT frames, then snapshot the last K
@@ -55,6 +55,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <xsnap/abi.h>
 #include <xsnap/xsnap.h>
 
 #include "payload.h"
@@ -117,7 +118,7 @@ static int run_recv(struct xsnap_ctx *ctx, struct xsnap_sock **socks, int nsocks
 		    const char *tenant, bool hold, const char *readyf, bool ready_on_frame)
 {
 	uint64_t frames = 0, gaps = 0, log_gaps = 0, bad = 0, last[16] = { 0 };
-	uint64_t first_seq = 0, last_seq = 0;
+	uint64_t first_seq = 0, last_seq = 0, queues[XSNAP_MAX_QUEUES / 64 + 1] = { 0 };
 	static struct stream_seq ss[16][MAX_STREAMS];
 	struct xsnap_frame *v[64];
 	bool any = false;
@@ -146,6 +147,9 @@ static int run_recv(struct xsnap_ctx *ctx, struct xsnap_sock **socks, int nsocks
 				if (last[i] && seq != last[i] + 1)
 					log_gaps++;
 				last[i] = seq;
+				if (xsnap_frame_queue(v[k]) < XSNAP_MAX_QUEUES)
+					queues[xsnap_frame_queue(v[k]) / 64] |=
+						1ull << (xsnap_frame_queue(v[k]) % 64);
 				if (payload_of_frame(xsnap_frame_data(v[k]), xsnap_frame_len(v[k]), &pl,
 						     &pllen) ||
 				    payload_check(pl, pllen, &stream, &pseq) || stream >= MAX_STREAMS) {
@@ -174,12 +178,16 @@ static int run_recv(struct xsnap_ctx *ctx, struct xsnap_sock **socks, int nsocks
 		/* the daemon's count includes what this process delivered */
 		if (xsnap_stats(ctx, tenant, &st))
 			rc = 1;
+		unsigned int nq = 0;
+
+		for (size_t w = 0; w < sizeof(queues) / sizeof(queues[0]); w++)
+			nq += (unsigned int)__builtin_popcountll(queues[w]);
 		printf("frames %llu seq_gaps %llu bad_payload %llu log_gaps %llu first %llu "
-		       "last %llu delivered %llu\n",
+		       "last %llu delivered %llu queues %u\n",
 		       (unsigned long long)frames, (unsigned long long)gaps,
 		       (unsigned long long)bad, (unsigned long long)log_gaps,
 		       (unsigned long long)first_seq, (unsigned long long)last_seq,
-		       (unsigned long long)st.delivered);
+		       (unsigned long long)st.delivered, nq);
 	}
 	return rc;
 }

@@ -35,6 +35,34 @@ static bool is_pow2(uint32_t v)
 	return v && !(v & (v - 1));
 }
 
+/*
+ * Defaults that scale with the number of queues: every queue's fill and rx
+ * rings hold frames of the receive region, so 64 queues with 1024-entry
+ * rings would pin 128 Ki frames (512 MiB) before any tenant has a quota.
+ * Up to 4 queues a ring has DEFAULT_RING entries; beyond, the rings of all
+ * queues hold about 4 Ki entries together (at least 128 each), and the
+ * region holds the rings plus DEFAULT_FRAMES / 2 for quotas (at least
+ * DEFAULT_FRAMES): 16 queues: rings of 256, 12 Ki frames; 64 queues: 128,
+ * 20 Ki frames (80 MiB).
+ */
+static uint32_t default_ring(uint32_t nq)
+{
+	uint32_t r = DEFAULT_RING;
+
+	while (nq > 4 && r > 128 && (uint64_t)r * nq > 4096)
+		r /= 2;
+	return r;
+}
+
+static uint32_t default_frames(uint32_t nq, uint32_t ring)
+{
+	uint64_t f = (uint64_t)nq * 2 * ring + DEFAULT_FRAMES / 2;
+
+	if (f < DEFAULT_FRAMES)
+		f = DEFAULT_FRAMES;
+	return f > UMEM_MAX_FRAMES ? UMEM_MAX_FRAMES : (uint32_t)f;
+}
+
 /* Number of rx queues of @ifname (ethtool channels), or 0 if unknown. */
 static uint32_t rx_queues(const char *ifname)
 {
@@ -194,8 +222,8 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 	}
 	first = OPTS_GET(opts, queue, 0);
 	nq = OPTS_GET(opts, nqueues, 1);
-	frames = OPTS_GET(opts, frames, DEFAULT_FRAMES);
-	ring = OPTS_GET(opts, ring_size, DEFAULT_RING);
+	ring = OPTS_GET(opts, ring_size, default_ring(nq));
+	frames = OPTS_GET(opts, frames, default_frames(nq, ring));
 	tenants = OPTS_GET(opts, max_tenants, DEFAULT_TENANTS);
 	pool = OPTS_GET(opts, pool_frames, DEFAULT_POOL);
 	mode = OPTS_GET(opts, mode, XSNAP_MODE_AUTO);

@@ -30,14 +30,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define XP_VERSION	1
+#define XP_VERSION	2	/* 2: ATTACH has the ring size; log pages have a wake word */
 #define XP_MAX_MSG	65536	/* bytes, header included */
 #define XP_MAX_FDS	8
 #define XP_STR_MAX	1024
 
 enum xp_op {
 	XP_HELLO = 1,		/* u32 version -> u32 version, u32 uid, u8 admin */
-	XP_ATTACH,		/* str iface, u32 first, u32 nqueues, u32 mode, u32 zc, u32 frames */
+	XP_ATTACH,		/* str iface, u32 first, u32 nqueues, u32 mode, u32 zc, u32 frames,
+			 * u32 ring */
 	XP_DETACH,		/* str iface */
 	XP_STATUS,		/* str iface ("" all) -> see xsnapctl */
 	XP_TENANT_ADD,		/* str name, u32 quota, u32 pool, i64 uid, i64 gid -> u32 slot */

@@ -146,6 +146,7 @@ int xsnap_snap_next(struct xsnap_snap *sn, struct xsnap_frame **v, unsigned int 
 		f->addr = e.addr;
 		f->len = e.len;
 		f->version = e.version;
+		f->queue = e.queue;
 		f->flags = VIEW_SNAP;
 		v[got++] = f;
 		sn->pos++;

@@ -300,6 +300,7 @@ static unsigned int take(struct xsnap_sock *s, struct xsnap_frame **v, unsigned 
 		f->addr = e.addr;
 		f->len = e.len;
 		f->version = e.version;
+		f->queue = e.queue;
 		f->flags = VIEW_LOG;
 		s->held[seq & mask] = 1;
 		v[got++] = f;
@@ -553,6 +554,11 @@ uint64_t xsnap_frame_time_ns(const struct xsnap_frame *f)
 uint32_t xsnap_frame_version(const struct xsnap_frame *f)
 {
 	return f->version;
+}
+
+uint32_t xsnap_frame_queue(const struct xsnap_frame *f)
+{
+	return f->queue;
 }
 
 uint64_t xsnap_frame_id(const struct xsnap_frame *f)

@@ -387,7 +387,6 @@ struct xsnap_ctx {
 	struct rule *rules;
 	unsigned int nrules, rules_cap;
 	uint32_t next_rule_id;
-	uint32_t tx_queue;	/* index in q[] that transmits */
 	bool dead_if;		/* interface gone */
 	struct client *cl;	/* connected to xsnapd (client.c), NULL in-process */
 };
@@ -407,7 +406,7 @@ struct xsnap_frame {
 	uint32_t len;
 	uint32_t version;
 	uint32_t flags;		/* VIEW_* */
-	uint32_t pad;
+	uint32_t queue;		/* receive queue id; a fresh frame: the first queue's */
 };
 
 struct xsnap_sock {
@@ -518,6 +517,7 @@ static inline void log_read(const struct log_ent *e, struct log_ent *out)
 		out->version = e->version;
 		out->flow_hash = e->flow_hash;
 		out->stamp = e->stamp;
+		out->queue = e->queue;
 		atomic_thread_fence(memory_order_acquire);
 		b = atomic_load_explicit(&((struct log_ent *)e)->sc, memory_order_relaxed);
 	} while (a != b || (a & 1));
