@@ -224,6 +224,8 @@ static void check_conservation(struct sim *sim)
 		CHECK(where[c] != 0);
 	}
 	CHECK_EQ(u->nfree + ctx->q[0].outstanding + in_logs, u->nframes);
+	/* the counter xsnap_stats reports as frames_logged */
+	CHECK_EQ(u->nheld, in_logs);
 	free(where);
 }
 

@@ -743,8 +743,7 @@ int xsnap_stats(struct xsnap_ctx *ctx, const char *tenant, struct xsnap_stats *s
 	}
 	out.frames_total = ctx->umem.nframes;
 	out.frames_free = ctx->umem.nfree;
-	for (uint32_t c = 0; c < ctx->umem.nframes; c++)
-		out.frames_logged += ctx->umem.ref[c] != 0;
+	out.frames_logged = ctx->umem.nheld;
 	out.zerocopy = 1;
 	for (uint32_t i = 0; i < ctx->nq; i++) {
 		socklen_t len = sizeof(xs);

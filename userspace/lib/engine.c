@@ -264,9 +264,10 @@ static unsigned int rx_queue(struct xsnap_ctx *ctx, struct queue *q, uint32_t *t
 		}
 		if (chunk >= u->nframes)
 			continue;	/* not ours: never happens with aligned chunks */
-		if (refs)
+		if (refs) {
 			u->ref[chunk] = (uint16_t)refs;
-		else
+			u->nheld++;
+		} else
 			umem_free_push(u, chunk);
 	}
 	if (n) {

@@ -93,6 +93,8 @@ struct umem {
 	uint16_t *ref;
 	uint32_t *free;		/* free stack of receive chunks */
 	uint32_t nfree;
+	uint32_t nheld;		/* receive chunks with ref > 0 (kept as ref[] changes,
+				 * so stats need not scan ref[]) */
 	uint32_t *pool_free;	/* pool p's free stack: pool_free[p * pool_frames ...] */
 	uint32_t *npool_free;	/* per pool */
 };
@@ -158,8 +160,11 @@ static inline void umem_put(struct umem *u, uint64_t addr)
 {
 	uint32_t chunk = (uint32_t)(addr >> FRAME_SHIFT);
 
-	if (--u->ref[chunk] == 0)
+	if (--u->ref[chunk] == 0) {
+		if (chunk < u->nframes)
+			u->nheld--;
 		umem_free_push(u, chunk);
+	}
 }
 
 /* A chunk of pool @p with one reference, or UINT32_MAX if the pool is empty. */
