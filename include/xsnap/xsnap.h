@@ -155,9 +155,11 @@ XSNAP_API struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_op
  * Sockets of a connected context behave like in-process ones for
  * xsnap_socket, xsnap_recv, xsnap_recvfrom, xsnap_release, xsnap_fd,
  * xsnap_sock_close and the frame accessors: frames are zero-copy views of the
- * receive region, which the process can only map read-only.  Sockets open
- * on the interface the daemon attached first, or on $XSNAP_IFACE; one
- * connected context serves one interface.  xsnap_tenant_add, xsnap_tenant_del,
+ * tenant's view (its private region, or the receive region for a tenant the
+ * operator put on the shared view), which the process can only map
+ * read-only.  Sockets open on the interface the daemon attached first, or
+ * on $XSNAP_IFACE (read when the socket is opened: one context may hold
+ * sockets of several interfaces).  xsnap_tenant_add, xsnap_tenant_del,
  * xsnap_rule_add, xsnap_rule_del and xsnap_stats are sent to the daemon
  * (control operations need root or the daemon's admin group).
  * xsnap_snapshot works too (the daemon pins the range; xsnap_snap_next
@@ -187,7 +189,21 @@ struct xsnap_tenant_opts {
 	size_t sz;
 	uint32_t quota;		/* log capacity in frames: a power of two; 0 means the
 				 * default, 1024 */
+	uint32_t pad;
+	const char *view;	/* where its consumers read frames: NULL or
+				 * XSNAP_VIEW_SHARED, the receive region (zero-copy:
+				 * every tenant of the shared view can read every
+				 * frame of the queue); XSNAP_VIEW_PRIVATE, a
+				 * private view of its own; any other name, the
+				 * private view of that name, created with its first
+				 * tenant (a group of tenants that may read each
+				 * other's frames).  A private view gets a copy of
+				 * each of its tenants' frames, once for all of
+				 * them, and its consumers can read nothing else. */
 };
+
+#define XSNAP_VIEW_SHARED "shared"
+#define XSNAP_VIEW_PRIVATE "private"
 
 /**
  * xsnap_tenant_add() - create a tenant.
@@ -538,7 +554,12 @@ struct xsnap_stats {
 	uint64_t snapshots;	/* snapshots taken */
 	uint64_t recvfrom_skipped;	/* non-UDP frames skipped by xsnap_recvfrom */
 	uint32_t pool_free;	/* free chunks in the tenant's pool (summed) */
-	uint32_t pad;
+	uint32_t view_private;	/* tenants that read a private view (1 or 0 for a tenant) */
+	uint64_t view_copies;	/* frames the engine copied into their private view(s),
+				 * once per view for all its tenants (a view shared by
+				 * several tenants counts under each) */
+	uint32_t view_held;	/* chunks of their private view(s) that logs hold now */
+	uint32_t pad2;
 };
 
 /**

@@ -40,7 +40,6 @@
  *            both are refused with EOPNOTSUPP (no TX on a connected context)
  *   idle     connect without HELLO and sleep until SIGTERM (a stalled client)
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -78,32 +77,6 @@ static void ready(const char *path)
 	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (fd >= 0)
 		close(fd);
-}
-
-/* A descriptor of ours whose link names @what ("memfd:xsnap-rx"), or -1. */
-static int find_fd(const char *what)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int found = -1;
-
-	while (d && (e = readdir(d))) {
-		char p[300], l[256];
-		ssize_t n;
-
-		snprintf(p, sizeof(p), "/proc/self/fd/%s", e->d_name);
-		n = readlink(p, l, sizeof(l) - 1);
-		if (n <= 0)
-			continue;
-		l[n] = '\0';
-		if (strstr(l, what)) {
-			found = atoi(e->d_name);
-			break;
-		}
-	}
-	if (d)
-		closedir(d);
-	return found;
 }
 
 #define MAX_STREAMS 16
@@ -265,6 +238,39 @@ static int run_write(struct xsnap_sock *s, const char *readyf)
 	return 0;
 }
 
+static const char *sock_path;
+static int raw_connect(void);
+
+/*
+ * What an attacker gets without the library: HELLO and SOCKET of @tenant on
+ * a raw connection of its own; the descriptors of the reply in @fds (the
+ * library maps them and closes them; an attacker keeps them).  Returns how
+ * many came, or -1.
+ */
+static int raw_socket_fds(const char *tenant, int *fds)
+{
+	static uint8_t qb[XP_MAX_MSG], rb[XP_MAX_MSG];
+	unsigned int nfds = 0;
+	struct xp_msg q, r;
+	char err[256];
+	int fd = raw_connect();
+
+	xp_begin(&q, qb, sizeof(qb), XP_HELLO, 0);
+	xp_put_u32(&q, XP_VERSION);
+	if (xp_call(fd, &q, rb, sizeof(rb), &r, NULL, NULL, err, sizeof(err)))
+		return -1;
+	xp_begin(&q, qb, sizeof(qb), XP_SOCKET, 0);
+	xp_put_str(&q, tenant);
+	xp_put_str(&q, "");
+	xp_put_u32(&q, XSNAP_FANOUT);
+	xp_put_u32(&q, 0);
+	if (xp_call(fd, &q, rb, sizeof(rb), &r, fds, &nfds, err, sizeof(err))) {
+		printf("raw SOCKET: %s\n", err);
+		return -1;
+	}
+	return (int)nfds;	/* the connection stays open: the socket lives */
+}
+
 /* Start address of the first mapping whose /proc/self/maps line names @what. */
 static void *find_map(const char *what)
 {
@@ -286,17 +292,18 @@ static void *find_map(const char *what)
 static int run_mmapw(struct xsnap_ctx *ctx, struct xsnap_sock *s, const char *tenant,
 		     const char *readyf)
 {
-	int rx = find_fd("memfd:xsnap-rx"), bad = 0, r, fd;
+	int fds[XP_MAX_FDS], nfds = raw_socket_fds(tenant, fds), rx, bad = 0, r, fd;
 	struct xsnap_frame *f;
 	char path[64];
 	void *p;
 	int n;
 
 	ready(readyf);
-	if (rx < 0) {
-		printf("receive region descriptor not found\n");
+	if (nfds <= XP_FD_RX) {
+		printf("no descriptors from a raw SOCKET request\n");
 		return 1;
 	}
+	rx = fds[XP_FD_RX];	/* the tenant's view: the region its frames are read from */
 	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, rx, 0);
 	printf("mmap receive region writable: %s\n", p == MAP_FAILED ? strerror(errno) : "MAPPED");
 	bad += p != MAP_FAILED;
@@ -339,7 +346,6 @@ static int run_mmapw(struct xsnap_ctx *ctx, struct xsnap_sock *s, const char *te
 }
 
 /* --- hostile clients -------------------------------------------------------- */
-static const char *sock_path;
 
 static int raw_connect(void)
 {

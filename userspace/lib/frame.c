@@ -76,7 +76,7 @@ void *xsnap_frame_cow(struct xsnap_sock *s, struct xsnap_frame **fp)
 	/* the view now shows the private version; the old bytes stay
 	 * protected because the socket still holds the sequence number */
 	f->addr = addr;
-	f->data = ctx->umem.ro + addr;
+	f->data = s->ro + addr;
 	f->version = (e.seq == f->seq ? e.version : f->version) + 1;
 	f->flags |= VIEW_PRIVATE;
 	return ctx->umem.rw + addr;
@@ -159,7 +159,7 @@ struct xsnap_frame *xsnap_frame_alloc(struct xsnap_sock *s, uint32_t len)
 	}
 	memset(f, 0, sizeof(*f));
 	f->addr = chunk_base(chunk) + HEADROOM;
-	f->data = ctx->umem.ro + f->addr;
+	f->data = s->ro + f->addr;
 	f->len = len;
 	f->flags = VIEW_PRIVATE;
 	f->queue = ctx->q[0].id;
@@ -201,6 +201,9 @@ static const char *send_check(struct xsnap_sock *s, struct xsnap_frame **v, unsi
 			why = "a frame this socket does not hold";
 		else if (f->flags & VIEW_TX_MARK)
 			why = "the same frame twice";
+		else if (s->t->view && (f->addr >> FRAME_SHIFT) < s->t->view->nframes)
+			/* a copy in the tenant's private view, not in the UMEM */
+			why = "a frame of a private view (send a copy: xsnap_frame_cow)";
 		else
 			why = tx_desc_check(&s->ctx->umem, s->t->slot, f->addr, f->len);
 		if (!why)

@@ -119,7 +119,8 @@ int xp_done(const struct xp_msg *m);
 	X(held) X(xdp_tenant_frames) X(kernel_rx_dropped) X(kernel_rx_ring_full)          \
 	X(kernel_fill_empty) X(frames_total) X(frames_free) X(frames_kernel) X(zerocopy)  \
 	X(xdp_mode) X(frames_logged) X(evicted) X(cow) X(commits) X(tx_frames)            \
-	X(tx_completed) X(snapshots) X(recvfrom_skipped) X(pool_free)
+	X(tx_completed) X(snapshots) X(recvfrom_skipped) X(pool_free) X(view_private)       \
+	X(view_copies) X(view_held)
 #define XP_STATS_XDP 16
 
 struct xsnap_stats;
