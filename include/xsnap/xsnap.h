@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 #define XSNAP_VERSION_MAJOR 0
-#define XSNAP_VERSION_MINOR 1
+#define XSNAP_VERSION_MINOR 2
 
 struct xsnap_ctx;
 struct xsnap_sock;
@@ -91,9 +91,12 @@ struct xsnap_opts {
 	size_t sz;
 	uint32_t queue;		/* first queue id to open (default 0) */
 	uint32_t nqueues;	/* number of queues from @queue (default 1) */
-	uint32_t frames;	/* receive-region frames (default 8192; more than the
-				 * fill and rx rings of every queue hold) */
-	uint32_t ring_size;	/* fill/rx/tx/completion ring entries (default 1024) */
+	uint32_t frames;	/* receive-region frames: more than the fill and rx
+				 * rings of every queue hold (default: those rings
+				 * plus 4096, at least 8192) */
+	uint32_t ring_size;	/* fill/rx/tx/completion ring entries (default 1024;
+				 * beyond 4 queues about 4096 over all queues, at
+				 * least 128 each: 256 for 16 queues, 128 for 64) */
 	uint32_t mode;		/* enum xsnap_xdp_mode */
 	uint32_t zerocopy;	/* enum xsnap_zc_mode */
 	uint32_t max_tenants;	/* tenant slots (default 8, at most 32) */
@@ -152,9 +155,11 @@ XSNAP_API struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_op
  * Sockets of a connected context behave like in-process ones for
  * xsnap_socket, xsnap_recv, xsnap_recvfrom, xsnap_release, xsnap_fd,
  * xsnap_sock_close and the frame accessors: frames are zero-copy views of the
- * receive region, which the process can only map read-only.  Sockets open
- * on the interface the daemon attached first, or on $XSNAP_IFACE; one
- * connected context serves one interface.  xsnap_tenant_add, xsnap_tenant_del,
+ * tenant's view (its private region, or the receive region for a tenant the
+ * operator put on the shared view), which the process can only map
+ * read-only.  Sockets open on the interface the daemon attached first, or
+ * on $XSNAP_IFACE (read when the socket is opened: one context may hold
+ * sockets of several interfaces).  xsnap_tenant_add, xsnap_tenant_del,
  * xsnap_rule_add, xsnap_rule_del and xsnap_stats are sent to the daemon
  * (control operations need root or the daemon's admin group).
  * xsnap_snapshot works too (the daemon pins the range; xsnap_snap_next
@@ -184,7 +189,21 @@ struct xsnap_tenant_opts {
 	size_t sz;
 	uint32_t quota;		/* log capacity in frames: a power of two; 0 means the
 				 * default, 1024 */
+	uint32_t pad;
+	const char *view;	/* where its consumers read frames: NULL or
+				 * XSNAP_VIEW_SHARED, the receive region (zero-copy:
+				 * every tenant of the shared view can read every
+				 * frame of the queue); XSNAP_VIEW_PRIVATE, a
+				 * private view of its own; any other name, the
+				 * private view of that name, created with its first
+				 * tenant (a group of tenants that may read each
+				 * other's frames).  A private view gets a copy of
+				 * each of its tenants' frames, once for all of
+				 * them, and its consumers can read nothing else. */
 };
+
+#define XSNAP_VIEW_SHARED "shared"
+#define XSNAP_VIEW_PRIVATE "private"
 
 /**
  * xsnap_tenant_add() - create a tenant.
@@ -355,6 +374,11 @@ XSNAP_API uint64_t xsnap_frame_time_ns(const struct xsnap_frame *f);
 /** xsnap_frame_version() - version of the frame's bytes (0: as received). */
 XSNAP_API uint32_t xsnap_frame_version(const struct xsnap_frame *f);
 /**
+ * xsnap_frame_queue() - the interface queue id the frame was received on (a
+ * frame from xsnap_frame_alloc: the context's first queue).
+ */
+XSNAP_API uint32_t xsnap_frame_queue(const struct xsnap_frame *f);
+/**
  * xsnap_frame_id() - the UMEM chunk that holds the frame.  Two views with the
  * same id share the same bytes (fan-out costs a reference, not a copy).
  */
@@ -415,7 +439,7 @@ XSNAP_API int xsnap_frame_commit(struct xsnap_sock *sock, struct xsnap_frame *f)
 XSNAP_API struct xsnap_frame *xsnap_frame_alloc(struct xsnap_sock *sock, uint32_t len);
 
 /**
- * xsnap_send() - transmit frames on the context's queue.
+ * xsnap_send() - transmit frames, each on the queue it was received on.
  * @sock: socket holding the frames.
  * @v: frames: received ones (sent zero-copy from the receive region), private
  *     versions and fresh frames (sent from the tenant's pool).
@@ -434,10 +458,25 @@ XSNAP_API struct xsnap_frame *xsnap_frame_alloc(struct xsnap_sock *sock, uint32_
  * a chunk's end, in another tenant's pool) fails the whole call, counted in
  * xsnap_stats.bad_releases, with a message naming the frame and the reason.
  *
+ * Each frame goes out on the TX ring of its receive queue
+ * (xsnap_frame_queue; a fresh frame: the context's first queue); use
+ * xsnap_send_queue() to choose.  Frames are queued in order: when a ring or
+ * the tenant's share is full, the frames from there on are not sent.
+ *
  * Return: frames queued (0..n), or -EINVAL (a bad frame as above: nothing is
  * sent), -ENETDOWN.
  */
 XSNAP_API int xsnap_send(struct xsnap_sock *sock, struct xsnap_frame **v, unsigned int n);
+
+/**
+ * xsnap_send_queue() - xsnap_send() on the TX ring of one queue.
+ * @queue: an interface queue id the context opened (xsnap_opts.queue ..
+ *         queue + nqueues - 1), or -1 for each frame's receive queue.
+ *
+ * Return: as xsnap_send(); -EINVAL also for a queue the context did not open.
+ */
+XSNAP_API int xsnap_send_queue(struct xsnap_sock *sock, struct xsnap_frame **v, unsigned int n,
+			       int queue);
 
 struct xsnap_snap;
 
@@ -515,7 +554,12 @@ struct xsnap_stats {
 	uint64_t snapshots;	/* snapshots taken */
 	uint64_t recvfrom_skipped;	/* non-UDP frames skipped by xsnap_recvfrom */
 	uint32_t pool_free;	/* free chunks in the tenant's pool (summed) */
-	uint32_t pad;
+	uint32_t view_private;	/* tenants that read a private view (1 or 0 for a tenant) */
+	uint64_t view_copies;	/* frames the engine copied into their private view(s),
+				 * once per view for all its tenants (a view shared by
+				 * several tenants counts under each) */
+	uint32_t view_held;	/* chunks of their private view(s) that logs hold now */
+	uint32_t pad2;
 };
 
 /**

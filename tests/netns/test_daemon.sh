@@ -448,4 +448,42 @@ t_multiqueue() {
 	finish
 }
 
+# Attach with default sizes to a veth of N queues (16, 64): the ring and
+# region defaults scale with the queue count, so the README's plain `attach
+# IFACE` works on a NIC with many queues.  Kernel UDP from many source
+# ports spreads over every queue (the sender's tx queue, hence the rx queue,
+# follows the flow hash); one consumer must receive from every one of them.
+many_queues() {
+	local n=$1 la=$D_DIR/a.log pa st flows=$(($1 * 32)) sent got i x missing=
+	setup --queues "$n"
+	d_start
+	configure
+	st=$(ctl status -j)
+	assert_eq "$(jget "$st" 'len(j["interfaces"][0]["queues"])')" "$n" "queues opened"
+	c_start "$la" -t alpha
+	pa=$C_PID
+	sent=$(lab_exec "$LAB_NS_TX" "$XS_PYTHON" "$XS_ROOT/tests/lib/udp_flows.py" "$LAB_IP_RX" 9000 \
+		--flows "$flows" --per-flow 2 | awk '/^sent/ { print $2 }')
+	assert_eq "$sent" $((flows * 2)) "datagrams sent"
+	wait_delivered alpha "$sent" 20
+	for ((i = 0; i < n; i++)); do
+		x=$(lab_exec "$LAB_NS_RX" ethtool -S "$LAB_IF_RX" |
+			awk -v q="rx_queue_${i}_xdp_packets:" '$1 == q { print $2 }')
+		((${x:-0} > 0)) || missing+=" $i"
+	done
+	[[ -z $missing ]] || fail "no frame reached rx queue(s)$missing (flows spread badly?)"
+	c_stop "$pa" || { show "$la"; fail "consumer failed"; }
+	show "$la"
+	assert_eq "$(field "$la" frames)" "$sent" "frames received"
+	assert_eq "$(field "$la" queues)" "$n" "receive queues seen by the consumer"
+	got=$(tstat alpha rx_frames)
+	assert_eq "$got" "$sent" "frames logged"
+	d_detach
+	d_stop
+	finish
+}
+
+t_queues16_defaults() { many_queues 16; }
+t_queues64_defaults() { many_queues 64; }
+
 lab_main "$@"

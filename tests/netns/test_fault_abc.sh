@@ -152,6 +152,12 @@ t_b7_unaligned_without_hugepages() {
 # once the consumer runs again the next 10 frames arrive, 10 of 10.
 t_c1_fill_ring_empty_veth() { inproc fillempty; }
 
+# C1 with the engine thread (the default): nobody receives for a while, yet
+# every frame is logged and the fill ring restocked (no kernel drop, even for
+# more frames than the rings hold); a full log drops its own tenant's frames,
+# counted, and the consumer then gets the oldest ones in order.
+t_c1_engine_thread_restocks_without_recv() { inproc norecv; }
+
 # C3 through xsnapd: a consumer holds every frame it receives; its tenant
 # (quota 64) tail-drops its own frames; the victim loses nothing.
 t_c3_quota_daemon() {

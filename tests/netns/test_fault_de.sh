@@ -385,17 +385,19 @@ _no_sockets() { (($(tstat "$1" sockets) == 0)); }
 t_e6_version_skew() {
 	setup
 	d_start
-	local v out rc
-	for v in 0 2; do
+	local v out rc pv
+	pv=$("$XSNAPD" -V | sed -n 's/.*(protocol \([0-9]*\),.*/\1/p')
+	[[ $pv =~ ^[0-9]+$ ]] || fail "xsnapd -V names no protocol version"
+	for v in 0 $((pv - 1)) $((pv + 1)); do
 		rc=0
 		out=$(lab_exec "$LAB_NS_RX" "$DCLIENT" -S "$D_SOCK" -m version -n "$v") || rc=$?
 		echo "  $out" >&2
 		assert_eq "$rc" 0 "client of protocol version $v refused"
-		grep -q "protocol version $v not supported (xsnapd speaks 1)" <<<"$out" ||
+		grep -q "protocol version $v not supported (xsnapd speaks $pv)" <<<"$out" ||
 			fail "the refusal does not name both versions"
 	done
 	ctl status >/dev/null || fail "xsnapd stopped serving"
-	# the reverse: a daemon that speaks version 2 answers our HELLO
+	# the reverse: a daemon that speaks the next version answers our HELLO
 	local fake=$D_DIR/fake.sock fl=$D_DIR/fake.log
 	lab_bg --log "$fl" "$LAB_NS_RX" "$XS_PYTHON" -c '
 import socket, struct, sys
@@ -404,9 +406,10 @@ s.bind(sys.argv[1]); s.listen(1); s.settimeout(20)
 c, _ = s.accept()
 req = c.recv(65536)
 length, ver, op, status, nfds = struct.unpack("<IHHiI", req[:16])
-body = struct.pack("<III", 2, 0, 0)
-c.send(struct.pack("<IHHiI", 16 + len(body), 2, op, 0, 0) + body)
-c.recv(1)' "$fake" >/dev/null
+v = int(sys.argv[2])
+body = struct.pack("<III", v, 0, 0)
+c.send(struct.pack("<IHHiI", 16 + len(body), v, op, 0, 0) + body)
+c.recv(1)' "$fake" $((pv + 1)) >/dev/null
 	local fp=$LAB_BG_PID
 	wait_for 10 test -S "$fake" || fail "fake daemon did not start"
 	rc=0

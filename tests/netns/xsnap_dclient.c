@@ -11,12 +11,12 @@
  * Modes:
  *   recv     (default) receive and release until SIGTERM/SIGINT, then print
  *            "frames N seq_gaps G bad_payload B log_gaps L first F last S
- *            delivered D": G counts breaks in the sequence numbers of each
+ *            delivered D queues Q": G counts breaks in the sequence numbers of each
  *            xsnap-gen stream's payloads (per socket), B frames whose payload
  *            does not verify (tools/common/payload.h), L breaks in the
  *            tenant log's sequence numbers, F and S the first and last
  *            payload sequence number seen, D the daemon's count for the
- *            tenant; exit 3 with "recv error: ..." if recv fails
+ *            tenant, Q the number of receive queues frames came from; exit 3 with "recv error: ..." if recv fails
  *   hold     like recv but never release (frames stay with the daemon until
  *            the process dies)
  *   snap     (-n COUNT -k K) receive COUNT frames, then snapshot the last K
@@ -40,7 +40,6 @@
  *            both are refused with EOPNOTSUPP (no TX on a connected context)
  *   idle     connect without HELLO and sleep until SIGTERM (a stalled client)
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -55,6 +54,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <xsnap/abi.h>
 #include <xsnap/xsnap.h>
 
 #include "payload.h"
@@ -79,32 +79,6 @@ static void ready(const char *path)
 		close(fd);
 }
 
-/* A descriptor of ours whose link names @what ("memfd:xsnap-rx"), or -1. */
-static int find_fd(const char *what)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int found = -1;
-
-	while (d && (e = readdir(d))) {
-		char p[300], l[256];
-		ssize_t n;
-
-		snprintf(p, sizeof(p), "/proc/self/fd/%s", e->d_name);
-		n = readlink(p, l, sizeof(l) - 1);
-		if (n <= 0)
-			continue;
-		l[n] = '\0';
-		if (strstr(l, what)) {
-			found = atoi(e->d_name);
-			break;
-		}
-	}
-	if (d)
-		closedir(d);
-	return found;
-}
-
 #define MAX_STREAMS 16
 
 /* Payload sequence of each xsnap-gen stream, per socket. */
@@ -117,7 +91,7 @@ static int run_recv(struct xsnap_ctx *ctx, struct xsnap_sock **socks, int nsocks
 		    const char *tenant, bool hold, const char *readyf, bool ready_on_frame)
 {
 	uint64_t frames = 0, gaps = 0, log_gaps = 0, bad = 0, last[16] = { 0 };
-	uint64_t first_seq = 0, last_seq = 0;
+	uint64_t first_seq = 0, last_seq = 0, queues[XSNAP_MAX_QUEUES / 64 + 1] = { 0 };
 	static struct stream_seq ss[16][MAX_STREAMS];
 	struct xsnap_frame *v[64];
 	bool any = false;
@@ -146,6 +120,9 @@ static int run_recv(struct xsnap_ctx *ctx, struct xsnap_sock **socks, int nsocks
 				if (last[i] && seq != last[i] + 1)
 					log_gaps++;
 				last[i] = seq;
+				if (xsnap_frame_queue(v[k]) < XSNAP_MAX_QUEUES)
+					queues[xsnap_frame_queue(v[k]) / 64] |=
+						1ull << (xsnap_frame_queue(v[k]) % 64);
 				if (payload_of_frame(xsnap_frame_data(v[k]), xsnap_frame_len(v[k]), &pl,
 						     &pllen) ||
 				    payload_check(pl, pllen, &stream, &pseq) || stream >= MAX_STREAMS) {
@@ -174,12 +151,16 @@ static int run_recv(struct xsnap_ctx *ctx, struct xsnap_sock **socks, int nsocks
 		/* the daemon's count includes what this process delivered */
 		if (xsnap_stats(ctx, tenant, &st))
 			rc = 1;
+		unsigned int nq = 0;
+
+		for (size_t w = 0; w < sizeof(queues) / sizeof(queues[0]); w++)
+			nq += (unsigned int)__builtin_popcountll(queues[w]);
 		printf("frames %llu seq_gaps %llu bad_payload %llu log_gaps %llu first %llu "
-		       "last %llu delivered %llu\n",
+		       "last %llu delivered %llu queues %u\n",
 		       (unsigned long long)frames, (unsigned long long)gaps,
 		       (unsigned long long)bad, (unsigned long long)log_gaps,
 		       (unsigned long long)first_seq, (unsigned long long)last_seq,
-		       (unsigned long long)st.delivered);
+		       (unsigned long long)st.delivered, nq);
 	}
 	return rc;
 }
@@ -257,6 +238,39 @@ static int run_write(struct xsnap_sock *s, const char *readyf)
 	return 0;
 }
 
+static const char *sock_path;
+static int raw_connect(void);
+
+/*
+ * What an attacker gets without the library: HELLO and SOCKET of @tenant on
+ * a raw connection of its own; the descriptors of the reply in @fds (the
+ * library maps them and closes them; an attacker keeps them).  Returns how
+ * many came, or -1.
+ */
+static int raw_socket_fds(const char *tenant, int *fds)
+{
+	static uint8_t qb[XP_MAX_MSG], rb[XP_MAX_MSG];
+	unsigned int nfds = 0;
+	struct xp_msg q, r;
+	char err[256];
+	int fd = raw_connect();
+
+	xp_begin(&q, qb, sizeof(qb), XP_HELLO, 0);
+	xp_put_u32(&q, XP_VERSION);
+	if (xp_call(fd, &q, rb, sizeof(rb), &r, NULL, NULL, err, sizeof(err)))
+		return -1;
+	xp_begin(&q, qb, sizeof(qb), XP_SOCKET, 0);
+	xp_put_str(&q, tenant);
+	xp_put_str(&q, "");
+	xp_put_u32(&q, XSNAP_FANOUT);
+	xp_put_u32(&q, 0);
+	if (xp_call(fd, &q, rb, sizeof(rb), &r, fds, &nfds, err, sizeof(err))) {
+		printf("raw SOCKET: %s\n", err);
+		return -1;
+	}
+	return (int)nfds;	/* the connection stays open: the socket lives */
+}
+
 /* Start address of the first mapping whose /proc/self/maps line names @what. */
 static void *find_map(const char *what)
 {
@@ -278,17 +292,18 @@ static void *find_map(const char *what)
 static int run_mmapw(struct xsnap_ctx *ctx, struct xsnap_sock *s, const char *tenant,
 		     const char *readyf)
 {
-	int rx = find_fd("memfd:xsnap-rx"), bad = 0, r, fd;
+	int fds[XP_MAX_FDS], nfds = raw_socket_fds(tenant, fds), rx, bad = 0, r, fd;
 	struct xsnap_frame *f;
 	char path[64];
 	void *p;
 	int n;
 
 	ready(readyf);
-	if (rx < 0) {
-		printf("receive region descriptor not found\n");
+	if (nfds <= XP_FD_RX) {
+		printf("no descriptors from a raw SOCKET request\n");
 		return 1;
 	}
+	rx = fds[XP_FD_RX];	/* the tenant's view: the region its frames are read from */
 	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, rx, 0);
 	printf("mmap receive region writable: %s\n", p == MAP_FAILED ? strerror(errno) : "MAPPED");
 	bad += p != MAP_FAILED;
@@ -331,7 +346,6 @@ static int run_mmapw(struct xsnap_ctx *ctx, struct xsnap_sock *s, const char *te
 }
 
 /* --- hostile clients -------------------------------------------------------- */
-static const char *sock_path;
 
 static int raw_connect(void)
 {

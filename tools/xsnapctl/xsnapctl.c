@@ -47,7 +47,7 @@ struct config {
 	int npos;
 	const char *queues;
 	const char *mode, *zerocopy, *action;
-	uint64_t frames, quota, pool, prio, watch;
+	uint64_t frames, ring, quota, pool, prio, watch;
 	int64_t uid, gid;
 	const char *write, *iface;	/* dump, snapshot */
 	uint64_t count, last_ms;
@@ -101,7 +101,11 @@ static const struct opt attach_opts[] = {
 	  "XDP mode (auto: native, else generic)", O(mode), 0, 0, modes },
 	{ "zerocopy", 'z', OPT_ENUM, "auto|on|off", "AF_XDP zero-copy", O(zerocopy), 0, 0, zcs },
 	{ "frames", 'f', OPT_U64, "N",
-	  "receive-region frames, a power of two (default 8192)", O(frames), 0, 1u << 20, NULL },
+	  "receive-region frames, a power of two (default: the rings of every queue plus 4096, "
+	  "at least 8192)", O(frames), 0, 1u << 20, NULL },
+	{ "ring", 'r', OPT_U64, "N",
+	  "fill/rx/tx/completion ring entries per queue, a power of two (default 1024; beyond 4 "
+	  "queues about 4096 over all, at least 128 each)", O(ring), 0, 16384, NULL },
 	OPT_END,
 };
 static const struct opt json_opts[] = { OPT_JSON, OPT_END };
@@ -395,6 +399,11 @@ static int run_attach(int fd, const struct config *cfg)
 			(unsigned long long)cfg->frames);
 		return EXIT_USAGE;
 	}
+	if (cfg->ring && (cfg->ring < 64 || (cfg->ring & (cfg->ring - 1)))) {
+		fprintf(stderr, "xsnapctl: attach: --ring %llu: a power of two, 64..16384\n",
+			(unsigned long long)cfg->ring);
+		return EXIT_USAGE;
+	}
 	xp_begin(&req, reqbuf, sizeof(reqbuf), XP_ATTACH, 0);
 	xp_put_str(&req, cfg->pos[0]);
 	xp_put_u32(&req, first);
@@ -406,6 +415,7 @@ static int run_attach(int fd, const struct config *cfg)
 		;
 	xp_put_u32(&req, (uint32_t)i);
 	xp_put_u32(&req, (uint32_t)cfg->frames);
+	xp_put_u32(&req, (uint32_t)cfg->ring);
 	snprintf(what, sizeof(what), "attach %s", cfg->pos[0]);
 	return simple(fd, &req, what);
 bad:

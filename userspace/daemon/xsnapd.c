@@ -40,6 +40,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/sockios.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -120,6 +121,7 @@ struct config {
 	const char *sock_path;
 	const char *group;	/* socket group */
 	const char *admin_group;	/* may use control verbs */
+	int rt_prio;		/* SCHED_FIFO priority of the loop, 0: normal */
 	int verbose;
 };
 
@@ -454,7 +456,7 @@ static int op_hello(struct daemon *d, struct conn *c, struct xp_msg *in)
 static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
 {
 	char name[IF_NAMESIZE];
-	uint32_t first, nq, mode, zc, frames, avail;
+	uint32_t first, nq, mode, zc, frames, ring, avail;
 	struct iface *f = NULL;
 	struct xp_msg m;
 	int r;
@@ -465,6 +467,7 @@ static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
 	mode = xp_get_u32(in);
 	zc = xp_get_u32(in);
 	frames = xp_get_u32(in);
+	ring = xp_get_u32(in);
 	if (xp_done(in) || mode > XSNAP_MODE_SKB || zc > XSNAP_ZC_OFF)
 		return reply_err(d, c, XP_ATTACH, -EBADMSG, "malformed ATTACH");
 	if (iface_find(d, name, true))
@@ -484,7 +487,7 @@ static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
 				 MAX_IFACES);
 	/* the engine runs in our loop (iface_engine), not on a thread */
 	XSNAP_OPTS(xsnap_opts, o, .queue = first, .nqueues = nq, .frames = frames, .mode = mode,
-		   .zerocopy = zc, .engine = XSNAP_ENGINE_INLINE);
+		   .zerocopy = zc, .ring_size = ring, .engine = XSNAP_ENGINE_INLINE);
 	f->ctx = xsnap_open(name, &o);
 	if (!f->ctx) {
 		r = -errno;
@@ -1338,12 +1341,14 @@ static int listen_inherited(void)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: xsnapd [-S PATH] [-G GROUP] [-A GROUP] [-v[v]] [-h]\n"
+		"usage: xsnapd [-S PATH] [-G GROUP] [-A GROUP] [-P PRIO] [-v[v]] [-h]\n"
 		"  -S, --socket PATH        Unix socket (default $XSNAP_SOCKET or %s)\n"
 		"  -G, --group GROUP        socket group: its members may connect (mode 0660;\n"
 		"                           without -G the socket is 0666 and tenants' uid/gid\n"
 		"                           checks alone decide)\n"
 		"  -A, --admin-group GROUP  members may use control verbs (root always may)\n"
+		"  -P, --rt-prio PRIO       run SCHED_FIFO at PRIO (1..99): the engine keeps the\n"
+		"                           fill rings stocked while NAPI runs on its CPU\n"
 		"  -v, --verbose            more log (-vv: debug)\n"
 		"  -V, --version            versions of xsnapd, its protocol and libbpf\n"
 		"  -h, --help               this help\n",
@@ -1366,6 +1371,7 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 'S' },
 		{ "group", required_argument, NULL, 'G' },
 		{ "admin-group", required_argument, NULL, 'A' },
+		{ "rt-prio", required_argument, NULL, 'P' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -1382,7 +1388,7 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	d->epfd = d->lfd = d->sfd = d->nlfd = -1;
 	d->cfg.sock_path = getenv("XSNAP_SOCKET");
-	while ((opt = getopt_long(argc, argv, "S:G:A:vhV", lopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "S:G:A:P:vhV", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 'S':
 			d->cfg.sock_path = optarg;
@@ -1393,6 +1399,19 @@ int main(int argc, char **argv)
 		case 'A':
 			d->cfg.admin_group = optarg;
 			break;
+		case 'P': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (*optarg < '0' || *optarg > '9' || *end || v < 1 || v > 99) {
+				fprintf(stderr, "xsnapd: --rt-prio '%s': a SCHED_FIFO priority, 1..99\n",
+					optarg);
+				free(d);
+				return 2;
+			}
+			d->cfg.rt_prio = (int)v;
+			break;
+		}
 		case 'v':
 			d->cfg.verbose++;
 			break;
@@ -1433,6 +1452,16 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		d->have_admin_gid = true;
+	}
+	if (d->cfg.rt_prio) {
+		struct sched_param sp = { .sched_priority = d->cfg.rt_prio };
+
+		/* the loop is the engine: with the NIC's receive processing on
+		 * the same CPU it must not wait a scheduler slice to restock the
+		 * fill rings (see xsnap_opts.engine_prio) */
+		if (sched_setscheduler(0, SCHED_FIFO, &sp))
+			log_warn("--rt-prio %d: %s (running with normal scheduling)", d->cfg.rt_prio,
+				 strerror(errno));
 	}
 	/* the UMEM is charged to memlock on older kernels (TESTING.md E3) */
 	if (setrlimit(RLIMIT_MEMLOCK, &rl))

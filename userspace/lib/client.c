@@ -6,9 +6,11 @@
  * A client socket is an ordinary struct xsnap_sock whose tenant is a local
  * stand-in: its log points into the daemon's log region mapped read-only,
  * its control page (low, waiting, share, counters) is the daemon's page
- * mapped read-write, and its UMEM is the receive region mapped read-only
- * with the tenant's pool mapped read-write at the same offsets as in the
- * daemon, so frame addresses mean the same thing on both sides.  recv,
+ * mapped read-write, and its frames are read from its tenant's view mapped
+ * read-only: the receive region (shared view) or the tenant's private
+ * region, whose addresses mean the same thing on both sides.  Each socket
+ * maps its own view, so one connected context can hold sockets of tenants
+ * with different views and of several interfaces.  recv,
  * release and the frame accessors are therefore the in-process code,
  * unchanged: no syscall per frame, no message per release.  Control
  * operations (tenants, rules, stats, opening and closing sockets) are
@@ -34,9 +36,6 @@
 struct client {
 	int fd;			/* SOCK_SEQPACKET connection to xsnapd */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	char iface[IF_NAMESIZE];	/* interface of the mapped UMEM */
-	int rx_fd;		/* receive region, read-only */
-	int pool_fd[XSNAP_MAX_TENANTS];	/* pools mapped read-write, -1 if not */
 	struct xsnap_sock *socks[CLIENT_MAX_SOCKS];
 	uint8_t req[XP_MAX_MSG];
 	uint8_t rep[XP_MAX_MSG];
@@ -90,9 +89,6 @@ struct xsnap_ctx *xsnap_connect(const char *path)
 		errno = ENOMEM;
 		return NULL;
 	}
-	cl->rx_fd = -1;
-	for (int i = 0; i < XSNAP_MAX_TENANTS; i++)
-		cl->pool_fd[i] = -1;
 	snprintf(cl->path, sizeof(cl->path), "%s", path);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	pthread_mutex_init(&ctx->lock, NULL);
@@ -148,60 +144,6 @@ bool client_conn_dead(struct xsnap_ctx *ctx)
 	return dead;
 }
 
-/* Map the UMEM the first time: receive region read-only over the whole
- * reserved range's start, pools mapped on demand. */
-static int map_umem(struct xsnap_ctx *ctx, int rx_fd, uint32_t nframes, uint32_t pool_frames,
-		    uint32_t npools, const char *iface)
-{
-	struct client *cl = ctx->cl;
-	struct umem *u = &ctx->umem;
-	uint8_t *base;
-	void *p;
-
-	if (u->ro) {
-		if (u->nframes != nframes || u->pool_frames != pool_frames || u->npools != npools ||
-		    strcmp(cl->iface, iface)) {
-			pr_warn("socket: a connected context serves one interface (%s), not %s\n",
-				cl->iface, iface);
-			return -EXDEV;
-		}
-		return 0;
-	}
-	u->nframes = nframes;
-	u->pool_frames = pool_frames;
-	u->npools = npools;
-	u->nchunks = nframes + npools * pool_frames;
-	u->size = (uint64_t)u->nchunks * FRAME_SIZE;
-	base = mmap(NULL, u->size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (base == MAP_FAILED)
-		return -errno;
-	p = mmap(base, (size_t)nframes * FRAME_SIZE, PROT_READ, MAP_SHARED | MAP_FIXED, rx_fd, 0);
-	if (p == MAP_FAILED) {
-		int err = -errno;
-
-		munmap(base, u->size);
-		return err;
-	}
-	u->ro = base;
-	cl->rx_fd = fcntl(rx_fd, F_DUPFD_CLOEXEC, 0);
-	snprintf(cl->iface, sizeof(cl->iface), "%s", iface);
-	return 0;
-}
-
-static int map_pool(struct xsnap_ctx *ctx, int fd, uint32_t slot)
-{
-	struct umem *u = &ctx->umem;
-	uint64_t off = ((uint64_t)u->nframes + (uint64_t)slot * u->pool_frames) * FRAME_SIZE;
-
-	if (ctx->cl->pool_fd[slot] >= 0 || !u->pool_frames)
-		return 0;
-	if (mmap(u->ro + off, (size_t)u->pool_frames * FRAME_SIZE, PROT_READ | PROT_WRITE,
-		 MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED)
-		return -errno;
-	ctx->cl->pool_fd[slot] = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	return 0;
-}
-
 static void send_close(struct xsnap_ctx *ctx, const uint32_t handle[2])
 {
 	struct xp_msg req, rep;
@@ -231,6 +173,8 @@ static void sock_free(struct xsnap_sock *s)
 	}
 	if (s->ctl)
 		munmap(s->ctl, SOCK_CTL_SIZE);
+	if (s->ro)
+		munmap((void *)s->ro, s->ro_len);
 	if (s->efd >= 0)
 		close(s->efd);
 	if (s->epfd >= 0)
@@ -270,7 +214,7 @@ struct xsnap_sock *client_socket(struct xsnap_ctx *ctx, const char *tenant,
 	}
 	xp_begin(&req, cl->req, sizeof(cl->req), XP_SOCKET, 0);
 	xp_put_str(&req, tenant);
-	xp_put_str(&req, want_if ? want_if : (cl->rx_fd >= 0 ? cl->iface : ""));
+	xp_put_str(&req, want_if ? want_if : "");
 	xp_put_u32(&req, mode);
 	xp_put_u32(&req, OPTS_GET(opts, group, 0));
 	err = call(ctx, &req, &rep, fds, &nfds, "socket");
@@ -306,11 +250,15 @@ struct xsnap_sock *client_socket(struct xsnap_ctx *ctx, const char *tenant,
 		err = -EPROTO;
 		goto fail;
 	}
-	err = map_umem(ctx, fds[XP_FD_RX], nframes, pool_frames, npools, iface);
-	if (!err)
-		err = map_pool(ctx, fds[XP_FD_POOL], slot);
-	if (err)
+	/* the tenant's view, read-only: the receive region (shared view) or
+	 * its private region; each socket maps its own */
+	s->ro_len = (size_t)nframes * FRAME_SIZE;
+	s->ro = mmap(NULL, s->ro_len, PROT_READ, MAP_SHARED, fds[XP_FD_RX], 0);
+	if (s->ro == MAP_FAILED) {
+		s->ro = NULL;
+		err = -errno;
 		goto fail;
+	}
 	s->t = calloc(1, sizeof(*s->t));
 	s->views = calloc(quota, sizeof(*s->views));
 	s->held = calloc(quota, 1);
@@ -405,13 +353,6 @@ void client_close(struct xsnap_ctx *ctx)
 		if (cl->socks[i])
 			client_sock_close(cl->socks[i]);
 	close(cl->fd);
-	if (ctx->umem.ro)
-		munmap(ctx->umem.ro, ctx->umem.size);
-	if (cl->rx_fd >= 0)
-		close(cl->rx_fd);
-	for (int i = 0; i < XSNAP_MAX_TENANTS; i++)
-		if (cl->pool_fd[i] >= 0)
-			close(cl->pool_fd[i]);
 	pthread_mutex_destroy(&ctx->lock);
 	pthread_mutex_destroy(&ctx->engine_lock);
 	free(cl);

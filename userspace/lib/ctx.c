@@ -35,6 +35,34 @@ static bool is_pow2(uint32_t v)
 	return v && !(v & (v - 1));
 }
 
+/*
+ * Defaults that scale with the number of queues: every queue's fill and rx
+ * rings hold frames of the receive region, so 64 queues with 1024-entry
+ * rings would pin 128 Ki frames (512 MiB) before any tenant has a quota.
+ * Up to 4 queues a ring has DEFAULT_RING entries; beyond, the rings of all
+ * queues hold about 4 Ki entries together (at least 128 each), and the
+ * region holds the rings plus DEFAULT_FRAMES / 2 for quotas (at least
+ * DEFAULT_FRAMES): 16 queues: rings of 256, 12 Ki frames; 64 queues: 128,
+ * 20 Ki frames (80 MiB).
+ */
+static uint32_t default_ring(uint32_t nq)
+{
+	uint32_t r = DEFAULT_RING;
+
+	while (nq > 4 && r > 128 && (uint64_t)r * nq > 4096)
+		r /= 2;
+	return r;
+}
+
+static uint32_t default_frames(uint32_t nq, uint32_t ring)
+{
+	uint64_t f = (uint64_t)nq * 2 * ring + DEFAULT_FRAMES / 2;
+
+	if (f < DEFAULT_FRAMES)
+		f = DEFAULT_FRAMES;
+	return f > UMEM_MAX_FRAMES ? UMEM_MAX_FRAMES : (uint32_t)f;
+}
+
 /* Number of rx queues of @ifname (ethtool channels), or 0 if unknown. */
 static uint32_t rx_queues(const char *ifname)
 {
@@ -131,6 +159,12 @@ void ctx_free(struct xsnap_ctx *ctx)
 		free(t->old);
 		free(t);
 	}
+	while (ctx->views) {
+		struct view *v = ctx->views;
+
+		ctx->views = v->next;
+		view_destroy(v);
+	}
 	free(ctx->rules);
 	pthread_mutex_destroy(&ctx->lock);
 	pthread_mutex_destroy(&ctx->engine_lock);
@@ -194,8 +228,8 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 	}
 	first = OPTS_GET(opts, queue, 0);
 	nq = OPTS_GET(opts, nqueues, 1);
-	frames = OPTS_GET(opts, frames, DEFAULT_FRAMES);
-	ring = OPTS_GET(opts, ring_size, DEFAULT_RING);
+	ring = OPTS_GET(opts, ring_size, default_ring(nq));
+	frames = OPTS_GET(opts, frames, default_frames(nq, ring));
 	tenants = OPTS_GET(opts, max_tenants, DEFAULT_TENANTS);
 	pool = OPTS_GET(opts, pool_frames, DEFAULT_POOL);
 	mode = OPTS_GET(opts, mode, XSNAP_MODE_AUTO);
@@ -395,7 +429,12 @@ void tenant_free_locked(struct xsnap_ctx *ctx, struct tenant *t)
 			break;
 		}
 	}
-	ctx->quota_sum -= t->quota;
+	if (t->view) {
+		t->view->quota_sum -= t->quota;
+		view_unref(ctx, t->view);
+	} else {
+		ctx->quota_sum -= t->quota;
+	}
 	tenant_shm_free(t);
 	free(t->old);
 	free(t);
@@ -443,6 +482,9 @@ int xsnap_tenant_del(struct xsnap_ctx *ctx, const char *name)
 	pthread_mutex_lock(&ctx->engine_lock);
 	ctx->tenants[t->slot] = NULL;
 	ctx->tenant_mask &= ~(1u << t->slot);
+	ctx->private_mask &= ~(1u << t->slot);
+	if (t->view)
+		t->view->mask &= ~(1u << t->slot);
 	t->dead = true;
 	atomic_fetch_or(&t->shm->state, LOG_TENANT_DEAD);
 	t->next_dead = ctx->dead;
@@ -471,6 +513,8 @@ bool tenant_name_ok(const char *name)
 int xsnap_tenant_add(struct xsnap_ctx *ctx, const char *name, const struct xsnap_tenant_opts *opts)
 {
 	uint32_t quota, slot;
+	const char *vname;
+	struct view *v = NULL;
 	struct tenant *t;
 	int err;
 
@@ -488,13 +532,41 @@ int xsnap_tenant_add(struct xsnap_ctx *ctx, const char *name, const struct xsnap
 		pr_warn("tenant add %s: quota %u must be a power of two\n", name, quota);
 		return err_ret(EINVAL);
 	}
+	vname = OPTS_GET(opts, view, NULL);
+	if (vname && !strcmp(vname, XSNAP_VIEW_SHARED))
+		vname = NULL;
+	if (vname && !tenant_name_ok(vname)) {
+		pr_warn("tenant add %s: bad view name '%s': 1..%d characters of A-Z a-z 0-9 _ . -\n",
+			name, vname, TENANT_NAME_MAX - 1);
+		return err_ret(EINVAL);
+	}
 	pthread_mutex_lock(&ctx->lock);
 	if (ctx_tenant_find(ctx, name)) {
 		pr_warn("tenant add %s: a tenant of that name exists\n", name);
 		err = EEXIST;
 		goto unlock;
 	}
-	if ((uint64_t)ctx->quota_sum + quota + ctx->reserve > ctx->umem.nframes) {
+	if (vname) {
+		/* a private view's tenants hold chunks of the view, not of the
+		 * receive region: their quotas count there.  "private": a new
+		 * view that no name can join (its name is empty) */
+		if (!strcmp(vname, XSNAP_VIEW_PRIVATE))
+			vname = "";
+		v = *vname ? view_find(ctx, vname) : NULL;
+		if (v && (uint64_t)v->quota_sum + quota > v->nframes) {
+			pr_warn("tenant add %s: quota %u does not fit in view %s: %u frames, %u in "
+				"its other tenants' quotas\n",
+				name, quota, vname, v->nframes, v->quota_sum);
+			err = ENOSPC;
+			goto unlock;
+		}
+		if (!v && quota > ctx->umem.nframes) {
+			pr_warn("tenant add %s: quota %u exceeds the %u frames of a view\n", name,
+				quota, ctx->umem.nframes);
+			err = ENOSPC;
+			goto unlock;
+		}
+	} else if ((uint64_t)ctx->quota_sum + quota + ctx->reserve > ctx->umem.nframes) {
 		pr_warn("tenant add %s: quota %u does not fit: %u frames, %u reserved for the "
 			"rings, %u in other quotas\n",
 			name, quota, ctx->umem.nframes, ctx->reserve, ctx->quota_sum);
@@ -524,6 +596,22 @@ int xsnap_tenant_add(struct xsnap_ctx *ctx, const char *name, const struct xsnap
 		err = ENOMEM;
 		goto unlock;
 	}
+	if (vname && !v) {
+		v = view_create(ctx, vname);
+		if (!v) {
+			pr_warn("tenant add %s: view %s: %s\n", name, vname, strerror(errno));
+			tenant_shm_free(t);
+			free(t->old);
+			free(t);
+			err = ENOMEM;
+			goto unlock;
+		}
+	}
+	if (v) {
+		v->ntenants++;
+		v->quota_sum += quota;
+	}
+	t->view = v;
 	snprintf(t->name, sizeof(t->name), "%s", name);
 	t->slot = slot;
 	t->head = t->tail = 1;
@@ -541,19 +629,30 @@ int xsnap_tenant_add(struct xsnap_ctx *ctx, const char *name, const struct xsnap
 	pthread_mutex_lock(&ctx->engine_lock);
 	ctx->tenants[slot] = t;
 	ctx->tenant_mask |= 1u << slot;
+	if (v) {
+		v->mask |= 1u << slot;
+		ctx->private_mask |= 1u << slot;
+	}
 	pthread_mutex_unlock(&ctx->engine_lock);
 	err = -steer_apply(&ctx->steer, ctx->rules, ctx->nrules, ctx->tenant_mask);
 	if (err) {
 		pthread_mutex_lock(&ctx->engine_lock);
 		ctx->tenants[slot] = NULL;
 		ctx->tenant_mask &= ~(1u << slot);
+		ctx->private_mask &= ~(1u << slot);
+		if (v) {
+			v->mask &= ~(1u << slot);
+			v->quota_sum -= quota;
+			view_unref(ctx, v);
+		}
 		pthread_mutex_unlock(&ctx->engine_lock);
 		tenant_shm_free(t);
 		free(t->old);
 		free(t);
 		goto unlock;
 	}
-	ctx->quota_sum += quota;
+	if (!v)
+		ctx->quota_sum += quota;
 	pthread_mutex_unlock(&ctx->lock);
 	return (int)slot;
 unlock:
@@ -671,6 +770,11 @@ static void tenant_stats(struct xsnap_ctx *ctx, struct tenant *t, struct xsnap_s
 	st->tx_completed += t->tx_completed;
 	st->snapshots += t->snapshots;
 	st->pool_free += ctx->umem.npool_free[t->slot];
+	if (t->view) {
+		st->view_private++;
+		st->view_copies += t->view->copies;
+		st->view_held += t->view->nheld;
+	}
 	for (unsigned int i = 0; i < t->nsocks; i++) {
 		const struct sock_ctl *c = t->socks[i]->ctl;
 
@@ -715,8 +819,7 @@ int xsnap_stats(struct xsnap_ctx *ctx, const char *tenant, struct xsnap_stats *s
 	}
 	out.frames_total = ctx->umem.nframes;
 	out.frames_free = ctx->umem.nfree;
-	for (uint32_t c = 0; c < ctx->umem.nframes; c++)
-		out.frames_logged += ctx->umem.ref[c] != 0;
+	out.frames_logged = ctx->umem.nheld;
 	out.zerocopy = 1;
 	for (uint32_t i = 0; i < ctx->nq; i++) {
 		socklen_t len = sizeof(xs);

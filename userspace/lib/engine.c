@@ -81,7 +81,7 @@ void engine_evict(struct xsnap_ctx *ctx, struct tenant *t, uint64_t upto)
 	if (upto > h)
 		upto = h;
 	for (; t->tail < upto; t->tail++) {
-		umem_put(&ctx->umem, t->log[t->tail & mask].addr);
+		chunk_put(&ctx->umem, t->view, t->log[t->tail & mask].addr);
 		t->evicted++;
 	}
 }
@@ -101,7 +101,7 @@ void engine_reclaim(struct xsnap_ctx *ctx, struct tenant *t)
 
 		if (o->seq >= h)
 			break;	/* the ring is in commit order, seqs need not be: stop early */
-		umem_put(&ctx->umem, o->addr);
+		chunk_put(&ctx->umem, t->view, o->addr);
 		t->nold--;
 	}
 }
@@ -206,6 +206,77 @@ void tenant_wake(struct tenant *t)
 		syscall(SYS_futex, &t->shm->wake, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
+/* Room in @t's log for one more entry: evict the oldest released frame if
+ * it is full; false (and a tail drop counted) if nothing can go. */
+static bool log_room(struct xsnap_ctx *ctx, struct tenant *t)
+{
+	if (t->head - t->tail < t->quota)
+		return true;
+	engine_evict(ctx, t, t->head - t->quota + 1);
+	if (t->head - t->tail < t->quota)
+		return true;
+	t->quota_drops++;
+	return false;
+}
+
+/* Append the frame at @addr of @t's view to its log (room checked). */
+static void log_append(struct tenant *t, uint64_t addr, uint32_t len, uint32_t queue,
+		       const struct xsnap_meta *m, uint32_t *touched)
+{
+	struct log_ent *e = &t->log[t->head & (t->quota - 1)];
+
+	e->seq = t->head++;
+	e->rx_ns = m->rx_ns;
+	e->addr = addr;
+	e->len = len;
+	e->version = 0;
+	e->stamp = 0;
+	e->queue = queue;
+	e->flow_hash = m->flow_hash;
+	t->rx_frames++;
+	t->rx_bytes += len;
+	*touched |= 1u << t->slot;
+}
+
+/*
+ * The tenants @vm of private view @v receive the frame at UMEM address
+ * @addr: one copy into the view (metadata included, at the same offset in
+ * the chunk), referenced by each of their logs.
+ */
+static void view_deliver(struct xsnap_ctx *ctx, struct view *v, uint32_t vm, uint64_t addr,
+			 uint32_t len, uint32_t queue, const struct xsnap_meta *m,
+			 uint32_t *touched)
+{
+	uint32_t accept = 0, chunk, refs = 0;
+	uint64_t off = addr & (FRAME_SIZE - 1), vaddr;
+
+	for (uint32_t mask = vm; mask; mask &= mask - 1) {
+		struct tenant *t = ctx->tenants[__builtin_ctz(mask)];
+
+		if (log_room(ctx, t))
+			accept |= 1u << t->slot;
+	}
+	if (!accept)
+		return;
+	/* cannot be empty: the region has as many chunks as the sum of its
+	 * tenants' quotas may hold, and a full log evicted above */
+	if (!v->nfree) {
+		for (uint32_t mask = accept; mask; mask &= mask - 1)
+			ctx->tenants[__builtin_ctz(mask)]->quota_drops++;
+		return;
+	}
+	chunk = v->free[--v->nfree];
+	vaddr = ((uint64_t)chunk << FRAME_SHIFT) + off;
+	memcpy(v->rw + vaddr - sizeof(*m), ctx->umem.ro + addr - sizeof(*m), sizeof(*m) + len);
+	v->copies++;
+	for (uint32_t mask = accept; mask; mask &= mask - 1) {
+		log_append(ctx->tenants[__builtin_ctz(mask)], vaddr, len, queue, m, touched);
+		refs++;
+	}
+	v->ref[chunk] = (uint16_t)refs;
+	v->nheld++;
+}
+
 static unsigned int rx_queue(struct xsnap_ctx *ctx, struct queue *q, uint32_t *touched)
 {
 	struct umem *u = &ctx->umem;
@@ -225,49 +296,44 @@ static unsigned int rx_queue(struct xsnap_ctx *ctx, struct queue *q, uint32_t *t
 		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&q->rx, idx + i);
 		uint64_t addr = xsk_umem__add_offset_to_addr(d->addr);
 		uint32_t chunk = (uint32_t)(addr >> FRAME_SHIFT);
-		const struct xsnap_meta *m;
+		const struct xsnap_meta *m = NULL;
 		uint32_t mask = 0, refs = 0;
 
 		/* The metadata sits right before the frame, inside the chunk's
-		 * headroom; anything else in that spot fails the magic check. */
-		if ((addr & (FRAME_SIZE - 1)) >= sizeof(*m) && chunk < u->nframes) {
+		 * headroom; anything else in that spot fails the magic check.
+		 * A frame that ends beyond its chunk is never ours either. */
+		if ((addr & (FRAME_SIZE - 1)) >= sizeof(*m) && chunk < u->nframes &&
+		    (addr & (FRAME_SIZE - 1)) + d->len <= FRAME_SIZE) {
 			m = (const struct xsnap_meta *)(u->ro + addr - sizeof(*m));
 			if (m->magic == XSNAP_META_MAGIC)
 				mask = m->tenant_mask & ctx->tenant_mask;
 		}
+		/* private views: one copy each, for all of their tenants */
+		if (mask & ctx->private_mask) {
+			for (struct view *v = ctx->views; v; v = v->next)
+				if (mask & v->mask)
+					view_deliver(ctx, v, mask & v->mask, addr, d->len, q->id, m,
+						     touched);
+			mask &= ~ctx->private_mask;
+		}
+		/* the shared view: a reference per log, no copy */
 		while (mask) {
 			struct tenant *t = ctx->tenants[__builtin_ctz(mask)];
-			struct log_ent *e;
 
 			mask &= mask - 1;
-			if (t->head - t->tail >= t->quota) {
-				/* full: make room by evicting the oldest released frame */
-				engine_evict(ctx, t, t->head - t->quota + 1);
-				if (t->head - t->tail >= t->quota) {
-					t->quota_drops++;
-					continue;
-				}
-			}
-			e = &t->log[t->head & (t->quota - 1)];
-			e->seq = t->head++;
-			e->rx_ns = m->rx_ns;
-			e->addr = addr;
-			e->len = d->len;
-			e->version = 0;
-			e->stamp = 0;
-			e->queue = q->id;
-			e->flow_hash = m->flow_hash;
-			t->rx_frames++;
-			t->rx_bytes += d->len;
-			*touched |= 1u << t->slot;
+			if (!log_room(ctx, t))
+				continue;
+			log_append(t, addr, d->len, q->id, m, touched);
 			refs++;
 		}
 		if (chunk >= u->nframes)
 			continue;	/* not ours: never happens with aligned chunks */
-		if (refs)
+		if (refs) {
 			u->ref[chunk] = (uint16_t)refs;
-		else
+			u->nheld++;
+		} else {
 			umem_free_push(u, chunk);
+		}
 	}
 	if (n) {
 		xsk_ring_cons__release(&q->rx, n);

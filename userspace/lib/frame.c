@@ -76,7 +76,7 @@ void *xsnap_frame_cow(struct xsnap_sock *s, struct xsnap_frame **fp)
 	/* the view now shows the private version; the old bytes stay
 	 * protected because the socket still holds the sequence number */
 	f->addr = addr;
-	f->data = ctx->umem.ro + addr;
+	f->data = s->ro + addr;
 	f->version = (e.seq == f->seq ? e.version : f->version) + 1;
 	f->flags |= VIEW_PRIVATE;
 	return ctx->umem.rw + addr;
@@ -159,9 +159,10 @@ struct xsnap_frame *xsnap_frame_alloc(struct xsnap_sock *s, uint32_t len)
 	}
 	memset(f, 0, sizeof(*f));
 	f->addr = chunk_base(chunk) + HEADROOM;
-	f->data = ctx->umem.ro + f->addr;
+	f->data = s->ro + f->addr;
 	f->len = len;
 	f->flags = VIEW_PRIVATE;
+	f->queue = ctx->q[0].id;
 	memset(ctx->umem.rw + f->addr - sizeof(struct xsnap_meta), 0, sizeof(struct xsnap_meta));
 	return f;
 }
@@ -200,6 +201,9 @@ static const char *send_check(struct xsnap_sock *s, struct xsnap_frame **v, unsi
 			why = "a frame this socket does not hold";
 		else if (f->flags & VIEW_TX_MARK)
 			why = "the same frame twice";
+		else if (s->t->view && (f->addr >> FRAME_SHIFT) < s->t->view->nframes)
+			/* a copy in the tenant's private view, not in the UMEM */
+			why = "a frame of a private view (send a copy: xsnap_frame_cow)";
 		else
 			why = tx_desc_check(&s->ctx->umem, s->t->slot, f->addr, f->len);
 		if (!why)
@@ -232,39 +236,38 @@ static void tx_kick(struct xsnap_ctx *ctx, struct queue *q)
 	}
 }
 
-int xsnap_send(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n)
+/* The index in ctx->q[] of queue id @id, or -1 if the context has not opened it. */
+static int queue_index(const struct xsnap_ctx *ctx, uint32_t id)
 {
-	struct xsnap_ctx *ctx;
-	struct tenant *t;
-	struct queue *q;
-	uint32_t idx, share, ntenants, room, sent = 0;
-	bool was_idle;
-	const char *why;
-	unsigned int bad;
+	for (uint32_t i = 0; i < ctx->nq; i++)
+		if (ctx->q[i].id == id)
+			return (int)i;
+	return -1;
+}
+
+/* Where @f goes out by default: its receive queue, or the first queue if
+ * this context has not opened that one. */
+static int tx_index(const struct xsnap_ctx *ctx, const struct xsnap_frame *f)
+{
+	int i = queue_index(ctx, f->queue);
+
+	return i < 0 ? 0 : i;
+}
+
+/*
+ * Queue v[0..n) on @q's TX ring (engine lock held): as many as the ring and
+ * the tenant's fair share take.  Return: frames queued.
+ */
+static uint32_t tx_queue_frames(struct xsnap_sock *s, struct queue *q, struct xsnap_frame **v,
+				uint32_t n)
+{
+	struct xsnap_ctx *ctx = s->ctx;
+	struct tenant *t = s->t;
+	uint32_t idx, share, ntenants, room;
 	size_t vi;
 
-	if (!s || !v)
-		return err_ret(EINVAL);
-	if (ctx_remote(s->ctx))
-		return err_ret(EOPNOTSUPP);
-	/* all or nothing on bad input: check every frame first, so that no
-	 * descriptor the kernel would refuse (tx_invalid_descs) is queued */
-	why = send_check(s, v, n, &bad);
-	if (why) {
-		s->ctl->bad_releases++;
-		pr_warn("tenant %s: send: frame %u of %u: %s; nothing sent\n", s->t->name, bad + 1,
-			n, why);
-		return err_ret(EINVAL);
-	}
-	ctx = s->ctx;
-	t = s->t;
-	if (ctx->dead_if)
-		return err_ret(ENETDOWN);
-	q = &ctx->q[ctx->tx_queue];
-	pthread_mutex_lock(&ctx->engine_lock);
-	engine_complete(ctx);
-	was_idle = q->tx_prod == q->tx_cons;
-	/* fair share: ring / active tenants in flight per tenant */
+	/* fair share: ring / active tenants in flight per tenant, per queue
+	 * and over all queues alike */
 	ntenants = (uint32_t)__builtin_popcount(ctx->tenant_mask);
 	share = ctx->ring_size / (ntenants ? ntenants : 1);
 	room = t->tx_inflight < share ? share - t->tx_inflight : 0;
@@ -289,16 +292,78 @@ int xsnap_send(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n)
 			s->held[vi] = 0;
 		q->tx_owner[q->tx_prod++ & (ctx->ring_size - 1)] = (uint8_t)t->slot;
 		t->tx_inflight++;
-		sent++;
 	}
 	/* submit publishes the descriptors before the producer index */
-	xsk_ring_prod__submit(&q->tx, sent);
-	t->tx_frames += sent;
+	xsk_ring_prod__submit(&q->tx, room);
+	t->tx_frames += room;
+	return room;
+}
+
+int xsnap_send(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n)
+{
+	return xsnap_send_queue(s, v, n, -1);
+}
+
+int xsnap_send_queue(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int queue)
+{
+	struct xsnap_ctx *ctx;
+	uint32_t sent = 0;
+	bool kicked[XSNAP_MAX_QUEUES] = { false }, was_idle = true;
+	const char *why;
+	unsigned int bad;
+	int qi = -1;
+
+	if (!s || !v)
+		return err_ret(EINVAL);
+	if (ctx_remote(s->ctx))
+		return err_ret(EOPNOTSUPP);
+	ctx = s->ctx;
+	if (queue >= 0) {
+		qi = queue_index(ctx, (uint32_t)queue);
+		if (qi < 0) {
+			pr_warn("tenant %s: send: queue %d is not open on %s (queues %u..%u)\n",
+				s->t->name, queue, ctx->ifname, ctx->q[0].id, ctx->q[ctx->nq - 1].id);
+			return err_ret(EINVAL);
+		}
+	}
+	/* all or nothing on bad input: check every frame first, so that no
+	 * descriptor the kernel would refuse (tx_invalid_descs) is queued */
+	why = send_check(s, v, n, &bad);
+	if (why) {
+		s->ctl->bad_releases++;
+		pr_warn("tenant %s: send: frame %u of %u: %s; nothing sent\n", s->t->name, bad + 1,
+			n, why);
+		return err_ret(EINVAL);
+	}
+	if (ctx->dead_if)
+		return err_ret(ENETDOWN);
+	pthread_mutex_lock(&ctx->engine_lock);
+	engine_complete(ctx);
+	for (uint32_t i = 0; i < ctx->nq; i++)
+		was_idle &= ctx->q[i].tx_prod == ctx->q[i].tx_cons;
+	/* runs of frames for the same queue, in order; stop at the first run
+	 * a ring or the fair share cut short: the rest stay held */
+	while (sent < n) {
+		int rq = qi >= 0 ? qi : tx_index(ctx, v[sent]);
+		uint32_t run = 1, got;
+
+		while (sent + run < n && (qi >= 0 || tx_index(ctx, v[sent + run]) == rq))
+			run++;
+		got = tx_queue_frames(s, &ctx->q[rq], v + sent, run);
+		sent += got;
+		kicked[rq] |= got > 0;
+		if (got < run)
+			break;
+	}
 	pthread_mutex_unlock(&ctx->engine_lock);
 	advance_low(s);
-	/* copy mode always wants a kick; zero-copy only when flagged */
-	if (sent && (!q->zerocopy || xsk_ring_prod__needs_wakeup(&q->tx)))
-		tx_kick(ctx, q);
+	for (uint32_t i = 0; i < ctx->nq; i++) {
+		struct queue *q = &ctx->q[i];
+
+		/* copy mode always wants a kick; zero-copy only when flagged */
+		if (kicked[i] && (!q->zerocopy || xsk_ring_prod__needs_wakeup(&q->tx)))
+			tx_kick(ctx, q);
+	}
 	/* completions raise no event: an engine thread that slept with
 	 * nothing in flight must now look at them */
 	if (sent && was_idle)

@@ -30,14 +30,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define XP_VERSION	1
+#define XP_VERSION	2	/* 2: ATTACH has the ring size; log pages have a wake word */
 #define XP_MAX_MSG	65536	/* bytes, header included */
 #define XP_MAX_FDS	8
 #define XP_STR_MAX	1024
 
 enum xp_op {
 	XP_HELLO = 1,		/* u32 version -> u32 version, u32 uid, u8 admin */
-	XP_ATTACH,		/* str iface, u32 first, u32 nqueues, u32 mode, u32 zc, u32 frames */
+	XP_ATTACH,		/* str iface, u32 first, u32 nqueues, u32 mode, u32 zc, u32 frames,
+			 * u32 ring */
 	XP_DETACH,		/* str iface */
 	XP_STATUS,		/* str iface ("" all) -> see xsnapctl */
 	XP_TENANT_ADD,		/* str name, u32 quota, u32 pool, i64 uid, i64 gid -> u32 slot */
@@ -118,7 +119,8 @@ int xp_done(const struct xp_msg *m);
 	X(held) X(xdp_tenant_frames) X(kernel_rx_dropped) X(kernel_rx_ring_full)          \
 	X(kernel_fill_empty) X(frames_total) X(frames_free) X(frames_kernel) X(zerocopy)  \
 	X(xdp_mode) X(frames_logged) X(evicted) X(cow) X(commits) X(tx_frames)            \
-	X(tx_completed) X(snapshots) X(recvfrom_skipped) X(pool_free)
+	X(tx_completed) X(snapshots) X(recvfrom_skipped) X(pool_free) X(view_private)       \
+	X(view_copies) X(view_held)
 #define XP_STATS_XDP 16
 
 struct xsnap_stats;

@@ -140,12 +140,13 @@ int xsnap_snap_next(struct xsnap_snap *sn, struct xsnap_frame **v, unsigned int 
 		struct log_ent e;
 
 		snap_version(sn, t, sn->pos, &e);
-		f->data = ctx->umem.ro + e.addr;
+		f->data = sn->sock->ro + e.addr;
 		f->seq = e.seq;
 		f->rx_ns = e.rx_ns;
 		f->addr = e.addr;
 		f->len = e.len;
 		f->version = e.version;
+		f->queue = e.queue;
 		f->flags = VIEW_SNAP;
 		v[got++] = f;
 		sn->pos++;

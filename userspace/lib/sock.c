@@ -98,6 +98,7 @@ struct xsnap_sock *xsnap_socket(struct xsnap_ctx *ctx, const char *tenant,
 		goto fail;
 	}
 	s->t = t;
+	s->ro = t->view ? t->view->ro : ctx->umem.ro;
 	s->views = calloc(t->quota, sizeof(*s->views));
 	s->held = calloc(t->quota, 1);
 	s->fresh = calloc(ctx->umem.pool_frames ? ctx->umem.pool_frames : 1, sizeof(*s->fresh));
@@ -275,7 +276,7 @@ static unsigned int take(struct xsnap_sock *s, struct xsnap_frame **v, unsigned 
 	/* pairs with the engine's release store: entries below head are written */
 	uint64_t head = atomic_load_explicit(&t->shm->head_pub, memory_order_acquire);
 	uint32_t share = 0, sidx = 0, sn = 1;
-	const uint8_t *ro = s->ctx->umem.ro;
+	const uint8_t *ro = s->ro;
 	unsigned int got = 0;
 
 	if (s->mode == XSNAP_SHARE) {
@@ -300,6 +301,7 @@ static unsigned int take(struct xsnap_sock *s, struct xsnap_frame **v, unsigned 
 		f->addr = e.addr;
 		f->len = e.len;
 		f->version = e.version;
+		f->queue = e.queue;
 		f->flags = VIEW_LOG;
 		s->held[seq & mask] = 1;
 		v[got++] = f;
@@ -553,6 +555,11 @@ uint64_t xsnap_frame_time_ns(const struct xsnap_frame *f)
 uint32_t xsnap_frame_version(const struct xsnap_frame *f)
 {
 	return f->version;
+}
+
+uint32_t xsnap_frame_queue(const struct xsnap_frame *f)
+{
+	return f->queue;
 }
 
 uint64_t xsnap_frame_id(const struct xsnap_frame *f)

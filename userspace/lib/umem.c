@@ -175,7 +175,7 @@ static int map_at(uint8_t *base, uint64_t off, uint64_t len, int fd, int prot)
 	return 0;
 }
 
-static int map_all(struct umem *u, uint8_t **basep, int prot)
+static int map_all(struct umem *u, int rx_fd, uint8_t **basep, int prot)
 {
 	uint64_t rx_len = (uint64_t)u->nframes * FRAME_SIZE;
 	uint64_t pool_len = (uint64_t)u->pool_frames * FRAME_SIZE;
@@ -186,7 +186,7 @@ static int map_all(struct umem *u, uint8_t **basep, int prot)
 	base = mmap(NULL, u->size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (base == MAP_FAILED)
 		return -errno;
-	err = map_at(base, 0, rx_len, u->rx_fd, prot);
+	err = map_at(base, 0, rx_len, rx_fd, prot);
 	for (uint32_t i = 0; !err && i < u->npools; i++)
 		err = map_at(base, rx_len + i * pool_len, pool_len, u->pool_fds[i], prot);
 	if (err) {
@@ -195,6 +195,11 @@ static int map_all(struct umem *u, uint8_t **basep, int prot)
 	}
 	*basep = base;
 	return 0;
+}
+
+int umem_map_like(struct umem *u, int region_fd, uint8_t **rop)
+{
+	return map_all(u, region_fd, rop, PROT_READ);
 }
 
 int umem_create(struct umem *u, uint32_t nframes, uint32_t npools, uint32_t pool_frames)
@@ -235,10 +240,10 @@ int umem_create(struct umem *u, uint32_t nframes, uint32_t npools, uint32_t pool
 			goto fail;
 		}
 	}
-	err = map_all(u, &u->rw, PROT_READ | PROT_WRITE);
+	err = map_all(u, u->rx_fd, &u->rw, PROT_READ | PROT_WRITE);
 	if (err)
 		goto fail;
-	err = map_all(u, &u->ro, PROT_READ);
+	err = map_all(u, u->rx_fd, &u->ro, PROT_READ);
 	if (err)
 		goto fail;
 

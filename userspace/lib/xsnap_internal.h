@@ -93,12 +93,18 @@ struct umem {
 	uint16_t *ref;
 	uint32_t *free;		/* free stack of receive chunks */
 	uint32_t nfree;
+	uint32_t nheld;		/* receive chunks with ref > 0 (kept as ref[] changes,
+				 * so stats need not scan ref[]) */
 	uint32_t *pool_free;	/* pool p's free stack: pool_free[p * pool_frames ...] */
 	uint32_t *npool_free;	/* per pool */
 };
 
 int umem_create(struct umem *u, uint32_t nframes, uint32_t npools, uint32_t pool_frames);
 void umem_destroy(struct umem *u);
+/* umem_map_like() - a read-only range laid out like the UMEM, with
+ * @region_fd (a region of nframes chunks) at offset 0 and the pools at
+ * their offsets; munmap(*rop, u->size) to undo.  0 or -errno. */
+int umem_map_like(struct umem *u, int region_fd, uint8_t **rop);
 
 #define UMEM_HEADROOM	0	/* frame_headroom at XDP_UMEM_REG (see umem.c) */
 #define UMEM_MAX_RING	16384
@@ -158,8 +164,11 @@ static inline void umem_put(struct umem *u, uint64_t addr)
 {
 	uint32_t chunk = (uint32_t)(addr >> FRAME_SHIFT);
 
-	if (--u->ref[chunk] == 0)
+	if (--u->ref[chunk] == 0) {
+		if (chunk < u->nframes)
+			u->nheld--;
 		umem_free_push(u, chunk);
+	}
 }
 
 /* A chunk of pool @p with one reference, or UINT32_MAX if the pool is empty. */
@@ -172,6 +181,50 @@ static inline uint32_t umem_pool_get(struct umem *u, uint32_t p)
 	c = u->pool_free[p * u->pool_frames + --u->npool_free[p]];
 	u->ref[c] = 1;
 	return c;
+}
+
+/* --- views (view.c) -------------------------------------------------------- */
+/*
+ * A private view: the region its tenants' consumers read, into which the
+ * engine copies each of their frames once (see view.c).  The shared view
+ * (the UMEM's receive region) is a NULL view pointer.  Engine state: ref,
+ * free, nfree, nheld, the region (engine_lock); ntenants, quota_sum and the
+ * list under ctx->lock (and engine_lock where the engine reads them).
+ */
+struct view {
+	struct view *next;	/* ctx->views */
+	char name[32];
+	uint32_t nframes;	/* chunks, numbered 0..nframes-1 like the receive region's */
+	int fd;			/* memfd of the region (fresh for each view) */
+	uint8_t *rw;		/* the region, read-write (engine) */
+	uint8_t *ro;		/* consumers' range: region + pools, read-only */
+	size_t ro_len;
+	uint16_t *ref;		/* per chunk: log entries of the view's tenants */
+	uint32_t *free;		/* free stack */
+	uint32_t nfree, nheld;
+	uint32_t mask;		/* tenant slots reading it */
+	uint32_t ntenants;	/* tenants not yet freed (dead ones too) */
+	uint32_t quota_sum;
+	uint64_t copies;	/* frames the engine copied in */
+};
+
+struct xsnap_ctx;
+struct view *view_find(struct xsnap_ctx *ctx, const char *name);
+struct view *view_create(struct xsnap_ctx *ctx, const char *name);
+void view_destroy(struct view *v);
+void view_unref(struct xsnap_ctx *ctx, struct view *v);
+void view_put(struct view *v, uint32_t chunk);
+
+/* Drop one reference to the chunk at @addr of @v's range (NULL: the UMEM's):
+ * a private view's own chunk, or a pool chunk (commits put those in logs). */
+static inline void chunk_put(struct umem *u, struct view *v, uint64_t addr)
+{
+	uint32_t chunk = (uint32_t)(addr >> FRAME_SHIFT);
+
+	if (v && chunk < v->nframes)
+		view_put(v, chunk);
+	else
+		umem_put(u, addr);
 }
 
 /* --- XDP program and maps (steer.c) ------------------------------------- */
@@ -290,6 +343,7 @@ int fd_reopen_ro(int fd);
 struct tenant {
 	char name[TENANT_NAME_MAX];
 	uint32_t slot;
+	struct view *view;	/* NULL: the shared view (the receive region) */
 	uint32_t quota;		/* log capacity, power of two */
 	struct log_ent *log;	/* quota entries, indexed by seq & (quota - 1) */
 	struct log_shm *shm;	/* the log region: header, then log[] */
@@ -383,11 +437,12 @@ struct xsnap_ctx {
 	uint32_t nq;
 	struct tenant *tenants[XSNAP_MAX_TENANTS];
 	uint32_t tenant_mask;	/* slots in use (engine reads it under its lock) */
+	uint32_t private_mask;	/* slots of tenants with a private view (engine lock) */
+	struct view *views;	/* private views */
 	struct tenant *dead;	/* deleted tenants whose sockets are still open */
 	struct rule *rules;
 	unsigned int nrules, rules_cap;
 	uint32_t next_rule_id;
-	uint32_t tx_queue;	/* index in q[] that transmits */
 	bool dead_if;		/* interface gone */
 	struct client *cl;	/* connected to xsnapd (client.c), NULL in-process */
 };
@@ -407,12 +462,14 @@ struct xsnap_frame {
 	uint32_t len;
 	uint32_t version;
 	uint32_t flags;		/* VIEW_* */
-	uint32_t pad;
+	uint32_t queue;		/* receive queue id; a fresh frame: the first queue's */
 };
 
 struct xsnap_sock {
 	struct xsnap_ctx *ctx;
 	struct tenant *t;
+	const uint8_t *ro;	/* where its frames are read: its tenant's view */
+	size_t ro_len;		/* client: the length of its own mapping of it */
 	uint32_t mode;
 	uint32_t group;
 	uint64_t cursor;	/* next sequence number to look at */
@@ -518,6 +575,7 @@ static inline void log_read(const struct log_ent *e, struct log_ent *out)
 		out->version = e->version;
 		out->flow_hash = e->flow_hash;
 		out->stamp = e->stamp;
+		out->queue = e->queue;
 		atomic_thread_fence(memory_order_acquire);
 		b = atomic_load_explicit(&((struct log_ent *)e)->sc, memory_order_relaxed);
 	} while (a != b || (a & 1));
