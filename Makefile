@@ -128,8 +128,17 @@ FUZZ_LIB_OBJS := $(patsubst %.c,$(O)/fuzz/obj/%.o,$(FUZZ_LIB_SRCS))
 FUZZ_CFLAGS := $(CSTD) -g -O1 -fsanitize=fuzzer-no-link,address,undefined -D_GNU_SOURCE \
 	-I$(CURDIR)/include -I$(CURDIR)/bpf -I$(O)/bpf -I$(CURDIR)/userspace/lib $(PKG_CFLAGS)
 
+# tests/unit/test_race.c once more with ThreadSanitizer ($(O)/tsan/, the
+# tsan tier of tests/run.sh), against the library and test helpers built the
+# same way; never combined with SANITIZE=1's ASan flags.
+TSAN_CFLAGS := $(CSTD) $(WARN) -Wno-tsan -O2 -g -fno-omit-frame-pointer -fPIC -D_GNU_SOURCE -fsanitize=thread \
+	-I$(CURDIR)/include -I$(CURDIR)/bpf -I$(O)/bpf -I$(CURDIR)/userspace/lib \
+	-I$(CURDIR)/tests/lib $(PKG_CFLAGS)
+TSAN_OBJS := $(patsubst %.c,$(O)/tsan/obj/%.o,$(LIB_SRCS) $(TEST_LIB_SRCS))
+TSAN_BINS := $(O)/tsan/test_race
+
 BINS := $(GEN_BIN) $(EXAMPLE_BINS) $(BENCH_BINS) $(DAEMON_BIN) $(CTL_BIN)
-TEST_BINS := $(UNIT_BINS) $(BPFTEST_BINS) $(NETNS_BINS)
+TEST_BINS := $(UNIT_BINS) $(BPFTEST_BINS) $(NETNS_BINS) $(TSAN_BINS)
 
 .DELETE_ON_ERROR:
 .SECONDARY:
@@ -219,6 +228,16 @@ $(O)/tests/lib/%.o: tests/lib/%.c
 	$(Q)$(CC) $(ALL_CFLAGS) -I$(CURDIR)/tests/lib -c $< -o $@
 
 tests: $(TEST_BINS) $(FUZZ_BINS)
+
+$(O)/tsan/obj/%.o: %.c $(BPF_SKELS)
+	$(call msg,CC-TSAN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(TSAN_CFLAGS) -fvisibility=hidden -c $< -o $@
+
+$(O)/tsan/%: tests/unit/%.c $(TSAN_OBJS)
+	$(call msg,TSAN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(TSAN_CFLAGS) $^ -o $@ $(PKG_LIBS) -lpthread
 
 fuzz: $(FUZZ_BINS)
 

@@ -40,9 +40,10 @@
 # The xsnapd cases (bench_xsnap --connect: N consumer processes) first start
 # their own xsnapd in the rx namespace (its own socket under the run's temp
 # directory), pinned to RX_CPU and niced like the receivers, under the
-# allocation-counting shim, and configure it with xsnapctl only (attach, one
-# tenant, one rule, the in-process fan-out case's sizes); the daemon is
-# stopped after the run.
+# allocation-counting shim, SCHED_FIFO 1 like the in-process engine thread
+# (--rt-prio 1), and configure it with xsnapctl only (attach, one tenant, one
+# rule, the in-process fan-out case's sizes); the daemon is stopped after
+# the run.
 # Cases run in rounds (every case once per round, --runs rounds), so slow
 # drifts of the machine hit every case alike.
 set -euo pipefail
@@ -261,7 +262,7 @@ DCMDS=
 d_up() {
 	local log=$1
 	local -a dcmd=(nice -n "$NICE" taskset -c "$RX_CPU" env "LD_PRELOAD=$SHIM"
-		"XSNAP_BENCH_ALLOC_FILE=$DALLOC" "$XSNAPD" -S "$DSOCK")
+		"XSNAP_BENCH_ALLOC_FILE=$DALLOC" "$XSNAPD" -S "$DSOCK" --rt-prio 1)
 	mkdir -p "${DSOCK%/*}"
 	rm -f "$DALLOC"
 	lab_bg --log "$log" "$LAB_NS_RX" "${dcmd[@]}" >/dev/null
@@ -272,7 +273,9 @@ d_up() {
 		echo "xsnapd did not start" >>"$log"
 		return 1
 	fi
-	dctl attach "$IF" --frames 16384 && dctl tenant add t0 --quota 1024 &&
+	# the in-process cases' sizes and engine priority (xsnapd's loop is
+	# the engine)
+	dctl attach "$IF" --frames 16384 --ring 4096 && dctl tenant add t0 --quota 4096 &&
 		dctl rule add t0 'udp dst port 9000' --prio 10
 }
 

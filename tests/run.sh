@@ -3,6 +3,8 @@
 #
 # xsnap test runner.  Tiers, in this order:
 #   unit   every executable in $OUTPUT/tests/unit/  (no root)
+#   tsan   every executable in $OUTPUT/tsan/: unit tests built with
+#          ThreadSanitizer (no root; a data race fails the case)
 #   bpf    every executable in $OUTPUT/tests/bpf/   (root: BPF_PROG_RUN)
 #   netns  every tests/netns/*.sh                   (root: namespaces, veth)
 # A test program or script lists its cases with `--list` and runs one with
@@ -27,7 +29,7 @@ prog=${0##*/}
 
 usage() {
 	cat <<EOF
-usage: $prog [-t PATTERN]... [--tier unit|bpf|netns]... [-k] [-v] [--timeout S] [--list]
+usage: $prog [-t PATTERN]... [--tier unit|tsan|bpf|netns|fuzz]... [-k] [-v] [--timeout S] [--list]
   -t, --test PATTERN  run the cases whose id TIER/PROG/CASE matches the glob
                       PATTERN (a PATTERN without '/' may also match CASE alone);
                       may repeat
@@ -62,8 +64,8 @@ while (($#)); do
 	--tier)
 		[[ $# -ge 2 ]] || { usage >&2; exit 2; }
 		case $2 in
-		unit | bpf | netns | fuzz) tiers+=("$2") ;;
-		*) echo "$prog: unknown tier '$2' (unit, bpf, netns, fuzz)" >&2; exit 2 ;;
+		unit | tsan | bpf | netns | fuzz) tiers+=("$2") ;;
+		*) echo "$prog: unknown tier '$2' (unit, tsan, bpf, netns, fuzz)" >&2; exit 2 ;;
 		esac
 		shift 2
 		;;
@@ -79,7 +81,7 @@ while (($#)); do
 	*) usage >&2; exit 2 ;;
 	esac
 done
-((${#tiers[@]})) || tiers=(unit bpf netns fuzz)
+((${#tiers[@]})) || tiers=(unit tsan bpf netns fuzz)
 
 if [[ -z ${OUTPUT:-} ]]; then
 	OUTPUT=$ROOT/build
@@ -361,6 +363,17 @@ run_tier() {
 			run_prog netns "$(basename "$f" .sh)" "$t" "$skip_reason" bash "$f"
 		done
 		;;
+	tsan)
+		# unit tests built with ThreadSanitizer: a data race fails the case
+		# (TSan's exit status 66); not under valgrind, which cannot run them
+		t=${timeout_override:-120}
+		[[ ${VALGRIND:-0} == 1 ]] && skip_reason="ThreadSanitizer binaries do not run under valgrind"
+		while read -r f; do
+			[[ -n $interrupted ]] && return
+			TSAN_OPTIONS="halt_on_error=1 exitcode=66 ${TSAN_OPTIONS:-}" \
+				run_prog tsan "$(basename "$f")" "$t" "$skip_reason" "$f"
+		done < <(test_programs "$OUTPUT/tsan")
+		;;
 	fuzz)
 		# libFuzzer targets, FUZZ_SECONDS each (default 10), one case each
 		local secs=${FUZZ_SECONDS:-10} name
@@ -387,7 +400,7 @@ fi
 # summaries that cases append to (fuzz executions, classifier numbers, ...)
 # and the figures they record (tests/lib/figures.sh)
 rm -f "$OUTPUT"/test-logs/*-summary.txt 2>/dev/null
-for tier in unit bpf netns fuzz; do
+for tier in unit tsan bpf netns fuzz; do
 	for want in "${tiers[@]}"; do
 		if [[ $want == "$tier" ]]; then
 			run_tier "$tier"

@@ -311,6 +311,7 @@ static int iface_engine(struct daemon *d, struct iface *f)
 	pthread_mutex_lock(&ctx->engine_lock);
 	n = (int)engine_run(ctx, &changed);
 	pthread_mutex_unlock(&ctx->engine_lock);
+	ctx_reap(ctx);
 	if (changed || f->paced != ctx->pacer.paced) {
 		struct epoll_event ev = { .events = ctx->pacer.paced ? 0 : EPOLLIN,
 					  .data.u64 = ev_key(EV_XSK, (uint32_t)(f - d->ifs)) };

@@ -128,8 +128,10 @@ void engine_complete(struct xsnap_ctx *ctx)
 			if (t) {
 				t->tx_inflight--;
 				t->tx_completed++;
-				if (t->dead)
-					tenant_free_locked(ctx, t);
+				/* only engine_lock is held: the tenant is freed
+				 * later, by ctx_reap() (tenant.c) */
+				if (t->dead && !t->tx_inflight)
+					atomic_store_explicit(&ctx->reap, true, memory_order_relaxed);
 			}
 		}
 		if (n)
@@ -510,6 +512,7 @@ static void *engine_main(void *arg)
 			tsp = &ts;
 		}
 		pthread_mutex_unlock(&ctx->engine_lock);
+		ctx_reap(ctx);
 		if (busy)
 			continue;
 		if (ppoll(pfd, nfds, tsp, NULL) > 0 && (pfd[0].revents & POLLIN) &&

@@ -368,5 +368,6 @@ int xsnap_send_queue(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int 
 	 * nothing in flight must now look at them */
 	if (sent && was_idle)
 		engine_thread_kick(ctx);
+	ctx_reap(ctx);
 	return (int)sent;
 }

@@ -97,6 +97,7 @@ struct xsnap_snap *xsnap_snapshot(struct xsnap_sock *s, const struct xsnap_snap_
 	t->snaps = sn;
 	t->snapshots++;
 	pthread_mutex_unlock(&ctx->engine_lock);
+	ctx_reap(ctx);	/* the engine_poll() above may have asked for it */
 	return sn;
 }
 

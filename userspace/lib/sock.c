@@ -32,14 +32,6 @@
 
 #include "xsnap_internal.h"
 
-struct tenant *ctx_tenant_find(struct xsnap_ctx *ctx, const char *name)
-{
-	for (uint32_t i = 0; i < XSNAP_MAX_TENANTS; i++)
-		if (ctx->tenants[i] && !strcmp(ctx->tenants[i]->name, name))
-			return ctx->tenants[i];
-	return NULL;
-}
-
 /* Recompute share-group positions of @t's sockets (engine lock held). */
 static void share_update(struct tenant *t)
 {
@@ -211,9 +203,9 @@ void sock_destroy_locked(struct xsnap_sock *s)
 		break;
 	}
 	share_update(t);
-	t->closed_delivered += s->ctl->delivered;
-	t->closed_bad_releases += s->ctl->bad_releases;
-	t->closed_skipped += s->ctl->skipped;
+	t->closed_delivered += atomic_load_explicit(&s->ctl->delivered, memory_order_relaxed);
+	t->closed_bad_releases += atomic_load_explicit(&s->ctl->bad_releases, memory_order_relaxed);
+	t->closed_skipped += atomic_load_explicit(&s->ctl->skipped, memory_order_relaxed);
 	engine_reclaim(ctx, t);
 	close(s->efd);
 	close(s->nfd);
@@ -307,7 +299,7 @@ static unsigned int take(struct xsnap_sock *s, struct xsnap_frame **v, unsigned 
 		v[got++] = f;
 	}
 	advance_low(s);
-	s->ctl->delivered += got;
+	atomic_fetch_add_explicit(&s->ctl->delivered, got, memory_order_relaxed);
 	return got;
 }
 
@@ -413,6 +405,7 @@ int xsnap_recv(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int
 				    !pthread_mutex_trylock(&ctx->engine_lock))) {
 			engine_run(ctx, NULL);
 			pthread_mutex_unlock(&ctx->engine_lock);
+			ctx_reap(ctx);
 		}
 		block = false;
 		if (s->armed && !(atomic_load(&s->ctl->waiting) & WAIT_FD)) {
@@ -425,9 +418,9 @@ int xsnap_recv(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int
 		if (got)
 			return (int)got;
 		state = atomic_load_explicit(&s->t->shm->state, memory_order_acquire);
-		if (s->t->dead || (state & LOG_TENANT_DEAD))
+		if (state & LOG_TENANT_DEAD)
 			return err_ret(ENOENT);	/* tenant deleted, its log drained */
-		if (ctx->dead_if || (state & LOG_IF_DEAD))
+		if (state & LOG_IF_DEAD)
 			return err_ret(ENETDOWN);
 		if (timeout_ms == 0) {
 			/* a client's xsnap_fd() stays readable once the daemon

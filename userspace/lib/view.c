@@ -98,12 +98,17 @@ struct view *view_create(struct xsnap_ctx *ctx, const char *name)
 	for (uint32_t i = 0; i < v->nframes; i++)
 		v->free[i] = v->nframes - 1 - i;
 	v->nfree = v->nframes;
-	v->next = ctx->views;
-	ctx->views = v;
 	return v;
 fail:
 	view_destroy(v);
 	return NULL;
+}
+
+/* The engine walks ctx->views: link and unlink with both locks held. */
+void view_link(struct xsnap_ctx *ctx, struct view *v)
+{
+	v->next = ctx->views;
+	ctx->views = v;
 }
 
 /* Unlink and free @v once no tenant reads it (both locks held). */

@@ -210,7 +210,9 @@ struct view {
 
 struct xsnap_ctx;
 struct view *view_find(struct xsnap_ctx *ctx, const char *name);
+/* A new view, not yet on ctx->views: view_link() it with both locks held. */
 struct view *view_create(struct xsnap_ctx *ctx, const char *name);
+void view_link(struct xsnap_ctx *ctx, struct view *v);
 void view_destroy(struct view *v);
 void view_unref(struct xsnap_ctx *ctx, struct view *v);
 void view_put(struct view *v, uint32_t chunk);
@@ -330,7 +332,8 @@ struct sock_ctl {
 	_Atomic uint64_t low;	/* every seq < low is released by this socket */
 	_Atomic uint32_t share;	/* share mode: index << 16 | members (engine writes) */
 	_Atomic uint32_t waiting;	/* WAIT_* (consumer sets, engine takes) */
-	uint64_t delivered, bad_releases, skipped;	/* consumer-written */
+	/* consumer-written, read by stats: atomic (one writer, relaxed) */
+	_Atomic uint64_t delivered, bad_releases, skipped;
 };
 
 #define SOCK_CTL_SIZE 4096
@@ -440,10 +443,11 @@ struct xsnap_ctx {
 	uint32_t private_mask;	/* slots of tenants with a private view (engine lock) */
 	struct view *views;	/* private views */
 	struct tenant *dead;	/* deleted tenants whose sockets are still open */
+	_Atomic bool reap;	/* a dead tenant may be freeable: ctx_reap() (tenant.c) */
 	struct rule *rules;
 	unsigned int nrules, rules_cap;
 	uint32_t next_rule_id;
-	bool dead_if;		/* interface gone */
+	_Atomic bool dead_if;	/* interface gone */
 	struct client *cl;	/* connected to xsnapd (client.c), NULL in-process */
 };
 
@@ -502,9 +506,12 @@ struct xsnap_ctx *ctx_new(uint32_t frames, uint32_t nq, uint32_t ring, uint32_t 
 			  uint32_t pool);
 void ctx_free(struct xsnap_ctx *ctx);
 
-/* tenant log region (ctx.c) */
+/* tenant.c: the tenant lifecycle (its one locking rule is at its top) */
 int tenant_shm_alloc(struct tenant *t);
 void tenant_shm_free(struct tenant *t);
+/* Free deleted tenants nothing uses any more, if the engine asked for it
+ * (ctx->reap).  Takes ctx->lock and engine_lock: call it holding neither. */
+void ctx_reap(struct xsnap_ctx *ctx);
 
 /* client.c: the connected-context side of the public API */
 static inline bool ctx_remote(const struct xsnap_ctx *ctx)
@@ -526,8 +533,9 @@ struct xsnap_snap *client_snapshot(struct xsnap_sock *s, uint32_t frames, uint32
 				   uint64_t seq_first, uint64_t seq_last);
 void client_snap_close(struct xsnap_snap *sn);
 
-/* sock.c */
 struct tenant *ctx_tenant_find(struct xsnap_ctx *ctx, const char *name);
+
+/* sock.c */
 void sock_destroy_locked(struct xsnap_sock *s);
 int sock_view_kind(const struct xsnap_sock *s, const struct xsnap_frame *f, size_t *idx);
 void advance_low(struct xsnap_sock *s);
@@ -559,6 +567,7 @@ void engine_reclaim(struct xsnap_ctx *ctx, struct tenant *t);
 void engine_evict(struct xsnap_ctx *ctx, struct tenant *t, uint64_t upto);
 uint64_t engine_horizon(const struct tenant *t);
 void engine_complete(struct xsnap_ctx *ctx);
+/* Free a deleted tenant once nothing uses it: ctx->lock and engine_lock held. */
 void tenant_free_locked(struct xsnap_ctx *ctx, struct tenant *t);
 
 /* Read a log entry consistently against a concurrent commit. */

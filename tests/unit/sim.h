@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The kernel's side of the AF_XDP rings, simulated, for unit tests of the
+ * engine: a context from ctx_new() (UMEM on memfds, no XDP program, no
+ * AF_XDP socket) wired to rings in memory.  sim_rx() takes a chunk from the
+ * fill ring, writes metadata and a frame into it as the copy-mode path does
+ * (data at XDP_PACKET_HEADROOM, metadata right before it) and posts an rx
+ * descriptor; sim_tx() transmits and completes what the TX ring holds.
+ * The producer/consumer indices are read and written with acquire/release,
+ * as the kernel does, so the simulation may run on another thread than the
+ * engine.
+ */
+#ifndef XSNAP_TEST_SIM_H
+#define XSNAP_TEST_SIM_H
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "xsnap_internal.h"
+#include "xsnap_parse.h"
+
+#define RING 64
+#define FRAMES 4096
+#define HEADROOM 256
+#define POOL 64
+
+struct sim_ring {
+	uint32_t prod, cons, flags;
+	uint64_t addrs[RING];
+	struct xdp_desc descs[RING];
+};
+
+struct sim {
+	struct xsnap_ctx *ctx;
+	struct sim_ring fill, rx, tx, comp;
+	uint64_t sent;
+};
+
+static inline void wire_prod(struct xsk_ring_prod *r, struct sim_ring *s, void *ring)
+{
+	r->producer = &s->prod;
+	r->consumer = &s->cons;
+	r->flags = &s->flags;
+	r->ring = ring;
+	r->size = RING;
+	r->mask = RING - 1;
+	r->cached_prod = 0;
+	r->cached_cons = RING;	/* as libxdp: free = cached_cons - cached_prod */
+}
+
+static inline void wire_cons(struct xsk_ring_cons *r, struct sim_ring *s, void *ring)
+{
+	r->producer = &s->prod;
+	r->consumer = &s->cons;
+	r->flags = &s->flags;
+	r->ring = ring;
+	r->size = RING;
+	r->mask = RING - 1;
+	r->cached_prod = 0;
+	r->cached_cons = 0;
+}
+
+static inline struct sim *sim_new(uint32_t frames)
+{
+	struct sim *sim = calloc(1, sizeof(*sim));
+
+	if (!sim)
+		return NULL;
+	sim->ctx = ctx_new(frames, 1, RING, 8, POOL);
+	if (!sim->ctx) {
+		free(sim);
+		return NULL;
+	}
+	wire_prod(&sim->ctx->q[0].fill, &sim->fill, sim->fill.addrs);
+	wire_cons(&sim->ctx->q[0].rx, &sim->rx, sim->rx.descs);
+	wire_prod(&sim->ctx->q[0].tx, &sim->tx, sim->tx.descs);
+	wire_cons(&sim->ctx->q[0].comp, &sim->comp, sim->comp.addrs);
+	sim->ctx->q[0].fd = eventfd(0, EFD_CLOEXEC);	/* stands in for the xsk fd */
+	engine_refill(sim->ctx);
+	return sim;
+}
+
+static inline void sim_free(struct sim *sim)
+{
+	int fd = sim->ctx->q[0].fd;
+
+	xsnap_close(sim->ctx);
+	close(fd);
+	free(sim);
+}
+
+static inline int sim_rx_bytes(struct sim *sim, uint32_t mask, const void *bytes, uint32_t len);
+
+/* The kernel side: receive one frame for @mask, as the XDP program would
+ * have tagged it.  Returns 0, or -1 if the fill ring was empty (a drop). */
+static inline int sim_rx(struct sim *sim, uint32_t mask, uint32_t flow_hash, uint32_t tag)
+{
+	struct umem *u = &sim->ctx->umem;
+	uint64_t chunk_addr, addr;
+	struct xsnap_meta *m;
+
+	if (sim->fill.cons == __atomic_load_n(&sim->fill.prod, __ATOMIC_ACQUIRE))
+		return -1;
+	if (sim->rx.prod - sim->rx.cons == RING)
+		return -1;
+	chunk_addr = sim->fill.addrs[sim->fill.cons & (RING - 1)];
+	__atomic_store_n(&sim->fill.cons, sim->fill.cons + 1, __ATOMIC_RELEASE);
+	addr = chunk_addr + HEADROOM;
+	m = (struct xsnap_meta *)(u->rw + addr - sizeof(*m));
+	memset(m, 0, sizeof(*m));
+	m->magic = XSNAP_META_MAGIC;
+	m->tenant_mask = mask;
+	m->flow_hash = flow_hash;
+	m->rx_ns = 1000 + sim->sent;
+	memcpy(u->rw + addr, &tag, sizeof(tag));
+	memset(u->rw + addr + 4, 0xab, 60);
+	sim->rx.descs[sim->rx.prod & (RING - 1)] = (struct xdp_desc){ .addr = addr, .len = 64 };
+	__atomic_store_n(&sim->rx.prod, sim->rx.prod + 1, __ATOMIC_RELEASE);
+	sim->sent++;
+	return 0;
+}
+
+/* Receive a real frame: metadata from the shared parser, as the program
+ * writes it. */
+static inline int sim_rx_bytes(struct sim *sim, uint32_t mask, const void *bytes, uint32_t len)
+{
+	struct umem *u = &sim->ctx->umem;
+	struct xsnap_pkt pkt;
+	struct xsnap_meta *m;
+	uint64_t addr;
+
+	if (sim->fill.cons == sim->fill.prod)
+		return -1;
+	addr = sim->fill.addrs[sim->fill.cons & (RING - 1)] + HEADROOM;
+	sim->fill.cons++;
+	memcpy(u->rw + addr, bytes, len);
+	m = (struct xsnap_meta *)(u->rw + addr - sizeof(*m));
+	memset(m, 0, sizeof(*m));
+	memset(&pkt, 0, sizeof(pkt));
+	if (!xsnap_parse(u->rw + addr, u->rw + addr + len, &pkt)) {
+		m->l3_off = pkt.l3_off;
+		m->l4_off = pkt.l4_off;
+		m->l4_proto = pkt.proto;
+		m->l3_proto = pkt.l3_proto;
+		m->flow_hash = pkt.flow_hash;
+	}
+	m->magic = XSNAP_META_MAGIC;
+	m->tenant_mask = mask;
+	sim->rx.descs[sim->rx.prod & (RING - 1)] = (struct xdp_desc){ .addr = addr, .len = len };
+	sim->rx.prod++;
+	sim->sent++;
+	return 0;
+}
+
+/* The kernel's transmit: take every descriptor of the TX ring, keep copies
+ * of the bytes in @out (if not NULL), and complete them. */
+static inline unsigned int sim_tx(struct sim *sim, uint8_t (*out)[128], uint32_t *lens, unsigned int max)
+{
+	struct umem *u = &sim->ctx->umem;
+	unsigned int n = 0;
+
+	/* acquire/release on the indices, as the kernel: a sender on another
+	 * thread publishes descriptors with the producer index */
+	while (sim->tx.cons != __atomic_load_n(&sim->tx.prod, __ATOMIC_ACQUIRE)) {
+		struct xdp_desc d = sim->tx.descs[sim->tx.cons & (RING - 1)];
+
+		if (out && n < max) {
+			memcpy(out[n], u->rw + d.addr, d.len < 128 ? d.len : 128);
+			lens[n] = d.len;
+		}
+		__atomic_store_n(&sim->tx.cons, sim->tx.cons + 1, __ATOMIC_RELEASE);
+		sim->comp.addrs[sim->comp.prod & (RING - 1)] = d.addr;
+		__atomic_store_n(&sim->comp.prod, sim->comp.prod + 1, __ATOMIC_RELEASE);
+		n++;
+	}
+	return n;
+}
+
+#endif /* XSNAP_TEST_SIM_H */

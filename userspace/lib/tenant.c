@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Tenants: creation, deletion and freeing, under one locking rule.
+ *
+ * The rule: a tenant is created, deleted and freed only with ctx->lock and
+ * then ctx->engine_lock held, so that the control plane (which reads and
+ * writes quota_sum, the dead list, the views' tenant counts and the slots
+ * under ctx->lock) and the engine (which reads tenants[], tenant_mask and
+ * the dead list under engine_lock) each see a tenant either whole or gone.
+ *
+ * The engine holds only engine_lock, and may not take ctx->lock (the order
+ * is ctx->lock first), so it never frees a tenant: when a transmit
+ * completion leaves a deleted tenant with nothing in flight, the engine
+ * raises ctx->reap, and whoever ran the engine calls ctx_reap() after
+ * letting go of engine_lock (the engine thread, an inline receiver, xsnapd's
+ * loop, a send or a snapshot), which takes both locks in order and frees
+ * every deleted tenant that nothing uses any more.  Closing a tenant's last
+ * socket and tenant_del free directly: they hold both locks already.
+ *
+ * A deleted tenant keeps its slot until it is freed (slot_dead), so that
+ * completions and counters are never credited to a newcomer in the slot.
+ */
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "xsnap_internal.h"
+
+#define DEFAULT_QUOTA 1024
+
+static bool is_pow2(uint32_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+struct tenant *ctx_tenant_find(struct xsnap_ctx *ctx, const char *name)
+{
+	for (uint32_t i = 0; i < XSNAP_MAX_TENANTS; i++)
+		if (ctx->tenants[i] && !strcmp(ctx->tenants[i]->name, name))
+			return ctx->tenants[i];
+	return NULL;
+}
+
+/* A deleted tenant still draining keeps its slot until it is freed, so
+ * completions and counters are never credited to a newcomer. */
+static bool slot_dead(struct xsnap_ctx *ctx, uint32_t slot)
+{
+	for (struct tenant *d = ctx->dead; d; d = d->next_dead)
+		if (d->slot == slot)
+			return true;
+	return false;
+}
+
+/* The tenant's log region: a memfd holding the published head and the
+ * entries, so a client of xsnapd can map it read-only. */
+int tenant_shm_alloc(struct tenant *t)
+{
+	void *p;
+	int err;
+
+	t->shm_len = LOG_SHM_HDR + (size_t)t->quota * sizeof(struct log_ent);
+	err = shm_create("xsnap-log", t->shm_len, &t->shm_fd, &p);
+	if (err) {
+		t->shm_fd = -1;
+		return err;
+	}
+	t->shm = p;
+	t->shm->quota = t->quota;
+	t->log = t->shm->ent;
+	return 0;
+}
+
+void tenant_shm_free(struct tenant *t)
+{
+	if (t->shm)
+		munmap(t->shm, t->shm_len);
+	if (t->shm_fd >= 0)
+		close(t->shm_fd);
+	t->shm = NULL;
+	t->log = NULL;
+	t->shm_fd = -1;
+}
+
+/* Free a deleted tenant once nothing uses it (both locks held). */
+void tenant_free_locked(struct xsnap_ctx *ctx, struct tenant *t)
+{
+	if (!t->dead || t->nsocks || t->tx_inflight || t->snaps)
+		return;
+	engine_evict(ctx, t, t->head);
+	engine_reclaim(ctx, t);
+	for (struct tenant **pp = &ctx->dead; *pp; pp = &(*pp)->next_dead) {
+		if (*pp == t) {
+			*pp = t->next_dead;
+			break;
+		}
+	}
+	if (t->view) {
+		t->view->quota_sum -= t->quota;
+		view_unref(ctx, t->view);
+	} else {
+		ctx->quota_sum -= t->quota;
+	}
+	tenant_shm_free(t);
+	free(t->old);
+	free(t);
+}
+
+int xsnap_tenant_del(struct xsnap_ctx *ctx, const char *name)
+{
+	struct tenant *t;
+	unsigned int n = 0;
+	int err;
+
+	if (!ctx || !name)
+		return err_ret(EINVAL);
+	if (ctx_remote(ctx))
+		return client_tenant_del(ctx, name);
+	pthread_mutex_lock(&ctx->lock);
+	t = ctx_tenant_find(ctx, name);
+	if (!t) {
+		pthread_mutex_unlock(&ctx->lock);
+		return err_ret(ENOENT);
+	}
+	/* 1. the program stops tagging frames for it: its rules go and its
+	 *    bit leaves cfg.tenants, in one bank flip */
+	struct rule *keep = malloc((ctx->nrules ? ctx->nrules : 1) * sizeof(*keep));
+
+	if (!keep) {
+		pthread_mutex_unlock(&ctx->lock);
+		return err_ret(ENOMEM);
+	}
+	for (unsigned int i = 0; i < ctx->nrules; i++)
+		if (ctx->rules[i].tenant != t->slot)
+			keep[n++] = ctx->rules[i];
+	err = -steer_apply(&ctx->steer, keep, n, ctx->tenant_mask & ~(1u << t->slot));
+	if (err) {
+		free(keep);
+		pthread_mutex_unlock(&ctx->lock);
+		return err_ret(err);
+	}
+	if (n)	/* ctx->rules is NULL while no rule was ever added */
+		memcpy(ctx->rules, keep, n * sizeof(*keep));
+	ctx->nrules = n;
+	free(keep);
+	/* 2. the engine stops logging for it, even frames the program tagged
+	 *    before the flip; open sockets drain what was logged */
+	pthread_mutex_lock(&ctx->engine_lock);
+	ctx->tenants[t->slot] = NULL;
+	ctx->tenant_mask &= ~(1u << t->slot);
+	ctx->private_mask &= ~(1u << t->slot);
+	if (t->view)
+		t->view->mask &= ~(1u << t->slot);
+	t->dead = true;
+	atomic_fetch_or(&t->shm->state, LOG_TENANT_DEAD);
+	t->next_dead = ctx->dead;
+	ctx->dead = t;
+	/* its sleepers wake and see the state (never blocks: tenant_wake) */
+	tenant_wake_all(t);
+	tenant_free_locked(ctx, t);
+	engine_refill(ctx);
+	pthread_mutex_unlock(&ctx->engine_lock);
+	pthread_mutex_unlock(&ctx->lock);
+	return 0;
+}
+
+bool tenant_name_ok(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (!n || n >= TENANT_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && !strchr("_.-", name[i]))
+			return false;
+	return true;
+}
+
+int xsnap_tenant_add(struct xsnap_ctx *ctx, const char *name, const struct xsnap_tenant_opts *opts)
+{
+	uint32_t quota, slot;
+	const char *vname;
+	struct view *v = NULL, *fresh = NULL;
+	struct tenant *t;
+	int err;
+
+	if (!ctx || !OPTS_VALID(opts, xsnap_tenant_opts))
+		return err_ret(EINVAL);
+	if (!tenant_name_ok(name)) {
+		pr_warn("tenant add: bad name '%s': 1..%d characters of A-Z a-z 0-9 _ . -\n",
+			name ? name : "(null)", TENANT_NAME_MAX - 1);
+		return err_ret(EINVAL);
+	}
+	if (ctx_remote(ctx))
+		return client_tenant_add(ctx, name, opts);
+	quota = OPTS_GET(opts, quota, DEFAULT_QUOTA);
+	if (!is_pow2(quota)) {
+		pr_warn("tenant add %s: quota %u must be a power of two\n", name, quota);
+		return err_ret(EINVAL);
+	}
+	vname = OPTS_GET(opts, view, NULL);
+	if (vname && !strcmp(vname, XSNAP_VIEW_SHARED))
+		vname = NULL;
+	if (vname && !tenant_name_ok(vname)) {
+		pr_warn("tenant add %s: bad view name '%s': 1..%d characters of A-Z a-z 0-9 _ . -\n",
+			name, vname, TENANT_NAME_MAX - 1);
+		return err_ret(EINVAL);
+	}
+	pthread_mutex_lock(&ctx->lock);
+	if (ctx_tenant_find(ctx, name)) {
+		pr_warn("tenant add %s: a tenant of that name exists\n", name);
+		err = EEXIST;
+		goto unlock;
+	}
+	if (vname) {
+		/* a private view's tenants hold chunks of the view, not of the
+		 * receive region: their quotas count there.  "private": a new
+		 * view that no name can join (its name is empty) */
+		if (!strcmp(vname, XSNAP_VIEW_PRIVATE))
+			vname = "";
+		v = *vname ? view_find(ctx, vname) : NULL;
+		if (v && (uint64_t)v->quota_sum + quota > v->nframes) {
+			pr_warn("tenant add %s: quota %u does not fit in view %s: %u frames, %u in "
+				"its other tenants' quotas\n",
+				name, quota, vname, v->nframes, v->quota_sum);
+			err = ENOSPC;
+			goto unlock;
+		}
+		if (!v && quota > ctx->umem.nframes) {
+			pr_warn("tenant add %s: quota %u exceeds the %u frames of a view\n", name,
+				quota, ctx->umem.nframes);
+			err = ENOSPC;
+			goto unlock;
+		}
+	} else if ((uint64_t)ctx->quota_sum + quota + ctx->reserve > ctx->umem.nframes) {
+		pr_warn("tenant add %s: quota %u does not fit: %u frames, %u reserved for the "
+			"rings, %u in other quotas\n",
+			name, quota, ctx->umem.nframes, ctx->reserve, ctx->quota_sum);
+		err = ENOSPC;
+		goto unlock;
+	}
+	for (slot = 0; slot < ctx->max_tenants; slot++)
+		if (!ctx->tenants[slot] && !slot_dead(ctx, slot))
+			break;
+	if (slot == ctx->max_tenants) {
+		pr_warn("tenant add %s: all %u tenant slots in use\n", name, ctx->max_tenants);
+		err = ENOSPC;
+		goto unlock;
+	}
+	t = calloc(1, sizeof(*t));
+	if (t) {
+		t->shm_fd = -1;
+		t->quota = quota;
+		t->old = calloc(ctx->umem.pool_frames + 1, sizeof(*t->old));
+	}
+	if (!t || !t->old || tenant_shm_alloc(t)) {
+		if (t) {
+			tenant_shm_free(t);
+			free(t->old);
+			free(t);
+		}
+		err = ENOMEM;
+		goto unlock;
+	}
+	if (vname && !v) {
+		fresh = v = view_create(ctx, vname);
+		if (!v) {
+			pr_warn("tenant add %s: view %s: %s\n", name, vname, strerror(errno));
+			tenant_shm_free(t);
+			free(t->old);
+			free(t);
+			err = ENOMEM;
+			goto unlock;
+		}
+	}
+	if (v) {
+		v->ntenants++;
+		v->quota_sum += quota;
+	}
+	t->view = v;
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	t->slot = slot;
+	t->head = t->tail = 1;
+	atomic_store(&t->shm->head_pub, 1);
+
+	/* zero the slot's XDP counters (a previous tenant may have used it) */
+	{
+		int ncpu = libbpf_num_possible_cpus();
+		struct xsnap_tenant_cnt *z = ncpu > 0 ? calloc(ncpu, sizeof(*z)) : NULL;
+
+		if (z && ctx->steer.skel)
+			bpf_map_update_elem(ctx->steer.tcnt_fd, &slot, z, BPF_ANY);
+		free(z);
+	}
+	pthread_mutex_lock(&ctx->engine_lock);
+	if (fresh)
+		view_link(ctx, fresh);
+	ctx->tenants[slot] = t;
+	ctx->tenant_mask |= 1u << slot;
+	if (v) {
+		v->mask |= 1u << slot;
+		ctx->private_mask |= 1u << slot;
+	}
+	pthread_mutex_unlock(&ctx->engine_lock);
+	err = -steer_apply(&ctx->steer, ctx->rules, ctx->nrules, ctx->tenant_mask);
+	if (err) {
+		pthread_mutex_lock(&ctx->engine_lock);
+		ctx->tenants[slot] = NULL;
+		ctx->tenant_mask &= ~(1u << slot);
+		ctx->private_mask &= ~(1u << slot);
+		if (v) {
+			v->mask &= ~(1u << slot);
+			v->quota_sum -= quota;
+			view_unref(ctx, v);
+		}
+		pthread_mutex_unlock(&ctx->engine_lock);
+		tenant_shm_free(t);
+		free(t->old);
+		free(t);
+		goto unlock;
+	}
+	if (!v)
+		ctx->quota_sum += quota;
+	pthread_mutex_unlock(&ctx->lock);
+	return (int)slot;
+unlock:
+	pthread_mutex_unlock(&ctx->lock);
+	return err_ret(err);
+}
+
+void ctx_reap(struct xsnap_ctx *ctx)
+{
+	if (!atomic_load_explicit(&ctx->reap, memory_order_relaxed) ||
+	    !atomic_exchange(&ctx->reap, false))
+		return;
+	pthread_mutex_lock(&ctx->lock);
+	pthread_mutex_lock(&ctx->engine_lock);
+	for (struct tenant *t = ctx->dead, *next; t; t = next) {
+		next = t->next_dead;
+		tenant_free_locked(ctx, t);
+	}
+	pthread_mutex_unlock(&ctx->engine_lock);
+	pthread_mutex_unlock(&ctx->lock);
+}
