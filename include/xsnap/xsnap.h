@@ -573,6 +573,25 @@ struct xsnap_stats {
 XSNAP_API int xsnap_stats(struct xsnap_ctx *ctx, const char *tenant, struct xsnap_stats *st);
 
 /**
+ * xsnap_audit() - check the context's frame bookkeeping.
+ * @ctx: an in-process context.
+ *
+ * Recounts, for every chunk of the receive region, of the pools and of the
+ * private views, what holds it (log entries of every tenant, old versions
+ * kept for readers, private versions and fresh frames of sockets) and
+ * compares it with its reference count: a reference that nothing holds (a
+ * leak that frame conservation cannot see) is found, as is a chunk on a
+ * free list that is still referenced.  References beyond the holders must
+ * equal the transmits in flight.  Takes time in proportion to the region:
+ * for tests and operators, not for a data path.
+ *
+ * Return: 0 when the bookkeeping is consistent, the number of
+ * inconsistencies (the first is printed as a warning), -EOPNOTSUPP (a
+ * connected context), -ENOMEM.
+ */
+XSNAP_API int xsnap_audit(struct xsnap_ctx *ctx);
+
+/**
  * xsnap_reason_str() - name of an enum xsnap_reason value ("deliver",
  * "nomatch", ...), or "unknown".
  */

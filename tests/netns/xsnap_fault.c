@@ -338,6 +338,8 @@ static void close_and_check(void)
 	printf("frames total %u free %u kernel %u logged %u leaked %llu\n", st.frames_total,
 	       st.frames_free, st.frames_kernel, st.frames_logged, (unsigned long long)leaked);
 	EXPECT(leaked == 0, "%llu frames leaked", (unsigned long long)leaked);
+	/* and no reference without a holder (which conservation cannot see) */
+	EXPECT(xsnap_audit(ctx) == 0, "the reference audit failed");
 	xsnap_close(ctx);
 	ctx = NULL;
 }

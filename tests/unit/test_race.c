@@ -135,6 +135,7 @@ TEST(tenant_lifecycle_against_the_engine)
 	for (uint32_t p = 0; p < sim->ctx->umem.npools; p++)
 		CHECK_EQ(sim->ctx->umem.npool_free[p], sim->ctx->umem.pool_frames);
 	CHECK_EQ(sim->ctx->umem.nfree + sim->ctx->q[0].outstanding, sim->ctx->umem.nframes);
+	CHECK_EQ(xsnap_audit(sim->ctx), 0);
 	sim_free(sim);
 }
 

@@ -501,6 +501,10 @@ struct xsnap_snap {
 	struct xsnap_frame *views;	/* end - first entries, filled as read */
 };
 
+/* audit.c: recount every chunk's holders (both locks held); the number of
+ * inconsistencies (the first described in @why), or -ENOMEM */
+int ctx_audit(struct xsnap_ctx *ctx, char *why, size_t len);
+
 /* ctx.c */
 struct xsnap_ctx *ctx_new(uint32_t frames, uint32_t nq, uint32_t ring, uint32_t tenants,
 			  uint32_t pool);
