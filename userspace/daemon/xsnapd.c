@@ -31,6 +31,10 @@
  * region, control page) and UMEM descriptors are handed to the client with
  * SCM_RIGHTS; the daemon remembers which connection owns it and closes it
  * when the connection ends, whatever the client did.
+ *
+ * This file: main loop, setup, interfaces, tenants, rules and client
+ * sockets; conn.c: client connections; info.c: STATUS and STATS
+ * (xsnapd.h lists what they share).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -58,92 +62,13 @@
 
 #include <bpf/libbpf.h>
 
-#include "proto.h"
 #include "rule.h"
-#include "xsnap_internal.h"
+#include "xsnapd.h"
 
-#define DEFAULT_SOCKET "/run/xsnap/xsnapd.sock"
-#define MAX_IFACES 8
-#define MAX_CONNS 256
-#define MAX_DSOCKS 1024
-#define MAX_DRULES XSNAP_MAX_RULES
-#define MAX_GROUPS 64
-#define MAX_CONN_SOCKS 64	/* sockets per client connection */
-#define MAX_SOCK_SNAPS 16	/* open snapshots per client socket */
-#define TICK_MS 10
-#define HELLO_MS 5000		/* a client must say HELLO within this */
+int verbosity;
+char errmsg[512];
 
-enum { EV_LISTEN = 1, EV_SIGNAL, EV_NETLINK, EV_CONN, EV_XSK };
-
-struct iface {
-	bool used, gone;
-	bool paced;		/* rx wake-ups off: the engine runs at ctx->pacer.next_ns */
-	char name[IF_NAMESIZE];
-	int ifindex;
-	struct xsnap_ctx *ctx;
-};
-
-struct dtenant {
-	bool used;
-	char name[TENANT_NAME_MAX];
-	uint32_t quota, pool;
-	int64_t uid, gid;	/* -1: not set */
-};
-
-struct drule {
-	bool used;
-	uint32_t id, prio, action;
-	char tenant[TENANT_NAME_MAX];
-	char match[XP_STR_MAX + 1];
-	int ifrule[MAX_IFACES];	/* the rule's id in each interface's context */
-};
-
-struct conn {
-	int fd;
-	bool hello, admin;
-	int64_t hello_by_ms;	/* disconnected if no HELLO came by then */
-	uid_t uid;
-	gid_t gid;
-	pid_t pid;
-	gid_t groups[MAX_GROUPS];
-	int ngroups;
-};
-
-struct dsock {
-	struct xsnap_sock *s;	/* NULL: free */
-	struct conn *c;
-	int ifc;
-	uint32_t gen;
-	struct xsnap_snap *snaps[MAX_SOCK_SNAPS];	/* freed with the socket */
-};
-
-struct config {
-	const char *sock_path;
-	const char *group;	/* socket group */
-	const char *admin_group;	/* may use control verbs */
-	int rt_prio;		/* SCHED_FIFO priority of the loop, 0: normal */
-	int verbose;
-};
-
-struct daemon {
-	struct config cfg;
-	int epfd, lfd, sfd, nlfd;
-	gid_t sock_gid, admin_gid;
-	bool have_admin_gid, created_dir, inherited;
-	struct iface ifs[MAX_IFACES];
-	struct dtenant tenants[XSNAP_MAX_TENANTS];
-	struct drule rules[MAX_DRULES];
-	uint32_t next_rule;
-	struct conn *conns[MAX_CONNS];
-	struct dsock socks[MAX_DSOCKS];
-	uint8_t in[XP_MAX_MSG], out[XP_MAX_MSG];
-};
-
-static int verbosity;
-static char errmsg[512];	/* last library warning, for the error reply */
-
-static void logmsg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void logmsg(int level, const char *fmt, ...)
+void logmsg(int level, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -155,9 +80,6 @@ static void logmsg(int level, const char *fmt, ...)
 	fputc('\n', stderr);
 	va_end(ap);
 }
-#define log_warn(...) logmsg(0, __VA_ARGS__)
-#define log_info(...) logmsg(1, __VA_ARGS__)
-#define log_debug(...) logmsg(2, __VA_ARGS__)
 
 /* Library messages: remembered for the error reply, logged one level lower. */
 static int lib_print(enum xsnap_print_level level, const char *fmt, va_list ap)
@@ -179,12 +101,7 @@ static int lib_print(enum xsnap_print_level level, const char *fmt, va_list ap)
 	return 0;
 }
 
-static uint64_t ev_key(uint32_t type, uint32_t idx)
-{
-	return (uint64_t)type << 32 | idx;
-}
-
-static int64_t now_ns(void)
+int64_t now_ns(void)
 {
 	struct timespec ts;
 
@@ -232,7 +149,7 @@ static uint32_t rx_queues(const char *ifname)
 	return n;
 }
 
-static struct iface *iface_find(struct daemon *d, const char *name, bool live)
+struct iface *iface_find(struct daemon *d, const char *name, bool live)
 {
 	for (int i = 0; i < MAX_IFACES; i++) {
 		struct iface *f = &d->ifs[i];
@@ -243,7 +160,7 @@ static struct iface *iface_find(struct daemon *d, const char *name, bool live)
 	return NULL;
 }
 
-static unsigned int iface_nsocks(struct daemon *d, int ifc)
+unsigned int iface_nsocks(struct daemon *d, int ifc)
 {
 	unsigned int n = 0;
 
@@ -336,46 +253,14 @@ static struct timespec loop_timeout(struct daemon *d, int64_t last_tick_ms)
 	return (struct timespec){ .tv_sec = next / 1000000000, .tv_nsec = next % 1000000000 };
 }
 
-/* --- replies -------------------------------------------------------------- */
-static int reply(struct conn *c, struct xp_msg *m, const int *fds, unsigned int nfds)
-{
-	int len = xp_end(m, nfds);
-
-	if (len < 0)
-		return len;
-	return xp_send(c->fd, m->buf, (size_t)len, fds, nfds);
-}
-
-static int reply_err(struct daemon *d, struct conn *c, uint16_t op, int err, const char *fmt,
-		     ...) __attribute__((format(printf, 5, 6)));
-static int reply_err(struct daemon *d, struct conn *c, uint16_t op, int err, const char *fmt,
-		     ...)
-{
-	struct xp_msg m;
-	char msg[XP_STR_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	for (char *p = msg; *p; p++)
-		if (*p < 0x20 || *p > 0x7e)
-			*p = ' ';
-	log_debug("client pid %d uid %u: op %u: %s (%s)", (int)c->pid, (unsigned int)c->uid, op,
-		  msg, strerror(-err));
-	xp_begin(&m, d->out, sizeof(d->out), op, err);
-	xp_put_str(&m, msg);
-	return reply(c, &m, NULL, 0);
-}
-
 /* The last library message, or the errno text. */
-static const char *why(int err)
+const char *why(int err)
 {
 	return *errmsg ? errmsg : strerror(-err);
 }
 
 /* --- tenants and rules ---------------------------------------------------- */
-static struct dtenant *tenant_find(struct daemon *d, const char *name)
+struct dtenant *tenant_find(struct daemon *d, const char *name)
 {
 	for (int i = 0; i < XSNAP_MAX_TENANTS; i++)
 		if (d->tenants[i].used && !strcmp(d->tenants[i].name, name))
@@ -423,7 +308,7 @@ static int iface_replay(struct daemon *d, struct iface *f)
 	return 0;
 }
 
-static bool peer_in_group(const struct conn *c, gid_t g)
+bool peer_in_group(const struct conn *c, gid_t g)
 {
 	if (c->gid == g)
 		return true;
@@ -710,139 +595,6 @@ static int op_rule_del(struct daemon *d, struct conn *c, struct xp_msg *in)
 	return reply_err(d, c, XP_RULE_DEL, -ENOENT, "no rule %u", id);
 }
 
-static int op_status(struct daemon *d, struct conn *c, struct xp_msg *in)
-{
-	char name[IF_NAMESIZE];
-	struct xp_msg m;
-	uint32_t n = 0;
-
-	xp_get_str(in, name, sizeof(name), true);
-	if (xp_done(in))
-		return reply_err(d, c, XP_STATUS, -EBADMSG, "malformed STATUS");
-	if (*name && !iface_find(d, name, false))
-		return reply_err(d, c, XP_STATUS, -ENOENT, "%s is not attached", name);
-	xp_begin(&m, d->out, sizeof(d->out), XP_STATUS, 0);
-	for (int i = 0; i < MAX_IFACES; i++)
-		n += d->ifs[i].used && (!*name || !strcmp(d->ifs[i].name, name));
-	xp_put_u32(&m, n);
-	for (int i = 0; i < MAX_IFACES; i++) {
-		struct iface *f = &d->ifs[i];
-		struct xsnap_ctx *ctx = f->ctx;
-		uint32_t flags = 0;
-
-		if (!f->used || (*name && strcmp(f->name, name)))
-			continue;
-		if (f->gone)
-			flags |= XP_IF_GONE;
-		if (ctx && ctx->nq && ctx->q[0].zerocopy)
-			flags |= XP_IF_ZEROCOPY;
-		xp_put_str(&m, f->name);
-		xp_put_u32(&m, (uint32_t)f->ifindex);
-		xp_put_u32(&m, flags);
-		xp_put_u32(&m, ctx ? ctx->steer.mode : 0);
-		xp_put_u32(&m, ctx ? ctx->umem.nframes : 0);
-		xp_put_u32(&m, iface_nsocks(d, i));
-		xp_put_str(&m, ctx ? ctx->steer.pin_dir : "");
-		xp_put_u32(&m, ctx ? ctx->nq : 0);
-		for (uint32_t q = 0; ctx && q < ctx->nq; q++) {
-			xp_put_u32(&m, ctx->q[q].id);
-			xp_put_u32(&m, ctx->q[q].zerocopy);
-		}
-	}
-	n = 0;
-	for (int i = 0; i < XSNAP_MAX_TENANTS; i++)
-		n += d->tenants[i].used;
-	xp_put_u32(&m, n);
-	for (int i = 0; i < XSNAP_MAX_TENANTS; i++) {
-		struct dtenant *t = &d->tenants[i];
-		uint32_t ns = 0;
-
-		if (!t->used)
-			continue;
-		for (int k = 0; k < MAX_DSOCKS; k++)
-			ns += d->socks[k].s && !strcmp(d->socks[k].s->t->name, t->name);
-		xp_put_str(&m, t->name);
-		xp_put_u32(&m, t->quota);
-		xp_put_u32(&m, t->pool);
-		xp_put_i64(&m, t->uid);
-		xp_put_i64(&m, t->gid);
-		xp_put_u32(&m, ns);
-	}
-	n = 0;
-	for (int i = 0; i < MAX_DRULES; i++)
-		n += d->rules[i].used;
-	xp_put_u32(&m, n);
-	for (int i = 0; i < MAX_DRULES; i++) {
-		struct drule *r = &d->rules[i];
-
-		if (!r->used)
-			continue;
-		xp_put_u32(&m, r->id);
-		xp_put_str(&m, r->tenant);
-		xp_put_str(&m, r->match);
-		xp_put_u32(&m, r->prio);
-		xp_put_u32(&m, r->action);
-	}
-	if (m.err)
-		return reply_err(d, c, XP_STATUS, -EMSGSIZE, "status too large for one message");
-	return reply(c, &m, NULL, 0);
-}
-
-static void stats_add(struct xsnap_stats *a, const struct xsnap_stats *b)
-{
-#define X(f) a->f += b->f;
-	XP_STATS_FIELDS(X)
-#undef X
-	for (int i = 0; i < XP_STATS_XDP; i++)
-		a->xdp[i] += b->xdp[i];
-}
-
-/* Sum of @tenant's (NULL: every tenant's) counters over live interfaces. */
-static void stats_sum(struct daemon *d, const char *tenant, struct xsnap_stats *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->sz = sizeof(*out);
-	for (int i = 0; i < MAX_IFACES; i++) {
-		XSNAP_OPTS(xsnap_stats, st);
-
-		if (!d->ifs[i].used || !d->ifs[i].ctx)
-			continue;
-		if (!xsnap_stats(d->ifs[i].ctx, tenant, &st))
-			stats_add(out, &st);
-	}
-}
-
-static int op_stats(struct daemon *d, struct conn *c, struct xp_msg *in)
-{
-	char name[TENANT_NAME_MAX];
-	struct xsnap_stats st;
-	struct xp_msg m;
-	uint32_t n = 0;
-
-	xp_get_str(in, name, sizeof(name), true);
-	if (xp_done(in))
-		return reply_err(d, c, XP_STATS, -EBADMSG, "malformed STATS");
-	if (*name && !tenant_find(d, name))
-		return reply_err(d, c, XP_STATS, -ENOENT, "no tenant %s", name);
-	xp_begin(&m, d->out, sizeof(d->out), XP_STATS, 0);
-	for (int i = 0; i < XSNAP_MAX_TENANTS; i++)
-		n += d->tenants[i].used && (!*name || !strcmp(d->tenants[i].name, name));
-	xp_put_u32(&m, n + 1);
-	for (int i = 0; i < XSNAP_MAX_TENANTS; i++) {
-		struct dtenant *t = &d->tenants[i];
-
-		if (!t->used || (*name && strcmp(t->name, name)))
-			continue;
-		stats_sum(d, t->name, &st);
-		xp_put_str(&m, t->name);
-		xp_put_stats(&m, &st);
-	}
-	stats_sum(d, NULL, &st);
-	xp_put_str(&m, "");
-	xp_put_stats(&m, &st);
-	return reply(c, &m, NULL, 0);
-}
-
 static int op_socket(struct daemon *d, struct conn *c, struct xp_msg *in)
 {
 	char tname[TENANT_NAME_MAX], ifname[IF_NAMESIZE];
@@ -937,7 +689,7 @@ fail:
 	return r;
 }
 
-static void dsock_close(struct daemon *d, uint32_t idx)
+void dsock_close(struct daemon *d, uint32_t idx)
 {
 	struct dsock *ds = &d->socks[idx];
 
@@ -1037,177 +789,61 @@ static int op_sock_close(struct daemon *d, struct conn *c, struct xp_msg *in)
 	return reply(c, &m, NULL, 0);
 }
 
-/* --- connections ---------------------------------------------------------- */
-static void conn_close(struct daemon *d, int ci)
+int dispatch(struct daemon *d, struct conn *c, struct xp_msg *in)
 {
-	struct conn *c = d->conns[ci];
-	unsigned int n = 0;
+	int r;
 
-	for (uint32_t i = 0; i < MAX_DSOCKS; i++) {
-		if (d->socks[i].s && d->socks[i].c == c) {
-			dsock_close(d, i);
-			n++;
-		}
-	}
-	logmsg(n ? 1 : 2, "client pid %d uid %u: disconnected, %u socket(s) reclaimed",
-	       (int)c->pid, (unsigned int)c->uid, n);
-	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
-	free(c);
-	d->conns[ci] = NULL;
-}
-
-static void conn_accept(struct daemon *d)
-{
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	struct conn *c;
-	int fd, ci;
-
-	fd = accept4(d->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (fd < 0)
-		return;
-	for (ci = 0; ci < MAX_CONNS && d->conns[ci]; ci++)
-		;
-	if (ci == MAX_CONNS) {
-		/* the answer to the HELLO a client sends first: it reads why */
-		char why[80];
-		struct xp_msg m;
-		int len;
-
-		snprintf(why, sizeof(why), "too many clients: xsnapd serves at most %d connections",
-			 MAX_CONNS);
-		xp_begin(&m, d->out, sizeof(d->out), XP_HELLO, -EUSERS);
-		xp_put_str(&m, why);
-		len = xp_end(&m, 0);
-		if (len > 0)
-			xp_send(fd, m.buf, (size_t)len, NULL, 0);
-	}
-	c = ci < MAX_CONNS ? calloc(1, sizeof(*c)) : NULL;
-	if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
-		log_warn("client refused: %s", c ? strerror(errno) : "too many clients");
-		free(c);
-		close(fd);
-		return;
-	}
-	c->fd = fd;
-	c->hello_by_ms = now_ns() / 1000000 + HELLO_MS;
-	c->uid = cred.uid;
-	c->gid = cred.gid;
-	c->pid = cred.pid;
-	len = sizeof(c->groups);
-	if (!getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, c->groups, &len))
-		c->ngroups = (int)(len / sizeof(gid_t));
-	c->admin = c->uid == 0 || (d->have_admin_gid && peer_in_group(c, d->admin_gid));
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = ev_key(EV_CONN, (uint32_t)ci) };
-
-	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev)) {
-		free(c);
-		close(fd);
-		return;
-	}
-	d->conns[ci] = c;
-	log_debug("client pid %d uid %u gid %u: connected%s", (int)c->pid, (unsigned int)c->uid,
-		  (unsigned int)c->gid, c->admin ? " (admin)" : "");
-}
-
-/* One message from a client.  Return false to disconnect it. */
-static bool conn_input(struct daemon *d, int ci)
-{
-	struct conn *c = d->conns[ci];
-	int fds[XP_MAX_FDS];
-	unsigned int nfds = 0;
-	struct xp_msg in;
-	int len, r;
-
-	len = xp_recv(c->fd, d->in, sizeof(d->in), fds, &nfds);
-	if (len == -EAGAIN)
-		return true;
-	if (len <= 0) {
-		if (len < 0)
-			log_warn("client pid %d: %s: disconnecting", (int)c->pid,
-				 len == -EPROTO ? "oversized or truncated message" :
-						  strerror(-len));
-		return false;
-	}
-	/* we never accept descriptors from clients */
-	for (unsigned int i = 0; i < nfds; i++)
-		close(fds[i]);
-	r = xp_parse(&in, d->in, (size_t)len, nfds);
-	errmsg[0] = '\0';
-	if (r == -EPROTO) {
-		log_warn("client pid %d: malformed message (%d bytes): disconnecting", (int)c->pid,
-			 len);
-		return false;
-	}
-	if (r == -EPROTONOSUPPORT)
-		return !reply_err(d, c, in.hdr.op, r,
-				  "protocol version %u not supported (xsnapd speaks %u)",
-				  in.hdr.version, XP_VERSION);
-	if (r == -EOPNOTSUPP)
-		return !reply_err(d, c, in.hdr.op, r, "unknown operation %u", in.hdr.op);
-	if (r == -EBADMSG)
-		return !reply_err(d, c, in.hdr.op, r,
-				  "descriptor count %u does not match (%u came)", in.hdr.nfds,
-				  nfds);
-	if (nfds)
-		return !reply_err(d, c, in.hdr.op, -EBADMSG, "no request carries descriptors");
-	if (in.hdr.status)
-		return !reply_err(d, c, in.hdr.op, -EBADMSG, "request with a status");
-	if (in.hdr.op != XP_HELLO && !c->hello)
-		return !reply_err(d, c, in.hdr.op, -EPROTO, "HELLO first");
-	switch (in.hdr.op) {
+	switch (in->hdr.op) {
 	case XP_HELLO:
-		r = op_hello(d, c, &in);
+		r = op_hello(d, c, in);
 		break;
 	case XP_SOCKET:
-		r = op_socket(d, c, &in);
+		r = op_socket(d, c, in);
 		break;
 	case XP_SOCK_CLOSE:
-		r = op_sock_close(d, c, &in);
+		r = op_sock_close(d, c, in);
 		break;
 	case XP_SNAPSHOT:
-		r = op_snapshot(d, c, &in);
+		r = op_snapshot(d, c, in);
 		break;
 	case XP_SNAP_CLOSE:
-		r = op_snap_close(d, c, &in);
+		r = op_snap_close(d, c, in);
 		break;
 	case XP_STATS:
 	case XP_STATUS:
-		r = in.hdr.op == XP_STATS ? op_stats(d, c, &in) : op_status(d, c, &in);
+		r = in->hdr.op == XP_STATS ? op_stats(d, c, in) : op_status(d, c, in);
 		break;
 	default:
 		if (!c->admin) {
-			r = reply_err(d, c, in.hdr.op, -EPERM,
-				      "operation %u needs root or the admin group", in.hdr.op);
+			r = reply_err(d, c, in->hdr.op, -EPERM,
+				      "operation %u needs root or the admin group", in->hdr.op);
 			break;
 		}
-		switch (in.hdr.op) {
+		switch (in->hdr.op) {
 		case XP_ATTACH:
-			r = op_attach(d, c, &in);
+			r = op_attach(d, c, in);
 			break;
 		case XP_DETACH:
-			r = op_detach(d, c, &in);
+			r = op_detach(d, c, in);
 			break;
 		case XP_TENANT_ADD:
-			r = op_tenant_add(d, c, &in);
+			r = op_tenant_add(d, c, in);
 			break;
 		case XP_TENANT_DEL:
-			r = op_tenant_del(d, c, &in);
+			r = op_tenant_del(d, c, in);
 			break;
 		case XP_RULE_ADD:
-			r = op_rule_add(d, c, &in);
+			r = op_rule_add(d, c, in);
 			break;
 		case XP_RULE_DEL:
-			r = op_rule_del(d, c, &in);
+			r = op_rule_del(d, c, in);
 			break;
 		default:
-			r = reply_err(d, c, in.hdr.op, -EOPNOTSUPP, "unknown operation");
+			r = reply_err(d, c, in->hdr.op, -EOPNOTSUPP, "unknown operation");
 		}
 	}
-	return r == 0;
+	return r;
 }
-
 /* --- rtnetlink ------------------------------------------------------------ */
 static void netlink_input(struct daemon *d)
 {

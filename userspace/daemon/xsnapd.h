@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * xsnapd internals shared by its files:
+ *   xsnapd.c  main loop, setup, interfaces, tenants, rules, client sockets
+ *   conn.c    client connections: accept, framing, replies, dispatch
+ *   info.c    STATUS and STATS
+ * Everything runs on the one thread of the epoll loop; nothing here is locked
+ * except the library's engine lock, taken where the engine's state is read.
+ */
+#ifndef XSNAPD_H
+#define XSNAPD_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto.h"
+#include "xsnap_internal.h"
+
+#define DEFAULT_SOCKET "/run/xsnap/xsnapd.sock"
+#define MAX_IFACES 8
+#define MAX_CONNS 256
+#define MAX_DSOCKS 1024
+#define MAX_DRULES XSNAP_MAX_RULES
+#define MAX_GROUPS 64
+#define MAX_CONN_SOCKS 64	/* sockets per client connection */
+#define MAX_SOCK_SNAPS 16	/* open snapshots per client socket */
+#define TICK_MS 10
+#define HELLO_MS 5000		/* a client must say HELLO within this */
+
+enum { EV_LISTEN = 1, EV_SIGNAL, EV_NETLINK, EV_CONN, EV_XSK };
+
+struct iface {
+	bool used, gone;
+	bool paced;		/* rx wake-ups off: the engine runs at ctx->pacer.next_ns */
+	char name[IF_NAMESIZE];
+	int ifindex;
+	struct xsnap_ctx *ctx;
+};
+
+struct dtenant {
+	bool used;
+	char name[TENANT_NAME_MAX];
+	uint32_t quota, pool;
+	int64_t uid, gid;	/* -1: not set */
+};
+
+struct drule {
+	bool used;
+	uint32_t id, prio, action;
+	char tenant[TENANT_NAME_MAX];
+	char match[XP_STR_MAX + 1];
+	int ifrule[MAX_IFACES];	/* the rule's id in each interface's context */
+};
+
+struct conn {
+	int fd;
+	bool hello, admin;
+	int64_t hello_by_ms;	/* disconnected if no HELLO came by then */
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	gid_t groups[MAX_GROUPS];
+	int ngroups;
+};
+
+struct dsock {
+	struct xsnap_sock *s;	/* NULL: free */
+	struct conn *c;
+	int ifc;
+	uint32_t gen;
+	struct xsnap_snap *snaps[MAX_SOCK_SNAPS];	/* freed with the socket */
+};
+
+struct config {
+	const char *sock_path;
+	const char *group;	/* socket group */
+	const char *admin_group;	/* may use control verbs */
+	int rt_prio;		/* SCHED_FIFO priority of the loop, 0: normal */
+	int verbose;
+};
+
+struct daemon {
+	struct config cfg;
+	int epfd, lfd, sfd, nlfd;
+	gid_t sock_gid, admin_gid;
+	bool have_admin_gid, created_dir, inherited;
+	struct iface ifs[MAX_IFACES];
+	struct dtenant tenants[XSNAP_MAX_TENANTS];
+	struct drule rules[MAX_DRULES];
+	uint32_t next_rule;
+	struct conn *conns[MAX_CONNS];
+	struct dsock socks[MAX_DSOCKS];
+	uint8_t in[XP_MAX_MSG], out[XP_MAX_MSG];
+};
+
+extern int verbosity;
+extern char errmsg[512];	/* last library warning, for the error reply */
+
+void logmsg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define log_warn(...) logmsg(0, __VA_ARGS__)
+#define log_info(...) logmsg(1, __VA_ARGS__)
+#define log_debug(...) logmsg(2, __VA_ARGS__)
+
+static inline uint64_t ev_key(uint32_t type, uint32_t idx)
+{
+	return (uint64_t)type << 32 | idx;
+}
+
+int64_t now_ns(void);
+
+/* xsnapd.c */
+struct iface *iface_find(struct daemon *d, const char *name, bool live);
+unsigned int iface_nsocks(struct daemon *d, int ifc);
+struct dtenant *tenant_find(struct daemon *d, const char *name);
+bool peer_in_group(const struct conn *c, gid_t g);
+void dsock_close(struct daemon *d, uint32_t idx);
+/* The last library message, or the errno text. */
+const char *why(int err);
+/* Handle one well-framed request of a connection that said HELLO (or the
+ * HELLO): 0, or an error that disconnects it. */
+int dispatch(struct daemon *d, struct conn *c, struct xp_msg *in);
+
+/* conn.c */
+int reply(struct conn *c, struct xp_msg *m, const int *fds, unsigned int nfds);
+int reply_err(struct daemon *d, struct conn *c, uint16_t op, int err, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+void conn_accept(struct daemon *d);
+void conn_close(struct daemon *d, int ci);
+/* One message from a client.  Return false to disconnect it. */
+bool conn_input(struct daemon *d, int ci);
+
+/* info.c */
+int op_status(struct daemon *d, struct conn *c, struct xp_msg *in);
+int op_stats(struct daemon *d, struct conn *c, struct xp_msg *in);
+
+#endif /* XSNAPD_H */
