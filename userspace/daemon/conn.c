@@ -2,6 +2,20 @@
 /*
  * xsnapd's client connections: accepting them, reading and framing their
  * messages (proto.h), replies, and closing them with everything they held.
+ *
+ * Nothing a client does may make the loop sleep.  Descriptors are the
+ * dangerous part: one passed with SCM_RIGHTS can make its last close()
+ * sleep for as long as its sender likes (TESTING.md E20), and the kernel
+ * makes that close in whichever thread drops the last reference, also
+ * when it discards descriptors still in flight in a socket being closed.
+ * So the listening socket refuses them (SO_PASSRIGHTS 0, inherited by
+ * every connection at connect(): the sender's sendmsg() fails with EPERM).
+ * On a kernel without SO_PASSRIGHTS (before 6.16) every message is peeked
+ * at first: one that carries descriptors disconnects its client, whose
+ * connection (with the descriptors in flight in it, never received by the
+ * loop) goes to the closer thread (closer.h); every other client
+ * connection is closed there too, since one can queue descriptors up to
+ * the moment it is closed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,7 +25,119 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "closer.h"
 #include "xsnapd.h"
+
+#ifndef SO_PASSRIGHTS
+/* Linux 6.16; the value of asm-generic/socket.h (x86, arm64 and most
+ * others; alpha, mips, parisc and sparc have their own) */
+#define SO_PASSRIGHTS 83
+#endif
+#ifndef SCM_MAX_FD
+#define SCM_MAX_FD 253	/* descriptors one message can carry (include/net/scm.h) */
+#endif
+
+int conn_setup(struct daemon *d)
+{
+	const char *off = getenv("XSNAPD_NO_PASSRIGHTS");
+	int zero = 0;
+
+	d->closer = closer_start(CLOSER_QUEUE);
+	if (!d->closer) {
+		log_warn("closer thread: %s", strerror(errno));
+		return -errno;
+	}
+	if (off && *off && strcmp(off, "0")) {
+		log_warn("XSNAPD_NO_PASSRIGHTS is set: descriptors from clients are not refused "
+			 "by the kernel (their connections are closed off the loop)");
+	} else if (setsockopt(d->lfd, SOL_SOCKET, SO_PASSRIGHTS, &zero, sizeof(zero))) {
+		log_warn("SO_PASSRIGHTS: %s: this kernel cannot refuse descriptors from clients "
+			 "(Linux 6.16+); a client that sends some is disconnected and its "
+			 "connection closed off the loop",
+			 strerror(errno));
+	} else {
+		d->passrights = true;
+	}
+	log_info("descriptors from clients: %s",
+		 d->passrights ? "refused by the kernel (SO_PASSRIGHTS 0)" :
+				 "disconnect, closed by the closer thread");
+	return 0;
+}
+
+void conn_teardown(struct daemon *d)
+{
+	/* what is queued gets a moment; a close that sleeps is left to the
+	 * process exit, which does not linger */
+	closer_stop(d->closer, 200);
+	d->closer = NULL;
+}
+
+/* The listening socket out of (or back into) the epoll set. */
+static void listen_pause(struct daemon *d, bool pause)
+{
+	struct epoll_event ev = { .events = pause ? 0 : EPOLLIN,
+				  .data.u64 = ev_key(EV_LISTEN, 0) };
+
+	if (d->listen_paused == pause)
+		return;
+	if (epoll_ctl(d->epfd, EPOLL_CTL_MOD, d->lfd, &ev))
+		log_warn("listening socket: epoll: %s", strerror(errno));
+	d->listen_paused = pause;
+}
+
+/*
+ * Close a client connection.  With SO_PASSRIGHTS nothing can be in flight in
+ * it.  Without, shut it down (nothing more can be queued) and give it to the
+ * closer; while the closer's queue is full it waits in parked[], and no new
+ * connection is accepted (conn_tick).
+ */
+static void client_fd_close(struct daemon *d, int fd)
+{
+	if (d->passrights) {
+		close(fd);
+		return;
+	}
+	shutdown(fd, SHUT_RDWR);
+	if (closer_push(d->closer, fd))
+		return;
+	if (d->nparked < MAX_PARKED) {
+		d->parked[d->nparked++] = fd;
+		listen_pause(d, true);
+		return;
+	}
+	/* cannot happen: accepting stops while anything is parked, and no
+	 * more connections than MAX_CONNS exist */
+	log_warn("closer queue full and %d connections parked: descriptor %d left open",
+		 MAX_PARKED, fd);
+}
+
+/*
+ * Descriptors that arrived with a message although the kernel should have
+ * refused them, or the peek should have seen them: never closed here.
+ */
+static void client_fds_drop(struct daemon *d, const int *fds, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (!closer_push(d->closer, fds[i]))
+			log_warn("closer queue full: a client's descriptor %d left open", fds[i]);
+}
+
+void conn_tick(struct daemon *d, int64_t now)
+{
+	while (d->nparked && closer_push(d->closer, d->parked[d->nparked - 1]))
+		d->nparked--;
+	if (d->listen_paused && !d->nparked)
+		listen_pause(d, false);
+	/* a connection that never says HELLO holds a slot of MAX_CONNS:
+	 * give it HELLO_MS, then drop it */
+	for (int i = 0; i < MAX_CONNS; i++) {
+		if (!d->conns[i] || d->conns[i]->hello || now < d->conns[i]->hello_by_ms)
+			continue;
+		log_warn("client pid %d uid %u: no HELLO within %d ms, disconnected",
+			 (int)d->conns[i]->pid, (unsigned int)d->conns[i]->uid, HELLO_MS);
+		conn_close(d, i);
+	}
+}
 
 /* --- replies -------------------------------------------------------------- */
 int reply(struct conn *c, struct xp_msg *m, const int *fds, unsigned int nfds)
@@ -57,7 +183,7 @@ void conn_close(struct daemon *d, int ci)
 	logmsg(n ? 1 : 2, "client pid %d uid %u: disconnected, %u socket(s) reclaimed",
 	       (int)c->pid, (unsigned int)c->uid, n);
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
+	client_fd_close(d, c->fd);
 	free(c);
 	d->conns[ci] = NULL;
 }
@@ -69,6 +195,12 @@ void conn_accept(struct daemon *d)
 	struct conn *c;
 	int fd, ci;
 
+	/* without SO_PASSRIGHTS every connection ends at the closer: none
+	 * while it has no room (conn_tick resumes) */
+	if (!d->passrights && (d->nparked || !closer_room(d->closer))) {
+		listen_pause(d, true);
+		return;
+	}
 	fd = accept4(d->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return;
@@ -92,7 +224,7 @@ void conn_accept(struct daemon *d)
 	if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
 		log_warn("client refused: %s", c ? strerror(errno) : "too many clients");
 		free(c);
-		close(fd);
+		client_fd_close(d, fd);
 		return;
 	}
 	c->fd = fd;
@@ -108,7 +240,7 @@ void conn_accept(struct daemon *d)
 
 	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev)) {
 		free(c);
-		close(fd);
+		client_fd_close(d, fd);
 		return;
 	}
 	d->conns[ci] = c;
@@ -116,15 +248,90 @@ void conn_accept(struct daemon *d)
 		  (unsigned int)c->gid, c->admin ? " (admin)" : "");
 }
 
+/*
+ * Without SO_PASSRIGHTS: does the next message carry descriptors?  A peek
+ * without room for control data sets MSG_CTRUNC if it does, and installs
+ * none (the references it takes are dropped at once, and the message keeps
+ * its own, so nothing is closed for good here).  1 yes, 0 no, -EAGAIN.
+ */
+static int peek_fds(int fd)
+{
+	char b;
+	struct iovec iov = { .iov_base = &b, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t r;
+
+	do {
+		r = recvmsg(fd, &mh, MSG_PEEK | MSG_DONTWAIT);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return errno == EAGAIN ? -EAGAIN : 0;	/* an error: the read says it */
+	return !!(mh.msg_flags & MSG_CTRUNC);
+}
+
+/*
+ * Receive one message into d->in.  Room for as many descriptors as one
+ * message can carry, so that the kernel never discards any here (MSG_CTRUNC
+ * would drop the rest in this thread); any that came are in @fds.  Return
+ * the length, 0 at end of file, -EPROTO (oversized or truncated), -errno.
+ */
+static int conn_recv(struct daemon *d, int fd, int *fds, unsigned int *nfds)
+{
+	union {
+		char b[CMSG_SPACE(sizeof(int) * SCM_MAX_FD)];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = d->in, .iov_len = sizeof(d->in) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+			     .msg_controllen = sizeof(u.b) };
+	ssize_t r;
+
+	*nfds = 0;
+	do {
+		r = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		size_t k;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k && *nfds < SCM_MAX_FD; i++)
+			memcpy(&fds[(*nfds)++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+	}
+	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+		return -EPROTO;
+	return (int)r;
+}
+
 bool conn_input(struct daemon *d, int ci)
 {
 	struct conn *c = d->conns[ci];
-	int fds[XP_MAX_FDS];
+	int fds[SCM_MAX_FD];
 	unsigned int nfds = 0;
 	struct xp_msg in;
 	int len, r;
 
-	len = xp_recv(c->fd, d->in, sizeof(d->in), fds, &nfds);
+	if (!d->passrights) {
+		r = peek_fds(c->fd);
+		if (r == -EAGAIN)
+			return true;
+		if (r > 0) {
+			log_warn("client pid %d uid %u: a message carries descriptors: disconnecting",
+				 (int)c->pid, (unsigned int)c->uid);
+			return false;
+		}
+	}
+	len = conn_recv(d, c->fd, fds, &nfds);
+	if (nfds) {
+		/* refused by the kernel, or seen by the peek: not reached */
+		log_warn("client pid %d uid %u: %u descriptors came with a message: disconnecting",
+			 (int)c->pid, (unsigned int)c->uid, nfds);
+		client_fds_drop(d, fds, nfds);
+		return false;
+	}
 	if (len == -EAGAIN)
 		return true;
 	if (len <= 0) {
@@ -134,10 +341,7 @@ bool conn_input(struct daemon *d, int ci)
 						  strerror(-len));
 		return false;
 	}
-	/* we never accept descriptors from clients */
-	for (unsigned int i = 0; i < nfds; i++)
-		close(fds[i]);
-	r = xp_parse(&in, d->in, (size_t)len, nfds);
+	r = xp_parse(&in, d->in, (size_t)len, 0);
 	errmsg[0] = '\0';
 	if (r == -EPROTO) {
 		log_warn("client pid %d: malformed message (%d bytes): disconnecting", (int)c->pid,
@@ -152,14 +356,12 @@ bool conn_input(struct daemon *d, int ci)
 		return !reply_err(d, c, in.hdr.op, r, "unknown operation %u", in.hdr.op);
 	if (r == -EBADMSG)
 		return !reply_err(d, c, in.hdr.op, r,
-				  "descriptor count %u does not match (%u came)", in.hdr.nfds,
-				  nfds);
-	if (nfds)
-		return !reply_err(d, c, in.hdr.op, -EBADMSG, "no request carries descriptors");
+				  "descriptor count %u does not match (none came: requests carry "
+				  "none)",
+				  in.hdr.nfds);
 	if (in.hdr.status)
 		return !reply_err(d, c, in.hdr.op, -EBADMSG, "request with a status");
 	if (in.hdr.op != XP_HELLO && !c->hello)
 		return !reply_err(d, c, in.hdr.op, -EPROTO, "HELLO first");
 	return dispatch(d, c, &in) == 0;
 }
-

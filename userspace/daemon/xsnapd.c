@@ -1118,7 +1118,7 @@ int main(int argc, char **argv)
 	d->inherited = d->lfd >= 0;
 	if (!d->inherited)
 		d->lfd = listen_open(d);
-	if (d->sfd < 0 || d->epfd < 0 || d->lfd < 0)
+	if (d->sfd < 0 || d->epfd < 0 || d->lfd < 0 || conn_setup(d))
 		goto out;
 	{
 		struct epoll_event ev = { .events = EPOLLIN };
@@ -1197,21 +1197,15 @@ int main(int argc, char **argv)
 			last_tick = now;
 			for (int i = 0; i < MAX_IFACES; i++)
 				iface_engine(d, &d->ifs[i]);
-			/* a connection that never says HELLO holds a slot of
-			 * MAX_CONNS: give it HELLO_MS, then drop it */
-			for (int i = 0; i < MAX_CONNS; i++) {
-				if (!d->conns[i] || d->conns[i]->hello || now < d->conns[i]->hello_by_ms)
-					continue;
-				log_warn("client pid %d uid %u: no HELLO within %d ms, disconnected",
-					 (int)d->conns[i]->pid, (unsigned int)d->conns[i]->uid, HELLO_MS);
-				conn_close(d, i);
-			}
+			conn_tick(d, now);
 		}
 	}
 	rc = EXIT_SUCCESS;
 out:
 	sd_notify_msg("STOPPING=1");
 	shutdown_all(d);
+	if (d->closer)
+		conn_teardown(d);
 	if (d->lfd >= 0 && d->inherited) {
 		close(d->lfd);
 	} else if (d->lfd >= 0) {

@@ -28,6 +28,8 @@
 #define MAX_SOCK_SNAPS 16	/* open snapshots per client socket */
 #define TICK_MS 10
 #define HELLO_MS 5000		/* a client must say HELLO within this */
+#define CLOSER_QUEUE 1024	/* client connections waiting for the closer thread */
+#define MAX_PARKED (MAX_CONNS + 16)	/* ... and waiting for room in its queue */
 
 enum { EV_LISTEN = 1, EV_SIGNAL, EV_NETLINK, EV_CONN, EV_XSK };
 
@@ -92,6 +94,15 @@ struct daemon {
 	uint32_t next_rule;
 	struct conn *conns[MAX_CONNS];
 	struct dsock socks[MAX_DSOCKS];
+	/* descriptors from clients (conn.c): with passrights the kernel
+	 * refuses them (SO_PASSRIGHTS 0); without, client connections are
+	 * closed by the closer thread, never by the loop, and wait in
+	 * parked[] while its queue is full (no accept meanwhile) */
+	bool passrights;
+	struct closer *closer;
+	int parked[MAX_PARKED];
+	unsigned int nparked;
+	bool listen_paused;	/* the listening socket is out of the epoll set until the tick */
 	uint8_t in[XP_MAX_MSG], out[XP_MAX_MSG];
 };
 
@@ -126,6 +137,13 @@ int dispatch(struct daemon *d, struct conn *c, struct xp_msg *in);
 int reply(struct conn *c, struct xp_msg *m, const int *fds, unsigned int nfds);
 int reply_err(struct daemon *d, struct conn *c, uint16_t op, int err, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
+/* Before the loop: refuse descriptors on the listening socket, start the
+ * closer.  0 or -errno. */
+int conn_setup(struct daemon *d);
+/* After the loop: stop the closer (waits at most a few hundred ms). */
+void conn_teardown(struct daemon *d);
+/* Every tick: connections without HELLO, parked descriptors, the listener. */
+void conn_tick(struct daemon *d, int64_t now_ms);
 void conn_accept(struct daemon *d);
 void conn_close(struct daemon *d, int ci);
 /* One message from a client.  Return false to disconnect it. */

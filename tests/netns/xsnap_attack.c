@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * xsnap_attack: a hostile client of xsnapd for tests/netns/test_hostile.sh.
+ * It runs unprivileged (uid/gid 65534, no capabilities) while a victim
+ * tenant streams; the script checks the victim, the daemon's answers and
+ * its exit, this program what it can see from the client side.
+ *
+ *   xsnap_attack -S SOCK -m MODE [-t TENANT] [-R READY] [-e EXPECT] [-n N] [-T SECONDS]
+ *
+ * READY is created when the attack is in place (the script then measures the
+ * daemon).  Every mode prints "MODE: ..." lines, then "MODE: verdict ok"
+ * when what it observed is what the daemon must do ("MODE: verdict FAILED"
+ * otherwise), keeps what it holds until SIGTERM (so that the daemon can be
+ * stopped while the attack still stands) and exits 0 after "ok", 1 after
+ * "FAILED" (2: usage, 4: could not connect).
+ *
+ *   fdpass   pass a TCP socket whose last close would linger (SO_LINGER 60 s,
+ *            unsent data its peer never reads) with SCM_RIGHTS, then close
+ *            our copy.  -e refused: the kernel refuses the sendmsg (EPERM)
+ *            and the connection is still served.  -e closed: the daemon
+ *            disconnects us and closes the socket at once, abortively (its
+ *            peer sees a reset within 10 s), without lingering in its loop.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto.h"
+#include "xsnap_internal.h"
+
+static struct {
+	const char *sock, *tenant, *ready, *expect;
+	long n;
+	int secs;
+} opt = { .secs = 3 };
+
+static volatile sig_atomic_t stop;
+static uint8_t buf[XP_MAX_MSG], rbuf[XP_MAX_MSG];
+
+static void on_sig(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void ready(void)
+{
+	int fd;
+
+	if (!opt.ready)
+		return;
+	fd = open(opt.ready, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Print the verdict, hold until SIGTERM, return the exit status. */
+static int verdict(const char *mode, bool ok)
+{
+	printf("%s: verdict %s\n", mode, ok ? "ok" : "FAILED");
+	while (!stop)
+		pause();
+	return ok ? 0 : 1;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A raw connection to the daemon, or -errno. */
+static int raw_connect(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", opt.sock);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* The reply to our last request: its status, 1 if the daemon hung up,
+ * -ETIMEDOUT after @ms. */
+static int answer(int fd, int ms, char *msg, size_t msgsz)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int fds[XP_MAX_FDS];
+	unsigned int nfds = 0;
+	struct xp_msg m;
+	int n;
+
+	if (msg && msgsz)
+		*msg = '\0';
+	if (poll(&p, 1, ms) <= 0)
+		return -ETIMEDOUT;
+	n = xp_recv(fd, rbuf, sizeof(rbuf), fds, &nfds);
+	for (unsigned int i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (n == 0 || n == -ECONNRESET)
+		return 1;
+	if (n < 0)
+		return n;
+	if (xp_parse(&m, rbuf, (size_t)n, nfds))
+		return -EPROTO;
+	if (m.hdr.status && msg)
+		xp_get_str(&m, msg, msgsz, true);
+	return m.hdr.status;
+}
+
+static int send_hello(int fd)
+{
+	struct xp_msg m;
+	int len;
+
+	xp_begin(&m, buf, sizeof(buf), XP_HELLO, 0);
+	xp_put_u32(&m, XP_VERSION);
+	len = xp_end(&m, 0);
+	return xp_send(fd, buf, (size_t)len, NULL, 0);
+}
+
+/* A STATS request of all tenants, ready to send: its length. */
+static int stats_req(uint8_t *b, size_t cap, uint32_t nfds)
+{
+	struct xp_msg m;
+
+	xp_begin(&m, b, cap, XP_STATS, 0);
+	xp_put_str(&m, "");
+	return xp_end(&m, nfds);
+}
+
+/* --- fdpass ---------------------------------------------------------------- */
+
+/* A TCP socket connected to @lst (never accepted, never read), its send
+ * buffer full, lingering 60 s at its last close. */
+static int lingering_tcp(int *lst)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct linger lg = { .l_onoff = 1, .l_linger = 60 };
+	socklen_t sl = sizeof(sa);
+	int fd, small = 4096;
+	long sent = 0;
+	ssize_t r;
+
+	*lst = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*lst < 0 || fd < 0 || bind(*lst, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    listen(*lst, 1) || getsockname(*lst, (struct sockaddr *)&sa, &sl))
+		return -errno;
+	/* small buffers on both sides: they fill at once */
+	setsockopt(*lst, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		return -errno;
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	memset(rbuf, 'x', sizeof(rbuf));
+	while ((r = write(fd, rbuf, sizeof(rbuf))) > 0)
+		sent += r;
+	if (errno != EAGAIN)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)))
+		return -errno;
+	printf("fdpass: TCP socket with %ld bytes its peer will not read, SO_LINGER 60 s\n", sent);
+	return fd;
+}
+
+/* The accepted end of the lingering socket: how did the other end close? */
+static const char *peer_end(int lst)
+{
+	struct pollfd p = { .fd = lst, .events = POLLIN };
+	int64_t end = now_ms() + 10000;
+	char b[65536];
+	int fd;
+
+	if (poll(&p, 1, 10000) <= 0)
+		return "no connection to accept";
+	fd = accept4(lst, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return strerror(errno);
+	p.fd = fd;
+	while (now_ms() < end) {
+		ssize_t r;
+
+		if (poll(&p, 1, (int)(end - now_ms())) <= 0)
+			break;
+		r = read(fd, b, sizeof(b));
+		if (r < 0) {
+			close(fd);
+			return errno == ECONNRESET ? "reset" : strerror(errno);
+		}
+		if (r == 0) {
+			close(fd);
+			return "closed after its data drained (it lingered)";
+		}
+	}
+	close(fd);
+	return "still open after 10 s";
+}
+
+static int run_fdpass(void)
+{
+	int lst, tcp = lingering_tcp(&lst), fd, len, r, a;
+	bool refused = opt.expect && !strcmp(opt.expect, "refused");
+	char msg[256];
+
+	if (tcp < 0) {
+		printf("fdpass: cannot make the lingering socket: %s\n", strerror(-tcp));
+		return 1;
+	}
+	fd = raw_connect();
+	if (fd < 0 || send_hello(fd) || answer(fd, 5000, msg, sizeof(msg))) {
+		printf("fdpass: cannot connect to xsnapd\n");
+		return 4;
+	}
+	/* a request that says it carries one descriptor, and does */
+	len = stats_req(buf, sizeof(buf), 1);
+	r = xp_send(fd, buf, (size_t)len, &tcp, 1);
+	printf("fdpass: sendmsg with SCM_RIGHTS: %s\n", r ? strerror(-r) : "sent");
+	ready();
+	if (r) {
+		/* not in flight: our close is the last, so make it quick */
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(tcp, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(tcp);
+		len = stats_req(buf, sizeof(buf), 0);
+		xp_send(fd, buf, (size_t)len, NULL, 0);
+		a = answer(fd, 5000, msg, sizeof(msg));
+		printf("fdpass: the next request: %s\n",
+		       a == 0 ? "answered" : a == 1 ? "disconnected" : strerror(-a));
+		return verdict("fdpass", refused && r == -EPERM && a == 0);
+	}
+	/* in flight: the daemon's reference is the last one now */
+	close(tcp);
+	a = answer(fd, 5000, msg, sizeof(msg));
+	printf("fdpass: the daemon: %s\n", a == 1 ? "disconnected us" :
+					   a == 0 ? "answered" :
+					   a < 0  ? strerror(-a) :
+						    "replied with an error");
+	const char *how = peer_end(lst);
+
+	printf("fdpass: the passed socket's peer: %s\n", how);
+	return verdict("fdpass", !refused && a == 1 && !strcmp(how, "reset"));
+}
+
+int main(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = on_sig };
+	const char *mode = NULL;
+	int o;
+
+	while ((o = getopt(argc, argv, "S:m:t:R:e:n:T:")) != -1) {
+		switch (o) {
+		case 'S': opt.sock = optarg; break;
+		case 'm': mode = optarg; break;
+		case 't': opt.tenant = optarg; break;
+		case 'R': opt.ready = optarg; break;
+		case 'e': opt.expect = optarg; break;
+		case 'n': opt.n = strtol(optarg, NULL, 10); break;
+		case 'T': opt.secs = atoi(optarg); break;
+		default: goto usage;
+		}
+	}
+	if (!opt.sock || !mode || optind != argc)
+		goto usage;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(mode, "fdpass"))
+		return run_fdpass();
+usage:
+	fprintf(stderr, "usage: xsnap_attack -S SOCK -m fdpass [-t TENANT] [-R READY] [-e EXPECT] "
+			"[-n N] [-T SECONDS]\n");
+	return 2;
+}
