@@ -23,19 +23,23 @@ source "$LIB/xsnapd.sh"
 ATTACK=$XS_BUILD/tests/netns/xsnap_attack
 A_PID= A_LOG=
 
-# a_start LOG ARGS...: start the attacker as uid/gid 65534 with no
-# capabilities; return once it created its ready file (the attack is in
-# place) or exited.  A_PID, A_LOG.
+# a_start [--root] LOG ARGS...: start the attacker as uid/gid 65534 with no
+# capabilities (--root: as root); return once it created its ready file
+# (the attack is in place) or exited.  A_PID, A_LOG.
 a_start() {
 	[[ -x $ATTACK ]] || fail "build first: $ATTACK missing"
-	local rdy
+	local rdy pre=(setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups --inh-caps=-all
+		--bounding-set=-all)
+	if [[ $1 == --root ]]; then
+		pre=()
+		shift
+	fi
 	A_LOG=$1
 	shift
 	rdy=$(mktemp -u /tmp/xsnap-ready.XXXXXX)
 	: >"$A_LOG"
-	lab_bg --log "$A_LOG" "$LAB_NS_RX" setpriv --reuid="$NOBODY" --regid="$NOBODY" \
-		--clear-groups --inh-caps=-all --bounding-set=-all \
-		"$ATTACK" -S "$D_SOCK" -R "$rdy" "$@" >/dev/null
+	lab_bg --log "$A_LOG" "$LAB_NS_RX" "${pre[@]}" "$ATTACK" -S "$D_SOCK" -R "$rdy" "$@" \
+		>/dev/null
 	A_PID=$LAB_BG_PID
 	wait_for 20 test -e "$rdy" -o ! -d "/proc/$A_PID" ||
 		{ show "$A_LOG"; fail "the attacker did not get ready"; }
@@ -124,6 +128,131 @@ t_fd_passing_closer() {
 	fd_passing closed
 	grep -q 'a message carries descriptors: disconnecting' "$D_LOG" ||
 		fail "xsnapd did not log the disconnect"
+	finish
+}
+
+# C8/E7: one uid floods the daemon with connections: its 17th is refused
+# (EUSERS, the message names the limit, the daemon logs it), while another
+# uid and root still connect.
+t_conn_flood_one_uid() {
+	setup
+	d_start
+	configure
+	victim_start beta 9001
+	a_start "$D_DIR/attack.log" -m connflood -n 16 \
+		-e 'too many clients: uid 65534 has 16 connections to xsnapd, its limit'
+	a_verdict
+	status_fast "with uid 65534 at its limit"
+	lab_exec "$LAB_NS_RX" setpriv --reuid=$((NOBODY - 1)) --regid="$NOBODY" --clear-groups \
+		"$XSNAPCTL" -S "$D_SOCK" status >/dev/null || fail "another uid cannot connect"
+	grep -q 'uid 65534 refused: too many clients: uid 65534 has 16 connections' "$D_LOG" ||
+		fail "xsnapd did not log the refusal"
+	victim_check
+	status_fast "after the attack"
+	d_stop_fast
+	a_stop
+	finish
+}
+
+# C8/E7: with no per-uid limit to stop it (--max-conns-per-uid 240), one
+# uid gets every slot but the last 16: those are root's and the admin
+# group's, so root still connects; root alone may take the last ones.
+t_reserved_slots() {
+	setup
+	d_start --max-conns-per-uid 240
+	configure
+	victim_start beta 9001
+	# the victim's consumer (root) holds one slot
+	a_start "$D_DIR/attack.log" -m connflood -n 239 \
+		-e 'the last 16 of xsnapd'"'"'s 256 connection slots are kept for root'
+	a_verdict
+	status_fast "with every unreserved slot taken"
+	local pid=$A_PID log=$A_LOG
+	a_start --root "$D_DIR/root.log" -m connflood -n 16 \
+		-e 'too many clients: xsnapd serves at most 256 connections'
+	a_verdict
+	a_stop
+	A_PID=$pid A_LOG=$log
+	status_fast "after root gave back the reserved slots"
+	victim_check
+	d_stop_fast
+	a_stop
+	finish
+}
+
+# C8/E7: one uid opens client sockets (each costs the daemon 4 descriptors),
+# 32 per connection, until refused: its limit (--max-socks-per-uid 48) stops
+# it on its second connection; root still opens sockets.
+t_socket_cap_per_uid() {
+	setup
+	d_start --max-socks-per-uid 48
+	grep -q 'descriptors: RLIMIT_NOFILE [0-9]*, up to 1024 client sockets' "$D_LOG" ||
+		{ show "$D_LOG"; fail "xsnapd did not size its sockets from RLIMIT_NOFILE"; }
+	configure
+	victim_start beta 9001
+	a_start "$D_DIR/attack.log" -m sockflood -t alpha -n 48 \
+		-e 'uid 65534 has 48 sockets open in xsnapd, its limit (xsnapd --max-socks-per-uid)'
+	a_verdict
+	assert_eq "$(tstat alpha sockets)" 48 "alpha's sockets in xsnapd"
+	status_fast "with uid 65534 at its socket limit"
+	c_start "$D_DIR/root.log" -t alpha -s 4
+	c_stop "$C_PID" || { show "$D_DIR/root.log"; fail "root's consumer could not open sockets"; }
+	victim_check
+	d_stop_fast
+	a_stop
+	finish
+}
+
+_fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+# utime + stime of PID, in clock ticks
+_cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+_hammered() { grep -q 'fdexhaust: hammer' "$A_LOG"; }
+_accepts_again() { ctl status >/dev/null && grep -q 'accepting connections again' "$D_LOG"; }
+
+# C8/E4: the daemon runs out of descriptors (its limit lowered under it to
+# what it uses plus 24): an attacker takes the rest with connections and
+# sockets, then keeps connecting.  accept() fails with EMFILE with a
+# connection pending: the loop must not spin on the readable listening
+# socket (its CPU time is measured), the attacker's connections are
+# refused with a reason (the spare descriptor takes them), root still gets
+# its status, the episode is logged once, and accepting resumes when the
+# attacker leaves.  A second attacker then holds the descriptors while
+# the daemon is stopped.
+t_fd_exhaustion() {
+	setup
+	d_start
+	configure
+	victim_start beta 9001 16000 2000
+	local used lim c0 c1 t0 ms tck pct
+	used=$(_fds "$D_PID")
+	lim=$((used + 24))
+	prlimit --pid "$D_PID" --nofile=$lim:$lim
+	echo "xsnapd uses $used descriptors; RLIMIT_NOFILE lowered to $lim" >&2
+	a_start "$D_DIR/attack.log" -m fdexhaust -t alpha -T 3
+	c0=$(_cpu "$D_PID")
+	t0=$(_lab_now_us)
+	status_fast "while out of descriptors"
+	wait_for 20 _hammered || { show "$A_LOG"; fail "the attacker did not finish its round"; }
+	c1=$(_cpu "$D_PID")
+	ms=$((($(_lab_now_us) - t0) / 1000))
+	tck=$(getconf CLK_TCK)
+	pct=$(((c1 - c0) * 1000 * 100 / tck / ms))
+	echo "xsnapd CPU while out of descriptors: $((c1 - c0)) ticks in $ms ms ($pct %)" >&2
+	((pct < 30)) || fail "xsnapd used $pct % of a CPU while out of descriptors: it spins"
+	a_verdict
+	assert_eq "$(grep -c 'accept: Too many open files: refusing connections' "$D_LOG")" 1 \
+		"episodes logged"
+	status_fast "after the attacker's round"
+	a_stop
+	# its connections closed, descriptors are free: the next accept ends
+	# the episode
+	wait_for 10 _accepts_again || fail "xsnapd did not say it accepts again"
+	status_fast "after the attack"
+	a_start "$D_DIR/attack2.log" -m fdexhaust -t alpha -T 0
+	a_verdict
+	victim_check
+	d_stop_fast
+	a_stop
 	finish
 }
 

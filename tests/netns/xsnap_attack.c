@@ -20,6 +20,16 @@
  *            and the connection is still served.  -e closed: the daemon
  *            disconnects us and closes the socket at once, abortively (its
  *            peer sees a reset within 10 s), without lingering in its loop.
+ *   connflood  connect (xsnap_connect, HELLO) until refused: ok if -n N
+ *            connections were accepted and the refusal was EUSERS with a
+ *            message containing -e TEXT.
+ *   sockflood  open sockets of -t TENANT until refused, 32 per connection
+ *            on as many connections as it takes: ok if -n N were opened and
+ *            the refusal's message contains -e TEXT.
+ *   fdexhaust  take what the daemon's descriptors allow (connections, and
+ *            sockets of -t TENANT on them) until a connection is refused for
+ *            lack of descriptors; then for -T SECONDS try to connect every
+ *            millisecond: ok if every attempt was refused that way (EMFILE).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -150,6 +160,22 @@ static int stats_req(uint8_t *b, size_t cap, uint32_t nfds)
 	return xp_end(&m, nfds);
 }
 
+/* Library warnings (the daemon's refusals come through them). */
+static char msgbuf[1024];
+
+static int capture(enum xsnap_print_level level, const char *fmt, va_list ap)
+{
+	size_t n;
+
+	if (level != XSNAP_WARN)
+		return 0;
+	vsnprintf(msgbuf, sizeof(msgbuf), fmt, ap);
+	n = strlen(msgbuf);
+	while (n && msgbuf[n - 1] == '\n')
+		msgbuf[--n] = '\0';
+	return 0;
+}
+
 /* --- fdpass ---------------------------------------------------------------- */
 
 /* A TCP socket connected to @lst (never accepted, never read), its send
@@ -264,6 +290,138 @@ static int run_fdpass(void)
 	return verdict("fdpass", !refused && a == 1 && !strcmp(how, "reset"));
 }
 
+/* --- connflood ------------------------------------------------------------- */
+#define FLOOD_MAX 300
+
+static int run_connflood(void)
+{
+	static struct xsnap_ctx *c[FLOOD_MAX];
+	int n = 0, err = 0, rc;
+
+	xsnap_set_print(capture);
+	while (n < FLOOD_MAX) {
+		msgbuf[0] = '\0';
+		c[n] = xsnap_connect(opt.sock);
+		if (!c[n]) {
+			err = errno;
+			break;
+		}
+		n++;
+	}
+	printf("connflood: %d connections, then: %s: %s\n", n, err ? strerror(err) : "none",
+	       msgbuf);
+	ready();
+	rc = verdict("connflood", n == opt.n && err == EUSERS && opt.expect &&
+					 strstr(msgbuf, opt.expect));
+	while (n)
+		xsnap_close(c[--n]);
+	return rc;
+}
+
+/* --- sockflood, fdexhaust ---------------------------------------------------- */
+#define CONN_MAX 64
+#define SOCK_MAX 2048
+
+static struct xsnap_ctx *ctxs[CONN_MAX];
+static struct xsnap_sock *socks[SOCK_MAX];
+static int nctx, nsock;
+
+static void release_all(void)
+{
+	while (nsock)
+		xsnap_sock_close(socks[--nsock]);
+	while (nctx)
+		xsnap_close(ctxs[--nctx]);
+}
+
+static int run_sockflood(void)
+{
+	int err = 0, rc;
+
+	xsnap_set_print(capture);
+	while (nctx < CONN_MAX && !err) {
+		msgbuf[0] = '\0';
+		ctxs[nctx] = xsnap_connect(opt.sock);
+		if (!ctxs[nctx]) {
+			err = errno;
+			break;
+		}
+		nctx++;
+		for (int i = 0; i < 32 && nsock < SOCK_MAX; i++) {
+			socks[nsock] = xsnap_socket(ctxs[nctx - 1], opt.tenant, NULL);
+			if (!socks[nsock]) {
+				err = errno;
+				break;
+			}
+			nsock++;
+		}
+	}
+	printf("sockflood: %d sockets on %d connections, then: %s: %s\n", nsock, nctx,
+	       err ? strerror(err) : "none", msgbuf);
+	ready();
+	rc = verdict("sockflood", nsock == opt.n && err == EMFILE && opt.expect &&
+					  strstr(msgbuf, opt.expect));
+	release_all();
+	return rc;
+}
+
+static int run_fdexhaust(void)
+{
+	long tries = 0, refused = 0, let_in = 0;
+	int err = 0, sock_err = 0, rc;
+	char first[sizeof(msgbuf)] = "", sock_msg[sizeof(msgbuf)] = "";
+	int64_t t0, end;
+
+	xsnap_set_print(capture);
+	while (nctx < CONN_MAX) {
+		msgbuf[0] = '\0';
+		ctxs[nctx] = xsnap_connect(opt.sock);
+		if (!ctxs[nctx]) {
+			err = errno;
+			snprintf(first, sizeof(first), "%s", msgbuf);
+			break;
+		}
+		nctx++;
+		while (nsock < SOCK_MAX) {
+			msgbuf[0] = '\0';
+			socks[nsock] = xsnap_socket(ctxs[nctx - 1], opt.tenant, NULL);
+			if (!socks[nsock]) {
+				sock_err = errno;
+				snprintf(sock_msg, sizeof(sock_msg), "%s", msgbuf);
+				break;
+			}
+			nsock++;
+		}
+	}
+	printf("fdexhaust: %d connections and %d sockets held; a socket then: %s: %s\n", nctx,
+	       nsock, sock_err ? strerror(sock_err) : "none", sock_msg);
+	printf("fdexhaust: a connection then: %s: %s\n", err ? strerror(err) : "none", first);
+	ready();
+	t0 = now_ms();
+	end = t0 + opt.secs * 1000;
+	while (now_ms() < end && !stop) {
+		struct xsnap_ctx *c;
+
+		msgbuf[0] = '\0';
+		c = xsnap_connect(opt.sock);
+		tries++;
+		if (c) {
+			let_in++;
+			xsnap_close(c);
+		} else if (errno == EMFILE && strstr(msgbuf, "out of file descriptors")) {
+			refused++;
+		}
+		usleep(1000);
+	}
+	printf("fdexhaust: hammer: %ld connection attempts in %lld ms: %ld refused for lack of "
+	       "descriptors, %ld let in\n",
+	       tries, (long long)(now_ms() - t0), refused, let_in);
+	rc = verdict("fdexhaust", err == EMFILE && strstr(first, "out of file descriptors") &&
+					  refused == tries);
+	release_all();
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_sig };
@@ -290,8 +448,15 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!strcmp(mode, "fdpass"))
 		return run_fdpass();
+	if (!strcmp(mode, "connflood"))
+		return run_connflood();
+	if (!strcmp(mode, "sockflood") && opt.tenant)
+		return run_sockflood();
+	if (!strcmp(mode, "fdexhaust") && opt.tenant)
+		return run_fdexhaust();
 usage:
-	fprintf(stderr, "usage: xsnap_attack -S SOCK -m fdpass [-t TENANT] [-R READY] [-e EXPECT] "
+	fprintf(stderr, "usage: xsnap_attack -S SOCK -m fdpass|connflood|sockflood|fdexhaust\n"
+			"                    [-t TENANT] [-R READY] [-e EXPECT] "
 			"[-n N] [-T SECONDS]\n");
 	return 2;
 }

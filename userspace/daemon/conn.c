@@ -18,6 +18,7 @@
  * the moment it is closed.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,8 @@ int conn_setup(struct daemon *d)
 	} else {
 		d->passrights = true;
 	}
+	/* kept free for accept() when the descriptors run out */
+	d->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	log_info("descriptors from clients: %s",
 		 d->passrights ? "refused by the kernel (SO_PASSRIGHTS 0)" :
 				 "disconnect, closed by the closer thread");
@@ -70,6 +73,15 @@ void conn_teardown(struct daemon *d)
 	 * process exit, which does not linger */
 	closer_stop(d->closer, 200);
 	d->closer = NULL;
+	if (d->spare >= 0)
+		close(d->spare);
+	d->spare = -1;
+}
+
+static void spare_restore(struct daemon *d)
+{
+	if (d->spare < 0)
+		d->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
 /* The listening socket out of (or back into) the epoll set. */
@@ -124,6 +136,7 @@ static void client_fds_drop(struct daemon *d, const int *fds, unsigned int n)
 
 void conn_tick(struct daemon *d, int64_t now)
 {
+	spare_restore(d);
 	while (d->nparked && closer_push(d->closer, d->parked[d->nparked - 1]))
 		d->nparked--;
 	if (d->listen_paused && !d->nparked)
@@ -186,49 +199,65 @@ void conn_close(struct daemon *d, int ci)
 	client_fd_close(d, c->fd);
 	free(c);
 	d->conns[ci] = NULL;
+	spare_restore(d);	/* before any accept() takes the descriptor */
 }
 
-void conn_accept(struct daemon *d)
+/*
+ * Refuse a connection: the reply to the HELLO a client sends first (it reads
+ * why), then close.  Refusals are logged, at most one line a second (a
+ * client can connect in a loop); the next line counts those left out.
+ */
+static void conn_refuse(struct daemon *d, int fd, const struct ucred *cr, int err,
+			const char *why)
+{
+	int64_t now = now_ns() / 1000000;
+	struct xp_msg m;
+	int len;
+
+	xp_begin(&m, d->out, sizeof(d->out), XP_HELLO, -err);
+	xp_put_str(&m, why);
+	len = xp_end(&m, 0);
+	if (len > 0)
+		xp_send(fd, m.buf, (size_t)len, NULL, 0);
+	client_fd_close(d, fd);
+	if (now - d->refused_log_ms < 1000) {
+		d->refused_quiet++;
+		return;
+	}
+	if (d->refused_quiet)
+		log_warn("client pid %d uid %u refused: %s (and %u more refused in the last "
+			 "second)",
+			 (int)cr->pid, (unsigned int)cr->uid, why, d->refused_quiet);
+	else
+		log_warn("client pid %d uid %u refused: %s", (int)cr->pid, (unsigned int)cr->uid,
+			 why);
+	d->refused_log_ms = now;
+	d->refused_quiet = 0;
+}
+
+/*
+ * Admission: MAX_CONNS slots, of which the last RESERVED_CONNS take only
+ * root and the admin group, and at most cfg.max_conns_per_uid connections
+ * of any other uid, so that one uid cannot take the slots (root and the
+ * admin group are trusted: no per-uid limit).
+ */
+static void conn_admit(struct daemon *d, int fd, bool nofile)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
+	unsigned int used = 0, mine = 0;
+	char why[160];
 	struct conn *c;
-	int fd, ci;
+	int ci = -1;
 
-	/* without SO_PASSRIGHTS every connection ends at the closer: none
-	 * while it has no room (conn_tick resumes) */
-	if (!d->passrights && (d->nparked || !closer_room(d->closer))) {
-		listen_pause(d, true);
-		return;
-	}
-	fd = accept4(d->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (fd < 0)
-		return;
-	for (ci = 0; ci < MAX_CONNS && d->conns[ci]; ci++)
-		;
-	if (ci == MAX_CONNS) {
-		/* the answer to the HELLO a client sends first: it reads why */
-		char why[80];
-		struct xp_msg m;
-		int len;
-
-		snprintf(why, sizeof(why), "too many clients: xsnapd serves at most %d connections",
-			 MAX_CONNS);
-		xp_begin(&m, d->out, sizeof(d->out), XP_HELLO, -EUSERS);
-		xp_put_str(&m, why);
-		len = xp_end(&m, 0);
-		if (len > 0)
-			xp_send(fd, m.buf, (size_t)len, NULL, 0);
-	}
-	c = ci < MAX_CONNS ? calloc(1, sizeof(*c)) : NULL;
+	c = calloc(1, sizeof(*c));
 	if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
-		log_warn("client refused: %s", c ? strerror(errno) : "too many clients");
+		log_warn("client refused: %s", strerror(c ? errno : ENOMEM));
 		free(c);
 		client_fd_close(d, fd);
 		return;
 	}
 	c->fd = fd;
-	c->hello_by_ms = now_ns() / 1000000 + HELLO_MS;
 	c->uid = cred.uid;
 	c->gid = cred.gid;
 	c->pid = cred.pid;
@@ -236,6 +265,44 @@ void conn_accept(struct daemon *d)
 	if (!getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, c->groups, &len))
 		c->ngroups = (int)(len / sizeof(gid_t));
 	c->admin = c->uid == 0 || (d->have_admin_gid && peer_in_group(c, d->admin_gid));
+	for (int i = 0; i < MAX_CONNS; i++) {
+		if (!d->conns[i]) {
+			if (ci < 0)
+				ci = i;
+			continue;
+		}
+		used++;
+		mine += d->conns[i]->uid == c->uid;
+	}
+	if (nofile && !c->admin) {
+		snprintf(why, sizeof(why), "xsnapd is out of file descriptors: try again later");
+		d->nofile_refused++;
+		free(c);
+		conn_refuse(d, fd, &cred, EMFILE, why);
+		return;
+	}
+	if (ci < 0) {
+		snprintf(why, sizeof(why), "too many clients: xsnapd serves at most %d connections",
+			 MAX_CONNS);
+	} else if (!c->admin && MAX_CONNS - used <= RESERVED_CONNS) {
+		snprintf(why, sizeof(why),
+			 "too many clients: the last %d of xsnapd's %d connection slots are kept "
+			 "for root and the admin group",
+			 RESERVED_CONNS, MAX_CONNS);
+		ci = -1;
+	} else if (!c->admin && mine >= d->cfg.max_conns_per_uid) {
+		snprintf(why, sizeof(why),
+			 "too many clients: uid %u has %u connections to xsnapd, its limit "
+			 "(xsnapd --max-conns-per-uid)",
+			 (unsigned int)c->uid, mine);
+		ci = -1;
+	}
+	if (ci < 0) {
+		free(c);
+		conn_refuse(d, fd, &cred, EUSERS, why);
+		return;
+	}
+	c->hello_by_ms = now_ns() / 1000000 + HELLO_MS;
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = ev_key(EV_CONN, (uint32_t)ci) };
 
 	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev)) {
@@ -246,6 +313,68 @@ void conn_accept(struct daemon *d)
 	d->conns[ci] = c;
 	log_debug("client pid %d uid %u gid %u: connected%s", (int)c->pid, (unsigned int)c->uid,
 		  (unsigned int)c->gid, c->admin ? " (admin)" : "");
+}
+
+/*
+ * accept() found no descriptor (EMFILE, ENFILE).  The connection stays
+ * pending and the listening socket readable: the loop would spin on it.
+ * So take it with the spare descriptor: root and the admin group are
+ * served (the spare comes back when a descriptor frees), anyone else is
+ * told and closed, and the spare reopened.  Without a spare, stop watching
+ * the listening socket until the next tick.  Logged once per episode.
+ */
+static void accept_nofile(struct daemon *d, int err)
+{
+	int fd;
+
+	if (!d->nofile) {
+		d->nofile = true;
+		d->nofile_refused = 0;
+		log_warn("accept: %s: refusing connections but root's and the admin group's "
+			 "until descriptors free up",
+			 strerror(err));
+	}
+	if (d->spare < 0) {
+		listen_pause(d, true);
+		return;
+	}
+	close(d->spare);
+	d->spare = -1;
+	fd = accept4(d->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		listen_pause(d, true);
+	else
+		conn_admit(d, fd, true);
+	spare_restore(d);	/* fails while a connection it let in holds it */
+}
+
+void conn_accept(struct daemon *d)
+{
+	int fd;
+
+	/* without SO_PASSRIGHTS every connection ends at the closer: none
+	 * while it has no room (conn_tick resumes) */
+	if (!d->passrights && (d->nparked || !closer_room(d->closer))) {
+		listen_pause(d, true);
+		return;
+	}
+	fd = accept4(d->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE) {
+			accept_nofile(d, errno);
+		} else if (errno == ENOBUFS || errno == ENOMEM) {
+			/* the connection stays pending too: try at the tick */
+			log_warn("accept: %s", strerror(errno));
+			listen_pause(d, true);
+		}
+		return;
+	}
+	if (d->nofile) {
+		log_warn("accepting connections again (%u refused for lack of descriptors)",
+			 d->nofile_refused);
+		d->nofile = false;
+	}
+	conn_admit(d, fd, false);
 }
 
 /*

@@ -65,6 +65,9 @@
 #include "rule.h"
 #include "xsnapd.h"
 
+/* long options without a short one */
+enum { OPT_CONNS_PER_UID = 256, OPT_SOCKS_PER_UID };
+
 int verbosity;
 char errmsg[512];
 
@@ -174,6 +177,8 @@ unsigned int iface_nsocks(struct daemon *d, int ifc)
  * (recv returns -ENETDOWN) and are woken, their handles become stale, and
  * the context is closed: program detached, pins removed, frames reclaimed.
  */
+static void dsock_forget(struct daemon *d, uint32_t idx);
+
 static void iface_down(struct daemon *d, struct iface *f, const char *why)
 {
 	int ifc = (int)(f - d->ifs);
@@ -201,14 +206,9 @@ static void iface_down(struct daemon *d, struct iface *f, const char *why)
 	for (uint32_t q = 0; q < ctx->nq; q++)
 		epoll_ctl(d->epfd, EPOLL_CTL_DEL, ctx->q[q].fd, NULL);
 	f->paced = false;
-	for (int i = 0; i < MAX_DSOCKS; i++) {
-		if (d->socks[i].s && d->socks[i].ifc == ifc) {
-			d->socks[i].s = NULL;	/* freed by xsnap_close below */
-			d->socks[i].c = NULL;
-			d->socks[i].gen++;
-			memset(d->socks[i].snaps, 0, sizeof(d->socks[i].snaps));
-		}
-	}
+	for (uint32_t i = 0; i < MAX_DSOCKS; i++)
+		if (d->socks[i].s && d->socks[i].ifc == ifc)
+			dsock_forget(d, i);	/* freed by xsnap_close below */
 	xsnap_close(ctx);
 	f->ctx = NULL;
 	f->gone = true;
@@ -595,6 +595,53 @@ static int op_rule_del(struct daemon *d, struct conn *c, struct xp_msg *in)
 	return reply_err(d, c, XP_RULE_DEL, -ENOENT, "no rule %u", id);
 }
 
+/*
+ * May @c open one more socket?  Each costs the daemon FDS_PER_SOCK
+ * descriptors, so the limits keep them within RLIMIT_NOFILE (d->max_socks,
+ * set at startup): at most MAX_CONN_SOCKS per connection, and for a uid
+ * other than root and the admin group cfg.max_socks_per_uid in all and none
+ * of the last d->max_socks / 16, which stay for root and the admin group.
+ * True if refused: then *@r is what sending the error reply returned.
+ */
+static bool sock_refused(struct daemon *d, struct conn *c, int *r)
+{
+	unsigned int uid_socks = 0, reserved = d->max_socks / 16;
+	char why[160];
+
+	if (c->nsocks >= MAX_CONN_SOCKS) {
+		snprintf(why, sizeof(why), "%d sockets on this connection already", MAX_CONN_SOCKS);
+		goto refuse;
+	}
+	if (d->nsocks >= d->max_socks) {
+		snprintf(why, sizeof(why),
+			 "%u client sockets already, as many as xsnapd's descriptor limit allows "
+			 "(RLIMIT_NOFILE)",
+			 d->max_socks);
+		goto refuse;
+	}
+	if (c->admin)
+		return false;
+	for (int i = 0; i < MAX_CONNS; i++)
+		if (d->conns[i] && d->conns[i]->uid == c->uid)
+			uid_socks += d->conns[i]->nsocks;
+	if (uid_socks >= d->cfg.max_socks_per_uid) {
+		snprintf(why, sizeof(why),
+			 "uid %u has %u sockets open in xsnapd, its limit (xsnapd --max-socks-per-uid)",
+			 (unsigned int)c->uid, uid_socks);
+		goto refuse;
+	}
+	if (d->nsocks + reserved >= d->max_socks) {
+		snprintf(why, sizeof(why),
+			 "%u client sockets open: the last %u are kept for root and the admin group",
+			 d->nsocks, reserved);
+		goto refuse;
+	}
+	return false;
+refuse:
+	*r = reply_err(d, c, XP_SOCKET, -EMFILE, "%s", why);
+	return true;
+}
+
 static int op_socket(struct daemon *d, struct conn *c, struct xp_msg *in)
 {
 	char tname[TENANT_NAME_MAX], ifname[IF_NAMESIZE];
@@ -629,18 +676,11 @@ static int op_socket(struct daemon *d, struct conn *c, struct xp_msg *in)
 		return reply_err(d, c, XP_SOCKET, -ENODEV, "%s: no attached interface%s",
 				 *ifname ? ifname : "xsnapd",
 				 *ifname ? "" : " (xsnapctl attach IFACE)");
-	{
-		unsigned int mine = 0;
-
-		for (idx = 0; idx < MAX_DSOCKS; idx++)
-			mine += d->socks[idx].s && d->socks[idx].c == c;
-		if (mine >= MAX_CONN_SOCKS)
-			return reply_err(d, c, XP_SOCKET, -EMFILE,
-					 "%d sockets on this connection already", MAX_CONN_SOCKS);
-	}
+	if (sock_refused(d, c, &r))
+		return r;
 	for (idx = 0; idx < MAX_DSOCKS && d->socks[idx].s; idx++)
 		;
-	if (idx == MAX_DSOCKS)
+	if (idx == MAX_DSOCKS)	/* sock_admit() keeps d->nsocks below */
 		return reply_err(d, c, XP_SOCKET, -EMFILE, "%d client sockets already",
 				 MAX_DSOCKS);
 	XSNAP_OPTS(xsnap_sock_opts, so, .mode = mode, .group = group);
@@ -655,7 +695,9 @@ static int op_socket(struct daemon *d, struct conn *c, struct xp_msg *in)
 	fds[XP_FD_CTL] = s->ctl_fd;
 	fds[XP_FD_EVENT] = s->efd;
 	if (fds[XP_FD_RX] < 0 || fds[XP_FD_LOG] < 0) {
+		/* out of descriptors, say: the client is told, not dropped */
 		r = fds[XP_FD_RX] < 0 ? fds[XP_FD_RX] : fds[XP_FD_LOG];
+		r = reply_err(d, c, XP_SOCKET, r, "socket of tenant %s: %s", tname, strerror(-r));
 		goto fail;
 	}
 	xp_begin(&m, d->out, sizeof(d->out), XP_SOCKET, 0);
@@ -677,6 +719,8 @@ static int op_socket(struct daemon *d, struct conn *c, struct xp_msg *in)
 	d->socks[idx].s = s;
 	d->socks[idx].c = c;
 	d->socks[idx].ifc = (int)(f - d->ifs);
+	c->nsocks++;
+	d->nsocks++;
 	log_info("%s: tenant %s: socket %u opened for pid %d uid %u", f->name, tname, idx,
 		 (int)c->pid, (unsigned int)c->uid);
 	return 0;
@@ -689,6 +733,20 @@ fail:
 	return r;
 }
 
+/* Bookkeeping of a socket the library has freed (or will free). */
+static void dsock_forget(struct daemon *d, uint32_t idx)
+{
+	struct dsock *ds = &d->socks[idx];
+
+	if (ds->c)
+		ds->c->nsocks--;
+	d->nsocks--;
+	ds->s = NULL;
+	ds->c = NULL;
+	ds->gen++;
+	memset(ds->snaps, 0, sizeof(ds->snaps));
+}
+
 void dsock_close(struct daemon *d, uint32_t idx)
 {
 	struct dsock *ds = &d->socks[idx];
@@ -696,10 +754,7 @@ void dsock_close(struct daemon *d, uint32_t idx)
 	log_info("%s: tenant %s: socket %u closed (pid %d)", d->ifs[ds->ifc].name,
 		 ds->s->t->name, idx, ds->c ? (int)ds->c->pid : 0);
 	xsnap_sock_close(ds->s);	/* closes its snapshots too */
-	ds->s = NULL;
-	ds->c = NULL;
-	ds->gen++;
-	memset(ds->snaps, 0, sizeof(ds->snaps));
+	dsock_forget(d, idx);
 }
 
 /* The client's socket named by (index, gen), or a negative errno. */
@@ -977,7 +1032,8 @@ static int listen_inherited(void)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: xsnapd [-S PATH] [-G GROUP] [-A GROUP] [-P PRIO] [-v[v]] [-h]\n"
+		"usage: xsnapd [-S PATH] [-G GROUP] [-A GROUP] [-P PRIO] [--max-conns-per-uid N]\n"
+		"              [--max-socks-per-uid N] [-v[v]] [-h]\n"
 		"  -S, --socket PATH        Unix socket (default $XSNAP_SOCKET or %s)\n"
 		"  -G, --group GROUP        socket group: its members may connect (mode 0660;\n"
 		"                           without -G the socket is 0666 and tenants' uid/gid\n"
@@ -985,10 +1041,66 @@ static void usage(FILE *out)
 		"  -A, --admin-group GROUP  members may use control verbs (root always may)\n"
 		"  -P, --rt-prio PRIO       run SCHED_FIFO at PRIO (1..99): the engine keeps the\n"
 		"                           fill rings stocked while NAPI runs on its CPU\n"
+		"      --max-conns-per-uid N\n"
+		"                           connections of one uid at once (default %d, 1..%d;\n"
+		"                           root and the admin group have no limit)\n"
+		"      --max-socks-per-uid N\n"
+		"                           client sockets of one uid at once (default %d,\n"
+		"                           1..%d; root and the admin group have no limit)\n"
 		"  -v, --verbose            more log (-vv: debug)\n"
 		"  -V, --version            versions of xsnapd, its protocol and libbpf\n"
 		"  -h, --help               this help\n",
-		DEFAULT_SOCKET);
+		DEFAULT_SOCKET, CONNS_PER_UID, MAX_CONNS - RESERVED_CONNS, SOCKS_PER_UID,
+		MAX_DSOCKS);
+}
+
+/*
+ * Descriptors: raise RLIMIT_NOFILE to its hard limit, and open no more
+ * client sockets than what remains after FD_RESERVE and MAX_CONNS allows
+ * (each costs FDS_PER_SOCK), so that clients cannot exhaust them.
+ */
+static void fd_budget(struct daemon *d)
+{
+	struct rlimit rl;
+	long room;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl)) {
+		rl.rlim_cur = rl.rlim_max = 1024;
+	} else if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t soft = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl)) {
+			log_warn("cannot raise RLIMIT_NOFILE to %llu: %s",
+				 (unsigned long long)rl.rlim_max, strerror(errno));
+			rl.rlim_cur = soft;
+		}
+	}
+	room = rl.rlim_cur > (rlim_t)1 << 30 ? 1l << 30 : (long)rl.rlim_cur;
+	room = (room - FD_RESERVE - MAX_CONNS) / FDS_PER_SOCK;
+	d->max_socks = room < 0 ? 0 : room > MAX_DSOCKS ? MAX_DSOCKS : (unsigned int)room;
+	if (d->max_socks < MAX_DSOCKS)
+		log_warn("RLIMIT_NOFILE %llu allows %u client sockets, not %d (each costs %d "
+			 "descriptors, and %d are kept for interfaces and connections): raise "
+			 "it (LimitNOFILE=)",
+			 (unsigned long long)rl.rlim_cur, d->max_socks, MAX_DSOCKS, FDS_PER_SOCK,
+			 FD_RESERVE + MAX_CONNS);
+	else
+		log_info("descriptors: RLIMIT_NOFILE %llu, up to %u client sockets",
+			 (unsigned long long)rl.rlim_cur, d->max_socks);
+}
+
+/* A number in @min..@max, strictly parsed; -1 if it is not. */
+static long parse_num(const char *s, long min, long max)
+{
+	char *end;
+	long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	return *end || errno || v < min || v > max ? -1 : v;
 }
 
 static void shutdown_all(struct daemon *d)
@@ -1011,6 +1123,8 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "max-conns-per-uid", required_argument, NULL, OPT_CONNS_PER_UID },
+		{ "max-socks-per-uid", required_argument, NULL, OPT_SOCKS_PER_UID },
 		{}
 	};
 	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
@@ -1022,8 +1136,10 @@ int main(int argc, char **argv)
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return EXIT_FAILURE;
-	d->epfd = d->lfd = d->sfd = d->nlfd = -1;
+	d->epfd = d->lfd = d->sfd = d->nlfd = d->spare = -1;
 	d->cfg.sock_path = getenv("XSNAP_SOCKET");
+	d->cfg.max_conns_per_uid = CONNS_PER_UID;
+	d->cfg.max_socks_per_uid = SOCKS_PER_UID;
 	while ((opt = getopt_long(argc, argv, "S:G:A:P:vhV", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 'S':
@@ -1036,16 +1152,39 @@ int main(int argc, char **argv)
 			d->cfg.admin_group = optarg;
 			break;
 		case 'P': {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
+			long v = parse_num(optarg, 1, 99);
 
-			if (*optarg < '0' || *optarg > '9' || *end || v < 1 || v > 99) {
+			if (v < 0) {
 				fprintf(stderr, "xsnapd: --rt-prio '%s': a SCHED_FIFO priority, 1..99\n",
 					optarg);
 				free(d);
 				return 2;
 			}
 			d->cfg.rt_prio = (int)v;
+			break;
+		}
+		case OPT_CONNS_PER_UID: {
+			long v = parse_num(optarg, 1, MAX_CONNS - RESERVED_CONNS);
+
+			if (v < 0) {
+				fprintf(stderr, "xsnapd: --max-conns-per-uid '%s': a number, 1..%d\n",
+					optarg, MAX_CONNS - RESERVED_CONNS);
+				free(d);
+				return 2;
+			}
+			d->cfg.max_conns_per_uid = (unsigned int)v;
+			break;
+		}
+		case OPT_SOCKS_PER_UID: {
+			long v = parse_num(optarg, 1, MAX_DSOCKS);
+
+			if (v < 0) {
+				fprintf(stderr, "xsnapd: --max-socks-per-uid '%s': a number, 1..%d\n",
+					optarg, MAX_DSOCKS);
+				free(d);
+				return 2;
+			}
+			d->cfg.max_socks_per_uid = (unsigned int)v;
 			break;
 		}
 		case 'v':
@@ -1102,6 +1241,7 @@ int main(int argc, char **argv)
 	/* the UMEM is charged to memlock on older kernels (TESTING.md E3) */
 	if (setrlimit(RLIMIT_MEMLOCK, &rl))
 		log_info("cannot raise RLIMIT_MEMLOCK: %s", strerror(errno));
+	fd_budget(d);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);

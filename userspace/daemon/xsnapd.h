@@ -21,10 +21,23 @@
 #define DEFAULT_SOCKET "/run/xsnap/xsnapd.sock"
 #define MAX_IFACES 8
 #define MAX_CONNS 256
+#define RESERVED_CONNS 16	/* the last connection slots: root and the admin group only */
+#define CONNS_PER_UID 16	/* default --max-conns-per-uid */
 #define MAX_DSOCKS 1024
 #define MAX_DRULES XSNAP_MAX_RULES
 #define MAX_GROUPS 64
 #define MAX_CONN_SOCKS 64	/* sockets per client connection */
+#define SOCKS_PER_UID 256	/* default --max-socks-per-uid */
+/*
+ * Descriptors: each client socket costs the daemon FDS_PER_SOCK (control
+ * page memfd, notify pipe, epoll set), each connection one; FD_RESERVE
+ * covers the rest (stdio, epoll, signalfd, rtnetlink, listening socket,
+ * spare, and per interface its AF_XDP sockets, memfds and BPF objects).
+ * What RLIMIT_NOFILE leaves after those and MAX_CONNS sets d->max_socks.
+ */
+#define FDS_PER_SOCK 4
+#define FDS_PER_IFACE (XSNAP_MAX_QUEUES + 2 * XSNAP_MAX_TENANTS + 32)
+#define FD_RESERVE (64 + MAX_IFACES * FDS_PER_IFACE)
 #define MAX_SOCK_SNAPS 16	/* open snapshots per client socket */
 #define TICK_MS 10
 #define HELLO_MS 5000		/* a client must say HELLO within this */
@@ -65,6 +78,7 @@ struct conn {
 	pid_t pid;
 	gid_t groups[MAX_GROUPS];
 	int ngroups;
+	unsigned int nsocks;	/* its client sockets */
 };
 
 struct dsock {
@@ -81,6 +95,8 @@ struct config {
 	const char *admin_group;	/* may use control verbs */
 	int rt_prio;		/* SCHED_FIFO priority of the loop, 0: normal */
 	int verbose;
+	unsigned int max_conns_per_uid;	/* connections of one uid but root's and the admin group's */
+	unsigned int max_socks_per_uid;	/* client sockets of one uid, likewise */
 };
 
 struct daemon {
@@ -94,6 +110,11 @@ struct daemon {
 	uint32_t next_rule;
 	struct conn *conns[MAX_CONNS];
 	struct dsock socks[MAX_DSOCKS];
+	unsigned int nsocks;	/* client sockets open */
+	unsigned int max_socks;	/* ... at most: MAX_DSOCKS, or fewer if RLIMIT_NOFILE is low */
+	int spare;		/* a descriptor kept free for accept() at EMFILE (conn.c) */
+	bool nofile;		/* accept() is failing for lack of descriptors */
+	unsigned int nofile_refused;	/* connections refused meanwhile */
 	/* descriptors from clients (conn.c): with passrights the kernel
 	 * refuses them (SO_PASSRIGHTS 0); without, client connections are
 	 * closed by the closer thread, never by the loop, and wait in
@@ -103,6 +124,8 @@ struct daemon {
 	int parked[MAX_PARKED];
 	unsigned int nparked;
 	bool listen_paused;	/* the listening socket is out of the epoll set until the tick */
+	int64_t refused_log_ms;	/* last refusal logged; refusals left out since */
+	unsigned int refused_quiet;
 	uint8_t in[XP_MAX_MSG], out[XP_MAX_MSG];
 };
 
