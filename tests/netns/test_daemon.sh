@@ -179,8 +179,9 @@ print(s.recv(256).decode())' "$n" >"$out" &
 	finish
 }
 
-# Deleting a tenant under a connected consumer: it drains what was logged,
-# then recv fails with ENOENT.
+# Deleting a tenant under a connected consumer that took everything: its
+# next recv fails with ENOENT (revoked; test_hostile tenant_del_revokes has
+# one that still has frames to read).
 t_tenant_del_live() {
 	setup
 	d_start

@@ -256,4 +256,61 @@ t_fd_exhaustion() {
 	finish
 }
 
+_alpha_logged() { (($(tstat alpha rx_frames) >= $1)); }
+
+# E1/E5: `xsnapctl tenant del` revokes at once.  The attacker, a consumer of
+# its own tenant alpha, holds 50 frames and leaves 150 more in the log when
+# root deletes alpha: its next recv fails with ENOENT without draining
+# them, its handle is stale, and the daemon released all it held (frames
+# conserved).  alpha's quota and slot are free at once: gamma, which fits
+# in this UMEM only with alpha's quota back, is added right after in slot
+# 0, with a log region of its own (another memfd), and its consumer gets
+# exactly its own stream, in order, nothing of alpha's.  No client is
+# handed a tenant pool (a pool belongs to the slot).
+t_tenant_del_revokes() {
+	setup
+	d_start
+	# 4096 frames: 2048 for the rings, 2048 for quotas (alpha and beta)
+	configure --frames 4096
+	victim_start beta 9001 12000 2000
+	a_start "$D_DIR/attack.log" -m holddel -t alpha -n 50
+	xs_gen -q --stream 1 --dport 9000 -n 200 -r 20000
+	wait_for 10 _alpha_logged 200 || fail "alpha's frames did not reach its log"
+	wait_for 10 grep -q 'holddel: holding 50 frames' "$A_LOG" ||
+		{ show "$A_LOG"; fail "the attacker holds no frames"; }
+	status_fast "before the delete"
+	ctl tenant del alpha
+	a_verdict 10
+	grep -q 'tenant alpha: deleted, 1 client socket(s) revoked' "$D_LOG" ||
+		fail "xsnapd did not revoke alpha's socket"
+	check_conservation
+	ctl tenant add gamma --quota 1024 --uid "$NOBODY" ||
+		fail "alpha's quota was not freed at once"
+	grep -q 'tenant gamma: added (slot 0,' "$D_LOG" || fail "alpha's slot 0 was not freed at once"
+	ctl rule add gamma 'udp dst port 9000' --prio 10 >/dev/null
+	local lg=$D_DIR/gamma.log pid=$A_PID log=$A_LOG ino_a ino_g
+	a_start "$D_DIR/inode.log" -m loginode -t gamma
+	a_verdict
+	a_stop
+	ino_a=$(sed -n 's/^holddel: log inode //p' "$log")
+	ino_g=$(sed -n 's/^loginode: log inode \([0-9]*\);.*/\1/p' "$D_DIR/inode.log")
+	echo "log regions: alpha's inode $ino_a, gamma's $ino_g" >&2
+	[[ -n $ino_a && -n $ino_g && $ino_a != "$ino_g" ]] || fail "gamma got alpha's log region"
+	A_PID=$pid A_LOG=$log
+	c_start "$lg" --as-nobody -t gamma
+	xs_gen -q --stream 3 --dport 9000 -n 300 -r 20000
+	wait_delivered gamma 300
+	c_stop "$C_PID" || { show "$lg"; fail "gamma's consumer failed"; }
+	show "$lg"
+	assert_eq "$(field "$lg" frames)" 300 "gamma's frames (its own stream, nothing of alpha's)"
+	assert_eq "$(field "$lg" seq_gaps)" 0 "gamma's sequence gaps"
+	assert_eq "$(field "$lg" bad_payload)" 0 "gamma's payloads"
+	assert_eq "$(field "$lg" first)" 0 "gamma's first payload"
+	status_fast "after the delete"
+	victim_check
+	d_stop_fast
+	a_stop
+	finish
+}
+
 lab_main "$@"

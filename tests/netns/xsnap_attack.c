@@ -30,6 +30,15 @@
  *            sockets of -t TENANT on them) until a connection is refused for
  *            lack of descriptors; then for -T SECONDS try to connect every
  *            millisecond: ok if every attempt was refused that way (EMFILE).
+ *   holddel  a consumer of -t TENANT that takes -n N frames and holds them,
+ *            leaving the rest in the log; it then waits on xsnap_fd() (not
+ *            armed: only a change of the log's state writes it) until the
+ *            tenant is deleted: ok if its next xsnap_recv() fails with
+ *            ENOENT at once, draining nothing, and its handle is stale
+ *            (a snapshot: ESTALE).  It prints the inode of the tenant's log
+ *            region.
+ *   loginode a consumer of -t TENANT that prints the inode of its log region:
+ *            ok if it has one, and no tenant pool mapped or open.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -422,6 +431,115 @@ static int run_fdexhaust(void)
 	return rc;
 }
 
+/* --- holddel, loginode --------------------------------------------------------- */
+
+/* Is a tenant pool mapped, or one of our descriptors? */
+static bool have_pool(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512], path[64], link[256];
+	bool found = false;
+
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strstr(line, "memfd:xsnap-pool");
+	if (f)
+		fclose(f);
+	for (int fd = 0; fd < 1024 && !found; fd++) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n > 0) {
+			link[n] = '\0';
+			found = strstr(link, "memfd:xsnap-pool");
+		}
+	}
+	return found;
+}
+
+/* The inode of the log region we mapped ("memfd:xsnap-log" in our maps). */
+static unsigned long log_inode(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	unsigned long ino = 0;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!strstr(line, "memfd:xsnap-log"))
+			continue;
+		/* start-end perms offset dev inode path */
+		if (sscanf(line, "%*s %*s %*s %*s %lu", &ino) == 1)
+			break;
+	}
+	if (f)
+		fclose(f);
+	return ino;
+}
+
+static int run_holddel(void)
+{
+	static struct xsnap_frame *v[1024];
+	struct xsnap_ctx *ctx;
+	struct xsnap_sock *s;
+	struct xsnap_snap *sn;
+	struct pollfd p;
+	long held = 0;
+	int r = 0, snap_err = 0;
+
+	ctx = xsnap_connect(opt.sock);
+	s = ctx ? xsnap_socket(ctx, opt.tenant, NULL) : NULL;
+	if (!s) {
+		printf("holddel: no socket of %s: %s\n", opt.tenant, strerror(errno));
+		return 4;
+	}
+	printf("holddel: log inode %lu\n", log_inode());
+	ready();
+	while (held < opt.n && !stop) {
+		long want = opt.n - held;
+
+		r = xsnap_recv(s, v + held, (unsigned int)(want < 64 ? want : 64), 200);
+		if (r < 0)
+			break;
+		held += r;
+	}
+	printf("holddel: holding %ld frames (never released)\n", held);
+	/* asleep until the log's state changes: a delete writes every
+	 * socket's notify pipe, then the daemon closes its end */
+	p = (struct pollfd){ .fd = xsnap_fd(s), .events = POLLIN };
+	if (r >= 0 && poll(&p, 1, 30000) != 1)
+		printf("holddel: not woken within 30 s\n");
+	if (r >= 0)
+		r = xsnap_recv(s, v, 64, 0);
+	printf("holddel: after the delete: recv: %s\n",
+	       r < 0 ? strerror(-r) : r ? "FRAMES" : "nothing (0)");
+	XSNAP_OPTS(xsnap_snap_opts, o, .frames = 1);
+	sn = xsnap_snapshot(s, &o);
+	if (!sn)
+		snap_err = errno;
+	printf("holddel: a snapshot: %s\n", sn ? "TAKEN" : strerror(snap_err));
+	/* the socket and context stay open, mappings and all, until SIGTERM */
+	return verdict("holddel", held == opt.n && r == -ENOENT && snap_err == ESTALE);
+}
+
+static int run_loginode(void)
+{
+	struct xsnap_ctx *ctx = xsnap_connect(opt.sock);
+	struct xsnap_sock *s = ctx ? xsnap_socket(ctx, opt.tenant, NULL) : NULL;
+	unsigned long ino;
+
+	if (!s) {
+		printf("loginode: no socket of %s: %s\n", opt.tenant, strerror(errno));
+		return 4;
+	}
+	bool pool = have_pool();
+
+	ino = log_inode();
+	printf("loginode: log inode %lu; a tenant pool %s\n", ino,
+	       pool ? "MAPPED OR OPEN" : "neither mapped nor open");
+	ready();
+	return verdict("loginode", ino != 0 && !pool);
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_sig };
@@ -454,9 +572,13 @@ int main(int argc, char **argv)
 		return run_sockflood();
 	if (!strcmp(mode, "fdexhaust") && opt.tenant)
 		return run_fdexhaust();
+	if (!strcmp(mode, "holddel") && opt.tenant)
+		return run_holddel();
+	if (!strcmp(mode, "loginode") && opt.tenant)
+		return run_loginode();
 usage:
-	fprintf(stderr, "usage: xsnap_attack -S SOCK -m fdpass|connflood|sockflood|fdexhaust\n"
-			"                    [-t TENANT] [-R READY] [-e EXPECT] "
-			"[-n N] [-T SECONDS]\n");
+	fprintf(stderr, "usage: xsnap_attack -S SOCK -m MODE [-t TENANT] [-R READY] [-e EXPECT] [-n N]\n"
+			"                    [-T SECONDS]\n"
+			"modes: fdpass connflood sockflood fdexhaust holddel loginode\n");
 	return 2;
 }

@@ -485,11 +485,48 @@ static int op_tenant_add(struct daemon *d, struct conn *c, struct xp_msg *in)
 				 "tenant add %s: quota %u must be a power of two", nt.name,
 				 nt.quota);
 	*slot = nt;
-	log_info("tenant %s: added (quota %u, uid %lld, gid %lld)", nt.name, nt.quota,
-		 (long long)nt.uid, (long long)nt.gid);
+	log_info("tenant %s: added (slot %d, quota %u, uid %lld, gid %lld)", nt.name, first_slot,
+		 nt.quota, (long long)nt.uid, (long long)nt.gid);
 	xp_begin(&m, d->out, sizeof(d->out), XP_TENANT_ADD, 0);
 	xp_put_u32(&m, (uint32_t)first_slot);
 	return reply(c, &m, NULL, 0);
+}
+
+/*
+ * Revoke the client sockets of tenant @name on @f before it is deleted: its
+ * log says LOG_REVOKED, so every client's next xsnap_recv() fails with
+ * ENOENT whatever the log still holds; sleepers and xsnap_fd() pollers
+ * are woken; then the daemon closes its side of each socket (its handle
+ * turns stale, what it held and pinned is released).  With no socket left,
+ * xsnap_tenant_del() frees the tenant at once: its quota and slot are free
+ * for the next tenant, and its log region (a memfd of its own, mapped by
+ * clients read-only) is never written again.  Return: sockets revoked.
+ */
+static unsigned int tenant_revoke(struct daemon *d, struct iface *f, const char *name)
+{
+	struct xsnap_ctx *ctx = f->ctx;
+	int ifc = (int)(f - d->ifs);
+	unsigned int n = 0;
+	struct tenant *t;
+
+	pthread_mutex_lock(&ctx->lock);
+	t = ctx_tenant_find(ctx, name);
+	if (t) {
+		pthread_mutex_lock(&ctx->engine_lock);
+		atomic_fetch_or(&t->shm->state, LOG_REVOKED);
+		tenant_wake_all(t);	/* never blocks */
+		pthread_mutex_unlock(&ctx->engine_lock);
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	if (!t)
+		return 0;
+	for (uint32_t i = 0; i < MAX_DSOCKS; i++) {
+		if (d->socks[i].s && d->socks[i].ifc == ifc && d->socks[i].s->t == t) {
+			dsock_close(d, i);
+			n++;
+		}
+	}
+	return n;
 }
 
 static int op_tenant_del(struct daemon *d, struct conn *c, struct xp_msg *in)
@@ -497,6 +534,7 @@ static int op_tenant_del(struct daemon *d, struct conn *c, struct xp_msg *in)
 	char name[TENANT_NAME_MAX];
 	struct dtenant *t;
 	struct xp_msg m;
+	unsigned int n = 0;
 
 	xp_get_str(in, name, sizeof(name), false);
 	if (xp_done(in))
@@ -504,14 +542,17 @@ static int op_tenant_del(struct daemon *d, struct conn *c, struct xp_msg *in)
 	t = tenant_find(d, name);
 	if (!t)
 		return reply_err(d, c, XP_TENANT_DEL, -ENOENT, "no tenant %s", name);
-	for (int i = 0; i < MAX_IFACES; i++)
-		if (d->ifs[i].used && !d->ifs[i].gone)
+	for (int i = 0; i < MAX_IFACES; i++) {
+		if (d->ifs[i].used && !d->ifs[i].gone) {
+			n += tenant_revoke(d, &d->ifs[i], name);
 			xsnap_tenant_del(d->ifs[i].ctx, name);
+		}
+	}
 	for (int i = 0; i < MAX_DRULES; i++)
 		if (d->rules[i].used && !strcmp(d->rules[i].tenant, name))
 			d->rules[i].used = false;
 	t->used = false;
-	log_info("tenant %s: deleted", name);
+	log_info("tenant %s: deleted, %u client socket(s) revoked", name, n);
 	xp_begin(&m, d->out, sizeof(d->out), XP_TENANT_DEL, 0);
 	return reply(c, &m, NULL, 0);
 }
@@ -646,7 +687,7 @@ static int op_socket(struct daemon *d, struct conn *c, struct xp_msg *in)
 {
 	char tname[TENANT_NAME_MAX], ifname[IF_NAMESIZE];
 	uint32_t mode, group, idx;
-	int fds[XP_SOCKET_NFDS] = { -1, -1, -1, -1, -1 };
+	int fds[XP_SOCKET_NFDS] = { -1, -1, -1, -1 };
 	struct xsnap_sock *s;
 	struct dtenant *dt;
 	struct iface *f;
@@ -690,7 +731,6 @@ static int op_socket(struct daemon *d, struct conn *c, struct xp_msg *in)
 		return reply_err(d, c, XP_SOCKET, r, "%s", why(r));
 	}
 	fds[XP_FD_RX] = fd_reopen_ro(f->ctx->umem.rx_fd);
-	fds[XP_FD_POOL] = f->ctx->umem.pool_fds[s->t->slot];
 	fds[XP_FD_LOG] = fd_reopen_ro(s->t->shm_fd);
 	fds[XP_FD_CTL] = s->ctl_fd;
 	fds[XP_FD_EVENT] = s->efd;

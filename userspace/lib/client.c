@@ -7,8 +7,8 @@
  * stand-in: its log points into the daemon's log region mapped read-only,
  * its control page (low, waiting, share, counters) is the daemon's page
  * mapped read-write, and its UMEM is the receive region mapped read-only
- * with the tenant's pool mapped read-write at the same offsets as in the
- * daemon, so frame addresses mean the same thing on both sides.  recv,
+ * at the same offset as in the daemon, so frame addresses mean the same
+ * thing on both sides.  recv,
  * release and the frame accessors are therefore the in-process code,
  * unchanged: no syscall per frame, no message per release.  Control
  * operations (tenants, rules, stats, opening and closing sockets) are
@@ -36,7 +36,6 @@ struct client {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char iface[IF_NAMESIZE];	/* interface of the mapped UMEM */
 	int rx_fd;		/* receive region, read-only */
-	int pool_fd[XSNAP_MAX_TENANTS];	/* pools mapped read-write, -1 if not */
 	struct xsnap_sock *socks[CLIENT_MAX_SOCKS];
 	uint8_t req[XP_MAX_MSG];
 	uint8_t rep[XP_MAX_MSG];
@@ -91,8 +90,6 @@ struct xsnap_ctx *xsnap_connect(const char *path)
 		return NULL;
 	}
 	cl->rx_fd = -1;
-	for (int i = 0; i < XSNAP_MAX_TENANTS; i++)
-		cl->pool_fd[i] = -1;
 	snprintf(cl->path, sizeof(cl->path), "%s", path);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	pthread_mutex_init(&ctx->lock, NULL);
@@ -148,8 +145,9 @@ bool client_conn_dead(struct xsnap_ctx *ctx)
 	return dead;
 }
 
-/* Map the UMEM the first time: receive region read-only over the whole
- * reserved range's start, pools mapped on demand. */
+/* Map the UMEM the first time: the receive region read-only at the start
+ * of a reserved range as long as the daemon's UMEM, so that addresses mean
+ * the same (the pools after it stay unmapped: they are not handed over). */
 static int map_umem(struct xsnap_ctx *ctx, int rx_fd, uint32_t nframes, uint32_t pool_frames,
 		    uint32_t npools, const char *iface)
 {
@@ -185,20 +183,6 @@ static int map_umem(struct xsnap_ctx *ctx, int rx_fd, uint32_t nframes, uint32_t
 	u->ro = base;
 	cl->rx_fd = fcntl(rx_fd, F_DUPFD_CLOEXEC, 0);
 	snprintf(cl->iface, sizeof(cl->iface), "%s", iface);
-	return 0;
-}
-
-static int map_pool(struct xsnap_ctx *ctx, int fd, uint32_t slot)
-{
-	struct umem *u = &ctx->umem;
-	uint64_t off = ((uint64_t)u->nframes + (uint64_t)slot * u->pool_frames) * FRAME_SIZE;
-
-	if (ctx->cl->pool_fd[slot] >= 0 || !u->pool_frames)
-		return 0;
-	if (mmap(u->ro + off, (size_t)u->pool_frames * FRAME_SIZE, PROT_READ | PROT_WRITE,
-		 MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED)
-		return -errno;
-	ctx->cl->pool_fd[slot] = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	return 0;
 }
 
@@ -307,8 +291,6 @@ struct xsnap_sock *client_socket(struct xsnap_ctx *ctx, const char *tenant,
 		goto fail;
 	}
 	err = map_umem(ctx, fds[XP_FD_RX], nframes, pool_frames, npools, iface);
-	if (!err)
-		err = map_pool(ctx, fds[XP_FD_POOL], slot);
 	if (err)
 		goto fail;
 	s->t = calloc(1, sizeof(*s->t));
@@ -409,9 +391,6 @@ void client_close(struct xsnap_ctx *ctx)
 		munmap(ctx->umem.ro, ctx->umem.size);
 	if (cl->rx_fd >= 0)
 		close(cl->rx_fd);
-	for (int i = 0; i < XSNAP_MAX_TENANTS; i++)
-		if (cl->pool_fd[i] >= 0)
-			close(cl->pool_fd[i]);
 	pthread_mutex_destroy(&ctx->lock);
 	pthread_mutex_destroy(&ctx->engine_lock);
 	free(cl);
