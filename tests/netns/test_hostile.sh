@@ -62,11 +62,13 @@ a_stop() {
 	assert_eq "$rc" 0 "the attacker's exit status"
 }
 
-# status_fast WHEN: root's `xsnapctl status` answers, within 1 s.
+# status_fast WHEN: root's `xsnapctl status` answers, within 1 s (given up
+# after 5).
 status_fast() {
 	local t0 ms
 	t0=$(_lab_now_us)
-	ctl status >/dev/null || fail "root's status failed $1"
+	timeout 5 "$XSNAPCTL" -S "$D_SOCK" status >/dev/null ||
+		fail "root's status failed or hung $1"
 	ms=$((($(_lab_now_us) - t0) / 1000))
 	echo "root's xsnapctl status $1: $ms ms" >&2
 	((ms < 1000)) || fail "root's status took $ms ms $1"
@@ -307,6 +309,143 @@ t_tenant_del_revokes() {
 	assert_eq "$(field "$lg" bad_payload)" 0 "gamma's payloads"
 	assert_eq "$(field "$lg" first)" 0 "gamma's first payload"
 	status_fast "after the delete"
+	victim_check
+	d_stop_fast
+	a_stop
+	finish
+}
+
+# nobody ARGS...: xsnapctl as uid/gid 65534, without capabilities.
+nobody() {
+	lab_exec "$LAB_NS_RX" setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups \
+		--inh-caps=-all --bounding-set=-all "$XSNAPCTL" -S "$D_SOCK" "$@"
+}
+
+_tenant_logged() { (($(tstat "$1" rx_frames) >= $2)); }
+
+# E7: a client floods STATS (pipelined, as fast as its socket takes them).
+# Its connection gets 50 at once, then 50 a second; it does not slow down
+# anybody else: root, and the same uid on another connection, are answered
+# within a second.
+t_stats_flood() {
+	setup
+	d_start
+	configure
+	victim_start beta 9001 12000 2000
+	a_start "$D_DIR/attack.log" -m statsflood -T 3
+	status_fast "during the flood"
+	local t0 ms answered took
+	t0=$(_lab_now_us)
+	nobody stats -j >/dev/null || fail "uid 65534's other connection was not answered"
+	ms=$((($(_lab_now_us) - t0) / 1000))
+	echo "uid 65534's stats on another connection during the flood: $ms ms" >&2
+	((ms < 1000)) || fail "uid 65534's other connection waited $ms ms"
+	a_verdict 20
+	read -r answered took < <(sed -n 's/^statsflood: [0-9]* requests sent, \([0-9]*\) answered, 0 other replies in \([0-9]*\) ms$/\1 \2/p' "$A_LOG")
+	[[ $answered =~ ^[0-9]+$ ]] || fail "no count from the attacker"
+	echo "the flooder got $answered replies in $took ms (limit: 50 at once, then 50 a second)" >&2
+	((answered <= 50 + 50 * took / 1000 + 5)) || fail "$answered replies in $took ms: not rate-limited"
+	((answered >= 50 + 50 * took / 2000)) || fail "$answered replies in $took ms: starved"
+	grep -q 'uid 65534: more than 50 requests a second: throttled' "$D_LOG" ||
+		fail "xsnapd did not log the throttling"
+	status_fast "after the flood"
+	victim_check
+	d_stop_fast
+	a_stop
+	finish
+}
+
+# E2: a client that is neither root nor in the admin group sees, of the
+# tenants, only those it may consume (alpha: --uid 65534), with their rules,
+# and totals summed over them; another tenant's stats are refused as if it
+# did not exist.  Root sees both.
+t_least_disclosure() {
+	setup
+	d_start
+	configure
+	victim_start beta 9001
+	xs_gen -q --stream 1 --dport 9000 -n 300 -r 20000
+	wait_for 10 _tenant_logged alpha 300 || fail "alpha's frames did not arrive"
+	wait_for 10 _tenant_logged beta 1 || fail "beta's frames did not arrive"
+	local st rc=0 out
+	st=$(nobody status -j)
+	assert_eq "$(jget "$st" '[t["name"] for t in j["tenants"]]')" "['alpha']" "tenants uid 65534 sees"
+	assert_eq "$(jget "$st" '[r["tenant"] for r in j["rules"]]')" "['alpha']" "rules uid 65534 sees"
+	assert_eq "$(jget "$st" 'len(j["interfaces"])')" 1 "interfaces uid 65534 sees"
+	if nobody status | grep -q beta; then
+		fail "beta shows in uid 65534's status text"
+	fi
+	st=$(nobody stats -j)
+	assert_eq "$(jget "$st" 'list(j["tenants"])')" "['alpha']" "tenants in uid 65534's stats"
+	assert_eq "$(jget "$st" 'j["total"]["rx_frames"]')" "$(jget "$st" 'j["tenants"]["alpha"]["rx_frames"]')" \
+		"uid 65534's total rx_frames (alpha's only)"
+	assert_eq "$(jget "$st" 'j["total"]["frames_total"]')" "$(tstat alpha frames_total)" \
+		"interface-wide figures in uid 65534's total"
+	out=$(nobody stats beta 2>&1) || rc=$?
+	echo "  uid 65534: xsnapctl stats beta: $out" >&2
+	assert_eq "$rc" 1 "uid 65534's stats of beta"
+	grep -q 'no tenant beta' <<<"$out" || fail "beta's stats not refused as unknown"
+	st=$(ctl stats -j)
+	assert_eq "$(jget "$st" 'sorted(j["tenants"])')" "['alpha', 'beta']" "tenants root sees"
+	(($(jget "$st" 'j["total"]["rx_frames"]') > 300)) || fail "root's total lacks beta's frames"
+	status_fast "after the looks"
+	victim_check
+	d_stop_fast
+	finish
+}
+
+# E2: a consumer writes lies into its control page (delivered 2^60, a
+# release watermark at the end of time): its tenant's delivered figure is
+# the daemon's (what its watermark passed, clipped to what was logged), and
+# no other figure moves.
+t_forged_counters() {
+	setup
+	d_start
+	configure
+	victim_start beta 9001
+	a_start "$D_DIR/attack.log" -m forge -t alpha -n 300
+	xs_gen -q --stream 1 --dport 9000 -n 300 -r 20000
+	a_verdict 20
+	local st
+	st=$(ctl stats -j)
+	assert_eq "$(jget "$st" 'j["tenants"]["alpha"]["delivered"]')" 300 "alpha's delivered"
+	xs_gen -q --stream 1 --seq-start 300 --dport 9000 -n 200 -r 20000
+	wait_for 10 _tenant_logged alpha 500 || fail "alpha's frames did not arrive"
+	st=$(ctl stats -j)
+	# the forged watermark passes everything logged since, and no more
+	assert_eq "$(jget "$st" 'j["tenants"]["alpha"]["delivered"]')" 500 \
+		"alpha's delivered after the forged watermark"
+	assert_eq "$(jget "$st" 'j["total"]["delivered"] == sum(t["delivered"] for t in j["tenants"].values())')" \
+		True "total delivered is the tenants' sum"
+	status_fast "after the forgery"
+	victim_check
+	d_stop_fast
+	a_stop
+	finish
+}
+
+# E4: the notify-pipe attack: a consumer makes its end of the pipe blocking
+# and one page small, never reads it and keeps saying it waits on it while
+# its tenant's frames flow (one byte per engine run that logs some).  The
+# daemon's end is its own, non-blocking open file: the pipe fills, and the
+# daemon goes on.
+t_notify_pipe_stall() {
+	setup
+	d_start
+	configure
+	victim_start beta 9001 12000 2000
+	a_start "$D_DIR/attack.log" -m notifystall -t alpha -T 30
+	local gen
+	lab_bg "$LAB_NS_TX" "$XS_GEN" -i "$LAB_IF_TX" --dmac "$LAB_MAC_RX" --src "$LAB_IP_TX" \
+		--dst "$LAB_IP_RX" -q --stream 1 --dport 9000 -n 300000 -r 10000 >/dev/null
+	gen=$LAB_BG_PID
+	status_fast "while the attacker's pipe fills"
+	a_verdict 40
+	status_fast "with the attacker's pipe full"
+	xs_gen -q --stream 2 --dport 9000 -n 2000 -r 10000
+	status_fast "after more of alpha's frames"
+	lab_stop "$gen" 5 || true
+	wait "$gen" 2>/dev/null || true
 	victim_check
 	d_stop_fast
 	a_stop

@@ -39,6 +39,22 @@
  *            region.
  *   loginode a consumer of -t TENANT that prints the inode of its log region:
  *            ok if it has one, and no tenant pool mapped or open.
+ *   statsflood  STATS requests on one connection, as many as the socket
+ *            takes, for -T SECONDS, reading the replies as they come: ok
+ *            if every reply was a reply (the script judges the rate).
+ *   forge    a consumer of -t TENANT that receives and releases -n N frames,
+ *            then writes into its control page what a liar would: delivered
+ *            2^60, a release watermark at the end of time: ok if it got the
+ *            N frames (the script checks what the daemon reports).
+ *   notifystall  a consumer of -t TENANT that turns its notify pipe into a
+ *            trap: blocking (O_NONBLOCK cleared on its read end, which it
+ *            never reads) and one page small, then keeps announcing that it
+ *            waits on it (WAIT_FD, WAIT_FUTEX) and releasing everything (its
+ *            watermark at the end of time, so that its tenant's log keeps
+ *            moving) while the tenant's frames flow, until the pipe is full
+ *            or -T SECONDS passed: ok if the pipe filled up (the daemon met
+ *            a full pipe and, the script checks, went on); it goes on asking
+ *            until SIGTERM.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -51,6 +67,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -191,13 +208,14 @@ static int capture(enum xsnap_print_level level, const char *fmt, va_list ap)
  * buffer full, lingering 60 s at its last close. */
 static int lingering_tcp(int *lst)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = { .sin_family = AF_INET };
 	struct linger lg = { .l_onoff = 1, .l_linger = 60 };
 	socklen_t sl = sizeof(sa);
 	int fd, small = 4096;
 	long sent = 0;
 	ssize_t r;
 
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	*lst = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (*lst < 0 || fd < 0 || bind(*lst, (struct sockaddr *)&sa, sizeof(sa)) ||
@@ -540,6 +558,125 @@ static int run_loginode(void)
 	return verdict("loginode", ino != 0 && !pool);
 }
 
+/* --- statsflood ------------------------------------------------------------ */
+static int run_statsflood(void)
+{
+	int fd = raw_connect(), len;
+	long sent = 0, answered = 0, other = 0;
+	int64_t t0, end;
+	char msg[256];
+
+	if (fd < 0 || send_hello(fd) || answer(fd, 5000, msg, sizeof(msg))) {
+		printf("statsflood: cannot connect to xsnapd\n");
+		return 4;
+	}
+	len = stats_req(buf, sizeof(buf), 0);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	ready();
+	t0 = now_ms();
+	end = t0 + opt.secs * 1000;
+	while (now_ms() < end && !stop) {
+		struct pollfd p = { .fd = fd, .events = POLLIN | POLLOUT };
+		int64_t left = end - now_ms();
+
+		if (poll(&p, 1, left > 0 ? (int)left : 0) <= 0)
+			continue;
+		if (p.revents & (POLLHUP | POLLERR))
+			break;
+		/* as many requests as the socket takes */
+		while ((p.revents & POLLOUT) && send(fd, buf, (size_t)len, MSG_DONTWAIT) == len)
+			sent++;
+		for (;;) {
+			ssize_t n = recv(fd, rbuf, sizeof(rbuf), MSG_DONTWAIT);
+			struct xp_msg m;
+			bool ok;
+
+			if (n <= 0)
+				break;
+			ok = !xp_parse(&m, rbuf, (size_t)n, 0) && m.hdr.op == XP_STATS &&
+			     !m.hdr.status;
+			answered += ok;
+			other += !ok;
+		}
+	}
+	printf("statsflood: %ld requests sent, %ld answered, %ld other replies in %lld ms\n", sent,
+	       answered, other, (long long)(now_ms() - t0));
+	return verdict("statsflood", answered > 0 && !other);
+}
+
+/* --- forge, notifystall --------------------------------------------------------- */
+static struct xsnap_sock *consumer(const char *mode)
+{
+	struct xsnap_ctx *ctx = xsnap_connect(opt.sock);
+	struct xsnap_sock *s = ctx ? xsnap_socket(ctx, opt.tenant, NULL) : NULL;
+
+	if (!s)
+		printf("%s: no socket of %s: %s\n", mode, opt.tenant, strerror(errno));
+	return s;
+}
+
+static int run_forge(void)
+{
+	struct xsnap_sock *s = consumer("forge");
+	struct xsnap_frame *v[64];
+	long got = 0;
+
+	if (!s)
+		return 4;
+	ready();
+	while (got < opt.n && !stop) {
+		int r = xsnap_recv(s, v, 64, 200);
+
+		if (r < 0) {
+			printf("forge: recv: %s\n", strerror(-r));
+			break;
+		}
+		got += r;
+		xsnap_release(s, v, (unsigned int)r);
+	}
+	/* the control page is ours to write: lie */
+	s->ctl->delivered = 1ull << 60;
+	atomic_store(&s->ctl->low, UINT64_MAX);
+	printf("forge: received and released %ld frames; wrote delivered 2^60 and low 2^64-1\n",
+	       got);
+	return verdict("forge", got == opt.n);
+}
+
+static int run_notifystall(void)
+{
+	struct xsnap_sock *s = consumer("notifystall");
+	int64_t t0, end;
+	int cap, n = -1;
+
+	if (!s)
+		return 4;
+	/* s->efd is the read end of the socket's notify pipe */
+	if (fcntl(s->efd, F_SETFL, 0) || (cap = fcntl(s->efd, F_SETPIPE_SZ, 4096)) < 0) {
+		printf("notifystall: fcntl: %s\n", strerror(errno));
+		return 1;
+	}
+	printf("notifystall: notify pipe blocking, %d bytes, never read\n", cap);
+	ready();
+	t0 = now_ms();
+	end = t0 + opt.secs * 1000;
+	while (now_ms() < end && !stop && (ioctl(s->efd, FIONREAD, &n) || n < cap)) {
+		atomic_fetch_or(&s->ctl->waiting, WAIT_FD | WAIT_FUTEX);
+		atomic_store(&s->ctl->low, UINT64_MAX);
+		usleep(50);
+	}
+	ioctl(s->efd, FIONREAD, &n);
+	printf("notifystall: the pipe holds %d of %d bytes after %lld ms\n", n, cap,
+	       (long long)(now_ms() - t0));
+	printf("notifystall: verdict %s\n", n == cap ? "ok" : "FAILED");
+	/* and goes on asking for wake-ups the full pipe cannot take */
+	while (!stop) {
+		atomic_fetch_or(&s->ctl->waiting, WAIT_FD | WAIT_FUTEX);
+		atomic_store(&s->ctl->low, UINT64_MAX);
+		usleep(50);
+	}
+	return n == cap ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_sig };
@@ -576,9 +713,16 @@ int main(int argc, char **argv)
 		return run_holddel();
 	if (!strcmp(mode, "loginode") && opt.tenant)
 		return run_loginode();
+	if (!strcmp(mode, "statsflood"))
+		return run_statsflood();
+	if (!strcmp(mode, "forge") && opt.tenant)
+		return run_forge();
+	if (!strcmp(mode, "notifystall") && opt.tenant)
+		return run_notifystall();
 usage:
-	fprintf(stderr, "usage: xsnap_attack -S SOCK -m MODE [-t TENANT] [-R READY] [-e EXPECT] [-n N]\n"
-			"                    [-T SECONDS]\n"
-			"modes: fdpass connflood sockflood fdexhaust holddel loginode\n");
+	fprintf(stderr, "usage: xsnap_attack -S SOCK -m MODE [-t TENANT] [-R READY] [-e EXPECT]\n"
+			"                    [-n N] [-T SECONDS]\n"
+			"modes: fdpass connflood sockflood fdexhaust holddel loginode\n"
+			"       statsflood forge notifystall\n");
 	return 2;
 }

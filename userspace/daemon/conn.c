@@ -134,9 +134,49 @@ static void client_fds_drop(struct daemon *d, const int *fds, unsigned int n)
 			log_warn("closer queue full: a client's descriptor %d left open", fds[i]);
 }
 
+/*
+ * Requests of a connection that is not root's or the admin group's cost a
+ * token each (REQ_RATE a second, REQ_BURST at most): out of tokens, the
+ * connection leaves the epoll set until the tick has given one back, so a
+ * flood slows down its own sender only; the kernel holds what it sends
+ * meanwhile, and its buffer full, blocks it.
+ */
+static void conn_throttle(struct daemon *d, int ci, bool on)
+{
+	struct conn *c = d->conns[ci];
+	struct epoll_event ev = { .events = on ? 0 : EPOLLIN,
+				  .data.u64 = ev_key(EV_CONN, (uint32_t)ci) };
+
+	if (epoll_ctl(d->epfd, EPOLL_CTL_MOD, c->fd, &ev))
+		log_warn("client pid %d: epoll: %s", (int)c->pid, strerror(errno));
+	c->throttled = on;
+	if (on)
+		log_debug("client pid %d uid %u: more than %d requests a second: throttled",
+			  (int)c->pid, (unsigned int)c->uid, REQ_RATE);
+}
+
+static void conn_refill(struct daemon *d, int64_t now)
+{
+	int64_t add = (now - d->refill_ms) * REQ_RATE;	/* thousandths of a token */
+
+	if (add <= 0)
+		return;
+	d->refill_ms = now;
+	for (int i = 0; i < MAX_CONNS; i++) {
+		struct conn *c = d->conns[i];
+
+		if (!c || c->admin)
+			continue;
+		c->tokens = c->tokens + add > REQ_BURST * 1000 ? REQ_BURST * 1000 : c->tokens + add;
+		if (c->throttled && c->tokens >= 1000)
+			conn_throttle(d, i, false);
+	}
+}
+
 void conn_tick(struct daemon *d, int64_t now)
 {
 	spare_restore(d);
+	conn_refill(d, now);
 	while (d->nparked && closer_push(d->closer, d->parked[d->nparked - 1]))
 		d->nparked--;
 	if (d->listen_paused && !d->nparked)
@@ -303,6 +343,7 @@ static void conn_admit(struct daemon *d, int fd, bool nofile)
 		return;
 	}
 	c->hello_by_ms = now_ns() / 1000000 + HELLO_MS;
+	c->tokens = REQ_BURST * 1000;
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = ev_key(EV_CONN, (uint32_t)ci) };
 
 	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev)) {
@@ -469,6 +510,11 @@ bool conn_input(struct daemon *d, int ci)
 				 len == -EPROTO ? "oversized or truncated message" :
 						  strerror(-len));
 		return false;
+	}
+	if (!c->admin) {
+		c->tokens -= 1000;
+		if (c->tokens < 1000)
+			conn_throttle(d, ci, true);
 	}
 	r = xp_parse(&in, d->in, (size_t)len, 0);
 	errmsg[0] = '\0';

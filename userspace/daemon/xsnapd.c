@@ -206,9 +206,12 @@ static void iface_down(struct daemon *d, struct iface *f, const char *why)
 	for (uint32_t q = 0; q < ctx->nq; q++)
 		epoll_ctl(d->epfd, EPOLL_CTL_DEL, ctx->q[q].fd, NULL);
 	f->paced = false;
-	for (uint32_t i = 0; i < MAX_DSOCKS; i++)
-		if (d->socks[i].s && d->socks[i].ifc == ifc)
+	for (uint32_t i = 0; i < MAX_DSOCKS; i++) {
+		if (d->socks[i].s && d->socks[i].ifc == ifc) {
+			dsock_closing(d, i);
 			dsock_forget(d, i);	/* freed by xsnap_close below */
+		}
+	}
 	xsnap_close(ctx);
 	f->ctx = NULL;
 	f->gone = true;
@@ -316,6 +319,12 @@ bool peer_in_group(const struct conn *c, gid_t g)
 		if (c->groups[i] == g)
 			return true;
 	return false;
+}
+
+bool may_consume(const struct conn *c, const struct dtenant *t)
+{
+	return c->admin || (t->uid >= 0 && (int64_t)c->uid == t->uid) ||
+	       (t->gid >= 0 && peer_in_group(c, (gid_t)t->gid));
 }
 
 /* --- operations ----------------------------------------------------------- */
@@ -606,6 +615,7 @@ static int op_rule_add(struct daemon *d, struct conn *c, struct xp_msg *in)
 		return reply_err(d, c, XP_RULE_ADD, r, "%s", msg);
 	}
 	nr.id = ++d->next_rule;
+	nr.dt = (int)(tenant_find(d, nr.tenant) - d->tenants);
 	*slot = nr;
 	log_info("tenant %s: rule %u '%s' prio %u added", nr.tenant, nr.id, text, nr.prio);
 	xp_begin(&m, d->out, sizeof(d->out), XP_RULE_ADD, 0);
@@ -703,8 +713,7 @@ static int op_socket(struct daemon *d, struct conn *c, struct xp_msg *in)
 	dt = tenant_find(d, tname);
 	if (!dt)
 		return reply_err(d, c, XP_SOCKET, -ENOENT, "no tenant %s", tname);
-	if (!(c->uid == 0 || c->admin || (dt->uid >= 0 && (int64_t)c->uid == dt->uid) ||
-	      (dt->gid >= 0 && peer_in_group(c, (gid_t)dt->gid)))) {
+	if (!may_consume(c, dt)) {
 		log_warn("tenant %s: refused uid %u gid %u (pid %d)", tname, (unsigned int)c->uid,
 			 (unsigned int)c->gid, (int)c->pid);
 		return reply_err(d, c, XP_SOCKET, -EACCES,
@@ -759,6 +768,8 @@ static int op_socket(struct daemon *d, struct conn *c, struct xp_msg *in)
 	d->socks[idx].s = s;
 	d->socks[idx].c = c;
 	d->socks[idx].ifc = (int)(f - d->ifs);
+	d->socks[idx].dt = (int)(dt - d->tenants);
+	dsock_opened(d, idx);
 	c->nsocks++;
 	d->nsocks++;
 	log_info("%s: tenant %s: socket %u opened for pid %d uid %u", f->name, tname, idx,
@@ -793,6 +804,7 @@ void dsock_close(struct daemon *d, uint32_t idx)
 
 	log_info("%s: tenant %s: socket %u closed (pid %d)", d->ifs[ds->ifc].name,
 		 ds->s->t->name, idx, ds->c ? (int)ds->c->pid : 0);
+	dsock_closing(d, idx);
 	xsnap_sock_close(ds->s);	/* closes its snapshots too */
 	dsock_forget(d, idx);
 }

@@ -41,6 +41,8 @@
 #define MAX_SOCK_SNAPS 16	/* open snapshots per client socket */
 #define TICK_MS 10
 #define HELLO_MS 5000		/* a client must say HELLO within this */
+#define REQ_RATE 50		/* requests a second of a connection that is not admin ... */
+#define REQ_BURST 50		/* ... and at most this many at once */
 #define CLOSER_QUEUE 1024	/* client connections waiting for the closer thread */
 #define MAX_PARKED (MAX_CONNS + 16)	/* ... and waiting for room in its queue */
 
@@ -59,12 +61,14 @@ struct dtenant {
 	char name[TENANT_NAME_MAX];
 	uint32_t quota, pool;
 	int64_t uid, gid;	/* -1: not set */
+	uint64_t delivered_closed;	/* "delivered" of its sockets that closed (info.c) */
 };
 
 struct drule {
 	bool used;
 	uint32_t id, prio, action;
 	char tenant[TENANT_NAME_MAX];
+	int dt;			/* the tenant's index in d->tenants */
 	char match[XP_STR_MAX + 1];
 	int ifrule[MAX_IFACES];	/* the rule's id in each interface's context */
 };
@@ -79,14 +83,24 @@ struct conn {
 	gid_t groups[MAX_GROUPS];
 	int ngroups;
 	unsigned int nsocks;	/* its client sockets */
+	/* requests of a client that is not root or in the admin group: a
+	 * token bucket (REQ_RATE a second, REQ_BURST at most), in thousandths;
+	 * throttled: out of the epoll set until the tick gives tokens back */
+	int64_t tokens;
+	bool throttled;
 };
 
 struct dsock {
 	struct xsnap_sock *s;	/* NULL: free */
 	struct conn *c;
 	int ifc;
+	int dt;			/* its tenant's index in d->tenants */
 	uint32_t gen;
 	struct xsnap_snap *snaps[MAX_SOCK_SNAPS];	/* freed with the socket */
+	/* its release watermark as the daemon keeps it (info.c): the log's
+	 * head when it opened, the highest `low` seen (clipped to the head),
+	 * and for a share-group member the group's start */
+	uint64_t start, low_seen, group_base;
 };
 
 struct config {
@@ -95,8 +109,9 @@ struct config {
 	const char *admin_group;	/* may use control verbs */
 	int rt_prio;		/* SCHED_FIFO priority of the loop, 0: normal */
 	int verbose;
-	unsigned int max_conns_per_uid;	/* connections of one uid but root's and the admin group's */
-	unsigned int max_socks_per_uid;	/* client sockets of one uid, likewise */
+	/* connections and client sockets of one uid (not root's or the
+	 * admin group's) */
+	unsigned int max_conns_per_uid, max_socks_per_uid;
 };
 
 struct daemon {
@@ -111,7 +126,7 @@ struct daemon {
 	struct conn *conns[MAX_CONNS];
 	struct dsock socks[MAX_DSOCKS];
 	unsigned int nsocks;	/* client sockets open */
-	unsigned int max_socks;	/* ... at most: MAX_DSOCKS, or fewer if RLIMIT_NOFILE is low */
+	unsigned int max_socks;	/* ... at most: MAX_DSOCKS, fewer if RLIMIT_NOFILE is low */
 	int spare;		/* a descriptor kept free for accept() at EMFILE (conn.c) */
 	bool nofile;		/* accept() is failing for lack of descriptors */
 	unsigned int nofile_refused;	/* connections refused meanwhile */
@@ -124,6 +139,7 @@ struct daemon {
 	int parked[MAX_PARKED];
 	unsigned int nparked;
 	bool listen_paused;	/* the listening socket is out of the epoll set until the tick */
+	int64_t refill_ms;	/* tokens given back up to then */
 	int64_t refused_log_ms;	/* last refusal logged; refusals left out since */
 	unsigned int refused_quiet;
 	uint8_t in[XP_MAX_MSG], out[XP_MAX_MSG];
@@ -149,6 +165,10 @@ struct iface *iface_find(struct daemon *d, const char *name, bool live);
 unsigned int iface_nsocks(struct daemon *d, int ifc);
 struct dtenant *tenant_find(struct daemon *d, const char *name);
 bool peer_in_group(const struct conn *c, gid_t g);
+/* May @c open sockets of @t (and see it in STATUS and STATS)?  Root and the
+ * admin group may; anyone else if its uid is the tenant's --uid or one of
+ * its groups the tenant's --gid. */
+bool may_consume(const struct conn *c, const struct dtenant *t);
 void dsock_close(struct daemon *d, uint32_t idx);
 /* The last library message, or the errno text. */
 const char *why(int err);
@@ -175,5 +195,10 @@ bool conn_input(struct daemon *d, int ci);
 /* info.c */
 int op_status(struct daemon *d, struct conn *c, struct xp_msg *in);
 int op_stats(struct daemon *d, struct conn *c, struct xp_msg *in);
+/* Socket d->socks[idx] was opened / is about to be closed (the library's
+ * socket still exists): its watermark starts / is folded into its tenant's
+ * delivered_closed. */
+void dsock_opened(struct daemon *d, uint32_t idx);
+void dsock_closing(struct daemon *d, uint32_t idx);
 
 #endif /* XSNAPD_H */
