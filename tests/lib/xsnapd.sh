@@ -7,7 +7,8 @@
 #
 #   setup [LAB_UP ARGS]   leak snapshot, lab_up, a private dir D_DIR with the
 #                         socket path D_SOCK and the daemon log D_LOG
-#   d_start / d_stop      start xsnapd (ready when it answers) / check frame
+#   d_start [ARGS] / d_stop  start xsnapd (ready when it answers; ARGS and
+#                         $D_ENV: its options and environment) / check frame
 #                         conservation if an interface is attached, SIGTERM it
 #                         and assert a clean exit that removed its socket
 #   d_detach [IFACE]      check frame conservation, then xsnapctl detach
@@ -72,10 +73,13 @@ setup() {
 	D_LOG=$D_DIR/xsnapd.log
 }
 
-# Start xsnapd in the rx namespace; the socket's group is nogroup so that
-# the unprivileged consumer (uid/gid 65534) may connect.
+# d_start [XSNAPD ARGS...]: start xsnapd in the rx namespace, with the
+# environment assignments in $D_ENV if any; the socket's group is nogroup so
+# that the unprivileged consumer (uid/gid 65534) may connect.
 d_start() {
-	lab_bg --log "$D_LOG" "$LAB_NS_RX" "$XSNAPD" -S "$D_SOCK" -G "$NOBODY" -vv >/dev/null
+	# shellcheck disable=SC2086 # D_ENV: words VAR=VALUE
+	lab_bg --log "$D_LOG" "$LAB_NS_RX" env ${D_ENV:-} "$XSNAPD" -S "$D_SOCK" -G "$NOBODY" -vv \
+		"$@" >/dev/null
 	D_PID=$LAB_BG_PID
 	# ready when it answers (a socket file left by a killed daemon does not)
 	wait_for 10 "$XSNAPCTL" -S "$D_SOCK" status >/dev/null 2>&1 ||

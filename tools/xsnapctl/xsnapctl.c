@@ -1015,21 +1015,16 @@ static int taps_open(int fd, struct pcap_job *j)
 	char saved[IF_NAMESIZE + 1] = "";
 	xsnap_print_fn_t prev;
 	struct status st;
-	bool known = false;
+	bool at_socket = false;
+	char nomsg[64];
 	int err = 0;
 
+	/* the status lists only the tenants we may see: one it does not list
+	 * may still exist, and the daemon's answer to the socket says why we
+	 * cannot have it (not allowed, or no such tenant) */
 	if (get_status(fd, NULL, &st))
 		return -1;
 	free(st.r);
-	for (uint32_t i = 0; i < st.nt; i++)
-		known |= !strcmp(st.t[i].name, tenant);
-	if (!known) {
-		char msg[64];
-
-		snprintf(msg, sizeof(msg), "no tenant %s", tenant);
-		fail(j->what, -ENOENT, msg, "xsnapctl tenant list shows them");
-		return -1;
-	}
 	for (uint32_t i = 0; i < st.nif && j->ntaps < XS_PCAP_MAX_SNAPS; i++) {
 		if ((st.ifs[i].flags & XP_IF_GONE) || (cfg->iface && strcmp(cfg->iface, st.ifs[i].name)))
 			continue;
@@ -1060,6 +1055,7 @@ static int taps_open(int fd, struct pcap_job *j)
 		t->s = xsnap_socket(t->ctx, tenant, NULL);
 		if (!t->s) {
 			err = errno;
+			at_socket = true;
 			xsnap_close(t->ctx);
 			t->ctx = NULL;
 		}
@@ -1075,6 +1071,11 @@ static int taps_open(int fd, struct pcap_job *j)
 	for (unsigned int i = 0; i < j->ntaps && j->taps[i].ctx; i++)
 		xsnap_close(j->taps[i].ctx);
 	j->ntaps = 0;
+	if (at_socket && err == ENOENT) {
+		snprintf(nomsg, sizeof(nomsg), "no tenant %s", tenant);
+		fail(j->what, -err, nomsg, "xsnapctl tenant list shows them");
+		return -1;
+	}
 	fail(j->what, -err, lib_msg,
 	     err == EACCES ? "run it as root, in xsnapd's admin group (xsnapd -A GROUP), or as "
 			     "a uid/gid the tenant allows" :

@@ -31,6 +31,10 @@
  * region, control page) and UMEM descriptors are handed to the client with
  * SCM_RIGHTS; the daemon remembers which connection owns it and closes it
  * when the connection ends, whatever the client did.
+ *
+ * This file: main loop, setup, interfaces, tenants, rules and client
+ * sockets; conn.c: client connections; info.c: STATUS and STATS
+ * (xsnapd.h lists what they share).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -58,92 +62,16 @@
 
 #include <bpf/libbpf.h>
 
-#include "proto.h"
 #include "rule.h"
-#include "xsnap_internal.h"
+#include "xsnapd.h"
 
-#define DEFAULT_SOCKET "/run/xsnap/xsnapd.sock"
-#define MAX_IFACES 8
-#define MAX_CONNS 256
-#define MAX_DSOCKS 1024
-#define MAX_DRULES XSNAP_MAX_RULES
-#define MAX_GROUPS 64
-#define MAX_CONN_SOCKS 64	/* sockets per client connection */
-#define MAX_SOCK_SNAPS 16	/* open snapshots per client socket */
-#define TICK_MS 10
-#define HELLO_MS 5000		/* a client must say HELLO within this */
+/* long options without a short one */
+enum { OPT_CONNS_PER_UID = 256, OPT_SOCKS_PER_UID };
 
-enum { EV_LISTEN = 1, EV_SIGNAL, EV_NETLINK, EV_CONN, EV_XSK };
+int verbosity;
+char errmsg[512];
 
-struct iface {
-	bool used, gone;
-	bool paced;		/* rx wake-ups off: the engine runs at ctx->pacer.next_ns */
-	char name[IF_NAMESIZE];
-	int ifindex;
-	struct xsnap_ctx *ctx;
-};
-
-struct dtenant {
-	bool used;
-	char name[TENANT_NAME_MAX];
-	uint32_t quota, pool;
-	int64_t uid, gid;	/* -1: not set */
-};
-
-struct drule {
-	bool used;
-	uint32_t id, prio, action;
-	char tenant[TENANT_NAME_MAX];
-	char match[XP_STR_MAX + 1];
-	int ifrule[MAX_IFACES];	/* the rule's id in each interface's context */
-};
-
-struct conn {
-	int fd;
-	bool hello, admin;
-	int64_t hello_by_ms;	/* disconnected if no HELLO came by then */
-	uid_t uid;
-	gid_t gid;
-	pid_t pid;
-	gid_t groups[MAX_GROUPS];
-	int ngroups;
-};
-
-struct dsock {
-	struct xsnap_sock *s;	/* NULL: free */
-	struct conn *c;
-	int ifc;
-	uint32_t gen;
-	struct xsnap_snap *snaps[MAX_SOCK_SNAPS];	/* freed with the socket */
-};
-
-struct config {
-	const char *sock_path;
-	const char *group;	/* socket group */
-	const char *admin_group;	/* may use control verbs */
-	int rt_prio;		/* SCHED_FIFO priority of the loop, 0: normal */
-	int verbose;
-};
-
-struct daemon {
-	struct config cfg;
-	int epfd, lfd, sfd, nlfd;
-	gid_t sock_gid, admin_gid;
-	bool have_admin_gid, created_dir, inherited;
-	struct iface ifs[MAX_IFACES];
-	struct dtenant tenants[XSNAP_MAX_TENANTS];
-	struct drule rules[MAX_DRULES];
-	uint32_t next_rule;
-	struct conn *conns[MAX_CONNS];
-	struct dsock socks[MAX_DSOCKS];
-	uint8_t in[XP_MAX_MSG], out[XP_MAX_MSG];
-};
-
-static int verbosity;
-static char errmsg[512];	/* last library warning, for the error reply */
-
-static void logmsg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void logmsg(int level, const char *fmt, ...)
+void logmsg(int level, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -155,9 +83,6 @@ static void logmsg(int level, const char *fmt, ...)
 	fputc('\n', stderr);
 	va_end(ap);
 }
-#define log_warn(...) logmsg(0, __VA_ARGS__)
-#define log_info(...) logmsg(1, __VA_ARGS__)
-#define log_debug(...) logmsg(2, __VA_ARGS__)
 
 /* Library messages: remembered for the error reply, logged one level lower. */
 static int lib_print(enum xsnap_print_level level, const char *fmt, va_list ap)
@@ -179,12 +104,7 @@ static int lib_print(enum xsnap_print_level level, const char *fmt, va_list ap)
 	return 0;
 }
 
-static uint64_t ev_key(uint32_t type, uint32_t idx)
-{
-	return (uint64_t)type << 32 | idx;
-}
-
-static int64_t now_ns(void)
+int64_t now_ns(void)
 {
 	struct timespec ts;
 
@@ -232,7 +152,7 @@ static uint32_t rx_queues(const char *ifname)
 	return n;
 }
 
-static struct iface *iface_find(struct daemon *d, const char *name, bool live)
+struct iface *iface_find(struct daemon *d, const char *name, bool live)
 {
 	for (int i = 0; i < MAX_IFACES; i++) {
 		struct iface *f = &d->ifs[i];
@@ -243,7 +163,7 @@ static struct iface *iface_find(struct daemon *d, const char *name, bool live)
 	return NULL;
 }
 
-static unsigned int iface_nsocks(struct daemon *d, int ifc)
+unsigned int iface_nsocks(struct daemon *d, int ifc)
 {
 	unsigned int n = 0;
 
@@ -257,6 +177,8 @@ static unsigned int iface_nsocks(struct daemon *d, int ifc)
  * (recv returns -ENETDOWN) and are woken, their handles become stale, and
  * the context is closed: program detached, pins removed, frames reclaimed.
  */
+static void dsock_forget(struct daemon *d, uint32_t idx);
+
 static void iface_down(struct daemon *d, struct iface *f, const char *why)
 {
 	int ifc = (int)(f - d->ifs);
@@ -284,12 +206,10 @@ static void iface_down(struct daemon *d, struct iface *f, const char *why)
 	for (uint32_t q = 0; q < ctx->nq; q++)
 		epoll_ctl(d->epfd, EPOLL_CTL_DEL, ctx->q[q].fd, NULL);
 	f->paced = false;
-	for (int i = 0; i < MAX_DSOCKS; i++) {
+	for (uint32_t i = 0; i < MAX_DSOCKS; i++) {
 		if (d->socks[i].s && d->socks[i].ifc == ifc) {
-			d->socks[i].s = NULL;	/* freed by xsnap_close below */
-			d->socks[i].c = NULL;
-			d->socks[i].gen++;
-			memset(d->socks[i].snaps, 0, sizeof(d->socks[i].snaps));
+			dsock_closing(d, i);
+			dsock_forget(d, i);	/* freed by xsnap_close below */
 		}
 	}
 	xsnap_close(ctx);
@@ -337,46 +257,14 @@ static struct timespec loop_timeout(struct daemon *d, int64_t last_tick_ms)
 	return (struct timespec){ .tv_sec = next / 1000000000, .tv_nsec = next % 1000000000 };
 }
 
-/* --- replies -------------------------------------------------------------- */
-static int reply(struct conn *c, struct xp_msg *m, const int *fds, unsigned int nfds)
-{
-	int len = xp_end(m, nfds);
-
-	if (len < 0)
-		return len;
-	return xp_send(c->fd, m->buf, (size_t)len, fds, nfds);
-}
-
-static int reply_err(struct daemon *d, struct conn *c, uint16_t op, int err, const char *fmt,
-		     ...) __attribute__((format(printf, 5, 6)));
-static int reply_err(struct daemon *d, struct conn *c, uint16_t op, int err, const char *fmt,
-		     ...)
-{
-	struct xp_msg m;
-	char msg[XP_STR_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	for (char *p = msg; *p; p++)
-		if (*p < 0x20 || *p > 0x7e)
-			*p = ' ';
-	log_debug("client pid %d uid %u: op %u: %s (%s)", (int)c->pid, (unsigned int)c->uid, op,
-		  msg, strerror(-err));
-	xp_begin(&m, d->out, sizeof(d->out), op, err);
-	xp_put_str(&m, msg);
-	return reply(c, &m, NULL, 0);
-}
-
 /* The last library message, or the errno text. */
-static const char *why(int err)
+const char *why(int err)
 {
 	return *errmsg ? errmsg : strerror(-err);
 }
 
 /* --- tenants and rules ---------------------------------------------------- */
-static struct dtenant *tenant_find(struct daemon *d, const char *name)
+struct dtenant *tenant_find(struct daemon *d, const char *name)
 {
 	for (int i = 0; i < XSNAP_MAX_TENANTS; i++)
 		if (d->tenants[i].used && !strcmp(d->tenants[i].name, name))
@@ -424,7 +312,7 @@ static int iface_replay(struct daemon *d, struct iface *f)
 	return 0;
 }
 
-static bool peer_in_group(const struct conn *c, gid_t g)
+bool peer_in_group(const struct conn *c, gid_t g)
 {
 	if (c->gid == g)
 		return true;
@@ -432,6 +320,12 @@ static bool peer_in_group(const struct conn *c, gid_t g)
 		if (c->groups[i] == g)
 			return true;
 	return false;
+}
+
+bool may_consume(const struct conn *c, const struct dtenant *t)
+{
+	return c->admin || (t->uid >= 0 && (int64_t)c->uid == t->uid) ||
+	       (t->gid >= 0 && peer_in_group(c, (gid_t)t->gid));
 }
 
 /* --- operations ----------------------------------------------------------- */
@@ -601,11 +495,48 @@ static int op_tenant_add(struct daemon *d, struct conn *c, struct xp_msg *in)
 				 "tenant add %s: quota %u must be a power of two", nt.name,
 				 nt.quota);
 	*slot = nt;
-	log_info("tenant %s: added (quota %u, uid %lld, gid %lld)", nt.name, nt.quota,
-		 (long long)nt.uid, (long long)nt.gid);
+	log_info("tenant %s: added (slot %d, quota %u, uid %lld, gid %lld)", nt.name, first_slot,
+		 nt.quota, (long long)nt.uid, (long long)nt.gid);
 	xp_begin(&m, d->out, sizeof(d->out), XP_TENANT_ADD, 0);
 	xp_put_u32(&m, (uint32_t)first_slot);
 	return reply(c, &m, NULL, 0);
+}
+
+/*
+ * Revoke the client sockets of tenant @name on @f before it is deleted: its
+ * log says LOG_REVOKED, so every client's next xsnap_recv() fails with
+ * ENOENT whatever the log still holds; sleepers and xsnap_fd() pollers
+ * are woken; then the daemon closes its side of each socket (its handle
+ * turns stale, what it held and pinned is released).  With no socket left,
+ * xsnap_tenant_del() frees the tenant at once: its quota and slot are free
+ * for the next tenant, and its log region (a memfd of its own, mapped by
+ * clients read-only) is never written again.  Return: sockets revoked.
+ */
+static unsigned int tenant_revoke(struct daemon *d, struct iface *f, const char *name)
+{
+	struct xsnap_ctx *ctx = f->ctx;
+	int ifc = (int)(f - d->ifs);
+	unsigned int n = 0;
+	struct tenant *t;
+
+	pthread_mutex_lock(&ctx->lock);
+	t = ctx_tenant_find(ctx, name);
+	if (t) {
+		pthread_mutex_lock(&ctx->engine_lock);
+		atomic_fetch_or(&t->shm->state, LOG_REVOKED);
+		tenant_wake_all(t);	/* never blocks */
+		pthread_mutex_unlock(&ctx->engine_lock);
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	if (!t)
+		return 0;
+	for (uint32_t i = 0; i < MAX_DSOCKS; i++) {
+		if (d->socks[i].s && d->socks[i].ifc == ifc && d->socks[i].s->t == t) {
+			dsock_close(d, i);
+			n++;
+		}
+	}
+	return n;
 }
 
 static int op_tenant_del(struct daemon *d, struct conn *c, struct xp_msg *in)
@@ -613,6 +544,7 @@ static int op_tenant_del(struct daemon *d, struct conn *c, struct xp_msg *in)
 	char name[TENANT_NAME_MAX];
 	struct dtenant *t;
 	struct xp_msg m;
+	unsigned int n = 0;
 
 	xp_get_str(in, name, sizeof(name), false);
 	if (xp_done(in))
@@ -620,14 +552,17 @@ static int op_tenant_del(struct daemon *d, struct conn *c, struct xp_msg *in)
 	t = tenant_find(d, name);
 	if (!t)
 		return reply_err(d, c, XP_TENANT_DEL, -ENOENT, "no tenant %s", name);
-	for (int i = 0; i < MAX_IFACES; i++)
-		if (d->ifs[i].used && !d->ifs[i].gone)
+	for (int i = 0; i < MAX_IFACES; i++) {
+		if (d->ifs[i].used && !d->ifs[i].gone) {
+			n += tenant_revoke(d, &d->ifs[i], name);
 			xsnap_tenant_del(d->ifs[i].ctx, name);
+		}
+	}
 	for (int i = 0; i < MAX_DRULES; i++)
 		if (d->rules[i].used && !strcmp(d->rules[i].tenant, name))
 			d->rules[i].used = false;
 	t->used = false;
-	log_info("tenant %s: deleted", name);
+	log_info("tenant %s: deleted, %u client socket(s) revoked", name, n);
 	xp_begin(&m, d->out, sizeof(d->out), XP_TENANT_DEL, 0);
 	return reply(c, &m, NULL, 0);
 }
@@ -681,6 +616,7 @@ static int op_rule_add(struct daemon *d, struct conn *c, struct xp_msg *in)
 		return reply_err(d, c, XP_RULE_ADD, r, "%s", msg);
 	}
 	nr.id = ++d->next_rule;
+	nr.dt = (int)(tenant_find(d, nr.tenant) - d->tenants);
 	*slot = nr;
 	log_info("tenant %s: rule %u '%s' prio %u added", nr.tenant, nr.id, text, nr.prio);
 	xp_begin(&m, d->out, sizeof(d->out), XP_RULE_ADD, 0);
@@ -711,144 +647,58 @@ static int op_rule_del(struct daemon *d, struct conn *c, struct xp_msg *in)
 	return reply_err(d, c, XP_RULE_DEL, -ENOENT, "no rule %u", id);
 }
 
-static int op_status(struct daemon *d, struct conn *c, struct xp_msg *in)
+/*
+ * May @c open one more socket?  Each costs the daemon FDS_PER_SOCK
+ * descriptors, so the limits keep them within RLIMIT_NOFILE (d->max_socks,
+ * set at startup): at most MAX_CONN_SOCKS per connection, and for a uid
+ * other than root and the admin group cfg.max_socks_per_uid in all and none
+ * of the last d->max_socks / 16, which stay for root and the admin group.
+ * True if refused: then *@r is what sending the error reply returned.
+ */
+static bool sock_refused(struct daemon *d, struct conn *c, int *r)
 {
-	char name[IF_NAMESIZE];
-	struct xp_msg m;
-	uint32_t n = 0;
+	unsigned int uid_socks = 0, reserved = d->max_socks / 16;
+	char why[160];
 
-	xp_get_str(in, name, sizeof(name), true);
-	if (xp_done(in))
-		return reply_err(d, c, XP_STATUS, -EBADMSG, "malformed STATUS");
-	if (*name && !iface_find(d, name, false))
-		return reply_err(d, c, XP_STATUS, -ENOENT, "%s is not attached", name);
-	xp_begin(&m, d->out, sizeof(d->out), XP_STATUS, 0);
-	for (int i = 0; i < MAX_IFACES; i++)
-		n += d->ifs[i].used && (!*name || !strcmp(d->ifs[i].name, name));
-	xp_put_u32(&m, n);
-	for (int i = 0; i < MAX_IFACES; i++) {
-		struct iface *f = &d->ifs[i];
-		struct xsnap_ctx *ctx = f->ctx;
-		uint32_t flags = 0;
-
-		if (!f->used || (*name && strcmp(f->name, name)))
-			continue;
-		if (f->gone)
-			flags |= XP_IF_GONE;
-		if (ctx && ctx->nq && ctx->q[0].zerocopy)
-			flags |= XP_IF_ZEROCOPY;
-		xp_put_str(&m, f->name);
-		xp_put_u32(&m, (uint32_t)f->ifindex);
-		xp_put_u32(&m, flags);
-		xp_put_u32(&m, ctx ? ctx->steer.mode : 0);
-		xp_put_u32(&m, ctx ? ctx->umem.nframes : 0);
-		xp_put_u32(&m, iface_nsocks(d, i));
-		xp_put_str(&m, ctx ? ctx->steer.pin_dir : "");
-		xp_put_u32(&m, ctx ? ctx->nq : 0);
-		for (uint32_t q = 0; ctx && q < ctx->nq; q++) {
-			xp_put_u32(&m, ctx->q[q].id);
-			xp_put_u32(&m, ctx->q[q].zerocopy);
-		}
+	if (c->nsocks >= MAX_CONN_SOCKS) {
+		snprintf(why, sizeof(why), "%d sockets on this connection already", MAX_CONN_SOCKS);
+		goto refuse;
 	}
-	n = 0;
-	for (int i = 0; i < XSNAP_MAX_TENANTS; i++)
-		n += d->tenants[i].used;
-	xp_put_u32(&m, n);
-	for (int i = 0; i < XSNAP_MAX_TENANTS; i++) {
-		struct dtenant *t = &d->tenants[i];
-		uint32_t ns = 0;
-
-		if (!t->used)
-			continue;
-		for (int k = 0; k < MAX_DSOCKS; k++)
-			ns += d->socks[k].s && !strcmp(d->socks[k].s->t->name, t->name);
-		xp_put_str(&m, t->name);
-		xp_put_u32(&m, t->quota);
-		xp_put_u32(&m, t->pool);
-		xp_put_i64(&m, t->uid);
-		xp_put_i64(&m, t->gid);
-		xp_put_u32(&m, ns);
+	if (d->nsocks >= d->max_socks) {
+		snprintf(why, sizeof(why),
+			 "%u client sockets already, as many as xsnapd's descriptor limit allows "
+			 "(RLIMIT_NOFILE)",
+			 d->max_socks);
+		goto refuse;
 	}
-	n = 0;
-	for (int i = 0; i < MAX_DRULES; i++)
-		n += d->rules[i].used;
-	xp_put_u32(&m, n);
-	for (int i = 0; i < MAX_DRULES; i++) {
-		struct drule *r = &d->rules[i];
-
-		if (!r->used)
-			continue;
-		xp_put_u32(&m, r->id);
-		xp_put_str(&m, r->tenant);
-		xp_put_str(&m, r->match);
-		xp_put_u32(&m, r->prio);
-		xp_put_u32(&m, r->action);
+	if (c->admin)
+		return false;
+	for (int i = 0; i < MAX_CONNS; i++)
+		if (d->conns[i] && d->conns[i]->uid == c->uid)
+			uid_socks += d->conns[i]->nsocks;
+	if (uid_socks >= d->cfg.max_socks_per_uid) {
+		snprintf(why, sizeof(why),
+			 "uid %u has %u sockets open in xsnapd, its limit (xsnapd --max-socks-per-uid)",
+			 (unsigned int)c->uid, uid_socks);
+		goto refuse;
 	}
-	if (m.err)
-		return reply_err(d, c, XP_STATUS, -EMSGSIZE, "status too large for one message");
-	return reply(c, &m, NULL, 0);
-}
-
-static void stats_add(struct xsnap_stats *a, const struct xsnap_stats *b)
-{
-#define X(f) a->f += b->f;
-	XP_STATS_FIELDS(X)
-#undef X
-	for (int i = 0; i < XP_STATS_XDP; i++)
-		a->xdp[i] += b->xdp[i];
-}
-
-/* Sum of @tenant's (NULL: every tenant's) counters over live interfaces. */
-static void stats_sum(struct daemon *d, const char *tenant, struct xsnap_stats *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->sz = sizeof(*out);
-	for (int i = 0; i < MAX_IFACES; i++) {
-		XSNAP_OPTS(xsnap_stats, st);
-
-		if (!d->ifs[i].used || !d->ifs[i].ctx)
-			continue;
-		if (!xsnap_stats(d->ifs[i].ctx, tenant, &st))
-			stats_add(out, &st);
+	if (d->nsocks + reserved >= d->max_socks) {
+		snprintf(why, sizeof(why),
+			 "%u client sockets open: the last %u are kept for root and the admin group",
+			 d->nsocks, reserved);
+		goto refuse;
 	}
-}
-
-static int op_stats(struct daemon *d, struct conn *c, struct xp_msg *in)
-{
-	char name[TENANT_NAME_MAX];
-	struct xsnap_stats st;
-	struct xp_msg m;
-	uint32_t n = 0;
-
-	xp_get_str(in, name, sizeof(name), true);
-	if (xp_done(in))
-		return reply_err(d, c, XP_STATS, -EBADMSG, "malformed STATS");
-	if (*name && !tenant_find(d, name))
-		return reply_err(d, c, XP_STATS, -ENOENT, "no tenant %s", name);
-	xp_begin(&m, d->out, sizeof(d->out), XP_STATS, 0);
-	for (int i = 0; i < XSNAP_MAX_TENANTS; i++)
-		n += d->tenants[i].used && (!*name || !strcmp(d->tenants[i].name, name));
-	xp_put_u32(&m, n + 1);
-	for (int i = 0; i < XSNAP_MAX_TENANTS; i++) {
-		struct dtenant *t = &d->tenants[i];
-
-		if (!t->used || (*name && strcmp(t->name, name)))
-			continue;
-		stats_sum(d, t->name, &st);
-		xp_put_str(&m, t->name);
-		xp_put_stats(&m, &st);
-	}
-	stats_sum(d, NULL, &st);
-	xp_put_str(&m, "");
-	xp_put_stats(&m, &st);
-	return reply(c, &m, NULL, 0);
+	return false;
+refuse:
+	*r = reply_err(d, c, XP_SOCKET, -EMFILE, "%s", why);
+	return true;
 }
 
 static int op_socket(struct daemon *d, struct conn *c, struct xp_msg *in)
 {
 	char tname[TENANT_NAME_MAX], ifname[IF_NAMESIZE];
 	uint32_t mode, group, idx;
-	int fds[XP_SOCKET_NFDS] = { -1, -1, -1, -1, -1 };
+	int fds[XP_SOCKET_NFDS] = { -1, -1, -1, -1 };
 	struct xsnap_sock *s;
 	struct dtenant *dt;
 	struct iface *f;
@@ -864,8 +714,7 @@ static int op_socket(struct daemon *d, struct conn *c, struct xp_msg *in)
 	dt = tenant_find(d, tname);
 	if (!dt)
 		return reply_err(d, c, XP_SOCKET, -ENOENT, "no tenant %s", tname);
-	if (!(c->uid == 0 || c->admin || (dt->uid >= 0 && (int64_t)c->uid == dt->uid) ||
-	      (dt->gid >= 0 && peer_in_group(c, (gid_t)dt->gid)))) {
+	if (!may_consume(c, dt)) {
 		log_warn("tenant %s: refused uid %u gid %u (pid %d)", tname, (unsigned int)c->uid,
 			 (unsigned int)c->gid, (int)c->pid);
 		return reply_err(d, c, XP_SOCKET, -EACCES,
@@ -878,18 +727,11 @@ static int op_socket(struct daemon *d, struct conn *c, struct xp_msg *in)
 		return reply_err(d, c, XP_SOCKET, -ENODEV, "%s: no attached interface%s",
 				 *ifname ? ifname : "xsnapd",
 				 *ifname ? "" : " (xsnapctl attach IFACE)");
-	{
-		unsigned int mine = 0;
-
-		for (idx = 0; idx < MAX_DSOCKS; idx++)
-			mine += d->socks[idx].s && d->socks[idx].c == c;
-		if (mine >= MAX_CONN_SOCKS)
-			return reply_err(d, c, XP_SOCKET, -EMFILE,
-					 "%d sockets on this connection already", MAX_CONN_SOCKS);
-	}
+	if (sock_refused(d, c, &r))
+		return r;
 	for (idx = 0; idx < MAX_DSOCKS && d->socks[idx].s; idx++)
 		;
-	if (idx == MAX_DSOCKS)
+	if (idx == MAX_DSOCKS)	/* sock_admit() keeps d->nsocks below */
 		return reply_err(d, c, XP_SOCKET, -EMFILE, "%d client sockets already",
 				 MAX_DSOCKS);
 	XSNAP_OPTS(xsnap_sock_opts, so, .mode = mode, .group = group);
@@ -899,12 +741,13 @@ static int op_socket(struct daemon *d, struct conn *c, struct xp_msg *in)
 		return reply_err(d, c, XP_SOCKET, r, "%s", why(r));
 	}
 	fds[XP_FD_RX] = fd_reopen_ro(f->ctx->umem.rx_fd);
-	fds[XP_FD_POOL] = f->ctx->umem.pool_fds[s->t->slot];
 	fds[XP_FD_LOG] = fd_reopen_ro(s->t->shm_fd);
 	fds[XP_FD_CTL] = s->ctl_fd;
 	fds[XP_FD_EVENT] = s->efd;
 	if (fds[XP_FD_RX] < 0 || fds[XP_FD_LOG] < 0) {
+		/* out of descriptors, say: the client is told, not dropped */
 		r = fds[XP_FD_RX] < 0 ? fds[XP_FD_RX] : fds[XP_FD_LOG];
+		r = reply_err(d, c, XP_SOCKET, r, "socket of tenant %s: %s", tname, strerror(-r));
 		goto fail;
 	}
 	xp_begin(&m, d->out, sizeof(d->out), XP_SOCKET, 0);
@@ -926,6 +769,10 @@ static int op_socket(struct daemon *d, struct conn *c, struct xp_msg *in)
 	d->socks[idx].s = s;
 	d->socks[idx].c = c;
 	d->socks[idx].ifc = (int)(f - d->ifs);
+	d->socks[idx].dt = (int)(dt - d->tenants);
+	dsock_opened(d, idx);
+	c->nsocks++;
+	d->nsocks++;
 	log_info("%s: tenant %s: socket %u opened for pid %d uid %u", f->name, tname, idx,
 		 (int)c->pid, (unsigned int)c->uid);
 	return 0;
@@ -938,17 +785,29 @@ fail:
 	return r;
 }
 
-static void dsock_close(struct daemon *d, uint32_t idx)
+/* Bookkeeping of a socket the library has freed (or will free). */
+static void dsock_forget(struct daemon *d, uint32_t idx)
+{
+	struct dsock *ds = &d->socks[idx];
+
+	if (ds->c)
+		ds->c->nsocks--;
+	d->nsocks--;
+	ds->s = NULL;
+	ds->c = NULL;
+	ds->gen++;
+	memset(ds->snaps, 0, sizeof(ds->snaps));
+}
+
+void dsock_close(struct daemon *d, uint32_t idx)
 {
 	struct dsock *ds = &d->socks[idx];
 
 	log_info("%s: tenant %s: socket %u closed (pid %d)", d->ifs[ds->ifc].name,
 		 ds->s->t->name, idx, ds->c ? (int)ds->c->pid : 0);
+	dsock_closing(d, idx);
 	xsnap_sock_close(ds->s);	/* closes its snapshots too */
-	ds->s = NULL;
-	ds->c = NULL;
-	ds->gen++;
-	memset(ds->snaps, 0, sizeof(ds->snaps));
+	dsock_forget(d, idx);
 }
 
 /* The client's socket named by (index, gen), or a negative errno. */
@@ -1038,177 +897,61 @@ static int op_sock_close(struct daemon *d, struct conn *c, struct xp_msg *in)
 	return reply(c, &m, NULL, 0);
 }
 
-/* --- connections ---------------------------------------------------------- */
-static void conn_close(struct daemon *d, int ci)
+int dispatch(struct daemon *d, struct conn *c, struct xp_msg *in)
 {
-	struct conn *c = d->conns[ci];
-	unsigned int n = 0;
+	int r;
 
-	for (uint32_t i = 0; i < MAX_DSOCKS; i++) {
-		if (d->socks[i].s && d->socks[i].c == c) {
-			dsock_close(d, i);
-			n++;
-		}
-	}
-	logmsg(n ? 1 : 2, "client pid %d uid %u: disconnected, %u socket(s) reclaimed",
-	       (int)c->pid, (unsigned int)c->uid, n);
-	epoll_ctl(d->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
-	free(c);
-	d->conns[ci] = NULL;
-}
-
-static void conn_accept(struct daemon *d)
-{
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	struct conn *c;
-	int fd, ci;
-
-	fd = accept4(d->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (fd < 0)
-		return;
-	for (ci = 0; ci < MAX_CONNS && d->conns[ci]; ci++)
-		;
-	if (ci == MAX_CONNS) {
-		/* the answer to the HELLO a client sends first: it reads why */
-		char why[80];
-		struct xp_msg m;
-		int len;
-
-		snprintf(why, sizeof(why), "too many clients: xsnapd serves at most %d connections",
-			 MAX_CONNS);
-		xp_begin(&m, d->out, sizeof(d->out), XP_HELLO, -EUSERS);
-		xp_put_str(&m, why);
-		len = xp_end(&m, 0);
-		if (len > 0)
-			xp_send(fd, m.buf, (size_t)len, NULL, 0);
-	}
-	c = ci < MAX_CONNS ? calloc(1, sizeof(*c)) : NULL;
-	if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
-		log_warn("client refused: %s", c ? strerror(errno) : "too many clients");
-		free(c);
-		close(fd);
-		return;
-	}
-	c->fd = fd;
-	c->hello_by_ms = now_ns() / 1000000 + HELLO_MS;
-	c->uid = cred.uid;
-	c->gid = cred.gid;
-	c->pid = cred.pid;
-	len = sizeof(c->groups);
-	if (!getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, c->groups, &len))
-		c->ngroups = (int)(len / sizeof(gid_t));
-	c->admin = c->uid == 0 || (d->have_admin_gid && peer_in_group(c, d->admin_gid));
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = ev_key(EV_CONN, (uint32_t)ci) };
-
-	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev)) {
-		free(c);
-		close(fd);
-		return;
-	}
-	d->conns[ci] = c;
-	log_debug("client pid %d uid %u gid %u: connected%s", (int)c->pid, (unsigned int)c->uid,
-		  (unsigned int)c->gid, c->admin ? " (admin)" : "");
-}
-
-/* One message from a client.  Return false to disconnect it. */
-static bool conn_input(struct daemon *d, int ci)
-{
-	struct conn *c = d->conns[ci];
-	int fds[XP_MAX_FDS];
-	unsigned int nfds = 0;
-	struct xp_msg in;
-	int len, r;
-
-	len = xp_recv(c->fd, d->in, sizeof(d->in), fds, &nfds);
-	if (len == -EAGAIN)
-		return true;
-	if (len <= 0) {
-		if (len < 0)
-			log_warn("client pid %d: %s: disconnecting", (int)c->pid,
-				 len == -EPROTO ? "oversized or truncated message" :
-						  strerror(-len));
-		return false;
-	}
-	/* we never accept descriptors from clients */
-	for (unsigned int i = 0; i < nfds; i++)
-		close(fds[i]);
-	r = xp_parse(&in, d->in, (size_t)len, nfds);
-	errmsg[0] = '\0';
-	if (r == -EPROTO) {
-		log_warn("client pid %d: malformed message (%d bytes): disconnecting", (int)c->pid,
-			 len);
-		return false;
-	}
-	if (r == -EPROTONOSUPPORT)
-		return !reply_err(d, c, in.hdr.op, r,
-				  "protocol version %u not supported (xsnapd speaks %u)",
-				  in.hdr.version, XP_VERSION);
-	if (r == -EOPNOTSUPP)
-		return !reply_err(d, c, in.hdr.op, r, "unknown operation %u", in.hdr.op);
-	if (r == -EBADMSG)
-		return !reply_err(d, c, in.hdr.op, r,
-				  "descriptor count %u does not match (%u came)", in.hdr.nfds,
-				  nfds);
-	if (nfds)
-		return !reply_err(d, c, in.hdr.op, -EBADMSG, "no request carries descriptors");
-	if (in.hdr.status)
-		return !reply_err(d, c, in.hdr.op, -EBADMSG, "request with a status");
-	if (in.hdr.op != XP_HELLO && !c->hello)
-		return !reply_err(d, c, in.hdr.op, -EPROTO, "HELLO first");
-	switch (in.hdr.op) {
+	switch (in->hdr.op) {
 	case XP_HELLO:
-		r = op_hello(d, c, &in);
+		r = op_hello(d, c, in);
 		break;
 	case XP_SOCKET:
-		r = op_socket(d, c, &in);
+		r = op_socket(d, c, in);
 		break;
 	case XP_SOCK_CLOSE:
-		r = op_sock_close(d, c, &in);
+		r = op_sock_close(d, c, in);
 		break;
 	case XP_SNAPSHOT:
-		r = op_snapshot(d, c, &in);
+		r = op_snapshot(d, c, in);
 		break;
 	case XP_SNAP_CLOSE:
-		r = op_snap_close(d, c, &in);
+		r = op_snap_close(d, c, in);
 		break;
 	case XP_STATS:
 	case XP_STATUS:
-		r = in.hdr.op == XP_STATS ? op_stats(d, c, &in) : op_status(d, c, &in);
+		r = in->hdr.op == XP_STATS ? op_stats(d, c, in) : op_status(d, c, in);
 		break;
 	default:
 		if (!c->admin) {
-			r = reply_err(d, c, in.hdr.op, -EPERM,
-				      "operation %u needs root or the admin group", in.hdr.op);
+			r = reply_err(d, c, in->hdr.op, -EPERM,
+				      "operation %u needs root or the admin group", in->hdr.op);
 			break;
 		}
-		switch (in.hdr.op) {
+		switch (in->hdr.op) {
 		case XP_ATTACH:
-			r = op_attach(d, c, &in);
+			r = op_attach(d, c, in);
 			break;
 		case XP_DETACH:
-			r = op_detach(d, c, &in);
+			r = op_detach(d, c, in);
 			break;
 		case XP_TENANT_ADD:
-			r = op_tenant_add(d, c, &in);
+			r = op_tenant_add(d, c, in);
 			break;
 		case XP_TENANT_DEL:
-			r = op_tenant_del(d, c, &in);
+			r = op_tenant_del(d, c, in);
 			break;
 		case XP_RULE_ADD:
-			r = op_rule_add(d, c, &in);
+			r = op_rule_add(d, c, in);
 			break;
 		case XP_RULE_DEL:
-			r = op_rule_del(d, c, &in);
+			r = op_rule_del(d, c, in);
 			break;
 		default:
-			r = reply_err(d, c, in.hdr.op, -EOPNOTSUPP, "unknown operation");
+			r = reply_err(d, c, in->hdr.op, -EOPNOTSUPP, "unknown operation");
 		}
 	}
-	return r == 0;
+	return r;
 }
-
 /* --- rtnetlink ------------------------------------------------------------ */
 static void netlink_input(struct daemon *d)
 {
@@ -1342,7 +1085,8 @@ static int listen_inherited(void)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: xsnapd [-S PATH] [-G GROUP] [-A GROUP] [-P PRIO] [-v[v]] [-h]\n"
+		"usage: xsnapd [-S PATH] [-G GROUP] [-A GROUP] [-P PRIO] [--max-conns-per-uid N]\n"
+		"              [--max-socks-per-uid N] [-v[v]] [-h]\n"
 		"  -S, --socket PATH        Unix socket (default $XSNAP_SOCKET or %s)\n"
 		"  -G, --group GROUP        socket group: its members may connect (mode 0660;\n"
 		"                           without -G the socket is 0666 and tenants' uid/gid\n"
@@ -1350,10 +1094,66 @@ static void usage(FILE *out)
 		"  -A, --admin-group GROUP  members may use control verbs (root always may)\n"
 		"  -P, --rt-prio PRIO       run SCHED_FIFO at PRIO (1..99): the engine keeps the\n"
 		"                           fill rings stocked while NAPI runs on its CPU\n"
+		"      --max-conns-per-uid N\n"
+		"                           connections of one uid at once (default %d, 1..%d;\n"
+		"                           root and the admin group have no limit)\n"
+		"      --max-socks-per-uid N\n"
+		"                           client sockets of one uid at once (default %d,\n"
+		"                           1..%d; root and the admin group have no limit)\n"
 		"  -v, --verbose            more log (-vv: debug)\n"
 		"  -V, --version            versions of xsnapd, its protocol and libbpf\n"
 		"  -h, --help               this help\n",
-		DEFAULT_SOCKET);
+		DEFAULT_SOCKET, CONNS_PER_UID, MAX_CONNS - RESERVED_CONNS, SOCKS_PER_UID,
+		MAX_DSOCKS);
+}
+
+/*
+ * Descriptors: raise RLIMIT_NOFILE to its hard limit, and open no more
+ * client sockets than what remains after FD_RESERVE and MAX_CONNS allows
+ * (each costs FDS_PER_SOCK), so that clients cannot exhaust them.
+ */
+static void fd_budget(struct daemon *d)
+{
+	struct rlimit rl;
+	long room;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl)) {
+		rl.rlim_cur = rl.rlim_max = 1024;
+	} else if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t soft = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl)) {
+			log_warn("cannot raise RLIMIT_NOFILE to %llu: %s",
+				 (unsigned long long)rl.rlim_max, strerror(errno));
+			rl.rlim_cur = soft;
+		}
+	}
+	room = rl.rlim_cur > (rlim_t)1 << 30 ? 1l << 30 : (long)rl.rlim_cur;
+	room = (room - FD_RESERVE - MAX_CONNS) / FDS_PER_SOCK;
+	d->max_socks = room < 0 ? 0 : room > MAX_DSOCKS ? MAX_DSOCKS : (unsigned int)room;
+	if (d->max_socks < MAX_DSOCKS)
+		log_warn("RLIMIT_NOFILE %llu allows %u client sockets, not %d (each costs %d "
+			 "descriptors, and %d are kept for interfaces and connections): raise "
+			 "it (LimitNOFILE=)",
+			 (unsigned long long)rl.rlim_cur, d->max_socks, MAX_DSOCKS, FDS_PER_SOCK,
+			 FD_RESERVE + MAX_CONNS);
+	else
+		log_info("descriptors: RLIMIT_NOFILE %llu, up to %u client sockets",
+			 (unsigned long long)rl.rlim_cur, d->max_socks);
+}
+
+/* A number in @min..@max, strictly parsed; -1 if it is not. */
+static long parse_num(const char *s, long min, long max)
+{
+	char *end;
+	long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	return *end || errno || v < min || v > max ? -1 : v;
 }
 
 static void shutdown_all(struct daemon *d)
@@ -1376,6 +1176,8 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "max-conns-per-uid", required_argument, NULL, OPT_CONNS_PER_UID },
+		{ "max-socks-per-uid", required_argument, NULL, OPT_SOCKS_PER_UID },
 		{}
 	};
 	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
@@ -1387,8 +1189,10 @@ int main(int argc, char **argv)
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return EXIT_FAILURE;
-	d->epfd = d->lfd = d->sfd = d->nlfd = -1;
+	d->epfd = d->lfd = d->sfd = d->nlfd = d->spare = -1;
 	d->cfg.sock_path = getenv("XSNAP_SOCKET");
+	d->cfg.max_conns_per_uid = CONNS_PER_UID;
+	d->cfg.max_socks_per_uid = SOCKS_PER_UID;
 	while ((opt = getopt_long(argc, argv, "S:G:A:P:vhV", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 'S':
@@ -1401,16 +1205,39 @@ int main(int argc, char **argv)
 			d->cfg.admin_group = optarg;
 			break;
 		case 'P': {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
+			long v = parse_num(optarg, 1, 99);
 
-			if (*optarg < '0' || *optarg > '9' || *end || v < 1 || v > 99) {
+			if (v < 0) {
 				fprintf(stderr, "xsnapd: --rt-prio '%s': a SCHED_FIFO priority, 1..99\n",
 					optarg);
 				free(d);
 				return 2;
 			}
 			d->cfg.rt_prio = (int)v;
+			break;
+		}
+		case OPT_CONNS_PER_UID: {
+			long v = parse_num(optarg, 1, MAX_CONNS - RESERVED_CONNS);
+
+			if (v < 0) {
+				fprintf(stderr, "xsnapd: --max-conns-per-uid '%s': a number, 1..%d\n",
+					optarg, MAX_CONNS - RESERVED_CONNS);
+				free(d);
+				return 2;
+			}
+			d->cfg.max_conns_per_uid = (unsigned int)v;
+			break;
+		}
+		case OPT_SOCKS_PER_UID: {
+			long v = parse_num(optarg, 1, MAX_DSOCKS);
+
+			if (v < 0) {
+				fprintf(stderr, "xsnapd: --max-socks-per-uid '%s': a number, 1..%d\n",
+					optarg, MAX_DSOCKS);
+				free(d);
+				return 2;
+			}
+			d->cfg.max_socks_per_uid = (unsigned int)v;
 			break;
 		}
 		case 'v':
@@ -1467,6 +1294,7 @@ int main(int argc, char **argv)
 	/* the UMEM is charged to memlock on older kernels (TESTING.md E3) */
 	if (setrlimit(RLIMIT_MEMLOCK, &rl))
 		log_info("cannot raise RLIMIT_MEMLOCK: %s", strerror(errno));
+	fd_budget(d);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -1483,7 +1311,7 @@ int main(int argc, char **argv)
 	d->inherited = d->lfd >= 0;
 	if (!d->inherited)
 		d->lfd = listen_open(d);
-	if (d->sfd < 0 || d->epfd < 0 || d->lfd < 0)
+	if (d->sfd < 0 || d->epfd < 0 || d->lfd < 0 || conn_setup(d))
 		goto out;
 	{
 		struct epoll_event ev = { .events = EPOLLIN };
@@ -1562,21 +1390,15 @@ int main(int argc, char **argv)
 			last_tick = now;
 			for (int i = 0; i < MAX_IFACES; i++)
 				iface_engine(d, &d->ifs[i]);
-			/* a connection that never says HELLO holds a slot of
-			 * MAX_CONNS: give it HELLO_MS, then drop it */
-			for (int i = 0; i < MAX_CONNS; i++) {
-				if (!d->conns[i] || d->conns[i]->hello || now < d->conns[i]->hello_by_ms)
-					continue;
-				log_warn("client pid %d uid %u: no HELLO within %d ms, disconnected",
-					 (int)d->conns[i]->pid, (unsigned int)d->conns[i]->uid, HELLO_MS);
-				conn_close(d, i);
-			}
+			conn_tick(d, now);
 		}
 	}
 	rc = EXIT_SUCCESS;
 out:
 	sd_notify_msg("STOPPING=1");
 	shutdown_all(d);
+	if (d->closer)
+		conn_teardown(d);
 	if (d->lfd >= 0 && d->inherited) {
 		close(d->lfd);
 	} else if (d->lfd >= 0) {

@@ -30,7 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define XP_VERSION	2	/* 2: ATTACH has the ring size; log pages have a wake word */
+#define XP_VERSION	3	/* 2: ATTACH has the ring size; log pages have a wake word;
+				 * 3: SOCKET hands over no pool, a log can be revoked */
 #define XP_MAX_MSG	65536	/* bytes, header included */
 #define XP_MAX_FDS	8
 #define XP_STR_MAX	1024
@@ -46,7 +47,7 @@ enum xp_op {
 	XP_RULE_ADD,		/* str tenant, str match, u32 prio, u32 action -> u32 id */
 	XP_RULE_DEL,		/* u32 id */
 	XP_STATS,		/* str tenant ("" all) -> u32 n, n x (str name, XP_NSTATS x u64) */
-	XP_SOCKET,		/* str tenant, str iface, u32 mode, u32 group -> see below, 5 fds */
+	XP_SOCKET,		/* str tenant, str iface, u32 mode, u32 group -> see below, 4 fds */
 	XP_SOCK_CLOSE,		/* u32 index, u32 gen */
 	XP_SNAPSHOT,		/* u32 index, u32 gen, u32 frames, u32 last_ms, u64 seq_first,
 				 * u64 seq_last -> u32 snap id, u64 first, u64 end */
@@ -58,10 +59,13 @@ enum xp_op {
  * XP_SOCKET reply: u32 index, u32 gen (the handle), u32 slot, u32 quota,
  * u32 nframes, u32 pool_frames, u32 npools, u64 cursor, u64 log_len,
  * str iface; descriptors in order: receive region (read-only), the tenant's
- * pool (read-write), the tenant's log region (read-only), the socket's
- * control page (read-write), the wake-up eventfd.
+ * log region (read-only), the socket's control page (read-write), the read
+ * end of the socket's notify pipe.  The tenant's pool is not handed over:
+ * copy-on-write and send are not offered to clients yet, and a pool belongs
+ * to a tenant slot, which a later tenant reuses.  (slot, pool_frames and
+ * npools give the UMEM's layout.)
  */
-enum { XP_FD_RX, XP_FD_POOL, XP_FD_LOG, XP_FD_CTL, XP_FD_EVENT, XP_SOCKET_NFDS };
+enum { XP_FD_RX, XP_FD_LOG, XP_FD_CTL, XP_FD_EVENT, XP_SOCKET_NFDS };
 
 enum xp_action { XP_DELIVER, XP_DROP, XP_PASS };
 

@@ -408,6 +408,11 @@ int xsnap_recv(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int
 			ctx_reap(ctx);
 		}
 		block = false;
+		/* revoked by xsnapd (tenant deleted): what the log still holds
+		 * is no longer this socket's to read */
+		if (remote && (atomic_load_explicit(&s->t->shm->state, memory_order_acquire) &
+			       LOG_REVOKED))
+			return err_ret(ENOENT);
 		if (s->armed && !(atomic_load(&s->ctl->waiting) & WAIT_FD)) {
 			/* the engine wrote the pipe for the xsnap_fd() arming
 			 * below: empty it, or poll() would spin */

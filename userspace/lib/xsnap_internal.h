@@ -307,6 +307,8 @@ struct xsnap_snap;
 enum {
 	LOG_TENANT_DEAD = 1 << 0,	/* tenant deleted: drain, then -ENOENT */
 	LOG_IF_DEAD = 1 << 1,		/* interface gone: -ENETDOWN */
+	LOG_REVOKED = 1 << 2,		/* xsnapd revoked the tenant's sockets:
+					 * -ENOENT at once, nothing more drained */
 };
 
 struct log_shm {

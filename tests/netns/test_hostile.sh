@@ -1,0 +1,455 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#
+# xsnapd against hostile clients: nothing a client does may stall the
+# daemon or hurt another tenant (docs/design.md, Isolation 7).  In each test
+# an attacker (build/tests/netns/xsnap_attack, uid/gid 65534 without
+# capabilities) runs one attack while tenant beta (the victim) streams
+# verified payloads, and the test asserts:
+#   - the attack's own property (the attacker reports what it saw: "verdict
+#     ok"; the test checks the daemon's side),
+#   - root's `xsnapctl status` answers within 1 s during and after it,
+#   - the victim lost and corrupted no frame (victim_check),
+#   - SIGTERM ends the daemon cleanly within 1 s while the attack still
+#     stands, after frame conservation was checked (d_stop_fast).
+LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)
+# shellcheck source=../lib/lab.sh
+source "$LIB/lab.sh"
+# shellcheck source=../lib/xsnap.sh
+source "$LIB/xsnap.sh"
+# shellcheck source=../lib/xsnapd.sh
+source "$LIB/xsnapd.sh"
+
+ATTACK=$XS_BUILD/tests/netns/xsnap_attack
+A_PID= A_LOG=
+
+# a_start [--root] LOG ARGS...: start the attacker as uid/gid 65534 with no
+# capabilities (--root: as root); return once it created its ready file
+# (the attack is in place) or exited.  A_PID, A_LOG.
+a_start() {
+	[[ -x $ATTACK ]] || fail "build first: $ATTACK missing"
+	local rdy pre=(setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups --inh-caps=-all
+		--bounding-set=-all)
+	if [[ $1 == --root ]]; then
+		pre=()
+		shift
+	fi
+	A_LOG=$1
+	shift
+	rdy=$(mktemp -u /tmp/xsnap-ready.XXXXXX)
+	: >"$A_LOG"
+	lab_bg --log "$A_LOG" "$LAB_NS_RX" "${pre[@]}" "$ATTACK" -S "$D_SOCK" -R "$rdy" "$@" \
+		>/dev/null
+	A_PID=$LAB_BG_PID
+	wait_for 20 test -e "$rdy" -o ! -d "/proc/$A_PID" ||
+		{ show "$A_LOG"; fail "the attacker did not get ready"; }
+	rm -f "$rdy"
+}
+
+_a_judged() { grep -q ': verdict ' "$A_LOG" || ! lab_alive "$A_PID"; }
+
+# a_verdict: wait until the attacker judged what it saw (it then holds on).
+a_verdict() {
+	wait_for "${1:-30}" _a_judged || { show "$A_LOG"; fail "the attacker reached no verdict"; }
+	grep -q ': verdict ok' "$A_LOG" || { show "$A_LOG"; fail "the attacker's verdict: FAILED"; }
+}
+
+# a_stop: end the attack (SIGTERM); its exit status must be 0.
+a_stop() {
+	local rc=0
+	c_stop "$A_PID" || rc=$?
+	show "$A_LOG"
+	assert_eq "$rc" 0 "the attacker's exit status"
+}
+
+# status_fast WHEN: root's `xsnapctl status` answers, within 1 s (given up
+# after 5).
+status_fast() {
+	local t0 ms
+	t0=$(_lab_now_us)
+	timeout 5 "$XSNAPCTL" -S "$D_SOCK" status >/dev/null ||
+		fail "root's status failed or hung $1"
+	ms=$((($(_lab_now_us) - t0) / 1000))
+	echo "root's xsnapctl status $1: $ms ms" >&2
+	((ms < 1000)) || fail "root's status took $ms ms $1"
+}
+
+_gone() { [[ ! -d /proc/$1 || $(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) == Z ]]; }
+
+# d_stop_fast: frames conserved; then SIGTERM while the attack still stands:
+# a clean exit (status 0, socket removed) within 1 s.
+d_stop_fast() {
+	local t0 ms rc=0
+	check_conservation
+	t0=$(_lab_now_us)
+	kill -TERM "$D_PID"
+	wait_for 1 _gone "$D_PID" || { show "$D_LOG"; fail "xsnapd still runs 1 s after SIGTERM"; }
+	ms=$((($(_lab_now_us) - t0) / 1000))
+	echo "xsnapd exited $ms ms after SIGTERM" >&2
+	wait "$D_PID" || rc=$?
+	assert_eq "$rc" 0 "xsnapd's exit status after SIGTERM"
+	[[ ! -e $D_SOCK ]] || fail "xsnapd left its socket behind"
+}
+
+# fd_passing EXPECT: the attacker passes a TCP socket whose last close would
+# linger for a minute.
+fd_passing() {
+	local expect=$1
+	victim_start beta 9001
+	a_start "$D_DIR/attack.log" -m fdpass -e "$expect"
+	status_fast "during the attack"
+	a_verdict
+	status_fast "after the attack"
+	victim_check
+	d_stop_fast
+	a_stop
+}
+
+# E3: SO_PASSRIGHTS 0 on the listening socket (Linux 6.16+): the kernel
+# refuses the attacker's sendmsg with EPERM; its connection is still served.
+t_fd_passing_refused() {
+	setup
+	d_start
+	grep -q 'descriptors from clients: refused by the kernel' "$D_LOG" ||
+		skip "this kernel has no SO_PASSRIGHTS (Linux 6.16+)"
+	configure
+	fd_passing refused
+	finish
+}
+
+# E3 without SO_PASSRIGHTS (XSNAPD_NO_PASSRIGHTS=1, as on a kernel before
+# 6.16): the descriptor reaches the daemon; the message is a framing error
+# that disconnects the attacker, and the closer thread, not the loop,
+# closes the socket, abortively (its peer sees a reset at once, not the
+# lingering close of a minute).
+t_fd_passing_closer() {
+	setup
+	D_ENV=XSNAPD_NO_PASSRIGHTS=1 d_start
+	grep -q 'descriptors from clients: disconnect' "$D_LOG" || fail "not in the fallback mode"
+	configure
+	fd_passing closed
+	grep -q 'a message carries descriptors: disconnecting' "$D_LOG" ||
+		fail "xsnapd did not log the disconnect"
+	finish
+}
+
+# C8/E7: one uid floods the daemon with connections: its 17th is refused
+# (EUSERS, the message names the limit, the daemon logs it), while another
+# uid and root still connect.
+t_conn_flood_one_uid() {
+	setup
+	d_start
+	configure
+	victim_start beta 9001
+	a_start "$D_DIR/attack.log" -m connflood -n 16 \
+		-e 'too many clients: uid 65534 has 16 connections to xsnapd, its limit'
+	a_verdict
+	status_fast "with uid 65534 at its limit"
+	lab_exec "$LAB_NS_RX" setpriv --reuid=$((NOBODY - 1)) --regid="$NOBODY" --clear-groups \
+		"$XSNAPCTL" -S "$D_SOCK" status >/dev/null || fail "another uid cannot connect"
+	grep -q 'uid 65534 refused: too many clients: uid 65534 has 16 connections' "$D_LOG" ||
+		fail "xsnapd did not log the refusal"
+	victim_check
+	status_fast "after the attack"
+	d_stop_fast
+	a_stop
+	finish
+}
+
+# C8/E7: with no per-uid limit to stop it (--max-conns-per-uid 240), one
+# uid gets every slot but the last 16: those are root's and the admin
+# group's, so root still connects; root alone may take the last ones.
+t_reserved_slots() {
+	setup
+	d_start --max-conns-per-uid 240
+	configure
+	victim_start beta 9001
+	# the victim's consumer (root) holds one slot
+	a_start "$D_DIR/attack.log" -m connflood -n 239 \
+		-e 'the last 16 of xsnapd'"'"'s 256 connection slots are kept for root'
+	a_verdict
+	status_fast "with every unreserved slot taken"
+	local pid=$A_PID log=$A_LOG
+	a_start --root "$D_DIR/root.log" -m connflood -n 16 \
+		-e 'too many clients: xsnapd serves at most 256 connections'
+	a_verdict
+	a_stop
+	A_PID=$pid A_LOG=$log
+	status_fast "after root gave back the reserved slots"
+	victim_check
+	d_stop_fast
+	a_stop
+	finish
+}
+
+# C8/E7: one uid opens client sockets (each costs the daemon 4 descriptors),
+# 32 per connection, until refused: its limit (--max-socks-per-uid 48) stops
+# it on its second connection; root still opens sockets.
+t_socket_cap_per_uid() {
+	setup
+	d_start --max-socks-per-uid 48
+	grep -q 'descriptors: RLIMIT_NOFILE [0-9]*, up to 1024 client sockets' "$D_LOG" ||
+		{ show "$D_LOG"; fail "xsnapd did not size its sockets from RLIMIT_NOFILE"; }
+	configure
+	victim_start beta 9001
+	a_start "$D_DIR/attack.log" -m sockflood -t alpha -n 48 \
+		-e 'uid 65534 has 48 sockets open in xsnapd, its limit (xsnapd --max-socks-per-uid)'
+	a_verdict
+	assert_eq "$(tstat alpha sockets)" 48 "alpha's sockets in xsnapd"
+	status_fast "with uid 65534 at its socket limit"
+	c_start "$D_DIR/root.log" -t alpha -s 4
+	c_stop "$C_PID" || { show "$D_DIR/root.log"; fail "root's consumer could not open sockets"; }
+	victim_check
+	d_stop_fast
+	a_stop
+	finish
+}
+
+_fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+# utime + stime of PID, in clock ticks
+_cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+_hammered() { grep -q 'fdexhaust: hammer' "$A_LOG"; }
+_accepts_again() { ctl status >/dev/null && grep -q 'accepting connections again' "$D_LOG"; }
+
+# C8/E4: the daemon runs out of descriptors (its limit lowered under it to
+# what it uses plus 24): an attacker takes the rest with connections and
+# sockets, then keeps connecting.  accept() fails with EMFILE with a
+# connection pending: the loop must not spin on the readable listening
+# socket (its CPU time is measured), the attacker's connections are
+# refused with a reason (the spare descriptor takes them), root still gets
+# its status, the episode is logged once, and accepting resumes when the
+# attacker leaves.  A second attacker then holds the descriptors while
+# the daemon is stopped.
+t_fd_exhaustion() {
+	setup
+	d_start
+	configure
+	victim_start beta 9001 16000 2000
+	local used lim c0 c1 t0 ms tck pct
+	used=$(_fds "$D_PID")
+	lim=$((used + 24))
+	prlimit --pid "$D_PID" --nofile=$lim:$lim
+	echo "xsnapd uses $used descriptors; RLIMIT_NOFILE lowered to $lim" >&2
+	a_start "$D_DIR/attack.log" -m fdexhaust -t alpha -T 3
+	c0=$(_cpu "$D_PID")
+	t0=$(_lab_now_us)
+	status_fast "while out of descriptors"
+	wait_for 20 _hammered || { show "$A_LOG"; fail "the attacker did not finish its round"; }
+	c1=$(_cpu "$D_PID")
+	ms=$((($(_lab_now_us) - t0) / 1000))
+	tck=$(getconf CLK_TCK)
+	pct=$(((c1 - c0) * 1000 * 100 / tck / ms))
+	echo "xsnapd CPU while out of descriptors: $((c1 - c0)) ticks in $ms ms ($pct %)" >&2
+	((pct < 30)) || fail "xsnapd used $pct % of a CPU while out of descriptors: it spins"
+	a_verdict
+	assert_eq "$(grep -c 'accept: Too many open files: refusing connections' "$D_LOG")" 1 \
+		"episodes logged"
+	status_fast "after the attacker's round"
+	a_stop
+	# its connections closed, descriptors are free: the next accept ends
+	# the episode
+	wait_for 10 _accepts_again || fail "xsnapd did not say it accepts again"
+	status_fast "after the attack"
+	a_start "$D_DIR/attack2.log" -m fdexhaust -t alpha -T 0
+	a_verdict
+	victim_check
+	d_stop_fast
+	a_stop
+	finish
+}
+
+_alpha_logged() { (($(tstat alpha rx_frames) >= $1)); }
+
+# E1/E5: `xsnapctl tenant del` revokes at once.  The attacker, a consumer of
+# its own tenant alpha, holds 50 frames and leaves 150 more in the log when
+# root deletes alpha: its next recv fails with ENOENT without draining
+# them, its handle is stale, and the daemon released all it held (frames
+# conserved).  alpha's quota and slot are free at once: gamma, which fits
+# in this UMEM only with alpha's quota back, is added right after in slot
+# 0, with a log region of its own (another memfd), and its consumer gets
+# exactly its own stream, in order, nothing of alpha's.  No client is
+# handed a tenant pool (a pool belongs to the slot).
+t_tenant_del_revokes() {
+	setup
+	d_start
+	# 4096 frames: 2048 for the rings, 2048 for quotas (alpha and beta)
+	configure --frames 4096
+	victim_start beta 9001 12000 2000
+	a_start "$D_DIR/attack.log" -m holddel -t alpha -n 50
+	xs_gen -q --stream 1 --dport 9000 -n 200 -r 20000
+	wait_for 10 _alpha_logged 200 || fail "alpha's frames did not reach its log"
+	wait_for 10 grep -q 'holddel: holding 50 frames' "$A_LOG" ||
+		{ show "$A_LOG"; fail "the attacker holds no frames"; }
+	status_fast "before the delete"
+	ctl tenant del alpha
+	a_verdict 10
+	grep -q 'tenant alpha: deleted, 1 client socket(s) revoked' "$D_LOG" ||
+		fail "xsnapd did not revoke alpha's socket"
+	check_conservation
+	ctl tenant add gamma --quota 1024 --uid "$NOBODY" ||
+		fail "alpha's quota was not freed at once"
+	grep -q 'tenant gamma: added (slot 0,' "$D_LOG" || fail "alpha's slot 0 was not freed at once"
+	ctl rule add gamma 'udp dst port 9000' --prio 10 >/dev/null
+	local lg=$D_DIR/gamma.log pid=$A_PID log=$A_LOG ino_a ino_g
+	a_start "$D_DIR/inode.log" -m loginode -t gamma
+	a_verdict
+	a_stop
+	ino_a=$(sed -n 's/^holddel: log inode //p' "$log")
+	ino_g=$(sed -n 's/^loginode: log inode \([0-9]*\);.*/\1/p' "$D_DIR/inode.log")
+	echo "log regions: alpha's inode $ino_a, gamma's $ino_g" >&2
+	[[ -n $ino_a && -n $ino_g && $ino_a != "$ino_g" ]] || fail "gamma got alpha's log region"
+	A_PID=$pid A_LOG=$log
+	c_start "$lg" --as-nobody -t gamma
+	xs_gen -q --stream 3 --dport 9000 -n 300 -r 20000
+	wait_delivered gamma 300
+	c_stop "$C_PID" || { show "$lg"; fail "gamma's consumer failed"; }
+	show "$lg"
+	assert_eq "$(field "$lg" frames)" 300 "gamma's frames (its own stream, nothing of alpha's)"
+	assert_eq "$(field "$lg" seq_gaps)" 0 "gamma's sequence gaps"
+	assert_eq "$(field "$lg" bad_payload)" 0 "gamma's payloads"
+	assert_eq "$(field "$lg" first)" 0 "gamma's first payload"
+	status_fast "after the delete"
+	victim_check
+	d_stop_fast
+	a_stop
+	finish
+}
+
+# nobody ARGS...: xsnapctl as uid/gid 65534, without capabilities.
+nobody() {
+	lab_exec "$LAB_NS_RX" setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups \
+		--inh-caps=-all --bounding-set=-all "$XSNAPCTL" -S "$D_SOCK" "$@"
+}
+
+_tenant_logged() { (($(tstat "$1" rx_frames) >= $2)); }
+
+# E7: a client floods STATS (pipelined, as fast as its socket takes them).
+# Its connection gets 50 at once, then 50 a second; it does not slow down
+# anybody else: root, and the same uid on another connection, are answered
+# within a second.
+t_stats_flood() {
+	setup
+	d_start
+	configure
+	victim_start beta 9001 12000 2000
+	a_start "$D_DIR/attack.log" -m statsflood -T 3
+	status_fast "during the flood"
+	local t0 ms answered took
+	t0=$(_lab_now_us)
+	nobody stats -j >/dev/null || fail "uid 65534's other connection was not answered"
+	ms=$((($(_lab_now_us) - t0) / 1000))
+	echo "uid 65534's stats on another connection during the flood: $ms ms" >&2
+	((ms < 1000)) || fail "uid 65534's other connection waited $ms ms"
+	a_verdict 20
+	read -r answered took < <(sed -n 's/^statsflood: [0-9]* requests sent, \([0-9]*\) answered, 0 other replies in \([0-9]*\) ms$/\1 \2/p' "$A_LOG")
+	[[ $answered =~ ^[0-9]+$ ]] || fail "no count from the attacker"
+	echo "the flooder got $answered replies in $took ms (limit: 50 at once, then 50 a second)" >&2
+	((answered <= 50 + 50 * took / 1000 + 5)) || fail "$answered replies in $took ms: not rate-limited"
+	((answered >= 50 + 50 * took / 2000)) || fail "$answered replies in $took ms: starved"
+	grep -q 'uid 65534: more than 50 requests a second: throttled' "$D_LOG" ||
+		fail "xsnapd did not log the throttling"
+	status_fast "after the flood"
+	victim_check
+	d_stop_fast
+	a_stop
+	finish
+}
+
+# E2: a client that is neither root nor in the admin group sees, of the
+# tenants, only those it may consume (alpha: --uid 65534), with their rules,
+# and totals summed over them; another tenant's stats are refused as if it
+# did not exist.  Root sees both.
+t_least_disclosure() {
+	setup
+	d_start
+	configure
+	victim_start beta 9001
+	xs_gen -q --stream 1 --dport 9000 -n 300 -r 20000
+	wait_for 10 _tenant_logged alpha 300 || fail "alpha's frames did not arrive"
+	wait_for 10 _tenant_logged beta 1 || fail "beta's frames did not arrive"
+	local st rc=0 out
+	st=$(nobody status -j)
+	assert_eq "$(jget "$st" '[t["name"] for t in j["tenants"]]')" "['alpha']" "tenants uid 65534 sees"
+	assert_eq "$(jget "$st" '[r["tenant"] for r in j["rules"]]')" "['alpha']" "rules uid 65534 sees"
+	assert_eq "$(jget "$st" 'len(j["interfaces"])')" 1 "interfaces uid 65534 sees"
+	if nobody status | grep -q beta; then
+		fail "beta shows in uid 65534's status text"
+	fi
+	st=$(nobody stats -j)
+	assert_eq "$(jget "$st" 'list(j["tenants"])')" "['alpha']" "tenants in uid 65534's stats"
+	assert_eq "$(jget "$st" 'j["total"]["rx_frames"]')" "$(jget "$st" 'j["tenants"]["alpha"]["rx_frames"]')" \
+		"uid 65534's total rx_frames (alpha's only)"
+	assert_eq "$(jget "$st" 'j["total"]["frames_total"]')" "$(tstat alpha frames_total)" \
+		"interface-wide figures in uid 65534's total"
+	out=$(nobody stats beta 2>&1) || rc=$?
+	echo "  uid 65534: xsnapctl stats beta: $out" >&2
+	assert_eq "$rc" 1 "uid 65534's stats of beta"
+	grep -q 'no tenant beta' <<<"$out" || fail "beta's stats not refused as unknown"
+	st=$(ctl stats -j)
+	assert_eq "$(jget "$st" 'sorted(j["tenants"])')" "['alpha', 'beta']" "tenants root sees"
+	(($(jget "$st" 'j["total"]["rx_frames"]') > 300)) || fail "root's total lacks beta's frames"
+	status_fast "after the looks"
+	victim_check
+	d_stop_fast
+	finish
+}
+
+# E2: a consumer writes lies into its control page (delivered 2^60, a
+# release watermark at the end of time): its tenant's delivered figure is
+# the daemon's (what its watermark passed, clipped to what was logged), and
+# no other figure moves.
+t_forged_counters() {
+	setup
+	d_start
+	configure
+	victim_start beta 9001
+	a_start "$D_DIR/attack.log" -m forge -t alpha -n 300
+	xs_gen -q --stream 1 --dport 9000 -n 300 -r 20000
+	a_verdict 20
+	local st
+	st=$(ctl stats -j)
+	assert_eq "$(jget "$st" 'j["tenants"]["alpha"]["delivered"]')" 300 "alpha's delivered"
+	xs_gen -q --stream 1 --seq-start 300 --dport 9000 -n 200 -r 20000
+	wait_for 10 _tenant_logged alpha 500 || fail "alpha's frames did not arrive"
+	st=$(ctl stats -j)
+	# the forged watermark passes everything logged since, and no more
+	assert_eq "$(jget "$st" 'j["tenants"]["alpha"]["delivered"]')" 500 \
+		"alpha's delivered after the forged watermark"
+	assert_eq "$(jget "$st" 'j["total"]["delivered"] == sum(t["delivered"] for t in j["tenants"].values())')" \
+		True "total delivered is the tenants' sum"
+	status_fast "after the forgery"
+	victim_check
+	d_stop_fast
+	a_stop
+	finish
+}
+
+# E4: the notify-pipe attack: a consumer makes its end of the pipe blocking
+# and one page small, never reads it and keeps saying it waits on it while
+# its tenant's frames flow (one byte per engine run that logs some).  The
+# daemon's end is its own, non-blocking open file: the pipe fills, and the
+# daemon goes on.
+t_notify_pipe_stall() {
+	setup
+	d_start
+	configure
+	victim_start beta 9001 12000 2000
+	a_start "$D_DIR/attack.log" -m notifystall -t alpha -T 30
+	local gen
+	lab_bg "$LAB_NS_TX" "$XS_GEN" -i "$LAB_IF_TX" --dmac "$LAB_MAC_RX" --src "$LAB_IP_TX" \
+		--dst "$LAB_IP_RX" -q --stream 1 --dport 9000 -n 300000 -r 10000 >/dev/null
+	gen=$LAB_BG_PID
+	status_fast "while the attacker's pipe fills"
+	a_verdict 40
+	status_fast "with the attacker's pipe full"
+	xs_gen -q --stream 2 --dport 9000 -n 2000 -r 10000
+	status_fast "after more of alpha's frames"
+	lab_stop "$gen" 5 || true
+	wait "$gen" 2>/dev/null || true
+	victim_check
+	d_stop_fast
+	a_stop
+	finish
+}
+
+lab_main "$@"

@@ -1,0 +1,375 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * xsnapd's STATUS and STATS replies, and the figures behind them.
+ *
+ * Least disclosure.  Root and the admin group see everything.  Any other
+ * client sees the interfaces and their interface-wide figures, and of the
+ * tenants only those it may consume (may_consume(): its uid is the
+ * tenant's --uid or one of its groups the tenant's --gid), with their
+ * rules; in STATS its totals are sums over those tenants.  A tenant it may
+ * not see is answered as one that does not exist.
+ *
+ * Cost.  A reply costs one pass over the tenants and the client sockets of
+ * each interface, plus a getsockopt per queue and a BPF map lookup per
+ * drop reason and per tenant; nothing walks frames.  The engine lock is
+ * held only while the engine's counters are copied (the kernel and BPF
+ * counters are read after it), and the reply is built from the copies.
+ *
+ * "delivered".  The counters a consumer writes into its control page
+ * (delivered, bad_releases, skipped) are its own word: a hostile one can
+ * write anything there.  So a tenant's delivered figure comes from state
+ * the daemon owns: for each socket, the sequence numbers its release
+ * watermark has passed since it opened, the watermark being the socket's
+ * `low` clipped to the log's head and never allowed to go back.  For a
+ * fan-out socket these are the frames it received and released.  The
+ * members of a share group split the frames and each one's watermark also
+ * passes its mates' frames, so a group counts once, up to its slowest
+ * member's watermark.  A socket that closes is folded into its tenant's
+ * figure.  A consumer can thus neither inflate its tenant's figure beyond
+ * the frames its tenant logged nor move any other tenant's.  bad_releases
+ * and recvfrom_skipped, which only the consumer can know, are reported per
+ * tenant as its consumers report them (saturating, never wrapping a sum).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "xsnapd.h"
+
+/* The tenants @c may see, a mask over d->tenants. */
+static uint32_t visible(struct daemon *d, const struct conn *c)
+{
+	uint32_t m = 0;
+
+	for (int i = 0; i < XSNAP_MAX_TENANTS; i++)
+		if (d->tenants[i].used && may_consume(c, &d->tenants[i]))
+			m |= 1u << i;
+	return m;
+}
+
+/* --- delivered: release watermarks ---------------------------------------- */
+
+/* Move @ds's watermark to its socket's `low`, clipped to the log's head
+ * (engine lock held). */
+static void watermark(struct dsock *ds)
+{
+	uint64_t low = atomic_load_explicit(&ds->s->ctl->low, memory_order_acquire);
+
+	if (low > ds->s->t->head)
+		low = ds->s->t->head;
+	if (low > ds->low_seen)
+		ds->low_seen = low;
+}
+
+static bool same_group(const struct dsock *a, const struct dsock *b)
+{
+	return a != b && b->s && a->ifc == b->ifc && a->dt == b->dt &&
+	       b->s->mode == XSNAP_SHARE && b->s->group == a->s->group;
+}
+
+void dsock_opened(struct daemon *d, uint32_t idx)
+{
+	struct dsock *ds = &d->socks[idx];
+
+	/* a new socket starts at the head: it has passed nothing */
+	ds->start = ds->low_seen = ds->group_base = ds->s->cursor;
+	if (ds->s->mode != XSNAP_SHARE)
+		return;
+	/* its group's count goes on from where the group started; the
+	 * group's slowest watermark is unchanged (ours is at the head) */
+	for (int i = 0; i < MAX_DSOCKS; i++) {
+		if (same_group(ds, &d->socks[i])) {
+			ds->group_base = d->socks[i].group_base;
+			break;
+		}
+	}
+}
+
+void dsock_closing(struct daemon *d, uint32_t idx)
+{
+	struct dsock *ds = &d->socks[idx];
+	struct xsnap_ctx *ctx = ds->s->ctx;
+
+	pthread_mutex_lock(&ctx->engine_lock);
+	watermark(ds);
+	pthread_mutex_unlock(&ctx->engine_lock);
+	if (ds->s->mode == XSNAP_SHARE) {
+		/* the others carry the group's count on (their slowest
+		 * watermark can only be ahead of the group's so far) */
+		for (int i = 0; i < MAX_DSOCKS; i++)
+			if (same_group(ds, &d->socks[i]))
+				return;
+		d->tenants[ds->dt].delivered_closed += ds->low_seen - ds->group_base;
+		return;
+	}
+	d->tenants[ds->dt].delivered_closed += ds->low_seen - ds->start;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Add the delivered figures of the open sockets on interface @ifc to
+ * st[tenant] for the tenants in @want (engine lock held).  Share groups:
+ * sorted by (tenant, group), each run of one group counts once.
+ */
+static void open_delivered(struct daemon *d, int ifc, uint32_t want, struct xsnap_stats *st)
+{
+	static uint64_t keys[MAX_DSOCKS];	/* tenant << 42 | group << 10 | index */
+	unsigned int nk = 0;
+
+	for (uint32_t i = 0; i < MAX_DSOCKS; i++) {
+		struct dsock *ds = &d->socks[i];
+
+		if (!ds->s || ds->ifc != ifc || !(want & 1u << ds->dt))
+			continue;
+		watermark(ds);
+		if (ds->s->mode == XSNAP_SHARE)
+			keys[nk++] = (uint64_t)ds->dt << 42 | (uint64_t)ds->s->group << 10 | i;
+		else
+			st[ds->dt].delivered += ds->low_seen - ds->start;
+	}
+	qsort(keys, nk, sizeof(keys[0]), key_cmp);
+	for (unsigned int i = 0; i < nk;) {
+		struct dsock *first = &d->socks[keys[i] & 1023];
+		uint64_t slowest = first->low_seen;
+		unsigned int j = i + 1;
+
+		for (; j < nk && keys[j] >> 10 == keys[i] >> 10; j++)
+			if (d->socks[keys[j] & 1023].low_seen < slowest)
+				slowest = d->socks[keys[j] & 1023].low_seen;
+		st[first->dt].delivered += slowest - first->group_base;
+		i = j;
+	}
+}
+
+/* --- STATS ------------------------------------------------------------------ */
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	return a + b < a ? UINT64_MAX : a + b;
+}
+
+/* The engine's counters of tenant @t into @st (engine lock held). */
+static void tenant_figures(struct xsnap_ctx *ctx, const struct tenant *t, struct xsnap_stats *st)
+{
+	st->rx_frames += t->rx_frames;
+	st->rx_bytes += t->rx_bytes;
+	st->quota_drops += t->quota_drops;
+	st->evicted += t->evicted;
+	st->cow += t->cow;
+	st->commits += t->commits;
+	st->tx_frames += t->tx_frames;
+	st->tx_completed += t->tx_completed;
+	st->snapshots += t->snapshots;
+	st->sockets += t->nsocks;
+	st->held += (uint32_t)(t->head - t->tail);
+	st->pool_free += ctx->umem.npool_free[t->slot];
+	/* what only the consumers know, as they say it */
+	st->bad_releases = sat_add(st->bad_releases, t->closed_bad_releases);
+	st->recvfrom_skipped = sat_add(st->recvfrom_skipped, t->closed_skipped);
+	for (unsigned int i = 0; i < t->nsocks; i++) {
+		const struct sock_ctl *c = t->socks[i]->ctl;
+
+		st->bad_releases = sat_add(st->bad_releases, c->bad_releases);
+		st->recvfrom_skipped = sat_add(st->recvfrom_skipped, c->skipped);
+	}
+}
+
+/*
+ * The figures of interface @f: per tenant in @want into tst[] (indexed like
+ * d->tenants, summed with what is there), interface-wide ones into *ist.
+ */
+static void iface_figures(struct daemon *d, struct iface *f, uint32_t want,
+			  struct xsnap_stats *tst, struct xsnap_stats *ist)
+{
+	struct xsnap_ctx *ctx = f->ctx;
+	int slot[XSNAP_MAX_TENANTS];
+	uint64_t cnt[XSNAP_R_MAX];
+	uint32_t zc = 1;
+
+	pthread_mutex_lock(&ctx->engine_lock);
+	for (int i = 0; i < XSNAP_MAX_TENANTS; i++) {
+		struct tenant *t = NULL;
+
+		if (want & 1u << i)
+			t = ctx_tenant_find(ctx, d->tenants[i].name);
+		slot[i] = t ? (int)t->slot : -1;
+		if (t)
+			tenant_figures(ctx, t, &tst[i]);
+	}
+	open_delivered(d, (int)(f - d->ifs), want, tst);
+	/* one consistent look at where the receive frames are */
+	ist->frames_total += ctx->umem.nframes;
+	ist->frames_free += ctx->umem.nfree;
+	ist->frames_logged += ctx->umem.nheld;
+	for (uint32_t q = 0; q < ctx->nq; q++) {
+		ist->frames_kernel += ctx->q[q].outstanding;
+		zc &= ctx->q[q].zerocopy;
+	}
+	pthread_mutex_unlock(&ctx->engine_lock);
+	ist->zerocopy += zc;
+	ist->xdp_mode += ctx->steer.mode;
+	for (uint32_t q = 0; q < ctx->nq; q++) {
+		struct xdp_statistics xs = {};
+		socklen_t len = sizeof(xs);
+
+		if (getsockopt(ctx->q[q].fd, SOL_XDP, XDP_STATISTICS, &xs, &len))
+			continue;
+		ist->kernel_rx_dropped += xs.rx_dropped;
+		ist->kernel_rx_ring_full += xs.rx_ring_full;
+		ist->kernel_fill_empty += xs.rx_fill_ring_empty_descs;
+	}
+	if (!steer_counters(&ctx->steer, cnt))
+		for (int r = 0; r < XSNAP_R_MAX && r < XP_STATS_XDP; r++)
+			ist->xdp[r] += cnt[r];
+	for (int i = 0; i < XSNAP_MAX_TENANTS; i++) {
+		struct xsnap_tenant_cnt tc;
+
+		if (slot[i] >= 0 && !steer_tenant_counters(&ctx->steer, (uint32_t)slot[i], &tc))
+			tst[i].xdp_tenant_frames += tc.frames;
+	}
+}
+
+static void stats_add(struct xsnap_stats *a, const struct xsnap_stats *b)
+{
+#define X(f) a->f += b->f;
+	XP_STATS_FIELDS(X)
+#undef X
+	for (int i = 0; i < XP_STATS_XDP; i++)
+		a->xdp[i] += b->xdp[i];
+}
+
+int op_stats(struct daemon *d, struct conn *c, struct xp_msg *in)
+{
+	static struct xsnap_stats tst[XSNAP_MAX_TENANTS];
+	struct xsnap_stats ist, tot;
+	char name[TENANT_NAME_MAX];
+	uint32_t want, n = 0;
+	struct dtenant *one = NULL;
+	struct xp_msg m;
+
+	xp_get_str(in, name, sizeof(name), true);
+	if (xp_done(in))
+		return reply_err(d, c, XP_STATS, -EBADMSG, "malformed STATS");
+	want = visible(d, c);
+	if (*name) {
+		one = tenant_find(d, name);
+		/* one it may not see does not exist for it */
+		if (!one || !(want & 1u << (one - d->tenants)))
+			return reply_err(d, c, XP_STATS, -ENOENT, "no tenant %s", name);
+	}
+	memset(tst, 0, sizeof(tst));
+	memset(&ist, 0, sizeof(ist));
+	for (int i = 0; i < MAX_IFACES; i++)
+		if (d->ifs[i].used && d->ifs[i].ctx)
+			iface_figures(d, &d->ifs[i], want, tst, &ist);
+	memset(&tot, 0, sizeof(tot));
+	tot.sz = sizeof(tot);
+	xp_begin(&m, d->out, sizeof(d->out), XP_STATS, 0);
+	for (int i = 0; i < XSNAP_MAX_TENANTS; i++)
+		n += (want & 1u << i) && (!one || one == &d->tenants[i]);
+	xp_put_u32(&m, n + 1);
+	for (int i = 0; i < XSNAP_MAX_TENANTS; i++) {
+		if (!(want & 1u << i))
+			continue;
+		tst[i].delivered += d->tenants[i].delivered_closed;
+		stats_add(&tot, &tst[i]);
+		if (one && one != &d->tenants[i])
+			continue;
+		stats_add(&tst[i], &ist);
+		xp_put_str(&m, d->tenants[i].name);
+		xp_put_stats(&m, &tst[i]);
+	}
+	/* the total: the tenants it may see, and the interfaces */
+	tot.xdp_tenant_frames = 0;
+	stats_add(&tot, &ist);
+	xp_put_str(&m, "");
+	xp_put_stats(&m, &tot);
+	return reply(c, &m, NULL, 0);
+}
+
+/* --- STATUS ------------------------------------------------------------------ */
+int op_status(struct daemon *d, struct conn *c, struct xp_msg *in)
+{
+	unsigned int if_socks[MAX_IFACES] = { 0 }, t_socks[XSNAP_MAX_TENANTS] = { 0 };
+	char name[IF_NAMESIZE];
+	struct xp_msg m;
+	uint32_t want, n = 0;
+
+	xp_get_str(in, name, sizeof(name), true);
+	if (xp_done(in))
+		return reply_err(d, c, XP_STATUS, -EBADMSG, "malformed STATUS");
+	if (*name && !iface_find(d, name, false))
+		return reply_err(d, c, XP_STATUS, -ENOENT, "%s is not attached", name);
+	want = visible(d, c);
+	for (int i = 0; i < MAX_DSOCKS; i++) {
+		if (!d->socks[i].s)
+			continue;
+		if_socks[d->socks[i].ifc]++;
+		t_socks[d->socks[i].dt]++;
+	}
+	xp_begin(&m, d->out, sizeof(d->out), XP_STATUS, 0);
+	for (int i = 0; i < MAX_IFACES; i++)
+		n += d->ifs[i].used && (!*name || !strcmp(d->ifs[i].name, name));
+	xp_put_u32(&m, n);
+	for (int i = 0; i < MAX_IFACES; i++) {
+		struct iface *f = &d->ifs[i];
+		struct xsnap_ctx *ctx = f->ctx;
+		uint32_t flags = 0;
+
+		if (!f->used || (*name && strcmp(f->name, name)))
+			continue;
+		if (f->gone)
+			flags |= XP_IF_GONE;
+		if (ctx && ctx->nq && ctx->q[0].zerocopy)
+			flags |= XP_IF_ZEROCOPY;
+		xp_put_str(&m, f->name);
+		xp_put_u32(&m, (uint32_t)f->ifindex);
+		xp_put_u32(&m, flags);
+		xp_put_u32(&m, ctx ? ctx->steer.mode : 0);
+		xp_put_u32(&m, ctx ? ctx->umem.nframes : 0);
+		xp_put_u32(&m, if_socks[i]);
+		xp_put_str(&m, ctx ? ctx->steer.pin_dir : "");
+		xp_put_u32(&m, ctx ? ctx->nq : 0);
+		for (uint32_t q = 0; ctx && q < ctx->nq; q++) {
+			xp_put_u32(&m, ctx->q[q].id);
+			xp_put_u32(&m, ctx->q[q].zerocopy);
+		}
+	}
+	xp_put_u32(&m, (uint32_t)__builtin_popcount(want));
+	for (int i = 0; i < XSNAP_MAX_TENANTS; i++) {
+		struct dtenant *t = &d->tenants[i];
+
+		if (!(want & 1u << i))
+			continue;
+		xp_put_str(&m, t->name);
+		xp_put_u32(&m, t->quota);
+		xp_put_u32(&m, t->pool);
+		xp_put_i64(&m, t->uid);
+		xp_put_i64(&m, t->gid);
+		xp_put_u32(&m, t_socks[i]);
+	}
+	n = 0;
+	for (int i = 0; i < MAX_DRULES; i++)
+		n += d->rules[i].used && (want & 1u << d->rules[i].dt);
+	xp_put_u32(&m, n);
+	for (int i = 0; i < MAX_DRULES; i++) {
+		struct drule *r = &d->rules[i];
+
+		if (!r->used || !(want & 1u << r->dt))
+			continue;
+		xp_put_u32(&m, r->id);
+		xp_put_str(&m, r->tenant);
+		xp_put_str(&m, r->match);
+		xp_put_u32(&m, r->prio);
+		xp_put_u32(&m, r->action);
+	}
+	if (m.err)
+		return reply_err(d, c, XP_STATUS, -EMSGSIZE, "status too large for one message");
+	return reply(c, &m, NULL, 0);
+}

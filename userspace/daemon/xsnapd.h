@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * xsnapd internals shared by its files:
+ *   xsnapd.c  main loop, setup, interfaces, tenants, rules, client sockets
+ *   conn.c    client connections: accept, framing, replies, dispatch
+ *   info.c    STATUS and STATS
+ * Everything runs on the one thread of the epoll loop; nothing here is locked
+ * except the library's engine lock, taken where the engine's state is read.
+ */
+#ifndef XSNAPD_H
+#define XSNAPD_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto.h"
+#include "xsnap_internal.h"
+
+#define DEFAULT_SOCKET "/run/xsnap/xsnapd.sock"
+#define MAX_IFACES 8
+#define MAX_CONNS 256
+#define RESERVED_CONNS 16	/* the last connection slots: root and the admin group only */
+#define CONNS_PER_UID 16	/* default --max-conns-per-uid */
+#define MAX_DSOCKS 1024
+#define MAX_DRULES XSNAP_MAX_RULES
+#define MAX_GROUPS 64
+#define MAX_CONN_SOCKS 64	/* sockets per client connection */
+#define SOCKS_PER_UID 256	/* default --max-socks-per-uid */
+/*
+ * Descriptors: each client socket costs the daemon FDS_PER_SOCK (control
+ * page memfd, notify pipe, epoll set), each connection one; FD_RESERVE
+ * covers the rest (stdio, epoll, signalfd, rtnetlink, listening socket,
+ * spare, and per interface its AF_XDP sockets, memfds and BPF objects).
+ * What RLIMIT_NOFILE leaves after those and MAX_CONNS sets d->max_socks.
+ */
+#define FDS_PER_SOCK 4
+#define FDS_PER_IFACE (XSNAP_MAX_QUEUES + 2 * XSNAP_MAX_TENANTS + 32)
+#define FD_RESERVE (64 + MAX_IFACES * FDS_PER_IFACE)
+#define MAX_SOCK_SNAPS 16	/* open snapshots per client socket */
+#define TICK_MS 10
+#define HELLO_MS 5000		/* a client must say HELLO within this */
+#define REQ_RATE 50		/* requests a second of a connection that is not admin ... */
+#define REQ_BURST 50		/* ... and at most this many at once */
+#define CLOSER_QUEUE 1024	/* client connections waiting for the closer thread */
+#define MAX_PARKED (MAX_CONNS + 16)	/* ... and waiting for room in its queue */
+
+enum { EV_LISTEN = 1, EV_SIGNAL, EV_NETLINK, EV_CONN, EV_XSK };
+
+struct iface {
+	bool used, gone;
+	bool paced;		/* rx wake-ups off: the engine runs at ctx->pacer.next_ns */
+	char name[IF_NAMESIZE];
+	int ifindex;
+	struct xsnap_ctx *ctx;
+};
+
+struct dtenant {
+	bool used;
+	char name[TENANT_NAME_MAX];
+	uint32_t quota, pool;
+	int64_t uid, gid;	/* -1: not set */
+	uint64_t delivered_closed;	/* "delivered" of its sockets that closed (info.c) */
+};
+
+struct drule {
+	bool used;
+	uint32_t id, prio, action;
+	char tenant[TENANT_NAME_MAX];
+	int dt;			/* the tenant's index in d->tenants */
+	char match[XP_STR_MAX + 1];
+	int ifrule[MAX_IFACES];	/* the rule's id in each interface's context */
+};
+
+struct conn {
+	int fd;
+	bool hello, admin;
+	int64_t hello_by_ms;	/* disconnected if no HELLO came by then */
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	gid_t groups[MAX_GROUPS];
+	int ngroups;
+	unsigned int nsocks;	/* its client sockets */
+	/* requests of a client that is not root or in the admin group: a
+	 * token bucket (REQ_RATE a second, REQ_BURST at most), in thousandths;
+	 * throttled: out of the epoll set until the tick gives tokens back */
+	int64_t tokens;
+	bool throttled;
+};
+
+struct dsock {
+	struct xsnap_sock *s;	/* NULL: free */
+	struct conn *c;
+	int ifc;
+	int dt;			/* its tenant's index in d->tenants */
+	uint32_t gen;
+	struct xsnap_snap *snaps[MAX_SOCK_SNAPS];	/* freed with the socket */
+	/* its release watermark as the daemon keeps it (info.c): the log's
+	 * head when it opened, the highest `low` seen (clipped to the head),
+	 * and for a share-group member the group's start */
+	uint64_t start, low_seen, group_base;
+};
+
+struct config {
+	const char *sock_path;
+	const char *group;	/* socket group */
+	const char *admin_group;	/* may use control verbs */
+	int rt_prio;		/* SCHED_FIFO priority of the loop, 0: normal */
+	int verbose;
+	/* connections and client sockets of one uid (not root's or the
+	 * admin group's) */
+	unsigned int max_conns_per_uid, max_socks_per_uid;
+};
+
+struct daemon {
+	struct config cfg;
+	int epfd, lfd, sfd, nlfd;
+	gid_t sock_gid, admin_gid;
+	bool have_admin_gid, created_dir, inherited;
+	struct iface ifs[MAX_IFACES];
+	struct dtenant tenants[XSNAP_MAX_TENANTS];
+	struct drule rules[MAX_DRULES];
+	uint32_t next_rule;
+	struct conn *conns[MAX_CONNS];
+	struct dsock socks[MAX_DSOCKS];
+	unsigned int nsocks;	/* client sockets open */
+	unsigned int max_socks;	/* ... at most: MAX_DSOCKS, fewer if RLIMIT_NOFILE is low */
+	int spare;		/* a descriptor kept free for accept() at EMFILE (conn.c) */
+	bool nofile;		/* accept() is failing for lack of descriptors */
+	unsigned int nofile_refused;	/* connections refused meanwhile */
+	/* descriptors from clients (conn.c): with passrights the kernel
+	 * refuses them (SO_PASSRIGHTS 0); without, client connections are
+	 * closed by the closer thread, never by the loop, and wait in
+	 * parked[] while its queue is full (no accept meanwhile) */
+	bool passrights;
+	struct closer *closer;
+	int parked[MAX_PARKED];
+	unsigned int nparked;
+	bool listen_paused;	/* the listening socket is out of the epoll set until the tick */
+	int64_t refill_ms;	/* tokens given back up to then */
+	int64_t refused_log_ms;	/* last refusal logged; refusals left out since */
+	unsigned int refused_quiet;
+	uint8_t in[XP_MAX_MSG], out[XP_MAX_MSG];
+};
+
+extern int verbosity;
+extern char errmsg[512];	/* last library warning, for the error reply */
+
+void logmsg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define log_warn(...) logmsg(0, __VA_ARGS__)
+#define log_info(...) logmsg(1, __VA_ARGS__)
+#define log_debug(...) logmsg(2, __VA_ARGS__)
+
+static inline uint64_t ev_key(uint32_t type, uint32_t idx)
+{
+	return (uint64_t)type << 32 | idx;
+}
+
+int64_t now_ns(void);
+
+/* xsnapd.c */
+struct iface *iface_find(struct daemon *d, const char *name, bool live);
+unsigned int iface_nsocks(struct daemon *d, int ifc);
+struct dtenant *tenant_find(struct daemon *d, const char *name);
+bool peer_in_group(const struct conn *c, gid_t g);
+/* May @c open sockets of @t (and see it in STATUS and STATS)?  Root and the
+ * admin group may; anyone else if its uid is the tenant's --uid or one of
+ * its groups the tenant's --gid. */
+bool may_consume(const struct conn *c, const struct dtenant *t);
+void dsock_close(struct daemon *d, uint32_t idx);
+/* The last library message, or the errno text. */
+const char *why(int err);
+/* Handle one well-framed request of a connection that said HELLO (or the
+ * HELLO): 0, or an error that disconnects it. */
+int dispatch(struct daemon *d, struct conn *c, struct xp_msg *in);
+
+/* conn.c */
+int reply(struct conn *c, struct xp_msg *m, const int *fds, unsigned int nfds);
+int reply_err(struct daemon *d, struct conn *c, uint16_t op, int err, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+/* Before the loop: refuse descriptors on the listening socket, start the
+ * closer.  0 or -errno. */
+int conn_setup(struct daemon *d);
+/* After the loop: stop the closer (waits at most a few hundred ms). */
+void conn_teardown(struct daemon *d);
+/* Every tick: connections without HELLO, parked descriptors, the listener. */
+void conn_tick(struct daemon *d, int64_t now_ms);
+void conn_accept(struct daemon *d);
+void conn_close(struct daemon *d, int ci);
+/* One message from a client.  Return false to disconnect it. */
+bool conn_input(struct daemon *d, int ci);
+
+/* info.c */
+int op_status(struct daemon *d, struct conn *c, struct xp_msg *in);
+int op_stats(struct daemon *d, struct conn *c, struct xp_msg *in);
+/* Socket d->socks[idx] was opened / is about to be closed (the library's
+ * socket still exists): its watermark starts / is folded into its tenant's
+ * delivered_closed. */
+void dsock_opened(struct daemon *d, uint32_t idx);
+void dsock_closing(struct daemon *d, uint32_t idx);
+
+#endif /* XSNAPD_H */
