@@ -275,7 +275,7 @@ d_up() {
 	fi
 	# the in-process cases' sizes and engine priority (xsnapd's loop is
 	# the engine)
-	dctl attach "$IF" --frames 16384 --ring 4096 && dctl tenant add t0 --quota 4096 &&
+	dctl attach "$IF" --frames 16384 --ring 4096 && dctl tenant add t0 --quota 4096 --view shared &&
 		dctl rule add t0 'udp dst port 9000' --prio 10
 }
 

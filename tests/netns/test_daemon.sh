@@ -123,7 +123,10 @@ t_cli_errors() {
 	ctl_err 1 "got 'prot' \(word 3\)" rule add a 'udp dst prot 1'
 	ctl_err 1 'no tenant b' rule add b 'udp dst port 1'
 	ctl_err 1 'tenant a exists' tenant add a
-	ctl_err 1 'does not fit' tenant add big --quota 8192
+	ctl_err 1 'does not fit' tenant add big --quota 8192 --view shared
+	# a private view holds as many frames as the receive region: no more
+	ctl_err 1 'exceeds the' tenant add big --quota 16384
+	ctl_err 1 "bad view 'no room'" tenant add v --view 'no room'
 	ctl_err 1 'no rule 99' rule del 99
 	local out
 	out=$(ctl -j rule del 99 || true)

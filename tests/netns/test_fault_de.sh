@@ -192,7 +192,7 @@ t_d10_netns_deleted() {
 t_d13_attach_fails_after_load() {
 	setup
 	d_start
-	ctl tenant add big --quota 4096
+	ctl tenant add big --quota 4096 --view shared
 	ctl_fails 1 'does not fit' attach "$LAB_IF_RX" --frames 4096
 	assert_eq "$(xdp_progs)" 0 "XDP programs after the failed attach"
 	lab_invariants || fail "pins left after the failed attach"

@@ -45,7 +45,7 @@ struct config {
 	bool json, prometheus, help;
 	const char *pos[MAX_POS];
 	int npos;
-	const char *queues;
+	const char *queues, *view;
 	const char *mode, *zerocopy, *action;
 	uint64_t frames, ring, quota, pool, prio, watch;
 	int64_t uid, gid;
@@ -120,6 +120,10 @@ static const struct opt tenant_add_opts[] = {
 	  "uid allowed to consume the tenant", O(uid), 0, UINT32_MAX - 1, NULL },
 	{ "gid", 'g', OPT_I64, "GID",
 	  "gid allowed to consume the tenant", O(gid), 0, UINT32_MAX - 1, NULL },
+	{ "view", 'V', OPT_STR, "private|shared|GROUP",
+	  "what its consumers read: a private copy of its frames (default), the shared "
+	  "receive region (zero-copy, every frame of the queues), or a group's private view",
+	  O(view), 0, 0, NULL },
 	OPT_END,
 };
 static const struct opt rule_add_opts[] = {
@@ -445,7 +449,7 @@ struct st_if {
 	struct st_queue q[XSNAP_MAX_QUEUES];
 };
 struct st_tenant {
-	char name[32];
+	char name[32], view[32];
 	uint32_t quota, pool, socks;
 	int64_t uid, gid;
 };
@@ -502,6 +506,7 @@ static int get_status(int fd, const char *iface, struct status *st)
 		t->uid = xp_get_i64(&rep);
 		t->gid = xp_get_i64(&rep);
 		t->socks = xp_get_u32(&rep);
+		xp_get_str(&rep, t->view, sizeof(t->view), false);
 	}
 	st->nr = xp_get_u32(&rep);
 	if (st->nr > 65536)
@@ -549,7 +554,9 @@ static void json_tenants(const struct status *st)
 		print_id(stdout, t->uid, true);
 		printf(", \"gid\": ");
 		print_id(stdout, t->gid, true);
-		printf(", \"sockets\": %u}", t->socks);
+		printf(", \"sockets\": %u, \"view\": ", t->socks);
+		json_str(stdout, t->view);
+		printf("}");
 	}
 	printf("]");
 }
@@ -579,7 +586,71 @@ static void text_tenants(const struct status *st)
 		print_id(stdout, t->uid, false);
 		printf("  gid ");
 		print_id(stdout, t->gid, false);
-		printf("  sockets %u\n", t->socks);
+		printf("  sockets %u  view %s\n", t->socks, t->view);
+	}
+}
+
+/* Who can read what, per view: the shared view is the receive region
+ * itself (every frame of the attached queues, whoever it was for); a
+ * private view holds copies of its own tenants' frames only. */
+static const char *view_kind(const char *v)
+{
+	return !strcmp(v, XSNAP_VIEW_SHARED) ? "shared" :
+	       !strcmp(v, XSNAP_VIEW_PRIVATE) ? "private" : "group";
+}
+
+static void json_views(const struct status *st)
+{
+	bool first = true;
+
+	printf("[");
+	for (uint32_t i = 0; i < st->nt; i++) {
+		const struct st_tenant *t = &st->t[i];
+		bool own = !strcmp(t->view, XSNAP_VIEW_PRIVATE), seen = false;
+
+		for (uint32_t j = 0; j < i && !own; j++)
+			seen |= !strcmp(st->t[j].view, t->view);
+		if (seen)
+			continue;
+		printf("%s{\"view\": ", first ? "" : ", ");
+		json_str(stdout, own ? t->name : t->view);
+		printf(", \"kind\": \"%s\", \"readers\": [", view_kind(t->view));
+		for (uint32_t j = i, n = 0; j < st->nt; j++) {
+			if (own ? j != i : strcmp(st->t[j].view, t->view))
+				continue;
+			printf("%s", n++ ? ", " : "");
+			json_str(stdout, st->t[j].name);
+		}
+		printf("], \"reads\": \"%s\"}", !strcmp(t->view, XSNAP_VIEW_SHARED) ?
+			"every frame received on the attached queues (zero-copy)" :
+			"copies of its readers' frames only");
+		first = false;
+	}
+	printf("]");
+}
+
+static void text_views(const struct status *st)
+{
+	printf("views (who can read what):%s\n", st->nt ? "" : " none");
+	for (uint32_t i = 0; i < st->nt; i++) {
+		const struct st_tenant *t = &st->t[i];
+		bool own = !strcmp(t->view, XSNAP_VIEW_PRIVATE), seen = false;
+
+		for (uint32_t j = 0; j < i && !own; j++)
+			seen |= !strcmp(st->t[j].view, t->view);
+		if (seen)
+			continue;
+		if (!strcmp(t->view, XSNAP_VIEW_SHARED))
+			printf("  shared (the receive region, zero-copy): every frame received on the "
+			       "attached queues, whoever it is for, can be read by:");
+		else if (own)
+			printf("  private (%s's own): copies of its frames only, read by:", t->name);
+		else
+			printf("  group %s: copies of its tenants' frames only, read by:", t->view);
+		for (uint32_t j = i; j < st->nt; j++)
+			if (own ? j == i : !strcmp(st->t[j].view, t->view))
+				printf(" %s", st->t[j].name);
+		printf("\n");
 	}
 }
 
@@ -624,6 +695,8 @@ static int run_status(int fd, const struct config *cfg)
 		}
 		printf("], \"tenants\": ");
 		json_tenants(&st);
+		printf(", \"views\": ");
+		json_views(&st);
 		printf(", \"rules\": ");
 		json_rules(&st);
 		printf("}\n");
@@ -650,6 +723,7 @@ static int run_status(int fd, const struct config *cfg)
 			       *f->pin ? f->pin : "none");
 		}
 		text_tenants(&st);
+		text_views(&st);
 		text_rules(&st);
 	}
 	free(st.r);
@@ -672,6 +746,7 @@ static int run_tenant_add(int fd, const struct config *cfg)
 	xp_put_u32(&req, (uint32_t)cfg->pool);
 	xp_put_i64(&req, cfg->uid);
 	xp_put_i64(&req, cfg->gid);
+	xp_put_str(&req, cfg->view ? cfg->view : "");
 	snprintf(what, sizeof(what), "tenant add %s", cfg->pos[0]);
 	return simple(fd, &req, what);
 }

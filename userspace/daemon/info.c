@@ -353,6 +353,7 @@ int op_status(struct daemon *d, struct conn *c, struct xp_msg *in)
 		xp_put_i64(&m, t->uid);
 		xp_put_i64(&m, t->gid);
 		xp_put_u32(&m, t_socks[i]);
+		xp_put_str(&m, t->view);
 	}
 	n = 0;
 	for (int i = 0; i < MAX_DRULES; i++)

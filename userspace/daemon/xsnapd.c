@@ -288,7 +288,7 @@ static int iface_replay(struct daemon *d, struct iface *f)
 
 	for (int i = 0; i < XSNAP_MAX_TENANTS; i++) {
 		struct dtenant *t = &d->tenants[i];
-		XSNAP_OPTS(xsnap_tenant_opts, to, .quota = t->quota);
+		XSNAP_OPTS(xsnap_tenant_opts, to, .quota = t->quota, .view = t->view);
 		int r;
 
 		if (!t->used)
@@ -449,9 +449,19 @@ static int op_tenant_add(struct daemon *d, struct conn *c, struct xp_msg *in)
 	nt.pool = xp_get_u32(in);
 	nt.uid = xp_get_i64(in);
 	nt.gid = xp_get_i64(in);
+	xp_get_str(in, nt.view, sizeof(nt.view), true);
 	if (xp_done(in) || nt.uid < -1 || nt.uid > UINT32_MAX - 1 || nt.gid < -1 ||
 	    nt.gid > UINT32_MAX - 1 || nt.pool > (1u << 16))
 		return reply_err(d, c, XP_TENANT_ADD, -EBADMSG, "malformed TENANT_ADD");
+	/* the safe default: a view of its own, which nothing else can read;
+	 * the shared receive region only when the operator says so */
+	if (!*nt.view)
+		snprintf(nt.view, sizeof(nt.view), "%s", XSNAP_VIEW_PRIVATE);
+	if (!tenant_name_ok(nt.view))
+		return reply_err(d, c, XP_TENANT_ADD, -EINVAL,
+				 "bad view '%s': shared, private or a group name of 1..%d "
+				 "characters of A-Z a-z 0-9 _ . -",
+				 nt.view, TENANT_NAME_MAX - 1);
 	/* checked here too: with no interface attached yet nothing else
 	 * would, and the name would fail only at the next attach's replay */
 	if (!tenant_name_ok(nt.name))
@@ -470,7 +480,7 @@ static int op_tenant_add(struct daemon *d, struct conn *c, struct xp_msg *in)
 		nt.quota = 1024;
 	for (int i = 0; i < MAX_IFACES && !r; i++) {
 		struct iface *f = &d->ifs[i];
-		XSNAP_OPTS(xsnap_tenant_opts, to, .quota = nt.quota);
+		XSNAP_OPTS(xsnap_tenant_opts, to, .quota = nt.quota, .view = nt.view);
 
 		if (!f->used || f->gone)
 			continue;
@@ -495,8 +505,8 @@ static int op_tenant_add(struct daemon *d, struct conn *c, struct xp_msg *in)
 				 "tenant add %s: quota %u must be a power of two", nt.name,
 				 nt.quota);
 	*slot = nt;
-	log_info("tenant %s: added (slot %d, quota %u, uid %lld, gid %lld)", nt.name, first_slot,
-		 nt.quota, (long long)nt.uid, (long long)nt.gid);
+	log_info("tenant %s: added (slot %d, quota %u, view %s, uid %lld, gid %lld)", nt.name,
+		 first_slot, nt.quota, nt.view, (long long)nt.uid, (long long)nt.gid);
 	xp_begin(&m, d->out, sizeof(d->out), XP_TENANT_ADD, 0);
 	xp_put_u32(&m, (uint32_t)first_slot);
 	return reply(c, &m, NULL, 0);
@@ -740,7 +750,9 @@ static int op_socket(struct daemon *d, struct conn *c, struct xp_msg *in)
 		r = -errno;
 		return reply_err(d, c, XP_SOCKET, r, "%s", why(r));
 	}
-	fds[XP_FD_RX] = fd_reopen_ro(f->ctx->umem.rx_fd);
+	/* the tenant's view: its private region, or the receive region for a
+	 * tenant the operator put on the shared view; never both */
+	fds[XP_FD_RX] = fd_reopen_ro(s->t->view ? s->t->view->fd : f->ctx->umem.rx_fd);
 	fds[XP_FD_LOG] = fd_reopen_ro(s->t->shm_fd);
 	fds[XP_FD_CTL] = s->ctl_fd;
 	fds[XP_FD_EVENT] = s->efd;

@@ -61,6 +61,7 @@ struct dtenant {
 	char name[TENANT_NAME_MAX];
 	uint32_t quota, pool;
 	int64_t uid, gid;	/* -1: not set */
+	char view[TENANT_NAME_MAX];	/* "private" (default), "shared" or a group */
 	uint64_t delivered_closed;	/* "delivered" of its sockets that closed (info.c) */
 };
 

@@ -388,6 +388,7 @@ int client_tenant_add(struct xsnap_ctx *ctx, const char *name,
 	xp_put_u32(&req, 0);
 	xp_put_i64(&req, -1);
 	xp_put_i64(&req, -1);
+	xp_put_str(&req, OPTS_GET(opts, view, ""));
 	r = simple(ctx, &req, "tenant add", &slot);
 	return r ? r : (int)slot;
 }

@@ -30,8 +30,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define XP_VERSION	3	/* 2: ATTACH has the ring size; log pages have a wake word;
-				 * 3: SOCKET hands over no pool, a log can be revoked */
+/* 2: ATTACH has the ring size, log pages have a wake word; 3: SOCKET hands
+ * over no pool, a log can be revoked; 4: TENANT_ADD and STATUS carry the view */
+#define XP_VERSION	4
 #define XP_MAX_MSG	65536	/* bytes, header included */
 #define XP_MAX_FDS	8
 #define XP_STR_MAX	1024
@@ -42,7 +43,8 @@ enum xp_op {
 			 * u32 ring */
 	XP_DETACH,		/* str iface */
 	XP_STATUS,		/* str iface ("" all) -> see xsnapctl */
-	XP_TENANT_ADD,		/* str name, u32 quota, u32 pool, i64 uid, i64 gid -> u32 slot */
+	XP_TENANT_ADD,		/* str name, u32 quota, u32 pool, i64 uid, i64 gid, str view
+				 * ("" the daemon's default: private) -> u32 slot */
 	XP_TENANT_DEL,		/* str name */
 	XP_RULE_ADD,		/* str tenant, str match, u32 prio, u32 action -> u32 id */
 	XP_RULE_DEL,		/* u32 id */
