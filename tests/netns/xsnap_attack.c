@@ -449,6 +449,9 @@ static int run_fdexhaust(void)
 	return rc;
 }
 
+/* The context of holddel, loginode and consumer(): closed by main(). */
+static struct xsnap_ctx *cons_ctx;
+
 /* --- holddel, loginode --------------------------------------------------------- */
 
 /* Is a tenant pool mapped, or one of our descriptors? */
@@ -504,7 +507,7 @@ static int run_holddel(void)
 	long held = 0;
 	int r = 0, snap_err = 0;
 
-	ctx = xsnap_connect(opt.sock);
+	ctx = cons_ctx = xsnap_connect(opt.sock);
 	s = ctx ? xsnap_socket(ctx, opt.tenant, NULL) : NULL;
 	if (!s) {
 		printf("holddel: no socket of %s: %s\n", opt.tenant, strerror(errno));
@@ -541,7 +544,7 @@ static int run_holddel(void)
 
 static int run_loginode(void)
 {
-	struct xsnap_ctx *ctx = xsnap_connect(opt.sock);
+	struct xsnap_ctx *ctx = cons_ctx = xsnap_connect(opt.sock);
 	struct xsnap_sock *s = ctx ? xsnap_socket(ctx, opt.tenant, NULL) : NULL;
 	unsigned long ino;
 
@@ -607,7 +610,7 @@ static int run_statsflood(void)
 /* --- forge, notifystall --------------------------------------------------------- */
 static struct xsnap_sock *consumer(const char *mode)
 {
-	struct xsnap_ctx *ctx = xsnap_connect(opt.sock);
+	struct xsnap_ctx *ctx = cons_ctx = xsnap_connect(opt.sock);
 	struct xsnap_sock *s = ctx ? xsnap_socket(ctx, opt.tenant, NULL) : NULL;
 
 	if (!s)
@@ -681,7 +684,7 @@ int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_sig };
 	const char *mode = NULL;
-	int o;
+	int o, rc;
 
 	while ((o = getopt(argc, argv, "S:m:t:R:e:n:T:")) != -1) {
 		switch (o) {
@@ -701,24 +704,29 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	rc = -1;
 	if (!strcmp(mode, "fdpass"))
-		return run_fdpass();
-	if (!strcmp(mode, "connflood"))
-		return run_connflood();
-	if (!strcmp(mode, "sockflood") && opt.tenant)
-		return run_sockflood();
-	if (!strcmp(mode, "fdexhaust") && opt.tenant)
-		return run_fdexhaust();
-	if (!strcmp(mode, "holddel") && opt.tenant)
-		return run_holddel();
-	if (!strcmp(mode, "loginode") && opt.tenant)
-		return run_loginode();
-	if (!strcmp(mode, "statsflood"))
-		return run_statsflood();
-	if (!strcmp(mode, "forge") && opt.tenant)
-		return run_forge();
-	if (!strcmp(mode, "notifystall") && opt.tenant)
-		return run_notifystall();
+		rc = run_fdpass();
+	else if (!strcmp(mode, "connflood"))
+		rc = run_connflood();
+	else if (!strcmp(mode, "sockflood") && opt.tenant)
+		rc = run_sockflood();
+	else if (!strcmp(mode, "fdexhaust") && opt.tenant)
+		rc = run_fdexhaust();
+	else if (!strcmp(mode, "holddel") && opt.tenant)
+		rc = run_holddel();
+	else if (!strcmp(mode, "loginode") && opt.tenant)
+		rc = run_loginode();
+	else if (!strcmp(mode, "statsflood"))
+		rc = run_statsflood();
+	else if (!strcmp(mode, "forge") && opt.tenant)
+		rc = run_forge();
+	else if (!strcmp(mode, "notifystall") && opt.tenant)
+		rc = run_notifystall();
+	if (cons_ctx)
+		xsnap_close(cons_ctx);
+	if (rc >= 0)
+		return rc;
 usage:
 	fprintf(stderr, "usage: xsnap_attack -S SOCK -m MODE [-t TENANT] [-R READY] [-e EXPECT]\n"
 			"                    [-n N] [-T SECONDS]\n"
