@@ -486,7 +486,8 @@ struct xsnap_snap_opts {
 	uint32_t frames;	/* the last N frames of the log */
 	uint32_t last_ms;	/* frames received in the last T milliseconds */
 	uint64_t seq_first;	/* a sequence range [seq_first, seq_last] */
-	uint64_t seq_last;	/* 0: up to the newest */
+	uint64_t seq_last;	/* 0 (or any number at or past the newest, UINT64_MAX
+				 * included): up to the newest */
 };
 
 /**
@@ -497,8 +498,9 @@ struct xsnap_snap_opts {
  * Frames that arrive later never appear in it; its frames are not reclaimed
  * until it is closed (they count against the tenant's quota, so a snapshot
  * held long makes the tenant drop new frames once its log is full).  Ranges
- * are clipped to what the log still retains.  Taking it copies only the
- * entries' descriptors, never frame bytes.
+ * are clipped to what the log still retains; a snapshot that is empty
+ * (a range the log no longer or not yet holds) pins nothing.  Taking it
+ * copies only the entries' descriptors, never frame bytes.
  *
  * Return: a snapshot, or NULL with errno EINVAL (no or several selectors),
  * ENOMEM.

@@ -1630,4 +1630,110 @@ TEST(c5_tx_stalls_without_loss_until_completions)
 	sim_free(sim);
 }
 
+/* Item 8: 64-bit commit stamps.  The stamp is forced to just below 2^32,
+ * then three commits cross it: every snapshot keeps seeing the versions
+ * current when it was taken (a 32-bit stamp wraps to 0 at the second
+ * commit, and the snapshots taken before it see the new version). */
+TEST(c4_commit_stamps_cross_2_32)
+{
+	struct sim *sim = sim_new(FRAMES);
+	XSNAP_OPTS(xsnap_snap_opts, all, .frames = 16);
+	struct xsnap_snap *sn[4];
+	struct xsnap_frame *v[8], *sv[8], *lv[8];
+	struct xsnap_sock *s, *late;
+	/* tags each snapshot must see for seq 1..3 */
+	static const uint32_t want[4][3] = {
+		{ 1, 2, 3 }, { 0x91, 2, 3 }, { 0x91, 0x92, 3 }, { 0x91, 0x92, 0x93 },
+	};
+
+	REQUIRE(sim);
+	xsnap_tenant_add(sim->ctx, "t", NULL);
+	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	REQUIRE((late = xsnap_socket(sim->ctx, "t", NULL)));
+	for (uint32_t i = 1; i <= 3; i++)
+		sim_rx(sim, 1, 0, i);
+	REQUIRE(xsnap_recv(s, v, 8, 0) == 3);
+	/* 2^32 - 2 commits so far (setting the counter stands in for them) */
+	sim->ctx->tenants[0]->commit_stamp = UINT32_MAX - 1;
+	for (int k = 0; k < 3; k++) {
+		uint8_t *w;
+
+		REQUIRE((sn[k] = xsnap_snapshot(s, &all)));
+		REQUIRE((w = xsnap_frame_cow(s, &v[k])));
+		w[0] = (uint8_t)(0x91 + k);
+		CHECK_EQ(xsnap_frame_commit(s, v[k]), 1);
+	}
+	REQUIRE((sn[3] = xsnap_snapshot(s, &all)));
+	CHECK(sim->ctx->tenants[0]->commit_stamp == (uint64_t)UINT32_MAX + 2);
+	for (int k = 0; k < 4; k++) {
+		CHECK_EQ(xsnap_snap_next(sn[k], sv, 8), 3);
+		for (int i = 0; i < 3; i++) {
+			CHECK_EQ(tag_of(sv[i]) & 0xff, want[k][i]);
+			CHECK_EQ(xsnap_frame_version(sv[i]), want[k][i] > 3);
+		}
+	}
+	/* a reader that had not received them gets the new versions */
+	CHECK_EQ(xsnap_recv(late, lv, 8, 0), 3);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(tag_of(lv[i]) & 0xff, want[3][i]);
+	xsnap_release(late, lv, 3);
+	xsnap_release(s, v, 3);
+	for (int k = 0; k < 4; k++)
+		xsnap_snap_close(sn[k]);
+	engine_poll(sim->ctx);
+	CHECK_EQ(sim->ctx->tenants[0]->nold, 0);
+	check_conservation(sim);
+	xsnap_sock_close(s);
+	xsnap_sock_close(late);
+	sim_free(sim);
+}
+
+/* Item 8: a range ending at UINT64_MAX is "up to the newest", not an empty
+ * range (seq_last + 1 wrapped to 0); and a snapshot that holds nothing (a
+ * range beyond the log) pins nothing: new frames still evict old ones. */
+TEST(c4_snapshot_range_to_uint64_max)
+{
+	struct sim *sim = sim_new(FRAMES);
+	XSNAP_OPTS(xsnap_tenant_opts, q16, .quota = 16);
+	XSNAP_OPTS(xsnap_snap_opts, upto_max, .seq_first = 1, .seq_last = UINT64_MAX);
+	XSNAP_OPTS(xsnap_snap_opts, beyond, .seq_first = 1000, .seq_last = UINT64_MAX);
+	XSNAP_OPTS(xsnap_stats, st);
+	struct xsnap_frame *v[64];
+	struct xsnap_snap *sn, *empty;
+	struct xsnap_sock *s;
+	int n;
+
+	REQUIRE(sim);
+	xsnap_tenant_add(sim->ctx, "t", &q16);
+	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	for (uint32_t i = 1; i <= 10; i++)
+		sim_rx(sim, 1, 0, i);
+	n = xsnap_recv(s, v, 64, 0);
+	CHECK_EQ(n, 10);
+	xsnap_release(s, v, (unsigned int)n);
+	REQUIRE((sn = xsnap_snapshot(s, &upto_max)));
+	CHECK_EQ(xsnap_snap_len(sn), 10);
+	n = xsnap_snap_next(sn, v, 64);
+	CHECK_EQ(n, 10);
+	for (int i = 0; i < n; i++)
+		CHECK_EQ(xsnap_frame_seq(v[i]), 1 + i);
+	xsnap_snap_close(sn);
+	REQUIRE((empty = xsnap_snapshot(s, &beyond)));
+	CHECK_EQ(xsnap_snap_len(empty), 0);
+	CHECK_EQ(xsnap_snap_next(empty, v, 64), 0);
+	/* 40 more frames through a quota of 16: evicted, never dropped */
+	for (uint32_t i = 11; i <= 50; i++) {
+		sim_rx(sim, 1, 0, i);
+		while ((n = xsnap_recv(s, v, 64, 0)) > 0)
+			xsnap_release(s, v, (unsigned int)n);
+	}
+	CHECK_EQ(xsnap_stats(sim->ctx, "t", &st), 0);
+	CHECK_EQ(st.quota_drops, 0);
+	CHECK_EQ(st.rx_frames, 50);
+	xsnap_snap_close(empty);
+	check_conservation(sim);
+	xsnap_sock_close(s);
+	sim_free(sim);
+}
+
 TEST_MAIN()

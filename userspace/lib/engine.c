@@ -65,8 +65,9 @@ uint64_t engine_horizon(const struct tenant *t)
 		if (low < h)
 			h = low;
 	}
+	/* an empty snapshot holds no entry: it must not hold back eviction */
 	for (const struct xsnap_snap *sn = t->snaps; sn; sn = sn->next)
-		if (sn->first < h)
+		if (sn->first < sn->end && sn->first < h)
 			h = sn->first;
 	return h;
 }

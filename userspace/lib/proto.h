@@ -30,7 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define XP_VERSION	2	/* 2: ATTACH has the ring size; log pages have a wake word */
+#define XP_VERSION	3	/* 2: ATTACH has the ring size; log pages have a wake word;
+				 * 3: log entries carry 64-bit commit stamps */
 #define XP_MAX_MSG	65536	/* bytes, header included */
 #define XP_MAX_FDS	8
 #define XP_STR_MAX	1024

@@ -265,12 +265,15 @@ struct log_ent {
 	uint64_t seq;
 	uint64_t rx_ns;
 	uint64_t addr;		/* UMEM address of the first byte of the frame */
+	uint64_t stamp;		/* tenant commit stamp that installed this version (0: received);
+				 * 64-bit: a 32-bit count wraps after 2^32 commits (72 minutes
+				 * at 1 M/s) and then orders versions wrongly */
 	uint32_t len;
 	uint32_t version;
 	uint32_t flow_hash;
 	_Atomic uint32_t sc;
-	uint32_t stamp;		/* tenant commit stamp that installed this version (0: received) */
 	uint32_t queue;		/* receive queue id (0 for a fresh frame) */
+	uint32_t pad;
 };
 
 /* An old version replaced by a commit, kept until no reader can hold it:
@@ -279,10 +282,10 @@ struct log_ent {
 struct superseded {
 	uint64_t seq;
 	uint64_t addr;
+	uint64_t stamp;		/* when it was installed */
+	uint64_t replaced;	/* commit stamp that replaced it */
 	uint32_t len;
 	uint32_t version;
-	uint32_t stamp;		/* when it was installed */
-	uint32_t replaced;	/* commit stamp that replaced it */
 };
 
 struct xsnap_snap;
@@ -361,7 +364,7 @@ struct tenant {
 	struct superseded *old;	/* ring of pool_frames + 1 entries */
 	uint32_t nold, old_head;
 	uint32_t tx_inflight;	/* transmits not yet completed */
-	uint32_t commit_stamp;	/* commits so far; orders versions against snapshots */
+	uint64_t commit_stamp;	/* commits so far; orders versions against snapshots */
 	bool dead;		/* deleted; freed when its last socket closes */
 	struct tenant *next_dead;
 	/* counters (engine-owned, read under the engine lock) */
@@ -496,7 +499,7 @@ struct xsnap_snap {
 	struct xsnap_snap *next;	/* in the tenant's list */
 	uint64_t first, end;	/* pinned range [first, end) */
 	uint64_t pos;		/* next to return */
-	uint32_t stamp;		/* tenant commit stamp when taken */
+	uint64_t stamp;		/* tenant commit stamp when taken */
 	uint32_t remote_id;	/* client: the daemon's id of the snapshot */
 	struct xsnap_frame *views;	/* end - first entries, filled as read */
 };
