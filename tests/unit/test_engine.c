@@ -1736,4 +1736,80 @@ TEST(c4_snapshot_range_to_uint64_max)
 	sim_free(sim);
 }
 
+/* Frames of @s's fresh pool, each written with tag @tag0 + i. */
+static void fresh_frames(struct xsnap_sock *s, struct xsnap_frame **f, unsigned int n,
+			 uint32_t tag0)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		uint32_t tag = tag0 + i;
+		uint8_t *w;
+
+		REQUIRE((f[i] = xsnap_frame_alloc(s, 64)));
+		REQUIRE((w = xsnap_frame_cow(s, &f[i])));
+		memset(w, 0, 64);
+		memcpy(w, &tag, sizeof(tag));
+	}
+}
+
+/*
+ * Item 9: the transmit-owner FIFO.  Tenant a sends a whole ring (its fair
+ * share alone) and the kernel takes it off the TX ring without completing
+ * it; tenant b is added (shares halve) and queues its share on the now
+ * empty ring: one and a half rings in flight.  The completions must be
+ * credited to their senders: a FIFO of one ring's entries lets b's
+ * entries overwrite a's, so a never gets 32 of its frames back (it can
+ * never send again) and b's count underflows.
+ */
+TEST(c5_tx_owners_with_a_tenant_added_in_flight)
+{
+	struct sim *sim = sim_new(FRAMES);
+	struct xsnap_frame *fa[RING], *fb[RING / 2];
+	struct xsnap_sock *a, *b;
+	struct tenant *ta, *tb;
+	XSNAP_OPTS(xsnap_stats, st);
+
+	REQUIRE(sim);
+	REQUIRE(xsnap_tenant_add(sim->ctx, "a", NULL) == 0);
+	REQUIRE((a = xsnap_socket(sim->ctx, "a", NULL)));
+	ta = sim->ctx->tenants[0];
+	fresh_frames(a, fa, RING, 0);
+	CHECK_EQ(xsnap_send(a, fa, RING), RING);	/* the whole ring: one tenant */
+	CHECK_EQ(sim_tx_take(sim, RING), RING);		/* in flight, not completed */
+	REQUIRE(xsnap_tenant_add(sim->ctx, "b", NULL) == 1);
+	REQUIRE((b = xsnap_socket(sim->ctx, "b", NULL)));
+	tb = sim->ctx->tenants[1];
+	fresh_frames(b, fb, RING / 2, 1000);
+	CHECK_EQ(xsnap_send(b, fb, RING / 2), RING / 2);	/* b's share, ring empty */
+	CHECK_EQ(ta->tx_inflight, RING);
+	CHECK_EQ(tb->tx_inflight, RING / 2);
+	/* in order: a's frames complete first */
+	CHECK_EQ(sim_tx_complete(sim, RING), RING);
+	engine_poll(sim->ctx);
+	CHECK_EQ(ta->tx_inflight, 0);
+	CHECK_EQ(tb->tx_inflight, RING / 2);
+	CHECK_EQ(sim_tx_take(sim, RING), RING / 2);
+	CHECK_EQ(sim_tx_complete(sim, RING), RING / 2);
+	engine_poll(sim->ctx);
+	CHECK_EQ(ta->tx_inflight, 0);
+	CHECK_EQ(tb->tx_inflight, 0);
+	CHECK_EQ(xsnap_stats(sim->ctx, "a", &st), 0);
+	CHECK_EQ(st.tx_completed, RING);
+	CHECK_EQ(st.pool_free, POOL);
+	CHECK_EQ(xsnap_stats(sim->ctx, "b", &st), 0);
+	CHECK_EQ(st.tx_completed, RING / 2);
+	CHECK_EQ(st.pool_free, POOL);
+	/* both send again */
+	fresh_frames(a, fa, 1, 0);
+	fresh_frames(b, fb, 1, 0);
+	CHECK_EQ(xsnap_send(a, fa, 1), 1);
+	CHECK_EQ(xsnap_send(b, fb, 1), 1);
+	CHECK_EQ(sim_tx(sim, NULL, NULL, 0), 2);
+	engine_poll(sim->ctx);
+	CHECK_EQ(ta->tx_inflight + tb->tx_inflight, 0);
+	check_conservation(sim);
+	xsnap_sock_close(a);
+	xsnap_sock_close(b);
+	sim_free(sim);
+}
+
 TEST_MAIN()

@@ -190,7 +190,7 @@ struct xsnap_ctx *ctx_new(uint32_t frames, uint32_t nq, uint32_t ring, uint32_t 
 	pthread_mutex_init(&ctx->engine_lock, NULL);
 	err = umem_create(&ctx->umem, frames, tenants, pool);
 	for (uint32_t i = 0; !err && i < nq; i++) {
-		ctx->q[i].tx_owner = calloc(ring, 1);
+		ctx->q[i].tx_owner = calloc(tx_owner_cap(ctx), 1);
 		if (!ctx->q[i].tx_owner)
 			err = -ENOMEM;
 	}

@@ -119,7 +119,7 @@ void engine_complete(struct xsnap_ctx *ctx)
 		n = xsk_ring_cons__peek(&q->comp, RX_BATCH, &idx);
 		for (uint32_t i = 0; i < n; i++) {
 			uint64_t addr = *xsk_ring_cons__comp_addr(&q->comp, idx + i);
-			uint8_t slot = q->tx_owner[q->tx_cons++ & (ctx->ring_size - 1)];
+			uint8_t slot = q->tx_owner[q->tx_cons++ & (tx_owner_cap(ctx) - 1)];
 			struct tenant *t = slot < XSNAP_MAX_TENANTS ? ctx->tenants[slot] : NULL;
 
 			umem_put(&ctx->umem, xsk_umem__add_offset_to_addr(addr));

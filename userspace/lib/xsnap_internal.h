@@ -385,7 +385,7 @@ struct queue {
 	uint32_t outstanding;	/* chunks handed to the kernel, not yet received */
 	bool zerocopy;
 	uint8_t *tx_owner;	/* tenant slot of each transmit in flight, in order */
-	uint32_t tx_prod, tx_cons;	/* FIFO indexes into tx_owner (ring_size) */
+	uint32_t tx_prod, tx_cons;	/* FIFO indexes into tx_owner (tx_owner_cap()) */
 };
 
 /*
@@ -503,6 +503,21 @@ struct xsnap_snap {
 	uint32_t remote_id;	/* client: the daemon's id of the snapshot */
 	struct xsnap_frame *views;	/* end - first entries, filled as read */
 };
+
+/*
+ * Entries of a queue's transmit-owner FIFO.  A transmit is in flight from
+ * xsnap_send() until its completion is read; the kernel takes a descriptor
+ * off the TX ring only with a completion-ring slot reserved for it, so a
+ * queue has at most its TX ring plus its completion ring in flight: two
+ * rings, e.g. when a tenant added while a ring's worth waits for
+ * completions queues its share on the emptied TX ring.  The sender also
+ * never queues more than the FIFO has free (tx_queue_frames()), so an
+ * owner is never overwritten whatever a driver does.
+ */
+static inline uint32_t tx_owner_cap(const struct xsnap_ctx *ctx)
+{
+	return 2 * ctx->ring_size;
+}
 
 /* ctx.c */
 struct xsnap_ctx *ctx_new(uint32_t frames, uint32_t nq, uint32_t ring, uint32_t tenants,
