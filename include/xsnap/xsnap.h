@@ -352,9 +352,17 @@ XSNAP_API void xsnap_release(struct xsnap_sock *sock, struct xsnap_frame **v, un
  *       struct sockaddr_in6, as the frame was IPv4 or IPv6).
  * @srclen: in: size of @src; out: size of the address.
  *
- * Frames of the tenant that are not UDP (or are IP fragments) are skipped:
- * released and counted in xsnap_stats.recvfrom_skipped.  The frame itself is
- * released before the call returns.
+ * Only whole datagrams whose UDP checksum verifies are returned, as
+ * recvfrom(2) returns them: frames of the tenant that are not UDP, IP
+ * fragments (first or later, IPv4 or IPv6: fragmented datagrams are not
+ * reassembled, so a datagram of a covered port that was fragmented on its
+ * way is never returned) and datagrams with a bad checksum (or, over IPv6,
+ * none) are skipped: released and counted in xsnap_stats.recvfrom_skipped
+ * (and recvfrom_fragments, recvfrom_bad_csum).  An IPv4 datagram without a
+ * checksum (0) is returned, and so is one whose checksum field holds only
+ * the pseudo-header's sum: a local sender's checksum offload that nothing
+ * completed (over veth the kernel trusts such frames; AF_XDP sees the bytes
+ * alone).  The frame itself is released before the call returns.
  *
  * Return: payload bytes copied (or the full length with MSG_TRUNC), or
  * -EAGAIN (MSG_DONTWAIT and nothing waiting), -EINVAL, -EINTR, -ENOENT
@@ -554,7 +562,8 @@ struct xsnap_stats {
 	uint64_t tx_frames;	/* frames queued by xsnap_send */
 	uint64_t tx_completed;
 	uint64_t snapshots;	/* snapshots taken */
-	uint64_t recvfrom_skipped;	/* non-UDP frames skipped by xsnap_recvfrom */
+	uint64_t recvfrom_skipped;	/* frames xsnap_recvfrom skipped: not UDP, IP
+					 * fragments, bad checksums */
 	uint32_t pool_free;	/* free chunks in the tenant's pool (summed) */
 	uint32_t view_private;	/* tenants that read a private view (1 or 0 for a tenant) */
 	uint64_t view_copies;	/* frames the engine copied into their private view(s),
@@ -562,6 +571,10 @@ struct xsnap_stats {
 				 * several tenants counts under each) */
 	uint32_t view_held;	/* chunks of their private view(s) that logs hold now */
 	uint32_t pad2;
+	/* tenant (or summed), part of recvfrom_skipped */
+	uint64_t recvfrom_fragments;	/* IP fragments (never returned as datagrams) */
+	uint64_t recvfrom_bad_csum;	/* UDP datagrams whose checksum does not verify
+					 * (or, IPv6, is 0) */
 };
 
 /**

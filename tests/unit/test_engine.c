@@ -732,8 +732,8 @@ static void udp_frame(struct frame *fr, int v6, const char *text)
 		frame_ipv4(fr, "10.1.2.3", "10.1.2.4", 0);
 	frame_udp(fr, 4242, 9000);
 	frame_payload(fr, strlen(text));
-	frame_finish(fr);
 	memcpy(fr->b + fr->l4_off + 8, text, strlen(text));
+	frame_finish(fr);	/* after the payload: the checksum covers it */
 }
 
 TEST(recvfrom_udp_ipv4_ipv6)
@@ -788,6 +788,116 @@ TEST(recvfrom_udp_ipv4_ipv6)
 	CHECK_EQ(st.recvfrom_skipped, 1);
 	CHECK_EQ(engine_horizon(sim->ctx->tenants[0]), sim->ctx->tenants[0]->head);
 	xsnap_sock_close(s);
+	sim_free(sim);
+}
+
+/* A UDP datagram of tenant frames (@v6), payload @text; @frag: IPv4 frag
+ * field (IP_MF | offset / 8) or, for IPv6, 1 for a Fragment header with
+ * M set, 2 for an atomic fragment (offset 0, M clear). */
+static void udp_frame_frag(struct frame *fr, int v6, const char *text, uint16_t frag)
+{
+	memset(fr, 0, sizeof(*fr));
+	frame_eth(fr);
+	if (v6) {
+		frame_ipv6(fr, "fd00::1", "fd00::2");
+		if (frag)
+			frame_ipv6_ext(fr, 44, 0);
+	} else {
+		frame_ipv4(fr, "10.1.2.3", "10.1.2.4", 0);
+		frame_ipv4_frag(fr, frag);
+	}
+	frame_udp(fr, 4242, 9000);
+	frame_payload(fr, strlen(text));
+	memcpy(fr->b + fr->l4_off + 8, text, strlen(text));
+	if (v6 && frag == 2)
+		frame_put16(fr, fr->frag_off + 2, 0);
+	frame_finish(fr);
+}
+
+/* The folded sum of @fr's UDP pseudo-header: what a sender that offloads
+ * the checksum leaves in the field for the device to complete. */
+static uint16_t pseudo_sum(const struct frame *fr)
+{
+	const uint8_t *a = fr->b + fr->l3_off + (fr->l3 == 4 ? 12 : 8);
+	uint32_t sum = 17 + (uint32_t)(fr->len - fr->l4_off);
+
+	for (int i = 0; i < (fr->l3 == 4 ? 8 : 32); i += 2)
+		sum += (uint32_t)(a[i] << 8 | a[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+/*
+ * Item 10: xsnap_recvfrom() returns whole datagrams with a valid checksum
+ * only, as recvfrom(2) does: a bad checksum (or IPv6's forbidden zero) is
+ * dropped, IP fragments (first, later, IPv4 and IPv6) are skipped, never
+ * returned as a datagram; IPv4 without a checksum (0), an IPv6 atomic
+ * fragment (offset 0, M clear: a whole datagram) and a checksum left to an
+ * offload that never completed it are fine.
+ */
+TEST(recvfrom_skips_fragments_and_bad_checksums)
+{
+	static const char *want[] = { "good v4", "nocsum v4", "good v6", "atomic v6",
+				      "partial v4", "partial v6" };
+	struct sim *sim = sim_new(FRAMES);
+	struct xsnap_sock *s;
+	struct frame fr;
+	char buf[64];
+	ssize_t n;
+
+	REQUIRE(sim);
+	xsnap_tenant_add(sim->ctx, "t", NULL);
+	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	udp_frame_frag(&fr, 0, "good v4", 0);
+	sim_rx_bytes(sim, 1, fr.b, (uint32_t)fr.len);
+	udp_frame_frag(&fr, 0, "bad csum v4", 0);
+	fr.b[fr.l4_off + 8] ^= 0x20;				/* payload changed */
+	sim_rx_bytes(sim, 1, fr.b, (uint32_t)fr.len);
+	udp_frame_frag(&fr, 0, "nocsum v4", 0);
+	frame_put16(&fr, fr.l4_off + 6, 0);			/* IPv4: no checksum */
+	sim_rx_bytes(sim, 1, fr.b, (uint32_t)fr.len);
+	udp_frame_frag(&fr, 1, "nocsum v6", 0);
+	frame_put16(&fr, fr.l4_off + 6, 0);			/* IPv6: forbidden */
+	sim_rx_bytes(sim, 1, fr.b, (uint32_t)fr.len);
+	udp_frame_frag(&fr, 1, "good v6", 0);
+	sim_rx_bytes(sim, 1, fr.b, (uint32_t)fr.len);
+	udp_frame_frag(&fr, 0, "first fragment v4", 0x2000);	/* MF, offset 0 */
+	sim_rx_bytes(sim, 1, fr.b, (uint32_t)fr.len);
+	udp_frame_frag(&fr, 0, "later fragment v4", 185);	/* offset 1480 */
+	sim_rx_bytes(sim, 1, fr.b, (uint32_t)fr.len);
+	udp_frame_frag(&fr, 1, "first fragment v6", 1);
+	sim_rx_bytes(sim, 1, fr.b, (uint32_t)fr.len);
+	udp_frame_frag(&fr, 1, "atomic v6", 2);
+	sim_rx_bytes(sim, 1, fr.b, (uint32_t)fr.len);
+	/* checksum offload never completed (a local sender over veth): the
+	 * field holds the pseudo-header's sum, taken for "not computed" */
+	for (int v6 = 0; v6 < 2; v6++) {
+		udp_frame_frag(&fr, v6, v6 ? "partial v6" : "partial v4", 0);
+		frame_put16(&fr, fr.l4_off + 6, pseudo_sum(&fr));
+		sim_rx_bytes(sim, 1, fr.b, (uint32_t)fr.len);
+	}
+
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		memset(buf, 0, sizeof(buf));
+		n = xsnap_recvfrom(s, buf, sizeof(buf), MSG_DONTWAIT, NULL, NULL);
+		CHECK_EQ(n, (ssize_t)strlen(want[i]));
+		if (strcmp(buf, want[i]))
+			fprintf(stderr, "datagram %zu: '%s', expected '%s'\n", i, buf, want[i]);
+		CHECK(!strcmp(buf, want[i]));
+	}
+	CHECK_EQ(xsnap_recvfrom(s, buf, sizeof(buf), MSG_DONTWAIT, NULL, NULL), -EAGAIN);
+	XSNAP_OPTS(xsnap_stats, st);
+	CHECK_EQ(xsnap_stats(sim->ctx, "t", &st), 0);
+	CHECK_EQ(st.recvfrom_skipped, 5);
+	CHECK_EQ(st.recvfrom_bad_csum, 2);
+	CHECK_EQ(st.recvfrom_fragments, 3);
+	/* the counters outlive the socket */
+	xsnap_sock_close(s);
+	CHECK_EQ(xsnap_stats(sim->ctx, "t", &st), 0);
+	CHECK_EQ(st.recvfrom_skipped, 5);
+	CHECK_EQ(st.recvfrom_bad_csum, 2);
+	CHECK_EQ(st.recvfrom_fragments, 3);
 	sim_free(sim);
 }
 

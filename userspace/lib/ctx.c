@@ -471,6 +471,8 @@ static void tenant_stats(struct xsnap_ctx *ctx, struct tenant *t, struct xsnap_s
 	st->delivered += t->closed_delivered;
 	st->bad_releases += t->closed_bad_releases;
 	st->recvfrom_skipped += t->closed_skipped;
+	st->recvfrom_fragments += t->closed_fragments;
+	st->recvfrom_bad_csum += t->closed_bad_csum;
 	st->sockets += t->nsocks;
 	st->held += (uint32_t)(t->head - t->tail);
 	st->evicted += t->evicted;
@@ -491,6 +493,8 @@ static void tenant_stats(struct xsnap_ctx *ctx, struct tenant *t, struct xsnap_s
 		/* socket counters are written by their owner (thread or client
 		 * process), atomically: one writer, relaxed */
 		st->recvfrom_skipped += atomic_load_explicit(&c->skipped, memory_order_relaxed);
+		st->recvfrom_fragments += atomic_load_explicit(&c->fragments, memory_order_relaxed);
+		st->recvfrom_bad_csum += atomic_load_explicit(&c->bad_csum, memory_order_relaxed);
 		st->delivered += atomic_load_explicit(&c->delivered, memory_order_relaxed);
 		st->bad_releases += atomic_load_explicit(&c->bad_releases, memory_order_relaxed);
 	}

@@ -31,7 +31,8 @@
 #include <stdint.h>
 
 #define XP_VERSION	3	/* 2: ATTACH has the ring size; log pages have a wake word;
-				 * 3: log entries carry 64-bit commit stamps */
+				 * 3: log entries carry 64-bit commit stamps, STATS
+				 * the recvfrom fragment and checksum counters */
 #define XP_MAX_MSG	65536	/* bytes, header included */
 #define XP_MAX_FDS	8
 #define XP_STR_MAX	1024
@@ -121,7 +122,7 @@ int xp_done(const struct xp_msg *m);
 	X(kernel_fill_empty) X(frames_total) X(frames_free) X(frames_kernel) X(zerocopy)  \
 	X(xdp_mode) X(frames_logged) X(evicted) X(cow) X(commits) X(tx_frames)            \
 	X(tx_completed) X(snapshots) X(recvfrom_skipped) X(pool_free) X(view_private)       \
-	X(view_copies) X(view_held)
+	X(view_copies) X(view_held) X(recvfrom_fragments) X(recvfrom_bad_csum)
 #define XP_STATS_XDP 16
 
 struct xsnap_stats;

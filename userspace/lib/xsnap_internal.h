@@ -335,8 +335,11 @@ struct sock_ctl {
 	_Atomic uint64_t low;	/* every seq < low is released by this socket */
 	_Atomic uint32_t share;	/* share mode: index << 16 | members (engine writes) */
 	_Atomic uint32_t waiting;	/* WAIT_* (consumer sets, engine takes) */
-	/* consumer-written, read by stats: atomic (one writer, relaxed) */
+	/* consumer-written, read by stats: atomic (one writer, relaxed);
+	 * xsnap_recvfrom(): skipped frames, of which fragments and bad
+	 * checksums */
 	_Atomic uint64_t delivered, bad_releases, skipped;
+	_Atomic uint64_t fragments, bad_csum;
 };
 
 #define SOCK_CTL_SIZE 4096
@@ -372,6 +375,7 @@ struct tenant {
 	uint64_t cow, commits, tx_frames, tx_completed, snapshots;
 	/* folded in from closed sockets */
 	uint64_t closed_delivered, closed_bad_releases, closed_skipped;
+	uint64_t closed_fragments, closed_bad_csum;
 };
 
 struct queue {
