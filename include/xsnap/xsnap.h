@@ -224,7 +224,9 @@ XSNAP_API int xsnap_tenant_add(struct xsnap_ctx *ctx, const char *name,
  * @name: tenant name.
  *
  * When it returns, the tenant's rules are gone and no new frame is logged for
- * it.  Its open sockets first receive what was already logged, then
+ * it, and every frame the XDP program had tagged for it has left the rx
+ * rings: a tenant added afterwards, which may take the same slot, never
+ * receives one of them.  Its open sockets first receive what was already logged, then
  * xsnap_recv() fails with -ENOENT; close them.  Its frames, snapshots and
  * pool are reclaimed when its last socket closes.
  *

@@ -375,6 +375,27 @@ int engine_poll(struct xsnap_ctx *ctx)
 	return (int)total;
 }
 
+void engine_drain(struct xsnap_ctx *ctx)
+{
+	uint32_t until[XSNAP_MAX_QUEUES];
+	bool left;
+
+	/* acquire: pairs with the kernel's release of the producer index, so
+	 * the descriptors before it are visible when engine_poll() reads them */
+	for (uint32_t qi = 0; qi < ctx->nq; qi++)
+		until[qi] = __atomic_load_n(ctx->q[qi].rx.producer, __ATOMIC_ACQUIRE);
+	do {
+		left = false;
+		for (uint32_t qi = 0; qi < ctx->nq; qi++)
+			if ((int32_t)(until[qi] - *ctx->q[qi].rx.consumer) > 0)
+				left = true;
+		/* each pass moves at least one descriptor of every queue that
+		 * has one: bounded by what the rings held at the start */
+		if (left)
+			engine_poll(ctx);
+	} while (left);
+}
+
 static int64_t mono_ns(void)
 {
 	struct timespec ts;

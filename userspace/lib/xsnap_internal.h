@@ -584,6 +584,18 @@ int engine_thread_start(struct xsnap_ctx *ctx, uint64_t cpus, uint32_t prio);
 void engine_thread_stop(struct xsnap_ctx *ctx);
 /* Nudge the engine thread (a control change it should see now). */
 void engine_thread_kick(struct xsnap_ctx *ctx);
+/*
+ * engine_drain() - move every frame the rx rings hold now (engine_lock
+ * held).  The slot barrier of xsnap_tenant_del(): after the rule flip
+ * that retired a slot, steer_apply() waited for an RCU grace period, so
+ * every program run that could still tag a frame with the slot's bit has
+ * ended, and with it the NAPI poll that flushed its redirects to the ring
+ * (the kernel flushes before it leaves the poll).  So every such frame is
+ * before the producer index read here; once the engine has consumed past
+ * it, none is left anywhere the engine looks, and the slot may go to a
+ * new tenant.  Bounded by what the rings held at the start.
+ */
+void engine_drain(struct xsnap_ctx *ctx);
 void engine_refill(struct xsnap_ctx *ctx);
 void engine_reclaim(struct xsnap_ctx *ctx, struct tenant *t);
 void engine_evict(struct xsnap_ctx *ctx, struct tenant *t, uint64_t upto);
