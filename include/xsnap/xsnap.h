@@ -248,7 +248,14 @@ XSNAP_API int xsnap_tenant_del(struct xsnap_ctx *ctx, const char *name);
  * The new rule set is applied atomically: a frame sees either the old or the
  * new set, never a mix.  A frame matching several deliver rules goes to the
  * union of their tenants; drop/pass rules win over deliver rules of worse
- * (higher) prio and ties.
+ * (higher) prio and ties.  A first fragment is matched by its ports (also
+ * one too short for its whole UDP/TCP header); later fragments and frames
+ * whose UDP/TCP header cannot be read match only rules without port terms;
+ * an IPv6 frame whose extension chain is not followed to its end (more
+ * than 6 headers, or cut by a first fragment) matches rules without
+ * protocol or port terms, and drop rules whose other terms match (so a
+ * drop rule cannot be bypassed).  Malformed frames and non-IP frames match
+ * no rule.
  *
  * Return: the rule id (> 0), or -ENOENT (unknown tenant), -EINVAL (malformed
  * match; the message names the offending word), -ENOSPC (too many rules,

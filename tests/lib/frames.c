@@ -268,9 +268,9 @@ void frame_finish(struct frame *f)
 	/* UDP length and checksum, over the pseudo-header and the rest of the
 	 * frame (the parser does not verify it; xsnap_recvfrom does).  A
 	 * fragment's covers what the frame holds, not the whole datagram. */
-	if (f->proto == 17 && f->l4_off)
+	/* (a cut header, a test's malformed frame, may lack these fields) */
+	if (f->proto == 17 && f->l4_off && f->len >= f->l4_off + 6)
 		frame_put16(f, f->l4_off + 4, (uint16_t)(f->len - f->l4_off));
-	/* (a cut header, a test's malformed frame, has no checksum field) */
 	if (f->proto == 17 && f->l4_off && f->len >= f->l4_off + 8) {
 		size_t ulen = f->len - f->l4_off;
 		uint32_t sum = 17 + (uint32_t)ulen;

@@ -9,7 +9,7 @@
  * XDP program already (a second attacher would get EBUSY from the kernel; we
  * name the program in the message instead).
  *
- * Rules are applied by rewriting the idle bank of xsnap_groups_v2,
+ * Rules are applied by rewriting the idle bank of xsnap_groups_v3,
  * xsnap_rules and xsnap_ports and then flipping xsnap_cfg.bank, so a frame
  * sees one rule set or the other.  After the flip we wait for an RCU grace
  * period (an update of the map-in-map xsnap_sync does that in the kernel):
@@ -205,7 +205,7 @@ int steer_open(struct steer *s, const char *ifname, int ifindex, const char *pin
 	}
 	s->xsks_fd = bpf_map__fd(s->skel->maps.xsnap_xsks);
 	s->cfg_fd = bpf_map__fd(s->skel->maps.xsnap_cfg);
-	s->groups_fd = bpf_map__fd(s->skel->maps.xsnap_groups_v2);
+	s->groups_fd = bpf_map__fd(s->skel->maps.xsnap_groups_v3);
 	s->rules_fd = bpf_map__fd(s->skel->maps.xsnap_rules);
 	s->cnt_fd = bpf_map__fd(s->skel->maps.xsnap_cnt);
 	s->tcnt_fd = bpf_map__fd(s->skel->maps.xsnap_tcnt);
