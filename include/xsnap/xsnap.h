@@ -257,10 +257,19 @@ XSNAP_API int xsnap_tenant_del(struct xsnap_ctx *ctx, const char *name);
  * drop rule cannot be bypassed).  Malformed frames and non-IP frames match
  * no rule.
  *
+ * "vlan N" matches the outermost tag of the frame as XDP sees it (802.1Q or
+ * 802.1ad; an untagged frame matches no vlan term, "vlan 0" a priority
+ * tag); rules without a vlan term match tagged and untagged frames alike.
+ * A device with receive VLAN offload on takes the outer tag out of the
+ * frame before XDP sees it, so vlan rules are refused while it is on
+ * (EOPNOTSUPP, the message names the ethtool command that turns it off;
+ * xsnap_open() says so at attach and changes nothing on the device).
+ *
  * Return: the rule id (> 0), or -ENOENT (unknown tenant), -EINVAL (malformed
  * match; the message names the offending word), -ENOSPC (too many rules,
  * distinct rule shapes, or map keys: a port range takes one key per port
- * class it covers).
+ * class it covers), -EOPNOTSUPP (a vlan rule while the interface's receive
+ * VLAN offload is on).
  */
 XSNAP_API int xsnap_rule_add(struct xsnap_ctx *ctx, const char *tenant, const char *match,
 			     int prio);

@@ -338,6 +338,19 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 	pr_info("%s: queues %u..%u open, %s mode, %s\n", ifname, first, first + nq - 1,
 		ctx->steer.mode == XSNAP_MODE_SKB ? "generic" : "native",
 		ctx->q[0].zerocopy ? "zero-copy" : "copy");
+	/* 8. receive VLAN offload: said now, enforced at every vlan rule */
+	{
+		bool veth;
+		int on = steer_vlan_offload(ifname, &veth);
+		char msg[512];
+
+		if (on > 0) {
+			steer_vlan_offload_msg(ifname, on, veth, msg, sizeof(msg));
+			pr_info("%s\n", msg);
+		} else if (on < 0) {
+			pr_debug("%s: receive VLAN offload unknown: %s\n", ifname, strerror(-on));
+		}
+	}
 	return ctx;
 fail:
 	ctx_free(ctx);
@@ -397,6 +410,20 @@ int xsnap_rule_add(struct xsnap_ctx *ctx, const char *tenant, const char *match,
 	if (err) {
 		pr_warn("rule '%s': %s\n", match, msg);
 		goto unlock;
+	}
+	/* a vlan rule needs the tag in the frame: read the offload now (the
+	 * operator may have turned it off since the attach) */
+	if ((r.fields & XSNAP_F_VLAN) && ctx->ifindex) {
+		char why[512];
+		bool veth;
+		int on = steer_vlan_offload(ctx->ifname, &veth);
+
+		if (on > 0) {
+			steer_vlan_offload_msg(ctx->ifname, on, veth, why, sizeof(why));
+			pr_warn("rule '%s': %s\n", match, why);
+			err = EOPNOTSUPP;
+			goto unlock;
+		}
 	}
 	if (ctx->nrules >= XSNAP_MAX_RULES) {
 		pr_warn("rule '%s': %d rules already\n", match, XSNAP_MAX_RULES);

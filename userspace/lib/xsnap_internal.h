@@ -251,6 +251,17 @@ void steer_close(struct steer *s);
 int steer_set_xsk(struct steer *s, uint32_t queue, int xsk_fd);
 int steer_apply(struct steer *s, const struct rule *rules, unsigned int n, uint32_t tenants);
 int steer_counters(struct steer *s, uint64_t cnt[XSNAP_R_MAX]);
+/*
+ * steer_vlan_offload() - the receive VLAN offload features of @ifname that
+ * are on: STEER_RXVLAN_CTAG (rx-vlan-hw-parse, ethtool's rx-vlan-offload)
+ * and STEER_RXVLAN_STAG (rx-vlan-stag-hw-parse); *@veth tells a veth (whose
+ * peer's transmit offload strips tags as well).  Return the mask, or -errno
+ * when the features cannot be read.  steer_vlan_offload_msg() says what
+ * that means and the ethtool command that turns them off.
+ */
+enum { STEER_RXVLAN_CTAG = 1, STEER_RXVLAN_STAG = 2 };
+int steer_vlan_offload(const char *ifname, bool *veth);
+void steer_vlan_offload_msg(const char *ifname, int on, bool veth, char *buf, size_t len);
 int steer_tenant_counters(struct steer *s, uint32_t slot, struct xsnap_tenant_cnt *out);
 
 /* --- contexts, tenants, sockets ----------------------------------------- */
