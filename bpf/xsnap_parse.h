@@ -20,7 +20,26 @@
  * CAP_PERFMON in the verifier, so lengths within the packet are scalars.
  *
  * Errors are returned as -XSNAP_R_* reasons; the caller turns them into a
- * verdict and a counter.  Malformed frames never match a rule.
+ * verdict and a counter.  Such frames never match a rule: frames the
+ * kernel stack drops too (cut or malformed L2/L3 headers, VLAN stacks
+ * deeper than we parse) or that no rule can describe (not IP).  Frames the
+ * kernel may accept are classified on what could be read, and flagged for
+ * the caller's counters (docs/design.md, "Fail closed where a rule could
+ * match"):
+ *
+ *   - a first fragment (IPv4 MF, IPv6 Fragment header with M, offset 0)
+ *     whose UDP/TCP header goes on in the next fragment (RFC 1858 tiny
+ *     fragment, tiny_frag): the ports are its first 4 bytes, so it is
+ *     classified by them like a whole datagram;
+ *   - a UDP/TCP header that cannot be read (cut, bad length or data
+ *     offset; a first fragment of fewer than 4 L4 bytes), l4_bad: no
+ *     ports, so rules with port terms do not match, the others do;
+ *   - an IPv6 chain longer than XSNAP_MAX_IPV6_EXT headers, or one that a
+ *     first fragment cuts after its Fragment header (the rest of the chain
+ *     is in the next fragment, e.g. a Destination Options header after the
+ *     Fragment header), l4_unknown: protocol and ports unknown, so rules
+ *     with protocol or port terms do not match, except drop rules, which
+ *     apply when their other terms match (xsnap_make_key(), XSNAP_F_L4_ANY).
  */
 #ifndef XSNAP_PARSE_H
 #define XSNAP_PARSE_H
@@ -137,9 +156,16 @@ struct xsnap_pkt {
 	__u8 src[16];		/* IPv4: first 4 bytes, rest zero */
 	__u8 dst[16];
 	__u8 frag;		/* 1: non-first fragment: no L4 */
-	__u8 ports;		/* 1: a UDP or TCP header was parsed, sport/dport hold it */
+	__u8 ports;		/* 1: sport/dport hold the first 4 bytes of a UDP or TCP
+				 * header (all of it, or a first fragment's part) */
 	__u8 nvlan;		/* VLAN tags parsed (0..XSNAP_MAX_VLAN_DEPTH) */
-	__u8 pad;
+	__u8 l4_bad;		/* 1: a UDP/TCP header that cannot be read: no ports,
+				 * l4_off 0 (XSNAP_R_BAD_L4) */
+	__u8 tiny_frag;		/* 1: a first fragment whose UDP/TCP header goes on in
+				 * the next fragment; ports set (XSNAP_R_TINY_FRAG) */
+	__u8 l4_unknown;	/* 1: the IPv6 chain was not followed to its end:
+				 * proto 0, no ports, l4_off 0 (XSNAP_R_L4_UNKNOWN) */
+	__u8 pad[2];
 	__u32 flow_hash;	/* xsnap_flow_hash(); 0 if not IP */
 	/* Not filled by the parser: the caller looks the ports up in the
 	 * bank's port class table (xsnap_ports) before building keys of
@@ -204,38 +230,58 @@ static __always_inline __u32 xsnap_flow_hash(const struct xsnap_pkt *p)
  * (already checked to lie within the frame).  Both limits are checked:
  * data_end because the verifier needs it, @rem because bytes past it are
  * Ethernet padding.  @more: a first fragment (more fragments follow), whose
- * UDP length covers the whole datagram and so may exceed @rem; its L4
- * header itself must still be complete.
+ * UDP length covers the whole datagram and so may exceed @rem, and whose
+ * UDP/TCP header may itself go on in the next fragment: then its first 4
+ * bytes, the ports, are all it needs (tiny_frag).  A header that cannot be
+ * read leaves the frame without ports (l4_bad); it is still classified by
+ * the rules that need none.
  */
 static __always_inline int xsnap_parse_l4(const __u8 *l4, __u32 rem, int more,
 					  const void *data_end, struct xsnap_pkt *p)
 {
+	const struct udphdr *uh = (const void *)l4;	/* ports at the same place in TCP */
+
+	if (p->proto != IPPROTO_UDP && p->proto != IPPROTO_TCP)
+		return 0;	/* ICMP, ICMPv6 and anything else: the protocol is all we match on */
+	if ((const void *)(l4 + 4) > data_end || rem < 4)
+		goto bad;
 	if (p->proto == IPPROTO_UDP) {
-		const struct udphdr *uh = (const void *)l4;
-		__u32 ulen;
+		if ((const void *)(uh + 1) > data_end || rem < sizeof(*uh)) {
+			if (!more)
+				goto bad;
+			p->tiny_frag = 1;
+		} else {
+			__u32 ulen = xsnap_ntohs(XSNAP_RD16(uh, len));
 
-		if ((const void *)(uh + 1) > data_end || rem < sizeof(*uh))
-			return -XSNAP_R_BAD_L4;
-		ulen = xsnap_ntohs(XSNAP_RD16(uh, len));
-		if (ulen < sizeof(*uh) || (ulen > rem && !more))
-			return -XSNAP_R_BAD_L4;
-		p->sport = XSNAP_RD16(uh, source);
-		p->dport = XSNAP_RD16(uh, dest);
-		p->ports = 1;
-	} else if (p->proto == IPPROTO_TCP) {
+			if (ulen < sizeof(*uh) || (ulen > rem && !more))
+				goto bad;
+		}
+	} else {
 		const struct tcphdr *th = (const void *)l4;
-		__u32 doff;
 
-		if ((const void *)(th + 1) > data_end || rem < sizeof(*th))
-			return -XSNAP_R_BAD_L4;
-		doff = XSNAP_RD_U8(th, 12) >> 4;
-		if (doff < 5 || doff * 4 > rem)
-			return -XSNAP_R_BAD_L4;
-		p->sport = XSNAP_RD16(th, source);
-		p->dport = XSNAP_RD16(th, dest);
-		p->ports = 1;
+		if ((const void *)(th + 1) > data_end || rem < sizeof(*th)) {
+			if (!more)
+				goto bad;
+			p->tiny_frag = 1;
+		} else {
+			__u32 doff = XSNAP_RD_U8(th, 12) >> 4;
+
+			if (doff < 5)
+				goto bad;
+			if (doff * 4 > rem) {
+				if (!more)
+					goto bad;
+				p->tiny_frag = 1;	/* options go on in the next fragment */
+			}
+		}
 	}
-	/* ICMP, ICMPv6 and anything else: the protocol is all we match on. */
+	p->sport = XSNAP_RD16(uh, source);
+	p->dport = XSNAP_RD16(uh, dest);
+	p->ports = 1;
+	return 0;
+bad:
+	p->l4_bad = 1;
+	p->l4_off = 0;
 	return 0;
 }
 
@@ -275,6 +321,25 @@ static __always_inline int xsnap_parse_ipv4(const void *data, const void *data_e
 			      p);
 }
 
+#define XSNAP_L4_UNKNOWN 1	/* xsnap_parse_ipv6(): parsed, but L4 unknown */
+
+/*
+ * An IPv6 extension header cut by the end of the payload is malformed (the
+ * kernel drops it), unless it is past the Fragment header of a first
+ * fragment (@more): the chain goes on in the next fragment, and the kernel
+ * reassembles the datagram before it reads the rest: protocol and ports
+ * unknown (XSNAP_L4_UNKNOWN).  Computed without a branch, and reported
+ * through the return value rather than stored here: either way the
+ * verifier would tell apart, and walk, the states of the unrolled header
+ * loop by @more (27k verified instructions for the program instead of
+ * 20k).
+ */
+static __always_inline int xsnap_ip6_cut(int more)
+{
+	return (int)(((__u32)(more - 1) & (__u32)(-XSNAP_R_IPV6_EXT - XSNAP_L4_UNKNOWN)) +
+		     XSNAP_L4_UNKNOWN);
+}
+
 static __always_inline int xsnap_parse_ipv6(const void *data, const void *data_end, __u32 off,
 					    struct xsnap_pkt *p)
 {
@@ -300,8 +365,9 @@ static __always_inline int xsnap_parse_ipv6(const void *data, const void *data_e
 	off += sizeof(*ip6h);
 	nh = XSNAP_RD8(ip6h, nexthdr);
 
-	/* Skip allow-listed extension headers, a bounded number of them: a
-	 * longer chain is refused rather than half-parsed (fail closed). */
+	/* Skip allow-listed extension headers, a bounded number of them.  A
+	 * longer chain is not half-parsed: its protocol and ports are unknown
+	 * (l4_unknown), which only drop rules may match (fail closed). */
 XSNAP_UNROLL
 	for (i = 0; i < XSNAP_MAX_IPV6_EXT; i++) {
 		const struct ipv6_opt_hdr *eh = (const void *)pos;
@@ -309,9 +375,10 @@ XSNAP_UNROLL
 
 		if (!xsnap_is_ip6_ext(nh))
 			break;
-		/* Every extension header is at least 8 bytes. */
+		/* Every extension header is at least 8 bytes.  (pos + rem never
+		 * passes data_end: the data_end test is for the verifier.) */
 		if ((const void *)(pos + 8) > data_end || rem < 8)
-			return -XSNAP_R_IPV6_EXT;
+			return xsnap_ip6_cut(more);
 		if (nh == XSNAP_NH_FRAGMENT) {
 			const struct xsnap_ip6_frag *fh = (const void *)pos;
 
@@ -328,14 +395,14 @@ XSNAP_UNROLL
 			len = ((__u32)XSNAP_RD8(eh, hdrlen) + 1) * 8;
 		}
 		if (len > rem)
-			return -XSNAP_R_IPV6_EXT;
+			return xsnap_ip6_cut(more);
 		nh = XSNAP_RD8(eh, nexthdr);
 		pos += len;
 		off += len;
 		rem -= len;
 	}
 	if (xsnap_is_ip6_ext(nh))
-		return -XSNAP_R_IPV6_EXT;
+		return XSNAP_L4_UNKNOWN;	/* longer than we follow */
 
 	/* Unknown next header: terminal, protocol recorded, no ports. */
 	p->proto = nh;
@@ -347,10 +414,12 @@ XSNAP_UNROLL
  * xsnap_parse() - parse the frame [@data, @data_end) into @p.
  *
  * Return: 0 (with @p filled; p->frag set for a non-first fragment, which has
- * addresses and proto but no ports), or -XSNAP_R_SHORT_L2 (no room for the
- * Ethernet header or a VLAN tag), -XSNAP_R_VLAN_DEEP, -XSNAP_R_NON_IP,
- * -XSNAP_R_BAD_L3, -XSNAP_R_IPV6_EXT or -XSNAP_R_BAD_L4.  On error @p holds
- * whatever was parsed so far and must not be used for matching.
+ * addresses and proto but no ports; p->l4_bad, p->tiny_frag, p->l4_unknown
+ * as described at the top of this file), or -XSNAP_R_SHORT_L2 (no room for
+ * the Ethernet header or a VLAN tag), -XSNAP_R_VLAN_DEEP, -XSNAP_R_NON_IP,
+ * -XSNAP_R_BAD_L3 or -XSNAP_R_IPV6_EXT (a truncated extension header of a
+ * datagram that is not a first fragment).  On error @p holds whatever was
+ * parsed so far and must not be used for matching.
  */
 static __always_inline int xsnap_parse(const void *data, const void *data_end, struct xsnap_pkt *p)
 {
@@ -395,6 +464,10 @@ XSNAP_UNROLL
 		err = xsnap_parse_ipv6(data, data_end, off, p);
 	else
 		return -XSNAP_R_NON_IP;	/* includes 802.3 lengths (< 0x600) */
+	if (err == XSNAP_L4_UNKNOWN) {
+		p->l4_unknown = 1;
+		err = 0;
+	}
 	if (err)
 		return err;
 	p->flow_hash = xsnap_flow_hash(p);
@@ -455,8 +528,11 @@ static __always_inline void xsnap_mask_addr(__u8 *out, const __u8 *in, __u32 ple
  *
  * Return: 1 when the key was built, 0 when the frame cannot match any rule
  * of the group: the group matches ports and the frame has none (a non-first
- * fragment, or neither UDP nor TCP), it matches addresses of the other
- * family, or it matches a VLAN id and the frame is untagged.
+ * fragment, an unreadable header, or neither UDP nor TCP), it matches the
+ * protocol or ports and the frame's are unknown (l4_unknown), it matches addresses of
+ * the other family, or it matches a VLAN id and the frame is untagged.  A
+ * group of XSNAP_F_L4_ANY (drop rules without their protocol and port
+ * terms) matches frames whose L4 is unknown, and only those.
  */
 static __always_inline int xsnap_make_key(const struct xsnap_pkt *p, const struct xsnap_group *g,
 					  __u8 bank, __u8 gi, struct xsnap_rule_key *k)
@@ -466,6 +542,12 @@ static __always_inline int xsnap_make_key(const struct xsnap_pkt *p, const struc
 	__builtin_memset(k, 0, sizeof(*k));
 	k->bank = bank;
 	k->group = gi;
+	if (fields & XSNAP_F_L4_ANY) {
+		if (!p->l4_unknown)
+			return 0;
+	} else if ((fields & (XSNAP_F_PROTO | XSNAP_F_SPORT | XSNAP_F_DPORT)) && p->l4_unknown) {
+		return 0;
+	}
 	if (fields & (XSNAP_F_L3 | XSNAP_F_SRC | XSNAP_F_DST)) {
 		if (p->l3_proto != g->l3_proto)
 			return 0;

@@ -13,13 +13,21 @@
  *                                socket, whose engine fans the frame out to
  *                                every tenant in the mask.
  *
- * Malformed frames are never matched: they go to XDP_PASS with a reason
- * counter, so the kernel stack (which has its own checks) decides.  Every
- * frame bumps exactly one final reason counter in xsnap_cnt; non-first
- * fragments additionally bump XSNAP_R_FRAGMENT, so fragments are visible
- * whatever their verdict (they match L3-only and protocol rules, never port
- * rules).  Frames a UMEM frame cannot hold are never redirected
- * (XSNAP_R_TOO_BIG): the program is not frags-aware, see xsnap_steer().
+ * Frames the parser refuses (cut or malformed L2/L3 headers, VLAN stacks
+ * deeper than it parses, not IP) are never matched: they go to XDP_PASS
+ * with a reason counter, and the kernel stack (which has its own checks)
+ * drops them or handles them as no rule could describe.  Frames the kernel
+ * may accept are classified on what could be read, so no rule that could
+ * match is bypassed (bpf/xsnap_parse.h): tiny first fragments by their
+ * ports, frames with an unreadable UDP/TCP header by the rules without
+ * ports, IPv6 chains not followed to their end by the rules without
+ * protocol or ports plus every drop rule whose other terms match (the
+ * bank's XSNAP_F_L4_ANY groups).  Every frame bumps exactly one final
+ * reason counter in xsnap_cnt; how a classified frame was read is counted
+ * in addition (non-first fragment, unreadable L4, tiny first fragment,
+ * unknown L4), so those frames are visible whatever their verdict.
+ * Frames a UMEM frame cannot hold are never redirected (XSNAP_R_TOO_BIG):
+ * the program is not frags-aware, see xsnap_steer().
  *
  * Verifier cost: the parser and the per-group lookup are global functions,
  * each verified once on its own; see xsnap_match_group().  The verified
@@ -47,14 +55,14 @@ struct {
 } xsnap_cfg SEC(".maps");
 
 /* Mask groups of bank 0 and bank 1.  Written by the rule compiler into the
- * idle bank before xsnap_cfg.bank is flipped to it.  "_v2": struct
- * xsnap_bank gained flags and groups the class fields (ABI 2). */
+ * idle bank before xsnap_cfg.bank is flipped to it.  "_v3": struct
+ * xsnap_bank gained the XSNAP_F_L4_ANY groups after the shapes (ABI 3). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, struct xsnap_bank);
-} xsnap_groups_v2 SEC(".maps");
+} xsnap_groups_v3 SEC(".maps");
 
 /* Compiled rules of both banks (the key carries the bank).  Written by the
  * rule compiler; read only here. */
@@ -180,10 +188,10 @@ __attribute__((noinline)) int xsnap_match_group(const struct xsnap_pkt *pkt, str
 	struct xsnap_rule_val *v;
 	__u32 bank, mask;
 
-	if (!pkt || !m || gi >= XSNAP_MAX_GROUPS)
+	if (!pkt || !m || gi >= XSNAP_BANK_GROUPS)
 		return 0;
 	bank = m->bank & 1;
-	b = bpf_map_lookup_elem(&xsnap_groups_v2, &bank);
+	b = bpf_map_lookup_elem(&xsnap_groups_v3, &bank);
 	if (!b || !xsnap_make_key(pkt, &b->groups[gi], bank, (__u8)gi, &key))
 		return 0;
 	v = bpf_map_lookup_elem(&xsnap_rules, &key);
@@ -223,10 +231,12 @@ static __always_inline void port_classes(struct xsnap_pkt *pkt, __u32 bank)
 }
 
 /*
- * Run every live group of the frame's bank.  The bank number is read once:
- * the whole frame is classified against one complete rule set (groups, keys
- * and port classes) even while userspace flips banks.  64-bit loop counter:
- * see count_tenants().
+ * Run every live group of the frame's bank: the rule shapes, and for a
+ * frame whose L4 is unknown the XSNAP_F_L4_ANY groups after them (every
+ * other frame stops before those, at no cost).  The bank number is read
+ * once: the whole frame is classified against one complete rule set
+ * (groups, keys and port classes) even while userspace flips banks.
+ * 64-bit loop counter: see count_tenants().
  */
 static __always_inline void classify(struct xsnap_pkt *pkt, struct xsnap_match *m)
 {
@@ -240,14 +250,16 @@ static __always_inline void classify(struct xsnap_pkt *pkt, struct xsnap_match *
 		return;
 	m->bank = cfg->bank & 1;
 	m->active = cfg->tenants;
-	b = bpf_map_lookup_elem(&xsnap_groups_v2, &m->bank);
+	b = bpf_map_lookup_elem(&xsnap_groups_v3, &m->bank);
 	if (!b)
 		return;
 	if ((b->flags & XSNAP_BANK_PORT_CLASSES) && pkt->ports)
 		port_classes(pkt, m->bank);
 	n = b->ngroups;
+	if (pkt->l4_unknown)
+		n += b->nl4any;
 #pragma clang loop unroll(disable)
-	for (i = 0; i < XSNAP_MAX_GROUPS && i < n; i++)
+	for (i = 0; i < XSNAP_BANK_GROUPS && i < n; i++)
 		xsnap_match_group(pkt, m, i);
 }
 
@@ -324,7 +336,7 @@ static __always_inline int deliver(struct xdp_md *ctx, const struct xsnap_pkt *p
 	meta->l3_off = pkt->l3_off;
 	meta->l4_off = pkt->l4_off;
 	meta->vlan = pkt->vlan;
-	meta->l4_proto = pkt->frag ? 0 : pkt->proto;
+	meta->l4_proto = pkt->l4_off ? pkt->proto : 0;	/* 0: no header to read */
 	meta->l3_proto = pkt->l3_proto;
 	meta->magic = XSNAP_META_MAGIC;
 
@@ -374,8 +386,15 @@ int xsnap_steer(struct xdp_md *ctx)
 	err = xsnap_parse_ctx(ctx, &pkt);
 	if (err)
 		return verdict(-err, XDP_PASS);
+	/* how the frame was read, counted whatever its verdict */
 	if (pkt.frag)
 		count(XSNAP_R_FRAGMENT);
+	if (pkt.l4_bad)
+		count(XSNAP_R_BAD_L4);
+	if (pkt.tiny_frag)
+		count(XSNAP_R_TINY_FRAG);
+	if (pkt.l4_unknown)
+		count(XSNAP_R_L4_UNKNOWN);
 
 	classify(&pkt, &m);
 

@@ -4,7 +4,7 @@
 # Keep a veth lab (tests/lib/lab.sh) up between commands, for trying xsnap by
 # hand or debugging a test:
 #
-#   scripts/lab.sh up [--name NAME] [--queues N] [--mtu M]
+#   scripts/lab.sh up [--name NAME] [--queues N] [--mtu M] [--vlan-offload]
 #   scripts/lab.sh down [--name NAME | --state FILE | --all]
 #   scripts/lab.sh status
 #
@@ -22,7 +22,7 @@ DEFAULT_NAME=xs-lab
 
 usage() {
 	cat <<EOF
-usage: $prog up [--name NAME] [--queues N] [--mtu M]
+usage: $prog up [--name NAME] [--queues N] [--mtu M] [--vlan-offload]
        $prog down [--name NAME | --state FILE | --all]
        $prog status
 Two network namespaces NAME-tx and NAME-rx joined by a veth pair
@@ -66,6 +66,7 @@ cmd_up() {
 		case $1 in
 		--name) name=${2:?--name needs a value}; shift 2 ;;
 		--queues | --mtu) opts+=("$1" "${2:?$1 needs a value}"); shift 2 ;;
+		--vlan-offload) opts+=("$1"); shift ;;
 		-h | --help) usage; exit 0 ;;
 		*) usage >&2; exit 2 ;;
 		esac

@@ -17,12 +17,14 @@
 
 #include <linux/types.h>
 
-#define XSNAP_ABI_VERSION	2
+#define XSNAP_ABI_VERSION	3	/* 3: xsnap_bank has L4_ANY groups (map _v3) */
 
 /* Limits. */
 #define XSNAP_MAX_TENANTS	32	/* one bit each in a __u32 tenant mask */
 #define XSNAP_MAX_QUEUES	64	/* entries of the XSKMAP */
 #define XSNAP_MAX_GROUPS	16	/* distinct rule shapes (mask groups) per bank */
+#define XSNAP_MAX_L4ANY_GROUPS	16	/* their drop rules' L4-less shapes (XSNAP_F_L4_ANY) */
+#define XSNAP_BANK_GROUPS	(XSNAP_MAX_GROUPS + XSNAP_MAX_L4ANY_GROUPS)
 #define XSNAP_MAX_RULES		16384	/* compiled keys per bank */
 #define XSNAP_PORTS		65536	/* entries per bank of the port class table */
 #define XSNAP_MAX_VLAN_DEPTH	2	/* 802.1Q / 802.1ad tags parsed */
@@ -85,6 +87,10 @@ enum xsnap_field {
 	XSNAP_F_L3 = 1 << 6,	/* address family (4 or 6); implied by SRC/DST */
 	XSNAP_F_SPORT_CLASS = 1 << 7,	/* with SPORT: key.sport is the port's class id */
 	XSNAP_F_DPORT_CLASS = 1 << 8,	/* with DPORT: key.dport is the port's class id */
+	XSNAP_F_L4_ANY = 1 << 9,	/* frames whose protocol and ports are unknown only
+					 * (an IPv6 chain not followed to its end): the
+					 * group holds drop rules with protocol or port
+					 * terms, those terms left out (fail closed) */
 };
 
 /* xsnap_bank.flags */
@@ -106,11 +112,21 @@ struct xsnap_group {
 	__u8 pad;
 };
 
-/* Value of the xsnap_groups_v2 array map: one entry per bank. */
+/*
+ * Value of the xsnap_groups_v3 array map: one entry per bank.  The rule
+ * shapes come first; after them, for frames whose L4 is unknown
+ * (l4_unknown in bpf/xsnap_parse.h), the shapes of the bank's drop rules
+ * that have protocol or port terms, without those terms (XSNAP_F_L4_ANY):
+ * such a frame might be what the rule drops, so the rule drops it when its
+ * other terms match.  A frame whose L4 is known looks up the first ngroups
+ * only.
+ */
 struct xsnap_bank {
-	__u32 ngroups;		/* groups[0..ngroups) are live */
+	__u32 ngroups;		/* groups[0..ngroups): the rule shapes */
 	__u32 flags;		/* XSNAP_BANK_* */
-	struct xsnap_group groups[XSNAP_MAX_GROUPS];
+	__u32 nl4any;		/* groups[ngroups..ngroups+nl4any): XSNAP_F_L4_ANY shapes */
+	__u32 pad;
+	struct xsnap_group groups[XSNAP_BANK_GROUPS];
 };
 
 /* Key of the xsnap_rules hash map: the frame's fields after masking. */
@@ -171,7 +187,9 @@ struct xsnap_cfg {
  * Reason codes.  The program's helpers return 0 or a negative reason; the
  * entry point turns the final reason into a verdict and bumps the per-CPU
  * counter xsnap_cnt[reason].  Every frame bumps exactly one final reason;
- * XSNAP_R_FRAGMENT is the exception, counted in addition to the final one.
+ * XSNAP_R_FRAGMENT, XSNAP_R_BAD_L4, XSNAP_R_TINY_FRAG and XSNAP_R_L4_UNKNOWN
+ * describe how a classified frame was read and are counted in addition to
+ * its final reason (deliver, nomatch, rule_pass, rule_drop, ...).
  */
 enum xsnap_reason {
 	XSNAP_R_DELIVER = 0, /* redirected to the queue's AF_XDP socket */
@@ -182,14 +200,22 @@ enum xsnap_reason {
 	XSNAP_R_NON_IP, /* ethertype neither IPv4 nor IPv6 (incl. < 0x600): XDP_PASS */
 	XSNAP_R_VLAN_DEEP, /* more than XSNAP_MAX_VLAN_DEPTH tags: XDP_PASS */
 	XSNAP_R_BAD_L3, /* truncated IP header, IHL < 5, bad lengths: XDP_PASS */
-	XSNAP_R_BAD_L4, /* truncated UDP/TCP header, bad doff/len: XDP_PASS */
-	XSNAP_R_IPV6_EXT, /* extension chain too long or truncated: XDP_PASS */
+	XSNAP_R_BAD_L4, /* in addition: truncated UDP/TCP header, bad doff/len (a first
+			 * fragment: fewer than 4 bytes): classified without ports */
+	XSNAP_R_IPV6_EXT, /* truncated extension header (not in a first fragment's
+			   * fragmentable part): XDP_PASS */
 	XSNAP_R_NO_SOCKET, /* matched, but no AF_XDP socket on this queue: XDP_PASS */
 	XSNAP_R_META, /* bpf_xdp_adjust_meta failed: XDP_PASS */
 	XSNAP_R_FRAGMENT, /* non-first IPv4/IPv6 fragment: L3-only match */
 	XSNAP_R_TOO_BIG, /* deliver verdict, but longer than a UMEM frame can hold
 				 * (xsnap_max_frame): XDP_PASS rather than a silent drop
 				 * in the AF_XDP receive path */
+	XSNAP_R_TINY_FRAG, /* in addition: a first fragment whose UDP/TCP header goes
+			    * on in the next fragment: classified by its ports */
+	XSNAP_R_L4_UNKNOWN, /* in addition: an IPv6 chain longer than XSNAP_MAX_IPV6_EXT
+			     * or cut by a first fragment after its Fragment header:
+			     * protocol and ports unknown; drop rules with L4 terms
+			     * apply on their other terms (XSNAP_F_L4_ANY) */
 	XSNAP_R_MAX,
 };
 
@@ -202,7 +228,7 @@ struct xsnap_tenant_cnt {
 /* Map names, at most 15 characters (the kernel truncates object names). */
 #define XSNAP_MAP_XSKS		"xsnap_xsks"
 #define XSNAP_MAP_CFG		"xsnap_cfg"
-#define XSNAP_MAP_GROUPS	"xsnap_groups_v2"	/* v2: xsnap_bank.flags, class fields */
+#define XSNAP_MAP_GROUPS	"xsnap_groups_v3"	/* v3: L4_ANY groups after the shapes */
 #define XSNAP_MAP_RULES		"xsnap_rules"
 #define XSNAP_MAP_PORTS		"xsnap_ports"
 #define XSNAP_MAP_SYNC		"xsnap_sync"

@@ -224,7 +224,9 @@ XSNAP_API int xsnap_tenant_add(struct xsnap_ctx *ctx, const char *name,
  * @name: tenant name.
  *
  * When it returns, the tenant's rules are gone and no new frame is logged for
- * it.  Its open sockets first receive what was already logged, then
+ * it, and every frame the XDP program had tagged for it has left the rx
+ * rings: a tenant added afterwards, which may take the same slot, never
+ * receives one of them.  Its open sockets first receive what was already logged, then
  * xsnap_recv() fails with -ENOENT; close them.  Its frames, snapshots and
  * pool are reclaimed when its last socket closes.
  *
@@ -246,12 +248,28 @@ XSNAP_API int xsnap_tenant_del(struct xsnap_ctx *ctx, const char *name);
  * The new rule set is applied atomically: a frame sees either the old or the
  * new set, never a mix.  A frame matching several deliver rules goes to the
  * union of their tenants; drop/pass rules win over deliver rules of worse
- * (higher) prio and ties.
+ * (higher) prio and ties.  A first fragment is matched by its ports (also
+ * one too short for its whole UDP/TCP header); later fragments and frames
+ * whose UDP/TCP header cannot be read match only rules without port terms;
+ * an IPv6 frame whose extension chain is not followed to its end (more
+ * than 6 headers, or cut by a first fragment) matches rules without
+ * protocol or port terms, and drop rules whose other terms match (so a
+ * drop rule cannot be bypassed).  Malformed frames and non-IP frames match
+ * no rule.
+ *
+ * "vlan N" matches the outermost tag of the frame as XDP sees it (802.1Q or
+ * 802.1ad; an untagged frame matches no vlan term, "vlan 0" a priority
+ * tag); rules without a vlan term match tagged and untagged frames alike.
+ * A device with receive VLAN offload on takes the outer tag out of the
+ * frame before XDP sees it, so vlan rules are refused while it is on
+ * (EOPNOTSUPP, the message names the ethtool command that turns it off;
+ * xsnap_open() says so at attach and changes nothing on the device).
  *
  * Return: the rule id (> 0), or -ENOENT (unknown tenant), -EINVAL (malformed
  * match; the message names the offending word), -ENOSPC (too many rules,
  * distinct rule shapes, or map keys: a port range takes one key per port
- * class it covers).
+ * class it covers), -EOPNOTSUPP (a vlan rule while the interface's receive
+ * VLAN offload is on).
  */
 XSNAP_API int xsnap_rule_add(struct xsnap_ctx *ctx, const char *tenant, const char *match,
 			     int prio);
@@ -352,9 +370,17 @@ XSNAP_API void xsnap_release(struct xsnap_sock *sock, struct xsnap_frame **v, un
  *       struct sockaddr_in6, as the frame was IPv4 or IPv6).
  * @srclen: in: size of @src; out: size of the address.
  *
- * Frames of the tenant that are not UDP (or are IP fragments) are skipped:
- * released and counted in xsnap_stats.recvfrom_skipped.  The frame itself is
- * released before the call returns.
+ * Only whole datagrams whose UDP checksum verifies are returned, as
+ * recvfrom(2) returns them: frames of the tenant that are not UDP, IP
+ * fragments (first or later, IPv4 or IPv6: fragmented datagrams are not
+ * reassembled, so a datagram of a covered port that was fragmented on its
+ * way is never returned) and datagrams with a bad checksum (or, over IPv6,
+ * none) are skipped: released and counted in xsnap_stats.recvfrom_skipped
+ * (and recvfrom_fragments, recvfrom_bad_csum).  An IPv4 datagram without a
+ * checksum (0) is returned, and so is one whose checksum field holds only
+ * the pseudo-header's sum: a local sender's checksum offload that nothing
+ * completed (over veth the kernel trusts such frames; AF_XDP sees the bytes
+ * alone).  The frame itself is released before the call returns.
  *
  * Return: payload bytes copied (or the full length with MSG_TRUNC), or
  * -EAGAIN (MSG_DONTWAIT and nothing waiting), -EINVAL, -EINTR, -ENOENT
@@ -486,7 +512,8 @@ struct xsnap_snap_opts {
 	uint32_t frames;	/* the last N frames of the log */
 	uint32_t last_ms;	/* frames received in the last T milliseconds */
 	uint64_t seq_first;	/* a sequence range [seq_first, seq_last] */
-	uint64_t seq_last;	/* 0: up to the newest */
+	uint64_t seq_last;	/* 0 (or any number at or past the newest, UINT64_MAX
+				 * included): up to the newest */
 };
 
 /**
@@ -497,8 +524,9 @@ struct xsnap_snap_opts {
  * Frames that arrive later never appear in it; its frames are not reclaimed
  * until it is closed (they count against the tenant's quota, so a snapshot
  * held long makes the tenant drop new frames once its log is full).  Ranges
- * are clipped to what the log still retains.  Taking it copies only the
- * entries' descriptors, never frame bytes.
+ * are clipped to what the log still retains; a snapshot that is empty
+ * (a range the log no longer or not yet holds) pins nothing.  Taking it
+ * copies only the entries' descriptors, never frame bytes.
  *
  * Return: a snapshot, or NULL with errno EINVAL (no or several selectors),
  * ENOMEM.
@@ -552,7 +580,8 @@ struct xsnap_stats {
 	uint64_t tx_frames;	/* frames queued by xsnap_send */
 	uint64_t tx_completed;
 	uint64_t snapshots;	/* snapshots taken */
-	uint64_t recvfrom_skipped;	/* non-UDP frames skipped by xsnap_recvfrom */
+	uint64_t recvfrom_skipped;	/* frames xsnap_recvfrom skipped: not UDP, IP
+					 * fragments, bad checksums */
 	uint32_t pool_free;	/* free chunks in the tenant's pool (summed) */
 	uint32_t view_private;	/* tenants that read a private view (1 or 0 for a tenant) */
 	uint64_t view_copies;	/* frames the engine copied into their private view(s),
@@ -560,6 +589,10 @@ struct xsnap_stats {
 				 * several tenants counts under each) */
 	uint32_t view_held;	/* chunks of their private view(s) that logs hold now */
 	uint32_t pad2;
+	/* tenant (or summed), part of recvfrom_skipped */
+	uint64_t recvfrom_fragments;	/* IP fragments (never returned as datagrams) */
+	uint64_t recvfrom_bad_csum;	/* UDP datagrams whose checksum does not verify
+					 * (or, IPv6, is 0) */
 };
 
 /**

@@ -199,8 +199,16 @@ struct model {
 	uint32_t action;	/* XDP_* */
 	uint32_t reason;	/* final XSNAP_R_* */
 	int frag;		/* XSNAP_R_FRAGMENT counted too */
+	uint32_t extra;		/* bit k: XSNAP_R_k counted too (fragment, bad_l4,
+				 * tiny_frag, l4_unknown: how the frame was read) */
 	struct xsnap_meta meta;	/* XDP_REDIRECT: what must be in front (no rx_ns) */
 };
+
+/* How much reason counter @k must move for a frame of model @m. */
+static inline uint64_t model_count(const struct model *m, uint32_t k)
+{
+	return (k == m->reason) + !!(m->extra & (1u << k));
+}
 
 static inline void to_rule_frame(const struct xsnap_pkt *p, struct rule_frame *rf)
 {
@@ -209,6 +217,7 @@ static inline void to_rule_frame(const struct xsnap_pkt *p, struct rule_frame *r
 	rf->proto = p->proto;
 	rf->has_ports = p->ports;
 	rf->has_vlan = p->nvlan > 0;
+	rf->l4_unknown = p->l4_unknown;
 	rf->vlan = p->vlan;
 	rf->sport = ntohs(p->sport);
 	rf->dport = ntohs(p->dport);
@@ -242,6 +251,9 @@ static inline void model_frame(const struct world *w, const uint8_t *b, size_t l
 		return;
 	}
 	m->frag = p.frag;
+	m->extra = (uint32_t)p.frag << XSNAP_R_FRAGMENT | (uint32_t)p.l4_bad << XSNAP_R_BAD_L4 |
+		   (uint32_t)p.tiny_frag << XSNAP_R_TINY_FRAG |
+		   (uint32_t)p.l4_unknown << XSNAP_R_L4_UNKNOWN;
 	to_rule_frame(&p, &rf);
 	ref = rule_ref_classify(w->rules, w->n, &rf, &mask, &id);
 	if (ref < 0) {
@@ -263,7 +275,7 @@ static inline void model_frame(const struct world *w, const uint8_t *b, size_t l
 	m->meta.l3_off = p.l3_off;
 	m->meta.l4_off = p.l4_off;
 	m->meta.vlan = p.vlan;
-	m->meta.l4_proto = p.frag ? 0 : p.proto;
+	m->meta.l4_proto = p.l4_off ? p.proto : 0;	/* no header to read: 0 */
 	m->meta.l3_proto = p.l3_proto;
 	m->meta.magic = XSNAP_META_MAGIC;
 }

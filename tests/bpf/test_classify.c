@@ -39,26 +39,42 @@ struct cframe {
 	uint8_t *b;
 	size_t len;
 	int expect;		/* 0 (parsed) or an XSNAP_R_* parse reason */
-	int frag;		/* expect: parsed, non-first fragment */
+	uint32_t extra;		/* parsed: the reason bits of how (pkt_extra()) */
 	unsigned int ei;	/* index in expect_names[] */
 };
 
 static struct cframe corpus[MAX_CORPUS];
 static unsigned int ncorpus;
 
+/*
+ * What a file name's EXPECT says: parsed (how: a non-first fragment, an
+ * unreadable L4 header, a tiny first fragment, an unknown L4; each counted
+ * in addition to the verdict's reason), or refused with a reason.
+ */
 static const struct {
 	const char *name;
 	int reason;
+	uint32_t extra;
 } expect_names[] = {
-	{ "ok", 0 },
-	{ "frag", 0 },
-	{ "short_l2", XSNAP_R_SHORT_L2 },
-	{ "non_ip", XSNAP_R_NON_IP },
-	{ "vlan_deep", XSNAP_R_VLAN_DEEP },
-	{ "bad_l3", XSNAP_R_BAD_L3 },
-	{ "bad_l4", XSNAP_R_BAD_L4 },
-	{ "ipv6_ext", XSNAP_R_IPV6_EXT },
+	{ "ok", 0, 0 },
+	{ "frag", 0, 1u << XSNAP_R_FRAGMENT },
+	{ "bad_l4", 0, 1u << XSNAP_R_BAD_L4 },
+	{ "tiny_frag", 0, 1u << XSNAP_R_TINY_FRAG },
+	{ "l4_unknown", 0, 1u << XSNAP_R_L4_UNKNOWN },
+	{ "short_l2", XSNAP_R_SHORT_L2, 0 },
+	{ "non_ip", XSNAP_R_NON_IP, 0 },
+	{ "vlan_deep", XSNAP_R_VLAN_DEEP, 0 },
+	{ "bad_l3", XSNAP_R_BAD_L3, 0 },
+	{ "ipv6_ext", XSNAP_R_IPV6_EXT, 0 },
 };
+
+/* The reason bits of how a parsed frame was read. */
+static uint32_t pkt_extra(const struct xsnap_pkt *p)
+{
+	return (uint32_t)p->frag << XSNAP_R_FRAGMENT | (uint32_t)p->l4_bad << XSNAP_R_BAD_L4 |
+	       (uint32_t)p->tiny_frag << XSNAP_R_TINY_FRAG |
+	       (uint32_t)p->l4_unknown << XSNAP_R_L4_UNKNOWN;
+}
 
 /* tests/bpf/corpus of the source tree: $XSNAP_ROOT (set by tests/run.sh),
  * else three levels above this program (build/tests/bpf/). */
@@ -130,7 +146,7 @@ static int corpus_load(void)
 		for (size_t i = 0; i < ARRAY_SIZE(expect_names); i++) {
 			if (!strcmp(dot + 1, expect_names[i].name)) {
 				c->expect = expect_names[i].reason;
-				c->frag = !strcmp(dot + 1, "frag");
+				c->extra = expect_names[i].extra;
 				c->ei = i;
 			}
 		}
@@ -164,7 +180,7 @@ static const struct rspec corpus_rules[] = {
 	{ "udp dst port 8990-9010", 20, 1 },
 	{ "tcp dst port 1-1023", 10, 2 },
 	{ "udp src port 40000-40010 and dst port 53", 5, 3 },
-	{ "udp dst port 53 action drop", 8, 0 },
+	{ "udp dst port 53 and ip dst 10.0.0.0/8 action drop", 8, 0 },
 	{ "ip dst 10.2.0.0/16 and tcp", 30, 4 },
 	{ "ip6 dst 2001:db8::/32", 30, 5 },
 	{ "vlan 100", 15, 6 },
@@ -176,6 +192,8 @@ static const struct rspec corpus_rules[] = {
 	{ "udp dst port 20000-29999 and ip src 10.0.0.0/8", 25, 9 },
 	{ "udp dst port 65535", 3, 10 },
 	{ "ip6 src 2001:db8::/48 and tcp dst port 22 action pass", 4, 0 },
+	{ "tcp dst port 22 and ip dst 10.2.0.0/16 action drop", 6, 0 },
+	{ "udp dst port 9999 and ip6 dst 2001:db8:0:1::/64 action drop", 7, 0 },
 };
 
 #define NCORPUS_RULES ARRAY_SIZE(corpus_rules)
@@ -187,7 +205,8 @@ static const struct rspec corpus_rules[] = {
 TEST(corpus)
 {
 	struct rule rules[NCORPUS_RULES];
-	unsigned int seen[XSNAP_R_MAX] = { 0 }, nexpect[ARRAY_SIZE(expect_names)] = { 0 };
+	unsigned int seen[XSNAP_R_MAX] = { 0 }, seen_extra[XSNAP_R_MAX] = { 0 };
+	unsigned int nexpect[ARRAY_SIZE(expect_names)] = { 0 };
 	unsigned int nframes = 0, nrange = 0, nmis = 0;
 	struct world w = { rules, NCORPUS_RULES, 0, 0 };
 	struct fx fx;
@@ -210,9 +229,9 @@ TEST(corpus)
 
 		/* the file name's expectation, on the whole frame */
 		perr = xsnap_parse(c->b, c->b + c->len, &p);
-		if (-perr != c->expect || (!perr && p.frag != c->frag)) {
-			fprintf(stderr, "%s: parser says %d frag %d\n", c->name, perr,
-				perr ? 0 : p.frag);
+		if (-perr != c->expect || (!perr && pkt_extra(&p) != c->extra)) {
+			fprintf(stderr, "%s: parser says %d, read as 0x%x\n", c->name, perr,
+				perr ? 0 : pkt_extra(&p));
 			test_failed = 1;
 		}
 		nexpect[c->ei]++;
@@ -232,8 +251,9 @@ TEST(corpus)
 		if (m.einval)
 			continue;
 		for (uint32_t k = 0; k < XSNAP_R_MAX; k++) {
-			uint64_t want = (k == m.reason) + (m.frag && k == XSNAP_R_FRAGMENT);
+			uint64_t want = model_count(&m, k);
 
+			seen_extra[k] += !!(m.extra & (1u << k));
 			if (after[k] - before[k] != want) {
 				fprintf(stderr, "%s: counter %s moved by %llu, expected %llu\n",
 					c->name, xsnap_reason_str(k),
@@ -264,13 +284,21 @@ TEST(corpus)
 	}
 	static const uint32_t must[] = { XSNAP_R_DELIVER,  XSNAP_R_NOMATCH,  XSNAP_R_RULE_PASS,
 					 XSNAP_R_RULE_DROP, XSNAP_R_SHORT_L2, XSNAP_R_NON_IP,
-					 XSNAP_R_VLAN_DEEP, XSNAP_R_BAD_L3,   XSNAP_R_BAD_L4,
-					 XSNAP_R_IPV6_EXT,  XSNAP_R_TOO_BIG };
+					 XSNAP_R_VLAN_DEEP, XSNAP_R_BAD_L3,   XSNAP_R_IPV6_EXT,
+					 XSNAP_R_TOO_BIG };
+	static const uint32_t must_extra[] = { XSNAP_R_FRAGMENT, XSNAP_R_BAD_L4,
+					       XSNAP_R_TINY_FRAG, XSNAP_R_L4_UNKNOWN };
 	for (size_t k = 0; k < ARRAY_SIZE(must); k++) {
 		if (!seen[must[k]])
 			fprintf(stderr, "no corpus frame ended as '%s'\n",
 				xsnap_reason_str(must[k]));
 		CHECK(seen[must[k]] > 0);
+	}
+	for (size_t k = 0; k < ARRAY_SIZE(must_extra); k++) {
+		if (!seen_extra[must_extra[k]])
+			fprintf(stderr, "no corpus frame counted '%s'\n",
+				xsnap_reason_str(must_extra[k]));
+		CHECK(seen_extra[must_extra[k]] > 0);
 	}
 	CHECK(nrange >= 3);
 	fx_close(&fx);
@@ -508,7 +536,7 @@ static size_t mutate_once(uint8_t *b, size_t len, const struct rule *rules, unsi
 	uint8_t proto, tag[8];
 
 	l4 = l4_of(b, len, l3, type, &proto);
-	switch (rn(12)) {
+	switch (rn(13)) {
 	case 0:	/* bit flips in the headers */
 		for (uint32_t k = 1 + rn(4); k; k--)
 			b[rn(len < 96 ? len : 96)] ^= (uint8_t)(1 << rn(8));
@@ -587,6 +615,22 @@ static size_t mutate_once(uint8_t *b, size_t len, const struct rule *rules, unsi
 			put16(b, len, l3 + 6,
 			      rn(2) ? (uint16_t)rnd() : (uint16_t)(0x2000 * rn(2) | rn(4)));
 		break;
+	case 12: /* cut inside the L4 header (IPv6: inside the chain), the IP
+		  * lengths kept consistent, often a first fragment: tiny
+		  * fragments, and chains a first fragment cuts */
+		if (l4 < len && (type == 0x0800 || type == 0x86dd)) {
+			size_t nl = l4 + rn(24);
+
+			len = nl < len ? nl : len;
+			if (type == 0x0800) {
+				put16(b, len, l3 + 2, (uint16_t)(len - l3));
+				if (rn(4))
+					put16(b, len, l3 + 6, 0x2000);
+			} else {
+				put16(b, len, l3 + 4, (uint16_t)(len - l3 - 40));
+			}
+		}
+		break;
 	default: /* the protocol / next header */
 		if (type == 0x0800 && l3 + 10 <= len)
 			b[l3 + 9] = (uint8_t[]){ 6, 17, 1, 58, 47, (uint8_t)rnd() }[rn(6)];
@@ -601,8 +645,9 @@ static size_t mutate_once(uint8_t *b, size_t len, const struct rule *rules, unsi
 
 struct fuzz_stats {
 	uint64_t frames, mismatches, refused_sets;
-	uint64_t reason[XSNAP_R_MAX];
-	uint64_t frag;
+	uint64_t reason[XSNAP_R_MAX];	/* final reasons */
+	uint64_t extra[XSNAP_R_MAX];	/* counted in addition (how frames were read) */
+	uint64_t extra_dropped[XSNAP_R_MAX];	/* of those, dropped by a rule */
 };
 
 /* Keep a mismatching frame for the corpus: $OUTPUT/test-logs/fuzz-mismatch-N.bin. */
@@ -665,10 +710,14 @@ static void fuzz_round(struct fx *fx, const struct world *w, unsigned int nframe
 			st->mismatches++;
 			test_failed = 1;
 		}
-		want[m.reason]++;
-		want[XSNAP_R_FRAGMENT] += m.frag;
 		st->reason[m.reason]++;
-		st->frag += m.frag;
+		for (uint32_t k = 0; k < XSNAP_R_MAX; k++) {
+			bool x = m.extra & (1u << k);
+
+			want[k] += model_count(&m, k);
+			st->extra[k] += x;
+			st->extra_dropped[k] += x && m.reason == XSNAP_R_RULE_DROP;
+		}
 		if ((i + 1) % CNT_BLOCK && i + 1 < nframes)
 			continue;
 		counters(fx, c1);
@@ -749,8 +798,14 @@ TEST(fuzz)
 	       (double)st.frames / t);
 	printf("fuzz reasons:");
 	for (uint32_t k = 0; k < XSNAP_R_MAX; k++)
-		printf(" %s %llu", xsnap_reason_str(k),
-		       (unsigned long long)(k == XSNAP_R_FRAGMENT ? st.frag : st.reason[k]));
+		if (st.reason[k])
+			printf(" %s %llu", xsnap_reason_str(k), (unsigned long long)st.reason[k]);
+	printf("; counted in addition:");
+	for (uint32_t k = 0; k < XSNAP_R_MAX; k++)
+		if (st.extra[k])
+			printf(" %s %llu (%llu dropped)", xsnap_reason_str(k),
+			       (unsigned long long)st.extra[k],
+			       (unsigned long long)st.extra_dropped[k]);
 	printf("\n");
 	summary_put("fuzz", "%llu frames, %llu mismatches, seed 0x%llx",
 		    (unsigned long long)st.frames, (unsigned long long)st.mismatches,
@@ -760,8 +815,9 @@ TEST(fuzz)
 	/* not vacuous: every outcome the program has occurred many times */
 	static const uint32_t must[] = { XSNAP_R_DELIVER,  XSNAP_R_NOMATCH,  XSNAP_R_RULE_PASS,
 					 XSNAP_R_RULE_DROP, XSNAP_R_NON_IP,   XSNAP_R_VLAN_DEEP,
-					 XSNAP_R_BAD_L3,    XSNAP_R_BAD_L4,   XSNAP_R_IPV6_EXT,
-					 XSNAP_R_SHORT_L2 };
+					 XSNAP_R_BAD_L3,    XSNAP_R_IPV6_EXT, XSNAP_R_SHORT_L2 };
+	static const uint32_t must_extra[] = { XSNAP_R_FRAGMENT, XSNAP_R_BAD_L4,
+					       XSNAP_R_TINY_FRAG, XSNAP_R_L4_UNKNOWN };
 	for (size_t k = 0; k < ARRAY_SIZE(must); k++) {
 		if (st.reason[must[k]] < st.frames / 1000)
 			fprintf(stderr, "fuzz: only %llu frames ended as %s\n",
@@ -769,7 +825,18 @@ TEST(fuzz)
 		CHECK(st.reason[must[k]] >= st.frames / 1000);
 	}
 	CHECK(st.reason[XSNAP_R_DELIVER] >= st.frames / 10);
-	CHECK(st.frag >= st.frames / 1000);
+	/* and every way of reading a frame, some of them dropped by a rule:
+	 * the fail-closed paths are exercised, not just reached */
+	for (size_t k = 0; k < ARRAY_SIZE(must_extra); k++) {
+		uint32_t r = must_extra[k];
+
+		if (st.extra[r] < st.frames / 2000 || !st.extra_dropped[r])
+			fprintf(stderr, "fuzz: only %llu frames counted %s (%llu dropped)\n",
+				(unsigned long long)st.extra[r], xsnap_reason_str(r),
+				(unsigned long long)st.extra_dropped[r]);
+		CHECK(st.extra[r] >= st.frames / 2000);
+		CHECK(st.extra_dropped[r] > 0);
+	}
 	fx_close(&fx);
 }
 

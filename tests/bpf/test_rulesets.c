@@ -4,6 +4,9 @@
  *
  *   every_reason_counted         every XSNAP_R_* reason has a name, a frame
  *                                that produces it, a counter that moves by one
+ *   fail_closed_edges            tiny first fragments, unreadable L4 headers,
+ *                                IPv6 chains not followed to their end are
+ *                                classified: a port drop rule is not bypassed
  *   bank_flip_with_port_classes  steer_apply() writes the idle bank (keys,
  *                                groups, port classes), flips, and rewrites the
  *                                old bank only at the next change
@@ -65,7 +68,7 @@ static int raw_open(struct raw *x, uint32_t max_frame, const struct rspec *sp, u
 	}
 	if (rule_compile(rules, n, 0, &b, ents, &nents, NULL, err, sizeof(err)))
 		return -1;
-	if (bpf_map_update_elem(bpf_map__fd(x->skel->maps.xsnap_groups_v2), &zero, &b, 0))
+	if (bpf_map_update_elem(bpf_map__fd(x->skel->maps.xsnap_groups_v3), &zero, &b, 0))
 		return -1;
 	for (unsigned int i = 0; i < nents; i++)
 		if (bpf_map_update_elem(bpf_map__fd(x->skel->maps.xsnap_rules), &ents[i].key,
@@ -98,13 +101,15 @@ static void udp4(struct frame *f, uint16_t dport, size_t payload)
 	frame_finish(f);
 }
 
+#define EXTRA(r) (1u << XSNAP_R_##r)
+
 /*
  * Run @b (with @meta_len bytes of metadata already in front, via ctx_in)
- * and check the verdict and that exactly @reason (and @frag's
- * XSNAP_R_FRAGMENT) moved by one.
+ * and check the verdict and that exactly @reason and the reasons of @extra
+ * (a mask of EXTRA(): how the frame was read) moved by one.
  */
 static void expect_reason(struct raw *x, const uint8_t *b, size_t len, uint32_t meta_len,
-			  uint32_t action, uint32_t reason, int frag, unsigned int *covered)
+			  uint32_t action, uint32_t reason, uint32_t extra, unsigned int *covered)
 {
 	static uint8_t in[MAX_LEN + 32];
 	struct xdp_md ctx = { .data = meta_len, .data_end = (uint32_t)(len + meta_len) };
@@ -127,10 +132,11 @@ static void expect_reason(struct raw *x, const uint8_t *b, size_t len, uint32_t 
 		fprintf(stderr, "expected %s (verdict %u), got verdict %u\n",
 			xsnap_reason_str(reason), action, opts.retval);
 	CHECK_EQ(opts.retval, action);
-	for (uint32_t k = 0; k < XSNAP_R_MAX; k++)
-		CHECK_EQ(c1[k] - c0[k], (k == reason) + (frag && k == XSNAP_R_FRAGMENT));
+	for (uint32_t k = 0; k < XSNAP_R_MAX; k++) {
+		CHECK_EQ(c1[k] - c0[k], (k == reason) + !!(extra & (1u << k)));
+		covered[k] += !!(extra & (1u << k));
+	}
 	covered[reason]++;
-	covered[XSNAP_R_FRAGMENT] += frag;
 }
 
 /* The most metadata (a multiple of 4) a test run accepts in front of @f. */
@@ -173,11 +179,8 @@ TEST(every_reason_counted)
 		test_failed = 1;
 		goto out;
 	}
-	for (uint32_t k = 0; k < XSNAP_R_MAX; k++) {
+	for (uint32_t k = 0; k < XSNAP_R_MAX; k++)
 		CHECK(strcmp(xsnap_reason_str(k), "unknown") != 0);
-		CHECK(k == XSNAP_R_FRAGMENT || k == XSNAP_R_NO_SOCKET || k == XSNAP_R_META ||
-		      k <= XSNAP_R_TOO_BIG);
-	}
 	CHECK(!strcmp(xsnap_reason_str(XSNAP_R_MAX), "unknown"));
 
 	udp4(&f, 9000, 32);
@@ -215,23 +218,38 @@ TEST(every_reason_counted)
 	udp4(&f, 9000, 32);
 	frame_put8(&f, 14, 0x44);
 	expect_reason(&x, f.b, f.len, 0, XDP_PASS, XSNAP_R_BAD_L3, 0, covered);
+	/* an unreadable UDP header: classified without ports (no rule here) */
 	udp4(&f, 9000, 32);
 	frame_put16(&f, f.l4_off + 4, 7);
-	expect_reason(&x, f.b, f.len, 0, XDP_PASS, XSNAP_R_BAD_L4, 0, covered);
+	expect_reason(&x, f.b, f.len, 0, XDP_PASS, XSNAP_R_NOMATCH, EXTRA(BAD_L4), covered);
+	/* a truncated extension header of a whole datagram */
+	frame_eth(&f);
+	frame_ipv6(&f, "2001:db8::1", "2001:db8::2");
+	frame_ipv6_ext(&f, 60, 4);
+	frame_finish(&f);
+	frame_put16(&f, 18, 8);
+	expect_reason(&x, f.b, f.len, 0, XDP_PASS, XSNAP_R_IPV6_EXT, 0, covered);
+	/* a chain longer than we follow: the drop rule's stand-in drops it */
 	frame_eth(&f);
 	frame_ipv6(&f, "2001:db8::1", "2001:db8::2");
 	for (int i = 0; i <= XSNAP_MAX_IPV6_EXT; i++)
 		frame_ipv6_ext(&f, 60, 0);
-	frame_udp(&f, 1, 9000);
+	frame_udp(&f, 1, 53);
 	frame_finish(&f);
-	expect_reason(&x, f.b, f.len, 0, XDP_PASS, XSNAP_R_IPV6_EXT, 0, covered);
+	expect_reason(&x, f.b, f.len, 0, XDP_DROP, XSNAP_R_RULE_DROP, EXTRA(L4_UNKNOWN), covered);
+	/* a first fragment with 4 bytes of UDP: its ports decide */
+	udp4(&f, 9000, 0);
+	f.len = f.l4_off + 4;
+	frame_finish(&f);
+	frame_ipv4_frag(&f, 0x2000);
+	expect_reason(&x, f.b, f.len, 0, XDP_REDIRECT, XSNAP_R_DELIVER, EXTRA(TINY_FRAG), covered);
 	/* a later fragment: counted as such, and matched on L3 */
 	frame_eth(&f);
 	frame_ipv4(&f, "10.0.0.1", "10.9.1.1", 0);
 	frame_payload(&f, 40);
 	frame_finish(&f);
 	frame_ipv4_frag(&f, 185);
-	expect_reason(&x, f.b, f.len, 0, XDP_REDIRECT, XSNAP_R_DELIVER, 1, covered);
+	expect_reason(&x, f.b, f.len, 0, XDP_REDIRECT, XSNAP_R_DELIVER, EXTRA(FRAGMENT), covered);
 	/* metadata already there (as much as the test run accepts): ours
 	 * replaces it and ends right at the data, so the frame is delivered.
 	 * XSNAP_R_META, a refused adjust, is not reachable this way any more. */
@@ -249,6 +267,137 @@ TEST(every_reason_counted)
 		CHECK(covered[k] > 0);
 	}
 	printf("every_reason_counted: %u reasons, each produced and counted\n", XSNAP_R_MAX);
+out:
+	xsnap_steer__destroy(x.skel);
+}
+
+/* ---- fail closed where a rule could match ------------------------------------ */
+
+/* Run @f and return the verdict; the metadata's tenant mask and rule id
+ * into *@mask / *@id for a redirect. */
+static uint32_t run_raw(struct raw *x, const struct frame *f, uint32_t *mask, uint32_t *id)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f->b, .data_size_in = (__u32)f->len,
+		    .data_out = out_buf, .data_size_out = sizeof(out_buf), .repeat = 1);
+	struct xsnap_meta m;
+
+	CHECK_EQ(bpf_prog_test_run_opts(x->prog, &opts), 0);
+	*mask = *id = 0;
+	if (opts.retval == XDP_REDIRECT && opts.data_size_out >= sizeof(m)) {
+		memcpy(&m, out_buf, sizeof(m));
+		*mask = m.tenant_mask;
+		*id = m.rule_id;
+	}
+	return opts.retval;
+}
+
+/* TCP from 10.0.0.1 (or 2001:db8::1) to port 22, cut to @l4 bytes of its
+ * header, a first fragment (IPv4 MF, or an IPv6 Fragment header with M). */
+static void tcp22_first_fragment(struct frame *f, int v6, size_t l4)
+{
+	frame_eth(f);
+	if (v6) {
+		frame_ipv6(f, "2001:db8::1", "2001:db8::2");
+		frame_ipv6_ext(f, 44, 0);
+	} else {
+		frame_ipv4(f, "10.0.0.1", "10.2.0.1", 0);
+	}
+	frame_tcp(f, 40000, 22, 0);
+	f->len = f->l4_off + l4;
+	frame_finish(f);
+	if (!v6)
+		frame_ipv4_frag(f, 0x2000);
+}
+
+/*
+ * Frames the kernel accepts but the parser once refused (XDP_PASS before
+ * any rule) are classified on what they carry: "tcp dst port 22 action
+ * drop" drops an RFC 1858 tiny first fragment to port 22 (IPv4 and IPv6),
+ * an IPv6 chain too long to follow, and a first fragment whose Destination
+ * Options header goes on in the next fragment; a frame with an unreadable
+ * UDP header reaches an L3 rule, not a port rule; a long chain reaches an
+ * L3 rule when no drop rule could apply.
+ */
+TEST(fail_closed_edges)
+{
+	static const struct rspec rs[] = {
+		{ "tcp dst port 22 action drop", 10, 0 },
+		{ "udp dst port 9000", 10, 1 },
+		{ "ip dst 10.2.0.0/16", 30, 3 },
+		{ "ip6 dst 2001:db8::/32", 30, 2 },
+	};
+	static const struct rspec deliver_only[] = {
+		{ "udp dst port 9000", 10, 1 },
+		{ "ip6 dst 2001:db8::/32", 30, 2 },
+	};
+	uint32_t mask, id;
+	struct frame f;
+	struct raw x;
+
+	if (raw_open(&x, 0, rs, ARRAY_SIZE(rs))) {
+		fprintf(stderr, "loading the program: %s\n", strerror(errno));
+		test_failed = 1;
+		goto out;
+	}
+	/* tiny first fragments to port 22: 8 bytes of TCP (ports and
+	 * sequence number), IPv4 and IPv6 */
+	tcp22_first_fragment(&f, 0, 8);
+	CHECK_EQ(run_raw(&x, &f, &mask, &id), XDP_DROP);
+	tcp22_first_fragment(&f, 1, 8);
+	CHECK_EQ(run_raw(&x, &f, &mask, &id), XDP_DROP);
+	/* the IPv6 one with its chain cut after the Fragment header: a
+	 * Destination Options header that goes on in the next fragment */
+	frame_eth(&f);
+	frame_ipv6(&f, "2001:db8::1", "2001:db8::2");
+	frame_ipv6_ext(&f, 44, 0);
+	frame_ipv6_ext(&f, 60, 4);
+	frame_finish(&f);
+	f.len -= 16;
+	frame_finish(&f);
+	CHECK_EQ(run_raw(&x, &f, &mask, &id), XDP_DROP);
+	/* a chain longer than we follow, to port 22 */
+	frame_eth(&f);
+	frame_ipv6(&f, "2001:db8::1", "2001:db8::2");
+	for (int i = 0; i <= XSNAP_MAX_IPV6_EXT; i++)
+		frame_ipv6_ext(&f, 60, 0);
+	frame_tcp(&f, 40000, 22, 0);
+	frame_finish(&f);
+	CHECK_EQ(run_raw(&x, &f, &mask, &id), XDP_DROP);
+	/* an unreadable UDP header (length 7) to 9000: the L3 rule, not the port rule */
+	udp4(&f, 9000, 16);
+	frame_put16(&f, f.l4_off + 4, 7);
+	CHECK_EQ(run_raw(&x, &f, &mask, &id), XDP_REDIRECT);
+	CHECK_EQ(mask, 1u << 3);
+	CHECK_EQ(id, 3);
+	/* a tiny UDP first fragment to 9000: the port rule and the L3 rule */
+	udp4(&f, 9000, 0);
+	f.len = f.l4_off + 4;
+	frame_finish(&f);
+	frame_ipv4_frag(&f, 0x2000);
+	CHECK_EQ(run_raw(&x, &f, &mask, &id), XDP_REDIRECT);
+	CHECK_EQ(mask, (1u << 1) | (1u << 3));
+	CHECK_EQ(id, 2);
+	/* whole TCP to another port: delivered by the L3 rule as before */
+	tcp22_first_fragment(&f, 0, 20);
+	frame_put16(&f, f.l4_off + 2, 23);
+	CHECK_EQ(run_raw(&x, &f, &mask, &id), XDP_REDIRECT);
+	CHECK_EQ(mask, 1u << 3);
+	xsnap_steer__destroy(x.skel);
+
+	/* no drop rule: a long chain reaches the L3 rule only */
+	if (raw_open(&x, 0, deliver_only, ARRAY_SIZE(deliver_only))) {
+		test_failed = 1;
+		goto out;
+	}
+	frame_eth(&f);
+	frame_ipv6(&f, "2001:db8::1", "2001:db8::2");
+	for (int i = 0; i <= XSNAP_MAX_IPV6_EXT; i++)
+		frame_ipv6_ext(&f, 60, 0);
+	frame_udp(&f, 40000, 9000);
+	frame_finish(&f);
+	CHECK_EQ(run_raw(&x, &f, &mask, &id), XDP_REDIRECT);
+	CHECK_EQ(mask, 1u << 2);
+	CHECK_EQ(id, 2);
 out:
 	xsnap_steer__destroy(x.skel);
 }

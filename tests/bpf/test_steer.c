@@ -219,7 +219,7 @@ static int fx_open(struct fx *fx, int with_xsk)
 	}
 	fx->prog = bpf_program__fd(fx->skel->progs.xsnap_steer);
 	fx->cfg = bpf_map__fd(fx->skel->maps.xsnap_cfg);
-	fx->groups = bpf_map__fd(fx->skel->maps.xsnap_groups_v2);
+	fx->groups = bpf_map__fd(fx->skel->maps.xsnap_groups_v3);
 	fx->rules = bpf_map__fd(fx->skel->maps.xsnap_rules);
 	fx->cnt = bpf_map__fd(fx->skel->maps.xsnap_cnt);
 	fx->tcnt = bpf_map__fd(fx->skel->maps.xsnap_tcnt);
@@ -409,11 +409,17 @@ static void run_frame(struct fx *fx, const struct frame *f, struct run *r)
 	read_counters(fx, &r->after);
 }
 
-/* Exactly @reason (and XSNAP_R_FRAGMENT when @frag) moved, by one. */
-static void check_reasons(const struct run *r, __u32 reason, int frag)
+/* Counted in addition to the final reason: how the frame was read. */
+#define X_FRAG (1u << XSNAP_R_FRAGMENT)
+#define X_BAD_L4 (1u << XSNAP_R_BAD_L4)
+#define X_TINY (1u << XSNAP_R_TINY_FRAG)
+#define X_L4_UNKNOWN (1u << XSNAP_R_L4_UNKNOWN)
+
+/* Exactly @reason and the reasons of @extra (X_*) moved, by one. */
+static void check_reasons(const struct run *r, __u32 reason, __u32 extra)
 {
 	for (__u32 i = 0; i < XSNAP_R_MAX; i++) {
-		__u64 want = (i == reason) + (frag && i == XSNAP_R_FRAGMENT);
+		__u64 want = (i == reason) + !!(extra & (1u << i));
 
 		if (r->after.reason[i] - r->before.reason[i] != want)
 			fprintf(stderr, "  counter %u moved by %llu, expected %llu\n", i,
@@ -450,7 +456,7 @@ static void check_meta(const struct xsnap_meta *m, const struct frame *f, __u32 
 	CHECK_EQ(m->l3_off, p.l3_off);
 	CHECK_EQ(m->l4_off, p.l4_off);
 	CHECK_EQ(m->vlan, p.vlan);
-	CHECK_EQ(m->l4_proto, p.frag ? 0 : p.proto);
+	CHECK_EQ(m->l4_proto, p.l4_off ? p.proto : 0);
 	CHECK_EQ(m->l3_proto, p.l3_proto);
 	/* bpf_ktime_get_ns() is CLOCK_MONOTONIC; 1 ms of slack for the
 	 * kernel's NMI-safe fast clock read. */
@@ -462,7 +468,7 @@ struct steer_case {
 	void (*build)(struct frame *f);
 	__u32 action;		/* XDP_* */
 	__u32 reason;		/* final XSNAP_R_* */
-	int frag;		/* XSNAP_R_FRAGMENT counted too */
+	__u32 extra;		/* X_*: counted too */
 	__u32 mask;		/* delivered: tenant mask */
 	__u32 id;		/* delivered: rule id */
 };
@@ -475,14 +481,17 @@ static void check_case(const struct steer_case *c, const struct frame *f, const 
 
 	REQUIRE(r->err == 0);
 	CHECK_EQ(r->retval, c->action);
-	check_reasons(r, c->reason, c->frag);
+	check_reasons(r, c->reason, c->extra);
 
 	/* The userspace reference parser agrees on malformed frames... */
 	perr = xsnap_parse(f->b, f->b + f->len, &p);
 	if (perr)
 		CHECK_EQ(-perr, c->reason);
 	else
-		CHECK_EQ(p.frag, c->frag);
+		CHECK_EQ((__u32)p.frag << XSNAP_R_FRAGMENT | (__u32)p.l4_bad << XSNAP_R_BAD_L4 |
+				 (__u32)p.tiny_frag << XSNAP_R_TINY_FRAG |
+				 (__u32)p.l4_unknown << XSNAP_R_L4_UNKNOWN,
+			 c->extra);
 
 	if (c->action == XDP_REDIRECT) {
 		/* test-run's data_out starts at data_meta. */
@@ -516,10 +525,10 @@ static void run_table_case(const struct steer_case *c)
 	fx_close(&fx);
 }
 
-#define STEER_CASE(NAME, BUILD, ACTION, REASON, FRAG, MASK, ID)                              \
+#define STEER_CASE(NAME, BUILD, ACTION, REASON, EXTRA, MASK, ID)                             \
 	TEST(NAME)                                                                         \
 	{                                                                                  \
-		static const struct steer_case c = { #NAME, BUILD, ACTION, REASON, FRAG,   \
+		static const struct steer_case c = { #NAME, BUILD, ACTION, REASON, EXTRA,  \
 						     MASK, ID };                             \
 		run_table_case(&c);                                                        \
 	}
@@ -652,7 +661,15 @@ B(b_a8_doff_long, frame_eth(f); frame_ipv6(f, "2001:db9::1", "2001:db8::1");
 B(b_a9_ulen7, udp4(f, "10.1.2.3", 9000, 0); frame_put16(f, f->l4_off + 4, 7))
 B(b_a9_ulen_long, udp6(f, "2001:db9::1", "2001:db8::1", 9000);
   frame_put16(f, f->l4_off + 4, (uint16_t)(f->len - f->l4_off + 1)))
+B(b_a9_ulen7_other, udp4(f, "10.2.0.1", 9000, 0); frame_put16(f, f->l4_off + 4, 7))
+B(b_frag4_tiny_tcp, frame_eth(f); frame_ipv4(f, "10.0.0.1", "10.2.0.1", 0); frame_tcp(f, 1, 80, 0);
+  f->len = f->l4_off + 8; frame_finish(f); frame_ipv4_frag(f, 0x2000))
+B(b_frag4_tiny_drop, udp4(f, "10.2.0.1", 53, 0); f->len = f->l4_off + 4; frame_finish(f);
+  frame_ipv4_frag(f, 0x2000))
+B(b_frag6_tiny, ext6(f, 0, 0); f->len = f->l4_off + 6; frame_finish(f))
 B(b_a10_long, ext6(f, XSNAP_MAX_IPV6_EXT + 1, 0xffff))
+B(b_a10_long_db8, ext6(f, XSNAP_MAX_IPV6_EXT + 1, 0xffff);
+  memcpy(f->b + f->l3_off + 24, (const uint8_t[]){ 0x20, 0x01, 0x0d, 0xb8 }, 4))
 B(b_a10_cut, ext6(f, 1, 0xffff); frame_put8(f, 54 + 1, 20))
 B(b_a10_unknown, frame_eth(f); frame_ipv6(f, "2001:db9::1", "2001:db8::9");
   frame_ipv6_ext(f, 0, 0); frame_l4raw(f, 50, 24); frame_finish(f))
@@ -693,12 +710,12 @@ STEER_CASE(prio_tie_stop_wins, b_prio_tie, XDP_DROP, XSNAP_R_RULE_DROP, 0, 0, 0)
 STEER_CASE(rule_merged_key, b_merged, XDP_REDIRECT, XSNAP_R_DELIVER, 0, 0x180, 16)
 STEER_CASE(frag4_first, b_frag4_first, XDP_REDIRECT, XSNAP_R_DELIVER, 0, 0x1, 1)
 STEER_CASE(frag4_first_udp_len_whole, b_frag4_first_big, XDP_REDIRECT, XSNAP_R_DELIVER, 0, 0x1, 1)
-STEER_CASE(frag4_later_no_ports, b_frag4_later, XDP_PASS, XSNAP_R_NOMATCH, 1, 0, 0)
-STEER_CASE(frag4_later_l3_match, b_frag4_later_dst, XDP_REDIRECT, XSNAP_R_DELIVER, 1, 0x4, 5)
-STEER_CASE(frag4_later_port_drop_ignored, b_frag4_later_drop, XDP_PASS, XSNAP_R_NOMATCH, 1, 0, 0)
-STEER_CASE(frag4_later_proto_match, b_frag4_later_icmp, XDP_REDIRECT, XSNAP_R_DELIVER, 1, 0x20, 8)
+STEER_CASE(frag4_later_no_ports, b_frag4_later, XDP_PASS, XSNAP_R_NOMATCH, X_FRAG, 0, 0)
+STEER_CASE(frag4_later_l3_match, b_frag4_later_dst, XDP_REDIRECT, XSNAP_R_DELIVER, X_FRAG, 0x4, 5)
+STEER_CASE(frag4_later_port_drop_ignored, b_frag4_later_drop, XDP_PASS, XSNAP_R_NOMATCH, X_FRAG, 0, 0)
+STEER_CASE(frag4_later_proto_match, b_frag4_later_icmp, XDP_REDIRECT, XSNAP_R_DELIVER, X_FRAG, 0x20, 8)
 STEER_CASE(frag6_first, b_frag6_first, XDP_REDIRECT, XSNAP_R_DELIVER, 0, 0x1, 1)
-STEER_CASE(frag6_later_l3_match, b_frag6_later, XDP_REDIRECT, XSNAP_R_DELIVER, 1, 0x8, 6)
+STEER_CASE(frag6_later_l3_match, b_frag6_later, XDP_REDIRECT, XSNAP_R_DELIVER, X_FRAG, 0x8, 6)
 STEER_CASE(a1_fourteen_zero_bytes, b_a1_zero14, XDP_PASS, XSNAP_R_NON_IP, 0, 0, 0)
 STEER_CASE(a2_arp, b_a2_arp, XDP_PASS, XSNAP_R_NON_IP, 0, 0, 0)
 STEER_CASE(a2_8023_length, b_a2_8023, XDP_PASS, XSNAP_R_NON_IP, 0, 0, 0)
@@ -712,12 +729,23 @@ STEER_CASE(a5_options_cut, b_a5_opts_cut, XDP_PASS, XSNAP_R_BAD_L3, 0, 0, 0)
 STEER_CASE(a6_tot_len_zero, b_a6_tot0, XDP_PASS, XSNAP_R_BAD_L3, 0, 0, 0)
 STEER_CASE(a6_tot_len_below_ihl, b_a6_tot_short, XDP_PASS, XSNAP_R_BAD_L3, 0, 0, 0)
 STEER_CASE(a6_tot_len_beyond_frame, b_a6_tot_long, XDP_PASS, XSNAP_R_BAD_L3, 0, 0, 0)
-STEER_CASE(a8_tcp_doff0, b_a8_doff0, XDP_PASS, XSNAP_R_BAD_L4, 0, 0, 0)
-STEER_CASE(a8_tcp_doff4, b_a8_doff4, XDP_PASS, XSNAP_R_BAD_L4, 0, 0, 0)
-STEER_CASE(a8_tcp_doff_beyond, b_a8_doff_long, XDP_PASS, XSNAP_R_BAD_L4, 0, 0, 0)
-STEER_CASE(a9_udp_len7, b_a9_ulen7, XDP_PASS, XSNAP_R_BAD_L4, 0, 0, 0)
-STEER_CASE(a9_udp_len_beyond, b_a9_ulen_long, XDP_PASS, XSNAP_R_BAD_L4, 0, 0, 0)
-STEER_CASE(a10_ext_chain_too_long, b_a10_long, XDP_PASS, XSNAP_R_IPV6_EXT, 0, 0, 0)
+/* an unreadable L4 header: no port rule (tcp 80, udp 9000) matches, the L3
+ * rule of the destination does */
+STEER_CASE(a8_tcp_doff0, b_a8_doff0, XDP_REDIRECT, XSNAP_R_DELIVER, X_BAD_L4, 0x4, 5)
+STEER_CASE(a8_tcp_doff4, b_a8_doff4, XDP_REDIRECT, XSNAP_R_DELIVER, X_BAD_L4, 0x4, 5)
+STEER_CASE(a8_tcp_doff_beyond, b_a8_doff_long, XDP_REDIRECT, XSNAP_R_DELIVER, X_BAD_L4, 0x8, 6)
+STEER_CASE(a9_udp_len7, b_a9_ulen7, XDP_REDIRECT, XSNAP_R_DELIVER, X_BAD_L4, 0x4, 5)
+STEER_CASE(a9_udp_len_beyond, b_a9_ulen_long, XDP_REDIRECT, XSNAP_R_DELIVER, X_BAD_L4, 0x8, 6)
+STEER_CASE(a9_udp_len7_no_l3_rule, b_a9_ulen7_other, XDP_PASS, XSNAP_R_NOMATCH, X_BAD_L4, 0, 0)
+/* a tiny first fragment: its ports decide */
+STEER_CASE(frag4_first_tiny_tcp, b_frag4_tiny_tcp, XDP_REDIRECT, XSNAP_R_DELIVER, X_TINY, 0x2, 2)
+STEER_CASE(frag4_first_tiny_udp_drop, b_frag4_tiny_drop, XDP_DROP, XSNAP_R_RULE_DROP, X_TINY, 0, 0)
+STEER_CASE(frag6_first_tiny_udp, b_frag6_tiny, XDP_REDIRECT, XSNAP_R_DELIVER, X_TINY, 0x1, 1)
+/* a chain longer than we follow: protocol and ports unknown; L3 rules match
+ * (no L4_ANY group in this hand-made bank: bpf/test_rulesets has them) */
+STEER_CASE(a10_ext_chain_too_long, b_a10_long, XDP_PASS, XSNAP_R_NOMATCH, X_L4_UNKNOWN, 0, 0)
+STEER_CASE(a10_ext_chain_too_long_l3_match, b_a10_long_db8, XDP_REDIRECT, XSNAP_R_DELIVER,
+	   X_L4_UNKNOWN, 0x8, 6)
 STEER_CASE(a10_ext_truncated, b_a10_cut, XDP_PASS, XSNAP_R_IPV6_EXT, 0, 0, 0)
 STEER_CASE(a10_unknown_nh_l3_match, b_a10_unknown, XDP_REDIRECT, XSNAP_R_DELIVER, 0, 0x8, 6)
 STEER_CASE(a10_unknown_nh_no_ports, b_a10_unknown_port, XDP_PASS, XSNAP_R_NOMATCH, 0, 0, 0)
@@ -1044,6 +1072,7 @@ static void to_rule_frame(const struct xsnap_pkt *p, struct rule_frame *rf)
 	rf->proto = p->proto;
 	rf->has_ports = p->ports;
 	rf->has_vlan = p->nvlan > 0;
+	rf->l4_unknown = p->l4_unknown;
 	rf->vlan = p->vlan;
 	rf->sport = ntohs(p->sport);
 	rf->dport = ntohs(p->dport);
@@ -1093,7 +1122,9 @@ static void compiled_rules(struct fx *fx)
 		seen[ref < 0 ? 3 : ref]++;
 		c.action = ref < 0 ? XDP_PASS : act[ref];
 		c.reason = ref < 0 ? XSNAP_R_NOMATCH : why[ref];
-		c.frag = p.frag;
+		c.extra = (__u32)p.frag << XSNAP_R_FRAGMENT | (__u32)p.l4_bad << XSNAP_R_BAD_L4 |
+			  (__u32)p.tiny_frag << XSNAP_R_TINY_FRAG |
+			  (__u32)p.l4_unknown << XSNAP_R_L4_UNKNOWN;
 		run_frame(fx, &f, &r);
 		check_case(&c, &f, &r);
 		if (test_failed && !was)

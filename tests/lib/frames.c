@@ -265,9 +265,25 @@ void frame_finish(struct frame *f)
 	} else if (f->l3 == 6) {
 		frame_put16(f, l3 + 4, (uint16_t)(f->len - l3 - 40));
 	}
-	/* UDP length; the checksum stays 0 (the parser does not verify it). */
-	if (f->proto == 17 && f->l4_off)
+	/* UDP length and checksum, over the pseudo-header and the rest of the
+	 * frame (the parser does not verify it; xsnap_recvfrom does).  A
+	 * fragment's covers what the frame holds, not the whole datagram. */
+	/* (a cut header, a test's malformed frame, may lack these fields) */
+	if (f->proto == 17 && f->l4_off && f->len >= f->l4_off + 6)
 		frame_put16(f, f->l4_off + 4, (uint16_t)(f->len - f->l4_off));
+	if (f->proto == 17 && f->l4_off && f->len >= f->l4_off + 8) {
+		size_t ulen = f->len - f->l4_off;
+		uint32_t sum = 17 + (uint32_t)ulen;
+		uint16_t c;
+
+		frame_put16(f, f->l4_off + 6, 0);
+		if (f->l3 == 4)
+			sum = csum_add(sum, f->b + l3 + 12, 8);
+		else if (f->l3 == 6)
+			sum = csum_add(sum, f->b + l3 + 8, 32);
+		c = csum_fold(csum_add(sum, f->b + f->l4_off, ulen));
+		frame_put16(f, f->l4_off + 6, c ? c : 0xffff);	/* 0 means "none" */
+	}
 	/* A header chain left open ends in "no next header" (59). */
 	if (f->next_off)
 		set_next(f, 59);

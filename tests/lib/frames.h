@@ -67,7 +67,7 @@ void frame_icmp(struct frame *f);
 void frame_l4raw(struct frame *f, uint8_t proto, size_t n);
 /* @n payload bytes (a counting pattern). */
 void frame_payload(struct frame *f, size_t n);
-/* Fill IP/UDP lengths and checksums from the current length. */
+/* Fill IP/UDP lengths and the IPv4 and UDP checksums from the current length. */
 void frame_finish(struct frame *f);
 /* Append @n zero bytes not covered by the IP length (Ethernet padding). */
 void frame_pad(struct frame *f, size_t n);

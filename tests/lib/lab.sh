@@ -19,7 +19,7 @@
 # by the next one in the same namespace, and lab_down unmounts them.
 #
 # API (see each function's comment):
-#   lab_up [--queues N] [--mtu M] [--name NAME]    lab_detach [STATE_FILE]
+#   lab_up [--queues N] [--mtu M] [--name NAME] [--vlan-offload]    lab_detach [STATE_FILE]
 #   lab_down [STATE_FILE...]        lab_exec NS CMD...     lab_bg [--log F] NS CMD...
 #   lab_stop PID [TIMEOUT_S]        lab_alive PID          wait_for TIMEOUT_S CMD...
 #   lab_tmp PATH (removed with the lab)
@@ -147,17 +147,20 @@ _lab_install_traps() {
 }
 
 # ----------------------------------------------------------------------------
-# lab_up [--queues N] [--mtu M] [--name NAME]
+# lab_up [--queues N] [--mtu M] [--name NAME] [--vlan-offload]
 #
 # Create the lab and export its LAB_* variables.  The namespaces are
 # NAME-tx and NAME-rx; NAME defaults to xs-PID-RAND (unique per run).  The veth
-# has N tx and N rx queues on each end (default 1).  The lab is removed when
-# this process exits (unless lab_detach).  On failure everything created so
-# far is removed and 1 returned.
+# has N tx and N rx queues on each end (default 1).  VLAN offload (802.1Q and
+# 802.1ad, receive and transmit) is turned off on both ends, so tags reach XDP
+# in the frame; --vlan-offload leaves veth's default (on).  The lab is removed
+# when this process exits (unless lab_detach).  On failure everything created
+# so far is removed and 1 returned.
 lab_up() {
-	local queues=1 mtu='' name=''
+	local queues=1 mtu='' name='' vlanoff=1
 	while (($#)); do
 		case $1 in
+		--vlan-offload) vlanoff=0; shift ;;
 		--queues) queues=${2:-}; shift 2 || return 2 ;;
 		--queues=*) queues=${1#*=}; shift ;;
 		--mtu) mtu=${2:-}; shift 2 || return 2 ;;
@@ -211,7 +214,7 @@ lab_up() {
 	_LAB_STATES+=("$BASHPID:$state")
 	_lab_install_traps
 
-	if ! _lab_create "$state" "$name" "$queues" "$mtu"; then
+	if ! _lab_create "$state" "$name" "$queues" "$mtu" "$vlanoff"; then
 		_lab_log "lab_up: failed; removing what was created"
 		_lab_teardown "$state"
 		_lab_forget "$state"
@@ -229,7 +232,7 @@ lab_detach() {
 
 # The body of lab_up: every step is recorded in STATE before the next one.
 _lab_create() {
-	local state=$1 name=$2 queues=$3 mtu=$4
+	local state=$1 name=$2 queues=$3 mtu=$4 vlanoff=$5
 	local tx=$name-tx rx=$name-rx
 	local if_tx=xs-tx if_rx=xs-rx
 	local mac_tx=02:78:73:00:00:01 mac_rx=02:78:73:00:00:02
@@ -258,8 +261,10 @@ _lab_create() {
 	_lab_do ip -n "$tx" link add "$if_tx" address "$mac_tx" "${m[@]}" "${q[@]}" type veth \
 		peer name "$if_rx" address "$mac_rx" "${m[@]}" "${q[@]}" netns "$rx" || return 1
 
-	_lab_setup_end "$tx" "$if_tx" "$ip_tx" "$ip6_tx" "$ip_rx" "$ip6_rx" "$mac_rx" || return 1
-	_lab_setup_end "$rx" "$if_rx" "$ip_rx" "$ip6_rx" "$ip_tx" "$ip6_tx" "$mac_tx" || return 1
+	_lab_setup_end "$tx" "$if_tx" "$ip_tx" "$ip6_tx" "$ip_rx" "$ip6_rx" "$mac_rx" "$vlanoff" ||
+		return 1
+	_lab_setup_end "$rx" "$if_rx" "$ip_rx" "$ip6_rx" "$ip_tx" "$ip6_tx" "$mac_tx" "$vlanoff" ||
+		return 1
 
 	export LAB_NAME=$name LAB_STATE=$state LAB_QUEUES=$queues LAB_MTU=${mtu:-1500}
 	export LAB_NS_TX=$tx LAB_NS_RX=$rx LAB_IF_TX=$if_tx LAB_IF_RX=$if_rx
@@ -287,13 +292,17 @@ _lab_sysctls() {
 		done' sh "$@"
 }
 
-# _lab_setup_end NS IF IP IP6 PEER_IP PEER_IP6 PEER_MAC
+# _lab_setup_end NS IF IP IP6 PEER_IP PEER_IP6 PEER_MAC VLAN_OFFLOAD_OFF
 _lab_setup_end() {
-	local ns=$1 dev=$2 ip4=$3 ip6=$4 pip4=$5 pip6=$6 pmac=$7
+	local ns=$1 dev=$2 ip4=$3 ip6=$4 pip4=$5 pip6=$6 pmac=$7 vlanoff=${8:-1}
 	_lab_sysctls "$ns" "$dev" || return 1
 	_lab_do ip -n "$ns" link set lo up || return 1
-	# Frames must reach XDP with their VLAN tag in the packet, not in metadata.
-	_lab_do ip netns exec "$ns" ethtool -K "$dev" rxvlan off txvlan off || return 1
+	# Frames must reach XDP with their VLAN tags in the packet, not in
+	# metadata (xsnap refuses vlan rules while receive offload is on).
+	if ((vlanoff)); then
+		_lab_do ip netns exec "$ns" ethtool -K "$dev" rxvlan off txvlan off \
+			rx-vlan-stag-hw-parse off tx-vlan-stag-hw-insert off || return 1
+	fi
 	_lab_do ip -n "$ns" addr add "$ip4/24" dev "$dev" || return 1
 	_lab_do ip -n "$ns" -6 addr add "$ip6/64" dev "$dev" nodad || return 1
 	_lab_do ip -n "$ns" neigh replace "$pip4" lladdr "$pmac" dev "$dev" nud permanent || return 1

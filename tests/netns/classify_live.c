@@ -115,6 +115,7 @@ static void to_rule_frame(const struct xsnap_pkt *p, struct rule_frame *rf)
 	rf->proto = p->proto;
 	rf->has_ports = p->ports;
 	rf->has_vlan = p->nvlan > 0;
+	rf->l4_unknown = p->l4_unknown;
 	rf->vlan = p->vlan;
 	rf->sport = ntohs(p->sport);
 	rf->dport = ntohs(p->dport);

@@ -18,6 +18,12 @@
 #                             a UMEM frame are passed, counted as too_big,
 #                             never half delivered; the others are delivered
 #   reasons_in_stats          per-reason counters reach xsnap_stats()
+#   vlan_offload_on_refuses_vlan_rules
+#                             receive VLAN offload left on (veth's default):
+#                             vlan rules refused naming the ethtool command,
+#                             other rules work; after the command, they match
+#   vlan_outermost_tag        `vlan N` matches the outermost tag of a
+#                             double-tagged (802.1ad + 802.1Q) frame
 LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)
 # shellcheck source=../lib/lab.sh
 source "$LIB/lab.sh"
@@ -183,6 +189,63 @@ t_reasons_in_stats() {
 	# tagged frames: this lab's veths strip nothing (rxvlan off); the tag is
 	# parsed, and the frames match the port rule under it
 	assert_eq "$(field 'consumer 0' frames)" 120 "frames delivered (untagged and tagged)"
+	finish
+}
+
+# Receive VLAN offload on (veth's default, --vlan-offload): a device with
+# it on takes the outer tag out of the frame before XDP, so vlan rules are
+# refused with the command that turns it off; rules without a vlan term
+# work (tagged frames match them too).  After the command (and, on veth,
+# the peer's transmit offload off as the message says) a vlan rule is
+# accepted and matches exactly its tag.
+t_vlan_offload_on_refuses_vlan_rules() {
+	setup --vlan-offload
+	local rc=0 cmd="ethtool -K $LAB_IF_RX rxvlan off rx-vlan-stag-hw-parse off"
+	lab_exec "$LAB_NS_RX" "$XS_CONSUMER" -i "$LAB_IF_RX" -t a -r 'a:1:vlan 100' -c a \
+		>"$LOG" 2>&1 || rc=$?
+	show_log
+	((rc != 0)) || fail "a vlan rule was accepted with receive VLAN offload on"
+	grep -qF "$LAB_IF_RX: receive VLAN offload is on (rx-vlan-offload, rx-vlan-stag-hw-parse)" \
+		"$LOG" || fail "the refusal does not say which offload is on"
+	grep -qF "vlan rules are refused until it is off: $cmd (on veth the peer's" "$LOG" ||
+		fail "the refusal does not name the command"
+	# a rule without a vlan term: accepted, the offload reported at attach
+	xs_consumer_start "$LOG" -t a -r 'a:1:udp dst port 9000' -c a
+	grep -qF "$LAB_IF_RX: receive VLAN offload is on" "$LOG" || fail "not reported at attach"
+	xs_gen -q --stream 1 --dport 9000 -n 50 -r 20000
+	xs_gen -q --stream 2 --dport 9000 -n 30 -r 20000 --vlan 100
+	xs_consumer_stop || { show_log; fail "consumer checks failed"; }
+	assert_eq "$(field 'consumer 0' frames)" 80 "frames of a rule without a vlan term"
+	# the remedy the message names
+	lab_exec "$LAB_NS_RX" $cmd
+	lab_exec "$LAB_NS_TX" ethtool -K "$LAB_IF_TX" txvlan off tx-vlan-stag-hw-insert off
+	xs_consumer_start "$LOG" -t a -r 'a:1:vlan 100' -c a
+	! grep -q "receive VLAN offload is on" "$LOG" || fail "still reported on after $cmd"
+	xs_gen -q --stream 3 --dport 9000 -n 40 -r 20000 --vlan 100
+	xs_gen -q --stream 4 --dport 9000 -n 20 -r 20000 --vlan 101
+	xs_gen -q --stream 5 --dport 9000 -n 20 -r 20000
+	xs_consumer_stop || { show_log; fail "consumer checks failed"; }
+	show_log
+	assert_eq "$(field 'consumer 0' frames)" 40 "frames of vlan 100"
+	finish
+}
+
+# `vlan N` matches the outermost tag (docs/design.md): of a double-tagged
+# frame (802.1ad service tag, then 802.1Q) the service tag; the inner one,
+# which the sender chose, matches nothing.  Rules without a vlan term
+# match every frame whatever its tags.
+t_vlan_outermost_tag() {
+	setup
+	xs_consumer_start "$LOG" -t outer -r 'outer:1:vlan 100' -t inner -r 'inner:1:vlan 200' \
+		-t any -r 'any:1:udp dst port 9000' -c outer -c inner -c any
+	xs_gen -q --stream 1 --dport 9000 -n 40 -r 20000 --svlan 100 --vlan 200
+	xs_gen -q --stream 2 --dport 9000 -n 30 -r 20000 --vlan 200
+	xs_gen -q --stream 3 --dport 9000 -n 20 -r 20000 --svlan 200 --vlan 100
+	xs_consumer_stop || { show_log; fail "consumer checks failed"; }
+	show_log
+	assert_eq "$(field 'consumer 0' frames)" 40 "vlan 100: the double-tagged frames with outer 100"
+	assert_eq "$(field 'consumer 1' frames)" 50 "vlan 200: single 200 and outer 200"
+	assert_eq "$(field 'consumer 2' frames)" 90 "no vlan term: every frame"
 	finish
 }
 

@@ -102,6 +102,12 @@ t_a1_short_frames_on_veth() { inproc short; }
 # (ports are in the first fragment only), and all count as fragments.
 t_a7_fragments_on_veth() { inproc frag; }
 
+# A14: tenants deleted and added in one slot while frames flow; a snapshot
+# of the newcomer holds none of the deleted tenant's frames (its stream
+# id), with the inline engine (the deleted tenant's frames wait in the rx
+# ring) and with the engine thread.
+t_a14_slot_reuse_under_load() { inproc slotreuse; }
+
 # --- B --------------------------------------------------------------------
 
 # B1, B4: invalid descriptors through xsnap_send never reach the kernel.

@@ -42,6 +42,8 @@ t_lab_ping() {
 		fail "tentative IPv6 address on $LAB_IF_RX"
 	lab_exec "$LAB_NS_RX" ethtool -k "$LAB_IF_RX" | grep -q '^rx-vlan-offload: off' ||
 		fail "rx vlan offload still on"
+	lab_exec "$LAB_NS_RX" ethtool -k "$LAB_IF_RX" | grep -q '^rx-vlan-stag-hw-parse: off' ||
+		fail "rx 802.1ad vlan offload still on"
 	lab_down
 }
 

@@ -36,6 +36,10 @@ struct sim {
 	struct xsnap_ctx *ctx;
 	struct sim_ring fill, rx, tx, comp;
 	uint64_t sent;
+	/* sim_tx_take(): descriptors the kernel took off the TX ring whose
+	 * completions it has not posted yet (each holds a completion slot) */
+	uint64_t pend[RING];
+	uint32_t pend_prod, pend_cons;
 };
 
 static inline void wire_prod(struct xsk_ring_prod *r, struct sim_ring *s, void *ring)
@@ -172,6 +176,42 @@ static inline unsigned int sim_tx(struct sim *sim, uint8_t (*out)[128], uint32_t
 		}
 		__atomic_store_n(&sim->tx.cons, sim->tx.cons + 1, __ATOMIC_RELEASE);
 		sim->comp.addrs[sim->comp.prod & (RING - 1)] = d.addr;
+		__atomic_store_n(&sim->comp.prod, sim->comp.prod + 1, __ATOMIC_RELEASE);
+		n++;
+	}
+	return n;
+}
+
+/*
+ * The kernel's transmit in two steps, as a driver does it: take up to @max
+ * descriptors off the TX ring (each reserves a completion ring slot, so
+ * taken-but-not-completed plus completed-but-not-read never exceed the
+ * completion ring), then, later, complete up to @max of them in order.
+ * Between the two the frames are in flight with the TX ring empty: a
+ * sender may queue a whole ring more.  Both return how many they moved.
+ */
+static inline unsigned int sim_tx_take(struct sim *sim, unsigned int max)
+{
+	unsigned int n = 0;
+
+	while (n < max && sim->tx.cons != __atomic_load_n(&sim->tx.prod, __ATOMIC_ACQUIRE) &&
+	       sim->comp.prod - __atomic_load_n(&sim->comp.cons, __ATOMIC_ACQUIRE) +
+			       (sim->pend_prod - sim->pend_cons) <
+		       RING) {
+		sim->pend[sim->pend_prod++ & (RING - 1)] =
+			sim->tx.descs[sim->tx.cons & (RING - 1)].addr;
+		__atomic_store_n(&sim->tx.cons, sim->tx.cons + 1, __ATOMIC_RELEASE);
+		n++;
+	}
+	return n;
+}
+
+static inline unsigned int sim_tx_complete(struct sim *sim, unsigned int max)
+{
+	unsigned int n = 0;
+
+	while (n < max && sim->pend_cons != sim->pend_prod) {
+		sim->comp.addrs[sim->comp.prod & (RING - 1)] = sim->pend[sim->pend_cons++ & (RING - 1)];
 		__atomic_store_n(&sim->comp.prod, sim->comp.prod + 1, __ATOMIC_RELEASE);
 		n++;
 	}

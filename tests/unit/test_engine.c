@@ -734,8 +734,8 @@ static void udp_frame(struct frame *fr, int v6, const char *text)
 		frame_ipv4(fr, "10.1.2.3", "10.1.2.4", 0);
 	frame_udp(fr, 4242, 9000);
 	frame_payload(fr, strlen(text));
-	frame_finish(fr);
 	memcpy(fr->b + fr->l4_off + 8, text, strlen(text));
+	frame_finish(fr);	/* after the payload: the checksum covers it */
 }
 
 TEST(recvfrom_udp_ipv4_ipv6)
@@ -793,6 +793,116 @@ TEST(recvfrom_udp_ipv4_ipv6)
 	sim_free(sim);
 }
 
+/* A UDP datagram of tenant frames (@v6), payload @text; @frag: IPv4 frag
+ * field (IP_MF | offset / 8) or, for IPv6, 1 for a Fragment header with
+ * M set, 2 for an atomic fragment (offset 0, M clear). */
+static void udp_frame_frag(struct frame *fr, int v6, const char *text, uint16_t frag)
+{
+	memset(fr, 0, sizeof(*fr));
+	frame_eth(fr);
+	if (v6) {
+		frame_ipv6(fr, "fd00::1", "fd00::2");
+		if (frag)
+			frame_ipv6_ext(fr, 44, 0);
+	} else {
+		frame_ipv4(fr, "10.1.2.3", "10.1.2.4", 0);
+		frame_ipv4_frag(fr, frag);
+	}
+	frame_udp(fr, 4242, 9000);
+	frame_payload(fr, strlen(text));
+	memcpy(fr->b + fr->l4_off + 8, text, strlen(text));
+	if (v6 && frag == 2)
+		frame_put16(fr, fr->frag_off + 2, 0);
+	frame_finish(fr);
+}
+
+/* The folded sum of @fr's UDP pseudo-header: what a sender that offloads
+ * the checksum leaves in the field for the device to complete. */
+static uint16_t pseudo_sum(const struct frame *fr)
+{
+	const uint8_t *a = fr->b + fr->l3_off + (fr->l3 == 4 ? 12 : 8);
+	uint32_t sum = 17 + (uint32_t)(fr->len - fr->l4_off);
+
+	for (int i = 0; i < (fr->l3 == 4 ? 8 : 32); i += 2)
+		sum += (uint32_t)(a[i] << 8 | a[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+/*
+ * Item 10: xsnap_recvfrom() returns whole datagrams with a valid checksum
+ * only, as recvfrom(2) does: a bad checksum (or IPv6's forbidden zero) is
+ * dropped, IP fragments (first, later, IPv4 and IPv6) are skipped, never
+ * returned as a datagram; IPv4 without a checksum (0), an IPv6 atomic
+ * fragment (offset 0, M clear: a whole datagram) and a checksum left to an
+ * offload that never completed it are fine.
+ */
+TEST(recvfrom_skips_fragments_and_bad_checksums)
+{
+	static const char *want[] = { "good v4", "nocsum v4", "good v6", "atomic v6",
+				      "partial v4", "partial v6" };
+	struct sim *sim = sim_new(FRAMES);
+	struct xsnap_sock *s;
+	struct frame fr;
+	char buf[64];
+	ssize_t n;
+
+	REQUIRE(sim);
+	xsnap_tenant_add(sim->ctx, "t", NULL);
+	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	udp_frame_frag(&fr, 0, "good v4", 0);
+	sim_rx_bytes(sim, 1, fr.b, (uint32_t)fr.len);
+	udp_frame_frag(&fr, 0, "bad csum v4", 0);
+	fr.b[fr.l4_off + 8] ^= 0x20;				/* payload changed */
+	sim_rx_bytes(sim, 1, fr.b, (uint32_t)fr.len);
+	udp_frame_frag(&fr, 0, "nocsum v4", 0);
+	frame_put16(&fr, fr.l4_off + 6, 0);			/* IPv4: no checksum */
+	sim_rx_bytes(sim, 1, fr.b, (uint32_t)fr.len);
+	udp_frame_frag(&fr, 1, "nocsum v6", 0);
+	frame_put16(&fr, fr.l4_off + 6, 0);			/* IPv6: forbidden */
+	sim_rx_bytes(sim, 1, fr.b, (uint32_t)fr.len);
+	udp_frame_frag(&fr, 1, "good v6", 0);
+	sim_rx_bytes(sim, 1, fr.b, (uint32_t)fr.len);
+	udp_frame_frag(&fr, 0, "first fragment v4", 0x2000);	/* MF, offset 0 */
+	sim_rx_bytes(sim, 1, fr.b, (uint32_t)fr.len);
+	udp_frame_frag(&fr, 0, "later fragment v4", 185);	/* offset 1480 */
+	sim_rx_bytes(sim, 1, fr.b, (uint32_t)fr.len);
+	udp_frame_frag(&fr, 1, "first fragment v6", 1);
+	sim_rx_bytes(sim, 1, fr.b, (uint32_t)fr.len);
+	udp_frame_frag(&fr, 1, "atomic v6", 2);
+	sim_rx_bytes(sim, 1, fr.b, (uint32_t)fr.len);
+	/* checksum offload never completed (a local sender over veth): the
+	 * field holds the pseudo-header's sum, taken for "not computed" */
+	for (int v6 = 0; v6 < 2; v6++) {
+		udp_frame_frag(&fr, v6, v6 ? "partial v6" : "partial v4", 0);
+		frame_put16(&fr, fr.l4_off + 6, pseudo_sum(&fr));
+		sim_rx_bytes(sim, 1, fr.b, (uint32_t)fr.len);
+	}
+
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		memset(buf, 0, sizeof(buf));
+		n = xsnap_recvfrom(s, buf, sizeof(buf), MSG_DONTWAIT, NULL, NULL);
+		CHECK_EQ(n, (ssize_t)strlen(want[i]));
+		if (strcmp(buf, want[i]))
+			fprintf(stderr, "datagram %zu: '%s', expected '%s'\n", i, buf, want[i]);
+		CHECK(!strcmp(buf, want[i]));
+	}
+	CHECK_EQ(xsnap_recvfrom(s, buf, sizeof(buf), MSG_DONTWAIT, NULL, NULL), -EAGAIN);
+	XSNAP_OPTS(xsnap_stats, st);
+	CHECK_EQ(xsnap_stats(sim->ctx, "t", &st), 0);
+	CHECK_EQ(st.recvfrom_skipped, 5);
+	CHECK_EQ(st.recvfrom_bad_csum, 2);
+	CHECK_EQ(st.recvfrom_fragments, 3);
+	/* the counters outlive the socket */
+	xsnap_sock_close(s);
+	CHECK_EQ(xsnap_stats(sim->ctx, "t", &st), 0);
+	CHECK_EQ(st.recvfrom_skipped, 5);
+	CHECK_EQ(st.recvfrom_bad_csum, 2);
+	CHECK_EQ(st.recvfrom_fragments, 3);
+	sim_free(sim);
+}
+
 TEST(tenant_del_drains_then_enoent)
 {
 	struct sim *sim = sim_new(FRAMES);
@@ -821,6 +931,65 @@ TEST(tenant_del_drains_then_enoent)
 	CHECK_EQ(xsnap_tenant_add(sim->ctx, "t", NULL), 0);
 	xsnap_release(o, v + 1, 2);
 	check_conservation(sim);
+	xsnap_sock_close(o);
+	sim_free(sim);
+}
+
+/*
+ * Item 3: a tenant slot is reused only once no frame tagged for its
+ * previous owner can reach the engine.  Frames the program tagged for
+ * "old" (slot 0) wait in the rx ring (nobody ran the engine) when old is
+ * deleted and "new" takes slot 0: they must not enter new's log (a
+ * snapshot of new once returned old's traffic), while another tenant
+ * tagged on the same frames keeps them.
+ */
+TEST(a14_slot_reused_only_after_old_tags_drained)
+{
+	XSNAP_OPTS(xsnap_snap_opts, all, .frames = 64);
+	struct sim *sim = sim_new(FRAMES);
+	struct xsnap_frame *v[64];
+	struct xsnap_sock *s, *o;
+	struct xsnap_snap *sn;
+	int n, other = 0;
+
+	REQUIRE(sim);
+	REQUIRE(xsnap_tenant_add(sim->ctx, "old", NULL) == 0);
+	REQUIRE(xsnap_tenant_add(sim->ctx, "other", NULL) == 1);
+	REQUIRE((o = xsnap_socket(sim->ctx, "other", NULL)));
+	/* tagged for old (and every other one for other too), not yet moved */
+	for (uint32_t i = 0; i < 16; i++)
+		CHECK_EQ(sim_rx(sim, i & 1 ? 3 : 1, 0, 100 + i), 0);
+	CHECK_EQ(xsnap_tenant_del(sim->ctx, "old"), 0);
+	CHECK_EQ(xsnap_tenant_add(sim->ctx, "new", NULL), 0);	/* the same slot */
+	REQUIRE((s = xsnap_socket(sim->ctx, "new", NULL)));
+	/* new's own frames: tagged for slot 0 after it was added */
+	for (uint32_t i = 0; i < 4; i++)
+		CHECK_EQ(sim_rx(sim, 1, 0, 200 + i), 0);
+	REQUIRE((sn = xsnap_snapshot(s, &all)));
+	n = xsnap_snap_next(sn, v, 64);
+	CHECK_EQ(n, 4);
+	for (int i = 0; i < n; i++) {
+		if (tag_of(v[i]) < 200)
+			fprintf(stderr, "new's snapshot holds old's frame %u\n", tag_of(v[i]));
+		CHECK(tag_of(v[i]) >= 200);
+	}
+	xsnap_snap_close(sn);
+	n = xsnap_recv(s, v, 64, 0);
+	CHECK_EQ(n, 4);
+	for (int i = 0; i < n; i++)
+		CHECK(tag_of(v[i]) >= 200);
+	if (n > 0)
+		xsnap_release(s, v, (unsigned int)n);
+	/* the other tenant got its 8, in order */
+	while ((n = xsnap_recv(o, v, 64, 0)) > 0) {
+		for (int i = 0; i < n; i++)
+			CHECK_EQ(tag_of(v[i]), 100 + 2 * (other + i) + 1);
+		other += n;
+		xsnap_release(o, v, (unsigned int)n);
+	}
+	CHECK_EQ(other, 8);
+	check_conservation(sim);
+	xsnap_sock_close(s);
 	xsnap_sock_close(o);
 	sim_free(sim);
 }
@@ -1687,6 +1856,188 @@ TEST(c5_tx_stalls_without_loss_until_completions)
 	CHECK_EQ(s->ctl->bad_releases, 0);
 	check_conservation(sim);
 	xsnap_sock_close(s);
+	sim_free(sim);
+}
+
+/* Item 8: 64-bit commit stamps.  The stamp is forced to just below 2^32,
+ * then three commits cross it: every snapshot keeps seeing the versions
+ * current when it was taken (a 32-bit stamp wraps to 0 at the second
+ * commit, and the snapshots taken before it see the new version). */
+TEST(c4_commit_stamps_cross_2_32)
+{
+	struct sim *sim = sim_new(FRAMES);
+	XSNAP_OPTS(xsnap_snap_opts, all, .frames = 16);
+	struct xsnap_snap *sn[4];
+	struct xsnap_frame *v[8], *sv[8], *lv[8];
+	struct xsnap_sock *s, *late;
+	/* tags each snapshot must see for seq 1..3 */
+	static const uint32_t want[4][3] = {
+		{ 1, 2, 3 }, { 0x91, 2, 3 }, { 0x91, 0x92, 3 }, { 0x91, 0x92, 0x93 },
+	};
+
+	REQUIRE(sim);
+	xsnap_tenant_add(sim->ctx, "t", NULL);
+	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	REQUIRE((late = xsnap_socket(sim->ctx, "t", NULL)));
+	for (uint32_t i = 1; i <= 3; i++)
+		sim_rx(sim, 1, 0, i);
+	REQUIRE(xsnap_recv(s, v, 8, 0) == 3);
+	/* 2^32 - 2 commits so far (setting the counter stands in for them) */
+	sim->ctx->tenants[0]->commit_stamp = UINT32_MAX - 1;
+	for (int k = 0; k < 3; k++) {
+		uint8_t *w;
+
+		REQUIRE((sn[k] = xsnap_snapshot(s, &all)));
+		REQUIRE((w = xsnap_frame_cow(s, &v[k])));
+		w[0] = (uint8_t)(0x91 + k);
+		CHECK_EQ(xsnap_frame_commit(s, v[k]), 1);
+	}
+	REQUIRE((sn[3] = xsnap_snapshot(s, &all)));
+	CHECK(sim->ctx->tenants[0]->commit_stamp == (uint64_t)UINT32_MAX + 2);
+	for (int k = 0; k < 4; k++) {
+		CHECK_EQ(xsnap_snap_next(sn[k], sv, 8), 3);
+		for (int i = 0; i < 3; i++) {
+			CHECK_EQ(tag_of(sv[i]) & 0xff, want[k][i]);
+			CHECK_EQ(xsnap_frame_version(sv[i]), want[k][i] > 3);
+		}
+	}
+	/* a reader that had not received them gets the new versions */
+	CHECK_EQ(xsnap_recv(late, lv, 8, 0), 3);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(tag_of(lv[i]) & 0xff, want[3][i]);
+	xsnap_release(late, lv, 3);
+	xsnap_release(s, v, 3);
+	for (int k = 0; k < 4; k++)
+		xsnap_snap_close(sn[k]);
+	engine_poll(sim->ctx);
+	CHECK_EQ(sim->ctx->tenants[0]->nold, 0);
+	check_conservation(sim);
+	xsnap_sock_close(s);
+	xsnap_sock_close(late);
+	sim_free(sim);
+}
+
+/* Item 8: a range ending at UINT64_MAX is "up to the newest", not an empty
+ * range (seq_last + 1 wrapped to 0); and a snapshot that holds nothing (a
+ * range beyond the log) pins nothing: new frames still evict old ones. */
+TEST(c4_snapshot_range_to_uint64_max)
+{
+	struct sim *sim = sim_new(FRAMES);
+	XSNAP_OPTS(xsnap_tenant_opts, q16, .quota = 16);
+	XSNAP_OPTS(xsnap_snap_opts, upto_max, .seq_first = 1, .seq_last = UINT64_MAX);
+	XSNAP_OPTS(xsnap_snap_opts, beyond, .seq_first = 1000, .seq_last = UINT64_MAX);
+	XSNAP_OPTS(xsnap_stats, st);
+	struct xsnap_frame *v[64];
+	struct xsnap_snap *sn, *empty;
+	struct xsnap_sock *s;
+	int n;
+
+	REQUIRE(sim);
+	xsnap_tenant_add(sim->ctx, "t", &q16);
+	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	for (uint32_t i = 1; i <= 10; i++)
+		sim_rx(sim, 1, 0, i);
+	n = xsnap_recv(s, v, 64, 0);
+	CHECK_EQ(n, 10);
+	xsnap_release(s, v, (unsigned int)n);
+	REQUIRE((sn = xsnap_snapshot(s, &upto_max)));
+	CHECK_EQ(xsnap_snap_len(sn), 10);
+	n = xsnap_snap_next(sn, v, 64);
+	CHECK_EQ(n, 10);
+	for (int i = 0; i < n; i++)
+		CHECK_EQ(xsnap_frame_seq(v[i]), 1 + i);
+	xsnap_snap_close(sn);
+	REQUIRE((empty = xsnap_snapshot(s, &beyond)));
+	CHECK_EQ(xsnap_snap_len(empty), 0);
+	CHECK_EQ(xsnap_snap_next(empty, v, 64), 0);
+	/* 40 more frames through a quota of 16: evicted, never dropped */
+	for (uint32_t i = 11; i <= 50; i++) {
+		sim_rx(sim, 1, 0, i);
+		while ((n = xsnap_recv(s, v, 64, 0)) > 0)
+			xsnap_release(s, v, (unsigned int)n);
+	}
+	CHECK_EQ(xsnap_stats(sim->ctx, "t", &st), 0);
+	CHECK_EQ(st.quota_drops, 0);
+	CHECK_EQ(st.rx_frames, 50);
+	xsnap_snap_close(empty);
+	check_conservation(sim);
+	xsnap_sock_close(s);
+	sim_free(sim);
+}
+
+/* Frames of @s's fresh pool, each written with tag @tag0 + i. */
+static void fresh_frames(struct xsnap_sock *s, struct xsnap_frame **f, unsigned int n,
+			 uint32_t tag0)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		uint32_t tag = tag0 + i;
+		uint8_t *w;
+
+		REQUIRE((f[i] = xsnap_frame_alloc(s, 64)));
+		REQUIRE((w = xsnap_frame_cow(s, &f[i])));
+		memset(w, 0, 64);
+		memcpy(w, &tag, sizeof(tag));
+	}
+}
+
+/*
+ * Item 9: the transmit-owner FIFO.  Tenant a sends a whole ring (its fair
+ * share alone) and the kernel takes it off the TX ring without completing
+ * it; tenant b is added (shares halve) and queues its share on the now
+ * empty ring: one and a half rings in flight.  The completions must be
+ * credited to their senders: a FIFO of one ring's entries lets b's
+ * entries overwrite a's, so a never gets 32 of its frames back (it can
+ * never send again) and b's count underflows.
+ */
+TEST(c5_tx_owners_with_a_tenant_added_in_flight)
+{
+	struct sim *sim = sim_new(FRAMES);
+	struct xsnap_frame *fa[RING], *fb[RING / 2];
+	struct xsnap_sock *a, *b;
+	struct tenant *ta, *tb;
+	XSNAP_OPTS(xsnap_stats, st);
+
+	REQUIRE(sim);
+	REQUIRE(xsnap_tenant_add(sim->ctx, "a", NULL) == 0);
+	REQUIRE((a = xsnap_socket(sim->ctx, "a", NULL)));
+	ta = sim->ctx->tenants[0];
+	fresh_frames(a, fa, RING, 0);
+	CHECK_EQ(xsnap_send(a, fa, RING), RING);	/* the whole ring: one tenant */
+	CHECK_EQ(sim_tx_take(sim, RING), RING);		/* in flight, not completed */
+	REQUIRE(xsnap_tenant_add(sim->ctx, "b", NULL) == 1);
+	REQUIRE((b = xsnap_socket(sim->ctx, "b", NULL)));
+	tb = sim->ctx->tenants[1];
+	fresh_frames(b, fb, RING / 2, 1000);
+	CHECK_EQ(xsnap_send(b, fb, RING / 2), RING / 2);	/* b's share, ring empty */
+	CHECK_EQ(ta->tx_inflight, RING);
+	CHECK_EQ(tb->tx_inflight, RING / 2);
+	/* in order: a's frames complete first */
+	CHECK_EQ(sim_tx_complete(sim, RING), RING);
+	engine_poll(sim->ctx);
+	CHECK_EQ(ta->tx_inflight, 0);
+	CHECK_EQ(tb->tx_inflight, RING / 2);
+	CHECK_EQ(sim_tx_take(sim, RING), RING / 2);
+	CHECK_EQ(sim_tx_complete(sim, RING), RING / 2);
+	engine_poll(sim->ctx);
+	CHECK_EQ(ta->tx_inflight, 0);
+	CHECK_EQ(tb->tx_inflight, 0);
+	CHECK_EQ(xsnap_stats(sim->ctx, "a", &st), 0);
+	CHECK_EQ(st.tx_completed, RING);
+	CHECK_EQ(st.pool_free, POOL);
+	CHECK_EQ(xsnap_stats(sim->ctx, "b", &st), 0);
+	CHECK_EQ(st.tx_completed, RING / 2);
+	CHECK_EQ(st.pool_free, POOL);
+	/* both send again */
+	fresh_frames(a, fa, 1, 0);
+	fresh_frames(b, fb, 1, 0);
+	CHECK_EQ(xsnap_send(a, fa, 1), 1);
+	CHECK_EQ(xsnap_send(b, fb, 1), 1);
+	CHECK_EQ(sim_tx(sim, NULL, NULL, 0), 2);
+	engine_poll(sim->ctx);
+	CHECK_EQ(ta->tx_inflight + tb->tx_inflight, 0);
+	check_conservation(sim);
+	xsnap_sock_close(a);
+	xsnap_sock_close(b);
 	sim_free(sim);
 }
 

@@ -5,6 +5,7 @@
  * frames (classes A1-A10 of TESTING.md).  No root, no kernel.
  */
 #include <arpa/inet.h>
+#include <stdbool.h>
 
 #include "testlib.h"
 #include "frames.h"
@@ -14,6 +15,14 @@
 static int parse(const struct frame *f, struct xsnap_pkt *p)
 {
 	return xsnap_parse(f->b, f->b + f->len, p);
+}
+
+/* The frame parses, without ports: its UDP/TCP header cannot be read, so
+ * only rules without port terms can match it. */
+static int l4_bad(const struct frame *f, struct xsnap_pkt *p)
+{
+	return parse(f, p) == 0 && p->l4_bad && !p->ports && !p->l4_off && !p->tiny_frag &&
+	       !p->l4_unknown;
 }
 
 static int addr_eq(const __u8 *got, const char *want)
@@ -146,7 +155,7 @@ TEST(ipv4_ethernet_padding)
 
 	/* The UDP length must fit the IP payload, not the padded frame. */
 	frame_put16(&f, f.l4_off + 4, 8 + 18);
-	CHECK_EQ(parse(&f, &p), -XSNAP_R_BAD_L4);
+	CHECK(l4_bad(&f, &p));
 }
 
 TEST(ipv4_unknown_proto)
@@ -253,8 +262,15 @@ TEST(ipv6_ext_limit)
 			CHECK_EQ(parse(&f, &p), 0);
 			CHECK_EQ(p.l4_off, 54 + 8 * n);
 			CHECK_EQ(p.ports, 1);
+			CHECK_EQ(p.l4_unknown, 0);
 		} else {
-			CHECK_EQ(parse(&f, &p), -XSNAP_R_IPV6_EXT);
+			/* longer than we follow: addresses known, L4 unknown */
+			CHECK_EQ(parse(&f, &p), 0);
+			CHECK_EQ(p.l4_unknown, 1);
+			CHECK_EQ(p.proto, 0);
+			CHECK_EQ(p.ports, 0);
+			CHECK_EQ(p.l4_off, 0);
+			CHECK(addr_eq(p.dst, "2001:db8::2"));
 		}
 	}
 }
@@ -436,10 +452,10 @@ TEST(ipv4_fragments)
 	CHECK_EQ(p.ports, 1);
 	CHECK_EQ(ntohs(p.dport), 9000);
 	frame_put16(&f, f.l4_off + 4, 7);
-	CHECK_EQ(parse(&f, &p), -XSNAP_R_BAD_L4);
+	CHECK(l4_bad(&f, &p));
 	frame_ipv4_frag(&f, 0);
 	frame_put16(&f, f.l4_off + 4, 3000);
-	CHECK_EQ(parse(&f, &p), -XSNAP_R_BAD_L4);
+	CHECK(l4_bad(&f, &p));
 
 	/* DF alone is not a fragment. */
 	udp4(&f, 0);
@@ -482,11 +498,136 @@ TEST(ipv6_fragments)
 
 	/* Atomic fragment (offset 0, M clear): a whole datagram again. */
 	frame_put16(&f, f.frag_off + 2, 0);
-	CHECK_EQ(parse(&f, &p), -XSNAP_R_BAD_L4);
+	CHECK(l4_bad(&f, &p));
 	frame_put16(&f, f.l4_off + 4, 8);
 	CHECK_EQ(parse(&f, &p), 0);
 	CHECK_EQ(p.frag, 0);
 	CHECK_EQ(p.ports, 1);
+}
+
+/*
+ * First fragments too short for their UDP/TCP header (RFC 1858 "tiny
+ * fragments"): Linux reassembles an IPv4 one of 8 bytes, so the ports,
+ * its first 4 bytes, are what it is classified by.  Fewer than 4 bytes:
+ * no ports (the kernel drops those: a non-last IPv4 fragment shorter than
+ * 8 bytes, an IPv6 first fragment without the whole upper-layer header).
+ */
+TEST(first_fragment_tiny)
+{
+	struct xsnap_pkt p;
+	struct frame f;
+
+	/* IPv4, 8 bytes of TCP (ports, sequence number), MF */
+	frame_eth(&f);
+	frame_ipv4(&f, "10.0.0.1", "10.2.0.1", 0);
+	frame_tcp(&f, 40000, 22, 0);
+	f.len = f.l4_off + 8;
+	frame_finish(&f);
+	frame_ipv4_frag(&f, 0x2000);
+	CHECK_EQ(parse(&f, &p), 0);
+	CHECK_EQ(p.tiny_frag, 1);
+	CHECK_EQ(p.ports, 1);
+	CHECK_EQ(ntohs(p.dport), 22);
+	CHECK_EQ(ntohs(p.sport), 40000);
+	CHECK_EQ(p.l4_off, 34);
+	CHECK_EQ(p.frag, 0);
+	/* the same 8 bytes without MF: a cut TCP header, not a fragment */
+	frame_ipv4_frag(&f, 0);
+	CHECK(l4_bad(&f, &p));
+	/* 20 bytes whose options go on in the next fragment */
+	tcp4(&f, 0);
+	frame_put8(&f, f.l4_off + 12, 15 << 4);
+	frame_ipv4_frag(&f, 0x2000);
+	CHECK_EQ(parse(&f, &p), 0);
+	CHECK_EQ(p.tiny_frag, 1);
+	CHECK_EQ(ntohs(p.dport), 80);
+	/* a whole header with a bad data offset stays unreadable */
+	frame_put8(&f, f.l4_off + 12, 4 << 4);
+	CHECK(l4_bad(&f, &p));
+	/* 3 bytes: no ports */
+	frame_eth(&f);
+	frame_ipv4(&f, "10.0.0.1", "10.2.0.1", 0);
+	frame_tcp(&f, 40000, 22, 0);
+	f.len = f.l4_off + 3;
+	frame_finish(&f);
+	frame_ipv4_frag(&f, 0x2000);
+	CHECK(l4_bad(&f, &p));
+	/* UDP, 4 bytes */
+	frame_eth(&f);
+	frame_ipv4(&f, "10.0.0.1", "10.2.0.1", 0);
+	frame_udp(&f, 53, 9000);
+	f.len = f.l4_off + 4;
+	frame_finish(&f);
+	frame_ipv4_frag(&f, 0x2000);
+	CHECK_EQ(parse(&f, &p), 0);
+	CHECK_EQ(p.tiny_frag, 1);
+	CHECK_EQ(ntohs(p.dport), 9000);
+	/* IPv6: Fragment header (offset 0, M), 8 bytes of TCP */
+	frame_eth(&f);
+	frame_ipv6(&f, "2001:db8::1", "2001:db8::2");
+	frame_ipv6_ext(&f, 44, 0);
+	frame_tcp(&f, 40000, 22, 0);
+	f.len = f.l4_off + 8;
+	frame_finish(&f);
+	CHECK_EQ(parse(&f, &p), 0);
+	CHECK_EQ(p.tiny_frag, 1);
+	CHECK_EQ(ntohs(p.dport), 22);
+	CHECK_EQ(p.l4_off, 62);
+	/* a whole header is no tiny fragment */
+	tcp4(&f, 0);
+	frame_ipv4_frag(&f, 0x2000);
+	CHECK_EQ(parse(&f, &p), 0);
+	CHECK_EQ(p.tiny_frag, 0);
+	CHECK_EQ(p.ports, 1);
+}
+
+/*
+ * An IPv6 first fragment whose chain goes on in the next fragment: a
+ * Destination Options header after the Fragment header, cut by the end of
+ * the fragment.  The kernel reassembles it before it reads the rest, so it
+ * is no malformed frame: protocol and ports are unknown (l4_unknown).  The
+ * same cut without a Fragment header, or before it, is malformed.
+ */
+TEST(ipv6_chain_cut_by_first_fragment)
+{
+	struct xsnap_pkt p;
+	struct frame f;
+
+	frame_eth(&f);
+	frame_ipv6(&f, "2001:db8::1", "2001:db8::2");
+	frame_ipv6_ext(&f, 44, 0);
+	frame_ipv6_ext(&f, 60, 4);		/* 40 bytes of options */
+	frame_finish(&f);
+	f.len -= 16;				/* the fragment ends inside them */
+	frame_finish(&f);
+	CHECK_EQ(parse(&f, &p), 0);
+	CHECK_EQ(p.l4_unknown, 1);
+	CHECK_EQ(p.ports, 0);
+	CHECK_EQ(p.proto, 0);
+	CHECK_EQ(p.frag, 0);
+	CHECK(addr_eq(p.src, "2001:db8::1"));
+	/* ending right after the options, with another header to come */
+	frame_eth(&f);
+	frame_ipv6(&f, "2001:db8::1", "2001:db8::2");
+	frame_ipv6_ext(&f, 44, 0);
+	frame_ipv6_ext(&f, 60, 0);
+	frame_ipv6_ext(&f, 43, 0);
+	frame_finish(&f);
+	f.len -= 8;
+	frame_finish(&f);
+	CHECK_EQ(parse(&f, &p), 0);
+	CHECK_EQ(p.l4_unknown, 1);
+	/* an atomic fragment (M clear) is a whole datagram: cut is malformed */
+	frame_put16(&f, f.frag_off + 2, 0);
+	CHECK_EQ(parse(&f, &p), -XSNAP_R_IPV6_EXT);
+	/* cut before the Fragment header (unfragmentable part): malformed */
+	frame_eth(&f);
+	frame_ipv6(&f, "2001:db8::1", "2001:db8::2");
+	frame_ipv6_ext(&f, 0, 2);
+	frame_ipv6_ext(&f, 44, 0);
+	frame_finish(&f);
+	frame_put16(&f, 18, 16);		/* payload_len: inside hop-by-hop */
+	CHECK_EQ(parse(&f, &p), -XSNAP_R_IPV6_EXT);
 }
 
 /* --- malformed classes --------------------------------------------------- */
@@ -604,7 +745,7 @@ TEST(a6_bad_tot_len)
 	 * so the UDP header is missing. */
 	udp4(&f, 8);
 	frame_put16(&f, 16, 28);
-	CHECK_EQ(parse(&f, &p), -XSNAP_R_BAD_L4);
+	CHECK(l4_bad(&f, &p));
 }
 
 /* A8: TCP doff 0..4, options beyond the frame, header truncated. */
@@ -616,18 +757,18 @@ TEST(a8_bad_tcp)
 	for (int doff = 0; doff < 5; doff++) {
 		tcp4(&f, 0);
 		frame_put8(&f, f.l4_off + 12, (uint8_t)(doff << 4));
-		CHECK_EQ(parse(&f, &p), -XSNAP_R_BAD_L4);
+		CHECK(l4_bad(&f, &p));
 	}
 	tcp4(&f, 0);				/* 20 + 10 bytes of TCP */
 	frame_put8(&f, f.l4_off + 12, 8 << 4);	/* 32 > 30 */
-	CHECK_EQ(parse(&f, &p), -XSNAP_R_BAD_L4);
+	CHECK(l4_bad(&f, &p));
 	frame_put8(&f, f.l4_off + 12, 7 << 4);	/* 28 <= 30: fine */
 	CHECK_EQ(parse(&f, &p), 0);
 
 	tcp4(&f, 0);
 	f.len = f.l4_off + 19;
 	frame_finish(&f);
-	CHECK_EQ(parse(&f, &p), -XSNAP_R_BAD_L4);
+	CHECK(l4_bad(&f, &p));
 }
 
 /* A9: UDP length below 8 or beyond the IP payload; header truncated. */
@@ -639,11 +780,11 @@ TEST(a9_bad_udp)
 	for (uint16_t len = 0; len < 8; len++) {
 		udp4(&f, 0);
 		frame_put16(&f, f.l4_off + 4, len);
-		CHECK_EQ(parse(&f, &p), -XSNAP_R_BAD_L4);
+		CHECK(l4_bad(&f, &p));
 	}
 	udp4(&f, 0);
 	frame_put16(&f, f.l4_off + 4, 8 + 16 + 1);
-	CHECK_EQ(parse(&f, &p), -XSNAP_R_BAD_L4);
+	CHECK(l4_bad(&f, &p));
 	/* Shorter than the IP payload is legal (trailing bytes ignored). */
 	frame_put16(&f, f.l4_off + 4, 8);
 	CHECK_EQ(parse(&f, &p), 0);
@@ -651,7 +792,7 @@ TEST(a9_bad_udp)
 	udp6(&f);
 	f.len = f.l4_off + 7;
 	frame_finish(&f);
-	CHECK_EQ(parse(&f, &p), -XSNAP_R_BAD_L4);
+	CHECK(l4_bad(&f, &p));
 }
 
 /* --- flow hash ----------------------------------------------------------- */
@@ -856,6 +997,8 @@ struct fspec {
 	uint16_t sport, dport;
 	uint16_t vlan;		/* 0: untagged; 0xffff: tag with id 0 */
 	uint16_t frag;		/* fragment offset in 8-byte units; 0xffff: first fragment */
+	uint8_t exts;		/* IPv6: destination options headers before L4 (more
+				 * than the parser follows: L4 unknown) */
 };
 
 static void build_spec(struct frame *f, const struct fspec *s)
@@ -869,6 +1012,8 @@ static void build_spec(struct frame *f, const struct fspec *s)
 		frame_ipv6(f, s->src, s->dst);
 		if (s->frag)
 			frame_ipv6_ext(f, 44, s->frag == 0xffff ? 0 : s->frag);
+		for (int i = 0; i < s->exts; i++)
+			frame_ipv6_ext(f, 60, 0);
 	} else {
 		frame_ipv4(f, s->src, s->dst, 0);
 	}
@@ -893,6 +1038,7 @@ static void to_rule_frame(const struct xsnap_pkt *p, struct rule_frame *rf)
 	rf->proto = p->proto;
 	rf->has_ports = p->ports;
 	rf->has_vlan = p->nvlan > 0;
+	rf->l4_unknown = p->l4_unknown;
 	rf->vlan = p->vlan;
 	rf->sport = ntohs(p->sport);
 	rf->dport = ntohs(p->dport);
@@ -923,6 +1069,9 @@ TEST(keys_agree_with_rule_compiler)
 		"tcp and ip6 dst 2001:db8::/64",
 		"udp and vlan 100 and ip dst 10.2.0.0/16",
 		"ip src 10.0.0.1 and ip dst 10.2.0.1 and udp src port 1234 action pass",
+		"tcp dst port 22 and ip6 src 2001:db8:8000::/33 action drop",
+		"icmp6 action drop",
+		"udp and ip6 dst 2001:db8::2",
 	};
 	static const struct fspec frames[] = {
 		{ "10.0.0.1", "10.2.0.1", 17, 1234, 9000, 0, 0 },
@@ -939,21 +1088,31 @@ TEST(keys_agree_with_rule_compiler)
 		{ "2001:db8::1", "2001:db9::2", 17, 1234, 9000, 0, 50 },
 		{ "fe80::1", "2001:db8::2", 17, 1234, 9000, 100, 0xffff },
 		{ "2001:db8::1", "2001:db8::2", 132, 0, 0, 0xffff, 0 },
+		{ "2001:db8::1", "2001:db8::2", 17, 1234, 9000, 0, 0, 7 },	/* L4 unknown */
+		{ "2001:db8:8000::1", "2001:db8::2", 6, 1, 22, 0, 0, 7 },
+		{ "2001:db8::1", "2001:db8::3", 6, 1, 22, 100, 0xffff, 7 },
 	};
 	unsigned int nmatch = 0, nkey = 0;
 
 	for (size_t ri = 0; ri < sizeof(matches) / sizeof(matches[0]); ri++) {
 		struct rule r = { .id = 1, .prio = 1, .tenant = 3 };
-		struct rule_entry ent;
-		unsigned int nents = 1;
+		struct rule_entry ent[2];
+		unsigned int nents = 2;
 		struct xsnap_bank b;
 		char err[128];
+		bool standin;
 
 		if (rule_parse(matches[ri], &r, err, sizeof(err)))
 			fprintf(stderr, "rule '%s': %s\n", matches[ri], err);
 		REQUIRE(err[0] == '\0');
-		REQUIRE(rule_compile(&r, 1, 1, &b, &ent, &nents, NULL, NULL, 0) == 0);
-		REQUIRE(b.ngroups == 1 && nents == 1);
+		REQUIRE(rule_compile(&r, 1, 1, &b, ent, &nents, NULL, NULL, 0) == 0);
+		/* a drop rule with L4 terms also has a stand-in for frames
+		 * whose L4 is unknown, in an L4_ANY group after the shape */
+		standin = r.action == XSNAP_ACT_DROP &&
+			  (r.fields & (XSNAP_F_PROTO | XSNAP_F_SPORT | XSNAP_F_DPORT));
+		REQUIRE(b.ngroups == 1 && b.nl4any == (uint32_t)standin && nents == 1u + standin);
+		if (standin)
+			CHECK(b.groups[1].fields & XSNAP_F_L4_ANY);
 
 		for (size_t fi = 0; fi < sizeof(frames) / sizeof(frames[0]); fi++) {
 			struct xsnap_rule_key k;
@@ -967,8 +1126,14 @@ TEST(keys_agree_with_rule_compiler)
 			REQUIRE(parse(&f, &p) == 0);
 			to_rule_frame(&p, &rf);
 			ref = rule_ref_classify(&r, 1, &rf, &mask, &id) >= 0;
-			ours = xsnap_make_key(&p, &b.groups[0], 1, 0, &k) &&
-			       !memcmp(&k, &ent.key, sizeof(k));
+			/* the program's loop: the shapes, then for a frame
+			 * whose L4 is unknown the L4_ANY groups */
+			ours = 0;
+			for (unsigned int gi = 0; gi < b.ngroups + (p.l4_unknown ? b.nl4any : 0);
+			     gi++)
+				if (xsnap_make_key(&p, &b.groups[gi], 1, (__u8)gi, &k))
+					for (unsigned int e = 0; e < nents; e++)
+						ours |= !memcmp(&k, &ent[e].key, sizeof(k));
 			if (ref != ours)
 				fprintf(stderr, "rule '%s', frame #%zu: reference %d, key %d\n",
 					matches[ri], fi, ref, ours);

@@ -59,7 +59,7 @@ uint16_t csum_finish(uint64_t sum, bool udp)
 
 uint32_t frame_hdr_len(const struct gen_cfg *cfg)
 {
-	return ETH_HLEN_ + (cfg->vlan >= 0 ? VLAN_HLEN_ : 0) +
+	return ETH_HLEN_ + (cfg->vlan >= 0 ? VLAN_HLEN_ : 0) + (cfg->svlan >= 0 ? VLAN_HLEN_ : 0) +
 	       (cfg->family == AF_INET6 ? IPV6_HLEN : IPV4_HLEN) +
 	       (cfg->proto == IPPROTO_TCP ? TCP_HLEN : UDP_HLEN);
 }
@@ -155,6 +155,11 @@ void frame_build(const struct gen_cfg *cfg, struct gen_frame *fr)
 	memcpy(b, cfg->dmac, 6);
 	memcpy(b + 6, cfg->smac, 6);
 	off = 12;
+	if (cfg->svlan >= 0) {	/* the outer (service) tag of QinQ */
+		put16(b + off, 0x88a8);
+		put16(b + off + 2, (uint16_t)cfg->svlan);
+		off += VLAN_HLEN_;
+	}
 	if (cfg->vlan >= 0) {
 		put16(b + off, 0x8100);
 		put16(b + off + 2, (uint16_t)cfg->vlan);	/* PCP 0, DEI 0 */

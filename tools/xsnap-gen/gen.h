@@ -50,6 +50,7 @@ struct gen_cfg {
 	uint8_t smac[6], dmac[6];
 	bool smac_set;
 	int vlan;		/* -1: untagged */
+	int svlan;		/* -1: none; else an 802.1ad tag outside the --vlan one */
 	uint32_t stream;
 	uint64_t seq_start;
 	enum gen_mode mode;

@@ -42,13 +42,14 @@ static const struct gen_cfg gen_defaults = {
 	.dport_hi = 9000,
 	.dmac = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff },
 	.vlan = -1,
+	.svlan = -1,
 	.mode = GEN_MODE_PACKET,
 	.batch = 64,
 };
 
 enum {
 	OPT_FLOWS = 256, OPT_PROTO, OPT_SRC, OPT_DST, OPT_SPORT, OPT_DPORT, OPT_SMAC, OPT_DMAC,
-	OPT_VLAN, OPT_STREAM, OPT_SEQ_START, OPT_MODE, OPT_BATCH, OPT_TIMESTAMP,
+	OPT_VLAN, OPT_SVLAN, OPT_STREAM, OPT_SEQ_START, OPT_MODE, OPT_BATCH, OPT_TIMESTAMP,
 };
 
 /* One table drives getopt_long and the usage text. */
@@ -73,6 +74,7 @@ static const struct gen_opt {
 	{ "smac", OPT_SMAC, "MAC", "source MAC (default: the interface's)" },
 	{ "dmac", OPT_DMAC, "MAC", "destination MAC (default ff:ff:ff:ff:ff:ff)" },
 	{ "vlan", OPT_VLAN, "ID", "add an 802.1Q tag with this VLAN id (0-4095)" },
+	{ "svlan", OPT_SVLAN, "ID", "add an 802.1ad tag (0x88a8) with this id outside it (QinQ)" },
 	{ "stream", OPT_STREAM, "ID", "payload stream id (default 0)" },
 	{ "seq-start", OPT_SEQ_START, "N", "sequence number of the first frame (default 0)" },
 	{ "mode", OPT_MODE, "packet|live", "AF_PACKET (default) or XDP live frames" },
@@ -275,6 +277,9 @@ static void parse_args(int argc, char **argv, struct gen_cfg *cfg)
 		case OPT_VLAN:
 			cfg->vlan = (int)parse_u64(c, optarg, 0, 4095);
 			break;
+		case OPT_SVLAN:
+			cfg->svlan = (int)parse_u64(c, optarg, 0, 4095);
+			break;
 		case OPT_STREAM:
 			cfg->stream = (uint32_t)parse_u64(c, optarg, 0, UINT32_MAX);
 			break;
@@ -370,7 +375,8 @@ static int probe_iface(struct gen_cfg *cfg)
 		err = -1;
 		goto out;
 	}
-	if (cfg->size > (uint32_t)ifr.ifr_mtu + 14 + (cfg->vlan >= 0 ? 4 : 0)) {
+	if (cfg->size > (uint32_t)ifr.ifr_mtu + 14 + (cfg->vlan >= 0 ? 4 : 0) +
+				(cfg->svlan >= 0 ? 4 : 0)) {
 		fprintf(stderr, "xsnap-gen: %s: a %u-byte frame exceeds the MTU (%d)\n",
 			cfg->ifname, cfg->size, ifr.ifr_mtu);
 		err = -1;

@@ -25,9 +25,10 @@ PIN_OFF(struct xsnap_meta, l3_proto, 27);
 PIN_OFF(struct xsnap_meta, magic, 28);
 
 PIN_SIZE(struct xsnap_group, 8);
-PIN_SIZE(struct xsnap_bank, 8 + 8 * XSNAP_MAX_GROUPS);
+PIN_SIZE(struct xsnap_bank, 16 + 8 * XSNAP_BANK_GROUPS);
 PIN_OFF(struct xsnap_bank, flags, 4);
-PIN_OFF(struct xsnap_bank, groups, 8);
+PIN_OFF(struct xsnap_bank, nl4any, 8);
+PIN_OFF(struct xsnap_bank, groups, 16);
 
 PIN_SIZE(struct xsnap_rule_key, 44);
 PIN_OFF(struct xsnap_rule_key, sport, 4);
@@ -44,4 +45,6 @@ PIN_SIZE(struct xsnap_tenant_cnt, 16);
 _Static_assert(XSNAP_R_MAX <= 16, "xsnap_stats.xdp[] holds 16 reasons");
 _Static_assert(XSNAP_MAX_TENANTS <= 32, "tenant masks are 32 bits");
 _Static_assert(XSNAP_PORTS == 65536, "one port class per 16-bit port");
-_Static_assert(XSNAP_MAX_GROUPS <= 256, "the key's group index is a __u8");
+_Static_assert(XSNAP_BANK_GROUPS <= 256, "the key's group index is a __u8");
+_Static_assert(XSNAP_MAX_L4ANY_GROUPS >= XSNAP_MAX_GROUPS,
+	       "every shape of drop rules may need an L4_ANY group");

@@ -190,7 +190,7 @@ struct xsnap_ctx *ctx_new(uint32_t frames, uint32_t nq, uint32_t ring, uint32_t 
 	pthread_mutex_init(&ctx->engine_lock, NULL);
 	err = umem_create(&ctx->umem, frames, tenants, pool);
 	for (uint32_t i = 0; !err && i < nq; i++) {
-		ctx->q[i].tx_owner = calloc(ring, 1);
+		ctx->q[i].tx_owner = calloc(tx_owner_cap(ctx), 1);
 		if (!ctx->q[i].tx_owner)
 			err = -ENOMEM;
 	}
@@ -338,6 +338,19 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 	pr_info("%s: queues %u..%u open, %s mode, %s\n", ifname, first, first + nq - 1,
 		ctx->steer.mode == XSNAP_MODE_SKB ? "generic" : "native",
 		ctx->q[0].zerocopy ? "zero-copy" : "copy");
+	/* 8. receive VLAN offload: said now, enforced at every vlan rule */
+	{
+		bool veth;
+		int on = steer_vlan_offload(ifname, &veth);
+		char msg[512];
+
+		if (on > 0) {
+			steer_vlan_offload_msg(ifname, on, veth, msg, sizeof(msg));
+			pr_info("%s\n", msg);
+		} else if (on < 0) {
+			pr_debug("%s: receive VLAN offload unknown: %s\n", ifname, strerror(-on));
+		}
+	}
 	return ctx;
 fail:
 	ctx_free(ctx);
@@ -397,6 +410,20 @@ int xsnap_rule_add(struct xsnap_ctx *ctx, const char *tenant, const char *match,
 	if (err) {
 		pr_warn("rule '%s': %s\n", match, msg);
 		goto unlock;
+	}
+	/* a vlan rule needs the tag in the frame: read the offload now (the
+	 * operator may have turned it off since the attach) */
+	if ((r.fields & XSNAP_F_VLAN) && ctx->ifindex) {
+		char why[512];
+		bool veth;
+		int on = steer_vlan_offload(ctx->ifname, &veth);
+
+		if (on > 0) {
+			steer_vlan_offload_msg(ctx->ifname, on, veth, why, sizeof(why));
+			pr_warn("rule '%s': %s\n", match, why);
+			err = EOPNOTSUPP;
+			goto unlock;
+		}
 	}
 	if (ctx->nrules >= XSNAP_MAX_RULES) {
 		pr_warn("rule '%s': %d rules already\n", match, XSNAP_MAX_RULES);
@@ -471,6 +498,8 @@ static void tenant_stats(struct xsnap_ctx *ctx, struct tenant *t, struct xsnap_s
 	st->delivered += t->closed_delivered;
 	st->bad_releases += t->closed_bad_releases;
 	st->recvfrom_skipped += t->closed_skipped;
+	st->recvfrom_fragments += t->closed_fragments;
+	st->recvfrom_bad_csum += t->closed_bad_csum;
 	st->sockets += t->nsocks;
 	st->held += (uint32_t)(t->head - t->tail);
 	st->evicted += t->evicted;
@@ -491,6 +520,8 @@ static void tenant_stats(struct xsnap_ctx *ctx, struct tenant *t, struct xsnap_s
 		/* socket counters are written by their owner (thread or client
 		 * process), atomically: one writer, relaxed */
 		st->recvfrom_skipped += atomic_load_explicit(&c->skipped, memory_order_relaxed);
+		st->recvfrom_fragments += atomic_load_explicit(&c->fragments, memory_order_relaxed);
+		st->recvfrom_bad_csum += atomic_load_explicit(&c->bad_csum, memory_order_relaxed);
 		st->delivered += atomic_load_explicit(&c->delivered, memory_order_relaxed);
 		st->bad_releases += atomic_load_explicit(&c->bad_releases, memory_order_relaxed);
 	}

@@ -65,8 +65,9 @@ uint64_t engine_horizon(const struct tenant *t)
 		if (low < h)
 			h = low;
 	}
+	/* an empty snapshot holds no entry: it must not hold back eviction */
 	for (const struct xsnap_snap *sn = t->snaps; sn; sn = sn->next)
-		if (sn->first < h)
+		if (sn->first < sn->end && sn->first < h)
 			h = sn->first;
 	return h;
 }
@@ -118,7 +119,7 @@ void engine_complete(struct xsnap_ctx *ctx)
 		n = xsk_ring_cons__peek(&q->comp, RX_BATCH, &idx);
 		for (uint32_t i = 0; i < n; i++) {
 			uint64_t addr = *xsk_ring_cons__comp_addr(&q->comp, idx + i);
-			uint8_t slot = q->tx_owner[q->tx_cons++ & (ctx->ring_size - 1)];
+			uint8_t slot = q->tx_owner[q->tx_cons++ & (tx_owner_cap(ctx) - 1)];
 			struct tenant *t = slot < XSNAP_MAX_TENANTS ? ctx->tenants[slot] : NULL;
 
 			umem_put(&ctx->umem, xsk_umem__add_offset_to_addr(addr));
@@ -372,6 +373,27 @@ int engine_poll(struct xsnap_ctx *ctx)
 	}
 	engine_refill(ctx);
 	return (int)total;
+}
+
+void engine_drain(struct xsnap_ctx *ctx)
+{
+	uint32_t until[XSNAP_MAX_QUEUES];
+	bool left;
+
+	/* acquire: pairs with the kernel's release of the producer index, so
+	 * the descriptors before it are visible when engine_poll() reads them */
+	for (uint32_t qi = 0; qi < ctx->nq; qi++)
+		until[qi] = __atomic_load_n(ctx->q[qi].rx.producer, __ATOMIC_ACQUIRE);
+	do {
+		left = false;
+		for (uint32_t qi = 0; qi < ctx->nq; qi++)
+			if ((int32_t)(until[qi] - *ctx->q[qi].rx.consumer) > 0)
+				left = true;
+		/* each pass moves at least one descriptor of every queue that
+		 * has one: bounded by what the rings held at the start */
+		if (left)
+			engine_poll(ctx);
+	} while (left);
 }
 
 static int64_t mono_ns(void)

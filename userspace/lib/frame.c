@@ -263,7 +263,7 @@ static uint32_t tx_queue_frames(struct xsnap_sock *s, struct queue *q, struct xs
 {
 	struct xsnap_ctx *ctx = s->ctx;
 	struct tenant *t = s->t;
-	uint32_t idx, share, ntenants, room;
+	uint32_t idx, share, ntenants, room, owners;
 	size_t vi;
 
 	/* fair share: ring / active tenants in flight per tenant, per queue
@@ -273,6 +273,11 @@ static uint32_t tx_queue_frames(struct xsnap_sock *s, struct queue *q, struct xs
 	room = t->tx_inflight < share ? share - t->tx_inflight : 0;
 	if (room > n)
 		room = n;
+	/* never more than the owner FIFO holds: an overwritten owner would
+	 * credit a completion to the wrong tenant (see tx_owner_cap()) */
+	owners = tx_owner_cap(ctx) - (q->tx_prod - q->tx_cons);
+	if (room > owners)
+		room = owners;
 	room = xsk_ring_prod__reserve(&q->tx, room, &idx);
 	for (uint32_t i = 0; i < room; i++) {
 		struct xsnap_frame *f = v[i];
@@ -290,7 +295,7 @@ static uint32_t tx_queue_frames(struct xsnap_sock *s, struct queue *q, struct xs
 			ctx->umem.ref[f->addr >> FRAME_SHIFT]++;
 		if (kind == 1)
 			s->held[vi] = 0;
-		q->tx_owner[q->tx_prod++ & (ctx->ring_size - 1)] = (uint8_t)t->slot;
+		q->tx_owner[q->tx_prod++ & (tx_owner_cap(ctx) - 1)] = (uint8_t)t->slot;
 		t->tx_inflight++;
 	}
 	/* submit publishes the descriptors before the producer index */

@@ -58,6 +58,7 @@ static const char *const reason_names[XSNAP_R_MAX] = {
 	[XSNAP_R_BAD_L4] = "bad_l4",	   [XSNAP_R_IPV6_EXT] = "ipv6_ext",
 	[XSNAP_R_NO_SOCKET] = "no_socket", [XSNAP_R_META] = "meta_fail",
 	[XSNAP_R_FRAGMENT] = "fragment",   [XSNAP_R_TOO_BIG] = "too_big",
+	[XSNAP_R_TINY_FRAG] = "tiny_frag", [XSNAP_R_L4_UNKNOWN] = "l4_unknown",
 };
 
 const char *xsnap_reason_str(unsigned int reason)

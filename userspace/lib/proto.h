@@ -31,7 +31,9 @@
 #include <stdint.h>
 
 /* 2: ATTACH has the ring size, log pages have a wake word; 3: SOCKET hands
- * over no pool, a log can be revoked; 4: TENANT_ADD and STATUS carry the view */
+ * over no pool, a log can be revoked, log entries carry 64-bit commit stamps,
+ * STATS the recvfrom fragment and checksum counters; 4: TENANT_ADD and
+ * STATUS carry the view */
 #define XP_VERSION	4
 #define XP_MAX_MSG	65536	/* bytes, header included */
 #define XP_MAX_FDS	8
@@ -126,7 +128,7 @@ int xp_done(const struct xp_msg *m);
 	X(kernel_fill_empty) X(frames_total) X(frames_free) X(frames_kernel) X(zerocopy)  \
 	X(xdp_mode) X(frames_logged) X(evicted) X(cow) X(commits) X(tx_frames)            \
 	X(tx_completed) X(snapshots) X(recvfrom_skipped) X(pool_free) X(view_private)       \
-	X(view_copies) X(view_held)
+	X(view_copies) X(view_held) X(recvfrom_fragments) X(recvfrom_bad_csum)
 #define XP_STATS_XDP 16
 
 struct xsnap_stats;

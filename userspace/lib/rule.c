@@ -651,6 +651,32 @@ static void rule_shape(const struct rule *r, struct xsnap_group *g)
 }
 
 /*
+ * The stand-in of @r for frames whose protocol and ports are unknown (an
+ * IPv6 chain the parser did not follow to its end): a drop rule with
+ * protocol or port terms, those terms left out, so that it drops such a
+ * frame when its other terms match (fail closed: the frame might be what
+ * the rule drops).  Deliver and pass rules get none: they apply only to
+ * what is known.  False when @r needs none.
+ */
+static bool l4any_rule(const struct rule *r, struct rule *out)
+{
+	if (r->action != XSNAP_ACT_DROP || !(r->fields & (XSNAP_F_PROTO | XSNAP_F_SPORT | XSNAP_F_DPORT)))
+		return false;
+	*out = *r;
+	out->fields &= ~(uint32_t)(XSNAP_F_PROTO | XSNAP_F_SPORT | XSNAP_F_DPORT);
+	out->proto = 0;
+	out->sport = out->sport_hi = out->dport = out->dport_hi = 0;
+	return true;
+}
+
+/* Shape of a stand-in from l4any_rule(): its own shape, marked L4_ANY. */
+static void l4any_shape(const struct rule *pr, struct xsnap_group *g)
+{
+	rule_shape(pr, g);
+	g->fields |= XSNAP_F_L4_ANY;
+}
+
+/*
  * Key of @r in group @g, for the source and destination port classes
  * @sc and @dc (used only when the group matches that port by class).
  */
@@ -730,6 +756,43 @@ static int shape_find(const struct shape *shapes, unsigned int nshapes,
 	return -1;
 }
 
+/* Count rule @r (index @i) under shape @g: a new shape (false if there are
+ * @max already) or a better best rule for a known one. */
+static bool shape_add(struct shape *shapes, unsigned int *nshapes, unsigned int max,
+		      const struct xsnap_group *g, const struct rule *r, unsigned int i)
+{
+	int s = shape_find(shapes, *nshapes, g);
+
+	if (s < 0) {
+		if (*nshapes == max)
+			return false;
+		s = (int)(*nshapes)++;
+		shapes[s].g = *g;
+		shapes[s].best = r;
+		shapes[s].best_idx = i;
+	} else if (better(r->prio, r->id, shapes[s].best->prio, shapes[s].best->id)) {
+		shapes[s].best = r;
+		shapes[s].best_idx = i;
+	}
+	return true;
+}
+
+/* Group index = rank of the shape's best rule, from @base (insertion
+ * sort: at most 16 shapes). */
+static void shapes_order(struct shape *shapes, unsigned int nshapes, struct shape **order,
+			 unsigned int base)
+{
+	for (unsigned int s = 0; s < nshapes; s++) {
+		unsigned int j = s;
+
+		for (; j > 0 && shape_before(&shapes[s], order[j - 1]); j--)
+			order[j] = order[j - 1];
+		order[j] = &shapes[s];
+	}
+	for (unsigned int j = 0; j < nshapes; j++)
+		order[j]->index = base + j;
+}
+
 struct sort_ent {
 	struct xsnap_rule_key key;
 	unsigned int idx;	/* rule index: makes the order total and the merge stable */
@@ -806,7 +869,8 @@ int rule_compile(const struct rule *rules, unsigned int n, uint8_t bank, struct 
 		 size_t errlen)
 {
 	struct shape shapes[XSNAP_MAX_GROUPS], *order[XSNAP_MAX_GROUPS];
-	unsigned int nshapes = 0, cap, nkeys = 0, nranges = 0, k;
+	struct shape l4any[XSNAP_MAX_L4ANY_GROUPS], *l4order[XSNAP_MAX_L4ANY_GROUPS];
+	unsigned int nshapes = 0, nl4any = 0, cap, nkeys = 0, nranges = 0, k;
 	struct rule_ports *cls = ports;
 	struct sort_ent *se = NULL;
 	uint64_t total = 0;
@@ -819,10 +883,11 @@ int rule_compile(const struct rule *rules, unsigned int n, uint8_t bank, struct 
 	}
 	cap = *nents < XSNAP_MAX_RULES ? *nents : XSNAP_MAX_RULES;
 
-	/* pass 1: validate, collect the shapes and the best rule of each */
+	/* pass 1: validate, collect the shapes and the best rule of each, and
+	 * the shapes of the drop rules' L4_ANY stand-ins */
 	for (unsigned int i = 0; i < n; i++) {
 		const struct rule *r = &rules[i];
-		int s;
+		struct rule pr;
 
 		if (!rule_valid(r)) {
 			cerr(err, errlen, "rule %u is not valid", r->id);
@@ -831,22 +896,22 @@ int rule_compile(const struct rule *rules, unsigned int n, uint8_t bank, struct 
 		rule_shape(r, &g);
 		if (g.fields & (XSNAP_F_SPORT_CLASS | XSNAP_F_DPORT_CLASS))
 			nranges++;
-		s = shape_find(shapes, nshapes, &g);
-		if (s < 0) {
-			if (nshapes == XSNAP_MAX_GROUPS) {
-				cerr(err, errlen,
-				     "more than %d distinct rule shapes (fields, prefix lengths, "
-				     "single ports or ranges)",
-				     XSNAP_MAX_GROUPS);
+		if (!shape_add(shapes, &nshapes, XSNAP_MAX_GROUPS, &g, r, i)) {
+			cerr(err, errlen,
+			     "more than %d distinct rule shapes (fields, prefix lengths, "
+			     "single ports or ranges)",
+			     XSNAP_MAX_GROUPS);
+			return fail(ENOSPC);
+		}
+		/* a stand-in's shape is a shape of drop rules less its L4
+		 * fields: never more of them than shapes */
+		if (l4any_rule(r, &pr)) {
+			l4any_shape(&pr, &g);
+			if (!shape_add(l4any, &nl4any, XSNAP_MAX_L4ANY_GROUPS, &g, r, i)) {
+				cerr(err, errlen, "more than %d shapes of drop rules",
+				     XSNAP_MAX_L4ANY_GROUPS);
 				return fail(ENOSPC);
 			}
-			s = nshapes++;
-			shapes[s].g = g;
-			shapes[s].best = r;
-			shapes[s].best_idx = i;
-		} else if (better(r->prio, r->id, shapes[s].best->prio, shapes[s].best->id)) {
-			shapes[s].best = r;
-			shapes[s].best_idx = i;
 		}
 	}
 	if (nranges && !ports) {
@@ -854,16 +919,10 @@ int rule_compile(const struct rule *rules, unsigned int n, uint8_t bank, struct 
 		return fail(EINVAL);
 	}
 
-	/* group index = rank of the shape's best rule (insertion sort, <= 16) */
-	for (unsigned int s = 0; s < nshapes; s++) {
-		unsigned int j = s;
-
-		for (; j > 0 && shape_before(&shapes[s], order[j - 1]); j--)
-			order[j] = order[j - 1];
-		order[j] = &shapes[s];
-	}
-	for (unsigned int j = 0; j < nshapes; j++)
-		order[j]->index = j;
+	/* group index = rank of the shape's best rule; the L4_ANY groups
+	 * after all shapes */
+	shapes_order(shapes, nshapes, order, 0);
+	shapes_order(l4any, nl4any, l4order, nshapes);
 
 	/* port classes: built in a scratch table so @ports is untouched on error */
 	if (nranges) {
@@ -874,12 +933,15 @@ int rule_compile(const struct rule *rules, unsigned int n, uint8_t bank, struct 
 		cls->ndport = port_classes(rules, n, XSNAP_F_DPORT, false, cls->dport);
 	}
 
-	/* pass 2: count the keys (a range has one per class), refuse too many */
+	/* pass 2: count the keys (a range has one per class, a stand-in one
+	 * more), refuse too many */
 	for (unsigned int i = 0; i < n; i++) {
 		const struct rule *r = &rules[i];
+		struct rule pr;
 		uint16_t a, b;
 		uint64_t nk = 1;
 
+		total += l4any_rule(r, &pr);
 		if (r->fields & XSNAP_F_SPORT)
 			nk *= nranges ? term_classes(cls->sport, r->sport, r->sport_hi, &a, &b) : 1;
 		if (r->fields & XSNAP_F_DPORT)
@@ -898,8 +960,15 @@ int rule_compile(const struct rule *rules, unsigned int n, uint8_t bank, struct 
 	for (unsigned int i = 0; i < n; i++) {
 		const struct rule *r = &rules[i];
 		uint16_t s0 = 0, s1 = 0, d0 = 0, d1 = 0;
+		struct rule pr;
 		int s;
 
+		if (l4any_rule(r, &pr)) {
+			l4any_shape(&pr, &g);
+			s = shape_find(l4any, nl4any, &g);
+			rule_key(&pr, &g, bank, l4any[s].index, 0, 0, &se[k].key);
+			se[k++].idx = i;
+		}
 		rule_shape(r, &g);
 		s = shape_find(shapes, nshapes, &g);
 		if (g.fields & XSNAP_F_SPORT_CLASS)
@@ -934,11 +1003,14 @@ int rule_compile(const struct rule *rules, unsigned int n, uint8_t bank, struct 
 
 	memset(out, 0, sizeof(*out));
 	out->ngroups = nshapes;
+	out->nl4any = nl4any;
 	for (unsigned int j = 0; j < nshapes; j++) {
 		out->groups[j] = order[j]->g;
 		if (order[j]->g.fields & (XSNAP_F_SPORT_CLASS | XSNAP_F_DPORT_CLASS))
 			out->flags |= XSNAP_BANK_PORT_CLASSES;
 	}
+	for (unsigned int j = 0; j < nl4any; j++)
+		out->groups[nshapes + j] = l4order[j]->g;
 	if (ports && nranges) {
 		memcpy(ports, cls, sizeof(*ports));
 		free(cls);
@@ -1017,14 +1089,22 @@ static bool ref_match(const struct rule *r, const struct rule_frame *f)
 
 	if ((fl & F_FAMILY) && f->l3_proto != r->l3_proto)
 		return false;
-	if ((fl & XSNAP_F_PROTO) && f->proto != r->proto)
-		return false;
-	if ((fl & XSNAP_F_SPORT) &&
-	    (!f->has_ports || f->sport < r->sport || f->sport > port_last(r->sport, r->sport_hi)))
-		return false;
-	if ((fl & XSNAP_F_DPORT) &&
-	    (!f->has_ports || f->dport < r->dport || f->dport > port_last(r->dport, r->dport_hi)))
-		return false;
+	if (f->l4_unknown && (fl & (XSNAP_F_PROTO | XSNAP_F_SPORT | XSNAP_F_DPORT))) {
+		/* the frame's protocol and ports are unknown: it may be what a
+		 * drop rule drops (fail closed), it is nothing another rule
+		 * can be sure of */
+		if (r->action != XSNAP_ACT_DROP)
+			return false;
+	} else {
+		if ((fl & XSNAP_F_PROTO) && f->proto != r->proto)
+			return false;
+		if ((fl & XSNAP_F_SPORT) && (!f->has_ports || f->sport < r->sport ||
+					     f->sport > port_last(r->sport, r->sport_hi)))
+			return false;
+		if ((fl & XSNAP_F_DPORT) && (!f->has_ports || f->dport < r->dport ||
+					     f->dport > port_last(r->dport, r->dport_hi)))
+			return false;
+	}
 	if ((fl & XSNAP_F_SRC) && !prefix_eq(f->src, r->src, r->src_plen))
 		return false;
 	if ((fl & XSNAP_F_DST) && !prefix_eq(f->dst, r->dst, r->dst_plen))
@@ -1083,6 +1163,12 @@ static bool frame_key(const struct xsnap_group *g, uint8_t bank, unsigned int gi
 	memset(k, 0, sizeof(*k));
 	k->bank = bank;
 	k->group = gi;
+	if (g->fields & XSNAP_F_L4_ANY) {
+		if (!f->l4_unknown)
+			return false;
+	} else if ((g->fields & (XSNAP_F_PROTO | XSNAP_F_SPORT | XSNAP_F_DPORT)) && f->l4_unknown) {
+		return false;
+	}
 	if (g->fields & F_FAMILY) {
 		if (f->l3_proto != g->l3_proto)
 			return false;
@@ -1139,6 +1225,9 @@ int rule_compiled_classify(const struct xsnap_bank *b, const struct rule_entry *
 	struct xsnap_rule_key k;
 	struct verdict v;
 
+	/* the L4_ANY groups after the shapes, for frames whose L4 is unknown */
+	if (f->l4_unknown)
+		ngroups += b->nl4any < XSNAP_MAX_L4ANY_GROUPS ? b->nl4any : XSNAP_MAX_L4ANY_GROUPS;
 	verdict_init(&v);
 	for (unsigned int gi = 0; gi < ngroups; gi++) {
 		const struct xsnap_rule_val *val;

@@ -36,6 +36,17 @@
  * id); otherwise the frame goes to the union of the tenants of every
  * matching deliver rule, reported with the id of the best deliver rule
  * (lower prio, then lower id).
+ *
+ * What a frame offers (bpf/xsnap_parse.h): a port term needs the frame's
+ * ports (UDP/TCP, read whole, or the first 4 bytes of a first fragment's
+ * header); a frame whose UDP/TCP header cannot be read, and a non-first
+ * fragment, match only rules without port terms.  A frame whose protocol
+ * and ports are unknown (l4_unknown: an IPv6 extension chain longer than
+ * the parser follows, or cut by a first fragment after its Fragment
+ * header) matches rules without protocol or port terms, and drop rules
+ * with such terms when their other terms match: it might be what they
+ * drop (fail closed).  The compiler gives every such drop rule a stand-in
+ * without those terms in a group of XSNAP_F_L4_ANY.
  */
 #ifndef XSNAP_RULE_H
 #define XSNAP_RULE_H
@@ -114,7 +125,9 @@ struct rule_ports {
 
 /*
  * rule_compile() - compile @n rules into bank @bank.
- * @out:   groups of the bank (ngroups and flags set, unused groups zeroed).
+ * @out:   groups of the bank (ngroups, nl4any and flags set, unused groups
+ *         zeroed): the shapes, then the L4_ANY shapes of the drop rules'
+ *         stand-ins (see the top of this file), numbered after the shapes.
  * @ents:  array of *@nents capacity; on success *@nents is the number of
  *         distinct keys written (rules with equal group+key are merged as
  *         described at struct xsnap_rule_val), sorted by key bytes.
@@ -141,8 +154,8 @@ struct rule_ports {
  * one that skips the group give the same verdicts.  @out->flags has
  * XSNAP_BANK_PORT_CLASSES when a group has a CLASS bit.
  *
- * Return: 0, or -ENOSPC (more than XSNAP_MAX_GROUPS shapes, or more keys
- * than min(*@nents, XSNAP_MAX_RULES)), -EINVAL (bad argument or rule: id 0,
+ * Return: 0, or -ENOSPC (more than XSNAP_MAX_GROUPS shapes, or more keys,
+ * stand-ins included, than min(*@nents, XSNAP_MAX_RULES)), -EINVAL (bad argument or rule: id 0,
  * prio XSNAP_PRIO_NONE, tenant or action out of range, unknown field bits,
  * l3_proto not 4/6 with an address field, prefix too long, port 0, range
  * last port below the first, vlan > 4095, bank > 1; a range and no
@@ -169,6 +182,11 @@ struct rule_frame {
 	uint8_t proto;		/* IPPROTO_* of the L4 header, 0 if none */
 	uint8_t has_ports;	/* sport/dport valid: UDP or TCP, not a non-first fragment */
 	uint8_t has_vlan;	/* at least one VLAN tag */
+	uint8_t l4_unknown;	/* protocol and ports unknown (an IPv6 chain not followed
+				 * to its end): rules with protocol or port terms do not
+				 * match it, except drop rules, which match it on their
+				 * other terms (fail closed) */
+	uint8_t pad;
 	uint16_t vlan;		/* outermost VLAN id (when has_vlan) */
 	uint16_t sport;		/* host order */
 	uint16_t dport;		/* host order */
@@ -195,7 +213,8 @@ int rule_ref_classify(const struct rule *rules, unsigned int n, const struct rul
  * rule_compile() output: for each group of @b, mask the frame's fields,
  * map its ports to their classes through @ports for class groups, build
  * the key (bank @bank; a group the frame cannot match is skipped: other
- * family, ports or VLAN tag missing), look it up in @ents (sorted, as
+ * family, ports, protocol or VLAN tag missing; the L4_ANY groups serve only
+ * frames whose L4 is unknown), look it up in @ents (sorted, as
  * written by rule_compile(); binary search) and combine the values found:
  * union of the tenant masks, best (prio, then id) deliver and stop parts.
  * @ports may be NULL when @b has no XSNAP_BANK_PORT_CLASSES.  Same outputs

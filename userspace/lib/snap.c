@@ -76,10 +76,13 @@ struct xsnap_snap *xsnap_snapshot(struct xsnap_sock *s, const struct xsnap_snap_
 	} else {
 		if (seq_first > first)
 			first = seq_first;
-		if (seq_last && seq_last + 1 < end)
+		/* [seq_first, seq_last] inclusive: compared as seq_last < end - 1,
+		 * never as seq_last + 1 < end, which wraps to 0 for UINT64_MAX
+		 * (end, the log's head, is at least 1) */
+		if (seq_last && seq_last < end - 1)
 			end = seq_last + 1;
 		if (first > end)
-			first = end;
+			first = end;	/* empty: it pins nothing (engine_horizon) */
 	}
 	/* a large calloc is fresh zero pages: reserved here, touched when read */
 	sn->views = calloc(end - first ? end - first : 1, sizeof(*sn->views));

@@ -9,7 +9,7 @@
  * XDP program already (a second attacher would get EBUSY from the kernel; we
  * name the program in the message instead).
  *
- * Rules are applied by rewriting the idle bank of xsnap_groups_v2,
+ * Rules are applied by rewriting the idle bank of xsnap_groups_v3,
  * xsnap_rules and xsnap_ports and then flipping xsnap_cfg.bank, so a frame
  * sees one rule set or the other.  After the flip we wait for an RCU grace
  * period (an update of the map-in-map xsnap_sync does that in the kernel):
@@ -20,7 +20,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <dirent.h>
+#include <linux/ethtool.h>
 #include <linux/if_link.h>
+#include <linux/sockios.h>
 #include <linux/magic.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -205,7 +207,7 @@ int steer_open(struct steer *s, const char *ifname, int ifindex, const char *pin
 	}
 	s->xsks_fd = bpf_map__fd(s->skel->maps.xsnap_xsks);
 	s->cfg_fd = bpf_map__fd(s->skel->maps.xsnap_cfg);
-	s->groups_fd = bpf_map__fd(s->skel->maps.xsnap_groups_v2);
+	s->groups_fd = bpf_map__fd(s->skel->maps.xsnap_groups_v3);
 	s->rules_fd = bpf_map__fd(s->skel->maps.xsnap_rules);
 	s->cnt_fd = bpf_map__fd(s->skel->maps.xsnap_cnt);
 	s->tcnt_fd = bpf_map__fd(s->skel->maps.xsnap_tcnt);
@@ -246,6 +248,110 @@ static unsigned int if_mtu(const char *ifname)
 		mtu = (unsigned int)ifr.ifr_mtu;
 	close(fd);
 	return mtu;
+}
+
+/* --- receive VLAN offload -------------------------------------------------- */
+/*
+ * A device with receive VLAN offload on takes the outer tag out of the
+ * frame into its descriptor before XDP runs (this kernel's XDP cannot read
+ * it portably: bpf_xdp_metadata_rx_vlan_tag() needs 6.8 and a device-bound
+ * program, and generic XDP has no such metadata).  So `vlan N` would never
+ * match, and a double-tagged frame would be classified by its inner tag,
+ * the one its sender chose.  xsnap reads the features (ETHTOOL_GFEATURES,
+ * the strings of `ethtool -k`), says so at attach and refuses vlan rules
+ * while either is on (ctx.c), naming the command that turns them off.  It
+ * does not change the device itself: the host's configuration stays the
+ * operator's.
+ */
+static const char *const vlan_features[] = {
+	[0] = "rx-vlan-hw-parse",	/* ethtool's rx-vlan-offload, `rxvlan` */
+	[1] = "rx-vlan-stag-hw-parse",
+};
+
+int steer_vlan_offload(const char *ifname, bool *veth)
+{
+	struct ethtool_drvinfo drv = { .cmd = ETHTOOL_GDRVINFO };
+	struct ethtool_sset_info *si = NULL;
+	struct ethtool_gstrings *gs = NULL;
+	struct ethtool_gfeatures *gf = NULL;
+	uint32_t n, nblocks;
+	struct ifreq ifr = {};
+	int fd, ret = 0;
+
+	*veth = false;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (void *)&drv;
+	if (!ioctl(fd, SIOCETHTOOL, &ifr))
+		*veth = !strcmp(drv.driver, "veth");
+	si = calloc(1, sizeof(*si) + sizeof(uint32_t));
+	if (!si) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	si->cmd = ETHTOOL_GSSET_INFO;
+	si->sset_mask = 1ull << ETH_SS_FEATURES;
+	ifr.ifr_data = (void *)si;
+	if (ioctl(fd, SIOCETHTOOL, &ifr)) {
+		ret = -errno;
+		goto out;
+	}
+	n = si->sset_mask ? si->data[0] : 0;
+	nblocks = (n + 31) / 32;
+	gs = calloc(1, sizeof(*gs) + (size_t)n * ETH_GSTRING_LEN);
+	gf = calloc(1, sizeof(*gf) + nblocks * sizeof(gf->features[0]));
+	if (!gs || !gf) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	gs->cmd = ETHTOOL_GSTRINGS;
+	gs->string_set = ETH_SS_FEATURES;
+	gs->len = n;
+	ifr.ifr_data = (void *)gs;
+	if (ioctl(fd, SIOCETHTOOL, &ifr)) {
+		ret = -errno;
+		goto out;
+	}
+	gf->cmd = ETHTOOL_GFEATURES;
+	gf->size = nblocks;
+	ifr.ifr_data = (void *)gf;
+	if (ioctl(fd, SIOCETHTOOL, &ifr)) {
+		ret = -errno;
+		goto out;
+	}
+	for (uint32_t i = 0; i < n && i < gs->len; i++) {
+		const char *name = (const char *)gs->data + (size_t)i * ETH_GSTRING_LEN;
+
+		for (unsigned int k = 0; k < sizeof(vlan_features) / sizeof(vlan_features[0]); k++)
+			if (!strncmp(name, vlan_features[k], ETH_GSTRING_LEN) &&
+			    (gf->features[i / 32].active & (1u << (i % 32))))
+				ret |= 1 << k;
+	}
+out:
+	free(si);
+	free(gs);
+	free(gf);
+	close(fd);
+	return ret;
+}
+
+void steer_vlan_offload_msg(const char *ifname, int on, bool veth, char *buf, size_t len)
+{
+	snprintf(buf, len,
+		 "%s: receive VLAN offload is on (%s%s%s): the device takes the outer tag out "
+		 "of the frame before XDP sees it, so a vlan rule would never match and a "
+		 "double-tagged frame would be classified by its inner tag; vlan rules are "
+		 "refused until it is off: ethtool -K %s%s%s%s",
+		 ifname, on & STEER_RXVLAN_CTAG ? "rx-vlan-offload" : "",
+		 on == (STEER_RXVLAN_CTAG | STEER_RXVLAN_STAG) ? ", " : "",
+		 on & STEER_RXVLAN_STAG ? "rx-vlan-stag-hw-parse" : "", ifname,
+		 on & STEER_RXVLAN_CTAG ? " rxvlan off" : "",
+		 on & STEER_RXVLAN_STAG ? " rx-vlan-stag-hw-parse off" : "",
+		 veth ? " (on veth the peer's transmit offload strips tags too: ethtool -K PEER "
+			"txvlan off tx-vlan-stag-hw-insert off)" :
+			"");
 }
 
 /*

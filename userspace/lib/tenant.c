@@ -18,7 +18,10 @@
  * socket and tenant_del free directly: they hold both locks already.
  *
  * A deleted tenant keeps its slot until it is freed (slot_dead), so that
- * completions and counters are never credited to a newcomer in the slot.
+ * completions and counters are never credited to a newcomer in the slot;
+ * and before xsnap_tenant_del() returns, every frame the XDP program had
+ * tagged with the slot's bit has left the rx rings (engine_drain()), so a
+ * newcomer never logs the deleted tenant's traffic.
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -161,6 +164,10 @@ int xsnap_tenant_del(struct xsnap_ctx *ctx, const char *name)
 	ctx->dead = t;
 	/* its sleepers wake and see the state (never blocks: tenant_wake) */
 	tenant_wake_all(t);
+	/* 3. the slot barrier: move every frame the program tagged with the
+	 *    slot's bit before the flip (all are in the rx rings by now, see
+	 *    engine_drain()), so a newcomer in the slot never logs one */
+	engine_drain(ctx);
 	tenant_free_locked(ctx, t);
 	engine_refill(ctx);
 	pthread_mutex_unlock(&ctx->engine_lock);

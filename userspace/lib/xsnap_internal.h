@@ -251,6 +251,17 @@ void steer_close(struct steer *s);
 int steer_set_xsk(struct steer *s, uint32_t queue, int xsk_fd);
 int steer_apply(struct steer *s, const struct rule *rules, unsigned int n, uint32_t tenants);
 int steer_counters(struct steer *s, uint64_t cnt[XSNAP_R_MAX]);
+/*
+ * steer_vlan_offload() - the receive VLAN offload features of @ifname that
+ * are on: STEER_RXVLAN_CTAG (rx-vlan-hw-parse, ethtool's rx-vlan-offload)
+ * and STEER_RXVLAN_STAG (rx-vlan-stag-hw-parse); *@veth tells a veth (whose
+ * peer's transmit offload strips tags as well).  Return the mask, or -errno
+ * when the features cannot be read.  steer_vlan_offload_msg() says what
+ * that means and the ethtool command that turns them off.
+ */
+enum { STEER_RXVLAN_CTAG = 1, STEER_RXVLAN_STAG = 2 };
+int steer_vlan_offload(const char *ifname, bool *veth);
+void steer_vlan_offload_msg(const char *ifname, int on, bool veth, char *buf, size_t len);
 int steer_tenant_counters(struct steer *s, uint32_t slot, struct xsnap_tenant_cnt *out);
 
 /* --- contexts, tenants, sockets ----------------------------------------- */
@@ -265,12 +276,15 @@ struct log_ent {
 	uint64_t seq;
 	uint64_t rx_ns;
 	uint64_t addr;		/* UMEM address of the first byte of the frame */
+	uint64_t stamp;		/* tenant commit stamp that installed this version (0: received);
+				 * 64-bit: a 32-bit count wraps after 2^32 commits (72 minutes
+				 * at 1 M/s) and then orders versions wrongly */
 	uint32_t len;
 	uint32_t version;
 	uint32_t flow_hash;
 	_Atomic uint32_t sc;
-	uint32_t stamp;		/* tenant commit stamp that installed this version (0: received) */
 	uint32_t queue;		/* receive queue id (0 for a fresh frame) */
+	uint32_t pad;
 };
 
 /* An old version replaced by a commit, kept until no reader can hold it:
@@ -279,10 +293,10 @@ struct log_ent {
 struct superseded {
 	uint64_t seq;
 	uint64_t addr;
+	uint64_t stamp;		/* when it was installed */
+	uint64_t replaced;	/* commit stamp that replaced it */
 	uint32_t len;
 	uint32_t version;
-	uint32_t stamp;		/* when it was installed */
-	uint32_t replaced;	/* commit stamp that replaced it */
 };
 
 struct xsnap_snap;
@@ -334,8 +348,11 @@ struct sock_ctl {
 	_Atomic uint64_t low;	/* every seq < low is released by this socket */
 	_Atomic uint32_t share;	/* share mode: index << 16 | members (engine writes) */
 	_Atomic uint32_t waiting;	/* WAIT_* (consumer sets, engine takes) */
-	/* consumer-written, read by stats: atomic (one writer, relaxed) */
+	/* consumer-written, read by stats: atomic (one writer, relaxed);
+	 * xsnap_recvfrom(): skipped frames, of which fragments and bad
+	 * checksums */
 	_Atomic uint64_t delivered, bad_releases, skipped;
+	_Atomic uint64_t fragments, bad_csum;
 };
 
 #define SOCK_CTL_SIZE 4096
@@ -363,7 +380,7 @@ struct tenant {
 	struct superseded *old;	/* ring of pool_frames + 1 entries */
 	uint32_t nold, old_head;
 	uint32_t tx_inflight;	/* transmits not yet completed */
-	uint32_t commit_stamp;	/* commits so far; orders versions against snapshots */
+	uint64_t commit_stamp;	/* commits so far; orders versions against snapshots */
 	bool dead;		/* deleted; freed when its last socket closes */
 	struct tenant *next_dead;
 	/* counters (engine-owned, read under the engine lock) */
@@ -371,6 +388,7 @@ struct tenant {
 	uint64_t cow, commits, tx_frames, tx_completed, snapshots;
 	/* folded in from closed sockets */
 	uint64_t closed_delivered, closed_bad_releases, closed_skipped;
+	uint64_t closed_fragments, closed_bad_csum;
 };
 
 struct queue {
@@ -384,7 +402,7 @@ struct queue {
 	uint32_t outstanding;	/* chunks handed to the kernel, not yet received */
 	bool zerocopy;
 	uint8_t *tx_owner;	/* tenant slot of each transmit in flight, in order */
-	uint32_t tx_prod, tx_cons;	/* FIFO indexes into tx_owner (ring_size) */
+	uint32_t tx_prod, tx_cons;	/* FIFO indexes into tx_owner (tx_owner_cap()) */
 };
 
 /*
@@ -498,7 +516,7 @@ struct xsnap_snap {
 	struct xsnap_snap *next;	/* in the tenant's list */
 	uint64_t first, end;	/* pinned range [first, end) */
 	uint64_t pos;		/* next to return */
-	uint32_t stamp;		/* tenant commit stamp when taken */
+	uint64_t stamp;		/* tenant commit stamp when taken */
 	uint32_t remote_id;	/* client: the daemon's id of the snapshot */
 	struct xsnap_frame *views;	/* end - first entries, filled as read */
 };
@@ -506,6 +524,21 @@ struct xsnap_snap {
 /* audit.c: recount every chunk's holders (both locks held); the number of
  * inconsistencies (the first described in @why), or -ENOMEM */
 int ctx_audit(struct xsnap_ctx *ctx, char *why, size_t len);
+
+/*
+ * Entries of a queue's transmit-owner FIFO.  A transmit is in flight from
+ * xsnap_send() until its completion is read; the kernel takes a descriptor
+ * off the TX ring only with a completion-ring slot reserved for it, so a
+ * queue has at most its TX ring plus its completion ring in flight: two
+ * rings, e.g. when a tenant added while a ring's worth waits for
+ * completions queues its share on the emptied TX ring.  The sender also
+ * never queues more than the FIFO has free (tx_queue_frames()), so an
+ * owner is never overwritten whatever a driver does.
+ */
+static inline uint32_t tx_owner_cap(const struct xsnap_ctx *ctx)
+{
+	return 2 * ctx->ring_size;
+}
 
 /* ctx.c */
 struct xsnap_ctx *ctx_new(uint32_t frames, uint32_t nq, uint32_t ring, uint32_t tenants,
@@ -568,6 +601,18 @@ int engine_thread_start(struct xsnap_ctx *ctx, uint64_t cpus, uint32_t prio);
 void engine_thread_stop(struct xsnap_ctx *ctx);
 /* Nudge the engine thread (a control change it should see now). */
 void engine_thread_kick(struct xsnap_ctx *ctx);
+/*
+ * engine_drain() - move every frame the rx rings hold now (engine_lock
+ * held).  The slot barrier of xsnap_tenant_del(): after the rule flip
+ * that retired a slot, steer_apply() waited for an RCU grace period, so
+ * every program run that could still tag a frame with the slot's bit has
+ * ended, and with it the NAPI poll that flushed its redirects to the ring
+ * (the kernel flushes before it leaves the poll).  So every such frame is
+ * before the producer index read here; once the engine has consumed past
+ * it, none is left anywhere the engine looks, and the slot may go to a
+ * new tenant.  Bounded by what the rings held at the start.
+ */
+void engine_drain(struct xsnap_ctx *ctx);
 void engine_refill(struct xsnap_ctx *ctx);
 void engine_reclaim(struct xsnap_ctx *ctx, struct tenant *t);
 void engine_evict(struct xsnap_ctx *ctx, struct tenant *t, uint64_t upto);

@@ -8,9 +8,14 @@ Every file is one raw Ethernet frame (no FCS) named
 
 CLASS is the row of TESTING.md group A it covers (a1 .. a12, or "base" for
 well-formed seed frames); EXPECT is what the parser (bpf/xsnap_parse.h) must
-make of the bytes: "ok" (parsed), "frag" (parsed, a non-first fragment
-without L4), or the XSNAP_R_* reason of a malformed frame in lower case
-(short_l2, non_ip, vlan_deep, bad_l3, bad_l4, ipv6_ext).  test_classify
+make of the bytes: "ok" (parsed), parsed and read in one of the ways counted
+in addition to the verdict: "frag" (a non-first fragment without L4),
+"bad_l4" (a UDP/TCP header that cannot be read: no ports), "tiny_frag" (a
+first fragment whose UDP/TCP header goes on in the next fragment: ports from
+its first 4 bytes), "l4_unknown" (an IPv6 chain longer than the parser
+follows, or cut by a first fragment after its Fragment header), or the
+XSNAP_R_* reason of a refused frame in lower case (short_l2, non_ip,
+vlan_deep, bad_l3, ipv6_ext).  test_classify
 checks every file against its EXPECT, then runs it through the XDP program
 and the userspace reference under a fixed rule set, and uses the files as
 seeds of its mutation fuzzer.
@@ -229,7 +234,10 @@ def build():
     add("a7", "later-fragment-icmp", "frag",
         eth(0x0800) + ipv4(1, payload(24), frag=100, dst="10.1.2.3"))
     add("a7", "df-set", "ok", eth(0x0800) + ipv4(17, l4, frag=0x4000))
-    add("a7", "first-fragment-l4-cut", "bad_l4",
+    # first fragments whose L4 header goes on in the next fragment (RFC 1858
+    # tiny fragments): the ports are in the first 4 bytes, Linux reassembles
+    # an IPv4 one of 8 bytes; fewer than 4 bytes: no ports
+    add("a7", "first-fragment-l4-cut", "tiny_frag",
         eth(0x0800) + ipv4(17, udp(40000, 9000, b"")[:6], frag=0x2000))
 
     # ---- A8: TCP data offset ----------------------------------------------------------
@@ -266,9 +274,11 @@ def build():
         exts = [(kinds[i % 3], i % 3) for i in range(n)]
         nh, rest = chain(exts, 17, pl)
         add("a10", "chain%d" % n, "ok", eth(0x86DD) + ipv6(nh, rest))
+    # longer than the parser follows: protocol and ports unknown (Linux
+    # accepts any number of extension headers)
     exts = [(kinds[i % 3], 0) for i in range(7)]
     nh, rest = chain(exts, 17, pl)
-    add("a10", "chain7-too-long", "ipv6_ext", eth(0x86DD) + ipv6(nh, rest))
+    add("a10", "chain7-too-long", "l4_unknown", eth(0x86DD) + ipv6(nh, rest))
     nh, rest = chain([(0, 0), (43, 1), (60, 0), (44, (0, True))], 17, pl)
     add("a10", "hop-rt-dst-frag0", "ok", eth(0x86DD) + ipv6(nh, rest))
     nh, rest = chain([(0, 0), (44, (100, True))], 17, pl)
@@ -298,6 +308,40 @@ def build():
     add("a12", "udp4-9000-jumbo", "ok", udp4(9000, n=9000 - 42))
     nh, rest = chain([(0, 0), (60, 1)], 17, udp(40000, 9000, payload(4000)))
     add("a12", "ipv6-ext-4100", "ok", eth(0x86DD) + ipv6(nh, rest))
+
+    # ---- A7/A10: frames the kernel accepts that a rule could match --------------
+    # (appended, so the numbers above stay)
+    pl = udp(40000, 9000, payload(16))
+    add("a7", "tiny-tcp-first-fragment-8", "tiny_frag",
+        eth(0x0800) + ipv4(6, tcp(40000, 22, b"")[:8], frag=0x2000))
+    add("a7", "tiny-tcp-first-fragment-3", "bad_l4",
+        eth(0x0800) + ipv4(6, tcp(40000, 22, b"")[:3], frag=0x2000))
+    add("a7", "tiny-udp-first-fragment-4", "tiny_frag",
+        eth(0x0800) + ipv4(17, udp(40000, 9000, b"")[:4], frag=0x2000))
+    add("a7", "tcp-first-fragment-options-cut", "tiny_frag",
+        eth(0x0800) + ipv4(6, tcp(40000, 22, b"", doff=15)[:24], frag=0x2000))
+    add("a7", "tcp-8-bytes-not-fragment", "bad_l4",
+        eth(0x0800) + ipv4(6, tcp(40000, 22, b"")[:8]))
+    nh, rest = chain([(44, (0, True))], 6, tcp(40000, 22, b"")[:8])
+    add("a7", "tiny-tcp6-first-fragment-8", "tiny_frag", eth(0x86DD) + ipv6(nh, rest))
+    nh, rest = chain([(60, 0)] * 7, 6, tcp(40000, 22, b""))
+    add("a10", "chain7-tcp22", "l4_unknown", eth(0x86DD) + ipv6(nh, rest))
+    nh, rest = chain([(60, 0)] * 8, 17, udp(40000, 9999, payload(8)))
+    add("a10", "chain8-udp9999", "l4_unknown",
+        eth(0x86DD) + ipv6(nh, rest, dst="2001:db8:0:1::9"))
+    nh, rest = chain([(0, 0)] + [(60, 0)] * 6, 17, pl)
+    add("a10", "chain7-other-net", "l4_unknown",
+        eth(0x86DD) + ipv6(nh, rest, dst="2001:db8:5::1"))
+    # a first fragment whose chain goes on in the next fragment: a
+    # Destination Options header after the Fragment header, cut
+    nh, rest = chain([(44, (0, True)), (60, 4)], 17, pl)
+    add("a10", "frag-dstopts-cut", "l4_unknown", eth(0x86DD) + ipv6(nh, rest[:8 + 24]))
+    nh, rest = chain([(44, (0, True)), (60, 0), (43, 0)], 6, tcp(1, 22, b""))
+    add("a10", "frag-dstopts-then-cut", "l4_unknown", eth(0x86DD) + ipv6(nh, rest[:16]))
+    nh, rest = chain([(44, (0, False)), (60, 4)], 17, pl)
+    add("a10", "atomic-frag-dstopts-cut", "ipv6_ext", eth(0x86DD) + ipv6(nh, rest[:8 + 24]))
+    nh, rest = chain([(0, 2), (44, (0, True))], 17, pl)
+    add("a10", "hop-cut-before-frag", "ipv6_ext", eth(0x86DD) + ipv6(nh, rest[:16]))
 
 
 def main():
