@@ -31,6 +31,10 @@ def casemeta: $cases | split("\n") | map(select(length > 0) | split("|")
 
 def is_raw(id): id | test("^afxdp(-|$)");
 def is_lat(id): id | startswith("lat-");
+# the xsnapd fan-out cases on the shared view at 64 bytes (xsnapd-N)
+def is_xsnapd_shared(id): id | test("^xsnapd-[0-9]+$");
+# 1500-byte cases (-s 1500): no ratio against the 64-byte raw baseline
+def is_big(id): id | endswith("-1500");
 def kpps: if . % 1000 == 0 then "\(. / 1000) kpps" else "\(.) frames/s" end;
 
 # @prio: the SCHED_FIFO priority the run reported (rt_prio)
@@ -42,10 +46,14 @@ def case_label(id; sys; n; prio):
 	elif id == "afxdp-busypoll" then "raw AF_XDP, copy mode (busy poll)"
 	elif id == "afxdp-rt" then "raw AF_XDP, copy mode (blocking poll, SCHED_FIFO \(prio // "?"))"
 	elif (id | startswith("udp-")) then "kernel UDP multicast x\(n)"
+	elif (id | test("^afpacket-[0-9]+-1500$")) then "AF_PACKET TPACKET_V3 x\(n), 1500 B"
 	elif (id | startswith("afpacket-")) then "AF_PACKET TPACKET_V3 x\(n)"
 	elif (id | startswith("xsnap-fanout-")) then "xsnap fan-out, 1 tenant x\(n)"
 	elif (id | startswith("xsnap-tenants-")) then "xsnap across \(n) tenants"
 	elif (id | startswith("xsnap-share-")) then "xsnap share group x\(n)"
+	elif (id | test("^xsnapd-priv-[0-9]+-1500$")) then "xsnapd, private view x\(n) (processes), 1500 B"
+	elif (id | startswith("xsnapd-priv-")) then "xsnapd, private view x\(n) (processes)"
+	elif (id | test("^xsnapd-[0-9]+-1500$")) then "xsnap via xsnapd, fan-out x\(n) (processes), 1500 B"
 	elif (id | startswith("xsnapd-")) then "xsnap via xsnapd, fan-out 1 tenant x\(n) (processes)"
 	elif (id | startswith("lat-xsnap-")) then "latency: xsnap in-process"
 	elif (id | startswith("lat-xsnapd-")) then "latency: xsnap via xsnapd"
@@ -70,6 +78,7 @@ def metric(id):
 	if id == "xdp_drop" then "frames/s counted by an XDP program that drops every frame on the rx veth (its own per-CPU counter)"
 	elif id == "generator" then "frames/s xsnap-gen stamped and transmitted (XDP_TX) while the rx veth dropped them in XDP; includes frames veth's full ring refused (gen.dropped)"
 	elif (id | startswith("xsnap-share-")) then "frames/s received by the share group together (each frame reaches one consumer)"
+	elif (id | startswith("xsnapd-priv-")) then "frames/s received by the slowest of N consumer processes of one tenant on a private view of xsnapd (the engine copies each frame once into the tenant's own region, which is all its consumers map); otherwise as xsnapd-N\(if is_big(id) then "; 1500-byte frames (no vs raw: the raw baseline runs 64-byte frames)" else "" end)"
 	elif (id | startswith("xsnapd-")) then "frames/s received by the slowest of N consumer processes, each with its own xsnap_connect() context and fan-out socket of one tenant (every consumer sees every frame); the engine runs in xsnapd (one thread), started per run and pinned to the receive CPU with the consumers; compare vs_inproc: the in-process fan-out case of the same N and placement"
 	elif is_lat(id) then "send time (xsnap-gen --timestamp: bpf_ktime_get_ns() just before XDP_TX) to the consumer's clock_gettime(CLOCK_MONOTONIC) right after the receive call returned the frame's batch, at rate_pps frames/s; percentiles over every frame of the window; min/median/max over runs"
 	elif is_raw(id) then "frames/s received by the one consumer of one raw AF_XDP socket over the window; the best of the afxdp* cases of a placement is the denominator of every vs_raw of that placement"
@@ -145,7 +154,8 @@ def metric(id):
 | ($recs | map(select(is_raw(.id) and .median != null)) | group_by(.placement)
 	| map({key: .[0].placement, value: (max_by(.median) | {id, name, median})}) | from_entries)
 	as $raw
-| ($recs | map(if (.unit | startswith("Mpps per consumer")) or .unit == "Mpps, all consumers"
+| ($recs | map(if ((.unit | startswith("Mpps per consumer")) or .unit == "Mpps, all consumers")
+	and (is_big(.id) | not)
 	then . + ($raw[.placement] as $r
 		| if $r and .median then {vs_raw: (.median / $r.median | r3), raw_baseline: $r.id}
 		  else {vs_raw: null, raw_baseline: null} end)
@@ -153,7 +163,7 @@ def metric(id):
 # multi-process (xsnapd) against in-process fan-out: same N, same placement
 | ($recs | map(select(.id | startswith("xsnap-fanout-")) | {key: "\(.placement)/\(.N)", value: .median})
 	| from_entries) as $inproc
-| ($recs | map(if (.id | startswith("xsnapd-")) then
+| ($recs | map(if is_xsnapd_shared(.id) then
 	. + {vs_inproc: ($inproc["\(.placement)/\(.N)"] as $ip
 		| if $ip and .median then (.median / $ip | r3) else null end),
 	     daemon_cpu: ($rxcpu | tonumber)}
@@ -214,8 +224,8 @@ def metric(id):
 		raw_baseline_note: "vs_raw of a record: its median / the best median among the raw AF_XDP cases of its placement (afxdp: blocking poll; afxdp-spin; afxdp-busypoll: SO_PREFER_BUSY_POLL, SO_BUSY_POLL 20 us, SO_BUSY_POLL_BUDGET 64, recvfrom(MSG_DONTWAIT) when idle; afxdp-rt: blocking poll, receive thread SCHED_FIFO 1); rx and fill rings 2048 (bench_afxdp's default)",
 		xsnap_inproc: {engine_rt_prio: $xrt, quota: $xquota, ring: $xring,
 			note: "in-process xsnap cases (xsnap-fanout-N, xsnap-tenants-N, xsnap-share-N, lat-xsnap-R): bench_xsnap --rt-prio \($xrt) (xsnap's engine thread, which moves frames from the kernel's rings into the tenants' logs, SCHED_FIFO \($xrt); the consumer threads at normal scheduling) --quota \($xquota) --ring \($xring) --frames F (F: the smallest power of two, at least 16384, that holds the fill and rx rings and every tenant's quota; each record's commands.receiver has it): a tenant's quota is its lag budget (how far its slowest consumer may fall behind before frames are dropped for it), what a raw socket's rx ring is to a raw consumer"},
-		xsnapd: "xsnapd cases: a fresh xsnapd --rt-prio 1 (its loop is the engine: SCHED_FIFO 1 like the in-process engine thread) per run in the rx namespace, pinned to the receive CPU (taskset) and at the same nice, configured with xsnapctl: attach --frames 16384 --ring 4096, tenant add t0 --quota 4096, rule add t0 'udp dst port 9000'",
-		frames: "66-byte UDP (74 with --timestamp) to 01:00:5e:01:01:01 / 239.1.1.1:9000, 64 source ports",
+		xsnapd: "xsnapd cases: a fresh xsnapd --rt-prio 1 (its loop is the engine: SCHED_FIFO 1 like the in-process engine thread) per run in the rx namespace, pinned to the receive CPU (taskset) and at the same nice, configured with xsnapctl: attach --frames 16384 --ring 4096, tenant add t0 --quota 4096 --view shared (xsnapd-priv-*: --view private), rule add t0 'udp dst port 9000'",
+		frames: "66-byte UDP (74 with --timestamp; 1500 bytes in the *-1500 cases) to 01:00:5e:01:01:01 / 239.1.1.1:9000, 64 source ports",
 		placements: {
 			threaded: "rx veth NAPI threaded (echo 1 > /sys/class/net/DEV/threaded), its kthread pinned to the receive CPU with the consumers: all receive work on one core",
 			softirq: "rx veth NAPI in softirq (default): it runs on the generator's CPU, the consumers alone on the receive CPU"}},
@@ -257,13 +267,28 @@ def metric(id):
 			| {target: "8 fan-out consumers: each >= \($x.t)x raw", placement: $x.pl,
 			   ratio: .vs_raw, threshold: $x.t}),
 		(["threaded", "softirq"][] as $pl
-			| ($recs | map(select((.id | startswith("xsnapd-")) and .placement == $pl
+			| ($recs | map(select(is_xsnapd_shared(.id) and .placement == $pl
 				and .vs_inproc != null)) | sort_by(.vs_inproc))
 			| select(length > 0)
 			| {target: "multi-process via xsnapd >= 0.9x in-process (worst N)",
 			   placement: $pl, ratio: .[0].vs_inproc, threshold: 0.9,
 			   worst_n: .[0].N, ratios: (sort_by(.N) | map({key: "\(.N)", value: .vs_inproc}) | from_entries)}),
 		$lattargets[],
+		# confidential views: private x8 against the shared view x8 (64 B)
+		# and against AF_PACKET x8 (64 and 1500 B), per consumer, same placement
+		(["threaded", "softirq"][] as $pl
+			| ({a: "xsnapd-priv-8", b: "xsnapd-8", t: 0.8,
+			    what: "private view x8 >= 0.8x shared view x8 via xsnapd (64 B)"},
+			   {a: "xsnapd-priv-8", b: "afpacket-8", t: 1,
+			    what: "private view x8 via xsnapd beats AF_PACKET x8 (64 B)"},
+			   {a: "xsnapd-priv-8-1500", b: "afpacket-8-1500", t: 1,
+			    what: "private view x8 via xsnapd beats AF_PACKET x8 (1500 B)"}) as $x
+			| ($recs | map(select(.id == $x.a and .placement == $pl))[0]) as $ra
+			| ($recs | map(select(.id == $x.b and .placement == $pl))[0]) as $rb
+			| select($ra != null and $rb != null)
+			| {target: $x.what, placement: $pl, threshold: $x.t, cases: [$x.a, $x.b],
+			   ratio: (if $ra.median and $rb.median then ($ra.median / $rb.median | r3)
+				else null end)}),
 		{target: "classification: 10000 rules <= 1.5x 1 rule (1 shape)", placement: "-",
 		 ratio: ($clratio | r3), threshold: 1.5, lower_is_better: true,
 		 note: (if $clratio then null else $cnote end)},

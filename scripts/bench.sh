@@ -109,6 +109,9 @@ Cases (every one in both placements, threaded and softirq, unless --quick):
   xsnapd-N         N consumer processes of an xsnapd that bench.sh starts,
                    pinned to RX_CPU with them, and configures through
                    xsnapctl; compared with xsnap-fanout-N
+  xsnapd-priv-N    the same with the tenant on a private view (N = 1, 8)
+  *-1500           1500-byte frames: xsnapd-priv-N-1500 (N = 1, 8),
+                   xsnapd-8-1500, afpacket-8-1500
   lat-SYS-R        latency at R frames/s (LAT_LIGHT and LAT_MODERATE), SYS:
                    xsnap (in-process), xsnapd (1 consumer process), afxdp
                    (blocking poll), udp
@@ -256,6 +259,7 @@ DSOCK=$TMP/xsnapd/xsnapd.sock
 DALLOC=$TMP/xsnapd/allocs	# the daemon's allocation counter (shim)
 DPID=
 DCMDS=
+DVIEW=shared	# t0's view (run_one: "@view=V" among a case's receiver args)
 
 # d_up LOG: start xsnapd in the rx namespace and configure it; DPID, DCMDS
 # (the commands, for the record).  1 (after logging why) if it failed.
@@ -275,7 +279,7 @@ d_up() {
 	fi
 	# the in-process cases' sizes and engine priority (xsnapd's loop is
 	# the engine)
-	dctl attach "$IF" --frames 16384 --ring 4096 && dctl tenant add t0 --quota 4096 --view shared &&
+	dctl attach "$IF" --frames 16384 --ring 4096 && dctl tenant add t0 --quota 4096 --view "$DVIEW" &&
 		dctl rule add t0 'udp dst port 9000' --prio 10
 }
 
@@ -307,6 +311,15 @@ run_one() {
 	while (($#)) && [[ $1 != -- ]]; do rx+=("$1"); shift; done
 	(($#)) && shift
 	gx=("$@")
+	# "@view=V": bench.sh's own argument (the xsnapd tenant's view), not
+	# the receiver's
+	local a
+	local -a rx0=()
+	DVIEW=shared
+	for a in "${rx[@]}"; do
+		if [[ $a == @view=* ]]; then DVIEW=${a#@view=}; else rx0+=("$a"); fi
+	done
+	rx=("${rx0[@]}")
 	local d=$TMP/run.$id.$run
 	mkdir -p "$d"
 	local -a pre=(nice -n "$NICE" taskset -c "$RX_CPU")
@@ -426,6 +439,14 @@ if [[ -z $QUICK ]]; then
 	for n in 1 2 4 8; do add "afpacket-$n|afpacket|$n|ts|$BIN/bench_packet -i $IF -n $n|"; done
 	for n in 1 2 4 8; do add "xsnap-fanout-$n|xsnap|$n|ts|$XSNAP_RX -m fanout -n $n|"; done
 	for n in 1 2 4 8; do add "xsnapd-$n|xsnapd|$n|ts|$XSNAPD_RX -n $n|"; done
+	# confidential (private) views through xsnapd next to the shared view
+	# and AF_PACKET, at 64 and 1500 bytes
+	for n in 1 8; do
+		add "xsnapd-priv-$n|xsnapd|$n|ts|$XSNAPD_RX -n $n @view=private|"
+		add "xsnapd-priv-$n-1500|xsnapd|$n|ts|$XSNAPD_RX -n $n @view=private|-s 1500"
+	done
+	add "xsnapd-8-1500|xsnapd|8|ts|$XSNAPD_RX -n 8|-s 1500"
+	add "afpacket-8-1500|afpacket|8|ts|$BIN/bench_packet -i $IF -n 8|-s 1500"
 	for n in 2 4 8; do
 		add "xsnap-tenants-$n|xsnap|$n|ts|$(xsnap_rx "$n") -m tenants -n $n|"
 		add "xsnap-share-$n|xsnap|$n|ts|$XSNAP_RX -m share -n $n|"
@@ -442,6 +463,7 @@ else
 	add "xsnap-tenants-2|xsnap|2|t|$(xsnap_rx 2) -m tenants -n 2|"
 	add "xsnap-share-2|xsnap|2|t|$XSNAP_RX -m share -n 2|"
 	add "xsnapd-2|xsnapd|2|t|$XSNAPD_RX -n 2|"
+	add "xsnapd-priv-2|xsnapd|2|t|$XSNAPD_RX -n 2 @view=private|"
 	add_lat "$LAT_LIGHT" t
 	add "snap|xsnap|1|t|$BIN/bench_snap -i $IF --reps 3|-r 200000"
 fi

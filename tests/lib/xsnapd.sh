@@ -32,6 +32,12 @@
 #   configure [ATTACH ARGS]  attach + tenants alpha (uid nobody) and beta with
 #                         one rule each (udp dst port 9000 / 9001)
 #
+#   second_pair           a second veth pair IF2_TX (tx namespace) / IF2_RX
+#                         (rx namespace, MAC2_RX) in the lab's namespaces
+#                         (they take it with them); its tx end has the lab's
+#                         tx MAC, so pcapcmp.py takes its frames as sent
+#   gen2 ARGS...          xsnap-gen into IF2_TX towards IF2_RX
+#
 # Victim stream (TESTING.md 10.3 invariant 4): in a fault test aimed at one
 # tenant, another tenant receives a paced, sequence-numbered stream and must
 # lose and corrupt nothing:
@@ -196,6 +202,21 @@ finish() {
 	rm -rf "$D_DIR"
 	lab_down
 	lab_leak_check 5 || fail "BPF programs, maps, links or namespaces leaked"
+}
+
+IF2_TX=xs-tx2 IF2_RX=xs-rx2 MAC2_RX=02:78:73:00:00:03
+second_pair() {
+	ip -n "$LAB_NS_TX" link add "$IF2_TX" address "$LAB_MAC_TX" type veth \
+		peer name "$IF2_RX" address "$MAC2_RX" netns "$LAB_NS_RX"
+	lab_exec "$LAB_NS_TX" ethtool -K "$IF2_TX" rxvlan off txvlan off >/dev/null
+	lab_exec "$LAB_NS_RX" ethtool -K "$IF2_RX" rxvlan off txvlan off >/dev/null
+	ip -n "$LAB_NS_TX" link set "$IF2_TX" up
+	ip -n "$LAB_NS_RX" link set "$IF2_RX" up
+}
+
+gen2() {
+	XSNAP_GEN_TAPS=1 lab_exec "$LAB_NS_TX" "$XS_GEN" -i "$IF2_TX" --dmac "$MAC2_RX" \
+		--src "$LAB_IP_TX" --dst "$LAB_IP_RX" "$@"
 }
 
 # The usual configuration, through the CLI only.

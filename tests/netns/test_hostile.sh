@@ -21,13 +21,16 @@ source "$LIB/xsnap.sh"
 source "$LIB/xsnapd.sh"
 
 ATTACK=$XS_BUILD/tests/netns/xsnap_attack
+SCAN=$XS_BUILD/tests/netns/xsnap_scan
 A_PID= A_LOG=
 
-# a_start [--root] LOG ARGS...: start the attacker as uid/gid 65534 with no
-# capabilities (--root: as root); return once it created its ready file
-# (the attack is in place) or exited.  A_PID, A_LOG.
+# a_start [--root] LOG ARGS...: start the attacker ($A_BIN, default
+# xsnap_attack) as uid/gid 65534 with no capabilities (--root: as root);
+# return once it created its ready file (the attack is in place) or exited.
+# A_PID, A_LOG.
 a_start() {
-	[[ -x $ATTACK ]] || fail "build first: $ATTACK missing"
+	local bin=${A_BIN:-$ATTACK}
+	[[ -x $bin ]] || fail "build first: $bin missing"
 	local rdy pre=(setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups --inh-caps=-all
 		--bounding-set=-all)
 	if [[ $1 == --root ]]; then
@@ -38,7 +41,7 @@ a_start() {
 	shift
 	rdy=$(mktemp -u /tmp/xsnap-ready.XXXXXX)
 	: >"$A_LOG"
-	lab_bg --log "$A_LOG" "$LAB_NS_RX" "${pre[@]}" "$ATTACK" -S "$D_SOCK" -R "$rdy" "$@" \
+	lab_bg --log "$A_LOG" "$LAB_NS_RX" "${pre[@]}" "$bin" -S "$D_SOCK" -R "$rdy" "$@" \
 		>/dev/null
 	A_PID=$LAB_BG_PID
 	wait_for 20 test -e "$rdy" -o ! -d "/proc/$A_PID" ||
@@ -449,6 +452,173 @@ t_notify_pipe_stall() {
 	victim_check
 	d_stop_fast
 	a_stop
+	finish
+}
+
+# xsnap_scan's figures in LOG: _scans LOG: scans done; _found LOG K: scans
+# that found marker K (1-based, in the order of its -s/-x options).
+_scans() {
+	local n
+	n=$(sed -n 's/^scan \([0-9]*\) found.*/\1/p' "$1" | tail -n 1)
+	echo "${n:-0}"
+}
+_found() {
+	local f
+	f=$(sed -n 's/^scan [0-9]* found //p' "$1" | tail -n 1 | awk -v k="$2" '{ print $k + 0 }')
+	echo "${f:-0}"
+}
+_found_ge() { (($(_found "$1" "$2") >= $3)); }
+_scans_ge() { (($(_scans "$1") >= $2)); }
+
+# scan_more LOG N: wait until the scanner of LOG did N more scans.
+scan_more() {
+	local n
+	n=$(_scans "$1")
+	wait_for 10 _scans_ge "$1" $((${n:-0} + $2)) || { show "$1"; fail "the scanner stopped scanning"; }
+}
+
+# marker_frames STREAM SEQ0: 200 frames of 256 bytes of xsnap-gen stream
+# STREAM (from SEQ0) to udp port 9002 on the first interface, and of stream
+# STREAM+1 on the second: gamma's traffic, whose payloads carry the markers
+# (gamma's consumer reads the first interface; on the second its frames
+# stay in its log).
+marker_frames() {
+	xs_gen -q -s 256 --stream "$1" --seq-start "$2" --dport 9002 -n 200 -r 20000
+	gen2 -q -s 256 --stream $(($1 + 1)) --seq-start "$2" --dport 9002 -n 200 -r 20000
+}
+
+# E1: confidentiality of private views.  alpha (uid 65534, the daemon's
+# default private view) runs xsnap_scan on both attached interfaces: it
+# maps every descriptor the daemon hands a socket of alpha, also through
+# its own raw requests, and searches every mapping for gamma's payload
+# markers (streams 7 and 8, one per interface) while gamma's traffic flows:
+# none may be found, while its socket is open, after it closed its sockets
+# and connection (SIGUSR1; it keeps the mappings), and after
+# `xsnapctl tenant del alpha`.  The scanner's own traffic (streams 5, 6 to
+# port 9000) must be found in its mappings each time it flows: the scan
+# reads the memory the frames land in (and orders the phases).  Positive
+# control: delta, on the shared view (--view shared) with the same uid,
+# finds both of gamma's markers with the same scanner.
+t_confidential_views() {
+	setup
+	second_pair
+	d_start
+	configure
+	ctl attach "$IF2_RX"
+	ctl tenant add gamma --quota 1024
+	ctl tenant add delta --quota 512 --uid "$NOBODY" --view shared
+	ctl rule add gamma 'udp dst port 9002' --prio 10 >/dev/null
+	ctl rule add delta 'udp dst port 9003' --prio 10 >/dev/null
+	local st
+	st=$(ctl status -j)
+	assert_eq "$(jget "$st" '[v["readers"] for v in j["views"] if v["kind"] == "shared"]')" \
+		"[['delta']]" "readers of the shared receive region"
+	victim_start beta 9001 12000 2000
+	local glog=$D_DIR/gamma.log gpid dpid dlog
+	c_start "$glog" -t gamma
+	gpid=$C_PID
+	A_BIN=$SCAN a_start "$D_DIR/delta-scan.log" -t delta -i "$LAB_IF_RX" -i "$IF2_RX" -s 7 -s 8
+	dpid=$A_PID dlog=$A_LOG
+	A_BIN=$SCAN a_start "$D_DIR/scan.log" -t alpha -i "$LAB_IF_RX" -i "$IF2_RX" \
+		-s 7 -s 8 -s 5 -s 6
+	status_fast "with the scanners running"
+
+	# 1: sockets open
+	marker_frames 7 0
+	wait_for 10 _tenant_logged gamma 400 || fail "gamma's frames did not arrive"
+	xs_gen -q -s 256 --stream 5 --dport 9000 -n 50 -r 20000
+	wait_for 10 _found_ge "$A_LOG" 3 1 || { show "$A_LOG"; fail "alpha's scan missed its own frames"; }
+	wait_for 10 _found_ge "$dlog" 1 1 || { show "$dlog"; fail "control: delta (shared) did not see gamma's marker 7"; }
+	wait_for 10 _found_ge "$dlog" 2 1 || { show "$dlog"; fail "control: delta (shared) did not see gamma's marker 8"; }
+	assert_eq "$(_found "$A_LOG" 1),$(_found "$A_LOG" 2)" 0,0 "scans in which alpha found gamma's markers (sockets open)"
+
+	# 2: sockets and connection closed, mappings kept
+	kill -USR1 "$A_PID"
+	wait_for 10 grep -q 'closed its sockets' "$A_LOG" || { show "$A_LOG"; fail "the scanner did not close"; }
+	marker_frames 7 200
+	wait_for 10 _tenant_logged gamma 800 || fail "gamma's frames did not arrive"
+	xs_gen -q -s 256 --stream 6 --dport 9000 -n 50 -r 20000
+	wait_for 10 _found_ge "$A_LOG" 4 1 || { show "$A_LOG"; fail "alpha's scan missed its own later frames"; }
+	assert_eq "$(_found "$A_LOG" 1),$(_found "$A_LOG" 2)" 0,0 "scans in which alpha found gamma's markers (sockets closed)"
+
+	# 3: alpha deleted; its mappings still held
+	ctl tenant del alpha
+	marker_frames 7 400
+	wait_for 10 _tenant_logged gamma 1200 || fail "gamma's frames did not arrive"
+	wait_delivered gamma 600
+	scan_more "$A_LOG" 5
+	assert_eq "$(_found "$A_LOG" 1),$(_found "$A_LOG" 2)" 0,0 "scans in which alpha found gamma's markers (tenant deleted)"
+	echo "alpha's scanner: $(tail -n 1 "$A_LOG"); delta's: $(tail -n 1 "$dlog")" >&2
+	status_fast "after the scans"
+	c_stop "$gpid" || { show "$glog"; fail "gamma's consumer failed"; }
+	# its consumer's socket is on the first interface (the second
+	# interface's frames stay in gamma's log there)
+	assert_eq "$(field "$glog" frames)" 600 "gamma's frames"
+	assert_eq "$(field "$glog" bad_payload)" 0 "gamma's bad payloads"
+	victim_check
+	d_stop_fast
+	a_stop
+	A_PID=$dpid A_LOG=$dlog
+	a_stop
+	finish
+}
+
+# _same_chunks A B: the frames both consumer id files (xsnap_dclient -I)
+# name, each in the same chunk in both; prints "common same".
+_same_chunks() {
+	awk 'NR == FNR { id[$1 " " $2] = $3; next }
+	     ($1 " " $2) in id { n++; if (id[$1 " " $2] == $3) same++ }
+	     END { print n + 0, same + 0 }' "$1" "$2"
+}
+
+# E1: a private view shared by a group of tenants (--view grp) is zero-copy
+# inside the group: two tenants of the group with the same rule receive
+# each frame in the same chunk of the group's region, which the engine
+# filled once per frame (view_copies counts frames, not readers); a tenant
+# on a private view of its own, with the same rule, gets its own copy.
+# status says who reads each view.
+t_group_view_fanout() {
+	setup
+	d_start
+	ctl attach "$LAB_IF_RX"
+	ctl tenant add g1 --quota 1024 --view grp
+	ctl tenant add g2 --quota 1024 --view grp
+	ctl tenant add solo --quota 1024
+	local t
+	for t in g1 g2 solo; do
+		ctl rule add "$t" 'udp dst port 9000' --prio 10 >/dev/null
+	done
+	local st
+	st=$(ctl status -j)
+	assert_eq "$(jget "$st" 'sorted((v["kind"], v["view"], sorted(v["readers"])) for v in j["views"])')" \
+		"[('group', 'grp', ['g1', 'g2']), ('private', 'solo', ['solo'])]" "views and their readers"
+	local pids=() i
+	for t in g1 g2 solo; do
+		c_start "$D_DIR/$t.log" -t "$t" -I "$D_DIR/$t.ids"
+		pids+=("$C_PID")
+	done
+	local c0
+	c0=$(tstat g1 view_copies)
+	xs_gen -q -s 256 --stream 4 --dport 9000 -n 500 -r 20000
+	for t in g1 g2 solo; do
+		wait_delivered "$t" 500
+	done
+	i=0
+	for t in g1 g2 solo; do
+		c_stop "${pids[i++]}" || { show "$D_DIR/$t.log"; fail "$t's consumer failed"; }
+		assert_eq "$(field "$D_DIR/$t.log" frames)" 500 "$t's frames"
+		assert_eq "$(field "$D_DIR/$t.log" seq_gaps)" 0 "$t's sequence gaps"
+		assert_eq "$(field "$D_DIR/$t.log" bad_payload)" 0 "$t's bad payloads"
+	done
+	assert_eq "$(_same_chunks "$D_DIR/g1.ids" "$D_DIR/g2.ids")" "500 500" \
+		"frames g1 and g2 both got, and of those in the same chunk"
+	st=$(ctl stats -j)
+	assert_eq "$(($(jget "$st" 'j["tenants"]["g1"]["view_copies"]') - c0))" 500 "copies into grp (one per frame)"
+	assert_eq "$(jget "$st" 'j["tenants"]["g2"]["view_copies"] == j["tenants"]["g1"]["view_copies"]')" True \
+		"g1 and g2 count the same copies (one view)"
+	assert_eq "$(jget "$st" 'j["tenants"]["solo"]["view_copies"]')" 500 "copies into solo's own view"
+	d_detach
+	d_stop
 	finish
 }
 

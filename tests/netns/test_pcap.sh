@@ -296,24 +296,7 @@ t_snapshot() {
 	finish
 }
 
-# A second veth pair inside the lab's namespaces (they take it with them).
-# Its tx end has the lab's tx MAC, so pcapcmp.py takes its frames as sent.
-IF2_TX=xs-tx2 IF2_RX=xs-rx2 MAC2_RX=02:78:73:00:00:03
-second_pair() {
-	ip -n "$LAB_NS_TX" link add "$IF2_TX" address "$LAB_MAC_TX" type veth \
-		peer name "$IF2_RX" address "$MAC2_RX" netns "$LAB_NS_RX"
-	lab_exec "$LAB_NS_TX" ethtool -K "$IF2_TX" rxvlan off txvlan off >/dev/null
-	lab_exec "$LAB_NS_RX" ethtool -K "$IF2_RX" rxvlan off txvlan off >/dev/null
-	ip -n "$LAB_NS_TX" link set "$IF2_TX" up
-	ip -n "$LAB_NS_RX" link set "$IF2_RX" up
-}
-
-gen2() {
-	XSNAP_GEN_TAPS=1 lab_exec "$LAB_NS_TX" "$XS_GEN" -i "$IF2_TX" --dmac "$MAC2_RX" \
-		--src "$LAB_IP_TX" --dst "$LAB_IP_RX" "$@"
-}
-
-# Two attached interfaces: dump and snapshot cover both (a socket on each)
+# Two attached interfaces (second_pair, tests/lib/xsnapd.sh): dump and snapshot cover both (a socket on each)
 # and write their frames in receive-time order.
 t_two_interfaces() {
 	need_tools

@@ -2,7 +2,7 @@
 /*
  * xsnap_dclient: a consumer process of xsnapd for tests/netns/test_daemon.sh.
  *
- *   xsnap_dclient -S SOCK -t TENANT [-R READY [-F]] [-m MODE] [-s SOCKETS]
+ *   xsnap_dclient -S SOCK -t TENANT [-R READY [-F]] [-m MODE] [-s SOCKETS] [-I IDS]
  *
  * READY is created once the sockets are open, or with -F (recv and hold)
  * once the first frame arrived: a test that kills a holding consumer knows
@@ -16,7 +16,10 @@
  *            does not verify (tools/common/payload.h), L breaks in the
  *            tenant log's sequence numbers, F and S the first and last
  *            payload sequence number seen, D the daemon's count for the
- *            tenant, Q the number of receive queues frames came from; exit 3 with "recv error: ..." if recv fails
+ *            tenant, Q the number of receive queues frames came from; exit 3 with "recv error: ..." if recv fails;
+ *            -I IDS: also write "STREAM SEQ CHUNK" for each verified frame
+ *            to the file IDS (CHUNK: xsnap_frame_id(), the chunk of the
+ *            consumer's view that holds it)
  *   hold     like recv but never release (frames stay with the daemon until
  *            the process dies)
  *   snap     (-n COUNT -k K) receive COUNT frames, then snapshot the last K
@@ -61,6 +64,7 @@
 #include "proto.h"
 
 static volatile sig_atomic_t stop;
+static FILE *ids;	/* -I */
 
 static void on_sig(int sig)
 {
@@ -133,6 +137,9 @@ static int run_recv(struct xsnap_ctx *ctx, struct xsnap_sock **socks, int nsocks
 					gaps++;
 				ss[i][stream].seen = true;
 				ss[i][stream].last = pseq;
+				if (ids)
+					fprintf(ids, "%u %llu %llu\n", stream, (unsigned long long)pseq,
+						(unsigned long long)xsnap_frame_id(v[k]));
 				if (!any)
 					first_seq = pseq;
 				any = true;
@@ -724,7 +731,7 @@ int main(int argc, char **argv)
 	bool ready_on_frame = false;
 	struct sigaction sa = { .sa_handler = on_sig };
 
-	while ((opt = getopt(argc, argv, "S:t:R:Fm:s:n:k:")) != -1) {
+	while ((opt = getopt(argc, argv, "S:t:R:Fm:s:n:k:I:")) != -1) {
 		switch (opt) {
 		case 'S':
 			sock_path = optarg;
@@ -750,6 +757,13 @@ int main(int argc, char **argv)
 		case 'k':
 			k = strtoul(optarg, NULL, 10);
 			break;
+		case 'I':
+			ids = fopen(optarg, "w");
+			if (!ids) {
+				perror(optarg);
+				return 2;
+			}
+			break;
 		default:
 			return 2;
 		}
@@ -757,7 +771,7 @@ int main(int argc, char **argv)
 	if (!sock_path || (!tenant && strcmp(mode, "version") && strcmp(mode, "idle")) ||
 	    nsocks < 1 || nsocks > 16) {
 		fprintf(stderr, "usage: xsnap_dclient -S SOCK -t TENANT [-R READY [-F]] [-m MODE] "
-				"[-s N] [-n COUNT -k K]\n");
+				"[-s N] [-n COUNT -k K] [-I IDS]\n");
 		return 2;
 	}
 	sigaction(SIGTERM, &sa, NULL);
@@ -802,5 +816,7 @@ int main(int argc, char **argv)
 	} else
 		rc = 2;
 	xsnap_close(ctx);
+	if (ids && fclose(ids))
+		rc = rc ? rc : 1;
 	return rc;
 }

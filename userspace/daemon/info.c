@@ -169,14 +169,23 @@ static void tenant_figures(struct xsnap_ctx *ctx, const struct tenant *t, struct
 	st->sockets += t->nsocks;
 	st->held += (uint32_t)(t->head - t->tail);
 	st->pool_free += ctx->umem.npool_free[t->slot];
+	if (t->view) {
+		st->view_private++;
+		st->view_copies += t->view->copies;
+		st->view_held += t->view->nheld;
+	}
 	/* what only the consumers know, as they say it */
 	st->bad_releases = sat_add(st->bad_releases, t->closed_bad_releases);
 	st->recvfrom_skipped = sat_add(st->recvfrom_skipped, t->closed_skipped);
+	st->recvfrom_fragments = sat_add(st->recvfrom_fragments, t->closed_fragments);
+	st->recvfrom_bad_csum = sat_add(st->recvfrom_bad_csum, t->closed_bad_csum);
 	for (unsigned int i = 0; i < t->nsocks; i++) {
 		const struct sock_ctl *c = t->socks[i]->ctl;
 
 		st->bad_releases = sat_add(st->bad_releases, c->bad_releases);
 		st->recvfrom_skipped = sat_add(st->recvfrom_skipped, c->skipped);
+		st->recvfrom_fragments = sat_add(st->recvfrom_fragments, c->fragments);
+		st->recvfrom_bad_csum = sat_add(st->recvfrom_bad_csum, c->bad_csum);
 	}
 }
 
