@@ -592,6 +592,11 @@ t_group_view_fanout() {
 	st=$(ctl status -j)
 	assert_eq "$(jget "$st" 'sorted((v["kind"], v["view"], sorted(v["readers"])) for v in j["views"])')" \
 		"[('group', 'grp', ['g1', 'g2']), ('private', 'solo', ['solo'])]" "views and their readers"
+	st=$(ctl status)
+	grep -q '^  group grp: copies of its tenants.* read by: g1 g2$' <<<"$st" ||
+		fail "status text: no line for view grp read by g1 g2"
+	grep -q "^  private (solo's own): copies of its frames only, read by: solo$" <<<"$st" ||
+		fail "status text: no line for solo's private view"
 	local pids=() i
 	for t in g1 g2 solo; do
 		c_start "$D_DIR/$t.log" -t "$t" -I "$D_DIR/$t.ids"

@@ -599,6 +599,20 @@ static const char *view_kind(const char *v)
 	       !strcmp(v, XSNAP_VIEW_PRIVATE) ? "private" : "group";
 }
 
+/* True if tenant @i is the first reader of its view in @st (a private view
+ * has one reader; shared and group views are listed at their first). */
+static bool view_first(const struct status *st, uint32_t i)
+{
+	const char *v = st->t[i].view;
+
+	if (!strcmp(v, XSNAP_VIEW_PRIVATE))
+		return true;
+	for (uint32_t j = 0; j < i; j++)
+		if (!strcmp(st->t[j].view, v))
+			return false;
+	return true;
+}
+
 static void json_views(const struct status *st)
 {
 	bool first = true;
@@ -606,11 +620,9 @@ static void json_views(const struct status *st)
 	printf("[");
 	for (uint32_t i = 0; i < st->nt; i++) {
 		const struct st_tenant *t = &st->t[i];
-		bool own = !strcmp(t->view, XSNAP_VIEW_PRIVATE), seen = false;
+		bool own = !strcmp(t->view, XSNAP_VIEW_PRIVATE);
 
-		for (uint32_t j = 0; j < i && !own; j++)
-			seen |= !strcmp(st->t[j].view, t->view);
-		if (seen)
+		if (!view_first(st, i))
 			continue;
 		printf("%s{\"view\": ", first ? "" : ", ");
 		json_str(stdout, own ? t->name : t->view);
@@ -634,11 +646,9 @@ static void text_views(const struct status *st)
 	printf("views (who can read what):%s\n", st->nt ? "" : " none");
 	for (uint32_t i = 0; i < st->nt; i++) {
 		const struct st_tenant *t = &st->t[i];
-		bool own = !strcmp(t->view, XSNAP_VIEW_PRIVATE), seen = false;
+		bool own = !strcmp(t->view, XSNAP_VIEW_PRIVATE);
 
-		for (uint32_t j = 0; j < i && !own; j++)
-			seen |= !strcmp(st->t[j].view, t->view);
-		if (seen)
+		if (!view_first(st, i))
 			continue;
 		if (!strcmp(t->view, XSNAP_VIEW_SHARED))
 			printf("  shared (the receive region, zero-copy): every frame received on the "
