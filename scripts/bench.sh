@@ -253,13 +253,15 @@ pin_napi() {
 quote() { printf '%q ' "$@"; }
 
 # --- xsnapd, for the multi-process cases ---------------------------------------
-# Sizes of the in-process fan-out case (bench_xsnap's defaults) where xsnapctl
-# can set them; the rings stay xsnapd's (1024 entries, no attach option).
+# Sizes of the in-process fan-out case (bench_xsnap's defaults), set with
+# xsnapctl attach.
 DSOCK=$TMP/xsnapd/xsnapd.sock
 DALLOC=$TMP/xsnapd/allocs	# the daemon's allocation counter (shim)
 DPID=
 DCMDS=
 DVIEW=shared	# t0's view (run_one: "@view=V" among a case's receiver args)
+DSTAMP=engine	# who stamps frames (attach --timestamps): xdp for the latency
+		# cases (run_one: a receiver with -L), as bench_xsnap -L does
 
 # d_up LOG: start xsnapd in the rx namespace and configure it; DPID, DCMDS
 # (the commands, for the record).  1 (after logging why) if it failed.
@@ -279,7 +281,7 @@ d_up() {
 	fi
 	# the in-process cases' sizes and engine priority (xsnapd's loop is
 	# the engine)
-	dctl attach "$IF" --frames 16384 --ring 4096 && dctl tenant add t0 --quota 4096 --view "$DVIEW" &&
+	dctl attach "$IF" --frames 16384 --ring 4096 --timestamps "$DSTAMP" && dctl tenant add t0 --quota 4096 --view "$DVIEW" &&
 		dctl rule add t0 'udp dst port 9000' --prio 10
 }
 
@@ -316,8 +318,10 @@ run_one() {
 	local a
 	local -a rx0=()
 	DVIEW=shared
+	DSTAMP=engine
 	for a in "${rx[@]}"; do
 		if [[ $a == @view=* ]]; then DVIEW=${a#@view=}; else rx0+=("$a"); fi
+		[[ $a == -L ]] && DSTAMP=xdp
 	done
 	rx=("${rx0[@]}")
 	local d=$TMP/run.$id.$run

@@ -38,10 +38,13 @@
  * metadata area along with the frame, so it reaches the UMEM in every mode.
  */
 struct xsnap_meta {
-	__u64 rx_ns;		/* bpf_ktime_get_ns() at classification (CLOCK_MONOTONIC) */
+	__u64 rx_ns;		/* bpf_ktime_get_ns() at classification (CLOCK_MONOTONIC)
+				 * when the program stamps frames; 0: the engine
+				 * stamps them when it takes them from the rx ring */
 	__u32 tenant_mask;	/* bit t set: tenant slot t receives the frame */
 	__u32 rule_id;		/* id of the best-priority deliver rule that matched */
-	__u32 flow_hash;	/* xsnap_flow_hash() of the 5-tuple, 0 if not IP */
+	__u32 flow_hash;	/* xsnap_flow_hash() of the 5-tuple, or 0: the engine
+				 * computes it when a tenant splits by flow */
 	__u16 l3_off;		/* offset of the IPv4/IPv6 header from packet start */
 	__u16 l4_off;		/* offset of the L4 header, 0 if none or fragment */
 	__u16 vlan;		/* outermost VLAN id, 0 if untagged */

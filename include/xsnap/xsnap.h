@@ -86,6 +86,17 @@ enum xsnap_engine_mode {
 					 * callers of xsnap_recv() */
 };
 
+/* Who stamps a received frame with its receive time (xsnap_frame_time_ns()). */
+enum xsnap_stamp_mode {
+	XSNAP_STAMP_ENGINE = 0,	/* the engine, once per batch it takes from a queue's
+				 * rx ring (default): the time the frame became
+				 * visible to consumers, within a batch's span */
+	XSNAP_STAMP_XDP,	/* the XDP program, per frame, when it classifies the
+				 * frame (bpf_ktime_get_ns()): exact, at the cost of a
+				 * clock read per frame on the CPU that runs the NIC's
+				 * receive processing (20-30 ns on a VM's kvm-clock) */
+};
+
 /* Options of xsnap_open(). */
 struct xsnap_opts {
 	size_t sz;
@@ -109,6 +120,7 @@ struct xsnap_opts {
 				 * normal scheduling); 0: normal scheduling */
 	uint64_t engine_cpus;	/* CPUs the engine thread may run on (bit N: CPU N);
 				 * 0: wherever the scheduler puts it */
+	uint32_t timestamps;	/* enum xsnap_stamp_mode (default XSNAP_STAMP_ENGINE) */
 };
 
 /**
@@ -395,7 +407,9 @@ XSNAP_API const void *xsnap_frame_data(const struct xsnap_frame *f);
 XSNAP_API uint32_t xsnap_frame_len(const struct xsnap_frame *f);
 /** xsnap_frame_seq() - the frame's sequence number in its tenant's log (from 1). */
 XSNAP_API uint64_t xsnap_frame_seq(const struct xsnap_frame *f);
-/** xsnap_frame_time_ns() - receive time, CLOCK_MONOTONIC nanoseconds. */
+/** xsnap_frame_time_ns() - receive time, CLOCK_MONOTONIC nanoseconds: when the
+ * XDP program classified the frame (xsnap_opts.timestamps XSNAP_STAMP_XDP) or
+ * when the engine took its batch from the rx ring (the default). */
 XSNAP_API uint64_t xsnap_frame_time_ns(const struct xsnap_frame *f);
 /** xsnap_frame_version() - version of the frame's bytes (0: as received). */
 XSNAP_API uint32_t xsnap_frame_version(const struct xsnap_frame *f);
@@ -411,7 +425,9 @@ XSNAP_API uint32_t xsnap_frame_queue(const struct xsnap_frame *f);
 XSNAP_API uint64_t xsnap_frame_id(const struct xsnap_frame *f);
 /**
  * xsnap_frame_meta() - the metadata the XDP program wrote in front of the
- * frame (struct xsnap_meta of <xsnap/abi.h>), read-only.
+ * frame (struct xsnap_meta of <xsnap/abi.h>), read-only.  Its rx_ns is 0
+ * unless the context stamps in XDP (xsnap_opts.timestamps); its flow_hash is
+ * 0: use xsnap_frame_time_ns(), which has the engine's stamp.
  */
 XSNAP_API const void *xsnap_frame_meta(const struct xsnap_frame *f);
 

@@ -145,7 +145,7 @@ static inline int fx_open(struct fx *fx)
 		test_failed = 1;
 		return -1;
 	}
-	err = steer_open(&fx->s, "lo", (int)if_nametoindex("lo"), NULL);
+	err = steer_open(&fx->s, "lo", (int)if_nametoindex("lo"), NULL, false);
 	if (err) {
 		fprintf(stderr, "steer_open: %s\n", strerror(-err));
 		test_failed = 1;
@@ -271,7 +271,7 @@ static inline void model_frame(const struct world *w, const uint8_t *b, size_t l
 	}
 	m->meta.tenant_mask = mask;
 	m->meta.rule_id = id;
-	m->meta.flow_hash = p.flow_hash;
+	m->meta.flow_hash = 0;	/* the engine's (see xsnap_parse()) */
 	m->meta.l3_off = p.l3_off;
 	m->meta.l4_off = p.l4_off;
 	m->meta.vlan = p.vlan;

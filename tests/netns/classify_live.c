@@ -597,7 +597,8 @@ int main(int argc, char **argv)
 					    { "ready-file", required_argument, NULL, 'R' },
 					    { "stop-file", required_argument, NULL, 'S' },
 					    {} };
-	XSNAP_OPTS(xsnap_opts, o);
+	/* rx_ns in the metadata is the classification time: the program stamps */
+	XSNAP_OPTS(xsnap_opts, o, .timestamps = XSNAP_STAMP_XDP);
 	XSNAP_OPTS(xsnap_stats, st);
 	pthread_t thr;
 	uint64_t t0;

@@ -103,6 +103,7 @@ t_cli_errors() {
 	ctl_err 2 'unknown command' frobnicate
 	ctl_err 2 "bad value '12x' for --quota" tenant add a --quota 12x
 	ctl_err 2 'bad --queues' attach "$LAB_IF_RX" --queues 3-1
+	ctl_err 2 "bad value 'now' for --timestamps \(engine\|xdp\)" attach "$LAB_IF_RX" --timestamps now
 	ctl_err 2 'missing TENANT' rule add a
 	ctl_err 1 'queues 3\.\.3 out of range: the interface has 1 rx queue \(0\.\.0\)' \
 		attach "$LAB_IF_RX" --queues 3

@@ -80,22 +80,27 @@ same_frames() {
 	assert_eq "$(sort -u "$got.ports")" 9000 "UDP ports in $got (alpha's only)"
 }
 
-# check_times GOT T0 T1: GOT's timestamps strictly increase, lie within
+# check_times GOT T0 T1 STAMPS: GOT's timestamps increase, lie within
 # [T0, T1] (wall clock, seconds), and are within 0.5 s of the send time the
-# tx capture recorded for the same frame.
+# tx capture recorded for the same frame.  STAMPS is the attach's
+# --timestamps: xdp stamps every frame, so they strictly increase; engine
+# stamps a batch, so frames of one batch share a time (never decreasing, and
+# a burst of the generator's spans several batches: not all alike).
 check_times() {
 	local got=$1
 	tshark -r "$got" -T fields -e frame.time_epoch >"$got.t" 2>/dev/null
 	tshark -r "$D_DIR/sent.pcap" -T fields -e frame.time_epoch >"$D_DIR/sent.t" 2>/dev/null
-	/usr/bin/python3 - "$got.t" "$D_DIR/sent.t" "$2" "$3" <<'EOF' || fail "$got: timestamps"
+	/usr/bin/python3 - "$got.t" "$D_DIR/sent.t" "$2" "$3" "$4" <<'EOF' || fail "$got: timestamps"
 import sys
 from decimal import Decimal as D
 got = [D(x) for x in open(sys.argv[1]).read().split()]
 sent = [D(x) for x in open(sys.argv[2]).read().split()][-len(got):]
 t0, t1 = D(sys.argv[3]), D(sys.argv[4])
+strict = sys.argv[5] == "xdp"
 assert got and all(len(str(x).split(".")[1]) == 9 for x in got), "not nanosecond"
-bad = [i for i in range(1, len(got)) if got[i] <= got[i - 1]]
+bad = [i for i in range(1, len(got)) if got[i] < got[i - 1] or (strict and got[i] == got[i - 1])]
 assert not bad, f"not increasing at frame {bad[0]}"
+assert len(set(got)) > 1, "one time for every frame"
 assert t0 <= got[0] and got[-1] <= t1, f"{got[0]}..{got[-1]} not within {t0}..{t1}"
 skew = max(abs(g - s) for g, s in zip(got, sent))
 assert skew < D("0.5"), f"receive and send times differ by {skew} s"
@@ -128,6 +133,10 @@ t_dump_file_and_pipe() {
 	d_start
 	configure
 	local t0 t1 pf pp pr rc=0
+	# the default: the engine stamps each batch
+	ctl status | grep -q 'timestamps by the engine$' || fail "status: not engine timestamps"
+	assert_eq "$(jget "$(ctl status -j)" 'j["interfaces"][0]["timestamps"]')" engine \
+		"status -j timestamps"
 	mkfifo "$D_DIR/fifo"
 	# shellcheck disable=SC2016 # expanded by the inner sh
 	lab_bg --log "$D_DIR/reader.log" "$LAB_NS_RX" sh -c 'exec "$@" <"$0"' "$D_DIR/fifo" \
@@ -169,8 +178,8 @@ t_dump_file_and_pipe() {
 	grep -q 'reading from file -' "$D_DIR/reader.log" || fail "tcpdump did not read stdin"
 	same_frames "$D_DIR/dump.pcap" 300
 	same_frames "$D_DIR/pipe.pcap" 300
-	check_times "$D_DIR/dump.pcap" "$t0" "$t1"
-	check_times "$D_DIR/pipe.pcap" "$t0" "$t1"
+	check_times "$D_DIR/dump.pcap" "$t0" "$t1" engine
+	check_times "$D_DIR/pipe.pcap" "$t0" "$t1" engine
 	assert_eq "$(alpha_sockets)" 0 "alpha's sockets after the dumps"
 	ctl detach "$LAB_IF_RX"
 	d_stop
@@ -249,12 +258,16 @@ t_dump_count() {
 
 # snapshot --frames N and --last-ms MS: what alpha's log retains, written
 # after the fact; --last-ms separates two bursts 3 s apart.  An unprivileged
-# uid the tenant allows may take one too.
+# uid the tenant allows may take one too.  Attached with --timestamps xdp:
+# every frame has its own time (the dump test has the engine's).
 t_snapshot() {
 	need_tools
 	setup
 	d_start
-	configure
+	configure --timestamps xdp
+	ctl status | grep -q 'timestamps by the XDP program$' || fail "status: not xdp timestamps"
+	assert_eq "$(jget "$(ctl status -j)" 'j["interfaces"][0]["timestamps"]')" xdp \
+		"status -j timestamps"
 	local t0 t1 a_end b_start now win rc=0
 	capture_start
 	t0=$EPOCHREALTIME
@@ -284,7 +297,7 @@ t_snapshot() {
 	ctl snapshot alpha --frames 4096 -w "$D_DIR/all.pcap"
 	t1=$EPOCHREALTIME
 	same_frames "$D_DIR/all.pcap" 350
-	check_times "$D_DIR/all.pcap" "$t0" "$t1"
+	check_times "$D_DIR/all.pcap" "$t0" "$t1" xdp
 	# alpha allows uid 65534; stdout is a file the test opened
 	setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups "$XSNAPCTL" -S "$D_SOCK" \
 		snapshot alpha --frames 10 -w - >"$D_DIR/nobody.pcap" 2>"$D_DIR/nobody.log" ||

@@ -127,7 +127,7 @@ static inline int sim_rx(struct sim *sim, uint32_t mask, uint32_t flow_hash, uin
 }
 
 /* Receive a real frame: metadata from the shared parser, as the program
- * writes it. */
+ * writes it by default (no flow hash, no timestamp: the engine's). */
 static inline int sim_rx_bytes(struct sim *sim, uint32_t mask, const void *bytes, uint32_t len)
 {
 	struct umem *u = &sim->ctx->umem;
@@ -148,7 +148,6 @@ static inline int sim_rx_bytes(struct sim *sim, uint32_t mask, const void *bytes
 		m->l4_off = pkt.l4_off;
 		m->l4_proto = pkt.proto;
 		m->l3_proto = pkt.l3_proto;
-		m->flow_hash = pkt.flow_hash;
 	}
 	m->magic = XSNAP_META_MAGIC;
 	m->tenant_mask = mask;

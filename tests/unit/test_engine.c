@@ -22,6 +22,14 @@
 
 #include "sim.h"
 
+static int64_t mono_ns_test(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static uint32_t logged_chunks(struct sim *sim)
 {
 	uint32_t n = 0;
@@ -277,6 +285,82 @@ TEST(share_mode_splits_by_flow)
 	CHECK_EQ(engine_horizon(sim->ctx->tenants[0]), sim->ctx->tenants[0]->head);
 	for (int i = 0; i < 3; i++)
 		xsnap_sock_close(s[i]);
+	sim_free(sim);
+}
+
+/* Frames as the XDP program leaves them by default (no flow hash, no
+ * timestamp): the engine computes the flow hash with the shared parser for a
+ * tenant with share-mode sockets, and stamps each batch with its own clock
+ * read. */
+static uint32_t udp_flow(struct frame *fr, uint16_t sport)
+{
+	struct xsnap_pkt p;
+
+	frame_eth(fr);
+	frame_ipv4(fr, "10.9.0.1", "10.9.0.2", 0);
+	frame_udp(fr, sport, 9000);
+	frame_finish(fr);
+	return xsnap_parse(fr->b, fr->b + fr->len, &p) ? 0 : p.flow_hash;
+}
+
+TEST(engine_hashes_and_stamps_what_the_program_leaves)
+{
+	struct sim *sim = sim_new(FRAMES);
+	XSNAP_OPTS(xsnap_sock_opts, so, .mode = XSNAP_SHARE, .group = 1);
+	struct xsnap_sock *s[2], *plain;
+	struct xsnap_frame *v[64];
+	uint32_t want[40];
+	int seen[40] = {}, n, total = 0;
+	struct frame fr;
+	uint64_t t0, t1;
+
+	REQUIRE(sim);
+	xsnap_tenant_add(sim->ctx, "t", NULL);
+	xsnap_tenant_add(sim->ctx, "u", NULL);
+	for (int i = 0; i < 2; i++)
+		REQUIRE((s[i] = xsnap_socket(sim->ctx, "t", &so)));
+	REQUIRE((plain = xsnap_socket(sim->ctx, "u", NULL)));
+	CHECK_EQ(sim->ctx->share_mask, 1u);
+	t0 = (uint64_t)mono_ns_test();
+	for (uint16_t i = 0; i < 40; i++) {
+		want[i] = udp_flow(&fr, (uint16_t)(1000 + i));
+		REQUIRE(want[i] != 0);
+		fr.b[fr.len - 1] = (uint8_t)i;	/* payload's last byte: the index */
+		REQUIRE(sim_rx_bytes(sim, 3, fr.b, (uint32_t)fr.len) == 0);
+	}
+	for (int k = 0; k < 2; k++) {
+		n = xsnap_recv(s[k], v, 64, 0);
+		CHECK(n > 0 && n < 40);
+		for (int i = 0; i < n; i++) {
+			const uint8_t *d = xsnap_frame_data(v[i]);
+			uint32_t idx = d[xsnap_frame_len(v[i]) - 1];
+
+			REQUIRE(idx < 40);
+			CHECK_EQ(want[idx] % 2, (uint32_t)k);
+			seen[idx]++;
+		}
+		total += n;
+		xsnap_release(s[k], v, (unsigned int)n);
+	}
+	t1 = (uint64_t)mono_ns_test();
+	CHECK_EQ(total, 40);
+	for (int i = 0; i < 40; i++)
+		CHECK_EQ(seen[i], 1);
+	/* a tenant without share sockets gets no hash; every frame a stamp */
+	CHECK_EQ(sim->ctx->tenants[1]->log[0].flow_hash, 0);
+	n = xsnap_recv(plain, v, 64, 0);
+	CHECK_EQ(n, 40);
+	for (int i = 0; i < n; i++) {
+		CHECK(xsnap_frame_time_ns(v[i]) >= t0 && xsnap_frame_time_ns(v[i]) <= t1);
+		CHECK(i == 0 || xsnap_frame_time_ns(v[i]) >= xsnap_frame_time_ns(v[i - 1]));
+	}
+	xsnap_release(plain, v, (unsigned int)n);
+	/* the last share socket closed: no more hashing for t */
+	xsnap_sock_close(s[0]);
+	CHECK_EQ(sim->ctx->share_mask, 1u);
+	xsnap_sock_close(s[1]);
+	CHECK_EQ(sim->ctx->share_mask, 0u);
+	xsnap_sock_close(plain);
 	sim_free(sim);
 }
 

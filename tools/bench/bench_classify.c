@@ -65,6 +65,7 @@
 #include "xsnap_internal.h"
 #include "xsnap_parse.h"
 #include "xsnap_steer.skel.h"
+#include "bench_xdp.h"
 
 #ifndef BPF_F_TEST_XDP_LIVE_FRAMES
 #define BPF_F_TEST_XDP_LIVE_FRAMES (1U << 1)
@@ -94,6 +95,9 @@ static struct {
 } opt = { .repeat = 1000000, .runs = 5 };
 
 static struct cell cells[NSETS][ARRAY_SIZE(sizes)][NFRAMES];
+/* the deliver frame through a trivial redirect-all program (bench_xdp.h), live:
+ * what a raw AF_XDP socket's program costs, the floor of "deliver (live)" */
+static struct cell trivial;
 
 /* ---- environment -------------------------------------------------------------- */
 
@@ -392,6 +396,11 @@ static void print_table(void)
 	       "deliver x%.2f\n",
 	       ratio(SET_MIXED, F_NOMATCH, 1, 0), ratio(SET_MIXED, F_DROP, 1, 0),
 	       ratio(SET_MIXED, F_DELIVER, 1, 0));
+	printf("trivial redirect-all program, deliver frame (live): %.0f/%.0f/%.0f ns; xsnap with "
+	       "1 rule: +%.0f ns (x%.2f)\n",
+	       trivial.min, trivial.median, trivial.max,
+	       cells[SET_UNIFORM][0][F_DELIVER].median - trivial.median,
+	       cells[SET_UNIFORM][0][F_DELIVER].median / trivial.median);
 }
 
 static int write_json(const char *path)
@@ -409,6 +418,10 @@ static int write_json(const char *path)
 	fprintf(f,
 		"  \"repeat\": %u,\n  \"runs\": %u,\n  \"quick\": %s,\n  \"unit\": \"ns/frame\",\n",
 		opt.repeat, opt.runs, opt.quick ? "true" : "false");
+	fprintf(f,
+		"  \"trivial_redirect\": {\"frame\": \"deliver\", \"min\": %.1f, "
+		"\"median\": %.1f, \"max\": %.1f},\n",
+		trivial.min, trivial.median, trivial.max);
 	fprintf(f, "  \"results\": [\n");
 	for (int set = 0; set < NSETS; set++) {
 		for (size_t si = 0; si < ARRAY_SIZE(sizes); si++) {
@@ -555,8 +568,12 @@ static int measure(struct steer *s, int prog, struct xsk *x, struct rule *rules,
 int main(int argc, char **argv)
 {
 	struct rule *rules = calloc(sizes[ARRAY_SIZE(sizes) - 1], sizeof(*rules));
+	struct bench_xdp triv = { .map_fd = -1, .prog_fd = -1, .link_fd = -1 };
 	struct xsk x = { 0 };
 	struct steer s;
+	char why[256] = "";
+	uint8_t f[128];
+	size_t f_len;
 	int err, fd, prog, ret = EXIT_FAILURE;
 
 	err = parse_args(argc, argv);
@@ -578,7 +595,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* 2. the program, as the library loads it */
-	err = steer_open(&s, "lo", (int)if_nametoindex("lo"), NULL);
+	err = steer_open(&s, "lo", (int)if_nametoindex("lo"), NULL, false);
 	if (err) {
 		fprintf(stderr, "bench_classify: loading the program: %s\n", strerror(-err));
 		goto out;
@@ -589,7 +606,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_classify: xsnap_xsks[0]: %s\n", strerror(-err));
 		goto close;
 	}
-	/* 3. rounds: every (set, size) installed, checked and timed once per round,
+	/* 3. the floor: the same socket behind a trivial redirect-all program */
+	err = bench_xdp_load_prog(&triv, true, why, sizeof(why));
+	if (!err && bpf_map_update_elem(triv.map_fd, &(__u32){ 0 }, &fd, BPF_ANY))
+		err = -errno;
+	if (err) {
+		fprintf(stderr, "bench_classify: trivial redirect program: %s\n",
+			why[0] ? why : strerror(-err));
+		goto close;
+	}
+	/* 4. rounds: every (set, size) installed, checked and timed once per round,
 	 *    rule 0 a drop rule (nomatch and drop frames), then a deliver rule */
 	for (unsigned int run = 0; run < opt.runs; run++) {
 		for (int set = 0; set < NSETS; set++) {
@@ -601,6 +627,10 @@ int main(int argc, char **argv)
 					goto close;
 			}
 		}
+		f_len = make_frame(F_DELIVER, f);
+		trivial.ns[run] = time_frame(triv.prog_fd, f, f_len, true, &x);
+		if (isnan(trivial.ns[run]))
+			goto close;
 		if (!opt.quick)
 			fprintf(stderr, "bench_classify: round %u/%u done\n", run + 1, opt.runs);
 	}
@@ -608,11 +638,13 @@ int main(int argc, char **argv)
 		for (size_t si = 0; si < ARRAY_SIZE(sizes); si++)
 			for (int w = 0; w < NFRAMES; w++)
 				summarise(&cells[set][si][w]);
+	summarise(&trivial);
 	print_table();
 	if (opt.json && write_json(opt.json))
 		goto close;
 	ret = EXIT_SUCCESS;
 close:
+	bench_xdp_close(&triv);
 	steer_close(&s);
 out:
 	xsk_teardown(&x);

@@ -77,11 +77,12 @@ static inline int bench_xdp_load(struct bench_xdp *x, const char *name,
 }
 
 /*
- * bench_xdp_open() - load the "drop" or "redirect" program and attach it to
- * @ifindex.  Returns 0, or a negative errno with a message in @why.
+ * bench_xdp_load_prog() - create the map of the "drop" or "redirect" program
+ * and load the program, without attaching it (x->link_fd stays -1).
+ * Returns 0, or a negative errno with a message in @why.
  */
-static inline int bench_xdp_open(struct bench_xdp *x, bool redirect, int ifindex, char *why,
-			  size_t whylen)
+static inline int bench_xdp_load_prog(struct bench_xdp *x, bool redirect, char *why,
+				      size_t whylen)
 {
 	static char log[8192];
 	int err;
@@ -132,19 +133,30 @@ static inline int bench_xdp_open(struct bench_xdp *x, bool redirect, int ifindex
 		snprintf(why, whylen, "loading the %s program: %s%s%s",
 			 redirect ? "redirect" : "drop", strerror(-err),
 			 log[0] ? "; verifier: " : "", log);
-		goto fail;
+		bench_xdp_close(x);
 	}
+	return err;
+}
+
+/*
+ * bench_xdp_open() - load the "drop" or "redirect" program and attach it to
+ * @ifindex.  Returns 0, or a negative errno with a message in @why.
+ */
+static inline int bench_xdp_open(struct bench_xdp *x, bool redirect, int ifindex, char *why,
+			  size_t whylen)
+{
+	int err = bench_xdp_load_prog(x, redirect, why, whylen);
+
+	if (err)
+		return err;
 	x->link_fd = bpf_link_create(x->prog_fd, ifindex, BPF_XDP, NULL);
 	if (x->link_fd < 0) {
 		err = -errno;
 		snprintf(why, whylen, "attaching the %s program: %s%s",
 			 redirect ? "redirect" : "drop", strerror(-err),
 			 err == -EBUSY ? " (another XDP program is attached)" : "");
-		goto fail;
+		bench_xdp_close(x);
 	}
-	return 0;
-fail:
-	bench_xdp_close(x);
 	return err;
 }
 

@@ -31,7 +31,9 @@
  * the shim with XSNAP_BENCH_ALLOC_FILE=FILE).
  *
  * With --latency also the XDP time (xsnap_frame_time_ns) to consumer
- * latency ("latency_xdp_ns").  xsnap's counters over the window (quota and
+ * latency ("latency_xdp_ns"): the context then has the program stamp every
+ * frame (XSNAP_STAMP_XDP; through xsnapd, bench.sh attaches with
+ * --timestamps xdp), the throughput cases run the default engine stamps.  xsnap's counters over the window (quota and
  * kernel drops, frames logged) come with the report, as do the UMEM size
  * and, under the allocation-counting shim, heap allocations per frame.
  *
@@ -224,7 +226,9 @@ static int setup(void)
 	uint32_t ntenants = xb.mode == M_TENANTS ? b->n : 1;
 	XSNAP_OPTS(xsnap_opts, o, .frames = xb.frames, .ring_size = xb.ring,
 		   .max_tenants = ntenants > 8 ? ntenants : 8, .pool_frames = xb.pool,
-		   .engine_prio = b->rt_prio);
+		   .engine_prio = b->rt_prio,
+		   /* the XDP-to-consumer column needs the program's stamps */
+		   .timestamps = b->latency ? XSNAP_STAMP_XDP : XSNAP_STAMP_ENGINE);
 	char match[64], name[32];
 
 	if (xb.quiet)

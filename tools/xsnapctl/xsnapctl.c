@@ -46,7 +46,7 @@ struct config {
 	const char *pos[MAX_POS];
 	int npos;
 	const char *queues, *view;
-	const char *mode, *zerocopy, *action;
+	const char *mode, *zerocopy, *action, *timestamps;
 	uint64_t frames, ring, quota, pool, prio, watch;
 	int64_t uid, gid;
 	const char *write, *iface;	/* dump, snapshot */
@@ -56,6 +56,7 @@ struct config {
 static const struct config defaults = {
 	.mode = "auto",
 	.zerocopy = "auto",
+	.timestamps = "engine",
 	.action = "deliver",
 	.prio = 100,
 	.uid = -1,
@@ -88,6 +89,7 @@ struct cmd {
 
 static const char *const modes[] = { "auto", "native", "skb", NULL };
 static const char *const zcs[] = { "auto", "on", "off", NULL };
+static const char *const stamps[] = { "engine", "xdp", NULL };	/* enum xsnap_stamp_mode */
 static const char *const actions[] = { "deliver", "drop", "pass", NULL };
 
 #define O(f) offsetof(struct config, f)
@@ -106,6 +108,9 @@ static const struct opt attach_opts[] = {
 	{ "ring", 'r', OPT_U64, "N",
 	  "fill/rx/tx/completion ring entries per queue, a power of two (default 1024; beyond 4 "
 	  "queues about 4096 over all, at least 128 each)", O(ring), 0, 16384, NULL },
+	{ "timestamps", 't', OPT_ENUM, "engine|xdp",
+	  "who stamps received frames: the engine, per batch (default), or the XDP program, "
+	  "per frame (exact, a clock read per frame)", O(timestamps), 0, 0, stamps },
 	OPT_END,
 };
 static const struct opt json_opts[] = { OPT_JSON, OPT_END };
@@ -420,6 +425,9 @@ static int run_attach(int fd, const struct config *cfg)
 	xp_put_u32(&req, (uint32_t)i);
 	xp_put_u32(&req, (uint32_t)cfg->frames);
 	xp_put_u32(&req, (uint32_t)cfg->ring);
+	for (i = 0; strcmp(stamps[i], cfg->timestamps); i++)
+		;
+	xp_put_u32(&req, (uint32_t)i);
 	snprintf(what, sizeof(what), "attach %s", cfg->pos[0]);
 	return simple(fd, &req, what);
 bad:
@@ -691,11 +699,12 @@ static int run_status(int fd, const struct config *cfg)
 			json_str(stdout, f->name);
 			printf(", \"ifindex\": %u, \"state\": \"%s\", \"attach\": \"%s\", "
 			       "\"xdp_mode\": \"%s\", \"zerocopy\": %s, \"frames\": %u, "
+			       "\"timestamps\": \"%s\", "
 			       "\"dispatcher\": \"%s\", \"client_sockets\": %u, \"pin_dir\": ",
 			       f->ifindex, gone ? "gone" : "attached", gone ? "none" : "bpf_link",
 			       gone ? "none" : f->mode == XSNAP_MODE_SKB ? "generic" : "native",
-			       f->flags & XP_IF_ZEROCOPY ? "true" : "false", f->frames, "none",
-			       f->socks);
+			       f->flags & XP_IF_ZEROCOPY ? "true" : "false", f->frames,
+			       f->flags & XP_IF_XDP_STAMP ? "xdp" : "engine", "none", f->socks);
 			json_str(stdout, f->pin);
 			printf(", \"queues\": [");
 			for (uint32_t q = 0; q < f->nq; q++)
@@ -722,10 +731,11 @@ static int run_status(int fd, const struct config *cfg)
 				continue;
 			}
 			printf("%s (ifindex %u): attached via bpf_link (single program, no libxdp "
-			       "dispatcher), %s XDP, %s, %u frames\n",
+			       "dispatcher), %s XDP, %s, %u frames, timestamps by the %s\n",
 			       f->name, f->ifindex,
 			       f->mode == XSNAP_MODE_SKB ? "generic" : "native",
-			       f->flags & XP_IF_ZEROCOPY ? "zero-copy" : "copy mode", f->frames);
+			       f->flags & XP_IF_ZEROCOPY ? "zero-copy" : "copy mode", f->frames,
+			       f->flags & XP_IF_XDP_STAMP ? "XDP program" : "engine");
 			printf("  queues with AF_XDP sockets:");
 			for (uint32_t q = 0; q < f->nq; q++)
 				printf(" %u (%s)", f->q[q].id, f->q[q].zc ? "zero-copy" : "copy");

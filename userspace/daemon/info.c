@@ -337,6 +337,8 @@ int op_status(struct daemon *d, struct conn *c, struct xp_msg *in)
 			flags |= XP_IF_GONE;
 		if (ctx && ctx->nq && ctx->q[0].zerocopy)
 			flags |= XP_IF_ZEROCOPY;
+		if (ctx && ctx->xdp_stamp)
+			flags |= XP_IF_XDP_STAMP;
 		xp_put_str(&m, f->name);
 		xp_put_u32(&m, (uint32_t)f->ifindex);
 		xp_put_u32(&m, flags);

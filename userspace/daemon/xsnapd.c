@@ -351,7 +351,7 @@ static int op_hello(struct daemon *d, struct conn *c, struct xp_msg *in)
 static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
 {
 	char name[IF_NAMESIZE];
-	uint32_t first, nq, mode, zc, frames, ring, avail;
+	uint32_t first, nq, mode, zc, frames, ring, stamp, avail;
 	struct iface *f = NULL;
 	struct xp_msg m;
 	int r;
@@ -363,7 +363,8 @@ static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
 	zc = xp_get_u32(in);
 	frames = xp_get_u32(in);
 	ring = xp_get_u32(in);
-	if (xp_done(in) || mode > XSNAP_MODE_SKB || zc > XSNAP_ZC_OFF)
+	stamp = xp_get_u32(in);
+	if (xp_done(in) || mode > XSNAP_MODE_SKB || zc > XSNAP_ZC_OFF || stamp > XSNAP_STAMP_XDP)
 		return reply_err(d, c, XP_ATTACH, -EBADMSG, "malformed ATTACH");
 	if (iface_find(d, name, true))
 		return reply_err(d, c, XP_ATTACH, -EEXIST, "%s is already attached", name);
@@ -382,7 +383,8 @@ static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
 				 MAX_IFACES);
 	/* the engine runs in our loop (iface_engine), not on a thread */
 	XSNAP_OPTS(xsnap_opts, o, .queue = first, .nqueues = nq, .frames = frames, .mode = mode,
-		   .zerocopy = zc, .ring_size = ring, .engine = XSNAP_ENGINE_INLINE);
+		   .zerocopy = zc, .ring_size = ring, .engine = XSNAP_ENGINE_INLINE,
+		   .timestamps = stamp);
 	f->ctx = xsnap_open(name, &o);
 	if (!f->ctx) {
 		r = -errno;

@@ -236,6 +236,12 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 		errno = EINVAL;
 		return NULL;
 	}
+	if (OPTS_GET(opts, timestamps, XSNAP_STAMP_ENGINE) > XSNAP_STAMP_XDP) {
+		pr_warn("%s: timestamps %u: must be XSNAP_STAMP_ENGINE (0) or XSNAP_STAMP_XDP "
+			"(1)\n", ifname, opts->timestamps);
+		errno = EINVAL;
+		return NULL;
+	}
 	if (engine > XSNAP_ENGINE_INLINE) {
 		pr_warn("%s: engine %u: must be XSNAP_ENGINE_THREAD (0) or XSNAP_ENGINE_INLINE "
 			"(1)\n", ifname, engine);
@@ -286,7 +292,8 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 	snprintf(ctx->ifname, sizeof(ctx->ifname), "%s", ifname);
 	ctx->ifindex = ifindex;
 	/* 2. program and maps (refuses if another program is attached) */
-	err = steer_open(&ctx->steer, ifname, ifindex, pin_root);
+	ctx->xdp_stamp = OPTS_GET(opts, timestamps, XSNAP_STAMP_ENGINE) == XSNAP_STAMP_XDP;
+	err = steer_open(&ctx->steer, ifname, ifindex, pin_root, ctx->xdp_stamp);
 	if (err)
 		goto fail;
 	/* 3. UMEM registration; queue 0's fill/completion rings come with it */

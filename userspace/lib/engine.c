@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include "xsnap_internal.h"
+#include "xsnap_parse.h"
 
 uint64_t engine_horizon(const struct tenant *t)
 {
@@ -222,20 +223,28 @@ static bool log_room(struct xsnap_ctx *ctx, struct tenant *t)
 	return false;
 }
 
+/* What the engine adds to a frame's metadata: its receive time (the XDP
+ * program's, or the batch's) and its flow hash (the program's, or computed
+ * here for tenants that split by flow; 0 for the others). */
+struct rx_frame {
+	uint64_t rx_ns;
+	uint32_t flow_hash;
+};
+
 /* Append the frame at @addr of @t's view to its log (room checked). */
 static void log_append(struct tenant *t, uint64_t addr, uint32_t len, uint32_t queue,
-		       const struct xsnap_meta *m, uint32_t *touched)
+		       const struct rx_frame *rf, uint32_t *touched)
 {
 	struct log_ent *e = &t->log[t->head & (t->quota - 1)];
 
 	e->seq = t->head++;
-	e->rx_ns = m->rx_ns;
+	e->rx_ns = rf->rx_ns;
 	e->addr = addr;
 	e->len = len;
 	e->version = 0;
 	e->stamp = 0;
 	e->queue = queue;
-	e->flow_hash = m->flow_hash;
+	e->flow_hash = rf->flow_hash;
 	t->rx_frames++;
 	t->rx_bytes += len;
 	*touched |= 1u << t->slot;
@@ -248,7 +257,7 @@ static void log_append(struct tenant *t, uint64_t addr, uint32_t len, uint32_t q
  */
 static void view_deliver(struct xsnap_ctx *ctx, struct view *v, uint32_t vm, uint64_t addr,
 			 uint32_t len, uint32_t queue, const struct xsnap_meta *m,
-			 uint32_t *touched)
+			 const struct rx_frame *rf, uint32_t *touched)
 {
 	uint32_t accept = 0, chunk, refs = 0;
 	uint64_t off = addr & (FRAME_SIZE - 1), vaddr;
@@ -273,16 +282,34 @@ static void view_deliver(struct xsnap_ctx *ctx, struct view *v, uint32_t vm, uin
 	memcpy(v->rw + vaddr - sizeof(*m), ctx->umem.ro + addr - sizeof(*m), sizeof(*m) + len);
 	v->copies++;
 	for (uint32_t mask = accept; mask; mask &= mask - 1) {
-		log_append(ctx->tenants[__builtin_ctz(mask)], vaddr, len, queue, m, touched);
+		log_append(ctx->tenants[__builtin_ctz(mask)], vaddr, len, queue, rf, touched);
 		refs++;
 	}
 	v->ref[chunk] = (uint16_t)refs;
 	v->nheld++;
 }
 
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The flow hash of the frame [@p, @p + @len): the parser's, the one the XDP
+ * program computed before it left the hash to the engine. */
+static uint32_t frame_flow_hash(const uint8_t *p, uint32_t len)
+{
+	struct xsnap_pkt pkt;
+
+	return xsnap_parse(p, p + len, &pkt) ? 0 : pkt.flow_hash;
+}
+
 static unsigned int rx_queue(struct xsnap_ctx *ctx, struct queue *q, uint32_t *touched)
 {
 	struct umem *u = &ctx->umem;
+	int64_t batch_ns = 0;
 	uint32_t idx, n;
 
 	n = xsk_ring_cons__peek(&q->rx, RX_BATCH, &idx);
@@ -301,6 +328,7 @@ static unsigned int rx_queue(struct xsnap_ctx *ctx, struct queue *q, uint32_t *t
 		uint32_t chunk = (uint32_t)(addr >> FRAME_SHIFT);
 		const struct xsnap_meta *m = NULL;
 		uint32_t mask = 0, refs = 0;
+		struct rx_frame rf;
 
 		/* The metadata sits right before the frame, inside the chunk's
 		 * headroom; anything else in that spot fails the magic check.
@@ -311,12 +339,23 @@ static unsigned int rx_queue(struct xsnap_ctx *ctx, struct queue *q, uint32_t *t
 			if (m->magic == XSNAP_META_MAGIC)
 				mask = m->tenant_mask & ctx->tenant_mask;
 		}
+		if (mask) {
+			rf.rx_ns = m->rx_ns;
+			if (!rf.rx_ns) {	/* the program left it to us: one clock read per batch */
+				if (!batch_ns)
+					batch_ns = mono_ns();
+				rf.rx_ns = (uint64_t)batch_ns;
+			}
+			rf.flow_hash = m->flow_hash;
+			if (!rf.flow_hash && (mask & ctx->share_mask))
+				rf.flow_hash = frame_flow_hash(u->ro + addr, d->len);
+		}
 		/* private views: one copy each, for all of their tenants */
 		if (mask & ctx->private_mask) {
 			for (struct view *v = ctx->views; v; v = v->next)
 				if (mask & v->mask)
 					view_deliver(ctx, v, mask & v->mask, addr, d->len, q->id, m,
-						     touched);
+						     &rf, touched);
 			mask &= ~ctx->private_mask;
 		}
 		/* the shared view: a reference per log, no copy */
@@ -326,7 +365,7 @@ static unsigned int rx_queue(struct xsnap_ctx *ctx, struct queue *q, uint32_t *t
 			mask &= mask - 1;
 			if (!log_room(ctx, t))
 				continue;
-			log_append(t, addr, d->len, q->id, m, touched);
+			log_append(t, addr, d->len, q->id, &rf, touched);
 			refs++;
 		}
 		if (chunk >= u->nframes)
@@ -394,14 +433,6 @@ void engine_drain(struct xsnap_ctx *ctx)
 		if (left)
 			engine_poll(ctx);
 	} while (left);
-}
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 bool pacer_feed(struct pacer *p, unsigned int frames, int64_t now_ns)

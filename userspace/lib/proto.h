@@ -34,7 +34,7 @@
  * over no pool, a log can be revoked, log entries carry 64-bit commit stamps,
  * STATS the recvfrom fragment and checksum counters; 4: TENANT_ADD and
  * STATUS carry the view */
-#define XP_VERSION	4
+#define XP_VERSION	5
 #define XP_MAX_MSG	65536	/* bytes, header included */
 #define XP_MAX_FDS	8
 #define XP_STR_MAX	1024
@@ -42,7 +42,7 @@
 enum xp_op {
 	XP_HELLO = 1,		/* u32 version -> u32 version, u32 uid, u8 admin */
 	XP_ATTACH,		/* str iface, u32 first, u32 nqueues, u32 mode, u32 zc, u32 frames,
-			 * u32 ring */
+			 * u32 ring, u32 timestamps (enum xsnap_stamp_mode) */
 	XP_DETACH,		/* str iface */
 	XP_STATUS,		/* str iface ("" all) -> see xsnapctl */
 	XP_TENANT_ADD,		/* str name, u32 quota, u32 pool, i64 uid, i64 gid, str view
@@ -74,7 +74,7 @@ enum { XP_FD_RX, XP_FD_LOG, XP_FD_CTL, XP_FD_EVENT, XP_SOCKET_NFDS };
 enum xp_action { XP_DELIVER, XP_DROP, XP_PASS };
 
 /* Status flags of an interface in the XP_STATUS reply. */
-enum { XP_IF_GONE = 1 << 0, XP_IF_ZEROCOPY = 1 << 1 };
+enum { XP_IF_GONE = 1 << 0, XP_IF_ZEROCOPY = 1 << 1, XP_IF_XDP_STAMP = 1 << 2 };
 
 struct xp_hdr {
 	uint32_t len;		/* whole message */

@@ -32,15 +32,19 @@
 
 #include "xsnap_internal.h"
 
-/* Recompute share-group positions of @t's sockets (engine lock held). */
-static void share_update(struct tenant *t)
+/* Recompute share-group positions of @t's sockets, and whether the engine
+ * must compute flow hashes for @t (ctx->share_mask); engine lock held. */
+static void share_update(struct xsnap_ctx *ctx, struct tenant *t)
 {
+	bool any = false;
+
 	for (unsigned int i = 0; i < t->nsocks; i++) {
 		struct xsnap_sock *s = t->socks[i];
 		uint32_t idx = 0, n = 0;
 
 		if (s->mode != XSNAP_SHARE)
 			continue;
+		any = true;
 		for (unsigned int j = 0; j < t->nsocks; j++) {
 			struct xsnap_sock *o = t->socks[j];
 
@@ -52,6 +56,13 @@ static void share_update(struct tenant *t)
 		}
 		atomic_store_explicit(&s->ctl->share, idx << 16 | n, memory_order_relaxed);
 	}
+	/* a dead tenant's slot may belong to another tenant already */
+	if (t->dead || ctx->tenants[t->slot] != t)
+		return;
+	if (any)
+		ctx->share_mask |= 1u << t->slot;
+	else
+		ctx->share_mask &= ~(1u << t->slot);
 }
 
 struct xsnap_sock *xsnap_socket(struct xsnap_ctx *ctx, const char *tenant,
@@ -147,7 +158,7 @@ struct xsnap_sock *xsnap_socket(struct xsnap_ctx *ctx, const char *tenant,
 	s->cursor = t->head;
 	atomic_store(&s->ctl->low, t->head);
 	t->socks[t->nsocks++] = s;
-	share_update(t);
+	share_update(ctx, t);
 	pthread_mutex_unlock(&ctx->engine_lock);
 	pthread_mutex_unlock(&ctx->lock);
 	return s;
@@ -202,7 +213,7 @@ void sock_destroy_locked(struct xsnap_sock *s)
 		t->socks[i] = t->socks[--t->nsocks];
 		break;
 	}
-	share_update(t);
+	share_update(ctx, t);
 	t->closed_delivered += atomic_load_explicit(&s->ctl->delivered, memory_order_relaxed);
 	t->closed_bad_releases += atomic_load_explicit(&s->ctl->bad_releases, memory_order_relaxed);
 	t->closed_skipped += atomic_load_explicit(&s->ctl->skipped, memory_order_relaxed);

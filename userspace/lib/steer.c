@@ -150,7 +150,8 @@ static int pin_maps(struct steer *s)
 	return 0;
 }
 
-int steer_open(struct steer *s, const char *ifname, int ifindex, const char *pin_root)
+int steer_open(struct steer *s, const char *ifname, int ifindex, const char *pin_root,
+	       bool xdp_stamp)
 {
 	char what[128];
 	int err;
@@ -199,6 +200,7 @@ int steer_open(struct steer *s, const char *ifname, int ifindex, const char *pin
 		goto fail;
 	}
 	s->skel->rodata->xsnap_max_frame = MAX_FRAME_LEN;
+	s->skel->rodata->xsnap_xdp_stamp = xdp_stamp;
 	err = xsnap_steer__load(s->skel);
 	if (err) {
 		pr_warn("%s: loading the XDP program failed: %s%s\n", ifname, strerror(-err),

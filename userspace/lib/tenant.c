@@ -156,6 +156,7 @@ int xsnap_tenant_del(struct xsnap_ctx *ctx, const char *name)
 	ctx->tenants[t->slot] = NULL;
 	ctx->tenant_mask &= ~(1u << t->slot);
 	ctx->private_mask &= ~(1u << t->slot);
+	ctx->share_mask &= ~(1u << t->slot);
 	if (t->view)
 		t->view->mask &= ~(1u << t->slot);
 	t->dead = true;

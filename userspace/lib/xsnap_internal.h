@@ -245,7 +245,8 @@ struct steer {
 	unsigned int bank_nkeys[2];
 };
 
-int steer_open(struct steer *s, const char *ifname, int ifindex, const char *pin_root);
+int steer_open(struct steer *s, const char *ifname, int ifindex, const char *pin_root,
+	       bool xdp_stamp);
 int steer_attach(struct steer *s, const char *ifname, uint32_t mode);
 void steer_close(struct steer *s);
 int steer_set_xsk(struct steer *s, uint32_t queue, int xsk_fd);
@@ -446,6 +447,7 @@ struct xsnap_ctx {
 	pthread_mutex_t lock;		/* control plane: tenants, rules */
 	pthread_mutex_t engine_lock;	/* data plane: see the top of this file */
 	uint32_t engine_mode;	/* XSNAP_ENGINE_THREAD or XSNAP_ENGINE_INLINE */
+	bool xdp_stamp;		/* xsnap_opts.timestamps == XSNAP_STAMP_XDP */
 	struct pacer pacer;	/* engine_lock */
 	/* inline mode: the pacer's verdict for consumers that find nothing:
 	 * under load they sleep on the wake word for at most pacer.interval_ns
@@ -461,6 +463,8 @@ struct xsnap_ctx {
 	struct tenant *tenants[XSNAP_MAX_TENANTS];
 	uint32_t tenant_mask;	/* slots in use (engine reads it under its lock) */
 	uint32_t private_mask;	/* slots of tenants with a private view (engine lock) */
+	uint32_t share_mask;	/* slots of tenants with share-mode sockets: the engine
+				 * computes flow hashes for them (engine lock) */
 	struct view *views;	/* private views */
 	struct tenant *dead;	/* deleted tenants whose sockets are still open */
 	_Atomic bool reap;	/* a dead tenant may be freeable: ctx_reap() (tenant.c) */
