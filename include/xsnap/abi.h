@@ -183,7 +183,10 @@ struct xsnap_cfg {
 	__u32 bank;		/* live bank, 0 or 1 */
 	__u32 tenants;		/* mask of tenant slots in use; others are ignored */
 	__u32 abi_version;	/* XSNAP_ABI_VERSION of the writer */
-	__u32 pad;
+	__u32 gen;		/* rule-set generation: changes with every flip, and
+				 * the contents of a bank change only while it is
+				 * idle; the program's exact-match cache trusts
+				 * entries of the frame's generation only */
 };
 
 /*

@@ -145,7 +145,7 @@ static inline int fx_open(struct fx *fx)
 		test_failed = 1;
 		return -1;
 	}
-	err = steer_open(&fx->s, "lo", (int)if_nametoindex("lo"), NULL, false);
+	err = steer_open(&fx->s, "lo", (int)if_nametoindex("lo"), NULL, 0);
 	if (err) {
 		fprintf(stderr, "steer_open: %s\n", strerror(-err));
 		test_failed = 1;

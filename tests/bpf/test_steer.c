@@ -920,6 +920,70 @@ static void bank_flip(struct fx *fx)
 	expect(fx, b_udp4, XDP_REDIRECT, XSNAP_R_DELIVER, 0x1, 1);
 }
 
+/* xsnap_cfg with an explicit rule-set generation (set_cfg() leaves it 0). */
+static void set_cfg_gen(struct fx *fx, __u32 bank, __u32 gen)
+{
+	struct xsnap_cfg c = { .bank = bank, .tenants = ~0u, .abi_version = XSNAP_ABI_VERSION,
+			       .gen = gen };
+	__u32 zero = 0;
+
+	CHECK_EQ(bpf_map_update_elem(fx->cfg, &zero, &c, BPF_ANY), 0);
+}
+
+/*
+ * The exact-match cache (xsnap_emc) answers a repeated key without the hash
+ * map, but only within the generation that filled it.  Seen from outside:
+ * a key deleted behind the program's back (against the contract: banks
+ * change only while idle, flips bump the generation) is still answered from
+ * the cache, and a new generation drops the entry, also for the same bank,
+ * also for an absent key that became present.  The thread stays on one CPU:
+ * the cache is per CPU.
+ */
+static void emc_generations(struct fx *fx)
+{
+	static const struct xsnap_group g = { .fields = XSNAP_F_PROTO | XSNAP_F_DPORT };
+	static const struct rule_spec to0 = { 0, 17, 9000, 0, NULL, NULL, DELIVER, 1, 7, 0 };
+	static const struct rule_spec to2 = { 0, 17, 9000, 0, NULL, NULL, DELIVER, 1, 8, 2 };
+	static const struct rule_spec drop = { 0, 17, 9000, 0, NULL, NULL, DROP, 1, 9, 0 };
+	struct xsnap_rule_key k;
+
+	frame_rule_key(&k, 0, 0, &g, 17, 0, 9000, 0, NULL, NULL);
+	set_groups(fx, 0, &g, 1, 1);
+	set_groups(fx, 1, &g, 1, 1);
+	add_rule(fx, 0, &g, &to0);
+	set_cfg_gen(fx, 0, 1);
+	expect(fx, b_udp4, XDP_REDIRECT, XSNAP_R_DELIVER, 0x1, 7);	/* fills the entry */
+	CHECK_EQ(bpf_map_delete_elem(fx->rules, &k), 0);
+	expect(fx, b_udp4, XDP_REDIRECT, XSNAP_R_DELIVER, 0x1, 7);	/* a hit: the map has no key */
+	set_cfg_gen(fx, 0, 2);
+	expect(fx, b_udp4, XDP_PASS, XSNAP_R_NOMATCH, 0, 0);		/* new generation: a miss */
+	add_rule(fx, 0, &g, &to2);					/* absent, then present */
+	set_cfg_gen(fx, 0, 3);
+	expect(fx, b_udp4, XDP_REDIRECT, XSNAP_R_DELIVER, 0x4, 8);
+	add_rule(fx, 1, &g, &drop);					/* the other bank */
+	set_cfg_gen(fx, 1, 4);
+	expect(fx, b_udp4, XDP_DROP, XSNAP_R_RULE_DROP, 0, 0);
+	set_cfg_gen(fx, 0, 5);						/* back: bank 0's entry */
+	expect(fx, b_udp4, XDP_REDIRECT, XSNAP_R_DELIVER, 0x4, 8);
+}
+
+TEST(emc_generations)
+{
+	cpu_set_t one, was;
+	struct fx fx;
+	int cpu = sched_getcpu();
+
+	REQUIRE(cpu >= 0 && sched_getaffinity(0, sizeof(was), &was) == 0);
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	REQUIRE(sched_setaffinity(0, sizeof(one), &one) == 0);
+	if (!fx_open(&fx, 1)) {
+		emc_generations(&fx);
+		fx_close(&fx);
+	}
+	sched_setaffinity(0, sizeof(was), &was);
+}
+
 TEST(bank_flip)
 {
 	struct fx fx;

@@ -35,6 +35,15 @@
  * gives, and the rule map holds the keys the compiler made; a mismatch
  * fails the run (exit 1).
  *
+ * The program keeps a per-CPU exact-match cache of its lookups (xsnap_emc):
+ * a repeated frame would always hit it, so the table is measured with a
+ * program whose every lookup misses and refills its entry (STEER_EMC_MISS:
+ * the cost of a new flow in every frame, the worst case and what the
+ * rule-count ratios describe); the cached case (the same frame again) is
+ * measured for 1 uniform rule and 5 mixed ones and printed below the table
+ * ("cached" in the JSON), next to a trivial redirect-all program on the
+ * same deliver frame and socket (the floor).
+ *
  * The process moves into a private network namespace of its own (lo up, a
  * copy-mode AF_XDP socket on lo queue 0), so it touches nothing outside.
  * --quick: few repeats and one round, for `make test` (tests/bpf/
@@ -94,7 +103,13 @@ static struct {
 	const char *json;
 } opt = { .repeat = 1000000, .runs = 5 };
 
-static struct cell cells[NSETS][ARRAY_SIZE(sizes)][NFRAMES];
+/* [0]: every lookup a new flow (the exact-match cache misses, STEER_EMC_MISS):
+ * the table and the targets; [1]: the cache as it runs, a repeated frame
+ * (one flow) hitting it: sizes[0] and sizes[1] only */
+static struct cell modes[2][NSETS][ARRAY_SIZE(sizes)][NFRAMES];
+#define cells (modes[0])
+#define cached (modes[1])
+static unsigned int cur_mode;	/* measure() fills modes[cur_mode] */
 /* the deliver frame through a trivial redirect-all program (bench_xdp.h), live:
  * what a raw AF_XDP socket's program costs, the floor of "deliver (live)" */
 static struct cell trivial;
@@ -396,9 +411,17 @@ static void print_table(void)
 	       "deliver x%.2f\n",
 	       ratio(SET_MIXED, F_NOMATCH, 1, 0), ratio(SET_MIXED, F_DROP, 1, 0),
 	       ratio(SET_MIXED, F_DELIVER, 1, 0));
+	printf("exact-match cache hit (the same flow again), median ns: uniform 1 rule nomatch %.0f, "
+	       "drop %.0f, deliver %.0f; mixed 5 rules (5 groups) nomatch %.0f, drop %.0f, "
+	       "deliver %.0f\n",
+	       cached[SET_UNIFORM][0][F_NOMATCH].median, cached[SET_UNIFORM][0][F_DROP].median,
+	       cached[SET_UNIFORM][0][F_DELIVER].median, cached[SET_MIXED][1][F_NOMATCH].median,
+	       cached[SET_MIXED][1][F_DROP].median, cached[SET_MIXED][1][F_DELIVER].median);
 	printf("trivial redirect-all program, deliver frame (live): %.0f/%.0f/%.0f ns; xsnap with "
-	       "1 rule: +%.0f ns (x%.2f)\n",
+	       "1 rule: +%.0f ns (x%.2f) on a cache hit, +%.0f ns (x%.2f) on a miss\n",
 	       trivial.min, trivial.median, trivial.max,
+	       cached[SET_UNIFORM][0][F_DELIVER].median - trivial.median,
+	       cached[SET_UNIFORM][0][F_DELIVER].median / trivial.median,
 	       cells[SET_UNIFORM][0][F_DELIVER].median - trivial.median,
 	       cells[SET_UNIFORM][0][F_DELIVER].median / trivial.median);
 }
@@ -422,6 +445,20 @@ static int write_json(const char *path)
 		"  \"trivial_redirect\": {\"frame\": \"deliver\", \"min\": %.1f, "
 		"\"median\": %.1f, \"max\": %.1f},\n",
 		trivial.min, trivial.median, trivial.max);
+	fprintf(f, "  \"emc\": \"results: every lookup misses the exact-match cache (a new flow "
+		   "per frame); cached: the same frame again, a hit\",\n  \"cached\": [\n");
+	for (int set = 0; set < NSETS; set++)
+		for (int w = 0; w < NFRAMES; w++) {
+			const struct cell *c = &cached[set][set == SET_MIXED][w];
+
+			fprintf(f,
+				"    {\"set\": \"%s\", \"rules\": %u, \"groups\": %u, "
+				"\"frame\": \"%s\", \"min\": %.1f, \"median\": %.1f, "
+				"\"max\": %.1f, \"correct\": true}%s\n",
+				set_names[set], c->nrules, c->ngroups, frame_names[w], c->min,
+				c->median, c->max, set == NSETS - 1 && w == NFRAMES - 1 ? "" : ",");
+		}
+	fprintf(f, "  ],\n");
 	fprintf(f, "  \"results\": [\n");
 	for (int set = 0; set < NSETS; set++) {
 		for (size_t si = 0; si < ARRAY_SIZE(sizes); si++) {
@@ -550,7 +587,7 @@ static int measure(struct steer *s, int prog, struct xsk *x, struct rule *rules,
 	if (bpf_map_lookup_elem(s->groups_fd, &bank, &b))
 		return -1;
 	for (int w = w0; w <= w1; w++) {
-		struct cell *c = &cells[set][si][w];
+		struct cell *c = &modes[cur_mode][set][si][w];
 		size_t len = make_frame(w, f);
 
 		if (check_frame(prog, rules, n, set, w))
@@ -570,11 +607,11 @@ int main(int argc, char **argv)
 	struct rule *rules = calloc(sizes[ARRAY_SIZE(sizes) - 1], sizeof(*rules));
 	struct bench_xdp triv = { .map_fd = -1, .prog_fd = -1, .link_fd = -1 };
 	struct xsk x = { 0 };
-	struct steer s;
+	struct steer s, s2;
 	char why[256] = "";
 	uint8_t f[128];
 	size_t f_len;
-	int err, fd, prog, ret = EXIT_FAILURE;
+	int err, fd, prog, prog2, ret = EXIT_FAILURE;
 
 	err = parse_args(argc, argv);
 	if (err)
@@ -595,13 +632,23 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* 2. the program, as the library loads it */
-	err = steer_open(&s, "lo", (int)if_nametoindex("lo"), NULL, false);
+	/*    twice: every lookup missing the exact-match cache (the table), and
+	 *    the cache as it runs */
+	err = steer_open(&s, "lo", (int)if_nametoindex("lo"), NULL, STEER_EMC_MISS);
+	if (!err) {
+		err = steer_open(&s2, "lo", (int)if_nametoindex("lo"), NULL, 0);
+		if (err)
+			steer_close(&s);
+	}
 	if (err) {
 		fprintf(stderr, "bench_classify: loading the program: %s\n", strerror(-err));
 		goto out;
 	}
 	prog = bpf_program__fd(s.skel->progs.xsnap_steer);
+	prog2 = bpf_program__fd(s2.skel->progs.xsnap_steer);
 	err = steer_set_xsk(&s, 0, fd);
+	if (!err)
+		err = steer_set_xsk(&s2, 0, fd);
 	if (err) {
 		fprintf(stderr, "bench_classify: xsnap_xsks[0]: %s\n", strerror(-err));
 		goto close;
@@ -620,9 +667,18 @@ int main(int argc, char **argv)
 	for (unsigned int run = 0; run < opt.runs; run++) {
 		for (int set = 0; set < NSETS; set++) {
 			for (size_t si = 0; si < ARRAY_SIZE(sizes); si++) {
+				cur_mode = 0;
 				if (measure(&s, prog, &x, rules, set, si, true, F_NOMATCH, F_DROP,
 					    run) ||
 				    measure(&s, prog, &x, rules, set, si, false, F_DELIVER,
+					    F_DELIVER, run))
+					goto close;
+				if (si > 1)
+					continue;
+				cur_mode = 1;
+				if (measure(&s2, prog2, &x, rules, set, si, true, F_NOMATCH, F_DROP,
+					    run) ||
+				    measure(&s2, prog2, &x, rules, set, si, false, F_DELIVER,
 					    F_DELIVER, run))
 					goto close;
 			}
@@ -637,7 +693,9 @@ int main(int argc, char **argv)
 	for (int set = 0; set < NSETS; set++)
 		for (size_t si = 0; si < ARRAY_SIZE(sizes); si++)
 			for (int w = 0; w < NFRAMES; w++)
-				summarise(&cells[set][si][w]);
+				for (int mode = 0; mode < 2; mode++)
+					if (mode == 0 || si <= 1)
+						summarise(&modes[mode][set][si][w]);
 	summarise(&trivial);
 	print_table();
 	if (opt.json && write_json(opt.json))
@@ -645,6 +703,7 @@ int main(int argc, char **argv)
 	ret = EXIT_SUCCESS;
 close:
 	bench_xdp_close(&triv);
+	steer_close(&s2);
 	steer_close(&s);
 out:
 	xsk_teardown(&x);

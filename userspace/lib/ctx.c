@@ -293,7 +293,8 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 	ctx->ifindex = ifindex;
 	/* 2. program and maps (refuses if another program is attached) */
 	ctx->xdp_stamp = OPTS_GET(opts, timestamps, XSNAP_STAMP_ENGINE) == XSNAP_STAMP_XDP;
-	err = steer_open(&ctx->steer, ifname, ifindex, pin_root, ctx->xdp_stamp);
+	err = steer_open(&ctx->steer, ifname, ifindex, pin_root,
+			 ctx->xdp_stamp ? STEER_XDP_STAMP : 0);
 	if (err)
 		goto fail;
 	/* 3. UMEM registration; queue 0's fill/completion rings come with it */

@@ -151,7 +151,7 @@ static int pin_maps(struct steer *s)
 }
 
 int steer_open(struct steer *s, const char *ifname, int ifindex, const char *pin_root,
-	       bool xdp_stamp)
+	       unsigned int flags)
 {
 	char what[128];
 	int err;
@@ -200,7 +200,8 @@ int steer_open(struct steer *s, const char *ifname, int ifindex, const char *pin
 		goto fail;
 	}
 	s->skel->rodata->xsnap_max_frame = MAX_FRAME_LEN;
-	s->skel->rodata->xsnap_xdp_stamp = xdp_stamp;
+	s->skel->rodata->xsnap_xdp_stamp = !!(flags & STEER_XDP_STAMP);
+	s->skel->rodata->xsnap_emc_miss = !!(flags & STEER_EMC_MISS);
 	err = xsnap_steer__load(s->skel);
 	if (err) {
 		pr_warn("%s: loading the XDP program failed: %s%s\n", ifname, strerror(-err),
@@ -607,6 +608,7 @@ int steer_apply(struct steer *s, const struct rule *rules, unsigned int n, uint3
 	cfg = s->cfg;
 	cfg.bank = bank;
 	cfg.tenants = tenants;
+	cfg.gen++;	/* the program's exact-match cache: see xsnap_cfg.gen */
 	if (bpf_map_update_elem(s->cfg_fd, &zero, &cfg, BPF_ANY)) {
 		err = -errno;
 		goto out;

@@ -245,8 +245,14 @@ struct steer {
 	unsigned int bank_nkeys[2];
 };
 
+/* steer_open() flags */
+enum {
+	STEER_XDP_STAMP = 1 << 0,	/* the program stamps every frame (XSNAP_STAMP_XDP) */
+	STEER_EMC_MISS = 1 << 1,	/* benchmarks only: every exact-match cache lookup
+					 * misses (and refills), a new flow per frame */
+};
 int steer_open(struct steer *s, const char *ifname, int ifindex, const char *pin_root,
-	       bool xdp_stamp);
+	       unsigned int flags);
 int steer_attach(struct steer *s, const char *ifname, uint32_t mode);
 void steer_close(struct steer *s);
 int steer_set_xsk(struct steer *s, uint32_t queue, int xsk_fd);
