@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -50,6 +51,8 @@ struct consumer {
 	uint64_t frames, bytes, bad_payload, foreign, other;
 	struct seq_tracker seq[MAX_STREAMS];
 	uint32_t *chunk;	/* [stream][seq] → chunk id + 1, for the no-copy check */
+	uint8_t *sports;	/* share consumers: bitmap of the UDP/TCP source ports
+				 * (the generator's flows) seen, for the affinity check */
 };
 
 static struct {
@@ -139,6 +142,13 @@ static void account(struct consumer *c, const struct xsnap_frame *f, uint32_t tb
 		return;
 	}
 	seq_track(&c->seq[stream], seq);
+	if (c->sports && m->l4_off && (m->l4_proto == IPPROTO_UDP || m->l4_proto == IPPROTO_TCP) &&
+	    m->l4_off + 2u <= xsnap_frame_len(f)) {
+		const uint8_t *l4 = (const uint8_t *)xsnap_frame_data(f) + m->l4_off;
+		uint16_t sport = (uint16_t)(l4[0] << 8 | l4[1]);
+
+		c->sports[sport >> 3] |= (uint8_t)(1u << (sport & 7));
+	}
 	if (c->chunk && seq < opt.max_seq)
 		c->chunk[(uint64_t)stream * opt.max_seq + seq] = (uint32_t)xsnap_frame_id(f) + 1;
 }
@@ -286,6 +296,61 @@ static int report(void)
 				  " foreign %" PRIu64 " seq_gaps %" PRIu64 " dups %" PRIu64 "\n",
 		       c->idx, c->tenant, c->share ? "share" : "fanout", c->frames,
 		       c->bad_payload, c->foreign, gaps, dups);
+	}
+	/* share groups: each frame to one member (no (stream, seq) seen by two),
+	 * each flow (source port) to one member (affinity) */
+	for (int a = 0; a < opt.ncons; a++) {
+		struct consumer *ca = &opt.cons[a];
+		uint64_t twice = 0, split = 0, flows = 0, members = 1;
+		bool first = true;
+
+		if (!ca->share || !ca->chunk || !ca->sports)
+			continue;
+		for (int b = 0; b < a && first; b++)
+			first = !(opt.cons[b].share && opt.cons[b].tslot == ca->tslot &&
+				  opt.cons[b].group == ca->group);
+		if (!first)
+			continue;	/* the group's first member reports for it */
+		for (int b = a + 1; b < opt.ncons; b++) {
+			struct consumer *cb = &opt.cons[b];
+
+			if (!cb->share || cb->tslot != ca->tslot || cb->group != ca->group)
+				continue;
+			members++;
+		}
+		for (uint32_t port = 0; port < 65536; port++) {
+			unsigned int owners = 0;
+
+			for (int b = a; b < opt.ncons; b++) {
+				struct consumer *cb = &opt.cons[b];
+
+				if (cb->share && cb->tslot == ca->tslot && cb->group == ca->group &&
+				    cb->sports && (cb->sports[port >> 3] & (1u << (port & 7))))
+					owners++;
+			}
+			flows += owners > 0;
+			split += owners > 1;
+		}
+		for (uint64_t i = 0; i < (uint64_t)MAX_STREAMS * opt.max_seq; i++) {
+			unsigned int seen = 0;
+
+			for (int b = a; b < opt.ncons; b++) {
+				struct consumer *cb = &opt.cons[b];
+
+				if (cb->share && cb->tslot == ca->tslot && cb->group == ca->group &&
+				    cb->chunk && cb->chunk[i])
+					seen++;
+			}
+			twice += seen > 1;
+		}
+		printf(opt.json ? "{\"share_group\":%u,\"tenant\":\"%s\",\"members\":%" PRIu64
+				  ",\"flows\":%" PRIu64 ",\"flows_split\":%" PRIu64
+				  ",\"frames_twice\":%" PRIu64 "}\n" :
+				  "share group %u of tenant %s: %" PRIu64 " members, %" PRIu64
+				  " flows, %" PRIu64 " flows split across members, %" PRIu64
+				  " frames seen by two members\n",
+		       ca->group, ca->tenant, members, flows, split, twice);
+		bad += split + twice;
 	}
 	/* frames that two tenants received: same chunk means no copy */
 	for (int a = 0; a < opt.ncons; a++) {
@@ -484,6 +549,8 @@ int main(int argc, char **argv)
 		}
 		c->stall = opt.stall && !strcmp(opt.stall, spec);
 		c->chunk = calloc((size_t)MAX_STREAMS * opt.max_seq, sizeof(uint32_t));
+		if (c->share)
+			c->sports = calloc(65536 / 8, 1);
 	}
 
 	signal(SIGINT, on_signal);
@@ -530,6 +597,7 @@ out:
 	xsnap_close(ctx);
 	for (int i = 0; i < opt.ncons; i++) {
 		free(opt.cons[i].chunk);
+		free(opt.cons[i].sports);
 		free((char *)opt.cons[i].tenant);
 	}
 	return ret;

@@ -90,7 +90,9 @@ t_stalled_tenant_drops_only_its_own() {
 	finish
 }
 
-# Share mode: a group of sockets splits the frames, each exactly once.
+# Share mode: a group of sockets splits the frames, each exactly once (no
+# frame to two members) and by flow (all frames of one source port to one
+# member: the consumer records the ports each member saw).
 t_share_mode_splits() {
 	setup
 	xs_consumer_start "$LOG" -t alpha -r 'alpha:10:udp dst port 9000' \
@@ -102,6 +104,8 @@ t_share_mode_splits() {
 	a=$(field 'consumer 0' frames) b=$(field 'consumer 1' frames) c=$(field 'consumer 2' frames)
 	assert_eq $((a + b + c)) 3000 "share group total"
 	((a > 0 && b > 0 && c > 0)) || fail "a share consumer got nothing: $a $b $c"
+	grep -q '^share group 1 of tenant alpha: 3 members, 64 flows, 0 flows split across members, 0 frames seen by two members$' "$LOG" ||
+		fail "share group: not every flow to one member and every frame once"
 	finish
 }
 
