@@ -46,6 +46,17 @@ struct {
 	__type(value, __u32);
 } xsnap_xsks SEC(".maps");
 
+/* Per rx queue: tenant slots pinned to another queue group, which frames of
+ * this queue are never tagged for.  Read only when xsnap_qgroups is set
+ * (the queues are split into groups); written by libxsnap before a pinned
+ * tenant's slot goes live. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XSNAP_MAX_QUEUES);
+	__type(key, __u32);
+	__type(value, __u32);
+} xsnap_qexcl SEC(".maps");
+
 /* Live bank and active tenant slots.  Written by libxsnap's rule updater. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -180,6 +191,11 @@ const volatile __u32 xsnap_xdp_stamp = 0;
 /* Benchmarks only (bench_classify): every exact-match cache lookup misses and
  * refills its entry, the cost of a new flow in every frame. */
 const volatile __u32 xsnap_emc_miss = 0;
+
+/* Set at load when the context splits its queues into groups: mask the
+ * active tenants by the frame's rx queue (xsnap_qexcl).  Unset, the lookup
+ * costs nothing. */
+const volatile __u32 xsnap_qgroups = 0;
 
 /* Rule lookups of one frame: what they need and what they found. */
 struct xsnap_match {
@@ -322,7 +338,7 @@ static __always_inline void port_classes(struct xsnap_pkt *pkt, __u32 bank)
  * (groups, keys and port classes) even while userspace flips banks.
  * 64-bit loop counter: see count_tenants().
  */
-static __always_inline void classify(struct xsnap_pkt *pkt, struct xsnap_match *m)
+static __always_inline void classify(struct xsnap_pkt *pkt, struct xsnap_match *m, __u32 rxq)
 {
 	const struct xsnap_cfg *cfg;
 	const struct xsnap_bank *b;
@@ -335,6 +351,14 @@ static __always_inline void classify(struct xsnap_pkt *pkt, struct xsnap_match *
 	m->bank = cfg->bank & 1;
 	m->active = cfg->tenants;
 	m->gen = cfg->gen;
+	/* queue groups: a tenant pinned to another group's queues takes no
+	 * part here, as if its deliver rules were gone */
+	if (xsnap_qgroups) {
+		const __u32 *excl = bpf_map_lookup_elem(&xsnap_qexcl, &rxq);
+
+		if (excl)
+			m->active &= ~*excl;
+	}
 	b = bpf_map_lookup_elem(&xsnap_groups_v3, &m->bank);
 	if (!b)
 		return;
@@ -482,7 +506,7 @@ int xsnap_steer(struct xdp_md *ctx)
 	if (pkt.l4_unknown)
 		count(XSNAP_R_L4_UNKNOWN);
 
-	classify(&pkt, &m);
+	classify(&pkt, &m, ctx->rx_queue_index);
 
 	/* Lower prio wins; on a tie the stop (drop/pass) rule wins.  With no
 	 * deliver match, deliver_prio is XSNAP_PRIO_NONE and any stop wins. */

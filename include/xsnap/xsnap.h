@@ -121,6 +121,14 @@ struct xsnap_opts {
 	uint64_t engine_cpus;	/* CPUs the engine thread may run on (bit N: CPU N);
 				 * 0: wherever the scheduler puts it */
 	uint32_t timestamps;	/* enum xsnap_stamp_mode (default XSNAP_STAMP_ENGINE) */
+	uint32_t queue_groups;	/* split the queues into this many groups of equal
+				 * size (a divisor of nqueues; default 1), each with
+				 * a receive region of its own (frames / groups,
+				 * rounded down): a tenant pinned to a group
+				 * (xsnap_tenant_opts.queue_group) holds only
+				 * frames of its group's queues, and a process
+				 * given only that part of the region (xsnapd)
+				 * can read nothing else */
 };
 
 /**
@@ -201,7 +209,8 @@ struct xsnap_tenant_opts {
 	size_t sz;
 	uint32_t quota;		/* log capacity in frames: a power of two; 0 means the
 				 * default, 1024 */
-	uint32_t pad;
+	uint32_t queue_group;	/* 1..xsnap_opts.queue_groups: receive only frames
+				 * of that group's queues; 0: of every queue */
 	const char *view;	/* where its consumers read frames: NULL or
 				 * XSNAP_VIEW_SHARED, the receive region (zero-copy:
 				 * every tenant of the shared view can read every
@@ -223,9 +232,16 @@ struct xsnap_tenant_opts {
  * @name: 1..31 characters of [A-Za-z0-9_.-].
  * @opts: options, or NULL for defaults.
  *
+ * A tenant pinned to a queue group (@opts->queue_group) is tagged and logged
+ * only for frames of that group's queues, and its frames sit in that group's
+ * part of the receive region.
+ *
  * Return: the tenant's slot (>= 0), or -EEXIST (name taken), -EINVAL (bad
- * name or quota: zero, not a power of two), -ENOSPC (no free slot, or the
- * quota does not fit beside the other tenants' quotas and the fill reserve).
+ * name or quota: zero, not a power of two; a queue group the context does
+ * not have), -ENOSPC (no free slot, or the quota does not fit beside the
+ * other tenants' quotas and the fill reserve: with queue groups, in each
+ * group it may use, beside the quotas of the tenants pinned to that group
+ * and of every unpinned tenant).
  */
 XSNAP_API int xsnap_tenant_add(struct xsnap_ctx *ctx, const char *name,
 			       const struct xsnap_tenant_opts *opts);

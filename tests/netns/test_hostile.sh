@@ -563,6 +563,10 @@ t_confidential_views() {
 	finish
 }
 
+# text_has TEXT REGEX WHAT: fail unless a line of `xsnapctl status` TEXT
+# matches REGEX.
+text_has() { grep -q "$2" <<<"$1" || fail "status text: no line for $3"; }
+
 # _same_chunks A B: the frames both consumer id files (xsnap_dclient -I)
 # name, each in the same chunk in both; prints "common same".
 _same_chunks() {
@@ -593,10 +597,9 @@ t_group_view_fanout() {
 	assert_eq "$(jget "$st" 'sorted((v["kind"], v["view"], sorted(v["readers"])) for v in j["views"])')" \
 		"[('group', 'grp', ['g1', 'g2']), ('private', 'solo', ['solo'])]" "views and their readers"
 	st=$(ctl status)
-	grep -q '^  group grp: copies of its tenants.* read by: g1 g2$' <<<"$st" ||
-		fail "status text: no line for view grp read by g1 g2"
-	grep -q "^  private (solo's own): copies of its frames only, read by: solo$" <<<"$st" ||
-		fail "status text: no line for solo's private view"
+	text_has "$st" '^  group grp: copies of its tenants.* read by: g1 g2$' "view grp read by g1 g2"
+	text_has "$st" "^  private (solo's own): copies of its frames only, read by: solo$" \
+		"solo's private view"
 	local pids=() i
 	for t in g1 g2 solo; do
 		c_start "$D_DIR/$t.log" -t "$t" -I "$D_DIR/$t.ids"
@@ -624,6 +627,104 @@ t_group_view_fanout() {
 	assert_eq "$(jget "$st" 'j["tenants"]["solo"]["view_copies"]')" 500 "copies into solo's own view"
 	d_detach
 	d_stop
+	finish
+}
+
+# gen_on CPU ARGS...: xsnap-gen on the first pair, pinned to CPU: AF_PACKET
+# on a veth picks the transmit queue, hence the peer's rx queue, from the
+# sending CPU (test_daemon.sh multiqueue), so its frames arrive on rx queue
+# CPU.
+gen_on() {
+	local cpu=$1
+	shift
+	lab_exec "$LAB_NS_TX" taskset -c "$cpu" "$XS_GEN" -i "$LAB_IF_TX" --dmac "$LAB_MAC_RX" \
+		--src "$LAB_IP_TX" --dst "$LAB_IP_RX" "$@"
+}
+
+_rxq_xdp() {
+	lab_exec "$LAB_NS_RX" ethtool -S "$LAB_IF_RX" | awk -v q="rx_queue_${1}_xdp_packets:" '$1 == q { print $2 }'
+}
+
+# E1 without a copy: queue groups.  A two-queue veth attached with
+# --queue-groups 2 gives each queue receive memory of its own.  alpha (uid
+# 65534) and gamma, both on the shared view and with the same rule, are
+# pinned to groups 1 (queue 0) and 2 (queue 1).  alpha's frames (stream 5)
+# are sent from CPU 0, so they arrive on queue 0; gamma's (stream 7) from
+# CPU 1, on queue 1.  Each tenant receives exactly its own frames (the
+# program tags by queue: XDP's per-tenant counts say so), nothing is copied
+# (view_copies 0), and a scanner of each tenant, mapping every descriptor
+# the daemon hands it, finds its own marker and never the other's, also
+# after `tenant del alpha`.  A shared-view tenant pinned to no group is
+# refused a socket, with the remedy.  status shows the groups and who reads
+# each part of the receive region.
+t_queue_groups() {
+	setup --queues 2
+	d_start
+	ctl attach "$LAB_IF_RX" --queue-groups 2
+	ctl tenant add alpha --quota 1024 --uid "$NOBODY" --view shared --queue-group 1
+	ctl tenant add gamma --quota 1024 --view shared --queue-group 2
+	ctl tenant add loose --quota 512 --uid "$NOBODY" --view shared
+	ctl tenant add beta --quota 1024
+	ctl rule add alpha 'udp dst port 9000' --prio 10 >/dev/null
+	ctl rule add gamma 'udp dst port 9000' --prio 10 >/dev/null
+	ctl rule add beta 'udp dst port 9001' --prio 10 >/dev/null
+	local st l=$D_DIR/loose.log rc=0 apid alog gpid glog q0 q1
+	st=$(ctl status -j)
+	assert_eq "$(jget "$st" '(j["interfaces"][0]["queue_groups"], [q["group"] for q in j["interfaces"][0]["queues"]])')" \
+		"(2, [1, 2])" "the interface's queue groups"
+	assert_eq "$(jget "$st" 'sorted((str(v["queue_group"]), v["readers"]) for v in j["views"] if v["kind"] == "shared")')" \
+		"[('1', ['alpha']), ('2', ['gamma']), ('None', ['loose'])]" "readers of each part of the receive region"
+	st=$(ctl status)
+	text_has "$st" '^  queue groups (receive memory of their own): 1: queue 0, 2: queue 1$' \
+		"the queue groups"
+	text_has "$st" '^  shared, queue group 1 (.*read by: alpha$' "queue group 1 read by alpha"
+	# a group the interface does not have: refused, naming the range
+	local out
+	out=$(ctl tenant add nope --queue-group 3 2>&1) && fail "queue group 3 of 2 accepted"
+	grep -q "queue group 3: $LAB_IF_RX has 2 (1..2" <<<"$out" || { echo "$out" >&2; fail "bad queue group: unclear error"; }
+	# unpinned on a split interface: refused, naming the remedy
+	c_start "$l" --as-nobody -t loose
+	wait "$C_PID" || rc=$?
+	show "$l"
+	assert_eq "$rc" 5 "loose's consumer exit status (socket refused)"
+	grep -q 'split into 2 groups: pin it to one' "$l" || fail "refusal does not name the remedy"
+
+	victim_start beta 9001 4000 2000
+	A_BIN=$SCAN a_start "$D_DIR/alpha-scan.log" -t alpha -s 5 -s 7
+	apid=$A_PID alog=$A_LOG
+	A_BIN=$SCAN a_start --root "$D_DIR/gamma-scan.log" -t gamma -s 7 -s 5
+	gpid=$A_PID glog=$A_LOG
+	status_fast "with the scanners running"
+	gen_on 0 -q -s 256 --stream 5 --dport 9000 -n 300 -r 20000
+	gen_on 1 -q -s 256 --stream 7 --dport 9000 -n 300 -r 20000
+	wait_for 10 _tenant_logged gamma 300 || fail "gamma's frames did not arrive"
+	wait_for 10 _found_ge "$alog" 1 1 || { show "$alog"; fail "alpha's scan missed its own frames"; }
+	wait_for 10 _found_ge "$glog" 1 1 || { show "$glog"; fail "gamma's scan missed its own frames"; }
+	scan_more "$alog" 5
+	scan_more "$glog" 5
+	assert_eq "$(_found "$alog" 2)" 0 "scans in which alpha found gamma's marker"
+	assert_eq "$(_found "$glog" 2)" 0 "scans in which gamma found alpha's marker"
+	q0=$(_rxq_xdp 0) q1=$(_rxq_xdp 1)
+	echo "XDP frames per rx queue: 0: $q0, 1: $q1" >&2
+	assert_ge "$q0" 300 "frames on queue 0"
+	assert_ge "$q1" 300 "frames on queue 1"
+	st=$(ctl stats -j)
+	assert_eq "$(jget "$st" '[j["tenants"][t][k] for t in ("alpha", "gamma") for k in ("xdp_tenant_frames", "rx_frames", "view_copies")]')" \
+		"[300, 300, 0, 300, 300, 0]" "alpha's and gamma's XDP tags, frames logged and copies"
+
+	# alpha deleted, its scanner keeps its mappings: gamma's frames stay out
+	ctl tenant del alpha
+	gen_on 1 -q -s 256 --stream 7 --seq-start 300 --dport 9000 -n 300 -r 20000
+	wait_for 10 _tenant_logged gamma 600 || fail "gamma's later frames did not arrive"
+	scan_more "$alog" 5
+	assert_eq "$(_found "$alog" 2)" 0 "scans in which alpha found gamma's marker (tenant deleted)"
+	echo "alpha's scanner: $(tail -n 1 "$alog"); gamma's: $(tail -n 1 "$glog")" >&2
+	status_fast "after the scans"
+	victim_check
+	d_stop_fast
+	a_stop
+	A_PID=$apid A_LOG=$alog
+	a_stop
 	finish
 }
 

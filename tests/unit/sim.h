@@ -66,22 +66,32 @@ static inline void wire_cons(struct xsk_ring_cons *r, struct sim_ring *s, void *
 	r->cached_cons = 0;
 }
 
+/* Wire queue @qi of @ctx to @sim's rings (a context of several queues has
+ * one struct sim per queue, all with the same ctx). */
+static inline void sim_wire(struct sim *sim, struct xsnap_ctx *ctx, uint32_t qi)
+{
+	sim->ctx = ctx;
+	wire_prod(&ctx->q[qi].fill, &sim->fill, sim->fill.addrs);
+	wire_cons(&ctx->q[qi].rx, &sim->rx, sim->rx.descs);
+	wire_prod(&ctx->q[qi].tx, &sim->tx, sim->tx.descs);
+	wire_cons(&ctx->q[qi].comp, &sim->comp, sim->comp.addrs);
+	ctx->q[qi].id = qi;
+	ctx->q[qi].fd = eventfd(0, EFD_CLOEXEC);	/* stands in for the xsk fd */
+}
+
 static inline struct sim *sim_new(uint32_t frames)
 {
 	struct sim *sim = calloc(1, sizeof(*sim));
+	struct xsnap_ctx *ctx;
 
 	if (!sim)
 		return NULL;
-	sim->ctx = ctx_new(frames, 1, RING, 8, POOL);
-	if (!sim->ctx) {
+	ctx = ctx_new(frames, 1, RING, 8, POOL, 1);
+	if (!ctx) {
 		free(sim);
 		return NULL;
 	}
-	wire_prod(&sim->ctx->q[0].fill, &sim->fill, sim->fill.addrs);
-	wire_cons(&sim->ctx->q[0].rx, &sim->rx, sim->rx.descs);
-	wire_prod(&sim->ctx->q[0].tx, &sim->tx, sim->tx.descs);
-	wire_cons(&sim->ctx->q[0].comp, &sim->comp, sim->comp.addrs);
-	sim->ctx->q[0].fd = eventfd(0, EFD_CLOEXEC);	/* stands in for the xsk fd */
+	sim_wire(sim, ctx, 0);
 	engine_refill(sim->ctx);
 	return sim;
 }

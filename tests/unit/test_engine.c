@@ -1289,6 +1289,125 @@ TEST(private_view_admission)
 	sim_free(sim);
 }
 
+/* The library's messages, kept for the checks on their wording. */
+static char msgbuf[8192];
+
+static int capture_print(enum xsnap_print_level level, const char *fmt, va_list ap)
+{
+	size_t n = strlen(msgbuf);
+
+	(void)level;
+	if (n < sizeof(msgbuf) - 1)
+		vsnprintf(msgbuf + n, sizeof(msgbuf) - n, fmt, ap);
+	return 0;
+}
+
+/* Queue groups: two queues in two groups, each stocked only from its own
+ * part of the receive region.  A tenant pinned to a group never logs a
+ * frame of the other group's queue, even one the program tagged for it; an
+ * unpinned tenant logs both; freed chunks go back to their own group's
+ * stack (the audit checks each stack); quotas are admitted per group. */
+TEST(queue_groups_keep_frames_in_their_group)
+{
+	struct xsnap_ctx *ctx = ctx_new(1024, 2, RING, 8, POOL, 2);
+	XSNAP_OPTS(xsnap_tenant_opts, g1, .quota = 64, .queue_group = 1);
+	XSNAP_OPTS(xsnap_tenant_opts, g2, .quota = 64, .queue_group = 2);
+	XSNAP_OPTS(xsnap_tenant_opts, g3, .quota = 64, .queue_group = 3);
+	XSNAP_OPTS(xsnap_tenant_opts, any, .quota = 256);
+	XSNAP_OPTS(xsnap_tenant_opts, big, .quota = 128, .queue_group = 1);
+	xsnap_print_fn_t old = xsnap_set_print(capture_print);
+	struct xsnap_sock *a, *b, *c;
+	struct xsnap_frame *v[64];
+	struct sim q[2] = {};
+	uint32_t half, tags = 0;
+	int n;
+
+	REQUIRE(ctx);
+	half = ctx->umem.gframes;
+	CHECK_EQ(half, 512);
+	CHECK_EQ(ctx->q[0].group, 0);
+	CHECK_EQ(ctx->q[1].group, 1);
+	sim_wire(&q[0], ctx, 0);
+	sim_wire(&q[1], ctx, 1);
+	engine_refill(ctx);
+	/* each queue's fill ring holds chunks of its group only */
+	for (uint32_t qi = 0; qi < 2; qi++) {
+		CHECK_EQ(q[qi].fill.prod, RING);
+		for (uint32_t i = 0; i < q[qi].fill.prod; i++)
+			CHECK_EQ((q[qi].fill.addrs[i] >> FRAME_SHIFT) / half, qi);
+	}
+	CHECK_EQ(xsnap_tenant_add(ctx, "alpha", &g1), 0);
+	CHECK_EQ(xsnap_tenant_add(ctx, "beta", &g2), 1);
+	CHECK_EQ(xsnap_tenant_add(ctx, "gamma", &any), 2);
+	/* group 1: 64 (alpha) + 256 (gamma, unpinned) + 128 (its rings) + 128 */
+	msgbuf[0] = '\0';
+	CHECK_EQ(xsnap_tenant_add(ctx, "delta", &big), -ENOSPC);
+	CHECK(strstr(msgbuf, "does not fit in queue group 1") != NULL);
+	CHECK_EQ(xsnap_tenant_add(ctx, "delta", &g3), -EINVAL);
+	CHECK(strstr(msgbuf, "queue group 3") != NULL);
+	xsnap_set_print(old);
+	a = xsnap_socket(ctx, "alpha", NULL);
+	b = xsnap_socket(ctx, "beta", NULL);
+	c = xsnap_socket(ctx, "gamma", NULL);
+	REQUIRE(a && b && c);
+	/* every frame tagged for all three, as a program that did not mask */
+	for (uint32_t i = 0; i < 10; i++) {
+		CHECK_EQ(sim_rx(&q[0], 7, 0, i), 0);
+		CHECK_EQ(sim_rx(&q[1], 7, 0, 100 + i), 0);
+	}
+	n = xsnap_recv(a, v, 64, 0);
+	CHECK_EQ(n, 10);
+	for (int i = 0; i < n; i++) {
+		CHECK(tag_of(v[i]) < 100);
+		CHECK_EQ(xsnap_frame_queue(v[i]), 0);
+		CHECK(xsnap_frame_id(v[i]) < half);
+	}
+	xsnap_release(a, v, (unsigned int)n);
+	n = xsnap_recv(b, v, 64, 0);
+	CHECK_EQ(n, 10);
+	for (int i = 0; i < n; i++) {
+		CHECK(tag_of(v[i]) >= 100);
+		CHECK_EQ(xsnap_frame_queue(v[i]), 1);
+		CHECK(xsnap_frame_id(v[i]) >= half && xsnap_frame_id(v[i]) < 2 * half);
+	}
+	xsnap_release(b, v, (unsigned int)n);
+	n = xsnap_recv(c, v, 64, 0);
+	CHECK_EQ(n, 20);
+	for (int i = 0; i < n; i++)
+		tags |= tag_of(v[i]) < 100 ? 1 : 2;
+	CHECK_EQ(tags, 3);
+	xsnap_release(c, v, (unsigned int)n);
+	CHECK_EQ(xsnap_audit(ctx), 0);
+	xsnap_sock_close(a);
+	xsnap_sock_close(b);
+	xsnap_sock_close(c);
+	CHECK_EQ(xsnap_tenant_del(ctx, "alpha"), 0);
+	CHECK_EQ(xsnap_tenant_del(ctx, "beta"), 0);
+	CHECK_EQ(xsnap_tenant_del(ctx, "gamma"), 0);
+	/* every chunk back in its own group: free or in its queue's rings */
+	CHECK_EQ(xsnap_audit(ctx), 0);
+	CHECK_EQ(ctx->umem.nheld, 0);
+	CHECK_EQ(ctx->umem.gfree[0] + ctx->q[0].outstanding, half);
+	CHECK_EQ(ctx->umem.gfree[1] + ctx->q[1].outstanding, half);
+	/* a slot's pin goes with its tenant: an unpinned newcomer logs both */
+	CHECK_EQ(xsnap_tenant_add(ctx, "epsilon", &any), 0);
+	c = xsnap_socket(ctx, "epsilon", NULL);
+	REQUIRE(c);
+	CHECK_EQ(sim_rx(&q[0], 1, 0, 1), 0);
+	CHECK_EQ(sim_rx(&q[1], 1, 0, 101), 0);
+	n = xsnap_recv(c, v, 64, 0);
+	CHECK_EQ(n, 2);
+	xsnap_release(c, v, (unsigned int)n);
+	xsnap_sock_close(c);
+	{
+		int fd0 = ctx->q[0].fd, fd1 = ctx->q[1].fd;
+
+		xsnap_close(ctx);
+		close(fd0);
+		close(fd1);
+	}
+}
+
 /* The audit finds what conservation cannot: a reference nothing holds (a
  * lost put), a holder without its reference, a free chunk still referenced;
  * transmits in flight are references without a visible holder and pass. */
@@ -1420,18 +1539,6 @@ TEST(inline_paced_sleep)
 
 /* --- fault matrix rows B and C (tests/matrix.txt) --------------------------- */
 
-/* The library's messages, kept for the checks on their wording. */
-static char msgbuf[8192];
-
-static int capture_print(enum xsnap_print_level level, const char *fmt, va_list ap)
-{
-	size_t n = strlen(msgbuf);
-
-	(void)level;
-	if (n < sizeof(msgbuf) - 1)
-		vsnprintf(msgbuf + n, sizeof(msgbuf) - n, fmt, ap);
-	return 0;
-}
 
 /* A victim tenant's stream: every frame in order, tags and sequence numbers
  * contiguous, bytes intact.  Returns the frames received (and released). */
@@ -1718,6 +1825,8 @@ TEST(b6_open_refuses_bad_sizes_naming_the_field)
 		{ { .pool_frames = 65537 }, "bad option pool_frames 65537" },
 		{ { .mode = 7 }, "bad option mode 7" },
 		{ { .zerocopy = 3 }, "bad option zerocopy 3" },
+		{ { .queue_groups = 2 }, "bad option queue_groups 2: must be a divisor of nqueues" },
+		{ { .nqueues = 4, .queue_groups = 3 }, "bad option queue_groups 3" },
 	};
 	xsnap_print_fn_t old = xsnap_set_print(capture_print);
 
@@ -1745,7 +1854,7 @@ TEST(b6_open_refuses_bad_sizes_naming_the_field)
 	xsnap_set_print(old);
 
 	/* the UMEM's ranges are page-aligned (XDP_UMEM_REG wants it) */
-	struct xsnap_ctx *ctx = ctx_new(256, 1, 64, 2, 4);
+	struct xsnap_ctx *ctx = ctx_new(256, 1, 64, 2, 4, 1);
 
 	REQUIRE(ctx);
 	CHECK_EQ((uintptr_t)ctx->umem.rw & 4095, 0);

@@ -47,7 +47,7 @@ struct config {
 	int npos;
 	const char *queues, *view;
 	const char *mode, *zerocopy, *action, *timestamps;
-	uint64_t frames, ring, quota, pool, prio, watch;
+	uint64_t frames, ring, quota, pool, prio, watch, groups, qgroup;
 	int64_t uid, gid;
 	const char *write, *iface;	/* dump, snapshot */
 	uint64_t count, last_ms;
@@ -111,6 +111,9 @@ static const struct opt attach_opts[] = {
 	{ "timestamps", 't', OPT_ENUM, "engine|xdp",
 	  "who stamps received frames: the engine, per batch (default), or the XDP program, "
 	  "per frame (exact, a clock read per frame)", O(timestamps), 0, 0, stamps },
+	{ "queue-groups", 'G', OPT_U64, "N",
+	  "split the queues into N groups of equal size, each with receive memory of its own "
+	  "(default 1)", O(groups), 1, XSNAP_MAX_QUEUES, NULL },
 	OPT_END,
 };
 static const struct opt json_opts[] = { OPT_JSON, OPT_END };
@@ -129,6 +132,9 @@ static const struct opt tenant_add_opts[] = {
 	  "what its consumers read: a private copy of its frames (default), the shared "
 	  "receive region (zero-copy, every frame of the queues), or a group's private view",
 	  O(view), 0, 0, NULL },
+	{ "queue-group", 'G', OPT_U64, "N",
+	  "receive only frames of the queues of group N (1..attach --queue-groups; default: "
+	  "every queue)", O(qgroup), 1, XSNAP_MAX_QUEUES, NULL },
 	OPT_END,
 };
 static const struct opt rule_add_opts[] = {
@@ -428,6 +434,7 @@ static int run_attach(int fd, const struct config *cfg)
 	for (i = 0; strcmp(stamps[i], cfg->timestamps); i++)
 		;
 	xp_put_u32(&req, (uint32_t)i);
+	xp_put_u32(&req, (uint32_t)cfg->groups);
 	snprintf(what, sizeof(what), "attach %s", cfg->pos[0]);
 	return simple(fd, &req, what);
 bad:
@@ -449,16 +456,16 @@ static int run_detach(int fd, const struct config *cfg)
 
 /* The XP_STATUS reply, decoded. */
 struct st_queue {
-	uint32_t id, zc;
+	uint32_t id, zc, group;
 };
 struct st_if {
 	char name[IF_NAMESIZE + 1], pin[256];
-	uint32_t ifindex, flags, mode, frames, socks, nq;
+	uint32_t ifindex, flags, mode, frames, socks, ngroups, nq;
 	struct st_queue q[XSNAP_MAX_QUEUES];
 };
 struct st_tenant {
 	char name[32], view[32];
-	uint32_t quota, pool, socks;
+	uint32_t quota, pool, socks, qgroup;
 	int64_t uid, gid;
 };
 struct st_rule {
@@ -494,12 +501,14 @@ static int get_status(int fd, const char *iface, struct status *st)
 		f->frames = xp_get_u32(&rep);
 		f->socks = xp_get_u32(&rep);
 		xp_get_str(&rep, f->pin, sizeof(f->pin), true);
+		f->ngroups = xp_get_u32(&rep);
 		f->nq = xp_get_u32(&rep);
 		if (f->nq > XSNAP_MAX_QUEUES)
 			goto bad;
 		for (uint32_t q = 0; q < f->nq; q++) {
 			f->q[q].id = xp_get_u32(&rep);
 			f->q[q].zc = xp_get_u32(&rep);
+			f->q[q].group = xp_get_u32(&rep);
 		}
 	}
 	st->nt = xp_get_u32(&rep);
@@ -515,6 +524,7 @@ static int get_status(int fd, const char *iface, struct status *st)
 		t->gid = xp_get_i64(&rep);
 		t->socks = xp_get_u32(&rep);
 		xp_get_str(&rep, t->view, sizeof(t->view), false);
+		t->qgroup = xp_get_u32(&rep);
 	}
 	st->nr = xp_get_u32(&rep);
 	if (st->nr > 65536)
@@ -564,6 +574,8 @@ static void json_tenants(const struct status *st)
 		print_id(stdout, t->gid, true);
 		printf(", \"sockets\": %u, \"view\": ", t->socks);
 		json_str(stdout, t->view);
+		printf(", \"queue_group\": ");
+		print_id(stdout, t->qgroup ? (int64_t)t->qgroup : -1, true);
 		printf("}");
 	}
 	printf("]");
@@ -594,7 +606,10 @@ static void text_tenants(const struct status *st)
 		print_id(stdout, t->uid, false);
 		printf("  gid ");
 		print_id(stdout, t->gid, false);
-		printf("  sockets %u  view %s\n", t->socks, t->view);
+		printf("  sockets %u  view %s", t->socks, t->view);
+		if (t->qgroup)
+			printf("  queue group %u", t->qgroup);
+		printf("\n");
 	}
 }
 
@@ -607,16 +622,24 @@ static const char *view_kind(const char *v)
 	       !strcmp(v, XSNAP_VIEW_PRIVATE) ? "private" : "group";
 }
 
-/* True if tenant @i is the first reader of its view in @st (a private view
- * has one reader; shared and group views are listed at their first). */
+/* Do tenants @a and @b read the same view?  A private view has one reader;
+ * the shared view is split by queue group (a tenant pinned to a group reads
+ * only that group's part of the receive region). */
+static bool same_view(const struct st_tenant *a, const struct st_tenant *b)
+{
+	if (a == b)
+		return true;
+	if (strcmp(a->view, b->view) || !strcmp(a->view, XSNAP_VIEW_PRIVATE))
+		return false;
+	return strcmp(a->view, XSNAP_VIEW_SHARED) || a->qgroup == b->qgroup;
+}
+
+/* True if tenant @i is the first reader of its view in @st (shared and group
+ * views are listed at their first). */
 static bool view_first(const struct status *st, uint32_t i)
 {
-	const char *v = st->t[i].view;
-
-	if (!strcmp(v, XSNAP_VIEW_PRIVATE))
-		return true;
 	for (uint32_t j = 0; j < i; j++)
-		if (!strcmp(st->t[j].view, v))
+		if (same_view(&st->t[j], &st->t[i]))
 			return false;
 	return true;
 }
@@ -636,13 +659,18 @@ static void json_views(const struct status *st)
 		json_str(stdout, own ? t->name : t->view);
 		printf(", \"kind\": \"%s\", \"readers\": [", view_kind(t->view));
 		for (uint32_t j = i, n = 0; j < st->nt; j++) {
-			if (own ? j != i : strcmp(st->t[j].view, t->view))
+			if (!same_view(&st->t[j], t))
 				continue;
 			printf("%s", n++ ? ", " : "");
 			json_str(stdout, st->t[j].name);
 		}
-		printf("], \"reads\": \"%s\"}", !strcmp(t->view, XSNAP_VIEW_SHARED) ?
-			"every frame received on the attached queues (zero-copy)" :
+		printf("], \"queue_group\": ");
+		print_id(stdout, t->qgroup && !strcmp(t->view, XSNAP_VIEW_SHARED) ? (int64_t)t->qgroup : -1,
+			 true);
+		printf(", \"reads\": \"%s\"}", !strcmp(t->view, XSNAP_VIEW_SHARED) ?
+			(t->qgroup ? "every frame received on the queues of its queue group "
+				     "(zero-copy)" :
+				     "every frame received on the attached queues (zero-copy)") :
 			"copies of its readers' frames only");
 		first = false;
 	}
@@ -658,7 +686,11 @@ static void text_views(const struct status *st)
 
 		if (!view_first(st, i))
 			continue;
-		if (!strcmp(t->view, XSNAP_VIEW_SHARED))
+		if (!strcmp(t->view, XSNAP_VIEW_SHARED) && t->qgroup)
+			printf("  shared, queue group %u (its part of the receive region, zero-copy): "
+			       "every frame received on the group's queues, whoever it is for, can "
+			       "be read by:", t->qgroup);
+		else if (!strcmp(t->view, XSNAP_VIEW_SHARED))
 			printf("  shared (the receive region, zero-copy): every frame received on the "
 			       "attached queues, whoever it is for, can be read by:");
 		else if (own)
@@ -666,7 +698,7 @@ static void text_views(const struct status *st)
 		else
 			printf("  group %s: copies of its tenants' frames only, read by:", t->view);
 		for (uint32_t j = i; j < st->nt; j++)
-			if (own ? j == i : !strcmp(st->t[j].view, t->view))
+			if (same_view(&st->t[j], t))
 				printf(" %s", st->t[j].name);
 		printf("\n");
 	}
@@ -706,10 +738,11 @@ static int run_status(int fd, const struct config *cfg)
 			       f->flags & XP_IF_ZEROCOPY ? "true" : "false", f->frames,
 			       f->flags & XP_IF_XDP_STAMP ? "xdp" : "engine", "none", f->socks);
 			json_str(stdout, f->pin);
-			printf(", \"queues\": [");
+			printf(", \"queue_groups\": %u, \"queues\": [", f->ngroups);
 			for (uint32_t q = 0; q < f->nq; q++)
-				printf("%s{\"id\": %u, \"zerocopy\": %s}", q ? ", " : "",
-				       f->q[q].id, f->q[q].zc ? "true" : "false");
+				printf("%s{\"id\": %u, \"zerocopy\": %s, \"group\": %u}",
+				       q ? ", " : "", f->q[q].id, f->q[q].zc ? "true" : "false",
+				       f->q[q].group);
 			printf("]}");
 		}
 		printf("], \"tenants\": ");
@@ -739,6 +772,15 @@ static int run_status(int fd, const struct config *cfg)
 			printf("  queues with AF_XDP sockets:");
 			for (uint32_t q = 0; q < f->nq; q++)
 				printf(" %u (%s)", f->q[q].id, f->q[q].zc ? "zero-copy" : "copy");
+			if (f->ngroups > 1) {
+				printf("\n  queue groups (receive memory of their own):");
+				for (uint32_t q = 0; q < f->nq; q++)
+					if (!q || f->q[q].group != f->q[q - 1].group)
+						printf("%s %u: queue %u", q ? "," : "", f->q[q].group,
+						       f->q[q].id);
+					else if (q + 1 == f->nq || f->q[q + 1].group != f->q[q].group)
+						printf("-%u", f->q[q].id);
+			}
 			printf("\n  client sockets: %u\n  pins: %s\n", f->socks,
 			       *f->pin ? f->pin : "none");
 		}
@@ -767,6 +809,7 @@ static int run_tenant_add(int fd, const struct config *cfg)
 	xp_put_i64(&req, cfg->uid);
 	xp_put_i64(&req, cfg->gid);
 	xp_put_str(&req, cfg->view ? cfg->view : "");
+	xp_put_u32(&req, (uint32_t)cfg->qgroup);
 	snprintf(what, sizeof(what), "tenant add %s", cfg->pos[0]);
 	return simple(fd, &req, what);
 }

@@ -346,10 +346,12 @@ int op_status(struct daemon *d, struct conn *c, struct xp_msg *in)
 		xp_put_u32(&m, ctx ? ctx->umem.nframes : 0);
 		xp_put_u32(&m, if_socks[i]);
 		xp_put_str(&m, ctx ? ctx->steer.pin_dir : "");
+		xp_put_u32(&m, ctx ? ctx->umem.ngroups : 0);
 		xp_put_u32(&m, ctx ? ctx->nq : 0);
 		for (uint32_t q = 0; ctx && q < ctx->nq; q++) {
 			xp_put_u32(&m, ctx->q[q].id);
 			xp_put_u32(&m, ctx->q[q].zerocopy);
+			xp_put_u32(&m, ctx->q[q].group + 1);
 		}
 	}
 	xp_put_u32(&m, (uint32_t)__builtin_popcount(want));
@@ -365,6 +367,7 @@ int op_status(struct daemon *d, struct conn *c, struct xp_msg *in)
 		xp_put_i64(&m, t->gid);
 		xp_put_u32(&m, t_socks[i]);
 		xp_put_str(&m, t->view);
+		xp_put_u32(&m, t->qgroup);
 	}
 	n = 0;
 	for (int i = 0; i < MAX_DRULES; i++)

@@ -288,7 +288,8 @@ static int iface_replay(struct daemon *d, struct iface *f)
 
 	for (int i = 0; i < XSNAP_MAX_TENANTS; i++) {
 		struct dtenant *t = &d->tenants[i];
-		XSNAP_OPTS(xsnap_tenant_opts, to, .quota = t->quota, .view = t->view);
+		XSNAP_OPTS(xsnap_tenant_opts, to, .quota = t->quota, .view = t->view,
+			   .queue_group = t->qgroup);
 		int r;
 
 		if (!t->used)
@@ -351,7 +352,7 @@ static int op_hello(struct daemon *d, struct conn *c, struct xp_msg *in)
 static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
 {
 	char name[IF_NAMESIZE];
-	uint32_t first, nq, mode, zc, frames, ring, stamp, avail;
+	uint32_t first, nq, mode, zc, frames, ring, stamp, groups, avail;
 	struct iface *f = NULL;
 	struct xp_msg m;
 	int r;
@@ -364,6 +365,7 @@ static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
 	frames = xp_get_u32(in);
 	ring = xp_get_u32(in);
 	stamp = xp_get_u32(in);
+	groups = xp_get_u32(in);
 	if (xp_done(in) || mode > XSNAP_MODE_SKB || zc > XSNAP_ZC_OFF || stamp > XSNAP_STAMP_XDP)
 		return reply_err(d, c, XP_ATTACH, -EBADMSG, "malformed ATTACH");
 	if (iface_find(d, name, true))
@@ -384,7 +386,7 @@ static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
 	/* the engine runs in our loop (iface_engine), not on a thread */
 	XSNAP_OPTS(xsnap_opts, o, .queue = first, .nqueues = nq, .frames = frames, .mode = mode,
 		   .zerocopy = zc, .ring_size = ring, .engine = XSNAP_ENGINE_INLINE,
-		   .timestamps = stamp);
+		   .timestamps = stamp, .queue_groups = groups);
 	f->ctx = xsnap_open(name, &o);
 	if (!f->ctx) {
 		r = -errno;
@@ -413,9 +415,10 @@ static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
 		f->used = false;
 		return reply_err(d, c, XP_ATTACH, r, "%s", msg);
 	}
-	log_info("%s: attached queues %u..%u (bpf_link, %s, %s)", name, first, first + nq - 1,
-		 f->ctx->steer.mode == XSNAP_MODE_SKB ? "generic" : "native",
-		 f->ctx->q[0].zerocopy ? "zero-copy" : "copy");
+	log_info("%s: attached queues %u..%u (bpf_link, %s, %s, %u queue group%s)", name, first,
+		 first + nq - 1, f->ctx->steer.mode == XSNAP_MODE_SKB ? "generic" : "native",
+		 f->ctx->q[0].zerocopy ? "zero-copy" : "copy", f->ctx->umem.ngroups,
+		 f->ctx->umem.ngroups == 1 ? "" : "s");
 	iface_engine(d, f);
 	xp_begin(&m, d->out, sizeof(d->out), XP_ATTACH, 0);
 	return reply(c, &m, NULL, 0);
@@ -452,7 +455,8 @@ static int op_tenant_add(struct daemon *d, struct conn *c, struct xp_msg *in)
 	nt.uid = xp_get_i64(in);
 	nt.gid = xp_get_i64(in);
 	xp_get_str(in, nt.view, sizeof(nt.view), true);
-	if (xp_done(in) || nt.uid < -1 || nt.uid > UINT32_MAX - 1 || nt.gid < -1 ||
+	nt.qgroup = xp_get_u32(in);
+	if (xp_done(in) || nt.qgroup > XSNAP_MAX_QUEUES || nt.uid < -1 || nt.uid > UINT32_MAX - 1 || nt.gid < -1 ||
 	    nt.gid > UINT32_MAX - 1 || nt.pool > (1u << 16))
 		return reply_err(d, c, XP_TENANT_ADD, -EBADMSG, "malformed TENANT_ADD");
 	/* the safe default: a view of its own, which nothing else can read;
@@ -482,7 +486,8 @@ static int op_tenant_add(struct daemon *d, struct conn *c, struct xp_msg *in)
 		nt.quota = 1024;
 	for (int i = 0; i < MAX_IFACES && !r; i++) {
 		struct iface *f = &d->ifs[i];
-		XSNAP_OPTS(xsnap_tenant_opts, to, .quota = nt.quota, .view = nt.view);
+		XSNAP_OPTS(xsnap_tenant_opts, to, .quota = nt.quota, .view = nt.view,
+			   .queue_group = nt.qgroup);
 
 		if (!f->used || f->gone)
 			continue;
@@ -507,8 +512,10 @@ static int op_tenant_add(struct daemon *d, struct conn *c, struct xp_msg *in)
 				 "tenant add %s: quota %u must be a power of two", nt.name,
 				 nt.quota);
 	*slot = nt;
-	log_info("tenant %s: added (slot %d, quota %u, view %s, uid %lld, gid %lld)", nt.name,
-		 first_slot, nt.quota, nt.view, (long long)nt.uid, (long long)nt.gid);
+	log_info("tenant %s: added (slot %d, quota %u, view %s, queue group %u, uid %lld, gid "
+		 "%lld)",
+		 nt.name, first_slot, nt.quota, nt.view, nt.qgroup, (long long)nt.uid,
+		 (long long)nt.gid);
 	xp_begin(&m, d->out, sizeof(d->out), XP_TENANT_ADD, 0);
 	xp_put_u32(&m, (uint32_t)first_slot);
 	return reply(c, &m, NULL, 0);
@@ -709,7 +716,7 @@ refuse:
 static int op_socket(struct daemon *d, struct conn *c, struct xp_msg *in)
 {
 	char tname[TENANT_NAME_MAX], ifname[IF_NAMESIZE];
-	uint32_t mode, group, idx;
+	uint32_t mode, group, idx, rfirst, rframes;
 	int fds[XP_SOCKET_NFDS] = { -1, -1, -1, -1 };
 	struct xsnap_sock *s;
 	struct dtenant *dt;
@@ -739,6 +746,14 @@ static int op_socket(struct daemon *d, struct conn *c, struct xp_msg *in)
 		return reply_err(d, c, XP_SOCKET, -ENODEV, "%s: no attached interface%s",
 				 *ifname ? ifname : "xsnapd",
 				 *ifname ? "" : " (xsnapctl attach IFACE)");
+	/* a shared-view tenant reads the receive region; split into queue
+	 * groups, a tenant sees only its group's part, so it must have one */
+	if (!strcmp(dt->view, XSNAP_VIEW_SHARED) && !dt->qgroup && f->ctx->umem.ngroups > 1)
+		return reply_err(d, c, XP_SOCKET, -EACCES,
+				 "tenant %s reads the shared view of %s, whose queues are split "
+				 "into %u groups: pin it to one (xsnapctl tenant add --queue-group) "
+				 "or give it a private view",
+				 tname, f->name, f->ctx->umem.ngroups);
 	if (sock_refused(d, c, &r))
 		return r;
 	for (idx = 0; idx < MAX_DSOCKS && d->socks[idx].s; idx++)
@@ -752,9 +767,21 @@ static int op_socket(struct daemon *d, struct conn *c, struct xp_msg *in)
 		r = -errno;
 		return reply_err(d, c, XP_SOCKET, r, "%s", why(r));
 	}
-	/* the tenant's view: its private region, or the receive region for a
-	 * tenant the operator put on the shared view; never both */
-	fds[XP_FD_RX] = fd_reopen_ro(s->t->view ? s->t->view->fd : f->ctx->umem.rx_fd);
+	/* the tenant's view: its private region, or for a tenant the operator
+	 * put on the shared view the receive region, only its queue group's
+	 * part of it when the queues are split; never both */
+	if (s->t->view) {
+		rfirst = 0;
+		rframes = s->t->view->nframes;
+		fds[XP_FD_RX] = fd_reopen_ro(s->t->view->fd);
+	} else {
+		const struct umem *u = &f->ctx->umem;
+		uint32_t g = s->t->qgroup ? s->t->qgroup - 1 : 0;
+
+		rfirst = g * u->gframes;
+		rframes = u->gframes;
+		fds[XP_FD_RX] = fd_reopen_ro(u->rx_fd[g]);
+	}
 	fds[XP_FD_LOG] = fd_reopen_ro(s->t->shm_fd);
 	fds[XP_FD_CTL] = s->ctl_fd;
 	fds[XP_FD_EVENT] = s->efd;
@@ -772,6 +799,8 @@ static int op_socket(struct daemon *d, struct conn *c, struct xp_msg *in)
 	xp_put_u32(&m, f->ctx->umem.nframes);
 	xp_put_u32(&m, f->ctx->umem.pool_frames);
 	xp_put_u32(&m, f->ctx->umem.npools);
+	xp_put_u32(&m, rfirst);
+	xp_put_u32(&m, rframes);
 	xp_put_u64(&m, s->cursor);
 	xp_put_u64(&m, s->t->shm_len);
 	xp_put_str(&m, f->name);

@@ -62,6 +62,7 @@ struct dtenant {
 	uint32_t quota, pool;
 	int64_t uid, gid;	/* -1: not set */
 	char view[TENANT_NAME_MAX];	/* "private" (default), "shared" or a group */
+	uint32_t qgroup;	/* queue group it is pinned to (1-based), 0: none */
 	uint64_t delivered_closed;	/* "delivered" of its sockets that closed (info.c) */
 };
 

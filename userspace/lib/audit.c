@@ -62,8 +62,18 @@ static void tenant_holders(struct xsnap_ctx *ctx, struct tally *ta, struct tenan
 {
 	uint32_t cap = ctx->umem.pool_frames + 1;
 
-	for (uint64_t seq = t->tail; seq < t->head; seq++)
-		hold(ctx, ta, t->view, vexp, t->log[seq & (t->quota - 1)].addr);
+	for (uint64_t seq = t->tail; seq < t->head; seq++) {
+		uint64_t addr = t->log[seq & (t->quota - 1)].addr;
+		uint64_t chunk = addr >> FRAME_SHIFT;
+
+		hold(ctx, ta, t->view, vexp, addr);
+		/* a tenant pinned to a queue group logs its group's chunks only
+		 * (on the shared view its consumers can map nothing else) */
+		if (!t->view && t->qgroup && chunk < ctx->umem.nframes &&
+		    umem_group(&ctx->umem, (uint32_t)chunk) != t->qgroup - 1)
+			problem(ta, "a tenant of queue group %llu logged chunk %llu of group %llu",
+				t->qgroup, chunk, umem_group(&ctx->umem, (uint32_t)chunk) + 1);
+	}
 	for (uint32_t i = 0; i < t->nold; i++)
 		hold(ctx, ta, t->view, vexp, t->old[(t->old_head + cap - 1 - i) % cap].addr);
 	for (unsigned int i = 0; i < t->nsocks; i++) {
@@ -134,8 +144,22 @@ int ctx_audit(struct xsnap_ctx *ctx, char *why, size_t len)
 	}
 	for (uint32_t qi = 0; qi < ctx->nq; qi++)
 		in_flight += ctx->q[qi].tx_prod - ctx->q[qi].tx_cons;
-	for (uint32_t i = 0; i < u->nfree; i++)
-		isfree[u->free[i]] = 1;
+	for (uint32_t g = 0, n = 0; g < u->ngroups; g++) {
+		for (uint32_t i = 0; i < u->gfree[g]; i++) {
+			uint32_t c = u->free[g * u->gframes + i];
+
+			/* a group's stack holds only the group's chunks */
+			if (c >= u->nframes || umem_group(u, c) != g)
+				problem(&ta, "chunk %llu on the free stack of queue group %llu%.0llu",
+					c, g + 1, 0);
+			else
+				isfree[c] = 1;
+		}
+		n += u->gfree[g];
+		if (g == u->ngroups - 1 && n != u->nfree)
+			problem(&ta, "free stacks hold %llu chunks, nfree says %llu%.0llu", n,
+				u->nfree, 0);
+	}
 	for (uint32_t p = 0; p < u->npools; p++)
 		for (uint32_t i = 0; i < u->npool_free[p]; i++)
 			isfree[u->pool_free[p * u->pool_frames + i]] = 1;

@@ -189,7 +189,8 @@ struct xsnap_sock *client_socket(struct xsnap_ctx *ctx, const char *tenant,
 				 const struct xsnap_sock_opts *opts)
 {
 	struct client *cl = ctx->cl;
-	uint32_t slot, quota, nframes, pool_frames, npools, mode, idx = CLIENT_MAX_SOCKS;
+	uint32_t slot, quota, nframes, pool_frames, npools, rfirst, rframes, mode;
+	uint32_t idx = CLIENT_MAX_SOCKS;
 	char iface[IF_NAMESIZE];
 	uint64_t cursor, log_len;
 	struct xsnap_sock *s = NULL;
@@ -239,23 +240,34 @@ struct xsnap_sock *client_socket(struct xsnap_ctx *ctx, const char *tenant,
 	nframes = xp_get_u32(&rep);
 	pool_frames = xp_get_u32(&rep);
 	npools = xp_get_u32(&rep);
+	rfirst = xp_get_u32(&rep);
+	rframes = xp_get_u32(&rep);
 	cursor = xp_get_u64(&rep);
 	log_len = xp_get_u64(&rep);
 	xp_get_str(&rep, iface, sizeof(iface), false);
 	if (xp_done(&rep) || nfds != XP_SOCKET_NFDS || !quota || (quota & (quota - 1)) ||
 	    quota > (1u << 20) || npools > XSNAP_MAX_TENANTS || slot >= npools || !nframes ||
-	    nframes > (1u << 20) || pool_frames > (1u << 16) ||
+	    nframes > (1u << 20) || pool_frames > (1u << 16) || !rframes ||
+	    rfirst > nframes || rframes > nframes - rfirst ||
 	    log_len != LOG_SHM_HDR + (uint64_t)quota * sizeof(struct log_ent)) {
 		pr_warn("socket: malformed reply from xsnapd\n");
 		err = -EPROTO;
 		goto fail;
 	}
-	/* the tenant's view, read-only: the receive region (shared view) or
-	 * its private region; each socket maps its own */
+	/* the tenant's view, read-only: its private region, or the part of
+	 * the receive region its queue group owns (all of it without
+	 * groups), where the daemon's addresses put it in a range of nframes
+	 * chunks; each socket maps its own */
 	s->ro_len = (size_t)nframes * FRAME_SIZE;
-	s->ro = mmap(NULL, s->ro_len, PROT_READ, MAP_SHARED, fds[XP_FD_RX], 0);
+	s->ro = mmap(NULL, s->ro_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+		     0);
 	if (s->ro == MAP_FAILED) {
 		s->ro = NULL;
+		err = -errno;
+		goto fail;
+	}
+	if (mmap((uint8_t *)s->ro + (size_t)rfirst * FRAME_SIZE, (size_t)rframes * FRAME_SIZE,
+		 PROT_READ, MAP_SHARED | MAP_FIXED, fds[XP_FD_RX], 0) == MAP_FAILED) {
 		err = -errno;
 		goto fail;
 	}
@@ -389,6 +401,7 @@ int client_tenant_add(struct xsnap_ctx *ctx, const char *name,
 	xp_put_i64(&req, -1);
 	xp_put_i64(&req, -1);
 	xp_put_str(&req, OPTS_GET(opts, view, ""));
+	xp_put_u32(&req, OPTS_GET(opts, queue_group, 0));
 	r = simple(ctx, &req, "tenant add", &slot);
 	return r ? r : (int)slot;
 }

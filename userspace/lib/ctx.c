@@ -48,9 +48,10 @@ static uint32_t default_ring(uint32_t nq)
 	return r;
 }
 
-static uint32_t default_frames(uint32_t nq, uint32_t ring)
+static uint32_t default_frames(uint32_t nq, uint32_t ring, uint32_t groups)
 {
-	uint64_t f = (uint64_t)nq * 2 * ring + DEFAULT_FRAMES / 2;
+	/* each queue group gets its rings plus DEFAULT_FRAMES / 2 */
+	uint64_t f = (uint64_t)nq * 2 * ring + (uint64_t)groups * DEFAULT_FRAMES / 2;
 
 	if (f < DEFAULT_FRAMES)
 		f = DEFAULT_FRAMES;
@@ -170,7 +171,7 @@ void ctx_free(struct xsnap_ctx *ctx)
  * xsnap_open() builds on it; the unit tests wire simulated rings to it.
  */
 struct xsnap_ctx *ctx_new(uint32_t frames, uint32_t nq, uint32_t ring, uint32_t tenants,
-			  uint32_t pool)
+			  uint32_t pool, uint32_t groups)
 {
 	struct xsnap_ctx *ctx = calloc(1, sizeof(*ctx));
 	int err;
@@ -188,8 +189,10 @@ struct xsnap_ctx *ctx_new(uint32_t frames, uint32_t nq, uint32_t ring, uint32_t 
 	ctx->engine_mode = XSNAP_ENGINE_INLINE;	/* xsnap_open() starts a thread */
 	pthread_mutex_init(&ctx->lock, NULL);
 	pthread_mutex_init(&ctx->engine_lock, NULL);
-	err = umem_create(&ctx->umem, frames, tenants, pool);
+	err = groups && !(nq % groups) ? umem_create(&ctx->umem, frames, groups, tenants, pool) :
+					 -EINVAL;
 	for (uint32_t i = 0; !err && i < nq; i++) {
+		ctx->q[i].group = i / (nq / groups);
 		ctx->q[i].tx_owner = calloc(tx_owner_cap(ctx), 1);
 		if (!ctx->q[i].tx_owner)
 			err = -ENOMEM;
@@ -211,7 +214,7 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 {
 	struct xsk_umem_config ucfg = {};
 	struct xsnap_ctx *ctx;
-	uint32_t first, nq, frames, ring, tenants, pool, mode, zc, avail, engine;
+	uint32_t first, nq, frames, ring, tenants, pool, mode, zc, avail, engine, groups;
 	const char *pin_root;
 	int ifindex, err;
 
@@ -223,7 +226,8 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 	first = OPTS_GET(opts, queue, 0);
 	nq = OPTS_GET(opts, nqueues, 1);
 	ring = OPTS_GET(opts, ring_size, default_ring(nq));
-	frames = OPTS_GET(opts, frames, default_frames(nq, ring));
+	groups = OPTS_GET(opts, queue_groups, 1);
+	frames = OPTS_GET(opts, frames, default_frames(nq, ring, groups));
 	tenants = OPTS_GET(opts, max_tenants, DEFAULT_TENANTS);
 	pool = OPTS_GET(opts, pool_frames, DEFAULT_POOL);
 	mode = OPTS_GET(opts, mode, XSNAP_MODE_AUTO);
@@ -252,7 +256,7 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 	/* sizes first: a bad option is refused before anything is looked up */
 	struct umem_config uc = { .frames = frames, .ring_size = ring, .nqueues = nq,
 				  .max_tenants = tenants, .pool_frames = pool, .mode = mode,
-				  .zerocopy = zc };
+				  .zerocopy = zc, .groups = groups };
 
 	if (umem_check_config(ifname, &uc)) {
 		errno = EINVAL;
@@ -281,8 +285,9 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 		return NULL;
 	}
 
-	/* 1. memory */
-	ctx = ctx_new(frames, nq, ring, tenants, pool);
+	/* 1. memory (each queue group's part of the region equally large) */
+	frames -= frames % groups;
+	ctx = ctx_new(frames, nq, ring, tenants, pool, groups);
 	if (!ctx) {
 		pr_warn("%s: UMEM of %u frames: %s\n", ifname, frames, strerror(errno));
 		return NULL;
@@ -294,7 +299,7 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 	/* 2. program and maps (refuses if another program is attached) */
 	ctx->xdp_stamp = OPTS_GET(opts, timestamps, XSNAP_STAMP_ENGINE) == XSNAP_STAMP_XDP;
 	err = steer_open(&ctx->steer, ifname, ifindex, pin_root,
-			 ctx->xdp_stamp ? STEER_XDP_STAMP : 0);
+			 (ctx->xdp_stamp ? STEER_XDP_STAMP : 0) | (groups > 1 ? STEER_QGROUPS : 0));
 	if (err)
 		goto fail;
 	/* 3. UMEM registration; queue 0's fill/completion rings come with it */
@@ -343,9 +348,16 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 			goto fail;
 		}
 	}
-	pr_info("%s: queues %u..%u open, %s mode, %s\n", ifname, first, first + nq - 1,
-		ctx->steer.mode == XSNAP_MODE_SKB ? "generic" : "native",
-		ctx->q[0].zerocopy ? "zero-copy" : "copy");
+	{
+		char gtext[96] = "";
+
+		if (groups > 1)
+			snprintf(gtext, sizeof(gtext), ", %u queue groups of %u queue%s, %u frames each",
+				 groups, nq / groups, nq / groups == 1 ? "" : "s", ctx->umem.gframes);
+		pr_info("%s: queues %u..%u open, %s mode, %s%s\n", ifname, first, first + nq - 1,
+			ctx->steer.mode == XSNAP_MODE_SKB ? "generic" : "native",
+			ctx->q[0].zerocopy ? "zero-copy" : "copy", gtext);
+	}
 	/* 8. receive VLAN offload: said now, enforced at every vlan rule */
 	{
 		bool veth;

@@ -152,17 +152,20 @@ void engine_refill(struct xsnap_ctx *ctx)
 
 	for (uint32_t qi = 0; qi < ctx->nq && u->nfree; qi++) {
 		struct queue *q = &ctx->q[qi];
-		uint32_t want = xsk_prod_nb_free(&q->fill, u->nfree);
+		/* a queue is stocked from its group's stack only */
+		uint32_t *stack = u->free + q->group * u->gframes, *depth = &u->gfree[q->group];
+		uint32_t want = xsk_prod_nb_free(&q->fill, *depth);
 		uint32_t idx, n;
 
-		if (want > u->nfree)
-			want = u->nfree;
+		if (want > *depth)
+			want = *depth;
 		if (!want)
 			continue;
 		n = xsk_ring_prod__reserve(&q->fill, want, &idx);
 		for (uint32_t i = 0; i < n; i++)
 			*xsk_ring_prod__fill_addr(&q->fill, idx + i) =
-				(uint64_t)u->free[--u->nfree] << FRAME_SHIFT;
+				(uint64_t)stack[--*depth] << FRAME_SHIFT;
+		u->nfree -= n;
 		/* submit has the release barrier: the kernel sees the addresses
 		 * before the new producer index */
 		xsk_ring_prod__submit(&q->fill, n);
@@ -336,8 +339,10 @@ static unsigned int rx_queue(struct xsnap_ctx *ctx, struct queue *q, uint32_t *t
 		if ((addr & (FRAME_SIZE - 1)) >= sizeof(*m) && chunk < u->nframes &&
 		    (addr & (FRAME_SIZE - 1)) + d->len <= FRAME_SIZE) {
 			m = (const struct xsnap_meta *)(u->ro + addr - sizeof(*m));
+			/* never a tenant pinned to another queue group: its
+			 * consumers may not be able to read this chunk */
 			if (m->magic == XSNAP_META_MAGIC)
-				mask = m->tenant_mask & ctx->tenant_mask;
+				mask = m->tenant_mask & ctx->tenant_mask & ~q->excl;
 		}
 		if (mask) {
 			rf.rx_ns = m->rx_ns;

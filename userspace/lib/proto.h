@@ -33,8 +33,10 @@
 /* 2: ATTACH has the ring size, log pages have a wake word; 3: SOCKET hands
  * over no pool, a log can be revoked, log entries carry 64-bit commit stamps,
  * STATS the recvfrom fragment and checksum counters; 4: TENANT_ADD and
- * STATUS carry the view */
-#define XP_VERSION	5
+ * STATUS carry the view; 5: ATTACH has the timestamp mode; 6: queue groups
+ * (ATTACH's u32 queue_groups, TENANT_ADD's u32 queue_group, the SOCKET
+ * reply's region_first and region_frames, STATUS's groups) */
+#define XP_VERSION	6
 #define XP_MAX_MSG	65536	/* bytes, header included */
 #define XP_MAX_FDS	8
 #define XP_STR_MAX	1024
@@ -42,11 +44,13 @@
 enum xp_op {
 	XP_HELLO = 1,		/* u32 version -> u32 version, u32 uid, u8 admin */
 	XP_ATTACH,		/* str iface, u32 first, u32 nqueues, u32 mode, u32 zc, u32 frames,
-			 * u32 ring, u32 timestamps (enum xsnap_stamp_mode) */
+			 * u32 ring, u32 timestamps (enum xsnap_stamp_mode),
+			 * u32 queue_groups (0: one) */
 	XP_DETACH,		/* str iface */
 	XP_STATUS,		/* str iface ("" all) -> see xsnapctl */
 	XP_TENANT_ADD,		/* str name, u32 quota, u32 pool, i64 uid, i64 gid, str view
-				 * ("" the daemon's default: private) -> u32 slot */
+				 * ("" the daemon's default: private), u32 queue_group
+				 * (0: none) -> u32 slot */
 	XP_TENANT_DEL,		/* str name */
 	XP_RULE_ADD,		/* str tenant, str match, u32 prio, u32 action -> u32 id */
 	XP_RULE_DEL,		/* u32 id */
@@ -61,8 +65,12 @@ enum xp_op {
 
 /*
  * XP_SOCKET reply: u32 index, u32 gen (the handle), u32 slot, u32 quota,
- * u32 nframes, u32 pool_frames, u32 npools, u64 cursor, u64 log_len,
- * str iface; descriptors in order: receive region (read-only), the tenant's
+ * u32 nframes, u32 pool_frames, u32 npools, u32 region_first,
+ * u32 region_frames, u64 cursor, u64 log_len, str iface; descriptors in
+ * order: the tenant's view (read-only: its private region, or for the
+ * shared view the part of the receive region its queue group owns, which
+ * the client maps at chunk region_first of a range of nframes chunks; only
+ * that part, region_frames chunks, exists in the descriptor), the tenant's
  * log region (read-only), the socket's control page (read-write), the read
  * end of the socket's notify pipe.  The tenant's pool is not handed over:
  * copy-on-write and send are not offered to clients yet, and a pool belongs

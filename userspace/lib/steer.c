@@ -131,6 +131,7 @@ static const struct {
 	{ "rules", offsetof(struct steer, rules_fd) },
 	{ "counters", offsetof(struct steer, cnt_fd) },
 	{ "tenant_counters", offsetof(struct steer, tcnt_fd) },
+	{ "queue_exclusions", offsetof(struct steer, qexcl_fd) },
 };
 
 static int pin_maps(struct steer *s)
@@ -202,6 +203,7 @@ int steer_open(struct steer *s, const char *ifname, int ifindex, const char *pin
 	s->skel->rodata->xsnap_max_frame = MAX_FRAME_LEN;
 	s->skel->rodata->xsnap_xdp_stamp = !!(flags & STEER_XDP_STAMP);
 	s->skel->rodata->xsnap_emc_miss = !!(flags & STEER_EMC_MISS);
+	s->skel->rodata->xsnap_qgroups = !!(flags & STEER_QGROUPS);
 	err = xsnap_steer__load(s->skel);
 	if (err) {
 		pr_warn("%s: loading the XDP program failed: %s%s\n", ifname, strerror(-err),
@@ -214,6 +216,7 @@ int steer_open(struct steer *s, const char *ifname, int ifindex, const char *pin
 	s->rules_fd = bpf_map__fd(s->skel->maps.xsnap_rules);
 	s->cnt_fd = bpf_map__fd(s->skel->maps.xsnap_cnt);
 	s->tcnt_fd = bpf_map__fd(s->skel->maps.xsnap_tcnt);
+	s->qexcl_fd = bpf_map__fd(s->skel->maps.xsnap_qexcl);
 
 	s->cfg.abi_version = XSNAP_ABI_VERSION;
 	uint32_t zero = 0;
@@ -446,6 +449,13 @@ void steer_close(struct steer *s)
 	free(s->bank_keys[0]);
 	free(s->bank_keys[1]);
 	s->bank_keys[0] = s->bank_keys[1] = NULL;
+}
+
+int steer_set_qexcl(struct steer *s, uint32_t queue, uint32_t excl)
+{
+	if (!s->skel)	/* unit tests: no program */
+		return 0;
+	return bpf_map_update_elem(s->qexcl_fd, &queue, &excl, BPF_ANY) ? -errno : 0;
 }
 
 int steer_set_xsk(struct steer *s, uint32_t queue, int xsk_fd)

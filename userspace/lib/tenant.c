@@ -107,6 +107,8 @@ void tenant_free_locked(struct xsnap_ctx *ctx, struct tenant *t)
 		view_unref(ctx, t->view);
 	} else {
 		ctx->quota_sum -= t->quota;
+		if (t->qgroup)
+			ctx->pinned_sum[t->qgroup - 1] -= t->quota;
 	}
 	tenant_shm_free(t);
 	free(t->old);
@@ -188,9 +190,69 @@ bool tenant_name_ok(const char *name)
 	return true;
 }
 
+/*
+ * Does a shared-view tenant of @quota chunks pinned to queue group @qgroup
+ * (1-based; 0: every group) fit?  It holds chunks of its group only, or of
+ * any group when unpinned, so each group it may hold chunks of must keep
+ * room for its queues' rings, the tenants pinned to it and every unpinned
+ * tenant.  ctx->lock held.  Return: 0, or the first group that is short
+ * (1-based) with what it has in *@have.
+ */
+static uint32_t group_short(const struct xsnap_ctx *ctx, uint32_t qgroup, uint32_t quota,
+			    uint64_t *have)
+{
+	uint32_t ng = ctx->umem.ngroups, g0 = qgroup ? qgroup - 1 : 0;
+	uint32_t g1 = qgroup ? qgroup : ng;
+	uint64_t unpinned = ctx->quota_sum;
+
+	for (uint32_t g = 0; g < ng; g++)
+		unpinned -= ctx->pinned_sum[g];
+	for (uint32_t g = g0; g < g1; g++) {
+		uint64_t used = ctx->pinned_sum[g] + unpinned + ctx->reserve / ng;
+
+		if (used + quota > ctx->umem.gframes) {
+			*have = used;
+			return g + 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Give tenant slot @slot's pin (queue group @qgroup, 0: none) to every
+ * queue's exclusion mask and the program's (xsnap_qexcl), before the slot
+ * goes live: a tenant pinned to group G is never tagged (XDP) nor logged
+ * (engine) for a frame of another group's queue.  Bits of freed slots stay
+ * until the slot's next tenant sets them.  ctx->lock held.  0 or -errno.
+ */
+static int pins_apply(struct xsnap_ctx *ctx, uint32_t slot, uint32_t qgroup)
+{
+	uint32_t bit = 1u << slot;
+	int err;
+
+	if (ctx->umem.ngroups < 2)
+		return 0;
+	for (uint32_t qi = 0; qi < ctx->nq; qi++) {
+		struct queue *q = &ctx->q[qi];
+		uint32_t excl = q->excl & ~bit;
+
+		if (qgroup && qgroup - 1 != q->group)
+			excl |= bit;
+		err = steer_set_qexcl(&ctx->steer, q->id, excl);
+		if (err) {
+			pr_warn("queue %u: XDP queue-group map: %s\n", q->id, strerror(-err));
+			return err;
+		}
+		pthread_mutex_lock(&ctx->engine_lock);
+		q->excl = excl;
+		pthread_mutex_unlock(&ctx->engine_lock);
+	}
+	return 0;
+}
+
 int xsnap_tenant_add(struct xsnap_ctx *ctx, const char *name, const struct xsnap_tenant_opts *opts)
 {
-	uint32_t quota, slot;
+	uint32_t quota, slot, qgroup;
 	const char *vname;
 	struct view *v = NULL, *fresh = NULL;
 	struct tenant *t;
@@ -208,6 +270,12 @@ int xsnap_tenant_add(struct xsnap_ctx *ctx, const char *name, const struct xsnap
 	quota = OPTS_GET(opts, quota, DEFAULT_QUOTA);
 	if (!is_pow2(quota)) {
 		pr_warn("tenant add %s: quota %u must be a power of two\n", name, quota);
+		return err_ret(EINVAL);
+	}
+	qgroup = OPTS_GET(opts, queue_group, 0);
+	if (qgroup > ctx->umem.ngroups) {
+		pr_warn("tenant add %s: queue group %u: %s has %u (1..%u; 0: every queue)\n",
+			name, qgroup, ctx->ifname, ctx->umem.ngroups, ctx->umem.ngroups);
 		return err_ret(EINVAL);
 	}
 	vname = OPTS_GET(opts, view, NULL);
@@ -244,12 +312,25 @@ int xsnap_tenant_add(struct xsnap_ctx *ctx, const char *name, const struct xsnap
 			err = ENOSPC;
 			goto unlock;
 		}
-	} else if ((uint64_t)ctx->quota_sum + quota + ctx->reserve > ctx->umem.nframes) {
+	} else if (ctx->umem.ngroups == 1 &&
+		   (uint64_t)ctx->quota_sum + quota + ctx->reserve > ctx->umem.nframes) {
 		pr_warn("tenant add %s: quota %u does not fit: %u frames, %u reserved for the "
 			"rings, %u in other quotas\n",
 			name, quota, ctx->umem.nframes, ctx->reserve, ctx->quota_sum);
 		err = ENOSPC;
 		goto unlock;
+	} else if (ctx->umem.ngroups > 1) {
+		uint64_t have;
+		uint32_t g = group_short(ctx, qgroup, quota, &have);
+
+		if (g) {
+			pr_warn("tenant add %s: quota %u does not fit in queue group %u: %u "
+				"frames, %llu in its rings' reserve and the quotas of the "
+				"tenants that may use it\n",
+				name, quota, g, ctx->umem.gframes, (unsigned long long)have);
+			err = ENOSPC;
+			goto unlock;
+		}
 	}
 	for (slot = 0; slot < ctx->max_tenants; slot++)
 		if (!ctx->tenants[slot] && !slot_dead(ctx, slot))
@@ -290,6 +371,7 @@ int xsnap_tenant_add(struct xsnap_ctx *ctx, const char *name, const struct xsnap
 		v->quota_sum += quota;
 	}
 	t->view = v;
+	t->qgroup = qgroup;
 	snprintf(t->name, sizeof(t->name), "%s", name);
 	t->slot = slot;
 	t->head = t->tail = 1;
@@ -304,9 +386,24 @@ int xsnap_tenant_add(struct xsnap_ctx *ctx, const char *name, const struct xsnap
 			bpf_map_update_elem(ctx->steer.tcnt_fd, &slot, z, BPF_ANY);
 		free(z);
 	}
-	pthread_mutex_lock(&ctx->engine_lock);
-	if (fresh)
-		view_link(ctx, fresh);
+	err = -pins_apply(ctx, slot, qgroup);
+	if (!err) {
+		pthread_mutex_lock(&ctx->engine_lock);
+		if (fresh)
+			view_link(ctx, fresh);
+	} else if (fresh) {
+		view_destroy(fresh);
+	}
+	if (err) {
+		if (v && !fresh) {
+			v->ntenants--;
+			v->quota_sum -= quota;
+		}
+		tenant_shm_free(t);
+		free(t->old);
+		free(t);
+		goto unlock;
+	}
 	ctx->tenants[slot] = t;
 	ctx->tenant_mask |= 1u << slot;
 	if (v) {
@@ -331,8 +428,11 @@ int xsnap_tenant_add(struct xsnap_ctx *ctx, const char *name, const struct xsnap
 		free(t);
 		goto unlock;
 	}
-	if (!v)
+	if (!v) {
 		ctx->quota_sum += quota;
+		if (qgroup)
+			ctx->pinned_sum[qgroup - 1] += quota;
+	}
 	pthread_mutex_unlock(&ctx->lock);
 	return (int)slot;
 unlock:

@@ -4,6 +4,12 @@
  *
  *   [ receive region: nframes chunks ][ pool 0 ][ pool 1 ] ... [ pool npools-1 ]
  *
+ * The receive region is one memfd per queue group (xsnap_opts.queue_groups;
+ * one group unless asked): group g holds chunks g * gframes .. + gframes - 1,
+ * has a free stack of its own, and stocks only its own queues' fill rings, so
+ * a group's memfd only ever holds frames received on that group's queues and
+ * can be handed to a tenant pinned to the group without a copy.
+ *
  * The range is mapped twice.  The read-write mapping is what the kernel
  * registers (XDP_UMEM_REG pins it with FOLL_WRITE).  The read-only mapping
  * is what consumers see: a second mapping of the same memfds, opened
@@ -66,6 +72,9 @@ int umem_check_config(const char *ifname, const struct umem_config *c)
 	} else if (c->zerocopy > XSNAP_ZC_OFF) {
 		field = "zerocopy", val = c->zerocopy;
 		want = "XSNAP_ZC_AUTO, _ON or _OFF";
+	} else if (!c->groups || c->groups > c->nqueues || c->nqueues % c->groups) {
+		field = "queue_groups", val = c->groups;
+		want = "a divisor of nqueues (groups of equal size)";
 	}
 	if (field) {
 		pr_warn("%s: bad option %s %u: must be %s\n", ifname, field, val, want);
@@ -76,6 +85,16 @@ int umem_check_config(const char *ifname, const struct umem_config *c)
 
 int umem_check_fit(const char *ifname, const struct umem_config *c)
 {
+	uint32_t per = c->nqueues / c->groups;
+
+	if (c->groups > 1 && (uint64_t)per * 2 * c->ring_size >= c->frames / c->groups) {
+		pr_warn("%s: bad option frames %u: too small for %u queue groups, each of %u "
+			"frames: the fill and rx rings of a group's %u queue%s hold %u (raise "
+			"frames or lower ring_size)\n",
+			ifname, c->frames, c->groups, c->frames / c->groups, per, per == 1 ? "" : "s",
+			per * 2 * c->ring_size);
+		return -EINVAL;
+	}
 	if ((uint64_t)c->nqueues * 2 * c->ring_size >= c->frames) {
 		pr_warn("%s: bad option frames %u: too small, the fill and rx rings of %u queue%s "
 			"hold %u (raise frames or lower ring_size)\n",
@@ -175,18 +194,22 @@ static int map_at(uint8_t *base, uint64_t off, uint64_t len, int fd, int prot)
 	return 0;
 }
 
-static int map_all(struct umem *u, int rx_fd, uint8_t **basep, int prot)
+/* Map the whole range: @nrx region memfds (one over the whole region, or
+ * one per queue group), then the pools. */
+static int map_all(struct umem *u, const int *rx_fds, uint32_t nrx, uint8_t **basep, int prot)
 {
 	uint64_t rx_len = (uint64_t)u->nframes * FRAME_SIZE;
 	uint64_t pool_len = (uint64_t)u->pool_frames * FRAME_SIZE;
+	uint64_t part = rx_len / nrx;
 	uint8_t *base;
-	int err;
+	int err = 0;
 
 	/* Reserve the whole range first so the pieces land back to back. */
 	base = mmap(NULL, u->size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (base == MAP_FAILED)
 		return -errno;
-	err = map_at(base, 0, rx_len, rx_fd, prot);
+	for (uint32_t g = 0; !err && g < nrx; g++)
+		err = map_at(base, g * part, part, rx_fds[g], prot);
 	for (uint32_t i = 0; !err && i < u->npools; i++)
 		err = map_at(base, rx_len + i * pool_len, pool_len, u->pool_fds[i], prot);
 	if (err) {
@@ -199,16 +222,27 @@ static int map_all(struct umem *u, int rx_fd, uint8_t **basep, int prot)
 
 int umem_map_like(struct umem *u, int region_fd, uint8_t **rop)
 {
-	return map_all(u, region_fd, rop, PROT_READ);
+	return map_all(u, &region_fd, 1, rop, PROT_READ);
 }
 
-int umem_create(struct umem *u, uint32_t nframes, uint32_t npools, uint32_t pool_frames)
+static void rx_fds_reset(struct umem *u)
+{
+	for (uint32_t g = 0; g < XSNAP_MAX_QUEUES; g++)
+		u->rx_fd[g] = -1;
+}
+
+int umem_create(struct umem *u, uint32_t nframes, uint32_t ngroups, uint32_t npools,
+		uint32_t pool_frames)
 {
 	int err = -ENOMEM;
 
 	memset(u, 0, sizeof(*u));
-	u->rx_fd = -1;
+	rx_fds_reset(u);
+	if (!ngroups || ngroups > XSNAP_MAX_QUEUES || nframes % ngroups)
+		return -EINVAL;
 	u->nframes = nframes;
+	u->ngroups = ngroups;
+	u->gframes = nframes / ngroups;
 	u->npools = npools;
 	u->pool_frames = pool_frames;
 	u->nchunks = nframes + npools * pool_frames;
@@ -225,10 +259,15 @@ int umem_create(struct umem *u, uint32_t nframes, uint32_t npools, uint32_t pool
 	for (uint32_t i = 0; i < npools; i++)
 		u->pool_fds[i] = -1;
 
-	u->rx_fd = new_memfd("xsnap-rx", (uint64_t)nframes * FRAME_SIZE);
-	if (u->rx_fd < 0) {
-		err = u->rx_fd;
-		goto fail;
+	for (uint32_t g = 0; g < ngroups; g++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), ngroups == 1 ? "xsnap-rx" : "xsnap-rx-group%u", g + 1);
+		u->rx_fd[g] = new_memfd(name, (uint64_t)u->gframes * FRAME_SIZE);
+		if (u->rx_fd[g] < 0) {
+			err = u->rx_fd[g];
+			goto fail;
+		}
 	}
 	for (uint32_t i = 0; i < npools; i++) {
 		char name[32];
@@ -240,17 +279,22 @@ int umem_create(struct umem *u, uint32_t nframes, uint32_t npools, uint32_t pool
 			goto fail;
 		}
 	}
-	err = map_all(u, u->rx_fd, &u->rw, PROT_READ | PROT_WRITE);
+	err = map_all(u, u->rx_fd, ngroups, &u->rw, PROT_READ | PROT_WRITE);
 	if (err)
 		goto fail;
-	err = map_all(u, u->rx_fd, &u->ro, PROT_READ);
+	err = map_all(u, u->rx_fd, ngroups, &u->ro, PROT_READ);
 	if (err)
 		goto fail;
 
-	/* Every receive chunk starts on the free stack; the engine stocks the
-	 * fill rings from it. */
-	for (uint32_t i = 0; i < nframes; i++)
-		u->free[i] = nframes - 1 - i;
+	/* Every receive chunk starts on its group's free stack; the engine
+	 * stocks the group's fill rings from it. */
+	for (uint32_t g = 0; g < ngroups; g++) {
+		uint32_t *st = u->free + g * u->gframes;
+
+		for (uint32_t i = 0; i < u->gframes; i++)
+			st[i] = g * u->gframes + u->gframes - 1 - i;
+		u->gfree[g] = u->gframes;
+	}
 	u->nfree = nframes;
 	/* each pool stacks its chunks so the lowest comes out first */
 	for (uint32_t p = 0; p < npools; p++) {
@@ -271,8 +315,9 @@ void umem_destroy(struct umem *u)
 		munmap(u->rw, u->size);
 	if (u->ro)
 		munmap(u->ro, u->size);
-	if (u->rx_fd >= 0)
-		close(u->rx_fd);
+	for (uint32_t g = 0; g < XSNAP_MAX_QUEUES; g++)
+		if (u->rx_fd[g] >= 0)
+			close(u->rx_fd[g]);
 	for (uint32_t i = 0; u->pool_fds && i < u->npools; i++)
 		if (u->pool_fds[i] >= 0)
 			close(u->pool_fds[i]);
@@ -283,5 +328,5 @@ void umem_destroy(struct umem *u)
 	free(u->pool_free);
 	free(u->npool_free);
 	memset(u, 0, sizeof(*u));
-	u->rx_fd = -1;
+	rx_fds_reset(u);
 }

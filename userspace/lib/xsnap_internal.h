@@ -85,21 +85,27 @@ struct umem {
 	uint32_t npools;	/* tenant pool slots */
 	uint32_t nchunks;	/* nframes + npools * pool_frames */
 	uint64_t size;		/* bytes of the whole registered range */
-	int rx_fd;		/* memfd of the receive region */
+	uint32_t ngroups;	/* queue groups: the region is one memfd per group */
+	uint32_t gframes;	/* chunks per group (nframes / ngroups) */
+	int rx_fd[XSNAP_MAX_QUEUES];	/* memfd of each group's part of the region */
 	int *pool_fds;		/* memfd per tenant pool */
 	uint8_t *rw;		/* read-write mapping (registered with the kernel) */
 	uint8_t *ro;		/* read-only mapping of the same memory (consumers) */
 	uint32_t *gen;		/* bumped each time the chunk is freed */
 	uint16_t *ref;
-	uint32_t *free;		/* free stack of receive chunks */
-	uint32_t nfree;
+	uint32_t *free;		/* free stacks of receive chunks: group g's at
+				 * free[g * gframes], gfree[g] deep */
+	uint32_t gfree[XSNAP_MAX_QUEUES];
+	uint32_t nfree;		/* sum of gfree[] */
 	uint32_t nheld;		/* receive chunks with ref > 0 (kept as ref[] changes,
 				 * so stats need not scan ref[]) */
 	uint32_t *pool_free;	/* pool p's free stack: pool_free[p * pool_frames ...] */
 	uint32_t *npool_free;	/* per pool */
 };
 
-int umem_create(struct umem *u, uint32_t nframes, uint32_t npools, uint32_t pool_frames);
+/* @nframes: a multiple of @ngroups (1..XSNAP_MAX_QUEUES); 0 or -errno. */
+int umem_create(struct umem *u, uint32_t nframes, uint32_t ngroups, uint32_t npools,
+		uint32_t pool_frames);
 void umem_destroy(struct umem *u);
 /* umem_map_like() - a read-only range laid out like the UMEM, with
  * @region_fd (a region of nframes chunks) at offset 0 and the pools at
@@ -114,6 +120,7 @@ int umem_map_like(struct umem *u, int region_fd, uint8_t **rop);
 /* The sizes xsnap_open() is asked for (defaults already applied). */
 struct umem_config {
 	uint32_t frames, ring_size, nqueues, max_tenants, pool_frames, mode, zerocopy;
+	uint32_t groups;	/* queue groups (1: all queues share one region) */
 };
 
 /*
@@ -125,9 +132,10 @@ int umem_check_config(const char *ifname, const struct umem_config *c);
 /* tenant_name_ok() - 1..TENANT_NAME_MAX-1 characters of A-Z a-z 0-9 _ . -
  * (names appear in logs, JSON, Prometheus labels and pin paths). */
 bool tenant_name_ok(const char *name);
-/* umem_check_fit() - the receive region must exceed what the fill and rx
- * rings of every queue hold (checked once the queues are known to exist);
- * 0 or -EINVAL with a message naming the option. */
+/* umem_check_fit() - each queue group's part of the receive region must
+ * exceed what the fill and rx rings of its queues hold (checked once the
+ * queues are known to exist); 0 or -EINVAL with a message naming the
+ * option. */
 int umem_check_fit(const char *ifname, const struct umem_config *c);
 
 /*
@@ -147,11 +155,20 @@ void umem_reg_hint(int err, uint64_t size, char *buf, size_t len);
  */
 const char *tx_desc_check(const struct umem *u, uint32_t slot, uint64_t addr, uint32_t len);
 
+/* The queue group of receive chunk @chunk. */
+static inline uint32_t umem_group(const struct umem *u, uint32_t chunk)
+{
+	return u->ngroups > 1 ? chunk / u->gframes : 0;
+}
+
 static inline void umem_free_push(struct umem *u, uint32_t chunk)
 {
 	u->gen[chunk]++;
 	if (chunk < u->nframes) {
-		u->free[u->nfree++] = chunk;
+		uint32_t g = umem_group(u, chunk);
+
+		u->free[g * u->gframes + u->gfree[g]++] = chunk;
+		u->nfree++;
 	} else {
 		uint32_t p = (chunk - u->nframes) / u->pool_frames;
 
@@ -238,7 +255,7 @@ struct steer {
 	int ifindex;
 	uint32_t mode;		/* XSNAP_MODE_NATIVE or XSNAP_MODE_SKB in effect */
 	char pin_dir[256];	/* "" when nothing is pinned */
-	int cfg_fd, groups_fd, rules_fd, cnt_fd, tcnt_fd, xsks_fd;
+	int cfg_fd, groups_fd, rules_fd, cnt_fd, tcnt_fd, xsks_fd, qexcl_fd;
 	struct xsnap_cfg cfg;	/* what the map holds */
 	/* keys written into each bank, so a bank can be emptied before reuse */
 	struct xsnap_rule_key *bank_keys[2];
@@ -250,12 +267,16 @@ enum {
 	STEER_XDP_STAMP = 1 << 0,	/* the program stamps every frame (XSNAP_STAMP_XDP) */
 	STEER_EMC_MISS = 1 << 1,	/* benchmarks only: every exact-match cache lookup
 					 * misses (and refills), a new flow per frame */
+	STEER_QGROUPS = 1 << 2,		/* queue groups: mask tenants by rx queue */
 };
 int steer_open(struct steer *s, const char *ifname, int ifindex, const char *pin_root,
 	       unsigned int flags);
 int steer_attach(struct steer *s, const char *ifname, uint32_t mode);
 void steer_close(struct steer *s);
 int steer_set_xsk(struct steer *s, uint32_t queue, int xsk_fd);
+/* The tenant slots the program must not tag frames of rx queue @queue for
+ * (tenants pinned to another queue group); 0 or -errno. */
+int steer_set_qexcl(struct steer *s, uint32_t queue, uint32_t excl);
 int steer_apply(struct steer *s, const struct rule *rules, unsigned int n, uint32_t tenants);
 int steer_counters(struct steer *s, uint64_t cnt[XSNAP_R_MAX]);
 /*
@@ -373,6 +394,7 @@ struct tenant {
 	char name[TENANT_NAME_MAX];
 	uint32_t slot;
 	struct view *view;	/* NULL: the shared view (the receive region) */
+	uint32_t qgroup;	/* queue group it is pinned to (1-based), 0: none */
 	uint32_t quota;		/* log capacity, power of two */
 	struct log_ent *log;	/* quota entries, indexed by seq & (quota - 1) */
 	struct log_shm *shm;	/* the log region: header, then log[] */
@@ -407,6 +429,10 @@ struct queue {
 	struct xsk_ring_cons comp;
 	int fd;
 	uint32_t outstanding;	/* chunks handed to the kernel, not yet received */
+	uint32_t group;		/* queue group (0-based): its chunks come from
+				 * the group's part of the receive region */
+	uint32_t excl;		/* tenant slots pinned to other groups: never
+				 * logged from this queue (engine_lock) */
 	bool zerocopy;
 	uint8_t *tx_owner;	/* tenant slot of each transmit in flight, in order */
 	uint32_t tx_prod, tx_cons;	/* FIFO indexes into tx_owner (tx_owner_cap()) */
@@ -449,7 +475,10 @@ struct xsnap_ctx {
 	uint32_t ring_size;
 	uint32_t max_tenants;
 	uint32_t reserve;	/* frames the kernel side may hold (fill + rx rings) */
-	uint32_t quota_sum;	/* quotas of every tenant not yet freed (dead ones too) */
+	uint32_t quota_sum;	/* quotas of every shared-view tenant not yet freed
+				 * (dead ones too) */
+	uint32_t pinned_sum[XSNAP_MAX_QUEUES];	/* ... of those pinned to each queue
+						 * group (ctx->lock) */
 	pthread_mutex_t lock;		/* control plane: tenants, rules */
 	pthread_mutex_t engine_lock;	/* data plane: see the top of this file */
 	uint32_t engine_mode;	/* XSNAP_ENGINE_THREAD or XSNAP_ENGINE_INLINE */
@@ -551,8 +580,9 @@ static inline uint32_t tx_owner_cap(const struct xsnap_ctx *ctx)
 }
 
 /* ctx.c */
+/* @frames: a multiple of @groups; queue i belongs to group i / (nq / groups) */
 struct xsnap_ctx *ctx_new(uint32_t frames, uint32_t nq, uint32_t ring, uint32_t tenants,
-			  uint32_t pool);
+			  uint32_t pool, uint32_t groups);
 void ctx_free(struct xsnap_ctx *ctx);
 
 /* tenant.c: the tenant lifecycle (its one locking rule is at its top) */
