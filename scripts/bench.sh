@@ -75,13 +75,15 @@ LAT_MODERATE=${LAT_MODERATE:-100000}	# latency cases, moderate load
 # thread (which moves frames from the kernel's rings into the tenants' logs;
 # the consumer threads stay normal).  A tenant's quota is its lag budget (how far
 # its slowest consumer may fall behind before frames are dropped for it),
-# what a raw socket's rx ring is to a raw consumer: 4096, and rings of 4096.
+# what a raw socket's rx ring is to a raw consumer: 4096, and rings of 4096
+# (bench_afxdp's rx and fill rings are 2048 each; xsnap at 2048 measured the
+# same within the noise).
 # The receive region (--frames) is the smallest power of two that holds the
 # fill and rx rings and every tenant's quota (xsnap refuses less): 16384 for
 # one tenant, up to 65536 for 8 (xsnap_frames).
 RT_PRIO=1
-XSNAP_QUOTA=4096
-XSNAP_RING=4096
+XSNAP_QUOTA=${XSNAP_QUOTA:-4096}
+XSNAP_RING=${XSNAP_RING:-4096}
 NICE=${BENCH_NICE:--10}		# scheduling priority of everything measured
 
 usage() {
@@ -117,7 +119,11 @@ Cases (every one in both placements, threaded and softirq, unless --quick):
                    (blocking poll), udp
   snap             snapshot and copy-on-write costs
 --quick runs one of each kind, mostly threaded, and only LAT_LIGHT.
+  ref-bcast-N      REFERENCE=DIR only: the reference program (a built copy of
+                   ../shared/reference, DIR/build/rx_xsk --mode bcast), N = 1, 8
 Environment: OUTPUT (build dir), GEN_CPU (default 0), RX_CPU (default 1),
+REFERENCE (see ref-bcast-N), XSNAP_QUOTA and XSNAP_RING (the in-process
+xsnap cases' quota and rings, default 4096),
 LAT_LIGHT, LAT_MODERATE (the latency cases' rates, default 10000 and 100000
 frames/s), BENCH_NICE (nice value of the generator, the receivers, the NAPI
 kthread and, while it runs, this session's autogroup; default -10, so that
@@ -421,6 +427,14 @@ xsnap_rx() {
 		"--ring $XSNAP_RING --frames $(xsnap_frames "$1")"
 }
 XSNAP_RX=$(xsnap_rx 1)
+# the reference program's broadcast receiver (REFERENCE=DIR, a built copy of
+# ../shared/reference: DIR/build/rx_xsk), adapted by tools/bench/ref_rx.sh
+REF_RX=
+if [[ -n ${REFERENCE:-} ]]; then
+	[[ -x $REFERENCE/build/rx_xsk ]] ||
+		die "REFERENCE=$REFERENCE: no $REFERENCE/build/rx_xsk (build it: make -C $REFERENCE)"
+	REF_RX="$ROOT/tools/bench/ref_rx.sh $REFERENCE/build/rx_xsk -i $IF"
+fi
 # the multi-process receiver: N processes of xsnapd (started per run, d_up)
 XSNAPD_RX="$BIN/bench_xsnap -q -i $IF -m fanout --connect $DSOCK --daemon-allocs $DALLOC"
 
@@ -461,6 +475,10 @@ if [[ -z $QUICK ]]; then
 		add "xsnap-tenants-$n|xsnap|$n|ts|$(xsnap_rx "$n") -m tenants -n $n|"
 		add "xsnap-share-$n|xsnap|$n|ts|$XSNAP_RX -m share -n $n|"
 	done
+	# the reference program, when a built copy is given (REFERENCE=DIR)
+	if [[ -n $REF_RX ]]; then
+		for n in 1 8; do add "ref-bcast-$n|reference|$n|ts|$REF_RX -n $n|"; done
+	fi
 	add_lat "$LAT_LIGHT" ts
 	add_lat "$LAT_MODERATE" ts
 	add "snap|xsnap|1|t|$BIN/bench_snap -i $IF|-r 200000"
