@@ -85,6 +85,7 @@ RT_PRIO=1
 XSNAP_QUOTA=${XSNAP_QUOTA:-4096}
 XSNAP_RING=${XSNAP_RING:-4096}
 NICE=${BENCH_NICE:--10}		# scheduling priority of everything measured
+PLACEMENTS=${PLACEMENTS:-threaded softirq}	# experiments: one of them only
 
 usage() {
 	cat <<EOF
@@ -123,7 +124,8 @@ Cases (every one in both placements, threaded and softirq, unless --quick):
                    ../shared/reference, DIR/build/rx_xsk --mode bcast), N = 1, 8
 Environment: OUTPUT (build dir), GEN_CPU (default 0), RX_CPU (default 1),
 REFERENCE (see ref-bcast-N), XSNAP_QUOTA and XSNAP_RING (the in-process
-xsnap cases' quota and rings, default 4096),
+xsnap cases' quota and rings, default 4096), PLACEMENTS (default
+"threaded softirq"; one of them for experiments),
 LAT_LIGHT, LAT_MODERATE (the latency cases' rates, default 10000 and 100000
 frames/s), BENCH_NICE (nice value of the generator, the receivers, the NAPI
 kthread and, while it runs, this session's autogroup; default -10, so that
@@ -511,7 +513,7 @@ fi
 
 failed=0
 for ((run = 1; run <= RUNS; run++)); do
-	for pl in threaded softirq; do
+	for pl in $PLACEMENTS; do
 		set_placement "$pl"
 		for c in "${CASES[@]}"; do
 			IFS='|' read -r id _ _ pls rargs gargs <<<"$c"
