@@ -849,17 +849,6 @@ TEST(a12_multibuffer_explicit_verdict)
 	fx_close(&fx);
 }
 
-/* A12 for a frags-aware program: headers split across buffers, parsed with
- * bpf_xdp_load_bytes().  xsnap has no such program. */
-TEST(a12_headers_across_fragments)
-{
-	need_root();
-	SKIP("xsnap_steer is SEC(\"xdp\"), not frags-aware: a multi-buffer frame is never "
-	     "parsed (explicit too_big verdict, a12_multibuffer_explicit_verdict), so headers "
-	     "across a fragment boundary cannot be classified; AF_XDP sockets are bound "
-	     "without XDP_USE_SG");
-}
-
 /* A deliver match with no socket on the queue goes to the stack, with no
  * metadata and no tenant counted. */
 TEST(no_socket_passes)

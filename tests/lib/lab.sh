@@ -790,6 +790,12 @@ lab_leak_check() {
 		return 2
 	fi
 	_LAB_LEAK_CHECKED=1
+	# a check that cannot see BPF objects must not pass as one that found none
+	if [[ $_LAB_LEAK_PROG == - || $_LAB_LEAK_MAP == - || $_LAB_LEAK_LINK == - ]]; then
+		_lab_log "leak: cannot check BPF objects: bpftool or jq missing or failing" \
+			"(scripts/install-deps.sh installs them)"
+		return 1
+	fi
 	# freed asynchronously: give it time; then spare what others hold
 	if ! wait_for "${1:-5}" _lab_leak_now && ! _lab_leak_now --foreign; then
 		_lab_log "leak: ${_LAB_LEAK_REPORT}"

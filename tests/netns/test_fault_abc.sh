@@ -134,23 +134,6 @@ t_b2_bad_releases_daemon() {
 	daemon_down
 }
 
-# B5: multi-buffer TX.
-t_b5_multibuffer_tx() {
-	skip "xsnap_send has no multi-buffer transmit: a frame is one chunk (at most 3840" \
-		"bytes) and sockets bind without XDP_USE_SG, so too many fragments or CONTD on" \
-		"the last cannot be expressed (descriptor options are always 0:" \
-		"unit/test_engine/b1_send_rejects_invalid_descriptors)"
-}
-
-# B7: unaligned chunks.
-t_b7_unaligned_without_hugepages() {
-	local hp
-	hp=$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo '?')
-	skip "xsnap registers its UMEM in aligned mode only (4096-byte chunks, no" \
-		"XDP_UMEM_UNALIGNED_CHUNK_FLAG), so there is no unaligned mode to fall back" \
-		"from; nr_hugepages=$hp here"
-}
-
 # --- C --------------------------------------------------------------------
 
 # C1: nobody receives, the fill ring empties: the kernel counts the drops
