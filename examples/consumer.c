@@ -384,19 +384,22 @@ static int leak_check(void)
 	/* after every socket closed: each chunk is free, with the kernel, or
 	 * retained in a log (released frames stay until room is needed) */
 	uint64_t leaked = st.frames_total - st.frames_free - st.frames_kernel - st.frames_logged;
+	/* and exactly: every chunk's reference count against its holders (a
+	 * reference nothing holds counts as "retained" above) */
+	int audit = xsnap_audit(ctx);
 
 	if (opt.json)
 		printf("{\"frames_total\":%u,\"frames_free\":%u,\"frames_kernel\":%u,"
-		       "\"retained\":%u,\"leaked\":%" PRIu64 ",\"kernel_rx_dropped\":%" PRIu64
-		       ",\"zerocopy\":%u,\"xdp_mode\":\"%s\"}\n",
+		       "\"retained\":%u,\"leaked\":%" PRIu64 ",\"audit_problems\":%d,"
+		       "\"kernel_rx_dropped\":%" PRIu64 ",\"zerocopy\":%u,\"xdp_mode\":\"%s\"}\n",
 		       st.frames_total, st.frames_free, st.frames_kernel, st.frames_logged, leaked,
-		       st.kernel_rx_dropped, st.zerocopy,
+		       audit, st.kernel_rx_dropped, st.zerocopy,
 		       st.xdp_mode == XSNAP_MODE_SKB ? "generic" : "native");
 	else
 		printf("frames: total %u free %u in kernel %u retained %u leaked %" PRIu64
-		       "; kernel rx_dropped %" PRIu64 "; %s mode, %s XDP\n",
+		       " audit %d; kernel rx_dropped %" PRIu64 "; %s mode, %s XDP\n",
 		       st.frames_total, st.frames_free, st.frames_kernel, st.frames_logged, leaked,
-		       st.kernel_rx_dropped, st.zerocopy ? "zero-copy" : "copy",
+		       audit, st.kernel_rx_dropped, st.zerocopy ? "zero-copy" : "copy",
 		       st.xdp_mode == XSNAP_MODE_SKB ? "generic" : "native");
 	if (!opt.json) {
 		printf("xdp:");
@@ -405,7 +408,7 @@ static int leak_check(void)
 				printf(" %s %" PRIu64, xsnap_reason_str(r), st.xdp[r]);
 		printf("\n");
 	}
-	return leaked ? -1 : 0;
+	return leaked || audit ? -1 : 0;
 }
 
 int main(int argc, char **argv)

@@ -552,18 +552,20 @@ reliability_summary() {
 	echo "matrix cases run: ${line:-none}"
 	echo "consumer kills survived: $(figure consumer_kills)"
 	echo "frames leaked: $(figure frames_leaked) (in $(figure conservation_checks) conservation checks)"
+	echo "references without holders: $(figure audit_problems) (in $(figure reference_audits) audits of every chunk)"
 	echo "victim frames lost: $(figure victim_frames_lost) (of $(figure victim_frames_sent) in $(figure victim_checks) victim streams)"
 	echo "fuzz executions: $(figure fuzz_executions)"
 	echo "open/close cycles: $(figure open_close_cycles)"
 	for k in "${!figures[@]}"; do
 		case $k in
 		consumer_kills | frames_leaked | conservation_checks | victim_frames_lost | \
+			reference_audits | audit_problems | \
 			victim_frames_sent | victim_checks | fuzz_executions | open_close_cycles) ;;
 		*) echo "$k: ${figures[$k]}" ;;
 		esac
 	done | sort
-	if (($(figure frames_leaked) || $(figure victim_frames_lost))); then
-		result FAIL reliability-summary "frames leaked or victim frames lost"
+	if (($(figure frames_leaked) || $(figure victim_frames_lost) || $(figure audit_problems))); then
+		result FAIL reliability-summary "frames leaked, references without holders or victim frames lost"
 	fi
 }
 

@@ -8,9 +8,12 @@
 #                                   $LAB_IF_RX; waits until it is attached and
 #                                   consuming (ready file), sets XS_PID
 #   xs_consumer_stop [TIMEOUT_S]    SIGTERM it (drain, report), return its exit code;
-#                                   its frame accounting ("frames: ... leaked N")
-#                                   is recorded (figures conservation_checks,
-#                                   frames_leaked) and N > 0 makes it return 1
+#                                   its frame accounting ("frames: ... leaked N
+#                                   audit A": conservation, and xsnap_audit()'s
+#                                   recount of every chunk's holders) is
+#                                   recorded (figures conservation_checks,
+#                                   frames_leaked, reference_audits,
+#                                   audit_problems); N or A not 0 makes it return 1
 #   xs_gen ARGS...                  run xsnap-gen in the tx namespace on $LAB_IF_TX,
 #                                   aimed at the rx end (MAC and IPs of the lab)
 #   xs_field LOG KEY                a number from the consumer's report line
@@ -53,9 +56,19 @@ xs_consumer_stop() {
 		kill -KILL "$XS_PID" 2>/dev/null
 	fi
 	wait "$XS_PID" || rc=$?
-	local leaked
+	local leaked audit
 	leaked=$(awk '/^frames: total / { for (i = 1; i < NF; i++) if ($i == "leaked") print $(i + 1) }' \
 		"$XS_LOG")
+	audit=$(awk '/^frames: total / { for (i = 1; i < NF; i++) if ($i == "audit") { v = $(i + 1); sub(/;$/, "", v); print v } }' \
+		"$XS_LOG")
+	if [[ $audit =~ ^-?[0-9]+$ ]]; then
+		record_figure reference_audits 1
+		record_figure audit_problems "${audit#-}"
+		if ((audit != 0 && rc == 0)); then
+			echo "xsnap-consumer: audit: $audit chunks whose references do not match their holders" >&2
+			rc=1
+		fi
+	fi
 	if [[ $leaked =~ ^[0-9]+$ ]]; then
 		record_figure conservation_checks 1
 		record_figure frames_leaked "$leaked"

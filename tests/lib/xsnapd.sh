@@ -22,8 +22,12 @@
 #   field LOG KEY, jget JSON EXPR, show FILE
 #   check_conservation [STATS_JSON]
 #                         every receive frame in exactly one place (free, with
-#                         the kernel, in a log): asserted, and recorded as the
-#                         figures conservation_checks and frames_leaked
+#                         the kernel, in a log), and `xsnapctl audit`: every
+#                         chunk's reference count equals the holders found
+#                         (a leaked reference looks "logged" to the first
+#                         check): asserted, and recorded as the figures
+#                         conservation_checks, frames_leaked, reference_audits
+#                         and audit_problems
 #   tstat TENANT KEY      one counter of `xsnapctl stats -j` for TENANT
 #   wait_delivered TENANT N [TIMEOUT_S]
 #                         wait until TENANT's sockets took N frames in all
@@ -194,6 +198,12 @@ check_conservation() {
 	record_figure conservation_checks 1
 	record_figure frames_leaked $((leaked < 0 ? -leaked : leaked))
 	assert_eq $((free + kernel + logged)) "$total" "frames free $free + kernel $kernel + logged $logged"
+	local au bad
+	au=$(ctl audit -j) || true
+	bad=$(jget "$au" 'sum(abs(i["problems"]) for i in j["interfaces"])' 2>/dev/null) || bad=1
+	record_figure reference_audits 1
+	record_figure audit_problems "$bad"
+	((bad == 0)) || { ctl audit >&2 || true; fail "audit: chunks whose references do not match their holders"; }
 }
 
 # Nothing of ours left on the interface, in bpffs (lab_down checks both), or

@@ -73,13 +73,19 @@ t_uid_refused() {
 	assert_eq "$rc" 5 "consumer exit status (socket refused)"
 	grep -q 'socket failed: Permission denied' "$l" || fail "not refused with EACCES"
 	grep -q 'tenant beta: refused uid 65534' "$D_LOG" || fail "daemon did not log the refusal"
-	# control verbs need root or the admin group
-	rc=0
-	ip netns exec "$LAB_NS_RX" setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups \
-		"$XSNAPCTL" -S "$D_SOCK" tenant del alpha 2>"$l" || rc=$?
-	show "$l"
-	assert_eq "$rc" 1 "xsnapctl exit status as non-admin"
-	grep -q 'needs root or the admin group' "$l" || fail "no EPERM message"
+	# control verbs (and the audit, which holds the engine's locks) need
+	# root or the admin group
+	local verb
+	for verb in "tenant del alpha" audit; do
+		rc=0
+		# shellcheck disable=SC2086 # the verb's words
+		ip netns exec "$LAB_NS_RX" setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups \
+			"$XSNAPCTL" -S "$D_SOCK" $verb 2>"$l" || rc=$?
+		show "$l"
+		assert_eq "$rc" 1 "xsnapctl $verb: exit status as non-admin"
+		grep -q 'needs root or the admin group' "$l" || fail "xsnapctl $verb: no EPERM message"
+	done
+	ctl audit | grep -q "^$LAB_IF_RX: consistent (" || fail "root's audit: not consistent"
 	d_stop
 	finish
 }

@@ -185,6 +185,7 @@ static int run_rule_list(int fd, const struct config *cfg);
 static int run_stats(int fd, const struct config *cfg);
 static int run_dump(int fd, const struct config *cfg);
 static int run_snapshot(int fd, const struct config *cfg);
+static int run_audit(int fd, const struct config *cfg);
 static int check_pcap_out(const struct cmd *c, const struct config *cfg);
 
 static const struct cmd cmds[] = {
@@ -206,6 +207,8 @@ static const struct cmd cmds[] = {
 	  "stream a tenant's frames as pcap (nanosecond timestamps)", check_pcap_out },
 	{ "snapshot", NULL, "TENANT", 1, 1, snapshot_opts, run_snapshot,
 	  "write frames the tenant's log retains as pcap", check_pcap_out },
+	{ "audit", NULL, "[IFACE]", 0, 1, json_opts, run_audit,
+	  "recount every frame's holders against its reference count" },
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
@@ -452,6 +455,60 @@ static int run_detach(int fd, const struct config *cfg)
 	xp_put_str(&req, cfg->pos[0]);
 	snprintf(what, sizeof(what), "detach %s", cfg->pos[0]);
 	return simple(fd, &req, what);
+}
+
+/* AUDIT: each interface's chunks recounted; exit 1 on any inconsistency. */
+static int run_audit(int fd, const struct config *cfg)
+{
+	struct xp_msg req, rep;
+	uint32_t n, chunks;
+	int32_t problems;
+	char name[IF_NAMESIZE + 1], why[512];
+	int rc = EXIT_SUCCESS;
+
+	xp_begin(&req, reqbuf, sizeof(reqbuf), XP_AUDIT, 0);
+	xp_put_str(&req, cfg->pos[0] ? cfg->pos[0] : "");
+	if (call(fd, &req, &rep, "audit"))
+		return EXIT_FAILURE;
+	n = xp_get_u32(&rep);
+	if (n > 64) {
+		fail("audit", -EPROTO, "malformed reply from xsnapd", NULL);
+		return EXIT_FAILURE;
+	}
+	if (cfg->json)
+		printf("{\"interfaces\": [");
+	else if (!n)
+		printf("no interface attached\n");
+	for (uint32_t i = 0; i < n; i++) {
+		xp_get_str(&rep, name, sizeof(name), false);
+		chunks = xp_get_u32(&rep);
+		problems = (int32_t)xp_get_u32(&rep);
+		xp_get_str(&rep, why, sizeof(why), true);
+		if (problems)
+			rc = EXIT_FAILURE;
+		if (cfg->json) {
+			printf("%s{\"name\": ", i ? ", " : "");
+			json_str(stdout, name);
+			printf(", \"chunks\": %u, \"problems\": %d, \"first\": ", chunks, problems);
+			json_str(stdout, why);
+			printf("}");
+		} else if (!problems) {
+			printf("%s: consistent (%u chunks: every reference has its holder)\n", name,
+			       chunks);
+		} else if (problems < 0) {
+			printf("%s: audit failed: %s\n", name, why);
+		} else {
+			printf("%s: %d inconsistencies in %u chunks; the first: %s\n", name, problems,
+			       chunks, why);
+		}
+	}
+	if (cfg->json)
+		printf("]}\n");
+	if (xp_done(&rep)) {
+		fail("audit", -EPROTO, "malformed reply from xsnapd", NULL);
+		return EXIT_FAILURE;
+	}
+	return rc;
 }
 
 /* The XP_STATUS reply, decoded. */

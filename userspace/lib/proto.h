@@ -35,7 +35,7 @@
  * STATS the recvfrom fragment and checksum counters; 4: TENANT_ADD and
  * STATUS carry the view; 5: ATTACH has the timestamp mode; 6: queue groups
  * (ATTACH's u32 queue_groups, TENANT_ADD's u32 queue_group, the SOCKET
- * reply's region_first and region_frames, STATUS's groups) */
+ * reply's region_first and region_frames, STATUS's groups), AUDIT */
 #define XP_VERSION	6
 #define XP_MAX_MSG	65536	/* bytes, header included */
 #define XP_MAX_FDS	8
@@ -60,6 +60,8 @@ enum xp_op {
 	XP_SNAPSHOT,		/* u32 index, u32 gen, u32 frames, u32 last_ms, u64 seq_first,
 				 * u64 seq_last -> u32 snap id, u64 first, u64 end */
 	XP_SNAP_CLOSE,		/* u32 index, u32 gen, u32 snap id */
+	XP_AUDIT,		/* str iface ("" all; admin) -> u32 n, n x (str iface,
+				 * u32 chunks, i32 problems, str first problem) */
 	XP_OP_MAX,
 };
 
