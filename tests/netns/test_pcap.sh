@@ -403,6 +403,19 @@ t_errors() {
 		snapshot alpha --frames 1 -w /nonexistent/x.pcap
 	xctl_err 1 'cannot write /nonexistent/x.pcap' dump alpha -w /nonexistent/x.pcap
 	[[ ! -e $D_DIR/x.pcap ]] || fail "a failed command left a file"
+	# capture files: a new one is 0600; a symbolic link is not followed; a
+	# file another user left (in /tmp, say) is neither truncated nor filled
+	ln -s "$D_DIR/target" "$D_DIR/link.pcap"
+	xctl_err 1 "cannot write $D_DIR/link.pcap: .*symbolic link: not followed" \
+		snapshot alpha --frames 1 -w "$D_DIR/link.pcap"
+	[[ ! -e $D_DIR/target ]] || fail "the capture followed a symbolic link"
+	echo "their bytes" >"$D_DIR/theirs.pcap"
+	chown "$NOBODY" "$D_DIR/theirs.pcap"
+	xctl_err 1 "cannot write $D_DIR/theirs.pcap: it exists and belongs to uid $NOBODY" \
+		dump alpha -w "$D_DIR/theirs.pcap"
+	assert_eq "$(cat "$D_DIR/theirs.pcap")" "their bytes" "another user's file, after the refusal"
+	ctl snapshot alpha --frames 1 -w "$D_DIR/new.pcap" || true
+	assert_eq "$(stat -c %a "$D_DIR/new.pcap" 2>&1)" 600 "mode of a new capture file"
 	# beta allows only root and the admin group
 	xctl_err 1 'not allowed to consume tenant beta.*; run it as root, in xsnapd.s admin group' \
 		--as-nobody dump beta

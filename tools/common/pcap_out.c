@@ -3,10 +3,13 @@
  * pcap_out: xsnap frames to pcap with nanosecond timestamps (pcap_out.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pcap/pcap.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <xsnap/xsnap.h>
 
@@ -31,8 +34,52 @@ static int write_failed(struct xs_pcap *w, int err)
 	return -1;
 }
 
+/*
+ * The capture file, opened for writing: frames may carry anything, and the
+ * README's example writes to /tmp, so it is created 0600, never through a
+ * symbolic link, and an existing file is reused (truncated) only if it is a
+ * regular file or a FIFO of the caller's own: never one another user left
+ * there for us to fill.  NULL with @msg set otherwise.
+ */
+static FILE *capture_open(const char *path, char *msg, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600);
+	struct stat st;
+	FILE *f;
+
+	if (fd < 0) {
+		snprintf(msg, len, "cannot write %s: %s%s", path, strerror(errno),
+			 errno == ELOOP ? " (a symbolic link: not followed)" : "");
+		return NULL;
+	}
+	if (fstat(fd, &st) || (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode))) {
+		snprintf(msg, len, "cannot write %s: not a regular file or a FIFO", path);
+		goto fail;
+	}
+	if (st.st_uid != geteuid()) {
+		snprintf(msg, len,
+			 "cannot write %s: it exists and belongs to uid %u, not to us (remove it "
+			 "or choose a new name)",
+			 path, (unsigned int)st.st_uid);
+		goto fail;
+	}
+	if (S_ISREG(st.st_mode) && ftruncate(fd, 0)) {
+		snprintf(msg, len, "cannot write %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	f = fdopen(fd, "w");
+	if (f)
+		return f;
+	snprintf(msg, len, "cannot write %s: %s", path, strerror(errno));
+fail:
+	close(fd);
+	return NULL;
+}
+
 int xs_pcap_open(struct xs_pcap *w, const char *path)
 {
+	FILE *f = stdout;
+
 	memset(w, 0, sizeof(*w));
 	w->to_stdout = !strcmp(path, "-");
 	snprintf(w->name, sizeof(w->name), "%s", w->to_stdout ? "stdout" : path);
@@ -43,9 +90,15 @@ int xs_pcap_open(struct xs_pcap *w, const char *path)
 		snprintf(w->msg, sizeof(w->msg), "%s: libpcap cannot create a writer", w->name);
 		return -1;
 	}
-	w->dump = w->to_stdout ? pcap_dump_fopen(w->pcap, stdout) : pcap_dump_open(w->pcap, path);
+	if (!w->to_stdout)
+		f = capture_open(path, w->msg, sizeof(w->msg));
+	w->dump = f ? pcap_dump_fopen(w->pcap, f) : NULL;
 	if (!w->dump) {
-		snprintf(w->msg, sizeof(w->msg), "cannot write %s", pcap_geterr(w->pcap));
+		if (f) {
+			snprintf(w->msg, sizeof(w->msg), "cannot write %s", pcap_geterr(w->pcap));
+			if (f != stdout)
+				fclose(f);
+		}
 		pcap_close(w->pcap);
 		w->pcap = NULL;
 		return -1;

@@ -40,7 +40,9 @@ struct xs_pcap {
 };
 
 /**
- * xs_pcap_open() - create a pcap file (truncating it) and write its header.
+ * xs_pcap_open() - create a pcap file and write its header.  A new file is
+ * created 0600; a symbolic link is not followed; an existing regular file
+ * (truncated) or FIFO is written only if the caller owns it.
  * @w: writer to initialise.
  * @path: file name, or "-" for stdout (the caller decides whether stdout
  *        may be a terminal).
