@@ -61,6 +61,38 @@ t_two_tenants_cli() {
 	finish
 }
 
+# xsnapd trusts its socket's directory only if root owns it and nobody
+# else may write to it (another user could otherwise swap the socket for a
+# link before it is chowned, or serve a fake daemon there): refused when
+# writable by others, owned by another user, or a symbolic link, with the
+# reason; the socket it makes is born with its mode (0660 and the -G group).
+t_socket_dir_trust() {
+	setup
+	local dir rc out re
+	for dir in open theirs link; do
+		case $dir in
+		open) mkdir -m 0777 "$D_DIR/open" ;;
+		theirs) mkdir -m 0755 "$D_DIR/theirs" && chown "$NOBODY" "$D_DIR/theirs" ;;
+		link) mkdir -m 0755 "$D_DIR/real" && ln -s real "$D_DIR/link" ;;
+		esac
+		rc=0
+		out=$(timeout 10 ip netns exec "$LAB_NS_RX" "$XSNAPD" -S "$D_DIR/$dir/x.sock" 2>&1) || rc=$?
+		echo "  xsnapd -S $D_DIR/$dir/x.sock: exit $rc: $out" >&2
+		((rc != 0 && rc != 124)) || fail "xsnapd accepted the socket directory $dir (exit $rc)"
+		[[ ! -e $D_DIR/$dir/x.sock && ! -e $D_DIR/real/x.sock ]] || fail "a socket was made in $dir"
+		case $dir in
+		open) re="refusing a socket directory owned by uid 0 with mode 0777" ;;
+		theirs) re="refusing a socket directory owned by uid $NOBODY with mode 0755" ;;
+		link) re="must be a directory, not a symbolic link" ;;
+		esac
+		grep -q "$re" <<<"$out" || fail "xsnapd -S in $dir: the reason is not given"
+	done
+	d_start
+	assert_eq "$(stat -c '%a %g %F' "$D_SOCK")" "660 $NOBODY socket" "the socket's mode, group and type"
+	d_stop
+	finish
+}
+
 t_uid_refused() {
 	setup
 	d_start

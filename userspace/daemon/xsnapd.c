@@ -1102,23 +1102,61 @@ static int group_id(const char *name, gid_t *out)
 	return 0;
 }
 
+/*
+ * The socket's directory, opened without following a symbolic link, if it
+ * can be trusted with the socket: owned by root (or by us) and writable by
+ * nobody else, so that nobody else can swap the socket for a link between
+ * our bind() and the fchownat() below, or put a fake daemon's socket
+ * there.  -errno with the reason logged otherwise.
+ */
+static int sock_dir_open(const char *dir)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+
+	if (dfd < 0) {
+		int err = -errno;
+
+		log_warn("%s: %s%s", dir, strerror(errno),
+			 errno == ELOOP || errno == ENOTDIR ? " (the socket's directory must be a "
+							       "directory, not a symbolic link)" : "");
+		return err;
+	}
+	if (fstat(dfd, &st) || (st.st_uid != 0 && st.st_uid != geteuid()) ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		log_warn("%s: refusing a socket directory owned by uid %u with mode %04o: it must "
+			 "belong to root and be writable by nobody else (or let xsnapd create it)",
+			 dir, (unsigned int)st.st_uid, (unsigned int)(st.st_mode & 07777));
+		close(dfd);
+		return -EPERM;
+	}
+	return dfd;
+}
+
 static int listen_open(struct daemon *d)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const char *path = d->cfg.sock_path;
-	char dir[sizeof(sa.sun_path)];
+	const char *path = d->cfg.sock_path, *base = path;
+	char dir[sizeof(sa.sun_path)] = ".";
 	char *slash;
-	int fd, probe;
+	int fd, probe, dfd;
+	mode_t old;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		log_warn("socket path too long: %s", path);
 		return -ENAMETOOLONG;
 	}
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	snprintf(dir, sizeof(dir), "%s", path);
+	if (strrchr(path, '/')) {
+		snprintf(dir, sizeof(dir), "%s", path);
+		base = strrchr(path, '/') + 1;
+	}
 	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
+	if (slash == dir)
+		slash[1] = '\0';	/* "/name": the root directory */
+	else if (slash)
 		*slash = '\0';
+	if (slash && slash != dir) {
 		if (!mkdir(dir, 0750)) {
 			d->created_dir = true;
 			if (d->cfg.group && chown(dir, 0, d->sock_gid))
@@ -1130,29 +1168,42 @@ static int listen_open(struct daemon *d)
 			return -errno;
 		}
 	}
+	dfd = sock_dir_open(dir);
+	if (dfd < 0)
+		return dfd;
 	/* a live daemon answers; a stale socket file is replaced */
 	probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (probe >= 0 && !connect(probe, (struct sockaddr *)&sa, sizeof(sa))) {
 		close(probe);
 		log_warn("%s: another xsnapd is running", path);
+		close(dfd);
 		return -EADDRINUSE;
 	}
 	if (probe >= 0)
 		close(probe);
-	unlink(path);
+	unlinkat(dfd, base, 0);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
+	if (fd < 0) {
+		close(dfd);
 		return -errno;
+	}
+	/* the socket is born with its mode (no chmod by path afterwards); the
+	 * group is set on the name in the trusted directory, not following a
+	 * link */
+	old = umask(d->cfg.group ? 0117 : 0111);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 64)) {
 		int err = -errno;
 
+		umask(old);
 		log_warn("%s: %s", path, strerror(errno));
 		close(fd);
+		close(dfd);
 		return err;
 	}
-	if (chmod(path, d->cfg.group ? 0660 : 0666) ||
-	    (d->cfg.group && chown(path, 0, d->sock_gid)))
-		log_warn("%s: permissions: %s", path, strerror(errno));
+	umask(old);
+	if (d->cfg.group && fchownat(dfd, base, 0, d->sock_gid, AT_SYMLINK_NOFOLLOW))
+		log_warn("%s: group: %s", path, strerror(errno));
+	close(dfd);
 	return fd;
 }
 
