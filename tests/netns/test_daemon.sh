@@ -167,6 +167,16 @@ t_cli_errors() {
 	ctl_err 1 'exceeds the' tenant add big --quota 16384
 	ctl_err 1 "bad view 'no room'" tenant add v --view 'no room'
 	ctl_err 1 'no rule 99' rule del 99
+	# an action written in the match is the rule's action (listed as such),
+	# and never beside a different --action
+	local id
+	id=$(ctl rule add a 'udp dst port 7 action drop')
+	id=${id##* }
+	assert_eq "$(jget "$(ctl rule list -j)" "[(r['match'], r['action']) for r in j if r['id'] == $id]")" \
+		"[('udp dst port 7', 'drop')]" "rule list of a rule with 'action drop' in its match"
+	ctl_err 1 "two actions, one in the match and --action pass" \
+		rule add a 'udp dst port 8 action drop' --action pass
+	ctl rule del "$id"
 	local out
 	out=$(ctl -j rule del 99 || true)
 	assert_eq "$(jget "$out" 'j["errno"]')" 2 "JSON error errno"

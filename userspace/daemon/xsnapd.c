@@ -36,6 +36,7 @@
  * sockets; conn.c: client connections; info.c: STATUS and STATS
  * (xsnapd.h lists what they share).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -586,6 +587,37 @@ static int op_tenant_del(struct daemon *d, struct conn *c, struct xp_msg *in)
 	return reply(c, &m, NULL, 0);
 }
 
+/*
+ * If @match ends in its action clause ("... action drop"), cut it off and
+ * return true.  @match parsed, so "action" can only be its last but one
+ * word.
+ */
+_Static_assert((int)XP_DELIVER == (int)XSNAP_ACT_DELIVER && (int)XP_DROP == (int)XSNAP_ACT_DROP &&
+		       (int)XP_PASS == (int)XSNAP_ACT_PASS,
+	       "a parsed action is recorded as the wire's");
+
+static bool cut_action(char *match)
+{
+	size_t n = strlen(match);
+	size_t end;
+
+	while (n && isspace((unsigned char)match[n - 1]))
+		n--;
+	while (n && !isspace((unsigned char)match[n - 1]))
+		n--;	/* the action's value */
+	end = n;
+	while (n && isspace((unsigned char)match[n - 1]))
+		n--;
+	if (n < 6 || strncmp(match + n - 6, "action", 6) ||
+	    (n > 6 && !isspace((unsigned char)match[n - 7])) || end == n)
+		return false;
+	n -= 6;
+	while (n && isspace((unsigned char)match[n - 1]))
+		n--;
+	match[n] = '\0';
+	return true;
+}
+
 static int op_rule_add(struct daemon *d, struct conn *c, struct xp_msg *in)
 {
 	struct drule nr = { .used = true }, *slot = NULL;
@@ -602,6 +634,24 @@ static int op_rule_add(struct daemon *d, struct conn *c, struct xp_msg *in)
 		return reply_err(d, c, XP_RULE_ADD, -EBADMSG, "malformed RULE_ADD");
 	if (!tenant_find(d, nr.tenant))
 		return reply_err(d, c, XP_RULE_ADD, -ENOENT, "no tenant %s", nr.tenant);
+	/* an action written in the match ("... action drop") is the rule's
+	 * action, recorded as such (rule list shows it), never beside a
+	 * different --action */
+	memset(&parsed, 0, sizeof(parsed));
+	r = rule_parse(nr.match, &parsed, msg, sizeof(msg));
+	if (r)
+		return reply_err(d, c, XP_RULE_ADD, r < 0 ? r : -EINVAL, "rule '%s': %s",
+				 nr.match, msg);
+	snprintf(text, sizeof(text), "%s", nr.match);
+	if (cut_action(text)) {
+		if (nr.action != XP_DELIVER && nr.action != parsed.action)
+			return reply_err(d, c, XP_RULE_ADD, -EINVAL,
+					 "rule '%s': two actions, one in the match and "
+					 "--action %s: give one",
+					 nr.match, nr.action == XP_DROP ? "drop" : "pass");
+		nr.action = parsed.action;
+		snprintf(nr.match, sizeof(nr.match), "%s", text);
+	}
 	rule_text(&nr, text, sizeof(text));
 	memset(&parsed, 0, sizeof(parsed));
 	r = rule_parse(text, &parsed, msg, sizeof(msg));
