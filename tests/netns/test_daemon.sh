@@ -93,6 +93,33 @@ t_socket_dir_trust() {
 	finish
 }
 
+# STATUS and the verbs built on it (status, tenant list, rule list, dump,
+# snapshot) with more rules than one 64 KiB message holds: the daemon sends
+# them in pages and xsnapctl asks until it has them all.
+LAB_TIMEOUT_many_rules=600
+t_many_rules() {
+	setup
+	d_start
+	configure
+	local n=${XS_MANY_RULES:-10000} i st=$D_DIR/rules.json
+	# jf EXPR: EXPR over the JSON in $st (too long for an argument)
+	jf() { "$XS_PYTHON" -c 'import json,sys; j = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$st" "$1"; }
+	for ((i = 1; i <= n; i++)); do
+		echo "rule add alpha 'udp dst port $((10000 + i)) and ip src 10.$((i / 256 % 256)).$((i % 256)).0/24'"
+	done | while read -r line; do eval "ctl $line" >/dev/null || exit 1; done ||
+		fail "adding $n rules failed"
+	ctl rule list -j >"$st"
+	assert_eq "$(jf 'len(j)')" $((n + 2)) "rules listed"
+	assert_eq "$(jf 'len(set(r["id"] for r in j))')" $((n + 2)) "distinct rule ids listed"
+	assert_eq "$(jf "[r['match'] for r in j][-1]")" \
+		"udp dst port $((10000 + n)) and ip src 10.$((n / 256 % 256)).$((n % 256)).0/24" "the last rule"
+	assert_eq "$(ctl status | grep -c "^  [0-9]")" $((n + 2)) "rules in status text"
+	assert_eq "$(jget "$(ctl tenant list -j)" 'len(j)')" 2 "tenants listed"
+	ctl snapshot alpha --frames 1 -w "$D_DIR/s.pcap" >/dev/null || fail "snapshot with $n rules"
+	d_stop
+	finish
+}
+
 t_uid_refused() {
 	setup
 	d_start

@@ -536,15 +536,26 @@ struct status {
 	struct st_rule *r;
 };
 
+/*
+ * STATUS comes in pages of rules (as many as a message holds): ask again
+ * from where the last page stopped until the daemon says there is no more.
+ * Interfaces and tenants come with every page; the last page's are kept.
+ */
 static int get_status(int fd, const char *iface, struct status *st)
 {
 	struct xp_msg req, rep;
+	uint32_t from = 0, next, n;
 
 	memset(st, 0, sizeof(*st));
+next_page:
 	xp_begin(&req, reqbuf, sizeof(reqbuf), XP_STATUS, 0);
 	xp_put_str(&req, iface ? iface : "");
-	if (call(fd, &req, &rep, "status"))
+	xp_put_u32(&req, from);
+	if (call(fd, &req, &rep, "status")) {
+		free(st->r);
+		st->r = NULL;
 		return -1;
+	}
 	st->nif = xp_get_u32(&rep);
 	if (st->nif > 8)
 		goto bad;
@@ -583,13 +594,20 @@ static int get_status(int fd, const char *iface, struct status *st)
 		xp_get_str(&rep, t->view, sizeof(t->view), false);
 		t->qgroup = xp_get_u32(&rep);
 	}
-	st->nr = xp_get_u32(&rep);
-	if (st->nr > 65536)
+	n = xp_get_u32(&rep);
+	if (n > 65536 || st->nr + n > 65536)
 		goto bad;
-	st->r = calloc(st->nr ? st->nr : 1, sizeof(*st->r));
-	if (!st->r)
-		return -1;
-	for (uint32_t i = 0; i < st->nr; i++) {
+	{
+		struct st_rule *r = realloc(st->r, (st->nr + n ? st->nr + n : 1) * sizeof(*r));
+
+		if (!r) {
+			free(st->r);
+			st->r = NULL;
+			return -1;
+		}
+		st->r = r;
+	}
+	for (uint32_t i = st->nr; i < st->nr + n; i++) {
 		struct st_rule *r = &st->r[i];
 
 		r->id = xp_get_u32(&rep);
@@ -600,8 +618,15 @@ static int get_status(int fd, const char *iface, struct status *st)
 		if (r->action > XP_PASS)
 			goto bad;
 	}
-	if (!xp_done(&rep))
-		return 0;
+	st->nr += n;
+	next = xp_get_u32(&rep);
+	if (xp_done(&rep) || (next && next <= from))
+		goto bad;
+	if (next) {
+		from = next;
+		goto next_page;
+	}
+	return 0;
 bad:
 	fail("status", -EPROTO, "malformed reply from xsnapd", NULL);
 	free(st->r);

@@ -310,8 +310,12 @@ int op_status(struct daemon *d, struct conn *c, struct xp_msg *in)
 	struct xp_msg m;
 	uint32_t want, n = 0;
 
+	uint32_t from, next = 0;
+	size_t room;
+
 	xp_get_str(in, name, sizeof(name), true);
-	if (xp_done(in))
+	from = xp_get_u32(in);
+	if (xp_done(in) || from > MAX_DRULES)
 		return reply_err(d, c, XP_STATUS, -EBADMSG, "malformed STATUS");
 	if (*name && !iface_find(d, name, false))
 		return reply_err(d, c, XP_STATUS, -ENOENT, "%s is not attached", name);
@@ -369,21 +373,40 @@ int op_status(struct daemon *d, struct conn *c, struct xp_msg *in)
 		xp_put_str(&m, t->view);
 		xp_put_u32(&m, t->qgroup);
 	}
+	/* rules from slot @from on, as many as one message holds; @next
+	 * says where the next page starts (0: none), so that 10 000 rules
+	 * come in pages rather than fail (a page is consistent in itself;
+	 * the client asks again for the rest) */
+	room = m.cap > m.len + 8 ? m.cap - m.len - 8 : 0;
 	n = 0;
-	for (int i = 0; i < MAX_DRULES; i++)
-		n += d->rules[i].used && (want & 1u << d->rules[i].dt);
+	for (uint32_t i = from; i < MAX_DRULES; i++) {
+		struct drule *r = &d->rules[i];
+		size_t sz;
+
+		if (!r->used || !(want & 1u << r->dt))
+			continue;
+		sz = 4 + 2 + strlen(r->tenant) + 2 + strlen(r->match) + 4 + 4;
+		if (sz > room) {
+			next = i;
+			break;
+		}
+		room -= sz;
+		n++;
+	}
 	xp_put_u32(&m, n);
-	for (int i = 0; i < MAX_DRULES; i++) {
+	for (uint32_t i = from; i < MAX_DRULES && n; i++) {
 		struct drule *r = &d->rules[i];
 
 		if (!r->used || !(want & 1u << r->dt))
 			continue;
+		n--;
 		xp_put_u32(&m, r->id);
 		xp_put_str(&m, r->tenant);
 		xp_put_str(&m, r->match);
 		xp_put_u32(&m, r->prio);
 		xp_put_u32(&m, r->action);
 	}
+	xp_put_u32(&m, next);
 	if (m.err)
 		return reply_err(d, c, XP_STATUS, -EMSGSIZE, "status too large for one message");
 	return reply(c, &m, NULL, 0);

@@ -35,7 +35,7 @@
  * STATS the recvfrom fragment and checksum counters; 4: TENANT_ADD and
  * STATUS carry the view; 5: ATTACH has the timestamp mode; 6: queue groups
  * (ATTACH's u32 queue_groups, TENANT_ADD's u32 queue_group, the SOCKET
- * reply's region_first and region_frames, STATUS's groups), AUDIT */
+ * reply's region_first and region_frames, STATUS's groups and its pages of rules), AUDIT */
 #define XP_VERSION	6
 #define XP_MAX_MSG	65536	/* bytes, header included */
 #define XP_MAX_FDS	8
@@ -47,7 +47,9 @@ enum xp_op {
 			 * u32 ring, u32 timestamps (enum xsnap_stamp_mode),
 			 * u32 queue_groups (0: one) */
 	XP_DETACH,		/* str iface */
-	XP_STATUS,		/* str iface ("" all) -> see xsnapctl */
+	XP_STATUS,		/* str iface ("" all), u32 from (rule slot) -> see
+				 * xsnapctl; the rules from slot @from that fit,
+				 * then u32 next (slot to ask from, 0: done) */
 	XP_TENANT_ADD,		/* str name, u32 quota, u32 pool, i64 uid, i64 gid, str view
 				 * ("" the daemon's default: private), u32 queue_group
 				 * (0: none) -> u32 slot */
