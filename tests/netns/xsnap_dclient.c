@@ -419,7 +419,49 @@ static int check(struct hcase *c, int got)
 	return got == c->expect ? 0 : 1;
 }
 
-static int run_hostile(struct xsnap_sock *mine)
+/* SOCKET of @tenant on the raw connection @fd: its handle in *@idx, *@gen
+ * (the descriptors that come with it are closed); 0 or the error status. */
+static int raw_sock_open(int fd, const char *tenant, uint32_t *idx, uint32_t *gen)
+{
+	static uint8_t qb[XP_MAX_MSG], rb[XP_MAX_MSG];
+	int fds[XP_MAX_FDS], r;
+	unsigned int nfds = 0;
+	struct xp_msg q, rep;
+	char err[256];
+
+	xp_begin(&q, qb, sizeof(qb), XP_SOCKET, 0);
+	xp_put_str(&q, tenant);
+	xp_put_str(&q, "");
+	xp_put_u32(&q, XSNAP_FANOUT);
+	xp_put_u32(&q, 0);
+	r = xp_call(fd, &q, rb, sizeof(rb), &rep, fds, &nfds, err, sizeof(err));
+	for (unsigned int i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (r)
+		return r;
+	*idx = xp_get_u32(&rep);
+	*gen = xp_get_u32(&rep);
+	return 0;
+}
+
+/* SOCK_CLOSE (@snap == UINT32_MAX) or SNAP_CLOSE of snapshot @snap of the
+ * socket (@idx, @gen) on @fd: the reply's status. */
+static int raw_close(int fd, uint32_t idx, uint32_t gen, uint32_t snap)
+{
+	struct xp_msg m;
+	int len;
+
+	xp_begin(&m, buf, sizeof(buf), snap == UINT32_MAX ? XP_SOCK_CLOSE : XP_SNAP_CLOSE, 0);
+	xp_put_u32(&m, idx);
+	xp_put_u32(&m, gen);
+	if (snap != UINT32_MAX)
+		xp_put_u32(&m, snap);
+	len = xp_end(&m, 0);
+	xp_send(fd, buf, (size_t)len, NULL, 0);
+	return answer(fd);
+}
+
+static int run_hostile(struct xsnap_sock *mine, const char *tenant)
 {
 	struct hcase cs[] = {
 		{ "truncated", 1 },          { "oversized", 1 },
@@ -427,8 +469,10 @@ static int run_hostile(struct xsnap_sock *mine)
 		{ "unknown op", -EOPNOTSUPP }, { "nfds says 1, none sent", -EBADMSG },
 		{ "request before hello", -EPROTO },
 		{ "bad string", -EBADMSG },  { "trailing bytes", -EBADMSG },
-		{ "forged handle", -EBADF }, { "stale handle", -ESTALE },
+		{ "forged handle", -EBADF }, { "handle of an empty slot", -ESTALE },
 		{ "huge string length", -EBADMSG }, { "forged snapshot handle", -EBADF },
+		{ "stale handle, slot reused", -ESTALE }, { "snapshot id never taken", -EBADF },
+		{ "the reused slot's own handle", 0 },
 		{ "control verb as non-admin", -EPERM },
 		{ "a descriptor sent", -EPERM },
 	};
@@ -548,6 +592,27 @@ static int run_hostile(struct xsnap_sock *mine)
 	len = xp_end(&m, 0);
 	xp_send(fd, buf, (size_t)len, NULL, 0);
 	bad += check(&cs[i++], answer(fd));
+	/* a handle kept after its socket closed, once the slot is reused by a
+	 * new socket of the same connection: stale, and the new socket is
+	 * not touched (its own handle closes it afterwards) */
+	{
+		uint32_t i0, g0, i1, g1;
+		int r = raw_sock_open(fd, tenant, &i0, &g0);
+
+		if (!r)
+			r = raw_close(fd, i0, g0, UINT32_MAX);
+		if (!r)
+			r = raw_sock_open(fd, tenant, &i1, &g1);
+		if (!r && i1 != i0) {
+			printf("hostile: the new socket took slot %u, not %u: no reuse to test\n", i1,
+			       i0);
+			r = -9997;
+		}
+		bad += check(&cs[i++], r ? r : raw_close(fd, i0, g0, UINT32_MAX));
+		/* an owned socket, a snapshot id it never had */
+		bad += check(&cs[i++], r ? r : raw_close(fd, i1, g1, 12345));
+		bad += check(&cs[i++], r ? r : raw_close(fd, i1, g1, UINT32_MAX));
+	}
 	/* control verbs: the test runs this as a non-admin uid */
 	xp_begin(&m, buf, sizeof(buf), XP_TENANT_DEL, 0);
 	xp_put_str(&m, "alpha");
@@ -812,7 +877,7 @@ int main(int argc, char **argv)
 		rc = run_send(socks[0], readyf);
 	else if (!strcmp(mode, "hostile")) {
 		ready(readyf);
-		rc = run_hostile(socks[0]);
+		rc = run_hostile(socks[0], tenant);
 	} else
 		rc = 2;
 	xsnap_close(ctx);

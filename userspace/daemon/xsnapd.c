@@ -978,13 +978,15 @@ static int op_sock_close(struct daemon *d, struct conn *c, struct xp_msg *in)
 {
 	uint32_t idx = xp_get_u32(in), gen = xp_get_u32(in);
 	struct xp_msg m;
+	int r;
 
 	if (xp_done(in))
 		return reply_err(d, c, XP_SOCK_CLOSE, -EBADMSG, "malformed SOCK_CLOSE");
-	if (idx >= MAX_DSOCKS || (d->socks[idx].s && d->socks[idx].c != c))
-		return reply_err(d, c, XP_SOCK_CLOSE, -EBADF, "no socket %u of this client", idx);
-	if (!d->socks[idx].s || d->socks[idx].gen != gen)
-		return reply_err(d, c, XP_SOCK_CLOSE, -ESTALE, "socket %u.%u is stale", idx, gen);
+	r = dsock_lookup(d, c, idx, gen);
+	if (r == -EBADF)
+		return reply_err(d, c, XP_SOCK_CLOSE, r, "no socket %u of this client", idx);
+	if (r < 0)
+		return reply_err(d, c, XP_SOCK_CLOSE, r, "socket %u.%u is stale", idx, gen);
 	dsock_close(d, idx);
 	xp_begin(&m, d->out, sizeof(d->out), XP_SOCK_CLOSE, 0);
 	return reply(c, &m, NULL, 0);
