@@ -336,6 +336,33 @@ t_consumer_kill9_reclaimed() {
 	finish
 }
 
+# E5: a client killed while its snapshot pins frames of its tenant's log.
+# The daemon closes the snapshot with the connection, so the log evicts
+# past the pinned range again: a new consumer of the tenant then gets 3 000
+# frames through a 1 024-frame log without a quota drop (with the pin
+# left, eviction would stop at it and the log would drop), and every
+# chunk's references match their holders (check_conservation: the audit).
+t_e5_dead_client_snapshot_released() {
+	setup
+	d_start
+	configure
+	local lh=$D_DIR/h.log _held
+	c_start "$lh" -t beta -m snaphold -n 500 -k 500
+	xs_gen -q --stream 2 --dport 9001 -n 500 -r 20000
+	_held() { grep -q '^snapshot held 500$' "$lh"; }
+	wait_for 10 _held || { show "$lh"; fail "the client did not take its snapshot"; }
+	kill -KILL "$C_PID"
+	wait "$C_PID" 2>/dev/null || true
+	wait_for 5 _no_sockets beta || fail "beta's socket left after the kill"
+	check_conservation
+	victim_start beta 9001 3000 2000
+	victim_check
+	check_conservation
+	d_detach
+	d_stop
+	finish
+}
+
 # A consumer that writes into a received frame dies of SIGSEGV; one that
 # tries to map the receive region or its log writable is refused; the
 # daemon and the other consumers are unaffected.

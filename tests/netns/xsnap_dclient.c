@@ -25,6 +25,8 @@
  *   snap     (-n COUNT -k K) receive COUNT frames, then snapshot the last K
  *            and the last 10 s; exit 0 if the snapshot holds exactly the K
  *            newest frames in order
+ *   snaphold (-n COUNT -k K) receive COUNT frames, snapshot the last K,
+ *            print "snapshot held N" and keep it until killed (E5)
  *   write    receive one frame and write into it (must die of SIGSEGV)
  *   mmapw    try to map or reopen the receive region writable, and to
  *            mprotect the log and a frame writable; release a frame twice
@@ -775,6 +777,38 @@ static int run_send(struct xsnap_sock *s, const char *readyf)
 	return bad ? 1 : 0;
 }
 
+/* E5: hold a snapshot (pinned frames of the tenant's log) until killed. */
+static int run_snaphold(struct xsnap_sock *s, uint64_t count, uint32_t k, const char *readyf)
+{
+	struct xsnap_frame *v[64];
+	struct xsnap_snap *sn;
+	uint64_t got = 0;
+	int n;
+
+	ready(readyf);
+	while (got < count && !stop) {
+		n = xsnap_recv(s, v, 64, 200);
+		if (n < 0) {
+			printf("recv error: %s\n", strerror(-n));
+			return 3;
+		}
+		got += (uint64_t)n;
+		xsnap_release(s, v, (unsigned int)n);
+	}
+	XSNAP_OPTS(xsnap_snap_opts, o, .frames = k);
+	sn = xsnap_snapshot(s, &o);
+	if (!sn) {
+		printf("snapshot failed: %s\n", strerror(errno));
+		return 1;
+	}
+	printf("snapshot held %llu\n", (unsigned long long)xsnap_snap_len(sn));
+	fflush(stdout);
+	while (!stop)
+		pause();
+	xsnap_snap_close(sn);
+	return 0;
+}
+
 static int run_idle(const char *readyf)
 {
 	int fd = raw_connect();
@@ -867,6 +901,8 @@ int main(int argc, char **argv)
 			      ready_on_frame);
 	else if (!strcmp(mode, "snap"))
 		rc = run_snap(socks[0], count, (uint32_t)k, readyf);
+	else if (!strcmp(mode, "snaphold"))
+		rc = run_snaphold(socks[0], count, (uint32_t)k, readyf);
 	else if (!strcmp(mode, "write"))
 		rc = run_write(socks[0], readyf);
 	else if (!strcmp(mode, "mmapw"))
