@@ -176,25 +176,38 @@ static int run_recv(struct xsnap_ctx *ctx, struct xsnap_sock **socks, int nsocks
 
 /* Receive @count frames, then take a snapshot of the last @k and of the
  * last 10 s, and check what they hold. */
-static int run_snap(struct xsnap_sock *s, uint64_t count, uint32_t k, const char *readyf)
+/* Receive and release @count frames (until SIGTERM); *@last (if not NULL):
+ * the sequence number of the last.  0, or -1 after a receive error. */
+static int recv_count(struct xsnap_sock *s, uint64_t count, uint64_t *last)
 {
 	struct xsnap_frame *v[64];
-	uint64_t got = 0, last = 0, prev = 0, nsn = 0, bad = 0;
-	struct xsnap_snap *sn;
+	uint64_t got = 0;
 	int n;
 
-	ready(readyf);
 	while (got < count && !stop) {
 		n = xsnap_recv(s, v, 64, 200);
 		if (n < 0) {
 			printf("recv error: %s\n", strerror(-n));
-			return 3;
+			return -1;
 		}
-		if (n > 0)
-			last = xsnap_frame_seq(v[n - 1]);
+		if (n > 0 && last)
+			*last = xsnap_frame_seq(v[n - 1]);
 		got += (uint64_t)n;
 		xsnap_release(s, v, (unsigned int)n);
 	}
+	return 0;
+}
+
+static int run_snap(struct xsnap_sock *s, uint64_t count, uint32_t k, const char *readyf)
+{
+	struct xsnap_frame *v[64];
+	uint64_t last = 0, prev = 0, nsn = 0, bad = 0;
+	struct xsnap_snap *sn;
+	int n;
+
+	ready(readyf);
+	if (recv_count(s, count, &last))
+		return 3;
 	XSNAP_OPTS(xsnap_snap_opts, o, .frames = k);
 	sn = xsnap_snapshot(s, &o);
 	if (!sn) {
@@ -780,21 +793,11 @@ static int run_send(struct xsnap_sock *s, const char *readyf)
 /* E5: hold a snapshot (pinned frames of the tenant's log) until killed. */
 static int run_snaphold(struct xsnap_sock *s, uint64_t count, uint32_t k, const char *readyf)
 {
-	struct xsnap_frame *v[64];
 	struct xsnap_snap *sn;
-	uint64_t got = 0;
-	int n;
 
 	ready(readyf);
-	while (got < count && !stop) {
-		n = xsnap_recv(s, v, 64, 200);
-		if (n < 0) {
-			printf("recv error: %s\n", strerror(-n));
-			return 3;
-		}
-		got += (uint64_t)n;
-		xsnap_release(s, v, (unsigned int)n);
-	}
+	if (recv_count(s, count, NULL))
+		return 3;
 	XSNAP_OPTS(xsnap_snap_opts, o, .frames = k);
 	sn = xsnap_snapshot(s, &o);
 	if (!sn) {
