@@ -102,9 +102,9 @@ t_many_rules() {
 	d_start
 	configure
 	# 10 000 rules; under ASan (SANITIZE=1) each of the 10 000 classifier
-	# compilations is several times slower: 2 500 still need two pages
+	# compilations is several times slower: 2 000 still need two pages
 	local n=${XS_MANY_RULES:-10000} i st=$D_DIR/rules.json
-	[[ ${SANITIZE:-0} == 1 && -z ${XS_MANY_RULES:-} ]] && n=2500
+	[[ ${SANITIZE:-0} == 1 && -z ${XS_MANY_RULES:-} ]] && n=2000
 	# jf EXPR: EXPR over the JSON in $st (too long for an argument)
 	jf() { "$XS_PYTHON" -c 'import json,sys; j = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$st" "$1"; }
 	for ((i = 1; i <= n; i++)); do
