@@ -198,6 +198,26 @@ static int recv_count(struct xsnap_sock *s, uint64_t count, uint64_t *last)
 	return 0;
 }
 
+/* recv_count(), then a snapshot of the last @k frames; NULL with the exit
+ * status in *@rc (3: receive error, 1: snapshot refused). */
+static struct xsnap_snap *recv_then_snapshot(struct xsnap_sock *s, uint64_t count, uint32_t k,
+					     uint64_t *last, int *rc)
+{
+	struct xsnap_snap *sn;
+
+	if (recv_count(s, count, last)) {
+		*rc = 3;
+		return NULL;
+	}
+	XSNAP_OPTS(xsnap_snap_opts, o, .frames = k);
+	sn = xsnap_snapshot(s, &o);
+	if (!sn) {
+		printf("snapshot failed: %s\n", strerror(errno));
+		*rc = 1;
+	}
+	return sn;
+}
+
 static int run_snap(struct xsnap_sock *s, uint64_t count, uint32_t k, const char *readyf)
 {
 	struct xsnap_frame *v[64];
@@ -206,14 +226,9 @@ static int run_snap(struct xsnap_sock *s, uint64_t count, uint32_t k, const char
 	int n;
 
 	ready(readyf);
-	if (recv_count(s, count, &last))
-		return 3;
-	XSNAP_OPTS(xsnap_snap_opts, o, .frames = k);
-	sn = xsnap_snapshot(s, &o);
-	if (!sn) {
-		printf("snapshot failed: %s\n", strerror(errno));
-		return 1;
-	}
+	sn = recv_then_snapshot(s, count, k, &last, &n);
+	if (!sn)
+		return n;
 	while ((n = xsnap_snap_next(sn, v, 64)) > 0) {
 		for (int i = 0; i < n; i++) {
 			uint64_t q = xsnap_frame_seq(v[i]);
@@ -794,16 +809,12 @@ static int run_send(struct xsnap_sock *s, const char *readyf)
 static int run_snaphold(struct xsnap_sock *s, uint64_t count, uint32_t k, const char *readyf)
 {
 	struct xsnap_snap *sn;
+	int rc;
 
 	ready(readyf);
-	if (recv_count(s, count, NULL))
-		return 3;
-	XSNAP_OPTS(xsnap_snap_opts, o, .frames = k);
-	sn = xsnap_snapshot(s, &o);
-	if (!sn) {
-		printf("snapshot failed: %s\n", strerror(errno));
-		return 1;
-	}
+	sn = recv_then_snapshot(s, count, k, NULL, &rc);
+	if (!sn)
+		return rc;
 	printf("snapshot held %llu\n", (unsigned long long)xsnap_snap_len(sn));
 	fflush(stdout);
 	while (!stop)
