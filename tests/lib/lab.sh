@@ -265,6 +265,13 @@ _lab_create() {
 		return 1
 	_lab_setup_end "$rx" "$if_rx" "$ip_rx" "$ip6_rx" "$ip_tx" "$ip6_tx" "$mac_tx" "$vlanoff" ||
 		return 1
+	# Carrier and the link-local addresses arrive asynchronously (linkwatch,
+	# addrconf work): a lab is ready only once both ends are up and no
+	# address is still tentative.
+	if ! wait_for 10 _lab_settled "$tx" "$if_tx" "$rx" "$if_rx"; then
+		_lab_log "lab_up: links not up, or IPv6 addresses still tentative, after 10 s"
+		return 1
+	fi
 
 	export LAB_NAME=$name LAB_STATE=$state LAB_QUEUES=$queues LAB_MTU=${mtu:-1500}
 	export LAB_NS_TX=$tx LAB_NS_RX=$rx LAB_IF_TX=$if_tx LAB_IF_RX=$if_rx
@@ -308,6 +315,15 @@ _lab_setup_end() {
 	_lab_do ip -n "$ns" neigh replace "$pip4" lladdr "$pmac" dev "$dev" nud permanent || return 1
 	_lab_do ip -n "$ns" -6 neigh replace "$pip6" lladdr "$pmac" dev "$dev" nud permanent || return 1
 	_lab_do ip -n "$ns" link set "$dev" up || return 1
+}
+
+# _lab_settled NS IF NS IF: both ends operationally up, nothing tentative.
+_lab_settled() {
+	while (($# >= 2)); do
+		[[ $(ip -n "$1" -o link show dev "$2" 2>/dev/null) == *"state UP"* ]] || return 1
+		[[ -z $(ip -n "$1" -6 addr show dev "$2" tentative 2>/dev/null) ]] || return 1
+		shift 2
+	done
 }
 
 _lab_forget() {
