@@ -384,6 +384,11 @@ XSNAP_API int xsnap_recv(struct xsnap_sock *sock, struct xsnap_frame **v, unsign
  *
  * Frames not currently held by @sock (already released, never received,
  * another socket's) are ignored and counted in xsnap_stats.bad_releases.
+ * A handle is good until the frame is released or sent: after that it is
+ * stale, and stays refused (here: ignored and counted; xsnap_frame_cow,
+ * xsnap_frame_commit and xsnap_send: ESTALE; the accessors: NULL or 0)
+ * also once the socket's view holds a later frame, until that view has
+ * been reused 65 536 times.
  */
 XSNAP_API void xsnap_release(struct xsnap_sock *sock, struct xsnap_frame **v, unsigned int n);
 
@@ -461,8 +466,9 @@ XSNAP_API const void *xsnap_frame_meta(const struct xsnap_frame *f);
  * send or commit the version like any frame.
  *
  * Return: the writable bytes (xsnap_frame_len() of them, up to 3840), or
- * NULL with errno EINVAL (not a frame this socket holds), ENOBUFS (the
- * tenant's pool is empty).
+ * NULL with errno EINVAL (not a frame this socket holds), ESTALE (a handle
+ * kept after its frame was released or sent), ENOBUFS (the tenant's pool
+ * is empty).
  */
 XSNAP_API void *xsnap_frame_cow(struct xsnap_sock *sock, struct xsnap_frame **f);
 
@@ -478,7 +484,8 @@ XSNAP_API void *xsnap_frame_cow(struct xsnap_sock *sock, struct xsnap_frame **f)
  * stays held by the socket (no longer private): release it as usual.
  *
  * Return: the new version number (> 0), or -EINVAL (not a private version
- * of a received frame held by @sock), -ENOSPC (too many old versions still
+ * of a received frame held by @sock), -ESTALE (a handle kept after its frame
+ * was released or sent), -ENOSPC (too many old versions still
  * held by readers: release frames first).
  */
 XSNAP_API int xsnap_frame_commit(struct xsnap_sock *sock, struct xsnap_frame *f);
@@ -522,7 +529,8 @@ XSNAP_API struct xsnap_frame *xsnap_frame_alloc(struct xsnap_sock *sock, uint32_
  * the tenant's share is full, the frames from there on are not sent.
  *
  * Return: frames queued (0..n), or -EINVAL (a bad frame as above: nothing is
- * sent), -ENETDOWN.
+ * sent), -ESTALE (a handle kept after its frame was released or sent:
+ * nothing is sent), -ENETDOWN.
  */
 XSNAP_API int xsnap_send(struct xsnap_sock *sock, struct xsnap_frame **v, unsigned int n);
 

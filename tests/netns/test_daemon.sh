@@ -366,6 +366,36 @@ t_e5_dead_client_snapshot_released() {
 	finish
 }
 
+# A frame handle kept by an unprivileged client after it released the frame
+# is refused by cow, commit, send and release (ESTALE, counted), right away
+# and once its view holds a later frame (alpha's quota is 1 024: seq + 1 024
+# reuses it); the frame that reused the view is untouched.
+t_stale_frame_handle() {
+	setup
+	d_start
+	configure
+	local ls=$D_DIR/stale.log rc=0
+	c_start "$ls" --as-nobody -t alpha -m stale -k 1024
+	xs_gen -q --stream 1 --dport 9000 -n 1100 -r 20000
+	wait_for 10 test ! -d "/proc/$C_PID" || { show "$ls"; fail "stale client hangs"; }
+	wait "$C_PID" || rc=$?
+	show "$ls"
+	assert_eq "$rc" 0 "stale handles refused"
+	local when call
+	for when in released reused; do
+		for call in cow commit send; do
+			grep -q "^stale $when: $call: Stale file handle$" "$ls" ||
+				fail "$call of a $when handle: not ESTALE"
+		done
+		grep -q "^stale $when: bad_releases +2$" "$ls" || fail "$when: release not counted"
+	done
+	grep -q '^stale reused: holder seq 1025 intact yes$' "$ls" || fail "holder of the view"
+	check_conservation
+	d_detach
+	d_stop
+	finish
+}
+
 # A consumer that writes into a received frame dies of SIGSEGV; one that
 # tries to map the receive region or its log writable is refused; the
 # daemon and the other consumers are unaffected.

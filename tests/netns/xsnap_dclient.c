@@ -44,6 +44,11 @@
  *   send     try to transmit (alloc, send of a received frame): exit 0 if
  *            both are refused with EOPNOTSUPP (no TX on a connected context)
  *   idle     connect without HELLO and sleep until SIGTERM (a stalled client)
+ *   stale    (-k QUOTA) receive a frame and release it, receive on until a
+ *            frame lands in its view (sequence number + QUOTA); each time,
+ *            use the kept handle in every call that takes one; exit 0 if
+ *            each refused it (ESTALE; accessors empty; release counted)
+ *            and the frame that reused the view was left intact
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -805,6 +810,81 @@ static int run_send(struct xsnap_sock *s, const char *readyf)
 	return bad ? 1 : 0;
 }
 
+/* Use the released handle @old in every call: 0 if each refused it. */
+static int stale_refused(struct xsnap_ctx *ctx, struct xsnap_sock *s, const char *tenant,
+			 struct xsnap_frame *old, const char *when)
+{
+	XSNAP_OPTS(xsnap_stats, st0);
+	XSNAP_OPTS(xsnap_stats, st1);
+	void *w;
+	int r, bad = 0;
+
+	bad += xsnap_stats(ctx, tenant, &st0) != 0;
+	bad += xsnap_frame_data(old) != NULL || xsnap_frame_len(old) || xsnap_frame_seq(old);
+	w = xsnap_frame_cow(s, &old);
+	printf("stale %s: cow: %s\n", when, w ? "ALLOWED" : strerror(errno));
+	bad += w || errno != ESTALE;
+	r = xsnap_frame_commit(s, old);
+	printf("stale %s: commit: %s\n", when, r < 0 ? strerror(-r) : "ALLOWED");
+	bad += r != -ESTALE;
+	r = xsnap_send(s, &old, 1);
+	printf("stale %s: send: %s\n", when, r < 0 ? strerror(-r) : "ALLOWED");
+	bad += r != -ESTALE;
+	xsnap_release(s, &old, 1);
+	bad += xsnap_stats(ctx, tenant, &st1) != 0;
+	/* the refused send and the release */
+	printf("stale %s: bad_releases +%llu\n", when,
+	       (unsigned long long)(st1.bad_releases - st0.bad_releases));
+	bad += st1.bad_releases - st0.bad_releases != 2;
+	return bad;
+}
+
+/* Frames through a tenant of log capacity @quota: a kept handle is refused,
+ * also once its view holds a later frame. */
+static int run_stale(struct xsnap_ctx *ctx, struct xsnap_sock *s, const char *tenant,
+		     uint32_t quota, const char *readyf)
+{
+	struct xsnap_frame *f, *old = NULL;
+	uint64_t seq0 = 0, seq;
+	int n, bad = 0;
+
+	ready(readyf);
+	while (!stop) {
+		n = xsnap_recv(s, &f, 1, 200);
+		if (n < 0) {
+			printf("stale: recv: %s\n", strerror(-n));
+			return 1;
+		}
+		if (!n)
+			continue;
+		seq = xsnap_frame_seq(f);
+		if (!old) {
+			old = f;
+			seq0 = seq;
+			xsnap_release(s, &f, 1);
+			bad += stale_refused(ctx, s, tenant, old, "released");
+			continue;
+		}
+		if (seq == seq0 + quota) {
+			/* this frame took the kept handle's view */
+			uint64_t id = xsnap_frame_id(f);
+
+			bad += stale_refused(ctx, s, tenant, old, "reused");
+			printf("stale reused: holder seq %llu intact %s\n", (unsigned long long)seq,
+			       xsnap_frame_seq(f) == seq && xsnap_frame_id(f) == id &&
+					       xsnap_frame_data(f) ? "yes" : "NO");
+			bad += xsnap_frame_seq(f) != seq || xsnap_frame_id(f) != id ||
+			       !xsnap_frame_data(f);
+			xsnap_release(s, &f, 1);
+			printf("%s\n", bad ? "stale handle accepted" : "all refused");
+			return bad ? 1 : 0;
+		}
+		xsnap_release(s, &f, 1);
+	}
+	printf("stale: the view was never reused\n");
+	return 1;
+}
+
 /* E5: hold a snapshot (pinned frames of the tenant's log) until killed. */
 static int run_snaphold(struct xsnap_sock *s, uint64_t count, uint32_t k, const char *readyf)
 {
@@ -925,6 +1005,8 @@ int main(int argc, char **argv)
 		rc = run_flood(ctx, socks[0], tenant, count, readyf);
 	else if (!strcmp(mode, "send"))
 		rc = run_send(socks[0], readyf);
+	else if (!strcmp(mode, "stale"))
+		rc = run_stale(ctx, socks[0], tenant, (uint32_t)k, readyf);
 	else if (!strcmp(mode, "hostile")) {
 		ready(readyf);
 		rc = run_hostile(socks[0], tenant);

@@ -605,7 +605,8 @@ static void sc_txbad(void)
 	o = xsnap_frame_alloc(rv.s, 64);	/* a chunk of the victim's pool */
 	EXPECT(o != NULL, "alloc in the victim's pool");
 
-	const struct xsnap_frame good = *v[0];
+	struct xsnap_frame *f = handle_view(v[0]);
+	const struct xsnap_frame good = *f;
 	uint64_t base = good.addr & ~(uint64_t)(FRAME_SIZE - 1);
 	struct {
 		const char *why;
@@ -617,18 +618,18 @@ static void sc_txbad(void)
 		{ "len beyond a frame", good.addr, 3841 },
 		{ "addr outside the UMEM", (uint64_t)ctx->umem.nchunks << FRAME_SHIFT, 64 },
 		{ "across the end of a chunk", base + FRAME_SIZE - 16, 64 },
-		{ "another tenant's pool", o ? o->addr : 0, 64 },
+		{ "another tenant's pool", o ? handle_view(o)->addr : 0, 64 },
 	};
 	struct xsnap_frame *twice[2] = { v[1], v[1] };
 
 	old = xsnap_set_print(capture_print);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		msgbuf[0] = '\0';
-		v[0]->addr = bad[i].addr;
-		v[0]->len = bad[i].len;
+		f->addr = bad[i].addr;
+		f->len = bad[i].len;
 		EXPECT(xsnap_send(rt.s, v, 3) == -EINVAL, "send of a bad descriptor accepted");
 		EXPECT(strstr(msgbuf, bad[i].why), "message '%s' lacks '%s'", msgbuf, bad[i].why);
-		*v[0] = good;
+		*f = good;
 	}
 	EXPECT(xsnap_send(rt.s, twice, 2) == -EINVAL, "the same frame twice accepted");
 	xsnap_set_print(old);

@@ -733,6 +733,91 @@ TEST(cow_pool_exhaustion_and_private_release)
 	sim_free(sim);
 }
 
+/*
+ * A handle kept after its frame was let go (released, sent) is refused by
+ * every call that takes one, also once its view holds a later frame: the
+ * quota is 8, so seq 9 is received into the view seq 1 had.
+ */
+TEST(stale_handles_are_refused_not_aliased)
+{
+	struct sim *sim = sim_new(FRAMES);
+	XSNAP_OPTS(xsnap_tenant_opts, to, .quota = 8);
+	struct xsnap_frame *v[8], *w[8], *old, *fresh, *fold;
+	struct xsnap_sock *s;
+	uint64_t bad0, id9;
+	uint32_t pool0;
+
+	REQUIRE(sim);
+	CHECK_EQ(xsnap_tenant_add(sim->ctx, "t", &to), 0);
+	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	for (uint32_t i = 1; i <= 8; i++)
+		sim_rx(sim, 1, 0, i);
+	CHECK_EQ(xsnap_recv(s, v, 8, 0), 8);
+	old = v[0];
+	CHECK_EQ(xsnap_frame_seq(old), 1);
+	xsnap_release(s, v, 8);
+
+	/* released, view not reused yet: stale already */
+	bad0 = s->ctl->bad_releases;
+	CHECK(xsnap_frame_data(old) == NULL);
+	CHECK_EQ(xsnap_frame_len(old), 0);
+	CHECK_EQ(xsnap_frame_seq(old), 0);
+	CHECK(xsnap_frame_meta(old) == NULL);
+	CHECK(xsnap_frame_cow(s, &old) == NULL && errno == ESTALE);
+	CHECK_EQ(xsnap_frame_commit(s, old), -ESTALE);
+	CHECK_EQ(xsnap_send(s, &old, 1), -ESTALE);
+	xsnap_release(s, &old, 1);
+	CHECK_EQ(s->ctl->bad_releases, bad0 + 2);	/* the refused send and release */
+
+	/* seq 9 lands in the same view: the old handle still names nothing */
+	sim_rx(sim, 1, 0, 9);
+	CHECK_EQ(xsnap_recv(s, w, 8, 0), 1);
+	REQUIRE(handle_view(w[0]) == handle_view(old));	/* the same view... */
+	CHECK(w[0] != old);				/* ...another handle */
+	CHECK_EQ(xsnap_frame_seq(w[0]), 9);
+	id9 = xsnap_frame_id(w[0]);
+	CHECK_EQ(xsnap_frame_seq(old), 0);
+	CHECK(xsnap_frame_data(old) == NULL);
+	CHECK(xsnap_frame_cow(s, &old) == NULL && errno == ESTALE);
+	CHECK_EQ(xsnap_frame_commit(s, old), -ESTALE);
+	CHECK_EQ(xsnap_send(s, &old, 1), -ESTALE);
+	CHECK_EQ(sim->tx.prod, 0);
+	xsnap_release(s, &old, 1);
+	CHECK_EQ(s->ctl->bad_releases, bad0 + 4);
+	/* the current holder is untouched by any of that */
+	CHECK_EQ(xsnap_frame_seq(w[0]), 9);
+	CHECK_EQ(xsnap_frame_id(w[0]), id9);
+	CHECK(xsnap_frame_cow(s, &w[0]) != NULL);
+	CHECK_EQ(xsnap_frame_commit(s, w[0]), 1);
+
+	/* sent: the handle goes stale with the send */
+	CHECK_EQ(xsnap_send(s, w, 1), 1);
+	CHECK_EQ(xsnap_send(s, w, 1), -ESTALE);
+	CHECK_EQ(sim->tx.prod, 1);
+	CHECK_EQ(sim_tx(sim, NULL, NULL, 0), 1);
+	engine_poll(sim->ctx);
+
+	/* fresh frames: a released one, and the same slot allocated again
+	 * (the committed version of seq 9 keeps one pool chunk) */
+	pool0 = sim->ctx->umem.npool_free[0];
+	REQUIRE((fresh = xsnap_frame_alloc(s, 64)));
+	fold = fresh;
+	xsnap_release(s, &fresh, 1);
+	CHECK(xsnap_frame_cow(s, &fold) == NULL && errno == ESTALE);
+	REQUIRE((fresh = xsnap_frame_alloc(s, 64)));
+	REQUIRE(handle_view(fresh) == handle_view(fold));
+	CHECK_EQ(xsnap_send(s, &fold, 1), -ESTALE);
+	CHECK_EQ(xsnap_frame_len(fold), 0);
+	CHECK_EQ(xsnap_frame_len(fresh), 64);
+	xsnap_release(s, &fold, 1);	/* ignored: the pool chunk stays allocated */
+	CHECK_EQ(sim->ctx->umem.npool_free[0], pool0 - 1);
+	xsnap_release(s, &fresh, 1);
+	CHECK_EQ(sim->ctx->umem.npool_free[0], pool0);
+	check_conservation(sim);
+	xsnap_sock_close(s);
+	sim_free(sim);
+}
+
 TEST(send_received_cow_and_fresh_frames)
 {
 	struct sim *sim = sim_new(FRAMES);
@@ -753,7 +838,7 @@ TEST(send_received_cow_and_fresh_frames)
 	sim_rx(sim, 3, 0, 8);
 	REQUIRE(xsnap_recv(s, v, 8, 0) == 2);
 	REQUIRE(xsnap_recv(o, vo, 8, 0) == 2);
-	rx_addr = v[0]->addr;
+	rx_addr = handle_view(v[0])->addr;
 
 	/* a tenant cannot send a frame it does not hold */
 	CHECK_EQ(xsnap_send(s, vo, 1), -EINVAL);
@@ -1436,7 +1521,7 @@ TEST(audit_finds_reference_leaks)
 	engine_poll(sim->ctx);
 	CHECK_EQ(xsnap_audit(sim->ctx), 0);
 	/* a lost put: conservation still balances (the chunk is "logged") */
-	c = (uint32_t)(v[1]->addr >> FRAME_SHIFT);
+	c = (uint32_t)(handle_view(v[1])->addr >> FRAME_SHIFT);
 	sim->ctx->umem.ref[c]++;
 	CHECK(xsnap_audit(sim->ctx) > 0);
 	sim->ctx->umem.ref[c]--;
@@ -1446,7 +1531,7 @@ TEST(audit_finds_reference_leaks)
 		struct xsnap_frame *w[8];
 
 		CHECK_EQ(xsnap_recv(p, w, 8, 0), 8);
-		c = (uint32_t)(w[0]->addr >> FRAME_SHIFT);
+		c = (uint32_t)(handle_view(w[0])->addr >> FRAME_SHIFT);
 		pvw->ref[c]--;
 		CHECK(xsnap_audit(sim->ctx) > 0);
 		pvw->ref[c]++;
@@ -1615,7 +1700,7 @@ TEST(b1_send_rejects_invalid_descriptors)
 	/* a private version of the other tenant: a chunk of its pool */
 	REQUIRE(xsnap_frame_cow(os, &o[3]));
 
-	struct xsnap_frame *f = v[0];
+	struct xsnap_frame *f = handle_view(v[0]);
 	const struct xsnap_frame good = *f;
 	uint64_t umem_end = (uint64_t)sim->ctx->umem.nchunks << FRAME_SHIFT;
 	uint64_t base = good.addr & ~(uint64_t)(FRAME_SIZE - 1);
@@ -1631,7 +1716,7 @@ TEST(b1_send_rejects_invalid_descriptors)
 		{ "addr after the UMEM", "addr outside the UMEM", umem_end, 64 },
 		{ "addr far outside", "addr outside the UMEM", ~0ull - 4095, 64 },
 		{ "straddling a chunk's end", "across the end of a chunk", base + FRAME_SIZE - 32, 64 },
-		{ "another tenant's pool", "another tenant's pool", o[3]->addr, 64 },
+		{ "another tenant's pool", "another tenant's pool", handle_view(o[3])->addr, 64 },
 	};
 
 	old = xsnap_set_print(capture_print);
@@ -1669,13 +1754,15 @@ TEST(b1_send_rejects_invalid_descriptors)
 	CHECK_EQ(xsnap_send(s, &o[0], 1), -EINVAL);
 	xsnap_release(s, &v[3], 1);
 	bad0 = s->ctl->bad_releases;
-	CHECK_EQ(xsnap_send(s, &v[3], 1), -EINVAL);
+	msgbuf[0] = '\0';
+	CHECK_EQ(xsnap_send(s, &v[3], 1), -ESTALE);	/* released: its handle is stale */
+	CHECK(strstr(msgbuf, "frame 1 of 1: a stale handle") != NULL);
 	CHECK_EQ(s->ctl->bad_releases, bad0 + 1);
 	CHECK_EQ(sim->tx.prod, 0);
 	xsnap_set_print(old);
 	/* no check left a mark behind: the views are as received */
 	for (int i = 0; i < 3; i++)
-		CHECK_EQ(v[i]->flags, VIEW_LOG);
+		CHECK_EQ(handle_view(v[i])->flags, VIEW_LOG);
 
 	/* the next valid send passes; descriptors carry no options (B4) */
 	CHECK_EQ(xsnap_send(s, v, 3), 3);
@@ -1683,7 +1770,7 @@ TEST(b1_send_rejects_invalid_descriptors)
 	for (int i = 0; i < 3; i++) {
 		CHECK_EQ(sim->tx.descs[i].options, 0);
 		CHECK_EQ(sim->tx.descs[i].len, 64);
-		CHECK_EQ(sim->tx.descs[i].addr, w[i]->addr);	/* zero-copy */
+		CHECK_EQ(sim->tx.descs[i].addr, handle_view(w[i])->addr);	/* zero-copy */
 	}
 	CHECK_EQ(sim_tx(sim, NULL, NULL, 0), 3);
 	engine_poll(sim->ctx);

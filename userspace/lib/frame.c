@@ -43,18 +43,17 @@ void *xsnap_frame_cow(struct xsnap_sock *s, struct xsnap_frame **fp)
 		errno = EINVAL;
 		return NULL;
 	}
+	kind = sock_view_kind(s, *fp, &idx);
+	if (kind <= 0) {
+		errno = sock_handle_err(s, kind, "cow");
+		return NULL;
+	}
 	if (ctx_remote(s->ctx)) {
 		errno = EOPNOTSUPP;
 		return NULL;
 	}
 	ctx = s->ctx;
-	f = *fp;
-	kind = sock_view_kind(s, f, &idx);
-	if (!kind) {
-		pr_warn("tenant %s: cow of a frame this socket does not hold\n", s->t->name);
-		errno = EINVAL;
-		return NULL;
-	}
+	f = handle_view(*fp);
 	if (f->flags & VIEW_PRIVATE)
 		return ctx->umem.rw + f->addr;
 
@@ -82,18 +81,26 @@ void *xsnap_frame_cow(struct xsnap_sock *s, struct xsnap_frame **fp)
 	return ctx->umem.rw + addr;
 }
 
-int xsnap_frame_commit(struct xsnap_sock *s, struct xsnap_frame *f)
+int xsnap_frame_commit(struct xsnap_sock *s, struct xsnap_frame *h)
 {
 	struct xsnap_ctx *ctx;
+	struct xsnap_frame *f;
 	struct log_ent *e;
 	struct tenant *t;
 	uint32_t cap;
 	size_t idx;
+	int kind;
 
-	if (s && ctx_remote(s->ctx))
-		return err_ret(EOPNOTSUPP);
-	if (!s || !f || sock_view_kind(s, f, &idx) != 1 || !(f->flags & VIEW_PRIVATE))
+	if (!s || !h)
 		return err_ret(EINVAL);
+	kind = sock_view_kind(s, h, &idx);
+	if (kind <= 0)
+		return err_ret(sock_handle_err(s, kind, "commit"));
+	if (ctx_remote(s->ctx))
+		return err_ret(EOPNOTSUPP);
+	f = handle_view(h);
+	if (kind != VIEW_IS_LOG || !(f->flags & VIEW_PRIVATE))
+		return err_ret(EINVAL);	/* a fresh frame, or no private version */
 	ctx = s->ctx;
 	t = s->t;
 	cap = ctx->umem.pool_frames + 1;
@@ -157,14 +164,12 @@ struct xsnap_frame *xsnap_frame_alloc(struct xsnap_sock *s, uint32_t len)
 		errno = ENOBUFS;
 		return NULL;
 	}
-	memset(f, 0, sizeof(*f));
-	f->addr = chunk_base(chunk) + HEADROOM;
+	*f = (struct xsnap_frame){ .addr = chunk_base(chunk) + HEADROOM, .len = len,
+				   .flags = VIEW_PRIVATE, .queue = ctx->q[0].id,
+				   .gen = f->gen + 1 };
 	f->data = s->ro + f->addr;
-	f->len = len;
-	f->flags = VIEW_PRIVATE;
-	f->queue = ctx->q[0].id;
 	memset(ctx->umem.rw + f->addr - sizeof(struct xsnap_meta), 0, sizeof(struct xsnap_meta));
-	return f;
+	return handle_of(f);
 }
 
 const char *tx_desc_check(const struct umem *u, uint32_t slot, uint64_t addr, uint32_t len)
@@ -188,16 +193,21 @@ const char *tx_desc_check(const struct umem *u, uint32_t slot, uint64_t addr, ui
  * *@bad).  Marks the views while it looks, to catch one frame given twice,
  * and clears the marks again. */
 static const char *send_check(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n,
-			      unsigned int *bad)
+			      unsigned int *bad, int *err)
 {
 	const char *why = NULL;
 	unsigned int i;
 	size_t vi;
 
+	*err = EINVAL;
 	for (i = 0; i < n && !why; i++) {
-		struct xsnap_frame *f = v[i];
+		struct xsnap_frame *f = handle_view(v[i]);
+		int kind = sock_view_kind(s, v[i], &vi);
 
-		if (!f || !sock_view_kind(s, f, &vi))
+		if (kind == VIEW_STALE) {
+			why = "a stale handle (released, sent or reused)";
+			*err = ESTALE;
+		} else if (kind == VIEW_NOT_OURS)
 			why = "a frame this socket does not hold";
 		else if (f->flags & VIEW_TX_MARK)
 			why = "the same frame twice";
@@ -212,7 +222,7 @@ static const char *send_check(struct xsnap_sock *s, struct xsnap_frame **v, unsi
 	*bad = i - 1;
 	while (i--)
 		if (v[i] && (!why || i != *bad))
-			v[i]->flags &= ~VIEW_TX_MARK;
+			handle_view(v[i])->flags &= ~VIEW_TX_MARK;
 	return why;
 }
 
@@ -280,9 +290,9 @@ static uint32_t tx_queue_frames(struct xsnap_sock *s, struct queue *q, struct xs
 		room = owners;
 	room = xsk_ring_prod__reserve(&q->tx, room, &idx);
 	for (uint32_t i = 0; i < room; i++) {
-		struct xsnap_frame *f = v[i];
+		struct xsnap_frame *f = handle_view(v[i]);
 		struct xdp_desc *d = xsk_ring_prod__tx_desc(&q->tx, idx + i);
-		int kind = sock_view_kind(s, f, &vi);
+		int kind = sock_view_kind(s, v[i], &vi);
 
 		d->addr = f->addr;
 		d->len = f->len;
@@ -293,8 +303,9 @@ static uint32_t tx_queue_frames(struct xsnap_sock *s, struct queue *q, struct xs
 			f->flags &= ~VIEW_PRIVATE;
 		else
 			ctx->umem.ref[f->addr >> FRAME_SHIFT]++;
-		if (kind == 1)
+		if (kind == VIEW_IS_LOG)
 			s->held[vi] = 0;
+		view_retire(f);
 		q->tx_owner[q->tx_prod++ & (tx_owner_cap(ctx) - 1)] = (uint8_t)t->slot;
 		t->tx_inflight++;
 	}
@@ -316,14 +327,12 @@ int xsnap_send_queue(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int 
 	bool kicked[XSNAP_MAX_QUEUES] = { false }, was_idle = true;
 	const char *why;
 	unsigned int bad;
-	int qi = -1;
+	int qi = -1, err;
 
 	if (!s || !v)
 		return err_ret(EINVAL);
-	if (ctx_remote(s->ctx))
-		return err_ret(EOPNOTSUPP);
 	ctx = s->ctx;
-	if (queue >= 0) {
+	if (queue >= 0 && !ctx_remote(ctx)) {
 		qi = queue_index(ctx, (uint32_t)queue);
 		if (qi < 0) {
 			pr_warn("tenant %s: send: queue %d is not open on %s (queues %u..%u)\n",
@@ -333,13 +342,15 @@ int xsnap_send_queue(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int 
 	}
 	/* all or nothing on bad input: check every frame first, so that no
 	 * descriptor the kernel would refuse (tx_invalid_descs) is queued */
-	why = send_check(s, v, n, &bad);
+	why = send_check(s, v, n, &bad, &err);
 	if (why) {
 		s->ctl->bad_releases++;
 		pr_warn("tenant %s: send: frame %u of %u: %s; nothing sent\n", s->t->name, bad + 1,
 			n, why);
-		return err_ret(EINVAL);
+		return err_ret(err);
 	}
+	if (ctx_remote(ctx))
+		return err_ret(EOPNOTSUPP);
 	if (ctx->dead_if)
 		return err_ret(ENETDOWN);
 	pthread_mutex_lock(&ctx->engine_lock);
@@ -349,10 +360,11 @@ int xsnap_send_queue(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int 
 	/* runs of frames for the same queue, in order; stop at the first run
 	 * a ring or the fair share cut short: the rest stay held */
 	while (sent < n) {
-		int rq = qi >= 0 ? qi : tx_index(ctx, v[sent]);
+		int rq = qi >= 0 ? qi : tx_index(ctx, handle_view(v[sent]));
 		uint32_t run = 1, got;
 
-		while (sent + run < n && (qi >= 0 || tx_index(ctx, v[sent + run]) == rq))
+		while (sent + run < n &&
+		       (qi >= 0 || tx_index(ctx, handle_view(v[sent + run])) == rq))
 			run++;
 		got = tx_queue_frames(s, &ctx->q[rq], v + sent, run);
 		sent += got;

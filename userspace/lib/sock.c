@@ -308,8 +308,9 @@ static unsigned int take(struct xsnap_sock *s, struct xsnap_frame **v, unsigned 
 		f->version = e.version;
 		f->queue = e.queue;
 		f->flags = VIEW_LOG;
+		f->gen++;
 		s->held[seq & mask] = 1;
-		v[got++] = f;
+		v[got++] = handle_of(f);
 	}
 	advance_low(s);
 	atomic_fetch_add_explicit(&s->ctl->delivered, got, memory_order_relaxed);
@@ -492,22 +493,40 @@ int xsnap_recv(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int
 	}
 }
 
-/* Which view is @f: 0 not ours or not held, 1 a log view, 2 a fresh frame;
- * *@idx is its index in s->views or s->fresh. */
-int sock_view_kind(const struct xsnap_sock *s, const struct xsnap_frame *f, size_t *idx)
+/* Which view does handle @h name (enum VIEW_IS_*, VIEW_NOT_OURS, VIEW_STALE);
+ * *@idx is its index in s->views or s->fresh.  A handle to one of the
+ * socket's views that no longer holds that frame (released, sent, or the
+ * view refilled since) is stale. */
+int sock_view_kind(const struct xsnap_sock *s, const struct xsnap_frame *h, size_t *idx)
 {
+	const struct xsnap_frame *f = handle_view(h);
 	uintptr_t p = (uintptr_t)f, base = (uintptr_t)s->views;
 	uintptr_t fb = (uintptr_t)s->fresh;
 
+	if (!h)
+		return VIEW_NOT_OURS;
 	if (p >= base && p < base + s->t->quota * sizeof(*f) && !((p - base) % sizeof(*f))) {
 		*idx = (p - base) / sizeof(*f);
-		return s->held[*idx] ? 1 : 0;
+		return s->held[*idx] && handle_current(h) ? VIEW_IS_LOG : VIEW_STALE;
 	}
 	if (p >= fb && p < fb + s->ctx->umem.pool_frames * sizeof(*f) && !((p - fb) % sizeof(*f))) {
 		*idx = (p - fb) / sizeof(*f);
-		return (s->fresh[*idx].flags & VIEW_PRIVATE) ? 2 : 0;
+		return (f->flags & VIEW_PRIVATE) && handle_current(h) ? VIEW_IS_FRESH : VIEW_STALE;
 	}
-	return 0;
+	return VIEW_NOT_OURS;
+}
+
+/* The error for a handle sock_view_kind() refused in @call: ESTALE for a
+ * stale one, EINVAL for anything else; said once on stderr. */
+int sock_handle_err(const struct xsnap_sock *s, int kind, const char *call)
+{
+	if (kind == VIEW_STALE) {
+		pr_warn("tenant %s: %s: stale frame handle (released, sent or reused)\n",
+			s->t->name, call);
+		return ESTALE;
+	}
+	pr_warn("tenant %s: %s: not a frame this socket holds\n", s->t->name, call);
+	return EINVAL;
 }
 
 void xsnap_release(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n)
@@ -517,11 +536,11 @@ void xsnap_release(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n)
 	if (!s || !v)
 		return;
 	for (unsigned int i = 0; i < n; i++) {
-		struct xsnap_frame *f = v[i];
 		size_t idx;
-		int kind = f ? sock_view_kind(s, f, &idx) : 0;
+		int kind = sock_view_kind(s, v[i], &idx);
+		struct xsnap_frame *f = handle_view(v[i]);
 
-		if (!kind) {
+		if (kind <= 0) {
 			s->ctl->bad_releases++;
 			continue;
 		}
@@ -535,52 +554,64 @@ void xsnap_release(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n)
 			umem_put(&s->ctx->umem, f->addr);
 			f->flags &= ~VIEW_PRIVATE;
 		}
-		if (kind == 1)
+		if (kind == VIEW_IS_LOG)
 			s->held[idx] = 0;
+		view_retire(f);
 	}
 	if (locked)
 		pthread_mutex_unlock(&s->ctx->engine_lock);
 	advance_low(s);
 }
 
+/* What the accessors read through a stale handle: nothing. */
+static const struct xsnap_frame stale_view;
+
+/* The view behind handle @h, or an empty one if @h is stale. */
+static inline const struct xsnap_frame *frame_of(const struct xsnap_frame *h)
+{
+	return handle_current(h) ? handle_view(h) : &stale_view;
+}
+
 const void *xsnap_frame_data(const struct xsnap_frame *f)
 {
-	return f->data;
+	return frame_of(f)->data;
 }
 
 uint32_t xsnap_frame_len(const struct xsnap_frame *f)
 {
-	return f->len;
+	return frame_of(f)->len;
 }
 
 uint64_t xsnap_frame_seq(const struct xsnap_frame *f)
 {
-	return f->seq;
+	return frame_of(f)->seq;
 }
 
 uint64_t xsnap_frame_time_ns(const struct xsnap_frame *f)
 {
-	return f->rx_ns;
+	return frame_of(f)->rx_ns;
 }
 
 uint32_t xsnap_frame_version(const struct xsnap_frame *f)
 {
-	return f->version;
+	return frame_of(f)->version;
 }
 
 uint32_t xsnap_frame_queue(const struct xsnap_frame *f)
 {
-	return f->queue;
+	return frame_of(f)->queue;
 }
 
 uint64_t xsnap_frame_id(const struct xsnap_frame *f)
 {
-	return f->addr >> FRAME_SHIFT;
+	return frame_of(f)->addr >> FRAME_SHIFT;
 }
 
 const void *xsnap_frame_meta(const struct xsnap_frame *f)
 {
-	return f->data - sizeof(struct xsnap_meta);
+	const uint8_t *d = frame_of(f)->data;
+
+	return d ? d - sizeof(struct xsnap_meta) : NULL;
 }
 
 /* What xsnap_recvfrom() makes of a frame (udp_view()). */
@@ -667,10 +698,11 @@ static bool udp_csum_ok(const uint8_t *ip, uint8_t fam, const uint8_t *u, uint32
  * or why not.  A datagram is returned only whole (no IP fragment: they are
  * not reassembled) and with a checksum that verifies, as recvfrom(2) does.
  */
-static int udp_view(const struct xsnap_frame *f, const uint8_t **pl, size_t *pllen,
+static int udp_view(const struct xsnap_frame *h, const uint8_t **pl, size_t *pllen,
 		    struct sockaddr_storage *src, socklen_t *srclen)
 {
-	const struct xsnap_meta *m = xsnap_frame_meta(f);
+	const struct xsnap_frame *f = handle_view(h);
+	const struct xsnap_meta *m = (const void *)(f->data - sizeof(struct xsnap_meta));
 	const uint8_t *d = f->data;
 	uint16_t ulen, sport;
 

@@ -526,7 +526,58 @@ struct xsnap_frame {
 	uint32_t version;
 	uint32_t flags;		/* VIEW_* */
 	uint32_t queue;		/* receive queue id; a fresh frame: the first queue's */
+	uint32_t gen;		/* bumped when the view is filled and when it is let go */
 };
+
+/*
+ * Handles.  What the API hands out for a frame is not the bare address of
+ * its view: the view's generation rides in the address's top 16 bits, which
+ * no user-space address on Linux uses (x86-64 and arm64 hand out addresses
+ * above 2^47 only to a mapping that asks for them with a hint, and the views
+ * are heap memory).  A view's generation moves on when it is filled and when
+ * the socket lets the frame go (release, send), so a handle kept after that
+ * no longer matches its view: every call that takes a handle from the user
+ * compares the two and refuses a stale one instead of acting on whatever
+ * frame reuses the view (a view is reused every quota frames).  A handle
+ * stays detectably stale until its view has been reused 65 536 times.
+ * 32-bit builds have no spare bits: there, handles are bare addresses and a
+ * stale one is caught only while its view is empty.
+ */
+#if UINTPTR_MAX > 0xffffffffu
+#define HANDLE_GEN_SHIFT 48
+#define HANDLE_ADDR_MASK ((UINT64_C(1) << HANDLE_GEN_SHIFT) - 1)
+#define HANDLE_GEN_MASK 0xffffu
+#else
+#define HANDLE_GEN_SHIFT 0
+#define HANDLE_ADDR_MASK UINTPTR_MAX
+#define HANDLE_GEN_MASK 0u
+#endif
+
+/* The handle the user gets for view @f (its current generation). */
+static inline struct xsnap_frame *handle_of(struct xsnap_frame *f)
+{
+	return (struct xsnap_frame *)((uintptr_t)f |
+				      ((uintptr_t)(f->gen & HANDLE_GEN_MASK) << HANDLE_GEN_SHIFT));
+}
+
+/* The view a handle names, whether or not the handle is current. */
+static inline struct xsnap_frame *handle_view(const struct xsnap_frame *h)
+{
+	return (struct xsnap_frame *)((uintptr_t)h & HANDLE_ADDR_MASK);
+}
+
+/* Does handle @h still name what its view holds? */
+static inline bool handle_current(const struct xsnap_frame *h)
+{
+	return ((uintptr_t)h >> HANDLE_GEN_SHIFT & HANDLE_GEN_MASK) ==
+	       (handle_view(h)->gen & HANDLE_GEN_MASK);
+}
+
+/* Let view @f go: every handle given out for it becomes stale. */
+static inline void view_retire(struct xsnap_frame *f)
+{
+	f->gen++;
+}
 
 struct xsnap_sock {
 	struct xsnap_ctx *ctx;
@@ -616,7 +667,15 @@ struct tenant *ctx_tenant_find(struct xsnap_ctx *ctx, const char *name);
 
 /* sock.c */
 void sock_destroy_locked(struct xsnap_sock *s);
-int sock_view_kind(const struct xsnap_sock *s, const struct xsnap_frame *f, size_t *idx);
+/* sock_view_kind() results */
+enum {
+	VIEW_NOT_OURS = 0,	/* not one of the socket's views, or NULL */
+	VIEW_IS_LOG = 1,	/* a received frame the socket holds */
+	VIEW_IS_FRESH = 2,	/* a private frame from xsnap_frame_alloc() */
+	VIEW_STALE = -1,	/* the socket's view, but the handle is stale */
+};
+int sock_view_kind(const struct xsnap_sock *s, const struct xsnap_frame *h, size_t *idx);
+int sock_handle_err(const struct xsnap_sock *s, int kind, const char *call);
 void advance_low(struct xsnap_sock *s);
 
 /* engine.c (all with engine_lock held, except the thread functions) */
