@@ -372,7 +372,9 @@ XSNAP_API int xsnap_fd(struct xsnap_sock *sock);
  * releases makes its tenant (only) drop new frames once the quota is full.
  *
  * Return: number of frames (0 on timeout), or -EINVAL, -EINTR (a signal
- * interrupted the wait), -ENETDOWN/-ENXIO (the interface went away),
+ * interrupted the wait), -ENETDOWN (the interface was removed: what its
+ * log held was returned first; in-process the context's rtnetlink watch
+ * sees the removal, through xsnapd the daemon's),
  * -ENOENT (tenant deleted, its log drained), -ECONNRESET (connected
  * context: the daemon went away).
  */

@@ -141,6 +141,11 @@ t_b2_bad_releases_daemon() {
 # once the consumer runs again the next 10 frames arrive, 10 of 10.
 t_c1_fill_ring_empty_veth() { inproc fillempty; }
 
+# D9 in-process: a device deleted under an open context (engine thread and
+# inline engine): a consumer blocked in recv, the next recv and a send get
+# ENETDOWN (the context's rtnetlink watch), and the context closes clean.
+t_d9_if_gone_in_process() { inproc ifgone; }
+
 # C1 with the engine thread (the default): nobody receives for a while, yet
 # every frame is logged and the fill ring restocked (no kernel drop, even for
 # more frames than the rings hold); a full log drops its own tenant's frames,

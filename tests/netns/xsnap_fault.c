@@ -33,6 +33,11 @@
  *                and resume; 500 frames through a 64-chunk pool all arrive
  *                in order, each completed once
  *
+ *     ifgone     D9 in-process: a veth made for the purpose is deleted under
+ *                an open context (engine thread, then inline): a consumer
+ *                blocked in xsnap_recv() returns -ENETDOWN, as do the next
+ *                recv and send; the context closes cleanly
+ *
  * Connected scenarios talk to a running xsnapd (-S SOCK):
  *     badrel     B2: forged releases (another socket's frame, misaligned,
  *                foreign, twice) and a forged release watermark, counted
@@ -728,6 +733,91 @@ static void sc_fillempty(void)
 	close_and_check();
 }
 
+/* --- D9 in-process: the device goes away ---------------------------------- */
+struct blocked {
+	struct xsnap_sock *s;
+	_Atomic int done;
+	int rc;
+};
+
+static void *recv_blocked(void *arg)
+{
+	struct blocked *b = arg;
+	struct xsnap_frame *f;
+
+	b->rc = xsnap_recv(b->s, &f, 1, -1);
+	atomic_store(&b->done, 1);
+	return NULL;
+}
+
+static int sh(const char *cmd)
+{
+	int r = system(cmd);
+
+	EXPECT(r == 0, "'%s' failed (%d)", cmd, r);
+	return r;
+}
+
+static void sc_ifgone(void)
+{
+	static const char *const mode[] = { "engine thread", "inline engine" };
+	const uint32_t engines[] = { XSNAP_ENGINE_THREAD, XSNAP_ENGINE_INLINE };
+
+	for (int m = 0; m < 2 && !failed; m++) {
+		struct blocked b = { 0 };
+		struct xsnap_frame *f, *fresh;
+		struct xsnap_sock *s2;
+		pthread_t th;
+		uint64_t end;
+		int r;
+
+		if (sh("ip link add xs-gone type veth peer name xs-gone-p && "
+		       "ip link set xs-gone up && ip link set xs-gone-p up"))
+			return;
+		XSNAP_OPTS(xsnap_opts, o, .engine = engines[m]);
+		ctx = xsnap_open("xs-gone", &o);
+		EXPECT(ctx, "%s: xsnap_open xs-gone: %s", mode[m], strerror(errno));
+		if (!ctx || add_tenant("t", 64, PORT_T)) {
+			sh("ip link del xs-gone");
+			return;
+		}
+		b.s = xsnap_socket(ctx, "t", NULL);
+		s2 = xsnap_socket(ctx, "t", NULL);
+		EXPECT(b.s && s2, "sockets");
+		fresh = s2 ? xsnap_frame_alloc(s2, 64) : NULL;
+		EXPECT(fresh, "alloc");
+		pthread_create(&th, NULL, recv_blocked, &b);
+		/* the consumer is asleep in recv (nothing can arrive); the
+		 * device goes while it sleeps or before: either way it must
+		 * come back with ENETDOWN */
+		sh("ip link del xs-gone");
+		end = now_ms() + 5000;
+		while (!atomic_load(&b.done) && now_ms() < end)
+			usleep(1000);
+		EXPECT(atomic_load(&b.done), "%s: recv still blocked 5 s after the removal", mode[m]);
+		if (!atomic_load(&b.done)) {
+			/* cannot join a thread that never returns: give up */
+			printf("FAIL\n");
+			_exit(1);
+		}
+		pthread_join(th, NULL);
+		printf("%s: blocked recv: %s\n", mode[m], strerror(-b.rc));
+		EXPECT(b.rc == -ENETDOWN, "%s: blocked recv returned %d", mode[m], b.rc);
+		r = xsnap_recv(s2, &f, 1, 0);
+		EXPECT(r == -ENETDOWN, "%s: recv after the removal returned %d", mode[m], r);
+		r = xsnap_recv(s2, &f, 1, 100);
+		EXPECT(r == -ENETDOWN, "%s: recv with a timeout returned %d", mode[m], r);
+		r = fresh ? xsnap_send(s2, &fresh, 1) : -ENETDOWN;
+		printf("%s: send: %s\n", mode[m], strerror(-r));
+		EXPECT(r == -ENETDOWN, "%s: send after the removal returned %d", mode[m], r);
+		xsnap_release(s2, &fresh, 1);
+		xsnap_sock_close(b.s);
+		xsnap_sock_close(s2);
+		close_and_check();
+		ctx = NULL;
+	}
+}
+
 /* --- C1 with the engine thread --------------------------------------------- */
 /* Nobody calls xsnap_recv for a while: the engine thread still moves every
  * frame into the log and restocks the fill ring, so the kernel never runs
@@ -1258,7 +1348,7 @@ int main(int argc, char **argv)
 		{ "short", sc_short, 0 },   { "txbad", sc_txbad, 0 },  { "fillempty", sc_fillempty, 0 },
 		{ "norecv", sc_norecv, 0 },
 		{ "frag", sc_frag, 0 },     { "slotreuse", sc_slotreuse, 0 },
-		{ "wakeup", sc_wakeup, 0 }, { "badrel", sc_badrel, 1 }, { "snaps", sc_snaps, 1 },
+		{ "wakeup", sc_wakeup, 0 }, { "ifgone", sc_ifgone, 0 }, { "badrel", sc_badrel, 1 }, { "snaps", sc_snaps, 1 },
 		{ "many", sc_many, 1 },
 	};
 	int ch;
@@ -1293,7 +1383,7 @@ int main(int argc, char **argv)
 		return failed ? 1 : 0;
 	}
 usage:
-	fprintf(stderr, "usage: xsnap_fault short|txbad|fillempty|frag|slotreuse|wakeup -i RX_IF -n TX_NETNS -I TX_IF\n"
+	fprintf(stderr, "usage: xsnap_fault short|txbad|fillempty|frag|slotreuse|wakeup|ifgone -i RX_IF -n TX_NETNS -I TX_IF\n"
 			"       xsnap_fault badrel|snaps|many -S SOCK -t TENANT [-N EXPECTED] [-R READY]\n");
 	return 2;
 }

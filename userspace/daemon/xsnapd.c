@@ -7,8 +7,9 @@
  *   - the listening socket and every client connection (SOCK_SEQPACKET),
  *   - every AF_XDP socket of every attached interface (readable -> engine_poll),
  *   - a signalfd (SIGTERM/SIGINT: detach everything and exit 0),
- *   - an rtnetlink socket (RTM_DELLINK: the interface is marked gone, its
- *     clients see -ENETDOWN, its context is closed),
+ *   - each attached context's rtnetlink watch (RTM_DELLINK of its device:
+ *     the interface is marked gone, its clients see -ENETDOWN, its context
+ *     is closed),
  *   - a 10 ms tick (transmit completions, reclaim, fill-ring restock).
  *
  * Under load an interface is paced instead of woken per frame burst (like a
@@ -190,19 +191,7 @@ static void iface_down(struct daemon *d, struct iface *f, const char *why)
 	log_warn("%s: %s: detaching, %u client socket(s) closed", f->name, why,
 		 iface_nsocks(d, ifc));
 	pthread_mutex_lock(&ctx->engine_lock);
-	ctx->dead_if = true;
-	/* every socket of the interface wakes and sees the state (never
-	 * blocks: the futex word is memory, the notify pipes non-blocking) */
-	for (int i = 0; i < XSNAP_MAX_TENANTS; i++) {
-		if (ctx->tenants[i]) {
-			atomic_fetch_or(&ctx->tenants[i]->shm->state, LOG_IF_DEAD);
-			tenant_wake_all(ctx->tenants[i]);
-		}
-	}
-	for (struct tenant *t = ctx->dead; t; t = t->next_dead) {
-		atomic_fetch_or(&t->shm->state, LOG_IF_DEAD);
-		tenant_wake_all(t);
-	}
+	ctx_if_dead(ctx);
 	pthread_mutex_unlock(&ctx->engine_lock);
 	for (uint32_t q = 0; q < ctx->nq; q++)
 		epoll_ctl(d->epfd, EPOLL_CTL_DEL, ctx->q[q].fd, NULL);
@@ -400,6 +389,14 @@ static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
 	f->paced = false;
 	f->ifindex = f->ctx->ifindex;
 	r = iface_replay(d, f);
+	{
+		/* the context's rtnetlink watch: its device's removal */
+		struct epoll_event ev = { .events = EPOLLIN,
+					  .data.u64 = ev_key(EV_NETLINK, (uint32_t)(f - d->ifs)) };
+
+		if (!r && epoll_ctl(d->epfd, EPOLL_CTL_ADD, f->ctx->ifwatch, &ev))
+			r = -errno;
+	}
 	for (uint32_t q = 0; !r && q < f->ctx->nq; q++) {
 		struct epoll_event ev = { .events = EPOLLIN,
 					  .data.u64 = ev_key(EV_XSK, (uint32_t)(f - d->ifs)) };
@@ -1095,44 +1092,6 @@ int dispatch(struct daemon *d, struct conn *c, struct xp_msg *in)
 	}
 	return r;
 }
-/* --- rtnetlink ------------------------------------------------------------ */
-static void netlink_input(struct daemon *d)
-{
-	char buf[16384] __attribute__((aligned(NLMSG_ALIGNTO)));
-	ssize_t n = recv(d->nlfd, buf, sizeof(buf), MSG_DONTWAIT);
-
-	if (n <= 0)
-		return;
-	for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
-	     h = NLMSG_NEXT(h, n)) {
-		struct ifinfomsg *ifi = NLMSG_DATA(h);
-
-		if (h->nlmsg_type != RTM_DELLINK || h->nlmsg_len < NLMSG_LENGTH(sizeof(*ifi)))
-			continue;
-		for (int i = 0; i < MAX_IFACES; i++) {
-			struct iface *f = &d->ifs[i];
-
-			if (f->used && !f->gone && f->ifindex == ifi->ifi_index)
-				iface_down(d, f, "interface removed");
-		}
-	}
-}
-
-static int netlink_open(void)
-{
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK };
-	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
-
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	return fd;
-}
 
 /* --- setup ---------------------------------------------------------------- */
 static int group_id(const char *name, gid_t *out)
@@ -1383,7 +1342,7 @@ int main(int argc, char **argv)
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return EXIT_FAILURE;
-	d->epfd = d->lfd = d->sfd = d->nlfd = d->spare = -1;
+	d->epfd = d->lfd = d->sfd = d->spare = -1;
 	d->cfg.sock_path = getenv("XSNAP_SOCKET");
 	d->cfg.max_conns_per_uid = CONNS_PER_UID;
 	d->cfg.max_socks_per_uid = SOCKS_PER_UID;
@@ -1497,10 +1456,6 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	d->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
-	d->nlfd = netlink_open();
-	if (d->nlfd < 0)
-		log_warn("rtnetlink: %s: interface removal is noticed only through socket errors",
-			 strerror(-d->nlfd));
 	d->lfd = listen_inherited();
 	d->inherited = d->lfd >= 0;
 	if (!d->inherited)
@@ -1514,9 +1469,6 @@ int main(int argc, char **argv)
 		epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->lfd, &ev);
 		ev.data.u64 = ev_key(EV_SIGNAL, 0);
 		epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->sfd, &ev);
-		ev.data.u64 = ev_key(EV_NETLINK, 0);
-		if (d->nlfd >= 0)
-			epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->nlfd, &ev);
 	}
 	log_info("listening on %s", d->cfg.sock_path);
 	sd_notify_msg("READY=1");
@@ -1551,7 +1503,9 @@ int main(int argc, char **argv)
 				break;
 			}
 			case EV_NETLINK:
-				netlink_input(d);
+				if (idx < MAX_IFACES && d->ifs[idx].ctx &&
+				    ctx_watch_if(d->ifs[idx].ctx))
+					iface_down(d, &d->ifs[idx], "interface removed");
 				break;
 			case EV_CONN:
 				if (idx < MAX_CONNS && d->conns[idx] &&
@@ -1610,8 +1564,6 @@ out:
 			}
 		}
 	}
-	if (d->nlfd >= 0)
-		close(d->nlfd);
 	if (d->sfd >= 0)
 		close(d->sfd);
 	if (d->epfd >= 0)

@@ -118,7 +118,7 @@ struct config {
 
 struct daemon {
 	struct config cfg;
-	int epfd, lfd, sfd, nlfd;
+	int epfd, lfd, sfd;
 	gid_t sock_gid, admin_gid;
 	bool have_admin_gid, created_dir, inherited;
 	struct iface ifs[MAX_IFACES];

@@ -130,6 +130,8 @@ void ctx_free(struct xsnap_ctx *ctx)
 {
 	/* reverse order of xsnap_open() */
 	engine_thread_stop(ctx);
+	if (ctx->ifwatch >= 0)
+		close(ctx->ifwatch);
 	steer_close(&ctx->steer);
 	for (uint32_t i = 0; i < ctx->nq; i++)
 		if (ctx->q[i].xsk)
@@ -186,6 +188,7 @@ struct xsnap_ctx *ctx_new(uint32_t frames, uint32_t nq, uint32_t ring, uint32_t 
 	ctx->reserve = nq * 2 * ring;
 	ctx->next_rule_id = 1;
 	ctx->steer.link_fd = -1;
+	ctx->ifwatch = -1;
 	ctx->engine_mode = XSNAP_ENGINE_INLINE;	/* xsnap_open() starts a thread */
 	pthread_mutex_init(&ctx->lock, NULL);
 	pthread_mutex_init(&ctx->engine_lock, NULL);
@@ -296,6 +299,14 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 	ctx->engine_mode = engine;
 	snprintf(ctx->ifname, sizeof(ctx->ifname), "%s", ifname);
 	ctx->ifindex = ifindex;
+	/* listening for the device's removal before it is used: a removal
+	 * from here on is seen (the bind below fails on one before) */
+	ctx->ifwatch = ifwatch_open();
+	if (ctx->ifwatch < 0) {
+		err = ctx->ifwatch;
+		pr_warn("%s: rtnetlink socket: %s\n", ifname, strerror(-err));
+		goto fail;
+	}
 	/* 2. program and maps (refuses if another program is attached) */
 	ctx->xdp_stamp = OPTS_GET(opts, timestamps, XSNAP_STAMP_ENGINE) == XSNAP_STAMP_XDP;
 	err = steer_open(&ctx->steer, ifname, ifindex, pin_root,

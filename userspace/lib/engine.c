@@ -521,7 +521,8 @@ static void *engine_main(void *arg)
 {
 	struct xsnap_ctx *ctx = arg;
 	struct engine_thread *et = ctx->thread;
-	struct pollfd pfd[XSNAP_MAX_QUEUES + 1];
+	struct pollfd pfd[XSNAP_MAX_QUEUES + 2];
+	bool gone = false;
 	uint64_t cnt;
 
 	if (et->cpus) {
@@ -544,14 +545,23 @@ static void *engine_main(void *arg)
 				"scheduling)\n",
 				ctx->ifname, et->prio, strerror(err));
 	}
+	/* the kick, the interface watch (-1: ignored by poll), the rx rings */
 	pfd[0] = (struct pollfd){ .fd = et->kick, .events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = ctx->ifwatch, .events = POLLIN };
 	for (uint32_t i = 0; i < ctx->nq; i++)
-		pfd[i + 1] = (struct pollfd){ .fd = ctx->q[i].fd, .events = POLLIN };
+		pfd[i + 2] = (struct pollfd){ .fd = ctx->q[i].fd, .events = POLLIN };
 	while (!atomic_load_explicit(&et->stop, memory_order_acquire)) {
 		struct timespec ts, *tsp = NULL;
-		unsigned int n, nfds = 1 + ctx->nq;
+		unsigned int n, nfds = 2 + ctx->nq;
 		bool busy;
 
+		if (gone) {
+			/* the device went away: nothing to move, wait for the stop */
+			if (poll(pfd, 1, -1) > 0 && read(et->kick, &cnt, sizeof(cnt)) < 0) {
+				/* EAGAIN: read already */
+			}
+			continue;
+		}
 		pthread_mutex_lock(&ctx->engine_lock);
 		n = engine_run(ctx, NULL);
 		busy = n >= ctx->ring_size;	/* stopped early: more waiting */
@@ -559,7 +569,7 @@ static void *engine_main(void *arg)
 			/* interrupt moderation: the rx rings do not wake us */
 			int64_t left = ctx->pacer.next_ns - mono_ns();
 
-			nfds = 1;
+			nfds = 2;
 			if (left < 0)
 				left = 0;
 			ts = (struct timespec){ left / 1000000000, left % 1000000000 };
@@ -573,10 +583,13 @@ static void *engine_main(void *arg)
 		ctx_reap(ctx);
 		if (busy)
 			continue;
-		if (ppoll(pfd, nfds, tsp, NULL) > 0 && (pfd[0].revents & POLLIN) &&
-		    read(et->kick, &cnt, sizeof(cnt)) < 0) {
+		if (ppoll(pfd, nfds, tsp, NULL) <= 0)
+			continue;
+		if ((pfd[0].revents & POLLIN) && read(et->kick, &cnt, sizeof(cnt)) < 0) {
 			/* EAGAIN: read already */
 		}
+		if (pfd[1].revents)
+			gone = ctx_watch_if(ctx);
 	}
 	return NULL;
 }

@@ -138,13 +138,20 @@ struct xsnap_sock *xsnap_socket(struct xsnap_ctx *ctx, const char *tenant,
 		err = errno;
 		goto fail;
 	}
-	/* inline mode: a sleeper must wake for frames nobody has moved yet */
+	/* inline mode: a sleeper must wake for frames nobody has moved yet,
+	 * and for its device's removal (nobody else reads the watch) */
 	ev.data.u32 = 2;	/* an rx ring: data.u32 0 is the notify pipe */
 	for (uint32_t i = 0; ctx->engine_mode == XSNAP_ENGINE_INLINE && i < ctx->nq; i++) {
 		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, ctx->q[i].fd, &ev)) {
 			err = errno;
 			goto fail;
 		}
+	}
+	ev.data.u32 = 3;
+	if (ctx->engine_mode == XSNAP_ENGINE_INLINE && ctx->ifwatch >= 0 &&
+	    epoll_ctl(s->epfd, EPOLL_CTL_ADD, ctx->ifwatch, &ev)) {
+		err = errno;
+		goto fail;
 	}
 
 	pthread_mutex_lock(&ctx->engine_lock);
@@ -436,6 +443,9 @@ int xsnap_recv(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int
 		got = take(s, v, n);
 		if (got)
 			return (int)got;
+		/* inline: nobody else reads the device's removal */
+		if (inl)
+			ctx_watch_if(ctx);
 		state = atomic_load_explicit(&s->t->shm->state, memory_order_acquire);
 		if (state & LOG_TENANT_DEAD)
 			return err_ret(ENOENT);	/* tenant deleted, its log drained */

@@ -507,6 +507,7 @@ struct xsnap_ctx {
 	unsigned int nrules, rules_cap;
 	uint32_t next_rule_id;
 	_Atomic bool dead_if;	/* interface gone */
+	int ifwatch;		/* rtnetlink socket for RTM_DELLINK (ifwatch.c), or -1 */
 	struct client *cl;	/* connected to xsnapd (client.c), NULL in-process */
 };
 
@@ -664,6 +665,18 @@ struct xsnap_snap *client_snapshot(struct xsnap_sock *s, uint32_t frames, uint32
 void client_snap_close(struct xsnap_snap *sn);
 
 struct tenant *ctx_tenant_find(struct xsnap_ctx *ctx, const char *name);
+
+/* ifwatch.c */
+/* ifwatch_open() - an rtnetlink socket on link events: fd or -errno. */
+int ifwatch_open(void);
+/* ifwatch_gone() - drain @fd: 1 if it reported @ifindex deleted, 0, -errno. */
+int ifwatch_gone(int fd, int ifindex);
+/* ctx_if_dead() - the interface is gone (engine_lock held): every log
+ * LOG_IF_DEAD, every sleeper woken; recv and send give -ENETDOWN. */
+void ctx_if_dead(struct xsnap_ctx *ctx);
+/* ctx_watch_if() - read the context's watch (engine_lock not held): true if
+ * the interface is gone (now or before). */
+bool ctx_watch_if(struct xsnap_ctx *ctx);
 
 /* sock.c */
 void sock_destroy_locked(struct xsnap_sock *s);
