@@ -396,6 +396,59 @@ t_stale_frame_handle() {
 	finish
 }
 
+# The receive API through xsnapd, from unprivileged processes: share mode
+# across three processes (every frame to exactly one member, every flow to
+# one member), xsnap_fd() under epoll, and xsnap_recvfrom() with the
+# sender's address.
+t_api_connected() {
+	setup
+	d_start
+	configure
+	local i pids=() le=$D_DIR/epoll.log lr=$D_DIR/recvfrom.log pe pr
+	for i in 1 2 3; do
+		install -m 0600 -o "$NOBODY" /dev/null "$D_DIR/share$i.ids"
+		c_start "$D_DIR/share$i.log" --as-nobody -t alpha -G 7 -I "$D_DIR/share$i.ids"
+		pids+=("$C_PID")
+	done
+	c_start "$le" -t beta -m epoll
+	pe=$C_PID
+	c_start "$lr" -t beta -m recvfrom
+	pr=$C_PID
+	xs_gen -q --stream 1 --dport 9000 -n 3000 -r 20000 --flows 64
+	xs_gen -q --stream 2 --dport 9001 -n 1000 -r 20000
+	wait_delivered alpha 3000
+	wait_delivered beta 2000
+	local sum=0 f
+	for i in 1 2 3; do
+		c_stop "${pids[i - 1]}" || { show "$D_DIR/share$i.log"; fail "share member $i failed"; }
+		f=$(field "$D_DIR/share$i.log" frames)
+		((f > 0)) || fail "share member $i got nothing"
+		assert_eq "$(field "$D_DIR/share$i.log" bad_payload)" 0 "member $i's bad payloads"
+		sum=$((sum + f))
+	done
+	assert_eq "$sum" 3000 "share group total"
+	# each frame once in the group, each flow (source port) with one member
+	assert_eq "$(cat "$D_DIR"/share[123].ids | awk '{ print $1, $2 }' | sort -u | wc -l)" 3000 \
+		"distinct frames over the group"
+	assert_eq "$(for i in 1 2 3; do awk '{ print $4 }' "$D_DIR/share$i.ids" | sort -u; done |
+		sort | uniq -d | wc -l)" 0 "flows split across members"
+	assert_eq "$(cat "$D_DIR"/share[123].ids | awk '{ print $4 }' | sort -u | wc -l)" 64 "flows"
+	c_stop "$pe" || { show "$le"; fail "epoll consumer failed"; }
+	c_stop "$pr" || { show "$lr"; fail "recvfrom consumer failed"; }
+	show "$le"
+	show "$lr"
+	assert_eq "$(field "$le" frames)" 1000 "frames through epoll"
+	(($(field "$le" wakeups) >= 1)) || fail "epoll never reported the socket readable"
+	assert_eq "$(field "$lr" datagrams)" 1000 "datagrams through recvfrom"
+	assert_eq "$(field "$lr" bad)" 0 "recvfrom payloads that do not verify"
+	grep -q "^datagrams 1000 bad 0 src $LAB_IP_TX:[0-9]*\$" "$lr" ||
+		fail "recvfrom: not one source, $LAB_IP_TX"
+	check_conservation
+	d_detach
+	d_stop
+	finish
+}
+
 # A consumer that writes into a received frame dies of SIGSEGV; one that
 # tries to map the receive region or its log writable is refused; the
 # daemon and the other consumers are unaffected.

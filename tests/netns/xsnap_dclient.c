@@ -3,6 +3,7 @@
  * xsnap_dclient: a consumer process of xsnapd for tests/netns/test_daemon.sh.
  *
  *   xsnap_dclient -S SOCK -t TENANT [-R READY [-F]] [-m MODE] [-s SOCKETS] [-I IDS]
+ *                 [-G GROUP]
  *
  * READY is created once the sockets are open, or with -F (recv and hold)
  * once the first frame arrived: a test that kills a holding consumer knows
@@ -17,9 +18,10 @@
  *            tenant log's sequence numbers, F and S the first and last
  *            payload sequence number seen, D the daemon's count for the
  *            tenant, Q the number of receive queues frames came from; exit 3 with "recv error: ..." if recv fails;
- *            -I IDS: also write "STREAM SEQ CHUNK" for each verified frame
- *            to the file IDS (CHUNK: xsnap_frame_id(), the chunk of the
- *            consumer's view that holds it)
+ *            -I IDS: also write "STREAM SEQ CHUNK SPORT" for each verified
+ *            frame to the file IDS (CHUNK: xsnap_frame_id(), the chunk of
+ *            the consumer's view that holds it; SPORT: the L4 source port);
+ *            -G GROUP: the sockets are in share mode, group GROUP
  *   hold     like recv but never release (frames stay with the daemon until
  *            the process dies)
  *   snap     (-n COUNT -k K) receive COUNT frames, then snapshot the last K
@@ -44,6 +46,12 @@
  *   send     try to transmit (alloc, send of a received frame): exit 0 if
  *            both are refused with EOPNOTSUPP (no TX on a connected context)
  *   idle     connect without HELLO and sleep until SIGTERM (a stalled client)
+ *   epoll    receive (timeout 0) only when epoll on xsnap_fd() says so,
+ *            until SIGTERM; print "frames N wakeups W empty E" (E: wake-ups
+ *            after which recv found nothing)
+ *   recvfrom xsnap_recvfrom() until SIGTERM: print "datagrams N bad B src
+ *            ADDR:PORT..." (B: payloads that do not verify; each distinct
+ *            source once)
  *   stale    (-k QUOTA) receive a frame and release it, receive on until a
  *            frame lands in its view (sequence number + QUOTA); each time,
  *            use the kept handle in every call that takes one; exit 0 if
@@ -58,6 +66,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -144,9 +154,17 @@ static int run_recv(struct xsnap_ctx *ctx, struct xsnap_sock **socks, int nsocks
 					gaps++;
 				ss[i][stream].seen = true;
 				ss[i][stream].last = pseq;
-				if (ids)
-					fprintf(ids, "%u %llu %llu\n", stream, (unsigned long long)pseq,
-						(unsigned long long)xsnap_frame_id(v[k]));
+				if (ids) {
+					const struct xsnap_meta *m = xsnap_frame_meta(v[k]);
+					const uint8_t *d = xsnap_frame_data(v[k]);
+
+					fprintf(ids, "%u %llu %llu %u\n", stream,
+						(unsigned long long)pseq,
+						(unsigned long long)xsnap_frame_id(v[k]),
+						m->l4_off ? (unsigned int)(d[m->l4_off] << 8 |
+									   d[m->l4_off + 1]) :
+							    0u);
+				}
 				if (!any)
 					first_seq = pseq;
 				any = true;
@@ -885,6 +903,100 @@ static int run_stale(struct xsnap_ctx *ctx, struct xsnap_sock *s, const char *te
 	return 1;
 }
 
+/* Receive only when epoll on xsnap_fd() reports the socket readable. */
+static int run_epoll(struct xsnap_sock *s, const char *readyf)
+{
+	uint64_t frames = 0, wakeups = 0, empty = 0;
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct xsnap_frame *v[64];
+	int ep = epoll_create1(EPOLL_CLOEXEC), fd = xsnap_fd(s), n;
+
+	if (ep < 0 || fd < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev)) {
+		printf("epoll: %s\n", strerror(errno));
+		return 1;
+	}
+	/* drain and arm: recv with timeout 0 until it returns 0 */
+	while ((n = xsnap_recv(s, v, 64, 0)) > 0) {
+		frames += (uint64_t)n;
+		xsnap_release(s, v, (unsigned int)n);
+	}
+	ready(readyf);
+	while (!stop) {
+		struct epoll_event out;
+		bool got = false;
+
+		if (epoll_wait(ep, &out, 1, 200) <= 0)
+			continue;
+		wakeups++;
+		while ((n = xsnap_recv(s, v, 64, 0)) > 0) {
+			frames += (uint64_t)n;
+			got = true;
+			xsnap_release(s, v, (unsigned int)n);
+		}
+		if (n < 0) {
+			printf("recv error: %s\n", strerror(-n));
+			close(ep);
+			return 3;
+		}
+		empty += !got;
+	}
+	close(ep);
+	printf("frames %llu wakeups %llu empty %llu\n", (unsigned long long)frames,
+	       (unsigned long long)wakeups, (unsigned long long)empty);
+	return 0;
+}
+
+/* xsnap_recvfrom() until told to stop: the datagrams, and whence. */
+static int run_recvfrom(struct xsnap_sock *s, const char *readyf)
+{
+	char srcs[8][INET6_ADDRSTRLEN + 8];
+	uint64_t dgrams = 0, bad = 0;
+	int nsrc = 0;
+
+	ready(readyf);
+	while (!stop) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		uint8_t buf[2048];
+		char a[INET6_ADDRSTRLEN], one[sizeof(srcs[0])];
+		uint32_t stream;
+		uint64_t pseq;
+		uint16_t port;
+		ssize_t n = xsnap_recvfrom(s, buf, sizeof(buf), 0, (struct sockaddr *)&ss, &sl);
+		bool known = false;
+
+		if (n == -EINTR)
+			break;
+		if (n < 0) {
+			printf("recvfrom error: %s\n", strerror((int)-n));
+			return 3;
+		}
+		dgrams++;
+		bad += payload_check(buf, (size_t)n, &stream, &pseq) != 0;
+		if (ss.ss_family == AF_INET) {
+			const struct sockaddr_in *in = (const void *)&ss;
+
+			inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
+			port = ntohs(in->sin_port);
+		} else {
+			const struct sockaddr_in6 *in6 = (const void *)&ss;
+
+			inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
+			port = ntohs(in6->sin6_port);
+		}
+		snprintf(one, sizeof(one), "%s:%u", a, port);
+		for (int i = 0; i < nsrc && !known; i++)
+			known = !strcmp(srcs[i], one);
+		if (!known && nsrc < 8)
+			snprintf(srcs[nsrc++], sizeof(srcs[0]), "%s", one);
+	}
+	printf("datagrams %llu bad %llu src", (unsigned long long)dgrams, (unsigned long long)bad);
+	for (int i = 0; i < nsrc; i++)
+		printf(" %s", srcs[i]);
+	printf("\n");
+	return 0;
+}
+
 /* E5: hold a snapshot (pinned frames of the tenant's log) until killed. */
 static int run_snaphold(struct xsnap_sock *s, uint64_t count, uint32_t k, const char *readyf)
 {
@@ -923,8 +1035,9 @@ int main(int argc, char **argv)
 	int opt, nsocks = 1, rc;
 	bool ready_on_frame = false;
 	struct sigaction sa = { .sa_handler = on_sig };
+	XSNAP_OPTS(xsnap_sock_opts, sopts);
 
-	while ((opt = getopt(argc, argv, "S:t:R:Fm:s:n:k:I:")) != -1) {
+	while ((opt = getopt(argc, argv, "S:t:R:Fm:s:n:k:I:G:")) != -1) {
 		switch (opt) {
 		case 'S':
 			sock_path = optarg;
@@ -950,6 +1063,10 @@ int main(int argc, char **argv)
 		case 'k':
 			k = strtoul(optarg, NULL, 10);
 			break;
+		case 'G':
+			sopts.mode = XSNAP_SHARE;
+			sopts.group = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
 		case 'I':
 			ids = fopen(optarg, "w");
 			if (!ids) {
@@ -964,7 +1081,7 @@ int main(int argc, char **argv)
 	if (!sock_path || (!tenant && strcmp(mode, "version") && strcmp(mode, "idle")) ||
 	    nsocks < 1 || nsocks > 16) {
 		fprintf(stderr, "usage: xsnap_dclient -S SOCK -t TENANT [-R READY [-F]] [-m MODE] "
-				"[-s N] [-n COUNT -k K] [-I IDS]\n");
+				"[-s N] [-n COUNT -k K] [-I IDS] [-G GROUP]\n");
 		return 2;
 	}
 	sigaction(SIGTERM, &sa, NULL);
@@ -982,7 +1099,7 @@ int main(int argc, char **argv)
 		return 4;
 	}
 	for (int i = 0; i < nsocks; i++) {
-		socks[i] = xsnap_socket(ctx, tenant, NULL);
+		socks[i] = xsnap_socket(ctx, tenant, &sopts);
 		if (!socks[i]) {
 			printf("socket failed: %s\n", strerror(errno));
 			ready(readyf);
@@ -1005,6 +1122,10 @@ int main(int argc, char **argv)
 		rc = run_flood(ctx, socks[0], tenant, count, readyf);
 	else if (!strcmp(mode, "send"))
 		rc = run_send(socks[0], readyf);
+	else if (!strcmp(mode, "epoll"))
+		rc = run_epoll(socks[0], readyf);
+	else if (!strcmp(mode, "recvfrom"))
+		rc = run_recvfrom(socks[0], readyf);
 	else if (!strcmp(mode, "stale"))
 		rc = run_stale(ctx, socks[0], tenant, (uint32_t)k, readyf);
 	else if (!strcmp(mode, "hostile")) {
