@@ -1209,6 +1209,7 @@ static void sc_badrel(void)
 	EXPECT(take_held(s2, w, 4) == 4, "4 frames on the second socket");
 	stats(opt.tenant, &st);
 	bad0 = st.bad_releases;
+	uint64_t seq0 = xsnap_frame_seq(v[0]);
 	struct xsnap_frame *forged[] = {
 		w[0],							/* another socket's */
 		(struct xsnap_frame *)((uint8_t *)v[0] + 4),		/* misaligned */
@@ -1222,8 +1223,10 @@ static void sc_badrel(void)
 	stats(opt.tenant, &st);
 	printf("bad_releases %llu\n", (unsigned long long)(st.bad_releases - bad0));
 	EXPECT(st.bad_releases - bad0 == 5, "forged releases counted");
-	/* the other socket's frame is untouched by it */
-	EXPECT(xsnap_frame_seq(w[0]) == xsnap_frame_seq(v[0]), "second socket's view");
+	/* the other socket's frame is untouched by it; the released handle
+	 * reads as nothing */
+	EXPECT(xsnap_frame_seq(w[0]) == seq0, "second socket's view");
+	EXPECT(xsnap_frame_seq(v[0]) == 0, "a released handle still reads its frame");
 	/* a forged watermark, "everything released", while the rest of the
 	 * tenant's frames arrive: only this tenant's own log can suffer; the
 	 * frames the other socket holds stay as they were */
