@@ -36,7 +36,6 @@
 #include "pcap_out.h"
 #include "proto.h"
 
-#define DEFAULT_SOCKET "/run/xsnap/xsnapd.sock"
 #define EXIT_USAGE 2
 #define MAX_POS 2
 
@@ -237,7 +236,7 @@ static void cmd_usage(FILE *out, const struct cmd *c, bool full)
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: xsnapctl [-S PATH] [-j] [-h] COMMAND [options] ARGS\n"
-		     "  -S, --socket PATH  xsnapd socket (default $XSNAP_SOCKET or " DEFAULT_SOCKET ")\n"
+		     "  -S, --socket PATH  xsnapd socket (default $XSNAP_SOCKET or " XP_DEFAULT_SOCKET ")\n"
 		     "  -j, --json         JSON output (errors too)\n"
 		     "  -V, --version      versions of xsnapctl, its protocol and libbpf\n"
 		     "commands:\n");
@@ -315,36 +314,11 @@ static uint8_t reqbuf[XP_MAX_MSG], repbuf[XP_MAX_MSG];
 
 static int ctl_connect(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct xp_msg req, rep;
 	char msg[512] = "";
-	int fd, r;
+	int fd = xp_connect(path, NULL, repbuf, sizeof(repbuf), msg, sizeof(msg));
 
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fail("connect", -ENAMETOOLONG, "socket path too long", NULL);
-		return -1;
-	}
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		int err = errno;
-		char what[256];
-
-		snprintf(what, sizeof(what), "cannot connect to %s", path);
-		fail(what, -err, strerror(err),
-		     err == ENOENT || err == ECONNREFUSED ? "is xsnapd running?" :
-		     err == EACCES			  ? "are you in xsnapd's group (-G)?" :
-							    NULL);
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	xp_begin(&req, reqbuf, sizeof(reqbuf), XP_HELLO, 0);
-	xp_put_u32(&req, XP_VERSION);
-	r = xp_call(fd, &req, repbuf, sizeof(repbuf), &rep, NULL, NULL, msg, sizeof(msg));
-	if (r) {
-		fail("hello", r, msg, NULL);
-		close(fd);
+	if (fd < 0) {
+		fail("xsnapd", fd, msg, NULL);
 		return -1;
 	}
 	return fd;
@@ -1660,7 +1634,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!cfg.sock || !*cfg.sock)
-		cfg.sock = DEFAULT_SOCKET;
+		cfg.sock = xp_socket_path(NULL);
 	if (i >= argc) {
 		usage(stderr);
 		return EXIT_USAGE;

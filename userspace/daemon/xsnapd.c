@@ -1256,7 +1256,7 @@ static void usage(FILE *out)
 		"  -v, --verbose            more log (-vv: debug)\n"
 		"  -V, --version            versions of xsnapd, its protocol and libbpf\n"
 		"  -h, --help               this help\n",
-		DEFAULT_SOCKET, CONNS_PER_UID, MAX_CONNS - RESERVED_CONNS, SOCKS_PER_UID,
+		XP_DEFAULT_SOCKET, CONNS_PER_UID, MAX_CONNS - RESERVED_CONNS, SOCKS_PER_UID,
 		MAX_DSOCKS);
 }
 
@@ -1418,7 +1418,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (!d->cfg.sock_path || !*d->cfg.sock_path)
-		d->cfg.sock_path = DEFAULT_SOCKET;
+		d->cfg.sock_path = XP_DEFAULT_SOCKET;
 	verbosity = d->cfg.verbose;
 	xsnap_set_print(lib_print);
 	if (d->cfg.group && group_id(d->cfg.group, &d->sock_gid)) {

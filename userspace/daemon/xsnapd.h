@@ -18,7 +18,6 @@
 #include "proto.h"
 #include "xsnap_internal.h"
 
-#define DEFAULT_SOCKET "/run/xsnap/xsnapd.sock"
 #define MAX_IFACES 8
 #define MAX_CONNS 256
 #define RESERVED_CONNS 16	/* the last connection slots: root and the admin group only */

@@ -187,13 +187,16 @@ int ctx_audit(struct xsnap_ctx *ctx, char *why, size_t len)
 
 int xsnap_audit(struct xsnap_ctx *ctx)
 {
+	if (!ctx)
+		return err_ret(EINVAL);
+	return ctx->be->audit(ctx);
+}
+
+int local_audit(struct xsnap_ctx *ctx)
+{
 	char why[256];
 	int r;
 
-	if (!ctx)
-		return err_ret(EINVAL);
-	if (ctx_remote(ctx))
-		return err_ret(EOPNOTSUPP);
 	pthread_mutex_lock(&ctx->lock);
 	pthread_mutex_lock(&ctx->engine_lock);
 	r = ctx_audit(ctx, why, sizeof(why));

@@ -30,7 +30,6 @@
 #include "proto.h"
 #include "xsnap_internal.h"
 
-#define DEFAULT_SOCKET "/run/xsnap/xsnapd.sock"
 #define CLIENT_MAX_SOCKS 256
 
 struct client {
@@ -66,21 +65,12 @@ static int call(struct xsnap_ctx *ctx, struct xp_msg *req, struct xp_msg *rep, i
 
 struct xsnap_ctx *xsnap_connect(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct xsnap_ctx *ctx;
 	struct client *cl;
-	struct xp_msg req, rep;
+	char msg[512];
 	int err;
 
-	if (!path)
-		path = getenv("XSNAP_SOCKET");
-	if (!path || !*path)
-		path = DEFAULT_SOCKET;
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		pr_warn("connect: socket path too long: %s\n", path);
-		errno = ENAMETOOLONG;
-		return NULL;
-	}
+	path = xp_socket_path(path);
 	ctx = calloc(1, sizeof(*ctx));
 	cl = calloc(1, sizeof(*cl));
 	if (!ctx || !cl) {
@@ -90,31 +80,17 @@ struct xsnap_ctx *xsnap_connect(const char *path)
 		return NULL;
 	}
 	snprintf(cl->path, sizeof(cl->path), "%s", path);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	pthread_mutex_init(&ctx->lock, NULL);
 	pthread_mutex_init(&ctx->engine_lock, NULL);
 	ctx->cl = cl;
+	ctx->be = &backend_client;
 	ctx->next_rule_id = 1;
-	cl->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (cl->fd < 0 || connect(cl->fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		err = errno;
-		pr_warn("cannot connect to %s: %s%s\n", path, strerror(err),
-			err == ENOENT || err == ECONNREFUSED ? ": is xsnapd running?" :
-			err == EACCES ? ": not in xsnapd's group?" : "");
+	cl->fd = xp_connect(path, NULL, cl->rep, sizeof(cl->rep), msg, sizeof(msg));
+	if (cl->fd < 0) {
+		err = -cl->fd;
+		pr_warn("%s\n", msg);
 		goto fail;
 	}
-	xp_begin(&req, cl->req, sizeof(cl->req), XP_HELLO, 0);
-	xp_put_u32(&req, XP_VERSION);
-	err = -call(ctx, &req, &rep, NULL, NULL, "connect");
-	if (!err) {
-		xp_get_u32(&rep);
-		xp_get_u32(&rep);
-		xp_get_u8(&rep);
-		if (xp_done(&rep))
-			err = EPROTO;
-	}
-	if (err)
-		goto fail;
 	return ctx;
 fail:
 	if (cl->fd >= 0)
@@ -185,8 +161,8 @@ static void sock_free(struct xsnap_sock *s)
 	free(s);
 }
 
-struct xsnap_sock *client_socket(struct xsnap_ctx *ctx, const char *tenant,
-				 const struct xsnap_sock_opts *opts)
+static struct xsnap_sock *client_socket(struct xsnap_ctx *ctx, const char *tenant,
+					const struct xsnap_sock_opts *opts)
 {
 	struct client *cl = ctx->cl;
 	uint32_t slot, quota, nframes, pool_frames, npools, rfirst, rframes, mode;
@@ -343,7 +319,7 @@ fail:
 	return NULL;
 }
 
-void client_sock_close(struct xsnap_sock *s)
+static void client_sock_close(struct xsnap_sock *s)
 {
 	struct xsnap_ctx *ctx = s->ctx;
 	struct client *cl = ctx->cl;
@@ -357,7 +333,7 @@ void client_sock_close(struct xsnap_sock *s)
 	pthread_mutex_unlock(&ctx->lock);
 }
 
-void client_close(struct xsnap_ctx *ctx)
+static void client_close(struct xsnap_ctx *ctx)
 {
 	struct client *cl = ctx->cl;
 
@@ -386,8 +362,8 @@ static int simple(struct xsnap_ctx *ctx, struct xp_msg *req, const char *what, u
 	return r < 0 ? err_ret(-r) : 0;
 }
 
-int client_tenant_add(struct xsnap_ctx *ctx, const char *name,
-		      const struct xsnap_tenant_opts *opts)
+static int client_tenant_add(struct xsnap_ctx *ctx, const char *name,
+			     const struct xsnap_tenant_opts *opts)
 {
 	struct xp_msg req;
 	uint32_t slot = 0;
@@ -406,7 +382,7 @@ int client_tenant_add(struct xsnap_ctx *ctx, const char *name,
 	return r ? r : (int)slot;
 }
 
-int client_tenant_del(struct xsnap_ctx *ctx, const char *name)
+static int client_tenant_del(struct xsnap_ctx *ctx, const char *name)
 {
 	struct xp_msg req;
 
@@ -416,7 +392,7 @@ int client_tenant_del(struct xsnap_ctx *ctx, const char *name)
 	return simple(ctx, &req, "tenant del", NULL);
 }
 
-int client_rule_add(struct xsnap_ctx *ctx, const char *tenant, const char *match, int prio)
+static int client_rule_add(struct xsnap_ctx *ctx, const char *tenant, const char *match, int prio)
 {
 	struct xp_msg req;
 	uint32_t id = 0;
@@ -434,7 +410,7 @@ int client_rule_add(struct xsnap_ctx *ctx, const char *tenant, const char *match
 	return r ? r : (int)id;
 }
 
-int client_rule_del(struct xsnap_ctx *ctx, int id)
+static int client_rule_del(struct xsnap_ctx *ctx, int id)
 {
 	struct xp_msg req;
 
@@ -446,7 +422,7 @@ int client_rule_del(struct xsnap_ctx *ctx, int id)
 	return simple(ctx, &req, "rule del", NULL);
 }
 
-int client_stats(struct xsnap_ctx *ctx, const char *tenant, struct xsnap_stats *st)
+static int client_stats(struct xsnap_ctx *ctx, const char *tenant, struct xsnap_stats *st)
 {
 	struct xsnap_stats out = { .sz = st->sz < sizeof(*st) ? st->sz : sizeof(*st) };
 	struct xp_msg req, rep;
@@ -486,8 +462,8 @@ int client_stats(struct xsnap_ctx *ctx, const char *tenant, struct xsnap_stats *
  * happens on the daemon's tenants (copy-on-write is in-process only), so
  * the log entries in the range are the versions the snapshot sees.
  */
-struct xsnap_snap *client_snapshot(struct xsnap_sock *s, uint32_t frames, uint32_t last_ms,
-				   uint64_t seq_first, uint64_t seq_last)
+static struct xsnap_snap *client_snapshot(struct xsnap_sock *s, uint32_t frames,
+					  uint32_t last_ms, uint64_t seq_first, uint64_t seq_last)
 {
 	struct xsnap_ctx *ctx = s->ctx;
 	struct xsnap_snap *sn = NULL;
@@ -544,7 +520,7 @@ out:
 	return sn;
 }
 
-void client_snap_close(struct xsnap_snap *sn)
+static void client_snap_close(struct xsnap_snap *sn)
 {
 	struct xsnap_sock *s = sn->sock;
 	struct xsnap_ctx *ctx = s->ctx;
@@ -566,3 +542,63 @@ void client_snap_close(struct xsnap_snap *sn)
 	free(sn->views);
 	free(sn);
 }
+
+/* Copy-on-write, commit, fresh frames and transmit need the tenant's pool
+ * and a transmit ring in the client's memory, which xsnapd does not hand
+ * out yet. */
+static void *client_cow(struct xsnap_sock *s, struct xsnap_frame *f)
+{
+	(void)s;
+	(void)f;
+	errno = EOPNOTSUPP;
+	return NULL;
+}
+
+static int client_commit(struct xsnap_sock *s, struct xsnap_frame *f)
+{
+	(void)s;
+	(void)f;
+	return err_ret(EOPNOTSUPP);
+}
+
+static struct xsnap_frame *client_alloc(struct xsnap_sock *s, uint32_t len)
+{
+	(void)s;
+	(void)len;
+	errno = EOPNOTSUPP;
+	return NULL;
+}
+
+static int client_send(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int queue)
+{
+	(void)s;
+	(void)v;
+	(void)n;
+	(void)queue;
+	return err_ret(EOPNOTSUPP);
+}
+
+/* The daemon audits its own contexts (xsnapctl audit). */
+static int client_audit(struct xsnap_ctx *ctx)
+{
+	(void)ctx;
+	return err_ret(EOPNOTSUPP);
+}
+
+const struct backend backend_client = {
+	.close = client_close,
+	.tenant_add = client_tenant_add,
+	.tenant_del = client_tenant_del,
+	.rule_add = client_rule_add,
+	.rule_del = client_rule_del,
+	.stats = client_stats,
+	.audit = client_audit,
+	.socket = client_socket,
+	.sock_close = client_sock_close,
+	.snapshot = client_snapshot,
+	.snap_close = client_snap_close,
+	.cow = client_cow,
+	.commit = client_commit,
+	.alloc = client_alloc,
+	.send = client_send,
+};

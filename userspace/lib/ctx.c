@@ -189,6 +189,7 @@ struct xsnap_ctx *ctx_new(uint32_t frames, uint32_t nq, uint32_t ring, uint32_t 
 	ctx->next_rule_id = 1;
 	ctx->steer.link_fd = -1;
 	ctx->ifwatch = -1;
+	ctx->be = &backend_local;
 	ctx->engine_mode = XSNAP_ENGINE_INLINE;	/* xsnap_open() starts a thread */
 	pthread_mutex_init(&ctx->lock, NULL);
 	pthread_mutex_init(&ctx->engine_lock, NULL);
@@ -391,12 +392,12 @@ fail:
 
 void xsnap_close(struct xsnap_ctx *ctx)
 {
-	if (!ctx)
-		return;
-	if (ctx_remote(ctx)) {
-		client_close(ctx);
-		return;
-	}
+	if (ctx)
+		ctx->be->close(ctx);
+}
+
+void local_close(struct xsnap_ctx *ctx)
+{
 	engine_thread_stop(ctx);
 	pthread_mutex_lock(&ctx->lock);
 	pthread_mutex_lock(&ctx->engine_lock);
@@ -414,17 +415,38 @@ void xsnap_close(struct xsnap_ctx *ctx)
 	ctx_free(ctx);
 }
 
+const struct backend backend_local = {
+	.close = local_close,
+	.tenant_add = local_tenant_add,
+	.tenant_del = local_tenant_del,
+	.rule_add = local_rule_add,
+	.rule_del = local_rule_del,
+	.stats = local_stats,
+	.audit = local_audit,
+	.socket = local_socket,
+	.sock_close = local_sock_close,
+	.snapshot = local_snapshot,
+	.snap_close = local_snap_close,
+	.cow = local_cow,
+	.commit = local_commit,
+	.alloc = local_alloc,
+	.send = local_send,
+};
+
 int xsnap_rule_add(struct xsnap_ctx *ctx, const char *tenant, const char *match, int prio)
+{
+	if (!ctx || !tenant || !match)
+		return err_ret(EINVAL);
+	return ctx->be->rule_add(ctx, tenant, match, prio);
+}
+
+int local_rule_add(struct xsnap_ctx *ctx, const char *tenant, const char *match, int prio)
 {
 	char msg[256] = "";
 	struct tenant *t;
 	struct rule r;
 	int err;
 
-	if (!ctx || !tenant || !match)
-		return err_ret(EINVAL);
-	if (ctx_remote(ctx))
-		return client_rule_add(ctx, tenant, match, prio);
 	if (prio < 0 || prio > 65535) {
 		pr_warn("rule '%s': prio %d out of range 0..65535\n", match, prio);
 		return err_ret(EINVAL);
@@ -493,12 +515,15 @@ unlock:
 
 int xsnap_rule_del(struct xsnap_ctx *ctx, int rule_id)
 {
-	int err = ENOENT;
-
 	if (!ctx)
 		return err_ret(EINVAL);
-	if (ctx_remote(ctx))
-		return client_rule_del(ctx, rule_id);
+	return ctx->be->rule_del(ctx, rule_id);
+}
+
+int local_rule_del(struct xsnap_ctx *ctx, int rule_id)
+{
+	int err = ENOENT;
+
 	pthread_mutex_lock(&ctx->lock);
 	for (unsigned int i = 0; i < ctx->nrules; i++) {
 		struct rule saved = ctx->rules[i];
@@ -560,15 +585,18 @@ static void tenant_stats(struct xsnap_ctx *ctx, struct tenant *t, struct xsnap_s
 
 int xsnap_stats(struct xsnap_ctx *ctx, const char *tenant, struct xsnap_stats *st)
 {
+	if (!ctx || !st || st->sz < sizeof(size_t))
+		return err_ret(EINVAL);
+	return ctx->be->stats(ctx, tenant, st);
+}
+
+int local_stats(struct xsnap_ctx *ctx, const char *tenant, struct xsnap_stats *st)
+{
 	uint64_t cnt[XSNAP_R_MAX];
 	struct xdp_statistics xs;
 	struct tenant *t = NULL;
 	size_t sz;
 
-	if (!ctx || !st || st->sz < sizeof(size_t))
-		return err_ret(EINVAL);
-	if (ctx_remote(ctx))
-		return client_stats(ctx, tenant, st);
 	sz = st->sz < sizeof(*st) ? st->sz : sizeof(*st);
 	struct xsnap_stats out = { .sz = sz };
 

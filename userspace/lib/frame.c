@@ -31,11 +31,6 @@ static inline uint64_t chunk_base(uint32_t chunk)
 
 void *xsnap_frame_cow(struct xsnap_sock *s, struct xsnap_frame **fp)
 {
-	struct xsnap_ctx *ctx;
-	struct xsnap_frame *f;
-	struct log_ent e;
-	uint32_t chunk;
-	uint64_t addr;
 	size_t idx;
 	int kind;
 
@@ -48,12 +43,17 @@ void *xsnap_frame_cow(struct xsnap_sock *s, struct xsnap_frame **fp)
 		errno = sock_handle_err(s, kind, "cow");
 		return NULL;
 	}
-	if (ctx_remote(s->ctx)) {
-		errno = EOPNOTSUPP;
-		return NULL;
-	}
-	ctx = s->ctx;
-	f = handle_view(*fp);
+	/* the handle stays: the view now shows the private version */
+	return s->ctx->be->cow(s, handle_view(*fp));
+}
+
+void *local_cow(struct xsnap_sock *s, struct xsnap_frame *f)
+{
+	struct xsnap_ctx *ctx = s->ctx;
+	struct log_ent e;
+	uint32_t chunk;
+	uint64_t addr;
+
 	if (f->flags & VIEW_PRIVATE)
 		return ctx->umem.rw + f->addr;
 
@@ -83,11 +83,7 @@ void *xsnap_frame_cow(struct xsnap_sock *s, struct xsnap_frame **fp)
 
 int xsnap_frame_commit(struct xsnap_sock *s, struct xsnap_frame *h)
 {
-	struct xsnap_ctx *ctx;
 	struct xsnap_frame *f;
-	struct log_ent *e;
-	struct tenant *t;
-	uint32_t cap;
 	size_t idx;
 	int kind;
 
@@ -96,13 +92,19 @@ int xsnap_frame_commit(struct xsnap_sock *s, struct xsnap_frame *h)
 	kind = sock_view_kind(s, h, &idx);
 	if (kind <= 0)
 		return err_ret(sock_handle_err(s, kind, "commit"));
-	if (ctx_remote(s->ctx))
-		return err_ret(EOPNOTSUPP);
 	f = handle_view(h);
 	if (kind != VIEW_IS_LOG || !(f->flags & VIEW_PRIVATE))
 		return err_ret(EINVAL);	/* a fresh frame, or no private version */
-	ctx = s->ctx;
-	t = s->t;
+	return s->ctx->be->commit(s, f);
+}
+
+int local_commit(struct xsnap_sock *s, struct xsnap_frame *f)
+{
+	struct xsnap_ctx *ctx = s->ctx;
+	struct tenant *t = s->t;
+	struct log_ent *e;
+	uint32_t cap;
+
 	cap = ctx->umem.pool_frames + 1;
 	pthread_mutex_lock(&ctx->engine_lock);
 	if (t->nold == cap) {
@@ -138,19 +140,19 @@ int xsnap_frame_commit(struct xsnap_sock *s, struct xsnap_frame *h)
 
 struct xsnap_frame *xsnap_frame_alloc(struct xsnap_sock *s, uint32_t len)
 {
-	struct xsnap_ctx *ctx;
-	struct xsnap_frame *f = NULL;
-	uint32_t chunk;
-
-	if (s && ctx_remote(s->ctx)) {
-		errno = EOPNOTSUPP;
-		return NULL;
-	}
 	if (!s || len < 14 || len > MAX_LEN) {
 		errno = EINVAL;
 		return NULL;
 	}
-	ctx = s->ctx;
+	return s->ctx->be->alloc(s, len);
+}
+
+struct xsnap_frame *local_alloc(struct xsnap_sock *s, uint32_t len)
+{
+	struct xsnap_ctx *ctx = s->ctx;
+	struct xsnap_frame *f = NULL;
+	uint32_t chunk;
+
 	for (uint32_t i = 0; i < ctx->umem.pool_frames; i++) {
 		if (!(s->fresh[i].flags & VIEW_PRIVATE)) {
 			f = &s->fresh[i];
@@ -193,21 +195,16 @@ const char *tx_desc_check(const struct umem *u, uint32_t slot, uint64_t addr, ui
  * *@bad).  Marks the views while it looks, to catch one frame given twice,
  * and clears the marks again. */
 static const char *send_check(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n,
-			      unsigned int *bad, int *err)
+			      unsigned int *bad)
 {
 	const char *why = NULL;
 	unsigned int i;
 	size_t vi;
 
-	*err = EINVAL;
 	for (i = 0; i < n && !why; i++) {
 		struct xsnap_frame *f = handle_view(v[i]);
-		int kind = sock_view_kind(s, v[i], &vi);
 
-		if (kind == VIEW_STALE) {
-			why = "a stale handle (released, sent or reused)";
-			*err = ESTALE;
-		} else if (kind == VIEW_NOT_OURS)
+		if (sock_view_kind(s, v[i], &vi) <= 0)
 			why = "a frame this socket does not hold";
 		else if (f->flags & VIEW_TX_MARK)
 			why = "the same frame twice";
@@ -322,17 +319,33 @@ int xsnap_send(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n)
 
 int xsnap_send_queue(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int queue)
 {
-	struct xsnap_ctx *ctx;
+	size_t vi;
+
+	if (!s || !v)
+		return err_ret(EINVAL);
+	/* a stale handle is refused by every backend alike */
+	for (unsigned int i = 0; i < n; i++) {
+		if (sock_view_kind(s, v[i], &vi) == VIEW_STALE) {
+			s->ctl->bad_releases++;
+			pr_warn("tenant %s: send: frame %u of %u: a stale handle (released, sent or "
+				"reused); nothing sent\n",
+				s->t->name, i + 1, n);
+			return err_ret(ESTALE);
+		}
+	}
+	return s->ctx->be->send(s, v, n, queue);
+}
+
+int local_send(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int queue)
+{
+	struct xsnap_ctx *ctx = s->ctx;
 	uint32_t sent = 0;
 	bool kicked[XSNAP_MAX_QUEUES] = { false }, was_idle = true;
 	const char *why;
 	unsigned int bad;
-	int qi = -1, err;
+	int qi = -1;
 
-	if (!s || !v)
-		return err_ret(EINVAL);
-	ctx = s->ctx;
-	if (queue >= 0 && !ctx_remote(ctx)) {
+	if (queue >= 0) {
 		qi = queue_index(ctx, (uint32_t)queue);
 		if (qi < 0) {
 			pr_warn("tenant %s: send: queue %d is not open on %s (queues %u..%u)\n",
@@ -342,15 +355,13 @@ int xsnap_send_queue(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int 
 	}
 	/* all or nothing on bad input: check every frame first, so that no
 	 * descriptor the kernel would refuse (tx_invalid_descs) is queued */
-	why = send_check(s, v, n, &bad, &err);
+	why = send_check(s, v, n, &bad);
 	if (why) {
 		s->ctl->bad_releases++;
 		pr_warn("tenant %s: send: frame %u of %u: %s; nothing sent\n", s->t->name, bad + 1,
 			n, why);
-		return err_ret(err);
+		return err_ret(EINVAL);
 	}
-	if (ctx_remote(ctx))
-		return err_ret(EOPNOTSUPP);
 	if (ctx->dead_if)
 		return err_ret(ENETDOWN);
 	pthread_mutex_lock(&ctx->engine_lock);

@@ -5,8 +5,11 @@
  * (a short field sets err and yields zero).
  */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <stddef.h>
@@ -291,6 +294,59 @@ int xp_call(int sock, struct xp_msg *req, uint8_t *buf, size_t cap, struct xp_ms
 		*nfds = n;
 	}
 	return r;
+}
+
+const char *xp_socket_path(const char *path)
+{
+	if (!path || !*path)
+		path = getenv("XSNAP_SOCKET");
+	return path && *path ? path : XP_DEFAULT_SOCKET;
+}
+
+int xp_connect(const char *path, struct xp_hello *hello, uint8_t *buf, size_t cap, char *errmsg,
+	       size_t errsz)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	uint8_t req[64];
+	struct xp_msg m, rep;
+	struct xp_hello h;
+	char msg[256] = "";
+	int fd, r;
+
+	path = xp_socket_path(path);
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(errmsg, errsz, "socket path too long: %s", path);
+		return -ENAMETOOLONG;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		r = -errno;
+		snprintf(errmsg, errsz, "cannot connect to %s: %s%s", path, strerror(-r),
+			 r == -ENOENT || r == -ECONNREFUSED ? "; is xsnapd running?" :
+			 r == -EACCES ? "; are you in xsnapd's group (xsnapd -G)?" : "");
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	xp_begin(&m, req, sizeof(req), XP_HELLO, 0);
+	xp_put_u32(&m, XP_VERSION);
+	r = xp_call(fd, &m, buf, cap, &rep, NULL, NULL, msg, sizeof(msg));
+	if (!r) {
+		h.version = xp_get_u32(&rep);
+		h.uid = xp_get_u32(&rep);
+		h.admin = xp_get_u8(&rep);
+		if (xp_done(&rep))
+			r = -EPROTO;
+	}
+	if (r) {
+		snprintf(errmsg, errsz, "hello to %s: %s", path, *msg ? msg : strerror(-r));
+		close(fd);
+		return r;
+	}
+	if (hello)
+		*hello = h;
+	return fd;
 }
 
 void xp_put_stats(struct xp_msg *m, const struct xsnap_stats *st)

@@ -38,6 +38,7 @@
  * reply's region_first and region_frames, STATUS's groups and its pages of rules), AUDIT */
 #define XP_VERSION	6
 #define XP_MAX_MSG	65536	/* bytes, header included */
+#define XP_DEFAULT_SOCKET "/run/xsnap/xsnapd.sock"	/* xsnapd -S, $XSNAP_SOCKET */
 #define XP_MAX_FDS	8
 #define XP_STR_MAX	1024
 
@@ -162,5 +163,28 @@ int xp_recv(int sock, void *buf, size_t cap, int *fds, unsigned int *nfds);
  * error; on an error reply, @errmsg (if not NULL) receives its message. */
 int xp_call(int sock, struct xp_msg *req, uint8_t *buf, size_t cap, struct xp_msg *rep,
 	    int *fds, unsigned int *nfds, char *errmsg, size_t errsz);
+
+/* What xsnapd answered to HELLO. */
+struct xp_hello {
+	uint32_t version;
+	uint32_t uid;		/* the peer credentials it saw */
+	uint8_t admin;		/* root or the admin group: control verbs allowed */
+};
+
+/* xp_socket_path() - @path, else $XSNAP_SOCKET, else XP_DEFAULT_SOCKET. */
+const char *xp_socket_path(const char *path);
+
+/*
+ * xp_connect() - connect to xsnapd and say HELLO (the one handshake of the
+ * library and xsnapctl).
+ * @path: as xp_socket_path().
+ * @hello: filled in on success (may be NULL).
+ * @buf, @cap: room for the reply (XP_MAX_MSG).
+ * @errmsg, @errsz: on failure, why, with the remedy when there is one.
+ *
+ * Return: the connection (SOCK_SEQPACKET, close-on-exec), or -errno.
+ */
+int xp_connect(const char *path, struct xp_hello *hello, uint8_t *buf, size_t cap, char *errmsg,
+	       size_t errsz);
 
 #endif /* XSNAP_PROTO_H */

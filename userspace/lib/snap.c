@@ -21,10 +21,7 @@
 struct xsnap_snap *xsnap_snapshot(struct xsnap_sock *s, const struct xsnap_snap_opts *opts)
 {
 	uint32_t nframes, last_ms;
-	uint64_t seq_first, seq_last, first, end;
-	struct xsnap_snap *sn;
-	struct xsnap_ctx *ctx;
-	struct tenant *t;
+	uint64_t seq_first, seq_last;
 	int selectors;
 
 	if (!s || !opts || !OPTS_VALID(opts, xsnap_snap_opts)) {
@@ -41,8 +38,17 @@ struct xsnap_snap *xsnap_snapshot(struct xsnap_sock *s, const struct xsnap_snap_
 		errno = EINVAL;
 		return NULL;
 	}
-	if (ctx_remote(s->ctx))
-		return client_snapshot(s, nframes, last_ms, seq_first, seq_last);
+	return s->ctx->be->snapshot(s, nframes, last_ms, seq_first, seq_last);
+}
+
+struct xsnap_snap *local_snapshot(struct xsnap_sock *s, uint32_t nframes, uint32_t last_ms,
+				  uint64_t seq_first, uint64_t seq_last)
+{
+	uint64_t first, end;
+	struct xsnap_snap *sn;
+	struct xsnap_ctx *ctx;
+	struct tenant *t;
+
 	sn = calloc(1, sizeof(*sn));
 	if (!sn) {
 		errno = ENOMEM;
@@ -166,17 +172,16 @@ uint64_t xsnap_snap_len(const struct xsnap_snap *sn)
 
 void xsnap_snap_close(struct xsnap_snap *sn)
 {
-	struct xsnap_ctx *ctx;
-	struct tenant *t;
+	if (sn)
+		sn->sock->ctx->be->snap_close(sn);
+}
 
-	if (!sn)
-		return;
-	ctx = sn->sock->ctx;
-	if (ctx_remote(ctx)) {
-		client_snap_close(sn);
-		return;
-	}
-	t = sn->sock->t;
+void local_snap_close(struct xsnap_snap *sn)
+{
+	struct xsnap_ctx *ctx = sn->sock->ctx;
+	struct tenant *t = sn->sock->t;
+
+
 	pthread_mutex_lock(&ctx->engine_lock);
 	for (struct xsnap_snap **pp = &t->snaps; *pp; pp = &(*pp)->next) {
 		if (*pp == sn) {

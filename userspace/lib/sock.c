@@ -68,16 +68,20 @@ static void share_update(struct xsnap_ctx *ctx, struct tenant *t)
 struct xsnap_sock *xsnap_socket(struct xsnap_ctx *ctx, const char *tenant,
 				const struct xsnap_sock_opts *opts)
 {
-	struct xsnap_sock *s;
-	struct tenant *t;
-	int err = 0;
-
 	if (!ctx || !tenant || !OPTS_VALID(opts, xsnap_sock_opts)) {
 		errno = EINVAL;
 		return NULL;
 	}
-	if (ctx_remote(ctx))
-		return client_socket(ctx, tenant, opts);
+	return ctx->be->socket(ctx, tenant, opts);
+}
+
+struct xsnap_sock *local_socket(struct xsnap_ctx *ctx, const char *tenant,
+				const struct xsnap_sock_opts *opts)
+{
+	struct xsnap_sock *s;
+	struct tenant *t;
+	int err = 0;
+
 	if (OPTS_GET(opts, mode, XSNAP_FANOUT) > XSNAP_SHARE) {
 		pr_warn("socket: unknown mode %u\n", opts->mode);
 		errno = EINVAL;
@@ -242,15 +246,14 @@ void sock_destroy_locked(struct xsnap_sock *s)
 
 void xsnap_sock_close(struct xsnap_sock *s)
 {
-	struct xsnap_ctx *ctx;
+	if (s)
+		s->ctx->be->sock_close(s);
+}
 
-	if (!s)
-		return;
-	ctx = s->ctx;
-	if (ctx_remote(ctx)) {
-		client_sock_close(s);
-		return;
-	}
+void local_sock_close(struct xsnap_sock *s)
+{
+	struct xsnap_ctx *ctx = s->ctx;
+
 	/* the control lock too: freeing a deleted tenant updates quota_sum */
 	pthread_mutex_lock(&ctx->lock);
 	pthread_mutex_lock(&ctx->engine_lock);

@@ -117,14 +117,17 @@ void tenant_free_locked(struct xsnap_ctx *ctx, struct tenant *t)
 
 int xsnap_tenant_del(struct xsnap_ctx *ctx, const char *name)
 {
+	if (!ctx || !name)
+		return err_ret(EINVAL);
+	return ctx->be->tenant_del(ctx, name);
+}
+
+int local_tenant_del(struct xsnap_ctx *ctx, const char *name)
+{
 	struct tenant *t;
 	unsigned int n = 0;
 	int err;
 
-	if (!ctx || !name)
-		return err_ret(EINVAL);
-	if (ctx_remote(ctx))
-		return client_tenant_del(ctx, name);
 	pthread_mutex_lock(&ctx->lock);
 	t = ctx_tenant_find(ctx, name);
 	if (!t) {
@@ -252,12 +255,6 @@ static int pins_apply(struct xsnap_ctx *ctx, uint32_t slot, uint32_t qgroup)
 
 int xsnap_tenant_add(struct xsnap_ctx *ctx, const char *name, const struct xsnap_tenant_opts *opts)
 {
-	uint32_t quota, slot, qgroup;
-	const char *vname;
-	struct view *v = NULL, *fresh = NULL;
-	struct tenant *t;
-	int err;
-
 	if (!ctx || !OPTS_VALID(opts, xsnap_tenant_opts))
 		return err_ret(EINVAL);
 	if (!tenant_name_ok(name)) {
@@ -265,8 +262,18 @@ int xsnap_tenant_add(struct xsnap_ctx *ctx, const char *name, const struct xsnap
 			name ? name : "(null)", TENANT_NAME_MAX - 1);
 		return err_ret(EINVAL);
 	}
-	if (ctx_remote(ctx))
-		return client_tenant_add(ctx, name, opts);
+	return ctx->be->tenant_add(ctx, name, opts);
+}
+
+int local_tenant_add(struct xsnap_ctx *ctx, const char *name,
+		     const struct xsnap_tenant_opts *opts)
+{
+	uint32_t quota, slot, qgroup;
+	const char *vname;
+	struct view *v = NULL, *fresh = NULL;
+	struct tenant *t;
+	int err;
+
 	quota = OPTS_GET(opts, quota, DEFAULT_QUOTA);
 	if (!is_pow2(quota)) {
 		pr_warn("tenant add %s: quota %u must be a power of two\n", name, quota);

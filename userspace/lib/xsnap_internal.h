@@ -509,6 +509,7 @@ struct xsnap_ctx {
 	_Atomic bool dead_if;	/* interface gone */
 	int ifwatch;		/* rtnetlink socket for RTM_DELLINK (ifwatch.c), or -1 */
 	struct client *cl;	/* connected to xsnapd (client.c), NULL in-process */
+	const struct backend *be;	/* backend_local or backend_client */
 };
 
 enum {
@@ -644,25 +645,65 @@ void tenant_shm_free(struct tenant *t);
  * (ctx->reap).  Takes ctx->lock and engine_lock: call it holding neither. */
 void ctx_reap(struct xsnap_ctx *ctx);
 
-/* client.c: the connected-context side of the public API */
+/*
+ * Backends.  Every public call that is not the receive data path has two
+ * implementations: in-process (backend_local: the local_* functions of
+ * ctx.c, tenant.c, sock.c, snap.c, frame.c and audit.c) and through xsnapd
+ * (backend_client, client.c).  A context's ctx->be is set once, when it is
+ * made; the public function checks its arguments (handles included) and
+ * dispatches.  The receive path (log reads, release, the accessors) is the
+ * same code for both.
+ */
+struct backend {
+	void (*close)(struct xsnap_ctx *ctx);
+	int (*tenant_add)(struct xsnap_ctx *ctx, const char *name,
+			  const struct xsnap_tenant_opts *opts);
+	int (*tenant_del)(struct xsnap_ctx *ctx, const char *name);
+	int (*rule_add)(struct xsnap_ctx *ctx, const char *tenant, const char *match, int prio);
+	int (*rule_del)(struct xsnap_ctx *ctx, int id);
+	int (*stats)(struct xsnap_ctx *ctx, const char *tenant, struct xsnap_stats *st);
+	int (*audit)(struct xsnap_ctx *ctx);
+	struct xsnap_sock *(*socket)(struct xsnap_ctx *ctx, const char *tenant,
+				     const struct xsnap_sock_opts *opts);
+	void (*sock_close)(struct xsnap_sock *s);
+	struct xsnap_snap *(*snapshot)(struct xsnap_sock *s, uint32_t frames, uint32_t last_ms,
+				       uint64_t seq_first, uint64_t seq_last);
+	void (*snap_close)(struct xsnap_snap *sn);
+	/* @f: the view of a handle the socket holds (checked) */
+	void *(*cow)(struct xsnap_sock *s, struct xsnap_frame *f);
+	/* @f: a private version of a received frame (checked) */
+	int (*commit)(struct xsnap_sock *s, struct xsnap_frame *f);
+	struct xsnap_frame *(*alloc)(struct xsnap_sock *s, uint32_t len);
+	/* @v: no stale handle among them (checked) */
+	int (*send)(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int queue);
+};
+extern const struct backend backend_local, backend_client;
+
+void local_close(struct xsnap_ctx *ctx);
+int local_tenant_add(struct xsnap_ctx *ctx, const char *name,
+		     const struct xsnap_tenant_opts *opts);
+int local_tenant_del(struct xsnap_ctx *ctx, const char *name);
+int local_rule_add(struct xsnap_ctx *ctx, const char *tenant, const char *match, int prio);
+int local_rule_del(struct xsnap_ctx *ctx, int id);
+int local_stats(struct xsnap_ctx *ctx, const char *tenant, struct xsnap_stats *st);
+int local_audit(struct xsnap_ctx *ctx);
+struct xsnap_sock *local_socket(struct xsnap_ctx *ctx, const char *tenant,
+				const struct xsnap_sock_opts *opts);
+void local_sock_close(struct xsnap_sock *s);
+struct xsnap_snap *local_snapshot(struct xsnap_sock *s, uint32_t frames, uint32_t last_ms,
+				  uint64_t seq_first, uint64_t seq_last);
+void local_snap_close(struct xsnap_snap *sn);
+void *local_cow(struct xsnap_sock *s, struct xsnap_frame *f);
+int local_commit(struct xsnap_sock *s, struct xsnap_frame *f);
+struct xsnap_frame *local_alloc(struct xsnap_sock *s, uint32_t len);
+int local_send(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int queue);
+
+/* client.c: the receive path asks these of a connected context */
 static inline bool ctx_remote(const struct xsnap_ctx *ctx)
 {
 	return ctx->cl != NULL;
 }
-struct xsnap_sock *client_socket(struct xsnap_ctx *ctx, const char *tenant,
-				 const struct xsnap_sock_opts *opts);
-void client_sock_close(struct xsnap_sock *s);
-void client_close(struct xsnap_ctx *ctx);
-int client_tenant_add(struct xsnap_ctx *ctx, const char *name,
-		      const struct xsnap_tenant_opts *opts);
-int client_tenant_del(struct xsnap_ctx *ctx, const char *name);
-int client_rule_add(struct xsnap_ctx *ctx, const char *tenant, const char *match, int prio);
-int client_rule_del(struct xsnap_ctx *ctx, int id);
-int client_stats(struct xsnap_ctx *ctx, const char *tenant, struct xsnap_stats *st);
 bool client_conn_dead(struct xsnap_ctx *ctx);
-struct xsnap_snap *client_snapshot(struct xsnap_sock *s, uint32_t frames, uint32_t last_ms,
-				   uint64_t seq_first, uint64_t seq_last);
-void client_snap_close(struct xsnap_snap *sn);
 
 struct tenant *ctx_tenant_find(struct xsnap_ctx *ctx, const char *name);
 
