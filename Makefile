@@ -125,13 +125,14 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRCS))
 # only the self-contained pieces that parse untrusted input
 FUZZ_LIB_SRCS := $(wildcard userspace/lib/rule.c userspace/lib/proto.c userspace/lib/log.c)
 FUZZ_LIB_OBJS := $(patsubst %.c,$(O)/fuzz/obj/%.o,$(FUZZ_LIB_SRCS))
-FUZZ_CFLAGS := $(CSTD) -g -O1 -fsanitize=fuzzer-no-link,address,undefined -D_GNU_SOURCE \
+FUZZ_CFLAGS := $(CSTD) -g -O1 -fsanitize=fuzzer-no-link,address,undefined -D_GNU_SOURCE -MMD -MP \
 	-I$(CURDIR)/include -I$(CURDIR)/bpf -I$(O)/bpf -I$(CURDIR)/userspace/lib $(PKG_CFLAGS)
 
 # tests/unit/test_race.c once more with ThreadSanitizer ($(O)/tsan/, the
 # tsan tier of tests/run.sh), against the library and test helpers built the
 # same way; never combined with SANITIZE=1's ASan flags.
-TSAN_CFLAGS := $(CSTD) $(WARN) -Wno-tsan -O2 -g -fno-omit-frame-pointer -fPIC -D_GNU_SOURCE -fsanitize=thread \
+TSAN_CFLAGS := $(CSTD) $(WARN) -Wno-tsan -O2 -g -fno-omit-frame-pointer -fPIC -D_GNU_SOURCE \
+	-fsanitize=thread -MMD -MP \
 	-I$(CURDIR)/include -I$(CURDIR)/bpf -I$(O)/bpf -I$(CURDIR)/userspace/lib \
 	-I$(CURDIR)/tests/lib $(PKG_CFLAGS)
 TSAN_OBJS := $(patsubst %.c,$(O)/tsan/obj/%.o,$(LIB_SRCS) $(TEST_LIB_SRCS))
