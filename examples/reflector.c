@@ -9,6 +9,12 @@
  *   the receive region (a hairpin).
  *
  *   xsnap-reflector -i veth1 -r 'udp dst port 9000' [--forward] [-R READY]
+ *   xsnap-reflector -t TENANT [-S SOCKET] [--forward] [-R READY]
+ *
+ * The first form opens the interface itself (root); the second is a tenant
+ * of xsnapd, which the operator configured (xsnapctl tenant add, rule add),
+ * and needs no privilege.  Through xsnapd, transmit copies each frame once
+ * into memory the client cannot write (the daemon checks what goes out).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -63,10 +69,12 @@ int main(int argc, char **argv)
 		{ "rule", required_argument, NULL, 'r' },
 		{ "forward", no_argument, NULL, 'f' },
 		{ "ready-file", required_argument, NULL, 'R' },
+		{ "tenant", required_argument, NULL, 't' },
+		{ "socket", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	const char *ifname = NULL, *rule = NULL, *ready = NULL;
+	const char *ifname = NULL, *rule = NULL, *ready = NULL, *tenant = NULL, *sock = NULL;
 	uint64_t rx = 0, tx = 0, failed = 0;
 	struct xsnap_frame *v[BATCH];
 	struct xsnap_ctx *ctx = NULL;
@@ -74,30 +82,43 @@ int main(int argc, char **argv)
 	bool forward = false;
 	int ch, ret = EXIT_FAILURE;
 
-	while ((ch = getopt_long(argc, argv, "i:r:fR:h", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "i:r:fR:t:S:h", lo, NULL)) != -1) {
 		switch (ch) {
+		case 't': tenant = optarg; break;
+		case 'S': sock = optarg; break;
 		case 'i': ifname = optarg; break;
 		case 'r': rule = optarg; break;
 		case 'f': forward = true; break;
 		case 'R': ready = optarg; break;
 		case 'h':
-			printf("Usage: xsnap-reflector -i IFACE -r MATCH [--forward] [-R READY_FILE]\n");
+			printf("Usage: xsnap-reflector -i IFACE -r MATCH [--forward] [-R READY_FILE]\n"
+			       "       xsnap-reflector -t TENANT [-S SOCKET] [--forward] "
+			       "[-R READY_FILE]\n");
 			return 0;
 		default:
 			return 2;
 		}
 	}
-	if (!ifname || !rule) {
-		fprintf(stderr, "Error: -i IFACE and -r MATCH are required\n");
+	if (tenant ? ifname || rule : !ifname || !rule) {
+		fprintf(stderr, "Error: -i IFACE and -r MATCH, or -t TENANT (a tenant of xsnapd)\n");
 		return 2;
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	ctx = xsnap_open(ifname, NULL);
-	if (!ctx || xsnap_tenant_add(ctx, "reflect", NULL) < 0 ||
-	    xsnap_rule_add(ctx, "reflect", rule, 1) < 0 || !(s = xsnap_socket(ctx, "reflect", NULL))) {
-		fprintf(stderr, "Error: %s: %s\n", ifname, strerror(errno));
-		goto out;
+	if (tenant) {
+		ctx = xsnap_connect(sock);
+		if (!ctx || !(s = xsnap_socket(ctx, tenant, NULL))) {
+			fprintf(stderr, "Error: tenant %s: %s\n", tenant, strerror(errno));
+			goto out;
+		}
+	} else {
+		ctx = xsnap_open(ifname, NULL);
+		if (!ctx || xsnap_tenant_add(ctx, "reflect", NULL) < 0 ||
+		    xsnap_rule_add(ctx, "reflect", rule, 1) < 0 ||
+		    !(s = xsnap_socket(ctx, "reflect", NULL))) {
+			fprintf(stderr, "Error: %s: %s\n", ifname, strerror(errno));
+			goto out;
+		}
 	}
 	if (ready) {
 		FILE *f = fopen(ready, "w");
@@ -147,7 +168,8 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("reflector: received %" PRIu64 " sent %" PRIu64 " failed %" PRIu64 " (%s)\n", rx, tx,
-	       failed, forward ? "forward, zero-copy" : "swap, copy-on-write");
+	       failed,
+	       forward ? (tenant ? "forward" : "forward, zero-copy") : "swap, copy-on-write");
 	ret = EXIT_SUCCESS;
 out:
 	xsnap_sock_close(s);

@@ -183,9 +183,16 @@ XSNAP_API struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_op
  * xsnap_rule_add, xsnap_rule_del and xsnap_stats are sent to the daemon
  * (control operations need root or the daemon's admin group).
  * xsnap_snapshot works too (the daemon pins the range; xsnap_snap_next
- * reads the shared log).  xsnap_frame_cow, xsnap_frame_commit,
- * xsnap_frame_alloc and xsnap_send fail with EOPNOTSUPP on a connected
- * context (not yet).
+ * reads the shared log).  So do xsnap_frame_cow, xsnap_frame_alloc and
+ * xsnap_frame_commit: private versions live in the tenant instance's own
+ * pool, which only the tenant's processes map, writable; chunks are leased
+ * from the daemon in batches (one request per 16 copies, not per frame),
+ * a commit is one request, and the tenant's --pool caps what it holds.
+ * xsnap_send is one request per batch of up to 64 frames: the daemon
+ * copies each frame once into memory no client can write, checks it
+ * against the tenant's transmit rules (xsnapctl tenant add --tx-allow;
+ * -EPERM, nothing sent, counted in xsnap_stats.tx_refused) and queues it
+ * with the tenant's fair share of the TX ring.
  * When the daemon goes away, xsnap_recv fails with -ECONNRESET; when the
  * interface goes away, with -ENETDOWN.
  *
@@ -635,6 +642,9 @@ struct xsnap_stats {
 	uint64_t recvfrom_fragments;	/* IP fragments (never returned as datagrams) */
 	uint64_t recvfrom_bad_csum;	/* UDP datagrams whose checksum does not verify
 					 * (or, IPv6, is 0) */
+	uint64_t tx_refused;	/* frames xsnapd refused to send for the tenant: they
+				 * matched none of its transmit rules (xsnapctl tenant
+				 * add --tx-allow); 0 in-process */
 };
 
 /**

@@ -210,21 +210,6 @@ static inline uint64_t model_count(const struct model *m, uint32_t k)
 	return (k == m->reason) + !!(m->extra & (1u << k));
 }
 
-static inline void to_rule_frame(const struct xsnap_pkt *p, struct rule_frame *rf)
-{
-	memset(rf, 0, sizeof(*rf));
-	rf->l3_proto = p->l3_proto;
-	rf->proto = p->proto;
-	rf->has_ports = p->ports;
-	rf->has_vlan = p->nvlan > 0;
-	rf->l4_unknown = p->l4_unknown;
-	rf->vlan = p->vlan;
-	rf->sport = ntohs(p->sport);
-	rf->dport = ntohs(p->dport);
-	memcpy(rf->src, p->src, 16);
-	memcpy(rf->dst, p->dst, 16);
-}
-
 /* What the program must do with @b: the documented semantics, spelled out. */
 static inline void model_frame(const struct world *w, const uint8_t *b, size_t len, struct model *m)
 {
@@ -254,7 +239,7 @@ static inline void model_frame(const struct world *w, const uint8_t *b, size_t l
 	m->extra = (uint32_t)p.frag << XSNAP_R_FRAGMENT | (uint32_t)p.l4_bad << XSNAP_R_BAD_L4 |
 		   (uint32_t)p.tiny_frag << XSNAP_R_TINY_FRAG |
 		   (uint32_t)p.l4_unknown << XSNAP_R_L4_UNKNOWN;
-	to_rule_frame(&p, &rf);
+	rule_frame_of_pkt(&p, &rf);
 	ref = rule_ref_classify(w->rules, w->n, &rf, &mask, &id);
 	if (ref < 0) {
 		m->reason = XSNAP_R_NOMATCH;

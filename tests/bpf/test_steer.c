@@ -1165,21 +1165,6 @@ static void (*const all_frames[])(struct frame *) = {
 
 #define NREF (sizeof(ref_rules) / sizeof(ref_rules[0]))
 
-static void to_rule_frame(const struct xsnap_pkt *p, struct rule_frame *rf)
-{
-	memset(rf, 0, sizeof(*rf));
-	rf->l3_proto = p->l3_proto;
-	rf->proto = p->proto;
-	rf->has_ports = p->ports;
-	rf->has_vlan = p->nvlan > 0;
-	rf->l4_unknown = p->l4_unknown;
-	rf->vlan = p->vlan;
-	rf->sport = ntohs(p->sport);
-	rf->dport = ntohs(p->dport);
-	memcpy(rf->src, p->src, 16);
-	memcpy(rf->dst, p->dst, 16);
-}
-
 static void compiled_rules(struct fx *fx)
 {
 	static struct rule_entry ents[64];
@@ -1217,7 +1202,7 @@ static void compiled_rules(struct fx *fx)
 		all_frames[i](&f);
 		if (xsnap_parse(f.b, f.b + f.len, &p))
 			continue;	/* malformed: covered by the table */
-		to_rule_frame(&p, &rf);
+		rule_frame_of_pkt(&p, &rf);
 		ref = rule_ref_classify(rules, NREF, &rf, &c.mask, &c.id);
 		seen[ref < 0 ? 3 : ref]++;
 		c.action = ref < 0 ? XDP_PASS : act[ref];

@@ -8,6 +8,9 @@
       with MAC, IP and port fields swapped
   pcapcmp.py tail SENT_PCAP TX_MAC GOT_PCAP  GOT must be byte-identical to the
       last len(GOT) frames of SENT that came from TX_MAC, in order
+  pcapcmp.py count-equal FILE HEX            print how many frames equal HEX
+  pcapcmp.py count-src4 FILE A.B.C.D         print how many IPv4 frames have
+      that source address
 Exit 0 if the check holds, 1 (with a reason) if not.
 """
 import struct
@@ -81,6 +84,15 @@ def main(argv):
                 print(f"frame {i}: got {r.hex()}\n want {want.hex()}")
                 return 1
         print(f"{len(back)} frames came back byte-exact")
+        return 0
+    if argv[1] == "count-equal":
+        want = bytes.fromhex(argv[3])
+        print(sum(1 for f in frames(argv[2])[0] if f == want))
+        return 0
+    if argv[1] == "count-src4":
+        src = bytes(int(x) for x in argv[3].split("."))
+        print(sum(1 for f in frames(argv[2])[0]
+                  if f[12:14] == b"\x08\x00" and f[26:30] == src))
         return 0
     if argv[1] == "tail":
         sent = [f for f in frames(argv[2])[0] if f[6:12] == mac(argv[3])]

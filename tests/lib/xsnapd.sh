@@ -119,6 +119,22 @@ ctl() { "$XSNAPCTL" -S "$D_SOCK" "$@"; }
 
 show() { sed 's/^/    /' "$1" >&2; }
 
+# ctl_err RC REGEX [--as-nobody] ARGS...: xsnapctl ARGS fails with exit
+# status RC and a message on stderr matching REGEX (cause and remedy); its
+# stdout goes to $D_DIR/stdout (a file, not a terminal).
+ctl_err() {
+	local want=$1 re=$2 rc=0 out pre=()
+	shift 2
+	if [[ $1 == --as-nobody ]]; then
+		shift
+		pre=(setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups)
+	fi
+	out=$("${pre[@]}" "$XSNAPCTL" -S "$D_SOCK" "$@" 2>&1 >"$D_DIR/stdout") || rc=$?
+	echo "  xsnapctl $*: $out" >&2
+	assert_eq "$rc" "$want" "exit status of xsnapctl $*"
+	grep -Eq -- "$re" <<<"$out" || fail "xsnapctl $*: message does not match '$re'"
+}
+
 # c_start LOG [--as-nobody] ARGS...: start a consumer, wait until ready; C_PID.
 c_start() {
 	local log=$1

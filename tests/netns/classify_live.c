@@ -108,21 +108,6 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void to_rule_frame(const struct xsnap_pkt *p, struct rule_frame *rf)
-{
-	memset(rf, 0, sizeof(*rf));
-	rf->l3_proto = p->l3_proto;
-	rf->proto = p->proto;
-	rf->has_ports = p->ports;
-	rf->has_vlan = p->nvlan > 0;
-	rf->l4_unknown = p->l4_unknown;
-	rf->vlan = p->vlan;
-	rf->sport = ntohs(p->sport);
-	rf->dport = ntohs(p->dport);
-	memcpy(rf->src, p->src, 16);
-	memcpy(rf->dst, p->dst, 16);
-}
-
 /* One frame of socket @s. */
 static void account(int s, const struct xsnap_frame *f)
 {
@@ -152,7 +137,7 @@ static void account(int s, const struct xsnap_frame *f)
 		seen[seq].mask = m->tenant_mask;
 		seen[seq].rule_id = m->rule_id;
 		if (!have_tmpl) {
-			to_rule_frame(&p, &tmpl);
+			rule_frame_of_pkt(&p, &tmpl);
 			have_tmpl = true;
 		}
 		if (ntohs(p.dport) >= PORT0 && ntohs(p.dport) < PORT0 + NPORTS)

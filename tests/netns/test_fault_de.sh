@@ -456,22 +456,46 @@ t_e7_flooding_tenant() {
 # on a connected context yet), so it cannot spoof another tenant's frames:
 # alloc and send are refused with EOPNOTSUPP.  There is no source-address
 # policy to test until transmit exists.
+# E8: a tenant whose clients may send only "ip src RX and udp src port 9003"
+# (xsnapctl tenant add --tx-allow).  Its unprivileged client reflects a
+# received datagram (conforming: sent, and captured on the peer byte for
+# byte) and a copy with another source address (refused with EPERM, counted
+# in tx_refused, never on the wire); the victim tenant is untouched.
 t_e8_spoofed_tx_refused() {
+	command -v tcpdump >/dev/null || skip "tcpdump not installed"
 	setup
 	d_start
 	configure
 	victim_start beta 9001 2000 2000
-	local ls=$D_DIR/send.log rc=0
-	c_start "$ls" --as-nobody -t alpha -m send
-	xs_gen -q --stream 1 --dport 9000 -n 10 -r 20000
-	wait_for 10 test ! -d "/proc/$C_PID" || fail "send client hangs"
+	ctl tenant add tx1 --quota 256 --uid "$NOBODY" \
+		--tx-allow "ip src $LAB_IP_RX and udp src port 9003"
+	ctl rule add tx1 'udp dst port 9003' --prio 10 >/dev/null
+	ctl_err 1 "transmit rule 'udp port 99x'" tenant add tx2 --tx-allow 'udp port 99x'
+	local ls=$D_DIR/send.log cap=$D_DIR/e8.pcap rc=0 pc hex _one
+	lab_bg --log "$D_DIR/tcpdump.log" "$LAB_NS_TX" tcpdump -i "$LAB_IF_TX" -U -n -w "$cap" \
+		udp >/dev/null
+	pc=$LAB_BG_PID
+	wait_for 10 grep -q 'listening on' "$D_DIR/tcpdump.log" || fail "tcpdump did not start"
+	c_start "$ls" --as-nobody -t tx1 -m txpolicy
+	xs_gen -q --stream 1 --dport 9003 -n 1 -r 1000
+	wait_for 10 test ! -d "/proc/$C_PID" || fail "transmit client hangs"
 	wait "$C_PID" || rc=$?
 	show "$ls"
-	assert_eq "$rc" 0 "transmit refused"
-	grep -q 'send: send of a received frame: Operation not supported' "$ls" ||
-		fail "send not refused with EOPNOTSUPP"
+	assert_eq "$rc" 0 "spoofed refused, conforming sent"
+	grep -q '^txpolicy: spoofed source: Operation not permitted$' "$ls" ||
+		fail "spoofed frame not refused with EPERM"
+	hex=$(sed -n 's/^txpolicy: frame //p' "$ls")
+	[[ -n $hex ]] || fail "no frame printed"
+	_one() { (($(/usr/bin/python3 "$LIB/pcapcmp.py" count-equal "$cap" "$hex") == 1)); }
+	wait_for 5 _one || fail "the conforming frame is not on the wire, byte for byte"
+	lab_stop "$pc" 5 || true
+	assert_eq "$(/usr/bin/python3 "$LIB/pcapcmp.py" count-src4 "$cap" 10.199.0.77)" 0 \
+		"frames with the spoofed source on the wire"
+	assert_eq "$(jget "$(ctl stats -j)" 'j["tenants"]["tx1"]["tx_refused"]')" 1 "tx_refused"
+	assert_eq "$(jget "$(ctl stats -j)" 'j["tenants"]["beta"]["tx_refused"]')" 0 \
+		"the victim's tx_refused"
 	victim_check
-	assert_eq "$(jget "$(ctl stats -j)" 'j["total"]["tx_frames"]')" 0 "frames transmitted"
+	check_conservation
 	d_detach
 	d_stop
 	finish

@@ -270,8 +270,8 @@ _alpha_logged() { (($(tstat alpha rx_frames) >= $1)); }
 # conserved).  alpha's quota and slot are free at once: gamma, which fits
 # in this UMEM only with alpha's quota back, is added right after in slot
 # 0, with a log region of its own (another memfd), and its consumer gets
-# exactly its own stream, in order, nothing of alpha's.  No client is
-# handed a tenant pool (a pool belongs to the slot).
+# exactly its own stream, in order, nothing of alpha's; and a pool of its
+# own (another memfd: alpha's consumer still has alpha's mapped writable).
 t_tenant_del_revokes() {
 	setup
 	d_start
@@ -301,6 +301,13 @@ t_tenant_del_revokes() {
 	ino_g=$(sed -n 's/^loginode: log inode \([0-9]*\);.*/\1/p' "$D_DIR/inode.log")
 	echo "log regions: alpha's inode $ino_a, gamma's $ino_g" >&2
 	[[ -n $ino_a && -n $ino_g && $ino_a != "$ino_g" ]] || fail "gamma got alpha's log region"
+	# the attacker keeps its writable mapping of alpha's pool: gamma's is
+	# another memfd, so nothing it writes reaches gamma
+	ino_a=$(sed -n 's/^holddel: pool inode //p' "$log")
+	ino_g=$(sed -n 's/^loginode: .*; pool inode \([0-9]*\)$/\1/p' "$D_DIR/inode.log")
+	echo "pools: alpha's inode $ino_a, gamma's $ino_g" >&2
+	[[ -n $ino_a && -n $ino_g && $ino_a != 0 && $ino_a != "$ino_g" ]] ||
+		fail "gamma got alpha's pool"
 	A_PID=$pid A_LOG=$log
 	c_start "$lg" --as-nobody -t gamma
 	xs_gen -q --stream 3 --dport 9000 -n 300 -r 20000

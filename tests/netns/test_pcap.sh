@@ -109,20 +109,6 @@ print(f"  {len(got)} timestamps increasing, within the test's run, max skew to s
 EOF
 }
 
-# xctl_err RC REGEX [--as-nobody] ARGS...: xsnapctl ARGS (stdout to a file,
-# not a terminal) exits with RC and a message matching REGEX.
-xctl_err() {
-	local want=$1 re=$2 rc=0 out pre=()
-	shift 2
-	if [[ $1 == --as-nobody ]]; then
-		shift
-		pre=(setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups)
-	fi
-	out=$("${pre[@]}" "$XSNAPCTL" -S "$D_SOCK" "$@" 2>&1 >"$D_DIR/stdout") || rc=$?
-	echo "  xsnapctl $*: $out" >&2
-	assert_eq "$rc" "$want" "exit status of xsnapctl $*"
-	grep -Eq -- "$re" <<<"$out" || fail "xsnapctl $*: message does not match '$re'"
-}
 
 # A dump to a file (SIGINT) and one to stdout read by `tcpdump -r -`
 # (SIGTERM): both byte-identical to what was sent, the pipe reader has every
@@ -365,27 +351,27 @@ t_two_interfaces() {
 t_errors() {
 	need_tools
 	setup
-	xctl_err 1 'cannot connect to .*: .*is xsnapd running\?' dump alpha -w "$D_DIR/x.pcap"
-	xctl_err 1 'is xsnapd running\?' snapshot alpha --frames 1 -w "$D_DIR/x.pcap"
+	ctl_err 1 'cannot connect to .*: .*is xsnapd running\?' dump alpha -w "$D_DIR/x.pcap"
+	ctl_err 1 'is xsnapd running\?' snapshot alpha --frames 1 -w "$D_DIR/x.pcap"
 	d_start
 	configure
 	local c
 	for c in 0 -1 12x 99999999999999999999 ''; do
-		xctl_err 2 "bad value '$c' for --count \(N, 1\.\." dump alpha -c "$c"
+		ctl_err 2 "bad value '$c' for --count \(N, 1\.\." dump alpha -c "$c"
 	done
-	xctl_err 2 '--count needs a value' dump alpha -c
+	ctl_err 2 '--count needs a value' dump alpha -c
 	for c in 0 -5 abc 4294967296; do
-		xctl_err 2 "bad value '$c' for --last-ms \(MS, 1\.\." snapshot alpha --last-ms "$c" -w x
+		ctl_err 2 "bad value '$c' for --last-ms \(MS, 1\.\." snapshot alpha --last-ms "$c" -w x
 	done
 	for c in 0 1048577 99999999999999999999 1e3; do
-		xctl_err 2 "bad value '$c' for --frames \(N, 1\.\." snapshot alpha --frames "$c" -w x
+		ctl_err 2 "bad value '$c' for --frames \(N, 1\.\." snapshot alpha --frames "$c" -w x
 	done
-	xctl_err 2 'give one of --last-ms MS or --frames N' snapshot alpha -w x
-	xctl_err 2 'give one of --last-ms MS or --frames N' snapshot alpha --frames 5 --last-ms 5 -w x
-	xctl_err 2 'snapshot: missing -w FILE' snapshot alpha --frames 5
-	xctl_err 2 'missing TENANT' dump
-	xctl_err 2 "unexpected argument 'beta'" dump alpha beta
-	xctl_err 2 'empty file name for -w' dump alpha -w ''
+	ctl_err 2 'give one of --last-ms MS or --frames N' snapshot alpha -w x
+	ctl_err 2 'give one of --last-ms MS or --frames N' snapshot alpha --frames 5 --last-ms 5 -w x
+	ctl_err 2 'snapshot: missing -w FILE' snapshot alpha --frames 5
+	ctl_err 2 'missing TENANT' dump
+	ctl_err 2 "unexpected argument 'beta'" dump alpha beta
+	ctl_err 2 'empty file name for -w' dump alpha -w ''
 	# binary pcap is not written to a terminal
 	local out rc=0
 	out=$(script -qec "$XSNAPCTL -S $D_SOCK dump alpha" /dev/null) || rc=$?
@@ -396,36 +382,36 @@ t_errors() {
 	rc=0
 	out=$(script -qec "$XSNAPCTL -S $D_SOCK snapshot alpha --frames 1 -w -" /dev/null) || rc=$?
 	assert_eq "$rc" 2 "exit status of snapshot -w - on a terminal"
-	xctl_err 1 'no tenant nosuch; xsnapctl tenant list' dump nosuch -w "$D_DIR/x.pcap"
-	xctl_err 1 'no tenant nosuch' snapshot nosuch --frames 1 -w "$D_DIR/x.pcap"
-	xctl_err 1 'nosuch0 is not attached; xsnapctl status' dump alpha -i nosuch0 -w "$D_DIR/x.pcap"
-	xctl_err 1 "cannot write /nonexistent/x.pcap: No such file or directory; choose a writable path" \
+	ctl_err 1 'no tenant nosuch; xsnapctl tenant list' dump nosuch -w "$D_DIR/x.pcap"
+	ctl_err 1 'no tenant nosuch' snapshot nosuch --frames 1 -w "$D_DIR/x.pcap"
+	ctl_err 1 'nosuch0 is not attached; xsnapctl status' dump alpha -i nosuch0 -w "$D_DIR/x.pcap"
+	ctl_err 1 "cannot write /nonexistent/x.pcap: No such file or directory; choose a writable path" \
 		snapshot alpha --frames 1 -w /nonexistent/x.pcap
-	xctl_err 1 'cannot write /nonexistent/x.pcap' dump alpha -w /nonexistent/x.pcap
+	ctl_err 1 'cannot write /nonexistent/x.pcap' dump alpha -w /nonexistent/x.pcap
 	[[ ! -e $D_DIR/x.pcap ]] || fail "a failed command left a file"
 	# capture files: a new one is 0600; a symbolic link is not followed; a
 	# file another user left (in /tmp, say) is neither truncated nor filled
 	ln -s "$D_DIR/target" "$D_DIR/link.pcap"
-	xctl_err 1 "cannot write $D_DIR/link.pcap: .*symbolic link: not followed" \
+	ctl_err 1 "cannot write $D_DIR/link.pcap: .*symbolic link: not followed" \
 		snapshot alpha --frames 1 -w "$D_DIR/link.pcap"
 	[[ ! -e $D_DIR/target ]] || fail "the capture followed a symbolic link"
 	echo "their bytes" >"$D_DIR/theirs.pcap"
 	chown "$NOBODY" "$D_DIR/theirs.pcap"
-	xctl_err 1 "cannot write $D_DIR/theirs.pcap: it exists and belongs to uid $NOBODY" \
+	ctl_err 1 "cannot write $D_DIR/theirs.pcap: it exists and belongs to uid $NOBODY" \
 		dump alpha -w "$D_DIR/theirs.pcap"
 	assert_eq "$(cat "$D_DIR/theirs.pcap")" "their bytes" "another user's file, after the refusal"
 	ctl snapshot alpha --frames 1 -w "$D_DIR/new.pcap" || true
 	assert_eq "$(stat -c %a "$D_DIR/new.pcap" 2>&1)" 600 "mode of a new capture file"
 	# beta allows only root and the admin group
-	xctl_err 1 'not allowed to consume tenant beta.*; run it as root, in xsnapd.s admin group' \
+	ctl_err 1 'not allowed to consume tenant beta.*; run it as root, in xsnapd.s admin group' \
 		--as-nobody dump beta
-	xctl_err 1 'uid 65534 is not allowed to consume tenant beta' \
+	ctl_err 1 'uid 65534 is not allowed to consume tenant beta' \
 		--as-nobody snapshot beta --frames 1 -w -
 	[[ ! -s $D_DIR/stdout ]] || fail "a refused dump wrote to stdout"
 	grep -q 'tenant beta: refused uid 65534' "$D_LOG" || fail "the daemon did not log the refusal"
 	assert_eq "$(alpha_sockets)" 0 "alpha's sockets after the failures"
 	ctl detach "$LAB_IF_RX"
-	xctl_err 1 'no interface is attached; xsnapctl attach IFACE' dump alpha -w "$D_DIR/x.pcap"
+	ctl_err 1 'no interface is attached; xsnapctl attach IFACE' dump alpha -w "$D_DIR/x.pcap"
 	d_stop
 	finish
 }

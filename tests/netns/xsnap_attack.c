@@ -35,10 +35,10 @@
  *            armed: only a change of the log's state writes it) until the
  *            tenant is deleted: ok if its next xsnap_recv() fails with
  *            ENOENT at once, draining nothing, and its handle is stale
- *            (a snapshot: ESTALE).  It prints the inode of the tenant's log
- *            region.
- *   loginode a consumer of -t TENANT that prints the inode of its log region:
- *            ok if it has one, and no tenant pool mapped or open.
+ *            (a snapshot: ESTALE).  It prints the inodes of the tenant's log
+ *            region and pool.
+ *   loginode a consumer of -t TENANT that prints the inodes of its log
+ *            region and of its tenant's pool: ok if it has both.
  *   statsflood  STATS requests on one connection, as many as the socket
  *            takes, for -T SECONDS, reading the replies as they come: ok
  *            if every reply was a reply (the script judges the rate).
@@ -454,39 +454,16 @@ static struct xsnap_ctx *cons_ctx;
 
 /* --- holddel, loginode --------------------------------------------------------- */
 
-/* Is a tenant pool mapped, or one of our descriptors? */
-static bool have_pool(void)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512], path[64], link[256];
-	bool found = false;
-
-	while (f && !found && fgets(line, sizeof(line), f))
-		found = strstr(line, "memfd:xsnap-pool");
-	if (f)
-		fclose(f);
-	for (int fd = 0; fd < 1024 && !found; fd++) {
-		ssize_t n;
-
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		n = readlink(path, link, sizeof(link) - 1);
-		if (n > 0) {
-			link[n] = '\0';
-			found = strstr(link, "memfd:xsnap-pool");
-		}
-	}
-	return found;
-}
-
-/* The inode of the log region we mapped ("memfd:xsnap-log" in our maps). */
-static unsigned long log_inode(void)
+/* The inode of the memfd @name ("memfd:xsnap-log", "memfd:xsnap-pool") we
+ * mapped, or 0. */
+static unsigned long memfd_inode(const char *name)
 {
 	FILE *f = fopen("/proc/self/maps", "r");
 	char line[512];
 	unsigned long ino = 0;
 
 	while (f && fgets(line, sizeof(line), f)) {
-		if (!strstr(line, "memfd:xsnap-log"))
+		if (!strstr(line, name))
 			continue;
 		/* start-end perms offset dev inode path */
 		if (sscanf(line, "%*s %*s %*s %*s %lu", &ino) == 1)
@@ -513,7 +490,8 @@ static int run_holddel(void)
 		printf("holddel: no socket of %s: %s\n", opt.tenant, strerror(errno));
 		return 4;
 	}
-	printf("holddel: log inode %lu\n", log_inode());
+	printf("holddel: log inode %lu\n", memfd_inode("memfd:xsnap-log"));
+	printf("holddel: pool inode %lu\n", memfd_inode("memfd:xsnap-pool"));
 	ready();
 	while (held < opt.n && !stop) {
 		long want = opt.n - held;
@@ -546,19 +524,17 @@ static int run_loginode(void)
 {
 	struct xsnap_ctx *ctx = cons_ctx = xsnap_connect(opt.sock);
 	struct xsnap_sock *s = ctx ? xsnap_socket(ctx, opt.tenant, NULL) : NULL;
-	unsigned long ino;
+	unsigned long ino, pool;
 
 	if (!s) {
 		printf("loginode: no socket of %s: %s\n", opt.tenant, strerror(errno));
 		return 4;
 	}
-	bool pool = have_pool();
-
-	ino = log_inode();
-	printf("loginode: log inode %lu; a tenant pool %s\n", ino,
-	       pool ? "MAPPED OR OPEN" : "neither mapped nor open");
+	ino = memfd_inode("memfd:xsnap-log");
+	pool = memfd_inode("memfd:xsnap-pool");
+	printf("loginode: log inode %lu; pool inode %lu\n", ino, pool);
 	ready();
-	return verdict("loginode", ino != 0 && !pool);
+	return verdict("loginode", ino != 0 && pool != 0);
 }
 
 /* --- statsflood ------------------------------------------------------------ */

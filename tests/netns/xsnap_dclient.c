@@ -43,8 +43,19 @@
  *            sockets until refused, then -n COUNT stats requests as fast as
  *            answered; exit 0 if the per-socket and per-connection limits
  *            refused with EMFILE and every request was answered
- *   send     try to transmit (alloc, send of a received frame): exit 0 if
- *            both are refused with EOPNOTSUPP (no TX on a connected context)
+ *   txpolicy receive a frame, send it back (a private version, addresses
+ *            swapped) and a copy whose IPv4 source is 10.199.0.77: exit 0
+ *            if the copy was refused (EPERM, tx_refused +1) and the
+ *            reflection sent; prints "txpolicy: frame HEX" (what was sent)
+ *   cow      (-s 2 -n COUNT) both sockets receive COUNT frames and hold
+ *            them; the first makes each a private version ending in
+ *            "COW!" and commits it; print "committed N early_intact E
+ *            writer_sees W" (E: frames the second socket, which held them
+ *            already, still reads as sent; W: the writer's views that show
+ *            the new bytes), then hold until SIGTERM
+ *   late     (-n COUNT -g GO) open the socket, wait for the file GO, then
+ *            receive COUNT frames: print "late N committed C" (C: version
+ *            1 ending in "COW!")
  *   idle     connect without HELLO and sleep until SIGTERM (a stalled client)
  *   epoll    receive (timeout 0) only when epoll on xsnap_fd() says so,
  *            until SIGTERM; print "frames N wakeups W empty E" (E: wake-ups
@@ -296,6 +307,101 @@ static int run_write(struct xsnap_sock *s, const char *readyf)
 	*(volatile char *)xsnap_frame_data(f) = 0x55;
 	printf("write succeeded: isolation broken\n");
 	return 0;
+}
+
+#define COW_MARK "COW!"
+
+/* Does frame @f end in the copy-on-write marker? */
+static bool cow_marked(struct xsnap_frame *f)
+{
+	const uint8_t *d = xsnap_frame_data(f);
+	uint32_t len = xsnap_frame_len(f);
+
+	return d && len >= 4 && !memcmp(d + len - 4, COW_MARK, 4);
+}
+
+/* Receive exactly @n frames on @s into @v (held); how many came. */
+static int recv_n(struct xsnap_sock *s, struct xsnap_frame **v, int n)
+{
+	int got = 0;
+
+	while (got < n && !stop) {
+		int r = xsnap_recv(s, v + got, (unsigned int)(n - got), 200);
+
+		if (r < 0) {
+			printf("recv error: %s\n", strerror(-r));
+			return got;
+		}
+		got += r;
+	}
+	return got;
+}
+
+static int run_cow(struct xsnap_sock *w, struct xsnap_sock *early, int count, const char *readyf)
+{
+	static struct xsnap_frame *v[1024], *e[1024];
+	int committed = 0, intact = 0, sees = 0;
+
+	if (count < 1 || count > 1024)
+		return 2;
+	ready(readyf);
+	if (recv_n(w, v, count) != count || recv_n(early, e, count) != count) {
+		printf("cow: fewer than %d frames\n", count);
+		return 1;
+	}
+	for (int i = 0; i < count; i++) {
+		uint8_t *p = xsnap_frame_cow(w, &v[i]);
+		uint32_t len = xsnap_frame_len(v[i]);
+		int ver;
+
+		if (!p) {
+			printf("cow %d: %s\n", i, strerror(errno));
+			break;
+		}
+		memcpy(p + len - 4, COW_MARK, 4);
+		ver = xsnap_frame_commit(w, v[i]);
+		if (ver != 1) {
+			printf("commit %d: %s\n", i, ver < 0 ? strerror(-ver) : "version not 1");
+			break;
+		}
+		committed++;
+	}
+	for (int i = 0; i < count; i++) {
+		const void *pl;
+		size_t pllen;
+		uint32_t stream;
+		uint64_t pseq;
+
+		intact += xsnap_frame_version(e[i]) == 0 && !cow_marked(e[i]) &&
+			  !payload_of_frame(xsnap_frame_data(e[i]), xsnap_frame_len(e[i]), &pl,
+					    &pllen) &&
+			  !payload_check(pl, pllen, &stream, &pseq);
+		sees += xsnap_frame_version(v[i]) == 1 && cow_marked(v[i]);
+	}
+	printf("committed %d early_intact %d writer_sees %d\n", committed, intact, sees);
+	while (!stop)
+		pause();
+	xsnap_release(w, v, (unsigned int)count);
+	xsnap_release(early, e, (unsigned int)count);
+	return committed == count && intact == count && sees == count ? 0 : 1;
+}
+
+static int run_late(struct xsnap_sock *s, int count, const char *go, const char *readyf)
+{
+	static struct xsnap_frame *v[1024];
+	int got, marked = 0;
+
+	if (count < 1 || count > 1024 || !go)
+		return 2;
+	ready(readyf);
+	while (!stop && access(go, F_OK))
+		usleep(10000);
+	got = recv_n(s, v, count);
+	for (int i = 0; i < got; i++)
+		marked += xsnap_frame_version(v[i]) == 1 && cow_marked(v[i]);
+	printf("late %d committed %d\n", got, marked);
+	xsnap_release(s, v, (unsigned int)got);
+	return got == count && marked == count ? 0 : 1;
 }
 
 static const char *sock_path;
@@ -805,27 +911,77 @@ static int run_flood(struct xsnap_ctx *ctx, struct xsnap_sock *s, const char *te
 
 /* No transmit on a connected context (docs/design.md), so nothing can be
  * spoofed through it: both ways in must say EOPNOTSUPP. */
-static int run_send(struct xsnap_sock *s, const char *readyf)
+/* Swap Ethernet, IP and UDP/TCP source and destination of frame @d. */
+static void swap_frame(uint8_t *d, const struct xsnap_meta *m)
 {
-	struct xsnap_frame *f;
-	int n, r, bad = 0;
+	uint8_t t[16];
+	unsigned int n[3] = { 6, m->l3_proto == 4 ? 4 : 16, 2 };
+	unsigned int off[3] = { 0, m->l3_off + (m->l3_proto == 4 ? 12 : 8), m->l4_off };
+
+	for (int k = 0; k < 3; k++) {
+		if (k == 2 && !m->l4_off)
+			break;
+		memcpy(t, d + off[k], n[k]);
+		memcpy(d + off[k], d + off[k] + n[k], n[k]);
+		memcpy(d + off[k] + n[k], t, n[k]);
+	}
+}
+
+/*
+ * E8: transmit under the tenant's rules.  Receive one frame, make a
+ * private version sent back to its sender (addresses swapped: it conforms
+ * to "ip src RX and udp src port P"), and a copy of it whose IPv4 source is
+ * 10.199.0.77 (someone else's).  The spoofed one must be refused (EPERM,
+ * counted in tx_refused) and the conforming one sent; print its bytes.
+ */
+static int run_txpolicy(struct xsnap_ctx *ctx, struct xsnap_sock *s, const char *tenant,
+			const char *readyf)
+{
+	static const uint8_t other[4] = { 10, 199, 0, 77 };
+	XSNAP_OPTS(xsnap_stats, st0);
+	XSNAP_OPTS(xsnap_stats, st1);
+	struct xsnap_frame *f, *spoof;
+	const struct xsnap_meta *m;
+	uint8_t *w, *p;
+	uint32_t len;
+	int n, r1, r2;
 
 	ready(readyf);
-	f = xsnap_frame_alloc(s, 64);
-	printf("send: alloc: %s\n", f ? "ALLOWED" : strerror(errno));
-	bad += f || errno != EOPNOTSUPP;
 	do {
 		n = xsnap_recv(s, &f, 1, 200);
 	} while (n == 0 && !stop);
 	if (n != 1) {
-		printf("send: no frame received (%d)\n", n);
+		printf("txpolicy: no frame received (%d)\n", n);
 		return 1;
 	}
-	r = xsnap_send(s, &f, 1);
-	printf("send: send of a received frame: %s\n", r < 0 ? strerror(-r) : "SENT");
-	bad += r != -EOPNOTSUPP;
-	xsnap_release(s, &f, 1);
-	return bad ? 1 : 0;
+	m = xsnap_frame_meta(f);
+	len = xsnap_frame_len(f);
+	w = xsnap_frame_cow(s, &f);
+	spoof = xsnap_frame_alloc(s, len);
+	p = spoof ? xsnap_frame_cow(s, &spoof) : NULL;
+	if (!w || !p || m->l3_proto != 4) {
+		printf("txpolicy: no private versions (%s)\n", strerror(errno));
+		return 1;
+	}
+	swap_frame(w, m);
+	memcpy(p, w, len);
+	memcpy(p + m->l3_off + 12, other, 4);
+	xsnap_stats(ctx, tenant, &st0);
+	r1 = xsnap_send(s, &spoof, 1);
+	printf("txpolicy: spoofed source: %s\n", r1 < 0 ? strerror(-r1) : "SENT");
+	printf("txpolicy: frame");
+	for (uint32_t i = 0; i < len; i++)
+		printf("%s%02x", i ? "" : " ", w[i]);
+	printf("\n");
+	r2 = xsnap_send(s, &f, 1);
+	printf("txpolicy: conforming: %s\n", r2 < 0 ? strerror(-r2) : r2 ? "sent" : "not taken");
+	xsnap_stats(ctx, tenant, &st1);
+	printf("txpolicy: tx_refused +%llu\n",
+	       (unsigned long long)(st1.tx_refused - st0.tx_refused));
+	xsnap_release(s, &spoof, 1);
+	if (r2 != 1)
+		xsnap_release(s, &f, 1);
+	return r1 == -EPERM && r2 == 1 && st1.tx_refused - st0.tx_refused == 1 ? 0 : 1;
 }
 
 /* Use the released handle @old in every call: 0 if each refused it. */
@@ -1028,7 +1184,7 @@ static int run_idle(const char *readyf)
 
 int main(int argc, char **argv)
 {
-	const char *tenant = NULL, *readyf = NULL, *mode = "recv";
+	const char *tenant = NULL, *readyf = NULL, *mode = "recv", *gofile = NULL;
 	unsigned long count = 0, k = 0;
 	struct xsnap_sock *socks[16];
 	struct xsnap_ctx *ctx;
@@ -1037,7 +1193,7 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_sig };
 	XSNAP_OPTS(xsnap_sock_opts, sopts);
 
-	while ((opt = getopt(argc, argv, "S:t:R:Fm:s:n:k:I:G:")) != -1) {
+	while ((opt = getopt(argc, argv, "S:t:R:Fm:s:n:k:I:G:g:")) != -1) {
 		switch (opt) {
 		case 'S':
 			sock_path = optarg;
@@ -1062,6 +1218,9 @@ int main(int argc, char **argv)
 			break;
 		case 'k':
 			k = strtoul(optarg, NULL, 10);
+			break;
+		case 'g':
+			gofile = optarg;
 			break;
 		case 'G':
 			sopts.mode = XSNAP_SHARE;
@@ -1120,12 +1279,16 @@ int main(int argc, char **argv)
 		rc = run_mmapw(ctx, socks[0], tenant, readyf);
 	else if (!strcmp(mode, "flood"))
 		rc = run_flood(ctx, socks[0], tenant, count, readyf);
-	else if (!strcmp(mode, "send"))
-		rc = run_send(socks[0], readyf);
+	else if (!strcmp(mode, "txpolicy"))
+		rc = run_txpolicy(ctx, socks[0], tenant, readyf);
 	else if (!strcmp(mode, "epoll"))
 		rc = run_epoll(socks[0], readyf);
 	else if (!strcmp(mode, "recvfrom"))
 		rc = run_recvfrom(socks[0], readyf);
+	else if (!strcmp(mode, "cow"))
+		rc = nsocks == 2 ? run_cow(socks[0], socks[1], (int)count, readyf) : 2;
+	else if (!strcmp(mode, "late"))
+		rc = run_late(socks[0], (int)count, gofile, readyf);
 	else if (!strcmp(mode, "stale"))
 		rc = run_stale(ctx, socks[0], tenant, (uint32_t)k, readyf);
 	else if (!strcmp(mode, "hostile")) {

@@ -1031,21 +1031,6 @@ static void build_spec(struct frame *f, const struct fspec *s)
 		frame_ipv4_frag(f, s->frag == 0xffff ? 0x2000 : s->frag);
 }
 
-static void to_rule_frame(const struct xsnap_pkt *p, struct rule_frame *rf)
-{
-	memset(rf, 0, sizeof(*rf));
-	rf->l3_proto = p->l3_proto;
-	rf->proto = p->proto;
-	rf->has_ports = p->ports;
-	rf->has_vlan = p->nvlan > 0;
-	rf->l4_unknown = p->l4_unknown;
-	rf->vlan = p->vlan;
-	rf->sport = ntohs(p->sport);
-	rf->dport = ntohs(p->dport);
-	memcpy(rf->src, p->src, 16);
-	memcpy(rf->dst, p->dst, 16);
-}
-
 TEST(keys_agree_with_rule_compiler)
 {
 	static const char *const matches[] = {
@@ -1124,7 +1109,7 @@ TEST(keys_agree_with_rule_compiler)
 
 			build_spec(&f, &frames[fi]);
 			REQUIRE(parse(&f, &p) == 0);
-			to_rule_frame(&p, &rf);
+			rule_frame_of_pkt(&p, &rf);
 			ref = rule_ref_classify(&r, 1, &rf, &mask, &id) >= 0;
 			/* the program's loop: the shapes, then for a frame
 			 * whose L4 is unknown the L4_ANY groups */
@@ -1201,7 +1186,7 @@ TEST(range_keys_agree_with_rule_compiler)
 			REQUIRE(parse(&f, &p) == 0);
 			p.sclass = ports.sport[ntohs(p.sport)];
 			p.dclass = ports.dport[ntohs(p.dport)];
-			to_rule_frame(&p, &rf);
+			rule_frame_of_pkt(&p, &rf);
 			ref = rule_ref_classify(&r, 1, &rf, &mask, &id) >= 0;
 			if (xsnap_make_key(&p, &b.groups[0], 0, 0, &k))
 				for (unsigned int i = 0; i < nents; i++)

@@ -38,6 +38,7 @@
 
 #define EXIT_USAGE 2
 #define MAX_POS 2
+#define MAX_TX_ALLOW 8	/* xsnapd's MAX_TX_RULES */
 
 struct config {
 	const char *sock;
@@ -45,6 +46,8 @@ struct config {
 	const char *pos[MAX_POS];
 	int npos;
 	const char *queues, *view;
+	const char *tx[MAX_TX_ALLOW];	/* tenant add --tx-allow, repeated */
+	unsigned int ntx;
 	const char *mode, *zerocopy, *action, *timestamps;
 	uint64_t frames, ring, quota, pool, prio, watch, groups, qgroup;
 	int64_t uid, gid;
@@ -62,7 +65,7 @@ static const struct config defaults = {
 	.gid = -1,
 };
 
-enum opt_type { OPT_FLAG, OPT_U64, OPT_I64, OPT_STR, OPT_ENUM };
+enum opt_type { OPT_FLAG, OPT_U64, OPT_I64, OPT_STR, OPT_ENUM, OPT_TX };
 
 struct opt {
 	const char *name;
@@ -121,8 +124,11 @@ static const struct opt tenant_add_opts[] = {
 	{ "quota", 'Q', OPT_U64, "FRAMES",
 	  "log capacity, a power of two (default 1024)", O(quota), 1, 1u << 20, NULL },
 	{ "pool", 'P', OPT_U64, "FRAMES",
-	  "private pool frames (recorded; the pool size is set per interface)", O(pool), 0, 65536,
+	  "pool chunks its versions may hold (default and at most 64)", O(pool), 0, 65536,
 	  NULL },
+	{ "tx-allow", 'T', OPT_TX, "MATCH",
+	  "what its clients may send (rule language; repeat for up to 8; default: anything)",
+	  O(tx), 0, 0, NULL },
 	{ "uid", 'u', OPT_I64, "UID",
 	  "uid allowed to consume the tenant", O(uid), 0, UINT32_MAX - 1, NULL },
 	{ "gid", 'g', OPT_I64, "GID",
@@ -866,6 +872,9 @@ static int run_tenant_add(int fd, const struct config *cfg)
 	xp_put_i64(&req, cfg->gid);
 	xp_put_str(&req, cfg->view ? cfg->view : "");
 	xp_put_u32(&req, (uint32_t)cfg->qgroup);
+	xp_put_u32(&req, cfg->ntx);
+	for (unsigned int i = 0; i < cfg->ntx; i++)
+		xp_put_str(&req, cfg->tx[i]);
 	snprintf(what, sizeof(what), "tenant add %s", cfg->pos[0]);
 	return simple(fd, &req, what);
 }
@@ -1497,6 +1506,14 @@ static int set_opt(const struct cmd *c, const struct opt *o, const char *val, st
 		return 0;
 	case OPT_STR:
 		*(const char **)p = val;
+		return 0;
+	case OPT_TX:
+		if (cfg->ntx == MAX_TX_ALLOW) {
+			fprintf(stderr, "xsnapctl: %s %s: at most %d --%s\n", c->name,
+				c->sub ? c->sub : "", MAX_TX_ALLOW, o->name);
+			return -1;
+		}
+		cfg->tx[cfg->ntx++] = val;
 		return 0;
 	case OPT_ENUM:
 		for (int i = 0; o->choices[i]; i++) {

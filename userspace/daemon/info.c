@@ -287,6 +287,7 @@ int op_stats(struct daemon *d, struct conn *c, struct xp_msg *in)
 		if (!(want & 1u << i))
 			continue;
 		tst[i].delivered += d->tenants[i].delivered_closed;
+		tst[i].tx_refused += d->tenants[i].tx_refused;
 		stats_add(&tot, &tst[i]);
 		if (one && one != &d->tenants[i])
 			continue;

@@ -373,10 +373,12 @@ static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
 	if (!f)
 		return reply_err(d, c, XP_ATTACH, -ENOSPC, "%d interfaces attached already",
 				 MAX_IFACES);
-	/* the engine runs in our loop (iface_engine), not on a thread */
+	/* the engine runs in our loop (iface_engine), not on a thread; each
+	 * tenant's pool holds its versions (TENANT_POOL, --pool) and as many
+	 * again for the copies of its transmits in flight (op_send) */
 	XSNAP_OPTS(xsnap_opts, o, .queue = first, .nqueues = nq, .frames = frames, .mode = mode,
 		   .zerocopy = zc, .ring_size = ring, .engine = XSNAP_ENGINE_INLINE,
-		   .timestamps = stamp, .queue_groups = groups);
+		   .timestamps = stamp, .queue_groups = groups, .pool_frames = 2 * TENANT_POOL);
 	f->ctx = xsnap_open(name, &o);
 	if (!f->ctx) {
 		r = -errno;
@@ -454,6 +456,23 @@ static int op_tenant_add(struct daemon *d, struct conn *c, struct xp_msg *in)
 	nt.gid = xp_get_i64(in);
 	xp_get_str(in, nt.view, sizeof(nt.view), true);
 	nt.qgroup = xp_get_u32(in);
+	nt.ntx = xp_get_u32(in);
+	if (nt.ntx > MAX_TX_RULES)
+		return reply_err(d, c, XP_TENANT_ADD, -EINVAL, "%u transmit rules: at most %d",
+				 nt.ntx, MAX_TX_RULES);
+	for (uint32_t i = 0; i < nt.ntx; i++) {
+		char match[XP_STR_MAX], err[160];
+
+		xp_get_str(in, match, sizeof(match), false);
+		if (xp_done(in))
+			break;
+		if (rule_parse(match, &nt.tx[i], err, sizeof(err)) ||
+		    nt.tx[i].action != XSNAP_ACT_DELIVER)
+			return reply_err(d, c, XP_TENANT_ADD, -EINVAL, "transmit rule '%s': %s",
+					 match, nt.tx[i].action != XSNAP_ACT_DELIVER ?
+						 "no action: it says what may be sent" : err);
+		nt.tx[i].id = i + 1;
+	}
 	if (xp_done(in) || nt.qgroup > XSNAP_MAX_QUEUES || nt.uid < -1 || nt.uid > UINT32_MAX - 1 || nt.gid < -1 ||
 	    nt.gid > UINT32_MAX - 1 || nt.pool > (1u << 16))
 		return reply_err(d, c, XP_TENANT_ADD, -EBADMSG, "malformed TENANT_ADD");
@@ -511,9 +530,9 @@ static int op_tenant_add(struct daemon *d, struct conn *c, struct xp_msg *in)
 				 nt.quota);
 	*slot = nt;
 	log_info("tenant %s: added (slot %d, quota %u, view %s, queue group %u, uid %lld, gid "
-		 "%lld)",
+		 "%lld, %u transmit rule%s)",
 		 nt.name, first_slot, nt.quota, nt.view, nt.qgroup, (long long)nt.uid,
-		 (long long)nt.gid);
+		 (long long)nt.gid, nt.ntx, nt.ntx == 1 ? "" : "s");
 	xp_begin(&m, d->out, sizeof(d->out), XP_TENANT_ADD, 0);
 	xp_put_u32(&m, (uint32_t)first_slot);
 	return reply(c, &m, NULL, 0);
@@ -764,7 +783,7 @@ static int op_socket(struct daemon *d, struct conn *c, struct xp_msg *in)
 {
 	char tname[TENANT_NAME_MAX], ifname[IF_NAMESIZE];
 	uint32_t mode, group, idx, rfirst, rframes;
-	int fds[XP_SOCKET_NFDS] = { -1, -1, -1, -1 };
+	int fds[XP_SOCKET_NFDS] = { -1, -1, -1, -1, -1 };
 	struct xsnap_sock *s;
 	struct dtenant *dt;
 	struct iface *f;
@@ -832,9 +851,12 @@ static int op_socket(struct daemon *d, struct conn *c, struct xp_msg *in)
 	fds[XP_FD_LOG] = fd_reopen_ro(s->t->shm_fd);
 	fds[XP_FD_CTL] = s->ctl_fd;
 	fds[XP_FD_EVENT] = s->efd;
-	if (fds[XP_FD_RX] < 0 || fds[XP_FD_LOG] < 0) {
+	/* the tenant instance's own pool (the tenant keeps it) */
+	fds[XP_FD_POOL] = tenant_pool_fd(f->ctx, s->t);
+	if (fds[XP_FD_RX] < 0 || fds[XP_FD_LOG] < 0 || fds[XP_FD_POOL] < 0) {
 		/* out of descriptors, say: the client is told, not dropped */
-		r = fds[XP_FD_RX] < 0 ? fds[XP_FD_RX] : fds[XP_FD_LOG];
+		r = fds[XP_FD_RX] < 0 ? fds[XP_FD_RX] :
+		    fds[XP_FD_LOG] < 0 ? fds[XP_FD_LOG] : fds[XP_FD_POOL];
 		r = reply_err(d, c, XP_SOCKET, r, "socket of tenant %s: %s", tname, strerror(-r));
 		goto fail;
 	}
@@ -908,6 +930,275 @@ static int dsock_lookup(struct daemon *d, struct conn *c, uint32_t idx, uint32_t
 	if (!d->socks[idx].s || d->socks[idx].gen != gen)
 		return -ESTALE;
 	return (int)idx;
+}
+
+/* The daemon-side fresh frame that holds the chunk leased to @s at frame
+ * address @addr, or NULL. */
+static struct xsnap_frame *lease_find(struct xsnap_sock *s, uint64_t addr)
+{
+	for (uint32_t i = 0; i < s->ctx->umem.pool_frames; i++)
+		if ((s->fresh[i].flags & VIEW_PRIVATE) && s->fresh[i].addr == addr)
+			return &s->fresh[i];
+	return NULL;
+}
+
+/*
+ * XP_POOL: chunks of the tenant's pool leased to a client socket, and
+ * leased ones given back.  A lease is a fresh frame of the daemon-side
+ * socket, so closing the socket (or the client's death) releases it, and
+ * the audit counts it.  The chunk's bytes are in the tenant instance's own
+ * pool memfd (tenant_pool_fd()), which the client maps writable; the daemon
+ * never reads them.  What the tenant's sockets hold of the pool (leases and
+ * committed versions) is capped by its --pool.
+ */
+static int op_pool(struct daemon *d, struct conn *c, struct xp_msg *in)
+{
+	uint32_t idx = xp_get_u32(in), gen = xp_get_u32(in), want = xp_get_u32(in);
+	uint32_t nret = xp_get_u32(in), n = 0, bad = 0, cap, inuse;
+	uint64_t ret[XP_POOL_BATCH], out[XP_POOL_BATCH];
+	struct xsnap_sock *s;
+	struct xp_msg m;
+	int r;
+
+	if (want > XP_POOL_BATCH || nret > XP_POOL_BATCH)
+		return reply_err(d, c, XP_POOL, -EBADMSG, "malformed POOL");
+	for (uint32_t i = 0; i < nret; i++)
+		ret[i] = xp_get_u64(in);
+	if (xp_done(in))
+		return reply_err(d, c, XP_POOL, -EBADMSG, "malformed POOL");
+	r = dsock_lookup(d, c, idx, gen);
+	if (r < 0)
+		return reply_err(d, c, XP_POOL, r, "socket %u.%u is not this client's", idx, gen);
+	s = d->socks[r].s;
+	for (uint32_t i = 0; i < nret; i++) {
+		struct xsnap_frame *f = lease_find(s, ret[i]);
+		struct xsnap_frame *h = f ? handle_of(f) : NULL;
+
+		if (h)
+			xsnap_release(s, &h, 1);
+		else
+			bad++;
+	}
+	if (bad)
+		s->ctl->bad_releases += bad;
+	cap = d->tenants[d->socks[r].dt].pool;
+	if (!cap || cap > TENANT_POOL)
+		cap = TENANT_POOL;
+	pthread_mutex_lock(&s->ctx->engine_lock);
+	inuse = s->ctx->umem.pool_frames - s->ctx->umem.npool_free[s->t->slot];
+	pthread_mutex_unlock(&s->ctx->engine_lock);
+	while (n < want && inuse < cap) {
+		struct xsnap_frame *f = xsnap_frame_alloc(s, 64);
+
+		if (!f)
+			break;
+		out[n++] = handle_view(f)->addr;
+		inuse++;
+	}
+	xp_begin(&m, d->out, sizeof(d->out), XP_POOL, 0);
+	xp_put_u32(&m, n);
+	for (uint32_t i = 0; i < n; i++)
+		xp_put_u64(&m, out[i]);
+	return reply(c, &m, NULL, 0);
+}
+
+/* XP_COMMIT: a leased chunk becomes the next version of a frame of the
+ * socket's tenant; the lease ends (the log holds the chunk now). */
+static int op_commit(struct daemon *d, struct conn *c, struct xp_msg *in)
+{
+	uint32_t idx = xp_get_u32(in), gen = xp_get_u32(in);
+	uint64_t seq = xp_get_u64(in), addr = xp_get_u64(in);
+	uint32_t len = xp_get_u32(in);
+	struct xsnap_frame *f;
+	struct xsnap_sock *s;
+	struct xp_msg m;
+	int r, v;
+
+	if (xp_done(in))
+		return reply_err(d, c, XP_COMMIT, -EBADMSG, "malformed COMMIT");
+	r = dsock_lookup(d, c, idx, gen);
+	if (r < 0)
+		return reply_err(d, c, XP_COMMIT, r, "socket %u.%u is not this client's", idx,
+				 gen);
+	s = d->socks[r].s;
+	f = lease_find(s, addr);
+	if (!f)
+		return reply_err(d, c, XP_COMMIT, -EINVAL,
+				 "0x%llx is not a pool chunk leased to this socket",
+				 (unsigned long long)addr);
+	if (len < 14 || len > FRAME_MAX_LEN)
+		return reply_err(d, c, XP_COMMIT, -EINVAL, "length %u (14..%u)", len,
+				 FRAME_MAX_LEN);
+	pthread_mutex_lock(&s->ctx->engine_lock);
+	v = tenant_commit_locked(s->ctx, s->t, seq, addr, len);
+	if (v >= 0) {
+		/* the lease's reference now belongs to the log entry */
+		f->flags &= ~VIEW_PRIVATE;
+		view_retire(f);
+	}
+	pthread_mutex_unlock(&s->ctx->engine_lock);
+	if (v < 0)
+		return reply_err(d, c, XP_COMMIT, v, "commit of seq %llu: %s",
+				 (unsigned long long)seq,
+				 v == -ENOENT ? "not in the tenant's log" : why(v));
+	xp_begin(&m, d->out, sizeof(d->out), XP_COMMIT, 0);
+	xp_put_u32(&m, (uint32_t)v);
+	return reply(c, &m, NULL, 0);
+}
+
+/* Is (@seq, @addr, @len) a version of a frame in @t's log: the entry's
+ * current one or one it superseded that readers may still hold?  Engine
+ * lock held. */
+static bool log_has_version(const struct xsnap_ctx *ctx, const struct tenant *t, uint64_t seq,
+			    uint64_t addr, uint32_t len)
+{
+	const struct log_ent *e = &t->log[seq & (t->quota - 1)];
+	uint32_t cap = ctx->umem.pool_frames + 1;
+
+	if (seq < t->tail || seq >= t->head || e->seq != seq)
+		return false;
+	if (e->addr == addr && e->len == len)
+		return true;
+	for (uint32_t i = 0; i < t->nold; i++) {
+		const struct superseded *o = &t->old[(t->old_head + cap - 1 - i) % cap];
+
+		if (o->seq == seq && o->addr == addr && o->len == len)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * XP_SEND: transmit for a client socket.  Each descriptor names a version of
+ * a frame of the tenant's log (received or committed) or a pool chunk leased
+ * to the socket (a private version or a fresh frame).  The daemon copies
+ * each into a chunk of its own, which no client can write, so what it
+ * checks is what goes out; then the in-process send takes them (fair share
+ * per tenant, kicks, completions).  All or nothing on bad input; what the
+ * rings do not take stays the client's.  A leased chunk that was queued is
+ * the client's no more (its lease ends).
+ */
+static int op_send(struct daemon *d, struct conn *c, struct xp_msg *in)
+{
+	uint32_t idx = xp_get_u32(in), gen = xp_get_u32(in);
+	int32_t queue = (int32_t)xp_get_u32(in);
+	uint32_t n = xp_get_u32(in), nc = 0;
+	struct { uint64_t seq, addr; uint32_t len; } desc[XP_SEND_BATCH];
+	struct xsnap_frame *cp[XP_SEND_BATCH];
+	bool leased[XP_SEND_BATCH] = { false };
+	const char *bad = NULL;
+	uint64_t pool_lo, pool_hi;
+	struct xsnap_ctx *ctx;
+	struct xsnap_sock *s;
+	struct dtenant *dt;
+	struct tenant *t;
+	struct xp_msg m;
+	uint32_t i;
+	int r, q;
+
+	if (n > XP_SEND_BATCH)
+		return reply_err(d, c, XP_SEND, -EBADMSG, "malformed SEND");
+	for (i = 0; i < n; i++) {
+		desc[i].seq = xp_get_u64(in);
+		desc[i].addr = xp_get_u64(in);
+		desc[i].len = xp_get_u32(in);
+	}
+	if (xp_done(in))
+		return reply_err(d, c, XP_SEND, -EBADMSG, "malformed SEND");
+	r = dsock_lookup(d, c, idx, gen);
+	if (r < 0)
+		return reply_err(d, c, XP_SEND, r, "socket %u.%u is not this client's", idx, gen);
+	s = d->socks[r].s;
+	t = s->t;
+	ctx = s->ctx;
+	dt = &d->tenants[d->socks[r].dt];
+	pool_lo = ((uint64_t)ctx->umem.nframes + (uint64_t)t->slot * ctx->umem.pool_frames)
+		  << FRAME_SHIFT;
+	pool_hi = pool_lo + ((uint64_t)ctx->umem.pool_frames << FRAME_SHIFT);
+	for (i = 0; i < n && !bad; i++) {
+		const uint8_t *src;
+		struct xsnap_frame *f;
+		bool pool = desc[i].addr >= pool_lo && desc[i].addr < pool_hi;
+
+		for (uint32_t k = 0; k < i && !bad; k++)
+			if (desc[k].addr == desc[i].addr && desc[k].seq == desc[i].seq)
+				bad = "the same frame twice";
+		if (bad)
+			break;
+		if (desc[i].len < 14 || desc[i].len > FRAME_MAX_LEN ||
+		    (desc[i].addr & (FRAME_SIZE - 1)) + desc[i].len > FRAME_SIZE) {
+			bad = "length 14..3840 within one chunk";
+			break;
+		}
+		leased[i] = pool && lease_find(s, desc[i].addr);
+		f = xsnap_frame_alloc(s, desc[i].len);
+		if (!f)
+			break;	/* copies in flight fill the pool: send what we have */
+		cp[nc++] = f;
+		pthread_mutex_lock(&ctx->engine_lock);
+		if (!leased[i] &&
+		    !log_has_version(ctx, t, desc[i].seq, desc[i].addr, desc[i].len)) {
+			bad = "neither a frame of its tenant's log nor a chunk leased to it";
+		} else if (pool && !t->pool_map) {
+			bad = "a pool chunk with no pool";
+		} else {
+			/* a pool chunk's bytes are in the tenant instance's
+			 * pool; the rest in the tenant's view, laid out like
+			 * the UMEM */
+			src = pool ? t->pool_map + (desc[i].addr - pool_lo) :
+			      (t->view ? t->view->ro : ctx->umem.ro) + desc[i].addr;
+			memcpy(ctx->umem.rw + handle_view(f)->addr, src, desc[i].len);
+		}
+		pthread_mutex_unlock(&ctx->engine_lock);
+	}
+	if (bad) {
+		xsnap_release(s, cp, nc);
+		s->ctl->bad_releases++;
+		log_debug("tenant %s: send: frame %u of %u: %s", t->name, i + 1, n, bad);
+		return reply_err(d, c, XP_SEND, -EINVAL, "frame %u of %u: %s; nothing sent",
+				 i + 1, n, bad);
+	}
+	/* the tenant's transmit rules, on the daemon's own copies */
+	if (dt->ntx) {
+		uint32_t refused = 0, first = 0;
+
+		for (i = 0; i < nc; i++) {
+			if (tx_policy_allows(dt->tx, dt->ntx, ctx->umem.rw + handle_view(cp[i])->addr,
+					     desc[i].len))
+				continue;
+			if (!refused++)
+				first = i;
+		}
+		if (refused) {
+			dt->tx_refused += refused;
+			xsnap_release(s, cp, nc);
+			log_debug("tenant %s: send: %u of %u frames match none of its transmit "
+				  "rules", t->name, refused, n);
+			return reply_err(d, c, XP_SEND, -EPERM,
+					 "frame %u of %u matches none of tenant %s's "
+					 "transmit rules (xsnapctl tenant add --tx-allow); nothing "
+					 "sent",
+					 first + 1, n, t->name);
+		}
+	}
+	q = nc ? xsnap_send_queue(s, cp, nc, queue) : 0;
+	if (q < 0) {
+		r = -errno;
+		xsnap_release(s, cp, nc);
+		return reply_err(d, c, XP_SEND, r, "%s", why(r));
+	}
+	for (i = 0; i < nc; i++) {
+		if (i >= (uint32_t)q) {
+			xsnap_release(s, &cp[i], 1);	/* not taken: the client keeps its frame */
+		} else if (leased[i]) {
+			struct xsnap_frame *l = handle_of(lease_find(s, desc[i].addr));
+
+			xsnap_release(s, &l, 1);
+		}
+	}
+	xp_begin(&m, d->out, sizeof(d->out), XP_SEND, 0);
+	xp_put_u32(&m, (uint32_t)q);
+	return reply(c, &m, NULL, 0);
 }
 
 static int op_snapshot(struct daemon *d, struct conn *c, struct xp_msg *in)
@@ -1053,6 +1344,15 @@ int dispatch(struct daemon *d, struct conn *c, struct xp_msg *in)
 		break;
 	case XP_SNAP_CLOSE:
 		r = op_snap_close(d, c, in);
+		break;
+	case XP_POOL:
+		r = op_pool(d, c, in);
+		break;
+	case XP_COMMIT:
+		r = op_commit(d, c, in);
+		break;
+	case XP_SEND:
+		r = op_send(d, c, in);
 		break;
 	case XP_STATS:
 	case XP_STATUS:

@@ -40,6 +40,8 @@
 #define MAX_SOCK_SNAPS 16	/* open snapshots per client socket */
 #define TICK_MS 10
 #define HELLO_MS 5000		/* a client must say HELLO within this */
+#define MAX_TX_RULES 8		/* --tx-allow rules of a tenant */
+#define TENANT_POOL 64		/* pool chunks a tenant's versions may hold (--pool at most) */
 #define REQ_RATE 50		/* requests a second of a connection that is not admin ... */
 #define REQ_BURST 50		/* ... and at most this many at once */
 #define CLOSER_QUEUE 1024	/* client connections waiting for the closer thread */
@@ -63,6 +65,10 @@ struct dtenant {
 	char view[TENANT_NAME_MAX];	/* "private" (default), "shared" or a group */
 	uint32_t qgroup;	/* queue group it is pinned to (1-based), 0: none */
 	uint64_t delivered_closed;	/* "delivered" of its sockets that closed (info.c) */
+	struct rule tx[MAX_TX_RULES];	/* what its clients may send (--tx-allow);
+					 * none: anything */
+	uint32_t ntx;
+	uint64_t tx_refused;	/* frames refused by them */
 };
 
 struct drule {

@@ -151,6 +151,9 @@ static void sock_free(struct xsnap_sock *s)
 		munmap(s->ctl, SOCK_CTL_SIZE);
 	if (s->ro)
 		munmap((void *)s->ro, s->ro_len);
+	if (s->pool_rw)
+		munmap(s->pool_rw, s->pool_len);
+	free(s->stash);
 	if (s->efd >= 0)
 		close(s->efd);
 	if (s->epfd >= 0)
@@ -223,7 +226,7 @@ static struct xsnap_sock *client_socket(struct xsnap_ctx *ctx, const char *tenan
 	xp_get_str(&rep, iface, sizeof(iface), false);
 	if (xp_done(&rep) || nfds != XP_SOCKET_NFDS || !quota || (quota & (quota - 1)) ||
 	    quota > (1u << 20) || npools > XSNAP_MAX_TENANTS || slot >= npools || !nframes ||
-	    nframes > (1u << 20) || pool_frames > (1u << 16) || !rframes ||
+	    nframes > (1u << 20) || !pool_frames || pool_frames > (1u << 16) || !rframes ||
 	    rfirst > nframes || rframes > nframes - rfirst ||
 	    log_len != LOG_SHM_HDR + (uint64_t)quota * sizeof(struct log_ent)) {
 		pr_warn("socket: malformed reply from xsnapd\n");
@@ -232,9 +235,13 @@ static struct xsnap_sock *client_socket(struct xsnap_ctx *ctx, const char *tenan
 	}
 	/* the tenant's view, read-only: its private region, or the part of
 	 * the receive region its queue group owns (all of it without
-	 * groups), where the daemon's addresses put it in a range of nframes
-	 * chunks; each socket maps its own */
-	s->ro_len = (size_t)nframes * FRAME_SIZE;
+	 * groups), where the daemon's addresses put it in a range laid out
+	 * like the UMEM; and its tenant's pool at the slot's pool offset, so
+	 * that a version committed from it reads like any frame.  Each
+	 * socket maps its own. */
+	s->ro_len = ((size_t)nframes + (size_t)npools * pool_frames) * FRAME_SIZE;
+	s->pool_base = ((uint64_t)nframes + (uint64_t)slot * pool_frames) << FRAME_SHIFT;
+	s->pool_len = (size_t)pool_frames * FRAME_SIZE;
 	s->ro = mmap(NULL, s->ro_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
 		     0);
 	if (s->ro == MAP_FAILED) {
@@ -243,15 +250,26 @@ static struct xsnap_sock *client_socket(struct xsnap_ctx *ctx, const char *tenan
 		goto fail;
 	}
 	if (mmap((uint8_t *)s->ro + (size_t)rfirst * FRAME_SIZE, (size_t)rframes * FRAME_SIZE,
-		 PROT_READ, MAP_SHARED | MAP_FIXED, fds[XP_FD_RX], 0) == MAP_FAILED) {
+		 PROT_READ, MAP_SHARED | MAP_FIXED, fds[XP_FD_RX], 0) == MAP_FAILED ||
+	    mmap((uint8_t *)s->ro + s->pool_base, s->pool_len, PROT_READ, MAP_SHARED | MAP_FIXED,
+		 fds[XP_FD_POOL], 0) == MAP_FAILED) {
 		err = -errno;
 		goto fail;
 	}
+	/* where copy-on-write writes: the same pool, writable */
+	s->pool_rw = mmap(NULL, s->pool_len, PROT_READ | PROT_WRITE, MAP_SHARED, fds[XP_FD_POOL], 0);
+	if (s->pool_rw == MAP_FAILED) {
+		s->pool_rw = NULL;
+		err = -errno;
+		goto fail;
+	}
+	s->stash = calloc(2 * XP_POOL_BATCH, sizeof(*s->stash));
 	s->t = calloc(1, sizeof(*s->t));
 	s->views = calloc(quota, sizeof(*s->views));
 	s->held = calloc(quota, 1);
 	s->fresh = calloc(pool_frames ? pool_frames : 1, sizeof(*s->fresh));
-	if (!s->t || !s->views || !s->held || !s->fresh) {
+	s->nfresh = pool_frames;
+	if (!s->t || !s->views || !s->held || !s->fresh || !s->stash) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -259,6 +277,7 @@ static struct xsnap_sock *client_socket(struct xsnap_ctx *ctx, const char *tenan
 	s->t->slot = slot;
 	s->t->quota = quota;
 	s->t->shm_fd = -1;
+	s->t->pool_fd = -1;
 	s->t->shm_len = log_len;
 	s->t->shm = mmap(NULL, log_len, PROT_READ, MAP_SHARED, fds[XP_FD_LOG], 0);
 	if (s->t->shm == MAP_FAILED) {
@@ -543,39 +562,221 @@ static void client_snap_close(struct xsnap_snap *sn)
 	free(sn);
 }
 
-/* Copy-on-write, commit, fresh frames and transmit need the tenant's pool
- * and a transmit ring in the client's memory, which xsnapd does not hand
- * out yet. */
+/*
+ * Copy-on-write for clients.  The daemon leases chunks of the tenant's pool
+ * to the socket in batches (XP_POOL); the client keeps the unused ones in a
+ * stash, copies into them through its writable mapping of the tenant
+ * instance's pool memfd, and returns a released private version to the
+ * stash, not to the daemon: one request per batch of copies, not per
+ * frame.  Commit is one request (XP_COMMIT): the log lives in the daemon.
+ */
+#define STASH_FILL 16	/* chunks leased per request when the stash is empty */
+#define STASH_CAP (2 * STASH_FILL)	/* past it, STASH_FILL go back to the tenant */
+
+/* Give back the last @nret stashed chunks and lease up to @want more.
+ * Caller holds ctx->lock.  0 or -errno. */
+static int pool_call(struct xsnap_sock *s, uint32_t want, uint32_t nret)
+{
+	struct xsnap_ctx *ctx = s->ctx;
+	struct xp_msg req, rep;
+	uint32_t n;
+	int r;
+
+	xp_begin(&req, ctx->cl->req, sizeof(ctx->cl->req), XP_POOL, 0);
+	xp_put_u32(&req, s->handle[0]);
+	xp_put_u32(&req, s->handle[1]);
+	xp_put_u32(&req, want);
+	xp_put_u32(&req, nret);
+	for (uint32_t i = 0; i < nret; i++)
+		xp_put_u64(&req, s->stash[s->nstash - nret + i]);
+	r = call(ctx, &req, &rep, NULL, NULL, "pool");
+	if (r)
+		return r;
+	s->nstash -= nret;
+	n = xp_get_u32(&rep);
+	if (n > want || s->nstash + n > STASH_CAP)
+		return -EPROTO;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t addr = xp_get_u64(&rep), off = addr - s->pool_base;
+
+		/* a frame address inside this tenant's pool, or a bad daemon */
+		if (addr < s->pool_base || off >= s->pool_len ||
+		    (off & (FRAME_SIZE - 1)) != FRAME_HEADROOM)
+			return -EPROTO;
+		s->stash[s->nstash++] = addr;
+	}
+	return xp_done(&rep) ? -EPROTO : 0;
+}
+
+/* A leased chunk for a new private version: its frame address, or 0 with
+ * errno ENOBUFS (the tenant's pool, or its --pool share, is used up). */
+static uint64_t stash_take(struct xsnap_sock *s)
+{
+	if (!s->nstash) {
+		int r;
+
+		pthread_mutex_lock(&s->ctx->lock);
+		r = pool_call(s, STASH_FILL, 0);
+		pthread_mutex_unlock(&s->ctx->lock);
+		if (r < 0 && r != -EPROTO) {
+			errno = -r;
+			return 0;
+		}
+		if (!s->nstash) {
+			errno = r == -EPROTO ? EPROTO : ENOBUFS;
+			return 0;
+		}
+	}
+	return s->stash[--s->nstash];
+}
+
+static void client_chunk_put(struct xsnap_sock *s, uint64_t addr)
+{
+	if (s->nstash == STASH_CAP) {
+		/* keep a batch, give the rest back to the tenant's other sockets */
+		pthread_mutex_lock(&s->ctx->lock);
+		if (pool_call(s, 0, STASH_FILL) < 0)
+			s->nstash -= STASH_FILL;	/* lost with the connection */
+		pthread_mutex_unlock(&s->ctx->lock);
+	}
+	s->stash[s->nstash++] = addr;
+}
+
 static void *client_cow(struct xsnap_sock *s, struct xsnap_frame *f)
 {
-	(void)s;
-	(void)f;
-	errno = EOPNOTSUPP;
-	return NULL;
+	struct log_ent e;
+	uint64_t addr;
+	uint8_t *dst;
+
+	if (f->flags & VIEW_PRIVATE)
+		return s->pool_rw + (f->addr - s->pool_base);
+	addr = stash_take(s);
+	if (!addr)
+		return NULL;
+	/* metadata and frame, at the same place in the new chunk */
+	dst = s->pool_rw + (addr - s->pool_base);
+	memcpy(dst - sizeof(struct xsnap_meta), f->data - sizeof(struct xsnap_meta),
+	       sizeof(struct xsnap_meta) + f->len);
+	log_read(&s->t->log[f->seq & (s->t->quota - 1)], &e);
+	f->addr = addr;
+	f->data = s->ro + addr;
+	f->version = (e.seq == f->seq ? e.version : f->version) + 1;
+	f->flags |= VIEW_PRIVATE;
+	return dst;
 }
 
 static int client_commit(struct xsnap_sock *s, struct xsnap_frame *f)
 {
-	(void)s;
-	(void)f;
-	return err_ret(EOPNOTSUPP);
+	struct xsnap_ctx *ctx = s->ctx;
+	struct xp_msg req, rep;
+	uint32_t v;
+	int r;
+
+	pthread_mutex_lock(&ctx->lock);
+	xp_begin(&req, ctx->cl->req, sizeof(ctx->cl->req), XP_COMMIT, 0);
+	xp_put_u32(&req, s->handle[0]);
+	xp_put_u32(&req, s->handle[1]);
+	xp_put_u64(&req, f->seq);
+	xp_put_u64(&req, f->addr);
+	xp_put_u32(&req, f->len);
+	r = call(ctx, &req, &rep, NULL, NULL, "commit");
+	v = r ? 0 : xp_get_u32(&rep);
+	if (!r && (xp_done(&rep) || !v || v > INT32_MAX))
+		r = -EPROTO;
+	pthread_mutex_unlock(&ctx->lock);
+	if (r)
+		return err_ret(-r);
+	/* the chunk belongs to the log entry now */
+	f->version = v;
+	f->flags &= ~VIEW_PRIVATE;
+	return (int)v;
 }
 
 static struct xsnap_frame *client_alloc(struct xsnap_sock *s, uint32_t len)
 {
-	(void)s;
-	(void)len;
-	errno = EOPNOTSUPP;
-	return NULL;
+	struct xsnap_frame *f = NULL;
+	uint64_t addr;
+
+	for (uint32_t i = 0; i < s->nfresh && !f; i++)
+		if (!(s->fresh[i].flags & VIEW_PRIVATE))
+			f = &s->fresh[i];
+	if (!f) {
+		errno = ENOBUFS;
+		return NULL;
+	}
+	addr = stash_take(s);
+	if (!addr)
+		return NULL;
+	*f = (struct xsnap_frame){ .addr = addr, .len = len, .flags = VIEW_PRIVATE,
+				   .gen = f->gen + 1 };
+	f->data = s->ro + addr;
+	memset(s->pool_rw + (addr - s->pool_base) - sizeof(struct xsnap_meta), 0,
+	       sizeof(struct xsnap_meta));
+	return handle_of(f);
 }
 
+/*
+ * Transmit through xsnapd: one request per batch of up to XP_SEND_BATCH
+ * frames, naming each by (seq, address, length); the daemon copies what it
+ * checked into memory no client can write and queues it.  Frames it queued
+ * are the socket's no more: a received one is released, a private version's
+ * or fresh frame's lease ends.
+ */
 static int client_send(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int queue)
 {
-	(void)s;
-	(void)v;
-	(void)n;
-	(void)queue;
-	return err_ret(EOPNOTSUPP);
+	struct xsnap_ctx *ctx = s->ctx;
+	unsigned int done = 0;
+	size_t vi;
+
+	for (unsigned int i = 0; i < n; i++) {
+		if (sock_view_kind(s, v[i], &vi) <= 0) {
+			s->ctl->bad_releases++;
+			pr_warn("tenant %s: send: frame %u of %u: a frame this socket does not "
+				"hold; nothing sent\n",
+				s->t->name, i + 1, n);
+			return err_ret(EINVAL);
+		}
+	}
+	while (done < n) {
+		unsigned int b = n - done < XP_SEND_BATCH ? n - done : XP_SEND_BATCH;
+		struct xp_msg req, rep;
+		uint32_t q;
+		int r;
+
+		pthread_mutex_lock(&ctx->lock);
+		xp_begin(&req, ctx->cl->req, sizeof(ctx->cl->req), XP_SEND, 0);
+		xp_put_u32(&req, s->handle[0]);
+		xp_put_u32(&req, s->handle[1]);
+		xp_put_u32(&req, (uint32_t)queue);
+		xp_put_u32(&req, b);
+		for (unsigned int i = 0; i < b; i++) {
+			const struct xsnap_frame *f = handle_view(v[done + i]);
+
+			xp_put_u64(&req, (f->flags & VIEW_PRIVATE) ? 0 : f->seq);
+			xp_put_u64(&req, f->addr);
+			xp_put_u32(&req, f->len);
+		}
+		r = call(ctx, &req, &rep, NULL, NULL, "send");
+		q = r ? 0 : xp_get_u32(&rep);
+		if (!r && (xp_done(&rep) || q > b))
+			r = -EPROTO;
+		pthread_mutex_unlock(&ctx->lock);
+		if (r)
+			return done ? (int)done : err_ret(-r);
+		for (unsigned int i = 0; i < q; i++) {
+			struct xsnap_frame *f = handle_view(v[done + i]);
+
+			if (sock_view_kind(s, v[done + i], &vi) == VIEW_IS_LOG)
+				s->held[vi] = 0;
+			f->flags &= ~VIEW_PRIVATE;	/* the lease went with it */
+			view_retire(f);
+		}
+		done += q;
+		if (q < b)
+			break;	/* the rings or the tenant's share are full */
+	}
+	advance_low(s);
+	return (int)done;
 }
 
 /* The daemon audits its own contexts (xsnapctl audit). */
@@ -601,4 +802,5 @@ const struct backend backend_client = {
 	.commit = client_commit,
 	.alloc = client_alloc,
 	.send = client_send,
+	.chunk_put = client_chunk_put,
 };

@@ -431,6 +431,7 @@ const struct backend backend_local = {
 	.commit = local_commit,
 	.alloc = local_alloc,
 	.send = local_send,
+	.chunk_put = local_chunk_put,
 };
 
 int xsnap_rule_add(struct xsnap_ctx *ctx, const char *tenant, const char *match, int prio)

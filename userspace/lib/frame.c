@@ -21,8 +21,8 @@
 
 #include "xsnap_internal.h"
 
-#define HEADROOM 256	/* XDP_PACKET_HEADROOM: where received data starts in a chunk */
-#define MAX_LEN (FRAME_SIZE - HEADROOM)
+#define HEADROOM FRAME_HEADROOM
+#define MAX_LEN FRAME_MAX_LEN
 
 static inline uint64_t chunk_base(uint32_t chunk)
 {
@@ -98,26 +98,22 @@ int xsnap_frame_commit(struct xsnap_sock *s, struct xsnap_frame *h)
 	return s->ctx->be->commit(s, f);
 }
 
-int local_commit(struct xsnap_sock *s, struct xsnap_frame *f)
+int tenant_commit_locked(struct xsnap_ctx *ctx, struct tenant *t, uint64_t seq, uint64_t addr,
+			 uint32_t len)
 {
-	struct xsnap_ctx *ctx = s->ctx;
-	struct tenant *t = s->t;
-	struct log_ent *e;
-	uint32_t cap;
+	uint32_t cap = ctx->umem.pool_frames + 1;
+	struct log_ent *e = &t->log[seq & (t->quota - 1)];
 
-	cap = ctx->umem.pool_frames + 1;
-	pthread_mutex_lock(&ctx->engine_lock);
+	/* in-process the socket holds @seq; a client's request is checked */
+	if (seq < t->tail || seq >= t->head || e->seq != seq)
+		return -ENOENT;
 	if (t->nold == cap) {
 		engine_reclaim(ctx, t);
-		if (t->nold == cap) {
-			pthread_mutex_unlock(&ctx->engine_lock);
-			return err_ret(ENOSPC);
-		}
+		if (t->nold == cap)
+			return -ENOSPC;
 	}
-	/* the socket holds f->seq, so the entry is still in the log */
-	e = &t->log[f->seq & (t->quota - 1)];
 	t->commit_stamp++;
-	t->old[t->old_head] = (struct superseded){ .seq = f->seq, .addr = e->addr, .len = e->len,
+	t->old[t->old_head] = (struct superseded){ .seq = seq, .addr = e->addr, .len = e->len,
 						   .version = e->version, .stamp = e->stamp,
 						   .replaced = t->commit_stamp };
 	t->old_head = (t->old_head + 1) % cap;
@@ -125,14 +121,26 @@ int local_commit(struct xsnap_sock *s, struct xsnap_frame *f)
 	/* odd count while the entry changes: readers retry */
 	atomic_fetch_add_explicit(&e->sc, 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_release);
-	e->addr = f->addr;
+	e->addr = addr;
 	e->version++;
-	e->len = f->len;
+	e->len = len;
 	e->stamp = t->commit_stamp;
 	atomic_fetch_add_explicit(&e->sc, 1, memory_order_release);
-	f->version = e->version;
 	t->commits++;
+	return (int)e->version;
+}
+
+int local_commit(struct xsnap_sock *s, struct xsnap_frame *f)
+{
+	struct xsnap_ctx *ctx = s->ctx;
+	int v;
+
+	pthread_mutex_lock(&ctx->engine_lock);
+	v = tenant_commit_locked(ctx, s->t, f->seq, f->addr, f->len);
 	pthread_mutex_unlock(&ctx->engine_lock);
+	if (v < 0)
+		return err_ret(-v);
+	f->version = (uint32_t)v;
 	/* the pool chunk's reference now belongs to the log entry */
 	f->flags &= ~VIEW_PRIVATE;
 	return (int)f->version;

@@ -36,11 +36,13 @@
  * STATUS carry the view; 5: ATTACH has the timestamp mode; 6: queue groups
  * (ATTACH's u32 queue_groups, TENANT_ADD's u32 queue_group, the SOCKET
  * reply's region_first and region_frames, STATUS's groups and its pages of rules), AUDIT */
-#define XP_VERSION	6
+#define XP_VERSION	7
 #define XP_MAX_MSG	65536	/* bytes, header included */
 #define XP_DEFAULT_SOCKET "/run/xsnap/xsnapd.sock"	/* xsnapd -S, $XSNAP_SOCKET */
 #define XP_MAX_FDS	8
 #define XP_STR_MAX	1024
+#define XP_POOL_BATCH	64	/* chunks one XP_POOL request leases or returns at most */
+#define XP_SEND_BATCH	64	/* frames one XP_SEND request transmits at most */
 
 enum xp_op {
 	XP_HELLO = 1,		/* u32 version -> u32 version, u32 uid, u8 admin */
@@ -53,7 +55,8 @@ enum xp_op {
 				 * then u32 next (slot to ask from, 0: done) */
 	XP_TENANT_ADD,		/* str name, u32 quota, u32 pool, i64 uid, i64 gid, str view
 				 * ("" the daemon's default: private), u32 queue_group
-				 * (0: none) -> u32 slot */
+				 * (0: none), u32 ntx, ntx x str transmit rule -> u32
+				 * slot */
 	XP_TENANT_DEL,		/* str name */
 	XP_RULE_ADD,		/* str tenant, str match, u32 prio, u32 action -> u32 id */
 	XP_RULE_DEL,		/* u32 id */
@@ -65,6 +68,17 @@ enum xp_op {
 	XP_SNAP_CLOSE,		/* u32 index, u32 gen, u32 snap id */
 	XP_AUDIT,		/* str iface ("" all; admin) -> u32 n, n x (str iface,
 				 * u32 chunks, i32 problems, str first problem) */
+	XP_POOL,		/* u32 index, u32 gen, u32 want (<= XP_POOL_BATCH), u32 nret,
+				 * nret x u64 addr -> u32 n, n x u64 addr: lease pool
+				 * chunks to the socket (frame addresses, in the UMEM's
+				 * numbering) and give leased ones back */
+	XP_COMMIT,		/* u32 index, u32 gen, u64 seq, u64 addr, u32 len -> u32
+				 * version: publish the leased chunk at addr as the next
+				 * version of seq (the lease ends) */
+	XP_SEND,		/* u32 index, u32 gen, i32 queue (-1: each frame's own),
+				 * u32 n (<= XP_SEND_BATCH), n x (u64 seq, u64 addr,
+				 * u32 len) -> u32 queued: transmit frames of the
+				 * tenant's log or leased chunks (see op_send) */
 	XP_OP_MAX,
 };
 
@@ -77,12 +91,13 @@ enum xp_op {
  * the client maps at chunk region_first of a range of nframes chunks; only
  * that part, region_frames chunks, exists in the descriptor), the tenant's
  * log region (read-only), the socket's control page (read-write), the read
- * end of the socket's notify pipe.  The tenant's pool is not handed over:
- * copy-on-write and send are not offered to clients yet, and a pool belongs
- * to a tenant slot, which a later tenant reuses.  (slot, pool_frames and
- * npools give the UMEM's layout.)
+ * end of the socket's notify pipe, and the tenant instance's pool
+ * (pool_frames chunks, read-write: tenant_pool_fd(), never another
+ * tenant's, never reused by a later tenant in the slot), whose chunk i has
+ * the UMEM address of chunk nframes + slot * pool_frames + i.  (slot,
+ * pool_frames and npools give the UMEM's layout.)
  */
-enum { XP_FD_RX, XP_FD_LOG, XP_FD_CTL, XP_FD_EVENT, XP_SOCKET_NFDS };
+enum { XP_FD_RX, XP_FD_LOG, XP_FD_CTL, XP_FD_EVENT, XP_FD_POOL, XP_SOCKET_NFDS };
 
 enum xp_action { XP_DELIVER, XP_DROP, XP_PASS };
 
@@ -141,7 +156,7 @@ int xp_done(const struct xp_msg *m);
 	X(kernel_fill_empty) X(frames_total) X(frames_free) X(frames_kernel) X(zerocopy)  \
 	X(xdp_mode) X(frames_logged) X(evicted) X(cow) X(commits) X(tx_frames)            \
 	X(tx_completed) X(snapshots) X(recvfrom_skipped) X(pool_free) X(view_private)       \
-	X(view_copies) X(view_held) X(recvfrom_fragments) X(recvfrom_bad_csum)
+	X(view_copies) X(view_held) X(recvfrom_fragments) X(recvfrom_bad_csum) X(tx_refused)
 #define XP_STATS_XDP 16
 
 struct xsnap_stats;

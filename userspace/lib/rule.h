@@ -51,6 +51,7 @@
 #ifndef XSNAP_RULE_H
 #define XSNAP_RULE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <xsnap/abi.h>
@@ -223,5 +224,17 @@ int rule_ref_classify(const struct rule *rules, unsigned int n, const struct rul
 int rule_compiled_classify(const struct xsnap_bank *b, const struct rule_entry *ents,
 			   unsigned int n, uint8_t bank, const struct rule_ports *ports,
 			   const struct rule_frame *f, uint32_t *tenant_mask, uint32_t *rule_id);
+
+struct xsnap_pkt;
+/* rule_frame_of_pkt() - the rule_frame of a frame xsnap_parse() read. */
+void rule_frame_of_pkt(const struct xsnap_pkt *p, struct rule_frame *rf);
+
+/*
+ * tx_policy_allows() - does frame @d (@len bytes) match one of @rules (a
+ * tenant's transmit rules: deliver rules of one tenant)?  Read as the XDP
+ * program reads a received frame; one the parser refuses matches none.
+ * (txpolicy.c)
+ */
+bool tx_policy_allows(const struct rule *rules, unsigned int n, const uint8_t *d, uint32_t len);
 
 #endif

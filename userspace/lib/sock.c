@@ -109,6 +109,7 @@ struct xsnap_sock *local_socket(struct xsnap_ctx *ctx, const char *tenant,
 	s->views = calloc(t->quota, sizeof(*s->views));
 	s->held = calloc(t->quota, 1);
 	s->fresh = calloc(ctx->umem.pool_frames ? ctx->umem.pool_frames : 1, sizeof(*s->fresh));
+	s->nfresh = ctx->umem.pool_frames;
 	if (!s->views || !s->held || !s->fresh) {
 		err = ENOMEM;
 		goto fail;
@@ -522,7 +523,7 @@ int sock_view_kind(const struct xsnap_sock *s, const struct xsnap_frame *h, size
 		*idx = (p - base) / sizeof(*f);
 		return s->held[*idx] && handle_current(h) ? VIEW_IS_LOG : VIEW_STALE;
 	}
-	if (p >= fb && p < fb + s->ctx->umem.pool_frames * sizeof(*f) && !((p - fb) % sizeof(*f))) {
+	if (p >= fb && p < fb + s->nfresh * sizeof(*f) && !((p - fb) % sizeof(*f))) {
 		*idx = (p - fb) / sizeof(*f);
 		return (f->flags & VIEW_PRIVATE) && handle_current(h) ? VIEW_IS_FRESH : VIEW_STALE;
 	}
@@ -542,10 +543,16 @@ int sock_handle_err(const struct xsnap_sock *s, int kind, const char *call)
 	return EINVAL;
 }
 
+void local_chunk_put(struct xsnap_sock *s, uint64_t addr)
+{
+	/* the pool's free stack is engine state */
+	pthread_mutex_lock(&s->ctx->engine_lock);
+	umem_put(&s->ctx->umem, addr);
+	pthread_mutex_unlock(&s->ctx->engine_lock);
+}
+
 void xsnap_release(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n)
 {
-	bool locked = false;
-
 	if (!s || !v)
 		return;
 	for (unsigned int i = 0; i < n; i++) {
@@ -557,22 +564,15 @@ void xsnap_release(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n)
 			s->ctl->bad_releases++;
 			continue;
 		}
-		/* a private version or fresh frame returns its pool chunk: that
-		 * is engine state, so take the lock (only on this path) */
+		/* a private version or fresh frame returns its pool chunk */
 		if (f->flags & VIEW_PRIVATE) {
-			if (!locked) {
-				pthread_mutex_lock(&s->ctx->engine_lock);
-				locked = true;
-			}
-			umem_put(&s->ctx->umem, f->addr);
+			s->ctx->be->chunk_put(s, f->addr);
 			f->flags &= ~VIEW_PRIVATE;
 		}
 		if (kind == VIEW_IS_LOG)
 			s->held[idx] = 0;
 		view_retire(f);
 	}
-	if (locked)
-		pthread_mutex_unlock(&s->ctx->engine_lock);
 	advance_low(s);
 }
 

@@ -84,9 +84,39 @@ void tenant_shm_free(struct tenant *t)
 		munmap(t->shm, t->shm_len);
 	if (t->shm_fd >= 0)
 		close(t->shm_fd);
+	if (t->pool_map)
+		munmap(t->pool_map, t->pool_map_len);
+	t->pool_map = NULL;
+	if (t->pool_fd >= 0)
+		close(t->pool_fd);
+	t->pool_fd = -1;
 	t->shm = NULL;
 	t->log = NULL;
 	t->shm_fd = -1;
+}
+
+int tenant_pool_fd(struct xsnap_ctx *ctx, struct tenant *t)
+{
+	size_t len = (size_t)ctx->umem.pool_frames * FRAME_SIZE;
+	void *p;
+	int fd;
+
+	if (t->pool_fd >= 0)
+		return t->pool_fd;
+	fd = umem_memfd("xsnap-pool", len);
+	if (fd < 0)
+		return fd;
+	p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	t->pool_fd = fd;
+	t->pool_map = p;
+	t->pool_map_len = len;
+	return fd;
 }
 
 /* Free a deleted tenant once nothing uses it (both locks held). */
@@ -350,6 +380,7 @@ int local_tenant_add(struct xsnap_ctx *ctx, const char *name,
 	t = calloc(1, sizeof(*t));
 	if (t) {
 		t->shm_fd = -1;
+		t->pool_fd = -1;
 		t->quota = quota;
 		t->old = calloc(ctx->umem.pool_frames + 1, sizeof(*t->old));
 	}

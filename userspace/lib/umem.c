@@ -128,7 +128,7 @@ void umem_reg_hint(int err, uint64_t size, char *buf, size_t len)
  * creator): a memfd is created 0777, and a process holding a read-only
  * descriptor could otherwise reopen it read-write through /proc/self/fd/N.
  */
-static int new_memfd(const char *name, uint64_t size)
+int umem_memfd(const char *name, uint64_t size)
 {
 	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
@@ -156,7 +156,7 @@ int fd_reopen_ro(int fd)
 
 int shm_create(const char *name, size_t size, int *fdp, void **mapp)
 {
-	int fd = new_memfd(name, size);
+	int fd = umem_memfd(name, size);
 	void *p;
 
 	if (fd < 0)
@@ -263,7 +263,7 @@ int umem_create(struct umem *u, uint32_t nframes, uint32_t ngroups, uint32_t npo
 		char name[32];
 
 		snprintf(name, sizeof(name), ngroups == 1 ? "xsnap-rx" : "xsnap-rx-group%u", g + 1);
-		u->rx_fd[g] = new_memfd(name, (uint64_t)u->gframes * FRAME_SIZE);
+		u->rx_fd[g] = umem_memfd(name, (uint64_t)u->gframes * FRAME_SIZE);
 		if (u->rx_fd[g] < 0) {
 			err = u->rx_fd[g];
 			goto fail;
@@ -273,7 +273,7 @@ int umem_create(struct umem *u, uint32_t nframes, uint32_t ngroups, uint32_t npo
 		char name[32];
 
 		snprintf(name, sizeof(name), "xsnap-pool%u", i);
-		u->pool_fds[i] = new_memfd(name, (uint64_t)pool_frames * FRAME_SIZE);
+		u->pool_fds[i] = umem_memfd(name, (uint64_t)pool_frames * FRAME_SIZE);
 		if (u->pool_fds[i] < 0) {
 			err = u->pool_fds[i];
 			goto fail;

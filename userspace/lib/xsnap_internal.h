@@ -400,6 +400,11 @@ struct tenant {
 	struct log_shm *shm;	/* the log region: header, then log[] */
 	size_t shm_len;
 	int shm_fd;		/* its memfd (-1 in a client) */
+	int pool_fd;		/* this tenant instance's own pool memory for clients of
+				 * xsnapd (tenant_pool_fd()), or -1 */
+	uint8_t *pool_map;	/* ... mapped here (read-only: the daemon copies
+				 * from it, never writes) */
+	size_t pool_map_len;
 	/* engine-owned */
 	uint64_t head;		/* next sequence number to assign (from 1) */
 	uint64_t tail;		/* oldest sequence number still in the log */
@@ -531,6 +536,9 @@ struct xsnap_frame {
 	uint32_t gen;		/* bumped when the view is filled and when it is let go */
 };
 
+#define FRAME_HEADROOM 256	/* XDP_PACKET_HEADROOM: where received data starts in a chunk */
+#define FRAME_MAX_LEN (FRAME_SIZE - FRAME_HEADROOM)	/* a frame's bytes at most */
+
 /*
  * Handles.  What the API hands out for a frame is not the bare address of
  * its view: the view's generation rides in the address's top 16 bits, which
@@ -594,6 +602,7 @@ struct xsnap_sock {
 	struct xsnap_frame *views;	/* quota entries, indexed like the log */
 	uint8_t *held;
 	struct xsnap_frame *fresh;	/* pool_frames views for xsnap_frame_alloc() */
+	uint32_t nfresh;	/* their number (a client's: the daemon's pool_frames) */
 	int efd;		/* notify pipe, read end (consumer side) */
 	int nfd;		/* notify pipe, write end, non-blocking: only the
 				 * engine holds it (-1 in a client) */
@@ -601,6 +610,13 @@ struct xsnap_sock {
 	int epfd;		/* xsnap_fd(): efd (+ every queue's xsk fd in inline
 				 * mode; + the daemon connection in a client) */
 	uint32_t handle[2];	/* client: the daemon's handle (index, generation) */
+	/* client: the tenant instance's pool, mapped writable; its chunks
+	 * have UMEM addresses pool_base.. (also mapped read-only in ro) */
+	uint8_t *pool_rw;
+	size_t pool_len;
+	uint64_t pool_base;
+	uint64_t *stash;	/* pool chunks (frame addresses) leased and unused */
+	uint32_t nstash;
 };
 
 struct xsnap_snap {
@@ -676,6 +692,8 @@ struct backend {
 	struct xsnap_frame *(*alloc)(struct xsnap_sock *s, uint32_t len);
 	/* @v: no stale handle among them (checked) */
 	int (*send)(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int queue);
+	/* a private version or fresh frame at @addr was released */
+	void (*chunk_put)(struct xsnap_sock *s, uint64_t addr);
 };
 extern const struct backend backend_local, backend_client;
 
@@ -697,6 +715,26 @@ void *local_cow(struct xsnap_sock *s, struct xsnap_frame *f);
 int local_commit(struct xsnap_sock *s, struct xsnap_frame *f);
 struct xsnap_frame *local_alloc(struct xsnap_sock *s, uint32_t len);
 int local_send(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int queue);
+void local_chunk_put(struct xsnap_sock *s, uint64_t addr);
+
+/*
+ * tenant_commit_locked() - publish the pool chunk of frame address @addr
+ * (@len bytes), whose one reference the caller hands over, as the next
+ * version of @seq in @t's log (engine_lock held).  Return: the new version,
+ * or -ENOENT (@seq not in the log), -ENOSPC (too many old versions held).
+ */
+int tenant_commit_locked(struct xsnap_ctx *ctx, struct tenant *t, uint64_t seq, uint64_t addr,
+			 uint32_t len);
+/*
+ * tenant_pool_fd() - the memory of @t's pool chunks for clients of xsnapd:
+ * a sealed memfd of pool_frames chunks, made on first use and freed with
+ * the tenant, so every tenant instance has its own (a later tenant in the
+ * slot never shares it).  Clients map it writable; the chunk numbers and
+ * their accounting are the slot's pool's.  Return: the descriptor or -errno.
+ */
+int tenant_pool_fd(struct xsnap_ctx *ctx, struct tenant *t);
+/* umem_memfd() - a sealed memfd of @size bytes, inode 0600: fd or -errno. */
+int umem_memfd(const char *name, uint64_t size);
 
 /* client.c: the receive path asks these of a connected context */
 static inline bool ctx_remote(const struct xsnap_ctx *ctx)
