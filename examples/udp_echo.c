@@ -7,6 +7,12 @@
  * Replies go out through ordinary kernel UDP sockets bound to the same port.
  *
  *   xsnap-udp-echo -i veth1 -p 9000
+ *   xsnap-udp-echo -t TENANT [-S SOCKET] -p 9000
+ *
+ * The first form opens the interface itself (root); the second is a tenant
+ * of xsnapd whose rules the operator set (xsnapctl tenant add, rule add
+ * 'udp dst port 9000'), and needs no privilege (ports below 1024 still need
+ * CAP_NET_BIND_SERVICE for the reply sockets).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -62,7 +68,7 @@ static int udp_socket(int family, uint16_t port)
 
 int main(int argc, char **argv)
 {
-	const char *ifname = NULL, *ready = NULL;
+	const char *ifname = NULL, *ready = NULL, *tenant = NULL, *sock = NULL;
 	struct xsnap_ctx *ctx = NULL;
 	struct xsnap_sock *s = NULL;
 	unsigned long port = 9000;
@@ -71,8 +77,10 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_signal };	/* no SA_RESTART: waits end */
 	char rule[64], *end;
 
-	while ((ch = getopt(argc, argv, "i:p:R:h")) != -1) {
+	while ((ch = getopt(argc, argv, "i:p:R:t:S:h")) != -1) {
 		switch (ch) {
+		case 't': tenant = optarg; break;
+		case 'S': sock = optarg; break;
 		case 'i': ifname = optarg; break;
 		case 'R': ready = optarg; break;
 		case 'p':
@@ -83,12 +91,14 @@ int main(int argc, char **argv)
 			}
 			break;
 		default:
-			fprintf(stderr, "Usage: xsnap-udp-echo -i IFACE [-p PORT] [-R READY_FILE]\n");
+			fprintf(stderr, "Usage: xsnap-udp-echo -i IFACE [-p PORT] [-R READY_FILE]\n"
+					"       xsnap-udp-echo -t TENANT [-S SOCKET] [-p PORT] "
+					"[-R READY_FILE]\n");
 			return ch == 'h' ? 0 : 2;
 		}
 	}
-	if (!ifname) {
-		fprintf(stderr, "Error: -i IFACE is required\n");
+	if (!ifname == !tenant) {
+		fprintf(stderr, "Error: -i IFACE, or -t TENANT (a tenant of xsnapd)\n");
 		return 2;
 	}
 	sigaction(SIGINT, &sa, NULL);
@@ -96,11 +106,21 @@ int main(int argc, char **argv)
 	fd4 = udp_socket(AF_INET, (uint16_t)port);
 	fd6 = udp_socket(AF_INET6, (uint16_t)port);
 	snprintf(rule, sizeof(rule), "udp dst port %lu", port);
-	ctx = xsnap_open(ifname, NULL);
-	if (fd4 < 0 || fd6 < 0 || !ctx || xsnap_tenant_add(ctx, "echo", NULL) < 0 ||
-	    xsnap_rule_add(ctx, "echo", rule, 1) < 0 || !(s = xsnap_socket(ctx, "echo", NULL))) {
-		fprintf(stderr, "Error: %s port %lu: %s\n", ifname, port, strerror(errno));
-		goto out;
+	if (tenant) {
+		ctx = xsnap_connect(sock);
+		if (fd4 < 0 || fd6 < 0 || !ctx || !(s = xsnap_socket(ctx, tenant, NULL))) {
+			fprintf(stderr, "Error: tenant %s port %lu: %s\n", tenant, port,
+				strerror(errno));
+			goto out;
+		}
+	} else {
+		ctx = xsnap_open(ifname, NULL);
+		if (fd4 < 0 || fd6 < 0 || !ctx || xsnap_tenant_add(ctx, "echo", NULL) < 0 ||
+		    xsnap_rule_add(ctx, "echo", rule, 1) < 0 ||
+		    !(s = xsnap_socket(ctx, "echo", NULL))) {
+			fprintf(stderr, "Error: %s port %lu: %s\n", ifname, port, strerror(errno));
+			goto out;
+		}
 	}
 	if (ready) {
 		FILE *f = fopen(ready, "w");

@@ -88,7 +88,8 @@ def metric(id):
 
 ($runs | map(select(.id == "xdp_drop") | .id = "generator")) as $genruns
 | ($runs | map(select(.id == "snap"))) as $snapruns
-| ($runs | map(select(.id != "snap")) + $genruns) as $all
+| ($runs | map(select(.id == "cow-xsnapd"))) as $cowdruns
+| ($runs | map(select(.id != "snap" and .id != "cow-xsnapd")) + $genruns) as $all
 | casemeta as $meta
 | ($all | group_by([.id, .placement])) as $groups
 | [$groups[] | .[0] as $f
@@ -256,7 +257,18 @@ def metric(id):
 		  runs: ($snapruns | length), commands: $snapruns[0].commands, kernel: $kernel, cpus: $cpus}
 		  + ($snapruns | map(.rx.cow_ns_per_frame.median) | stats)
 		 else {id: "cow", name: "copy-on-write per frame", system: "xsnap", unit: "ns",
-		  min: null, median: null, max: null, note: "n/a (not measured)"} end)
+		  min: null, median: null, max: null, note: "n/a (not measured)"} end),
+		(if ($cowdruns | length) > 0 then
+		 ($cowdruns | map(.rx.cow_ns_per_frame.median) | stats) as $d
+		 | ($snapruns | map(.rx.cow_ns_per_frame.median) | stats) as $l
+		 | {id: "cow-xsnapd", name: "copy-on-write per frame through xsnapd", system: "xsnapd",
+		  unit: "ns",
+		  metric: "as the cow row, by a client of xsnapd: private versions in the tenant instance's own pool, whose chunks the client leases in batches of 32 and reuses from its stash (those requests included); vs_in_process: median over the cow row's median",
+		  runs: ($cowdruns | length), commands: $cowdruns[0].commands, kernel: $kernel,
+		  cpus: $cpus,
+		  vs_in_process: (if $l.median and $d.median then ($d.median / $l.median | r3) else null end)}
+		  + $d
+		 else empty end)
 	]),
 	targets: ([
 		(["threaded", "softirq"][] as $pl | ($recs | map(select(.id == "xsnap-fanout-1" and

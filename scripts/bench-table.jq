@@ -67,7 +67,7 @@ def baselines: [to_entries[] | "\(.key): \(.value)"] | join(", ");
 			(.sets | to_entries[] | "    \(.key | pad(8)) " + ([.value.ns_per_frame | to_entries | sort_by(.key | tonumber)[] | "\(.key): \(.value | num)"] | join(", ")) + "; 10000 vs 1 rule \(.value.ratio_10000_vs_1 | ratio)")
 		else "  classification ns/frame (1/100/1000/10000 rules): \(.source)" end
 	    elif .note then "  \(.name): \(.note)"
-	    else "  \(.name): \(.median | num) \(.unit) (min \(.min | num), max \(.max | num))\(if .read_ns_per_frame then "; reading it: \(.read_ns_per_frame.median | num) ns/frame" else "" end)" end ),
+	    else "  \(.name): \(.median | num) \(.unit) (min \(.min | num), max \(.max | num))\(if .read_ns_per_frame then "; reading it: \(.read_ns_per_frame.median | num) ns/frame" else "" end)\(if .vs_in_process then "; \(.vs_in_process)x in-process" else "" end)" end ),
 	( $cases | map(select(.id == "xsnap-fanout-8" or .id == "afxdp")) | group_by(.id)[] | .[0]
 	  | "  \(.name): UMEM \(.umem_bytes / 1048576 | num) MiB, RSS \(.rss_bytes / 1048576 | num) MiB" ),
 	( $cases | map(select(.id == "xsnapd-8")) | .[0] | select(. != null)

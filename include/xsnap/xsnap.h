@@ -186,7 +186,8 @@ XSNAP_API struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_op
  * reads the shared log).  So do xsnap_frame_cow, xsnap_frame_alloc and
  * xsnap_frame_commit: private versions live in the tenant instance's own
  * pool, which only the tenant's processes map, writable; chunks are leased
- * from the daemon in batches (one request per 16 copies, not per frame),
+ * from the daemon in batches of 32 and reused by the socket (no request per
+ * copy),
  * a commit is one request, and the tenant's --pool caps what it holds.
  * xsnap_send is one request per batch of up to 64 frames: the daemon
  * copies each frame once into memory no client can write, checks it

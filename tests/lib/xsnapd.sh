@@ -261,8 +261,14 @@ victim_start() {
 	read -r V_XDP0 V_DROPS0 V_DEL0 < <(_victim_counts "$st")
 	c_start "$V_LOG" -t "$V_TENANT"
 	V_PID=$C_PID
-	lab_bg "$LAB_NS_TX" "$XS_GEN" -i "$LAB_IF_TX" --dmac "$LAB_MAC_RX" --src "$LAB_IP_TX" \
-		--dst "$LAB_IP_RX" -q --stream 9 --dport "$port" -n "$V_SENT" -r "$rate" >/dev/null
+	# a veth picks the peer's rx queue by the sending CPU: with several
+	# queues, one CPU keeps the stream on one queue, hence in order (the
+	# victim checks the order, and queues are drained one after another)
+	local -a pin=()
+	((${LAB_QUEUES:-1} == 1)) || pin=(taskset -c 0)
+	lab_bg "$LAB_NS_TX" "${pin[@]}" "$XS_GEN" -i "$LAB_IF_TX" --dmac "$LAB_MAC_RX" \
+		--src "$LAB_IP_TX" --dst "$LAB_IP_RX" -q --stream 9 --dport "$port" -n "$V_SENT" \
+		-r "$rate" >/dev/null
 	V_GEN=$LAB_BG_PID
 }
 

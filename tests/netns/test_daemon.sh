@@ -520,6 +520,32 @@ _reflect_tenant() {
 	grep -q 'received 200 sent 200 failed 0' "$rl" || fail "$mode: reflector counts"
 }
 
+# The UDP echo example as an unprivileged tenant of xsnapd: datagrams to
+# port 9000 (alpha's rule) read with xsnap_recvfrom, replies through kernel
+# UDP sockets; IPv4 and IPv6 clients each get their 20 echoes.
+t_udp_echo_tenant() {
+	setup
+	d_start
+	configure
+	local el=$D_DIR/echo.log rd=$D_DIR/nb/echo.ready pe out
+	install -d -m 0700 -o "$NOBODY" "$D_DIR/nb"
+	: >"$el"
+	lab_bg --log "$el" "$LAB_NS_RX" setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups \
+		--inh-caps=-all --bounding-set=-all "$XS_BUILD/examples/xsnap-udp-echo" -t alpha \
+		-S "$D_SOCK" -p 9000 -R "$rd" >/dev/null
+	pe=$LAB_BG_PID
+	wait_for 10 test -e "$rd" || { show "$el"; fail "the echo server did not start"; }
+	out=$(lab_exec "$LAB_NS_TX" /usr/bin/python3 "$LIB/echo_client.py" "$LAB_IP_RX" "$LAB_IP6_RX" 9000)
+	assert_eq "$out" "echoed 40" "UDP echo through xsnapd"
+	lab_stop "$pe" 5 || true
+	show "$el"
+	grep -q 'echoed 40 datagrams' "$el" || fail "server count"
+	check_conservation
+	d_detach
+	d_stop
+	finish
+}
+
 t_reflector_tenant() {
 	command -v tcpdump >/dev/null || skip "tcpdump not installed"
 	setup

@@ -631,6 +631,10 @@ static int run_hostile(struct xsnap_sock *mine, const char *tenant)
 		{ "forged handle", -EBADF }, { "handle of an empty slot", -ESTALE },
 		{ "huge string length", -EBADMSG }, { "forged snapshot handle", -EBADF },
 		{ "stale handle, slot reused", -ESTALE }, { "snapshot id never taken", -EBADF },
+		{ "send of a chunk neither leased nor logged", -EINVAL },
+		{ "send of an address past the UMEM", -EINVAL },
+		{ "commit of a chunk never leased", -EINVAL },
+		{ "a lease of more than a batch", -EBADMSG },
 		{ "the reused slot's own handle", 0 },
 		{ "control verb as non-admin", -EPERM },
 		{ "a descriptor sent", -EPERM },
@@ -770,6 +774,39 @@ static int run_hostile(struct xsnap_sock *mine, const char *tenant)
 		bad += check(&cs[i++], r ? r : raw_close(fd, i0, g0, UINT32_MAX));
 		/* an owned socket, a snapshot id it never had */
 		bad += check(&cs[i++], r ? r : raw_close(fd, i1, g1, 12345));
+		/* transmit and copy-on-write requests naming memory it was
+		 * never given: the first chunk of the receive region (another
+		 * tenant's frame, perhaps) and an address past everything */
+		for (int k = 0; k < 2; k++) {
+			xp_begin(&m, buf, sizeof(buf), XP_SEND, 0);
+			xp_put_u32(&m, i1);
+			xp_put_u32(&m, g1);
+			xp_put_u32(&m, UINT32_MAX);	/* queue -1 */
+			xp_put_u32(&m, 1);
+			xp_put_u64(&m, 0);
+			xp_put_u64(&m, k ? (1ull << 40) + 256 : 256);
+			xp_put_u32(&m, 64);
+			len = xp_end(&m, 0);
+			xp_send(fd, buf, (size_t)len, NULL, 0);
+			bad += check(&cs[i++], r ? r : answer(fd));
+		}
+		xp_begin(&m, buf, sizeof(buf), XP_COMMIT, 0);
+		xp_put_u32(&m, i1);
+		xp_put_u32(&m, g1);
+		xp_put_u64(&m, 1);
+		xp_put_u64(&m, 256);
+		xp_put_u32(&m, 64);
+		len = xp_end(&m, 0);
+		xp_send(fd, buf, (size_t)len, NULL, 0);
+		bad += check(&cs[i++], r ? r : answer(fd));
+		xp_begin(&m, buf, sizeof(buf), XP_POOL, 0);
+		xp_put_u32(&m, i1);
+		xp_put_u32(&m, g1);
+		xp_put_u32(&m, XP_POOL_BATCH + 1);
+		xp_put_u32(&m, 0);
+		len = xp_end(&m, 0);
+		xp_send(fd, buf, (size_t)len, NULL, 0);
+		bad += check(&cs[i++], r ? r : answer(fd));
 		bad += check(&cs[i++], r ? r : raw_close(fd, i1, g1, UINT32_MAX));
 	}
 	/* control verbs: the test runs this as a non-admin uid */

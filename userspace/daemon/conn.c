@@ -136,8 +136,8 @@ static void client_fds_drop(struct daemon *d, const int *fds, unsigned int n)
 
 /*
  * Requests of a connection that is not root's or the admin group's cost a
- * token each (REQ_RATE a second, REQ_BURST at most; copy-on-write requests a
- * thousandth of one): out of tokens, the
+ * token each (REQ_RATE a second, REQ_BURST at most; copy-on-write and
+ * transmit requests a thousandth of one): out of tokens, the
  * connection leaves the epoll set until the tick has given one back, so a
  * flood slows down its own sender only; the kernel holds what it sends
  * meanwhile, and its buffer full, blocks it.
@@ -515,12 +515,13 @@ bool conn_input(struct daemon *d, int ci)
 	if (!c->admin) {
 		struct xp_hdr h = { 0 };
 
-		/* copy-on-write requests are the data path of a client that
-		 * modifies frames: a thousandth of a token (REQ_RATE * 1000 a
-		 * second), still bounded; everything else a whole one */
+		/* copy-on-write and transmit requests are the data path of a
+		 * client that modifies or sends frames: a thousandth of a
+		 * token (REQ_RATE * 1000 a second), still bounded; everything
+		 * else a whole one */
 		if ((size_t)len >= sizeof(h))
 			memcpy(&h, d->in, sizeof(h));
-		c->tokens -= h.op == XP_POOL || h.op == XP_COMMIT ? 1 : 1000;
+		c->tokens -= h.op == XP_POOL || h.op == XP_COMMIT || h.op == XP_SEND ? 1 : 1000;
 		if (c->tokens < 1000)
 			conn_throttle(d, ci, true);
 	}

@@ -568,9 +568,11 @@ static void client_snap_close(struct xsnap_snap *sn)
  * stash, copies into them through its writable mapping of the tenant
  * instance's pool memfd, and returns a released private version to the
  * stash, not to the daemon: one request per batch of copies, not per
- * frame.  Commit is one request (XP_COMMIT): the log lives in the daemon.
+ * frame (a consumer that copies and releases batches of up to 64 keeps
+ * reusing its stash and asks nothing).  Commit is one request (XP_COMMIT):
+ * the log lives in the daemon.
  */
-#define STASH_FILL 16	/* chunks leased per request when the stash is empty */
+#define STASH_FILL 32	/* chunks leased per request when the stash is empty */
 #define STASH_CAP (2 * STASH_FILL)	/* past it, STASH_FILL go back to the tenant */
 
 /* Give back the last @nret stashed chunks and lease up to @want more.
