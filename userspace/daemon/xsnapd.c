@@ -909,6 +909,7 @@ static void dsock_forget(struct daemon *d, uint32_t idx)
 	ds->c = NULL;
 	ds->gen++;
 	memset(ds->snaps, 0, sizeof(ds->snaps));
+	memset(ds->lease_of, 0, sizeof(ds->lease_of));
 }
 
 void dsock_close(struct daemon *d, uint32_t idx)
@@ -932,14 +933,39 @@ static int dsock_lookup(struct daemon *d, struct conn *c, uint32_t idx, uint32_t
 	return (int)idx;
 }
 
-/* The daemon-side fresh frame that holds the chunk leased to @s at frame
- * address @addr, or NULL. */
-static struct xsnap_frame *lease_find(struct xsnap_sock *s, uint64_t addr)
+/* The offset in its tenant's pool of the chunk at frame address @addr, or
+ * 2 * TENANT_POOL if it is not one of that pool's. */
+static uint32_t pool_off(const struct xsnap_sock *s, uint64_t addr)
 {
-	for (uint32_t i = 0; i < s->ctx->umem.pool_frames; i++)
-		if ((s->fresh[i].flags & VIEW_PRIVATE) && s->fresh[i].addr == addr)
-			return &s->fresh[i];
-	return NULL;
+	const struct umem *u = &s->ctx->umem;
+	uint64_t first = (uint64_t)u->nframes + (uint64_t)s->t->slot * u->pool_frames;
+	uint64_t c = addr >> FRAME_SHIFT;
+
+	return c >= first && c - first < u->pool_frames && c - first < 2 * TENANT_POOL ?
+		       (uint32_t)(c - first) :
+		       2 * TENANT_POOL;
+}
+
+/* The daemon-side fresh frame that holds the chunk leased to socket @ds at
+ * frame address @addr, or NULL: one look-up, whatever a client sends. */
+static struct xsnap_frame *lease_find(struct dsock *ds, uint64_t addr)
+{
+	uint32_t off = pool_off(ds->s, addr);
+	struct xsnap_frame *f;
+
+	if (off >= 2 * TENANT_POOL || !ds->lease_of[off])
+		return NULL;
+	f = &ds->s->fresh[ds->lease_of[off] - 1];
+	return (f->flags & VIEW_PRIVATE) && f->addr == addr ? f : NULL;
+}
+
+/* The lease of @addr ends (released, committed or sent): forget it. */
+static void lease_end(struct dsock *ds, uint64_t addr)
+{
+	uint32_t off = pool_off(ds->s, addr);
+
+	if (off < 2 * TENANT_POOL)
+		ds->lease_of[off] = 0;
 }
 
 /*
@@ -957,6 +983,7 @@ static int op_pool(struct daemon *d, struct conn *c, struct xp_msg *in)
 	uint32_t nret = xp_get_u32(in), n = 0, bad = 0, cap, inuse;
 	uint64_t ret[XP_POOL_BATCH], out[XP_POOL_BATCH];
 	struct xsnap_sock *s;
+	struct dsock *ds;
 	struct xp_msg m;
 	int r;
 
@@ -969,19 +996,22 @@ static int op_pool(struct daemon *d, struct conn *c, struct xp_msg *in)
 	r = dsock_lookup(d, c, idx, gen);
 	if (r < 0)
 		return reply_err(d, c, XP_POOL, r, "socket %u.%u is not this client's", idx, gen);
-	s = d->socks[r].s;
+	ds = &d->socks[r];
+	s = ds->s;
 	for (uint32_t i = 0; i < nret; i++) {
-		struct xsnap_frame *f = lease_find(s, ret[i]);
+		struct xsnap_frame *f = lease_find(ds, ret[i]);
 		struct xsnap_frame *h = f ? handle_of(f) : NULL;
 
-		if (h)
+		if (h) {
 			xsnap_release(s, &h, 1);
-		else
+			lease_end(ds, ret[i]);
+		} else {
 			bad++;
+		}
 	}
 	if (bad)
 		s->ctl->bad_releases += bad;
-	cap = d->tenants[d->socks[r].dt].pool;
+	cap = d->tenants[ds->dt].pool;
 	if (!cap || cap > TENANT_POOL)
 		cap = TENANT_POOL;
 	pthread_mutex_lock(&s->ctx->engine_lock);
@@ -989,10 +1019,20 @@ static int op_pool(struct daemon *d, struct conn *c, struct xp_msg *in)
 	pthread_mutex_unlock(&s->ctx->engine_lock);
 	while (n < want && inuse < cap) {
 		struct xsnap_frame *f = xsnap_frame_alloc(s, 64);
+		uint32_t off;
 
 		if (!f)
 			break;
-		out[n++] = handle_view(f)->addr;
+		f = handle_view(f);
+		off = pool_off(s, f->addr);
+		if (off >= 2 * TENANT_POOL) {	/* not the tenant's pool: cannot be */
+			struct xsnap_frame *h = handle_of(f);
+
+			xsnap_release(s, &h, 1);
+			break;
+		}
+		ds->lease_of[off] = (uint8_t)(f - s->fresh + 1);
+		out[n++] = f->addr;
 		inuse++;
 	}
 	xp_begin(&m, d->out, sizeof(d->out), XP_POOL, 0);
@@ -1021,7 +1061,7 @@ static int op_commit(struct daemon *d, struct conn *c, struct xp_msg *in)
 		return reply_err(d, c, XP_COMMIT, r, "socket %u.%u is not this client's", idx,
 				 gen);
 	s = d->socks[r].s;
-	f = lease_find(s, addr);
+	f = lease_find(&d->socks[r], addr);
 	if (!f)
 		return reply_err(d, c, XP_COMMIT, -EINVAL,
 				 "0x%llx is not a pool chunk leased to this socket",
@@ -1035,6 +1075,7 @@ static int op_commit(struct daemon *d, struct conn *c, struct xp_msg *in)
 		/* the lease's reference now belongs to the log entry */
 		f->flags &= ~VIEW_PRIVATE;
 		view_retire(f);
+		lease_end(&d->socks[r], addr);
 	}
 	pthread_mutex_unlock(&s->ctx->engine_lock);
 	if (v < 0)
@@ -1130,7 +1171,7 @@ static int op_send(struct daemon *d, struct conn *c, struct xp_msg *in)
 			bad = "length 14..3840 within one chunk";
 			break;
 		}
-		leased[i] = pool && lease_find(s, desc[i].addr);
+		leased[i] = pool && lease_find(&d->socks[r], desc[i].addr);
 		f = xsnap_frame_alloc(s, desc[i].len);
 		if (!f)
 			break;	/* copies in flight fill the pool: send what we have */
@@ -1191,9 +1232,10 @@ static int op_send(struct daemon *d, struct conn *c, struct xp_msg *in)
 		if (i >= (uint32_t)q) {
 			xsnap_release(s, &cp[i], 1);	/* not taken: the client keeps its frame */
 		} else if (leased[i]) {
-			struct xsnap_frame *l = handle_of(lease_find(s, desc[i].addr));
+			struct xsnap_frame *l = handle_of(lease_find(&d->socks[r], desc[i].addr));
 
 			xsnap_release(s, &l, 1);
+			lease_end(&d->socks[r], desc[i].addr);
 		}
 	}
 	xp_begin(&m, d->out, sizeof(d->out), XP_SEND, 0);

@@ -108,6 +108,9 @@ struct dsock {
 	 * head when it opened, the highest `low` seen (clipped to the head),
 	 * and for a share-group member the group's start */
 	uint64_t start, low_seen, group_base;
+	/* pool chunks leased to the client (op_pool), by chunk offset in its
+	 * tenant's pool: the daemon-side fresh frame that holds it, + 1 */
+	uint8_t lease_of[2 * TENANT_POOL];
 };
 
 struct config {
