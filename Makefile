@@ -250,7 +250,7 @@ $(O)/fuzz/obj/%.o: %.c $(BPF_SKELS)
 $(O)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -o $@
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(filter %.c %.o,$^) -o $@
 
 # `make build/xsnap-gen` works like `make $(O)/xsnap-gen`.
 ifneq ($(OUTPUT),$(O))

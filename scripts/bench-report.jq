@@ -89,7 +89,9 @@ def metric(id):
 ($runs | map(select(.id == "xdp_drop") | .id = "generator")) as $genruns
 | ($runs | map(select(.id == "snap"))) as $snapruns
 | ($runs | map(select(.id == "cow-xsnapd"))) as $cowdruns
-| ($runs | map(select(.id != "snap" and .id != "cow-xsnapd")) + $genruns) as $all
+| ($runs | map(select(.id == "send"))) as $sendruns
+| ($runs | map(select(.id == "send-xsnapd"))) as $senddruns
+| ($runs | map(select(.id | IN("snap", "cow-xsnapd", "send", "send-xsnapd") | not)) + $genruns) as $all
 | casemeta as $meta
 | ($all | group_by([.id, .placement])) as $groups
 | [$groups[] | .[0] as $f
@@ -265,6 +267,23 @@ def metric(id):
 		  unit: "ns",
 		  metric: "as the cow row, by a client of xsnapd: private versions in the tenant instance's own pool, whose chunks the client leases in batches of 32 and reuses from its stash (those requests included); vs_in_process: median over the cow row's median",
 		  runs: ($cowdruns | length), commands: $cowdruns[0].commands, kernel: $kernel,
+		  cpus: $cpus,
+		  vs_in_process: (if $l.median and $d.median then ($d.median / $l.median | r3) else null end)}
+		  + $d
+		 else empty end),
+		(if ($sendruns | length) > 0 then
+		 {id: "send", name: "send of fresh 64-byte frames", system: "xsnap", unit: "Mpps",
+		  metric: "xsnap_frame_alloc(), writing the frame and xsnap_send() in batches of 64 (what the rings did not take is sent again), frames taken per second in windows of 100 ms, median of each run's windows; min/median/max over runs",
+		  runs: ($sendruns | length), commands: $sendruns[0].commands, kernel: $kernel, cpus: $cpus}
+		  + ($sendruns | map(.rx.send_mpps.median) | stats)
+		 else empty end),
+		(if ($senddruns | length) > 0 then
+		 ($senddruns | map(.rx.send_mpps.median) | stats) as $d
+		 | ($sendruns | map(.rx.send_mpps.median) | stats) as $l
+		 | {id: "send-xsnapd", name: "send of fresh 64-byte frames through xsnapd", system: "xsnapd",
+		  unit: "Mpps",
+		  metric: "as the send row, by a client of xsnapd: fresh frames in chunks of the tenant instance's pool leased in batches, one SEND request per batch, xsnapd copies each frame into memory no client writes before it queues it; vs_in_process: median over the send row's median",
+		  runs: ($senddruns | length), commands: $senddruns[0].commands, kernel: $kernel,
 		  cpus: $cpus,
 		  vs_in_process: (if $l.median and $d.median then ($d.median / $l.median | r3) else null end)}
 		  + $d

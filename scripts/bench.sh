@@ -120,6 +120,8 @@ Cases (every one in both placements, threaded and softirq, unless --quick):
                    (blocking poll), udp
   snap             snapshot and copy-on-write costs
   cow-xsnapd       copy-on-write per frame through an xsnapd (a client of tenant t0)
+  send, send-xsnapd  transmit rate of fresh 64-byte frames (alloc, write,
+                   send in batches of 64), in-process and through an xsnapd
 --quick runs one of each kind, mostly threaded, and only LAT_LIGHT.
   ref-bcast-N      REFERENCE=DIR only: the reference program (a built copy of
                    ../shared/reference, DIR/build/rx_xsk --mode bcast), N = 1, 8
@@ -486,6 +488,8 @@ if [[ -z $QUICK ]]; then
 	add_lat "$LAT_MODERATE" ts
 	add "snap|xsnap|1|t|$BIN/bench_snap -i $IF|-r 200000"
 	add "cow-xsnapd|xsnapd|1|t|$BIN/bench_snap -i $IF --connect $DSOCK|-r 200000"
+	add "send|xsnap|1|t|$BIN/bench_snap -i $IF --send|-r 1000"
+	add "send-xsnapd|xsnapd|1|t|$BIN/bench_snap -i $IF --send --connect $DSOCK|-r 1000"
 else
 	add "xdp_drop|xdp_drop|1|t|$BIN/bench_xdpdrop -i $IF|"
 	add_afxdp t

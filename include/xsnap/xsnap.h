@@ -646,6 +646,11 @@ struct xsnap_stats {
 	uint64_t tx_refused;	/* frames xsnapd refused to send for the tenant: they
 				 * matched none of its transmit rules (xsnapctl tenant
 				 * add --tx-allow); 0 in-process */
+	uint64_t tx_copied;	/* frames xsnapd sent for the tenant from a copy: a
+				 * client's pool chunks (private versions, fresh
+				 * frames) and frames of a private view; received
+				 * frames of the shared view go out without one.
+				 * 0 in-process (always zero-copy) */
 };
 
 /**

@@ -489,22 +489,27 @@ t_cow_connected() {
 # The reflector example as an unprivileged tenant of xsnapd: copy-on-write
 # each frame, swap its addresses, send it back; then --forward (unmodified).
 # What comes back on the wire, captured in the tx namespace, is byte-exact
-# (tests/lib/pcapcmp.py); the daemon copied each frame once into memory the
-# client cannot write before it queued it.
+# (tests/lib/pcapcmp.py).  _reflect_tenant MODE [TENANT PORT].  The daemon
+# copies what a client could change or what is outside the UMEM (pool
+# versions, a private view's frames) into memory no client writes, and
+# forwards a received frame of the shared view without a copy: tx_copied
+# tells the two apart.
 _reflect_tenant() {
-	local mode=$1 cap=$D_DIR/cap$1.pcap rl=$D_DIR/refl$1.log rd=$D_DIR/nb/refl$1.ready pr pc _caught
+	local mode=$1 tenant=${2:-alpha} port=${3:-9000}
+	local cap=$D_DIR/cap$1$tenant.pcap rl=$D_DIR/refl$1$tenant.log pr pc _caught
+	local rd=$D_DIR/nb/refl$1$tenant.ready
 	: >"$rl"
 	install -d -m 0700 -o "$NOBODY" "$D_DIR/nb"	# where the reflector may write
 	lab_bg --log "$rl" "$LAB_NS_RX" setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups \
-		--inh-caps=-all --bounding-set=-all "$XS_BUILD/examples/xsnap-reflector" -t alpha \
+		--inh-caps=-all --bounding-set=-all "$XS_BUILD/examples/xsnap-reflector" -t "$tenant" \
 		-S "$D_SOCK" -R "$rd" $mode >/dev/null
 	pr=$LAB_BG_PID
 	wait_for 10 test -e "$rd" || { show "$rl"; show "$D_LOG"; fail "reflector did not start"; }
-	lab_bg --log "$D_DIR/tcpdump$1.log" "$LAB_NS_TX" tcpdump -i "$LAB_IF_TX" -U -n -w "$cap" \
+	lab_bg --log "$D_DIR/tcpdump$1$tenant.log" "$LAB_NS_TX" tcpdump -i "$LAB_IF_TX" -U -n -w "$cap" \
 		udp >/dev/null
 	pc=$LAB_BG_PID
-	wait_for 10 grep -q 'listening on' "$D_DIR/tcpdump$1.log" || fail "tcpdump did not start"
-	XSNAP_GEN_TAPS=1 xs_gen -q --stream 1 --dport 9000 -n 200 -r 10000
+	wait_for 10 grep -q 'listening on' "$D_DIR/tcpdump$1$tenant.log" || fail "tcpdump did not start"
+	XSNAP_GEN_TAPS=1 xs_gen -q --stream 1 --dport "$port" -n 200 -r 10000
 	_caught() { (($(/usr/bin/python3 "$LIB/pcapcmp.py" count "$cap" 2>/dev/null || echo 0) >= 400)); }
 	if ! wait_for 10 _caught; then
 		lab_stop "$pr" 5 || true
@@ -553,6 +558,19 @@ t_reflector_tenant() {
 	configure
 	_reflect_tenant ""
 	_reflect_tenant --forward
+	# alpha reads a private view: its forwarded frames are copies outside
+	# the UMEM and its reflected ones private versions in its pool, so
+	# xsnapd copied each of the 400 into memory no client writes
+	assert_eq "$(tstat alpha tx_frames)" 400 "alpha's frames sent"
+	assert_eq "$(tstat alpha tx_copied)" 400 "alpha's frames sent from a copy"
+	# on the shared view a received frame goes out as it is: no copy
+	ctl tenant add zc --quota 1024 --uid "$NOBODY" --view shared
+	ctl rule add zc 'udp dst port 9005' --prio 10 >/dev/null
+	_reflect_tenant --forward zc 9005
+	assert_eq "$(tstat zc tx_frames)" 200 "zc's frames sent"
+	assert_eq "$(tstat zc tx_copied)" 0 "zc's frames sent from a copy (zero-copy forward)"
+	_reflect_tenant "" zc 9005
+	assert_eq "$(tstat zc tx_copied)" 200 "zc's reflected frames (private versions) copied"
 	check_conservation
 	d_detach
 	d_stop

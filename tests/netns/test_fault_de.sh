@@ -452,15 +452,12 @@ t_e7_flooding_tenant() {
 	finish
 }
 
-# E8: a tenant cannot transmit through the daemon (design.md: no transmit
-# on a connected context yet), so it cannot spoof another tenant's frames:
-# alloc and send are refused with EOPNOTSUPP.  There is no source-address
-# policy to test until transmit exists.
 # E8: a tenant whose clients may send only "ip src RX and udp src port 9003"
 # (xsnapctl tenant add --tx-allow).  Its unprivileged client reflects a
 # received datagram (conforming: sent, and captured on the peer byte for
 # byte) and a copy with another source address (refused with EPERM, counted
-# in tx_refused, never on the wire); the victim tenant is untouched.
+# in tx_refused, never on the wire); then it floods refused batches, which
+# its rate limit holds to 50 a second; the victim tenant is untouched.
 t_e8_spoofed_tx_refused() {
 	command -v tcpdump >/dev/null || skip "tcpdump not installed"
 	setup
@@ -478,7 +475,7 @@ t_e8_spoofed_tx_refused() {
 	wait_for 10 grep -q 'listening on' "$D_DIR/tcpdump.log" || fail "tcpdump did not start"
 	c_start "$ls" --as-nobody -t tx1 -m txpolicy
 	xs_gen -q --stream 1 --dport 9003 -n 1 -r 1000
-	wait_for 10 test ! -d "/proc/$C_PID" || fail "transmit client hangs"
+	wait_for 15 test ! -d "/proc/$C_PID" || fail "transmit client hangs"
 	wait "$C_PID" || rc=$?
 	show "$ls"
 	assert_eq "$rc" 0 "spoofed refused, conforming sent"
@@ -491,7 +488,18 @@ t_e8_spoofed_tx_refused() {
 	lab_stop "$pc" 5 || true
 	assert_eq "$(/usr/bin/python3 "$LIB/pcapcmp.py" count-src4 "$cap" 10.199.0.77)" 0 \
 		"frames with the spoofed source on the wire"
-	assert_eq "$(jget "$(ctl stats -j)" 'j["tenants"]["tx1"]["tx_refused"]')" 1 "tx_refused"
+	# the flood of refused batches that followed: each costs a whole
+	# request of the connection's rate limit (50 at once, then 50 a
+	# second), so about 50 + 50 * seconds were answered (10% slack)
+	local fl refused ms
+	fl=$(grep '^txpolicy: flood of 32-frame batches: ' "$ls") || fail "no flood line"
+	refused=$(sed -n 's/.*: \([0-9]*\) refused, 0 other in \([0-9]*\) ms$/\1/p' <<<"$fl")
+	ms=$(sed -n 's/.*: \([0-9]*\) refused, 0 other in \([0-9]*\) ms$/\2/p' <<<"$fl")
+	[[ -n $refused && -n $ms ]] || fail "flood: $fl"
+	((refused <= 60 + 55 * ms / 1000)) ||
+		fail "$refused refused batches answered in $ms ms: not rate-limited"
+	assert_eq "$(jget "$(ctl stats -j)" 'j["tenants"]["tx1"]["tx_refused"]')" \
+		$((1 + 32 * refused)) "tx_refused"
 	assert_eq "$(jget "$(ctl stats -j)" 'j["tenants"]["beta"]["tx_refused"]')" 0 \
 		"the victim's tx_refused"
 	victim_check

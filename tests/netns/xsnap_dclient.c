@@ -782,6 +782,7 @@ static int run_hostile(struct xsnap_sock *mine, const char *tenant)
 			xp_put_u32(&m, i1);
 			xp_put_u32(&m, g1);
 			xp_put_u32(&m, UINT32_MAX);	/* queue -1 */
+			xp_put_u32(&m, 0);		/* no leases wanted */
 			xp_put_u32(&m, 1);
 			xp_put_u64(&m, 0);
 			xp_put_u64(&m, k ? (1ull << 40) + 256 : 256);
@@ -893,6 +894,15 @@ static int run_version(uint32_t ver)
 	return (int32_t)h.status == -EPROTONOSUPPORT ? 0 : 1;
 }
 
+/* Milliseconds on the monotonic clock. */
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
 /* Ask for more than a tenant gets: snapshots, sockets, requests. */
 static int run_flood(struct xsnap_ctx *ctx, struct xsnap_sock *s, const char *tenant,
 		     unsigned long count, const char *readyf)
@@ -901,7 +911,7 @@ static int run_flood(struct xsnap_ctx *ctx, struct xsnap_sock *s, const char *te
 	struct xsnap_snap *sn[64];
 	int nsn = 0, nmore = 0, snap_err = 0, sock_err = 0, bad = 0;
 	unsigned long answered = 0;
-	struct timespec t0, t1;
+	uint64_t t0;
 
 	ready(readyf);
 	while (nsn < 64) {
@@ -926,7 +936,7 @@ static int run_flood(struct xsnap_ctx *ctx, struct xsnap_sock *s, const char *te
 	}
 	printf("flood: %d more sockets, then: %s\n", nmore, sock_err ? strerror(sock_err) : "none");
 	bad += sock_err != EMFILE;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = now_ms();
 	for (unsigned long i = 0; i < count && !stop; i++) {
 		XSNAP_OPTS(xsnap_stats, st);
 
@@ -934,9 +944,8 @@ static int run_flood(struct xsnap_ctx *ctx, struct xsnap_sock *s, const char *te
 			break;
 		answered++;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	printf("flood: %lu of %lu stats requests answered in %lld ms\n", answered, count,
-	       (long long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+	printf("flood: %lu of %lu stats requests answered in %llu ms\n", answered, count,
+	       (unsigned long long)(now_ms() - t0));
 	bad += answered != count;
 	for (int i = 0; i < nsn; i++)
 		xsnap_snap_close(sn[i]);
@@ -962,6 +971,48 @@ static void swap_frame(uint8_t *d, const struct xsnap_meta *m)
 		memcpy(d + off[k], d + off[k] + n[k], n[k]);
 		memcpy(d + off[k] + n[k], t, n[k]);
 	}
+}
+
+/*
+ * Then a flood of refused batches: TXFLOOD_BATCH copies of the spoofed
+ * frame sent again and again for TXFLOOD_MS.  Each refused request costs
+ * the daemon a copy and a policy check per frame, so it costs the client a
+ * whole request of its rate limit: print how many were answered, which the
+ * test bounds by the limit.  Consumes @spoof.
+ */
+#define TXFLOOD_BATCH 32
+#define TXFLOOD_MS 2000
+
+static int txpolicy_flood(struct xsnap_sock *s, struct xsnap_frame *spoof, uint32_t len)
+{
+	struct xsnap_frame *v[TXFLOOD_BATCH];
+	uint64_t t0, ms = 0, refused = 0, other = 0;
+	unsigned int n = 0;
+	uint8_t *p;
+
+	v[n++] = spoof;
+	while (n < TXFLOOD_BATCH) {
+		v[n] = xsnap_frame_alloc(s, len);
+		p = v[n] ? xsnap_frame_cow(s, &v[n]) : NULL;
+		if (!p)
+			break;
+		memcpy(p, xsnap_frame_data(spoof), len);
+		n++;
+	}
+	t0 = now_ms();
+	while (ms < TXFLOOD_MS && !stop) {
+		int r = xsnap_send(s, v, n);
+
+		if (r == -EPERM)
+			refused++;
+		else
+			other++;
+		ms = now_ms() - t0;
+	}
+	printf("txpolicy: flood of %u-frame batches: %llu refused, %llu other in %llu ms\n", n,
+	       (unsigned long long)refused, (unsigned long long)other, (unsigned long long)ms);
+	xsnap_release(s, v, n);
+	return n == TXFLOOD_BATCH && refused && !other ? 0 : 1;
 }
 
 /*
@@ -1015,10 +1066,13 @@ static int run_txpolicy(struct xsnap_ctx *ctx, struct xsnap_sock *s, const char 
 	xsnap_stats(ctx, tenant, &st1);
 	printf("txpolicy: tx_refused +%llu\n",
 	       (unsigned long long)(st1.tx_refused - st0.tx_refused));
-	xsnap_release(s, &spoof, 1);
 	if (r2 != 1)
 		xsnap_release(s, &f, 1);
-	return r1 == -EPERM && r2 == 1 && st1.tx_refused - st0.tx_refused == 1 ? 0 : 1;
+	if (r1 != -EPERM || r2 != 1 || st1.tx_refused - st0.tx_refused != 1) {
+		xsnap_release(s, &spoof, 1);
+		return 1;
+	}
+	return txpolicy_flood(s, spoof, len);
 }
 
 /* Use the released handle @old in every call: 0 if each refused it. */

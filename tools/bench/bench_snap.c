@@ -11,10 +11,17 @@
  *             private pool), in ns per frame, timed per batch of 64 and
  *             divided; the versions are then released.
  *
+ *   send      (--send) xsnap_frame_alloc(), writing a 64-byte UDP frame and
+ *             xsnap_send() in batches of 64, for --reps windows of 100 ms:
+ *             frames the rings took per second, in Mpps.  The frames go to
+ *             a MAC address nobody has, so the peer drops them on arrival.
+ *
  * With --connect SOCK it is a client of an xsnapd (which bench.sh started
- * and configured: tenant t0) and measures copy-on-write only: through the
- * daemon a private version lives in the tenant instance's own pool, leased
- * in batches, so the cost per frame includes those requests.
+ * and configured: tenant t0) and measures copy-on-write or send only:
+ * through the daemon a private version or fresh frame lives in the tenant
+ * instance's own pool, leased in batches, and xsnapd copies each frame it
+ * sends out of it (one request per batch), so the cost per frame includes
+ * those requests and that copy.
  *
  * One tenant (quota 16384), one fan-out socket, one thread pinned to --cpu.
  * The generator should be paced below what one consumer takes, so that the
@@ -34,7 +41,8 @@
 
 static struct {
 	unsigned int reps;
-	const char *connect;	/* xsnapd's socket: copy-on-write through it only */
+	const char *connect;	/* xsnapd's socket: copy-on-write or send through it */
+	bool send;		/* --send: the transmit rate instead */
 	struct xsnap_ctx *ctx;
 	struct xsnap_sock *sock;
 	uint64_t received;
@@ -199,6 +207,97 @@ out:
 	return err;
 }
 
+/* A 64-byte IPv4/UDP frame to a MAC address nobody has (10.99.0.1:9 ->
+ * 10.99.0.2:9, UDP checksum 0: none). */
+static void send_template(uint8_t *f)
+{
+	static const uint8_t eth[14] = { 0x02, 0x78, 0x73, 0x6e, 0x00, 0x02, 0x02, 0x78,
+					 0x73, 0x6e, 0x00, 0x01, 0x08, 0x00 };
+	uint32_t sum = 0;
+
+	memset(f, 0, 64);
+	memcpy(f, eth, sizeof(eth));
+	f[14] = 0x45;
+	f[17] = 50;		/* total length: 64 - 14 */
+	f[22] = 64;		/* TTL */
+	f[23] = 17;		/* UDP */
+	memcpy(f + 26, (const uint8_t[]){ 10, 99, 0, 1, 10, 99, 0, 2 }, 8);
+	for (int i = 14; i < 34; i += 2)
+		sum += (uint32_t)f[i] << 8 | f[i + 1];
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	f[24] = (uint8_t)(~sum >> 8);
+	f[25] = (uint8_t)~sum;
+	f[35] = 9;		/* source port */
+	f[37] = 9;		/* destination port */
+	f[39] = 30;		/* UDP length: 64 - 34 */
+}
+
+/*
+ * The send rate: keep a batch of written fresh frames, send it, keep what
+ * the rings did not take for the next call and top the batch up.  Each
+ * window of 100 ms gives one rate; prints the JSON report.
+ */
+static int run_send(void)
+{
+	struct xsnap_frame *v[BENCH_BATCH];
+	uint8_t tmpl[64];
+	uint64_t *mpps, total = 0;
+	unsigned int n = 0;
+	int err = -1;
+
+	mpps = calloc(sb.reps, sizeof(*mpps));
+	if (!mpps) {
+		bench_err(&b, "out of memory");
+		return -1;
+	}
+	send_template(tmpl);
+	for (int w = -1; w < (int)sb.reps; w++) {	/* window -1: warm-up */
+		uint64_t t0 = bench_now_ns(), t, sent = 0;
+
+		do {
+			int r;
+
+			while (n < BENCH_BATCH) {
+				struct xsnap_frame *f = xsnap_frame_alloc(sb.sock, sizeof(tmpl));
+				uint8_t *p = f ? xsnap_frame_cow(sb.sock, &f) : NULL;
+
+				if (!p) {
+					if (f)
+						xsnap_release(sb.sock, &f, 1);
+					break;	/* the pool is in flight */
+				}
+				memcpy(p, tmpl, sizeof(tmpl));
+				v[n++] = f;
+			}
+			r = n ? xsnap_send(sb.sock, v, n) : 0;
+			if (r < 0) {
+				bench_err(&b, "xsnap_send: %s", strerror(-r));
+				goto out;
+			}
+			memmove(v, v + r, (n - (unsigned int)r) * sizeof(*v));
+			n -= (unsigned int)r;
+			sent += (uint64_t)r;
+			t = bench_now_ns();
+		} while (t - t0 < 100000000ULL && !bench_stopping(&b));
+		if (bench_stopping(&b))
+			goto out;
+		if (w >= 0)
+			mpps[w] = sent * 1000000ULL / (t - t0);	/* Mpps x1000 */
+		total += sent;
+	}
+	printf("{\"system\":\"%s\",\"mode\":\"send\",\"n\":1,\"frame_bytes\":%zu",
+	       sb.connect ? "xsnapd" : "xsnap", sizeof(tmpl));
+	summary("send_mpps", mpps, sb.reps, 1000.0);
+	printf(",\"frames_sent\":%" PRIu64 "}\n", total);
+	fflush(stdout);
+	err = 0;
+out:
+	xsnap_release(sb.sock, v, n);
+	free(mpps);
+	return err;
+}
+
 static int setup(void)
 {
 	XSNAP_OPTS(xsnap_opts, o, .frames = 2 * QUOTA, .max_tenants = 1,
@@ -239,11 +338,13 @@ static int setup(void)
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: bench_snap -i IFACE [options]\n"
-		   "Cost of a snapshot of the last 10000 frames and of copy-on-write per frame.\n\n"
+		   "Cost of a snapshot of the last 10000 frames and of copy-on-write per frame,\n"
+		   "or (--send) the transmit rate.\n\n"
 		   BENCH_COMMON_HELP
 		   BENCH_RT_HELP_REFUSED("a cost measurement, not a receive rate")
 		   "      --reps N             repetitions of each measurement (default 21)\n"
-		   "      --connect SOCK       a client of xsnapd (tenant t0): copy-on-write only\n"
+		   "      --send               the transmit rate of fresh 64-byte frames instead\n"
+		   "      --connect SOCK       a client of xsnapd (tenant t0): copy-on-write or send\n"
 		   "Prints one JSON object.  -n, -L and -S do not apply; -w is unused.\n");
 }
 
@@ -251,7 +352,8 @@ int main(int argc, char **argv)
 {
 	static const struct option lo[] = { BENCH_COMMON_OPTS,
 					    { "reps", required_argument, NULL, 'r' },
-					    { "connect", required_argument, NULL, 1000 }, { 0 } };
+					    { "connect", required_argument, NULL, 1000 },
+					    { "send", no_argument, NULL, 1001 }, { 0 } };
 	int c, ret = EXIT_FAILURE;
 
 	bench_init(&b, "bench_snap");
@@ -264,6 +366,9 @@ int main(int argc, char **argv)
 			break;
 		case 1000:
 			sb.connect = optarg;
+			break;
+		case 1001:
+			sb.send = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -287,7 +392,7 @@ int main(int argc, char **argv)
 		}
 		close(fd);
 	}
-	if (!run())
+	if (!(sb.send ? run_send() : run()))
 		ret = EXIT_SUCCESS;
 out:
 	xsnap_sock_close(sb.sock);

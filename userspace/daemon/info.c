@@ -288,6 +288,7 @@ int op_stats(struct daemon *d, struct conn *c, struct xp_msg *in)
 			continue;
 		tst[i].delivered += d->tenants[i].delivered_closed;
 		tst[i].tx_refused += d->tenants[i].tx_refused;
+		tst[i].tx_copied += d->tenants[i].tx_copied;
 		stats_add(&tot, &tst[i]);
 		if (one && one != &d->tenants[i])
 			continue;

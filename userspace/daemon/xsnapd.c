@@ -969,6 +969,46 @@ static void lease_end(struct dsock *ds, uint64_t addr)
 }
 
 /*
+ * Lease up to @want more chunks of its tenant's pool to client socket @ds,
+ * within the tenant's --pool share of chunks in use (leased, in versions,
+ * in flight); their frame addresses into @out.  Completed transmits are
+ * reaped first: their chunks are free again, and a sender that waits for
+ * them asks here.  Return: how many.
+ */
+static uint32_t lease_more(struct daemon *d, struct dsock *ds, uint32_t want, uint64_t *out)
+{
+	struct xsnap_sock *s = ds->s;
+	uint32_t n = 0, cap, inuse;
+
+	cap = d->tenants[ds->dt].pool;
+	if (!cap || cap > TENANT_POOL)
+		cap = TENANT_POOL;
+	pthread_mutex_lock(&s->ctx->engine_lock);
+	engine_complete(s->ctx);
+	inuse = s->ctx->umem.pool_frames - s->ctx->umem.npool_free[s->t->slot];
+	pthread_mutex_unlock(&s->ctx->engine_lock);
+	while (n < want && inuse < cap) {
+		struct xsnap_frame *f = xsnap_frame_alloc(s, 64);
+		uint32_t off;
+
+		if (!f)
+			break;
+		f = handle_view(f);
+		off = pool_off(s, f->addr);
+		if (off >= 2 * TENANT_POOL) {	/* not the tenant's pool: cannot be */
+			struct xsnap_frame *h = handle_of(f);
+
+			xsnap_release(s, &h, 1);
+			break;
+		}
+		ds->lease_of[off] = (uint8_t)(f - s->fresh + 1);
+		out[n++] = f->addr;
+		inuse++;
+	}
+	return n;
+}
+
+/*
  * XP_POOL: chunks of the tenant's pool leased to a client socket, and
  * leased ones given back.  A lease is a fresh frame of the daemon-side
  * socket, so closing the socket (or the client's death) releases it, and
@@ -980,7 +1020,7 @@ static void lease_end(struct dsock *ds, uint64_t addr)
 static int op_pool(struct daemon *d, struct conn *c, struct xp_msg *in)
 {
 	uint32_t idx = xp_get_u32(in), gen = xp_get_u32(in), want = xp_get_u32(in);
-	uint32_t nret = xp_get_u32(in), n = 0, bad = 0, cap, inuse;
+	uint32_t nret = xp_get_u32(in), n, bad = 0;
 	uint64_t ret[XP_POOL_BATCH], out[XP_POOL_BATCH];
 	struct xsnap_sock *s;
 	struct dsock *ds;
@@ -1011,30 +1051,7 @@ static int op_pool(struct daemon *d, struct conn *c, struct xp_msg *in)
 	}
 	if (bad)
 		s->ctl->bad_releases += bad;
-	cap = d->tenants[ds->dt].pool;
-	if (!cap || cap > TENANT_POOL)
-		cap = TENANT_POOL;
-	pthread_mutex_lock(&s->ctx->engine_lock);
-	inuse = s->ctx->umem.pool_frames - s->ctx->umem.npool_free[s->t->slot];
-	pthread_mutex_unlock(&s->ctx->engine_lock);
-	while (n < want && inuse < cap) {
-		struct xsnap_frame *f = xsnap_frame_alloc(s, 64);
-		uint32_t off;
-
-		if (!f)
-			break;
-		f = handle_view(f);
-		off = pool_off(s, f->addr);
-		if (off >= 2 * TENANT_POOL) {	/* not the tenant's pool: cannot be */
-			struct xsnap_frame *h = handle_of(f);
-
-			xsnap_release(s, &h, 1);
-			break;
-		}
-		ds->lease_of[off] = (uint8_t)(f - s->fresh + 1);
-		out[n++] = f->addr;
-		inuse++;
-	}
+	n = lease_more(d, ds, want, out);
 	xp_begin(&m, d->out, sizeof(d->out), XP_POOL, 0);
 	xp_put_u32(&m, n);
 	for (uint32_t i = 0; i < n; i++)
@@ -1087,57 +1104,60 @@ static int op_commit(struct daemon *d, struct conn *c, struct xp_msg *in)
 	return reply(c, &m, NULL, 0);
 }
 
-/* Is (@seq, @addr, @len) a version of a frame in @t's log: the entry's
- * current one or one it superseded that readers may still hold?  Engine
- * lock held. */
-static bool log_has_version(const struct xsnap_ctx *ctx, const struct tenant *t, uint64_t seq,
-			    uint64_t addr, uint32_t len)
-{
-	const struct log_ent *e = &t->log[seq & (t->quota - 1)];
-	uint32_t cap = ctx->umem.pool_frames + 1;
-
-	if (seq < t->tail || seq >= t->head || e->seq != seq)
-		return false;
-	if (e->addr == addr && e->len == len)
-		return true;
-	for (uint32_t i = 0; i < t->nold; i++) {
-		const struct superseded *o = &t->old[(t->old_head + cap - 1 - i) % cap];
-
-		if (o->seq == seq && o->addr == addr && o->len == len)
-			return true;
-	}
-	return false;
-}
-
 /*
  * XP_SEND: transmit for a client socket.  Each descriptor names a version of
  * a frame of the tenant's log (received or committed) or a pool chunk leased
- * to the socket (a private version or a fresh frame).  The daemon copies
- * each into a chunk of its own, which no client can write, so what it
- * checks is what goes out; then the in-process send takes them (fair share
- * per tenant, kicks, completions).  All or nothing on bad input; what the
- * rings do not take stays the client's.  A leased chunk that was queued is
- * the client's no more (its lease ends).
+ * to the socket (a private version or a fresh frame).  A received frame of
+ * the shared view goes out as it is: the daemon lends itself a handle on its
+ * chunk (sock_lend()), which no client can write, so what it checks is what
+ * goes out, with no copy.  Anything else is in memory a client can write
+ * (its pool) or outside the UMEM (a private view's copy): the daemon copies
+ * it first (counted in tx_copied), a leased chunk's bytes into the UMEM
+ * chunk behind the lease, which then goes out, anything else into a fresh
+ * chunk of the tenant's pool.  Then the
+ * in-process send takes them (fair share per tenant, kicks, completions).
+ * All or nothing on bad input; what the rings do not take stays the
+ * client's.  A leased chunk that was queued is the client's no more (its
+ * lease ends).  The reply leases up to `want` chunks for the sender's
+ * next batch (lease_more()), so that a steady sender needs no XP_POOL
+ * request.  A refused request costs the connection a whole request
+ * token, so that refused batches (each copied and checked) cannot be
+ * repeated at the data path's rate.
  */
+/* How op_send got each frame it queues. */
+enum { SEND_LENT, SEND_COPY, SEND_LEASE };
+
+/* Release what op_send made itself (lent handles and copies); leased
+ * chunks stay the client's. */
+static void send_drop(struct xsnap_sock *s, struct xsnap_frame **cp, const uint8_t *how,
+		      uint32_t from, uint32_t to)
+{
+	for (uint32_t i = from; i < to; i++)
+		if (how[i] != SEND_LEASE)
+			xsnap_release(s, &cp[i], 1);
+}
+
 static int op_send(struct daemon *d, struct conn *c, struct xp_msg *in)
 {
 	uint32_t idx = xp_get_u32(in), gen = xp_get_u32(in);
 	int32_t queue = (int32_t)xp_get_u32(in);
-	uint32_t n = xp_get_u32(in), nc = 0;
+	uint32_t want = xp_get_u32(in), n = xp_get_u32(in), nc = 0, copies = 0, nl;
 	struct { uint64_t seq, addr; uint32_t len; } desc[XP_SEND_BATCH];
+	uint64_t lease[XP_POOL_BATCH];
 	struct xsnap_frame *cp[XP_SEND_BATCH];
-	bool leased[XP_SEND_BATCH] = { false };
+	uint8_t how[XP_SEND_BATCH];
 	const char *bad = NULL;
 	uint64_t pool_lo, pool_hi;
 	struct xsnap_ctx *ctx;
 	struct xsnap_sock *s;
+	struct dsock *ds;
 	struct dtenant *dt;
 	struct tenant *t;
 	struct xp_msg m;
 	uint32_t i;
 	int r, q;
 
-	if (n > XP_SEND_BATCH)
+	if (n > XP_SEND_BATCH || want > XP_POOL_BATCH)
 		return reply_err(d, c, XP_SEND, -EBADMSG, "malformed SEND");
 	for (i = 0; i < n; i++) {
 		desc[i].seq = xp_get_u64(in);
@@ -1149,17 +1169,19 @@ static int op_send(struct daemon *d, struct conn *c, struct xp_msg *in)
 	r = dsock_lookup(d, c, idx, gen);
 	if (r < 0)
 		return reply_err(d, c, XP_SEND, r, "socket %u.%u is not this client's", idx, gen);
-	s = d->socks[r].s;
+	ds = &d->socks[r];
+	s = ds->s;
 	t = s->t;
 	ctx = s->ctx;
-	dt = &d->tenants[d->socks[r].dt];
+	dt = &d->tenants[ds->dt];
 	pool_lo = ((uint64_t)ctx->umem.nframes + (uint64_t)t->slot * ctx->umem.pool_frames)
 		  << FRAME_SHIFT;
 	pool_hi = pool_lo + ((uint64_t)ctx->umem.pool_frames << FRAME_SHIFT);
+	/* each descriptor gives cp[i] (nc == i at the top of each round) */
 	for (i = 0; i < n && !bad; i++) {
-		const uint8_t *src;
 		struct xsnap_frame *f;
 		bool pool = desc[i].addr >= pool_lo && desc[i].addr < pool_hi;
+		int err = EXDEV;
 
 		for (uint32_t k = 0; k < i && !bad; k++)
 			if (desc[k].addr == desc[i].addr && desc[k].seq == desc[i].seq)
@@ -1171,35 +1193,65 @@ static int op_send(struct daemon *d, struct conn *c, struct xp_msg *in)
 			bad = "length 14..3840 within one chunk";
 			break;
 		}
-		leased[i] = pool && lease_find(&d->socks[r], desc[i].addr);
+		if (!pool) {
+			pthread_mutex_lock(&ctx->engine_lock);
+			f = sock_lend(s, desc[i].seq, desc[i].addr, desc[i].len);
+			if (!f)
+				err = errno;
+			pthread_mutex_unlock(&ctx->engine_lock);
+			if (f) {
+				how[nc] = SEND_LENT;
+				cp[nc++] = f;
+				continue;
+			}
+			if (err == ENOBUFS)
+				break;	/* send what we have */
+			if (err == ENOENT) {
+				bad = "neither a frame of its tenant's log nor a chunk leased to it";
+				break;
+			}
+		}
+		if (pool && !t->pool_map) {
+			bad = "a pool chunk with no pool";
+			break;
+		}
+		/* a leased chunk: its bytes, from the client's pool memory, into
+		 * the chunk of the UMEM behind the lease, which goes out */
+		f = pool ? lease_find(ds, desc[i].addr) : NULL;
+		if (f) {
+			f->len = desc[i].len;
+			memcpy(ctx->umem.rw + f->addr, t->pool_map + (desc[i].addr - pool_lo),
+			       desc[i].len);
+			how[nc] = SEND_LEASE;
+			cp[nc++] = handle_of(f);
+			continue;
+		}
+		/* a committed version in the pool, or a private view's frame:
+		 * into a fresh chunk */
 		f = xsnap_frame_alloc(s, desc[i].len);
 		if (!f)
 			break;	/* copies in flight fill the pool: send what we have */
+		how[nc] = SEND_COPY;
 		cp[nc++] = f;
 		pthread_mutex_lock(&ctx->engine_lock);
-		if (!leased[i] &&
-		    !log_has_version(ctx, t, desc[i].seq, desc[i].addr, desc[i].len)) {
+		if (!tenant_has_version(ctx, t, desc[i].seq, desc[i].addr, desc[i].len))
 			bad = "neither a frame of its tenant's log nor a chunk leased to it";
-		} else if (pool && !t->pool_map) {
-			bad = "a pool chunk with no pool";
-		} else {
-			/* a pool chunk's bytes are in the tenant instance's
-			 * pool; the rest in the tenant's view, laid out like
-			 * the UMEM */
-			src = pool ? t->pool_map + (desc[i].addr - pool_lo) :
-			      (t->view ? t->view->ro : ctx->umem.ro) + desc[i].addr;
-			memcpy(ctx->umem.rw + handle_view(f)->addr, src, desc[i].len);
-		}
+		else
+			memcpy(ctx->umem.rw + handle_view(f)->addr,
+			       pool ? t->pool_map + (desc[i].addr - pool_lo) :
+				      (t->view ? t->view->ro : ctx->umem.ro) + desc[i].addr,
+			       desc[i].len);
 		pthread_mutex_unlock(&ctx->engine_lock);
 	}
 	if (bad) {
-		xsnap_release(s, cp, nc);
+		send_drop(s, cp, how, 0, nc);
 		s->ctl->bad_releases++;
+		c->tokens -= 999;
 		log_debug("tenant %s: send: frame %u of %u: %s", t->name, i + 1, n, bad);
 		return reply_err(d, c, XP_SEND, -EINVAL, "frame %u of %u: %s; nothing sent",
 				 i + 1, n, bad);
 	}
-	/* the tenant's transmit rules, on the daemon's own copies */
+	/* the tenant's transmit rules, on bytes no client can write */
 	if (dt->ntx) {
 		uint32_t refused = 0, first = 0;
 
@@ -1212,7 +1264,8 @@ static int op_send(struct daemon *d, struct conn *c, struct xp_msg *in)
 		}
 		if (refused) {
 			dt->tx_refused += refused;
-			xsnap_release(s, cp, nc);
+			send_drop(s, cp, how, 0, nc);
+			c->tokens -= 999;
 			log_debug("tenant %s: send: %u of %u frames match none of its transmit "
 				  "rules", t->name, refused, n);
 			return reply_err(d, c, XP_SEND, -EPERM,
@@ -1225,21 +1278,24 @@ static int op_send(struct daemon *d, struct conn *c, struct xp_msg *in)
 	q = nc ? xsnap_send_queue(s, cp, nc, queue) : 0;
 	if (q < 0) {
 		r = -errno;
-		xsnap_release(s, cp, nc);
+		send_drop(s, cp, how, 0, nc);
 		return reply_err(d, c, XP_SEND, r, "%s", why(r));
 	}
-	for (i = 0; i < nc; i++) {
-		if (i >= (uint32_t)q) {
-			xsnap_release(s, &cp[i], 1);	/* not taken: the client keeps its frame */
-		} else if (leased[i]) {
-			struct xsnap_frame *l = handle_of(lease_find(&d->socks[r], desc[i].addr));
-
-			xsnap_release(s, &l, 1);
-			lease_end(&d->socks[r], desc[i].addr);
-		}
+	/* queued: a lease went with its frame; the rest stay the client's */
+	for (i = 0; i < (uint32_t)q; i++) {
+		copies += how[i] != SEND_LENT;
+		if (how[i] == SEND_LEASE)
+			lease_end(ds, desc[i].addr);
 	}
+	send_drop(s, cp, how, (uint32_t)q, nc);
+	dt->tx_copied += copies;
+	/* chunks for the sender's next batch, with the reply */
+	nl = want ? lease_more(d, ds, want, lease) : 0;
 	xp_begin(&m, d->out, sizeof(d->out), XP_SEND, 0);
 	xp_put_u32(&m, (uint32_t)q);
+	xp_put_u32(&m, nl);
+	for (i = 0; i < nl; i++)
+		xp_put_u64(&m, lease[i]);
 	return reply(c, &m, NULL, 0);
 }
 

@@ -69,6 +69,7 @@ struct dtenant {
 					 * none: anything */
 	uint32_t ntx;
 	uint64_t tx_refused;	/* frames refused by them */
+	uint64_t tx_copied;	/* frames sent from a copy (op_send) */
 };
 
 struct drule {

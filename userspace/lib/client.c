@@ -575,13 +575,32 @@ static void client_snap_close(struct xsnap_snap *sn)
 #define STASH_FILL 32	/* chunks leased per request when the stash is empty */
 #define STASH_CAP (2 * STASH_FILL)	/* past it, STASH_FILL go back to the tenant */
 
+/* Stash the leases of reply @rep (u32 n, n x u64 addr; at most @want) and
+ * check that it ends there.  Caller holds ctx->lock.  0 or -EPROTO. */
+static int stash_fill(struct xsnap_sock *s, struct xp_msg *rep, uint32_t want)
+{
+	uint32_t n = xp_get_u32(rep);
+
+	if (n > want || s->nstash + n > STASH_CAP)
+		return -EPROTO;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t addr = xp_get_u64(rep), off = addr - s->pool_base;
+
+		/* a frame address inside this tenant's pool, or a bad daemon */
+		if (addr < s->pool_base || off >= s->pool_len ||
+		    (off & (FRAME_SIZE - 1)) != FRAME_HEADROOM)
+			return -EPROTO;
+		s->stash[s->nstash++] = addr;
+	}
+	return xp_done(rep) ? -EPROTO : 0;
+}
+
 /* Give back the last @nret stashed chunks and lease up to @want more.
  * Caller holds ctx->lock.  0 or -errno. */
 static int pool_call(struct xsnap_sock *s, uint32_t want, uint32_t nret)
 {
 	struct xsnap_ctx *ctx = s->ctx;
 	struct xp_msg req, rep;
-	uint32_t n;
 	int r;
 
 	xp_begin(&req, ctx->cl->req, sizeof(ctx->cl->req), XP_POOL, 0);
@@ -595,19 +614,7 @@ static int pool_call(struct xsnap_sock *s, uint32_t want, uint32_t nret)
 	if (r)
 		return r;
 	s->nstash -= nret;
-	n = xp_get_u32(&rep);
-	if (n > want || s->nstash + n > STASH_CAP)
-		return -EPROTO;
-	for (uint32_t i = 0; i < n; i++) {
-		uint64_t addr = xp_get_u64(&rep), off = addr - s->pool_base;
-
-		/* a frame address inside this tenant's pool, or a bad daemon */
-		if (addr < s->pool_base || off >= s->pool_len ||
-		    (off & (FRAME_SIZE - 1)) != FRAME_HEADROOM)
-			return -EPROTO;
-		s->stash[s->nstash++] = addr;
-	}
-	return xp_done(&rep) ? -EPROTO : 0;
+	return stash_fill(s, &rep, want);
 }
 
 /* A leased chunk for a new private version: its frame address, or 0 with
@@ -696,16 +703,11 @@ static int client_commit(struct xsnap_sock *s, struct xsnap_frame *f)
 
 static struct xsnap_frame *client_alloc(struct xsnap_sock *s, uint32_t len)
 {
-	struct xsnap_frame *f = NULL;
+	struct xsnap_frame *f = sock_fresh_slot(s);
 	uint64_t addr;
 
-	for (uint32_t i = 0; i < s->nfresh && !f; i++)
-		if (!(s->fresh[i].flags & VIEW_PRIVATE))
-			f = &s->fresh[i];
-	if (!f) {
-		errno = ENOBUFS;
+	if (!f)
 		return NULL;
-	}
 	addr = stash_take(s);
 	if (!addr)
 		return NULL;
@@ -727,7 +729,7 @@ static struct xsnap_frame *client_alloc(struct xsnap_sock *s, uint32_t len)
 static int client_send(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int queue)
 {
 	struct xsnap_ctx *ctx = s->ctx;
-	unsigned int done = 0;
+	unsigned int done = 0, want;
 	size_t vi;
 
 	for (unsigned int i = 0; i < n; i++) {
@@ -743,13 +745,21 @@ static int client_send(struct xsnap_sock *s, struct xsnap_frame **v, unsigned in
 		unsigned int b = n - done < XP_SEND_BATCH ? n - done : XP_SEND_BATCH;
 		struct xp_msg req, rep;
 		uint32_t q;
-		int r;
+		int r, fill;
 
 		pthread_mutex_lock(&ctx->lock);
 		xp_begin(&req, ctx->cl->req, sizeof(ctx->cl->req), XP_SEND, 0);
 		xp_put_u32(&req, s->handle[0]);
 		xp_put_u32(&req, s->handle[1]);
 		xp_put_u32(&req, (uint32_t)queue);
+		/* as many chunks as this batch takes out of the pool economy,
+		 * leased back with the reply (what the stash has room for) */
+		want = 0;
+		for (unsigned int i = 0; i < b; i++)
+			want += (handle_view(v[done + i])->flags & VIEW_PRIVATE) != 0;
+		if (want > STASH_CAP - s->nstash)
+			want = STASH_CAP - s->nstash;
+		xp_put_u32(&req, want);
 		xp_put_u32(&req, b);
 		for (unsigned int i = 0; i < b; i++) {
 			const struct xsnap_frame *f = handle_view(v[done + i]);
@@ -760,8 +770,10 @@ static int client_send(struct xsnap_sock *s, struct xsnap_frame **v, unsigned in
 		}
 		r = call(ctx, &req, &rep, NULL, NULL, "send");
 		q = r ? 0 : xp_get_u32(&rep);
-		if (!r && (xp_done(&rep) || q > b))
+		if (!r && q > b)
 			r = -EPROTO;
+		/* the q frames went out even if the leases are bad */
+		fill = r ? 0 : stash_fill(s, &rep, want);
 		pthread_mutex_unlock(&ctx->lock);
 		if (r)
 			return done ? (int)done : err_ret(-r);
@@ -774,6 +786,10 @@ static int client_send(struct xsnap_sock *s, struct xsnap_frame **v, unsigned in
 			view_retire(f);
 		}
 		done += q;
+		if (fill) {
+			advance_low(s);
+			return done ? (int)done : err_ret(-fill);
+		}
 		if (q < b)
 			break;	/* the rings or the tenant's share are full */
 	}

@@ -158,15 +158,9 @@ struct xsnap_frame *xsnap_frame_alloc(struct xsnap_sock *s, uint32_t len)
 struct xsnap_frame *local_alloc(struct xsnap_sock *s, uint32_t len)
 {
 	struct xsnap_ctx *ctx = s->ctx;
-	struct xsnap_frame *f = NULL;
+	struct xsnap_frame *f = sock_fresh_slot(s);
 	uint32_t chunk;
 
-	for (uint32_t i = 0; i < ctx->umem.pool_frames; i++) {
-		if (!(s->fresh[i].flags & VIEW_PRIVATE)) {
-			f = &s->fresh[i];
-			break;
-		}
-	}
 	pthread_mutex_lock(&ctx->engine_lock);
 	chunk = f ? umem_pool_get(&ctx->umem, s->t->slot) : UINT32_MAX;
 	pthread_mutex_unlock(&ctx->engine_lock);
@@ -179,6 +173,51 @@ struct xsnap_frame *local_alloc(struct xsnap_sock *s, uint32_t len)
 				   .gen = f->gen + 1 };
 	f->data = s->ro + f->addr;
 	memset(ctx->umem.rw + f->addr - sizeof(struct xsnap_meta), 0, sizeof(struct xsnap_meta));
+	return handle_of(f);
+}
+
+bool tenant_has_version(const struct xsnap_ctx *ctx, const struct tenant *t, uint64_t seq,
+			uint64_t addr, uint32_t len)
+{
+	const struct log_ent *e = &t->log[seq & (t->quota - 1)];
+	uint32_t cap = ctx->umem.pool_frames + 1;
+
+	if (seq < t->tail || seq >= t->head || e->seq != seq)
+		return false;
+	if (e->addr == addr && e->len == len)
+		return true;
+	for (uint32_t i = 0; i < t->nold; i++) {
+		const struct superseded *o = &t->old[(t->old_head + cap - 1 - i) % cap];
+
+		if (o->seq == seq && o->addr == addr && o->len == len)
+			return true;
+	}
+	return false;
+}
+
+struct xsnap_frame *sock_lend(struct xsnap_sock *s, uint64_t seq, uint64_t addr, uint32_t len)
+{
+	struct xsnap_ctx *ctx = s->ctx;
+	const struct log_ent *e;
+	struct xsnap_frame *f;
+
+	if (s->t->view || (addr >> FRAME_SHIFT) >= ctx->umem.nframes) {
+		errno = EXDEV;
+		return NULL;
+	}
+	if (!tenant_has_version(ctx, s->t, seq, addr, len)) {
+		errno = ENOENT;
+		return NULL;
+	}
+	f = sock_fresh_slot(s);
+	if (!f)
+		return NULL;
+	e = &s->t->log[seq & (s->t->quota - 1)];
+	/* the handle's own reference: the chunk outlives the log entry's */
+	ctx->umem.ref[addr >> FRAME_SHIFT]++;
+	*f = (struct xsnap_frame){ .addr = addr, .len = len, .seq = seq, .flags = VIEW_PRIVATE,
+				   .queue = e->queue, .gen = f->gen + 1 };
+	f->data = s->ro + addr;
 	return handle_of(f);
 }
 

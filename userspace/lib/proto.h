@@ -35,8 +35,10 @@
  * STATS the recvfrom fragment and checksum counters; 4: TENANT_ADD and
  * STATUS carry the view; 5: ATTACH has the timestamp mode; 6: queue groups
  * (ATTACH's u32 queue_groups, TENANT_ADD's u32 queue_group, the SOCKET
- * reply's region_first and region_frames, STATUS's groups and its pages of rules), AUDIT */
-#define XP_VERSION	7
+ * reply's region_first and region_frames, STATUS's groups and its pages of rules), AUDIT;
+ * 7: POOL, COMMIT, SEND and the SOCKET reply's pool; 8: STATS' tx_copied, SEND's
+ * want and leases */
+#define XP_VERSION	8
 #define XP_MAX_MSG	65536	/* bytes, header included */
 #define XP_DEFAULT_SOCKET "/run/xsnap/xsnapd.sock"	/* xsnapd -S, $XSNAP_SOCKET */
 #define XP_MAX_FDS	8
@@ -76,9 +78,11 @@ enum xp_op {
 				 * version: publish the leased chunk at addr as the next
 				 * version of seq (the lease ends) */
 	XP_SEND,		/* u32 index, u32 gen, i32 queue (-1: each frame's own),
-				 * u32 n (<= XP_SEND_BATCH), n x (u64 seq, u64 addr,
-				 * u32 len) -> u32 queued: transmit frames of the
-				 * tenant's log or leased chunks (see op_send) */
+				 * u32 want (<= XP_POOL_BATCH), u32 n (<=
+				 * XP_SEND_BATCH), n x (u64 seq, u64 addr, u32 len)
+				 * -> u32 queued, u32 nl, nl x u64 addr: transmit
+				 * frames of the tenant's log or leased chunks (see
+				 * op_send), and lease up to want chunks as XP_POOL */
 	XP_OP_MAX,
 };
 
@@ -156,7 +160,8 @@ int xp_done(const struct xp_msg *m);
 	X(kernel_fill_empty) X(frames_total) X(frames_free) X(frames_kernel) X(zerocopy)  \
 	X(xdp_mode) X(frames_logged) X(evicted) X(cow) X(commits) X(tx_frames)            \
 	X(tx_completed) X(snapshots) X(recvfrom_skipped) X(pool_free) X(view_private)       \
-	X(view_copies) X(view_held) X(recvfrom_fragments) X(recvfrom_bad_csum) X(tx_refused)
+	X(view_copies) X(view_held) X(recvfrom_fragments) X(recvfrom_bad_csum) X(tx_refused)     \
+	X(tx_copied)
 #define XP_STATS_XDP 16
 
 struct xsnap_stats;

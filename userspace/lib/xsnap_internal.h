@@ -726,6 +726,26 @@ void local_chunk_put(struct xsnap_sock *s, uint64_t addr);
 int tenant_commit_locked(struct xsnap_ctx *ctx, struct tenant *t, uint64_t seq, uint64_t addr,
 			 uint32_t len);
 /*
+ * tenant_has_version() - is (@seq, @addr, @len) a version of a frame in
+ * @t's log: the entry's current one, or one a commit superseded that a
+ * reader may still hold?  (engine_lock held)
+ */
+bool tenant_has_version(const struct xsnap_ctx *ctx, const struct tenant *t, uint64_t seq,
+			uint64_t addr, uint32_t len);
+/*
+ * sock_lend() - a fresh handle of @s for the received frame (@seq, @addr,
+ * @len) of its tenant's log, to transmit it without a copy (engine_lock
+ * held).  The handle owns a reference to the receive chunk, as an allocated
+ * frame owns its pool chunk: xsnap_send() hands it to the transmit,
+ * xsnap_release() drops it.  xsnapd lends a client's received frames to
+ * itself this way, since the client's own handles live in the client.
+ * Return: the handle, or NULL with errno EXDEV (not in the receive region,
+ * or the tenant reads a private view: its bytes are a copy outside the
+ * UMEM), ENOENT (no such version in the log), ENOBUFS (every fresh handle
+ * of @s in use).
+ */
+struct xsnap_frame *sock_lend(struct xsnap_sock *s, uint64_t seq, uint64_t addr, uint32_t len);
+/*
  * tenant_pool_fd() - the memory of @t's pool chunks for clients of xsnapd:
  * a sealed memfd of pool_frames chunks, made on first use and freed with
  * the tenant, so every tenant instance has its own (a later tenant in the
@@ -767,6 +787,15 @@ enum {
 	VIEW_STALE = -1,	/* the socket's view, but the handle is stale */
 };
 int sock_view_kind(const struct xsnap_sock *s, const struct xsnap_frame *h, size_t *idx);
+/* A fresh-frame slot of @s that holds nothing, or NULL (errno ENOBUFS). */
+static inline struct xsnap_frame *sock_fresh_slot(struct xsnap_sock *s)
+{
+	for (uint32_t i = 0; i < s->nfresh; i++)
+		if (!(s->fresh[i].flags & VIEW_PRIVATE))
+			return &s->fresh[i];
+	errno = ENOBUFS;
+	return NULL;
+}
 int sock_handle_err(const struct xsnap_sock *s, int kind, const char *call);
 void advance_low(struct xsnap_sock *s);
 
