@@ -11,9 +11,10 @@
  *
  * Cost.  A reply costs one pass over the tenants and the client sockets of
  * each interface, plus a getsockopt per queue and a BPF map lookup per
- * drop reason and per tenant; nothing walks frames.  The engine lock is
- * held only while the engine's counters are copied (the kernel and BPF
- * counters are read after it), and the reply is built from the copies.
+ * drop reason and per tenant; nothing walks frames.  The library holds its
+ * engine lock only while it copies the engine's counters
+ * (serve_tenant_figures(), serve_if_figures(): the kernel and BPF counters
+ * are read after it), and the reply is built from the copies.
  *
  * "delivered".  The counters a consumer writes into its control page
  * (delivered, bad_releases, skipped) are its own word: a hostile one can
@@ -50,31 +51,33 @@ static uint32_t visible(struct daemon *d, const struct conn *c)
 
 /* --- delivered: release watermarks ---------------------------------------- */
 
-/* Move @ds's watermark to its socket's `low`, clipped to the log's head
- * (engine lock held). */
+/* Move @ds's watermark to its socket's `low`, clipped to the log's head. */
 static void watermark(struct dsock *ds)
 {
-	uint64_t low = atomic_load_explicit(&ds->s->ctl->low, memory_order_acquire);
+	uint64_t low = serve_sock_low(ds->s);
 
-	if (low > ds->s->t->head)
-		low = ds->s->t->head;
 	if (low > ds->low_seen)
 		ds->low_seen = low;
 }
 
+/* Is @b another member of @a's share group? */
 static bool same_group(const struct dsock *a, const struct dsock *b)
 {
+	uint32_t ga, gb;
+
 	return a != b && b->s && a->ifc == b->ifc && a->dt == b->dt &&
-	       b->s->mode == XSNAP_SHARE && b->s->group == a->s->group;
+	       serve_sock_share(b->s, &gb) && serve_sock_share(a->s, &ga) && ga == gb;
 }
 
 void dsock_opened(struct daemon *d, uint32_t idx)
 {
 	struct dsock *ds = &d->socks[idx];
 
+	uint32_t group;
+
 	/* a new socket starts at the head: it has passed nothing */
-	ds->start = ds->low_seen = ds->group_base = ds->s->cursor;
-	if (ds->s->mode != XSNAP_SHARE)
+	ds->start = ds->low_seen = ds->group_base = serve_sock_cursor(ds->s);
+	if (!serve_sock_share(ds->s, &group))
 		return;
 	/* its group's count goes on from where the group started; the
 	 * group's slowest watermark is unchanged (ours is at the head) */
@@ -89,12 +92,10 @@ void dsock_opened(struct daemon *d, uint32_t idx)
 void dsock_closing(struct daemon *d, uint32_t idx)
 {
 	struct dsock *ds = &d->socks[idx];
-	struct xsnap_ctx *ctx = ds->s->ctx;
+	uint32_t group;
 
-	pthread_mutex_lock(&ctx->engine_lock);
 	watermark(ds);
-	pthread_mutex_unlock(&ctx->engine_lock);
-	if (ds->s->mode == XSNAP_SHARE) {
+	if (serve_sock_share(ds->s, &group)) {
 		/* the others carry the group's count on (their slowest
 		 * watermark can only be ahead of the group's so far) */
 		for (int i = 0; i < MAX_DSOCKS; i++)
@@ -115,7 +116,7 @@ static int key_cmp(const void *a, const void *b)
 
 /*
  * Add the delivered figures of the open sockets on interface @ifc to
- * st[tenant] for the tenants in @want (engine lock held).  Share groups:
+ * st[tenant] for the tenants in @want.  Share groups:
  * sorted by (tenant, group), each run of one group counts once.
  */
 static void open_delivered(struct daemon *d, int ifc, uint32_t want, struct xsnap_stats *st)
@@ -125,12 +126,13 @@ static void open_delivered(struct daemon *d, int ifc, uint32_t want, struct xsna
 
 	for (uint32_t i = 0; i < MAX_DSOCKS; i++) {
 		struct dsock *ds = &d->socks[i];
+		uint32_t group;
 
 		if (!ds->s || ds->ifc != ifc || !(want & 1u << ds->dt))
 			continue;
 		watermark(ds);
-		if (ds->s->mode == XSNAP_SHARE)
-			keys[nk++] = (uint64_t)ds->dt << 42 | (uint64_t)ds->s->group << 10 | i;
+		if (serve_sock_share(ds->s, &group))
+			keys[nk++] = (uint64_t)ds->dt << 42 | (uint64_t)group << 10 | i;
 		else
 			st[ds->dt].delivered += ds->low_seen - ds->start;
 	}
@@ -149,46 +151,6 @@ static void open_delivered(struct daemon *d, int ifc, uint32_t want, struct xsna
 }
 
 /* --- STATS ------------------------------------------------------------------ */
-static uint64_t sat_add(uint64_t a, uint64_t b)
-{
-	return a + b < a ? UINT64_MAX : a + b;
-}
-
-/* The engine's counters of tenant @t into @st (engine lock held). */
-static void tenant_figures(struct xsnap_ctx *ctx, const struct tenant *t, struct xsnap_stats *st)
-{
-	st->rx_frames += t->rx_frames;
-	st->rx_bytes += t->rx_bytes;
-	st->quota_drops += t->quota_drops;
-	st->evicted += t->evicted;
-	st->cow += t->cow;
-	st->commits += t->commits;
-	st->tx_frames += t->tx_frames;
-	st->tx_completed += t->tx_completed;
-	st->snapshots += t->snapshots;
-	st->sockets += t->nsocks;
-	st->held += (uint32_t)(t->head - t->tail);
-	st->pool_free += ctx->umem.npool_free[t->slot];
-	if (t->view) {
-		st->view_private++;
-		st->view_copies += t->view->copies;
-		st->view_held += t->view->nheld;
-	}
-	/* what only the consumers know, as they say it */
-	st->bad_releases = sat_add(st->bad_releases, t->closed_bad_releases);
-	st->recvfrom_skipped = sat_add(st->recvfrom_skipped, t->closed_skipped);
-	st->recvfrom_fragments = sat_add(st->recvfrom_fragments, t->closed_fragments);
-	st->recvfrom_bad_csum = sat_add(st->recvfrom_bad_csum, t->closed_bad_csum);
-	for (unsigned int i = 0; i < t->nsocks; i++) {
-		const struct sock_ctl *c = t->socks[i]->ctl;
-
-		st->bad_releases = sat_add(st->bad_releases, c->bad_releases);
-		st->recvfrom_skipped = sat_add(st->recvfrom_skipped, c->skipped);
-		st->recvfrom_fragments = sat_add(st->recvfrom_fragments, c->fragments);
-		st->recvfrom_bad_csum = sat_add(st->recvfrom_bad_csum, c->bad_csum);
-	}
-}
-
 /*
  * The figures of interface @f: per tenant in @want into tst[] (indexed like
  * d->tenants, summed with what is there), interface-wide ones into *ist.
@@ -196,52 +158,11 @@ static void tenant_figures(struct xsnap_ctx *ctx, const struct tenant *t, struct
 static void iface_figures(struct daemon *d, struct iface *f, uint32_t want,
 			  struct xsnap_stats *tst, struct xsnap_stats *ist)
 {
-	struct xsnap_ctx *ctx = f->ctx;
-	int slot[XSNAP_MAX_TENANTS];
-	uint64_t cnt[XSNAP_R_MAX];
-	uint32_t zc = 1;
-
-	pthread_mutex_lock(&ctx->engine_lock);
-	for (int i = 0; i < XSNAP_MAX_TENANTS; i++) {
-		struct tenant *t = NULL;
-
+	for (int i = 0; i < XSNAP_MAX_TENANTS; i++)
 		if (want & 1u << i)
-			t = ctx_tenant_find(ctx, d->tenants[i].name);
-		slot[i] = t ? (int)t->slot : -1;
-		if (t)
-			tenant_figures(ctx, t, &tst[i]);
-	}
+			serve_tenant_figures(f->ctx, d->tenants[i].name, &tst[i]);
 	open_delivered(d, (int)(f - d->ifs), want, tst);
-	/* one consistent look at where the receive frames are */
-	ist->frames_total += ctx->umem.nframes;
-	ist->frames_free += ctx->umem.nfree;
-	ist->frames_logged += ctx->umem.nheld;
-	for (uint32_t q = 0; q < ctx->nq; q++) {
-		ist->frames_kernel += ctx->q[q].outstanding;
-		zc &= ctx->q[q].zerocopy;
-	}
-	pthread_mutex_unlock(&ctx->engine_lock);
-	ist->zerocopy += zc;
-	ist->xdp_mode += ctx->steer.mode;
-	for (uint32_t q = 0; q < ctx->nq; q++) {
-		struct xdp_statistics xs = {};
-		socklen_t len = sizeof(xs);
-
-		if (getsockopt(ctx->q[q].fd, SOL_XDP, XDP_STATISTICS, &xs, &len))
-			continue;
-		ist->kernel_rx_dropped += xs.rx_dropped;
-		ist->kernel_rx_ring_full += xs.rx_ring_full;
-		ist->kernel_fill_empty += xs.rx_fill_ring_empty_descs;
-	}
-	if (!steer_counters(&ctx->steer, cnt))
-		for (int r = 0; r < XSNAP_R_MAX && r < XP_STATS_XDP; r++)
-			ist->xdp[r] += cnt[r];
-	for (int i = 0; i < XSNAP_MAX_TENANTS; i++) {
-		struct xsnap_tenant_cnt tc;
-
-		if (slot[i] >= 0 && !steer_tenant_counters(&ctx->steer, (uint32_t)slot[i], &tc))
-			tst[i].xdp_tenant_frames += tc.frames;
-	}
+	serve_if_figures(f->ctx, ist);
 }
 
 static void stats_add(struct xsnap_stats *a, const struct xsnap_stats *b)
@@ -334,30 +255,32 @@ int op_status(struct daemon *d, struct conn *c, struct xp_msg *in)
 	xp_put_u32(&m, n);
 	for (int i = 0; i < MAX_IFACES; i++) {
 		struct iface *f = &d->ifs[i];
-		struct xsnap_ctx *ctx = f->ctx;
+		struct serve_if_info info = { .pin_dir = "" };
 		uint32_t flags = 0;
 
 		if (!f->used || (*name && strcmp(f->name, name)))
 			continue;
+		if (f->ctx)	/* a gone interface has none */
+			serve_if_info(f->ctx, &info);
 		if (f->gone)
 			flags |= XP_IF_GONE;
-		if (ctx && ctx->nq && ctx->q[0].zerocopy)
+		if (info.nq && info.q[0].zerocopy)
 			flags |= XP_IF_ZEROCOPY;
-		if (ctx && ctx->xdp_stamp)
+		if (info.xdp_stamp)
 			flags |= XP_IF_XDP_STAMP;
 		xp_put_str(&m, f->name);
 		xp_put_u32(&m, (uint32_t)f->ifindex);
 		xp_put_u32(&m, flags);
-		xp_put_u32(&m, ctx ? ctx->steer.mode : 0);
-		xp_put_u32(&m, ctx ? ctx->umem.nframes : 0);
+		xp_put_u32(&m, info.xdp_mode);
+		xp_put_u32(&m, info.nframes);
 		xp_put_u32(&m, if_socks[i]);
-		xp_put_str(&m, ctx ? ctx->steer.pin_dir : "");
-		xp_put_u32(&m, ctx ? ctx->umem.ngroups : 0);
-		xp_put_u32(&m, ctx ? ctx->nq : 0);
-		for (uint32_t q = 0; ctx && q < ctx->nq; q++) {
-			xp_put_u32(&m, ctx->q[q].id);
-			xp_put_u32(&m, ctx->q[q].zerocopy);
-			xp_put_u32(&m, ctx->q[q].group + 1);
+		xp_put_str(&m, info.pin_dir);
+		xp_put_u32(&m, info.ngroups);
+		xp_put_u32(&m, info.nq);
+		for (uint32_t q = 0; q < info.nq; q++) {
+			xp_put_u32(&m, info.q[q].id);
+			xp_put_u32(&m, info.q[q].zerocopy);
+			xp_put_u32(&m, info.q[q].group + 1);
 		}
 	}
 	xp_put_u32(&m, (uint32_t)__builtin_popcount(want));

@@ -33,8 +33,9 @@
  * SCM_RIGHTS; the daemon remembers which connection owns it and closes it
  * when the connection ends, whatever the client did.
  *
- * This file: main loop, setup, interfaces, tenants, rules and client
- * sockets; conn.c: client connections; info.c: STATUS and STATS
+ * This file: main loop, setup, interfaces, tenants, rules and the op
+ * table; sockets.c: client sockets (open, close, leases, commit, send,
+ * snapshots); conn.c: client connections; info.c: STATUS and STATS
  * (xsnapd.h lists what they share).
  */
 #include <ctype.h>
@@ -179,22 +180,20 @@ unsigned int iface_nsocks(struct daemon *d, int ifc)
  * (recv returns -ENETDOWN) and are woken, their handles become stale, and
  * the context is closed: program detached, pins removed, frames reclaimed.
  */
-static void dsock_forget(struct daemon *d, uint32_t idx);
-
 static void iface_down(struct daemon *d, struct iface *f, const char *why)
 {
 	int ifc = (int)(f - d->ifs);
 	struct xsnap_ctx *ctx = f->ctx;
+	struct serve_if_info in;
 
 	if (!ctx)
 		return;
 	log_warn("%s: %s: detaching, %u client socket(s) closed", f->name, why,
 		 iface_nsocks(d, ifc));
-	pthread_mutex_lock(&ctx->engine_lock);
-	ctx_if_dead(ctx);
-	pthread_mutex_unlock(&ctx->engine_lock);
-	for (uint32_t q = 0; q < ctx->nq; q++)
-		epoll_ctl(d->epfd, EPOLL_CTL_DEL, ctx->q[q].fd, NULL);
+	serve_if_dead(ctx);
+	serve_if_info(ctx, &in);
+	for (uint32_t q = 0; q < in.nq; q++)
+		epoll_ctl(d->epfd, EPOLL_CTL_DEL, in.q[q].fd, NULL);
 	f->paced = false;
 	for (uint32_t i = 0; i < MAX_DSOCKS; i++) {
 		if (d->socks[i].s && d->socks[i].ifc == ifc) {
@@ -207,9 +206,9 @@ static void iface_down(struct daemon *d, struct iface *f, const char *why)
 	f->gone = true;
 }
 
-/* Run @f's engine (engine_run: until its rx rings are drained, bounded) and
- * follow the pacer: under load the rx rings do not wake us, the loop
- * timeout runs the engine at ctx->pacer.next_ns. */
+/* Run @f's engine (until its rx rings are drained, bounded) and follow the
+ * pacer: under load the rx rings do not wake us, the loop timeout runs the
+ * engine at serve_next_ns(). */
 static int iface_engine(struct daemon *d, struct iface *f)
 {
 	struct xsnap_ctx *ctx = f->ctx;
@@ -218,18 +217,17 @@ static int iface_engine(struct daemon *d, struct iface *f)
 
 	if (!ctx)
 		return 0;
-	pthread_mutex_lock(&ctx->engine_lock);
-	n = (int)engine_run(ctx, &changed);
-	pthread_mutex_unlock(&ctx->engine_lock);
-	ctx_reap(ctx);
-	if (changed || f->paced != ctx->pacer.paced) {
-		struct epoll_event ev = { .events = ctx->pacer.paced ? 0 : EPOLLIN,
+	n = (int)serve_engine_run(ctx, &changed);
+	if (changed || f->paced != serve_paced(ctx)) {
+		struct epoll_event ev = { .events = serve_paced(ctx) ? 0 : EPOLLIN,
 					  .data.u64 = ev_key(EV_XSK, (uint32_t)(f - d->ifs)) };
+		struct serve_if_info in;
 
-		for (uint32_t q = 0; q < ctx->nq; q++)
-			if (epoll_ctl(d->epfd, EPOLL_CTL_MOD, ctx->q[q].fd, &ev))
+		serve_if_info(ctx, &in);
+		for (uint32_t q = 0; q < in.nq; q++)
+			if (epoll_ctl(d->epfd, EPOLL_CTL_MOD, in.q[q].fd, &ev))
 				log_warn("%s: queue %u: epoll: %s", f->name, q, strerror(errno));
-		f->paced = ctx->pacer.paced;
+		f->paced = serve_paced(ctx);
 	}
 	return n;
 }
@@ -241,8 +239,8 @@ static struct timespec loop_timeout(struct daemon *d, int64_t last_tick_ms)
 	int64_t next = (last_tick_ms + TICK_MS) * 1000000;
 
 	for (int i = 0; i < MAX_IFACES; i++)
-		if (d->ifs[i].ctx && d->ifs[i].paced && d->ifs[i].ctx->pacer.next_ns < next)
-			next = d->ifs[i].ctx->pacer.next_ns;
+		if (d->ifs[i].ctx && d->ifs[i].paced && serve_next_ns(d->ifs[i].ctx) < next)
+			next = serve_next_ns(d->ifs[i].ctx);
 	next = next > now ? next - now : 0;
 	return (struct timespec){ .tv_sec = next / 1000000000, .tv_nsec = next % 1000000000 };
 }
@@ -344,6 +342,7 @@ static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
 	char name[IF_NAMESIZE];
 	uint32_t first, nq, mode, zc, frames, ring, stamp, groups, avail;
 	struct iface *f = NULL;
+	struct serve_if_info info;
 	struct xp_msg m;
 	int r;
 
@@ -389,21 +388,22 @@ static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
 	f->used = true;
 	f->gone = false;
 	f->paced = false;
-	f->ifindex = f->ctx->ifindex;
+	serve_if_info(f->ctx, &info);
+	f->ifindex = info.ifindex;
 	r = iface_replay(d, f);
 	{
 		/* the context's rtnetlink watch: its device's removal */
 		struct epoll_event ev = { .events = EPOLLIN,
 					  .data.u64 = ev_key(EV_NETLINK, (uint32_t)(f - d->ifs)) };
 
-		if (!r && epoll_ctl(d->epfd, EPOLL_CTL_ADD, f->ctx->ifwatch, &ev))
+		if (!r && epoll_ctl(d->epfd, EPOLL_CTL_ADD, info.watch_fd, &ev))
 			r = -errno;
 	}
-	for (uint32_t q = 0; !r && q < f->ctx->nq; q++) {
+	for (uint32_t q = 0; !r && q < info.nq; q++) {
 		struct epoll_event ev = { .events = EPOLLIN,
 					  .data.u64 = ev_key(EV_XSK, (uint32_t)(f - d->ifs)) };
 
-		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, f->ctx->q[q].fd, &ev))
+		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, info.q[q].fd, &ev))
 			r = -errno;
 	}
 	if (r) {
@@ -416,9 +416,8 @@ static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
 		return reply_err(d, c, XP_ATTACH, r, "%s", msg);
 	}
 	log_info("%s: attached queues %u..%u (bpf_link, %s, %s, %u queue group%s)", name, first,
-		 first + nq - 1, f->ctx->steer.mode == XSNAP_MODE_SKB ? "generic" : "native",
-		 f->ctx->q[0].zerocopy ? "zero-copy" : "copy", f->ctx->umem.ngroups,
-		 f->ctx->umem.ngroups == 1 ? "" : "s");
+		 first + nq - 1, info.xdp_mode == XSNAP_MODE_SKB ? "generic" : "native",
+		 info.q[0].zerocopy ? "zero-copy" : "copy", info.ngroups, info.ngroups == 1 ? "" : "s");
 	iface_engine(d, f);
 	xp_begin(&m, d->out, sizeof(d->out), XP_ATTACH, 0);
 	return reply(c, &m, NULL, 0);
@@ -550,24 +549,14 @@ static int op_tenant_add(struct daemon *d, struct conn *c, struct xp_msg *in)
  */
 static unsigned int tenant_revoke(struct daemon *d, struct iface *f, const char *name)
 {
-	struct xsnap_ctx *ctx = f->ctx;
 	int ifc = (int)(f - d->ifs);
 	unsigned int n = 0;
-	struct tenant *t;
 
-	pthread_mutex_lock(&ctx->lock);
-	t = ctx_tenant_find(ctx, name);
-	if (t) {
-		pthread_mutex_lock(&ctx->engine_lock);
-		atomic_fetch_or(&t->shm->state, LOG_REVOKED);
-		tenant_wake_all(t);	/* never blocks */
-		pthread_mutex_unlock(&ctx->engine_lock);
-	}
-	pthread_mutex_unlock(&ctx->lock);
-	if (!t)
+	if (!serve_tenant_revoke(f->ctx, name))
 		return 0;
 	for (uint32_t i = 0; i < MAX_DSOCKS; i++) {
-		if (d->socks[i].s && d->socks[i].ifc == ifc && d->socks[i].s->t == t) {
+		if (d->socks[i].s && d->socks[i].ifc == ifc &&
+		    !strcmp(serve_sock_tenant(d->socks[i].s), name)) {
 			dsock_close(d, i);
 			n++;
 		}
@@ -733,654 +722,8 @@ static int op_rule_del(struct daemon *d, struct conn *c, struct xp_msg *in)
 }
 
 /*
- * May @c open one more socket?  Each costs the daemon FDS_PER_SOCK
- * descriptors, so the limits keep them within RLIMIT_NOFILE (d->max_socks,
- * set at startup): at most MAX_CONN_SOCKS per connection, and for a uid
- * other than root and the admin group cfg.max_socks_per_uid in all and none
- * of the last d->max_socks / 16, which stay for root and the admin group.
- * True if refused: then *@r is what sending the error reply returned.
- */
-static bool sock_refused(struct daemon *d, struct conn *c, int *r)
-{
-	unsigned int uid_socks = 0, reserved = d->max_socks / 16;
-	char why[160];
-
-	if (c->nsocks >= MAX_CONN_SOCKS) {
-		snprintf(why, sizeof(why), "%d sockets on this connection already", MAX_CONN_SOCKS);
-		goto refuse;
-	}
-	if (d->nsocks >= d->max_socks) {
-		snprintf(why, sizeof(why),
-			 "%u client sockets already, as many as xsnapd's descriptor limit allows "
-			 "(RLIMIT_NOFILE)",
-			 d->max_socks);
-		goto refuse;
-	}
-	if (c->admin)
-		return false;
-	for (int i = 0; i < MAX_CONNS; i++)
-		if (d->conns[i] && d->conns[i]->uid == c->uid)
-			uid_socks += d->conns[i]->nsocks;
-	if (uid_socks >= d->cfg.max_socks_per_uid) {
-		snprintf(why, sizeof(why),
-			 "uid %u has %u sockets open in xsnapd, its limit (xsnapd --max-socks-per-uid)",
-			 (unsigned int)c->uid, uid_socks);
-		goto refuse;
-	}
-	if (d->nsocks + reserved >= d->max_socks) {
-		snprintf(why, sizeof(why),
-			 "%u client sockets open: the last %u are kept for root and the admin group",
-			 d->nsocks, reserved);
-		goto refuse;
-	}
-	return false;
-refuse:
-	*r = reply_err(d, c, XP_SOCKET, -EMFILE, "%s", why);
-	return true;
-}
-
-static int op_socket(struct daemon *d, struct conn *c, struct xp_msg *in)
-{
-	char tname[TENANT_NAME_MAX], ifname[IF_NAMESIZE];
-	uint32_t mode, group, idx, rfirst, rframes;
-	int fds[XP_SOCKET_NFDS] = { -1, -1, -1, -1, -1 };
-	struct xsnap_sock *s;
-	struct dtenant *dt;
-	struct iface *f;
-	struct xp_msg m;
-	int r;
-
-	xp_get_str(in, tname, sizeof(tname), false);
-	xp_get_str(in, ifname, sizeof(ifname), true);
-	mode = xp_get_u32(in);
-	group = xp_get_u32(in);
-	if (xp_done(in) || mode > XSNAP_SHARE)
-		return reply_err(d, c, XP_SOCKET, -EBADMSG, "malformed SOCKET");
-	dt = tenant_find(d, tname);
-	if (!dt)
-		return reply_err(d, c, XP_SOCKET, -ENOENT, "no tenant %s", tname);
-	if (!may_consume(c, dt)) {
-		log_warn("tenant %s: refused uid %u gid %u (pid %d)", tname, (unsigned int)c->uid,
-			 (unsigned int)c->gid, (int)c->pid);
-		return reply_err(d, c, XP_SOCKET, -EACCES,
-				 "uid %u is not allowed to consume tenant %s (xsnapctl tenant "
-				 "add --uid/--gid)",
-				 (unsigned int)c->uid, tname);
-	}
-	f = iface_find(d, ifname, true);
-	if (!f)
-		return reply_err(d, c, XP_SOCKET, -ENODEV, "%s: no attached interface%s",
-				 *ifname ? ifname : "xsnapd",
-				 *ifname ? "" : " (xsnapctl attach IFACE)");
-	/* a shared-view tenant reads the receive region; split into queue
-	 * groups, a tenant sees only its group's part, so it must have one */
-	if (!strcmp(dt->view, XSNAP_VIEW_SHARED) && !dt->qgroup && f->ctx->umem.ngroups > 1)
-		return reply_err(d, c, XP_SOCKET, -EACCES,
-				 "tenant %s reads the shared view of %s, whose queues are split "
-				 "into %u groups: pin it to one (xsnapctl tenant add --queue-group) "
-				 "or give it a private view",
-				 tname, f->name, f->ctx->umem.ngroups);
-	if (sock_refused(d, c, &r))
-		return r;
-	for (idx = 0; idx < MAX_DSOCKS && d->socks[idx].s; idx++)
-		;
-	if (idx == MAX_DSOCKS)	/* sock_admit() keeps d->nsocks below */
-		return reply_err(d, c, XP_SOCKET, -EMFILE, "%d client sockets already",
-				 MAX_DSOCKS);
-	XSNAP_OPTS(xsnap_sock_opts, so, .mode = mode, .group = group);
-	s = xsnap_socket(f->ctx, tname, &so);
-	if (!s) {
-		r = -errno;
-		return reply_err(d, c, XP_SOCKET, r, "%s", why(r));
-	}
-	/* the tenant's view: its private region, or for a tenant the operator
-	 * put on the shared view the receive region, only its queue group's
-	 * part of it when the queues are split; never both */
-	if (s->t->view) {
-		rfirst = 0;
-		rframes = s->t->view->nframes;
-		fds[XP_FD_RX] = fd_reopen_ro(s->t->view->fd);
-	} else {
-		const struct umem *u = &f->ctx->umem;
-		uint32_t g = s->t->qgroup ? s->t->qgroup - 1 : 0;
-
-		rfirst = g * u->gframes;
-		rframes = u->gframes;
-		fds[XP_FD_RX] = fd_reopen_ro(u->rx_fd[g]);
-	}
-	fds[XP_FD_LOG] = fd_reopen_ro(s->t->shm_fd);
-	fds[XP_FD_CTL] = s->ctl_fd;
-	fds[XP_FD_EVENT] = s->efd;
-	/* the tenant instance's own pool (the tenant keeps it) */
-	fds[XP_FD_POOL] = tenant_pool_fd(f->ctx, s->t);
-	if (fds[XP_FD_RX] < 0 || fds[XP_FD_LOG] < 0 || fds[XP_FD_POOL] < 0) {
-		/* out of descriptors, say: the client is told, not dropped */
-		r = fds[XP_FD_RX] < 0 ? fds[XP_FD_RX] :
-		    fds[XP_FD_LOG] < 0 ? fds[XP_FD_LOG] : fds[XP_FD_POOL];
-		r = reply_err(d, c, XP_SOCKET, r, "socket of tenant %s: %s", tname, strerror(-r));
-		goto fail;
-	}
-	xp_begin(&m, d->out, sizeof(d->out), XP_SOCKET, 0);
-	xp_put_u32(&m, idx);
-	xp_put_u32(&m, d->socks[idx].gen);
-	xp_put_u32(&m, s->t->slot);
-	xp_put_u32(&m, s->t->quota);
-	xp_put_u32(&m, f->ctx->umem.nframes);
-	xp_put_u32(&m, f->ctx->umem.pool_frames);
-	xp_put_u32(&m, f->ctx->umem.npools);
-	xp_put_u32(&m, rfirst);
-	xp_put_u32(&m, rframes);
-	xp_put_u64(&m, s->cursor);
-	xp_put_u64(&m, s->t->shm_len);
-	xp_put_str(&m, f->name);
-	r = reply(c, &m, fds, XP_SOCKET_NFDS);
-	if (r)
-		goto fail;
-	close(fds[XP_FD_RX]);
-	close(fds[XP_FD_LOG]);
-	d->socks[idx].s = s;
-	d->socks[idx].c = c;
-	d->socks[idx].ifc = (int)(f - d->ifs);
-	d->socks[idx].dt = (int)(dt - d->tenants);
-	dsock_opened(d, idx);
-	c->nsocks++;
-	d->nsocks++;
-	log_info("%s: tenant %s: socket %u opened for pid %d uid %u", f->name, tname, idx,
-		 (int)c->pid, (unsigned int)c->uid);
-	return 0;
-fail:
-	if (fds[XP_FD_RX] >= 0)
-		close(fds[XP_FD_RX]);
-	if (fds[XP_FD_LOG] >= 0)
-		close(fds[XP_FD_LOG]);
-	xsnap_sock_close(s);
-	return r;
-}
-
-/* Bookkeeping of a socket the library has freed (or will free). */
-static void dsock_forget(struct daemon *d, uint32_t idx)
-{
-	struct dsock *ds = &d->socks[idx];
-
-	if (ds->c)
-		ds->c->nsocks--;
-	d->nsocks--;
-	ds->s = NULL;
-	ds->c = NULL;
-	ds->gen++;
-	memset(ds->snaps, 0, sizeof(ds->snaps));
-	memset(ds->lease_of, 0, sizeof(ds->lease_of));
-}
-
-void dsock_close(struct daemon *d, uint32_t idx)
-{
-	struct dsock *ds = &d->socks[idx];
-
-	log_info("%s: tenant %s: socket %u closed (pid %d)", d->ifs[ds->ifc].name,
-		 ds->s->t->name, idx, ds->c ? (int)ds->c->pid : 0);
-	dsock_closing(d, idx);
-	xsnap_sock_close(ds->s);	/* closes its snapshots too */
-	dsock_forget(d, idx);
-}
-
-/* The client's socket named by (index, gen), or a negative errno. */
-static int dsock_lookup(struct daemon *d, struct conn *c, uint32_t idx, uint32_t gen)
-{
-	if (idx >= MAX_DSOCKS || (d->socks[idx].s && d->socks[idx].c != c))
-		return -EBADF;
-	if (!d->socks[idx].s || d->socks[idx].gen != gen)
-		return -ESTALE;
-	return (int)idx;
-}
-
-/* The offset in its tenant's pool of the chunk at frame address @addr, or
- * 2 * TENANT_POOL if it is not one of that pool's. */
-static uint32_t pool_off(const struct xsnap_sock *s, uint64_t addr)
-{
-	const struct umem *u = &s->ctx->umem;
-	uint64_t first = (uint64_t)u->nframes + (uint64_t)s->t->slot * u->pool_frames;
-	uint64_t c = addr >> FRAME_SHIFT;
-
-	return c >= first && c - first < u->pool_frames && c - first < 2 * TENANT_POOL ?
-		       (uint32_t)(c - first) :
-		       2 * TENANT_POOL;
-}
-
-/* The daemon-side fresh frame that holds the chunk leased to socket @ds at
- * frame address @addr, or NULL: one look-up, whatever a client sends. */
-static struct xsnap_frame *lease_find(struct dsock *ds, uint64_t addr)
-{
-	uint32_t off = pool_off(ds->s, addr);
-	struct xsnap_frame *f;
-
-	if (off >= 2 * TENANT_POOL || !ds->lease_of[off])
-		return NULL;
-	f = &ds->s->fresh[ds->lease_of[off] - 1];
-	return (f->flags & VIEW_PRIVATE) && f->addr == addr ? f : NULL;
-}
-
-/* The lease of @addr ends (released, committed or sent): forget it. */
-static void lease_end(struct dsock *ds, uint64_t addr)
-{
-	uint32_t off = pool_off(ds->s, addr);
-
-	if (off < 2 * TENANT_POOL)
-		ds->lease_of[off] = 0;
-}
-
-/*
- * Lease up to @want more chunks of its tenant's pool to client socket @ds,
- * within the tenant's --pool share of chunks in use (leased, in versions,
- * in flight); their frame addresses into @out.  Completed transmits are
- * reaped first: their chunks are free again, and a sender that waits for
- * them asks here.  Return: how many.
- */
-static uint32_t lease_more(struct daemon *d, struct dsock *ds, uint32_t want, uint64_t *out)
-{
-	struct xsnap_sock *s = ds->s;
-	uint32_t n = 0, cap, inuse;
-
-	cap = d->tenants[ds->dt].pool;
-	if (!cap || cap > TENANT_POOL)
-		cap = TENANT_POOL;
-	pthread_mutex_lock(&s->ctx->engine_lock);
-	engine_complete(s->ctx);
-	inuse = s->ctx->umem.pool_frames - s->ctx->umem.npool_free[s->t->slot];
-	pthread_mutex_unlock(&s->ctx->engine_lock);
-	while (n < want && inuse < cap) {
-		struct xsnap_frame *f = xsnap_frame_alloc(s, 64);
-		uint32_t off;
-
-		if (!f)
-			break;
-		f = handle_view(f);
-		off = pool_off(s, f->addr);
-		if (off >= 2 * TENANT_POOL) {	/* not the tenant's pool: cannot be */
-			struct xsnap_frame *h = handle_of(f);
-
-			xsnap_release(s, &h, 1);
-			break;
-		}
-		ds->lease_of[off] = (uint8_t)(f - s->fresh + 1);
-		out[n++] = f->addr;
-		inuse++;
-	}
-	return n;
-}
-
-/*
- * XP_POOL: chunks of the tenant's pool leased to a client socket, and
- * leased ones given back.  A lease is a fresh frame of the daemon-side
- * socket, so closing the socket (or the client's death) releases it, and
- * the audit counts it.  The chunk's bytes are in the tenant instance's own
- * pool memfd (tenant_pool_fd()), which the client maps writable; the daemon
- * never reads them.  What the tenant's sockets hold of the pool (leases and
- * committed versions) is capped by its --pool.
- */
-static int op_pool(struct daemon *d, struct conn *c, struct xp_msg *in)
-{
-	uint32_t idx = xp_get_u32(in), gen = xp_get_u32(in), want = xp_get_u32(in);
-	uint32_t nret = xp_get_u32(in), n, bad = 0;
-	uint64_t ret[XP_POOL_BATCH], out[XP_POOL_BATCH];
-	struct xsnap_sock *s;
-	struct dsock *ds;
-	struct xp_msg m;
-	int r;
-
-	if (want > XP_POOL_BATCH || nret > XP_POOL_BATCH)
-		return reply_err(d, c, XP_POOL, -EBADMSG, "malformed POOL");
-	for (uint32_t i = 0; i < nret; i++)
-		ret[i] = xp_get_u64(in);
-	if (xp_done(in))
-		return reply_err(d, c, XP_POOL, -EBADMSG, "malformed POOL");
-	r = dsock_lookup(d, c, idx, gen);
-	if (r < 0)
-		return reply_err(d, c, XP_POOL, r, "socket %u.%u is not this client's", idx, gen);
-	ds = &d->socks[r];
-	s = ds->s;
-	for (uint32_t i = 0; i < nret; i++) {
-		struct xsnap_frame *f = lease_find(ds, ret[i]);
-		struct xsnap_frame *h = f ? handle_of(f) : NULL;
-
-		if (h) {
-			xsnap_release(s, &h, 1);
-			lease_end(ds, ret[i]);
-		} else {
-			bad++;
-		}
-	}
-	if (bad)
-		s->ctl->bad_releases += bad;
-	n = lease_more(d, ds, want, out);
-	xp_begin(&m, d->out, sizeof(d->out), XP_POOL, 0);
-	xp_put_u32(&m, n);
-	for (uint32_t i = 0; i < n; i++)
-		xp_put_u64(&m, out[i]);
-	return reply(c, &m, NULL, 0);
-}
-
-/* XP_COMMIT: a leased chunk becomes the next version of a frame of the
- * socket's tenant; the lease ends (the log holds the chunk now). */
-static int op_commit(struct daemon *d, struct conn *c, struct xp_msg *in)
-{
-	uint32_t idx = xp_get_u32(in), gen = xp_get_u32(in);
-	uint64_t seq = xp_get_u64(in), addr = xp_get_u64(in);
-	uint32_t len = xp_get_u32(in);
-	struct xsnap_frame *f;
-	struct xsnap_sock *s;
-	struct xp_msg m;
-	int r, v;
-
-	if (xp_done(in))
-		return reply_err(d, c, XP_COMMIT, -EBADMSG, "malformed COMMIT");
-	r = dsock_lookup(d, c, idx, gen);
-	if (r < 0)
-		return reply_err(d, c, XP_COMMIT, r, "socket %u.%u is not this client's", idx,
-				 gen);
-	s = d->socks[r].s;
-	f = lease_find(&d->socks[r], addr);
-	if (!f)
-		return reply_err(d, c, XP_COMMIT, -EINVAL,
-				 "0x%llx is not a pool chunk leased to this socket",
-				 (unsigned long long)addr);
-	if (len < 14 || len > FRAME_MAX_LEN)
-		return reply_err(d, c, XP_COMMIT, -EINVAL, "length %u (14..%u)", len,
-				 FRAME_MAX_LEN);
-	pthread_mutex_lock(&s->ctx->engine_lock);
-	v = tenant_commit_locked(s->ctx, s->t, seq, addr, len);
-	if (v >= 0) {
-		/* the lease's reference now belongs to the log entry */
-		f->flags &= ~VIEW_PRIVATE;
-		view_retire(f);
-		lease_end(&d->socks[r], addr);
-	}
-	pthread_mutex_unlock(&s->ctx->engine_lock);
-	if (v < 0)
-		return reply_err(d, c, XP_COMMIT, v, "commit of seq %llu: %s",
-				 (unsigned long long)seq,
-				 v == -ENOENT ? "not in the tenant's log" : why(v));
-	xp_begin(&m, d->out, sizeof(d->out), XP_COMMIT, 0);
-	xp_put_u32(&m, (uint32_t)v);
-	return reply(c, &m, NULL, 0);
-}
-
-/*
- * XP_SEND: transmit for a client socket.  Each descriptor names a version of
- * a frame of the tenant's log (received or committed) or a pool chunk leased
- * to the socket (a private version or a fresh frame).  A received frame of
- * the shared view goes out as it is: the daemon lends itself a handle on its
- * chunk (sock_lend()), which no client can write, so what it checks is what
- * goes out, with no copy.  Anything else is in memory a client can write
- * (its pool) or outside the UMEM (a private view's copy): the daemon copies
- * it first (counted in tx_copied), a leased chunk's bytes into the UMEM
- * chunk behind the lease, which then goes out, anything else into a fresh
- * chunk of the tenant's pool.  Then the
- * in-process send takes them (fair share per tenant, kicks, completions).
- * All or nothing on bad input; what the rings do not take stays the
- * client's.  A leased chunk that was queued is the client's no more (its
- * lease ends).  The reply leases up to `want` chunks for the sender's
- * next batch (lease_more()), so that a steady sender needs no XP_POOL
- * request.  A refused request costs the connection a whole request
- * token, so that refused batches (each copied and checked) cannot be
- * repeated at the data path's rate.
- */
-/* How op_send got each frame it queues. */
-enum { SEND_LENT, SEND_COPY, SEND_LEASE };
-
-/* Release what op_send made itself (lent handles and copies); leased
- * chunks stay the client's. */
-static void send_drop(struct xsnap_sock *s, struct xsnap_frame **cp, const uint8_t *how,
-		      uint32_t from, uint32_t to)
-{
-	for (uint32_t i = from; i < to; i++)
-		if (how[i] != SEND_LEASE)
-			xsnap_release(s, &cp[i], 1);
-}
-
-static int op_send(struct daemon *d, struct conn *c, struct xp_msg *in)
-{
-	uint32_t idx = xp_get_u32(in), gen = xp_get_u32(in);
-	int32_t queue = (int32_t)xp_get_u32(in);
-	uint32_t want = xp_get_u32(in), n = xp_get_u32(in), nc = 0, copies = 0, nl;
-	struct { uint64_t seq, addr; uint32_t len; } desc[XP_SEND_BATCH];
-	uint64_t lease[XP_POOL_BATCH];
-	struct xsnap_frame *cp[XP_SEND_BATCH];
-	uint8_t how[XP_SEND_BATCH];
-	const char *bad = NULL;
-	uint64_t pool_lo, pool_hi;
-	struct xsnap_ctx *ctx;
-	struct xsnap_sock *s;
-	struct dsock *ds;
-	struct dtenant *dt;
-	struct tenant *t;
-	struct xp_msg m;
-	uint32_t i;
-	int r, q;
-
-	if (n > XP_SEND_BATCH || want > XP_POOL_BATCH)
-		return reply_err(d, c, XP_SEND, -EBADMSG, "malformed SEND");
-	for (i = 0; i < n; i++) {
-		desc[i].seq = xp_get_u64(in);
-		desc[i].addr = xp_get_u64(in);
-		desc[i].len = xp_get_u32(in);
-	}
-	if (xp_done(in))
-		return reply_err(d, c, XP_SEND, -EBADMSG, "malformed SEND");
-	r = dsock_lookup(d, c, idx, gen);
-	if (r < 0)
-		return reply_err(d, c, XP_SEND, r, "socket %u.%u is not this client's", idx, gen);
-	ds = &d->socks[r];
-	s = ds->s;
-	t = s->t;
-	ctx = s->ctx;
-	dt = &d->tenants[ds->dt];
-	pool_lo = ((uint64_t)ctx->umem.nframes + (uint64_t)t->slot * ctx->umem.pool_frames)
-		  << FRAME_SHIFT;
-	pool_hi = pool_lo + ((uint64_t)ctx->umem.pool_frames << FRAME_SHIFT);
-	/* each descriptor gives cp[i] (nc == i at the top of each round) */
-	for (i = 0; i < n && !bad; i++) {
-		struct xsnap_frame *f;
-		bool pool = desc[i].addr >= pool_lo && desc[i].addr < pool_hi;
-		int err = EXDEV;
-
-		for (uint32_t k = 0; k < i && !bad; k++)
-			if (desc[k].addr == desc[i].addr && desc[k].seq == desc[i].seq)
-				bad = "the same frame twice";
-		if (bad)
-			break;
-		if (desc[i].len < 14 || desc[i].len > FRAME_MAX_LEN ||
-		    (desc[i].addr & (FRAME_SIZE - 1)) + desc[i].len > FRAME_SIZE) {
-			bad = "length 14..3840 within one chunk";
-			break;
-		}
-		if (!pool) {
-			pthread_mutex_lock(&ctx->engine_lock);
-			f = sock_lend(s, desc[i].seq, desc[i].addr, desc[i].len);
-			if (!f)
-				err = errno;
-			pthread_mutex_unlock(&ctx->engine_lock);
-			if (f) {
-				how[nc] = SEND_LENT;
-				cp[nc++] = f;
-				continue;
-			}
-			if (err == ENOBUFS)
-				break;	/* send what we have */
-			if (err == ENOENT) {
-				bad = "neither a frame of its tenant's log nor a chunk leased to it";
-				break;
-			}
-		}
-		if (pool && !t->pool_map) {
-			bad = "a pool chunk with no pool";
-			break;
-		}
-		/* a leased chunk: its bytes, from the client's pool memory, into
-		 * the chunk of the UMEM behind the lease, which goes out */
-		f = pool ? lease_find(ds, desc[i].addr) : NULL;
-		if (f) {
-			f->len = desc[i].len;
-			memcpy(ctx->umem.rw + f->addr, t->pool_map + (desc[i].addr - pool_lo),
-			       desc[i].len);
-			how[nc] = SEND_LEASE;
-			cp[nc++] = handle_of(f);
-			continue;
-		}
-		/* a committed version in the pool, or a private view's frame:
-		 * into a fresh chunk */
-		f = xsnap_frame_alloc(s, desc[i].len);
-		if (!f)
-			break;	/* copies in flight fill the pool: send what we have */
-		how[nc] = SEND_COPY;
-		cp[nc++] = f;
-		pthread_mutex_lock(&ctx->engine_lock);
-		if (!tenant_has_version(ctx, t, desc[i].seq, desc[i].addr, desc[i].len))
-			bad = "neither a frame of its tenant's log nor a chunk leased to it";
-		else
-			memcpy(ctx->umem.rw + handle_view(f)->addr,
-			       pool ? t->pool_map + (desc[i].addr - pool_lo) :
-				      (t->view ? t->view->ro : ctx->umem.ro) + desc[i].addr,
-			       desc[i].len);
-		pthread_mutex_unlock(&ctx->engine_lock);
-	}
-	if (bad) {
-		send_drop(s, cp, how, 0, nc);
-		s->ctl->bad_releases++;
-		c->tokens -= 999;
-		log_debug("tenant %s: send: frame %u of %u: %s", t->name, i + 1, n, bad);
-		return reply_err(d, c, XP_SEND, -EINVAL, "frame %u of %u: %s; nothing sent",
-				 i + 1, n, bad);
-	}
-	/* the tenant's transmit rules, on bytes no client can write */
-	if (dt->ntx) {
-		uint32_t refused = 0, first = 0;
-
-		for (i = 0; i < nc; i++) {
-			if (tx_policy_allows(dt->tx, dt->ntx, ctx->umem.rw + handle_view(cp[i])->addr,
-					     desc[i].len))
-				continue;
-			if (!refused++)
-				first = i;
-		}
-		if (refused) {
-			dt->tx_refused += refused;
-			send_drop(s, cp, how, 0, nc);
-			c->tokens -= 999;
-			log_debug("tenant %s: send: %u of %u frames match none of its transmit "
-				  "rules", t->name, refused, n);
-			return reply_err(d, c, XP_SEND, -EPERM,
-					 "frame %u of %u matches none of tenant %s's "
-					 "transmit rules (xsnapctl tenant add --tx-allow); nothing "
-					 "sent",
-					 first + 1, n, t->name);
-		}
-	}
-	q = nc ? xsnap_send_queue(s, cp, nc, queue) : 0;
-	if (q < 0) {
-		r = -errno;
-		send_drop(s, cp, how, 0, nc);
-		return reply_err(d, c, XP_SEND, r, "%s", why(r));
-	}
-	/* queued: a lease went with its frame; the rest stay the client's */
-	for (i = 0; i < (uint32_t)q; i++) {
-		copies += how[i] != SEND_LENT;
-		if (how[i] == SEND_LEASE)
-			lease_end(ds, desc[i].addr);
-	}
-	send_drop(s, cp, how, (uint32_t)q, nc);
-	dt->tx_copied += copies;
-	/* chunks for the sender's next batch, with the reply */
-	nl = want ? lease_more(d, ds, want, lease) : 0;
-	xp_begin(&m, d->out, sizeof(d->out), XP_SEND, 0);
-	xp_put_u32(&m, (uint32_t)q);
-	xp_put_u32(&m, nl);
-	for (i = 0; i < nl; i++)
-		xp_put_u64(&m, lease[i]);
-	return reply(c, &m, NULL, 0);
-}
-
-static int op_snapshot(struct daemon *d, struct conn *c, struct xp_msg *in)
-{
-	uint32_t idx = xp_get_u32(in), gen = xp_get_u32(in);
-	XSNAP_OPTS(xsnap_snap_opts, o);
-	struct xsnap_snap *sn;
-	struct dsock *ds;
-	struct xp_msg m;
-	int r, id;
-
-	o.frames = xp_get_u32(in);
-	o.last_ms = xp_get_u32(in);
-	o.seq_first = xp_get_u64(in);
-	o.seq_last = xp_get_u64(in);
-	if (xp_done(in))
-		return reply_err(d, c, XP_SNAPSHOT, -EBADMSG, "malformed SNAPSHOT");
-	r = dsock_lookup(d, c, idx, gen);
-	if (r < 0)
-		return reply_err(d, c, XP_SNAPSHOT, r, "socket %u.%u is not this client's", idx,
-				 gen);
-	ds = &d->socks[r];
-	for (id = 0; id < MAX_SOCK_SNAPS && ds->snaps[id]; id++)
-		;
-	if (id == MAX_SOCK_SNAPS)
-		return reply_err(d, c, XP_SNAPSHOT, -EMFILE, "%d snapshots open on socket %u",
-				 MAX_SOCK_SNAPS, idx);
-	sn = xsnap_snapshot(ds->s, &o);
-	if (!sn) {
-		r = -errno;
-		return reply_err(d, c, XP_SNAPSHOT, r, "%s", why(r));
-	}
-	ds->snaps[id] = sn;
-	log_debug("%s: tenant %s: socket %u: snapshot %d of %llu frames", d->ifs[ds->ifc].name,
-		  ds->s->t->name, idx, id, (unsigned long long)(sn->end - sn->first));
-	xp_begin(&m, d->out, sizeof(d->out), XP_SNAPSHOT, 0);
-	xp_put_u32(&m, (uint32_t)id);
-	xp_put_u64(&m, sn->first);
-	xp_put_u64(&m, sn->end);
-	return reply(c, &m, NULL, 0);
-}
-
-static int op_snap_close(struct daemon *d, struct conn *c, struct xp_msg *in)
-{
-	uint32_t idx = xp_get_u32(in), gen = xp_get_u32(in), id = xp_get_u32(in);
-	struct xp_msg m;
-	int r;
-
-	if (xp_done(in))
-		return reply_err(d, c, XP_SNAP_CLOSE, -EBADMSG, "malformed SNAP_CLOSE");
-	r = dsock_lookup(d, c, idx, gen);
-	if (r < 0)
-		return reply_err(d, c, XP_SNAP_CLOSE, r, "socket %u.%u is not this client's", idx,
-				 gen);
-	if (id >= MAX_SOCK_SNAPS || !d->socks[r].snaps[id])
-		return reply_err(d, c, XP_SNAP_CLOSE, -EBADF, "no snapshot %u on socket %u", id,
-				 idx);
-	xsnap_snap_close(d->socks[r].snaps[id]);
-	d->socks[r].snaps[id] = NULL;
-	xp_begin(&m, d->out, sizeof(d->out), XP_SNAP_CLOSE, 0);
-	return reply(c, &m, NULL, 0);
-}
-
-static int op_sock_close(struct daemon *d, struct conn *c, struct xp_msg *in)
-{
-	uint32_t idx = xp_get_u32(in), gen = xp_get_u32(in);
-	struct xp_msg m;
-	int r;
-
-	if (xp_done(in))
-		return reply_err(d, c, XP_SOCK_CLOSE, -EBADMSG, "malformed SOCK_CLOSE");
-	r = dsock_lookup(d, c, idx, gen);
-	if (r == -EBADF)
-		return reply_err(d, c, XP_SOCK_CLOSE, r, "no socket %u of this client", idx);
-	if (r < 0)
-		return reply_err(d, c, XP_SOCK_CLOSE, r, "socket %u.%u is stale", idx, gen);
-	dsock_close(d, idx);
-	xp_begin(&m, d->out, sizeof(d->out), XP_SOCK_CLOSE, 0);
-	return reply(c, &m, NULL, 0);
-}
-
-/*
  * AUDIT (admin): recount the holders of every chunk of each interface's
- * UMEM and views against its reference count (ctx_audit(): the exact
+ * UMEM and views against its reference count (serve_audit(): the exact
  * conservation check that free + kernel + logged cannot make, since a
  * leaked reference looks "logged").  Takes both locks of each interface
  * for a time in proportion to its region (a few ms for 64 Ki frames):
@@ -1404,91 +747,58 @@ static int op_audit(struct daemon *d, struct conn *c, struct xp_msg *in)
 	for (int i = 0; i < MAX_IFACES; i++) {
 		struct iface *f = &d->ifs[i];
 		struct xsnap_ctx *ctx = f->ctx;
+		struct serve_if_info info;
 		int r;
 
 		if (!f->used || f->gone || (*name && strcmp(f->name, name)))
 			continue;
-		pthread_mutex_lock(&ctx->lock);
-		pthread_mutex_lock(&ctx->engine_lock);
-		r = ctx_audit(ctx, why, sizeof(why));
-		pthread_mutex_unlock(&ctx->engine_lock);
-		pthread_mutex_unlock(&ctx->lock);
+		r = serve_audit(ctx, why, sizeof(why));
+		serve_if_info(ctx, &info);
 		if (r > 0)
 			log_warn("%s: audit: %d inconsistencies; the first: %s", f->name, r, why);
 		xp_put_str(&m, f->name);
-		xp_put_u32(&m, ctx->umem.nchunks);
+		xp_put_u32(&m, info.nchunks);
 		xp_put_u32(&m, (uint32_t)r);
 		xp_put_str(&m, r > 0 ? why : r < 0 ? strerror(-r) : "");
 	}
 	return reply(c, &m, NULL, 0);
 }
 
+/* The requests: who may make them, and their handlers.  Ops past the
+ * table's end never get here (xp_parse() refuses them). */
+static const struct {
+	int (*fn)(struct daemon *d, struct conn *c, struct xp_msg *in);
+	bool admin;	/* root and the admin group only */
+} ops[XP_OP_MAX] = {
+	[XP_HELLO] = { op_hello, false },
+	[XP_ATTACH] = { op_attach, true },
+	[XP_DETACH] = { op_detach, true },
+	[XP_TENANT_ADD] = { op_tenant_add, true },
+	[XP_TENANT_DEL] = { op_tenant_del, true },
+	[XP_RULE_ADD] = { op_rule_add, true },
+	[XP_RULE_DEL] = { op_rule_del, true },
+	[XP_STATUS] = { op_status, false },
+	[XP_STATS] = { op_stats, false },
+	[XP_SOCKET] = { op_socket, false },
+	[XP_SOCK_CLOSE] = { op_sock_close, false },
+	[XP_SNAPSHOT] = { op_snapshot, false },
+	[XP_SNAP_CLOSE] = { op_snap_close, false },
+	[XP_AUDIT] = { op_audit, true },
+	[XP_POOL] = { op_pool, false },
+	[XP_COMMIT] = { op_commit, false },
+	[XP_SEND] = { op_send, false },
+};
+
 int dispatch(struct daemon *d, struct conn *c, struct xp_msg *in)
 {
-	int r;
+	uint16_t op = in->hdr.op;
 
-	switch (in->hdr.op) {
-	case XP_HELLO:
-		r = op_hello(d, c, in);
-		break;
-	case XP_SOCKET:
-		r = op_socket(d, c, in);
-		break;
-	case XP_SOCK_CLOSE:
-		r = op_sock_close(d, c, in);
-		break;
-	case XP_SNAPSHOT:
-		r = op_snapshot(d, c, in);
-		break;
-	case XP_SNAP_CLOSE:
-		r = op_snap_close(d, c, in);
-		break;
-	case XP_POOL:
-		r = op_pool(d, c, in);
-		break;
-	case XP_COMMIT:
-		r = op_commit(d, c, in);
-		break;
-	case XP_SEND:
-		r = op_send(d, c, in);
-		break;
-	case XP_STATS:
-	case XP_STATUS:
-		r = in->hdr.op == XP_STATS ? op_stats(d, c, in) : op_status(d, c, in);
-		break;
-	default:
-		if (!c->admin) {
-			r = reply_err(d, c, in->hdr.op, -EPERM,
-				      "operation %u needs root or the admin group", in->hdr.op);
-			break;
-		}
-		switch (in->hdr.op) {
-		case XP_ATTACH:
-			r = op_attach(d, c, in);
-			break;
-		case XP_DETACH:
-			r = op_detach(d, c, in);
-			break;
-		case XP_TENANT_ADD:
-			r = op_tenant_add(d, c, in);
-			break;
-		case XP_TENANT_DEL:
-			r = op_tenant_del(d, c, in);
-			break;
-		case XP_RULE_ADD:
-			r = op_rule_add(d, c, in);
-			break;
-		case XP_RULE_DEL:
-			r = op_rule_del(d, c, in);
-			break;
-		case XP_AUDIT:
-			r = op_audit(d, c, in);
-			break;
-		default:
-			r = reply_err(d, c, in->hdr.op, -EOPNOTSUPP, "unknown operation");
-		}
-	}
-	return r;
+	if (op >= XP_OP_MAX || !ops[op].fn)
+		return reply_err(d, c, op, -EOPNOTSUPP, "unknown operation");
+	if (ops[op].admin && !c->admin)
+		return reply_err(d, c, op, -EPERM, "operation %u needs root or the admin group",
+				 op);
+	return ops[op].fn(d, c, in);
 }
 
 /* --- setup ---------------------------------------------------------------- */
@@ -1902,7 +1212,7 @@ int main(int argc, char **argv)
 			}
 			case EV_NETLINK:
 				if (idx < MAX_IFACES && d->ifs[idx].ctx &&
-				    ctx_watch_if(d->ifs[idx].ctx))
+				    serve_if_gone(d->ifs[idx].ctx))
 					iface_down(d, &d->ifs[idx], "interface removed");
 				break;
 			case EV_CONN:
@@ -1929,7 +1239,7 @@ int main(int argc, char **argv)
 			break;
 		now = now_ns();
 		for (int i = 0; i < MAX_IFACES; i++)
-			if (d->ifs[i].ctx && d->ifs[i].paced && now >= d->ifs[i].ctx->pacer.next_ns)
+			if (d->ifs[i].ctx && d->ifs[i].paced && now >= serve_next_ns(d->ifs[i].ctx))
 				iface_engine(d, &d->ifs[i]);
 		now /= 1000000;
 		if (now - last_tick >= TICK_MS) {

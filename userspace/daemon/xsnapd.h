@@ -1,22 +1,29 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * xsnapd internals shared by its files:
- *   xsnapd.c  main loop, setup, interfaces, tenants, rules, client sockets
- *   conn.c    client connections: accept, framing, replies, dispatch
+ *   xsnapd.c  main loop, setup, interfaces, tenants, rules, the op table
+ *   sockets.c client sockets: open, close, leases, commit, send, snapshots
+ *   conn.c    client connections: accept, framing, replies
  *   info.c    STATUS and STATS
- * Everything runs on the one thread of the epoll loop; nothing here is locked
- * except the library's engine lock, taken where the engine's state is read.
+ *   closer.c  the thread that closes client connections
+ * Everything runs on the one thread of the epoll loop and nothing here is
+ * locked: the library's calls (xsnap.h, xsnap_serve.h) take its own locks.
  */
 #ifndef XSNAPD_H
 #define XSNAPD_H
 
+#include <net/if.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <xsnap/abi.h>
+#include <xsnap/xsnap.h>
+
 #include "proto.h"
-#include "xsnap_internal.h"
+#include "rule.h"
+#include "xsnap_serve.h"	/* the library beyond xsnap.h; never xsnap_internal.h */
 
 #define MAX_IFACES 8
 #define MAX_CONNS 256
@@ -51,7 +58,7 @@ enum { EV_LISTEN = 1, EV_SIGNAL, EV_NETLINK, EV_CONN, EV_XSK };
 
 struct iface {
 	bool used, gone;
-	bool paced;		/* rx wake-ups off: the engine runs at ctx->pacer.next_ns */
+	bool paced;		/* rx wake-ups off: the engine runs at serve_next_ns() */
 	char name[IF_NAMESIZE];
 	int ifindex;
 	struct xsnap_ctx *ctx;
@@ -109,9 +116,6 @@ struct dsock {
 	 * head when it opened, the highest `low` seen (clipped to the head),
 	 * and for a share-group member the group's start */
 	uint64_t start, low_seen, group_base;
-	/* pool chunks leased to the client (op_pool), by chunk offset in its
-	 * tenant's pool: the daemon-side fresh frame that holds it, + 1 */
-	uint8_t lease_of[2 * TENANT_POOL];
 };
 
 struct config {
@@ -180,7 +184,6 @@ bool peer_in_group(const struct conn *c, gid_t g);
  * admin group may; anyone else if its uid is the tenant's --uid or one of
  * its groups the tenant's --gid. */
 bool may_consume(const struct conn *c, const struct dtenant *t);
-void dsock_close(struct daemon *d, uint32_t idx);
 /* The last library message, or the errno text. */
 const char *why(int err);
 /* Handle one well-framed request of a connection that said HELLO (or the
@@ -202,6 +205,20 @@ void conn_accept(struct daemon *d);
 void conn_close(struct daemon *d, int ci);
 /* One message from a client.  Return false to disconnect it. */
 bool conn_input(struct daemon *d, int ci);
+
+/* sockets.c: the client-socket requests (see each handler), and closing */
+int op_socket(struct daemon *d, struct conn *c, struct xp_msg *in);
+int op_sock_close(struct daemon *d, struct conn *c, struct xp_msg *in);
+int op_pool(struct daemon *d, struct conn *c, struct xp_msg *in);
+int op_commit(struct daemon *d, struct conn *c, struct xp_msg *in);
+int op_send(struct daemon *d, struct conn *c, struct xp_msg *in);
+int op_snapshot(struct daemon *d, struct conn *c, struct xp_msg *in);
+int op_snap_close(struct daemon *d, struct conn *c, struct xp_msg *in);
+/* Close client socket d->socks[idx] (its snapshots and leases go with it). */
+void dsock_close(struct daemon *d, uint32_t idx);
+/* Forget d->socks[idx], whose library socket is freed (or will be, with
+ * its context): the bookkeeping of dsock_close() without the close. */
+void dsock_forget(struct daemon *d, uint32_t idx);
 
 /* info.c */
 int op_status(struct daemon *d, struct conn *c, struct xp_msg *in);

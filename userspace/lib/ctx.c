@@ -547,16 +547,12 @@ int local_rule_del(struct xsnap_ctx *ctx, int rule_id)
 	return err ? err_ret(err) : 0;
 }
 
-static void tenant_stats(struct xsnap_ctx *ctx, struct tenant *t, struct xsnap_stats *st)
+void tenant_engine_stats(const struct xsnap_ctx *ctx, const struct tenant *t,
+			 struct xsnap_stats *st)
 {
 	st->rx_frames += t->rx_frames;
 	st->rx_bytes += t->rx_bytes;
 	st->quota_drops += t->quota_drops;
-	st->delivered += t->closed_delivered;
-	st->bad_releases += t->closed_bad_releases;
-	st->recvfrom_skipped += t->closed_skipped;
-	st->recvfrom_fragments += t->closed_fragments;
-	st->recvfrom_bad_csum += t->closed_bad_csum;
 	st->sockets += t->nsocks;
 	st->held += (uint32_t)(t->head - t->tail);
 	st->evicted += t->evicted;
@@ -571,6 +567,16 @@ static void tenant_stats(struct xsnap_ctx *ctx, struct tenant *t, struct xsnap_s
 		st->view_copies += t->view->copies;
 		st->view_held += t->view->nheld;
 	}
+}
+
+static void tenant_stats(struct xsnap_ctx *ctx, struct tenant *t, struct xsnap_stats *st)
+{
+	tenant_engine_stats(ctx, t, st);
+	st->delivered += t->closed_delivered;
+	st->bad_releases += t->closed_bad_releases;
+	st->recvfrom_skipped += t->closed_skipped;
+	st->recvfrom_fragments += t->closed_fragments;
+	st->recvfrom_bad_csum += t->closed_bad_csum;
 	for (unsigned int i = 0; i < t->nsocks; i++) {
 		const struct sock_ctl *c = t->socks[i]->ctl;
 

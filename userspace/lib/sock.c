@@ -240,6 +240,7 @@ void sock_destroy_locked(struct xsnap_sock *s)
 	free(s->views);
 	free(s->held);
 	free(s->fresh);
+	free(s->lease_of);
 	free(s);
 	if (t->dead)
 		tenant_free_locked(ctx, t);

@@ -33,9 +33,8 @@
 #include <xsnap/xsnap.h>
 
 #include "rule.h"
+#include "xsnap_serve.h"	/* FRAME_*, TENANT_NAME_MAX, tenant_name_ok() */
 
-#define FRAME_SHIFT	12
-#define FRAME_SIZE	(1u << FRAME_SHIFT)
 #define RX_BATCH	64
 /* The pacer (engine.c, struct pacer): interrupt moderation for the engine. */
 #define PACE_WINDOW_NS		1000000		/* load is measured over windows this long */
@@ -43,7 +42,6 @@
 #define PACE_MIN_NS		100000		/* paced runs: at least this far apart */
 #define PACE_MAX_NS		1000000		/* and at most this far */
 #define MAX_SOCKS	64	/* sockets per tenant */
-#define TENANT_NAME_MAX	32
 
 /* --- logging (log.c) ------------------------------------------------------ */
 __attribute__((format(printf, 2, 3))) void xsnap_pr(enum xsnap_print_level level,
@@ -129,9 +127,6 @@ struct umem_config {
  * its value and what it must be.  Return: 0 or -EINVAL.
  */
 int umem_check_config(const char *ifname, const struct umem_config *c);
-/* tenant_name_ok() - 1..TENANT_NAME_MAX-1 characters of A-Z a-z 0-9 _ . -
- * (names appear in logs, JSON, Prometheus labels and pin paths). */
-bool tenant_name_ok(const char *name);
 /* umem_check_fit() - each queue group's part of the receive region must
  * exceed what the fill and rx rings of its queues hold (checked once the
  * queues are known to exist); 0 or -EINVAL with a message naming the
@@ -536,8 +531,6 @@ struct xsnap_frame {
 	uint32_t gen;		/* bumped when the view is filled and when it is let go */
 };
 
-#define FRAME_HEADROOM 256	/* XDP_PACKET_HEADROOM: where received data starts in a chunk */
-#define FRAME_MAX_LEN (FRAME_SIZE - FRAME_HEADROOM)	/* a frame's bytes at most */
 
 /*
  * Handles.  What the API hands out for a frame is not the bare address of
@@ -617,6 +610,9 @@ struct xsnap_sock {
 	uint64_t pool_base;
 	uint64_t *stash;	/* pool chunks (frame addresses) leased and unused */
 	uint32_t nstash;
+	/* served by xsnapd (serve.c): per chunk of its tenant's pool, the
+	 * fresh frame (index + 1) that holds its lease to the client, 0: none */
+	uint16_t *lease_of;
 };
 
 struct xsnap_snap {
@@ -649,6 +645,11 @@ static inline uint32_t tx_owner_cap(const struct xsnap_ctx *ctx)
 }
 
 /* ctx.c */
+/* tenant_engine_stats() - add the engine's counters of @t to @st (what the
+ * consumers report is added by the callers, each its own way); engine_lock
+ * held. */
+void tenant_engine_stats(const struct xsnap_ctx *ctx, const struct tenant *t,
+			 struct xsnap_stats *st);
 /* @frames: a multiple of @groups; queue i belongs to group i / (nq / groups) */
 struct xsnap_ctx *ctx_new(uint32_t frames, uint32_t nq, uint32_t ring, uint32_t tenants,
 			  uint32_t pool, uint32_t groups);
