@@ -18,7 +18,7 @@
 #   scripts/bench.sh [--quick] [--runs N] [--window S] [--warmup S] [--only REGEX]
 #                    [-o FILE]
 #
-# Root.  Brings up its own lab (tests/lib/lab.sh: two namespaces joined by a
+# Root.  Brings up its own lab (scripts/lib/lab.sh: two namespaces joined by a
 # veth pair with one queue) and removes it on exit, also on failure or ^C.
 # Prints a table (also saved as results.txt) and writes results.json next to
 # it ($OUTPUT/bench/ by default): one record per case with min/median/max
@@ -193,8 +193,8 @@ for b in "$GEN" "$XSNAPD" "$XSNAPCTL" "$BIN"/bench_{xdpdrop,afxdp,udp,packet,xsn
 	[[ -x $b ]] || die "$b missing: run 'make' first"
 done
 
-# shellcheck source=../tests/lib/lab.sh
-source "$ROOT/tests/lib/lab.sh"
+# shellcheck source=lib/lab.sh
+source "$ROOT/scripts/lib/lab.sh"
 
 TMP=$(mktemp -d /tmp/xsnap-bench.XXXXXX)
 RUNLOG=$TMP/runs.jsonl

@@ -11,8 +11,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export XSNAP_ROOT=$ROOT XSNAP_BUILD=${OUTPUT:-$ROOT/build}
-# shellcheck source=../tests/lib/lab.sh
-. "$ROOT/tests/lib/lab.sh"
+# shellcheck source=lib/lab.sh
+. "$ROOT/scripts/lib/lab.sh"
 # shellcheck source=../tests/lib/xsnap.sh
 . "$ROOT/tests/lib/xsnap.sh"
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #
-# Keep a veth lab (tests/lib/lab.sh) up between commands, for trying xsnap by
+# Keep a veth lab (scripts/lib/lab.sh) up between commands, for trying xsnap by
 # hand or debugging a test:
 #
 #   scripts/lab.sh up [--name NAME] [--queues N] [--mtu M] [--vlan-offload]
@@ -14,8 +14,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# shellcheck source-path=SCRIPTDIR source=../tests/lib/lab.sh
-source "$ROOT/tests/lib/lab.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/lab.sh
+source "$ROOT/scripts/lib/lab.sh"
 
 prog=$0
 DEFAULT_NAME=xs-lab

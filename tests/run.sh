@@ -251,7 +251,7 @@ sweep_labs() {
 		echo "runner: removing labs the case left behind: ${left[*]}"
 		# shellcheck disable=SC2016 # expanded by the inner bash
 		LAB_KEEP=0 bash -c 'source "$1"; shift; lab_down "$@"' sweep \
-			"$ROOT/tests/lib/lab.sh" "${left[@]}"
+			"$ROOT/scripts/lib/lab.sh" "${left[@]}"
 	} >>"$LOG" 2>&1
 	return 1
 }

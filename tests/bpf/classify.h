@@ -3,9 +3,9 @@
  * What the classifier tests of tests/bpf/ share (test_classify.c,
  * test_rulesets.c): a private network namespace with an AF_XDP socket on
  * lo, the program loaded and fed the way libxsnap does it (steer_open(),
- * steer_apply()), the model of what the program must do with a frame (the
- * userspace build of bpf/xsnap_parse.h plus rule_ref_classify()), and a
- * comparison of a test run against it.  Header-only: each test program is
+ * steer_apply()), the model of what the program must do with a frame (how
+ * tests/lib/oracle.h, a parser written apart from bpf/xsnap_parse.h, reads
+ * it, plus rule_ref_classify()), and a comparison of a test run against it.  Header-only: each test program is
  * built on its own.
  */
 #ifndef XSNAP_TEST_CLASSIFY_H
@@ -27,6 +27,8 @@
 #include <linux/if_xdp.h>
 #include <xdp/xsk.h>
 
+#include "lo_xsk.h"
+#include "oracle.h"
 #include "testlib.h"
 #include "rule.h"
 #include "xsnap_internal.h"
@@ -38,21 +40,11 @@
 #define MAX_LEN 9600		/* longest frame handled (corpus: 9000) */
 #define MAX_CORPUS 256
 #define XSK_NFRAMES 64
-#define XSK_FRAME XSK_UMEM__DEFAULT_FRAME_SIZE
 #define ETH_MIN 14		/* test runs refuse shorter frames (TESTING.md E16) */
 
 /* ---- environment: private netns, a socket on lo --------------------------- */
 
-struct xsk {
-	void *area;
-	struct xsk_umem *umem;
-	struct xsk_ring_prod fq;
-	struct xsk_ring_cons cq;
-	struct xsk_ring_cons rx;
-	struct xsk_socket *sock;
-};
-
-static struct xsk proc_xsk __attribute__((unused));
+static struct lo_xsk proc_xsk __attribute__((unused));
 
 static inline void need_root(void)
 {
@@ -62,59 +54,24 @@ static inline void need_root(void)
 
 static inline void xsk_close(void)
 {
-	if (proc_xsk.sock)
-		xsk_socket__delete(proc_xsk.sock);
-	if (proc_xsk.umem)
-		xsk_umem__delete(proc_xsk.umem);
-	if (proc_xsk.area)
-		munmap(proc_xsk.area, XSK_NFRAMES * XSK_FRAME);
-	memset(&proc_xsk, 0, sizeof(proc_xsk));
+	lo_xsk_close(&proc_xsk);
 }
 
 /* Private netns with lo up and a copy-mode socket on lo queue 0; the
  * socket's fd, or -errno. */
 static inline int env_socket(void)
 {
-	struct xsk_socket_config cfg = {
-		.rx_size = XSK_RING_CONS__DEFAULT_NUM_DESCS,
-		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
-		.bind_flags = XDP_COPY,
-	};
-	struct ifreq ifr = { 0 };
-	struct xsk *x = &proc_xsk;
-	int fd, err;
+	int err;
 
-	if (x->sock)
-		return xsk_socket__fd(x->sock);
-	if (unshare(CLONE_NEWNET))
-		return -errno;
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	strcpy(ifr.ifr_name, "lo");
-	err = ioctl(fd, SIOCGIFFLAGS, &ifr);
-	ifr.ifr_flags |= IFF_UP;
+	if (proc_xsk.sock)
+		return xsk_socket__fd(proc_xsk.sock);
+	err = lo_netns_enter();
 	if (!err)
-		err = ioctl(fd, SIOCSIFFLAGS, &ifr);
-	err = err ? -errno : 0;
-	close(fd);
+		err = lo_xsk_open(&proc_xsk, XSK_NFRAMES);
 	if (err)
 		return err;
-	x->area = mmap(NULL, XSK_NFRAMES * XSK_FRAME, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (x->area == MAP_FAILED) {
-		x->area = NULL;
-		return -errno;
-	}
-	err = xsk_umem__create(&x->umem, x->area, XSK_NFRAMES * XSK_FRAME, &x->fq, &x->cq, NULL);
-	if (!err)
-		err = xsk_socket__create(&x->sock, "lo", 0, x->umem, &x->rx, NULL, &cfg);
-	if (err) {
-		xsk_close();
-		return err;
-	}
 	atexit(xsk_close);
-	return xsk_socket__fd(x->sock);
+	return xsk_socket__fd(proc_xsk.sock);
 }
 
 /* ---- the program as libxsnap loads it -------------------------------------- */
@@ -210,12 +167,36 @@ static inline uint64_t model_count(const struct model *m, uint32_t k)
 	return (k == m->reason) + !!(m->extra & (1u << k));
 }
 
-/* What the program must do with @b: the documented semantics, spelled out. */
+/* The oracle's reading of a frame as the parser's structure (what the
+ * reference classifier takes). */
+static inline void model_pkt(const struct oracle_pkt *o, struct xsnap_pkt *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->l3_proto = (__u8)o->l3_proto;
+	p->proto = (__u8)o->proto;
+	p->vlan = (__u16)o->vlan;
+	p->nvlan = (__u8)o->nvlan;
+	p->l3_off = (__u16)o->l3_off;
+	p->l4_off = (__u16)o->l4_off;
+	memcpy(p->src, o->src, 16);
+	memcpy(p->dst, o->dst, 16);
+	p->frag = (__u8)o->frag;
+	p->ports = (__u8)o->ports;
+	p->sport = htons((uint16_t)o->sport);
+	p->dport = htons((uint16_t)o->dport);
+	p->l4_bad = (__u8)o->l4_bad;
+	p->tiny_frag = (__u8)o->tiny_frag;
+	p->l4_unknown = (__u8)o->l4_unknown;
+}
+
+/* What the program must do with @b: the documented semantics, spelled out
+ * (the frame read by the oracle, not by the parser under test). */
 static inline void model_frame(const struct world *w, const uint8_t *b, size_t len, struct model *m)
 {
 	static const uint32_t act[] = { XDP_REDIRECT, XDP_DROP, XDP_PASS };
 	static const uint32_t why[] = { XSNAP_R_DELIVER, XSNAP_R_RULE_DROP, XSNAP_R_RULE_PASS };
 	struct rule_frame rf;
+	struct oracle_pkt o;
 	struct xsnap_pkt p;
 	uint32_t mask, id;
 	int err, ref;
@@ -230,11 +211,12 @@ static inline void model_frame(const struct world *w, const uint8_t *b, size_t l
 		m->reason = XSNAP_R_TOO_BIG;	/* several buffers: not classified */
 		return;
 	}
-	err = xsnap_parse(b, b + len, &p);
+	err = oracle_parse(b, len, &o);
 	if (err) {
 		m->reason = (uint32_t)-err;
 		return;
 	}
+	model_pkt(&o, &p);
 	m->frag = p.frag;
 	m->extra = (uint32_t)p.frag << XSNAP_R_FRAGMENT | (uint32_t)p.l4_bad << XSNAP_R_BAD_L4 |
 		   (uint32_t)p.tiny_frag << XSNAP_R_TINY_FRAG |

@@ -6,7 +6,7 @@
  * the load-time knobs the library sets) and rules go in through
  * steer_apply(), the library's own bank flip with port class tables.  Each
  * frame is then run through the program with BPF_PROG_TEST_RUN and through
- * the model (classify.h), which is the userspace build of the same parser
+ * the model (classify.h), which is an oracle written apart from the parser
  * (bpf/xsnap_parse.h) plus the rule-by-rule reference classifier
  * (rule_ref_classify(), which shares no code with the keys the program
  * looks up).  Verdict, reason counter, tenant set and every metadata field

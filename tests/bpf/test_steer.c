@@ -38,6 +38,8 @@
 #include <linux/if_xdp.h>
 #include <xdp/xsk.h>
 
+#include "lo_xsk.h"
+#include "oracle.h"
 #include "testlib.h"
 #include "frames.h"
 #include "rule.h"
@@ -51,21 +53,11 @@
 
 #define META_LEN ((int)sizeof(struct xsnap_meta))
 #define XSK_NFRAMES 64
-#define XSK_FRAME XSK_UMEM__DEFAULT_FRAME_SIZE
-
-struct xsk {
-	void *area;
-	struct xsk_umem *umem;
-	struct xsk_ring_prod fq;
-	struct xsk_ring_cons cq;
-	struct xsk_ring_cons rx;
-	struct xsk_socket *sock;
-};
 
 struct fx {
 	struct xsnap_steer *skel;
 	int prog, cfg, groups, rules, cnt, tcnt, xsks;
-	struct xsk *xsk;	/* the process-wide socket, or NULL */
+	struct lo_xsk *xsk;	/* the process-wide socket, or NULL */
 };
 
 /* Counter snapshot: per reason, per tenant (summed over CPUs). */
@@ -87,79 +79,15 @@ static void need_root(void)
 static int enter_netns(void)
 {
 	static int state;	/* 0 not yet, 1 done, -errno failed */
-	struct ifreq ifr = { 0 };
-	int fd;
 
 	if (state)
 		return state < 0 ? state : 0;
-	if (unshare(CLONE_NEWNET)) {
-		state = -errno;
-		fprintf(stderr, "unshare(CLONE_NEWNET): %s\n", strerror(errno));
-		return state;
-	}
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return state = -errno;
-	strcpy(ifr.ifr_name, "lo");
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
-		ifr.ifr_flags |= IFF_UP;
-		if (ioctl(fd, SIOCSIFFLAGS, &ifr))
-			state = -errno;
-	} else {
-		state = -errno;
-	}
-	close(fd);
+	state = lo_netns_enter();
 	if (state)
-		fprintf(stderr, "bringing lo up: %s\n", strerror(-state));
+		fprintf(stderr, "a network namespace with lo up: %s\n", strerror(-state));
 	else
 		state = 1;
 	return state < 0 ? state : 0;
-}
-
-/* A copy-mode socket on lo queue 0 with the default program inhibited: the
- * test owns the XSKMAP, as xsnapd does. */
-static int xsk_open(struct xsk *x)
-{
-	struct xsk_socket_config cfg = {
-		.rx_size = XSK_RING_CONS__DEFAULT_NUM_DESCS,
-		.tx_size = 0,
-		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
-		.bind_flags = XDP_COPY,
-	};
-	__u32 idx;
-	int err;
-
-	memset(x, 0, sizeof(*x));
-	x->area = mmap(NULL, XSK_NFRAMES * XSK_FRAME, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (x->area == MAP_FAILED) {
-		x->area = NULL;
-		return -errno;
-	}
-	err = xsk_umem__create(&x->umem, x->area, XSK_NFRAMES * XSK_FRAME, &x->fq, &x->cq, NULL);
-	if (err)
-		return err;
-	err = xsk_socket__create(&x->sock, "lo", 0, x->umem, &x->rx, NULL, &cfg);
-	if (err)
-		return err;
-	/* Give the kernel every frame to receive into. */
-	if (xsk_ring_prod__reserve(&x->fq, XSK_NFRAMES, &idx) != XSK_NFRAMES)
-		return -ENOSPC;
-	for (__u32 i = 0; i < XSK_NFRAMES; i++)
-		*xsk_ring_prod__fill_addr(&x->fq, idx + i) = (__u64)i * XSK_FRAME;
-	xsk_ring_prod__submit(&x->fq, XSK_NFRAMES);
-	return 0;
-}
-
-static void xsk_close(struct xsk *x)
-{
-	if (x->sock)
-		xsk_socket__delete(x->sock);
-	if (x->umem)
-		xsk_umem__delete(x->umem);
-	if (x->area)
-		munmap(x->area, XSK_NFRAMES * XSK_FRAME);
-	memset(x, 0, sizeof(*x));
 }
 
 /*
@@ -168,21 +96,19 @@ static void xsk_close(struct xsk *x)
  * still tears the old socket down (TESTING.md D16); every skeleton just
  * puts this socket into its own XSKMAP.
  */
-static struct xsk proc_xsk;
+static struct lo_xsk proc_xsk;
 static int proc_xsk_err = 1;	/* 1: not tried yet */
 
 static void proc_xsk_close(void)
 {
-	xsk_close(&proc_xsk);
+	lo_xsk_close(&proc_xsk);
 }
 
-static int proc_xsk_get(struct xsk **x)
+static int proc_xsk_get(struct lo_xsk **x)
 {
 	if (proc_xsk_err == 1) {
-		proc_xsk_err = xsk_open(&proc_xsk);
-		if (proc_xsk_err)
-			xsk_close(&proc_xsk);
-		else
+		proc_xsk_err = lo_xsk_open(&proc_xsk, XSK_NFRAMES);
+		if (!proc_xsk_err)
 			atexit(proc_xsk_close);
 	}
 	*x = proc_xsk_err ? NULL : &proc_xsk;
@@ -494,21 +420,22 @@ struct steer_case {
 /* Check one run of @c's frame against its expectations. */
 static void check_case(const struct steer_case *c, const struct frame *f, const struct run *r)
 {
-	struct xsnap_pkt p;
+	struct oracle_pkt o;
 	int perr;
 
 	REQUIRE(r->err == 0);
 	CHECK_EQ(r->retval, c->action);
 	check_reasons(r, c->reason, c->extra);
 
-	/* The userspace reference parser agrees on malformed frames... */
-	perr = xsnap_parse(f->b, f->b + f->len, &p);
+	/* An oracle written apart from the parser (tests/lib/oracle.h) reads
+	 * malformed frames the same way... */
+	perr = oracle_parse(f->b, f->len, &o);
 	if (perr)
 		CHECK_EQ(-perr, c->reason);
 	else
-		CHECK_EQ((__u32)p.frag << XSNAP_R_FRAGMENT | (__u32)p.l4_bad << XSNAP_R_BAD_L4 |
-				 (__u32)p.tiny_frag << XSNAP_R_TINY_FRAG |
-				 (__u32)p.l4_unknown << XSNAP_R_L4_UNKNOWN,
+		CHECK_EQ((__u32)o.frag << XSNAP_R_FRAGMENT | (__u32)o.l4_bad << XSNAP_R_BAD_L4 |
+				 (__u32)o.tiny_frag << XSNAP_R_TINY_FRAG |
+				 (__u32)o.l4_unknown << XSNAP_R_L4_UNKNOWN,
 			 c->extra);
 
 	if (c->action == XDP_REDIRECT) {

@@ -2,7 +2,7 @@
 # shellcheck shell=bash
 #
 # tests/lib/figures.sh: the one way a test reports a figure to the runner's
-# reliability summary (sourced by tests/lib/lab.sh, so every lab test has it,
+# reliability summary (sourced by tests/lib/harness.sh, so every lab test has it,
 # and by tests/fuzz/run-fuzzer.sh).
 #
 #   record_figure KEY VALUE   append "KEY VALUE" to $XSNAP_FIGURES (the runner

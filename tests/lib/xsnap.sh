@@ -2,7 +2,7 @@
 # shellcheck shell=bash
 #
 # tests/lib/xsnap.sh: helpers for scripts that run xsnap programs in a lab
-# (tests/lib/lab.sh must be sourced first and lab_up done).
+# (tests/lib/harness.sh must be sourced first and lab_up done).
 #
 #   xs_consumer_start LOG ARGS...   start xsnap-consumer in the rx namespace on
 #                                   $LAB_IF_RX; waits until it is attached and

@@ -2,7 +2,7 @@
 # shellcheck shell=bash
 #
 # tests/lib/xsnapd.sh: helpers for lab tests that run xsnapd in the rx
-# namespace and drive it through xsnapctl (tests/lib/lab.sh and
+# namespace and drive it through xsnapctl (tests/lib/harness.sh and
 # tests/lib/xsnap.sh must be sourced first).
 #
 #   setup [LAB_UP ARGS]   leak snapshot, lab_up, a private dir D_DIR with the
@@ -252,6 +252,25 @@ configure() {
 	ctl tenant add beta --quota 1024
 	ctl rule add alpha 'udp dst port 9000' --prio 10 >/dev/null
 	ctl rule add beta 'udp dst port 9001' --prio 10 >/dev/null
+}
+
+# daemon_with_alpha [CONFIGURE ARGS]: the start most daemon tests share: a
+# lab, xsnapd with the two tenants (configure), and a consumer of alpha
+# (its log A_LOG, its pid A_PID).
+daemon_with_alpha() {
+	setup
+	d_start
+	configure "$@"
+	A_LOG=$D_DIR/a.log
+	c_start "$A_LOG" -t alpha
+	A_PID=$C_PID
+}
+
+# feed_alpha N: N frames of stream 1 to alpha (udp dst port 9000) at 20 000
+# a second, then wait until alpha's sockets have taken them all.
+feed_alpha() {
+	xs_gen -q --stream 1 --dport 9000 -n "$1" -r 20000
+	wait_delivered alpha "$1"
 }
 
 victim_start() {

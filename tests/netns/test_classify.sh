@@ -3,7 +3,7 @@
 #
 # The classifier on real interfaces: rules changing under a steady stream,
 # attach modes (native, generic, auto) and frame sizes.  Each test builds
-# its own lab (tests/lib/lab.sh) and removes it, and checks that nothing of
+# its own lab (scripts/lib/lab.sh) and removes it, and checks that nothing of
 # ours is left attached, pinned or allocated.
 #
 #   live_rule_changes         a stream of 20000 frames/s while tenants and
@@ -25,8 +25,8 @@
 #   vlan_outermost_tag        `vlan N` matches the outermost tag of a
 #                             double-tagged (802.1ad + 802.1Q) frame
 LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)
-# shellcheck source=../lib/lab.sh
-source "$LIB/lab.sh"
+# shellcheck source=../lib/harness.sh
+source "$LIB/harness.sh"
 # shellcheck source=../lib/xsnap.sh
 source "$LIB/xsnap.sh"
 

@@ -7,8 +7,8 @@
 # receive through the shared-memory data path.  Each test builds its own lab
 # and daemon and removes both.
 LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)
-# shellcheck source=../lib/lab.sh
-source "$LIB/lab.sh"
+# shellcheck source=../lib/harness.sh
+source "$LIB/harness.sh"
 # shellcheck source=../lib/xsnap.sh
 source "$LIB/xsnap.sh"
 # shellcheck source=../lib/xsnapd.sh
@@ -254,14 +254,9 @@ print(s.recv(256).decode())' "$n" >"$out" &
 # next recv fails with ENOENT (revoked; test_hostile tenant_del_revokes has
 # one that still has frames to read).
 t_tenant_del_live() {
-	setup
-	d_start
-	configure
-	local la=$D_DIR/a.log pa rc=0
-	c_start "$la" -t alpha
-	pa=$C_PID
-	xs_gen -q --stream 1 --dport 9000 -n 300 -r 20000
-	wait_delivered alpha 300
+	daemon_with_alpha
+	local la=$A_LOG pa=$A_PID rc=0
+	feed_alpha 300
 	ctl tenant del alpha
 	wait_for 10 test ! -d "/proc/$pa" || fail "consumer hangs after its tenant was deleted"
 	wait "$pa" || rc=$?
@@ -632,8 +627,7 @@ t_hostile_messages() {
 	wait "$C_PID" || rc=$?
 	show "$lh"
 	assert_eq "$rc" 0 "hostile client checks"
-	xs_gen -q --stream 1 --dport 9000 -n 500 -r 20000
-	wait_delivered alpha 500
+	feed_alpha 500
 	c_stop "$pa" || { show "$la"; fail "alpha's consumer failed"; }
 	assert_eq "$(field "$la" frames)" 500 "a well-behaved consumer is unaffected"
 	victim_check
@@ -645,12 +639,8 @@ t_hostile_messages() {
 # left; consumers get an error, not a hang; a restarted daemon attaches
 # again with no manual cleanup.
 t_daemon_kill9_restart() {
-	setup
-	d_start
-	configure
-	local la=$D_DIR/a.log pa rc=0
-	c_start "$la" -t alpha
-	pa=$C_PID
+	daemon_with_alpha
+	local la=$A_LOG pa=$A_PID rc=0
 	xs_gen -q --stream 1 --dport 9000 -n 200 -r 20000
 	kill -KILL "$D_PID"
 	wait "$D_PID" 2>/dev/null || true
@@ -671,8 +661,7 @@ t_daemon_kill9_restart() {
 		"XDP programs on $LAB_IF_RX after the restart"
 	c_start "$la" -t alpha
 	pa=$C_PID
-	xs_gen -q --stream 1 --dport 9000 -n 300 -r 20000
-	wait_delivered alpha 300
+	feed_alpha 300
 	c_stop "$pa" || { show "$la"; fail "consumer after restart failed"; }
 	assert_eq "$(field "$la" frames)" 300 "consumer after restart"
 	d_detach
@@ -683,12 +672,8 @@ t_daemon_kill9_restart() {
 # ip link del of the attached interface: the daemon survives and reports it,
 # consumers get -ENETDOWN, nothing leaks.
 t_link_del() {
-	setup
-	d_start
-	configure
-	local la=$D_DIR/a.log pa rc=0
-	c_start "$la" -t alpha
-	pa=$C_PID
+	daemon_with_alpha
+	local la=$A_LOG pa=$A_PID rc=0
 	xs_gen -q --stream 1 --dport 9000 -n 200 -r 20000
 	lab_exec "$LAB_NS_RX" ip link del "$LAB_IF_RX"
 	wait_for 10 test ! -d "/proc/$pa" || fail "consumer hangs after the link was removed"
@@ -709,14 +694,9 @@ _link_is_down() { ! ip -n "$LAB_NS_RX" link show dev "$LAB_IF_RX" | grep -q LOWE
 # Interface down, then up: the daemon and the consumer ride it out and
 # traffic resumes on the same sockets; no frame leaks.
 t_link_down_up() {
-	setup
-	d_start
-	configure
-	local la=$D_DIR/a.log pa
-	c_start "$la" -t alpha
-	pa=$C_PID
-	xs_gen -q --stream 1 --dport 9000 -n 200 -r 20000
-	wait_delivered alpha 200
+	daemon_with_alpha
+	local la=$A_LOG pa=$A_PID
+	feed_alpha 200
 	lab_exec "$LAB_NS_RX" ip link set dev "$LAB_IF_RX" down
 	wait_for 5 _link_is_down || fail "link did not go down"
 	# while down, nothing reaches the queue; the daemon keeps its sockets

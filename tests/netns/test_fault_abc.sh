@@ -11,8 +11,8 @@
 # their own frames from the tx end; the daemon cases drive xsnapd with
 # xsnapctl, xsnap_dclient (victims) and xsnap_fault.
 LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)
-# shellcheck source=../lib/lab.sh
-source "$LIB/lab.sh"
+# shellcheck source=../lib/harness.sh
+source "$LIB/harness.sh"
 # shellcheck source=../lib/xsnap.sh
 source "$LIB/xsnap.sh"
 # shellcheck source=../lib/xsnapd.sh

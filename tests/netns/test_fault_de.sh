@@ -9,8 +9,8 @@
 # aimed at one tenant run a victim stream to the other one (victim_start /
 # victim_check) and assert it lost and corrupted nothing.
 LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)
-# shellcheck source=../lib/lab.sh
-source "$LIB/lab.sh"
+# shellcheck source=../lib/harness.sh
+source "$LIB/harness.sh"
 # shellcheck source=../lib/xsnap.sh
 source "$LIB/xsnap.sh"
 # shellcheck source=../lib/xsnapd.sh
@@ -141,8 +141,7 @@ t_d7_ethtool_shrink_bound() {
 	show "$D_DIR/ethtool.err"
 	assert_eq "$(_ethtool_rx)" 2 "rx channels after the refused shrink"
 	kill -0 "$D_PID" || fail "xsnapd died"
-	xs_gen -q --stream 1 --dport 9000 -n 300 -r 20000
-	wait_delivered alpha 300
+	feed_alpha 300
 	c_stop "$C_PID" || { show "$la"; fail "consumer failed"; }
 	assert_eq "$(field "$la" frames)" 300 "frames after the refused shrink"
 	d_detach
@@ -160,14 +159,9 @@ _daemon_saw_removal() { grep -q "$LAB_IF_RX: interface removed" "$D_LOG"; }
 # removed, consumers get ENETDOWN, daemon alive).  Then the daemon's own
 # namespace loses its name: the daemon lives on and still serves.
 t_d10_netns_deleted() {
-	setup
-	d_start
-	configure
-	local la=$D_DIR/a.log pa rc=0
-	c_start "$la" -t alpha
-	pa=$C_PID
-	xs_gen -q --stream 1 --dport 9000 -n 200 -r 20000
-	wait_delivered alpha 200
+	daemon_with_alpha
+	local la=$A_LOG pa=$A_PID rc=0
+	feed_alpha 200
 	ip netns del "$LAB_NS_TX"
 	wait_for 20 _daemon_saw_removal || fail "xsnapd did not notice the interface going"
 	wait_for 10 test ! -d "/proc/$pa" || fail "consumer hangs after the namespace was deleted"
@@ -185,10 +179,28 @@ t_d10_netns_deleted() {
 	finish
 }
 
+# _ctl_killed_at STEP ARGS...: xsnapctl ARGS, stopped by its test hook
+# right after it sent request STEP (XSNAPCTL_TEST_STOP), then SIGKILLed:
+# a CLI that dies at a known point of its conversation with the daemon.
+_ctl_killed_at() {
+	local step=$1 pid _stopped
+	shift
+	XSNAPCTL_TEST_STOP=$step "$XSNAPCTL" -S "$D_SOCK" "$@" >/dev/null 2>&1 &
+	pid=$!
+	_stopped() { [[ $(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null) == T ]]; }
+	wait_for 10 _stopped || { kill -KILL "$pid" 2>/dev/null; fail "xsnapctl $*: not stopped after $step"; }
+	kill -KILL "$pid"
+	wait "$pid" 2>/dev/null || true
+}
+
 # D13: an attach that fails after the program was loaded (a tenant that
 # does not fit the new interface's receive region, found while replaying
 # the tenants) leaves nothing: no program, no pins, no status entry, and
-# no BPF object (the leak check after the test).
+# no BPF object (the leak check after the test).  The attach is the
+# daemon's transaction, so a CLI killed mid-attach leaves no half state
+# either: killed once connected (HELLO answered, ATTACH not sent), nothing
+# is attached; killed with its ATTACH sent and the reply unread, the daemon
+# completes the attach, which is then whole (one program, status, detach).
 t_d13_attach_fails_after_load() {
 	setup
 	d_start
@@ -197,19 +209,19 @@ t_d13_attach_fails_after_load() {
 	assert_eq "$(xdp_progs)" 0 "XDP programs after the failed attach"
 	lab_invariants || fail "pins left after the failed attach"
 	ctl status | grep -q 'no interface attached' || fail "a half attach is left in status"
-	# a killed client mid-attach does not matter: the daemon completes it
 	ctl tenant del big
-	"$XSNAPCTL" -S "$D_SOCK" attach "$LAB_IF_RX" &
-	local cp=$!
-	kill -KILL "$cp" 2>/dev/null || true
-	wait "$cp" 2>/dev/null || true
-	ctl status >/dev/null
-	if ctl status | grep -q 'attached via bpf_link'; then
-		assert_eq "$(xdp_progs)" 1 "XDP programs after an attach whose client died"
-		d_detach
-	else
-		assert_eq "$(xdp_progs)" 0 "XDP programs after an attach that never arrived"
-	fi
+	_ctl_killed_at hello attach "$LAB_IF_RX"
+	assert_eq "$(xdp_progs)" 0 "XDP programs after a CLI killed before its ATTACH"
+	ctl status | grep -q 'no interface attached' || fail "status after a CLI killed before its ATTACH"
+	_ctl_killed_at attach attach "$LAB_IF_RX"
+	# the daemon reads a dead client's queued request before its hang-up
+	_one_prog() { (($(xdp_progs) == 1)); }
+	wait_for 10 _one_prog || fail "no XDP program after a CLI killed with its ATTACH sent"
+	ctl status | grep -q "attached via bpf_link [0-9]* (program" ||
+		fail "status after a CLI killed with its ATTACH sent: $(ctl status | head -1)"
+	d_detach
+	assert_eq "$(xdp_progs)" 0 "XDP programs after the detach"
+	lab_invariants || fail "the detach left a program or pins"
 	d_stop
 	finish
 }
@@ -231,24 +243,42 @@ t_d14_bpffs_missing() {
 }
 
 # D15: the libxdp dispatcher is unavailable here (E2: no freplace); xsnap
-# does not use it: one program through a bpf_link, reported as such, and
-# it works.
+# does not use it: one program through a bpf_link, and it works.  Status
+# reports what the daemon asks the kernel at the request, checked against
+# what ip and bpftool observe: the program the interface runs (ours, so no
+# dispatcher in front), our link's id; and when the link is detached behind
+# the daemon's back, status says so.
 t_d15_single_program_reported() {
 	setup
 	d_start
 	configure
-	local st la=$D_DIR/a.log
-	ctl status | grep -q 'attached via bpf_link (single program, no libxdp dispatcher)' ||
-		fail "status does not report single-program mode"
+	local st la=$D_DIR/a.log prog link
+	prog=$(lab_exec "$LAB_NS_RX" ip -d link show dev "$LAB_IF_RX" |
+		sed -n 's/.*prog\/xdp id \([0-9]*\) name xsnap_steer.*/\1/p')
+	[[ -n $prog ]] || fail "ip link does not show xsnap_steer attached"
+	link=$(bpftool -j link show | jq -r --argjson p "$prog" \
+		'.[] | select(.prog_id == $p and .type == "xdp") | .id')
+	[[ $link =~ ^[0-9]+$ ]] || fail "bpftool shows no XDP link of program $prog: '$link'"
 	st=$(ctl status -j)
+	assert_eq "$(jget "$st" 'j["interfaces"][0]["prog_id"]')" "$prog" "status -j prog_id"
+	assert_eq "$(jget "$st" 'j["interfaces"][0]["if_prog_id"]')" "$prog" "status -j if_prog_id"
+	assert_eq "$(jget "$st" 'j["interfaces"][0]["link_id"]')" "$link" "status -j link_id"
+	assert_eq "$(jget "$st" 'j["interfaces"][0]["attach"]')" bpf_link "status -j attach"
 	assert_eq "$(jget "$st" 'j["interfaces"][0]["dispatcher"]')" none "status -j dispatcher"
-	lab_exec "$LAB_NS_RX" ip -d link show dev "$LAB_IF_RX" | grep -q 'name xsnap_steer' ||
-		fail "our program is not the one attached"
+	ctl status | grep -qF "attached via bpf_link $link (program $prog, the interface's only XDP program: no libxdp dispatcher)" ||
+		fail "status text: $(ctl status | head -1)"
 	c_start "$la" -t alpha
-	xs_gen -q --stream 1 --dport 9000 -n 200 -r 20000
-	wait_delivered alpha 200
+	feed_alpha 200
 	c_stop "$C_PID" || { show "$la"; fail "consumer failed"; }
 	assert_eq "$(field "$la" frames)" 200 "frames in single-program mode"
+	# the link detached behind the daemon's back: status must see it
+	bpftool link detach id "$link" || fail "bpftool link detach id $link"
+	st=$(ctl status -j)
+	assert_eq "$(jget "$st" 'j["interfaces"][0]["attach"]')" none "status -j attach, link detached"
+	assert_eq "$(jget "$st" 'j["interfaces"][0]["if_prog_id"]')" 0 \
+		"status -j if_prog_id, link detached"
+	ctl status | grep -q 'NO bpf_link of ours' ||
+		fail "status text after the detach: $(ctl status | head -1)"
 	d_detach
 	d_stop
 	finish
@@ -285,8 +315,7 @@ t_d16_reattach_cycles() {
 	fi
 	record_figure open_close_cycles "$n"
 	c_start "$la" -t alpha
-	xs_gen -q --stream 1 --dport 9000 -n 200 -r 20000
-	wait_delivered alpha 200
+	feed_alpha 200
 	c_stop "$C_PID" || { show "$la"; fail "consumer after the cycles failed"; }
 	assert_eq "$(field "$la" frames)" 200 "frames after the cycles"
 	d_detach
@@ -310,8 +339,7 @@ t_d17_mtu_change_attached() {
 		fail "the peer MTU changed"
 	ctl status | grep -q 'native XDP' || fail "no longer attached in native mode"
 	c_start "$la" -t alpha
-	xs_gen -q --stream 1 --dport 9000 -n 200 -r 20000
-	wait_delivered alpha 200
+	feed_alpha 200
 	c_stop "$C_PID" || { show "$la"; fail "consumer failed"; }
 	assert_eq "$(field "$la" frames)" 200 "frames after the refused MTU change"
 	d_detach

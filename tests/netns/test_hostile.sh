@@ -13,8 +13,8 @@
 #   - SIGTERM ends the daemon cleanly within 1 s while the attack still
 #     stands, after frame conservation was checked (d_stop_fast).
 LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)
-# shellcheck source=../lib/lab.sh
-source "$LIB/lab.sh"
+# shellcheck source=../lib/harness.sh
+source "$LIB/harness.sh"
 # shellcheck source=../lib/xsnap.sh
 source "$LIB/xsnap.sh"
 # shellcheck source=../lib/xsnapd.sh

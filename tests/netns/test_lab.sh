@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #
-# Tests of the veth lab itself (tests/lib/lab.sh): every other netns test
+# Tests of the veth lab itself (scripts/lib/lab.sh): every other netns test
 # trusts it to give working, isolated namespaces and to leave nothing behind.
 # Run by tests/run.sh as `bash test_lab.sh NAME`; `--list` lists the names.
 # shellcheck disable=SC2317,SC2119 # t_* run via lab_main; lab_down takes no args
 
 LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)
-# shellcheck source-path=SCRIPTDIR source=../lib/lab.sh
-source "$LIB/lab.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/harness.sh
+source "$LIB/harness.sh"
 
 # Nothing named after a lab namespace is left: no name, no process in it, and
 # no network namespace with its inode (which would keep its veth alive).
@@ -89,7 +89,7 @@ t_lab_trap() {
 	local how expect
 	for how in exit term; do
 		rc=0
-		out=$(bash -c "$child" child "$LIB/lab.sh" "$how" 2>"$TMPDIR_LAB/err") || rc=$?
+		out=$(bash -c "$child" child "$LIB/../../scripts/lib/lab.sh" "$how" 2>"$TMPDIR_LAB/err") || rc=$?
 		expect=1
 		[[ $how == term ]] && expect=143
 		assert_eq "$rc" "$expect" "exit status of a child that did '$how'"
@@ -165,7 +165,7 @@ t_lab_bpffs() {
 	lab_leak_check || fail "lab_leak_check after lab_down"
 }
 
-# The invariants lab_down checks in a test (tests/lib/lab.sh): an XDP
+# The invariants lab_down checks in a test (scripts/lib/lab.sh): an XDP
 # program on any interface of the lab, a pin under xsnap/ in its bpffs; and
 # record_figure's file format.
 t_lab_invariants() {

@@ -8,8 +8,8 @@
 # nanosecond wall-clock timestamps.  Tenant beta's frames (port 9001) and
 # unmatched ones (port 9002) are sent in between and must not appear.
 LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)
-# shellcheck source=../lib/lab.sh
-source "$LIB/lab.sh"
+# shellcheck source=../lib/harness.sh
+source "$LIB/harness.sh"
 # shellcheck source=../lib/xsnap.sh
 source "$LIB/xsnap.sh"
 # shellcheck source=../lib/xsnapd.sh

@@ -6,8 +6,8 @@
 # and a snapshot written to pcap.  Frames are compared byte for byte with
 # what the tx namespace sent, captured there with tcpdump.
 LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)
-# shellcheck source=../lib/lab.sh
-source "$LIB/lab.sh"
+# shellcheck source=../lib/harness.sh
+source "$LIB/harness.sh"
 # shellcheck source=../lib/xsnap.sh
 source "$LIB/xsnap.sh"
 

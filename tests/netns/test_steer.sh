@@ -8,8 +8,8 @@
 # no-copy property itself and exits non-zero if any check fails; these tests
 # add the expected counts.  Each test builds its own lab and removes it.
 LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)
-# shellcheck source=../lib/lab.sh
-source "$LIB/lab.sh"
+# shellcheck source=../lib/harness.sh
+source "$LIB/harness.sh"
 # shellcheck source=../lib/xsnap.sh
 source "$LIB/xsnap.sh"
 

@@ -57,6 +57,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <net/if.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -894,6 +895,24 @@ static inline void bench_signals(struct bench *b)
 	sa.sa_handler = bench_on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+}
+
+/* The index of -i's interface, or 0 (said why). */
+static inline int bench_ifindex(struct bench *b)
+{
+	int ifindex = (int)if_nametoindex(b->ifname);
+
+	if (!ifindex)
+		bench_err(b, "%s: %s", b->ifname, strerror(errno));
+	return ifindex;
+}
+
+/* After the options: stop on SIGINT/SIGTERM, pin this thread (-c) and
+ * allocate the latency samples (-L).  0, or -1 (said why). */
+static inline int bench_prepare(struct bench *b)
+{
+	bench_signals(b);
+	return bench_pin_self(b) || bench_alloc_lat(b) ? -1 : 0;
 }
 
 #endif /* XSNAP_BENCH_H */

@@ -347,13 +347,10 @@ int main(int argc, char **argv)
 	ax.wait = busy_poll ? W_BUSY_POLL : b.spin ? W_SPIN : W_BLOCK;
 	b.spin = ax.wait != W_BLOCK;	/* bench_spinning(): busy polling spins too */
 	ax.frames = 2 * ax.ring;
-	ifindex = (int)if_nametoindex(b.ifname);
-	if (!ifindex) {
-		bench_err(&b, "%s", strerror(errno));
+	ifindex = bench_ifindex(&b);
+	if (!ifindex)
 		return EXIT_FAILURE;
-	}
-	bench_signals(&b);
-	if (bench_pin_self(&b) || bench_alloc_lat(&b) || setup(ifindex))
+	if (bench_prepare(&b) || setup(ifindex))
 		goto out;
 	if (bench_run(&b, consumer, at_start, at_end))
 		goto out;

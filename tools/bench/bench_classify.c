@@ -70,6 +70,7 @@
 #include <linux/if_xdp.h>
 #include <xdp/xsk.h>
 
+#include "lo_xsk.h"
 #include "rule.h"
 #include "xsnap_internal.h"
 #include "xsnap_parse.h"
@@ -116,74 +117,20 @@ static struct cell trivial;
 
 /* ---- environment -------------------------------------------------------------- */
 
-struct xsk {
-	void *area;
-	struct xsk_umem *umem;
-	struct xsk_ring_prod fq;
-	struct xsk_ring_cons cq;
-	struct xsk_ring_cons rx;
-	struct xsk_socket *sock;
-};
-
-/* A private netns with lo up and a copy-mode AF_XDP socket on lo queue 0
- * (the deliver frames are redirected into it).  Returns its fd or -errno. */
-static int env_setup(struct xsk *x)
+/* Private netns with lo up and a copy-mode socket on lo queue 0, every
+ * frame on its fill ring; the socket's fd, or -errno. */
+static int env_setup(struct lo_xsk *x)
 {
-	struct xsk_socket_config cfg = {
-		.rx_size = XSK_RING_CONS__DEFAULT_NUM_DESCS,
-		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
-		.bind_flags = XDP_COPY,
-	};
-	struct ifreq ifr = { 0 };
-	__u32 idx;
-	int fd, err;
+	int err = lo_netns_enter();
 
-	if (unshare(CLONE_NEWNET))
-		return -errno;
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	strcpy(ifr.ifr_name, "lo");
-	err = ioctl(fd, SIOCGIFFLAGS, &ifr);
-	ifr.ifr_flags |= IFF_UP;
 	if (!err)
-		err = ioctl(fd, SIOCSIFFLAGS, &ifr);
-	err = err ? -errno : 0;
-	close(fd);
-	if (err)
-		return err;
-	x->area = mmap(NULL, XSK_NFRAMES * XSK_UMEM__DEFAULT_FRAME_SIZE, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (x->area == MAP_FAILED)
-		return -errno;
-	err = xsk_umem__create(&x->umem, x->area, XSK_NFRAMES * XSK_UMEM__DEFAULT_FRAME_SIZE,
-			       &x->fq, &x->cq, NULL);
-	if (!err)
-		err = xsk_socket__create(&x->sock, "lo", 0, x->umem, &x->rx, NULL, &cfg);
-	if (err)
-		return err;
-	if (xsk_ring_prod__reserve(&x->fq, XSK_NFRAMES, &idx) == XSK_NFRAMES) {
-		for (__u32 i = 0; i < XSK_NFRAMES; i++)
-			*xsk_ring_prod__fill_addr(&x->fq, idx + i) =
-				(__u64)i * XSK_UMEM__DEFAULT_FRAME_SIZE;
-		xsk_ring_prod__submit(&x->fq, XSK_NFRAMES);
-	}
-	return xsk_socket__fd(x->sock);
-}
-
-static void xsk_teardown(struct xsk *x)
-{
-	if (x->sock)
-		xsk_socket__delete(x->sock);
-	if (x->umem)
-		xsk_umem__delete(x->umem);
-	if (x->area && x->area != MAP_FAILED)
-		munmap(x->area, XSK_NFRAMES * XSK_UMEM__DEFAULT_FRAME_SIZE);
+		err = lo_xsk_open(x, XSK_NFRAMES);
+	return err ? err : xsk_socket__fd(x->sock);
 }
 
 /* Give the frames the deliver runs filled back to the kernel, so the
  * socket keeps receiving rather than dropping for lack of fill entries. */
-static void xsk_recycle(struct xsk *x)
+static void xsk_recycle(struct lo_xsk *x)
 {
 	__u32 idx, n, fidx;
 
@@ -335,7 +282,7 @@ static int check_frame(int prog, const struct rule *rules, unsigned int n, int s
 }
 
 /* ns per run of @prog on frame @b, as the kernel measures it. */
-static double time_frame(int prog, const uint8_t *b, size_t len, bool live, struct xsk *x)
+static double time_frame(int prog, const uint8_t *b, size_t len, bool live, struct lo_xsk *x)
 {
 	struct xdp_md ctx = { .data_end = (__u32)len, .ingress_ifindex = if_nametoindex("lo") };
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = b, .data_size_in = (__u32)len,
@@ -566,7 +513,7 @@ static int silent(enum xsnap_print_level level, const char *fmt, va_list ap)
 
 /* Install set @set with @n rules (rule 0 a drop rule when @drop0), check
  * it, time frames @w0..@w1 into round @run. */
-static int measure(struct steer *s, int prog, struct xsk *x, struct rule *rules, int set,
+static int measure(struct steer *s, int prog, struct lo_xsk *x, struct rule *rules, int set,
 		   size_t si, bool drop0, int w0, int w1, unsigned int run)
 {
 	unsigned int n = sizes[si];
@@ -606,7 +553,7 @@ int main(int argc, char **argv)
 {
 	struct rule *rules = calloc(sizes[ARRAY_SIZE(sizes) - 1], sizeof(*rules));
 	struct bench_xdp triv = { .map_fd = -1, .prog_fd = -1, .link_fd = -1 };
-	struct xsk x = { 0 };
+	struct lo_xsk x = { 0 };
 	struct steer s, s2;
 	char why[256] = "";
 	uint8_t f[128];
@@ -706,7 +653,7 @@ close:
 	steer_close(&s2);
 	steer_close(&s);
 out:
-	xsk_teardown(&x);
+	lo_xsk_close(&x);
 	free(rules);
 	return ret;
 }

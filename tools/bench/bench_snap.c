@@ -380,8 +380,7 @@ int main(int argc, char **argv)
 	bench_check_opts(&b, argc, argv);
 	if (b.n != 1 || b.latency)
 		bench_usage_error(&b, "-n and -L do not apply");
-	bench_signals(&b);
-	if (bench_pin_self(&b) || setup())
+	if (bench_prepare(&b) || setup())
 		goto out;
 	if (b.ready_file) {
 		int fd = open(b.ready_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

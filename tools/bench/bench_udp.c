@@ -235,13 +235,10 @@ int main(int argc, char **argv)
 		}
 	}
 	bench_check_opts(&b, argc, argv);
-	ifindex = (int)if_nametoindex(b.ifname);
-	if (!ifindex) {
-		bench_err(&b, "%s", strerror(errno));
+	ifindex = bench_ifindex(&b);
+	if (!ifindex)
 		return EXIT_FAILURE;
-	}
-	bench_signals(&b);
-	if (bench_pin_self(&b) || bench_alloc_lat(&b) || setup(ifindex))
+	if (bench_prepare(&b) || setup(ifindex))
 		goto out;
 	if (bench_run(&b, consumer, at_start, at_end))
 		goto out;

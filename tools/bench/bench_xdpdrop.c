@@ -63,17 +63,14 @@ int main(int argc, char **argv)
 	bench_check_opts(&b, argc, argv);
 	if (b.n != 1 || b.latency)
 		bench_usage_error(&b, "-n and -L do not apply to the drop ceiling");
-	ifindex = (int)if_nametoindex(b.ifname);
-	if (!ifindex) {
-		bench_err(&b, "%s", strerror(errno));
+	ifindex = bench_ifindex(&b);
+	if (!ifindex)
 		return EXIT_FAILURE;
-	}
 	if (bench_xdp_open(&xdp, false, ifindex, why, sizeof(why))) {
 		bench_err(&b, "%s", why);
 		return EXIT_FAILURE;
 	}
-	bench_signals(&b);
-	if (bench_pin_self(&b) || bench_alloc_lat(&b))
+	if (bench_prepare(&b))
 		goto out;
 	b.cons[0].priv = &b;
 	if (bench_run(&b, poller, NULL, NULL))

@@ -392,8 +392,7 @@ int main(int argc, char **argv)
 		bench_usage_error(b, "-P/--rt-prio: with --connect the engine is xsnapd's thread, "
 				  "not this program's (xsnapd has its own option)");
 	b->lat2_name = "latency_xdp_ns";
-	bench_signals(b);
-	if (bench_pin_self(b) || bench_alloc_lat(b) || setup())
+	if (bench_prepare(b) || setup())
 		goto out;
 	if (bench_run(b, consumer, at_start, at_end))
 		goto out;

@@ -499,6 +499,9 @@ struct st_if {
 	char name[IF_NAMESIZE + 1], pin[256];
 	uint32_t ifindex, flags, mode, frames, socks, ngroups, nq;
 	struct st_queue q[XSNAP_MAX_QUEUES];
+	/* the attachment as the kernel reported it to the daemon */
+	uint32_t link_id, link_xdp, prog_id, if_prog_id, if_mode;
+	char if_prog[16];
 };
 struct st_tenant {
 	char name[32], view[32];
@@ -558,6 +561,12 @@ next_page:
 			f->q[q].zc = xp_get_u32(&rep);
 			f->q[q].group = xp_get_u32(&rep);
 		}
+		f->link_id = xp_get_u32(&rep);
+		f->link_xdp = xp_get_u32(&rep);
+		f->prog_id = xp_get_u32(&rep);
+		f->if_prog_id = xp_get_u32(&rep);
+		xp_get_str(&rep, f->if_prog, sizeof(f->if_prog), true);
+		f->if_mode = xp_get_u32(&rep);
 	}
 	st->nt = xp_get_u32(&rep);
 	if (st->nt > XSNAP_MAX_TENANTS)
@@ -777,6 +786,23 @@ static void text_rules(const struct status *st)
 	}
 }
 
+/* What the kernel says runs on @f: "none" when it is our program itself
+ * (no libxdp dispatcher in front), else that program's name. */
+static const char *if_dispatcher(const struct st_if *f)
+{
+	if (f->if_prog_id && f->if_prog_id == f->prog_id)
+		return "none";
+	return f->if_prog_id ? f->if_prog : "no XDP program";
+}
+
+/* The XDP mode the kernel reports, or the one recorded if it said none. */
+static const char *if_mode(const struct st_if *f)
+{
+	uint32_t m = f->if_mode ? f->if_mode : f->mode;
+
+	return m == XSNAP_MODE_SKB ? "generic" : "native";
+}
+
 static int run_status(int fd, const struct config *cfg)
 {
 	struct status st;
@@ -792,13 +818,16 @@ static int run_status(int fd, const struct config *cfg)
 			printf("%s{\"name\": ", i ? ", " : "");
 			json_str(stdout, f->name);
 			printf(", \"ifindex\": %u, \"state\": \"%s\", \"attach\": \"%s\", "
+			       "\"link_id\": %u, \"prog_id\": %u, \"if_prog_id\": %u, "
 			       "\"xdp_mode\": \"%s\", \"zerocopy\": %s, \"frames\": %u, "
-			       "\"timestamps\": \"%s\", "
-			       "\"dispatcher\": \"%s\", \"client_sockets\": %u, \"pin_dir\": ",
-			       f->ifindex, gone ? "gone" : "attached", gone ? "none" : "bpf_link",
-			       gone ? "none" : f->mode == XSNAP_MODE_SKB ? "generic" : "native",
+			       "\"timestamps\": \"%s\", \"dispatcher\": ",
+			       f->ifindex, gone ? "gone" : "attached",
+			       !gone && f->link_xdp ? "bpf_link" : "none", f->link_id, f->prog_id,
+			       f->if_prog_id, gone ? "none" : if_mode(f),
 			       f->flags & XP_IF_ZEROCOPY ? "true" : "false", f->frames,
-			       f->flags & XP_IF_XDP_STAMP ? "xdp" : "engine", "none", f->socks);
+			       f->flags & XP_IF_XDP_STAMP ? "xdp" : "engine");
+			json_str(stdout, gone ? "none" : if_dispatcher(f));
+			printf(", \"client_sockets\": %u, \"pin_dir\": ", f->socks);
 			json_str(stdout, f->pin);
 			printf(", \"queue_groups\": %u, \"queues\": [", f->ngroups);
 			for (uint32_t q = 0; q < f->nq; q++)
@@ -825,10 +854,20 @@ static int run_status(int fd, const struct config *cfg)
 				       f->name);
 				continue;
 			}
-			printf("%s (ifindex %u): attached via bpf_link (single program, no libxdp "
-			       "dispatcher), %s XDP, %s, %u frames, timestamps by the %s\n",
-			       f->name, f->ifindex,
-			       f->mode == XSNAP_MODE_SKB ? "generic" : "native",
+			/* how the kernel says it is attached, asked just now */
+			if (f->link_xdp)
+				printf("%s (ifindex %u): attached via bpf_link %u", f->name,
+				       f->ifindex, f->link_id);
+			else
+				printf("%s (ifindex %u): NO bpf_link of ours", f->name, f->ifindex);
+			if (f->if_prog_id && f->if_prog_id == f->prog_id)
+				printf(" (program %u, the interface's only XDP program: no libxdp "
+				       "dispatcher)", f->prog_id);
+			else
+				printf(" (the interface runs %s %u \"%s\", not ours, %u)",
+				       f->if_prog_id ? "program" : "no program", f->if_prog_id,
+				       f->if_prog, f->prog_id);
+			printf(", %s XDP, %s, %u frames, timestamps by the %s\n", if_mode(f),
 			       f->flags & XP_IF_ZEROCOPY ? "zero-copy" : "copy mode", f->frames,
 			       f->flags & XP_IF_XDP_STAMP ? "XDP program" : "engine");
 			printf("  queues with AF_XDP sockets:");
@@ -1623,6 +1662,46 @@ static const struct cmd *find_cmd(const char *name, const char *sub, bool *needs
 	return NULL;
 }
 
+/*
+ * Test hook: XSNAPCTL_TEST_STOP=hello|attach|detach (or an op number) stops
+ * this process (SIGSTOP) right after that request went to the daemon, before
+ * its reply is read, so that a test can kill the CLI at that step and know
+ * what the daemon had received (tests/netns/test_fault_de.sh, D13).
+ */
+static uint16_t test_stop_op = UINT16_MAX;
+
+static void test_stop(uint16_t op)
+{
+	if (op == test_stop_op)
+		raise(SIGSTOP);
+}
+
+static void test_hook_init(void)
+{
+	static const struct { const char *name; uint16_t op; } ops[] = {
+		{ "hello", XP_HELLO }, { "attach", XP_ATTACH }, { "detach", XP_DETACH },
+	};
+	const char *v = getenv("XSNAPCTL_TEST_STOP");
+	char *end;
+
+	if (!v || !*v)
+		return;
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (!strcmp(v, ops[i].name))
+			test_stop_op = ops[i].op;
+	if (test_stop_op == UINT16_MAX) {
+		unsigned long n = strtoul(v, &end, 10);
+
+		if (*end || n >= XP_OP_MAX) {
+			fprintf(stderr, "xsnapctl: XSNAPCTL_TEST_STOP='%s': hello, attach, "
+					"detach or an op number\n", v);
+			exit(EXIT_USAGE);
+		}
+		test_stop_op = (uint16_t)n;
+	}
+	xp_sent_hook = test_stop;
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg = defaults;
@@ -1630,6 +1709,7 @@ int main(int argc, char **argv)
 	bool needs_sub;
 	int i = 1, fd, rc;
 
+	test_hook_init();
 	cfg.sock = getenv("XSNAP_SOCKET");
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if ((!strcmp(argv[i], "-S") || !strcmp(argv[i], "--socket")) && i + 1 < argc) {

@@ -256,12 +256,17 @@ int op_status(struct daemon *d, struct conn *c, struct xp_msg *in)
 	for (int i = 0; i < MAX_IFACES; i++) {
 		struct iface *f = &d->ifs[i];
 		struct serve_if_info info = { .pin_dir = "" };
+		struct serve_attach at = { 0 };
 		uint32_t flags = 0;
 
 		if (!f->used || (*name && strcmp(f->name, name)))
 			continue;
-		if (f->ctx)	/* a gone interface has none */
+		if (f->ctx) {	/* a gone interface has none */
 			serve_if_info(f->ctx, &info);
+			/* asked of the kernel now, not what the attach meant to do */
+			if (serve_attach_info(f->ctx, &at))
+				log_debug("%s: attachment query: %s", f->name, strerror(errno));
+		}
 		if (f->gone)
 			flags |= XP_IF_GONE;
 		if (info.nq && info.q[0].zerocopy)
@@ -282,6 +287,12 @@ int op_status(struct daemon *d, struct conn *c, struct xp_msg *in)
 			xp_put_u32(&m, info.q[q].zerocopy);
 			xp_put_u32(&m, info.q[q].group + 1);
 		}
+		xp_put_u32(&m, at.link_id);
+		xp_put_u32(&m, at.link_xdp);
+		xp_put_u32(&m, at.prog_id);
+		xp_put_u32(&m, at.if_prog_id);
+		xp_put_str(&m, at.if_prog_name);
+		xp_put_u32(&m, at.if_mode);
 	}
 	xp_put_u32(&m, (uint32_t)__builtin_popcount(want));
 	for (int i = 0; i < XSNAP_MAX_TENANTS; i++) {

@@ -255,6 +255,8 @@ int xp_recv(int sock, void *buf, size_t cap, int *fds, unsigned int *nfds)
 	return (int)r;
 }
 
+void (*xp_sent_hook)(uint16_t op);
+
 int xp_call(int sock, struct xp_msg *req, uint8_t *buf, size_t cap, struct xp_msg *rep,
 	    int *fds, unsigned int *nfds, char *errmsg, size_t errsz)
 {
@@ -267,6 +269,8 @@ int xp_call(int sock, struct xp_msg *req, uint8_t *buf, size_t cap, struct xp_ms
 	if (len < 0)
 		return len;
 	r = xp_send(sock, req->buf, (size_t)len, NULL, 0);
+	if (!r && xp_sent_hook)
+		xp_sent_hook(op);
 	/* a peer that hung up may have said why first (xsnapd refusing a
 	 * client past its limit): its message is still queued, read it */
 	if (r && r != -EPIPE && r != -ECONNRESET)

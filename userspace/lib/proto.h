@@ -37,8 +37,8 @@
  * (ATTACH's u32 queue_groups, TENANT_ADD's u32 queue_group, the SOCKET
  * reply's region_first and region_frames, STATUS's groups and its pages of rules), AUDIT;
  * 7: POOL, COMMIT, SEND and the SOCKET reply's pool; 8: STATS' tx_copied, SEND's
- * want and leases */
-#define XP_VERSION	8
+ * want and leases; 9: STATUS says how each interface is attached */
+#define XP_VERSION	9
 #define XP_MAX_MSG	65536	/* bytes, header included */
 #define XP_DEFAULT_SOCKET "/run/xsnap/xsnapd.sock"	/* xsnapd -S, $XSNAP_SOCKET */
 #define XP_MAX_FDS	8
@@ -105,7 +105,10 @@ enum { XP_FD_RX, XP_FD_LOG, XP_FD_CTL, XP_FD_EVENT, XP_FD_POOL, XP_SOCKET_NFDS }
 
 enum xp_action { XP_DELIVER, XP_DROP, XP_PASS };
 
-/* Status flags of an interface in the XP_STATUS reply. */
+/* Status flags of an interface in the XP_STATUS reply.  Each interface
+ * ends with how the kernel says it is attached, asked at the request: u32
+ * link id, u32 link is XDP on it, u32 our program's id, u32 the program it
+ * runs, str that program's name, u32 its mode (struct serve_attach). */
 enum { XP_IF_GONE = 1 << 0, XP_IF_ZEROCOPY = 1 << 1, XP_IF_XDP_STAMP = 1 << 2 };
 
 struct xp_hdr {
@@ -181,6 +184,13 @@ int xp_recv(int sock, void *buf, size_t cap, int *fds, unsigned int *nfds);
 /* Request/reply on a connected socket: send, then receive the reply into
  * @buf and parse it.  Return the reply's status (0 or -errno) or a transport
  * error; on an error reply, @errmsg (if not NULL) receives its message. */
+/*
+ * xp_sent_hook - called by xp_call() with the op of each request once it is
+ * sent, before its reply is read (NULL: nothing).  A test hook: xsnapctl
+ * points it at a stop, so that a test can kill a CLI at a known step of a
+ * request (XSNAPCTL_TEST_STOP).
+ */
+extern void (*xp_sent_hook)(uint16_t op);
 int xp_call(int sock, struct xp_msg *req, uint8_t *buf, size_t cap, struct xp_msg *rep,
 	    int *fds, unsigned int *nfds, char *errmsg, size_t errsz);
 

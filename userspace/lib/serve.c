@@ -42,6 +42,11 @@ void serve_if_info(struct xsnap_ctx *ctx, struct serve_if_info *in)
 	}
 }
 
+int serve_attach_info(struct xsnap_ctx *ctx, struct serve_attach *a)
+{
+	return steer_observe(&ctx->steer, a);
+}
+
 unsigned int serve_engine_run(struct xsnap_ctx *ctx, bool *changed)
 {
 	unsigned int n;

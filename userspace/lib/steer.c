@@ -633,6 +633,42 @@ out:
 	return err;
 }
 
+int steer_observe(struct steer *s, struct serve_attach *a)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	struct bpf_link_info li = { 0 };
+	struct bpf_prog_info pi = { 0 };
+	uint32_t len;
+	int fd;
+
+	memset(a, 0, sizeof(*a));
+	if (s->link_fd >= 0) {
+		len = sizeof(li);
+		if (bpf_obj_get_info_by_fd(s->link_fd, &li, &len))
+			return -errno;
+		a->link_id = li.id;
+		a->link_xdp = li.type == BPF_LINK_TYPE_XDP && (int)li.xdp.ifindex == s->ifindex;
+	}
+	len = sizeof(pi);
+	if (s->skel && !bpf_obj_get_info_by_fd(bpf_program__fd(s->skel->progs.xsnap_steer), &pi,
+					      &len))
+		a->prog_id = pi.id;
+	if (bpf_xdp_query(s->ifindex, 0, &q))
+		return -errno;
+	a->if_prog_id = q.prog_id;
+	a->if_mode = q.attach_mode == XDP_ATTACHED_DRV ? XSNAP_MODE_NATIVE :
+		     q.attach_mode == XDP_ATTACHED_SKB ? XSNAP_MODE_SKB : 0;
+	fd = q.prog_id ? bpf_prog_get_fd_by_id(q.prog_id) : -1;
+	if (fd >= 0) {
+		memset(&pi, 0, sizeof(pi));
+		len = sizeof(pi);
+		if (!bpf_obj_get_info_by_fd(fd, &pi, &len))
+			snprintf(a->if_prog_name, sizeof(a->if_prog_name), "%s", pi.name);
+		close(fd);
+	}
+	return 0;
+}
+
 int steer_counters(struct steer *s, uint64_t cnt[XSNAP_R_MAX])
 {
 	int ncpu = libbpf_num_possible_cpus();

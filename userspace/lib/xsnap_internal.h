@@ -275,6 +275,13 @@ int steer_set_qexcl(struct steer *s, uint32_t queue, uint32_t excl);
 int steer_apply(struct steer *s, const struct rule *rules, unsigned int n, uint32_t tenants);
 int steer_counters(struct steer *s, uint64_t cnt[XSNAP_R_MAX]);
 /*
+ * steer_observe() - what the kernel says about the attachment, asked now:
+ * our bpf_link's id and whether it is an XDP link on our interface, our
+ * program's id, and the program the interface runs (id, name, mode).
+ * Fields it cannot learn are 0 / "".  Return: 0 or -errno.
+ */
+int steer_observe(struct steer *s, struct serve_attach *a);
+/*
  * steer_vlan_offload() - the receive VLAN offload features of @ifname that
  * are on: STEER_RXVLAN_CTAG (rx-vlan-hw-parse, ethtool's rx-vlan-offload)
  * and STEER_RXVLAN_STAG (rx-vlan-stag-hw-parse); *@veth tells a veth (whose

@@ -35,6 +35,19 @@ bool tenant_name_ok(const char *name);
 
 /* --- a context, run from the daemon's loop ---------------------------------- */
 
+/* How a context is attached, as the kernel reports it when asked. */
+struct serve_attach {
+	uint32_t link_id;	/* our bpf_link, 0: none */
+	bool link_xdp;		/* an XDP link on the context's interface */
+	uint32_t prog_id;	/* our program */
+	uint32_t if_prog_id;	/* the program the interface runs (0: none) ... */
+	char if_prog_name[16];	/* ... its name */
+	uint32_t if_mode;	/* ... and how: enum xsnap_xdp_mode, or 0 */
+};
+
+/* serve_attach_info() - ask the kernel how @ctx is attached. 0 or -errno. */
+int serve_attach_info(struct xsnap_ctx *ctx, struct serve_attach *a);
+
 /* What the daemon shows and polls of a context (serve_if_info()). */
 struct serve_if_info {
 	int ifindex;

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 # shellcheck shell=bash
 #
-# tests/lib/lab.sh: the veth lab and a small test harness, sourced by every
-# netns test script, scripts/lab.sh and scripts/demo.sh.
+# scripts/lib/lab.sh: the veth lab, sourced by scripts/lab.sh, scripts/demo.sh,
+# scripts/bench.sh and (through tests/lib/harness.sh) every netns test.
 #
 # A lab is two network namespaces (tx and rx) joined by one veth pair.  The
 # veth ends are created directly inside their namespaces, so nothing ever
@@ -10,11 +10,11 @@
 # recorded, as it is created, in a state file ($LAB_STATE_DIR/NAME.env): the
 # file is sourceable for its variables, and its "#@" lines are what lab_down
 # removes.  lab_up installs an EXIT/INT/TERM/HUP trap (chained to any trap
-# already there), so a failing or interrupted test still removes its lab.
+# already there), so a failing or interrupted script still removes its lab.
 #
-# `ip netns exec` gives every command a fresh /sys with no bpffs (TESTING.md
-# E13), and a bpffs mounted there dies with the command.  So lab_up mounts one
-# bpffs per namespace on the host side ($LAB_BPFFS_TX, $LAB_BPFFS_RX) and
+# `ip netns exec` gives every command a fresh /sys with no bpffs, and a bpffs
+# mounted there dies with the command.  So lab_up mounts one bpffs per
+# namespace on the host side ($LAB_BPFFS_TX, $LAB_BPFFS_RX) and
 # lab_exec/lab_bg bind it onto /sys/fs/bpf: pins made by one command are seen
 # by the next one in the same namespace, and lab_down unmounts them.
 #
@@ -22,14 +22,10 @@
 #   lab_up [--queues N] [--mtu M] [--name NAME] [--vlan-offload]    lab_detach [STATE_FILE]
 #   lab_down [STATE_FILE...]        lab_exec NS CMD...     lab_bg [--log F] NS CMD...
 #   lab_stop PID [TIMEOUT_S]        lab_alive PID          wait_for TIMEOUT_S CMD...
-#   lab_tmp PATH (removed with the lab)
-#   fail MSG   skip REASON   assert_eq ACTUAL EXPECTED [MSG]   assert_ge A B [MSG]
-#   lab_leak_snapshot   lab_leak_check [SETTLE_S]   lab_main "$@"
-#   lab_invariants [STATE]
-#   record_figure KEY VALUE (tests/lib/figures.sh: figures for the run's summary)
-# Invariants checked for every test run by lab_main (see "Leak checks and
-# invariants" below): no XDP program or xsnap pin left in a lab at lab_down,
-# no BPF object or namespace leaked after the test.
+#   lab_tmp PATH (removed with the lab)                    lab_invariants [STATE]
+# lab_down checks lab_invariants before it removes a lab: no XDP program and
+# no xsnap pin may be left in it.  The test harness (tests/lib/harness.sh)
+# adds asserts, the per-test leak check (tests/lib/leaks.sh) and lab_main.
 # Set by lab_bg: LAB_BG_PID.  Exported by lab_up: LAB_NAME LAB_STATE LAB_NS_TX LAB_NS_RX LAB_IF_TX LAB_IF_RX
 #   LAB_IP_TX LAB_IP_RX LAB_IP6_TX LAB_IP6_RX LAB_MAC_TX LAB_MAC_RX LAB_QUEUES
 #   LAB_MTU LAB_BPFFS_TX LAB_BPFFS_RX
@@ -41,8 +37,6 @@
 
 [[ -n ${_XSNAP_LAB_SH:-} ]] && return 0
 _XSNAP_LAB_SH=1
-# shellcheck source=figures.sh
-source "$(dirname "${BASH_SOURCE[0]}")/figures.sh"
 
 LAB_PREFIX=xs
 LAB_STATE_DIR=${LAB_STATE_DIR:-/run/xsnap-lab}
@@ -202,7 +196,7 @@ lab_up() {
 	fi
 	mkdir -p "$LAB_STATE_DIR" || return 1
 	# every lab test gets the leak check (lab_main), snapshot or not
-	if [[ -n ${_LAB_IN_TEST:-} && -z ${_LAB_LEAK_PROG+x} ]]; then
+	if [[ -n ${_LAB_IN_TEST:-} && -z ${_LAB_LEAK_PROG+x} ]] && declare -F lab_leak_snapshot >/dev/null; then
 		lab_leak_snapshot
 	fi
 	_LAB_LEAK_CHECKED=
@@ -584,7 +578,7 @@ lab_stop() {
 }
 
 # ----------------------------------------------------------------------------
-# Waiting and asserting
+# Waiting
 
 _lab_now_us() {
 	local t=$EPOCHREALTIME
@@ -621,203 +615,8 @@ wait_for() {
 	done
 }
 
-# _lab_fail_at DEPTH MSG: fail, naming the caller DEPTH frames up.
-_lab_fail_at() {
-	local d=$(($1 + 1))
-	shift
-	local src=${BASH_SOURCE[d]:-?}
-	printf 'FAIL: %s (%s:%s)\n' "$*" "${src##*/}" "${BASH_LINENO[d - 1]:-?}" >&2
-	exit 1
-}
-
-# fail MSG: print MSG with the caller's file:line and exit 1.
-fail() { _lab_fail_at 1 "$*"; }
-
-# skip REASON: print "SKIP reason: REASON" (the runner shows it) and exit 77.
-skip() {
-	printf 'SKIP reason: %s\n' "$*"
-	exit 77
-}
-
-# assert_eq ACTUAL EXPECTED [MSG]: string equality.
-assert_eq() {
-	[[ $1 == "$2" ]] || _lab_fail_at 1 "${3:-assert_eq}: got '$1', expected '$2'"
-}
-
-# assert_ge A B [MSG]: integer A >= B.
-assert_ge() {
-	if ! [[ $1 =~ ^-?[0-9]+$ && $2 =~ ^-?[0-9]+$ ]]; then
-		_lab_fail_at 1 "${3:-assert_ge}: not integers: '$1', '$2'"
-	fi
-	(($1 >= $2)) || _lab_fail_at 1 "${3:-assert_ge}: $1 < $2"
-}
-
 # ----------------------------------------------------------------------------
-# Leak checks and invariants (TESTING.md 10.3), run for every lab test:
-#   - lab_up takes a leak snapshot unless the test took one;
-#   - lab_down, before it removes a lab, checks that no XDP program is left
-#     on any interface of the lab's namespaces and no pin under xsnap/ in the
-#     lab's bpffs (lab_invariants);
-#   - lab_main, after a test that passed, runs lab_leak_check unless the test
-#     did after its last lab_down.
-# BPF object ids are machine-wide and other test runs share the machine, so
-# only objects that can be ours count: names matching $LAB_LEAK_MATCH
-# (default: xsnap*, xs_*, xsk*; links by their program's name), and of those
-# only the ones no live process outside this test's session holds.
-
-LAB_LEAK_MATCH=${LAB_LEAK_MATCH:-'^(xsnap|xs_|xsk)'}
-
-# _lab_bpf_ids KIND: "ID:NAME" of every BPF prog, map or link that can be
-# ours (see above); "-" if bpftool or jq is missing.
-_lab_bpf_ids() {
-	local out progs
-	if ! command -v bpftool >/dev/null 2>&1 || ! command -v jq >/dev/null 2>&1; then
-		echo -
-		return 0
-	fi
-	if [[ $1 == link ]]; then
-		progs=$(bpftool -j prog show 2>/dev/null) || progs='[]'
-		out=$(bpftool -j link show 2>/dev/null | jq -r --argjson p "${progs:-[]}" \
-			--arg re "$LAB_LEAK_MATCH" '
-			($p | map({key: (.id | tostring), value: (.name // "?")}) | from_entries) as $n
-			| .[] | ($n[(.prog_id // 0) | tostring] // "?") as $pn
-			| select($pn | test($re)) | "\(.id):\(.type // "?") \($pn)"' 2>/dev/null) || out=-
-	else
-		out=$(bpftool -j "$1" show 2>/dev/null | jq -r --arg re "$LAB_LEAK_MATCH" '
-			.[] | select((.name // "") | test($re)) | "\(.id):\(.name)"' 2>/dev/null) || out=-
-	fi
-	echo "$out"
-}
-
-# "prog ID", "map ID" and "link ID" lines for the BPF objects that processes
-# outside this shell's session hold open (read from /proc/*/fdinfo), with
-# what those hold in turn (a link's program, a program's maps).
-_lab_foreign_held() {
-	local mysid f pid line
-	local -A sid=()
-	mysid=$(_lab_stat_field "$$" 6)
-	while read -r f; do
-		pid=${f#/proc/}
-		pid=${pid%%/*}
-		[[ -n ${sid[$pid]+x} ]] || sid[$pid]=$(_lab_stat_field "$pid" 6)
-		[[ -n ${sid[$pid]} && ${sid[$pid]} != "$mysid" ]] || continue
-		while read -r line; do
-			case $line in
-			prog_id:*) echo "prog ${line##*[[:space:]]}" ;;
-			map_id:*) echo "map ${line##*[[:space:]]}" ;;
-			link_id:*) echo "link ${line##*[[:space:]]}" ;;
-			esac
-		done <"/proc/$pid/fdinfo/${f##*/}" 2>/dev/null
-	done < <(find /proc/[0-9]*/fd -maxdepth 1 -lname 'anon_inode:bpf*' 2>/dev/null) |
-		sort -u | _lab_held_closure
-}
-
-# Add to "KIND ID" lines what those objects keep alive: a link's program,
-# a program's maps.
-_lab_held_closure() {
-	local held ids
-	held=$(cat)
-	[[ -n $held ]] || return 0
-	printf '%s\n' "$held"
-	if command -v bpftool >/dev/null 2>&1 && command -v jq >/dev/null 2>&1; then
-		ids=$(printf '%s\n' "$held" | jq -R -s 'split("\n") | map(select(length > 0))')
-		{
-			bpftool -j link show 2>/dev/null | jq -r --argjson h "$ids" '
-				.[] | select($h | index("link \(.id)")) | "prog \(.prog_id)"'
-			bpftool -j prog show 2>/dev/null | jq -r --argjson h "$ids" '
-				.[] | select($h | index("prog \(.id)")) | (.map_ids // [])[] | "map \(.)"'
-		} 2>/dev/null
-	fi
-}
-
-# _lab_stat_field PID N: field N of /proc/PID/stat as stat(5) numbers them
-# (N >= 3: 3 state, 4 ppid, 5 pgrp, 6 session), or nothing.
-_lab_stat_field() {
-	local s
-	read -r s <"/proc/$1/stat" 2>/dev/null || return 0
-	s=${s##*) }
-	local -a f
-	read -ra f <<<"$s"
-	printf '%s' "${f[$2 - 3]:-}"
-}
-
-# lab_leak_snapshot: remember the BPF progs, maps and links that can be ours
-# and are present now; lab namespaces are checked by name (the ones this
-# process made must be gone).
-lab_leak_snapshot() {
-	_LAB_LEAK_PROG=$(_lab_bpf_ids prog)
-	_LAB_LEAK_MAP=$(_lab_bpf_ids map)
-	_LAB_LEAK_LINK=$(_lab_bpf_ids link)
-	_LAB_LEAK_CHECKED=
-}
-
-# Namespaces made by lab_up in this process (lab_leak_check wants them gone).
-_LAB_MADE_NS=()
-
-# _lab_leak_now [--foreign]: true if nothing new is left; --foreign: objects
-# that processes of other sessions hold do not count (slower).
-_lab_leak_now() {
-	local k e var before new='' held=''
-	local -A had
-	local -a cand=()
-	_LAB_LEAK_REPORT=
-	for k in prog map link; do
-		var=_LAB_LEAK_${k^^}
-		before=${!var}
-		[[ $before == - ]] && continue
-		had=()
-		while IFS=: read -r e _; do
-			[[ -n $e ]] && had[$e]=1
-		done <<<"$before"
-		while read -r e; do
-			[[ -z $e || $e == - || -n ${had[${e%%:*}]:-} ]] && continue
-			cand+=("$k $e")
-		done <<<"$(_lab_bpf_ids "$k")"
-	done
-	if ((${#cand[@]})) && [[ ${1:-} == --foreign ]]; then
-		held=$(_lab_foreign_held)
-		for e in "${cand[@]}"; do
-			# "KIND ID:NAME": another session's process holds it: not ours
-			grep -qxF "${e%%:*}" <<<"$held" && continue
-			new+="${e%%:*} (${e#*:}), "
-		done
-	fi
-	[[ -z $new ]] || _LAB_LEAK_REPORT+="new BPF objects: ${new%, }; "
-	new=
-	for e in "${_LAB_MADE_NS[@]}"; do
-		[[ -e /run/netns/$e ]] && new+="$e "
-	done
-	[[ -z $new ]] || _LAB_LEAK_REPORT+="namespaces left: $new"
-	[[ -z $_LAB_LEAK_REPORT ]]
-}
-
-# lab_leak_check [SETTLE_S]: true if no BPF prog, map or link that can be
-# ours exists that did not at lab_leak_snapshot, and the namespaces this
-# process made are gone.  BPF objects are freed asynchronously, so wait up to
-# SETTLE_S (default 5) seconds for that.  Otherwise print what is new and
-# return 1.  With LAB_KEEP=1: true.
-lab_leak_check() {
-	if [[ ${LAB_KEEP:-0} == 1 ]]; then
-		_lab_log "lab_leak_check: not checked: LAB_KEEP=1 keeps the labs and what is in them"
-		return 0
-	fi
-	if [[ -z ${_LAB_LEAK_PROG+x} ]]; then
-		_lab_log "lab_leak_check: no lab_leak_snapshot taken"
-		return 2
-	fi
-	_LAB_LEAK_CHECKED=1
-	# a check that cannot see BPF objects must not pass as one that found none
-	if [[ $_LAB_LEAK_PROG == - || $_LAB_LEAK_MAP == - || $_LAB_LEAK_LINK == - ]]; then
-		_lab_log "leak: cannot check BPF objects: bpftool or jq missing or failing" \
-			"(scripts/install-deps.sh installs them)"
-		return 1
-	fi
-	# freed asynchronously: give it time; then spare what others hold
-	if ! wait_for "${1:-5}" _lab_leak_now && ! _lab_leak_now --foreign; then
-		_lab_log "leak: ${_LAB_LEAK_REPORT}"
-		return 1
-	fi
-}
+# Invariants of a lab at lab_down
 
 # lab_invariants [STATE]: what a lab (default: $LAB_STATE) must not have when
 # it is removed: an XDP program on any interface of its namespaces, a pin
@@ -846,92 +645,4 @@ lab_invariants() {
 		esac
 	done <"$state"
 	return "$rc"
-}
-
-# ----------------------------------------------------------------------------
-# Test script harness: a script defines t_NAME functions and ends with
-# `lab_main "$@"`.
-#   script --list   the test names (without t_), in definition order
-#   script NAME     run t_NAME under set -eEuo pipefail; exit 0, 1 or 77
-#   script          run every test, each in its own process (debugging)
-
-_lab_on_err() {
-	local rc=$1 src=$2 line=$3 cmd=$4 i
-	# shellcheck disable=SC2016 # literal backquotes
-	printf 'ERROR: %s:%s: `%s` exited with status %s\n' "${src##*/}" "$line" "$cmd" "$rc" >&2
-	for ((i = 1; i < ${#FUNCNAME[@]} - 1; i++)); do
-		[[ ${FUNCNAME[i + 1]} != lab_main ]] || break
-		printf '  in %s() called from %s:%s\n' "${FUNCNAME[i]}" \
-			"$(basename "${BASH_SOURCE[i + 1]}")" "${BASH_LINENO[i]}" >&2
-	done
-}
-
-# One test name a line, in definition order; a test whose script sets
-# LAB_TIMEOUT_<name>=SECONDS gets that as a second word (tests/run.sh uses
-# it as the case's timeout).
-_lab_list_tests() {
-	local f line file var
-	shopt -s extdebug
-	while read -r _ _ f; do
-		[[ $f == t_* ]] || continue
-		read -r _ line file < <(declare -F "$f")
-		printf '%s %s\n' "$line" "${f#t_}"
-	done < <(declare -F) | sort -n | while read -r _ f; do
-		var=LAB_TIMEOUT_$f
-		echo "$f${!var:+ ${!var}}"
-	done
-	shopt -u extdebug
-}
-
-lab_main() {
-	local name=${1:-} self=$0
-	case $name in
-	-l | --list)
-		_lab_list_tests
-		exit 0
-		;;
-	-h | --help)
-		echo "usage: $self [--list | NAME]   (no argument: run every test)"
-		exit 0
-		;;
-	"")
-		local t rc pass=0 failed=0 skipped=0
-		for t in $(_lab_list_tests | cut -d' ' -f1); do
-			rc=0
-			bash "$self" "$t" || rc=$?
-			case $rc in
-			0) echo "PASS $t"; pass=$((pass + 1)) ;;
-			77) echo "SKIP $t"; skipped=$((skipped + 1)) ;;
-			*) echo "FAIL $t"; failed=$((failed + 1)) ;;
-			esac
-		done
-		echo "$pass passed, $failed failed, $skipped skipped"
-		exit $((failed > 0))
-		;;
-	esac
-	if ! declare -F "t_$name" >/dev/null; then
-		echo "$self: no test '$name' (try --list)" >&2
-		exit 2
-	fi
-	set -eEuo pipefail
-	trap '_lab_on_err "$?" "${BASH_SOURCE[0]}" "$LINENO" "$BASH_COMMAND"' ERR
-	_LAB_IN_TEST=1
-	"t_$name"
-	_lab_after_test
-	exit 0
-}
-
-# After a test that passed: labs it left up come down (with their invariant
-# checks), then the leak check unless the test ran it after its last lab_up.
-_lab_after_test() {
-	local e
-	for e in "${_LAB_STATES[@]}"; do
-		if [[ ${e%%:*} == "$BASHPID" ]]; then
-			lab_down || fail "a lab broke an invariant (see above)"
-			break
-		fi
-	done
-	if [[ -n ${_LAB_LEAK_PROG+x} && -z ${_LAB_LEAK_CHECKED:-} ]]; then
-		lab_leak_check 5 || fail "BPF programs, maps, links or namespaces leaked"
-	fi
 }
