@@ -20,6 +20,7 @@ LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 DESTDIR ?=
 
 VERSION_MAJOR := 0
@@ -187,7 +188,7 @@ $(O)/xsnap.pc: userspace/lib/xsnap.pc.in Makefile
 # Programs link the static library: they run from the tree without LD_LIBRARY_PATH.
 $(O)/xsnapd: $(DAEMON_OBJS) $(LIB_A)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread -lpcap
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
 $(O)/xsnapctl: $(CTL_OBJS) $(COMMON_OBJS) $(LIB_A)
 	$(call msg,LINK,$@)
@@ -295,6 +296,13 @@ install: all
 	$(Q)install -m 755 $(GEN_BIN) $(CTL_BIN) $(DESTDIR)$(BINDIR)/
 	$(Q)if [ -n "$(DAEMON_BIN)" ]; then install -d $(DESTDIR)$(PREFIX)/sbin && \
 		install -m 755 $(DAEMON_BIN) $(DESTDIR)$(PREFIX)/sbin/; fi
+	$(Q)install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	$(Q)sed 's|/usr/local/sbin/xsnapd|$(PREFIX)/sbin/xsnapd|' scripts/xsnapd.service \
+		> $(DESTDIR)$(SYSTEMDUNITDIR)/xsnapd.service
+	$(Q)install -m 644 scripts/xsnapd.socket $(DESTDIR)$(SYSTEMDUNITDIR)/
+	$(Q)install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	$(Q)install -m 644 scripts/xsnapctl.bash-completion \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/xsnapctl
 	$(Q)if ls docs/*.[0-9] >/dev/null 2>&1; then for m in docs/*.[0-9]; do \
 		s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 		install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done; fi

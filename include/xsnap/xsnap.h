@@ -620,8 +620,11 @@ struct xsnap_stats {
 	uint32_t frames_total;	/* receive-region frames */
 	uint32_t frames_free;	/* in the library's free stack */
 	uint32_t frames_kernel;	/* in the fill ring, the kernel or the rx ring */
-	uint32_t zerocopy;	/* 1 when every queue runs zero-copy */
-	uint32_t xdp_mode;	/* enum xsnap_xdp_mode actually in effect (NATIVE or SKB) */
+	uint32_t zerocopy;	/* 1 when every queue runs zero-copy (through xsnapd:
+				 * every queue of every attached interface) */
+	uint32_t xdp_mode;	/* enum xsnap_xdp_mode actually in effect (NATIVE or SKB;
+				 * through xsnapd: the mode every interface runs, 0
+				 * when they differ; per interface: xsnapctl status) */
 	uint32_t frames_logged;	/* receive chunks referenced by logs or transmits */
 	/* tenant (or summed) */
 	uint64_t evicted;	/* released frames evicted from the log for new ones */

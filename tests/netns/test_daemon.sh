@@ -250,6 +250,131 @@ print(s.recv(256).decode())' "$n" >"$out" &
 	finish
 }
 
+# The tenant limit (xsnapd --max-tenants) is the same with and without an
+# interface attached: tenants accepted before an attach are replayed on it,
+# the one past the limit is refused either way, and a freed place can be
+# taken again.  Before, a daemon with no interface took 32 and the next
+# attach failed replaying the 9th.
+t_tenant_limit() {
+	setup
+	d_start --max-tenants 3
+	local i
+	for i in 1 2 3; do ctl tenant add "t$i" --quota 256 >/dev/null; done
+	ctl_err 1 'tenant add t4: 3 tenants already \(xsnapd --max-tenants, at most 32\)' \
+		tenant add t4 --quota 256
+	ctl attach "$LAB_IF_RX"
+	assert_eq "$(jget "$(ctl status -j)" 'len(j["tenants"])')" 3 "tenants after the attach"
+	ctl_err 1 '3 tenants already' tenant add t4 --quota 256
+	ctl tenant del t2
+	ctl tenant add t4 --quota 256 >/dev/null
+	assert_eq "$(jget "$(ctl status -j)" 'sorted(t["name"] for t in j["tenants"])')" \
+		"['t1', 't3', 't4']" "tenants after a delete and an add"
+	d_detach
+	d_stop
+	"$XSNAPD" --max-tenants 33 -S "$D_DIR/x.sock" 2>"$D_DIR/err" && fail "--max-tenants 33 accepted"
+	grep -q -- "--max-tenants '33': a number, 1..32" "$D_DIR/err" || fail "--max-tenants 33: $(cat "$D_DIR/err")"
+	finish
+}
+
+# STATS over two attached interfaces: counts add up (frames_total is the
+# sum of both regions), but zerocopy and xdp_mode are states: both veths
+# run native XDP in copy mode, so the total says native (1) and not
+# zero-copy (0).  Before, both were sums: xdp_mode 2, which reads as
+# generic.
+t_stats_two_interfaces() {
+	setup
+	second_pair
+	d_start
+	ctl attach "$LAB_IF_RX" --frames 4096
+	ctl attach "$IF2_RX" --frames 8192
+	local st
+	st=$(ctl status -j)
+	assert_eq "$(jget "$st" '[i["xdp_mode"] for i in j["interfaces"]]')" "['native', 'native']" \
+		"per-interface XDP modes"
+	st=$(ctl stats -j)
+	assert_eq "$(jget "$st" 'j["total"]["xdp_mode"]')" 1 "total xdp_mode (native)"
+	assert_eq "$(jget "$st" 'j["total"]["zerocopy"]')" 0 "total zerocopy (copy mode)"
+	assert_eq "$(jget "$st" 'j["total"]["frames_total"]')" 12288 "total frames_total"
+	d_detach "$IF2_RX"
+	d_detach
+	d_stop
+	finish
+}
+
+# bash completion (scripts/xsnapctl.bash-completion, installed by make
+# install): commands, subcommands, each command's options as its help lists
+# them, option values, interfaces, and tenant names asked of the daemon
+# named by -S.
+t_cli_completion() {
+	setup
+	d_start
+	configure
+	local got
+	# shellcheck source=../../scripts/xsnapctl.bash-completion
+	source "$LIB/../../scripts/xsnapctl.bash-completion"
+	_comp() {
+		COMP_WORDS=("$@")
+		COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+		_xsnapctl
+		echo "${COMPREPLY[*]}"
+	}
+	assert_eq "$(_comp "$XSNAPCTL" '')" "attach detach status tenant rule stats dump snapshot audit help" "commands"
+	assert_eq "$(_comp "$XSNAPCTL" tenant '')" "add del list" "tenant subcommands"
+	assert_eq "$(_comp "$XSNAPCTL" attach x --mode '')" "auto native skb" "--mode values"
+	assert_eq "$(_comp "$XSNAPCTL" rule add t udp --action d)" "deliver drop" "--action values"
+	got=$(_comp "$XSNAPCTL" attach x --)
+	[[ " $got " == *" --queue-groups "* && " $got " == *" --timestamps "* ]] ||
+		fail "attach options: $got"
+	assert_eq "$(_comp "$XSNAPCTL" -S "$D_SOCK" stats '')" "alpha beta" "tenant names for stats"
+	assert_eq "$(_comp "$XSNAPCTL" -S "$D_SOCK" tenant del a)" "alpha" "tenant names for tenant del"
+	assert_eq "$(lab_exec "$LAB_NS_RX" bash -c 'source "$1"; COMP_WORDS=(xsnapctl attach xs-r); COMP_CWORD=2; _xsnapctl; echo "${COMPREPLY[*]}"' \
+		sh "$LIB/../../scripts/xsnapctl.bash-completion")" "$LAB_IF_RX" "interface names"
+	d_stop
+	finish
+}
+
+# The systemd units (scripts/xsnapd.service, xsnapd.socket) pass
+# systemd-analyze verify with the daemon's path substituted, as make
+# install does; and socket activation works: systemd-socket-activate holds
+# the listening socket (PID 1 here is not systemd), starts xsnapd on the
+# first connection with LISTEN_FDS, and that client, root and the socket
+# group's member are served while another uid is refused by the socket's
+# mode.
+t_units_and_activation() {
+	command -v systemd-analyze >/dev/null || skip "systemd-analyze not installed"
+	command -v systemd-socket-activate >/dev/null || skip "systemd-socket-activate not installed"
+	setup
+	local u=$D_DIR/units sock=$D_DIR/act/xsnapd.sock pid out rc=0
+	mkdir -p "$u/man/man8" "$D_DIR/act"
+	chmod 0755 "$D_DIR" "$D_DIR/act"
+	sed "s|/usr/local/sbin/xsnapd|$XSNAPD|" "$LIB/../../scripts/xsnapd.service" >"$u/xsnapd.service"
+	cp "$LIB/../../scripts/xsnapd.socket" "$u/"
+	cp "$LIB/../../docs/xsnapd.8" "$u/man/man8/"
+	MANPATH=$u/man systemd-analyze verify "$u/xsnapd.service" "$u/xsnapd.socket" ||
+		fail "systemd-analyze verify"
+	lab_bg --log "$D_LOG" "$LAB_NS_RX" systemd-socket-activate --seqpacket -l "$sock" \
+		"$XSNAPD" -S "$sock" -G "$NOBODY" -v >/dev/null
+	pid=$LAB_BG_PID
+	wait_for 10 test -S "$sock" || fail "systemd-socket-activate did not listen"
+	chgrp "$NOBODY" "$sock"
+	chmod 0660 "$sock"
+	# the first connection starts the daemon, which takes the socket
+	out=$("$XSNAPCTL" -S "$sock" status 2>&1) || { show "$D_LOG"; fail "status: $out"; }
+	[[ $out == "no interface attached"* ]] || fail "status: $out"
+	grep -q 'xsnapd' "/proc/$pid/cmdline" || fail "pid $pid is not xsnapd: $(tr '\0' ' ' <"/proc/$pid/cmdline")"
+	"$XSNAPCTL" -S "$sock" attach "$LAB_IF_RX" || fail "attach through the activated daemon"
+	# a member of the socket's group is served, anyone else refused
+	setpriv --reuid=65533 --regid="$NOBODY" --clear-groups "$XSNAPCTL" -S "$sock" status \
+		>/dev/null || fail "a member of the socket group was refused"
+	setpriv --reuid=65533 --regid=65533 --clear-groups "$XSNAPCTL" -S "$sock" status \
+		>/dev/null 2>&1 && fail "a uid outside the socket group was served"
+	"$XSNAPCTL" -S "$sock" detach "$LAB_IF_RX"
+	kill -TERM "$pid"
+	wait "$pid" || rc=$?
+	assert_eq "$rc" 0 "xsnapd's exit status on SIGTERM"
+	finish
+}
+
 # Deleting a tenant under a connected consumer that took everything: its
 # next recv fails with ENOENT (revoked; test_hostile tenant_del_revokes has
 # one that still has frames to read).

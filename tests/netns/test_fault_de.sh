@@ -16,17 +16,6 @@ source "$LIB/xsnap.sh"
 # shellcheck source=../lib/xsnapd.sh
 source "$LIB/xsnapd.sh"
 
-# ctl_fails RC REGEX ARGS...: xsnapctl ARGS exits RC with a message matching
-# REGEX.
-ctl_fails() {
-	local want=$1 re=$2 rc=0 out
-	shift 2
-	out=$(ctl "$@" 2>&1) || rc=$?
-	echo "  xsnapctl $*: $out" >&2
-	assert_eq "$rc" "$want" "exit status of xsnapctl $*"
-	grep -Eq -- "$re" <<<"$out" || fail "xsnapctl $*: message does not match '$re'"
-}
-
 xdp_progs() { lab_exec "$LAB_NS_RX" ip -d link show dev "$LAB_IF_RX" | grep -c 'prog/xdp' || true; }
 
 # gen_on_cpu CPU ARGS...: xsnap-gen pinned to CPU (on veth the sending CPU
@@ -46,7 +35,7 @@ t_d2_second_link_owner() {
 	local lc=$D_DIR/consumer.log
 	xs_consumer_start "$lc" -t a -r 'a:1:udp dst port 9000' -c a
 	d_start
-	ctl_fails 1 'another XDP program \(id [0-9]+ "xsnap_steer", native mode\) is attached' \
+	ctl_err 1 'another XDP program \(id [0-9]+ "xsnap_steer", native mode\) is attached' \
 		attach "$LAB_IF_RX"
 	assert_eq "$(xdp_progs)" 1 "XDP programs on $LAB_IF_RX"
 	ctl status | grep -q 'no interface attached' || fail "a half attach is left in status"
@@ -65,7 +54,7 @@ t_d2_second_link_owner() {
 t_d4_zerocopy_veth() {
 	setup
 	d_start
-	ctl_fails 1 'zero-copy requested but the driver does not support it \(use zerocopy auto or off\)' \
+	ctl_err 1 'zero-copy requested but the driver does not support it \(use zerocopy auto or off\)' \
 		attach "$LAB_IF_RX" --zerocopy on
 	assert_eq "$(xdp_progs)" 0 "XDP programs after the refused attach"
 	ctl attach "$LAB_IF_RX" --zerocopy auto
@@ -85,9 +74,9 @@ t_d4_zerocopy_veth() {
 t_d5_queue_out_of_range() {
 	setup --queues 2
 	d_start
-	ctl_fails 1 'queues 2\.\.2 out of range: the interface has 2 rx queues \(0\.\.1\)' \
+	ctl_err 1 'queues 2\.\.2 out of range: the interface has 2 rx queues \(0\.\.1\)' \
 		attach "$LAB_IF_RX" --queues 2
-	ctl_fails 1 'queues 1\.\.4 out of range: the interface has 2 rx queues \(0\.\.1\)' \
+	ctl_err 1 'queues 1\.\.4 out of range: the interface has 2 rx queues \(0\.\.1\)' \
 		attach "$LAB_IF_RX" --queues 1-4
 	assert_eq "$(xdp_progs)" 0 "XDP programs after the refused attaches"
 	d_stop
@@ -205,7 +194,7 @@ t_d13_attach_fails_after_load() {
 	setup
 	d_start
 	ctl tenant add big --quota 4096 --view shared
-	ctl_fails 1 'does not fit' attach "$LAB_IF_RX" --frames 4096
+	ctl_err 1 'does not fit' attach "$LAB_IF_RX" --frames 4096
 	assert_eq "$(xdp_progs)" 0 "XDP programs after the failed attach"
 	lab_invariants || fail "pins left after the failed attach"
 	ctl status | grep -q 'no interface attached' || fail "a half attach is left in status"
@@ -235,7 +224,7 @@ t_d14_bpffs_missing() {
 	D_PID=$LAB_BG_PID
 	wait_for 10 "$XSNAPCTL" -S "$D_SOCK" status >/dev/null 2>&1 ||
 		{ show "$D_LOG"; fail "xsnapd did not start"; }
-	ctl_fails 1 "bpffs not mounted at /sys/fs/bpf/xsnap: run 'mount -t bpf bpf /sys/fs/bpf'" \
+	ctl_err 1 "bpffs not mounted at /sys/fs/bpf/xsnap: run 'mount -t bpf bpf /sys/fs/bpf'" \
 		attach "$LAB_IF_RX"
 	assert_eq "$(xdp_progs)" 0 "XDP programs after the refused attach"
 	d_stop

@@ -174,6 +174,34 @@ static void stats_add(struct xsnap_stats *a, const struct xsnap_stats *b)
 		a->xdp[i] += b->xdp[i];
 }
 
+/*
+ * The interface-wide figures of every attached interface into *@ist:
+ * counts add up, but zerocopy and xdp_mode are states, not counts: zerocopy
+ * is 1 when every interface runs zero-copy, xdp_mode the mode they all run
+ * (0 when they differ).  Per interface, STATUS has both.
+ */
+static void all_figures(struct daemon *d, uint32_t want, struct xsnap_stats *tst,
+			struct xsnap_stats *ist)
+{
+	uint32_t zc = 1, mode = 0;
+	bool any = false;
+
+	for (int i = 0; i < MAX_IFACES; i++) {
+		struct xsnap_stats one = { 0 };
+
+		if (!d->ifs[i].used || !d->ifs[i].ctx)
+			continue;
+		iface_figures(d, &d->ifs[i], want, tst, &one);
+		zc &= one.zerocopy;
+		mode = !any || one.xdp_mode == mode ? one.xdp_mode : 0;
+		any = true;
+		one.zerocopy = one.xdp_mode = 0;
+		stats_add(ist, &one);
+	}
+	ist->zerocopy = any ? zc : 0;
+	ist->xdp_mode = mode;
+}
+
 int op_stats(struct daemon *d, struct conn *c, struct xp_msg *in)
 {
 	static struct xsnap_stats tst[XSNAP_MAX_TENANTS];
@@ -195,9 +223,7 @@ int op_stats(struct daemon *d, struct conn *c, struct xp_msg *in)
 	}
 	memset(tst, 0, sizeof(tst));
 	memset(&ist, 0, sizeof(ist));
-	for (int i = 0; i < MAX_IFACES; i++)
-		if (d->ifs[i].used && d->ifs[i].ctx)
-			iface_figures(d, &d->ifs[i], want, tst, &ist);
+	all_figures(d, want, tst, &ist);
 	memset(&tot, 0, sizeof(tot));
 	tot.sz = sizeof(tot);
 	xp_begin(&m, d->out, sizeof(d->out), XP_STATS, 0);

@@ -69,7 +69,7 @@
 #include "xsnapd.h"
 
 /* long options without a short one */
-enum { OPT_CONNS_PER_UID = 256, OPT_SOCKS_PER_UID };
+enum { OPT_CONNS_PER_UID = 256, OPT_SOCKS_PER_UID, OPT_MAX_TENANTS };
 
 int verbosity;
 char errmsg[512];
@@ -377,7 +377,8 @@ static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
 	 * again for the copies of its transmits in flight (op_send) */
 	XSNAP_OPTS(xsnap_opts, o, .queue = first, .nqueues = nq, .frames = frames, .mode = mode,
 		   .zerocopy = zc, .ring_size = ring, .engine = XSNAP_ENGINE_INLINE,
-		   .timestamps = stamp, .queue_groups = groups, .pool_frames = 2 * TENANT_POOL);
+		   .timestamps = stamp, .queue_groups = groups, .pool_frames = 2 * TENANT_POOL,
+		   .max_tenants = d->cfg.max_tenants);
 	f->ctx = xsnap_open(name, &o);
 	if (!f->ctx) {
 		r = -errno;
@@ -445,6 +446,7 @@ static int op_detach(struct daemon *d, struct conn *c, struct xp_msg *in)
 static int op_tenant_add(struct daemon *d, struct conn *c, struct xp_msg *in)
 {
 	struct dtenant nt = { .used = true }, *slot = NULL;
+	unsigned int ntenants = 0;
 	struct xp_msg m;
 	int r = 0, done = 0, first_slot = 0;
 
@@ -492,12 +494,18 @@ static int op_tenant_add(struct daemon *d, struct conn *c, struct xp_msg *in)
 				 TENANT_NAME_MAX - 1);
 	if (tenant_find(d, nt.name))
 		return reply_err(d, c, XP_TENANT_ADD, -EEXIST, "tenant %s exists", nt.name);
-	for (int i = 0; i < XSNAP_MAX_TENANTS && !slot; i++)
-		if (!d->tenants[i].used)
+	/* every interface's context has max_tenants slots: the daemon holds
+	 * no more, so that a tenant it accepts with no interface attached
+	 * fits every later attach too */
+	for (int i = 0; i < XSNAP_MAX_TENANTS; i++) {
+		ntenants += d->tenants[i].used;
+		if (!d->tenants[i].used && !slot)
 			slot = &d->tenants[i];
-	if (!slot)
-		return reply_err(d, c, XP_TENANT_ADD, -ENOSPC, "%d tenants already",
-				 XSNAP_MAX_TENANTS);
+	}
+	if (!slot || ntenants >= d->cfg.max_tenants)
+		return reply_err(d, c, XP_TENANT_ADD, -ENOSPC,
+				 "%u tenants already (xsnapd --max-tenants, at most %d)",
+				 d->cfg.max_tenants, XSNAP_MAX_TENANTS);
 	if (!nt.quota)
 		nt.quota = 1024;
 	for (int i = 0; i < MAX_IFACES && !r; i++) {
@@ -947,7 +955,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: xsnapd [-S PATH] [-G GROUP] [-A GROUP] [-P PRIO] [--max-conns-per-uid N]\n"
-		"              [--max-socks-per-uid N] [-v[v]] [-h]\n"
+		"              [--max-socks-per-uid N] [--max-tenants N] [-v[v]] [-h]\n"
 		"  -S, --socket PATH        Unix socket (default $XSNAP_SOCKET or %s)\n"
 		"  -G, --group GROUP        socket group: its members may connect (mode 0660;\n"
 		"                           without -G the socket is 0666 and tenants' uid/gid\n"
@@ -961,11 +969,13 @@ static void usage(FILE *out)
 		"      --max-socks-per-uid N\n"
 		"                           client sockets of one uid at once (default %d,\n"
 		"                           1..%d; root and the admin group have no limit)\n"
+		"      --max-tenants N      tenants (default %d, 1..%d): each attached interface\n"
+		"                           has as many slots, each with its pool in the UMEM\n"
 		"  -v, --verbose            more log (-vv: debug)\n"
 		"  -V, --version            versions of xsnapd, its protocol and libbpf\n"
 		"  -h, --help               this help\n",
 		XP_DEFAULT_SOCKET, CONNS_PER_UID, MAX_CONNS - RESERVED_CONNS, SOCKS_PER_UID,
-		MAX_DSOCKS);
+		MAX_DSOCKS, DEFAULT_TENANTS, XSNAP_MAX_TENANTS);
 }
 
 /*
@@ -1017,6 +1027,19 @@ static long parse_num(const char *s, long min, long max)
 	return *end || errno || v < min || v > max ? -1 : v;
 }
 
+/* A limit option: 1..@max into *@out, or false (said why). */
+static bool limit_opt(const char *opt, const char *arg, long max, unsigned int *out)
+{
+	long v = parse_num(arg, 1, max);
+
+	if (v < 0) {
+		fprintf(stderr, "xsnapd: %s '%s': a number, 1..%ld\n", opt, arg, max);
+		return false;
+	}
+	*out = (unsigned int)v;
+	return true;
+}
+
 static void shutdown_all(struct daemon *d)
 {
 	for (int i = 0; i < MAX_CONNS; i++)
@@ -1039,6 +1062,7 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ "max-conns-per-uid", required_argument, NULL, OPT_CONNS_PER_UID },
 		{ "max-socks-per-uid", required_argument, NULL, OPT_SOCKS_PER_UID },
+		{ "max-tenants", required_argument, NULL, OPT_MAX_TENANTS },
 		{}
 	};
 	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
@@ -1054,7 +1078,10 @@ int main(int argc, char **argv)
 	d->cfg.sock_path = getenv("XSNAP_SOCKET");
 	d->cfg.max_conns_per_uid = CONNS_PER_UID;
 	d->cfg.max_socks_per_uid = SOCKS_PER_UID;
+	d->cfg.max_tenants = DEFAULT_TENANTS;
 	while ((opt = getopt_long(argc, argv, "S:G:A:P:vhV", lopts, NULL)) != -1) {
+		bool ok = true;
+
 		switch (opt) {
 		case 'S':
 			d->cfg.sock_path = optarg;
@@ -1077,30 +1104,17 @@ int main(int argc, char **argv)
 			d->cfg.rt_prio = (int)v;
 			break;
 		}
-		case OPT_CONNS_PER_UID: {
-			long v = parse_num(optarg, 1, MAX_CONNS - RESERVED_CONNS);
-
-			if (v < 0) {
-				fprintf(stderr, "xsnapd: --max-conns-per-uid '%s': a number, 1..%d\n",
-					optarg, MAX_CONNS - RESERVED_CONNS);
-				free(d);
-				return 2;
-			}
-			d->cfg.max_conns_per_uid = (unsigned int)v;
+		case OPT_CONNS_PER_UID:
+			ok = limit_opt("--max-conns-per-uid", optarg, MAX_CONNS - RESERVED_CONNS,
+				       &d->cfg.max_conns_per_uid);
 			break;
-		}
-		case OPT_SOCKS_PER_UID: {
-			long v = parse_num(optarg, 1, MAX_DSOCKS);
-
-			if (v < 0) {
-				fprintf(stderr, "xsnapd: --max-socks-per-uid '%s': a number, 1..%d\n",
-					optarg, MAX_DSOCKS);
-				free(d);
-				return 2;
-			}
-			d->cfg.max_socks_per_uid = (unsigned int)v;
+		case OPT_SOCKS_PER_UID:
+			ok = limit_opt("--max-socks-per-uid", optarg, MAX_DSOCKS,
+				       &d->cfg.max_socks_per_uid);
 			break;
-		}
+		case OPT_MAX_TENANTS:
+			ok = limit_opt("--max-tenants", optarg, XSNAP_MAX_TENANTS, &d->cfg.max_tenants);
+			break;
 		case 'v':
 			d->cfg.verbose++;
 			break;
@@ -1116,6 +1130,10 @@ int main(int argc, char **argv)
 			return EXIT_SUCCESS;
 		default:
 			usage(stderr);
+			free(d);
+			return 2;
+		}
+		if (!ok) {
 			free(d);
 			return 2;
 		}

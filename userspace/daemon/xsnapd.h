@@ -49,6 +49,8 @@
 #define HELLO_MS 5000		/* a client must say HELLO within this */
 #define MAX_TX_RULES 8		/* --tx-allow rules of a tenant */
 #define TENANT_POOL 64		/* pool chunks a tenant's versions may hold (--pool at most) */
+#define DEFAULT_TENANTS 8	/* default --max-tenants (at most XSNAP_MAX_TENANTS): tenant
+				 * slots of every interface's context, and so of the daemon */
 #define REQ_RATE 50		/* requests a second of a connection that is not admin ... */
 #define REQ_BURST 50		/* ... and at most this many at once */
 #define CLOSER_QUEUE 1024	/* client connections waiting for the closer thread */
@@ -127,6 +129,9 @@ struct config {
 	/* connections and client sockets of one uid (not root's or the
 	 * admin group's) */
 	unsigned int max_conns_per_uid, max_socks_per_uid;
+	/* tenants of the daemon, and slots of every interface's context:
+	 * the same limit whether or not an interface is attached */
+	unsigned int max_tenants;
 };
 
 struct daemon {
