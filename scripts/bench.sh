@@ -11,7 +11,7 @@
 # the record tells; afxdp-rt: blocking poll, SCHED_FIFO 1), and "vs raw"
 # divides by the best of them in the same placement.  The in-process xsnap
 # cases run xsnap's engine thread SCHED_FIFO 1 (--rt-prio 1) with tenant
-# quota and rings of 4096.  Latency is measured at a light and a moderate
+# quota and rings of 2048, like the raw socket's.  Latency is measured at a light and a moderate
 # rate (LAT_LIGHT, LAT_MODERATE) for xsnap in-process, xsnap through xsnapd,
 # raw AF_XDP and kernel UDP.
 #
@@ -75,15 +75,17 @@ LAT_MODERATE=${LAT_MODERATE:-100000}	# latency cases, moderate load
 # thread (which moves frames from the kernel's rings into the tenants' logs;
 # the consumer threads stay normal).  A tenant's quota is its lag budget (how far
 # its slowest consumer may fall behind before frames are dropped for it),
-# what a raw socket's rx ring is to a raw consumer: 4096, and rings of 4096
-# (bench_afxdp's rx and fill rings are 2048 each; xsnap at 2048 measured the
-# same within the noise).
+# what a raw socket's rx ring is to a raw consumer: 2048, and rings of 2048,
+# the sizes of bench_afxdp's rx and fill rings.  (Rings and quota of 4096
+# measured slower: a longer way round the receive region for each chunk,
+# so the kernel's copy into it and the consumers' reads miss the caches
+# more often.)  xsnapd's cases use the same sizes.
 # The receive region (--frames) is the smallest power of two that holds the
 # fill and rx rings and every tenant's quota (xsnap refuses less): 16384 for
 # one tenant, up to 65536 for 8 (xsnap_frames).
 RT_PRIO=1
-XSNAP_QUOTA=${XSNAP_QUOTA:-4096}
-XSNAP_RING=${XSNAP_RING:-4096}
+XSNAP_QUOTA=${XSNAP_QUOTA:-2048}
+XSNAP_RING=${XSNAP_RING:-2048}
 NICE=${BENCH_NICE:--10}		# scheduling priority of everything measured
 PLACEMENTS=${PLACEMENTS:-threaded softirq}	# experiments: one of them only
 
@@ -108,7 +110,7 @@ Cases (every one in both placements, threaded and softirq, unless --quick):
                    (vs raw: the best median of these four, same placement)
   udp-N, afpacket-N, xsnap-fanout-N, xsnap-tenants-N, xsnap-share-N
                    (N = 1, 2, 4, 8; tenants and share 2, 4, 8; in-process
-                   xsnap: engine thread SCHED_FIFO 1, quota and rings 4096)
+                   xsnap: engine thread SCHED_FIFO 1, quota and rings 2048)
   xsnapd-N         N consumer processes of an xsnapd that bench.sh starts,
                    pinned to RX_CPU with them, and configures through
                    xsnapctl; compared with xsnap-fanout-N
@@ -127,7 +129,7 @@ Cases (every one in both placements, threaded and softirq, unless --quick):
                    ../shared/reference, DIR/build/rx_xsk --mode bcast), N = 1, 8
 Environment: OUTPUT (build dir), GEN_CPU (default 0), RX_CPU (default 1),
 REFERENCE (see ref-bcast-N), XSNAP_QUOTA and XSNAP_RING (the in-process
-xsnap cases' quota and rings, default 4096), PLACEMENTS (default
+xsnap cases' quota and rings, default 2048; xsnapd's too), PLACEMENTS (default
 "threaded softirq"; one of them for experiments),
 LAT_LIGHT, LAT_MODERATE (the latency cases' rates, default 10000 and 100000
 frames/s), BENCH_NICE (nice value of the generator, the receivers, the NAPI
@@ -292,7 +294,8 @@ d_up() {
 	fi
 	# the in-process cases' sizes and engine priority (xsnapd's loop is
 	# the engine)
-	dctl attach "$IF" --frames 16384 --ring 4096 --timestamps "$DSTAMP" && dctl tenant add t0 --quota 4096 --view "$DVIEW" &&
+	dctl attach "$IF" --frames 16384 --ring "$XSNAP_RING" --timestamps "$DSTAMP" &&
+		dctl tenant add t0 --quota "$XSNAP_QUOTA" --view "$DVIEW" &&
 		dctl rule add t0 'udp dst port 9000' --prio 10
 }
 

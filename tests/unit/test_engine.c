@@ -565,6 +565,62 @@ TEST(snapshot_is_consistent_and_pins)
 }
 
 /*
+ * A full log evicts one entry per new frame, bounded by the horizon, which
+ * the engine reads once per pass (log_room()).  A snapshot taken between
+ * two passes, over a full log whose frames are all released, must pin its
+ * frames from the next pass on: new frames are dropped, not evicted.  (A
+ * horizon kept from the pass before the snapshot evicted them.)
+ */
+TEST(snapshot_of_a_full_released_log_pins_it)
+{
+	struct sim *sim = sim_new(FRAMES);
+	XSNAP_OPTS(xsnap_tenant_opts, q16, .quota = 16);
+	XSNAP_OPTS(xsnap_snap_opts, all, .frames = 16);
+	XSNAP_OPTS(xsnap_stats, st);
+	struct xsnap_frame *v[64];
+	struct xsnap_snap *sn;
+	struct xsnap_sock *s;
+	int n;
+
+	REQUIRE(sim);
+	xsnap_tenant_add(sim->ctx, "t", &q16);
+	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	/* 40 frames through a quota of 16, each pass evicting: 25..40 stay */
+	for (uint32_t i = 1; i <= 40; i++) {
+		sim_rx(sim, 1, 0, i);
+		while ((n = xsnap_recv(s, v, 64, 0)) > 0)
+			xsnap_release(s, v, (unsigned int)n);
+	}
+	CHECK_EQ(sim->ctx->tenants[0]->tail, 25);
+	REQUIRE((sn = xsnap_snapshot(s, &all)));
+	CHECK_EQ(xsnap_snap_len(sn), 16);
+	/* 8 more in one pass: the snapshot holds all 16 entries */
+	for (uint32_t i = 41; i <= 48; i++)
+		sim_rx(sim, 1, 0, i);
+	engine_poll(sim->ctx);
+	CHECK_EQ(xsnap_stats(sim->ctx, "t", &st), 0);
+	CHECK_EQ(st.quota_drops, 8);
+	CHECK_EQ(sim->ctx->tenants[0]->tail, 25);
+	n = xsnap_snap_next(sn, v, 64);
+	CHECK_EQ(n, 16);
+	for (int i = 0; i < n; i++) {
+		CHECK_EQ(xsnap_frame_seq(v[i]), 25 + i);
+		CHECK_EQ(tag_of(v[i]), 25 + i);
+	}
+	check_conservation(sim);
+	xsnap_snap_close(sn);
+	/* unpinned: the next pass evicts again */
+	sim_rx(sim, 1, 0, 49);
+	engine_poll(sim->ctx);
+	CHECK_EQ(xsnap_stats(sim->ctx, "t", &st), 0);
+	CHECK_EQ(st.quota_drops, 8);
+	CHECK_EQ(st.evicted, 25);
+	check_conservation(sim);
+	xsnap_sock_close(s);
+	sim_free(sim);
+}
+
+/*
  * A snapshot of the last 10 000 frames of a log that retains them holds
  * exactly those frames, in order, and reads through in one pass.  What it
  * costs is measured by `make bench` (the snapshot row, against the same

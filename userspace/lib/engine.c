@@ -55,9 +55,11 @@
 #include "xsnap_internal.h"
 #include "xsnap_parse.h"
 
-uint64_t engine_horizon(const struct tenant *t)
+/* The smallest sequence number a socket or snapshot of @t still holds,
+ * UINT64_MAX if none: what bounds eviction besides the head. */
+static uint64_t readers_low(const struct tenant *t)
 {
-	uint64_t h = t->head;
+	uint64_t h = UINT64_MAX;
 
 	for (unsigned int i = 0; i < t->nsocks; i++) {
 		/* pairs with the release store in advance_low() */
@@ -73,19 +75,30 @@ uint64_t engine_horizon(const struct tenant *t)
 	return h;
 }
 
+uint64_t engine_horizon(const struct tenant *t)
+{
+	uint64_t h = readers_low(t);
+
+	return h < t->head ? h : t->head;
+}
+
 /* Evict the log's oldest entries, up to (not including) @upto, but never at
  * or past the horizon: what sockets hold or snapshots pin stays. */
-void engine_evict(struct xsnap_ctx *ctx, struct tenant *t, uint64_t upto)
+static void evict_below(struct xsnap_ctx *ctx, struct tenant *t, uint64_t upto)
 {
-	uint64_t h = engine_horizon(t);
 	uint32_t mask = t->quota - 1;
 
-	if (upto > h)
-		upto = h;
 	for (; t->tail < upto; t->tail++) {
 		chunk_put(&ctx->umem, t->view, t->log[t->tail & mask].addr);
 		t->evicted++;
 	}
+}
+
+void engine_evict(struct xsnap_ctx *ctx, struct tenant *t, uint64_t upto)
+{
+	uint64_t h = engine_horizon(t);
+
+	evict_below(ctx, t, upto < h ? upto : h);
 }
 
 /* Free the old versions that no socket or snapshot can hold any more: a
@@ -213,15 +226,34 @@ void tenant_wake(struct tenant *t)
 		syscall(SYS_futex, &t->shm->wake, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-/* Room in @t's log for one more entry: evict the oldest released frame if
- * it is full; false (and a tail drop counted) if nothing can go. */
+/*
+ * Room in @t's log for one more entry: evict the oldest released frame if
+ * it is full; false (and a tail drop counted) if nothing can go.
+ *
+ * A full log evicts one entry per new frame, and the horizon that bounds it
+ * reads the watermark of every socket (a cache miss each: consumers write
+ * them).  It is read once per engine pass and kept in t->hz (without the
+ * head, which moves within the pass; need never passes the head): within a
+ * pass (engine_lock held) watermarks only rise and no snapshot or socket
+ * can appear, so an older value is never above the true bound.
+ */
 static bool log_room(struct xsnap_ctx *ctx, struct tenant *t)
 {
+	uint64_t need;
+
 	if (t->head - t->tail < t->quota)
 		return true;
-	engine_evict(ctx, t, t->head - t->quota + 1);
-	if (t->head - t->tail < t->quota)
+	need = t->head - t->quota + 1;
+	if (t->hz_pass != ctx->pass) {
+		/* only this pass's: since the last one, a socket may have
+		 * opened or a snapshot been taken below the old value */
+		t->hz = readers_low(t);
+		t->hz_pass = ctx->pass;
+	}
+	if (t->hz >= need) {
+		evict_below(ctx, t, need);
 		return true;
+	}
 	t->quota_drops++;
 	return false;
 }
@@ -394,6 +426,7 @@ int engine_poll(struct xsnap_ctx *ctx)
 	uint32_t touched = 0, mask;
 	unsigned int total = 0, n;
 
+	ctx->pass++;
 	engine_complete(ctx);
 	mask = ctx->tenant_mask;
 	while (mask) {

@@ -313,6 +313,9 @@ static unsigned int take(struct xsnap_sock *s, struct xsnap_frame **v, unsigned 
 			continue;
 		f = &s->views[seq & mask];
 		f->data = ro + e.addr;
+		/* another CPU wrote the frame: ask for its first line now, so
+		 * the batch's misses overlap before the caller reads headers */
+		__builtin_prefetch(f->data);
 		f->seq = e.seq;
 		f->rx_ns = e.rx_ns;
 		f->addr = e.addr;
@@ -506,29 +509,6 @@ int xsnap_recv(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int
 			return err_ret(ECONNRESET);
 		block = inl;
 	}
-}
-
-/* Which view does handle @h name (enum VIEW_IS_*, VIEW_NOT_OURS, VIEW_STALE);
- * *@idx is its index in s->views or s->fresh.  A handle to one of the
- * socket's views that no longer holds that frame (released, sent, or the
- * view refilled since) is stale. */
-int sock_view_kind(const struct xsnap_sock *s, const struct xsnap_frame *h, size_t *idx)
-{
-	const struct xsnap_frame *f = handle_view(h);
-	uintptr_t p = (uintptr_t)f, base = (uintptr_t)s->views;
-	uintptr_t fb = (uintptr_t)s->fresh;
-
-	if (!h)
-		return VIEW_NOT_OURS;
-	if (p >= base && p < base + s->t->quota * sizeof(*f) && !((p - base) % sizeof(*f))) {
-		*idx = (p - base) / sizeof(*f);
-		return s->held[*idx] && handle_current(h) ? VIEW_IS_LOG : VIEW_STALE;
-	}
-	if (p >= fb && p < fb + s->nfresh * sizeof(*f) && !((p - fb) % sizeof(*f))) {
-		*idx = (p - fb) / sizeof(*f);
-		return (f->flags & VIEW_PRIVATE) && handle_current(h) ? VIEW_IS_FRESH : VIEW_STALE;
-	}
-	return VIEW_NOT_OURS;
 }
 
 /* The error for a handle sock_view_kind() refused in @call: ESTALE for a

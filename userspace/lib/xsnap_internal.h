@@ -410,6 +410,8 @@ struct tenant {
 	/* engine-owned */
 	uint64_t head;		/* next sequence number to assign (from 1) */
 	uint64_t tail;		/* oldest sequence number still in the log */
+	uint64_t hz;		/* readers' low (engine.c) as found in engine pass hz_pass: */
+	uint64_t hz_pass;	/* a full log looks once per pass (log_room()) */
 	struct xsnap_sock *socks[MAX_SOCKS];
 	unsigned int nsocks;
 	struct xsnap_snap *snaps;	/* open snapshots (list) */
@@ -491,6 +493,7 @@ struct xsnap_ctx {
 	uint32_t engine_mode;	/* XSNAP_ENGINE_THREAD or XSNAP_ENGINE_INLINE */
 	bool xdp_stamp;		/* xsnap_opts.timestamps == XSNAP_STAMP_XDP */
 	struct pacer pacer;	/* engine_lock */
+	uint64_t pass;		/* engine_poll() passes so far (engine_lock) */
 	/* inline mode: the pacer's verdict for consumers that find nothing:
 	 * under load they sleep on the wake word for at most pacer.interval_ns
 	 * instead of on the rx rings (a burst then wakes nobody) */
@@ -794,7 +797,30 @@ enum {
 	VIEW_IS_FRESH = 2,	/* a private frame from xsnap_frame_alloc() */
 	VIEW_STALE = -1,	/* the socket's view, but the handle is stale */
 };
-int sock_view_kind(const struct xsnap_sock *s, const struct xsnap_frame *h, size_t *idx);
+/* Which view does handle @h name (enum VIEW_IS_*, VIEW_NOT_OURS, VIEW_STALE);
+ * *@idx is its index in s->views or s->fresh.  A handle to one of the
+ * socket's views that no longer holds that frame (released, sent, or the
+ * view refilled since) is stale.  Inline: xsnap_release() asks it for
+ * every frame. */
+static inline int sock_view_kind(const struct xsnap_sock *s, const struct xsnap_frame *h, size_t *idx)
+{
+	const struct xsnap_frame *f = handle_view(h);
+	uintptr_t p = (uintptr_t)f, base = (uintptr_t)s->views;
+	uintptr_t fb = (uintptr_t)s->fresh;
+
+	if (!h)
+		return VIEW_NOT_OURS;
+	if (p >= base && p < base + s->t->quota * sizeof(*f) && !((p - base) % sizeof(*f))) {
+		*idx = (p - base) / sizeof(*f);
+		return s->held[*idx] && handle_current(h) ? VIEW_IS_LOG : VIEW_STALE;
+	}
+	if (p >= fb && p < fb + s->nfresh * sizeof(*f) && !((p - fb) % sizeof(*f))) {
+		*idx = (p - fb) / sizeof(*f);
+		return (f->flags & VIEW_PRIVATE) && handle_current(h) ? VIEW_IS_FRESH : VIEW_STALE;
+	}
+	return VIEW_NOT_OURS;
+}
+
 /* A fresh-frame slot of @s that holds nothing, or NULL (errno ENOBUFS). */
 static inline struct xsnap_frame *sock_fresh_slot(struct xsnap_sock *s)
 {

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <xsnap/abi.h>
 #include <xsnap/xsnap.h>
 
 #define FRAME_SHIFT	12
