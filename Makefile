@@ -94,9 +94,11 @@ DAEMON_BIN := $(if $(DAEMON_SRCS),$(O)/xsnapd)
 CTL_SRCS := $(wildcard tools/xsnapctl/*.c)
 CTL_OBJS := $(patsubst %.c,$(O)/%.o,$(CTL_SRCS))
 CTL_BIN := $(if $(CTL_SRCS),$(O)/xsnapctl)
-# tools/common/*.c: code shared by xsnapctl and the examples (pcap writer)
+# tools/common/*.c: code shared by xsnapctl and the examples (pcap writer),
+# and with xsnapd (prom.c: the Prometheus text format)
 COMMON_SRCS := $(wildcard tools/common/*.c)
 COMMON_OBJS := $(patsubst %.c,$(O)/%.o,$(COMMON_SRCS))
+PROM_OBJ := $(O)/tools/common/prom.o
 
 GEN_SRCS := $(wildcard tools/xsnap-gen/*.c)
 GEN_OBJS := $(patsubst %.c,$(O)/%.o,$(GEN_SRCS))
@@ -186,7 +188,7 @@ $(O)/xsnap.pc: userspace/lib/xsnap.pc.in Makefile
 		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
 # Programs link the static library: they run from the tree without LD_LIBRARY_PATH.
-$(O)/xsnapd: $(DAEMON_OBJS) $(LIB_A)
+$(O)/xsnapd: $(DAEMON_OBJS) $(PROM_OBJ) $(LIB_A)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
@@ -216,6 +218,11 @@ endef
 $(foreach e,$(basename $(notdir $(EXAMPLE_SRCS))),$(eval $(call EXAMPLE_RULE,$(e))))
 
 $(O)/tests/%: $(O)/tests/%.o $(TEST_LIB_OBJS) $(LIB_A)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+
+# the formatter's test links the formatter (before the library it calls)
+$(O)/tests/unit/test_prom: $(O)/tests/unit/test_prom.o $(PROM_OBJ) $(TEST_LIB_OBJS) $(LIB_A)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
