@@ -25,6 +25,8 @@ PACKAGES=(
 	iproute2 ethtool iputils-ping libpcap-dev tcpdump tshark
 	# process and privilege tools used by tests (setpriv, setsid, unshare: util-linux)
 	procps psmisc util-linux kmod libcap-ng-dev libcap-ng-utils
+	# Debian packages (make deb, tests/netns/test_package.sh)
+	dpkg-dev debhelper lintian
 	# test helpers and checkers; curl and promtool (package prometheus) check
 	# the metrics endpoint.  prometheus also brings Prometheus' server, which
 	# starts where the machine lets packages start services (not under a
