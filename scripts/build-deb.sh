@@ -31,7 +31,10 @@ rm -rf "$src" "$OUT"/*xsnap*_"$ver"[._]* "$OUT"/build.log "$OUT"/lintian.txt
 mkdir -p "$src"
 tar -C "$ROOT" --exclude=./build --exclude=./build-san --exclude=./.git -cf - . | tar -C "$src" -xf -
 start=$(date +%s)
-(cd "$src" && dpkg-buildpackage -us -uc) >"$OUT/build.log" 2>&1 || {
+# not what a make or a test run around us exports (their build directory,
+# sanitizers, jobserver)
+(cd "$src" && env -u OUTPUT -u XSNAP_BUILD -u SANITIZE -u VALGRIND -u MAKEFLAGS -u MFLAGS \
+	-u MAKELEVEL dpkg-buildpackage -us -uc) >"$OUT/build.log" 2>&1 || {
 	tail -n 40 "$OUT/build.log" >&2
 	echo "$prog: dpkg-buildpackage failed (whole log: $OUT/build.log)" >&2
 	exit 1

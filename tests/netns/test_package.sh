@@ -111,6 +111,8 @@ t_deb_install_remove() {
 	[[ $out == *_xsnapctl* ]] || fail "completion: $out"
 	[[ $(/usr/sbin/xsnapd --version) == "xsnapd 0.2 "* ]] || fail "xsnapd --version"
 	ldd /usr/sbin/xsnapd | grep -q libpcap && fail "xsnapd links libpcap"
+	# built as released, whatever the test run's OUTPUT and SANITIZE
+	ldd /usr/sbin/xsnapd | grep -q libasan && fail "xsnapd is a sanitizer build"
 	# the library: a program of libxsnap-dev's examples built with
 	# pkg-config and linked against the installed libxsnap.so.0
 	assert_eq "$(pkg-config --modversion xsnap)" 0.2 "pkg-config --modversion xsnap"
