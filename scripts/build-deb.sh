@@ -42,8 +42,14 @@ start=$(date +%s)
 echo "$prog: built in $(($(date +%s) - start)) s:" >&2
 (cd "$OUT" && ls -1 ./*.deb ./*.dsc ./*.changes) >&2
 changes=$(ls "$OUT"/xsnap_"$ver"_*.changes)
+# lintian would rather not run as root: as nobody when nobody can read them
+as=()
+if ((EUID == 0)) && setpriv --reuid=65534 --regid=65534 --clear-groups test -r "$changes" 2>/dev/null; then
+	as=(setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/tmp)
+fi
 rc=0
-lintian --info --display-info --pedantic --fail-on error "$changes" >"$OUT/lintian.txt" 2>&1 || rc=$?
+"${as[@]}" lintian --info --display-info --pedantic --fail-on error "$changes" >"$OUT/lintian.txt" 2>&1 ||
+	rc=$?
 if [[ -s $OUT/lintian.txt ]]; then
 	echo "$prog: lintian:" >&2
 	sed 's/^/  /' "$OUT/lintian.txt" >&2

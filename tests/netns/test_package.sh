@@ -17,7 +17,7 @@ source "$LIB/xsnap.sh"
 source "$LIB/xsnapd.sh"
 
 PKGS=(xsnap libxsnap0 libxsnap-dev)
-P_OUT= P_INSTALLED= P_DAEMON=
+P_OUT='' P_INSTALLED='' P_DAEMON=''
 P_GROUPS=()	# the groups the install made
 
 # dpkg's status of package $1 ("ii ", "rc ", ...), empty if dpkg knows none.
@@ -49,6 +49,7 @@ _pkg_files() {
 # Build, install, check, run the installed daemon as its unit does, give a
 # member of the xsnap group access, stop it, purge: nothing attached and
 # no file left.
+# shellcheck disable=SC2034 # read by lab_main --list
 LAB_TIMEOUT_deb_install_remove=600
 t_deb_install_remove() {
 	local p s g t t0 out f sock dir gid
