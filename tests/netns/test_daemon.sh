@@ -338,7 +338,8 @@ _prom_ok() {
 # Other paths get 404, other methods 405.  Scrapers that hang (silent, a
 # request dripping in, a 64 KiB head) neither stall a scrape meanwhile nor
 # keep their connection past 5 s; with all 8 slots taken one more gets
-# 503.  [::1]:PORT serves over IPv6; without --metrics nothing listens.
+# 503.  [::1]:PORT serves over IPv6, :PORT over both; without --metrics
+# nothing listens.
 t_metrics_endpoint() {
 	command -v curl >/dev/null || skip "curl not installed"
 	setup
@@ -360,7 +361,8 @@ t_metrics_endpoint() {
 	grep -q '^HTTP/1.1 200 OK' "$p.head" || fail "status: $(head -n 1 "$p.head")"
 	grep -qi '^content-type: text/plain; version=0.0.4' "$p.head" || fail "content type"
 	_prom_ok "$p"
-	grep -E "tenant=\"alpha\"|^xsnap_(xdp_mode|zerocopy|region_frames)\{" "$p" | head -n 8 >&2
+	grep -E '^(# [A-Z]+ )?xsnap_(rx_frames_total|region_frames|zerocopy|xdp_mode)[ {]|reason="deliver"' \
+		"$p" | head -n 12 >&2
 	assert_eq "$(_sample "$p" "xsnap_rx_frames_total{interface=\"$if\",tenant=\"alpha\"}")" 2000 \
 		"alpha's rx_frames"
 	assert_eq "$(_sample "$p" "xsnap_delivered_total{interface=\"$if\",tenant=\"alpha\"}")" \
@@ -427,6 +429,11 @@ t_metrics_endpoint() {
 	d_start --metrics "[::1]:$port"
 	assert_eq "$(_code -g "http://[::1]:$port/metrics")" 200 "GET over IPv6"
 	assert_eq "$(_code "$url")" 000 "127.0.0.1 with --metrics [::1]:PORT"
+	d_stop
+	# :PORT, every address of both families
+	d_start --metrics ":$port"
+	assert_eq "$(_code -g "http://[::1]:$port/metrics")" 200 "GET over IPv6 with :PORT"
+	assert_eq "$(_code "$url")" 200 "GET over IPv4 with :PORT"
 	d_stop
 	# off by default
 	d_start
