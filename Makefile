@@ -40,7 +40,7 @@ MULTIARCH := $(shell $(CC) -dumpmachine 2>/dev/null)
 
 # Missing tools stop the build with one clear sentence (scripts/install-deps.sh installs them).
 # test/demo/bench install them first and then build through a sub-make.
-NO_CHECK_GOALS := clean help test demo bench deps
+NO_CHECK_GOALS := clean help test demo bench deps deb
 ifeq ($(filter $(NO_CHECK_GOALS),$(MAKECMDGOALS)),)
 NEED_TOOLS := $(CLANG) $(BPFTOOL) $(PKG_CONFIG)
 $(foreach t,$(NEED_TOOLS),$(if $(shell command -v $(t) 2>/dev/null),,\
@@ -78,7 +78,8 @@ SAN_LDFLAGS := -fsanitize=address,undefined
 endif
 CFLAGS ?=
 LDFLAGS ?=
-ALL_CFLAGS := $(BASE_CFLAGS) $(CFLAGS)
+CPPFLAGS ?=
+ALL_CFLAGS := $(BASE_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS := $(SAN_LDFLAGS) $(LDFLAGS)
 
 LIB_SRCS := $(wildcard userspace/lib/*.c)
@@ -94,9 +95,11 @@ DAEMON_BIN := $(if $(DAEMON_SRCS),$(O)/xsnapd)
 CTL_SRCS := $(wildcard tools/xsnapctl/*.c)
 CTL_OBJS := $(patsubst %.c,$(O)/%.o,$(CTL_SRCS))
 CTL_BIN := $(if $(CTL_SRCS),$(O)/xsnapctl)
-# tools/common/*.c: code shared by xsnapctl and the examples (pcap writer)
+# tools/common/*.c: code shared by xsnapctl and the examples (pcap writer),
+# and with xsnapd (prom.c: the Prometheus text format)
 COMMON_SRCS := $(wildcard tools/common/*.c)
 COMMON_OBJS := $(patsubst %.c,$(O)/%.o,$(COMMON_SRCS))
+PROM_OBJ := $(O)/tools/common/prom.o
 
 GEN_SRCS := $(wildcard tools/xsnap-gen/*.c)
 GEN_OBJS := $(patsubst %.c,$(O)/%.o,$(GEN_SRCS))
@@ -144,7 +147,7 @@ TEST_BINS := $(UNIT_BINS) $(BPFTEST_BINS) $(NETNS_BINS) $(TSAN_BINS)
 
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: all lib test test-unit demo bench check install clean help deps fuzz tests
+.PHONY: all lib test test-unit demo bench check install clean help deps fuzz tests deb
 
 all: lib $(BINS) $(O)/xsnap.pc
 
@@ -186,7 +189,7 @@ $(O)/xsnap.pc: userspace/lib/xsnap.pc.in Makefile
 		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
 # Programs link the static library: they run from the tree without LD_LIBRARY_PATH.
-$(O)/xsnapd: $(DAEMON_OBJS) $(LIB_A)
+$(O)/xsnapd: $(DAEMON_OBJS) $(PROM_OBJ) $(LIB_A)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
@@ -216,6 +219,11 @@ endef
 $(foreach e,$(basename $(notdir $(EXAMPLE_SRCS))),$(eval $(call EXAMPLE_RULE,$(e))))
 
 $(O)/tests/%: $(O)/tests/%.o $(TEST_LIB_OBJS) $(LIB_A)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+
+# the formatter's test links the formatter (before the library it calls)
+$(O)/tests/unit/test_prom: $(O)/tests/unit/test_prom.o $(PROM_OBJ) $(TEST_LIB_OBJS) $(LIB_A)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
@@ -278,6 +286,12 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)OUTPUT=$(O) scripts/bench.sh
 
+# Debian packages xsnap, libxsnap0, libxsnap-dev (debian/) into $(O)/deb,
+# built from a copy of the tree, then lintian (scripts/build-deb.sh).
+deb: deps
+	$(call msg,DEB,$(O)/deb)
+	$(Q)scripts/build-deb.sh $(O)/deb
+
 # Every exported symbol must be in the version map (and vice versa).
 check: $(LIB_SO)
 	$(Q)scripts/check-abi.sh $(LIB_SO) $(LIB_MAP) include/xsnap/xsnap.h
@@ -319,6 +333,7 @@ help:
 	@echo '  bench     run the benchmark (root)'
 	@echo '  check     check the exported symbols against libxsnap.map'
 	@echo '  install   install library, headers, pkg-config file (PREFIX, DESTDIR)'
+	@echo '  deb       Debian packages xsnap, libxsnap0, libxsnap-dev into build/deb, lintian'
 	@echo '  clean     remove build outputs'
 	@echo '  fuzz      build the libFuzzer targets (make test runs them FUZZ_SECONDS each, default 10)'
 	@echo 'Variables: V=1 (echo commands), SANITIZE=1 (ASan+UBSan), VALGRIND=1 (unit tier),'

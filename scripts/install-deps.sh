@@ -25,8 +25,13 @@ PACKAGES=(
 	iproute2 ethtool iputils-ping libpcap-dev tcpdump tshark
 	# process and privilege tools used by tests (setpriv, setsid, unshare: util-linux)
 	procps psmisc util-linux kmod libcap-ng-dev libcap-ng-utils
-	# test helpers and checkers
-	python3 valgrind cppcheck jq
+	# Debian packages (make deb, tests/netns/test_package.sh)
+	dpkg-dev debhelper lintian
+	# test helpers and checkers; curl and promtool (package prometheus) check
+	# the metrics endpoint.  prometheus also brings Prometheus' server, which
+	# starts where the machine lets packages start services (not under a
+	# policy-rc.d that says 101): `systemctl disable --now prometheus` if unwanted
+	python3 valgrind cppcheck jq curl prometheus
 )
 
 prog=${0##*/}

@@ -53,7 +53,7 @@ t_two_tenants_cli() {
 	assert_eq "$(jget "$st" 'len(j["tenants"])')" 2 "status -j tenants"
 	assert_eq "$(jget "$st" 'len(j["rules"])')" 2 "status -j rules"
 	ctl stats --prometheus >"$D_DIR/prom"
-	grep -q '^xsnap_rx_frames_total{tenant="alpha"} 2000$' "$D_DIR/prom" ||
+	grep -q "^xsnap_rx_frames_total{interface=\"$LAB_IF_RX\",tenant=\"alpha\"} 2000\$" "$D_DIR/prom" ||
 		fail "prometheus output lacks alpha's rx_frames"
 	grep -q '^# TYPE xsnap_rx_frames_total counter$' "$D_DIR/prom" || fail "prometheus TYPE line"
 	d_detach
@@ -295,8 +295,150 @@ t_stats_two_interfaces() {
 	assert_eq "$(jget "$st" 'j["total"]["xdp_mode"]')" 1 "total xdp_mode (native)"
 	assert_eq "$(jget "$st" 'j["total"]["zerocopy"]')" 0 "total zerocopy (copy mode)"
 	assert_eq "$(jget "$st" 'j["total"]["frames_total"]')" 12288 "total frames_total"
+	# Prometheus: each interface's figures apart, once each
+	ctl stats --prometheus >"$D_DIR/prom"
+	assert_eq "$(_sample "$D_DIR/prom" "xsnap_region_frames{interface=\"$LAB_IF_RX\"}")" 4096 \
+		"region frames of $LAB_IF_RX"
+	assert_eq "$(_sample "$D_DIR/prom" "xsnap_region_frames{interface=\"$IF2_RX\"}")" 8192 \
+		"region frames of $IF2_RX"
+	assert_eq "$(grep -c '^xsnap_region_frames{' "$D_DIR/prom")" 2 "xsnap_region_frames samples"
+	assert_eq "$(grep -c '^xsnap_xdp_mode{.*mode="native"} 1$' "$D_DIR/prom")" 2 "native, both"
 	d_detach "$IF2_RX"
 	d_detach
+	d_stop
+	finish
+}
+
+# _sample FILE SERIES: the value of SERIES (name{labels}) in FILE, "" if
+# absent.
+_sample() { awk -v k="$2" '$1 == k { print $2 }' "$1"; }
+
+# _prom_ok FILE: the text format as promtool reads it (names, HELP, TYPE,
+# counters ending in _total), and what promtool 2.42 does not check: no
+# series twice, every sample after its family's # HELP and # TYPE.
+_prom_ok() {
+	local out
+	if command -v promtool >/dev/null; then
+		out=$(promtool check metrics <"$1" 2>&1) || fail "promtool check metrics: $out"
+	else
+		echo "promtool not installed (Debian package prometheus): format checked by awk only" >&2
+	fi
+	out=$(awk '/^#/ { if ($2 == "HELP") help[$3] = 1; if ($2 == "TYPE") type[$3] = 1; next }
+		{ f = $1; sub(/\{.*/, "", f)
+		  if (!help[f] || !type[f]) print "no HELP/TYPE before " $1
+		  if (seen[$1]++) print "twice: " $1 }' "$1")
+	[[ -z $out ]] || fail "$out"
+}
+
+# xsnapd --metrics ADDR:PORT: GET /metrics answers the Prometheus text
+# format 0.0.4, which promtool accepts; a tenant's figures, labelled by
+# interface and tenant, move with its traffic and delivered equals what
+# its consumer received; interface-wide figures come once per interface,
+# never per tenant; xsnapctl stats --prometheus writes the same series.
+# Other paths get 404, other methods 405.  Scrapers that hang (silent, a
+# request dripping in, a 64 KiB head) neither stall a scrape meanwhile nor
+# keep their connection past 5 s; with all 8 slots taken one more gets
+# 503.  [::1]:PORT serves over IPv6, :PORT over both; without --metrics
+# nothing listens.
+t_metrics_endpoint() {
+	command -v curl >/dev/null || skip "curl not installed"
+	setup
+	local port=9476 p=$D_DIR/scrape la=$D_DIR/a.log pa n code bytes if=$LAB_IF_RX out
+	local url=http://127.0.0.1:9476/metrics
+	_scrape() { lab_exec "$LAB_NS_RX" curl -sS --max-time 5 -D "$p.head" -o "$p" "$url"; }
+	# the status code, 000 if there was no answer
+	_code() { lab_exec "$LAB_NS_RX" curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$@" || true; }
+	d_start --metrics "127.0.0.1:$port"
+	configure
+	c_start "$la" -t alpha
+	pa=$C_PID
+	xs_gen -q --stream 1 --dport 9000 -n 2000 -r 20000
+	xs_gen -q --stream 2 --dport 9001 -n 300 -r 20000
+	wait_delivered alpha 2000
+	c_stop "$pa" || { show "$la"; fail "alpha's consumer failed"; }
+	_scrape || fail "scrape failed"
+	head -n 4 "$p.head" >&2
+	grep -q '^HTTP/1.1 200 OK' "$p.head" || fail "status: $(head -n 1 "$p.head")"
+	grep -qi '^content-type: text/plain; version=0.0.4' "$p.head" || fail "content type"
+	_prom_ok "$p"
+	grep -E '^(# [A-Z]+ )?xsnap_(rx_frames_total|region_frames|zerocopy|xdp_mode)[ {]|reason="deliver"' \
+		"$p" | head -n 12 >&2
+	assert_eq "$(_sample "$p" "xsnap_rx_frames_total{interface=\"$if\",tenant=\"alpha\"}")" 2000 \
+		"alpha's rx_frames"
+	assert_eq "$(_sample "$p" "xsnap_delivered_total{interface=\"$if\",tenant=\"alpha\"}")" \
+		"$(field "$la" frames)" "alpha's delivered = what its consumer received"
+	assert_eq "$(_sample "$p" "xsnap_xdp_tenant_frames_total{interface=\"$if\",tenant=\"alpha\"}")" \
+		2000 "alpha's frames at XDP"
+	assert_eq "$(_sample "$p" "xsnap_rx_frames_total{interface=\"$if\",tenant=\"beta\"}")" 300 \
+		"beta's rx_frames"
+	assert_eq "$(_sample "$p" "xsnap_xdp_mode{interface=\"$if\",mode=\"native\"}")" 1 "xdp_mode native"
+	assert_eq "$(_sample "$p" "xsnap_xdp_mode{interface=\"$if\",mode=\"generic\"}")" 0 "xdp_mode generic"
+	assert_eq "$(_sample "$p" "xsnap_zerocopy{interface=\"$if\"}")" 0 "zerocopy (veth: copy mode)"
+	assert_ge "$(_sample "$p" "xsnap_xdp_frames_total{interface=\"$if\",reason=\"deliver\"}")" 2300 \
+		"XDP deliver verdicts"
+	# interface-wide: one sample per interface (per reason, per mode), no tenant label
+	for n in region_frames region_frames_free zerocopy kernel_rx_dropped_total \
+		kernel_fill_empty_total kernel_rx_ring_full_total; do
+		assert_eq "$(grep -c "^xsnap_$n{" "$p")" 1 "samples of xsnap_$n"
+		grep -q "^xsnap_$n{interface=\"$if\"} " "$p" || fail "xsnap_$n: labels"
+	done
+	assert_eq "$(grep -c '^xsnap_xdp_frames_total{.*reason="deliver"' "$p")" 1 "deliver samples"
+	! grep -E '^xsnap_(region_|kernel_|zerocopy|xdp_mode|xdp_frames)[^ ]*tenant=' "$p" ||
+		fail "interface-wide figures labelled by tenant"
+	# moves with traffic (no consumer now: the log keeps them)
+	xs_gen -q --stream 1 --seq-start 2000 --dport 9000 -n 500 -r 20000
+	_rx2500() { _scrape && [[ $(_sample "$p" "xsnap_rx_frames_total{interface=\"$if\",tenant=\"alpha\"}") == 2500 ]]; }
+	wait_for 10 _rx2500 || fail "alpha's rx_frames after 500 more: $(grep 'rx_frames_total.*alpha' "$p")"
+	# the CLI's textfile output: the same series, from the same formatter
+	ctl stats --prometheus >"$D_DIR/cli"
+	_prom_ok "$D_DIR/cli"
+	assert_eq "$(awk '{ print $1 }' "$D_DIR/cli")" "$(awk '{ print $1 }' "$p")" \
+		"series of xsnapctl stats --prometheus and of the endpoint"
+	grep -q "^xsnap_rx_frames_total{interface=\"$if\",tenant=\"alpha\"} 2500\$" "$D_DIR/cli" ||
+		fail "xsnapctl stats --prometheus: alpha's rx_frames"
+	ctl stats --prometheus beta >"$D_DIR/cli"
+	assert_eq "$(grep -o 'tenant="[a-z]*"' "$D_DIR/cli" | sort -u)" 'tenant="beta"' \
+		"tenants in xsnapctl stats --prometheus beta"
+	assert_eq "$(_code "http://127.0.0.1:$port/")" 404 "GET /"
+	assert_eq "$(_code "http://127.0.0.1:$port/metricsx")" 404 "GET /metricsx"
+	assert_eq "$(_code -X POST "$url")" 405 "POST /metrics"
+	assert_eq "$(_code -X DELETE "$url")" 405 "DELETE /metrics"
+	assert_eq "$(_code -I "$url")" 200 "HEAD /metrics"
+	# hostile scrapers
+	out=$(lab_exec "$LAB_NS_RX" "$XS_PYTHON" "$LIB/scrape_abuse.py" hang 127.0.0.1 "$port")
+	echo "$out" | sed 's/^/    /' >&2
+	grep -q '^huge 431$' <<<"$out" || fail "a 64 KiB request head: not 431"
+	read -r _ code n bytes < <(grep '^scrape ' <<<"$out")
+	assert_eq "$code" 200 "a scrape while others hang"
+	((n < 1000)) || fail "a scrape while others hang took $n ms"
+	assert_ge "$bytes" 1000 "bytes of that scrape"
+	assert_eq "$(grep -c '^closed ' <<<"$out")" 3 "hanging connections reported"
+	while read -r _ _ n; do
+		[[ $n != never ]] && ((n >= 4500 && n < 8000)) ||
+			fail "a hanging connection closed after $n ms, not about 5000"
+	done < <(grep '^closed ' <<<"$out")
+	out=$(lab_exec "$LAB_NS_RX" "$XS_PYTHON" "$LIB/scrape_abuse.py" limit 127.0.0.1 "$port" 8)
+	echo "$out" | sed 's/^/    /' >&2
+	grep -q '^over 503$' <<<"$out" || fail "a 9th connection: not 503"
+	grep -q '^after 200$' <<<"$out" || fail "no scrape once the 8 closed"
+	kill -0 "$D_PID" || fail "xsnapd died"
+	ctl status >/dev/null || fail "xsnapd does not answer after the abuse"
+	d_detach
+	d_stop
+	# IPv6, in brackets
+	d_start --metrics "[::1]:$port"
+	assert_eq "$(_code -g "http://[::1]:$port/metrics")" 200 "GET over IPv6"
+	assert_eq "$(_code "$url")" 000 "127.0.0.1 with --metrics [::1]:PORT"
+	d_stop
+	# :PORT, every address of both families
+	d_start --metrics ":$port"
+	assert_eq "$(_code -g "http://[::1]:$port/metrics")" 200 "GET over IPv6 with :PORT"
+	assert_eq "$(_code "$url")" 200 "GET over IPv4 with :PORT"
+	d_stop
+	# off by default
+	d_start
+	assert_eq "$(_code "$url")" 000 "a scrape without --metrics"
+	assert_eq "$(lab_exec "$LAB_NS_RX" ss -Htln | wc -l)" 0 "TCP listeners without --metrics"
 	d_stop
 	finish
 }

@@ -34,11 +34,13 @@
 #include <xsnap/xsnap.h>
 
 #include "pcap_out.h"
+#include "prom.h"
 #include "proto.h"
 
 #define EXIT_USAGE 2
 #define MAX_POS 2
 #define MAX_TX_ALLOW 8	/* xsnapd's MAX_TX_RULES */
+#define MAX_IFACES 8	/* xsnapd's */
 
 struct config {
 	const char *sock;
@@ -1004,18 +1006,6 @@ struct stat_rec {
 	struct xsnap_stats st;
 };
 
-static bool is_gauge(const char *f)
-{
-	static const char *const g[] = { "sockets", "held", "frames_total", "frames_free",
-					 "frames_kernel", "zerocopy", "xdp_mode", "frames_logged",
-					 "pool_free", NULL };
-
-	for (int i = 0; g[i]; i++)
-		if (!strcmp(f, g[i]))
-			return true;
-	return false;
-}
-
 struct kv {
 	const char *k;
 	uint64_t v;
@@ -1058,33 +1048,57 @@ static void print_stats_json(const struct stat_rec *r, uint32_t n)
 	printf("}\n");
 }
 
-static void print_stats_prom(const struct stat_rec *r, uint32_t n)
+/*
+ * stats --prometheus: the figures of each attached interface (STATS_IF,
+ * asked interface after interface), each tenant's apart from the
+ * interface's, written by the formatter of xsnapd's metrics endpoint
+ * (prom.h): the same series a scrape of xsnapd --metrics gives.
+ */
+static int print_stats_prom(int fd, const struct config *cfg)
 {
-	struct kv kv[64];
-	int nf = stat_fields(&r[0].st, kv);
+	static struct {
+		char name[IF_NAMESIZE + 1];
+		struct xsnap_stats st;
+		char tname[XSNAP_MAX_TENANTS][32];
+		struct xsnap_stats tst[XSNAP_MAX_TENANTS];
+		struct prom_tenant pt[XSNAP_MAX_TENANTS];
+	} pg[MAX_IFACES];
+	struct prom_iface pi[MAX_IFACES];
+	uint32_t from = 0, n = 0;
 
-	for (int f = 0; f < nf; f++) {
-		bool gauge = is_gauge(kv[f].k);
+	for (;;) {
+		struct xp_msg req, rep;
+		uint32_t slot, nt;
 
-		printf("# HELP xsnap_%s%s xsnap tenant counter %s (see xsnap_stats in xsnap.h)\n",
-		       kv[f].k, gauge ? "" : "_total", kv[f].k);
-		printf("# TYPE xsnap_%s%s %s\n", kv[f].k, gauge ? "" : "_total",
-		       gauge ? "gauge" : "counter");
-		for (uint32_t i = 0; i < n; i++) {
-			struct kv v[64];
-
-			if (!*r[i].name)
-				continue;
-			stat_fields(&r[i].st, v);
-			printf("xsnap_%s%s{tenant=\"%s\"} %llu\n", kv[f].k, gauge ? "" : "_total",
-			       r[i].name, (unsigned long long)v[f].v);
+		xp_begin(&req, reqbuf, sizeof(reqbuf), XP_STATS_IF, 0);
+		xp_put_str(&req, cfg->pos[0] ? cfg->pos[0] : "");
+		xp_put_u32(&req, from);
+		if (call(fd, &req, &rep, "stats"))
+			return EXIT_FAILURE;
+		if (!xp_get_u32(&rep))
+			break;
+		slot = xp_get_u32(&rep);
+		xp_get_str(&rep, pg[n].name, sizeof(pg[n].name), false);
+		pg[n].st.sz = sizeof(pg[n].st);
+		xp_get_stats(&rep, &pg[n].st);
+		nt = xp_get_u32(&rep);
+		if (n == MAX_IFACES || slot < from || nt > XSNAP_MAX_TENANTS)
+			return fail("stats", -EPROTO, "malformed reply from xsnapd", NULL);
+		for (uint32_t t = 0; t < nt; t++) {
+			xp_get_str(&rep, pg[n].tname[t], sizeof(pg[n].tname[t]), false);
+			pg[n].tst[t].sz = sizeof(pg[n].tst[t]);
+			xp_get_stats(&rep, &pg[n].tst[t]);
+			pg[n].pt[t] = (struct prom_tenant){ pg[n].tname[t], &pg[n].tst[t] };
 		}
+		if (xp_done(&rep))
+			return fail("stats", -EPROTO, "malformed reply from xsnapd", NULL);
+		pi[n] = (struct prom_iface){ pg[n].name, &pg[n].st, pg[n].pt, nt };
+		n++;
+		from = slot + 1;
 	}
-	printf("# HELP xsnap_xdp_frames_total frames by XDP verdict reason\n"
-	       "# TYPE xsnap_xdp_frames_total counter\n");
-	for (int x = 0; x < XSNAP_R_MAX && x < XP_STATS_XDP; x++)
-		printf("xsnap_xdp_frames_total{reason=\"%s\"} %llu\n",
-		       xsnap_reason_str((unsigned int)x), (unsigned long long)r[n - 1].st.xdp[x]);
+	if (prom_write(stdout, pi, n))
+		return fail("stats", -EIO, NULL, NULL);
+	return EXIT_SUCCESS;
 }
 
 static void print_stats_text(const struct stat_rec *r, uint32_t n)
@@ -1122,42 +1136,49 @@ static void print_stats_text(const struct stat_rec *r, uint32_t n)
 	}
 }
 
+/* stats in text or JSON: STATS, each tenant's figures summed over the
+ * interfaces (with the interface-wide ones), and the total */
+static int print_stats(int fd, const struct config *cfg)
+{
+	struct stat_rec *r;
+	struct xp_msg req, rep;
+	uint32_t n;
+
+	xp_begin(&req, reqbuf, sizeof(reqbuf), XP_STATS, 0);
+	xp_put_str(&req, cfg->pos[0] ? cfg->pos[0] : "");
+	if (call(fd, &req, &rep, "stats"))
+		return EXIT_FAILURE;
+	n = xp_get_u32(&rep);
+	if (!n || n > XSNAP_MAX_TENANTS + 1)
+		return fail("stats", -EPROTO, "malformed reply from xsnapd", NULL);
+	r = calloc(n, sizeof(*r));
+	if (!r)
+		return fail("stats", -ENOMEM, NULL, NULL);
+	for (uint32_t i = 0; i < n; i++) {
+		xp_get_str(&rep, r[i].name, sizeof(r[i].name), true);
+		r[i].st.sz = sizeof(r[i].st);
+		xp_get_stats(&rep, &r[i].st);
+	}
+	if (xp_done(&rep)) {
+		free(r);
+		return fail("stats", -EPROTO, "malformed reply from xsnapd", NULL);
+	}
+	if (cfg->json)
+		print_stats_json(r, n);
+	else
+		print_stats_text(r, n);
+	free(r);
+	return EXIT_SUCCESS;
+}
+
 static int run_stats(int fd, const struct config *cfg)
 {
 	for (;;) {
-		struct stat_rec *r;
-		struct xp_msg req, rep;
-		uint32_t n;
+		int rc = cfg->prometheus ? print_stats_prom(fd, cfg) : print_stats(fd, cfg);
 
-		xp_begin(&req, reqbuf, sizeof(reqbuf), XP_STATS, 0);
-		xp_put_str(&req, cfg->pos[0] ? cfg->pos[0] : "");
-		if (call(fd, &req, &rep, "stats"))
-			return EXIT_FAILURE;
-		n = xp_get_u32(&rep);
-		if (!n || n > XSNAP_MAX_TENANTS + 1)
-			return fail("stats", -EPROTO, "malformed reply from xsnapd", NULL);
-		r = calloc(n, sizeof(*r));
-		if (!r)
-			return fail("stats", -ENOMEM, NULL, NULL);
-		for (uint32_t i = 0; i < n; i++) {
-			xp_get_str(&rep, r[i].name, sizeof(r[i].name), true);
-			r[i].st.sz = sizeof(r[i].st);
-			xp_get_stats(&rep, &r[i].st);
-		}
-		if (xp_done(&rep)) {
-			free(r);
-			return fail("stats", -EPROTO, "malformed reply from xsnapd", NULL);
-		}
-		if (cfg->prometheus)
-			print_stats_prom(r, n);
-		else if (cfg->json)
-			print_stats_json(r, n);
-		else
-			print_stats_text(r, n);
-		free(r);
 		fflush(stdout);
-		if (!cfg->watch)
-			return EXIT_SUCCESS;
+		if (rc || !cfg->watch)
+			return rc;
 		sleep((unsigned int)cfg->watch);
 	}
 }

@@ -49,6 +49,15 @@ static uint32_t visible(struct daemon *d, const struct conn *c)
 	return m;
 }
 
+/* Tenant @name if it is among @want, else NULL: a tenant a client may not
+ * see does not exist for it. */
+static struct dtenant *visible_tenant(struct daemon *d, uint32_t want, const char *name)
+{
+	struct dtenant *t = tenant_find(d, name);
+
+	return t && want & 1u << (t - d->tenants) ? t : NULL;
+}
+
 /* --- delivered: release watermarks ---------------------------------------- */
 
 /* Move @ds's watermark to its socket's `low`, clipped to the log's head. */
@@ -101,10 +110,10 @@ void dsock_closing(struct daemon *d, uint32_t idx)
 		for (int i = 0; i < MAX_DSOCKS; i++)
 			if (same_group(ds, &d->socks[i]))
 				return;
-		d->tenants[ds->dt].delivered_closed += ds->low_seen - ds->group_base;
+		d->tenants[ds->dt].fig[ds->ifc].delivered_closed += ds->low_seen - ds->group_base;
 		return;
 	}
-	d->tenants[ds->dt].delivered_closed += ds->low_seen - ds->start;
+	d->tenants[ds->dt].fig[ds->ifc].delivered_closed += ds->low_seen - ds->start;
 }
 
 static int key_cmp(const void *a, const void *b)
@@ -151,17 +160,22 @@ static void open_delivered(struct daemon *d, int ifc, uint32_t want, struct xsna
 }
 
 /* --- STATS ------------------------------------------------------------------ */
-/*
- * The figures of interface @f: per tenant in @want into tst[] (indexed like
- * d->tenants, summed with what is there), interface-wide ones into *ist.
- */
-static void iface_figures(struct daemon *d, struct iface *f, uint32_t want,
-			  struct xsnap_stats *tst, struct xsnap_stats *ist)
+void iface_figures(struct daemon *d, struct iface *f, uint32_t want, struct xsnap_stats *tst,
+		   struct xsnap_stats *ist)
 {
-	for (int i = 0; i < XSNAP_MAX_TENANTS; i++)
-		if (want & 1u << i)
-			serve_tenant_figures(f->ctx, d->tenants[i].name, &tst[i]);
-	open_delivered(d, (int)(f - d->ifs), want, tst);
+	int ifc = (int)(f - d->ifs);
+
+	for (int i = 0; i < XSNAP_MAX_TENANTS; i++) {
+		struct dtenant *t = &d->tenants[i];
+
+		if (!(want & 1u << i))
+			continue;
+		serve_tenant_figures(f->ctx, t->name, &tst[i]);
+		tst[i].delivered += t->fig[ifc].delivered_closed;
+		tst[i].tx_refused += t->fig[ifc].tx_refused;
+		tst[i].tx_copied += t->fig[ifc].tx_copied;
+	}
+	open_delivered(d, ifc, want, tst);
 	serve_if_figures(f->ctx, ist);
 }
 
@@ -215,12 +229,8 @@ int op_stats(struct daemon *d, struct conn *c, struct xp_msg *in)
 	if (xp_done(in))
 		return reply_err(d, c, XP_STATS, -EBADMSG, "malformed STATS");
 	want = visible(d, c);
-	if (*name) {
-		one = tenant_find(d, name);
-		/* one it may not see does not exist for it */
-		if (!one || !(want & 1u << (one - d->tenants)))
-			return reply_err(d, c, XP_STATS, -ENOENT, "no tenant %s", name);
-	}
+	if (*name && !(one = visible_tenant(d, want, name)))
+		return reply_err(d, c, XP_STATS, -ENOENT, "no tenant %s", name);
 	memset(tst, 0, sizeof(tst));
 	memset(&ist, 0, sizeof(ist));
 	all_figures(d, want, tst, &ist);
@@ -233,9 +243,6 @@ int op_stats(struct daemon *d, struct conn *c, struct xp_msg *in)
 	for (int i = 0; i < XSNAP_MAX_TENANTS; i++) {
 		if (!(want & 1u << i))
 			continue;
-		tst[i].delivered += d->tenants[i].delivered_closed;
-		tst[i].tx_refused += d->tenants[i].tx_refused;
-		tst[i].tx_copied += d->tenants[i].tx_copied;
 		stats_add(&tot, &tst[i]);
 		if (one && one != &d->tenants[i])
 			continue;
@@ -248,6 +255,54 @@ int op_stats(struct daemon *d, struct conn *c, struct xp_msg *in)
 	stats_add(&tot, &ist);
 	xp_put_str(&m, "");
 	xp_put_stats(&m, &tot);
+	return reply(c, &m, NULL, 0);
+}
+
+/*
+ * STATS_IF: the figures of one attached interface, from slot @from on,
+ * each of its tenants' apart from the interface-wide ones (which STATS adds
+ * to every tenant's); xsnapctl stats --prometheus asks for each in turn.
+ */
+int op_stats_if(struct daemon *d, struct conn *c, struct xp_msg *in)
+{
+	static struct xsnap_stats tst[XSNAP_MAX_TENANTS];
+	struct xsnap_stats ist = { .sz = sizeof(ist) };
+	char name[TENANT_NAME_MAX];
+	struct dtenant *one = NULL;
+	struct iface *f = NULL;
+	uint32_t want, from;
+	struct xp_msg m;
+
+	xp_get_str(in, name, sizeof(name), true);
+	from = xp_get_u32(in);
+	if (xp_done(in))
+		return reply_err(d, c, XP_STATS_IF, -EBADMSG, "malformed STATS_IF");
+	want = visible(d, c);
+	if (*name && !(one = visible_tenant(d, want, name)))
+		return reply_err(d, c, XP_STATS_IF, -ENOENT, "no tenant %s", name);
+	if (one)
+		want = 1u << (one - d->tenants);
+	for (uint32_t i = from; !f && i < MAX_IFACES; i++)
+		if (d->ifs[i].used && d->ifs[i].ctx)
+			f = &d->ifs[i];
+	xp_begin(&m, d->out, sizeof(d->out), XP_STATS_IF, 0);
+	xp_put_u32(&m, !!f);
+	if (!f)
+		return reply(c, &m, NULL, 0);
+	memset(tst, 0, sizeof(tst));
+	iface_figures(d, f, want, tst, &ist);
+	xp_put_u32(&m, (uint32_t)(f - d->ifs));
+	xp_put_str(&m, f->name);
+	xp_put_stats(&m, &ist);
+	xp_put_u32(&m, (uint32_t)__builtin_popcount(want));
+	for (int i = 0; i < XSNAP_MAX_TENANTS; i++) {
+		if (!(want & 1u << i))
+			continue;
+		xp_put_str(&m, d->tenants[i].name);
+		xp_put_stats(&m, &tst[i]);
+	}
+	if (m.err)
+		return reply_err(d, c, XP_STATS_IF, -EMSGSIZE, "figures too large for one message");
 	return reply(c, &m, NULL, 0);
 }
 

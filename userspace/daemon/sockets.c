@@ -335,7 +335,7 @@ int op_send(struct daemon *d, struct conn *c, struct xp_msg *in)
 				 res.bad + 1, n, res.why);
 	}
 	if (q == -EPERM) {
-		dt->tx_refused += res.refused;
+		dt->fig[ds->ifc].tx_refused += res.refused;
 		c->tokens -= 999;
 		log_debug("tenant %s: send: %u of %u frames match none of its transmit rules",
 			  dt->name, res.refused, n);
@@ -346,7 +346,7 @@ int op_send(struct daemon *d, struct conn *c, struct xp_msg *in)
 	}
 	if (q < 0)
 		return reply_err(d, c, XP_SEND, q, "%s", why(q));
-	dt->tx_copied += res.copies;
+	dt->fig[ds->ifc].tx_copied += res.copies;
 	/* chunks for the sender's next batch, with the reply */
 	nl = want ? serve_lease(ds->s, pool_cap(dt), want, lease) : 0;
 	xp_begin(&m, d->out, sizeof(d->out), XP_SEND, 0);

@@ -69,7 +69,7 @@
 #include "xsnapd.h"
 
 /* long options without a short one */
-enum { OPT_CONNS_PER_UID = 256, OPT_SOCKS_PER_UID, OPT_MAX_TENANTS };
+enum { OPT_CONNS_PER_UID = 256, OPT_SOCKS_PER_UID, OPT_MAX_TENANTS, OPT_METRICS };
 
 int verbosity;
 char errmsg[512];
@@ -389,6 +389,9 @@ static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
 	f->used = true;
 	f->gone = false;
 	f->paced = false;
+	/* the daemon's counters of each tenant here start with the context's */
+	for (int i = 0; i < XSNAP_MAX_TENANTS; i++)
+		memset(&d->tenants[i].fig[f - d->ifs], 0, sizeof(d->tenants[i].fig[0]));
 	serve_if_info(f->ctx, &info);
 	f->ifindex = info.ifindex;
 	r = iface_replay(d, f);
@@ -795,6 +798,7 @@ static const struct {
 	[XP_POOL] = { op_pool, false },
 	[XP_COMMIT] = { op_commit, false },
 	[XP_SEND] = { op_send, false },
+	[XP_STATS_IF] = { op_stats_if, false },
 };
 
 int dispatch(struct daemon *d, struct conn *c, struct xp_msg *in)
@@ -955,7 +959,8 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: xsnapd [-S PATH] [-G GROUP] [-A GROUP] [-P PRIO] [--max-conns-per-uid N]\n"
-		"              [--max-socks-per-uid N] [--max-tenants N] [-v[v]] [-h]\n"
+		"              [--max-socks-per-uid N] [--max-tenants N] [--metrics ADDR:PORT]\n"
+		"              [-v[v]] [-h]\n"
 		"  -S, --socket PATH        Unix socket (default $XSNAP_SOCKET or %s)\n"
 		"  -G, --group GROUP        socket group: its members may connect (mode 0660;\n"
 		"                           without -G the socket is 0666 and tenants' uid/gid\n"
@@ -971,6 +976,9 @@ static void usage(FILE *out)
 		"                           1..%d; root and the admin group have no limit)\n"
 		"      --max-tenants N      tenants (default %d, 1..%d): each attached interface\n"
 		"                           has as many slots, each with its pool in the UMEM\n"
+		"      --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+		"                           (127.0.0.1:PORT, [::1]:PORT, a host name, or :PORT\n"
+		"                           for every address; off by default)\n"
 		"  -v, --verbose            more log (-vv: debug)\n"
 		"  -V, --version            versions of xsnapd, its protocol and libbpf\n"
 		"  -h, --help               this help\n",
@@ -1063,6 +1071,7 @@ int main(int argc, char **argv)
 		{ "max-conns-per-uid", required_argument, NULL, OPT_CONNS_PER_UID },
 		{ "max-socks-per-uid", required_argument, NULL, OPT_SOCKS_PER_UID },
 		{ "max-tenants", required_argument, NULL, OPT_MAX_TENANTS },
+		{ "metrics", required_argument, NULL, OPT_METRICS },
 		{}
 	};
 	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
@@ -1114,6 +1123,10 @@ int main(int argc, char **argv)
 			break;
 		case OPT_MAX_TENANTS:
 			ok = limit_opt("--max-tenants", optarg, XSNAP_MAX_TENANTS, &d->cfg.max_tenants);
+			break;
+		case OPT_METRICS:
+			d->cfg.metrics = optarg;
+			ok = metrics_addr_ok(optarg);
 			break;
 		case 'v':
 			d->cfg.verbose++;
@@ -1188,6 +1201,8 @@ int main(int argc, char **argv)
 		d->lfd = listen_open(d);
 	if (d->sfd < 0 || d->epfd < 0 || d->lfd < 0 || conn_setup(d))
 		goto out;
+	if (d->cfg.metrics && metrics_open(d))
+		goto out;
 	{
 		struct epoll_event ev = { .events = EPOLLIN };
 
@@ -1240,6 +1255,10 @@ int main(int argc, char **argv)
 					     !conn_input(d, idx)))
 					conn_close(d, (int)idx);
 				break;
+			case EV_METRICS:
+			case EV_MCONN:
+				metrics_event(d, type, idx, evs[i].events);
+				break;
 			case EV_XSK:
 				if (idx >= MAX_IFACES || !d->ifs[idx].ctx)
 					break;
@@ -1265,12 +1284,14 @@ int main(int argc, char **argv)
 			for (int i = 0; i < MAX_IFACES; i++)
 				iface_engine(d, &d->ifs[i]);
 			conn_tick(d, now);
+			metrics_tick(d, now);
 		}
 	}
 	rc = EXIT_SUCCESS;
 out:
 	sd_notify_msg("STOPPING=1");
 	shutdown_all(d);
+	metrics_close(d);
 	if (d->closer)
 		conn_teardown(d);
 	if (d->lfd >= 0 && d->inherited) {

@@ -4,7 +4,8 @@
  *   xsnapd.c  main loop, setup, interfaces, tenants, rules, the op table
  *   sockets.c client sockets: open, close, leases, commit, send, snapshots
  *   conn.c    client connections: accept, framing, replies
- *   info.c    STATUS and STATS
+ *   info.c    STATUS and STATS, and the figures behind them
+ *   metrics.c the HTTP metrics endpoint (--metrics)
  *   closer.c  the thread that closes client connections
  * Everything runs on the one thread of the epoll loop and nothing here is
  * locked: the library's calls (xsnap.h, xsnap_serve.h) take its own locks.
@@ -38,12 +39,15 @@
  * Descriptors: each client socket costs the daemon FDS_PER_SOCK (control
  * page memfd, notify pipe, epoll set), each connection one; FD_RESERVE
  * covers the rest (stdio, epoll, signalfd, rtnetlink, listening socket,
- * spare, and per interface its AF_XDP sockets, memfds and BPF objects).
+ * spare, and per interface its AF_XDP sockets, memfds and BPF objects),
+ * and the metrics endpoint's sockets.
  * What RLIMIT_NOFILE leaves after those and MAX_CONNS sets d->max_socks.
  */
 #define FDS_PER_SOCK 4
 #define FDS_PER_IFACE (XSNAP_MAX_QUEUES + 2 * XSNAP_MAX_TENANTS + 32)
-#define FD_RESERVE (64 + MAX_IFACES * FDS_PER_IFACE)
+#define METRICS_LISTEN_MAX 4	/* listening sockets of --metrics (a name's addresses) */
+#define METRICS_CONNS 8		/* scrapes served at once; more are refused */
+#define FD_RESERVE (64 + MAX_IFACES * FDS_PER_IFACE + METRICS_LISTEN_MAX + METRICS_CONNS)
 #define MAX_SOCK_SNAPS 16	/* open snapshots per client socket */
 #define TICK_MS 10
 #define HELLO_MS 5000		/* a client must say HELLO within this */
@@ -56,7 +60,7 @@
 #define CLOSER_QUEUE 1024	/* client connections waiting for the closer thread */
 #define MAX_PARKED (MAX_CONNS + 16)	/* ... and waiting for room in its queue */
 
-enum { EV_LISTEN = 1, EV_SIGNAL, EV_NETLINK, EV_CONN, EV_XSK };
+enum { EV_LISTEN = 1, EV_SIGNAL, EV_NETLINK, EV_CONN, EV_XSK, EV_METRICS, EV_MCONN };
 
 struct iface {
 	bool used, gone;
@@ -73,12 +77,18 @@ struct dtenant {
 	int64_t uid, gid;	/* -1: not set */
 	char view[TENANT_NAME_MAX];	/* "private" (default), "shared" or a group */
 	uint32_t qgroup;	/* queue group it is pinned to (1-based), 0: none */
-	uint64_t delivered_closed;	/* "delivered" of its sockets that closed (info.c) */
+	/* the daemon's own counters of the tenant on each interface slot,
+	 * from the interface's attach on (the library's restart with its
+	 * context too) */
+	struct {
+		uint64_t delivered_closed;	/* "delivered" of its sockets that
+						 * closed (info.c) */
+		uint64_t tx_refused;	/* frames its transmit rules refused */
+		uint64_t tx_copied;	/* frames sent from a copy (op_send) */
+	} fig[MAX_IFACES];
 	struct rule tx[MAX_TX_RULES];	/* what its clients may send (--tx-allow);
 					 * none: anything */
 	uint32_t ntx;
-	uint64_t tx_refused;	/* frames refused by them */
-	uint64_t tx_copied;	/* frames sent from a copy (op_send) */
 };
 
 struct drule {
@@ -132,6 +142,7 @@ struct config {
 	/* tenants of the daemon, and slots of every interface's context:
 	 * the same limit whether or not an interface is attached */
 	unsigned int max_tenants;
+	const char *metrics;	/* --metrics ADDR:PORT, NULL: no endpoint */
 };
 
 struct daemon {
@@ -162,6 +173,7 @@ struct daemon {
 	int64_t refill_ms;	/* tokens given back up to then */
 	int64_t refused_log_ms;	/* last refusal logged; refusals left out since */
 	unsigned int refused_quiet;
+	struct metrics *metrics;	/* the endpoint (metrics.c), NULL: none */
 	uint8_t in[XP_MAX_MSG], out[XP_MAX_MSG];
 };
 
@@ -228,10 +240,31 @@ void dsock_forget(struct daemon *d, uint32_t idx);
 /* info.c */
 int op_status(struct daemon *d, struct conn *c, struct xp_msg *in);
 int op_stats(struct daemon *d, struct conn *c, struct xp_msg *in);
+int op_stats_if(struct daemon *d, struct conn *c, struct xp_msg *in);
+/*
+ * The figures of attached interface @f: those of each tenant in @want (a
+ * mask over d->tenants) into tst[] (indexed like d->tenants, added to what
+ * is there), the interface-wide ones into *@ist (added too).  As STATS:
+ * the library's engine lock is held only while it copies counters.
+ */
+void iface_figures(struct daemon *d, struct iface *f, uint32_t want, struct xsnap_stats *tst,
+		   struct xsnap_stats *ist);
 /* Socket d->socks[idx] was opened / is about to be closed (the library's
  * socket still exists): its watermark starts / is folded into its tenant's
  * delivered_closed. */
 void dsock_opened(struct daemon *d, uint32_t idx);
 void dsock_closing(struct daemon *d, uint32_t idx);
+
+/* metrics.c: the HTTP endpoint of --metrics, served from the loop */
+/* Is @arg an ADDR:PORT --metrics takes?  If not, say why on stderr. */
+bool metrics_addr_ok(const char *arg);
+/* Listen on d->cfg.metrics (before the loop).  0 or -errno, said why. */
+int metrics_open(struct daemon *d);
+/* An epoll event of one of its sockets (EV_METRICS, EV_MCONN). */
+void metrics_event(struct daemon *d, uint32_t type, uint32_t idx, uint32_t events);
+/* Every tick: scrapes past their time are closed, accepting resumes. */
+void metrics_tick(struct daemon *d, int64_t now_ms);
+/* Close every socket of the endpoint. */
+void metrics_close(struct daemon *d);
 
 #endif /* XSNAPD_H */

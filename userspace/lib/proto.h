@@ -83,6 +83,13 @@ enum xp_op {
 				 * -> u32 queued, u32 nl, nl x u64 addr: transmit
 				 * frames of the tenant's log or leased chunks (see
 				 * op_send), and lease up to want chunks as XP_POOL */
+	XP_STATS_IF,		/* str tenant ("" all), u32 from (interface slot) -> u32 n
+				 * (0: no attached interface from slot @from on), then if
+				 * 1: u32 slot, str iface, XP_NSTATS x u64 (the
+				 * interface-wide figures), u32 nt, nt x (str tenant,
+				 * XP_NSTATS x u64: its figures on that interface); the
+				 * client asks again from slot + 1.  Added in version 9
+				 * (an older xsnapd answers -EOPNOTSUPP) */
 	XP_OP_MAX,
 };
 
