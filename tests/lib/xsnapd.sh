@@ -19,6 +19,12 @@
 #                         ready; C_PID.  c_stop PID: SIGTERM, its exit status
 #   c_start_many N LOG [--as-nobody] ARGS...
 #                         N of them at once (logs LOG.1..LOG.N); C_PIDS
+#   c_wait PID LOG MESSAGE [TIMEOUT_S]
+#                         wait until a consumer ends by itself (fail MESSAGE
+#                         after TIMEOUT_S, default 10), show its log; C_RC
+#   c_recv_fails PID LOG ERRNO STRERROR WHEN
+#                         a consumer ends by itself (else "consumer hangs
+#                         WHEN") with exit status 3 after "recv error: STRERROR"
 #   field LOG KEY, jget JSON EXPR, show FILE
 #   check_conservation [STATS_JSON]
 #                         every receive frame in exactly one place (free, with
@@ -35,6 +41,7 @@
 #                         pin is left), nothing leaked
 #   configure [ATTACH ARGS]  attach + tenants alpha (uid nobody) and beta with
 #                         one rule each (udp dst port 9000 / 9001)
+#   daemon_up [ATTACH ARGS]  setup, d_start, configure
 #
 #   second_pair           a second veth pair IF2_TX (tx namespace) / IF2_RX
 #                         (rx namespace, MAC2_RX) in the lab's namespaces
@@ -59,7 +66,7 @@
 #                         drop.  Records victim_checks, victim_frames_sent,
 #                         victim_frames_lost.
 # The usual shape:
-#   setup; d_start; configure; victim_start beta 9001
+#   daemon_up; victim_start beta 9001
 #   ... the fault aimed at alpha ...
 #   victim_check; d_detach; d_stop; finish
 XSNAPD=$XS_BUILD/xsnapd
@@ -175,6 +182,25 @@ c_start_many() {
 	done
 }
 
+# c_wait PID LOG MESSAGE [TIMEOUT_S]: wait until consumer PID ends by itself;
+# after TIMEOUT_S (default 10) show its log LOG and fail MESSAGE.  Show LOG;
+# the consumer's exit status in C_RC.
+c_wait() {
+	C_RC=0
+	wait_for "${4:-10}" test ! -d "/proc/$1" || { show "$2"; fail "$3"; }
+	wait "$1" || C_RC=$?
+	show "$2"
+}
+
+# c_recv_fails PID LOG ERRNO STRERROR WHEN: consumer PID (log LOG) ends by
+# itself (else "consumer hangs WHEN"), exit status 3, having printed
+# "recv error: STRERROR" (ERRNO's message).
+c_recv_fails() {
+	c_wait "$1" "$2" "consumer hangs $5"
+	assert_eq "$C_RC" 3 "consumer exit status"
+	grep -q "recv error: $4" "$2" || fail "consumer saw no $3"
+}
+
 # c_stop PID: SIGTERM, return its exit status.
 c_stop() {
 	local pid=$1 rc=0
@@ -254,13 +280,18 @@ configure() {
 	ctl rule add beta 'udp dst port 9001' --prio 10 >/dev/null
 }
 
-# daemon_with_alpha [CONFIGURE ARGS]: the start most daemon tests share: a
-# lab, xsnapd with the two tenants (configure), and a consumer of alpha
-# (its log A_LOG, its pid A_PID).
-daemon_with_alpha() {
+# daemon_up [CONFIGURE ARGS]: a lab and xsnapd with the two tenants.
+daemon_up() {
 	setup
 	d_start
 	configure "$@"
+}
+
+# daemon_with_alpha [CONFIGURE ARGS]: the start most daemon tests share: a
+# lab, xsnapd with the two tenants (daemon_up), and a consumer of alpha
+# (its log A_LOG, its pid A_PID).
+daemon_with_alpha() {
+	daemon_up "$@"
 	A_LOG=$D_DIR/a.log
 	c_start "$A_LOG" -t alpha
 	A_PID=$C_PID

@@ -17,9 +17,7 @@ source "$LIB/xsnapd.sh"
 # Two tenants, one consumer process each (alpha's unprivileged, with no
 # capabilities); counts match what was sent and what xsnapctl reports.
 t_two_tenants_cli() {
-	setup
-	d_start
-	configure
+	daemon_up
 	local la=$D_DIR/a.log lb=$D_DIR/b.log pa pb st
 	c_start "$la" --as-nobody -t alpha
 	pa=$C_PID
@@ -98,9 +96,7 @@ t_socket_dir_trust() {
 # them in pages and xsnapctl asks until it has them all.
 LAB_TIMEOUT_many_rules=600
 t_many_rules() {
-	setup
-	d_start
-	configure
+	daemon_up
 	# 10 000 rules; under ASan (SANITIZE=1) each of the 10 000 classifier
 	# compilations is several times slower: 2 000 still need two pages
 	local n=${XS_MANY_RULES:-10000} i st=$D_DIR/rules.json
@@ -124,9 +120,7 @@ t_many_rules() {
 }
 
 t_uid_refused() {
-	setup
-	d_start
-	configure
+	daemon_up
 	local l=$D_DIR/c.log rc=0
 	# beta allows only root/admin: uid 65534 is refused
 	c_start "$l" --as-nobody -t beta
@@ -209,17 +203,12 @@ t_cli_errors() {
 # Snapshots through the daemon: the last K frames, pinned and read from the
 # shared log.
 t_snapshot_connected() {
-	setup
-	d_start
-	configure
-	local ls=$D_DIR/s.log ps rc=0 st
+	daemon_up
+	local ls=$D_DIR/s.log st
 	c_start "$ls" --as-nobody -t alpha -m snap -n 500 -k 100
-	ps=$C_PID
 	xs_gen -q --stream 1 --dport 9000 -n 500 -r 20000
-	wait_for 10 test ! -d "/proc/$ps" || fail "snapshot client hangs"
-	wait "$ps" || rc=$?
-	show "$ls"
-	assert_eq "$rc" 0 "snapshot client"
+	c_wait "$C_PID" "$ls" "snapshot client hangs"
+	assert_eq "$C_RC" 0 "snapshot client"
 	grep -q 'snapshot frames 100 len 100 last 500 newest 500 gaps 0' "$ls" ||
 		fail "snapshot does not hold the 100 newest frames"
 	st=$(ctl stats -j)
@@ -448,9 +437,7 @@ t_metrics_endpoint() {
 # them, option values, interfaces, and tenant names asked of the daemon
 # named by -S.
 t_cli_completion() {
-	setup
-	d_start
-	configure
+	daemon_up
 	local got
 	# shellcheck source=../../scripts/xsnapctl.bash-completion
 	source "$LIB/../../scripts/xsnapctl.bash-completion"
@@ -522,14 +509,10 @@ t_units_and_activation() {
 # one that still has frames to read).
 t_tenant_del_live() {
 	daemon_with_alpha
-	local la=$A_LOG pa=$A_PID rc=0
+	local la=$A_LOG pa=$A_PID
 	feed_alpha 300
 	ctl tenant del alpha
-	wait_for 10 test ! -d "/proc/$pa" || fail "consumer hangs after its tenant was deleted"
-	wait "$pa" || rc=$?
-	show "$la"
-	assert_eq "$rc" 3 "consumer exit status"
-	grep -q 'recv error: No such file or directory' "$la" || fail "consumer saw no ENOENT"
+	c_recv_fails "$pa" "$la" ENOENT 'No such file or directory' "after its tenant was deleted"
 	assert_eq "$(field "$la" frames)" 300 "frames drained before ENOENT"
 	[[ $(ctl rule list) == *"beta"* && $(ctl rule list) != *"alpha"* ]] ||
 		fail "alpha's rules were not removed"
@@ -555,9 +538,7 @@ LAB_TIMEOUT_consumer_kill9_reclaimed=400
 # traffic: the daemon reclaims what each held, frames stay conserved, and the
 # other tenant's stream (the victim) loses and corrupts nothing.
 t_consumer_kill9_reclaimed() {
-	setup
-	d_start
-	configure
+	daemon_up
 	local lb=$D_DIR/b.log gb i kills=${KILLS:-100} n
 	victim_start alpha 9000 1000000 2000
 	# beta's load for as long as the kills take
@@ -597,9 +578,7 @@ t_consumer_kill9_reclaimed() {
 # left, eviction would stop at it and the log would drop), and every
 # chunk's references match their holders (check_conservation: the audit).
 t_e5_dead_client_snapshot_released() {
-	setup
-	d_start
-	configure
+	daemon_up
 	local lh=$D_DIR/h.log _held
 	c_start "$lh" -t beta -m snaphold -n 500 -k 500
 	xs_gen -q --stream 2 --dport 9001 -n 500 -r 20000
@@ -622,16 +601,12 @@ t_e5_dead_client_snapshot_released() {
 # and once its view holds a later frame (alpha's quota is 1 024: seq + 1 024
 # reuses it); the frame that reused the view is untouched.
 t_stale_frame_handle() {
-	setup
-	d_start
-	configure
-	local ls=$D_DIR/stale.log rc=0
+	daemon_up
+	local ls=$D_DIR/stale.log
 	c_start "$ls" --as-nobody -t alpha -m stale -k 1024
 	xs_gen -q --stream 1 --dport 9000 -n 1100 -r 20000
-	wait_for 10 test ! -d "/proc/$C_PID" || { show "$ls"; fail "stale client hangs"; }
-	wait "$C_PID" || rc=$?
-	show "$ls"
-	assert_eq "$rc" 0 "stale handles refused"
+	c_wait "$C_PID" "$ls" "stale client hangs"
+	assert_eq "$C_RC" 0 "stale handles refused"
 	local when call
 	for when in released reused; do
 		for call in cow commit send; do
@@ -652,9 +627,7 @@ t_stale_frame_handle() {
 # one member), xsnap_fd() under epoll, and xsnap_recvfrom() with the
 # sender's address.
 t_api_connected() {
-	setup
-	d_start
-	configure
+	daemon_up
 	local i pids=() le=$D_DIR/epoll.log lr=$D_DIR/recvfrom.log pe pr
 	for i in 1 2 3; do
 		install -m 0600 -o "$NOBODY" /dev/null "$D_DIR/share$i.ids"
@@ -709,10 +682,8 @@ t_api_connected() {
 # mapping of the same pool.  A tenant added with --pool 8 gets 8 private
 # versions and then ENOBUFS.  Frames and references conserved.
 t_cow_connected() {
-	setup
-	d_start
-	configure
-	local lw=$D_DIR/cow.log ll=$D_DIR/late.log go=$D_DIR/go pl pw rc=0 _committed
+	daemon_up
+	local lw=$D_DIR/cow.log ll=$D_DIR/late.log go=$D_DIR/go pl pw _committed
 	c_start "$ll" --as-nobody -t alpha -m late -n 50 -g "$go"
 	pl=$C_PID
 	c_start "$lw" --as-nobody -t alpha -m cow -s 2 -n 50
@@ -724,10 +695,8 @@ t_cow_connected() {
 	grep -q '^committed 50 early_intact 50 writer_sees 50$' "$lw" ||
 		fail "writer: not every frame committed, or a holder saw the change"
 	: >"$go"
-	wait_for 10 test ! -d "/proc/$pl" || { show "$ll"; fail "late reader hangs"; }
-	wait "$pl" || rc=$?
-	show "$ll"
-	assert_eq "$rc" 0 "late reader"
+	c_wait "$pl" "$ll" "late reader hangs"
+	assert_eq "$C_RC" 0 "late reader"
 	grep -q '^late 50 committed 50$' "$ll" || fail "late reader: not the committed versions"
 	c_stop "$pw" || { show "$lw"; fail "writer failed"; }
 	# --pool is enforced
@@ -791,9 +760,7 @@ _reflect_tenant() {
 # port 9000 (alpha's rule) read with xsnap_recvfrom, replies through kernel
 # UDP sockets; IPv4 and IPv6 clients each get their 20 echoes.
 t_udp_echo_tenant() {
-	setup
-	d_start
-	configure
+	daemon_up
 	local el=$D_DIR/echo.log rd=$D_DIR/nb/echo.ready pe out
 	install -d -m 0700 -o "$NOBODY" "$D_DIR/nb"
 	: >"$el"
@@ -815,9 +782,7 @@ t_udp_echo_tenant() {
 
 t_reflector_tenant() {
 	command -v tcpdump >/dev/null || skip "tcpdump not installed"
-	setup
-	d_start
-	configure
+	daemon_up
 	_reflect_tenant ""
 	_reflect_tenant --forward
 	# alpha reads a private view: its forwarded frames are copies outside
@@ -843,9 +808,7 @@ t_reflector_tenant() {
 # tries to map the receive region or its log writable is refused; the
 # daemon and the other consumers are unaffected.
 t_isolation_mmu() {
-	setup
-	d_start
-	configure
+	daemon_up
 	local la=$D_DIR/a.log lw=$D_DIR/w.log lm=$D_DIR/m.log pa pw pm rc=0
 	victim_start beta 9001
 	c_start "$la" --as-nobody -t alpha
@@ -883,9 +846,7 @@ t_isolation_mmu() {
 # descriptor count, forged and stale handles: an error or a disconnect of
 # that client only.
 t_hostile_messages() {
-	setup
-	d_start
-	configure
+	daemon_up
 	local la=$D_DIR/a.log lh=$D_DIR/h.log pa rc=0
 	victim_start beta 9001
 	c_start "$la" -t alpha
@@ -907,15 +868,11 @@ t_hostile_messages() {
 # again with no manual cleanup.
 t_daemon_kill9_restart() {
 	daemon_with_alpha
-	local la=$A_LOG pa=$A_PID rc=0
+	local la=$A_LOG pa=$A_PID
 	xs_gen -q --stream 1 --dport 9000 -n 200 -r 20000
 	kill -KILL "$D_PID"
 	wait "$D_PID" 2>/dev/null || true
-	wait_for 10 test ! -d "/proc/$pa" || fail "consumer hangs after the daemon died"
-	wait "$pa" || rc=$?
-	show "$la"
-	assert_eq "$rc" 3 "consumer exit status"
-	grep -q 'recv error: Connection reset by peer' "$la" || fail "consumer saw no ECONNRESET"
+	c_recv_fails "$pa" "$la" ECONNRESET 'Connection reset by peer' "after the daemon died"
 	wait_for 5 sh -c "! ip netns exec $LAB_NS_RX ip -d link show dev $LAB_IF_RX | grep -q prog/xdp" ||
 		fail "an XDP program is left after the daemon died"
 	# D12: the pins the dead daemon left are removed by the next attach;
@@ -940,14 +897,9 @@ t_daemon_kill9_restart() {
 # consumers get -ENETDOWN, nothing leaks.
 t_link_del() {
 	daemon_with_alpha
-	local la=$A_LOG pa=$A_PID rc=0
 	xs_gen -q --stream 1 --dport 9000 -n 200 -r 20000
 	lab_exec "$LAB_NS_RX" ip link del "$LAB_IF_RX"
-	wait_for 10 test ! -d "/proc/$pa" || fail "consumer hangs after the link was removed"
-	wait "$pa" || rc=$?
-	show "$la"
-	assert_eq "$rc" 3 "consumer exit status"
-	grep -q 'recv error: Network is down' "$la" || fail "consumer saw no ENETDOWN"
+	c_recv_fails "$A_PID" "$A_LOG" ENETDOWN 'Network is down' "after the link was removed"
 	kill -0 "$D_PID" || fail "xsnapd died"
 	grep -q "$LAB_IF_RX: interface removed" "$D_LOG" || fail "xsnapd did not report the removal"
 	ctl status | grep -q "$LAB_IF_RX: gone" || fail "status does not show the interface gone"

@@ -76,17 +76,33 @@ conserved() {
 	assert_eq $((free + kernel + logged)) "$total" "frames free $free + kernel $kernel + logged $logged"
 }
 
-daemon_up() {
-	setup
-	d_start
-	configure
-}
-
 daemon_down() {
 	conserved
 	kill -0 "$D_PID" || fail "xsnapd died"
 	d_stop
 	finish
+}
+
+# client_fault MODE N SENT VICTIM_SENT: beside the victim, xsnap_fault MODE
+# (-N N) as a client of alpha; once it is ready, SENT frames to alpha and
+# VICTIM_SENT to the victim: xsnap_fault exits 0, the victim got its frames.
+client_fault() {
+	local mode=$1 n=$2 sent=$3 vsent=$4
+	daemon_up
+	victim_start
+	local log=$D_DIR/$mode.log ready=$D_DIR/$mode.ready
+	lab_bg --log "$log" "$LAB_NS_RX" "$FAULT" -S "$D_SOCK" -t alpha -N "$n" -R "$ready" "$mode" \
+		>/dev/null
+	local fp=$LAB_BG_PID
+	wait_for 10 test -e "$ready" || { show "$log"; fail "xsnap_fault $mode did not start"; }
+	xs_gen -q --stream 1 --dport 9000 -n "$sent" -r 20000
+	xs_gen -q --stream 2 --dport 9001 -n "$vsent" -r 20000
+	local rc=0
+	wait "$fp" || rc=$?
+	show "$log"
+	assert_eq "$rc" 0 "xsnap_fault $mode"
+	victim_check "$vsent"
+	daemon_down
 }
 
 # --- A --------------------------------------------------------------------
@@ -116,23 +132,7 @@ t_b1_b4_tx_invalid_descriptors_veth() { inproc txbad; }
 # B2: forged releases through xsnapd (another socket's frame, misaligned,
 # foreign, twice; a forged release watermark): counted, confined to the
 # tenant; the victim tenant beta loses nothing; frames conserved.
-t_b2_bad_releases_daemon() {
-	daemon_up
-	victim_start
-	local log=$D_DIR/hostile.log ready=$D_DIR/hostile.ready
-	lab_bg --log "$log" "$LAB_NS_RX" "$FAULT" -S "$D_SOCK" -t alpha -N 400 -R "$ready" badrel \
-		>/dev/null
-	local hp=$LAB_BG_PID
-	wait_for 10 test -e "$ready" || { show "$log"; fail "xsnap_fault badrel did not start"; }
-	xs_gen -q --stream 1 --dport 9000 -n 400 -r 20000
-	xs_gen -q --stream 2 --dport 9001 -n 400 -r 20000
-	local rc=0
-	wait "$hp" || rc=$?
-	show "$log"
-	assert_eq "$rc" 0 "xsnap_fault badrel"
-	victim_check 400
-	daemon_down
-}
+t_b2_bad_releases_daemon() { client_fault badrel 400 400 400; }
 
 # --- C --------------------------------------------------------------------
 
@@ -181,23 +181,7 @@ t_c3_quota_daemon() {
 # C4 through xsnapd: snapshots in a loop are refused past the per-socket
 # limit with a message naming it; closing them frees the slots; the victim
 # loses nothing.
-t_c4_snapshot_limit_daemon() {
-	daemon_up
-	victim_start
-	local log=$D_DIR/snaps.log ready=$D_DIR/snaps.ready
-	lab_bg --log "$log" "$LAB_NS_RX" "$FAULT" -S "$D_SOCK" -t alpha -N 16 -R "$ready" snaps \
-		>/dev/null
-	local sp=$LAB_BG_PID
-	wait_for 10 test -e "$ready" || { show "$log"; fail "xsnap_fault snaps did not start"; }
-	xs_gen -q --stream 1 --dport 9000 -n 32 -r 20000
-	xs_gen -q --stream 2 --dport 9001 -n 300 -r 20000
-	local rc=0
-	wait "$sp" || rc=$?
-	show "$log"
-	assert_eq "$rc" 0 "xsnap_fault snaps"
-	victim_check 300
-	daemon_down
-}
+t_c4_snapshot_limit_daemon() { client_fault snaps 16 32 300; }
 
 # C5, C6: copy mode transmits only when kicked; 500 frames through a
 # 64-chunk pool stall and resume, all arrive in order.

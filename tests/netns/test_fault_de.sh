@@ -149,15 +149,11 @@ _daemon_saw_removal() { grep -q "$LAB_IF_RX: interface removed" "$D_LOG"; }
 # namespace loses its name: the daemon lives on and still serves.
 t_d10_netns_deleted() {
 	daemon_with_alpha
-	local la=$A_LOG pa=$A_PID rc=0
+	local la=$A_LOG pa=$A_PID
 	feed_alpha 200
 	ip netns del "$LAB_NS_TX"
 	wait_for 20 _daemon_saw_removal || fail "xsnapd did not notice the interface going"
-	wait_for 10 test ! -d "/proc/$pa" || fail "consumer hangs after the namespace was deleted"
-	wait "$pa" || rc=$?
-	show "$la"
-	assert_eq "$rc" 3 "consumer exit status"
-	grep -q 'recv error: Network is down' "$la" || fail "consumer saw no ENETDOWN"
+	c_recv_fails "$pa" "$la" ENETDOWN 'Network is down' "after the namespace was deleted"
 	kill -0 "$D_PID" || fail "xsnapd died"
 	assert_eq "$(jget "$(ctl status -j)" 'j["interfaces"][0]["state"]')" gone "status -j state"
 	check_conservation
@@ -238,9 +234,7 @@ t_d14_bpffs_missing() {
 # dispatcher in front), our link's id; and when the link is detached behind
 # the daemon's back, status says so.
 t_d15_single_program_reported() {
-	setup
-	d_start
-	configure
+	daemon_up
 	local st la=$D_DIR/a.log prog link
 	prog=$(lab_exec "$LAB_NS_RX" ip -d link show dev "$LAB_IF_RX" |
 		sed -n 's/.*prog\/xdp id \([0-9]*\) name xsnap_steer.*/\1/p')
@@ -282,9 +276,7 @@ _rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 # right after close (EBUSY retried), and the daemon's descriptors and
 # memory stay flat (TESTING.md 10.3, invariant 3).
 t_d16_reattach_cycles() {
-	setup
-	d_start
-	configure
+	daemon_up
 	local i n=${CYCLES:-20} fd0 fd1 rss0 rss1 la=$D_DIR/a.log
 	d_detach
 	ctl attach "$LAB_IF_RX"
@@ -316,9 +308,7 @@ t_d16_reattach_cycles() {
 # native mode is refused by veth (E12); the state is unchanged; after
 # detach the change goes through.
 t_d17_mtu_change_attached() {
-	setup
-	d_start
-	configure --mode native
+	daemon_up --mode native
 	local la=$D_DIR/a.log
 	if lab_exec "$LAB_NS_TX" ip link set dev "$LAB_IF_TX" mtu 9000 2>"$D_DIR/mtu.err"; then
 		fail "the peer MTU went to 9000 under a native non-frags program"
@@ -347,9 +337,7 @@ _alpha_drops() { (($(tstat alpha quota_drops) > 0)); }
 # is intact.  xsnapd has no idle timeout: a silent connection costs one of
 # MAX_CONNS (256) slots until it closes.
 t_e4_stalled_client() {
-	setup
-	d_start
-	configure
+	daemon_up
 	victim_start beta 9001
 	local i la=$D_DIR/a.log pa
 	local -a idle=()
@@ -446,9 +434,7 @@ c.recv(1)' "$fake" $((pv + 1)) >/dev/null
 # rate).  Tenants cannot add rules (control verbs need root or the admin
 # group: test_daemon uid_refused).  The victim stream is intact.
 t_e7_flooding_tenant() {
-	setup
-	d_start
-	configure
+	daemon_up
 	victim_start beta 9001 6000 2000
 	local lf=$D_DIR/flood.log rc=0
 	xs_gen -q --stream 1 --dport 9000 -n 200 -r 20000
@@ -477,25 +463,21 @@ t_e7_flooding_tenant() {
 # its rate limit holds to 50 a second; the victim tenant is untouched.
 t_e8_spoofed_tx_refused() {
 	command -v tcpdump >/dev/null || skip "tcpdump not installed"
-	setup
-	d_start
-	configure
+	daemon_up
 	victim_start beta 9001 2000 2000
 	ctl tenant add tx1 --quota 256 --uid "$NOBODY" \
 		--tx-allow "ip src $LAB_IP_RX and udp src port 9003"
 	ctl rule add tx1 'udp dst port 9003' --prio 10 >/dev/null
 	ctl_err 1 "transmit rule 'udp port 99x'" tenant add tx2 --tx-allow 'udp port 99x'
-	local ls=$D_DIR/send.log cap=$D_DIR/e8.pcap rc=0 pc hex _one
+	local ls=$D_DIR/send.log cap=$D_DIR/e8.pcap pc hex _one
 	lab_bg --log "$D_DIR/tcpdump.log" "$LAB_NS_TX" tcpdump -i "$LAB_IF_TX" -U -n -w "$cap" \
 		udp >/dev/null
 	pc=$LAB_BG_PID
 	wait_for 10 grep -q 'listening on' "$D_DIR/tcpdump.log" || fail "tcpdump did not start"
 	c_start "$ls" --as-nobody -t tx1 -m txpolicy
 	xs_gen -q --stream 1 --dport 9003 -n 1 -r 1000
-	wait_for 15 test ! -d "/proc/$C_PID" || fail "transmit client hangs"
-	wait "$C_PID" || rc=$?
-	show "$ls"
-	assert_eq "$rc" 0 "spoofed refused, conforming sent"
+	c_wait "$C_PID" "$ls" "transmit client hangs" 15
+	assert_eq "$C_RC" 0 "spoofed refused, conforming sent"
 	grep -q '^txpolicy: spoofed source: Operation not permitted$' "$ls" ||
 		fail "spoofed frame not refused with EPERM"
 	hex=$(sed -n 's/^txpolicy: frame //p' "$ls")

@@ -140,9 +140,7 @@ t_fd_passing_closer() {
 # (EUSERS, the message names the limit, the daemon logs it), while another
 # uid and root still connect.
 t_conn_flood_one_uid() {
-	setup
-	d_start
-	configure
+	daemon_up
 	victim_start beta 9001
 	a_start "$D_DIR/attack.log" -m connflood -n 16 \
 		-e 'too many clients: uid 65534 has 16 connections to xsnapd, its limit'
@@ -224,9 +222,7 @@ _accepts_again() { ctl status >/dev/null && grep -q 'accepting connections again
 # attacker leaves.  A second attacker then holds the descriptors while
 # the daemon is stopped.
 t_fd_exhaustion() {
-	setup
-	d_start
-	configure
+	daemon_up
 	victim_start beta 9001 16000 2000
 	local used lim c0 c1 t0 ms tck pct
 	used=$(_fds "$D_PID")
@@ -338,9 +334,7 @@ _tenant_logged() { (($(tstat "$1" rx_frames) >= $2)); }
 # anybody else: root, and the same uid on another connection, are answered
 # within a second.
 t_stats_flood() {
-	setup
-	d_start
-	configure
+	daemon_up
 	victim_start beta 9001 12000 2000
 	a_start "$D_DIR/attack.log" -m statsflood -T 3
 	status_fast "during the flood"
@@ -370,9 +364,7 @@ t_stats_flood() {
 # and totals summed over them; another tenant's stats are refused as if it
 # did not exist.  Root sees both.
 t_least_disclosure() {
-	setup
-	d_start
-	configure
+	daemon_up
 	victim_start beta 9001
 	xs_gen -q --stream 1 --dport 9000 -n 300 -r 20000
 	wait_for 10 _tenant_logged alpha 300 || fail "alpha's frames did not arrive"
@@ -409,9 +401,7 @@ t_least_disclosure() {
 # the daemon's (what its watermark passed, clipped to what was logged), and
 # no other figure moves.
 t_forged_counters() {
-	setup
-	d_start
-	configure
+	daemon_up
 	victim_start beta 9001
 	a_start "$D_DIR/attack.log" -m forge -t alpha -n 300
 	xs_gen -q --stream 1 --dport 9000 -n 300 -r 20000
@@ -440,9 +430,7 @@ t_forged_counters() {
 # daemon's end is its own, non-blocking open file: the pipe fills, and the
 # daemon goes on.
 t_notify_pipe_stall() {
-	setup
-	d_start
-	configure
+	daemon_up
 	victim_start beta 9001 12000 2000
 	a_start "$D_DIR/attack.log" -m notifystall -t alpha -T 30
 	local gen

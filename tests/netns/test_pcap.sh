@@ -115,9 +115,7 @@ EOF
 # frame before the dump stops (flushed per batch), a one-line summary.
 t_dump_file_and_pipe() {
 	need_tools
-	setup
-	d_start
-	configure
+	daemon_up
 	local t0 t1 pf pp pr rc=0
 	# the default: the engine stamps each batch
 	ctl status | grep -q 'timestamps by the engine$' || fail "status: not engine timestamps"
@@ -188,9 +186,7 @@ dump_pipe() {
 # `tcpdump -r -` and `tshark -r -`; each dump ends by itself with status 0.
 t_dump_count() {
 	need_tools
-	setup
-	d_start
-	configure
+	daemon_up
 	local pf pd ps ph rc=0
 	lab_bg --log "$D_DIR/count.log" "$LAB_NS_RX" "$XSNAPCTL" -S "$D_SOCK" dump alpha -c 100 \
 		-w "$D_DIR/count.pcap" >/dev/null
@@ -248,9 +244,7 @@ t_dump_count() {
 # every frame has its own time (the dump test has the engine's).
 t_snapshot() {
 	need_tools
-	setup
-	d_start
-	configure --timestamps xdp
+	daemon_up --timestamps xdp
 	ctl status | grep -q 'timestamps by the XDP program$' || fail "status: not xdp timestamps"
 	assert_eq "$(jget "$(ctl status -j)" 'j["interfaces"][0]["timestamps"]')" xdp \
 		"status -j timestamps"

@@ -53,17 +53,25 @@ capture_stop() {
 
 frames_in() { /usr/bin/python3 "$PCAPCMP" count "$1" 2>/dev/null || echo 0; }
 
+# capture_gen WANT ARGS...: capture the tx end while xs_gen ARGS sends (every
+# frame tapped), until the capture holds WANT frames (10 s at most).
+capture_gen() {
+	local want=$1
+	shift
+	capture_start
+	XSNAP_GEN_TAPS=1 xs_gen "$@"
+	wait_for 10 sh -c "[ \$(/usr/bin/python3 $PCAPCMP count $TMP/cap.pcap) -ge $want ]" ||
+		fail "only $(frames_in "$TMP/cap.pcap") of $want frames captured"
+	capture_stop
+}
+
 reflect_test() {
 	local mode=$1
 	setup
 	start_bg reflector "$LAB_NS_RX" "$EX/xsnap-reflector" -i "$LAB_IF_RX" \
 		-r 'udp dst port 9000' $mode
 	local refl=$LAB_BG_PID
-	capture_start
-	XSNAP_GEN_TAPS=1 xs_gen -q --stream 1 --dport 9000 -n 200 -r 10000
-	wait_for 10 sh -c "[ \$(/usr/bin/python3 $PCAPCMP count $TMP/cap.pcap) -ge 400 ]" ||
-		fail "only $(frames_in "$TMP/cap.pcap") of 400 frames captured"
-	capture_stop
+	capture_gen 400 -q --stream 1 --dport 9000 -n 200 -r 10000
 	lab_stop "$refl" 5 || true
 	cat "$TMP/reflector.log"
 	/usr/bin/python3 "$PCAPCMP" reflect "$TMP/cap.pcap" "$LAB_MAC_TX" $mode ||
@@ -97,11 +105,7 @@ t_flight_recorder_pcap() {
 	start_bg rec "$LAB_NS_RX" "$EX/xsnap-flight-recorder" -i "$LAB_IF_RX" \
 		-r 'udp dst port 9000' -q 1024 --frames 500 -w "$TMP/snap.pcap" --once
 	local rec=$LAB_BG_PID
-	capture_start
-	XSNAP_GEN_TAPS=1 xs_gen -q --stream 1 --dport 9000 -n 3000 -r 20000
-	wait_for 10 sh -c "[ \$(/usr/bin/python3 $PCAPCMP count $TMP/cap.pcap) -ge 3000 ]" ||
-		fail "only $(frames_in "$TMP/cap.pcap") of 3000 frames captured"
-	capture_stop
+	capture_gen 3000 -q --stream 1 --dport 9000 -n 3000 -r 20000
 	# every frame reached the log: the stream is paced and the log is
 	# read continuously; then trigger
 	kill -USR1 "$rec"

@@ -37,6 +37,19 @@ field() { xs_field "$LOG" "$1" "$2"; }
 
 show_log() { sed 's/^/    /' "$LOG" >&2; }
 
+# consumer_ok: stop xsnap-consumer; fail (its log shown) if its checks failed.
+consumer_ok() { xs_consumer_stop || { show_log; fail "consumer checks failed"; }; }
+
+# a_start: a consumer of tenant a, whose rule takes udp dst port 9000.
+a_start() { xs_consumer_start "$LOG" -t a -r 'a:1:udp dst port 9000' -c a; }
+
+# a_gets_100 WHAT: 100 frames to port 9000, and a's consumer got them all.
+a_gets_100() {
+	xs_gen -q --stream 1 --dport 9000 -n 100 -r 20000
+	consumer_ok
+	assert_eq "$(field 'consumer 0' frames)" 100 "$1"
+}
+
 # Two tenants, three consumers; port 9000 frames belong to both tenants.
 t_fanout_two_tenants() {
 	setup
@@ -47,7 +60,7 @@ t_fanout_two_tenants() {
 	xs_gen -q --stream 1 --dport 9000 -n 2000 -r 20000 --flows 4
 	xs_gen -q --stream 2 --dport 9001 -n 1000 -r 20000
 	xs_gen -q --stream 3 --dport 9002 -n 300 -r 20000
-	xs_consumer_stop || { show_log; fail "consumer checks failed"; }
+	consumer_ok
 	show_log
 	# every frame reached XDP (paced), so exact counts hold
 	assert_eq "$(field 'tenant alpha' xdp)" 2000 "alpha frames steered"
@@ -78,7 +91,7 @@ t_stalled_tenant_drops_only_its_own() {
 		-r 'alpha:10:udp dst port 9000' -r 'slow:10:udp dst port 9000' \
 		-c alpha -c slow --stall slow
 	xs_gen -q --stream 1 --dport 9000 -n 3000 -r 20000
-	xs_consumer_stop || { show_log; fail "consumer checks failed"; }
+	consumer_ok
 	show_log
 	assert_eq "$(field 'tenant alpha' logged)" 3000 "alpha logged every frame"
 	assert_eq "$(field 'tenant alpha' quota_drops)" 0 "alpha dropped nothing"
@@ -98,7 +111,7 @@ t_share_mode_splits() {
 	xs_consumer_start "$LOG" -t alpha -r 'alpha:10:udp dst port 9000' \
 		-c alpha:share:1 -c alpha:share:1 -c alpha:share:1
 	xs_gen -q --stream 1 --dport 9000 -n 3000 -r 20000 --flows 64
-	xs_consumer_stop || { show_log; fail "consumer checks failed"; }
+	consumer_ok
 	show_log
 	local a b c
 	a=$(field 'consumer 0' frames) b=$(field 'consumer 1' frames) c=$(field 'consumer 2' frames)
@@ -117,7 +130,7 @@ t_ipv6_and_tcp() {
 		-r "tcp:10:tcp dst port 8080" -c v6 -c tcp
 	xs_gen6 -q --stream 1 --dport 9000 -n 500 -r 20000
 	xs_gen -q --stream 2 --proto tcp --dport 8080 -n 400 -r 20000
-	xs_consumer_stop || { show_log; fail "consumer checks failed"; }
+	consumer_ok
 	show_log
 	assert_eq "$(field 'consumer 0' frames)" 500 "IPv6 consumer"
 	assert_eq "$(field 'consumer 1' frames)" 400 "TCP consumer"
@@ -150,7 +163,7 @@ c.sendall(b"hello xsnap"); print(c.recv(100).decode())' "$LAB_IP_RX")
 	wait "$spid" || true
 	rm -f "$srv"
 	assert_eq "$reply" "HELLO XSNAP" "TCP echo through the kernel stack"
-	xs_consumer_stop || { show_log; fail "consumer checks failed"; }
+	consumer_ok
 	finish
 }
 
@@ -161,7 +174,7 @@ t_generic_mode() {
 	lab_exec "$LAB_NS_RX" ip -d link show dev "$LAB_IF_RX" | grep -q xdpgeneric ||
 		fail "not attached in generic mode"
 	xs_gen -q --stream 1 --dport 9000 -n 500 -r 20000
-	xs_consumer_stop || { show_log; fail "consumer checks failed"; }
+	consumer_ok
 	show_log
 	assert_eq "$(field 'consumer 0' frames)" 500 "generic-mode consumer"
 	grep -q 'generic XDP' "$LOG" || fail "mode not reported as generic"
@@ -214,10 +227,8 @@ t_other_program_attached() {
 		fail "the foreign program was removed"
 	lab_exec "$LAB_NS_RX" ip link set dev "$LAB_IF_RX" xdpgeneric off
 	# and now it works
-	xs_consumer_start "$LOG" -t a -r 'a:1:udp dst port 9000' -c a
-	xs_gen -q --stream 1 --dport 9000 -n 100 -r 20000
-	xs_consumer_stop || { show_log; fail "consumer checks failed"; }
-	assert_eq "$(field 'consumer 0' frames)" 100 "consumer after the conflict"
+	a_start
+	a_gets_100 "consumer after the conflict"
 	finish
 }
 
@@ -225,16 +236,14 @@ t_other_program_attached() {
 # next one starts without manual cleanup (stale pins removed).
 t_sigkill_leaves_nothing_attached() {
 	setup
-	xs_consumer_start "$LOG" -t a -r 'a:1:udp dst port 9000' -c a
+	a_start
 	kill -KILL "$XS_PID"
 	wait "$XS_PID" || true
 	wait_for 5 sh -c "! ip netns exec $LAB_NS_RX ip -d link show dev $LAB_IF_RX | grep -q prog/xdp" ||
 		fail "XDP program still attached after SIGKILL"
-	xs_consumer_start "$LOG" -t a -r 'a:1:udp dst port 9000' -c a
+	a_start
 	grep -q 'removing stale pins' "$LOG" || fail "stale pins not reported"
-	xs_gen -q --stream 1 --dport 9000 -n 100 -r 20000
-	xs_consumer_stop || { show_log; fail "consumer checks failed"; }
-	assert_eq "$(field 'consumer 0' frames)" 100 "consumer after restart"
+	a_gets_100 "consumer after restart"
 	finish
 }
 

@@ -74,6 +74,7 @@
 #include <unistd.h>
 
 #include "proto.h"
+#include "xpraw.h"
 #include "xsnap_internal.h"
 
 static struct {
@@ -122,58 +123,26 @@ static int64_t now_ms(void)
 /* A raw connection to the daemon, or -errno. */
 static int raw_connect(void)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -errno;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", opt.sock);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	return fd;
+	return xpraw_connect(opt.sock);
 }
 
 /* The reply to our last request: its status, 1 if the daemon hung up,
  * -ETIMEDOUT after @ms. */
 static int answer(int fd, int ms, char *msg, size_t msgsz)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	int fds[XP_MAX_FDS];
-	unsigned int nfds = 0;
 	struct xp_msg m;
-	int n;
+	int r;
 
 	if (msg && msgsz)
 		*msg = '\0';
-	if (poll(&p, 1, ms) <= 0)
-		return -ETIMEDOUT;
-	n = xp_recv(fd, rbuf, sizeof(rbuf), fds, &nfds);
-	for (unsigned int i = 0; i < nfds; i++)
-		close(fds[i]);
-	if (n == 0 || n == -ECONNRESET)
-		return 1;
-	if (n < 0)
-		return n;
-	if (xp_parse(&m, rbuf, (size_t)n, nfds))
+	r = xpraw_reply(fd, ms, rbuf, sizeof(rbuf), &m);
+	if (r == XPRAW_BAD)
 		return -EPROTO;
+	if (r)
+		return r;
 	if (m.hdr.status && msg)
 		xp_get_str(&m, msg, msgsz, true);
 	return m.hdr.status;
-}
-
-static int send_hello(int fd)
-{
-	struct xp_msg m;
-	int len;
-
-	xp_begin(&m, buf, sizeof(buf), XP_HELLO, 0);
-	xp_put_u32(&m, XP_VERSION);
-	len = xp_end(&m, 0);
-	return xp_send(fd, buf, (size_t)len, NULL, 0);
 }
 
 /* A STATS request of all tenants, ready to send: its length. */
@@ -282,7 +251,7 @@ static int run_fdpass(void)
 		return 1;
 	}
 	fd = raw_connect();
-	if (fd < 0 || send_hello(fd) || answer(fd, 5000, msg, sizeof(msg))) {
+	if (fd < 0 || xpraw_hello(fd) || answer(fd, 5000, msg, sizeof(msg))) {
 		printf("fdpass: cannot connect to xsnapd\n");
 		return 4;
 	}
@@ -545,7 +514,7 @@ static int run_statsflood(void)
 	int64_t t0, end;
 	char msg[256];
 
-	if (fd < 0 || send_hello(fd) || answer(fd, 5000, msg, sizeof(msg))) {
+	if (fd < 0 || xpraw_hello(fd) || answer(fd, 5000, msg, sizeof(msg))) {
 		printf("statsflood: cannot connect to xsnapd\n");
 		return 4;
 	}

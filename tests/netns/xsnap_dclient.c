@@ -90,6 +90,7 @@
 
 #include "payload.h"
 #include "proto.h"
+#include "xpraw.h"
 
 static volatile sig_atomic_t stop;
 static FILE *ids;	/* -I */
@@ -515,51 +516,39 @@ static int run_mmapw(struct xsnap_ctx *ctx, struct xsnap_sock *s, const char *te
 
 static int raw_connect(void)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		perror("connect");
-		exit(1);
-	}
-	return fd;
+	return xpraw_connect_or_exit(sock_path);
 }
 
 static uint8_t buf[XP_MAX_MSG + 4096], rbuf[XP_MAX_MSG];
 
-/* Read the answer: status of an error reply, 1 for a disconnect, 0 for success. */
+/* Read the answer: status of an error reply, 1 for a disconnect, 0 for
+ * success; -9999 after 5 s without one, -9998 if it is not a reply. */
 static int answer(int fd)
 {
 	struct timeval tv = { .tv_sec = 5 };
-	int fds[XP_MAX_FDS];
-	unsigned int nfds;
 	struct xp_msg m;
-	int n;
+	int r;
 
+	/* bounds xp_call()'s waits on this connection too (raw_sock_open) */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	n = xp_recv(fd, rbuf, sizeof(rbuf), fds, &nfds);
-	for (unsigned int i = 0; i < nfds; i++)
-		close(fds[i]);
-	if (n == 0 || n == -ECONNRESET)
-		return 1;
-	if (n < 0)
-		return n == -EAGAIN ? -9999 : n;
-	n = xp_parse(&m, rbuf, (size_t)n, nfds);
-	if (n && n != -EOPNOTSUPP)	/* the reply to an unknown op has that op */
+	r = xpraw_reply(fd, 5000, rbuf, sizeof(rbuf), &m);
+	if (r == -ETIMEDOUT || r == -EAGAIN)
+		return -9999;
+	if (r == XPRAW_BAD)
 		return -9998;
-	return m.hdr.status;
+	return r ? r : m.hdr.status;
+}
+
+/* Send the request @m (@nfds in its header, none sent): the answer. */
+static int ask(int fd, struct xp_msg *m, uint32_t nfds)
+{
+	xpraw_send(fd, m, nfds);
+	return answer(fd);
 }
 
 static int hello(int fd)
 {
-	struct xp_msg m;
-	int len;
-
-	xp_begin(&m, buf, sizeof(buf), XP_HELLO, 0);
-	xp_put_u32(&m, XP_VERSION);
-	len = xp_end(&m, 0);
-	xp_send(fd, buf, (size_t)len, NULL, 0);
+	xpraw_hello(fd);
 	return answer(fd);
 }
 
@@ -608,16 +597,13 @@ static int raw_sock_open(int fd, const char *tenant, uint32_t *idx, uint32_t *ge
 static int raw_close(int fd, uint32_t idx, uint32_t gen, uint32_t snap)
 {
 	struct xp_msg m;
-	int len;
 
 	xp_begin(&m, buf, sizeof(buf), snap == UINT32_MAX ? XP_SOCK_CLOSE : XP_SNAP_CLOSE, 0);
 	xp_put_u32(&m, idx);
 	xp_put_u32(&m, gen);
 	if (snap != UINT32_MAX)
 		xp_put_u32(&m, snap);
-	len = xp_end(&m, 0);
-	xp_send(fd, buf, (size_t)len, NULL, 0);
-	return answer(fd);
+	return ask(fd, &m, 0);
 }
 
 static int run_hostile(struct xsnap_sock *mine, const char *tenant)
@@ -676,26 +662,18 @@ static int run_hostile(struct xsnap_sock *mine, const char *tenant)
 	xp_begin(&m, buf, sizeof(buf), XP_HELLO, 0);
 	xp_put_u32(&m, 99);
 	m.hdr.version = 99;
-	len = xp_end(&m, 0);
-	xp_send(fd, buf, (size_t)len, NULL, 0);
-	bad += check(&cs[i++], answer(fd));
+	bad += check(&cs[i++], ask(fd, &m, 0));
 	/* unknown op */
 	xp_begin(&m, buf, sizeof(buf), 77, 0);
-	len = xp_end(&m, 0);
-	xp_send(fd, buf, (size_t)len, NULL, 0);
-	bad += check(&cs[i++], answer(fd));
+	bad += check(&cs[i++], ask(fd, &m, 0));
 	/* descriptor count that lies */
 	xp_begin(&m, buf, sizeof(buf), XP_HELLO, 0);
 	xp_put_u32(&m, XP_VERSION);
-	len = xp_end(&m, 1);
-	xp_send(fd, buf, (size_t)len, NULL, 0);
-	bad += check(&cs[i++], answer(fd));
+	bad += check(&cs[i++], ask(fd, &m, 1));
 	/* anything but HELLO first */
 	xp_begin(&m, buf, sizeof(buf), XP_STATS, 0);
 	xp_put_str(&m, "");
-	len = xp_end(&m, 0);
-	xp_send(fd, buf, (size_t)len, NULL, 0);
-	bad += check(&cs[i++], answer(fd));
+	bad += check(&cs[i++], ask(fd, &m, 0));
 	if (hello(fd) != 0) {
 		printf("hello failed\n");
 		return 1;
@@ -703,32 +681,25 @@ static int run_hostile(struct xsnap_sock *mine, const char *tenant)
 	/* a string with a control character */
 	xp_begin(&m, buf, sizeof(buf), XP_STATS, 0);
 	xp_put_str(&m, "al\npha");
-	len = xp_end(&m, 0);
-	xp_send(fd, buf, (size_t)len, NULL, 0);
-	bad += check(&cs[i++], answer(fd));
+	bad += check(&cs[i++], ask(fd, &m, 0));
 	/* trailing bytes */
 	xp_begin(&m, buf, sizeof(buf), XP_SOCK_CLOSE, 0);
 	xp_put_u32(&m, 0);
 	xp_put_u32(&m, 0);
 	xp_put_u32(&m, 0);
-	len = xp_end(&m, 0);
-	xp_send(fd, buf, (size_t)len, NULL, 0);
-	bad += check(&cs[i++], answer(fd));
+	bad += check(&cs[i++], ask(fd, &m, 0));
 	/* a handle that is not ours (the real client's socket is handle 0..N
 	 * of another connection) and one out of range */
 	xp_begin(&m, buf, sizeof(buf), XP_SOCK_CLOSE, 0);
 	xp_put_u32(&m, 0);
 	xp_put_u32(&m, 0);
-	len = xp_end(&m, 0);
-	xp_send(fd, buf, (size_t)len, NULL, 0);
 	{
-		int a = answer(fd);
+		int a = ask(fd, &m, 0);
 
 		xp_begin(&m, buf, sizeof(buf), XP_SOCK_CLOSE, 0);
 		xp_put_u32(&m, 1u << 30);
 		xp_put_u32(&m, 0);
-		len = xp_end(&m, 0);
-		xp_send(fd, buf, (size_t)len, NULL, 0);
+		xpraw_send(fd, &m, 0);
 		bad += check(&cs[i++], a == -EBADF || a == -ESTALE ? answer(fd) : a);
 	}
 	/* stale: close our own socket twice at the protocol level */
@@ -736,25 +707,19 @@ static int run_hostile(struct xsnap_sock *mine, const char *tenant)
 	xp_begin(&m, buf, sizeof(buf), XP_SOCK_CLOSE, 0);
 	xp_put_u32(&m, 1000);	/* a free slot: nothing there */
 	xp_put_u32(&m, 7);
-	len = xp_end(&m, 0);
-	xp_send(fd, buf, (size_t)len, NULL, 0);
-	bad += check(&cs[i++], answer(fd));
+	bad += check(&cs[i++], ask(fd, &m, 0));
 	/* a string length beyond the message */
 	xp_begin(&m, buf, sizeof(buf), XP_STATS, 0);
 	u = 0xffff;
 	memcpy(buf + m.len, &u, 2);
 	m.len += 2;
-	len = xp_end(&m, 0);
-	xp_send(fd, buf, (size_t)len, NULL, 0);
-	bad += check(&cs[i++], answer(fd));
+	bad += check(&cs[i++], ask(fd, &m, 0));
 	/* a snapshot of a socket that is not ours */
 	xp_begin(&m, buf, sizeof(buf), XP_SNAP_CLOSE, 0);
 	xp_put_u32(&m, 1u << 30);
 	xp_put_u32(&m, 0);
 	xp_put_u32(&m, 3);
-	len = xp_end(&m, 0);
-	xp_send(fd, buf, (size_t)len, NULL, 0);
-	bad += check(&cs[i++], answer(fd));
+	bad += check(&cs[i++], ask(fd, &m, 0));
 	/* a handle kept after its socket closed, once the slot is reused by a
 	 * new socket of the same connection: stale, and the new socket is
 	 * not touched (its own handle closes it afterwards) */
@@ -787,9 +752,7 @@ static int run_hostile(struct xsnap_sock *mine, const char *tenant)
 			xp_put_u64(&m, 0);
 			xp_put_u64(&m, k ? (1ull << 40) + 256 : 256);
 			xp_put_u32(&m, 64);
-			len = xp_end(&m, 0);
-			xp_send(fd, buf, (size_t)len, NULL, 0);
-			bad += check(&cs[i++], r ? r : answer(fd));
+			bad += check(&cs[i++], r ? r : ask(fd, &m, 0));
 		}
 		xp_begin(&m, buf, sizeof(buf), XP_COMMIT, 0);
 		xp_put_u32(&m, i1);
@@ -797,26 +760,20 @@ static int run_hostile(struct xsnap_sock *mine, const char *tenant)
 		xp_put_u64(&m, 1);
 		xp_put_u64(&m, 256);
 		xp_put_u32(&m, 64);
-		len = xp_end(&m, 0);
-		xp_send(fd, buf, (size_t)len, NULL, 0);
-		bad += check(&cs[i++], r ? r : answer(fd));
+		bad += check(&cs[i++], r ? r : ask(fd, &m, 0));
 		xp_begin(&m, buf, sizeof(buf), XP_POOL, 0);
 		xp_put_u32(&m, i1);
 		xp_put_u32(&m, g1);
 		xp_put_u32(&m, XP_POOL_BATCH + 1);
 		xp_put_u32(&m, 0);
-		len = xp_end(&m, 0);
-		xp_send(fd, buf, (size_t)len, NULL, 0);
-		bad += check(&cs[i++], r ? r : answer(fd));
+		bad += check(&cs[i++], r ? r : ask(fd, &m, 0));
 		bad += check(&cs[i++], r ? r : raw_close(fd, i1, g1, UINT32_MAX));
 	}
 	/* control verbs: the test runs this as a non-admin uid */
 	xp_begin(&m, buf, sizeof(buf), XP_TENANT_DEL, 0);
 	xp_put_str(&m, "alpha");
-	len = xp_end(&m, 0);
-	xp_send(fd, buf, (size_t)len, NULL, 0);
 	{
-		int a = answer(fd);
+		int a = ask(fd, &m, 0);
 
 		if (getuid() == 0 && a == 0)
 			a = -EPERM;	/* root may; not a meaningful case */

@@ -46,6 +46,7 @@
 
 #include "payload.h"
 #include "proto.h"
+#include "xpraw.h"
 
 #define MAX_IFS 4
 #define MAX_MARKERS 8
@@ -67,25 +68,12 @@ static void on_signal(int sig)
 		stop = 1;
 }
 
-static int raw_connect(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		perror("connect");
-		exit(1);
-	}
-	return fd;
-}
-
 /* A raw connection with one socket of @tenant on @iface; every descriptor of
  * the reply mapped read-only as far as it is mappable.  The connection. */
 static int raw_socket_map(const char *path, const char *tenant, const char *iface)
 {
 	static uint8_t qb[XP_MAX_MSG], rb[XP_MAX_MSG];
-	int fds[XP_MAX_FDS], fd = raw_connect(path);
+	int fds[XP_MAX_FDS], fd = xpraw_connect_or_exit(path);
 	unsigned int nfds = 0;
 	struct xp_msg q, r;
 	char err[256];

@@ -42,28 +42,28 @@ struct sim {
 	uint32_t pend_prod, pend_cons;
 };
 
+/* Point libxdp's ring @r (a struct xsk_ring_prod or xsk_ring_cons: the same
+ * members) at the simulated ring @s, its entries at @ring. */
+#define SIM_WIRE(r, s, ring_, cached_cons_)					\
+	do {									\
+		(r)->producer = &(s)->prod;					\
+		(r)->consumer = &(s)->cons;					\
+		(r)->flags = &(s)->flags;					\
+		(r)->ring = (ring_);						\
+		(r)->size = RING;						\
+		(r)->mask = RING - 1;						\
+		(r)->cached_prod = 0;						\
+		(r)->cached_cons = (cached_cons_);				\
+	} while (0)
+
 static inline void wire_prod(struct xsk_ring_prod *r, struct sim_ring *s, void *ring)
 {
-	r->producer = &s->prod;
-	r->consumer = &s->cons;
-	r->flags = &s->flags;
-	r->ring = ring;
-	r->size = RING;
-	r->mask = RING - 1;
-	r->cached_prod = 0;
-	r->cached_cons = RING;	/* as libxdp: free = cached_cons - cached_prod */
+	SIM_WIRE(r, s, ring, RING);	/* as libxdp: free = cached_cons - cached_prod */
 }
 
 static inline void wire_cons(struct xsk_ring_cons *r, struct sim_ring *s, void *ring)
 {
-	r->producer = &s->prod;
-	r->consumer = &s->cons;
-	r->flags = &s->flags;
-	r->ring = ring;
-	r->size = RING;
-	r->mask = RING - 1;
-	r->cached_prod = 0;
-	r->cached_cons = 0;
+	SIM_WIRE(r, s, ring, 0);
 }
 
 /* Wire queue @qi of @ctx to @sim's rings (a context of several queues has

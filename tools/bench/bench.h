@@ -346,6 +346,45 @@ static inline void bench_check_opts(struct bench *b, int argc, char **argv)
 }
 
 /*
+ * bench_options() - parse the command line, the common options and the
+ * program's, then check them (bench_check_opts()).
+ * @shortopts: BENCH_COMMON_SHORT and the program's letters.
+ * @lo: BENCH_COMMON_OPTS, the program's long options, { 0 }.
+ * @opt: handles one of the program's options (getopt's @c and its argument);
+ *       false if @c is none of them; NULL: the program has none.
+ * @usage: prints the help to its stream.
+ * -h/--help prints the help on stdout and exits 0; a usage error exits 2.
+ */
+static inline void bench_options(struct bench *b, int argc, char **argv, const char *shortopts,
+				 const struct option *lo, bool (*opt)(int c, const char *arg),
+				 void (*usage)(FILE *f))
+{
+	int c;
+
+	while ((c = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
+		if (bench_common_opt(b, c, optarg) || (opt && opt(c, optarg)))
+			continue;
+		if (c == 'h') {
+			usage(stdout);
+			exit(EXIT_SUCCESS);
+		}
+		bench_usage_error(b, "unknown option or missing argument");
+	}
+	bench_check_opts(b, argc, argv);
+}
+
+/* A power of two in [@min, @max] for option @opt, or a usage error. */
+static inline uint32_t bench_parse_pow2(const struct bench *b, const char *opt, const char *s,
+					unsigned long min, unsigned long max)
+{
+	uint32_t v = (uint32_t)bench_parse_ul(b, opt, s, min, max);
+
+	if (v & (v - 1))
+		bench_usage_error(b, "%s: %u is not a power of two", opt, v);
+	return v;
+}
+
+/*
  * Run the calling thread SCHED_FIFO at -P/--rt-prio (nothing without it).
  * Returns 0, or -1 after saying why (a run that asked for a real-time
  * receiver and got a normal one would be labelled wrongly: it fails).
@@ -672,6 +711,23 @@ static inline uint64_t bench_rss(const struct bench *b)
 	return sum;
 }
 
+/* Create the --ready-file, if any (step 1 of the protocol): 0, or -1 after
+ * saying why. */
+static inline int bench_ready_file(const struct bench *b)
+{
+	int fd;
+
+	if (!b->ready_file)
+		return 0;
+	fd = open(b->ready_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		bench_err(b, "creating %s: %s", b->ready_file, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
 static inline uint64_t bench_total(struct bench *b)
 {
 	uint64_t t = 0;
@@ -692,17 +748,8 @@ static inline int bench_measure(struct bench *b, void (*at_start)(struct bench *
 	uint64_t t0, t1, deadline;
 	long long a0, a1, fa0, fa1;
 
-	if (bench_wait_ready(b))
+	if (bench_wait_ready(b) || bench_ready_file(b))
 		return -1;
-	if (b->ready_file) {
-		int fd = open(b->ready_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-		if (fd < 0) {
-			bench_err(b, "creating %s: %s", b->ready_file, strerror(errno));
-			return -1;
-		}
-		close(fd);
-	}
 	deadline = bench_now_ns() + (uint64_t)(b->first_s * 1e9);
 	while (!bench_total(b)) {
 		if (bench_any_failed(b)) {
@@ -913,6 +960,55 @@ static inline int bench_prepare(struct bench *b)
 {
 	bench_signals(b);
 	return bench_pin_self(b) || bench_alloc_lat(b) ? -1 : 0;
+}
+
+/*
+ * What a receiver is to bench_main(): its set-up, consumer and report.
+ * Every member but @consumer and @system/@mode may be NULL.
+ */
+struct bench_prog {
+	const char *system, *mode;	/* the report's "system" and "mode" */
+	/* set-up after bench_prepare(): 0, or -1 after saying why; setup_if
+	 * is given -i's index, looked up before anything else */
+	int (*setup)(void);
+	int (*setup_if)(int ifindex);
+	void *(*consumer)(void *);
+	/* run just outside the window's allocation count (bench_measure()) */
+	void (*at_start)(struct bench *), (*at_end)(struct bench *);
+	/* after the window: the program's own report fields, JSON
+	 * ("\"k\":v,...", or nothing) into @buf; -1 fails the run (said why) */
+	int (*fields)(struct bench *b, char *buf, size_t size);
+	void (*teardown)(void);	/* also after a failed set-up */
+};
+
+/*
+ * bench_main() - the rest of a receiver's main() once its options are
+ * parsed: set up (bench_prepare(), @p's set-up), start the consumers and
+ * measure one window (bench_run()), print the report with @p's fields, tear
+ * down.  Returns main()'s exit status.
+ */
+static inline int bench_main(struct bench *b, const struct bench_prog *p)
+{
+	char extra[1024] = "";
+	int ifindex = 0, ret = EXIT_FAILURE;
+
+	if (p->setup_if) {
+		ifindex = bench_ifindex(b);
+		if (!ifindex)
+			return EXIT_FAILURE;
+	}
+	if (bench_prepare(b) || (p->setup_if && p->setup_if(ifindex)) || (p->setup && p->setup()))
+		goto out;
+	if (bench_run(b, p->consumer, p->at_start, p->at_end))
+		goto out;
+	if (p->fields && p->fields(b, extra, sizeof(extra)))
+		goto out;
+	if (!bench_report(b, p->system, p->mode, extra))
+		ret = EXIT_SUCCESS;
+out:
+	if (p->teardown)
+		p->teardown();
+	return ret;
 }
 
 #endif /* XSNAP_BENCH_H */

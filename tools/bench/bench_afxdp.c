@@ -72,7 +72,7 @@ static struct {
 	bool busy_poll_set;	/* every busy-poll socket option took */
 	long long bp0, bp1;	/* TcpExt BusyPollRxPackets at the window's edges */
 	unsigned int napi_id;	/* the socket's SO_INCOMING_NAPI_ID after the window */
-} ax = { .ring = XSK_RING_CONS__DEFAULT_NUM_DESCS };
+} ax = { .ring = XSK_RING_CONS__DEFAULT_NUM_DESCS, .xdp = BENCH_XDP_INIT };
 
 static struct bench b;
 
@@ -303,6 +303,44 @@ static void usage(FILE *f)
 		   "Prints one JSON object (\"wait\": block, spin or busy-poll).  -n must be 1.\n");
 }
 
+static bool afxdp_opt(int c, const char *arg)
+{
+	switch (c) {
+	case 'r':
+		ax.ring = bench_parse_pow2(&b, "--ring", arg, 64, 1u << 16);
+		return true;
+	case 'B':
+		ax.wait = W_BUSY_POLL;
+		return true;
+	}
+	return false;
+}
+
+/* The report's own fields: the socket's kernel counters in the window, how
+ * it waited, and what busy polling did. */
+static int afxdp_fields(struct bench *bb, char *buf, size_t size)
+{
+	int len;
+
+	(void)bb;
+	len = snprintf(buf, size,
+		       "\"umem_bytes\":%" PRIu64 ",\"ring\":%u,\"rx_dropped\":%llu,"
+		       "\"rx_ring_full\":%llu,\"fill_empty\":%llu,\"wait\":\"%s\"",
+		       (uint64_t)ax.frames * FRAME_SIZE, ax.ring,
+		       (unsigned long long)(ax.st1.rx_dropped - ax.st0.rx_dropped),
+		       (unsigned long long)(ax.st1.rx_ring_full - ax.st0.rx_ring_full),
+		       (unsigned long long)(ax.st1.rx_fill_ring_empty_descs -
+					    ax.st0.rx_fill_ring_empty_descs),
+		       wait_names[ax.wait]);
+	if (ax.wait == W_BUSY_POLL && len >= 0 && (size_t)len < size)
+		snprintf(buf + len, size - (size_t)len,
+			 ",\"busy_poll\":{\"usecs\":%d,\"budget\":%d,\"prefer\":1,\"set\":%s,"
+			 "\"rx_packets\":%lld,\"napi_id\":%u}",
+			 BUSY_POLL_US, BUSY_POLL_BUDGET, ax.busy_poll_set ? "true" : "false",
+			 ax.bp0 >= 0 && ax.bp1 >= 0 ? ax.bp1 - ax.bp0 : -1, ax.napi_id);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -311,67 +349,25 @@ int main(int argc, char **argv)
 		{ "busy-poll", no_argument, NULL, 'B' },
 		{ 0 }
 	};
-	bool busy_poll = false;
-	char extra[384];
-	int c, ifindex, ret = EXIT_FAILURE;
+	static const struct bench_prog prog = {
+		.system = "afxdp", .mode = "raw", .setup_if = setup, .consumer = consumer,
+		.at_start = at_start, .at_end = at_end, .fields = afxdp_fields,
+		.teardown = teardown,
+	};
 
 	bench_init(&b, "bench_afxdp");
 	b.rt_what = "the receive thread";
-	while ((c = getopt_long(argc, argv, BENCH_COMMON_SHORT, lo, NULL)) != -1) {
-		if (bench_common_opt(&b, c, optarg))
-			continue;
-		switch (c) {
-		case 'r':
-			ax.ring = (uint32_t)bench_parse_ul(&b, "--ring", optarg, 64, 1u << 16);
-			if (ax.ring & (ax.ring - 1))
-				bench_usage_error(&b, "--ring: %u is not a power of two", ax.ring);
-			break;
-		case 'B':
-			busy_poll = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_SUCCESS;
-		default:
-			bench_usage_error(&b, "unknown option or missing argument");
-		}
-	}
-	bench_check_opts(&b, argc, argv);
+	bench_options(&b, argc, argv, BENCH_COMMON_SHORT, lo, afxdp_opt, usage);
 	if (b.n != 1)
 		bench_usage_error(&b, "-n: one raw socket has one consumer");
-	if (busy_poll && b.spin)
+	if (ax.wait == W_BUSY_POLL && b.spin)
 		bench_usage_error(&b, "--busy-poll and -S/--spin are two ways to wait: one");
-	if (b.rt_prio && (busy_poll || b.spin))
+	if (b.rt_prio && (ax.wait == W_BUSY_POLL || b.spin))
 		bench_usage_error(&b, "-P/--rt-prio needs blocking poll: a SCHED_FIFO thread that "
 				  "never sleeps starves the rest of its CPU");
-	ax.wait = busy_poll ? W_BUSY_POLL : b.spin ? W_SPIN : W_BLOCK;
+	if (b.spin)
+		ax.wait = W_SPIN;
 	b.spin = ax.wait != W_BLOCK;	/* bench_spinning(): busy polling spins too */
 	ax.frames = 2 * ax.ring;
-	ifindex = bench_ifindex(&b);
-	if (!ifindex)
-		return EXIT_FAILURE;
-	if (bench_prepare(&b) || setup(ifindex))
-		goto out;
-	if (bench_run(&b, consumer, at_start, at_end))
-		goto out;
-	snprintf(extra, sizeof(extra),
-		 "\"umem_bytes\":%" PRIu64 ",\"ring\":%u,\"rx_dropped\":%llu,\"rx_ring_full\":%llu,"
-		 "\"fill_empty\":%llu,\"wait\":\"%s\"",
-		 (uint64_t)ax.frames * FRAME_SIZE, ax.ring,
-		 (unsigned long long)(ax.st1.rx_dropped - ax.st0.rx_dropped),
-		 (unsigned long long)(ax.st1.rx_ring_full - ax.st0.rx_ring_full),
-		 (unsigned long long)(ax.st1.rx_fill_ring_empty_descs -
-				      ax.st0.rx_fill_ring_empty_descs),
-		 wait_names[ax.wait]);
-	if (ax.wait == W_BUSY_POLL)
-		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
-			 ",\"busy_poll\":{\"usecs\":%d,\"budget\":%d,\"prefer\":1,\"set\":%s,"
-			 "\"rx_packets\":%lld,\"napi_id\":%u}",
-			 BUSY_POLL_US, BUSY_POLL_BUDGET, ax.busy_poll_set ? "true" : "false",
-			 ax.bp0 >= 0 && ax.bp1 >= 0 ? ax.bp1 - ax.bp0 : -1, ax.napi_id);
-	if (!bench_report(&b, "afxdp", "raw", extra))
-		ret = EXIT_SUCCESS;
-out:
-	teardown();
-	return ret;
+	return bench_main(&b, &prog);
 }

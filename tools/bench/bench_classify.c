@@ -552,7 +552,7 @@ static int measure(struct steer *s, int prog, struct lo_xsk *x, struct rule *rul
 int main(int argc, char **argv)
 {
 	struct rule *rules = calloc(sizes[ARRAY_SIZE(sizes) - 1], sizeof(*rules));
-	struct bench_xdp triv = { .map_fd = -1, .prog_fd = -1, .link_fd = -1 };
+	struct bench_xdp triv = BENCH_XDP_INIT;
 	struct lo_xsk x = { 0 };
 	struct steer s, s2;
 	char why[256] = "";

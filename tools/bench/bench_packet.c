@@ -177,6 +177,34 @@ static void usage(FILE *f)
 		   "Prints one JSON object.\n");
 }
 
+static bool packet_opt(int c, const char *arg)
+{
+	switch (c) {
+	case 'K':
+		pk.block_kb = bench_parse_pow2(&b, "--block-kb", arg, 4, 65536);
+		return true;
+	case 'N':
+		pk.blocks = (unsigned int)bench_parse_ul(&b, "--blocks", arg, 2, 65536);
+		return true;
+	}
+	return false;
+}
+
+/* The report's own fields: the rings' size, the kernel's drops and packets. */
+static int packet_fields(struct bench *bb, char *buf, size_t size)
+{
+	uint64_t drops = 0, seen = 0;
+
+	for (unsigned int i = 0; i < bb->n; i++) {
+		drops += pk.pc[i].drops;
+		seen += pk.pc[i].packets;
+	}
+	snprintf(buf, size,
+		 "\"ring_bytes\":%zu,\"kernel_drops\":%" PRIu64 ",\"kernel_packets\":%" PRIu64,
+		 (size_t)pk.block_kb * 1024 * pk.blocks, drops, seen);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -185,50 +213,13 @@ int main(int argc, char **argv)
 		{ "blocks", required_argument, NULL, 'N' },
 		{ 0 }
 	};
-	char extra[256];
-	uint64_t drops = 0, seen = 0;
-	int c, ifindex, ret = EXIT_FAILURE;
+	static const struct bench_prog prog = {
+		.system = "afpacket", .mode = "tpacket_v3", .setup_if = setup,
+		.consumer = consumer, .at_start = read_stats, .at_end = read_stats,
+		.fields = packet_fields, .teardown = teardown,
+	};
 
 	bench_init(&b, "bench_packet");
-	while ((c = getopt_long(argc, argv, BENCH_COMMON_SHORT, lo, NULL)) != -1) {
-		if (bench_common_opt(&b, c, optarg))
-			continue;
-		switch (c) {
-		case 'K':
-			pk.block_kb = (unsigned int)bench_parse_ul(&b, "--block-kb", optarg, 4,
-								   65536);
-			if (pk.block_kb & (pk.block_kb - 1))
-				bench_usage_error(&b, "--block-kb: %u is not a power of two",
-						  pk.block_kb);
-			break;
-		case 'N':
-			pk.blocks = (unsigned int)bench_parse_ul(&b, "--blocks", optarg, 2, 65536);
-			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_SUCCESS;
-		default:
-			bench_usage_error(&b, "unknown option or missing argument");
-		}
-	}
-	bench_check_opts(&b, argc, argv);
-	ifindex = bench_ifindex(&b);
-	if (!ifindex)
-		return EXIT_FAILURE;
-	if (bench_prepare(&b) || setup(ifindex))
-		goto out;
-	if (bench_run(&b, consumer, read_stats, read_stats))
-		goto out;
-	for (unsigned int i = 0; i < b.n; i++) {
-		drops += pk.pc[i].drops;
-		seen += pk.pc[i].packets;
-	}
-	snprintf(extra, sizeof(extra),
-		 "\"ring_bytes\":%zu,\"kernel_drops\":%" PRIu64 ",\"kernel_packets\":%" PRIu64,
-		 (size_t)pk.block_kb * 1024 * pk.blocks, drops, seen);
-	if (!bench_report(&b, "afpacket", "tpacket_v3", extra))
-		ret = EXIT_SUCCESS;
-out:
-	teardown();
-	return ret;
+	bench_options(&b, argc, argv, BENCH_COMMON_SHORT, lo, packet_opt, usage);
+	return bench_main(&b, &prog);
 }

@@ -348,49 +348,36 @@ static void usage(FILE *f)
 		   "Prints one JSON object.  -n, -L and -S do not apply; -w is unused.\n");
 }
 
+static bool snap_opt(int c, const char *arg)
+{
+	switch (c) {
+	case 'r':
+		sb.reps = (unsigned int)bench_parse_ul(&b, "--reps", arg, 1, 100000);
+		return true;
+	case 1000:
+		sb.connect = arg;
+		return true;
+	case 1001:
+		sb.send = true;
+		return true;
+	}
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = { BENCH_COMMON_OPTS,
 					    { "reps", required_argument, NULL, 'r' },
 					    { "connect", required_argument, NULL, 1000 },
 					    { "send", no_argument, NULL, 1001 }, { 0 } };
-	int c, ret = EXIT_FAILURE;
+	int ret = EXIT_FAILURE;
 
 	bench_init(&b, "bench_snap");
-	while ((c = getopt_long(argc, argv, BENCH_COMMON_SHORT, lo, NULL)) != -1) {
-		if (bench_common_opt(&b, c, optarg))
-			continue;
-		switch (c) {
-		case 'r':
-			sb.reps = (unsigned int)bench_parse_ul(&b, "--reps", optarg, 1, 100000);
-			break;
-		case 1000:
-			sb.connect = optarg;
-			break;
-		case 1001:
-			sb.send = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_SUCCESS;
-		default:
-			bench_usage_error(&b, "unknown option or missing argument");
-		}
-	}
-	bench_check_opts(&b, argc, argv);
+	bench_options(&b, argc, argv, BENCH_COMMON_SHORT, lo, snap_opt, usage);
 	if (b.n != 1 || b.latency)
 		bench_usage_error(&b, "-n and -L do not apply");
-	if (bench_prepare(&b) || setup())
+	if (bench_prepare(&b) || setup() || bench_ready_file(&b))
 		goto out;
-	if (b.ready_file) {
-		int fd = open(b.ready_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-		if (fd < 0) {
-			bench_err(&b, "creating %s: %s", b.ready_file, strerror(errno));
-			goto out;
-		}
-		close(fd);
-	}
 	if (!(sb.send ? run_send() : run()))
 		ret = EXIT_SUCCESS;
 out:

@@ -197,6 +197,36 @@ static void usage(FILE *f)
 		   "Prints one JSON object.\n");
 }
 
+static bool udp_opt(int c, const char *arg)
+{
+	switch (c) {
+	case 'g':
+		if (inet_pton(AF_INET, arg, &ud.group) != 1 || !IN_MULTICAST(ntohl(ud.group.s_addr)))
+			bench_usage_error(&b, "-g/--group: '%s' is not an IPv4 multicast address",
+					  arg);
+		return true;
+	case 'p':
+		ud.port = (uint16_t)bench_parse_ul(&b, "-p/--port", arg, 1, 65535);
+		return true;
+	case 'B':
+		ud.rcvbuf = (int)bench_parse_ul(&b, "--rcvbuf", arg, 4096, 1u << 30);
+		return true;
+	}
+	return false;
+}
+
+/* The report's own fields: the buffer size and the kernel's UDP errors. */
+static int udp_fields(struct bench *bb, char *buf, size_t size)
+{
+	(void)bb;
+	snprintf(buf, size,
+		 "\"rcvbuf\":%d,\"udp_in_errors\":%" PRIu64 ",\"udp_rcvbuf_errors\":%" PRIu64
+		 ",\"udp_csum_errors\":%" PRIu64,
+		 ud.rcvbuf, ud.snmp1[0] - ud.snmp0[0], ud.snmp1[1] - ud.snmp0[1],
+		 ud.snmp1[2] - ud.snmp0[2]);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -206,50 +236,14 @@ int main(int argc, char **argv)
 		{ "rcvbuf", required_argument, NULL, 'B' },
 		{ 0 }
 	};
-	char extra[256];
-	int c, ifindex, ret = EXIT_FAILURE;
+	static const struct bench_prog prog = {
+		.system = "udp", .mode = "multicast", .setup_if = setup, .consumer = consumer,
+		.at_start = at_start, .at_end = at_end, .fields = udp_fields,
+		.teardown = teardown,
+	};
 
 	bench_init(&b, "bench_udp");
 	inet_pton(AF_INET, "239.1.1.1", &ud.group);
-	while ((c = getopt_long(argc, argv, BENCH_COMMON_SHORT "g:p:", lo, NULL)) != -1) {
-		if (bench_common_opt(&b, c, optarg))
-			continue;
-		switch (c) {
-		case 'g':
-			if (inet_pton(AF_INET, optarg, &ud.group) != 1 ||
-			    !IN_MULTICAST(ntohl(ud.group.s_addr)))
-				bench_usage_error(&b, "-g/--group: '%s' is not an IPv4 multicast "
-						  "address", optarg);
-			break;
-		case 'p':
-			ud.port = (uint16_t)bench_parse_ul(&b, "-p/--port", optarg, 1, 65535);
-			break;
-		case 'B':
-			ud.rcvbuf = (int)bench_parse_ul(&b, "--rcvbuf", optarg, 4096, 1u << 30);
-			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_SUCCESS;
-		default:
-			bench_usage_error(&b, "unknown option or missing argument");
-		}
-	}
-	bench_check_opts(&b, argc, argv);
-	ifindex = bench_ifindex(&b);
-	if (!ifindex)
-		return EXIT_FAILURE;
-	if (bench_prepare(&b) || setup(ifindex))
-		goto out;
-	if (bench_run(&b, consumer, at_start, at_end))
-		goto out;
-	snprintf(extra, sizeof(extra),
-		 "\"rcvbuf\":%d,\"udp_in_errors\":%" PRIu64 ",\"udp_rcvbuf_errors\":%" PRIu64
-		 ",\"udp_csum_errors\":%" PRIu64,
-		 ud.rcvbuf, ud.snmp1[0] - ud.snmp0[0], ud.snmp1[1] - ud.snmp0[1],
-		 ud.snmp1[2] - ud.snmp0[2]);
-	if (!bench_report(&b, "udp", "multicast", extra))
-		ret = EXIT_SUCCESS;
-out:
-	teardown();
-	return ret;
+	bench_options(&b, argc, argv, BENCH_COMMON_SHORT "g:p:", lo, udp_opt, usage);
+	return bench_main(&b, &prog);
 }

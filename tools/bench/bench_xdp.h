@@ -52,6 +52,8 @@ struct bench_xdp {
 	int prog_fd;
 	int link_fd;
 };
+/* Nothing open yet: bench_xdp_close() of it does nothing. */
+#define BENCH_XDP_INIT { .map_fd = -1, .prog_fd = -1, .link_fd = -1 }
 
 static inline void bench_xdp_close(struct bench_xdp *x)
 {

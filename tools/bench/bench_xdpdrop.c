@@ -17,7 +17,8 @@
 #include "bench.h"
 #include "bench_xdp.h"
 
-static struct bench_xdp xdp;
+static struct bench_xdp xdp = BENCH_XDP_INIT;
+static struct bench b;
 
 static void *poller(void *arg)
 {
@@ -43,41 +44,34 @@ static void usage(FILE *f)
 		   "Prints one JSON object.  -n, -L and -S do not apply.\n");
 }
 
+static int setup(int ifindex)
+{
+	char why[9000];
+
+	if (bench_xdp_open(&xdp, false, ifindex, why, sizeof(why))) {
+		bench_err(&b, "%s", why);
+		return -1;
+	}
+	b.cons[0].priv = &b;
+	return 0;
+}
+
+static void teardown(void)
+{
+	bench_xdp_close(&xdp);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = { BENCH_COMMON_OPTS, { 0 } };
-	static struct bench b;
-	char why[9000];
-	int c, ifindex, ret = EXIT_FAILURE;
+	static const struct bench_prog prog = {
+		.system = "xdp_drop", .mode = "drop", .setup_if = setup, .consumer = poller,
+		.teardown = teardown,
+	};
 
 	bench_init(&b, "bench_xdpdrop");
-	while ((c = getopt_long(argc, argv, BENCH_COMMON_SHORT, lo, NULL)) != -1) {
-		if (bench_common_opt(&b, c, optarg))
-			continue;
-		if (c == 'h') {
-			usage(stdout);
-			return EXIT_SUCCESS;
-		}
-		bench_usage_error(&b, "unknown option or missing argument");
-	}
-	bench_check_opts(&b, argc, argv);
+	bench_options(&b, argc, argv, BENCH_COMMON_SHORT, lo, NULL, usage);
 	if (b.n != 1 || b.latency)
 		bench_usage_error(&b, "-n and -L do not apply to the drop ceiling");
-	ifindex = bench_ifindex(&b);
-	if (!ifindex)
-		return EXIT_FAILURE;
-	if (bench_xdp_open(&xdp, false, ifindex, why, sizeof(why))) {
-		bench_err(&b, "%s", why);
-		return EXIT_FAILURE;
-	}
-	if (bench_prepare(&b))
-		goto out;
-	b.cons[0].priv = &b;
-	if (bench_run(&b, poller, NULL, NULL))
-		goto out;
-	if (!bench_report(&b, "xdp_drop", "drop", ""))
-		ret = EXIT_SUCCESS;
-out:
-	bench_xdp_close(&xdp);
-	return ret;
+	return bench_main(&b, &prog);
 }

@@ -306,12 +306,119 @@ static void usage(FILE *f)
 
 static uint32_t pow2_opt(const char *opt, const char *arg, unsigned long min, unsigned long max)
 {
-	uint32_t v = (uint32_t)bench_parse_ul(b, opt, arg, min, max);
-
-	if (v & (v - 1))
-		bench_usage_error(b, "%s: %u is not a power of two", opt, v);
 	xb.ctx_opts = true;
-	return v;
+	return bench_parse_pow2(b, opt, arg, min, max);
+}
+
+static bool xsnap_opt(int c, const char *arg)
+{
+	switch (c) {
+	case 'm':
+		for (xb.mode = 0; xb.mode < 3; xb.mode++)
+			if (!strcmp(arg, mode_names[xb.mode]))
+				break;
+		if (xb.mode == 3)
+			bench_usage_error(b, "-m/--mode: '%s' is not fanout, tenants or share", arg);
+		return true;
+	case 'p':
+		xb.port = (uint16_t)bench_parse_ul(b, "-p/--port", arg, 1, 65535);
+		return true;
+	case 'C':
+		if (!*arg)
+			bench_usage_error(b, "-C/--connect: empty socket path");
+		xb.connect = arg;
+		b->procs = true;
+		return true;
+	case 'D':
+		if (!*arg)
+			bench_usage_error(b, "--daemon-allocs: empty file name");
+		b->alloc_file = arg;
+		return true;
+	case 'F':
+		xb.frames = pow2_opt("--frames", arg, 64, 1u << 20);
+		return true;
+	case 'Q':
+		xb.quota = pow2_opt("--quota", arg, 1, 1u << 20);
+		return true;
+	case 'r':
+		xb.ring = pow2_opt("--ring", arg, 64, 1u << 16);
+		return true;
+	case 'q':
+		xb.quiet = true;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * The report's own fields: the region, the tenants and xsnap's counters in
+ * the window (xsnapd's with --connect), the XDP program's verdicts by
+ * reason.  Fails the run if the counters could not be read or the engine
+ * thread did not run as -P asked.
+ */
+static int xsnap_fields(struct bench *bb, char *extra, size_t size)
+{
+	uint32_t ntenants = xb.mode == M_TENANTS ? bb->n : 1;
+	const char *sep = "";
+	size_t len;
+
+	if (!xb.stats_ok) {
+		bench_err(bb, "reading xsnap's counters failed");
+		return -1;
+	}
+	if (!xb.connect && bb->rt_prio &&
+	    (xb.engine_policy != SCHED_FIFO || xb.engine_prio != (int)bb->rt_prio)) {
+		bench_err(bb, "-P %u: the engine thread %s (policy %d, priority %d), not "
+			  "SCHED_FIFO %u", bb->rt_prio,
+			  xb.engine_policy < 0 ? "was not found" : "ran", xb.engine_policy,
+			  xb.engine_prio, bb->rt_prio);
+		return -1;
+	}
+	if (xb.connect) {
+		snprintf(extra, size,
+			 "\"daemon\":\"xsnapd\",\"region_frames\":%u,\"tenants\":%u,"
+			 "\"logged\":%" PRIu64 ",\"quota_drops\":%" PRIu64
+			 ",\"kernel_rx_dropped\":%" PRIu64 ",\"fill_empty\":%" PRIu64
+			 ",\"zerocopy\":%u,\"xdp_mode\":\"%s\"",
+			 xb.st1.frames_total, ntenants, xb.st1.rx_frames - xb.st0.rx_frames,
+			 xb.st1.quota_drops - xb.st0.quota_drops,
+			 xb.st1.kernel_rx_dropped - xb.st0.kernel_rx_dropped,
+			 xb.st1.kernel_fill_empty - xb.st0.kernel_fill_empty, xb.st1.zerocopy,
+			 xb.st1.xdp_mode == XSNAP_MODE_SKB ? "generic" : "native");
+	} else {
+		uint32_t slots = ntenants > 8 ? ntenants : 8;
+		uint64_t umem = ((uint64_t)xb.st1.frames_total + (uint64_t)slots * xb.pool) *
+				CHUNK_BYTES;
+
+		snprintf(extra, size,
+			 "\"umem_bytes\":%" PRIu64 ",\"region_frames\":%u,\"quota\":%u,\"ring\":%u,"
+			 "\"tenants\":%u,\"logged\":%" PRIu64 ",\"quota_drops\":%" PRIu64
+			 ",\"kernel_rx_dropped\":%" PRIu64 ",\"fill_empty\":%" PRIu64
+			 ",\"zerocopy\":%u,\"xdp_mode\":\"%s\"",
+			 umem, xb.st1.frames_total, xb.quota, xb.ring, ntenants,
+			 xb.st1.rx_frames - xb.st0.rx_frames,
+			 xb.st1.quota_drops - xb.st0.quota_drops,
+			 xb.st1.kernel_rx_dropped - xb.st0.kernel_rx_dropped,
+			 xb.st1.kernel_fill_empty - xb.st0.kernel_fill_empty, xb.st1.zerocopy,
+			 xb.st1.xdp_mode == XSNAP_MODE_SKB ? "generic" : "native");
+	}
+	/* the XDP program's verdicts in the window, by reason */
+	len = strlen(extra);
+	len += (size_t)snprintf(extra + len, size - len,
+				",\"kernel_rx_ring_full\":%" PRIu64 ",\"xdp\":{",
+				xb.st1.kernel_rx_ring_full - xb.st0.kernel_rx_ring_full);
+	for (unsigned int r = 0; r < XSNAP_R_MAX && r < 16 && len < size; r++) {
+		uint64_t d = xb.st1.xdp[r] - xb.st0.xdp[r];
+
+		if (!d)
+			continue;
+		len += (size_t)snprintf(extra + len, size - len, "%s\"%s\":%" PRIu64, sep,
+					xsnap_reason_str(r), d);
+		sep = ",";
+	}
+	if (len < size)
+		snprintf(extra + len, size - len, "}");
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -328,59 +435,16 @@ int main(int argc, char **argv)
 		{ "daemon-allocs", required_argument, NULL, 'D' },
 		{ 0 }
 	};
-	char extra[768];
-	int c, ret = EXIT_FAILURE;
+	struct bench_prog prog = {
+		.setup = setup, .consumer = consumer, .at_start = at_start, .at_end = at_end,
+		.fields = xsnap_fields, .teardown = teardown,
+	};
 
 	/* shared memory: with --connect the consumers are processes */
 	b = bench_new_shared("bench_xsnap");
 	b->procs = false;
 	b->rt_what = "xsnap's engine thread";
-	while ((c = getopt_long(argc, argv, BENCH_COMMON_SHORT "m:p:qC:", lo, NULL)) != -1) {
-		if (bench_common_opt(b, c, optarg))
-			continue;
-		switch (c) {
-		case 'm':
-			for (xb.mode = 0; xb.mode < 3; xb.mode++)
-				if (!strcmp(optarg, mode_names[xb.mode]))
-					break;
-			if (xb.mode == 3)
-				bench_usage_error(b, "-m/--mode: '%s' is not fanout, tenants "
-						  "or share", optarg);
-			break;
-		case 'p':
-			xb.port = (uint16_t)bench_parse_ul(b, "-p/--port", optarg, 1, 65535);
-			break;
-		case 'C':
-			if (!*optarg)
-				bench_usage_error(b, "-C/--connect: empty socket path");
-			xb.connect = optarg;
-			b->procs = true;
-			break;
-		case 'D':
-			if (!*optarg)
-				bench_usage_error(b, "--daemon-allocs: empty file name");
-			b->alloc_file = optarg;
-			break;
-		case 'F':
-			xb.frames = pow2_opt("--frames", optarg, 64, 1u << 20);
-			break;
-		case 'Q':
-			xb.quota = pow2_opt("--quota", optarg, 1, 1u << 20);
-			break;
-		case 'r':
-			xb.ring = pow2_opt("--ring", optarg, 64, 1u << 16);
-			break;
-		case 'q':
-			xb.quiet = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_SUCCESS;
-		default:
-			bench_usage_error(b, "unknown option or missing argument");
-		}
-	}
-	bench_check_opts(b, argc, argv);
+	bench_options(b, argc, argv, BENCH_COMMON_SHORT "m:p:qC:", lo, xsnap_opt, usage);
 	if (xb.mode == M_TENANTS && b->n > 32)
 		bench_usage_error(b, "-n: at most 32 tenants");
 	if (xb.connect && xb.ctx_opts)
@@ -392,76 +456,7 @@ int main(int argc, char **argv)
 		bench_usage_error(b, "-P/--rt-prio: with --connect the engine is xsnapd's thread, "
 				  "not this program's (xsnapd has its own option)");
 	b->lat2_name = "latency_xdp_ns";
-	if (bench_prepare(b) || setup())
-		goto out;
-	if (bench_run(b, consumer, at_start, at_end))
-		goto out;
-	if (!xb.stats_ok) {
-		bench_err(b, "reading xsnap's counters failed");
-		goto out;
-	}
-	if (!xb.connect && b->rt_prio &&
-	    (xb.engine_policy != SCHED_FIFO || xb.engine_prio != (int)b->rt_prio)) {
-		bench_err(b, "-P %u: the engine thread %s (policy %d, priority %d), not "
-			  "SCHED_FIFO %u", b->rt_prio,
-			  xb.engine_policy < 0 ? "was not found" : "ran", xb.engine_policy,
-			  xb.engine_prio, b->rt_prio);
-		goto out;
-	}
-	if (xb.connect) {
-		uint32_t ntenants = xb.mode == M_TENANTS ? b->n : 1;
-
-		snprintf(extra, sizeof(extra),
-			 "\"daemon\":\"xsnapd\",\"region_frames\":%u,\"tenants\":%u,"
-			 "\"logged\":%" PRIu64 ",\"quota_drops\":%" PRIu64
-			 ",\"kernel_rx_dropped\":%" PRIu64 ",\"fill_empty\":%" PRIu64
-			 ",\"zerocopy\":%u,\"xdp_mode\":\"%s\"",
-			 xb.st1.frames_total, ntenants, xb.st1.rx_frames - xb.st0.rx_frames,
-			 xb.st1.quota_drops - xb.st0.quota_drops,
-			 xb.st1.kernel_rx_dropped - xb.st0.kernel_rx_dropped,
-			 xb.st1.kernel_fill_empty - xb.st0.kernel_fill_empty, xb.st1.zerocopy,
-			 xb.st1.xdp_mode == XSNAP_MODE_SKB ? "generic" : "native");
-	} else {
-		uint32_t ntenants = xb.mode == M_TENANTS ? b->n : 1;
-		uint32_t slots = ntenants > 8 ? ntenants : 8;
-		uint64_t umem = ((uint64_t)xb.st1.frames_total + (uint64_t)slots * xb.pool) *
-				CHUNK_BYTES;
-
-		snprintf(extra, sizeof(extra),
-			 "\"umem_bytes\":%" PRIu64 ",\"region_frames\":%u,\"quota\":%u,\"ring\":%u,"
-			 "\"tenants\":%u,\"logged\":%" PRIu64 ",\"quota_drops\":%" PRIu64
-			 ",\"kernel_rx_dropped\":%" PRIu64 ",\"fill_empty\":%" PRIu64
-			 ",\"zerocopy\":%u,\"xdp_mode\":\"%s\"",
-			 umem, xb.st1.frames_total, xb.quota, xb.ring, ntenants,
-			 xb.st1.rx_frames - xb.st0.rx_frames,
-			 xb.st1.quota_drops - xb.st0.quota_drops,
-			 xb.st1.kernel_rx_dropped - xb.st0.kernel_rx_dropped,
-			 xb.st1.kernel_fill_empty - xb.st0.kernel_fill_empty, xb.st1.zerocopy,
-			 xb.st1.xdp_mode == XSNAP_MODE_SKB ? "generic" : "native");
-	}
-	/* the XDP program's verdicts in the window, by reason */
-	{
-		size_t len = strlen(extra);
-		const char *sep = "";
-
-		len += (size_t)snprintf(extra + len, sizeof(extra) - len,
-					",\"kernel_rx_ring_full\":%" PRIu64 ",\"xdp\":{",
-					xb.st1.kernel_rx_ring_full - xb.st0.kernel_rx_ring_full);
-		for (unsigned int r = 0; r < XSNAP_R_MAX && r < 16 && len < sizeof(extra); r++) {
-			uint64_t d = xb.st1.xdp[r] - xb.st0.xdp[r];
-
-			if (!d)
-				continue;
-			len += (size_t)snprintf(extra + len, sizeof(extra) - len, "%s\"%s\":%" PRIu64,
-						sep, xsnap_reason_str(r), d);
-			sep = ",";
-		}
-		if (len < sizeof(extra))
-			snprintf(extra + len, sizeof(extra) - len, "}");
-	}
-	if (!bench_report(b, xb.connect ? "xsnapd" : "xsnap", mode_names[xb.mode], extra))
-		ret = EXIT_SUCCESS;
-out:
-	teardown();
-	return ret;
+	prog.system = xb.connect ? "xsnapd" : "xsnap";
+	prog.mode = mode_names[xb.mode];
+	return bench_main(b, &prog);
 }
