@@ -89,6 +89,13 @@ LIB_SO := $(O)/libxsnap.so.$(VERSION)
 LIB_SONAME := libxsnap.so.$(VERSION_MAJOR)
 LIB_MAP := userspace/lib/libxsnap.map
 
+# userspace/preload/*.c: libxsnap-preload.so (LD_PRELOAD shim, issue 14),
+# libxsnap's objects linked in and hidden behind its version script
+PRELOAD_SRCS := $(wildcard userspace/preload/*.c)
+PRELOAD_OBJS := $(patsubst %.c,$(O)/%.o,$(PRELOAD_SRCS))
+PRELOAD_SO := $(if $(PRELOAD_SRCS),$(O)/libxsnap-preload.so)
+PRELOAD_MAP := userspace/preload/preload.map
+
 DAEMON_SRCS := $(wildcard userspace/daemon/*.c)
 DAEMON_OBJS := $(patsubst %.c,$(O)/%.o,$(DAEMON_SRCS))
 DAEMON_BIN := $(if $(DAEMON_SRCS),$(O)/xsnapd)
@@ -149,7 +156,7 @@ TEST_BINS := $(UNIT_BINS) $(BPFTEST_BINS) $(NETNS_BINS) $(TSAN_BINS)
 .SECONDARY:
 .PHONY: all lib test test-unit demo bench check install clean help deps fuzz tests deb
 
-all: lib $(BINS) $(O)/xsnap.pc
+all: lib $(BINS) $(PRELOAD_SO) $(O)/xsnap.pc
 
 lib: $(LIB_A) $(LIB_SO)
 
@@ -181,6 +188,11 @@ $(LIB_SO): $(LIB_OBJS) $(LIB_MAP)
 		$(ALL_LDFLAGS) -o $@ $(LIB_OBJS) $(PKG_LIBS) -lpthread
 	$(Q)ln -sf $(notdir $@) $(O)/$(LIB_SONAME)
 	$(Q)ln -sf $(LIB_SONAME) $(O)/libxsnap.so
+
+$(PRELOAD_SO): $(PRELOAD_OBJS) $(LIB_OBJS) $(PRELOAD_MAP)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) -shared -Wl,--version-script=$(PRELOAD_MAP) $(ALL_LDFLAGS) \
+		-o $@ $(PRELOAD_OBJS) $(LIB_OBJS) $(PKG_LIBS) -lpthread -ldl
 
 $(O)/xsnap.pc: userspace/lib/xsnap.pc.in Makefile
 	$(call msg,GEN,$@)
