@@ -253,38 +253,51 @@ static void entry_free(struct entry *e)
 	free(e);
 }
 
+/* The port of an AF_INET/AF_INET6 address, or -1. */
+static int addr_port(const struct sockaddr *addr, socklen_t len)
+{
+	if (!addr)
+		return -1;
+	if (addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
+		return ntohs(((const struct sockaddr_in *)addr)->sin_port);
+	if (addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
+		return ntohs(((const struct sockaddr_in6 *)addr)->sin6_port);
+	return -1;
+}
+
+/*
+ * bind: after the real bind, a UDP socket is mapped (map()).  Before it, a
+ * socket bound to a listed port gets SO_REUSEPORT, so that several programs
+ * of one user can bind the port that xsnap fans out to all of them (the
+ * kernel sees none of the port's datagrams while xsnapd steers them).
+ */
 PUBLIC int bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
-	int r, type = 0, proto = 0, err;
+	int r, type = 0, proto = 0, one = 1, port, err = errno;
 	socklen_t sl = sizeof(int);
-	uint16_t port;
 
 	ready();
-	r = real.bind(fd, addr, len);
-	if (r < 0 || !addr)
-		return r;
-	if (addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
-		port = ntohs(((const struct sockaddr_in *)addr)->sin_port);
-	else if (addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
-		port = ntohs(((const struct sockaddr_in6 *)addr)->sin6_port);
-	else
-		return r;
-	err = errno;
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &sl) < 0 || type != SOCK_DGRAM ||
-	    getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &sl) < 0 || proto != IPPROTO_UDP) {
+	port = addr_port(addr, len);
+	if (port < 0 || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &sl) < 0 ||
+	    type != SOCK_DGRAM || getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &sl) < 0 ||
+	    proto != IPPROTO_UDP) {
 		errno = err;
-		return r;
+		return real.bind(fd, addr, len);
 	}
+	if (tenant && port && port_listed((uint16_t)port) &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		errno = err;	/* then the kernel's rule stands: one binder */
+	r = real.bind(fd, addr, len);
+	if (r < 0)
+		return r;
 	if (port == 0) {
 		struct sockaddr_storage ss;
 		socklen_t ssl = sizeof(ss);
 
 		if (getsockname(fd, (struct sockaddr *)&ss, &ssl) == 0)
-			port = ntohs(ss.ss_family == AF_INET6 ?
-				     ((struct sockaddr_in6 *)&ss)->sin6_port :
-				     ((struct sockaddr_in *)&ss)->sin_port);
+			port = addr_port((struct sockaddr *)&ss, ssl);
 	}
-	r = map(fd, port);
+	r = map(fd, (uint16_t)port);
 	if (r < 0) {
 		errno = -r;
 		return -1;

@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""Numbered UDP datagrams through the plain socket module (test_preload.sh).
+
+    udp_payloads.py send DST PORT N    N datagrams, paced, to DST:PORT
+    udp_payloads.py recv PORT N OUT [--poll]
+                                       bind 0.0.0.0:PORT, print "bound", write
+                                       each datagram's bytes as one hex line
+                                       to OUT until N came (--poll: wait with
+                                       select.poll before each recvfrom)
+    udp_payloads.py expect N           the hex lines recv writes for N
+
+Datagram i carries "%06d:" % i and then i*37 % 1400 bytes of a pattern, so
+sizes vary from 7 to 1406 bytes and every byte is checked.  The receiver is
+an ordinary program: nothing in it knows about xsnap.
+"""
+import select
+import socket
+import sys
+import time
+
+
+def payload(i):
+    head = b"%06d:" % i
+    return head + bytes((i * 7 + k) & 0xFF for k in range(i * 37 % 1400))
+
+
+def main():
+    cmd = sys.argv[1]
+    if cmd == "expect":
+        for i in range(int(sys.argv[2])):
+            print(payload(i).hex())
+    elif cmd == "send":
+        dst, port, n = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for i in range(n):
+                s.sendto(payload(i), (dst, port))
+                time.sleep(0.001)
+        print("sent", n)
+    elif cmd == "recv":
+        port, n, out = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+        use_poll = "--poll" in sys.argv[5:]
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("0.0.0.0", port))
+        p = select.poll()
+        p.register(s.fileno(), select.POLLIN)
+        print("bound", flush=True)
+        with open(out, "w") as f:
+            for _ in range(n):
+                if use_poll:
+                    while not p.poll(1000):
+                        pass
+                data, _src = s.recvfrom(65535)
+                f.write(data.hex() + "\n")
+                f.flush()
+        print("received", n, flush=True)
+    else:
+        sys.exit("usage: udp_payloads.py send|recv|expect ...")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#
+# libxsnap-preload.so under xsnap-run (issue 14): an ordinary program (the
+# python3 socket module, tests/lib/udp_payloads.py) run as an unprivileged
+# user in the rx namespace receives, through xsnapd, the datagrams a kernel
+# socket in the tx namespace sends to udp port 9000 (tenant alpha's rule,
+# configure of tests/lib/xsnapd.sh), byte for byte; two such programs on the
+# port both get every datagram; without xsnapd the program falls back to
+# its kernel socket with one line on stderr, and --strict makes that an
+# error.  Each test builds its own lab (and daemon) and removes them.
+LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)
+# shellcheck source=../lib/harness.sh
+source "$LIB/harness.sh"
+# shellcheck source=../lib/xsnap.sh
+source "$LIB/xsnap.sh"
+# shellcheck source=../lib/xsnapd.sh
+source "$LIB/xsnapd.sh"
+
+XSNAP_RUN=$XS_ROOT/tools/xsnap-run/xsnap-run
+PAYLOADS=$LIB/udp_payloads.py
+PRELOAD=$XS_BUILD/libxsnap-preload.so
+P_PID=
+
+# p_start NAME N [XSNAP-RUN OPTIONS...]: as nobody in the rx namespace, under
+# xsnap-run against this lab's daemon socket, a receiver of N datagrams on
+# port 9000 writing them to $D_DIR/NAME.out (log $D_DIR/NAME.log; with
+# P_POLL=--poll it waits in poll(2) first); wait until it bound.  P_PID.
+p_start() {
+	local name=$1 n=$2 out log
+	shift 2
+	out=$D_DIR/$name.out log=$D_DIR/$name.log
+	[[ -f $PRELOAD ]] || fail "build first: $PRELOAD missing"
+	install -o "$NOBODY" -m 0644 /dev/null "$out"
+	# shellcheck disable=SC2086 # P_POLL: empty or one word
+	lab_bg --log "$log" "$LAB_NS_RX" setpriv --reuid="$NOBODY" --regid="$NOBODY" \
+		--clear-groups "$XSNAP_RUN" -S "$D_SOCK" -t alpha "$@" -- \
+		"$XS_PYTHON" "$PAYLOADS" recv 9000 "$n" "$out" ${P_POLL:-} >/dev/null
+	P_PID=$LAB_BG_PID
+	wait_for 10 grep -q '^bound' "$log" || { show "$log"; fail "$name did not bind"; }
+}
+
+# p_end NAME PID: the receiver ends by itself within 20 s with status 0.
+p_end() {
+	local log=$D_DIR/$1.log rc=0
+	wait_for 20 test ! -d "/proc/$2" || { show "$log"; fail "$1 hangs"; }
+	wait "$2" || rc=$?
+	show "$log"
+	assert_eq "$rc" 0 "$1's exit status"
+}
+
+# p_check NAME N: NAME.out holds exactly the N datagrams sent, in order.
+p_check() {
+	"$XS_PYTHON" "$PAYLOADS" expect "$2" >"$D_DIR/expect"
+	cmp -s "$D_DIR/expect" "$D_DIR/$1.out" ||
+		fail "$1 received $(wc -l <"$D_DIR/$1.out") datagrams, not the $2 sent byte for byte"
+	echo "  $1: $2 datagrams, byte-exact" >&2
+}
+
+send() { lab_exec "$LAB_NS_TX" "$XS_PYTHON" "$PAYLOADS" send "$LAB_IP_RX" 9000 "$1" >/dev/null; }
+
+# One receiver, blocking recvfrom: every datagram through xsnapd, no
+# fallback line.
+t_preload_recv() {
+	local n=500
+	daemon_up
+	p_start one "$n"
+	send "$n"
+	p_end one "$P_PID"
+	p_check one "$n"
+	! grep -q 'xsnap-preload:' "$D_DIR/one.log" || fail "the receiver fell back"
+	assert_eq "$(tstat alpha delivered)" "$n" "alpha's sockets took every datagram"
+	d_detach
+	d_stop
+	finish
+}
+
+# Two receivers on one port (one blocking, one waiting in poll): fan-out,
+# both get every datagram.
+t_preload_fanout() {
+	local n=400 pa pb
+	daemon_up
+	p_start a "$n"
+	pa=$P_PID
+	P_POLL=--poll p_start b "$n"
+	pb=$P_PID
+	send "$n"
+	p_end a "$pa"
+	p_end b "$pb"
+	p_check a "$n"
+	p_check b "$n"
+	assert_eq "$(tstat alpha delivered)" $((2 * n)) "alpha's two sockets took every datagram each"
+	d_detach
+	d_stop
+	finish
+}
+
+# No xsnapd: the kernel socket with one line on stderr, and the datagrams
+# still arrive; --strict: bind fails with a line that says so.
+t_preload_no_daemon() {
+	local n=200 rc=0 log
+	setup
+	p_start fb "$n"
+	send "$n"
+	p_end fb "$P_PID"
+	p_check fb "$n"
+	assert_eq "$(grep -c '^xsnap-preload:' "$D_DIR/fb.log")" 1 "fallback lines on stderr"
+	grep -q '^xsnap-preload: port 9000: kernel socket (xsnapd: ' "$D_DIR/fb.log" ||
+		fail "the fallback line does not say why"
+	log=$D_DIR/strict.log
+	lab_exec "$LAB_NS_RX" setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups \
+		"$XSNAP_RUN" -S "$D_SOCK" -t alpha --strict -- \
+		"$XS_PYTHON" "$PAYLOADS" recv 9000 1 /dev/null >"$log" 2>&1 || rc=$?
+	show "$log"
+	((rc != 0)) || fail "--strict without xsnapd: the program ran"
+	grep -q '^xsnap-preload: port 9000: strict: bind fails (xsnapd: ' "$log" ||
+		fail "--strict: no line saying why bind failed"
+	! grep -q '^bound' "$log" || fail "--strict: bind succeeded"
+	finish
+}
+
+lab_main "$@"
