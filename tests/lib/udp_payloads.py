@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 """Numbered UDP datagrams through the plain socket module (test_preload.sh).
 
-    udp_payloads.py send DST PORT N    N datagrams, paced, to DST:PORT
+    udp_payloads.py send DST PORT N [FIRST]
+                                       N datagrams (numbers FIRST.., default
+                                       0), paced, to DST:PORT
     udp_payloads.py recv PORT N OUT [--poll]
                                        bind 0.0.0.0:PORT, print "bound", write
                                        each datagram's bytes as one hex line
@@ -32,8 +34,9 @@ def main():
             print(payload(i).hex())
     elif cmd == "send":
         dst, port, n = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+        first = int(sys.argv[5]) if len(sys.argv) > 5 else 0
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            for i in range(n):
+            for i in range(first, first + n):
                 s.sendto(payload(i), (dst, port))
                 time.sleep(0.001)
         print("sent", n)

@@ -57,7 +57,10 @@ p_check() {
 	echo "  $1: $2 datagrams, byte-exact" >&2
 }
 
-send() { lab_exec "$LAB_NS_TX" "$XS_PYTHON" "$PAYLOADS" send "$LAB_IP_RX" 9000 "$1" >/dev/null; }
+# send N [FIRST]: datagrams FIRST..FIRST+N-1 to port 9000 of the rx end.
+send() { lab_exec "$LAB_NS_TX" "$XS_PYTHON" "$PAYLOADS" send "$LAB_IP_RX" 9000 "$@" >/dev/null; }
+
+lines() { (($(wc -l <"$1") >= $2)); }
 
 # One receiver, blocking recvfrom: every datagram through xsnapd, no
 # fallback line.
@@ -116,6 +119,33 @@ t_preload_no_daemon() {
 	grep -q '^xsnap-preload: port 9000: strict: bind fails (xsnapd: ' "$log" ||
 		fail "--strict: no line saying why bind failed"
 	! grep -q '^bound' "$log" || fail "--strict: bind succeeded"
+	finish
+}
+
+# xsnapd killed while the program receives: the socket falls back to the
+# kernel socket (one line), and datagrams sent after the kernel dropped the
+# dead daemon's XDP program arrive through it; none is lost or changed.
+t_preload_daemon_killed() {
+	local n=100
+	daemon_up
+	p_start k $((2 * n))
+	send "$n"
+	wait_for 10 lines "$D_DIR/k.out" "$n" || { show "$D_DIR/k.log"; fail "first half not received"; }
+	kill -KILL "$D_PID"
+	wait "$D_PID" 2>/dev/null || true
+	wait_for 10 grep -q '^xsnap-preload: port 9000: kernel socket from now on (xsnap: ' "$D_DIR/k.log" ||
+		{ show "$D_DIR/k.log"; fail "no fallback line after the daemon died"; }
+	wait_for 5 sh -c "! ip netns exec $LAB_NS_RX ip -d link show dev $LAB_IF_RX | grep -q prog/xdp" ||
+		fail "an XDP program is left after the daemon died"
+	send "$n" "$n"
+	p_end k "$P_PID"
+	p_check k $((2 * n))
+	assert_eq "$(grep -c '^xsnap-preload:' "$D_DIR/k.log")" 1 "fallback lines on stderr"
+	# the next daemon removes the pins the killed one left
+	d_start
+	configure
+	d_detach
+	d_stop
 	finish
 }
 
