@@ -9,7 +9,9 @@
                                        bind 0.0.0.0:PORT, print "bound", write
                                        each datagram's bytes as one hex line
                                        to OUT until N came (--poll: wait with
-                                       select.poll before each recvfrom)
+                                       select.poll before each recvfrom;
+                                       --wait S: sleep S seconds after
+                                       "bound", so the datagrams wait)
     udp_payloads.py expect N           the hex lines recv writes for N
 
 Datagram i carries "%06d:" % i and then i*37 % 1400 bytes of a pattern, so
@@ -48,6 +50,8 @@ def main():
         p = select.poll()
         p.register(s.fileno(), select.POLLIN)
         print("bound", flush=True)
+        if "--wait" in sys.argv[5:]:
+            time.sleep(float(sys.argv[sys.argv.index("--wait") + 1]))
         with open(out, "w") as f:
             for _ in range(n):
                 if use_poll:

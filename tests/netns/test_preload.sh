@@ -149,4 +149,38 @@ t_preload_daemon_killed() {
 	finish
 }
 
+# The receive path makes no syscall of its own when data waits: 300
+# datagrams queued before a blocking receiver (under strace -f) starts
+# reading; the syscalls the receiving loop made besides the program's own
+# write(2) per datagram are counted and shown (asserted: fewer than one per
+# ten datagrams, and no kernel recvfrom).
+t_preload_no_syscall_when_waiting() {
+	local n=300 out st per
+	command -v strace >/dev/null || skip "strace not installed"
+	daemon_up
+	out=$D_DIR/s.out st=$D_DIR/strace
+	install -o "$NOBODY" -m 0644 /dev/null "$out"
+	lab_bg --log "$D_DIR/s.log" "$LAB_NS_RX" strace -f -qq -o "$st" \
+		setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups \
+		"$XSNAP_RUN" -S "$D_SOCK" -t alpha -- \
+		"$XS_PYTHON" "$PAYLOADS" recv 9000 "$n" "$out" --wait 3 >/dev/null
+	P_PID=$LAB_BG_PID
+	wait_for 10 grep -q '^bound' "$D_DIR/s.log" || { show "$D_DIR/s.log"; fail "did not bind"; }
+	send "$n"
+	p_end s "$P_PID"
+	p_check s "$n"
+	# the receive loop: from the first write of a datagram to the last
+	awk '/write\([0-9]+, "[0-9a-f]+\\n"/ { on = 1 } on' "$st" |
+		grep -v -E ' (write|exit_group|\+\+\+|---)' |
+		sed -E 's/^[0-9]+ +//; s/\(.*//' | sort | uniq -c | sort -rn >"$D_DIR/calls"
+	echo "  syscalls in the receive loop of $n waiting datagrams, besides write(2):" >&2
+	show "$D_DIR/calls"
+	per=$(awk '{ s += $1 } END { print s + 0 }' "$D_DIR/calls")
+	! grep -qw recvfrom "$D_DIR/calls" || fail "the kernel socket was read"
+	((per * 10 < n)) || fail "$per syscalls for $n waiting datagrams"
+	d_detach
+	d_stop
+	finish
+}
+
 lab_main "$@"

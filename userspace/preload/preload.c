@@ -526,7 +526,7 @@ static long long now_ms(void)
 PUBLIC int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 {
 	struct pollfd stack[POLL_STACK], *v = stack;
-	nfds_t i, nv, mapped = 0;
+	nfds_t i, nv, cap, mapped = 0;
 	long long deadline = timeout > 0 ? now_ms() + timeout : 0;
 	int r, nready = 0;
 
@@ -536,12 +536,14 @@ PUBLIC int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 			mapped++;
 	if (!mapped)
 		return real.poll(fds, nfds, timeout);
-	if (nfds + mapped > POLL_STACK && !(v = malloc((nfds + mapped) * sizeof(*v)))) {
+	cap = nfds + mapped;	/* one extra entry per mapped descriptor at most */
+	if (cap > POLL_STACK && !(v = malloc(cap * sizeof(*v)))) {
 		errno = ENOMEM;
 		return -1;
 	}
 	for (;;) {
 		bool kept_any = false;
+		nfds_t m = 0;
 
 		nv = nfds;
 		for (i = 0; i < nfds; i++) {
@@ -549,8 +551,11 @@ PUBLIC int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 
 			v[i] = fds[i];
 			fds[i].revents = 0;
-			if (!e)
+			/* at most the @mapped counted above (@cap): one mapped
+			 * meanwhile by another thread is polled as it was */
+			if (!e || m == mapped)
 				continue;
+			m++;
 			v[i].fd = e->xfd;
 			v[i].events = fds[i].events & POLLIN;
 			if (fds[i].events & ~POLLIN) {
@@ -573,12 +578,14 @@ PUBLIC int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 		nready = 0;
 		nv = nfds;
 		for (i = 0; i < nfds; i++) {
-			struct entry *e = lookup(fds[i].fd);
+			struct entry *e;
 
-			if (!e) {
+			if (v[i].fd == fds[i].fd) {	/* not mapped when polled */
 				fds[i].revents = v[i].revents;
 			} else {
-				if (!fds[i].revents && (v[i].revents & (POLLIN | POLLERR | POLLHUP))) {
+				e = lookup(fds[i].fd);
+				if (e && !fds[i].revents &&
+				    (v[i].revents & (POLLIN | POLLERR | POLLHUP))) {
 					pthread_mutex_lock(&e->lock);
 					if (keep_one(e) != 0)
 						fds[i].revents = POLLIN;
