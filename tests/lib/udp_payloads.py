@@ -13,6 +13,8 @@
                                        --wait S: sleep S seconds after
                                        "bound", so the datagrams wait)
     udp_payloads.py expect N           the hex lines recv writes for N
+    udp_payloads.py expect-raw N       the N payloads back to back (what
+                                       `socat -u UDP-RECV:PORT -` writes)
 
 Datagram i carries "%06d:" % i and then i*37 % 1400 bytes of a pattern, so
 sizes vary from 7 to 1406 bytes and every byte is checked.  The receiver is
@@ -34,6 +36,9 @@ def main():
     if cmd == "expect":
         for i in range(int(sys.argv[2])):
             print(payload(i).hex())
+    elif cmd == "expect-raw":
+        for i in range(int(sys.argv[2])):
+            sys.stdout.buffer.write(payload(i))
     elif cmd == "send":
         dst, port, n = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
         first = int(sys.argv[5]) if len(sys.argv) > 5 else 0

@@ -61,6 +61,7 @@ p_check() {
 send() { lab_exec "$LAB_NS_TX" "$XS_PYTHON" "$PAYLOADS" send "$LAB_IP_RX" 9000 "$@" >/dev/null; }
 
 lines() { (($(wc -l <"$1") >= $2)); }
+bytes() { (($(stat -c %s "$1") >= $2)); }
 
 # One receiver, blocking recvfrom: every datagram through xsnapd, no
 # fallback line.
@@ -178,6 +179,36 @@ t_preload_no_syscall_when_waiting() {
 	per=$(awk '{ s += $1 } END { print s + 0 }' "$D_DIR/calls")
 	! grep -qw recvfrom "$D_DIR/calls" || fail "the kernel socket was read"
 	((per * 10 < n)) || fail "$per syscalls for $n waiting datagrams"
+	d_detach
+	d_stop
+	finish
+}
+
+# socat -u UDP-RECV:9000 - (Debian's socat, unmodified) under xsnap-run
+# writes every payload, byte for byte, taken through xsnapd.
+t_preload_socat() {
+	local n=300 out log size
+	command -v socat >/dev/null || skip "socat not installed"
+	daemon_up
+	out=$D_DIR/socat.out log=$D_DIR/socat.log
+	install -o "$NOBODY" -m 0644 /dev/null "$out"
+	"$XS_PYTHON" "$PAYLOADS" expect-raw "$n" >"$D_DIR/expect"
+	size=$(stat -c %s "$D_DIR/expect")
+	lab_bg --log "$log" "$LAB_NS_RX" setpriv --reuid="$NOBODY" --regid="$NOBODY" \
+		--clear-groups "$XSNAP_RUN" -S "$D_SOCK" -t alpha -- \
+		sh -c 'exec socat -u UDP-RECV:9000 - >"$1"' sh "$out" >/dev/null
+	P_PID=$LAB_BG_PID
+	wait_for 10 sh -c "ip netns exec $LAB_NS_RX ss -Huln 'sport = :9000' | grep -q ." ||
+		{ show "$log"; fail "socat did not bind"; }
+	send "$n"
+	wait_for 10 bytes "$out" "$size" || true
+	kill -TERM "$P_PID" 2>/dev/null || true
+	wait "$P_PID" 2>/dev/null || true
+	show "$log"
+	cmp "$D_DIR/expect" "$out" >&2 || fail "socat wrote $(stat -c %s "$out") bytes, not the $size sent"
+	echo "  socat: $n datagrams ($size bytes), byte-exact" >&2
+	! grep -q 'xsnap-preload:' "$log" || fail "socat fell back to the kernel socket"
+	assert_eq "$(tstat alpha delivered)" "$n" "alpha's socket took every datagram"
 	d_detach
 	d_stop
 	finish

@@ -28,7 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/select.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,6 +64,9 @@ static struct {
 	int (*fcntl)(int, int, ...);
 	int (*ioctl)(int, unsigned long, ...);
 	int (*poll)(struct pollfd *, nfds_t, int);
+	int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
+	int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *,
+		       const sigset_t *);
 	int (*close)(int);
 } real;
 
@@ -119,6 +124,8 @@ __attribute__((constructor)) static void init(void)
 	real.fcntl = next("fcntl");
 	real.ioctl = next("ioctl");
 	real.poll = next("poll");
+	real.select = next("select");
+	real.pselect = next("pselect");
 	real.close = next("close");
 	/* the library stays quiet (XSNAP_DEBUG shows it): the shim says in
 	 * one line of its own what it made of a socket */
@@ -364,14 +371,14 @@ static ssize_t xrecv(int fd, struct entry *e, const struct iovec *iov, size_t io
 	ssize_t r;
 
 	*fallback = false;
-	if (flags & ~(MSG_DONTWAIT | MSG_TRUNC | MSG_NOSIGNAL | MSG_CMSG_CLOEXEC)) {
-		errno = EOPNOTSUPP;	/* MSG_PEEK, MSG_WAITALL, MSG_ERRQUEUE: a later slice */
+	if (flags & ~(MSG_DONTWAIT | MSG_TRUNC | MSG_PEEK | MSG_NOSIGNAL | MSG_CMSG_CLOEXEC)) {
+		errno = EOPNOTSUPP;	/* MSG_WAITALL, MSG_ERRQUEUE: a later slice */
 		return -1;
 	}
 	for (size_t i = 0; i < iovcnt; i++)
 		total += iov[i].iov_len;
 	pthread_mutex_lock(&e->lock);
-	if (e->kept < 0 && iovcnt <= 1) {
+	if (e->kept < 0 && iovcnt <= 1 && !(flags & MSG_PEEK)) {
 		/* the common case: straight into the caller's buffer */
 		r = xsnap_recvfrom(e->xs, iovcnt ? iov[0].iov_base : NULL, total,
 				   MSG_TRUNC | (dontwait ? MSG_DONTWAIT : 0), src, srclen);
@@ -380,7 +387,7 @@ static ssize_t xrecv(int fd, struct entry *e, const struct iovec *iov, size_t io
 			return done(r, total, flags, msg_flags);
 		}
 	} else if (e->kept < 0) {
-		/* several iovecs: through the kept buffer */
+		/* several iovecs, or MSG_PEEK: through the kept buffer */
 		e->kept_srclen = sizeof(e->kept_src);
 		r = xsnap_recvfrom(e->xs, e->keep, KEEP_CAP, dontwait ? MSG_DONTWAIT : 0,
 				   (struct sockaddr *)&e->kept_src, &e->kept_srclen);
@@ -410,7 +417,8 @@ static ssize_t xrecv(int fd, struct entry *e, const struct iovec *iov, size_t io
 		*srclen = e->kept_srclen;
 	}
 	r = e->kept;
-	e->kept = -1;
+	if (!(flags & MSG_PEEK))
+		e->kept = -1;
 	pthread_mutex_unlock(&e->lock);
 	return done(r, total, flags, msg_flags);
 }
@@ -605,6 +613,111 @@ PUBLIC int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 	if (v != stack)
 		free(v);
 	return r < 0 ? -1 : nready;
+}
+
+/* Whether a descriptor of @rd below @nfds is mapped. */
+static bool any_mapped(int nfds, const fd_set *rd)
+{
+	if (!rd || nfds > FD_SETSIZE)
+		return false;
+	for (int i = 0; i < nfds; i++)
+		if (FD_ISSET(i, rd) && lookup(i))
+			return true;
+	return false;
+}
+
+/*
+ * select and pselect with a mapped descriptor in the read set: the sets
+ * become a pollfd array (on the stack) for poll() above, and back; the
+ * descriptor sets are rewritten as select(2) does.
+ */
+static int select_by_poll(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int timeout)
+{
+	struct pollfd pv[FD_SETSIZE];
+	nfds_t n = 0;
+	int r, cnt = 0;
+
+	for (int i = 0; i < nfds; i++) {
+		short ev = 0;
+
+		if (rd && FD_ISSET(i, rd))
+			ev |= POLLIN;
+		if (wr && FD_ISSET(i, wr))
+			ev |= POLLOUT;
+		if (ex && FD_ISSET(i, ex))
+			ev |= POLLPRI;
+		if (ev)
+			pv[n++] = (struct pollfd){ .fd = i, .events = ev };
+	}
+	r = poll(pv, n, timeout);
+	if (r < 0)
+		return -1;
+	for (nfds_t k = 0; k < n; k++) {
+		if (pv[k].revents & POLLNVAL) {
+			errno = EBADF;
+			return -1;
+		}
+	}
+	if (rd)
+		FD_ZERO(rd);
+	if (wr)
+		FD_ZERO(wr);
+	if (ex)
+		FD_ZERO(ex);
+	for (nfds_t k = 0; k < n; k++) {
+		short ev = pv[k].events, re = pv[k].revents;
+
+		if ((ev & POLLIN) && (re & (POLLIN | POLLHUP | POLLERR)) && ++cnt)
+			FD_SET(pv[k].fd, rd);
+		if ((ev & POLLOUT) && (re & (POLLOUT | POLLERR)) && ++cnt)
+			FD_SET(pv[k].fd, wr);
+		if ((ev & POLLPRI) && (re & POLLPRI) && ++cnt)
+			FD_SET(pv[k].fd, ex);
+	}
+	return cnt;
+}
+
+PUBLIC int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
+{
+	long long t0, left;
+	int r;
+
+	ready();
+	if (!any_mapped(nfds, rd))
+		return real.select(nfds, rd, wr, ex, tv);
+	t0 = now_ms();
+	r = select_by_poll(nfds, rd, wr, ex,
+			   tv ? (int)(tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000) : -1);
+	if (tv) {	/* Linux select(2) leaves the time not slept in *tv */
+		left = tv->tv_sec * 1000LL + tv->tv_usec / 1000 - (now_ms() - t0);
+		if (left < 0)
+			left = 0;
+		tv->tv_sec = left / 1000;
+		tv->tv_usec = (left % 1000) * 1000;
+	}
+	return r;
+}
+
+/* The signal mask is set around the wait, not atomically with it (the
+ * window pselect(2) exists to close): a later slice uses ppoll. */
+PUBLIC int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *ts,
+		   const sigset_t *mask)
+{
+	sigset_t old;
+	int r, err;
+
+	ready();
+	if (!any_mapped(nfds, rd))
+		return real.pselect(nfds, rd, wr, ex, ts, mask);
+	if (mask)
+		pthread_sigmask(SIG_SETMASK, mask, &old);
+	r = select_by_poll(nfds, rd, wr, ex,
+			   ts ? (int)(ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000) : -1);
+	err = errno;
+	if (mask)
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = err;
+	return r;
 }
 
 PUBLIC int close(int fd)
