@@ -24,7 +24,7 @@ P_PID=
 
 # p_start NAME N [XSNAP-RUN OPTIONS...]: as nobody in the rx namespace, under
 # xsnap-run against this lab's daemon socket, a receiver of N datagrams on
-# port 9000 writing them to $D_DIR/NAME.out (log $D_DIR/NAME.log; with
+# port $P_PORT (default 9000) writing them to $D_DIR/NAME.out (log $D_DIR/NAME.log; with
 # P_POLL=--poll it waits in poll(2) first); wait until it bound.  P_PID.
 p_start() {
 	local name=$1 n=$2 out log
@@ -35,7 +35,7 @@ p_start() {
 	# shellcheck disable=SC2086 # P_POLL: empty or one word
 	lab_bg --log "$log" "$LAB_NS_RX" setpriv --reuid="$NOBODY" --regid="$NOBODY" \
 		--clear-groups "$XSNAP_RUN" -S "$D_SOCK" -t alpha "$@" -- \
-		"$XS_PYTHON" "$PAYLOADS" recv 9000 "$n" "$out" ${P_POLL:-} >/dev/null
+		"$XS_PYTHON" "$PAYLOADS" recv "${P_PORT:-9000}" "$n" "$out" ${P_POLL:-} >/dev/null
 	P_PID=$LAB_BG_PID
 	wait_for 10 grep -q '^bound' "$log" || { show "$log"; fail "$name did not bind"; }
 }
@@ -57,8 +57,11 @@ p_check() {
 	echo "  $1: $2 datagrams, byte-exact" >&2
 }
 
-# send N [FIRST]: datagrams FIRST..FIRST+N-1 to port 9000 of the rx end.
-send() { lab_exec "$LAB_NS_TX" "$XS_PYTHON" "$PAYLOADS" send "$LAB_IP_RX" 9000 "$@" >/dev/null; }
+# send N [FIRST]: datagrams FIRST..FIRST+N-1 to port $P_PORT (default 9000)
+# of the rx end.
+send() {
+	lab_exec "$LAB_NS_TX" "$XS_PYTHON" "$PAYLOADS" send "$LAB_IP_RX" "${P_PORT:-9000}" "$@" >/dev/null
+}
 
 lines() { (($(wc -l <"$1") >= $2)); }
 bytes() { (($(stat -c %s "$1") >= $2)); }
@@ -209,6 +212,24 @@ t_preload_socat() {
 	echo "  socat: $n datagrams ($size bytes), byte-exact" >&2
 	! grep -q 'xsnap-preload:' "$log" || fail "socat fell back to the kernel socket"
 	assert_eq "$(tstat alpha delivered)" "$n" "alpha's socket took every datagram"
+	d_detach
+	d_stop
+	finish
+}
+
+# A port outside --port stays a kernel socket (one line) and receives
+# through the kernel when no rule covers it (udp 9002: no tenant's rule).
+t_preload_port_not_listed() {
+	local n=200
+	daemon_up
+	P_PORT=9002 p_start np "$n" --port 9000
+	P_PORT=9002 send "$n"
+	p_end np "$P_PID"
+	p_check np "$n"
+	assert_eq "$(grep -c '^xsnap-preload:' "$D_DIR/np.log")" 1 "lines on stderr"
+	grep -q '^xsnap-preload: port 9002: kernel socket (not in XSNAP_PORTS)' "$D_DIR/np.log" ||
+		fail "the line does not say why"
+	assert_eq "$(tstat alpha delivered)" 0 "alpha's sockets took nothing"
 	d_detach
 	d_stop
 	finish
