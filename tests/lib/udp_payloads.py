@@ -11,7 +11,9 @@
                                        to OUT until N came (--poll: wait with
                                        select.poll before each recvfrom;
                                        --wait S: sleep S seconds after
-                                       "bound", so the datagrams wait)
+                                       "bound", so the datagrams wait;
+                                       --fork: fork a child that exits at
+                                       once, before "bound")
     udp_payloads.py expect N           the hex lines recv writes for N
     udp_payloads.py expect-raw N       the N payloads back to back (what
                                        `socat -u UDP-RECV:PORT -` writes)
@@ -20,6 +22,7 @@ Datagram i carries "%06d:" % i and then i*37 % 1400 bytes of a pattern, so
 sizes vary from 7 to 1406 bytes and every byte is checked.  The receiver is
 an ordinary program: nothing in it knows about xsnap.
 """
+import os
 import select
 import socket
 import sys
@@ -54,6 +57,11 @@ def main():
         s.bind(("0.0.0.0", port))
         p = select.poll()
         p.register(s.fileno(), select.POLLIN)
+        if "--fork" in sys.argv[5:]:
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            os.waitpid(pid, 0)
         print("bound", flush=True)
         if "--wait" in sys.argv[5:]:
             time.sleep(float(sys.argv[sys.argv.index("--wait") + 1]))

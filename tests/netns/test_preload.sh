@@ -24,18 +24,19 @@ P_PID=
 
 # p_start NAME N [XSNAP-RUN OPTIONS...]: as nobody in the rx namespace, under
 # xsnap-run against this lab's daemon socket, a receiver of N datagrams on
-# port $P_PORT (default 9000) writing them to $D_DIR/NAME.out (log $D_DIR/NAME.log; with
-# P_POLL=--poll it waits in poll(2) first); wait until it bound.  P_PID.
+# port $P_PORT (default 9000) writing them to $D_DIR/NAME.out (log
+# $D_DIR/NAME.log; P_OPT: an option of udp_payloads.py recv, e.g. --poll);
+# wait until it bound.  P_PID.
 p_start() {
 	local name=$1 n=$2 out log
 	shift 2
 	out=$D_DIR/$name.out log=$D_DIR/$name.log
 	[[ -f $PRELOAD ]] || fail "build first: $PRELOAD missing"
 	install -o "$NOBODY" -m 0644 /dev/null "$out"
-	# shellcheck disable=SC2086 # P_POLL: empty or one word
+	# shellcheck disable=SC2086 # P_OPT: empty or one word
 	lab_bg --log "$log" "$LAB_NS_RX" setpriv --reuid="$NOBODY" --regid="$NOBODY" \
 		--clear-groups "$XSNAP_RUN" -S "$D_SOCK" -t alpha "$@" -- \
-		"$XS_PYTHON" "$PAYLOADS" recv "${P_PORT:-9000}" "$n" "$out" ${P_POLL:-} >/dev/null
+		"$XS_PYTHON" "$PAYLOADS" recv "${P_PORT:-9000}" "$n" "$out" ${P_OPT:-} >/dev/null
 	P_PID=$LAB_BG_PID
 	wait_for 10 grep -q '^bound' "$log" || { show "$log"; fail "$name did not bind"; }
 }
@@ -89,7 +90,7 @@ t_preload_fanout() {
 	daemon_up
 	p_start a "$n"
 	pa=$P_PID
-	P_POLL=--poll p_start b "$n"
+	P_OPT=--poll p_start b "$n"
 	pb=$P_PID
 	send "$n"
 	p_end a "$pa"
@@ -230,6 +231,22 @@ t_preload_port_not_listed() {
 	grep -q '^xsnap-preload: port 9002: kernel socket (not in XSNAP_PORTS)' "$D_DIR/np.log" ||
 		fail "the line does not say why"
 	assert_eq "$(tstat alpha delivered)" 0 "alpha's sockets took nothing"
+	d_detach
+	d_stop
+	finish
+}
+
+# fork after bind: the child's copy of the socket is a kernel socket (one
+# line), the parent keeps receiving every datagram through xsnapd.
+t_preload_fork() {
+	local n=200
+	daemon_up
+	P_OPT=--fork p_start f "$n"
+	send "$n"
+	p_end f "$P_PID"
+	p_check f "$n"
+	assert_eq "$(grep -c '^xsnap-preload: fork: the child' "$D_DIR/f.log")" 1 "fork lines on stderr"
+	assert_eq "$(tstat alpha delivered)" "$n" "alpha's socket took every datagram"
 	d_detach
 	d_stop
 	finish

@@ -113,9 +113,34 @@ static void *next(const char *name)
 	return p;
 }
 
+enum { SAY_NO_TENANT, SAY_CONNECT, SAY_SOCKET, SAY_PORT, SAY_LOST, SAY_MAXFD, SAY_FORK };
+
+/*
+ * The child of fork() must not touch the parent's xsnap sockets (their
+ * rings and frames are the parent's): its mapped descriptors become plain
+ * kernel sockets and it has no context (docs/design.md, "fork and exec").
+ * The entries are left to the parent; the child's copies leak, once.
+ */
+static void atfork_child(void)
+{
+	bool any = false;
+
+	for (int fd = 0; fd < MAXFD; fd++)
+		if (atomic_exchange_explicit(&table[fd], NULL, memory_order_relaxed))
+			any = true;
+	pthread_mutex_init(&table_lock, NULL);
+	ctx = NULL;
+	if (any)
+		say_once(SAY_FORK, "fork: the child's UDP sockets are kernel sockets");
+}
+
 __attribute__((constructor)) static void init(void)
 {
 	const char *s;
+
+	if (real.close)		/* ready() ran it already */
+		return;
+	pthread_atfork(NULL, NULL, atfork_child);
 
 	real.bind = next("bind");
 	real.recvfrom = next("recvfrom");
@@ -180,8 +205,6 @@ static bool port_listed(uint16_t port)
 			return true;
 	return false;
 }
-
-enum { SAY_NO_TENANT, SAY_CONNECT, SAY_SOCKET, SAY_PORT, SAY_LOST, SAY_MAXFD };
 
 /* Map @fd (bound to @port) onto an xsnap socket.  Return 0 (mapped or
  * fallen back), or -errno in strict mode. */
