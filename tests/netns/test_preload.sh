@@ -21,21 +21,34 @@ XSNAP_RUN=$XS_ROOT/tools/xsnap-run/xsnap-run
 PAYLOADS=$LIB/udp_payloads.py
 PRELOAD=$XS_BUILD/libxsnap-preload.so
 P_PID=
+XR=()
+
+# xr: XR = the words that run a command as nobody under xsnap-run with
+# tenant alpha, this lab's daemon and the environment $P_ENV (words
+# VAR=VALUE); the xsnap-run options and "--" follow.
+xr() {
+	# shellcheck disable=SC2206 # P_ENV: VAR=VALUE words on purpose
+	XR=(setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups env ${P_ENV:-}
+		"$XSNAP_RUN" -S "$D_SOCK" -t alpha)
+}
 
 # p_start NAME N [XSNAP-RUN OPTIONS...]: as nobody in the rx namespace, under
 # xsnap-run against this lab's daemon socket, a receiver of N datagrams on
 # port $P_PORT (default 9000) writing them to $D_DIR/NAME.out (log
 # $D_DIR/NAME.log; P_OPT: an option of udp_payloads.py recv, e.g. --poll);
-# wait until it bound.  P_PID.
+# wait until it bound.  P_PID.  $P_ENV (words VAR=VALUE) is the receiver's
+# environment, e.g. to run build-san's library under ASan:
+#   XSNAP_PRELOAD=build-san/libxsnap-preload.so P_ENV="ASAN_OPTIONS=detect_leaks=0
+#   LD_PRELOAD=$(gcc -print-file-name=libasan.so)" bash tests/netns/test_preload.sh
 p_start() {
 	local name=$1 n=$2 out log
 	shift 2
 	out=$D_DIR/$name.out log=$D_DIR/$name.log
 	[[ -f $PRELOAD ]] || fail "build first: $PRELOAD missing"
 	install -o "$NOBODY" -m 0644 /dev/null "$out"
+	xr
 	# shellcheck disable=SC2086 # P_OPT: empty or one word
-	lab_bg --log "$log" "$LAB_NS_RX" setpriv --reuid="$NOBODY" --regid="$NOBODY" \
-		--clear-groups "$XSNAP_RUN" -S "$D_SOCK" -t alpha "$@" -- \
+	lab_bg --log "$log" "$LAB_NS_RX" "${XR[@]}" "$@" -- \
 		"$XS_PYTHON" "$PAYLOADS" recv "${P_PORT:-9000}" "$n" "$out" ${P_OPT:-} >/dev/null
 	P_PID=$LAB_BG_PID
 	wait_for 10 grep -q '^bound' "$log" || { show "$log"; fail "$name did not bind"; }
@@ -116,8 +129,8 @@ t_preload_no_daemon() {
 	grep -q '^xsnap-preload: port 9000: kernel socket (xsnapd: ' "$D_DIR/fb.log" ||
 		fail "the fallback line does not say why"
 	log=$D_DIR/strict.log
-	lab_exec "$LAB_NS_RX" setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups \
-		"$XSNAP_RUN" -S "$D_SOCK" -t alpha --strict -- \
+	xr
+	lab_exec "$LAB_NS_RX" "${XR[@]}" --strict -- \
 		"$XS_PYTHON" "$PAYLOADS" recv 9000 1 /dev/null >"$log" 2>&1 || rc=$?
 	show "$log"
 	((rc != 0)) || fail "--strict without xsnapd: the program ran"
@@ -162,12 +175,13 @@ t_preload_daemon_killed() {
 t_preload_no_syscall_when_waiting() {
 	local n=300 out st per
 	command -v strace >/dev/null || skip "strace not installed"
+	[[ ${P_ENV:-} != *LD_PRELOAD=* ]] || skip "P_ENV preloads a runtime (a sanitizer's allocator maps memory per allocation)"
 	daemon_up
 	out=$D_DIR/s.out st=$D_DIR/strace
 	install -o "$NOBODY" -m 0644 /dev/null "$out"
+	xr
 	lab_bg --log "$D_DIR/s.log" "$LAB_NS_RX" strace -f -qq -o "$st" \
-		setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups \
-		"$XSNAP_RUN" -S "$D_SOCK" -t alpha -- \
+		"${XR[@]}" -- \
 		"$XS_PYTHON" "$PAYLOADS" recv 9000 "$n" "$out" --wait 3 >/dev/null
 	P_PID=$LAB_BG_PID
 	wait_for 10 grep -q '^bound' "$D_DIR/s.log" || { show "$D_DIR/s.log"; fail "did not bind"; }
@@ -198,8 +212,8 @@ t_preload_socat() {
 	install -o "$NOBODY" -m 0644 /dev/null "$out"
 	"$XS_PYTHON" "$PAYLOADS" expect-raw "$n" >"$D_DIR/expect"
 	size=$(stat -c %s "$D_DIR/expect")
-	lab_bg --log "$log" "$LAB_NS_RX" setpriv --reuid="$NOBODY" --regid="$NOBODY" \
-		--clear-groups "$XSNAP_RUN" -S "$D_SOCK" -t alpha -- \
+	xr
+	lab_bg --log "$log" "$LAB_NS_RX" "${XR[@]}" -- \
 		sh -c 'exec socat -u UDP-RECV:9000 - >"$1"' sh "$out" >/dev/null
 	P_PID=$LAB_BG_PID
 	wait_for 10 sh -c "ip netns exec $LAB_NS_RX ss -Huln 'sport = :9000' | grep -q ." ||

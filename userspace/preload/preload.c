@@ -391,7 +391,7 @@ static ssize_t xrecv(int fd, struct entry *e, const struct iovec *iov, size_t io
 	bool dontwait = (flags & MSG_DONTWAIT) || e->nonblock;
 	const uint8_t *p;
 	size_t total = 0, left, n;
-	ssize_t r;
+	ssize_t r = -EAGAIN;	/* set whenever it is read; for the compiler */
 
 	*fallback = false;
 	if (flags & ~(MSG_DONTWAIT | MSG_TRUNC | MSG_PEEK | MSG_NOSIGNAL | MSG_CMSG_CLOEXEC)) {
