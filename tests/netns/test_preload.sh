@@ -266,4 +266,25 @@ t_preload_fork() {
 	finish
 }
 
+# dup2 of another file onto a mapped socket's number: the number now
+# reads that file (/dev/zero), not xsnap.
+t_preload_dup2_over_mapped() {
+	local out rc=0
+	daemon_up
+	xr
+	out=$(lab_exec "$LAB_NS_RX" timeout 10 "${XR[@]}" -- "$XS_PYTHON" -c '
+import os, socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 9000))
+z = os.open("/dev/zero", os.O_RDONLY)
+os.dup2(z, s.fileno())
+print(os.read(s.fileno(), 4).hex())' 2>&1) || rc=$?
+	echo "  read after dup2: $out (exit $rc)" >&2
+	assert_eq "$rc" 0 "exit status"
+	assert_eq "$out" 00000000 "what the number reads after dup2"
+	d_detach
+	d_stop
+	finish
+}
+
 lab_main "$@"

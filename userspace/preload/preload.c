@@ -68,6 +68,8 @@ static struct {
 	int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *,
 		       const sigset_t *);
 	int (*close)(int);
+	int (*dup2)(int, int);
+	int (*dup3)(int, int, int);
 } real;
 
 static _Atomic(struct entry *) table[MAXFD];
@@ -151,7 +153,9 @@ __attribute__((constructor)) static void init(void)
 	real.poll = next("poll");
 	real.select = next("select");
 	real.pselect = next("pselect");
-	real.close = next("close");
+	real.dup2 = next("dup2");
+	real.dup3 = next("dup3");
+	real.close = next("close");	/* last: ready() tests it */
 	/* the library stays quiet (XSNAP_DEBUG shows it): the shim says in
 	 * one line of its own what it made of a socket */
 	if (!getenv("XSNAP_DEBUG"))
@@ -751,4 +755,34 @@ PUBLIC int close(int fd)
 	if (e)
 		entry_free(e);
 	return real.close(fd);
+}
+
+/*
+ * dup2/dup3 onto a mapped descriptor close it first, as the kernel does:
+ * its entry goes too (else the number, reused, would still read xsnap).
+ * The copy of a mapped descriptor is a kernel socket (a later slice maps
+ * copies: one xsnap socket for both, as for a kernel socket).
+ */
+PUBLIC int dup2(int oldfd, int newfd)
+{
+	struct entry *e;
+	int r;
+
+	ready();
+	r = real.dup2(oldfd, newfd);
+	if (r >= 0 && oldfd != newfd && (e = unmap(newfd)))
+		entry_free(e);
+	return r;
+}
+
+PUBLIC int dup3(int oldfd, int newfd, int flags)
+{
+	struct entry *e;
+	int r;
+
+	ready();
+	r = real.dup3(oldfd, newfd, flags);
+	if (r >= 0 && (e = unmap(newfd)))
+		entry_free(e);
+	return r;
 }
