@@ -35,6 +35,21 @@ def is_lat(id): id | startswith("lat-");
 def is_xsnapd_shared(id): id | test("^xsnapd-[0-9]+$");
 # 1500-byte cases (-s 1500): no ratio against the 64-byte raw baseline
 def is_big(id): id | endswith("-1500");
+# Paired ratio: the median over a record's runs of each run's value divided
+# by the denominator of the same round, $den["KEY/ROUND"] (a round runs every
+# case once, the cases of a placement within a few minutes of each other).
+# On a shared host whose speed drifts between rounds this cancels the drift
+# that a ratio of two medians, taken from different rounds, keeps.  Null when
+# no round has both.
+def paired($key; $den):
+	[range(0; .values | length) as $i | $den["\($key)/\(.rounds[$i])"] as $d
+	 | .values[$i] as $v | if $d and $d > 0 and $v != null then $v / $d else empty end]
+	| if length > 0 then {ratio: (median | r3), rounds: map(r3)} else null end;
+# A throughput target's figures: judged on the paired ratio when the runs
+# give one, with the ratio of the medians beside it.
+def judged(paired; medians):
+	{ratio: (paired // medians), ratio_of_medians: medians,
+	 judged_on: (if paired != null then "paired" else "medians" end)};
 def kpps: if . % 1000 == 0 then "\(. / 1000) kpps" else "\(.) frames/s" end;
 
 # @prio: the SCHED_FIFO priority the run reported (rt_prio)
@@ -134,7 +149,7 @@ def metric(id):
 		   else {} end)
 		+ (map(.rx.latency_ns.p50 | us) | stats)
 	   else
-		(map(value($id)) | stats) + {values: map(value($id))}
+		(map(value($id)) | stats) + {values: map(value($id)), rounds: map(.run)}
 		+ {total_mpps: (map(.rx.total_pps | mpps) | stats)}
 	   end)
 	+ {
@@ -159,11 +174,21 @@ def metric(id):
 | ($recs | map(select(is_raw(.id) and .median != null)) | group_by(.placement)
 	| map({key: .[0].placement, value: (max_by(.median) | {id, name, median})}) | from_entries)
 	as $raw
+# denominators of the paired ratios (see paired): the best raw AF_XDP run of
+# each placement and round ("PLACEMENT/ROUND"), and every run of every case
+# ("ID/PLACEMENT/ROUND")
+| ($all | map(select(is_raw(.id))) | group_by([.placement, .run])
+	| map({key: "\(.[0].placement)/\(.[0].run)", value: (map(value(.id)) | max)})
+	| from_entries) as $rawround
+| ($all | map(select(is_lat(.id) | not) | {key: "\(.id)/\(.placement)/\(.run)", value: value(.id)})
+	| from_entries) as $caseround
 | ($recs | map(if ((.unit | startswith("Mpps per consumer")) or .unit == "Mpps, all consumers")
 	and (is_big(.id) | not)
 	then . + ($raw[.placement] as $r
 		| if $r and .median then {vs_raw: (.median / $r.median | r3), raw_baseline: $r.id}
 		  else {vs_raw: null, raw_baseline: null} end)
+		+ (paired(.placement; $rawround) as $p
+		   | {vs_raw_paired: $p.ratio, vs_raw_rounds: $p.rounds})
 	else . end)) as $recs
 # multi-process (xsnapd) against in-process fan-out: same N, same placement
 | ($recs | map(select(.id | startswith("xsnap-fanout-")) | {key: "\(.placement)/\(.N)", value: .median})
@@ -171,6 +196,7 @@ def metric(id):
 | ($recs | map(if is_xsnapd_shared(.id) then
 	. + {vs_inproc: ($inproc["\(.placement)/\(.N)"] as $ip
 		| if $ip and .median then (.median / $ip | r3) else null end),
+	     vs_inproc_paired: (paired("xsnap-fanout-\(.N)/\(.placement)"; $caseround) | .ratio?),
 	     daemon_cpu: ($rxcpu | tonumber)}
 	else . end)) as $recs
 # bench_classify: {"results": [{set, rules, frame, min, median, max,
@@ -292,20 +318,22 @@ def metric(id):
 	targets: ([
 		(["threaded", "softirq"][] as $pl | ($recs | map(select(.id == "xsnap-fanout-1" and
 			.placement == $pl))[0]) | select(. != null) |
-			{target: "1 consumer >= 0.95x raw AF_XDP", placement: $pl, ratio: .vs_raw,
-			 threshold: 0.95}),
+			{target: "1 consumer >= 0.95x raw AF_XDP", placement: $pl, threshold: 0.95}
+			+ judged(.vs_raw_paired; .vs_raw)),
 		(({pl: "threaded", t: 0.75}, {pl: "softirq", t: 0.9}) as $x
 			| ($recs | map(select(.id == "xsnap-fanout-8" and .placement == $x.pl))[0])
 			| select(. != null)
 			| {target: "8 fan-out consumers: each >= \($x.t)x raw", placement: $x.pl,
-			   ratio: .vs_raw, threshold: $x.t}),
+			   threshold: $x.t} + judged(.vs_raw_paired; .vs_raw)),
 		(["threaded", "softirq"][] as $pl
 			| ($recs | map(select(is_xsnapd_shared(.id) and .placement == $pl
-				and .vs_inproc != null)) | sort_by(.vs_inproc))
+				and .vs_inproc != null)) | sort_by(.vs_inproc_paired // .vs_inproc))
 			| select(length > 0)
 			| {target: "multi-process via xsnapd >= 0.9x in-process (worst N)",
-			   placement: $pl, ratio: .[0].vs_inproc, threshold: 0.9,
-			   worst_n: .[0].N, ratios: (sort_by(.N) | map({key: "\(.N)", value: .vs_inproc}) | from_entries)}),
+			   placement: $pl, threshold: 0.9, worst_n: .[0].N,
+			   ratios: (sort_by(.N) | map({key: "\(.N)", value: (.vs_inproc_paired // .vs_inproc)})
+				| from_entries)}
+			+ judged(.[0].vs_inproc_paired; .[0].vs_inproc)),
 		$lattargets[],
 		# the reference program (REFERENCE=DIR): xsnap fan-out xN against
 		# its broadcast mode xN, per consumer, same placement
@@ -314,9 +342,9 @@ def metric(id):
 			| ($recs | map(select(.id == "ref-bcast-\($n)" and .placement == $pl))[0]) as $rb
 			| select($ra != null and $rb != null)
 			| {target: "xsnap fan-out x\($n) beats the reference program x\($n)", placement: $pl,
-			   threshold: 1, cases: [$ra.id, $rb.id],
-			   ratio: (if $ra.median and $rb.median then ($ra.median / $rb.median | r3)
-				else null end)}),
+			   threshold: 1, cases: [$ra.id, $rb.id]}
+			+ judged($ra | paired("\($rb.id)/\($pl)"; $caseround) | .ratio?;
+				if $ra.median and $rb.median then ($ra.median / $rb.median | r3) else null end)),
 		# confidential views: private x8 against the shared view x8 (64 B)
 		# and against AF_PACKET x8 (64 and 1500 B), per consumer, same placement
 		(["threaded", "softirq"][] as $pl
@@ -329,9 +357,9 @@ def metric(id):
 			| ($recs | map(select(.id == $x.a and .placement == $pl))[0]) as $ra
 			| ($recs | map(select(.id == $x.b and .placement == $pl))[0]) as $rb
 			| select($ra != null and $rb != null)
-			| {target: $x.what, placement: $pl, threshold: $x.t, cases: [$x.a, $x.b],
-			   ratio: (if $ra.median and $rb.median then ($ra.median / $rb.median | r3)
-				else null end)}),
+			| {target: $x.what, placement: $pl, threshold: $x.t, cases: [$x.a, $x.b]}
+			+ judged($ra | paired("\($x.b)/\($pl)"; $caseround) | .ratio?;
+				if $ra.median and $rb.median then ($ra.median / $rb.median | r3) else null end)),
 		{target: "classification: 10000 rules <= 1.5x 1 rule (1 shape)", placement: "-",
 		 ratio: ($clratio | r3), threshold: 1.5, lower_is_better: true,
 		 note: (if $clratio then null else $cnote end)},

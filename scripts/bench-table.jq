@@ -30,16 +30,17 @@ def baselines: [to_entries[] | "\(.key): \(.value)"] | join(", ");
 	"Frames: \($s.frames)",
 	"",
 	"Throughput: min / median / max over the runs; vs raw = median / the best raw AF_XDP median of the same placement (\($s.raw_baselines // {} | to_entries | sort_by(.key != "threaded") | from_entries | baselines));",
-	"vs in-proc (xsnapd rows) = median / in-process fan-out median (same N, same placement); xsnapd's engine thread runs on CPU \($s.receive_cpu) with the consumer processes",
+	"paired = median over the rounds of (the run / the best raw AF_XDP run of the same round and placement): drift between rounds cancels; targets are judged on it",
+	"vs in-proc (xsnapd rows) = the same pairing against the in-process fan-out run of the same N, placement and round; xsnapd's engine thread runs on CPU \($s.receive_cpu) with the consumer processes",
 	(if $s.xsnap_inproc and any($cases[]; .system == "xsnap") then "In-process xsnap: engine thread SCHED_FIFO \($s.xsnap_inproc.engine_rt_prio), consumer threads normal; tenant quota \($s.xsnap_inproc.quota) (its lag budget, like a raw socket's rx ring), rings \($s.xsnap_inproc.ring), receive region sized to hold them" else empty end),
-	("placement | case                                                |  N | unit                |     min |  median |     max | vs raw | vs in-proc" | gsub("\\|"; " ")),
+	("placement | case                                                |  N | unit                |     min |  median |     max | vs raw | paired | vs in-proc" | gsub("\\|"; " ")),
 	( ["threaded", "softirq"][] as $pl
 	  | $cases | map(select(.placement == $pl and (.id | startswith("lat-") | not)))
 	  | sort_by([order, .N])[]
 	  | if .note then
 		"\($pl | pad(9))   \(.name | pad(52))  \(.N | lpad(2))   \(.note)"
 	    else
-		"\($pl | pad(9))   \(.name | pad(52))  \((if .id == "generator" or .id == "xdp_drop" then "-" else .N end) | lpad(2))   \(.unit | pad(19))   \(.min | num | lpad(7))   \(.median | num | lpad(7))   \(.max | num | lpad(7))   \(.vs_raw | ratio | lpad(6))\(if (.id | startswith("xsnapd-")) then "   \(.vs_inproc | ratio | lpad(10))" else "" end)"
+		"\($pl | pad(9))   \(.name | pad(52))  \((if .id == "generator" or .id == "xdp_drop" then "-" else .N end) | lpad(2))   \(.unit | pad(19))   \(.min | num | lpad(7))   \(.median | num | lpad(7))   \(.max | num | lpad(7))   \(.vs_raw | ratio | lpad(6))   \(.vs_raw_paired | ratio | lpad(6))\(if (.id | startswith("xsnapd-")) then "   \(.vs_inproc_paired // .vs_inproc | ratio | lpad(10))" else "" end)"
 	    end ),
 	( [$cases[] | select(.raw_baseline != null) | {placement, raw_baseline}] | unique
 	  | sort_by(.placement != "threaded") | select(length > 0)
@@ -74,5 +75,5 @@ def baselines: [to_entries[] | "\(.key): \(.value)"] | join(", ");
 	  | "  \(.name): RSS \(.rss_bytes / 1048576 | num) MiB summed over the 8 consumer processes (shared pages once per process; xsnapd not included)" ),
 	"",
 	"Targets (ratios in this run)",
-	( .targets[] | "  \(.target | pad(64)) \(.placement | pad(9)) \(if .ratio == null then (.note // "n/a") else "\(.ratio | num)\(if .threshold == 0 then "" else "x" end)  \(if .met then "met" else "MISSED" end)" end)\(if .ratios then "  (N=" + ([.ratios | to_entries[] | "\(.key): \(.value | ratio)"] | join(", ")) + ")" else "" end)\(if .p99_us then "  (p99 \(.p99_us.xsnap | num) vs \(.p99_us.afxdp | num) us; p99.9 \(.p999_us.xsnap | num) vs \(.p999_us.afxdp | num) us, \(.p999_ratio | ratio))" else "" end)" )
+	( .targets[] | "  \(.target | pad(64)) \(.placement | pad(9)) \(if .ratio == null then (.note // "n/a") else "\(.ratio | num)\(if .threshold == 0 then "" else "x" end)  \(if .met then "met" else "MISSED" end)\(if .judged_on == "paired" then " (paired; ratio of medians \(.ratio_of_medians | ratio))" else "" end)" end)\(if .ratios then "  (N=" + ([.ratios | to_entries[] | "\(.key): \(.value | ratio)"] | join(", ")) + ")" else "" end)\(if .p99_us then "  (p99 \(.p99_us.xsnap | num) vs \(.p99_us.afxdp | num) us; p99.9 \(.p999_us.xsnap | num) vs \(.p999_us.afxdp | num) us, \(.p999_ratio | ratio))" else "" end)" )
 ) | sub("\\s+$"; "")

@@ -565,6 +565,8 @@ jq -n --slurpfile runs "$RUNLOG" --argjson classify "$CLASSIFY" --arg cnote "$CL
 	--arg cases "$(printf '%s\n' "${CASES[@]}")" \
 	-f "$ROOT/scripts/bench-report.jq" >"$RESULTS.tmp"
 mv "$RESULTS.tmp" "$RESULTS"
+# every run's own report, one per line (what results.json is computed from)
+cp "$RUNLOG" "${RESULTS%.json}.runs.jsonl"
 jq -r -f "$ROOT/scripts/bench-table.jq" "$RESULTS" | tee "${RESULTS%.json}.txt"
 echo "bench: results in $RESULTS; $failed failed run(s); $SECONDS s" >&2
 ((failed == 0))

@@ -46,6 +46,13 @@ t_quick_run() {
 		| .median > 0' "$json" >/dev/null || fail "no softirq record"
 	jq -e '[.records[] | select(.id == "xsnap-fanout-2" and .placement == "threaded")][0]
 		| .vs_raw > 0' "$json" >/dev/null || fail "no ratio against raw AF_XDP"
+	# paired ratios: one round here, so the pairing must give back the ratio
+	# of the two runs, which is also the ratio of the medians
+	jq -e '[.records[] | select(.id == "xsnap-fanout-2" and .placement == "threaded")][0]
+		| .vs_raw_paired > 0 and (.vs_raw_rounds | length) == 1
+		and ((.vs_raw_paired - .vs_raw) | fabs) < 0.002' "$json" >/dev/null ||
+		fail "no paired ratio against raw AF_XDP, or one that is not the run's"
+	[[ -s ${json%.json}.runs.jsonl ]] || fail "no per-run reports next to results.json"
 	jq -e '.records[] | select(.id == "lat-xsnap")
 		| .p50.median > 0 and .p99.median >= .p50.median and .samples.median > 0' \
 		"$json" >/dev/null || fail "no latency record"
