@@ -1323,9 +1323,16 @@ static void sc_many(void)
 	       "the refusal names the cause");
 	/* one leaves, one more fits; the refused one left nothing behind */
 	if (n > 0) {
+		/* the daemon frees the slot when it reads the hang-up, which
+		 * may come after our next connect: until then that connect is
+		 * refused (EUSERS), so wait for the slot, bounded */
+		uint64_t until = now_ms() + 5000;
+
 		xsnap_close(c[--n]);
-		msgbuf[0] = '\0';
-		c[n] = xsnap_connect(opt.sock);
+		do {
+			msgbuf[0] = '\0';
+			c[n] = xsnap_connect(opt.sock);
+		} while (!c[n] && errno == EUSERS && now_ms() < until && !usleep(2000));
 		EXPECT(c[n] != NULL, "a connection after one closed: %s", msgbuf);
 		if (c[n])
 			n++;
