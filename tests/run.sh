@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #
 # xsnap test runner.  Tiers, in this order:
-#   unit   every executable in $OUTPUT/tests/unit/  (no root)
+#   unit   every executable in $OUTPUT/tests/unit/, then every
+#          tests/unit/*.sh (no root)
 #   tsan   every executable in $OUTPUT/tsan/: unit tests built with
 #          ThreadSanitizer (no root; a data race fails the case)
 #   bpf    every executable in $OUTPUT/tests/bpf/   (root: BPF_PROG_RUN)
@@ -26,6 +27,8 @@ set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 prog=${0##*/}
+# shellcheck source-path=SCRIPTDIR source=lib/matrix.sh
+source "$ROOT/tests/lib/matrix.sh"
 
 usage() {
 	cat <<EOF
@@ -114,6 +117,7 @@ npass=0
 nfail=0
 nskip=0
 declare -A case_status=()	# TIER/PROG/CASE -> PASS|FAIL|SKIP
+declare -A case_reason=()	# TIER/PROG/CASE -> why it skipped or failed
 CASE_PID=
 interrupted=
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/xsnap-run.XXXXXX") || exit 1
@@ -182,6 +186,8 @@ result() {
 	SKIP) nskip=$((nskip + 1)) ;;
 	esac
 	case_status[$2]=$1
+	# shellcheck disable=SC2034 # read by matrix_judge (tests/lib/matrix.sh)
+	case_reason[$2]=${3:-}
 	printf '%s %s%s\n' "$1" "$2" "${3:+ ($3)}"
 }
 
@@ -357,6 +363,14 @@ run_tier() {
 			[[ -n $interrupted ]] && return
 			run_prog "$tier" "$(basename "$f")" "$t" "$skip_reason" "${wrap[@]}" "$f"
 		done < <(test_programs "$OUTPUT/tests/$tier")
+		# unit tests of the shell harness, tests/unit/*.sh (never under
+		# valgrind: it would check bash, not xsnap)
+		[[ $tier == unit ]] || return 0
+		for f in "$ROOT"/tests/unit/*.sh; do
+			[[ -f $f ]] || continue
+			[[ -n $interrupted ]] && return
+			run_prog unit "$(basename "$f" .sh)" "$t" "" bash "$f"
+		done
 		;;
 	netns)
 		t=${timeout_override:-120}
@@ -430,101 +444,19 @@ for f in "$OUTPUT"/test-logs/*-summary.txt; do
 	cat "$f"
 done
 
-# matrix_summary: each row of tests/matrix.txt judged by the cases of this
-# run that its TESTS globs name: passed (every case ran and passed), failed
-# (one failed), skipped (none failed and one skipped: the case prints the
-# reason), not run (a pattern named no case of this run), or a gap (TESTS
-# "gap": a property xsnap does not have, stated in the row).  In a run of
-# the whole suite (no -t, no --tier) a pattern that names no case fails the
-# run: a renamed or deleted test must not turn its row silently into "not
-# run".  Per group on stdout; per row in $OUTPUT/test-logs/matrix-rows.txt.
-# Sets matrix_cases[GROUP].
-declare -A matrix_cases=()
+# The fault matrix, judged by this run's cases: tests/lib/matrix.sh says
+# how (passed, failed, skipped, not run, gap; in a run of the whole suite, no
+# -t and every tier, a pattern that names no case fails the run).  Per group
+# on stdout; per row in $OUTPUT/test-logs/matrix-rows.txt.  Sets
+# matrix_groups and matrix_cases[GROUP] for the reliability summary.
 matrix_summary() {
-	local mfile=$ROOT/tests/matrix.txt detail=$OUTPUT/test-logs/matrix-rows.txt
-	local row tests rest g st id p n np nf ns
-	local -a groups=() globs=() pending=() gaps=() unmatched=()
-	local -A rows=() passed=() failed=() skipped=() notrun=() gap=()
-	[[ -f $mfile ]] || return 0
+	local whole=0
+	((${#patterns[@]} == 0 && ${#tiers[@]} == 5)) && whole=1
 	mkdir -p "$OUTPUT/test-logs" 2>/dev/null
-	: >"$detail" 2>/dev/null || detail=/dev/null
-	while read -r row tests rest; do
-		[[ -z $row || $row == \#* ]] && continue
-		g=${row%%[0-9]*}
-		if [[ -z ${rows[$g]+x} ]]; then
-			groups+=("$g")
-			rows[$g]=0 passed[$g]=0 failed[$g]=0 skipped[$g]=0 notrun[$g]=0 gap[$g]=0
-			matrix_cases[$g]=0
-		fi
-		rows[$g]=$((rows[$g] + 1))
-		if [[ $tests == gap ]]; then
-			gaps+=("$row")
-			gap[$g]=$((gap[$g] + 1))
-			printf '%-4s gap      (not in xsnap) %s\n' "$row" "$rest" >>"$detail"
-			continue
-		fi
-		if [[ $tests == - ]]; then
-			pending+=("$row")
-			notrun[$g]=$((notrun[$g] + 1))
-			printf '%-4s -        (no test yet) %s\n' "$row" "$rest" >>"$detail"
-			continue
-		fi
-		IFS=, read -ra globs <<<"$tests"
-		n=0 np=0 nf=0 ns=0
-		local missing=0
-		for p in "${globs[@]}"; do
-			local hit=0
-			for id in "${!case_status[@]}"; do
-				# shellcheck disable=SC2053 # glob on purpose
-				[[ $id == $p ]] || continue
-				hit=1
-				n=$((n + 1))
-				case ${case_status[$id]} in
-				PASS) np=$((np + 1)) ;;
-				FAIL) nf=$((nf + 1)) ;;
-				SKIP) ns=$((ns + 1)) ;;
-				esac
-			done
-			((hit)) || { missing=$((missing + 1)); unmatched+=("$row:$p"); }
-		done
-		matrix_cases[$g]=$((matrix_cases[$g] + n))
-		if ((nf)); then
-			st=failed
-		elif ((missing || n == 0)); then
-			st="not run"
-		elif ((ns)); then
-			st=skipped
-		elif ((np == n)); then
-			st=passed
-		else
-			st="not run"
-		fi
-		case $st in
-		passed) passed[$g]=$((passed[$g] + 1)) ;;
-		failed) failed[$g]=$((failed[$g] + 1)) ;;
-		skipped) skipped[$g]=$((skipped[$g] + 1)) ;;
-		*) notrun[$g]=$((notrun[$g] + 1)) ;;
-		esac
-		printf '%-4s %-8s %d cases (%d passed, %d failed, %d skipped, %d patterns without a case): %s\n' \
-			"$row" "${st/ /-}" "$n" "$np" "$nf" "$ns" "$missing" "$tests" >>"$detail"
-	done <"$mfile"
-	((${#groups[@]})) || return 0
-	echo "---- matrix-summary (tests/matrix.txt; per row: $detail)"
-	for g in "${groups[@]}"; do
-		printf '%s: %d rows, %d passed, %d failed, %d skipped, %d not run, %d gaps\n' "$g" \
-			"${rows[$g]}" "${passed[$g]}" "${failed[$g]}" "${skipped[$g]}" "${notrun[$g]}" \
-			"${gap[$g]}"
-	done
-	if ((${#gaps[@]})); then
-		echo "gaps (properties xsnap does not have; see the rows): ${gaps[*]}"
+	if ! matrix_judge "$ROOT/tests/matrix.txt" case_status case_reason "$whole" \
+		"$OUTPUT/test-logs/matrix-rows.txt"; then
+		result FAIL matrix "$matrix_fail_reason"
 	fi
-	if ((${#pending[@]})); then
-		echo "warning: ${#pending[@]} matrix rows have no test yet: ${pending[*]}"
-	fi
-	if ((${#unmatched[@]})) && ((${#patterns[@]} == 0 && ${#tiers[@]} == 5)); then
-		result FAIL matrix "patterns of tests/matrix.txt that name no case: ${unmatched[*]}"
-	fi
-	matrix_groups=("${groups[@]}")
 }
 
 # figure KEY: the sum of what the cases recorded for KEY (0 if nothing).

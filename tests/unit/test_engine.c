@@ -88,17 +88,101 @@ static uint32_t tag_of(const struct xsnap_frame *f)
 	return t;
 }
 
+/* Receive and release all that @s can receive now; how many frames. */
+static uint64_t drain(struct xsnap_sock *s)
+{
+	struct xsnap_frame *v[64];
+	uint64_t got = 0;
+	int n;
+
+	while ((n = xsnap_recv(s, v, 64, 0)) > 0) {
+		got += (uint64_t)n;
+		xsnap_release(s, v, (unsigned int)n);
+	}
+	return got;
+}
+
+/*
+ * The fixture most tests share: a simulation of @frames chunks (sim.h) with
+ * tenants added in order, each in the next slot (the first in 0, as the
+ * frames' tenant masks assume), and sockets on them; at the end the sockets
+ * closed and the simulation freed.
+ *
+ *	REQUIRE((sim = sim_tenant(FRAMES, "t", &q16, &s)));	one tenant, a socket
+ *	REQUIRE((sim = SIM_TENANTS(FRAMES, { "t", NULL }, { "other", &q })));
+ *	...
+ *	SIM_DONE(sim, s, o);
+ *
+ * Setting up returns NULL, having said what failed, if any step does.
+ */
+struct tenant_def {
+	const char *name;
+	const struct xsnap_tenant_opts *opts;	/* NULL: the defaults */
+};
+
+static struct sim *sim_tenants(uint32_t frames, const struct tenant_def *t, size_t n)
+{
+	struct sim *sim = sim_new(frames);
+
+	if (!sim) {
+		fprintf(stderr, "fixture: sim_new(%u) failed\n", frames);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int slot = xsnap_tenant_add(sim->ctx, t[i].name, t[i].opts);
+
+		if (slot != (int)i) {
+			fprintf(stderr, "fixture: tenant %s: %d, expected slot %zu\n", t[i].name,
+				slot, i);
+			sim_free(sim);
+			return NULL;
+		}
+	}
+	return sim;
+}
+
+#define SIM_TENANTS(frames, ...)                                                        \
+	sim_tenants((frames), (const struct tenant_def[]){ __VA_ARGS__ },               \
+		    sizeof((const struct tenant_def[]){ __VA_ARGS__ }) /                \
+			    sizeof(struct tenant_def))
+
+/* One tenant @name (@opts, NULL: the defaults) and a socket on it in @s. */
+static struct sim *sim_tenant(uint32_t frames, const char *name,
+			      const struct xsnap_tenant_opts *opts, struct xsnap_sock **s)
+{
+	struct sim *sim = SIM_TENANTS(frames, { name, opts });
+
+	if (!sim)
+		return NULL;
+	*s = xsnap_socket(sim->ctx, name, NULL);
+	if (!*s) {
+		fprintf(stderr, "fixture: socket on %s: %s\n", name, strerror(errno));
+		sim_free(sim);
+		return NULL;
+	}
+	return sim;
+}
+
+static void sim_done(struct sim *sim, struct xsnap_sock *const *socks, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		xsnap_sock_close(socks[i]);
+	sim_free(sim);
+}
+
+#define SIM_DONE(sim, ...)                                                               \
+	sim_done((sim), (struct xsnap_sock *const[]){ __VA_ARGS__ },                    \
+		 sizeof((struct xsnap_sock *const[]){ __VA_ARGS__ }) / sizeof(struct xsnap_sock *))
+
 TEST(fanout_two_tenants)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	struct xsnap_sock *a1, *a2, *b;
 	struct xsnap_frame *v[64];
 	uint64_t ida[40] = {}, idb[40] = {};
 	int n, na1 = 0, nb = 0;
 
-	REQUIRE(sim);
-	CHECK_EQ(xsnap_tenant_add(sim->ctx, "alpha", NULL), 0);
-	CHECK_EQ(xsnap_tenant_add(sim->ctx, "beta", NULL), 1);
+	REQUIRE((sim = SIM_TENANTS(FRAMES, { "alpha", NULL }, { "beta", NULL })));
 	a1 = xsnap_socket(sim->ctx, "alpha", NULL);
 	a2 = xsnap_socket(sim->ctx, "alpha", NULL);
 	b = xsnap_socket(sim->ctx, "beta", NULL);
@@ -153,16 +237,13 @@ TEST(fanout_two_tenants)
 
 TEST(release_out_of_order_reclaims_behind_slowest)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	struct xsnap_sock *s1, *s2;
 	struct xsnap_frame *v[16], *w[16];
 	uint32_t free0;
 
-	REQUIRE(sim);
-	xsnap_tenant_add(sim->ctx, "t", NULL);
-	s1 = xsnap_socket(sim->ctx, "t", NULL);
-	s2 = xsnap_socket(sim->ctx, "t", NULL);
-	REQUIRE(s1 && s2);
+	REQUIRE((sim = sim_tenant(FRAMES, "t", NULL, &s1)));
+	REQUIRE((s2 = xsnap_socket(sim->ctx, "t", NULL)));
 	for (int i = 0; i < 8; i++)
 		sim_rx(sim, 1, 0, (uint32_t)i);
 	CHECK_EQ(xsnap_recv(s1, v, 16, 0), 8);
@@ -192,33 +273,26 @@ TEST(release_out_of_order_reclaims_behind_slowest)
 	CHECK_EQ(sim->ctx->tenants[0]->head - sim->ctx->tenants[0]->tail, 0);
 	CHECK_EQ(logged_chunks(sim), 0);
 	check_conservation(sim);
-	xsnap_sock_close(s1);
-	xsnap_sock_close(s2);
-	sim_free(sim);
+	SIM_DONE(sim, s1, s2);
 }
 
 TEST(quota_drops_only_the_stuck_tenant)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	XSNAP_OPTS(xsnap_tenant_opts, small, .quota = 16);
 	struct xsnap_frame *v[64];
 	struct xsnap_sock *fast, *stuck;
 	uint64_t got_fast = 0, got_stuck = 0;
 	int n;
 
-	REQUIRE(sim);
-	CHECK_EQ(xsnap_tenant_add(sim->ctx, "fast", NULL), 0);
-	CHECK_EQ(xsnap_tenant_add(sim->ctx, "stuck", &small), 1);
+	REQUIRE((sim = SIM_TENANTS(FRAMES, { "fast", NULL }, { "stuck", &small })));
 	fast = xsnap_socket(sim->ctx, "fast", NULL);
 	stuck = xsnap_socket(sim->ctx, "stuck", NULL);
 	REQUIRE(fast && stuck);
 	for (int round = 0; round < 50; round++) {
 		for (int i = 0; i < 20; i++)
 			CHECK_EQ(sim_rx(sim, 3, 0, (uint32_t)(round * 20 + i)), 0);
-		while ((n = xsnap_recv(fast, v, 64, 0)) > 0) {
-			got_fast += (uint64_t)n;
-			xsnap_release(fast, v, (unsigned int)n);
-		}
+		got_fast += drain(fast);
 		/* the stuck consumer reads but never releases */
 		while ((n = xsnap_recv(stuck, v, 64, 0)) > 0)
 			got_stuck += (uint64_t)n;
@@ -248,20 +322,18 @@ TEST(quota_drops_only_the_stuck_tenant)
 	CHECK_EQ(ss.quota_drops, 984);
 	CHECK_EQ(ss.delivered, 16);
 	check_conservation(sim);
-	xsnap_sock_close(fast);
-	sim_free(sim);
+	SIM_DONE(sim, fast);
 }
 
 TEST(share_mode_splits_by_flow)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	XSNAP_OPTS(xsnap_sock_opts, so, .mode = XSNAP_SHARE, .group = 7);
 	struct xsnap_sock *s[3];
 	struct xsnap_frame *v[64];
 	int seen[60] = {}, n, total = 0;
 
-	REQUIRE(sim);
-	xsnap_tenant_add(sim->ctx, "t", NULL);
+	REQUIRE((sim = SIM_TENANTS(FRAMES, { "t", NULL })));
 	for (int i = 0; i < 3; i++)
 		REQUIRE((s[i] = xsnap_socket(sim->ctx, "t", &so)));
 	for (uint32_t i = 0; i < 60; i++)
@@ -283,9 +355,7 @@ TEST(share_mode_splits_by_flow)
 		CHECK_EQ(seen[i], 1);
 	engine_poll(sim->ctx);
 	CHECK_EQ(engine_horizon(sim->ctx->tenants[0]), sim->ctx->tenants[0]->head);
-	for (int i = 0; i < 3; i++)
-		xsnap_sock_close(s[i]);
-	sim_free(sim);
+	SIM_DONE(sim, s[0], s[1], s[2]);
 }
 
 /* Frames as the XDP program leaves them by default (no flow hash, no
@@ -305,7 +375,7 @@ static uint32_t udp_flow(struct frame *fr, uint16_t sport)
 
 TEST(engine_hashes_and_stamps_what_the_program_leaves)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	XSNAP_OPTS(xsnap_sock_opts, so, .mode = XSNAP_SHARE, .group = 1);
 	struct xsnap_sock *s[2], *plain;
 	struct xsnap_frame *v[64];
@@ -314,9 +384,7 @@ TEST(engine_hashes_and_stamps_what_the_program_leaves)
 	struct frame fr;
 	uint64_t t0, t1;
 
-	REQUIRE(sim);
-	xsnap_tenant_add(sim->ctx, "t", NULL);
-	xsnap_tenant_add(sim->ctx, "u", NULL);
+	REQUIRE((sim = SIM_TENANTS(FRAMES, { "t", NULL }, { "u", NULL })));
 	for (int i = 0; i < 2; i++)
 		REQUIRE((s[i] = xsnap_socket(sim->ctx, "t", &so)));
 	REQUIRE((plain = xsnap_socket(sim->ctx, "u", NULL)));
@@ -360,39 +428,33 @@ TEST(engine_hashes_and_stamps_what_the_program_leaves)
 	CHECK_EQ(sim->ctx->share_mask, 1u);
 	xsnap_sock_close(s[1]);
 	CHECK_EQ(sim->ctx->share_mask, 0u);
-	xsnap_sock_close(plain);
-	sim_free(sim);
+	SIM_DONE(sim, plain);
 }
 
 TEST(unknown_metadata_and_masks_are_not_logged)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	struct xsnap_sock *s;
 	struct xsnap_frame *v[8];
 
-	REQUIRE(sim);
-	xsnap_tenant_add(sim->ctx, "t", NULL);
-	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	REQUIRE((sim = sim_tenant(FRAMES, "t", NULL, &s)));
 	sim_rx(sim, 1u << 5, 0, 1);	/* a slot with no tenant */
 	sim_rx(sim, 0, 0, 2);		/* no tenant at all */
 	CHECK_EQ(xsnap_recv(s, v, 8, 0), 0);
 	CHECK_EQ(sim->ctx->tenants[0]->rx_frames, 0);
 	check_conservation(sim);
-	xsnap_sock_close(s);
-	sim_free(sim);
+	SIM_DONE(sim, s);
 }
 
 TEST(frames_are_read_only)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	struct xsnap_sock *s;
 	struct xsnap_frame *v[1];
 	int status = 0;
 	pid_t pid;
 
-	REQUIRE(sim);
-	xsnap_tenant_add(sim->ctx, "t", NULL);
-	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	REQUIRE((sim = sim_tenant(FRAMES, "t", NULL, &s)));
 	sim_rx(sim, 1, 0, 42);
 	REQUIRE(xsnap_recv(s, v, 1, 0) == 1);
 	CHECK_EQ(tag_of(v[0]), 42);
@@ -409,25 +471,21 @@ TEST(frames_are_read_only)
 	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
 	CHECK_EQ(tag_of(v[0]), 42);
 	xsnap_release(s, v, 1);
-	xsnap_sock_close(s);
-	sim_free(sim);
+	SIM_DONE(sim, s);
 }
 
 TEST(recv_timeout_and_bad_arguments)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	struct xsnap_sock *s;
 	struct xsnap_frame *v[1];
 
-	REQUIRE(sim);
-	xsnap_tenant_add(sim->ctx, "t", NULL);
-	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	REQUIRE((sim = sim_tenant(FRAMES, "t", NULL, &s)));
 	CHECK_EQ(xsnap_recv(s, v, 1, 50), 0);	/* times out, not an error */
 	CHECK_EQ(xsnap_recv(s, NULL, 1, 0), -EINVAL);
 	CHECK_EQ(xsnap_recv(s, v, 0, 0), -EINVAL);
 	CHECK(xsnap_fd(s) >= 0);
-	xsnap_sock_close(s);
-	sim_free(sim);
+	SIM_DONE(sim, s);
 }
 
 TEST(tenant_and_rule_errors)
@@ -468,20 +526,15 @@ TEST(tenant_and_rule_errors)
 
 TEST(retention_evicts_oldest_released)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	XSNAP_OPTS(xsnap_tenant_opts, q16, .quota = 16);
 	XSNAP_OPTS(xsnap_stats, st);
-	struct xsnap_frame *v[64];
 	struct xsnap_sock *s;
-	int n;
 
-	REQUIRE(sim);
-	xsnap_tenant_add(sim->ctx, "t", &q16);
-	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	REQUIRE((sim = sim_tenant(FRAMES, "t", &q16, &s)));
 	for (uint32_t i = 0; i < 40; i++) {
 		CHECK_EQ(sim_rx(sim, 1, 0, i), 0);
-		while ((n = xsnap_recv(s, v, 64, 0)) > 0)
-			xsnap_release(s, v, (unsigned int)n);
+		drain(s);
 	}
 	CHECK_EQ(xsnap_stats(sim->ctx, "t", &st), 0);
 	CHECK_EQ(st.rx_frames, 40);
@@ -490,13 +543,12 @@ TEST(retention_evicts_oldest_released)
 	CHECK_EQ(st.held, 16);		/* the last 16 are retained */
 	CHECK_EQ(sim->ctx->tenants[0]->tail, 25);
 	check_conservation(sim);
-	xsnap_sock_close(s);
-	sim_free(sim);
+	SIM_DONE(sim, s);
 }
 
 TEST(snapshot_is_consistent_and_pins)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	XSNAP_OPTS(xsnap_tenant_opts, q16, .quota = 16);
 	XSNAP_OPTS(xsnap_snap_opts, last5, .frames = 5);
 	XSNAP_OPTS(xsnap_snap_opts, range, .seq_first = 3, .seq_last = 4);
@@ -507,9 +559,7 @@ TEST(snapshot_is_consistent_and_pins)
 	struct xsnap_sock *s;
 	int n;
 
-	REQUIRE(sim);
-	xsnap_tenant_add(sim->ctx, "t", &q16);
-	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	REQUIRE((sim = sim_tenant(FRAMES, "t", &q16, &s)));
 	for (uint32_t i = 1; i <= 10; i++)
 		sim_rx(sim, 1, 0, i);
 	n = xsnap_recv(s, v, 64, 0);
@@ -523,8 +573,7 @@ TEST(snapshot_is_consistent_and_pins)
 	/* heavy traffic after the snapshot: 30 more frames, quota 16 */
 	for (uint32_t i = 11; i <= 40; i++) {
 		sim_rx(sim, 1, 0, i);
-		while ((n = xsnap_recv(s, v, 64, 0)) > 0)
-			xsnap_release(s, v, (unsigned int)n);
+		drain(s);
 	}
 	CHECK_EQ(xsnap_stats(sim->ctx, "t", &st), 0);
 	/* seq 3.. is pinned by the range snapshot: the log holds 3..18 and
@@ -553,15 +602,13 @@ TEST(snapshot_is_consistent_and_pins)
 	uint64_t drops = st.quota_drops;
 	for (uint32_t i = 41; i <= 45; i++) {
 		sim_rx(sim, 1, 0, i);
-		while ((n = xsnap_recv(s, v, 64, 0)) > 0)
-			xsnap_release(s, v, (unsigned int)n);
+		drain(s);
 	}
 	CHECK_EQ(xsnap_stats(sim->ctx, "t", &st), 0);
 	CHECK_EQ(st.quota_drops, drops);
 	CHECK_EQ(st.snapshots, 2);
 	check_conservation(sim);
-	xsnap_sock_close(s);
-	sim_free(sim);
+	SIM_DONE(sim, s);
 }
 
 /*
@@ -573,7 +620,7 @@ TEST(snapshot_is_consistent_and_pins)
  */
 TEST(snapshot_of_a_full_released_log_pins_it)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	XSNAP_OPTS(xsnap_tenant_opts, q16, .quota = 16);
 	XSNAP_OPTS(xsnap_snap_opts, all, .frames = 16);
 	XSNAP_OPTS(xsnap_stats, st);
@@ -582,14 +629,11 @@ TEST(snapshot_of_a_full_released_log_pins_it)
 	struct xsnap_sock *s;
 	int n;
 
-	REQUIRE(sim);
-	xsnap_tenant_add(sim->ctx, "t", &q16);
-	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	REQUIRE((sim = sim_tenant(FRAMES, "t", &q16, &s)));
 	/* 40 frames through a quota of 16, each pass evicting: 25..40 stay */
 	for (uint32_t i = 1; i <= 40; i++) {
 		sim_rx(sim, 1, 0, i);
-		while ((n = xsnap_recv(s, v, 64, 0)) > 0)
-			xsnap_release(s, v, (unsigned int)n);
+		drain(s);
 	}
 	CHECK_EQ(sim->ctx->tenants[0]->tail, 25);
 	REQUIRE((sn = xsnap_snapshot(s, &all)));
@@ -616,8 +660,7 @@ TEST(snapshot_of_a_full_released_log_pins_it)
 	CHECK_EQ(st.quota_drops, 8);
 	CHECK_EQ(st.evicted, 25);
 	check_conservation(sim);
-	xsnap_sock_close(s);
-	sim_free(sim);
+	SIM_DONE(sim, s);
 }
 
 /*
@@ -629,7 +672,7 @@ TEST(snapshot_of_a_full_released_log_pins_it)
  */
 TEST(snapshot_of_10000_frames)
 {
-	struct sim *sim = sim_new(32768);
+	struct sim *sim;
 	XSNAP_OPTS(xsnap_tenant_opts, big, .quota = 16384);
 	XSNAP_OPTS(xsnap_snap_opts, all, .frames = 10000);
 	struct xsnap_frame *v[64];
@@ -640,20 +683,16 @@ TEST(snapshot_of_10000_frames)
 	bool in_order = true;
 	int n;
 
-	REQUIRE(sim);
-	REQUIRE(xsnap_tenant_add(sim->ctx, "t", &big) == 0);
-	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	REQUIRE((sim = sim_tenant(32768, "t", &big, &s)));
 	/* 12 000 frames through a log that keeps 16 384: the snapshot takes
 	 * the last 10 000 of them */
 	for (uint32_t i = 0; i < 12000; i++) {
 		if (sim_rx(sim, 1, 0, i)) {
-			while ((n = xsnap_recv(s, v, 64, 0)) > 0)
-				xsnap_release(s, v, (unsigned int)n);
+			drain(s);
 			REQUIRE(sim_rx(sim, 1, 0, i) == 0);
 		}
 	}
-	while ((n = xsnap_recv(s, v, 64, 0)) > 0)
-		xsnap_release(s, v, (unsigned int)n);
+	drain(s);
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	sn = xsnap_snapshot(s, &all);
 	clock_gettime(CLOCK_MONOTONIC, &b);
@@ -679,13 +718,12 @@ TEST(snapshot_of_10000_frames)
 	CHECK_EQ(want, 12001);
 	xsnap_snap_close(sn);
 	check_conservation(sim);
-	xsnap_sock_close(s);
-	sim_free(sim);
+	SIM_DONE(sim, s);
 }
 
 TEST(cow_isolates_and_commit_publishes_later)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	XSNAP_OPTS(xsnap_snap_opts, all, .frames = 16);
 	struct xsnap_frame *v1[8], *v2[8], *vb[8], *sv[8];
 	struct xsnap_sock *s1, *s2, *late, *b;
@@ -694,9 +732,7 @@ TEST(cow_isolates_and_commit_publishes_later)
 	uint8_t *w;
 	int ver;
 
-	REQUIRE(sim);
-	xsnap_tenant_add(sim->ctx, "t", NULL);
-	xsnap_tenant_add(sim->ctx, "other", NULL);
+	REQUIRE((sim = SIM_TENANTS(FRAMES, { "t", NULL }, { "other", NULL })));
 	REQUIRE((s1 = xsnap_socket(sim->ctx, "t", NULL)));
 	REQUIRE((s2 = xsnap_socket(sim->ctx, "t", NULL)));
 	REQUIRE((late = xsnap_socket(sim->ctx, "t", NULL)));
@@ -765,24 +801,18 @@ TEST(cow_isolates_and_commit_publishes_later)
 	CHECK_EQ(sim->ctx->umem.npool_free[0], pool0);
 	xsnap_release(b, vb, 3);
 	check_conservation(sim);
-	xsnap_sock_close(s1);
-	xsnap_sock_close(s2);
-	xsnap_sock_close(late);
-	xsnap_sock_close(b);
-	sim_free(sim);
+	SIM_DONE(sim, s1, s2, late, b);
 }
 
 TEST(cow_pool_exhaustion_and_private_release)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	struct xsnap_frame *v[POOL + 8];
 	struct xsnap_sock *s;
 	uint32_t pool0;
 	int n;
 
-	REQUIRE(sim);
-	xsnap_tenant_add(sim->ctx, "t", NULL);
-	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	REQUIRE((sim = sim_tenant(FRAMES, "t", NULL, &s)));
 	pool0 = sim->ctx->umem.npool_free[0];
 	for (uint32_t i = 0; i < POOL + 8; i++) {
 		if (i == RING - 8)
@@ -801,8 +831,7 @@ TEST(cow_pool_exhaustion_and_private_release)
 	CHECK_EQ(sim->ctx->umem.npool_free[0], pool0);
 	CHECK_EQ(s->ctl->bad_releases, 0);
 	check_conservation(sim);
-	xsnap_sock_close(s);
-	sim_free(sim);
+	SIM_DONE(sim, s);
 }
 
 /*
@@ -812,16 +841,14 @@ TEST(cow_pool_exhaustion_and_private_release)
  */
 TEST(stale_handles_are_refused_not_aliased)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	XSNAP_OPTS(xsnap_tenant_opts, to, .quota = 8);
 	struct xsnap_frame *v[8], *w[8], *old, *fresh, *fold;
 	struct xsnap_sock *s;
 	uint64_t bad0, id9;
 	uint32_t pool0;
 
-	REQUIRE(sim);
-	CHECK_EQ(xsnap_tenant_add(sim->ctx, "t", &to), 0);
-	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	REQUIRE((sim = sim_tenant(FRAMES, "t", &to, &s)));
 	for (uint32_t i = 1; i <= 8; i++)
 		sim_rx(sim, 1, 0, i);
 	CHECK_EQ(xsnap_recv(s, v, 8, 0), 8);
@@ -886,13 +913,12 @@ TEST(stale_handles_are_refused_not_aliased)
 	xsnap_release(s, &fresh, 1);
 	CHECK_EQ(sim->ctx->umem.npool_free[0], pool0);
 	check_conservation(sim);
-	xsnap_sock_close(s);
-	sim_free(sim);
+	SIM_DONE(sim, s);
 }
 
 TEST(send_received_cow_and_fresh_frames)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	struct xsnap_frame *v[8], *f, *vo[8];
 	struct xsnap_sock *s, *o;
 	uint8_t out[8][128];
@@ -900,9 +926,7 @@ TEST(send_received_cow_and_fresh_frames)
 	uint64_t rx_addr;
 	uint8_t *w;
 
-	REQUIRE(sim);
-	xsnap_tenant_add(sim->ctx, "t", NULL);
-	xsnap_tenant_add(sim->ctx, "other", NULL);
+	REQUIRE((sim = SIM_TENANTS(FRAMES, { "t", NULL }, { "other", NULL })));
 	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
 	REQUIRE((o = xsnap_socket(sim->ctx, "other", NULL)));
 	pool0 = sim->ctx->umem.npool_free[0];
@@ -960,9 +984,7 @@ TEST(send_received_cow_and_fresh_frames)
 	CHECK_EQ(sim->ctx->umem.npool_free[0], pool0);
 	xsnap_release(o, vo, 2);
 	check_conservation(sim);
-	xsnap_sock_close(s);
-	xsnap_sock_close(o);
-	sim_free(sim);
+	SIM_DONE(sim, s, o);
 }
 
 static void udp_frame(struct frame *fr, int v6, const char *text)
@@ -981,7 +1003,7 @@ static void udp_frame(struct frame *fr, int v6, const char *text)
 
 TEST(recvfrom_udp_ipv4_ipv6)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	struct sockaddr_storage ss;
 	struct xsnap_sock *s;
 	struct frame fr;
@@ -989,9 +1011,7 @@ TEST(recvfrom_udp_ipv4_ipv6)
 	char buf[64], small[4];
 	ssize_t n;
 
-	REQUIRE(sim);
-	xsnap_tenant_add(sim->ctx, "t", NULL);
-	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	REQUIRE((sim = sim_tenant(FRAMES, "t", NULL, &s)));
 	sim_rx(sim, 1, 0, 1);		/* not UDP: skipped */
 	udp_frame(&fr, 0, "hello v4");
 	sim_rx_bytes(sim, 1, fr.b, (uint32_t)fr.len);
@@ -1030,8 +1050,7 @@ TEST(recvfrom_udp_ipv4_ipv6)
 	xsnap_stats(sim->ctx, "t", &st);
 	CHECK_EQ(st.recvfrom_skipped, 1);
 	CHECK_EQ(engine_horizon(sim->ctx->tenants[0]), sim->ctx->tenants[0]->head);
-	xsnap_sock_close(s);
-	sim_free(sim);
+	SIM_DONE(sim, s);
 }
 
 /* A UDP datagram of tenant frames (@v6), payload @text; @frag: IPv4 frag
@@ -1083,15 +1102,13 @@ TEST(recvfrom_skips_fragments_and_bad_checksums)
 {
 	static const char *want[] = { "good v4", "nocsum v4", "good v6", "atomic v6",
 				      "partial v4", "partial v6" };
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	struct xsnap_sock *s;
 	struct frame fr;
 	char buf[64];
 	ssize_t n;
 
-	REQUIRE(sim);
-	xsnap_tenant_add(sim->ctx, "t", NULL);
-	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	REQUIRE((sim = sim_tenant(FRAMES, "t", NULL, &s)));
 	udp_frame_frag(&fr, 0, "good v4", 0);
 	sim_rx_bytes(sim, 1, fr.b, (uint32_t)fr.len);
 	udp_frame_frag(&fr, 0, "bad csum v4", 0);
@@ -1146,13 +1163,11 @@ TEST(recvfrom_skips_fragments_and_bad_checksums)
 
 TEST(tenant_del_drains_then_enoent)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	struct xsnap_frame *v[8];
 	struct xsnap_sock *s, *o;
 
-	REQUIRE(sim);
-	xsnap_tenant_add(sim->ctx, "t", NULL);
-	xsnap_tenant_add(sim->ctx, "o", NULL);
+	REQUIRE((sim = SIM_TENANTS(FRAMES, { "t", NULL }, { "o", NULL })));
 	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
 	REQUIRE((o = xsnap_socket(sim->ctx, "o", NULL)));
 	sim_rx(sim, 3, 0, 1);
@@ -1172,8 +1187,7 @@ TEST(tenant_del_drains_then_enoent)
 	CHECK_EQ(xsnap_tenant_add(sim->ctx, "t", NULL), 0);
 	xsnap_release(o, v + 1, 2);
 	check_conservation(sim);
-	xsnap_sock_close(o);
-	sim_free(sim);
+	SIM_DONE(sim, o);
 }
 
 /*
@@ -1187,15 +1201,13 @@ TEST(tenant_del_drains_then_enoent)
 TEST(a14_slot_reused_only_after_old_tags_drained)
 {
 	XSNAP_OPTS(xsnap_snap_opts, all, .frames = 64);
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	struct xsnap_frame *v[64];
 	struct xsnap_sock *s, *o;
 	struct xsnap_snap *sn;
 	int n, other = 0;
 
-	REQUIRE(sim);
-	REQUIRE(xsnap_tenant_add(sim->ctx, "old", NULL) == 0);
-	REQUIRE(xsnap_tenant_add(sim->ctx, "other", NULL) == 1);
+	REQUIRE((sim = SIM_TENANTS(FRAMES, { "old", NULL }, { "other", NULL })));
 	REQUIRE((o = xsnap_socket(sim->ctx, "other", NULL)));
 	/* tagged for old (and every other one for other too), not yet moved */
 	for (uint32_t i = 0; i < 16; i++)
@@ -1230,9 +1242,7 @@ TEST(a14_slot_reused_only_after_old_tags_drained)
 	}
 	CHECK_EQ(other, 8);
 	check_conservation(sim);
-	xsnap_sock_close(s);
-	xsnap_sock_close(o);
-	sim_free(sim);
+	SIM_DONE(sim, s, o);
 }
 
 /* xsnap_fd() of a socket whose frames another socket's engine run moved
@@ -1240,17 +1250,14 @@ TEST(a14_slot_reused_only_after_old_tags_drained)
  * 0), and is quiet again after the frames were received. */
 TEST(fd_readable_for_frames_moved_by_another_socket)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	struct xsnap_frame *v[64];
 	struct xsnap_sock *a, *b;
 	struct pollfd p = { .events = POLLIN };
 	int n;
 
-	REQUIRE(sim);
-	CHECK_EQ(xsnap_tenant_add(sim->ctx, "alpha", NULL), 0);
-	a = xsnap_socket(sim->ctx, "alpha", NULL);
-	b = xsnap_socket(sim->ctx, "alpha", NULL);
-	REQUIRE(a && b);
+	REQUIRE((sim = sim_tenant(FRAMES, "alpha", NULL, &a)));
+	REQUIRE((b = xsnap_socket(sim->ctx, "alpha", NULL)));
 	p.fd = xsnap_fd(a);
 	CHECK_EQ(xsnap_recv(a, v, 64, 0), 0);	/* caught up: arms a's fd */
 	CHECK_EQ(poll(&p, 1, 0), 0);
@@ -1268,9 +1275,7 @@ TEST(fd_readable_for_frames_moved_by_another_socket)
 		CHECK_EQ(poll(&p, 1, 0), 0);	/* drained, armed again */
 	}
 	check_conservation(sim);
-	xsnap_sock_close(a);
-	xsnap_sock_close(b);
-	sim_free(sim);
+	SIM_DONE(sim, a, b);
 }
 
 /* Every chunk of a private view is free or referenced by its logs, and the
@@ -1301,7 +1306,7 @@ static void check_view(struct view *v)
  * frame's bytes and metadata; views are freed with their last tenant. */
 TEST(private_views_copy_once_per_view)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	XSNAP_OPTS(xsnap_tenant_opts, grp, .quota = 64, .view = "grp");
 	XSNAP_OPTS(xsnap_tenant_opts, own, .quota = 64, .view = "own");
 	XSNAP_OPTS(xsnap_tenant_opts, shr, .quota = 64, .view = XSNAP_VIEW_SHARED);
@@ -1309,13 +1314,9 @@ TEST(private_views_copy_once_per_view)
 	struct xsnap_frame *va[64], *va2[64], *vb[64], *vc[64], *vd[64];
 	struct view *vg, *vo;
 	uint32_t free0;
-	int n;
 
-	REQUIRE(sim);
-	CHECK_EQ(xsnap_tenant_add(sim->ctx, "a", &grp), 0);
-	CHECK_EQ(xsnap_tenant_add(sim->ctx, "b", &grp), 1);
-	CHECK_EQ(xsnap_tenant_add(sim->ctx, "c", &own), 2);
-	CHECK_EQ(xsnap_tenant_add(sim->ctx, "d", &shr), 3);
+	REQUIRE((sim = SIM_TENANTS(FRAMES, { "a", &grp }, { "b", &grp }, { "c", &own },
+				   { "d", &shr })));
 	vg = view_find(sim->ctx, "grp");
 	vo = view_find(sim->ctx, "own");
 	REQUIRE(vg && vo && vg != vo);
@@ -1397,10 +1398,8 @@ TEST(private_views_copy_once_per_view)
 		if (i % 16 == 15)
 			engine_poll(sim->ctx);
 	}
-	while ((n = xsnap_recv(a, va, 64, 0)) > 0)
-		xsnap_release(a, va, (unsigned int)n);
-	while ((n = xsnap_recv(a2, va2, 64, 0)) > 0)
-		xsnap_release(a2, va2, (unsigned int)n);
+	drain(a);
+	drain(a2);
 	check_view(vg);
 	CHECK_EQ(sim->ctx->tenants[0]->evicted, 16);
 	xsnap_sock_close(a);
@@ -1570,15 +1569,13 @@ TEST(queue_groups_keep_frames_in_their_group)
  * transmits in flight are references without a visible holder and pass. */
 TEST(audit_finds_reference_leaks)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	XSNAP_OPTS(xsnap_tenant_opts, pv, .quota = 64, .view = XSNAP_VIEW_PRIVATE);
 	struct xsnap_frame *v[8];
 	struct xsnap_sock *s, *p;
 	uint32_t c;
 
-	REQUIRE(sim);
-	CHECK_EQ(xsnap_tenant_add(sim->ctx, "a", NULL), 0);
-	CHECK_EQ(xsnap_tenant_add(sim->ctx, "p", &pv), 1);
+	REQUIRE((sim = SIM_TENANTS(FRAMES, { "a", NULL }, { "p", &pv })));
 	s = xsnap_socket(sim->ctx, "a", NULL);
 	p = xsnap_socket(sim->ctx, "p", NULL);
 	REQUIRE(s && p);
@@ -1618,9 +1615,7 @@ TEST(audit_finds_reference_leaks)
 	sim->ctx->umem.nheld--;
 	CHECK_EQ(xsnap_audit(sim->ctx), 0);
 	xsnap_release(s, v + 1, 7);
-	xsnap_sock_close(s);
-	xsnap_sock_close(p);
-	sim_free(sim);
+	SIM_DONE(sim, s, p);
 }
 
 /* The pacer: a window of PACE_BUSY_FRAMES or more turns pacing on, the
@@ -1663,16 +1658,13 @@ TEST(pacer_follows_load)
  * moved by the next turn without any rx wake-up. */
 TEST(inline_paced_sleep)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	struct xsnap_frame *v[64];
 	struct xsnap_sock *s;
 	struct timespec t0, t1;
 	int n;
 
-	REQUIRE(sim);
-	CHECK_EQ(xsnap_tenant_add(sim->ctx, "alpha", NULL), 0);
-	s = xsnap_socket(sim->ctx, "alpha", NULL);
-	REQUIRE(s);
+	REQUIRE((sim = sim_tenant(FRAMES, "alpha", NULL, &s)));
 	sim->ctx->pacer.paced = true;	/* as after a busy window */
 	sim->ctx->pacer.interval_ns = PACE_MIN_NS;
 	atomic_store(&sim->ctx->pace_ns, PACE_MIN_NS);
@@ -1690,8 +1682,7 @@ TEST(inline_paced_sleep)
 	if (n > 0)
 		xsnap_release(s, v, (unsigned int)n);
 	check_conservation(sim);
-	xsnap_sock_close(s);
-	sim_free(sim);
+	SIM_DONE(sim, s);
 }
 
 /* --- fault matrix rows B and C (tests/matrix.txt) --------------------------- */
@@ -1748,7 +1739,7 @@ static bool refs_same(struct sim *sim, const uint16_t *r)
  * nothing of it. */
 TEST(b1_send_rejects_invalid_descriptors)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	struct xsnap_frame *v[8], *w[8], *o[8];
 	struct xsnap_sock *s, *s2, *os;
 	struct victim vt = { .next_tag = 0, .next_seq = 1 };
@@ -1756,10 +1747,8 @@ TEST(b1_send_rejects_invalid_descriptors)
 	uint64_t bad0;
 	uint16_t *refs;
 
-	REQUIRE(sim);
-	CHECK_EQ(xsnap_tenant_add(sim->ctx, "t", NULL), 0);
-	CHECK_EQ(xsnap_tenant_add(sim->ctx, "other", NULL), 1);
-	CHECK_EQ(xsnap_tenant_add(sim->ctx, "victim", NULL), 2);
+	REQUIRE((sim = SIM_TENANTS(FRAMES, { "t", NULL }, { "other", NULL },
+				   { "victim", NULL })));
 	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
 	REQUIRE((s2 = xsnap_socket(sim->ctx, "t", NULL)));
 	REQUIRE((os = xsnap_socket(sim->ctx, "other", NULL)));
@@ -1875,7 +1864,7 @@ TEST(b1_send_rejects_invalid_descriptors)
  * victim tenant is unaffected. */
 TEST(b2_bad_releases_change_nothing)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	XSNAP_OPTS(xsnap_snap_opts, last2, .frames = 2);
 	struct xsnap_frame *v[8], *w[8], *o[8], *sv[4];
 	struct xsnap_sock *s, *s2, *os;
@@ -1883,10 +1872,8 @@ TEST(b2_bad_releases_change_nothing)
 	struct xsnap_snap *sn;
 	uint8_t junk[sizeof(struct xsnap_frame) * 2] = { 0 };
 
-	REQUIRE(sim);
-	xsnap_tenant_add(sim->ctx, "t", NULL);
-	xsnap_tenant_add(sim->ctx, "other", NULL);
-	xsnap_tenant_add(sim->ctx, "victim", NULL);
+	REQUIRE((sim = SIM_TENANTS(FRAMES, { "t", NULL }, { "other", NULL },
+				   { "victim", NULL })));
 	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
 	REQUIRE((s2 = xsnap_socket(sim->ctx, "t", NULL)));
 	REQUIRE((os = xsnap_socket(sim->ctx, "other", NULL)));
@@ -1954,11 +1941,7 @@ TEST(b2_bad_releases_change_nothing)
 	engine_poll(sim->ctx);
 	CHECK_EQ(engine_horizon(t), t->head);
 	check_conservation(sim);
-	xsnap_sock_close(s);
-	xsnap_sock_close(s2);
-	xsnap_sock_close(os);
-	xsnap_sock_close(vt.s);
-	sim_free(sim);
+	SIM_DONE(sim, s, s2, os, vt.s);
 }
 
 /* B6: sizes the kernel would refuse are refused by xsnap_open() before
@@ -2027,13 +2010,11 @@ TEST(b6_open_refuses_bad_sizes_naming_the_field)
  * The next receive refills it and traffic resumes, in order. */
 TEST(c1_fill_ring_empty_then_recovers)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	struct victim vt = { .next_tag = 0, .next_seq = 1 };
 	unsigned int ok = 0, dropped = 0;
 
-	REQUIRE(sim);
-	xsnap_tenant_add(sim->ctx, "t", NULL);
-	REQUIRE((vt.s = xsnap_socket(sim->ctx, "t", NULL)));
+	REQUIRE((sim = sim_tenant(FRAMES, "t", NULL, &vt.s)));
 	/* the fill ring holds RING chunks; the rx ring RING entries */
 	for (uint32_t i = 0; i < RING + 10; i++) {
 		if (sim_rx(sim, 1, 0, i) == 0)
@@ -2055,8 +2036,7 @@ TEST(c1_fill_ring_empty_then_recovers)
 	CHECK_EQ(vt.frames, RING + 10);
 	CHECK_EQ(vt.bad, 0);
 	check_conservation(sim);
-	xsnap_sock_close(vt.s);
-	sim_free(sim);
+	SIM_DONE(sim, vt.s);
 }
 
 /* C4: snapshots taken in a loop pin frames but never more than the
@@ -2064,26 +2044,21 @@ TEST(c1_fill_ring_empty_then_recovers)
  * and a victim tenant on the same queue receives everything. */
 TEST(c4_snapshots_in_a_loop_are_bounded)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	XSNAP_OPTS(xsnap_tenant_opts, q32, .quota = 32);
 	XSNAP_OPTS(xsnap_snap_opts, last8, .frames = 8);
 	struct victim vt = { .next_tag = 0, .next_seq = 1 };
 	static struct xsnap_snap *snaps[1000];
-	struct xsnap_frame *v[64];
 	struct xsnap_sock *s;
 	uint32_t tag = 0, max_held = 0, pinned_rx = 0;
-	int n;
 
-	REQUIRE(sim);
-	xsnap_tenant_add(sim->ctx, "snappy", &q32);
-	xsnap_tenant_add(sim->ctx, "victim", NULL);
+	REQUIRE((sim = SIM_TENANTS(FRAMES, { "snappy", &q32 }, { "victim", NULL })));
 	REQUIRE((s = xsnap_socket(sim->ctx, "snappy", NULL)));
 	REQUIRE((vt.s = xsnap_socket(sim->ctx, "victim", NULL)));
 	for (int k = 0; k < 1000; k++) {
 		for (int i = 0; i < 4; i++)
 			CHECK_EQ(sim_rx(sim, 3, 0, tag++), 0);
-		while ((n = xsnap_recv(s, v, 64, 0)) > 0)
-			xsnap_release(s, v, (unsigned int)n);
+		drain(s);
 		REQUIRE((snaps[k] = xsnap_snapshot(s, &last8)));
 		victim_drain(&vt);
 		struct tenant *t = sim->ctx->tenants[0];
@@ -2113,8 +2088,7 @@ TEST(c4_snapshots_in_a_loop_are_bounded)
 	uint64_t drops = st.quota_drops;
 	for (int i = 0; i < 40; i++) {
 		CHECK_EQ(sim_rx(sim, 3, 0, tag++), 0);
-		while ((n = xsnap_recv(s, v, 64, 0)) > 0)
-			xsnap_release(s, v, (unsigned int)n);
+		drain(s);
 	}
 	victim_drain(&vt);
 	CHECK_EQ(xsnap_stats(sim->ctx, "snappy", &st), 0);
@@ -2122,9 +2096,7 @@ TEST(c4_snapshots_in_a_loop_are_bounded)
 	CHECK_EQ(st.held, 32);
 	CHECK_EQ(vt.bad, 0);
 	check_conservation(sim);
-	xsnap_sock_close(s);
-	xsnap_sock_close(vt.s);
-	sim_free(sim);
+	SIM_DONE(sim, s, vt.s);
 }
 
 /* C5: the kernel neither transmits nor completes for a while: xsnap_send
@@ -2133,7 +2105,7 @@ TEST(c4_snapshots_in_a_loop_are_bounded)
  * frame completes exactly once and the pool comes back whole. */
 TEST(c5_tx_stalls_without_loss_until_completions)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	struct xsnap_frame *f[64], *rv[8];
 	struct xsnap_sock *s;
 	unsigned int done = 0;
@@ -2141,9 +2113,7 @@ TEST(c5_tx_stalls_without_loss_until_completions)
 	uint32_t lens[64];
 	int rounds = 0;
 
-	REQUIRE(sim);
-	xsnap_tenant_add(sim->ctx, "t", NULL);
-	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	REQUIRE((sim = sim_tenant(FRAMES, "t", NULL, &s)));
 	for (int i = 0; i < 60; i++) {
 		REQUIRE((f[i] = xsnap_frame_alloc(s, 64)));
 		uint8_t *w = xsnap_frame_cow(s, &f[i]);
@@ -2207,8 +2177,7 @@ TEST(c5_tx_stalls_without_loss_until_completions)
 	CHECK_EQ(st.pool_free, POOL);
 	CHECK_EQ(s->ctl->bad_releases, 0);
 	check_conservation(sim);
-	xsnap_sock_close(s);
-	sim_free(sim);
+	SIM_DONE(sim, s);
 }
 
 /* Item 8: 64-bit commit stamps.  The stamp is forced to just below 2^32,
@@ -2217,7 +2186,7 @@ TEST(c5_tx_stalls_without_loss_until_completions)
  * commit, and the snapshots taken before it see the new version). */
 TEST(c4_commit_stamps_cross_2_32)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	XSNAP_OPTS(xsnap_snap_opts, all, .frames = 16);
 	struct xsnap_snap *sn[4];
 	struct xsnap_frame *v[8], *sv[8], *lv[8];
@@ -2227,9 +2196,7 @@ TEST(c4_commit_stamps_cross_2_32)
 		{ 1, 2, 3 }, { 0x91, 2, 3 }, { 0x91, 0x92, 3 }, { 0x91, 0x92, 0x93 },
 	};
 
-	REQUIRE(sim);
-	xsnap_tenant_add(sim->ctx, "t", NULL);
-	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	REQUIRE((sim = sim_tenant(FRAMES, "t", NULL, &s)));
 	REQUIRE((late = xsnap_socket(sim->ctx, "t", NULL)));
 	for (uint32_t i = 1; i <= 3; i++)
 		sim_rx(sim, 1, 0, i);
@@ -2264,9 +2231,7 @@ TEST(c4_commit_stamps_cross_2_32)
 	engine_poll(sim->ctx);
 	CHECK_EQ(sim->ctx->tenants[0]->nold, 0);
 	check_conservation(sim);
-	xsnap_sock_close(s);
-	xsnap_sock_close(late);
-	sim_free(sim);
+	SIM_DONE(sim, s, late);
 }
 
 /* Item 8: a range ending at UINT64_MAX is "up to the newest", not an empty
@@ -2274,7 +2239,7 @@ TEST(c4_commit_stamps_cross_2_32)
  * range beyond the log) pins nothing: new frames still evict old ones. */
 TEST(c4_snapshot_range_to_uint64_max)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	XSNAP_OPTS(xsnap_tenant_opts, q16, .quota = 16);
 	XSNAP_OPTS(xsnap_snap_opts, upto_max, .seq_first = 1, .seq_last = UINT64_MAX);
 	XSNAP_OPTS(xsnap_snap_opts, beyond, .seq_first = 1000, .seq_last = UINT64_MAX);
@@ -2284,9 +2249,7 @@ TEST(c4_snapshot_range_to_uint64_max)
 	struct xsnap_sock *s;
 	int n;
 
-	REQUIRE(sim);
-	xsnap_tenant_add(sim->ctx, "t", &q16);
-	REQUIRE((s = xsnap_socket(sim->ctx, "t", NULL)));
+	REQUIRE((sim = sim_tenant(FRAMES, "t", &q16, &s)));
 	for (uint32_t i = 1; i <= 10; i++)
 		sim_rx(sim, 1, 0, i);
 	n = xsnap_recv(s, v, 64, 0);
@@ -2305,16 +2268,14 @@ TEST(c4_snapshot_range_to_uint64_max)
 	/* 40 more frames through a quota of 16: evicted, never dropped */
 	for (uint32_t i = 11; i <= 50; i++) {
 		sim_rx(sim, 1, 0, i);
-		while ((n = xsnap_recv(s, v, 64, 0)) > 0)
-			xsnap_release(s, v, (unsigned int)n);
+		drain(s);
 	}
 	CHECK_EQ(xsnap_stats(sim->ctx, "t", &st), 0);
 	CHECK_EQ(st.quota_drops, 0);
 	CHECK_EQ(st.rx_frames, 50);
 	xsnap_snap_close(empty);
 	check_conservation(sim);
-	xsnap_sock_close(s);
-	sim_free(sim);
+	SIM_DONE(sim, s);
 }
 
 /* Frames of @s's fresh pool, each written with tag @tag0 + i. */
@@ -2343,15 +2304,13 @@ static void fresh_frames(struct xsnap_sock *s, struct xsnap_frame **f, unsigned 
  */
 TEST(c5_tx_owners_with_a_tenant_added_in_flight)
 {
-	struct sim *sim = sim_new(FRAMES);
+	struct sim *sim;
 	struct xsnap_frame *fa[RING], *fb[RING / 2];
 	struct xsnap_sock *a, *b;
 	struct tenant *ta, *tb;
 	XSNAP_OPTS(xsnap_stats, st);
 
-	REQUIRE(sim);
-	REQUIRE(xsnap_tenant_add(sim->ctx, "a", NULL) == 0);
-	REQUIRE((a = xsnap_socket(sim->ctx, "a", NULL)));
+	REQUIRE((sim = sim_tenant(FRAMES, "a", NULL, &a)));
 	ta = sim->ctx->tenants[0];
 	fresh_frames(a, fa, RING, 0);
 	CHECK_EQ(xsnap_send(a, fa, RING), RING);	/* the whole ring: one tenant */
@@ -2388,9 +2347,7 @@ TEST(c5_tx_owners_with_a_tenant_added_in_flight)
 	engine_poll(sim->ctx);
 	CHECK_EQ(ta->tx_inflight + tb->tx_inflight, 0);
 	check_conservation(sim);
-	xsnap_sock_close(a);
-	xsnap_sock_close(b);
-	sim_free(sim);
+	SIM_DONE(sim, a, b);
 }
 
 TEST_MAIN()

@@ -1032,6 +1032,51 @@ static void build_spec(struct frame *f, const struct fspec *s)
 		frame_ipv4_frag(f, s->frag == 0xffff ? 0x2000 : s->frag);
 }
 
+/* @text parsed into @r (id 1, priority 1, tenant 3); false, having said
+ * why, if it does not parse. */
+static bool rule_of(const char *text, struct rule *r)
+{
+	char err[128] = "";
+
+	*r = (struct rule){ .id = 1, .prio = 1, .tenant = 3 };
+	if (rule_parse(text, r, err, sizeof(err)))
+		fprintf(stderr, "rule '%s': %s\n", text, err);
+	return err[0] == '\0';
+}
+
+/*
+ * The frame of @s built and parsed into @p (with the port classes of
+ * @ports, as the program puts them, unless NULL); the reference's verdict
+ * for rule @r on it: 1 if the rule matches, 0 if not, -1 if the frame does
+ * not parse.
+ */
+static int ref_verdict(const struct rule *r, const struct fspec *s,
+		       const struct rule_ports *ports, struct xsnap_pkt *p)
+{
+	struct rule_frame rf;
+	struct frame f;
+	uint32_t mask, id;
+
+	build_spec(&f, s);
+	if (parse(&f, p))
+		return -1;
+	if (ports) {
+		p->sclass = ports->sport[ntohs(p->sport)];
+		p->dclass = ports->dport[ntohs(p->dport)];
+	}
+	rule_frame_of_pkt(p, &rf);
+	return rule_ref_classify(r, 1, &rf, &mask, &id) >= 0;
+}
+
+/* The key's verdict @ours on frame #@fi must be the reference's, @ref. */
+static void check_key_agrees(const char *rule, size_t fi, int ref, int ours)
+{
+	if (ref != ours)
+		fprintf(stderr, "rule '%s', frame #%zu: reference %d, key %d\n", rule, fi, ref,
+			ours);
+	CHECK_EQ(ours, ref);
+}
+
 TEST(keys_agree_with_rule_compiler)
 {
 	static const char *const matches[] = {
@@ -1081,16 +1126,13 @@ TEST(keys_agree_with_rule_compiler)
 	unsigned int nmatch = 0, nkey = 0;
 
 	for (size_t ri = 0; ri < sizeof(matches) / sizeof(matches[0]); ri++) {
-		struct rule r = { .id = 1, .prio = 1, .tenant = 3 };
 		struct rule_entry ent[2];
 		unsigned int nents = 2;
 		struct xsnap_bank b;
-		char err[128];
+		struct rule r;
 		bool standin;
 
-		if (rule_parse(matches[ri], &r, err, sizeof(err)))
-			fprintf(stderr, "rule '%s': %s\n", matches[ri], err);
-		REQUIRE(err[0] == '\0');
+		REQUIRE(rule_of(matches[ri], &r));
 		REQUIRE(rule_compile(&r, 1, 1, &b, ent, &nents, NULL, NULL, 0) == 0);
 		/* a drop rule with L4 terms also has a stand-in for frames
 		 * whose L4 is unknown, in an L4_ANY group after the shape */
@@ -1102,16 +1144,10 @@ TEST(keys_agree_with_rule_compiler)
 
 		for (size_t fi = 0; fi < sizeof(frames) / sizeof(frames[0]); fi++) {
 			struct xsnap_rule_key k;
-			struct rule_frame rf;
 			struct xsnap_pkt p;
-			struct frame f;
-			uint32_t mask, id;
 			int ref, ours;
 
-			build_spec(&f, &frames[fi]);
-			REQUIRE(parse(&f, &p) == 0);
-			rule_frame_of_pkt(&p, &rf);
-			ref = rule_ref_classify(&r, 1, &rf, &mask, &id) >= 0;
+			REQUIRE((ref = ref_verdict(&r, &frames[fi], NULL, &p)) >= 0);
 			/* the program's loop: the shapes, then for a frame
 			 * whose L4 is unknown the L4_ANY groups */
 			ours = 0;
@@ -1120,10 +1156,7 @@ TEST(keys_agree_with_rule_compiler)
 				if (xsnap_make_key(&p, &b.groups[gi], 1, (__u8)gi, &k))
 					for (unsigned int e = 0; e < nents; e++)
 						ours |= !memcmp(&k, &ent[e].key, sizeof(k));
-			if (ref != ours)
-				fprintf(stderr, "rule '%s', frame #%zu: reference %d, key %d\n",
-					matches[ri], fi, ref, ours);
-			CHECK_EQ(ours, ref);
+			check_key_agrees(matches[ri], fi, ref, ours);
 			nmatch += ref;
 			nkey += ours;
 		}
@@ -1164,38 +1197,25 @@ TEST(range_keys_agree_with_rule_compiler)
 	unsigned int nmatch = 0, nmiss = 0;
 
 	for (size_t ri = 0; ri < sizeof(matches) / sizeof(matches[0]); ri++) {
-		struct rule r = { .id = 1, .prio = 1, .tenant = 3 };
 		struct rule_entry ents[64];
 		unsigned int nents = 64;
 		struct xsnap_bank b;
+		struct rule r;
 		char err[128];
 
-		if (rule_parse(matches[ri], &r, err, sizeof(err)))
-			fprintf(stderr, "rule '%s': %s\n", matches[ri], err);
-		REQUIRE(err[0] == '\0');
+		REQUIRE(rule_of(matches[ri], &r));
 		REQUIRE(rule_compile(&r, 1, 0, &b, ents, &nents, &ports, err, sizeof(err)) == 0);
 		REQUIRE(b.ngroups == 1);
 		for (size_t fi = 0; fi < sizeof(frames) / sizeof(frames[0]); fi++) {
 			struct xsnap_rule_key k;
-			struct rule_frame rf;
 			struct xsnap_pkt p;
-			struct frame f;
-			uint32_t mask, id;
 			int ref, ours = 0;
 
-			build_spec(&f, &frames[fi]);
-			REQUIRE(parse(&f, &p) == 0);
-			p.sclass = ports.sport[ntohs(p.sport)];
-			p.dclass = ports.dport[ntohs(p.dport)];
-			rule_frame_of_pkt(&p, &rf);
-			ref = rule_ref_classify(&r, 1, &rf, &mask, &id) >= 0;
+			REQUIRE((ref = ref_verdict(&r, &frames[fi], &ports, &p)) >= 0);
 			if (xsnap_make_key(&p, &b.groups[0], 0, 0, &k))
 				for (unsigned int i = 0; i < nents; i++)
 					ours |= !memcmp(&k, &ents[i].key, sizeof(k));
-			if (ref != ours)
-				fprintf(stderr, "rule '%s', frame #%zu: reference %d, key %d\n",
-					matches[ri], fi, ref, ours);
-			CHECK_EQ(ours, ref);
+			check_key_agrees(matches[ri], fi, ref, ours);
 			nmatch += ref;
 			nmiss += !ref;
 		}
