@@ -617,6 +617,7 @@ static int run_hostile(struct xsnap_sock *mine, const char *tenant)
 		{ "forged handle", -EBADF }, { "handle of an empty slot", -ESTALE },
 		{ "huge string length", -EBADMSG }, { "forged snapshot handle", -EBADF },
 		{ "stale handle, slot reused", -ESTALE }, { "snapshot id never taken", -EBADF },
+		{ "snapshot id in range, never taken", -EBADF },
 		{ "send of a chunk neither leased nor logged", -EINVAL },
 		{ "send of an address past the UMEM", -EINVAL },
 		{ "commit of a chunk never leased", -EINVAL },
@@ -739,6 +740,9 @@ static int run_hostile(struct xsnap_sock *mine, const char *tenant)
 		bad += check(&cs[i++], r ? r : raw_close(fd, i0, g0, UINT32_MAX));
 		/* an owned socket, a snapshot id it never had */
 		bad += check(&cs[i++], r ? r : raw_close(fd, i1, g1, 12345));
+		/* and one within the per-socket table (MAX_SOCK_SNAPS is 16):
+		 * the slot exists but holds nothing */
+		bad += check(&cs[i++], r ? r : raw_close(fd, i1, g1, 3));
 		/* transmit and copy-on-write requests naming memory it was
 		 * never given: the first chunk of the receive region (another
 		 * tenant's frame, perhaps) and an address past everything */
