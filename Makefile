@@ -295,6 +295,8 @@ test: deps
 # name or a .deb; VMFLAGS=--zc adds the virtio-net zero-copy test,
 # VMFLAGS='-- -t ...' chooses the tests (scripts/test-vm.sh --help).
 test-vm:
+	$(Q)[ -n "$(KERNEL)" ] || { echo 'make test-vm: give KERNEL=6.1, 6.12, a package name or a .deb' \
+		'(scripts/test-vm.sh --list-kernels)' >&2; exit 2; }
 	$(Q)scripts/install-deps.sh --vm --check-or-install
 	$(Q)$(MAKE) --no-print-directory all tests
 	$(Q)OUTPUT=$(O) scripts/test-vm.sh --kernel "$(KERNEL)" $(VMFLAGS)
