@@ -40,7 +40,7 @@ MULTIARCH := $(shell $(CC) -dumpmachine 2>/dev/null)
 
 # Missing tools stop the build with one clear sentence (scripts/install-deps.sh installs them).
 # test/demo/bench install them first and then build through a sub-make.
-NO_CHECK_GOALS := clean help test demo bench deps deb
+NO_CHECK_GOALS := clean help test test-vm demo bench deps deb
 ifeq ($(filter $(NO_CHECK_GOALS),$(MAKECMDGOALS)),)
 NEED_TOOLS := $(CLANG) $(BPFTOOL) $(PKG_CONFIG)
 $(foreach t,$(NEED_TOOLS),$(if $(shell command -v $(t) 2>/dev/null),,\
@@ -154,7 +154,7 @@ TEST_BINS := $(UNIT_BINS) $(BPFTEST_BINS) $(NETNS_BINS) $(TSAN_BINS)
 
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: all lib test test-unit demo bench check install clean help deps fuzz tests deb
+.PHONY: all lib test test-vm test-unit demo bench check install clean help deps fuzz tests deb
 
 all: lib $(BINS) $(PRELOAD_SO) $(O)/xsnap.pc
 
@@ -290,6 +290,17 @@ test: deps
 	$(Q)OUTPUT=$(O) SANITIZE=$(SANITIZE) VALGRIND=$(VALGRIND) FUZZ_SECONDS=$(FUZZ_SECONDS) \
 		tests/run.sh $(TESTFLAGS)
 
+# The suite (by default its BPF tier and the steering, daemon and pcap lab
+# tests) in a qemu VM on a Debian kernel package: KERNEL=6.1, 6.12, a package
+# name or a .deb; VMFLAGS=--zc adds the virtio-net zero-copy test,
+# VMFLAGS='-- -t ...' chooses the tests (scripts/test-vm.sh --help).
+test-vm:
+	$(Q)[ -n "$(KERNEL)" ] || { echo 'make test-vm: give KERNEL=6.1, 6.12, a package name or a .deb' \
+		'(scripts/test-vm.sh --list-kernels)' >&2; exit 2; }
+	$(Q)scripts/install-deps.sh --vm --check-or-install
+	$(Q)$(MAKE) --no-print-directory all tests
+	$(Q)OUTPUT=$(O) scripts/test-vm.sh --kernel "$(KERNEL)" $(VMFLAGS)
+
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)OUTPUT=$(O) scripts/demo.sh
@@ -341,6 +352,7 @@ help:
 	@echo 'Targets:'
 	@echo '  all       build the XDP program, libxsnap, xsnap-gen and examples (default)'
 	@echo '  test      build and run unit, BPF and netns-lab tests (root for the last two)'
+	@echo '  test-vm   the BPF and lab tests in a qemu VM on a Debian kernel (KERNEL=6.1, VMFLAGS)'
 	@echo '  demo      run the two-tenant, three-consumer demo on a veth lab (root)'
 	@echo '  bench     run the benchmark (root)'
 	@echo '  check     check the exported symbols against libxsnap.map'

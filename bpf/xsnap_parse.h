@@ -53,9 +53,28 @@
 #include <linux/tcp.h>
 #include <xsnap/abi.h>
 
+#ifndef __always_inline
+#define __always_inline inline __attribute__((always_inline))
+#endif
+
 #if defined(__bpf__)
 #include <bpf/bpf_endian.h>
-#define xsnap_ntohs(x) bpf_ntohs(x)
+/*
+ * Older verifiers (Linux 6.1 among them; the 6.18 one does not) forget
+ * every bound of a register that a byte swap (BPF_END) wrote: on 6.1 `iph + ntohs(tot_len)` is "math between
+ * pkt pointer and register with unbounded min value".  So a swap of a
+ * run-time value ends in `& 0xffff`, which gives the bound back; the empty
+ * asm keeps clang from dropping the mask it knows to be redundant.  One
+ * instruction more per swap; constants still fold.
+ */
+static __always_inline __u32 xsnap_bpf_ntohs(__u16 x)
+{
+	__u32 v = bpf_ntohs(x);
+
+	asm volatile("" : "+r"(v));
+	return v & 0xffff;
+}
+#define xsnap_ntohs(x) (__builtin_constant_p(x) ? bpf_ntohs(x) : xsnap_bpf_ntohs(x))
 #define xsnap_htonl(x) bpf_htonl(x)
 #else
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -65,10 +84,6 @@
 #define xsnap_ntohs(x) ((__u16)(x))
 #define xsnap_htonl(x) ((__u32)(x))
 #endif
-#endif
-
-#ifndef __always_inline
-#define __always_inline inline __attribute__((always_inline))
 #endif
 
 /* The BPF build wants small fixed loops unrolled; gcc warns about clang's

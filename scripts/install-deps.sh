@@ -10,6 +10,8 @@
 #                                               install the missing ones
 #   scripts/install-deps.sh --check             exit 1 and name the missing ones
 #   scripts/install-deps.sh --list              print the package list
+#   --vm (before any of the above)              also the packages of
+#                                               `make test-vm` (qemu, busybox)
 #
 # `make test`, `make demo` and `make bench` run --check-or-install every time,
 # so the check must stay cheap: no apt-get unless a package is missing.  As a
@@ -33,12 +35,17 @@ PACKAGES=(
 	# policy-rc.d that says 101): `systemctl disable --now prometheus` if unwanted
 	python3 valgrind cppcheck jq curl prometheus
 )
+# `make test-vm` only (scripts/test-vm.sh): qemu boots a Debian kernel with an
+# initramfs of busybox-static; kmod (depmod, modprobe -d), xz and zstd unpack
+# its modules
+VM_PACKAGES=(qemu-system-x86 busybox-static kmod xz-utils zstd)
 
 prog=${0##*/}
 
 usage() {
 	cat <<EOF
-usage: $prog [--check-or-install | --check | --list | --help]
+usage: $prog [--vm] [--check-or-install | --check | --list | --help]
+  --vm                 with the packages of make test-vm (${VM_PACKAGES[*]})
   (no option)          install the missing packages (root)
   --check-or-install   exit 0 silently if every package is installed, else install
                        the missing ones (root) or print the apt-get command (non-root)
@@ -95,6 +102,10 @@ install_packages() {
 }
 
 mode=install
+if [[ ${1:-} == --vm ]]; then
+	PACKAGES+=("${VM_PACKAGES[@]}")
+	shift
+fi
 case "${1:-}" in
 "") ;;
 --check-or-install) mode=check-or-install ;;

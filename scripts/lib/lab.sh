@@ -151,9 +151,10 @@ _lab_install_traps() {
 # when this process exits (unless lab_detach).  On failure everything created
 # so far is removed and 1 returned.
 lab_up() {
-	local queues=1 mtu='' name='' vlanoff=1
+	local queues=1 mtu='' name='' vlanoff=1 adopt=''
 	while (($#)); do
 		case $1 in
+		--adopt) adopt=${2:-}; shift 2 || return 2 ;;
 		--vlan-offload) vlanoff=0; shift ;;
 		--queues) queues=${2:-}; shift 2 || return 2 ;;
 		--queues=*) queues=${1#*=}; shift ;;
@@ -171,6 +172,14 @@ lab_up() {
 	if [[ -n $mtu ]] && ! [[ $mtu =~ ^[1-9][0-9]*$ ]]; then
 		_lab_log "lab_up: --mtu wants a number, not '$mtu'"
 		return 2
+	fi
+	if [[ -n $adopt ]]; then
+		local a_tx=${adopt%%,*} a_rx=${adopt#*,}
+		if [[ $adopt != *,* || -z $a_tx || -z $a_rx || $a_tx == "$a_rx" ]] ||
+			! ip link show dev "$a_tx" >/dev/null 2>&1 || ! ip link show dev "$a_rx" >/dev/null 2>&1; then
+			_lab_log "lab_up: --adopt wants two interfaces of this namespace, TX,RX: not '$adopt'"
+			return 2
+		fi
 	fi
 	[[ -n $name ]] || name=$LAB_PREFIX-$BASHPID-$(printf '%04x' $((RANDOM)))
 	if ! [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$ ]]; then
@@ -208,7 +217,7 @@ lab_up() {
 	_LAB_STATES+=("$BASHPID:$state")
 	_lab_install_traps
 
-	if ! _lab_create "$state" "$name" "$queues" "$mtu" "$vlanoff"; then
+	if ! _lab_create "$state" "$name" "$queues" "$mtu" "$vlanoff" "$adopt"; then
 		_lab_log "lab_up: failed; removing what was created"
 		_lab_teardown "$state"
 		_lab_forget "$state"
@@ -226,7 +235,7 @@ lab_detach() {
 
 # The body of lab_up: every step is recorded in STATE before the next one.
 _lab_create() {
-	local state=$1 name=$2 queues=$3 mtu=$4 vlanoff=$5
+	local state=$1 name=$2 queues=$3 mtu=$4 vlanoff=$5 adopt=${6:-}
 	local tx=$name-tx rx=$name-rx
 	local if_tx=xs-tx if_rx=xs-rx
 	local mac_tx=02:78:73:00:00:01 mac_rx=02:78:73:00:00:02
@@ -251,9 +260,17 @@ _lab_create() {
 
 	local -a q=(numtxqueues "$queues" numrxqueues "$queues") m=()
 	[[ -z $mtu ]] || m=(mtu "$mtu")
-	_lab_rec "$state" veth "$tx" "$if_tx"
-	_lab_do ip -n "$tx" link add "$if_tx" address "$mac_tx" "${m[@]}" "${q[@]}" type veth \
-		peer name "$if_rx" address "$mac_rx" "${m[@]}" "${q[@]}" netns "$rx" || return 1
+	if [[ -n $adopt ]]; then
+		# Two existing interfaces (a pair of NICs joined outside this
+		# machine's stack, e.g. virtio-net on a qemu hub) instead of a
+		# veth: moved in and renamed, given back by lab_down.
+		_lab_adopt "$state" "$tx" "${adopt%%,*}" "$if_tx" "$mac_tx" "${m[@]}" || return 1
+		_lab_adopt "$state" "$rx" "${adopt#*,}" "$if_rx" "$mac_rx" "${m[@]}" || return 1
+	else
+		_lab_rec "$state" veth "$tx" "$if_tx"
+		_lab_do ip -n "$tx" link add "$if_tx" address "$mac_tx" "${m[@]}" "${q[@]}" type veth \
+			peer name "$if_rx" address "$mac_rx" "${m[@]}" "${q[@]}" netns "$rx" || return 1
+	fi
 
 	_lab_setup_end "$tx" "$if_tx" "$ip_tx" "$ip6_tx" "$ip_rx" "$ip6_rx" "$mac_rx" "$vlanoff" ||
 		return 1
@@ -278,6 +295,19 @@ _lab_create() {
 		LAB_BPFFS_RX; do
 		printf 'export %s=%q\n' "$v" "${!v}"
 	done >>"$state"
+}
+
+# _lab_adopt STATE NS IF NEWNAME MAC [mtu M]: move IF into NS as NEWNAME
+# with address MAC; recorded first, so that lab_down gives it back (to the
+# namespace of PID 1, under its old name and address) whatever happens next.
+_lab_adopt() {
+	local state=$1 ns=$2 dev=$3 new=$4 mac=$5 old_mac
+	shift 5
+	old_mac=$(<"/sys/class/net/$dev/address") || return 1
+	_lab_rec "$state" adopt "$ns" "$new" "$dev" "$old_mac"
+	_lab_do ip link set dev "$dev" down || return 1
+	_lab_do ip link set dev "$dev" netns "$ns" || return 1
+	_lab_do ip -n "$ns" link set dev "$dev" name "$new" address "$mac" "$@" || return 1
 }
 
 # _lab_sysctls NS CONF...: IPv6 DAD and router advertisements off.
@@ -410,10 +440,11 @@ _lab_teardown() {
 
 _lab_teardown_body() {
 	local state=$1 kind a b rc=0 p
-	local -a spaces=() mounts=() veths=() pids=() paths=()
+	local -a spaces=() mounts=() veths=() pids=() paths=() adopted=()
 	while read -r kind a b; do
 		case $kind in
 		'#@ns') spaces+=("$a") ;;
+		'#@adopt') adopted+=("$a $b") ;;
 		'#@mount') mounts+=("$a") ;;
 		'#@veth') veths+=("$a $b") ;;
 		'#@pid')
@@ -444,6 +475,14 @@ _lab_teardown_body() {
 		# shellcheck disable=SC2086 # "NS IF"
 		set -- $v
 		[[ -e /run/netns/$1 ]] && ip -n "$1" link del "$2" 2>/dev/null
+	done
+	for v in "${adopted[@]}"; do
+		# shellcheck disable=SC2086 # "NS NEWNAME OLDNAME OLDMAC"
+		set -- $v
+		[[ -e /run/netns/$1 ]] || continue
+		ip -n "$1" link set dev "$2" down 2>/dev/null
+		ip -n "$1" link set dev "$2" name "$3" address "$4" 2>/dev/null
+		_lab_do ip -n "$1" link set dev "$3" netns 1 || rc=1
 	done
 	for n in "${spaces[@]}"; do
 		if [[ -e /run/netns/$n ]] && ! _lab_do ip netns del "$n"; then

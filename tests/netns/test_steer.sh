@@ -232,6 +232,40 @@ t_other_program_attached() {
 	finish
 }
 
+# libxdp's multi-program dispatcher (xdp-loader) in front of another XDP
+# program.  libxdp needs freplace for it and silently falls back to
+# attaching the program alone where the kernel refuses (the 6.18 this was
+# developed on does); the case skips there, naming what it found.  Where the
+# dispatcher does load (Debian 12's 6.1), xsnap, which attaches its own
+# program through a bpf_link and does not join a dispatcher, must refuse the
+# interface naming the dispatcher and leave it and its program working.
+t_libxdp_dispatcher() {
+	setup
+	local out rc=0 obj=$XS_BUILD/bpf/xsnap_gen.bpf.o
+	command -v xdp-loader >/dev/null || skip "xdp-loader (xdp-tools) not installed"
+	out=$(lab_exec "$LAB_NS_RX" xdp-loader load -m skb -s xdp.frags "$LAB_IF_RX" "$obj" 2>&1) ||
+		rc=$?
+	echo "xdp-loader load: exit $rc: $out"
+	((rc == 0)) || fail "xdp-loader could not load $obj at all"
+	out=$(lab_exec "$LAB_NS_RX" xdp-loader status "$LAB_IF_RX" 2>&1)
+	echo "$out"
+	if ! grep -q 'xdp_dispatcher' <<<"$out"; then
+		lab_exec "$LAB_NS_RX" xdp-loader unload --all "$LAB_IF_RX" ||
+			lab_exec "$LAB_NS_RX" ip link set dev "$LAB_IF_RX" xdpgeneric off
+		skip "libxdp's dispatcher does not load on kernel $(uname -r) (no freplace):" \
+			"xdp-loader attached the program alone"
+	fi
+	grep -q 'xsnap_gen' <<<"$out" || fail "xsnap_gen is not behind the dispatcher"
+	expect_error 'another XDP program \(id [0-9]+ "xdp_dispatcher", generic mode\) is attached' \
+		-i "$LAB_IF_RX" -t a
+	lab_exec "$LAB_NS_RX" xdp-loader status "$LAB_IF_RX" | grep -q 'xsnap_gen' ||
+		fail "the dispatcher's program is gone after xsnap's refused attach"
+	lab_exec "$LAB_NS_RX" xdp-loader unload --all "$LAB_IF_RX" || fail "xdp-loader unload --all"
+	a_start
+	a_gets_100 "consumer after the dispatcher left"
+	finish
+}
+
 # A consumer killed with SIGKILL leaves nothing attached (bpf_link) and the
 # next one starts without manual cleanup (stale pins removed).
 t_sigkill_leaves_nothing_attached() {
