@@ -32,6 +32,9 @@ PACKAGES=(
 	# starts where the machine lets packages start services (not under a
 	# policy-rc.d that says 101): `systemctl disable --now prometheus` if unwanted
 	python3 valgrind cppcheck jq curl prometheus
+	# unmodified receivers run under xsnap-run (tests/netns/test_preload.sh),
+	# and strace to count the shim's syscalls
+	socat netcat-openbsd iperf3 strace
 )
 
 prog=${0##*/}
