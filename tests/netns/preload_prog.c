@@ -19,6 +19,7 @@
  *             the start and now; the first datagram with room for one
  *             message only (MSG_CTRUNC).  With -6: an AF_INET6 socket on ::,
  *             IPV6_RECVPKTINFO and SO_TIMESTAMP, IPv4 datagrams v4-mapped
+ *             (SRC and DST IPv4 addresses) or IPv6 ones (IPv6 addresses)
  *   nonblock  recv(MSG_DONTWAIT) and, after O_NONBLOCK, recv: EAGAIN before
  *             anything is sent; then ppoll and drain until EAGAIN
  *   timeo     SO_RCVTIMEO 300 ms (before bind): a recv with nothing sent
@@ -152,7 +153,8 @@ static void check_src(int i, const struct sockaddr_storage *sa, socklen_t len)
 	if (v6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
 
-		snprintf(want, sizeof(want), "::ffff:%s", src_ip);
+		/* an IPv4 source is v4-mapped */
+		snprintf(want, sizeof(want), strchr(src_ip, ':') ? "%s" : "::ffff:%s", src_ip);
 		if (sa->ss_family != AF_INET6 || len != sizeof(*in6))
 			die("datagram %d: source family %d length %u", i, sa->ss_family, len);
 		inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
@@ -254,7 +256,7 @@ static void run_cmsg(char *self __attribute__((unused)))
 
 	if (!ifname || !dst_ip || !ifx)
 		die("cmsg needs -d DST and -i IFNAME (an interface here)");
-	snprintf(want, sizeof(want), v6 ? "::ffff:%s" : "%s", dst_ip);
+	snprintf(want, sizeof(want), v6 && !strchr(dst_ip, ':') ? "::ffff:%s" : "%s", dst_ip);
 	/* the packet-info option before bind, the time stamp after it */
 	if (v6 ? setsockopt(s, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one)) :
 		 setsockopt(s, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)))

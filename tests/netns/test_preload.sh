@@ -301,10 +301,11 @@ PROG=$XS_BUILD/tests/netns/preload_prog
 # prog_case MODE N [PRELOAD_PROG OPTIONS...]: a lab and daemon; preload_prog
 # MODE as nobody under xsnap-run receives N datagrams on port 9000 and
 # checks each (count, order, every byte; what MODE checks besides: see the
-# program); it says "ok MODE N", printed no fallback line, and alpha's
+# program), sent over IPv6 when the options name the rx end's IPv6 address
+# (@DST6); it says "ok MODE N", printed no fallback line, and alpha's
 # socket took exactly the N datagrams (they came through xsnapd).  In the
-# options @SRC, @DST and @IF stand for the lab's tx and rx addresses and rx
-# interface.
+# options @SRC, @DST (@SRC6, @DST6) and @IF stand for the lab's tx and rx
+# IPv4 (IPv6) addresses and rx interface.
 prog_case() {
 	local mode=$1 n=$2 log a args=()
 	shift 2
@@ -314,6 +315,8 @@ prog_case() {
 		case $a in
 		@SRC) args+=("$LAB_IP_TX") ;;
 		@DST) args+=("$LAB_IP_RX") ;;
+		@SRC6) args+=("$LAB_IP6_TX") ;;
+		@DST6) args+=("$LAB_IP6_RX") ;;
 		@IF) args+=("$LAB_IF_RX") ;;
 		*) args+=("$a") ;;
 		esac
@@ -323,7 +326,11 @@ prog_case() {
 	lab_bg --log "$log" "$LAB_NS_RX" "${XR[@]}" -- "$PROG" "$mode" 9000 "$n" "${args[@]}" >/dev/null
 	P_PID=$LAB_BG_PID
 	wait_for 10 grep -q '^bound' "$log" || { show "$log"; fail "$mode did not bind"; }
-	send "$n"
+	if [[ " ${args[*]} " == *" $LAB_IP6_RX "* ]]; then
+		lab_exec "$LAB_NS_TX" "$XS_PYTHON" "$PAYLOADS" send "$LAB_IP6_RX" 9000 "$n" >/dev/null
+	else
+		send "$n"
+	fi
 	p_end "$mode" "$P_PID"
 	grep -q "^ok $mode $n\$" "$log" || fail "preload_prog $mode did not check every datagram"
 	! grep -v '^xsnap-preload: fork: ' "$log" | grep -q 'xsnap-preload:' ||
@@ -350,6 +357,12 @@ t_preload_cmsg_ipv4() { prog_case cmsg 200 -s @SRC -d @DST -i @IF; }
 # and IPV6_PKTINFO's destination are v4-mapped, SO_TIMESTAMP in microseconds.
 t_preload_cmsg_v4mapped() {
 	prog_case cmsg 200 -6 -s @SRC -d @DST -i @IF
+}
+
+# IPv6 datagrams on an AF_INET6 socket: IPv6 source, IPV6_PKTINFO with the
+# IPv6 destination and ifindex, SO_TIMESTAMP.
+t_preload_cmsg_ipv6() {
+	prog_case cmsg 200 -6 -s @SRC6 -d @DST6 -i @IF
 }
 
 # MSG_DONTWAIT and O_NONBLOCK give EAGAIN with nothing there (no hang);
