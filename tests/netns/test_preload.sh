@@ -257,6 +257,41 @@ t_preload_port_not_listed() {
 	finish
 }
 
+# A mapped port that no rule of the tenant covers (udp 9002): the datagrams
+# reach the kernel socket, and the mapped socket hands them over (no
+# fallback line: the socket is mapped, its xsnap side just gets nothing).
+t_preload_rules_not_covering() {
+	local n=200
+	daemon_up
+	P_PORT=9002 p_start nr "$n"
+	P_PORT=9002 send "$n"
+	p_end nr "$P_PID"
+	p_check nr "$n"
+	! grep -q 'xsnap-preload:' "$D_DIR/nr.log" || fail "a fallback line for a mapped socket"
+	assert_eq "$(tstat alpha delivered)" 0 "alpha's socket took nothing"
+	d_detach
+	d_stop
+	finish
+}
+
+# On a covered port, datagrams of a local sender (127.0.0.1: never on the
+# wire, so never steered) arrive through the kernel socket after those that
+# came through xsnapd, in one stream, none lost.
+t_preload_local_sender() {
+	local n=150
+	daemon_up
+	p_start ls $((2 * n))
+	send "$n"
+	wait_for 10 lines "$D_DIR/ls.out" "$n" || { show "$D_DIR/ls.log"; fail "the wire's datagrams not received"; }
+	lab_exec "$LAB_NS_RX" "$XS_PYTHON" "$PAYLOADS" send 127.0.0.1 9000 "$n" "$n" >/dev/null
+	p_end ls "$P_PID"
+	p_check ls $((2 * n))
+	assert_eq "$(tstat alpha delivered)" "$n" "datagrams through xsnapd (the wire's)"
+	d_detach
+	d_stop
+	finish
+}
+
 # fork after bind: the child's copy of the socket is a kernel socket (one
 # line), the parent keeps receiving every datagram through xsnapd.
 t_preload_fork() {

@@ -95,7 +95,6 @@ struct erec {
 struct eset {
 	pthread_mutex_t lock;
 	int inner;		/* the shadow epoll */
-	pid_t pid;		/* the process that made it (fork shares the set) */
 	unsigned int turn;
 	int n, cap;
 	struct erec *rec;
@@ -609,61 +608,49 @@ static void put_addr(const struct entry *e, struct sockaddr *addr, socklen_t *al
 #define RECV_FLAGS (MSG_DONTWAIT | MSG_TRUNC | MSG_PEEK | MSG_NOSIGNAL | MSG_CMSG_CLOEXEC | \
 		    MSG_WAITALL)
 
-/*
- * The one receive path of recv, recvfrom, recvmsg, recvmmsg, read and readv
- * on a mapped socket.  Returns the payload length (or the full length with
- * MSG_TRUNC), or -1 with errno; *fallback set when the caller must ask the
- * kernel.  @um, if not NULL, receives the destination and time (control
- * messages).  Blocking waits at most SO_RCVTIMEO, then EAGAIN.
- */
-static ssize_t xrecv(int fd, struct entry *e, const struct iovec *iov, size_t iovcnt,
-		     int flags, struct sockaddr *src, socklen_t *srclen, struct udp_meta *um,
-		     int *msg_flags, bool *fallback)
+static long long now_ms(void)
 {
-	bool dontwait = (flags & MSG_DONTWAIT) || e->nonblock;
-	int tmo = dontwait ? 0 : e->rcvtimeo_ms > 0 ? e->rcvtimeo_ms : -1;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Take a datagram from the xsnap side of @e without waiting: the kept one,
+ * or the next (straight into @msg's one buffer when it can).  @msg gets the
+ * payload and the source; @um, if not NULL, the destination and time.
+ * Return: the payload length (the full one with MSG_TRUNC), -EAGAIN (none
+ * there), -errno.  @e->lock held.
+ */
+static ssize_t xsnap_take(struct entry *e, struct msghdr *msg, int flags, struct udp_meta *um,
+			  int *msg_flags)
+{
+	const struct iovec *iov = msg->msg_iov;
+	size_t iovcnt = msg->msg_iovlen, total = 0, left, n;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	const uint8_t *p;
-	size_t total = 0, left, n;
-	ssize_t r = -EAGAIN;	/* set whenever it is read; for the compiler */
+	ssize_t r;
 
-	*fallback = false;
-	if (flags & ~RECV_FLAGS) {
-		errno = EOPNOTSUPP;
-		return -1;
-	}
 	for (size_t i = 0; i < iovcnt; i++)
 		total += iov[i].iov_len;
-	pthread_mutex_lock(&e->lock);
 	if (e->kept < 0 && iovcnt <= 1 && !(flags & MSG_PEEK)) {
 		/* the common case: straight into the caller's buffer */
-		r = sock_recv_udp(e->xs, iovcnt ? iov[0].iov_base : NULL, total, MSG_TRUNC, tmo,
+		r = sock_recv_udp(e->xs, iovcnt ? iov[0].iov_base : NULL, total, MSG_TRUNC, 0,
 				  (struct sockaddr *)&ss, &sl, um);
-		if (r >= 0) {
-			e->taken++;
-			pthread_mutex_unlock(&e->lock);
-			put_addr(e, src, srclen, &ss, sl);
-			return done(r, total, flags, msg_flags);
-		}
-	} else if (e->kept < 0) {
-		/* several iovecs, or MSG_PEEK: through the kept buffer */
-		e->kept_srclen = sizeof(e->kept_src);
-		r = sock_recv_udp(e->xs, e->keep, KEEP_CAP, 0, tmo, (struct sockaddr *)&e->kept_src,
-				  &e->kept_srclen, &e->kept_meta);
-		if (r >= 0)
-			e->kept = r;
+		if (r < 0)
+			return r;
+		e->taken++;
+		put_addr(e, msg->msg_name, &msg->msg_namelen, &ss, sl);
+		return done(r, total, flags, msg_flags);
 	}
 	if (e->kept < 0) {
-		if (lost(fd, e, (int)-r)) {	/* unlocked it */
-			*fallback = true;
-			return -1;
-		}
-		pthread_mutex_unlock(&e->lock);
-		errno = (int)-r;
-		return -1;
+		/* several iovecs, or MSG_PEEK: through the kept buffer */
+		r = keep_one(e);
+		if (r <= 0)
+			return r ? r : -EAGAIN;
 	}
-	/* hand out the kept datagram */
 	p = e->keep;
 	left = (size_t)e->kept;
 	for (size_t i = 0; i < iovcnt && left; i++) {
@@ -672,7 +659,7 @@ static ssize_t xrecv(int fd, struct entry *e, const struct iovec *iov, size_t io
 		p += n;
 		left -= n;
 	}
-	put_addr(e, src, srclen, &e->kept_src, e->kept_srclen);
+	put_addr(e, msg->msg_name, &msg->msg_namelen, &e->kept_src, e->kept_srclen);
 	if (um)
 		*um = e->kept_meta;
 	r = e->kept;
@@ -680,52 +667,7 @@ static ssize_t xrecv(int fd, struct entry *e, const struct iovec *iov, size_t io
 		e->kept = -1;
 		e->taken++;
 	}
-	pthread_mutex_unlock(&e->lock);
 	return done(r, total, flags, msg_flags);
-}
-
-PUBLIC ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *src,
-			socklen_t *srclen)
-{
-	struct entry *e = lookup(fd);
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
-	bool fb;
-	ssize_t r;
-
-	ready();
-	if (!e || (flags & MSG_ERRQUEUE))
-		return real.recvfrom(fd, buf, len, flags, src, srclen);
-	r = xrecv(fd, e, &iov, 1, flags, src, srclen, NULL, NULL, &fb);
-	return fb ? real.recvfrom(fd, buf, len, flags, src, srclen) : r;
-}
-
-/* On a socket recv(2) is recvfrom(2) without an address. */
-PUBLIC ssize_t recv(int fd, void *buf, size_t len, int flags)
-{
-	return recvfrom(fd, buf, len, flags, NULL, NULL);
-}
-
-/* read(2) of a mapped socket is recv(2) without flags. */
-PUBLIC ssize_t read(int fd, void *buf, size_t len)
-{
-	ready();
-	if (!lookup(fd))
-		return real.read(fd, buf, len);
-	return recvfrom(fd, buf, len, 0, NULL, NULL);
-}
-
-/* readv(2) of a mapped socket: one datagram scattered over @iov. */
-PUBLIC ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
-{
-	struct entry *e = lookup(fd);
-	bool fb;
-	ssize_t r;
-
-	ready();
-	if (!e || iovcnt < 0)
-		return real.readv(fd, iov, iovcnt);
-	r = xrecv(fd, e, iov, (size_t)iovcnt, 0, NULL, NULL, NULL, NULL, &fb);
-	return fb ? real.readv(fd, iov, iovcnt) : r;
 }
 
 /* Append a control message to @msg (its space used so far in *@used);
@@ -799,26 +741,78 @@ static void put_cmsgs(const struct entry *e, struct msghdr *msg, const struct ud
 	msg->msg_controllen = used;
 }
 
-/* recvmsg on a mapped socket; *@fb: ask the kernel instead. */
+/* Wait until @e's xsnap side or its kernel socket @fd may have a datagram,
+ * at most @ms (< 0: no limit).  Return: > 0, 0 (time is up), -1 (errno). */
+static int wait_either(int fd, struct entry *e, int ms)
+{
+	struct pollfd p[2] = { { .fd = e->xfd, .events = POLLIN }, { .fd = fd, .events = POLLIN } };
+
+	return real.poll(p, 2, ms);
+}
+
+/*
+ * The one receive path of recv, recvfrom, recvmsg, recvmmsg, read and readv
+ * on a mapped socket: a datagram of the xsnap side (no syscall when one is
+ * there), else one the kernel socket has (ports the tenant's rules do not
+ * cover, local senders: the kernel sees those), else wait for either,
+ * unless the call or the descriptor is non-blocking (EAGAIN), at most
+ * SO_RCVTIMEO (then EAGAIN).  Returns what recvmsg(2) returns; *@fb set
+ * when the xsnap side is gone and the caller must ask the kernel.
+ */
 static ssize_t xrecvmsg(int fd, struct entry *e, struct msghdr *msg, int flags, bool *fb)
 {
+	bool dontwait = (flags & MSG_DONTWAIT) || e->nonblock;
+	long long deadline = 0;
 	struct udp_meta um;
 	bool want = e->cmsg || e->ts_type;
-	socklen_t nl = msg->msg_name ? msg->msg_namelen : 0;
-	int mf = 0;
+	socklen_t namelen = msg->msg_name ? msg->msg_namelen : 0;
+	int mf = 0, left = -1;
 	ssize_t r;
 
-	r = xrecv(fd, e, msg->msg_iov, msg->msg_iovlen, flags, msg->msg_name,
-		  msg->msg_name ? &nl : NULL, want ? &um : NULL, &mf, fb);
-	if (r >= 0) {
-		msg->msg_namelen = msg->msg_name ? nl : 0;
-		msg->msg_flags = mf;
-		if (want)
-			put_cmsgs(e, msg, &um);
-		else
-			msg->msg_controllen = 0;
+	*fb = false;
+	if (flags & ~RECV_FLAGS) {
+		errno = EOPNOTSUPP;
+		return -1;
 	}
-	return r;
+	if (!dontwait && e->rcvtimeo_ms > 0)
+		deadline = now_ms() + e->rcvtimeo_ms;
+	for (;;) {
+		pthread_mutex_lock(&e->lock);
+		msg->msg_namelen = namelen;
+		r = xsnap_take(e, msg, flags, want ? &um : NULL, &mf);
+		if (r >= 0) {
+			pthread_mutex_unlock(&e->lock);
+			if (!msg->msg_name)
+				msg->msg_namelen = 0;
+			msg->msg_flags = mf;
+			if (want)
+				put_cmsgs(e, msg, &um);
+			else
+				msg->msg_controllen = 0;
+			return r;
+		}
+		if (r != -EAGAIN) {
+			msg->msg_namelen = namelen;
+			if (lost(fd, e, (int)-r)) {	/* unlocked it */
+				*fb = true;
+				return -1;
+			}
+			pthread_mutex_unlock(&e->lock);
+			errno = (int)-r;
+			return -1;
+		}
+		pthread_mutex_unlock(&e->lock);
+		msg->msg_namelen = namelen;
+		r = real.recvmsg(fd, msg, flags | MSG_DONTWAIT);
+		if (r >= 0 || errno != EAGAIN || dontwait)
+			return r;
+		if (deadline && (left = (int)(deadline - now_ms())) <= 0) {
+			errno = EAGAIN;
+			return -1;
+		}
+		if (wait_either(fd, e, left) < 0)
+			return -1;	/* EINTR */
+	}
 }
 
 PUBLIC ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
@@ -834,12 +828,58 @@ PUBLIC ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	return fb ? real.recvmsg(fd, msg, flags) : r;
 }
 
-static long long now_ms(void)
+PUBLIC ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *src,
+			socklen_t *srclen)
 {
-	struct timespec ts;
+	struct entry *e = lookup(fd);
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	bool fb;
+	ssize_t r;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	ready();
+	if (!e || (flags & MSG_ERRQUEUE))
+		return real.recvfrom(fd, buf, len, flags, src, srclen);
+	if (src && srclen) {
+		m.msg_name = src;
+		m.msg_namelen = *srclen;
+	}
+	r = xrecvmsg(fd, e, &m, flags, &fb);
+	if (fb)
+		return real.recvfrom(fd, buf, len, flags, src, srclen);
+	if (r >= 0 && src && srclen)
+		*srclen = m.msg_namelen;
+	return r;
+}
+
+/* On a socket recv(2) is recvfrom(2) without an address. */
+PUBLIC ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+	return recvfrom(fd, buf, len, flags, NULL, NULL);
+}
+
+/* read(2) of a mapped socket is recv(2) without flags. */
+PUBLIC ssize_t read(int fd, void *buf, size_t len)
+{
+	ready();
+	if (!lookup(fd))
+		return real.read(fd, buf, len);
+	return recvfrom(fd, buf, len, 0, NULL, NULL);
+}
+
+/* readv(2) of a mapped socket: one datagram scattered over @iov. */
+PUBLIC ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
+{
+	struct entry *e = lookup(fd);
+	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+	bool fb;
+	ssize_t r;
+
+	ready();
+	if (!e || iovcnt < 0)
+		return real.readv(fd, iov, iovcnt);
+	r = xrecvmsg(fd, e, &m, 0, &fb);
+	return fb ? real.readv(fd, iov, iovcnt) : r;
 }
 
 /* Milliseconds of @ts, rounded up; -1 for NULL (no limit). */
@@ -952,8 +992,9 @@ static int wait_fds(struct pollfd *v, nfds_t n, int timeout, const sigset_t *mas
 }
 
 /*
- * poll: each mapped descriptor asked for POLLIN becomes its xsnap_fd() (and,
- * for the other events, its kernel descriptor in an extra entry); it is
+ * poll: each mapped descriptor becomes its xsnap_fd() for POLLIN, and its
+ * kernel descriptor in an extra entry for every event (the kernel socket
+ * receives what the tenant's rules do not steer); the xsnap side is
  * reported readable only when a datagram is kept (keep_one()).
  */
 static int xpoll(struct pollfd *fds, nfds_t nfds, int timeout, const sigset_t *mask,
@@ -986,10 +1027,7 @@ static int xpoll(struct pollfd *fds, nfds_t nfds, int timeout, const sigset_t *m
 			m++;
 			v[i].fd = e->xfd;
 			v[i].events = fds[i].events & POLLIN;
-			if (fds[i].events & ~POLLIN) {
-				v[nv] = fds[i];
-				v[nv++].events = fds[i].events & ~POLLIN;
-			}
+			v[nv++] = fds[i];	/* the kernel socket: all events */
 			if (fds[i].events & POLLIN) {
 				pthread_mutex_lock(&e->lock);
 				r = keep_one(e);
@@ -1019,8 +1057,7 @@ static int xpoll(struct pollfd *fds, nfds_t nfds, int timeout, const sigset_t *m
 						fds[i].revents = POLLIN;
 					pthread_mutex_unlock(&e->lock);
 				}
-				if (fds[i].events & ~POLLIN)
-					fds[i].revents |= v[nv++].revents;
+				fds[i].revents |= v[nv++].revents;
 			}
 			if (fds[i].revents)
 				nready++;
@@ -1191,7 +1228,6 @@ static struct eset *eset_get(int epfd)
 		return NULL;
 	}
 	pthread_mutex_init(&es->lock, NULL);
-	es->pid = getpid();
 	pthread_mutex_lock(&table_lock);
 	if (elookup(epfd)) {	/* another thread was first: use its */
 		struct eset *other = elookup(epfd);
@@ -1279,16 +1315,16 @@ static int erec_set(struct eset *es, int fd, struct entry *e, const struct epoll
 }
 
 /*
- * epoll_ctl: for a mapped socket asked for EPOLLIN the kernel descriptor is
- * registered for the other events only, and a record in the set's eset
- * answers EPOLLIN; anything else passes through (and drops a record left
- * for that descriptor).
+ * epoll_ctl: the kernel descriptor is registered as the program asks (it
+ * answers the other events, and EPOLLIN for what the kernel socket
+ * receives); a mapped socket asked for EPOLLIN also gets a record in the
+ * set's eset, which answers EPOLLIN for its xsnap side.  Anything else
+ * passes through (and drops a record left for that descriptor).
  */
 PUBLIC int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
 	struct entry *e = lookup(fd);
 	struct eset *es = elookup(epfd);
-	struct epoll_event k;
 	struct erec *r;
 	int ret, err;
 
@@ -1307,9 +1343,7 @@ PUBLIC int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		}
 		return ret;
 	}
-	k = *ev;
-	k.events &= ~(uint32_t)EV_IN;
-	ret = real.epoll_ctl(epfd, op, fd, &k);
+	ret = real.epoll_ctl(epfd, op, fd, ev);
 	if (ret < 0)
 		return ret;
 	if (!es)
@@ -1335,10 +1369,9 @@ PUBLIC int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
  * @idx.  Every record's socket is looked at (keep_one()): that also empties
  * its notify pipe and arms it, so the shadow wakes for the next datagram.
  * A record whose socket is gone (fallen back to the kernel socket, or a
- * fork child's) is dropped, and its kernel descriptor registered for
- * EPOLLIN again.  es->lock.
+ * fork child's) is dropped: the kernel descriptor answers alone.  es->lock.
  */
-static int gather(struct eset *es, int epfd, int *idx, int max)
+static int gather(struct eset *es, int *idx, int max)
 {
 	int k = 0;
 
@@ -1348,10 +1381,6 @@ static int gather(struct eset *es, int epfd, int *idx, int max)
 		int rv;
 
 		if (!e || e->gen != r->gen) {
-			struct epoll_event ev = { .events = r->events, .data = r->data };
-
-			if (es->pid == getpid() && !e)
-				real.epoll_ctl(epfd, EPOLL_CTL_MOD, r->fd, &ev);
 			erec_drop(es, r, false);
 			i--;
 			continue;
@@ -1437,7 +1466,7 @@ static int ewait(int epfd, struct eset *es, struct epoll_event *ev, int max, int
 		int k, n, room;
 
 		pthread_mutex_lock(&es->lock);
-		k = gather(es, epfd, idx, max < EPOLL_READY_MAX ? max : EPOLL_READY_MAX);
+		k = gather(es, idx, max < EPOLL_READY_MAX ? max : EPOLL_READY_MAX);
 		if (k) {
 			/* leave the kernel's ready descriptors a turn now and then
 			 * when the records alone would fill @ev */
@@ -1460,7 +1489,7 @@ static int ewait(int epfd, struct eset *es, struct epoll_event *ev, int max, int
 		n = strip_tag(es, ev, n, &tagged);
 		if (tagged) {
 			pthread_mutex_lock(&es->lock);
-			k = gather(es, epfd, idx, max < EPOLL_READY_MAX ? max : EPOLL_READY_MAX);
+			k = gather(es, idx, max < EPOLL_READY_MAX ? max : EPOLL_READY_MAX);
 			n = place(es, ev, n, max, idx, k);
 			pthread_mutex_unlock(&es->lock);
 		}
