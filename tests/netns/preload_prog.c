@@ -33,6 +33,8 @@
  *             again half-way is reported with the socket's events
  *   epolllt   level-triggered, maxevents 1, one datagram per event, beside a
  *             pipe that stays readable: both keep being reported
+ *   threads   four threads in blocking recv (SO_RCVTIMEO 200 ms) on one
+ *             socket: each datagram goes to exactly one of them
  *   dup       dup, F_DUPFD_CLOEXEC, dup2 copies, the original closed; a
  *             forked child closes its copies and exits; thirds of the
  *             datagrams through each copy (recv, read, recvfrom); then exec
@@ -48,6 +50,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -531,6 +534,66 @@ static void run_epolllt(char *self __attribute__((unused)))
 	printf("epolllt: %d socket events, %d pipe events\n", sock_events, pipe_events);
 }
 
+/* threads: four threads in blocking recv on one socket. */
+#define NTHREADS 4
+static int thr_sock;
+static pthread_mutex_t thr_lock = PTHREAD_MUTEX_INITIALIZER;
+static int thr_total, thr_per[NTHREADS];
+static uint8_t *thr_seen;
+
+static void *thr_recv(void *arg)
+{
+	int me = (int)(intptr_t)arg;
+	uint8_t buf[BUF];
+
+	for (;;) {
+		ssize_t r = recv(thr_sock, buf, BUF, 0);
+		int i;
+
+		pthread_mutex_lock(&thr_lock);
+		if (thr_total >= count) {
+			pthread_mutex_unlock(&thr_lock);
+			return NULL;
+		}
+		if (r < 0 && errno == EAGAIN) {	/* SO_RCVTIMEO: look at the total */
+			pthread_mutex_unlock(&thr_lock);
+			continue;
+		}
+		if (r < 7)
+			die("thread %d: recv: %zd (%s)", me, r, strerror(errno));
+		i = atoi((const char *)buf);
+		if (i < 0 || i >= count || thr_seen[i]++)
+			die("thread %d: datagram %d twice or out of range", me, i);
+		check(i, buf, r);
+		thr_total++;
+		thr_per[me]++;
+		pthread_mutex_unlock(&thr_lock);
+	}
+}
+
+static void run_threads(char *self __attribute__((unused)))
+{
+	pthread_t t[NTHREADS];
+
+	thr_sock = udp_socket(0);
+	thr_seen = calloc((size_t)count, 1);
+	if (!thr_seen)
+		die("calloc");
+	set_timeo(thr_sock, 200);
+	do_bind(thr_sock);
+	for (int k = 0; k < NTHREADS; k++)
+		if (pthread_create(&t[k], NULL, thr_recv, (void *)(intptr_t)k))
+			die("pthread_create");
+	bound();
+	for (int k = 0; k < NTHREADS; k++)
+		pthread_join(t[k], NULL);
+	if (thr_total != count)
+		die("%d datagrams, not %d", thr_total, count);
+	printf("threads: %d %d %d %d datagrams each\n", thr_per[0], thr_per[1], thr_per[2],
+	       thr_per[3]);
+	free(thr_seen);
+}
+
 /* The descriptors open now, as "a,b,c," (those the program inherited). */
 static void open_fds(char *out, size_t len)
 {
@@ -643,7 +706,7 @@ static const struct {
 } modes[] = {
 	{ "mmsg", run_mmsg },	  { "peek", run_peek },		{ "cmsg", run_cmsg },
 	{ "nonblock", run_nonblock }, { "timeo", run_timeo },	{ "epollet", run_epollet },
-	{ "epolllt", run_epolllt }, { "dup", run_dup },
+	{ "epolllt", run_epolllt }, { "dup", run_dup },		{ "threads", run_threads },
 };
 
 int main(int argc, char **argv)

@@ -425,6 +425,10 @@ t_preload_dup_fork_exec() {
 	prog_case dup 300 -s @SRC
 }
 
+# Four threads in blocking recv on one socket: every datagram reaches
+# exactly one of them, intact.
+t_preload_threads() { prog_case threads 400; }
+
 # Python's selectors (epoll) with a non-blocking socket, unmodified.
 t_preload_python_selectors() {
 	local n=400
