@@ -601,6 +601,32 @@ t_preload_iperf3() {
 	finish
 }
 
+# --strict, xsnapd killed while a blocking recvfrom waits: the call fails
+# (ECONNRESET: Python raises ConnectionResetError) within seconds, with one
+# line saying so; no hang, no crash.
+t_preload_daemon_killed_strict() {
+	local n=100 rc=0 log
+	daemon_up
+	log=$D_DIR/sk.log
+	p_start sk $((2 * n)) --strict
+	send "$n"
+	wait_for 10 lines "$D_DIR/sk.out" "$n" || { show "$log"; fail "first half not received"; }
+	kill -KILL "$D_PID"
+	wait "$D_PID" 2>/dev/null || true
+	wait_for 10 test ! -d "/proc/$P_PID" || { show "$log"; fail "the receiver hangs"; }
+	wait "$P_PID" || rc=$?
+	show "$log"
+	((rc == 1)) || fail "exit status $rc, not 1 (an exception)"
+	grep -q '^xsnap-preload: port 9000: strict: receive fails (xsnap: ' "$log" ||
+		fail "no line saying why the receive failed"
+	grep -q 'ConnectionResetError' "$log" || fail "recvfrom did not fail with ECONNRESET"
+	d_start
+	configure
+	d_detach
+	d_stop
+	finish
+}
+
 # xsnapd killed while a Python selectors (epoll) receiver waits: it wakes
 # and falls back, and its epoll set watches the kernel socket again.
 t_preload_daemon_killed_epoll() { killed_case ke --selectors; }
