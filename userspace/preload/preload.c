@@ -191,9 +191,14 @@ static void atfork_child(void)
 {
 	bool any = false;
 
-	for (int fd = 0; fd < MAXFD; fd++)
+	for (int fd = 0; fd < MAXFD; fd++) {
+		struct eset *es = atomic_load_explicit(&etable[fd], memory_order_relaxed);
+
 		if (atomic_exchange_explicit(&table[fd], NULL, memory_order_relaxed))
 			any = true;
+		if (es)	/* another thread may have held it at the fork */
+			pthread_mutex_init(&es->lock, NULL);
+	}
 	pthread_mutex_init(&table_lock, NULL);
 	ctx = NULL;
 	if (any)
