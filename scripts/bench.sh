@@ -329,12 +329,14 @@ run_one() {
 	gx=("$@")
 	# "@view=V": bench.sh's own argument (the xsnapd tenant's view), not
 	# the receiver's
-	local a
+	local a need_daemon=
 	local -a rx0=()
 	DVIEW=shared
 	DSTAMP=engine
 	for a in "${rx[@]}"; do
-		if [[ $a == @view=* ]]; then DVIEW=${a#@view=}; else rx0+=("$a"); fi
+		if [[ $a == @view=* ]]; then DVIEW=${a#@view=}
+		elif [[ $a == @xsnapd ]]; then need_daemon=1	# issue 14 block below
+		else rx0+=("$a"); fi
 		[[ $a == -L ]] && DSTAMP=xdp
 	done
 	rx=("${rx0[@]}")
@@ -354,7 +356,7 @@ run_one() {
 	local rpid gpid rc=0 pin= daemon=
 
 	: >"$d/rx.err"
-	if [[ " ${rx[*]} " == *" --connect "* ]]; then
+	if [[ " ${rx[*]} " == *" --connect "* || -n $need_daemon ]]; then
 		if ! d_up "$d/rx.err"; then
 			d_down || true
 			echo "$prog: run $run of '$id' ($PLACEMENT) failed: xsnapd:" >&2
@@ -506,6 +508,18 @@ else
 	add_lat "$LAT_LIGHT" t
 	add "snap|xsnap|1|t|$BIN/bench_snap -i $IF --reps 3|-r 200000"
 fi
+
+# --- issue 14: unmodified receivers under xsnap-run ----------------------------
+# bench_udp is an ordinary UDP program (N sockets joined to the multicast
+# group, blocking recvmmsg): under xsnap-run, on tenant t0 of the per-run
+# xsnapd ("@xsnapd": bench.sh's own argument, starts it), each of its N
+# sockets receives every datagram through xsnapd instead of the kernel.
+# Next to udp-N (the same program on kernel sockets, the same stream).
+XSNAPRUN_RX="$ROOT/tools/xsnap-run/xsnap-run -S $DSOCK -t t0 -- $BIN/bench_udp -i $IF"
+if [[ -z $QUICK ]]; then
+	for n in 1 8; do add "xsnaprun-udp-$n|xsnap-run|$n|ts|$XSNAPRUN_RX -n $n @xsnapd|"; done
+fi
+# --- end of the issue 14 block ----------------------------------------------------
 
 ((${#CASES[@]})) || die "--only '$ONLY' matches no case (see --help)"
 ncases=0

@@ -34,6 +34,9 @@ PACKAGES=(
 	# starts where the machine lets packages start services (not under a
 	# policy-rc.d that says 101): `systemctl disable --now prometheus` if unwanted
 	python3 valgrind cppcheck jq curl prometheus
+	# unmodified receivers run under xsnap-run (tests/netns/test_preload.sh),
+	# and strace to count the shim's syscalls
+	socat netcat-openbsd iperf3 strace
 )
 # `make test-vm` only (scripts/test-vm.sh): qemu boots a Debian kernel with an
 # initramfs of busybox-static; kmod (depmod, modprobe -d), xz and zstd unpack

@@ -274,6 +274,7 @@ static struct xsnap_sock *client_socket(struct xsnap_ctx *ctx, const char *tenan
 		goto fail;
 	}
 	snprintf(s->t->name, sizeof(s->t->name), "%s", tenant);
+	snprintf(s->ifname, sizeof(s->ifname), "%s", iface);
 	s->t->slot = slot;
 	s->t->quota = quota;
 	s->t->shm_fd = -1;

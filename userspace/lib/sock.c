@@ -693,7 +693,7 @@ static bool udp_csum_ok(const uint8_t *ip, uint8_t fam, const uint8_t *u, uint32
  * not reassembled) and with a checksum that verifies, as recvfrom(2) does.
  */
 static int udp_view(const struct xsnap_frame *h, const uint8_t **pl, size_t *pllen,
-		    struct sockaddr_storage *src, socklen_t *srclen)
+		    struct sockaddr_storage *src, socklen_t *srclen, struct udp_meta *um)
 {
 	const struct xsnap_frame *f = handle_view(h);
 	const struct xsnap_meta *m = (const void *)(f->data - sizeof(struct xsnap_meta));
@@ -731,15 +731,34 @@ static int udp_view(const struct xsnap_frame *h, const uint8_t **pl, size_t *pll
 		memcpy(&in6->sin6_addr, d + m->l3_off + 8, 16);
 		*srclen = sizeof(*in6);
 	}
+	if (um) {
+		memset(&um->dst, 0, sizeof(um->dst));
+		if (m->l3_proto == 4) {
+			struct sockaddr_in *in = (struct sockaddr_in *)&um->dst;
+
+			in->sin_family = AF_INET;
+			memcpy(&in->sin_port, d + m->l4_off + 2, 2);
+			memcpy(&in->sin_addr, d + m->l3_off + 16, 4);
+			um->dstlen = sizeof(*in);
+		} else {
+			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&um->dst;
+
+			in6->sin6_family = AF_INET6;
+			memcpy(&in6->sin6_port, d + m->l4_off + 2, 2);
+			memcpy(&in6->sin6_addr, d + m->l3_off + 24, 16);
+			um->dstlen = sizeof(*in6);
+		}
+		um->rx_ns = f->rx_ns;
+	}
 	return UDP_OK;
 }
 
-ssize_t xsnap_recvfrom(struct xsnap_sock *s, void *buf, size_t len, int flags,
-		       struct sockaddr *src, socklen_t *srclen)
+ssize_t sock_recv_udp(struct xsnap_sock *s, void *buf, size_t len, int flags, int timeout_ms,
+		      struct sockaddr *src, socklen_t *srclen, struct udp_meta *um)
 {
-	int timeout = (flags & MSG_DONTWAIT) ? 0 : -1;
+	int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
 
-	if (!s || (!buf && len) || (src && !srclen) || (flags & ~(MSG_DONTWAIT | MSG_TRUNC)))
+	if (!s || (!buf && len) || (src && !srclen) || (flags & ~MSG_TRUNC))
 		return err_ret(EINVAL);
 	for (;;) {
 		struct sockaddr_storage ss;
@@ -747,13 +766,13 @@ ssize_t xsnap_recvfrom(struct xsnap_sock *s, void *buf, size_t len, int flags,
 		const uint8_t *pl;
 		size_t pllen, n;
 		socklen_t sl;
-		int r = xsnap_recv(s, &f, 1, timeout), why;
+		int r = xsnap_recv(s, &f, 1, timeout_ms), why;
 
 		if (r < 0)
 			return r;
 		if (r == 0)
 			return err_ret(EAGAIN);
-		why = udp_view(f, &pl, &pllen, &ss, &sl);
+		why = udp_view(f, &pl, &pllen, &ss, &sl, um);
 		if (why != UDP_OK) {
 			xsnap_release(s, &f, 1);
 			s->ctl->skipped++;
@@ -761,6 +780,9 @@ ssize_t xsnap_recvfrom(struct xsnap_sock *s, void *buf, size_t len, int flags,
 				s->ctl->fragments++;
 			else if (why == UDP_BAD_CSUM)
 				s->ctl->bad_csum++;
+			/* what is left of the time limit, for the next frame */
+			if (timeout_ms > 0 && (timeout_ms = (int)(deadline - now_ms())) <= 0)
+				timeout_ms = 0;
 			continue;
 		}
 		n = pllen < len ? pllen : len;
@@ -773,4 +795,18 @@ ssize_t xsnap_recvfrom(struct xsnap_sock *s, void *buf, size_t len, int flags,
 		xsnap_release(s, &f, 1);
 		return (ssize_t)((flags & MSG_TRUNC) ? pllen : n);
 	}
+}
+
+ssize_t xsnap_recvfrom(struct xsnap_sock *s, void *buf, size_t len, int flags,
+		       struct sockaddr *src, socklen_t *srclen)
+{
+	if (flags & ~(MSG_DONTWAIT | MSG_TRUNC))
+		return err_ret(EINVAL);
+	return sock_recv_udp(s, buf, len, flags & MSG_TRUNC, (flags & MSG_DONTWAIT) ? 0 : -1,
+			     src, srclen, NULL);
+}
+
+const char *sock_ifname(const struct xsnap_sock *s)
+{
+	return s->ifname[0] ? s->ifname : s->ctx->ifname;
 }

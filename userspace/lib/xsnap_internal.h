@@ -33,6 +33,7 @@
 #include <xsnap/xsnap.h>
 
 #include "rule.h"
+#include "udp_recv.h"	/* sock_recv_udp(): the preload shim's receive */
 #include "xsnap_serve.h"	/* FRAME_*, TENANT_NAME_MAX, tenant_name_ok() */
 
 #define RX_BATCH	64
@@ -623,7 +624,10 @@ struct xsnap_sock {
 	/* served by xsnapd (serve.c): per chunk of its tenant's pool, the
 	 * fresh frame (index + 1) that holds its lease to the client, 0: none */
 	uint16_t *lease_of;
+	char ifname[IF_NAMESIZE];	/* client: the interface the daemon opened it
+					 * on ("": the context's) */
 };
+
 
 struct xsnap_snap {
 	struct xsnap_sock *sock;

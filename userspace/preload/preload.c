@@ -18,6 +18,9 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/close_range.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -29,6 +32,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
 #include <sys/uio.h>
@@ -37,44 +41,98 @@
 
 #include <xsnap/xsnap.h>
 
+#include "udp_recv.h"	/* sock_recv_udp(): libxsnap's receive, with time and destination */
+
 #define PUBLIC __attribute__((visibility("default")))
 #define MAXFD 65536		/* XSNAP_PRELOAD_MAXFD in docs/design.md */
 #define KEEP_CAP 65536		/* a kept datagram: the largest UDP payload */
 #define POLL_STACK 256		/* pollfd entries poll() rewrites on the stack */
 #define MAX_PORTS 64
 
-/* One mapped socket. */
+/* One mapped socket: shared by the descriptors dup() made of it. */
 struct entry {
 	pthread_mutex_t lock;	/* held around receive calls: one thread at a time */
 	struct xsnap_sock *xs;
 	int xfd;		/* xsnap_fd(xs) */
+	int refs;		/* descriptors that map to it (table_lock) */
+	uint64_t gen;		/* unique per entry: epoll records name it */
 	bool nonblock;		/* O_NONBLOCK of the kernel descriptor */
+	bool v6;		/* an AF_INET6 socket: IPv4 sources are v4-mapped */
 	uint16_t port;
+	int rcvtimeo_ms;	/* SO_RCVTIMEO, 0: none */
+	unsigned int cmsg;	/* CM_* the program asked for */
+	int ts_type;		/* the SO_TIMESTAMP* option set last, 0: none */
+	int ifindex;		/* of the interface xsnapd receives from, 0: unknown */
+	uint64_t taken;		/* datagrams handed to the program (e->lock) */
 	ssize_t kept;		/* length of the kept datagram, -1: none */
 	struct sockaddr_storage kept_src;
 	socklen_t kept_srclen;
+	struct udp_meta kept_meta;
 	uint8_t *keep;		/* KEEP_CAP bytes, allocated at bind */
+};
+
+enum { CM_PKTINFO4 = 1, CM_PKTINFO6 = 2 };
+
+/*
+ * An epoll set that holds mapped sockets (docs/design.md, "epoll"): the
+ * program's set keeps the kernel descriptor (for the events other than
+ * EPOLLIN) and one shadow epoll of ours, registered edge-triggered under
+ * the tag data.ptr = the eset, that holds the xsnap_fd() of every mapped
+ * socket of the set.  epoll_wait answers EPOLLIN for the records.
+ */
+struct erec {
+	int fd;
+	int xfd;
+	uint64_t gen;		/* the entry's when registered */
+	uint32_t events;	/* as the program asked */
+	epoll_data_t data;
+	bool armed;		/* EPOLLET: may be reported */
+	bool off;		/* EPOLLONESHOT: reported, until EPOLL_CTL_MOD */
+	bool err;		/* the xsnap socket failed: xfd taken out of the shadow */
+	uint64_t taken;		/* entry's taken when last reported (EPOLLET) */
+};
+
+struct eset {
+	pthread_mutex_t lock;
+	int inner;		/* the shadow epoll */
+	unsigned int turn;
+	int n, cap;
+	struct erec *rec;
 };
 
 static struct {
 	int (*bind)(int, const struct sockaddr *, socklen_t);
 	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
 	ssize_t (*recvmsg)(int, struct msghdr *, int);
+	int (*recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
 	ssize_t (*read)(int, void *, size_t);
+	ssize_t (*readv)(int, const struct iovec *, int);
+	int (*setsockopt)(int, int, int, const void *, socklen_t);
 	int (*fcntl)(int, int, ...);
 	int (*ioctl)(int, unsigned long, ...);
 	int (*poll)(struct pollfd *, nfds_t, int);
+	int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
 	int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
 	int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *,
 		       const sigset_t *);
-	int (*close)(int);
+	int (*epoll_ctl)(int, int, int, struct epoll_event *);
+	int (*epoll_wait)(int, struct epoll_event *, int, int);
+	int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
+	int (*epoll_pwait2)(int, struct epoll_event *, int, const struct timespec *,
+			    const sigset_t *);
+	int (*dup)(int);
 	int (*dup2)(int, int);
 	int (*dup3)(int, int, int);
+	int (*close_range)(unsigned int, unsigned int, int);
+	void (*closefrom)(int);
+	int (*close)(int);
 } real;
 
 static _Atomic(struct entry *) table[MAXFD];
+static _Atomic(struct eset *) etable[MAXFD];	/* by the program's epoll descriptor */
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct xsnap_ctx *ctx;		/* under table_lock */
+static uint64_t next_gen = 1;		/* under table_lock */
 static const char *tenant;
 static struct xsnap_sock_opts sopts = { .sz = sizeof(sopts), .mode = XSNAP_FANOUT };
 static bool strict;
@@ -104,32 +162,43 @@ static void say_once(unsigned int bit, const char *fmt, ...)
 	}
 }
 
-static void *next(const char *name)
+/* The next definition of @name; NULL only when @optional (newer glibc calls). */
+static void *next(const char *name, bool optional)
 {
 	void *p = dlsym(RTLD_NEXT, name);
 
-	if (!p) {
+	if (!p && !optional) {
 		fprintf(stderr, "xsnap-preload: %s not found: %s\n", name, dlerror());
 		abort();
 	}
 	return p;
 }
 
-enum { SAY_NO_TENANT, SAY_CONNECT, SAY_SOCKET, SAY_PORT, SAY_LOST, SAY_MAXFD, SAY_FORK };
+enum {
+	SAY_NO_TENANT, SAY_CONNECT, SAY_SOCKET, SAY_PORT, SAY_LOST, SAY_MAXFD, SAY_FORK,
+	SAY_EPOLL, SAY_DUP,
+};
 
 /*
  * The child of fork() must not touch the parent's xsnap sockets (their
  * rings and frames are the parent's): its mapped descriptors become plain
  * kernel sockets and it has no context (docs/design.md, "fork and exec").
- * The entries are left to the parent; the child's copies leak, once.
+ * The entries are left to the parent; the child's copies leak, once.  The
+ * epoll records stay (an epoll set is shared with the parent): in the
+ * child they are stale and dropped, and the tag is still recognised.
  */
 static void atfork_child(void)
 {
 	bool any = false;
 
-	for (int fd = 0; fd < MAXFD; fd++)
+	for (int fd = 0; fd < MAXFD; fd++) {
+		struct eset *es = atomic_load_explicit(&etable[fd], memory_order_relaxed);
+
 		if (atomic_exchange_explicit(&table[fd], NULL, memory_order_relaxed))
 			any = true;
+		if (es)	/* another thread may have held it at the fork */
+			pthread_mutex_init(&es->lock, NULL);
+	}
 	pthread_mutex_init(&table_lock, NULL);
 	ctx = NULL;
 	if (any)
@@ -144,18 +213,29 @@ __attribute__((constructor)) static void init(void)
 		return;
 	pthread_atfork(NULL, NULL, atfork_child);
 
-	real.bind = next("bind");
-	real.recvfrom = next("recvfrom");
-	real.recvmsg = next("recvmsg");
-	real.read = next("read");
-	real.fcntl = next("fcntl");
-	real.ioctl = next("ioctl");
-	real.poll = next("poll");
-	real.select = next("select");
-	real.pselect = next("pselect");
-	real.dup2 = next("dup2");
-	real.dup3 = next("dup3");
-	real.close = next("close");	/* last: ready() tests it */
+	real.bind = next("bind", false);
+	real.recvfrom = next("recvfrom", false);
+	real.recvmsg = next("recvmsg", false);
+	real.recvmmsg = next("recvmmsg", false);
+	real.read = next("read", false);
+	real.readv = next("readv", false);
+	real.setsockopt = next("setsockopt", false);
+	real.fcntl = next("fcntl", false);
+	real.ioctl = next("ioctl", false);
+	real.poll = next("poll", false);
+	real.ppoll = next("ppoll", false);
+	real.select = next("select", false);
+	real.pselect = next("pselect", false);
+	real.epoll_ctl = next("epoll_ctl", false);
+	real.epoll_wait = next("epoll_wait", false);
+	real.epoll_pwait = next("epoll_pwait", false);
+	real.epoll_pwait2 = next("epoll_pwait2", true);
+	real.dup = next("dup", false);
+	real.dup2 = next("dup2", false);
+	real.dup3 = next("dup3", false);
+	real.close_range = next("close_range", true);
+	real.closefrom = next("closefrom", true);
+	real.close = next("close", false);	/* last: ready() tests it */
 	/* the library stays quiet (XSNAP_DEBUG shows it): the shim says in
 	 * one line of its own what it made of a socket */
 	if (!getenv("XSNAP_DEBUG"))
@@ -200,6 +280,13 @@ static struct entry *lookup(int fd)
 	return atomic_load_explicit(&table[fd], memory_order_acquire);
 }
 
+static struct eset *elookup(int epfd)
+{
+	if (epfd < 0 || epfd >= MAXFD)
+		return NULL;
+	return atomic_load_explicit(&etable[epfd], memory_order_acquire);
+}
+
 static bool port_listed(uint16_t port)
 {
 	if (nports < 0)
@@ -210,9 +297,51 @@ static bool port_listed(uint16_t port)
 	return false;
 }
 
+/* An int socket option of the kernel socket, 0 when it cannot be read. */
+static int sockopt_int(int fd, int level, int name)
+{
+	int v = 0;
+	socklen_t l = sizeof(v);
+
+	return getsockopt(fd, level, name, &v, &l) ? 0 : v;
+}
+
+/* Milliseconds of a SO_RCVTIMEO struct timeval, rounded up; 0: none. */
+static int tv_ms(const struct timeval *tv)
+{
+	long long ms;
+
+	if (tv->tv_sec < 0 || tv->tv_usec < 0)
+		return 0;
+	ms = (long long)tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+/*
+ * What the program set on the kernel socket before bind(), read back once:
+ * SO_RCVTIMEO, the control messages it asked for.  Later setsockopt() calls
+ * are followed by setsockopt() below.
+ */
+static void read_options(int fd, struct entry *e)
+{
+	struct timeval tv;
+	socklen_t l = sizeof(tv);
+
+	if (!getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &l))
+		e->rcvtimeo_ms = tv_ms(&tv);
+	if (sockopt_int(fd, IPPROTO_IP, IP_PKTINFO))
+		e->cmsg |= CM_PKTINFO4;
+	if (e->v6 && sockopt_int(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO))
+		e->cmsg |= CM_PKTINFO6;
+	if (sockopt_int(fd, SOL_SOCKET, SO_TIMESTAMPNS))
+		e->ts_type = SO_TIMESTAMPNS;
+	else if (sockopt_int(fd, SOL_SOCKET, SO_TIMESTAMP))
+		e->ts_type = SO_TIMESTAMP;
+}
+
 /* Map @fd (bound to @port) onto an xsnap socket.  Return 0 (mapped or
  * fallen back), or -errno in strict mode. */
-static int map(int fd, uint16_t port)
+static int map(int fd, uint16_t port, int family)
 {
 	struct xsnap_sock *xs;
 	struct entry *e;
@@ -235,6 +364,8 @@ static int map(int fd, uint16_t port)
 		free(e);
 		return strict ? -ENOMEM : 0;
 	}
+	e->v6 = family == AF_INET6;
+	read_options(fd, e);
 	pthread_mutex_lock(&table_lock);
 	if (!ctx && !(ctx = xsnap_connect(NULL))) {
 		err = errno;
@@ -254,9 +385,13 @@ static int map(int fd, uint16_t port)
 	pthread_mutex_init(&e->lock, NULL);
 	e->xs = xs;
 	e->xfd = xsnap_fd(xs);
+	e->refs = 1;
+	e->gen = next_gen++;
 	e->port = port;
 	e->kept = -1;
 	e->nonblock = real.fcntl(fd, F_GETFL) & O_NONBLOCK;
+	/* the daemon's interface, seen from here (same network namespace) */
+	e->ifindex = (int)if_nametoindex(sock_ifname(xs));
 	atomic_store_explicit(&table[fd], e, memory_order_release);
 	pthread_mutex_unlock(&table_lock);
 	return 0;
@@ -266,25 +401,59 @@ fail:
 	return strict ? -err : 0;
 }
 
-/* Take @fd out of the table; the caller frees what it returns. */
-static struct entry *unmap(int fd)
-{
-	struct entry *e;
-
-	if (fd < 0 || fd >= MAXFD)
-		return NULL;
-	pthread_mutex_lock(&table_lock);
-	e = atomic_exchange_explicit(&table[fd], NULL, memory_order_acq_rel);
-	pthread_mutex_unlock(&table_lock);
-	return e;
-}
-
 static void entry_free(struct entry *e)
 {
 	xsnap_sock_close(e->xs);
 	pthread_mutex_destroy(&e->lock);
 	free(e->keep);
 	free(e);
+}
+
+/* Take @fd out of the table; its entry is freed when no descriptor maps to
+ * it any more. */
+static void unmap(int fd)
+{
+	struct entry *e;
+	bool last = false;
+
+	if (fd < 0 || fd >= MAXFD)
+		return;
+	pthread_mutex_lock(&table_lock);
+	e = atomic_exchange_explicit(&table[fd], NULL, memory_order_acq_rel);
+	if (e)
+		last = --e->refs == 0;
+	pthread_mutex_unlock(&table_lock);
+	if (last)
+		entry_free(e);
+}
+
+/*
+ * @newfd is now a copy of @oldfd (dup, dup2, dup3, F_DUPFD): it maps to the
+ * same entry (one xsnap socket for both, as they share one kernel socket),
+ * and whatever @newfd mapped to before is let go.
+ */
+static void copied(int oldfd, int newfd)
+{
+	struct entry *e, *old = NULL;
+	bool last = false;
+
+	if (oldfd == newfd || newfd < 0)
+		return;
+	if (newfd >= MAXFD) {
+		if (lookup(oldfd))
+			say_once(SAY_DUP, "descriptor %d: a kernel socket (too high to map)", newfd);
+		return;
+	}
+	pthread_mutex_lock(&table_lock);
+	e = oldfd >= 0 && oldfd < MAXFD ? atomic_load(&table[oldfd]) : NULL;
+	if (e)
+		e->refs++;
+	old = atomic_exchange_explicit(&table[newfd], e, memory_order_acq_rel);
+	if (old)
+		last = --old->refs == 0;
+	pthread_mutex_unlock(&table_lock);
+	if (last)
+		entry_free(old);
 }
 
 /* The port of an AF_INET/AF_INET6 address, or -1. */
@@ -319,7 +488,7 @@ PUBLIC int bind(int fd, const struct sockaddr *addr, socklen_t len)
 		return real.bind(fd, addr, len);
 	}
 	if (tenant && port && port_listed((uint16_t)port) &&
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+	    real.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
 		errno = err;	/* then the kernel's rule stands: one binder */
 	r = real.bind(fd, addr, len);
 	if (r < 0)
@@ -331,13 +500,42 @@ PUBLIC int bind(int fd, const struct sockaddr *addr, socklen_t len)
 		if (getsockname(fd, (struct sockaddr *)&ss, &ssl) == 0)
 			port = addr_port((struct sockaddr *)&ss, ssl);
 	}
-	r = map(fd, (uint16_t)port);
+	r = map(fd, (uint16_t)port, addr->sa_family);
 	if (r < 0) {
 		errno = -r;
 		return -1;
 	}
 	errno = err;
 	return 0;
+}
+
+/*
+ * setsockopt: the kernel socket takes every option (getsockopt reads them
+ * back); those that change what a receive returns are remembered on a
+ * mapped socket.
+ */
+PUBLIC int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	struct entry *e;
+	int r, on;
+
+	ready();
+	r = real.setsockopt(fd, level, name, val, len);
+	if (r < 0 || !(e = lookup(fd)) || !val)
+		return r;
+	on = len >= sizeof(int) && *(const int *)val;
+	if (level == SOL_SOCKET && (name == SO_RCVTIMEO_OLD || name == SO_RCVTIMEO_NEW) &&
+	    len >= sizeof(struct timeval))
+		e->rcvtimeo_ms = tv_ms(val);	/* the same layout on 64-bit targets */
+	else if (level == SOL_SOCKET && (name == SO_TIMESTAMP_OLD || name == SO_TIMESTAMP_NEW ||
+					 name == SO_TIMESTAMPNS_OLD ||
+					 name == SO_TIMESTAMPNS_NEW))
+		e->ts_type = on ? name : 0;
+	else if (level == IPPROTO_IP && name == IP_PKTINFO)
+		e->cmsg = on ? e->cmsg | CM_PKTINFO4 : e->cmsg & ~(unsigned int)CM_PKTINFO4;
+	else if (level == IPPROTO_IPV6 && name == IPV6_RECVPKTINFO)
+		e->cmsg = on ? e->cmsg | CM_PKTINFO6 : e->cmsg & ~(unsigned int)CM_PKTINFO6;
+	return r;
 }
 
 /* Fill the kept datagram of @e without waiting.  Return 1 (kept), 0 (none),
@@ -349,8 +547,8 @@ static int keep_one(struct entry *e)
 	if (e->kept >= 0)
 		return 1;
 	e->kept_srclen = sizeof(e->kept_src);
-	n = xsnap_recvfrom(e->xs, e->keep, KEEP_CAP, MSG_DONTWAIT,
-			   (struct sockaddr *)&e->kept_src, &e->kept_srclen);
+	n = sock_recv_udp(e->xs, e->keep, KEEP_CAP, 0, 0, (struct sockaddr *)&e->kept_src,
+			  &e->kept_srclen, &e->kept_meta);
 	if (n == -EAGAIN)
 		return 0;
 	if (n < 0)
@@ -370,8 +568,11 @@ static bool lost(int fd, struct entry *e, int err)
 	if (strict)
 		return false;
 	pthread_mutex_unlock(&e->lock);
-	if (unmap(fd) == e)
-		entry_free(e);
+	/* every copy of the descriptor reads the kernel socket from now on */
+	for (int i = 0; i < MAXFD; i++)
+		if (atomic_load_explicit(&table[i], memory_order_relaxed) == e && i != fd)
+			unmap(i);
+	unmap(fd);
 	return true;
 }
 
@@ -383,54 +584,78 @@ static ssize_t done(ssize_t full, size_t cap, int flags, int *msg_flags)
 	return (flags & MSG_TRUNC) || (size_t)full <= cap ? full : (ssize_t)cap;
 }
 
-/*
- * The one receive path of recv, recvfrom, recvmsg and read on a mapped
- * socket.  Returns the payload length (or the full length with MSG_TRUNC),
- * or -1 with errno; *fallback set when the caller must ask the kernel.
- */
-static ssize_t xrecv(int fd, struct entry *e, const struct iovec *iov, size_t iovcnt,
-		     int flags, struct sockaddr *src, socklen_t *srclen, int *msg_flags,
-		     bool *fallback)
+/* Copy source address @ss to the program's @addr (*@alen bytes), v4-mapped
+ * for an AF_INET6 socket, as the kernel writes it. */
+static void put_addr(const struct entry *e, struct sockaddr *addr, socklen_t *alen,
+		     const struct sockaddr_storage *ss, socklen_t sl)
 {
-	bool dontwait = (flags & MSG_DONTWAIT) || e->nonblock;
-	const uint8_t *p;
-	size_t total = 0, left, n;
-	ssize_t r = -EAGAIN;	/* set whenever it is read; for the compiler */
+	struct sockaddr_in6 m;
 
-	*fallback = false;
-	if (flags & ~(MSG_DONTWAIT | MSG_TRUNC | MSG_PEEK | MSG_NOSIGNAL | MSG_CMSG_CLOEXEC)) {
-		errno = EOPNOTSUPP;	/* MSG_WAITALL, MSG_ERRQUEUE: a later slice */
-		return -1;
+	if (!addr || !alen)
+		return;
+	if (e->v6 && ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+
+		memset(&m, 0, sizeof(m));
+		m.sin6_family = AF_INET6;
+		m.sin6_port = in->sin_port;
+		m.sin6_addr.s6_addr[10] = m.sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&m.sin6_addr.s6_addr[12], &in->sin_addr, 4);
+		ss = (const struct sockaddr_storage *)&m;
+		sl = sizeof(m);
 	}
+	memcpy(addr, ss, *alen < sl ? *alen : sl);
+	*alen = sl;
+}
+
+/* The flags a receive on a mapped socket accepts (MSG_WAITALL means
+ * nothing for a datagram; MSG_ERRQUEUE goes to the kernel socket). */
+#define RECV_FLAGS (MSG_DONTWAIT | MSG_TRUNC | MSG_PEEK | MSG_NOSIGNAL | MSG_CMSG_CLOEXEC | \
+		    MSG_WAITALL)
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Take a datagram from the xsnap side of @e without waiting: the kept one,
+ * or the next (straight into @msg's one buffer when it can).  @msg gets the
+ * payload and the source; @um, if not NULL, the destination and time.
+ * Return: the payload length (the full one with MSG_TRUNC), -EAGAIN (none
+ * there), -errno.  @e->lock held.
+ */
+static ssize_t xsnap_take(struct entry *e, struct msghdr *msg, int flags, struct udp_meta *um,
+			  int *msg_flags)
+{
+	const struct iovec *iov = msg->msg_iov;
+	size_t iovcnt = msg->msg_iovlen, total = 0, left, n;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	const uint8_t *p;
+	ssize_t r;
+
 	for (size_t i = 0; i < iovcnt; i++)
 		total += iov[i].iov_len;
-	pthread_mutex_lock(&e->lock);
 	if (e->kept < 0 && iovcnt <= 1 && !(flags & MSG_PEEK)) {
 		/* the common case: straight into the caller's buffer */
-		r = xsnap_recvfrom(e->xs, iovcnt ? iov[0].iov_base : NULL, total,
-				   MSG_TRUNC | (dontwait ? MSG_DONTWAIT : 0), src, srclen);
-		if (r >= 0) {
-			pthread_mutex_unlock(&e->lock);
-			return done(r, total, flags, msg_flags);
-		}
-	} else if (e->kept < 0) {
-		/* several iovecs, or MSG_PEEK: through the kept buffer */
-		e->kept_srclen = sizeof(e->kept_src);
-		r = xsnap_recvfrom(e->xs, e->keep, KEEP_CAP, dontwait ? MSG_DONTWAIT : 0,
-				   (struct sockaddr *)&e->kept_src, &e->kept_srclen);
-		if (r >= 0)
-			e->kept = r;
+		r = sock_recv_udp(e->xs, iovcnt ? iov[0].iov_base : NULL, total, MSG_TRUNC, 0,
+				  (struct sockaddr *)&ss, &sl, um);
+		if (r < 0)
+			return r;
+		e->taken++;
+		put_addr(e, msg->msg_name, &msg->msg_namelen, &ss, sl);
+		return done(r, total, flags, msg_flags);
 	}
 	if (e->kept < 0) {
-		if (lost(fd, e, (int)-r)) {	/* unlocked it */
-			*fallback = true;
-			return -1;
-		}
-		pthread_mutex_unlock(&e->lock);
-		errno = (int)-r;
-		return -1;
+		/* several iovecs, or MSG_PEEK: through the kept buffer */
+		r = keep_one(e);
+		if (r <= 0)
+			return r ? r : -EAGAIN;
 	}
-	/* hand out the kept datagram */
 	p = e->keep;
 	left = (size_t)e->kept;
 	for (size_t i = 0; i < iovcnt && left; i++) {
@@ -439,15 +664,173 @@ static ssize_t xrecv(int fd, struct entry *e, const struct iovec *iov, size_t io
 		p += n;
 		left -= n;
 	}
-	if (src && srclen) {
-		memcpy(src, &e->kept_src, *srclen < e->kept_srclen ? *srclen : e->kept_srclen);
-		*srclen = e->kept_srclen;
-	}
+	put_addr(e, msg->msg_name, &msg->msg_namelen, &e->kept_src, e->kept_srclen);
+	if (um)
+		*um = e->kept_meta;
 	r = e->kept;
-	if (!(flags & MSG_PEEK))
+	if (!(flags & MSG_PEEK)) {
 		e->kept = -1;
-	pthread_mutex_unlock(&e->lock);
+		e->taken++;
+	}
 	return done(r, total, flags, msg_flags);
+}
+
+/* Append a control message to @msg (its space used so far in *@used);
+ * MSG_CTRUNC when it does not fit. */
+static void put_cmsg(struct msghdr *msg, size_t *used, int level, int type, const void *data,
+		     size_t len)
+{
+	struct cmsghdr *c;
+
+	if (!msg->msg_control || *used + CMSG_SPACE(len) > msg->msg_controllen) {
+		msg->msg_flags |= MSG_CTRUNC;
+		return;
+	}
+	c = (struct cmsghdr *)((uint8_t *)msg->msg_control + *used);
+	c->cmsg_level = level;
+	c->cmsg_type = type;
+	c->cmsg_len = CMSG_LEN(len);
+	memcpy(CMSG_DATA(c), data, len);
+	*used += CMSG_SPACE(len);
+}
+
+/*
+ * The control messages the program asked for (setsockopt), from the
+ * datagram's headers (@um): IP_PKTINFO (destination address; ifindex of
+ * the interface xsnapd receives from), IPV6_PKTINFO (an IPv4 datagram's
+ * destination v4-mapped), SO_TIMESTAMP(NS) (the frame's receive time,
+ * CLOCK_MONOTONIC, moved to CLOCK_REALTIME by the clocks' offset now).
+ */
+static void put_cmsgs(const struct entry *e, struct msghdr *msg, const struct udp_meta *um)
+{
+	size_t used = 0;
+
+	if ((e->cmsg & CM_PKTINFO4) && um->dst.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&um->dst;
+		struct in_pktinfo pi = {
+			.ipi_ifindex = e->ifindex,
+			.ipi_spec_dst = in->sin_addr,
+			.ipi_addr = in->sin_addr,
+		};
+
+		put_cmsg(msg, &used, IPPROTO_IP, IP_PKTINFO, &pi, sizeof(pi));
+	}
+	if (e->cmsg & CM_PKTINFO6) {
+		struct in6_pktinfo pi = { .ipi6_ifindex = (unsigned int)e->ifindex };
+
+		if (um->dst.ss_family == AF_INET6) {
+			pi.ipi6_addr = ((const struct sockaddr_in6 *)&um->dst)->sin6_addr;
+		} else {
+			pi.ipi6_addr.s6_addr[10] = pi.ipi6_addr.s6_addr[11] = 0xff;
+			memcpy(&pi.ipi6_addr.s6_addr[12],
+			       &((const struct sockaddr_in *)&um->dst)->sin_addr, 4);
+		}
+		put_cmsg(msg, &used, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof(pi));
+	}
+	if (e->ts_type) {
+		struct timespec mono, rt;
+		int64_t ns, t[2];
+
+		clock_gettime(CLOCK_REALTIME, &rt);
+		clock_gettime(CLOCK_MONOTONIC, &mono);
+		ns = (int64_t)um->rx_ns + ((int64_t)rt.tv_sec - mono.tv_sec) * 1000000000 +
+		     (rt.tv_nsec - mono.tv_nsec);
+		t[0] = ns / 1000000000;
+		t[1] = ns % 1000000000;
+		if (e->ts_type == SO_TIMESTAMP_OLD || e->ts_type == SO_TIMESTAMP_NEW)
+			t[1] /= 1000;	/* struct timeval: microseconds */
+		/* struct timeval/timespec (OLD) and __kernel_sock_timeval/
+		 * __kernel_timespec (NEW) are two 64-bit words on 64-bit targets */
+		put_cmsg(msg, &used, SOL_SOCKET, e->ts_type, t, sizeof(t));
+	}
+	msg->msg_controllen = used;
+}
+
+/* Wait until @e's xsnap side or its kernel socket @fd may have a datagram,
+ * at most @ms (< 0: no limit).  Return: > 0, 0 (time is up), -1 (errno). */
+static int wait_either(int fd, struct entry *e, int ms)
+{
+	struct pollfd p[2] = { { .fd = e->xfd, .events = POLLIN }, { .fd = fd, .events = POLLIN } };
+
+	return real.poll(p, 2, ms);
+}
+
+/*
+ * The one receive path of recv, recvfrom, recvmsg, recvmmsg, read and readv
+ * on a mapped socket: a datagram of the xsnap side (no syscall when one is
+ * there), else one the kernel socket has (ports the tenant's rules do not
+ * cover, local senders: the kernel sees those), else wait for either,
+ * unless the call or the descriptor is non-blocking (EAGAIN), at most
+ * SO_RCVTIMEO (then EAGAIN).  Returns what recvmsg(2) returns; *@fb set
+ * when the xsnap side is gone and the caller must ask the kernel.
+ */
+static ssize_t xrecvmsg(int fd, struct entry *e, struct msghdr *msg, int flags, bool *fb)
+{
+	bool dontwait = (flags & MSG_DONTWAIT) || e->nonblock;
+	long long deadline = 0;
+	struct udp_meta um;
+	bool want = e->cmsg || e->ts_type;
+	socklen_t namelen = msg->msg_name ? msg->msg_namelen : 0;
+	int mf = 0, left = -1;
+	ssize_t r;
+
+	*fb = false;
+	if (flags & ~RECV_FLAGS) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	if (!dontwait && e->rcvtimeo_ms > 0)
+		deadline = now_ms() + e->rcvtimeo_ms;
+	for (;;) {
+		pthread_mutex_lock(&e->lock);
+		msg->msg_namelen = namelen;
+		r = xsnap_take(e, msg, flags, want ? &um : NULL, &mf);
+		if (r >= 0) {
+			pthread_mutex_unlock(&e->lock);
+			if (!msg->msg_name)
+				msg->msg_namelen = 0;
+			msg->msg_flags = mf;
+			if (want)
+				put_cmsgs(e, msg, &um);
+			else
+				msg->msg_controllen = 0;
+			return r;
+		}
+		if (r != -EAGAIN) {
+			msg->msg_namelen = namelen;
+			if (lost(fd, e, (int)-r)) {	/* unlocked it */
+				*fb = true;
+				return -1;
+			}
+			pthread_mutex_unlock(&e->lock);
+			errno = (int)-r;
+			return -1;
+		}
+		pthread_mutex_unlock(&e->lock);
+		msg->msg_namelen = namelen;
+		r = real.recvmsg(fd, msg, flags | MSG_DONTWAIT);
+		if (r >= 0 || errno != EAGAIN || dontwait)
+			return r;
+		if (deadline && (left = (int)(deadline - now_ms())) <= 0) {
+			errno = EAGAIN;
+			return -1;
+		}
+		if (wait_either(fd, e, left) < 0)
+			return -1;	/* EINTR */
+	}
+}
+
+PUBLIC ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	struct entry *e = lookup(fd);
+	bool fb;
+	ssize_t r;
+
+	ready();
+	if (!e || (flags & MSG_ERRQUEUE))
+		return real.recvmsg(fd, msg, flags);
+	r = xrecvmsg(fd, e, msg, flags, &fb);
+	return fb ? real.recvmsg(fd, msg, flags) : r;
 }
 
 PUBLIC ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *src,
@@ -455,14 +838,23 @@ PUBLIC ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockadd
 {
 	struct entry *e = lookup(fd);
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
 	bool fb;
 	ssize_t r;
 
 	ready();
-	if (!e)
+	if (!e || (flags & MSG_ERRQUEUE))
 		return real.recvfrom(fd, buf, len, flags, src, srclen);
-	r = xrecv(fd, e, &iov, 1, flags, src, srclen, NULL, &fb);
-	return fb ? real.recvfrom(fd, buf, len, flags, src, srclen) : r;
+	if (src && srclen) {
+		m.msg_name = src;
+		m.msg_namelen = *srclen;
+	}
+	r = xrecvmsg(fd, e, &m, flags, &fb);
+	if (fb)
+		return real.recvfrom(fd, buf, len, flags, src, srclen);
+	if (r >= 0 && src && srclen)
+		*srclen = m.msg_namelen;
+	return r;
 }
 
 /* On a socket recv(2) is recvfrom(2) without an address. */
@@ -480,33 +872,77 @@ PUBLIC ssize_t read(int fd, void *buf, size_t len)
 	return recvfrom(fd, buf, len, 0, NULL, NULL);
 }
 
-PUBLIC ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+/* readv(2) of a mapped socket: one datagram scattered over @iov. */
+PUBLIC ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 {
 	struct entry *e = lookup(fd);
-	socklen_t nl;
+	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
 	bool fb;
-	int mf = 0;
 	ssize_t r;
 
 	ready();
-	if (!e)
-		return real.recvmsg(fd, msg, flags);
-	nl = msg->msg_name ? msg->msg_namelen : 0;
-	r = xrecv(fd, e, msg->msg_iov, msg->msg_iovlen, flags,
-		  msg->msg_name, msg->msg_name ? &nl : NULL, &mf, &fb);
-	if (fb)
-		return real.recvmsg(fd, msg, flags);
-	if (r >= 0) {
-		msg->msg_namelen = msg->msg_name ? nl : 0;
-		msg->msg_controllen = 0;	/* control messages: a later slice */
-		msg->msg_flags = mf;
+	if (!e || iovcnt < 0)
+		return real.readv(fd, iov, iovcnt);
+	r = xrecvmsg(fd, e, &m, 0, &fb);
+	return fb ? real.readv(fd, iov, iovcnt) : r;
+}
+
+/* Milliseconds of @ts, rounded up; -1 for NULL (no limit). */
+static int ts_ms(const struct timespec *ts)
+{
+	long long ms;
+
+	if (!ts)
+		return -1;
+	if (ts->tv_sec < 0 || ts->tv_nsec < 0)
+		return 0;
+	ms = (long long)ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+/*
+ * recvmmsg: up to @vlen datagrams, each as recvmsg() returns it.  As on
+ * Linux, MSG_WAITFORONE makes the datagrams after the first non-blocking,
+ * and @timeout is looked at after each datagram; an error after the first
+ * datagram ends the call with the count.
+ */
+PUBLIC int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
+		    struct timespec *timeout)
+{
+	struct entry *e = lookup(fd);
+	long long deadline = 0;
+	unsigned int i;
+	bool fb = false;
+
+	ready();
+	if (!e || (flags & MSG_ERRQUEUE))
+		return real.recvmmsg(fd, vec, vlen, flags, timeout);
+	if (timeout)
+		deadline = now_ms() + ts_ms(timeout);
+	for (i = 0; i < vlen; i++) {
+		int f = flags & ~MSG_WAITFORONE;
+		ssize_t r;
+
+		if (i && (flags & MSG_WAITFORONE))
+			f |= MSG_DONTWAIT;
+		r = xrecvmsg(fd, e, &vec[i].msg_hdr, f, &fb);
+		if (r < 0)
+			break;
+		vec[i].msg_len = (unsigned int)r;
+		if (timeout && now_ms() >= deadline) {
+			i++;
+			break;
+		}
 	}
-	return r;
+	if (i)
+		return (int)i;
+	return fb ? real.recvmmsg(fd, vec, vlen, flags, timeout) : -1;
 }
 
 /* F_SETFL on a mapped descriptor: remember O_NONBLOCK (no F_GETFL per
- * receive).  Every fcntl command takes at most one argument, an int or a
- * pointer: passing it on as a pointer is what glibc's own wrappers do. */
+ * receive); F_DUPFD(_CLOEXEC): the copy maps to the same socket.  Every
+ * fcntl command takes at most one argument, an int or a pointer: passing
+ * it on as a pointer is what glibc's own wrappers do. */
 PUBLIC int fcntl(int fd, int cmd, ...)
 {
 	struct entry *e;
@@ -521,6 +957,8 @@ PUBLIC int fcntl(int fd, int cmd, ...)
 	r = real.fcntl(fd, cmd, arg);
 	if (r >= 0 && cmd == F_SETFL && (e = lookup(fd)))
 		e->nonblock = ((int)(intptr_t)arg & O_NONBLOCK) != 0;
+	else if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && lookup(fd))
+		copied(fd, r);
 	return r;
 }
 
@@ -545,32 +983,33 @@ PUBLIC int ioctl(int fd, unsigned long req, ...)
 	return r;
 }
 
-static long long now_ms(void)
+/* The wait of poll(), ppoll() and the select family: ppoll when a signal
+ * mask is to be set atomically with the wait. */
+static int wait_fds(struct pollfd *v, nfds_t n, int timeout, const sigset_t *mask)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (!mask)
+		return real.poll(v, n, timeout);
+	ts.tv_sec = timeout / 1000;
+	ts.tv_nsec = (long)(timeout % 1000) * 1000000;
+	return real.ppoll(v, n, timeout < 0 ? NULL : &ts, mask);
 }
 
 /*
- * poll: each mapped descriptor asked for POLLIN becomes its xsnap_fd() (and,
- * for the other events, its kernel descriptor in an extra entry); it is
+ * poll: each mapped descriptor becomes its xsnap_fd() for POLLIN, and its
+ * kernel descriptor in an extra entry for every event (the kernel socket
+ * receives what the tenant's rules do not steer); the xsnap side is
  * reported readable only when a datagram is kept (keep_one()).
  */
-PUBLIC int poll(struct pollfd *fds, nfds_t nfds, int timeout)
+static int xpoll(struct pollfd *fds, nfds_t nfds, int timeout, const sigset_t *mask,
+		 nfds_t mapped)
 {
 	struct pollfd stack[POLL_STACK], *v = stack;
-	nfds_t i, nv, cap, mapped = 0;
+	nfds_t i, nv, cap;
 	long long deadline = timeout > 0 ? now_ms() + timeout : 0;
 	int r, nready = 0;
 
-	ready();
-	for (i = 0; i < nfds; i++)
-		if (lookup(fds[i].fd))
-			mapped++;
-	if (!mapped)
-		return real.poll(fds, nfds, timeout);
 	cap = nfds + mapped;	/* one extra entry per mapped descriptor at most */
 	if (cap > POLL_STACK && !(v = malloc(cap * sizeof(*v)))) {
 		errno = ENOMEM;
@@ -593,10 +1032,7 @@ PUBLIC int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 			m++;
 			v[i].fd = e->xfd;
 			v[i].events = fds[i].events & POLLIN;
-			if (fds[i].events & ~POLLIN) {
-				v[nv] = fds[i];
-				v[nv++].events = fds[i].events & ~POLLIN;
-			}
+			v[nv++] = fds[i];	/* the kernel socket: all events */
 			if (fds[i].events & POLLIN) {
 				pthread_mutex_lock(&e->lock);
 				r = keep_one(e);
@@ -607,7 +1043,7 @@ PUBLIC int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 				}
 			}
 		}
-		r = real.poll(v, nv, kept_any ? 0 : timeout);
+		r = wait_fds(v, nv, kept_any ? 0 : timeout, mask);
 		if (r < 0)
 			break;
 		nready = 0;
@@ -626,8 +1062,7 @@ PUBLIC int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 						fds[i].revents = POLLIN;
 					pthread_mutex_unlock(&e->lock);
 				}
-				if (fds[i].events & ~POLLIN)
-					fds[i].revents |= v[nv++].revents;
+				fds[i].revents |= v[nv++].revents;
 			}
 			if (fds[i].revents)
 				nready++;
@@ -640,6 +1075,42 @@ PUBLIC int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 	if (v != stack)
 		free(v);
 	return r < 0 ? -1 : nready;
+}
+
+/* How many of @fds are mapped. */
+static nfds_t count_mapped(const struct pollfd *fds, nfds_t nfds)
+{
+	nfds_t mapped = 0;
+
+	for (nfds_t i = 0; i < nfds; i++)
+		if (lookup(fds[i].fd))
+			mapped++;
+	return mapped;
+}
+
+PUBLIC int poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+	nfds_t mapped;
+
+	ready();
+	mapped = count_mapped(fds, nfds);
+	if (!mapped)
+		return real.poll(fds, nfds, timeout);
+	return xpoll(fds, nfds, timeout, NULL, mapped);
+}
+
+/* ppoll: poll() above with the signal mask set atomically with each wait
+ * (glibc's wrapper does not report the time left in *@ts either). */
+PUBLIC int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *ts,
+		 const sigset_t *mask)
+{
+	nfds_t mapped;
+
+	ready();
+	mapped = count_mapped(fds, nfds);
+	if (!mapped)
+		return real.ppoll(fds, nfds, ts, mask);
+	return xpoll(fds, nfds, ts_ms(ts), mask, mapped);
 }
 
 /* Whether a descriptor of @rd below @nfds is mapped. */
@@ -655,10 +1126,11 @@ static bool any_mapped(int nfds, const fd_set *rd)
 
 /*
  * select and pselect with a mapped descriptor in the read set: the sets
- * become a pollfd array (on the stack) for poll() above, and back; the
+ * become a pollfd array (on the stack) for xpoll() above, and back; the
  * descriptor sets are rewritten as select(2) does.
  */
-static int select_by_poll(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int timeout)
+static int select_by_poll(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int timeout,
+			  const sigset_t *mask)
 {
 	struct pollfd pv[FD_SETSIZE];
 	nfds_t n = 0;
@@ -676,7 +1148,7 @@ static int select_by_poll(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int time
 		if (ev)
 			pv[n++] = (struct pollfd){ .fd = i, .events = ev };
 	}
-	r = poll(pv, n, timeout);
+	r = xpoll(pv, n, timeout, mask, count_mapped(pv, n));
 	if (r < 0)
 		return -1;
 	for (nfds_t k = 0; k < n; k++) {
@@ -714,7 +1186,7 @@ PUBLIC int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *
 		return real.select(nfds, rd, wr, ex, tv);
 	t0 = now_ms();
 	r = select_by_poll(nfds, rd, wr, ex,
-			   tv ? (int)(tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000) : -1);
+			   tv ? (int)(tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000) : -1, NULL);
 	if (tv) {	/* Linux select(2) leaves the time not slept in *tv */
 		left = tv->tv_sec * 1000LL + tv->tv_usec / 1000 - (now_ms() - t0);
 		if (left < 0)
@@ -725,64 +1197,445 @@ PUBLIC int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *
 	return r;
 }
 
-/* The signal mask is set around the wait, not atomically with it (the
- * window pselect(2) exists to close): a later slice uses ppoll. */
+/* pselect: the signal mask is set atomically with the wait (ppoll). */
 PUBLIC int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *ts,
 		   const sigset_t *mask)
 {
-	sigset_t old;
-	int r, err;
-
 	ready();
 	if (!any_mapped(nfds, rd))
 		return real.pselect(nfds, rd, wr, ex, ts, mask);
-	if (mask)
-		pthread_sigmask(SIG_SETMASK, mask, &old);
-	r = select_by_poll(nfds, rd, wr, ex,
-			   ts ? (int)(ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000) : -1);
-	err = errno;
-	if (mask)
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-	errno = err;
-	return r;
+	return select_by_poll(nfds, rd, wr, ex, ts_ms(ts), mask);
+}
+
+/* ---- epoll (docs/design.md, "epoll") ---- */
+
+#define EV_IN (EPOLLIN | EPOLLRDNORM)
+#define EPOLL_READY_MAX 64	/* mapped sockets reported by one epoll_wait */
+
+/* The eset of @epfd, made on first use (@epfd is known to be an epoll
+ * descriptor: a registration in it just succeeded). */
+static struct eset *eset_get(int epfd)
+{
+	struct epoll_event tag = { .events = EPOLLIN | EPOLLET };
+	struct eset *es = elookup(epfd);
+
+	if (es || epfd >= MAXFD)
+		return es;
+	es = calloc(1, sizeof(*es));
+	if (!es)
+		return NULL;
+	es->inner = epoll_create1(EPOLL_CLOEXEC);
+	tag.data.ptr = es;
+	if (es->inner < 0 || real.epoll_ctl(epfd, EPOLL_CTL_ADD, es->inner, &tag) < 0) {
+		if (es->inner >= 0)
+			real.close(es->inner);
+		free(es);
+		return NULL;
+	}
+	pthread_mutex_init(&es->lock, NULL);
+	pthread_mutex_lock(&table_lock);
+	if (elookup(epfd)) {	/* another thread was first: use its */
+		struct eset *other = elookup(epfd);
+
+		pthread_mutex_unlock(&table_lock);
+		real.close(es->inner);	/* leaves the program's set with it */
+		pthread_mutex_destroy(&es->lock);
+		free(es);
+		return other;
+	}
+	atomic_store_explicit(&etable[epfd], es, memory_order_release);
+	pthread_mutex_unlock(&table_lock);
+	return es;
+}
+
+static void eset_free(struct eset *es)
+{
+	real.close(es->inner);
+	pthread_mutex_destroy(&es->lock);
+	free(es->rec);
+	free(es);
+}
+
+static struct erec *erec_find(struct eset *es, int fd)
+{
+	for (int i = 0; i < es->n; i++)
+		if (es->rec[i].fd == fd)
+			return &es->rec[i];
+	return NULL;
+}
+
+/* Forget record @r of @es; @live: its xsnap socket is open, take its
+ * descriptor out of the shadow unless another record has it.  es->lock. */
+static void erec_drop(struct eset *es, struct erec *r, bool live)
+{
+	int xfd = r->xfd;
+
+	*r = es->rec[--es->n];
+	if (!live)
+		return;		/* closed: the kernel took it out of the shadow */
+	for (int i = 0; i < es->n; i++)
+		if (es->rec[i].xfd == xfd)
+			return;
+	real.epoll_ctl(es->inner, EPOLL_CTL_DEL, xfd, NULL);
+}
+
+/* Record (or update) mapped socket @fd of @es for the program's @ev.
+ * es->lock.  Return 0 or -1 with errno. */
+static int erec_set(struct eset *es, int fd, struct entry *e, const struct epoll_event *ev)
+{
+	struct epoll_event xev = { .events = EPOLLIN };
+	struct erec *r = erec_find(es, fd);
+
+	if (r && r->gen != e->gen) {	/* a record of a socket gone */
+		erec_drop(es, r, false);
+		r = NULL;
+	}
+	if (!r) {
+		if (es->n == es->cap) {
+			int cap = es->cap ? 2 * es->cap : 8;
+			struct erec *v = realloc(es->rec, (size_t)cap * sizeof(*v));
+
+			if (!v) {
+				errno = ENOMEM;
+				return -1;
+			}
+			es->rec = v;
+			es->cap = cap;
+		}
+		r = &es->rec[es->n++];
+		*r = (struct erec){ .fd = fd, .xfd = e->xfd, .gen = e->gen };
+		if (real.epoll_ctl(es->inner, EPOLL_CTL_ADD, e->xfd, &xev) < 0 && errno != EEXIST) {
+			es->n--;
+			return -1;
+		}
+	}
+	r->events = ev->events;
+	r->data = ev->data;
+	r->armed = true;
+	r->off = false;
+	pthread_mutex_lock(&e->lock);
+	r->taken = e->taken;
+	pthread_mutex_unlock(&e->lock);
+	return 0;
+}
+
+/*
+ * epoll_ctl: the kernel descriptor is registered as the program asks (it
+ * answers the other events, and EPOLLIN for what the kernel socket
+ * receives); a mapped socket asked for EPOLLIN also gets a record in the
+ * set's eset, which answers EPOLLIN for its xsnap side.  Anything else
+ * passes through (and drops a record left for that descriptor).
+ */
+PUBLIC int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	struct entry *e = lookup(fd);
+	struct eset *es = elookup(epfd);
+	struct erec *r;
+	int ret, err;
+
+	ready();
+	if (!e || !(op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) || !ev ||
+	    !(ev->events & EV_IN) || epfd >= MAXFD) {
+		if (e && ev && (ev->events & EV_IN) && epfd >= MAXFD)
+			say_once(SAY_EPOLL, "epoll descriptor %d too high: port %u not readable in it",
+				 epfd, e->port);
+		ret = real.epoll_ctl(epfd, op, fd, ev);
+		if (ret == 0 && es) {
+			pthread_mutex_lock(&es->lock);
+			if ((r = erec_find(es, fd)))
+				erec_drop(es, r, e && e->gen == r->gen);
+			pthread_mutex_unlock(&es->lock);
+		}
+		return ret;
+	}
+	ret = real.epoll_ctl(epfd, op, fd, ev);
+	if (ret < 0)
+		return ret;
+	if (!es)
+		es = eset_get(epfd);
+	if (es) {
+		pthread_mutex_lock(&es->lock);
+		ret = erec_set(es, fd, e, ev);
+		pthread_mutex_unlock(&es->lock);
+	} else {
+		ret = -1;
+	}
+	if (ret < 0) {	/* the set as it was, as far as it goes */
+		err = errno;
+		if (op == EPOLL_CTL_ADD)
+			real.epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+		errno = err;
+	}
+	return ret;
+}
+
+/*
+ * The records of @es that are readable now, up to @max, their indexes in
+ * @idx.  Every record's socket is looked at (keep_one()): that also empties
+ * its notify pipe and arms it, so the shadow wakes for the next datagram.
+ * A record whose socket is gone (fallen back to the kernel socket, or a
+ * fork child's) is dropped: the kernel descriptor answers alone.  es->lock.
+ */
+static int gather(struct eset *es, int *idx, int max)
+{
+	int k = 0;
+
+	for (int i = 0; i < es->n; i++) {
+		struct erec *r = &es->rec[i];
+		struct entry *e = lookup(r->fd);
+		int rv;
+
+		if (!e || e->gen != r->gen) {
+			erec_drop(es, r, false);
+			i--;
+			continue;
+		}
+		pthread_mutex_lock(&e->lock);
+		rv = keep_one(e);
+		if (rv < 0 && !r->err) {
+			/* xfd stays readable: out of the shadow, reported as
+			 * EPOLLERR until the program's receive sees the error */
+			r->err = true;
+			real.epoll_ctl(es->inner, EPOLL_CTL_DEL, r->xfd, NULL);
+		}
+		if (rv != 0 && !r->off && k < max &&
+		    (!(r->events & EPOLLET) || r->armed || r->taken != e->taken))
+			idx[k++] = i;
+		pthread_mutex_unlock(&e->lock);
+	}
+	return k;
+}
+
+/* Take the shadow's tag events out of @ev; *@tagged when there was one. */
+static int strip_tag(const struct eset *es, struct epoll_event *ev, int n, bool *tagged)
+{
+	int m = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (ev[i].data.ptr == es) {
+			*tagged = true;
+			continue;
+		}
+		ev[m++] = ev[i];
+	}
+	return m;
+}
+
+/* Add the readable records @idx (@k of them) to the @n events of @ev (at
+ * most @max), merged with the kernel descriptor's event of the same data
+ * (POLLOUT, say); mark them reported.  es->lock.  Return the events. */
+static int place(struct eset *es, struct epoll_event *ev, int n, int max, const int *idx, int k)
+{
+	for (int j = 0; j < k; j++) {
+		struct erec *r = &es->rec[idx[j]];
+		struct entry *e = lookup(r->fd);
+		uint32_t bits = (r->events & EV_IN) | (r->err ? EPOLLERR : 0);
+		int i;
+
+		for (i = 0; i < n && ev[i].data.u64 != r->data.u64; i++)
+			;
+		if (i == n) {
+			if (n == max)
+				continue;	/* the next call reports it */
+			ev[n].events = 0;
+			ev[n++].data = r->data;
+		}
+		ev[i].events |= bits;
+		r->armed = false;
+		if (e) {
+			pthread_mutex_lock(&e->lock);
+			r->taken = e->taken;
+			pthread_mutex_unlock(&e->lock);
+		}
+		if (r->events & EPOLLONESHOT)
+			r->off = true;
+	}
+	return n;
+}
+
+/*
+ * epoll_wait and its kin on a set with mapped sockets: records readable now
+ * are reported with whatever the kernel has ready (a wait of 0 ms, the
+ * program's own call); otherwise the kernel's wait covers the shadow too,
+ * and its tag wakes us to look at the records.  A wake-up that brings
+ * nothing waits again for the time left.
+ */
+static int ewait(int epfd, struct eset *es, struct epoll_event *ev, int max, int timeout,
+		 const sigset_t *mask)
+{
+	long long deadline = timeout > 0 ? now_ms() + timeout : 0;
+	int idx[EPOLL_READY_MAX];
+
+	for (;;) {
+		bool tagged = false;
+		int k, n, room;
+
+		pthread_mutex_lock(&es->lock);
+		k = gather(es, idx, max < EPOLL_READY_MAX ? max : EPOLL_READY_MAX);
+		if (k) {
+			/* leave the kernel's ready descriptors a turn now and then
+			 * when the records alone would fill @ev */
+			room = max - k;
+			if (room <= 0 && (es->turn++ & 1))
+				room = max;
+			n = room > 0 ? real.epoll_pwait(epfd, ev, room, 0, mask) : 0;
+			if (n < 0) {
+				pthread_mutex_unlock(&es->lock);
+				return -1;
+			}
+			n = place(es, ev, strip_tag(es, ev, n, &tagged), max, idx, k);
+			pthread_mutex_unlock(&es->lock);
+			return n;
+		}
+		pthread_mutex_unlock(&es->lock);
+		n = real.epoll_pwait(epfd, ev, max, timeout, mask);
+		if (n < 0)
+			return -1;
+		n = strip_tag(es, ev, n, &tagged);
+		if (tagged) {
+			pthread_mutex_lock(&es->lock);
+			k = gather(es, idx, max < EPOLL_READY_MAX ? max : EPOLL_READY_MAX);
+			n = place(es, ev, n, max, idx, k);
+			pthread_mutex_unlock(&es->lock);
+		}
+		if (n || timeout == 0)
+			return n;
+		if (timeout > 0 && (timeout = (int)(deadline - now_ms())) <= 0)
+			return 0;
+	}
+}
+
+PUBLIC int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
+{
+	struct eset *es = elookup(epfd);
+
+	ready();
+	if (!es || max <= 0)
+		return real.epoll_wait(epfd, ev, max, timeout);
+	return ewait(epfd, es, ev, max, timeout, NULL);
+}
+
+PUBLIC int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
+		       const sigset_t *mask)
+{
+	struct eset *es = elookup(epfd);
+
+	ready();
+	if (!es || max <= 0)
+		return real.epoll_pwait(epfd, ev, max, timeout, mask);
+	return ewait(epfd, es, ev, max, timeout, mask);
+}
+
+/* epoll_pwait2 (glibc >= 2.35): its timeout rounded up to milliseconds. */
+PUBLIC int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *ts,
+			const sigset_t *mask)
+{
+	struct eset *es = elookup(epfd);
+
+	ready();
+	if (!real.epoll_pwait2) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (!es || max <= 0)
+		return real.epoll_pwait2(epfd, ev, max, ts, mask);
+	return ewait(epfd, es, ev, max, ts_ms(ts), mask);
+}
+
+/* ---- descriptors ---- */
+
+/* @fd goes away: a mapped socket's entry (when no copy is left), an epoll
+ * set's eset. */
+static void forget(int fd)
+{
+	struct eset *es;
+
+	if (fd < 0 || fd >= MAXFD)
+		return;
+	if (lookup(fd))
+		unmap(fd);
+	if (elookup(fd)) {
+		pthread_mutex_lock(&table_lock);
+		es = atomic_exchange_explicit(&etable[fd], NULL, memory_order_acq_rel);
+		pthread_mutex_unlock(&table_lock);
+		if (es)
+			eset_free(es);
+	}
 }
 
 PUBLIC int close(int fd)
 {
-	struct entry *e = lookup(fd) ? unmap(fd) : NULL;
-
 	ready();
-	if (e)
-		entry_free(e);
+	forget(fd);
 	return real.close(fd);
 }
 
+/* close_range (glibc >= 2.34): CLOSE_RANGE_CLOEXEC only marks them. */
+PUBLIC int close_range(unsigned int first, unsigned int last, int flags)
+{
+	int r;
+
+	ready();
+	if (!real.close_range) {
+		errno = ENOSYS;
+		return -1;
+	}
+	r = real.close_range(first, last, flags);
+	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
+		for (unsigned int fd = first; fd <= last && fd < MAXFD; fd++)
+			forget((int)fd);
+	return r;
+}
+
+PUBLIC void closefrom(int first)
+{
+	ready();
+	if (real.closefrom)
+		real.closefrom(first);
+	for (int fd = first < 0 ? 0 : first; fd < MAXFD; fd++)
+		forget(fd);
+}
+
 /*
- * dup2/dup3 onto a mapped descriptor close it first, as the kernel does:
- * its entry goes too (else the number, reused, would still read xsnap).
- * The copy of a mapped descriptor is a kernel socket (a later slice maps
- * copies: one xsnap socket for both, as for a kernel socket).
+ * dup, dup2, dup3: the copy of a mapped descriptor maps to the same xsnap
+ * socket (refcounted); dup2/dup3 onto a mapped number close it first, as the
+ * kernel does (its entry goes when it was the last copy).
  */
+PUBLIC int dup(int fd)
+{
+	int r;
+
+	ready();
+	r = real.dup(fd);
+	if (r >= 0 && lookup(fd))
+		copied(fd, r);
+	return r;
+}
+
 PUBLIC int dup2(int oldfd, int newfd)
 {
-	struct entry *e;
 	int r;
 
 	ready();
 	r = real.dup2(oldfd, newfd);
-	if (r >= 0 && oldfd != newfd && (e = unmap(newfd)))
-		entry_free(e);
+	if (r >= 0 && oldfd != newfd) {
+		if (elookup(newfd))
+			forget(newfd);
+		copied(oldfd, newfd);
+	}
 	return r;
 }
 
 PUBLIC int dup3(int oldfd, int newfd, int flags)
 {
-	struct entry *e;
 	int r;
 
 	ready();
 	r = real.dup3(oldfd, newfd, flags);
-	if (r >= 0 && (e = unmap(newfd)))
-		entry_free(e);
+	if (r >= 0) {
+		if (elookup(newfd))
+			forget(newfd);
+		copied(oldfd, newfd);
+	}
 	return r;
 }
