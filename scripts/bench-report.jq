@@ -75,6 +75,7 @@ def case_label(id; sys; n; prio):
 	elif (id | startswith("lat-afxdp-")) then "latency: raw AF_XDP (blocking poll)"
 	elif (id | startswith("lat-udp-")) then "latency: kernel UDP"
 	elif (id | startswith("ref-bcast-")) then "reference program (rx_xsk --mode bcast) x\(n)"
+	elif (id | startswith("xsnaprun-udp-")) then "unmodified UDP receiver under xsnap-run x\(n)"
 	else id end;
 
 # The value a run contributes to its case.
@@ -98,6 +99,7 @@ def metric(id):
 	elif (id | startswith("xsnapd-")) then "frames/s received by the slowest of N consumer processes, each with its own xsnap_connect() context and fan-out socket of one tenant (every consumer sees every frame); the engine runs in xsnapd (one thread), started per run and pinned to the receive CPU with the consumers; compare vs_inproc: the in-process fan-out case of the same N and placement"
 	elif is_lat(id) then "send time (xsnap-gen --timestamp: bpf_ktime_get_ns() just before XDP_TX) to the consumer's clock_gettime(CLOCK_MONOTONIC) right after the receive call returned the frame's batch, at rate_pps frames/s; percentiles over every frame of the window; min/median/max over runs"
 	elif is_raw(id) then "frames/s received by the one consumer of one raw AF_XDP socket over the window; the best of the afxdp* cases of a placement is the denominator of every vs_raw of that placement"
+	elif (id | startswith("xsnaprun-udp-")) then "datagrams/s received by the slowest of the N UDP sockets of bench_udp (an ordinary program: sockets joined to the group, recvmmsg) run under xsnap-run on tenant t0 of a per-run xsnapd, so each socket receives every datagram through xsnapd; compare udp-N, the same program on kernel sockets"
 	elif (id | startswith("ref-bcast-")) then "frames/s received by the slowest of N consumer threads of the reference program (../shared/reference rx_xsk --mode bcast: one AF_XDP socket, a poller thread, a shared descriptor ring read with one cursor per consumer, one futex wake per batch), run by tools/bench/ref_rx.sh on the receive CPU; not part of xsnap"
 	else "frames/s received by the slowest consumer over the window (each consumer sees every frame)" end;
 
@@ -343,6 +345,16 @@ def metric(id):
 			| select($ra != null and $rb != null)
 			| {target: "xsnap fan-out x\($n) beats the reference program x\($n)", placement: $pl,
 			   threshold: 1, cases: [$ra.id, $rb.id]}
+			+ judged($ra | paired("\($rb.id)/\($pl)"; $caseround) | .ratio?;
+				if $ra.median and $rb.median then ($ra.median / $rb.median | r3) else null end)),
+		# issue 14: unmodified receivers under xsnap-run against the same
+		# program on kernel UDP sockets, per receiver, same placement
+		(["threaded", "softirq"][] as $pl | 8 as $n
+			| ($recs | map(select(.id == "xsnaprun-udp-\($n)" and .placement == $pl))[0]) as $ra
+			| ($recs | map(select(.id == "udp-\($n)" and .placement == $pl))[0]) as $rb
+			| select($ra != null and $rb != null)
+			| {target: "unmodified receiver x\($n) under xsnap-run >= 3x kernel UDP x\($n)",
+			   placement: $pl, threshold: 3, cases: [$ra.id, $rb.id]}
 			+ judged($ra | paired("\($rb.id)/\($pl)"; $caseround) | .ratio?;
 				if $ra.median and $rb.median then ($ra.median / $rb.median | r3) else null end)),
 		# confidential views: private x8 against the shared view x8 (64 B)

@@ -16,6 +16,7 @@ def order: {"generator": 0, "xdp_drop": 1, "afxdp": 2, "afxdp-spin": 2.1,
 	 elif (.id | startswith("xsnap-fanout-")) then 5 elif (.id | startswith("xsnap-tenants-")) then 6
 	 elif (.id | startswith("xsnap-share-")) then 7 elif (.id | startswith("xsnapd-")) then 8
 	 elif (.id | startswith("ref-bcast-")) then 5.5
+	 elif (.id | startswith("xsnaprun-udp-")) then 3.5
 	 else 9 end);
 def latorder: {"afxdp": 0, "udp": 1, "xsnap": 2, "xsnapd": 3}[.system] // 4;
 def kpps: if . == null then "-" elif . % 1000 == 0 then "\(. / 1000) kpps" else "\(.) frames/s" end;

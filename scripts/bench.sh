@@ -515,7 +515,7 @@ fi
 # xsnapd ("@xsnapd": bench.sh's own argument, starts it), each of its N
 # sockets receives every datagram through xsnapd instead of the kernel.
 # Next to udp-N (the same program on kernel sockets, the same stream).
-XSNAPRUN_RX="$ROOT/tools/xsnap-run/xsnap-run -S $DSOCK -t t0 -- $BIN/bench_udp -i $IF"
+XSNAPRUN_RX="$ROOT/tools/xsnap-run/xsnap-run -S $DSOCK -t t0 $BIN/bench_udp -i $IF"
 if [[ -z $QUICK ]]; then
 	for n in 1 8; do add "xsnaprun-udp-$n|xsnap-run|$n|ts|$XSNAPRUN_RX -n $n @xsnapd|"; done
 fi
