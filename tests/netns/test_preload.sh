@@ -637,8 +637,8 @@ t_preload_daemon_killed_epoll() { killed_case ke --selectors; }
 t_preload_unknown_tenant() {
 	local n=100
 	daemon_up
-	XR=(setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups
-		"$XSNAP_RUN" -S "$D_SOCK" -t nosuch)
+	xr
+	XR+=(-t nosuch)	# the last --tenant counts
 	strict_fails 9003 'tenant nosuch: '
 	install -o "$NOBODY" -m 0644 /dev/null "$D_DIR/ut.out"
 	lab_bg --log "$D_DIR/ut.log" "$LAB_NS_RX" "${XR[@]}" -- \

@@ -660,6 +660,8 @@ static ssize_t xsnap_take(struct entry *e, struct msghdr *msg, int flags, struct
 	left = (size_t)e->kept;
 	for (size_t i = 0; i < iovcnt && left; i++) {
 		n = iov[i].iov_len < left ? iov[i].iov_len : left;
+		if (!n)
+			continue;	/* an empty buffer may be NULL */
 		memcpy(iov[i].iov_base, p, n);
 		p += n;
 		left -= n;
