@@ -28,6 +28,14 @@ PAYLOADS=$LIB/udp_payloads.py
 PRELOAD=$XS_BUILD/libxsnap-preload.so
 P_PID=
 XR=()
+# Under SANITIZE=1 the programs of the build (preload_prog) and the shim are
+# ASan + UBSan builds, whose runtimes must come first in LD_PRELOAD (else
+# "ASan runtime does not come first"): preload them in the receivers and
+# have xsnap-run load the sanitized shim, unless the caller chose P_ENV.
+if [[ ${SANITIZE:-0} == 1 && -z ${P_ENV+set} ]]; then
+	P_ENV="ASAN_OPTIONS=detect_leaks=0 LD_PRELOAD=$(${CC:-cc} -print-file-name=libasan.so):$(${CC:-cc} -print-file-name=libubsan.so)"
+	export XSNAP_PRELOAD=${XSNAP_PRELOAD:-$PRELOAD}
+fi
 
 # xr: XR = the words that run a command as nobody under xsnap-run with
 # tenant alpha, this lab's daemon and the environment $P_ENV (words
