@@ -57,7 +57,7 @@ struct consumer {
 
 static struct {
 	const char *ifname;
-	uint32_t queue, nqueues, frames, mode;
+	uint32_t queue, nqueues, frames, mode, multiprog;
 	const char *tenants[MAX_TENANTS];
 	uint32_t quotas[MAX_TENANTS];
 	int ntenants;
@@ -88,6 +88,7 @@ static void usage(FILE *f)
 		"  -Q, --queues N             number of queues (default 1)\n"
 		"  -F, --frames N             receive-region frames (default 8192)\n"
 		"  -m, --mode auto|native|skb XDP attach mode (default auto)\n"
+		"  -M, --multiprog           attach through libxdp (its dispatcher where it loads)\n"
 		"  -t, --tenant NAME[:QUOTA]  add a tenant (repeatable)\n"
 		"  -r, --rule TENANT:PRIO:MATCH  add a rule (repeatable)\n"
 		"  -c, --consumer TENANT[:share[:GROUP]]  add a consumer thread (repeatable)\n"
@@ -185,7 +186,7 @@ static void *consumer_main(void *arg)
 static int setup(void)
 {
 	XSNAP_OPTS(xsnap_opts, o, .queue = opt.queue, .nqueues = opt.nqueues,
-		   .frames = opt.frames, .mode = opt.mode);
+		   .frames = opt.frames, .mode = opt.mode, .multiprog = opt.multiprog);
 
 	ctx = xsnap_open(opt.ifname, &o);
 	if (!ctx) {
@@ -419,6 +420,7 @@ int main(int argc, char **argv)
 		{ "queues", required_argument, NULL, 'Q' },
 		{ "frames", required_argument, NULL, 'F' },
 		{ "mode", required_argument, NULL, 'm' },
+		{ "multiprog", no_argument, NULL, 'M' },
 		{ "tenant", required_argument, NULL, 't' },
 		{ "rule", required_argument, NULL, 'r' },
 		{ "consumer", required_argument, NULL, 'c' },
@@ -435,7 +437,7 @@ int main(int argc, char **argv)
 	int nrules = 0, ret = EXIT_FAILURE, ch, lost;
 	uint32_t v;
 
-	while ((ch = getopt_long(argc, argv, "i:q:Q:F:m:t:r:c:s:R:S:I:jh", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "i:q:Q:F:m:Mt:r:c:s:R:S:I:jh", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'i':
 			opt.ifname = optarg;
@@ -471,6 +473,9 @@ int main(int argc, char **argv)
 				fprintf(stderr, "Error: --mode: expected auto, native or skb\n");
 				return 2;
 			}
+			break;
+		case 'M':
+			opt.multiprog = 1;
 			break;
 		case 't': {
 			char *colon = strchr(optarg, ':');

@@ -129,6 +129,17 @@ struct xsnap_opts {
 				 * frames of its group's queues, and a process
 				 * given only that part of the region (xsnapd)
 				 * can read nothing else */
+	uint32_t multiprog;	/* 1: attach through libxdp: in its multi-program
+				 * dispatcher where the kernel has freplace, so other
+				 * programs attached through libxdp keep running (ours
+				 * at libxdp's default priority, 50, passing on what
+				 * it returns XDP_PASS for); else alone, as libxdp
+				 * falls back to.  Either way the attachment is not a
+				 * bpf_link of the process: it outlives a process that
+				 * dies (the program then passes every frame: no
+				 * socket is left) until the next attach of the
+				 * interface removes it.  0 (default): a bpf_link,
+				 * refused next to any other XDP program. */
 };
 
 /**

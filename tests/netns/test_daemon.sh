@@ -59,6 +59,36 @@ t_two_tenants_cli() {
 	finish
 }
 
+# attach --multiprog: through libxdp (its dispatcher where the kernel has
+# freplace, else alone); status says which, text and JSON; a client gets
+# its frames; detach leaves no program on the interface.
+t_attach_multiprog() {
+	daemon_with_alpha --multiprog
+	local st kind
+	feed_alpha 500
+	ctl status | tee "$D_DIR/status" >&2
+	st=$(ctl status -j)
+	kind=$(jget "$st" 'j["interfaces"][0]["attach"]')
+	case $kind in
+	libxdp)
+		grep -q 'attached through libxdp, alone (no dispatcher' "$D_DIR/status" ||
+			fail "status text does not say libxdp alone" ;;
+	libxdp_dispatcher)
+		grep -q 'attached through libxdp, program [0-9]* in its multi-program dispatcher' \
+			"$D_DIR/status" || fail "status text does not name the dispatcher"
+		assert_eq "$(jget "$st" 'j["interfaces"][0]["dispatcher"]')" xdp_dispatcher \
+			"status -j dispatcher" ;;
+	*) fail "status -j attach is '$kind', not libxdp or libxdp_dispatcher" ;;
+	esac
+	c_stop "$A_PID" || { show "$A_LOG"; fail "alpha's consumer failed"; }
+	assert_eq "$(field "$A_LOG" frames)" 500 "alpha consumer frames through libxdp"
+	d_detach
+	lab_exec "$LAB_NS_RX" ip -d link show dev "$LAB_IF_RX" | grep -q 'prog/xdp' &&
+		fail "a program is left on the interface after detach"
+	d_stop
+	finish
+}
+
 # xsnapd trusts its socket's directory only if root owns it and nobody
 # else may write to it (another user could otherwise swap the socket for a
 # link before it is chowned, or serve a fake daemon there): refused when

@@ -232,23 +232,33 @@ t_other_program_attached() {
 	finish
 }
 
+# other_prog_load: another XDP program (xsnap_gen, which passes frames it
+# did not make) on the rx interface through xdp-loader (libxdp), generic
+# mode; prints and returns `xdp-loader status` (names xdp_dispatcher where
+# libxdp's dispatcher loads).
+other_prog_load() {
+	local out rc=0 obj=$XS_BUILD/bpf/xsnap_gen.bpf.o
+	out=$(lab_exec "$LAB_NS_RX" xdp-loader load -m skb -s xdp.frags "$LAB_IF_RX" "$obj" 2>&1) ||
+		rc=$?
+	echo "xdp-loader load: exit $rc: $out" >&2
+	((rc == 0)) || return 1
+	out=$(lab_exec "$LAB_NS_RX" xdp-loader status "$LAB_IF_RX" 2>&1)
+	echo "$out" >&2
+	echo "$out"
+}
+
 # libxdp's multi-program dispatcher (xdp-loader) in front of another XDP
 # program.  libxdp needs freplace for it and silently falls back to
 # attaching the program alone where the kernel refuses (the 6.18 this was
 # developed on does); the case skips there, naming what it found.  Where the
-# dispatcher does load (Debian 12's 6.1), xsnap, which attaches its own
+# dispatcher does load (Debian 12's 6.1), xsnap by default, which attaches its own
 # program through a bpf_link and does not join a dispatcher, must refuse the
 # interface naming the dispatcher and leave it and its program working.
 t_libxdp_dispatcher() {
 	setup
-	local out rc=0 obj=$XS_BUILD/bpf/xsnap_gen.bpf.o
+	local out
 	command -v xdp-loader >/dev/null || skip "xdp-loader (xdp-tools) not installed"
-	out=$(lab_exec "$LAB_NS_RX" xdp-loader load -m skb -s xdp.frags "$LAB_IF_RX" "$obj" 2>&1) ||
-		rc=$?
-	echo "xdp-loader load: exit $rc: $out"
-	((rc == 0)) || fail "xdp-loader could not load $obj at all"
-	out=$(lab_exec "$LAB_NS_RX" xdp-loader status "$LAB_IF_RX" 2>&1)
-	echo "$out"
+	out=$(other_prog_load) || fail "xdp-loader could not load xsnap_gen at all"
 	if ! grep -q 'xdp_dispatcher' <<<"$out"; then
 		lab_exec "$LAB_NS_RX" xdp-loader unload --all "$LAB_IF_RX" ||
 			lab_exec "$LAB_NS_RX" ip link set dev "$LAB_IF_RX" xdpgeneric off
@@ -263,6 +273,56 @@ t_libxdp_dispatcher() {
 	lab_exec "$LAB_NS_RX" xdp-loader unload --all "$LAB_IF_RX" || fail "xdp-loader unload --all"
 	a_start
 	a_gets_100 "consumer after the dispatcher left"
+	finish
+}
+
+# --multiprog (xsnap_opts.multiprog): attached through libxdp.  Where the
+# dispatcher loads (6.1), xsnap joins another libxdp program (xsnap_gen,
+# which passes frames it did not make) and both stay: frames reach xsnap
+# through the chain, and leaving takes only xsnap's program out.  Where it
+# does not (no freplace: 6.18), libxdp attaches xsnap alone, and an
+# interface with another program is refused with a message.  Either way a
+# consumer killed with SIGKILL leaves its program attached (not a
+# bpf_link), passing frames, and the next attach removes it.
+t_libxdp_multiprog() {
+	setup
+	local out
+	command -v xdp-loader >/dev/null || skip "xdp-loader (xdp-tools) not installed"
+	xs_consumer_start "$LOG" -M -t a -r 'a:1:udp dst port 9000' -c a ||
+		fail "consumer with --multiprog did not start"
+	grep -E 'attached through libxdp' "$LOG" || fail "no libxdp attach reported"
+	a_gets_100 "consumer attached through libxdp"
+	# killed: the program stays, the next attach removes it
+	xs_consumer_start "$LOG" -M -t a -r 'a:1:udp dst port 9000' -c a || fail "restart"
+	kill -KILL "$XS_PID"
+	wait "$XS_PID" || true
+	lab_exec "$LAB_NS_RX" ip -d link show dev "$LAB_IF_RX" | grep -q 'prog/xdp' ||
+		fail "expected the killed consumer's program to stay attached (libxdp, no link)"
+	xs_consumer_start "$LOG" -M -t a -r 'a:1:udp dst port 9000' -c a || fail "start after kill"
+	grep -q 'removing a stale xsnap program' "$LOG" || fail "stale program not removed"
+	a_gets_100 "consumer after a killed one"
+	# another libxdp program first
+	out=$(other_prog_load) || fail "xdp-loader could not load xsnap_gen at all"
+	if ! grep -q 'xdp_dispatcher' <<<"$out"; then
+		expect_error 'libxdp cannot attach next to the XDP program there \(id [0-9]+ "xsnap_gen"' \
+			-i "$LAB_IF_RX" -M -t a
+		lab_exec "$LAB_NS_RX" xdp-loader unload --all "$LAB_IF_RX" ||
+			lab_exec "$LAB_NS_RX" ip link set dev "$LAB_IF_RX" xdpgeneric off
+		finish
+		return
+	fi
+	xs_consumer_start "$LOG" -M -m skb -t a -r 'a:1:udp dst port 9000' -c a ||
+		fail "consumer next to xsnap_gen did not start"
+	grep -q 'in its multi-program dispatcher' "$LOG" || fail "not in the dispatcher"
+	out=$(lab_exec "$LAB_NS_RX" xdp-loader status "$LAB_IF_RX" 2>&1)
+	echo "$out"
+	grep -q 'xsnap_gen' <<<"$out" && grep -q 'xsnap_steer' <<<"$out" ||
+		fail "both programs should run behind the dispatcher"
+	a_gets_100 "consumer behind the dispatcher, next to xsnap_gen"
+	out=$(lab_exec "$LAB_NS_RX" xdp-loader status "$LAB_IF_RX" 2>&1)
+	grep -q 'xsnap_gen' <<<"$out" && ! grep -q 'xsnap_steer' <<<"$out" ||
+		fail "after xsnap left, only xsnap_gen should remain: $out"
+	lab_exec "$LAB_NS_RX" xdp-loader unload --all "$LAB_IF_RX" || fail "xdp-loader unload --all"
 	finish
 }
 

@@ -44,7 +44,7 @@
 
 struct config {
 	const char *sock;
-	bool json, prometheus, help;
+	bool json, prometheus, help, multiprog;
 	const char *pos[MAX_POS];
 	int npos;
 	const char *queues, *view;
@@ -118,6 +118,9 @@ static const struct opt attach_opts[] = {
 	{ "queue-groups", 'G', OPT_U64, "N",
 	  "split the queues into N groups of equal size, each with receive memory of its own "
 	  "(default 1)", O(groups), 1, XSNAP_MAX_QUEUES, NULL },
+	{ "multiprog", 'M', OPT_FLAG, NULL,
+	  "attach through libxdp: in its multi-program dispatcher next to other programs "
+	  "where the kernel allows, else alone", O(multiprog), 0, 0, NULL },
 	OPT_END,
 };
 static const struct opt json_opts[] = { OPT_JSON, OPT_END };
@@ -410,7 +413,7 @@ static int run_attach(int fd, const struct config *cfg)
 	xp_put_u32(&req, nq);
 	for (i = 0; strcmp(modes[i], cfg->mode); i++)
 		;
-	xp_put_u32(&req, (uint32_t)i);
+	xp_put_u32(&req, (uint32_t)i | (cfg->multiprog ? XP_ATTACH_MULTIPROG : 0));
 	for (i = 0; strcmp(zcs[i], cfg->zerocopy); i++)
 		;
 	xp_put_u32(&req, (uint32_t)i);
@@ -502,7 +505,7 @@ struct st_if {
 	uint32_t ifindex, flags, mode, frames, socks, ngroups, nq;
 	struct st_queue q[XSNAP_MAX_QUEUES];
 	/* the attachment as the kernel reported it to the daemon */
-	uint32_t link_id, link_xdp, prog_id, if_prog_id, if_mode;
+	uint32_t link_id, kind, prog_id, if_prog_id, if_mode;	/* kind: enum xp_attach_kind */
 	char if_prog[16];
 };
 struct st_tenant {
@@ -564,7 +567,7 @@ next_page:
 			f->q[q].group = xp_get_u32(&rep);
 		}
 		f->link_id = xp_get_u32(&rep);
-		f->link_xdp = xp_get_u32(&rep);
+		f->kind = xp_get_u32(&rep);
 		f->prog_id = xp_get_u32(&rep);
 		f->if_prog_id = xp_get_u32(&rep);
 		xp_get_str(&rep, f->if_prog, sizeof(f->if_prog), true);
@@ -788,6 +791,14 @@ static void text_rules(const struct status *st)
 	}
 }
 
+/* How our program is attached, by enum serve_attach_kind (JSON "attach"). */
+static const char *attach_kind(uint32_t kind)
+{
+	static const char *const kinds[] = { "none", "bpf_link", "libxdp", "libxdp_dispatcher" };
+
+	return kind < sizeof(kinds) / sizeof(kinds[0]) ? kinds[kind] : "none";
+}
+
 /* What the kernel says runs on @f: "none" when it is our program itself
  * (no libxdp dispatcher in front), else that program's name. */
 static const char *if_dispatcher(const struct st_if *f)
@@ -824,7 +835,7 @@ static int run_status(int fd, const struct config *cfg)
 			       "\"xdp_mode\": \"%s\", \"zerocopy\": %s, \"frames\": %u, "
 			       "\"timestamps\": \"%s\", \"dispatcher\": ",
 			       f->ifindex, gone ? "gone" : "attached",
-			       !gone && f->link_xdp ? "bpf_link" : "none", f->link_id, f->prog_id,
+			       gone ? "none" : attach_kind(f->kind), f->link_id, f->prog_id,
 			       f->if_prog_id, gone ? "none" : if_mode(f),
 			       f->flags & XP_IF_ZEROCOPY ? "true" : "false", f->frames,
 			       f->flags & XP_IF_XDP_STAMP ? "xdp" : "engine");
@@ -857,12 +868,22 @@ static int run_status(int fd, const struct config *cfg)
 				continue;
 			}
 			/* how the kernel says it is attached, asked just now */
-			if (f->link_xdp)
+			if (f->kind == XP_AT_LINK)
 				printf("%s (ifindex %u): attached via bpf_link %u", f->name,
 				       f->ifindex, f->link_id);
+			else if (f->kind == XP_AT_DISPATCHER)
+				printf("%s (ifindex %u): attached through libxdp, program %u in its "
+				       "multi-program dispatcher (the interface runs %u \"%s\")",
+				       f->name, f->ifindex, f->prog_id, f->if_prog_id, f->if_prog);
+			else if (f->kind == XP_AT_LIBXDP)
+				printf("%s (ifindex %u): attached through libxdp, alone (no dispatcher: "
+				       "the kernel lacks freplace)", f->name, f->ifindex);
 			else
-				printf("%s (ifindex %u): NO bpf_link of ours", f->name, f->ifindex);
-			if (f->if_prog_id && f->if_prog_id == f->prog_id)
+				printf("%s (ifindex %u): NO bpf_link of ours", f->name,
+				       f->ifindex);
+			if (f->kind == XP_AT_DISPATCHER)
+				;	/* said above */
+			else if (f->if_prog_id && f->if_prog_id == f->prog_id)
 				printf(" (program %u, the interface's only XDP program: no libxdp "
 				       "dispatcher)", f->prog_id);
 			else

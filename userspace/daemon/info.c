@@ -369,7 +369,7 @@ int op_status(struct daemon *d, struct conn *c, struct xp_msg *in)
 			xp_put_u32(&m, info.q[q].group + 1);
 		}
 		xp_put_u32(&m, at.link_id);
-		xp_put_u32(&m, at.link_xdp);
+		xp_put_u32(&m, at.kind);
 		xp_put_u32(&m, at.prog_id);
 		xp_put_u32(&m, at.if_prog_id);
 		xp_put_str(&m, at.if_prog_name);

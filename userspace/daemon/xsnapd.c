@@ -340,7 +340,7 @@ static int op_hello(struct daemon *d, struct conn *c, struct xp_msg *in)
 static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
 {
 	char name[IF_NAMESIZE];
-	uint32_t first, nq, mode, zc, frames, ring, stamp, groups, avail;
+	uint32_t first, nq, mode, zc, frames, ring, stamp, groups, avail, multiprog;
 	struct iface *f = NULL;
 	struct serve_if_info info;
 	struct xp_msg m;
@@ -355,6 +355,8 @@ static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
 	ring = xp_get_u32(in);
 	stamp = xp_get_u32(in);
 	groups = xp_get_u32(in);
+	multiprog = !!(mode & XP_ATTACH_MULTIPROG);
+	mode &= ~XP_ATTACH_MULTIPROG;
 	if (xp_done(in) || mode > XSNAP_MODE_SKB || zc > XSNAP_ZC_OFF || stamp > XSNAP_STAMP_XDP)
 		return reply_err(d, c, XP_ATTACH, -EBADMSG, "malformed ATTACH");
 	if (iface_find(d, name, true))
@@ -378,7 +380,7 @@ static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
 	XSNAP_OPTS(xsnap_opts, o, .queue = first, .nqueues = nq, .frames = frames, .mode = mode,
 		   .zerocopy = zc, .ring_size = ring, .engine = XSNAP_ENGINE_INLINE,
 		   .timestamps = stamp, .queue_groups = groups, .pool_frames = 2 * TENANT_POOL,
-		   .max_tenants = d->cfg.max_tenants);
+		   .max_tenants = d->cfg.max_tenants, .multiprog = multiprog);
 	f->ctx = xsnap_open(name, &o);
 	if (!f->ctx) {
 		r = -errno;
@@ -419,8 +421,8 @@ static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
 		f->used = false;
 		return reply_err(d, c, XP_ATTACH, r, "%s", msg);
 	}
-	log_info("%s: attached queues %u..%u (bpf_link, %s, %s, %u queue group%s)", name, first,
-		 first + nq - 1, info.xdp_mode == XSNAP_MODE_SKB ? "generic" : "native",
+	log_info("%s: attached queues %u..%u (%s, %s, %s, %u queue group%s)", name, first,
+		 first + nq - 1, multiprog ? "libxdp" : "bpf_link", info.xdp_mode == XSNAP_MODE_SKB ? "generic" : "native",
 		 info.q[0].zerocopy ? "zero-copy" : "copy", info.ngroups, info.ngroups == 1 ? "" : "s");
 	iface_engine(d, f);
 	xp_begin(&m, d->out, sizeof(d->out), XP_ATTACH, 0);

@@ -218,7 +218,7 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 {
 	struct xsk_umem_config ucfg = {};
 	struct xsnap_ctx *ctx;
-	uint32_t first, nq, frames, ring, tenants, pool, mode, zc, avail, engine, groups;
+	uint32_t first, nq, frames, ring, tenants, pool, mode, zc, avail, engine, groups, sflags;
 	const char *pin_root;
 	int ifindex, err;
 
@@ -310,8 +310,12 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 	}
 	/* 2. program and maps (refuses if another program is attached) */
 	ctx->xdp_stamp = OPTS_GET(opts, timestamps, XSNAP_STAMP_ENGINE) == XSNAP_STAMP_XDP;
-	err = steer_open(&ctx->steer, ifname, ifindex, pin_root,
-			 (ctx->xdp_stamp ? STEER_XDP_STAMP : 0) | (groups > 1 ? STEER_QGROUPS : 0));
+	sflags = (ctx->xdp_stamp ? STEER_XDP_STAMP : 0) | (groups > 1 ? STEER_QGROUPS : 0);
+	if (OPTS_GET(opts, multiprog, 0))
+		sflags |= STEER_MULTIPROG | (mode == XSNAP_MODE_NATIVE ? STEER_MP_NATIVE :
+					     mode == XSNAP_MODE_SKB	 ? STEER_MP_SKB :
+									   0);
+	err = steer_open(&ctx->steer, ifname, ifindex, pin_root, sflags);
 	if (err)
 		goto fail;
 	/* 3. UMEM registration; queue 0's fill/completion rings come with it */

@@ -39,6 +39,16 @@
  * 7: POOL, COMMIT, SEND and the SOCKET reply's pool; 8: STATS' tx_copied, SEND's
  * want and leases; 9: STATUS says how each interface is attached */
 #define XP_VERSION	9
+/* XP_ATTACH's mode: attach through libxdp (xsnap_opts.multiprog). */
+#define XP_ATTACH_MULTIPROG	0x100u
+
+/* How an interface's program is attached, as asked of the kernel (STATUS). */
+enum xp_attach_kind {
+	XP_AT_NONE = 0,		/* not attached (a link detached behind our back) */
+	XP_AT_LINK,		/* our bpf_link, an XDP link on the interface */
+	XP_AT_LIBXDP,		/* through libxdp, alone (no dispatcher) */
+	XP_AT_DISPATCHER,	/* through libxdp, in its multi-program dispatcher */
+};
 #define XP_MAX_MSG	65536	/* bytes, header included */
 #define XP_DEFAULT_SOCKET "/run/xsnap/xsnapd.sock"	/* xsnapd -S, $XSNAP_SOCKET */
 #define XP_MAX_FDS	8
@@ -48,7 +58,8 @@
 
 enum xp_op {
 	XP_HELLO = 1,		/* u32 version -> u32 version, u32 uid, u8 admin */
-	XP_ATTACH,		/* str iface, u32 first, u32 nqueues, u32 mode, u32 zc, u32 frames,
+	XP_ATTACH,		/* str iface, u32 first, u32 nqueues, u32 mode (| XP_ATTACH_MULTIPROG),
+			 * u32 zc, u32 frames,
 			 * u32 ring, u32 timestamps (enum xsnap_stamp_mode),
 			 * u32 queue_groups (0: one) */
 	XP_DETACH,		/* str iface */

@@ -35,6 +35,9 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <xdp/libxdp.h>
+
+#include "proto.h"	/* enum xp_attach_kind */
 #include "xsnap_internal.h"
 #include "xsnap_steer.skel.h"
 
@@ -151,6 +154,87 @@ static int pin_maps(struct steer *s)
 	return 0;
 }
 
+/*
+ * Remove xsnap programs a process that died left in libxdp's dispatcher
+ * (or attached alone through libxdp) on @ifindex: with libxdp the
+ * attachment is not a bpf_link of the process, so it outlives it.  Only
+ * programs named xsnap_steer go; one xsnapd owns an interface at a time.
+ */
+static void remove_stale_libxdp(int ifindex, const char *ifname)
+{
+	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
+	struct xdp_program *p;
+
+	if (!mp || libxdp_get_error(mp))
+		return;
+	if (xdp_multiprog__is_legacy(mp)) {
+		p = xdp_multiprog__main_prog(mp);
+		if (p && !strcmp(xdp_program__name(p), "xsnap_steer")) {
+			pr_info("%s: removing a stale xsnap program (id %u)\n", ifname,
+				xdp_program__id(p));
+			xdp_multiprog__detach(mp);
+		}
+		xdp_multiprog__close(mp);
+		return;
+	}
+	for (p = xdp_multiprog__next_prog(NULL, mp); p; p = xdp_multiprog__next_prog(p, mp)) {
+		if (strcmp(xdp_program__name(p), "xsnap_steer"))
+			continue;
+		pr_info("%s: removing a stale xsnap program (id %u) from the dispatcher\n",
+			ifname, xdp_program__id(p));
+		xdp_program__detach(p, ifindex, xdp_multiprog__attach_mode(mp), 0);
+		break;	/* the dispatcher was rebuilt: mp is stale */
+	}
+	xdp_multiprog__close(mp);
+}
+
+/*
+ * Load and attach the program through libxdp (xsnap_opts.multiprog): libxdp
+ * loads the object itself, as an extension of its multi-program dispatcher
+ * where the kernel has freplace (other programs attached through libxdp
+ * then run too, by priority: ours has libxdp's default, 50, and passes
+ * on XDP_PASS), else as a plain XDP program attached alone.  The program
+ * runs from here on: with no socket in the XSKMAP and no rule yet, every
+ * frame passes to the kernel stack.
+ */
+static int steer_attach_libxdp(struct steer *s, const char *ifname, unsigned int flags)
+{
+	enum xdp_attach_mode m = flags & STEER_MP_NATIVE ? XDP_MODE_NATIVE :
+				 flags & STEER_MP_SKB	 ? XDP_MODE_SKB :
+							   XDP_MODE_UNSPEC;
+	struct xdp_multiprog *mp;
+	char what[128];
+	int err;
+
+	remove_stale_libxdp(s->ifindex, ifname);
+	s->xprog = xdp_program__from_bpf_obj(s->skel->obj, "xdp");
+	err = (int)libxdp_get_error(s->xprog);
+	if (err) {
+		s->xprog = NULL;
+		pr_warn("%s: libxdp: %s\n", ifname, strerror(-err));
+		return err;
+	}
+	err = xdp_program__attach(s->xprog, s->ifindex, m, 0);
+	if (err) {
+		if ((err == -EEXIST || err == -EBUSY) &&
+		    attached_prog(s->ifindex, what, sizeof(what)))
+			pr_warn("%s: libxdp cannot attach next to the XDP program there (%s): it "
+				"was not attached through libxdp's dispatcher\n",
+				ifname, what);
+		xdp_program__close(s->xprog);
+		s->xprog = NULL;
+		return err;
+	}
+	mp = xdp_multiprog__get_from_ifindex(s->ifindex);
+	s->dispatcher = mp && !libxdp_get_error(mp) && !xdp_multiprog__is_legacy(mp);
+	s->mode = mp && !libxdp_get_error(mp) && xdp_multiprog__attach_mode(mp) == XDP_MODE_SKB ?
+			  XSNAP_MODE_SKB :
+			  XSNAP_MODE_NATIVE;
+	if (mp && !libxdp_get_error(mp))
+		xdp_multiprog__close(mp);
+	return 0;
+}
+
 int steer_open(struct steer *s, const char *ifname, int ifindex, const char *pin_root,
 	       unsigned int flags)
 {
@@ -162,8 +246,10 @@ int steer_open(struct steer *s, const char *ifname, int ifindex, const char *pin
 	s->ifindex = ifindex;
 	libbpf_set_print(libbpf_print);
 
-	/* 1. refuse early if another program owns the interface */
-	if (attached_prog(ifindex, what, sizeof(what))) {
+	/* 1. refuse early if another program owns the interface (with
+	 *    libxdp, only a program that is not libxdp's is in the way, and
+	 *    libxdp itself says so) */
+	if (!(flags & STEER_MULTIPROG) && attached_prog(ifindex, what, sizeof(what))) {
 		pr_warn("%s: another XDP program (%s) is attached; detach it first "
 			"(ip link set dev %s xdp off, or stop its owner)\n",
 			ifname, what, ifname);
@@ -204,9 +290,13 @@ int steer_open(struct steer *s, const char *ifname, int ifindex, const char *pin
 	s->skel->rodata->xsnap_xdp_stamp = !!(flags & STEER_XDP_STAMP);
 	s->skel->rodata->xsnap_emc_miss = !!(flags & STEER_EMC_MISS);
 	s->skel->rodata->xsnap_qgroups = !!(flags & STEER_QGROUPS);
-	err = xsnap_steer__load(s->skel);
+	if (flags & STEER_MULTIPROG)
+		err = steer_attach_libxdp(s, ifname, flags);
+	else
+		err = xsnap_steer__load(s->skel);
 	if (err) {
-		pr_warn("%s: loading the XDP program failed: %s%s\n", ifname, strerror(-err),
+		pr_warn("%s: %s the XDP program failed: %s%s\n", ifname,
+			flags & STEER_MULTIPROG ? "attaching (through libxdp)" : "loading", strerror(-err),
 			err == -EPERM ? " (needs CAP_BPF and CAP_NET_ADMIN, or root)" : "");
 		goto fail;
 	}
@@ -389,6 +479,15 @@ int steer_attach(struct steer *s, const char *ifname, uint32_t mode)
 	char what[128];
 	int fd, err;
 
+	if (s->xprog) {
+		/* attached at open (steer_attach_libxdp()) */
+		pr_info("%s: XDP program attached through libxdp, %s, %s mode\n", ifname,
+			s->dispatcher ? "in its multi-program dispatcher" :
+					"alone (no dispatcher: the kernel lacks freplace)",
+			s->mode == XSNAP_MODE_SKB ? "generic" : "native");
+		goto attached;
+	}
+
 	lo.flags = mode == XSNAP_MODE_SKB ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
 	fd = bpf_link_create(prog_fd, s->ifindex, BPF_XDP, &lo);
 	if (fd < 0 && mode == XSNAP_MODE_AUTO && errno != EBUSY) {
@@ -425,6 +524,7 @@ int steer_attach(struct steer *s, const char *ifname, uint32_t mode)
 		s->mode = XSNAP_MODE_SKB;
 	pr_info("%s: XDP program attached through bpf_link, %s mode\n", ifname,
 		s->mode == XSNAP_MODE_SKB ? "generic" : "native");
+attached:
 	/* Ethernet + two VLAN tags around the MTU: what a frame can be */
 	mtu = if_mtu(ifname);
 	if (mtu && mtu + 14 + 8 > MAX_FRAME_LEN)
@@ -441,6 +541,14 @@ void steer_close(struct steer *s)
 	if (s->link_fd >= 0)
 		close(s->link_fd);
 	s->link_fd = -1;
+	if (s->xprog) {
+		enum xdp_attach_mode m = xdp_program__is_attached(s->xprog, s->ifindex);
+
+		if (m != XDP_MODE_UNSPEC)
+			xdp_program__detach(s->xprog, s->ifindex, m, 0);
+		xdp_program__close(s->xprog);	/* the object stays the skeleton's */
+		s->xprog = NULL;
+	}
 	if (s->pin_dir[0])
 		unpin_dir(s->pin_dir);
 	s->pin_dir[0] = '\0';
@@ -647,8 +755,11 @@ int steer_observe(struct steer *s, struct serve_attach *a)
 		if (bpf_obj_get_info_by_fd(s->link_fd, &li, &len))
 			return -errno;
 		a->link_id = li.id;
-		a->link_xdp = li.type == BPF_LINK_TYPE_XDP && (int)li.xdp.ifindex == s->ifindex;
+		if (li.type == BPF_LINK_TYPE_XDP && (int)li.xdp.ifindex == s->ifindex)
+			a->kind = XP_AT_LINK;
 	}
+	if (s->xprog && xdp_program__is_attached(s->xprog, s->ifindex) != XDP_MODE_UNSPEC)
+		a->kind = s->dispatcher ? XP_AT_DISPATCHER : XP_AT_LIBXDP;
 	len = sizeof(pi);
 	if (s->skel && !bpf_obj_get_info_by_fd(bpf_program__fd(s->skel->progs.xsnap_steer), &pi,
 					      &len))

@@ -245,9 +245,13 @@ static inline void chunk_put(struct umem *u, struct view *v, uint64_t addr)
 /* --- XDP program and maps (steer.c) ------------------------------------- */
 struct xsnap_steer;
 
+struct xdp_program;
+
 struct steer {
 	struct xsnap_steer *skel;
 	int link_fd;		/* bpf_link holding the attachment, -1 if none */
+	struct xdp_program *xprog;	/* attached through libxdp (STEER_MULTIPROG) */
+	bool dispatcher;	/* ... behind libxdp's multi-program dispatcher */
 	int ifindex;
 	uint32_t mode;		/* XSNAP_MODE_NATIVE or XSNAP_MODE_SKB in effect */
 	char pin_dir[256];	/* "" when nothing is pinned */
@@ -264,6 +268,11 @@ enum {
 	STEER_EMC_MISS = 1 << 1,	/* benchmarks only: every exact-match cache lookup
 					 * misses (and refills), a new flow per frame */
 	STEER_QGROUPS = 1 << 2,		/* queue groups: mask tenants by rx queue */
+	/* attach through libxdp at open (xsnap_opts.multiprog), in native
+	 * mode, generic mode, or native falling back to generic (neither) */
+	STEER_MULTIPROG = 1 << 3,
+	STEER_MP_NATIVE = 1 << 4,
+	STEER_MP_SKB = 1 << 5,
 };
 int steer_open(struct steer *s, const char *ifname, int ifindex, const char *pin_root,
 	       unsigned int flags);

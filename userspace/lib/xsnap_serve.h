@@ -39,7 +39,7 @@ bool tenant_name_ok(const char *name);
 /* How a context is attached, as the kernel reports it when asked. */
 struct serve_attach {
 	uint32_t link_id;	/* our bpf_link, 0: none */
-	bool link_xdp;		/* an XDP link on the context's interface */
+	uint32_t kind;		/* how our program is attached now: enum xp_attach_kind */
 	uint32_t prog_id;	/* our program */
 	uint32_t if_prog_id;	/* the program the interface runs (0: none) ... */
 	char if_prog_name[16];	/* ... its name */
