@@ -54,6 +54,9 @@
  *   fork      a child forked after bind receives (its first receive maps
  *             it; it says so through a pipe before "bound"): the parent
  *             and the child each get all N (fan-out)
+ *   forkidle  the parent binds, forks and never receives; the child gets
+ *             all N (more than the tenant's quota: the parent's unused
+ *             socket must not hold the log back)
  *   forkshare the same under --share: parent and child split the N
  *             between them (every datagram once in all, both some)
  *   exec      receives N/2, then execs "execrecv" with the descriptor
@@ -892,6 +895,23 @@ static void run_fork(char *self __attribute__((unused)))
 	printf("fork: the parent got %d datagrams\n", count);
 }
 
+static void run_forkidle(char *self __attribute__((unused)))
+{
+	int s = udp_socket(0);
+	pid_t pid;
+
+	set_timeo(s, 10000);
+	do_bind(s);
+	pid = fork_ready(s, "forkidle (the child)");
+	if (pid == 0) {
+		recv_range(s, 0, count);
+		printf("forkidle: the child got %d datagrams\n", count);
+		fflush(stdout);
+		_exit(0);
+	}
+	reap(pid);
+}
+
 /* forkshare: what parent and child took, in shared memory */
 struct split {
 	int total, per[2];
@@ -1104,7 +1124,7 @@ static const struct {
 	{ "nonblock", run_nonblock }, { "timeo", run_timeo },	{ "epollet", run_epollet },
 	{ "epolllt", run_epolllt }, { "dup", run_dup },		{ "threads", run_threads },
 	{ "demux", run_demux },	  { "send", run_send },		{ "fork", run_fork },
-	{ "forkshare", run_forkshare }, { "exec", run_exec },	{ "closerace", run_closerace },
+	{ "forkshare", run_forkshare }, { "forkidle", run_forkidle }, { "exec", run_exec },	{ "closerace", run_closerace },
 	{ "epolldata", run_epolldata }, { "etnew", run_etnew },
 };
 

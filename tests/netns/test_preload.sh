@@ -469,6 +469,12 @@ t_preload_threads() { prog_case threads 400; }
 # parent and child each get all N datagrams, whole and in order.
 t_preload_fork_child_receives() { P_DELIVERED=$((2 * 300)) prog_case fork 300; }
 
+# A parent that binds, forks and never receives (a supervisor): its unused
+# socket is given back at the fork, so the child gets all 1500 datagrams,
+# more than alpha's quota (1024) that the parent's idle cursor would
+# otherwise hold back.
+t_preload_fork_parent_idle() { prog_case forkidle 1500; }
+
 # The same with --share 7: parent and child split the flows (16 of them),
 # each datagram once in all, both some (a pre-fork server).
 t_preload_fork_share() { P_XR="--share 7" P_SEND="--flows 16" prog_case forkshare 320; }

@@ -67,6 +67,7 @@ struct entry {
 	struct entry *next_spare;	/* on the spare list (table_lock) */
 	pthread_mutex_t lock;	/* held around receive calls: one thread at a time */
 	_Atomic bool lazy;	/* no xsnap socket yet (fork child, exec): attach() */
+	_Atomic bool used;	/* a receive or readiness call used it (use()) */
 	struct xsnap_sock *xs;	/* set before lazy is cleared (release) */
 	int xfd;		/* xsnap_fd(xs), -1 while lazy */
 	int refs;		/* descriptors that map to it (table_lock) */
@@ -153,6 +154,7 @@ static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct xsnap_ctx *ctx;		/* under table_lock */
 static uint64_t next_gen = 1;		/* under table_lock */
 static struct entry *spare;		/* released entries (table_lock) */
+static atomic_int live;			/* entries in use: forks look at the table */
 static const char *tenant;
 static struct xsnap_sock_opts sopts = { .sz = sizeof(sopts), .mode = XSNAP_FANOUT };
 static bool strict;
@@ -221,6 +223,7 @@ static void atfork_child(void)
 		if (e) {
 			pthread_mutex_init(&e->lock, NULL);
 			atomic_store_explicit(&e->users, 1, memory_order_relaxed);
+			atomic_store_explicit(&e->used, false, memory_order_relaxed);
 		}
 		if (e && !atomic_load_explicit(&e->lazy, memory_order_relaxed)) {
 			e->xs = NULL;
@@ -235,6 +238,37 @@ static void atfork_child(void)
 	ctx = NULL;
 }
 
+/*
+ * In the parent, after fork(): a socket the parent has not used since it
+ * was mapped (no receive or readiness call) goes back to lazy, its xsnap
+ * socket closed, to be opened again at the parent's first use.  A pre-fork
+ * server binds, forks its workers and only supervises them: its own
+ * socket would otherwise take a share of the flows in share mode, and in
+ * either mode hold back the tenant's log (a socket that never reads stops
+ * its tenant once the log is full).  The entry is taken only when no call
+ * holds it (users 1 -> 0: get() waits meanwhile).
+ */
+static void atfork_parent(void)
+{
+	if (!atomic_load_explicit(&live, memory_order_relaxed))
+		return;
+	for (int fd = 0; fd < MAXFD; fd++) {
+		struct entry *e = atomic_load_explicit(&table[fd], memory_order_acquire);
+		int one = 1;
+
+		if (!e || atomic_load_explicit(&e->lazy, memory_order_acquire) ||
+		    atomic_load_explicit(&e->used, memory_order_relaxed) ||
+		    !atomic_compare_exchange_strong(&e->users, &one, 0))
+			continue;
+		xsnap_sock_close(e->xs);
+		e->xs = NULL;
+		e->xfd = -1;
+		e->kept = -1;
+		atomic_store_explicit(&e->lazy, true, memory_order_relaxed);
+		atomic_store_explicit(&e->users, 1, memory_order_release);
+	}
+}
+
 static void inherit_sockets(void);
 static int addr_port(const struct sockaddr *addr, socklen_t len);
 
@@ -244,7 +278,7 @@ __attribute__((constructor)) static void init(void)
 
 	if (real.close)		/* ready() ran it already */
 		return;
-	pthread_atfork(NULL, NULL, atfork_child);
+	pthread_atfork(NULL, atfork_parent, atfork_child);
 
 	real.bind = next("bind", false);
 	real.connect = next("connect", false);
@@ -510,6 +544,7 @@ static int attach(struct entry *e, const char *when)
 /* The last reference is gone: close the xsnap socket, park @e. */
 static void entry_release(struct entry *e)
 {
+	atomic_fetch_sub_explicit(&live, 1, memory_order_relaxed);
 	if (!atomic_load_explicit(&e->lazy, memory_order_acquire))
 		xsnap_sock_close(e->xs);
 	pthread_mutex_destroy(&e->lock);
@@ -559,6 +594,7 @@ static void publish(int fd, struct entry *e)
 	struct entry *old;
 
 	atomic_store_explicit(&e->users, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&live, 1, memory_order_relaxed);
 	pthread_mutex_lock(&table_lock);
 	old = atomic_exchange_explicit(&table[fd], e, memory_order_acq_rel);
 	if (old && --old->refs)
@@ -592,6 +628,7 @@ static int map(int fd, uint16_t port, int family)
 	err = attach(e, "bind");
 	if (err) {
 		atomic_store_explicit(&e->users, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&live, 1, memory_order_relaxed);
 		put(e);
 		return strict ? err : 0;
 	}
@@ -688,7 +725,11 @@ static struct entry *use(int fd, int *err)
 	int r;
 
 	*err = 0;
-	if (!e || __builtin_expect(!atomic_load_explicit(&e->lazy, memory_order_acquire), 1))
+	if (!e)
+		return NULL;
+	if (__builtin_expect(!atomic_load_explicit(&e->used, memory_order_relaxed), 0))
+		atomic_store_explicit(&e->used, true, memory_order_relaxed);
+	if (__builtin_expect(!atomic_load_explicit(&e->lazy, memory_order_acquire), 1))
 		return e;
 	r = attach(e, "receive");
 	if (!r)
