@@ -877,39 +877,35 @@ static void reap(pid_t pid)
 		die("the child: status %#x", st);
 }
 
-static void run_fork(char *self __attribute__((unused)))
+/* fork, forkidle: the child receives all; the parent too when @parent_reads */
+static void fork_case(bool parent_reads)
 {
 	int s = udp_socket(0);
 	pid_t pid;
 
 	set_timeo(s, 10000);
 	do_bind(s);
-	pid = fork_ready(s, "fork (the child)");
-	recv_range(s, 0, count);
+	pid = fork_ready(s, parent_reads ? "fork (the child)" : "forkidle (the child)");
+	if (pid == 0 || parent_reads)
+		recv_range(s, 0, count);
 	if (pid == 0) {
-		printf("fork: the child got %d datagrams\n", count);
+		printf("%s: the child got %d datagrams\n", mode, count);
 		fflush(stdout);
 		_exit(0);
 	}
 	reap(pid);
-	printf("fork: the parent got %d datagrams\n", count);
+	if (parent_reads)
+		printf("fork: the parent got %d datagrams\n", count);
+}
+
+static void run_fork(char *self __attribute__((unused)))
+{
+	fork_case(true);
 }
 
 static void run_forkidle(char *self __attribute__((unused)))
 {
-	int s = udp_socket(0);
-	pid_t pid;
-
-	set_timeo(s, 10000);
-	do_bind(s);
-	pid = fork_ready(s, "forkidle (the child)");
-	if (pid == 0) {
-		recv_range(s, 0, count);
-		printf("forkidle: the child got %d datagrams\n", count);
-		fflush(stdout);
-		_exit(0);
-	}
-	reap(pid);
+	fork_case(false);
 }
 
 /* forkshare: what parent and child took, in shared memory */
