@@ -645,7 +645,9 @@ struct xsnap_stats {
 	uint64_t tx_completed;
 	uint64_t snapshots;	/* snapshots taken */
 	uint64_t recvfrom_skipped;	/* frames xsnap_recvfrom skipped: not UDP, IP
-					 * fragments, bad checksums */
+					 * fragments, bad checksums; and the preload
+					 * shim's datagrams not addressed to the
+					 * socket (per socket that skipped one) */
 	uint32_t pool_free;	/* free chunks in the tenant's pool (summed) */
 	uint32_t view_private;	/* tenants that read a private view (1 or 0 for a tenant) */
 	uint64_t view_copies;	/* frames the engine copied into their private view(s),

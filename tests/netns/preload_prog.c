@@ -7,7 +7,7 @@
  * bytes of a pattern) and checks the count, order and every byte of each,
  * the way MODE receives them:
  *
- *   preload_prog MODE PORT N [-s SRC] [-d DST] [-i IFNAME] [-6]
+ *   preload_prog MODE PORT N [-s SRC] [-d DST] [-i IFNAME] [-6] [-P PHASE]
  *
  *   mmsg      recvmmsg(MSG_WAITFORONE) into 16 buffers; the source address
  *             of each is SRC
@@ -40,6 +40,36 @@
  *             datagrams through each copy (recv, read, recvfrom); then exec
  *             of "fdcheck": a copy without close-on-exec survives, the one
  *             with it and every descriptor of the shim are gone
+ *   demux     (-s SRC -d DST) sockets as the kernel demultiplexes:
+ *             A 0.0.0.0:PORT, D 127.0.0.1:PORT, E [::]:PORT IPV6_V6ONLY,
+ *             B DST:PORT+4, C 0.0.0.0:PORT+5 connected to SRC:7000; what
+ *             "send" sends (phase 1): A, B and C each get datagrams
+ *             0..N-1 whole and in order (C from port 7000 only); then C
+ *             connects to AF_UNSPEC ("phase2") and gets phase 2's N..2N-1
+ *             from port 7001; D, E, and A and B after their N, get nothing
+ *   send      (-d DST -P PHASE, in the sending namespace) phase 1: for each
+ *             i < N, from port 7000 to PORT, PORT+4, then from 7001 to
+ *             PORT+5 (datagram 100000+i: C must not get it), from 7000 to
+ *             PORT+5; phase 2: N..2N-1 from 7001 to PORT+5
+ *   fork      a child forked after bind receives (its first receive maps
+ *             it; it says so through a pipe before "bound"): the parent
+ *             and the child each get all N (fan-out)
+ *   forkidle  the parent binds, forks and never receives; the child gets
+ *             all N (more than the tenant's quota: the parent's unused
+ *             socket must not hold the log back)
+ *   forkshare the same under --share: parent and child split the N
+ *             between them (every datagram once in all, both some)
+ *   exec      receives N/2, then execs "execrecv" with the descriptor
+ *             (no close-on-exec): the new image says "bound2" after its
+ *             first receive and gets N/2..N-1
+ *   closerace three sockets, a thread blocked in each (recv, poll,
+ *             epoll_wait); all three closed under them, then "bound": the
+ *             recv returns datagram 0 then EBADF, poll POLLIN (or
+ *             POLLNVAL), epoll_wait no event (the set forgot the socket)
+ *   epolldata two mapped sockets and a pipe in one epoll set, all with
+ *             data 42, all readable: three events, not one
+ *   etnew     EPOLLET: an event, none again without a read, "edge1"; the
+ *             next datagram is a new edge: reported again; both read
  *
  * Exit 0 and "ok MODE N" when every datagram was right; 1 with the reason.
  */
@@ -57,6 +87,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -66,7 +97,7 @@
 #define BUF 2048
 
 static const char *mode, *src_ip, *dst_ip, *ifname;
-static int port, count;
+static int port, count, phase;
 static bool v6;
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -700,6 +731,387 @@ static void run_fdcheck(int keep, int gone, const char *inherited)
 	printf("fdcheck: only the inherited descriptors and %d across exec\n", keep);
 }
 
+/* datagrams @first..@end-1 from blocking @s, each checked */
+static void recv_range(int s, int first, int end)
+{
+	uint8_t buf[BUF];
+
+	for (int i = first; i < end; i++)
+		check(i, buf, recv(s, buf, BUF, 0));
+}
+
+/* A UDP socket of @fam bound to @ip (NULL: the wildcard) port @p,
+ * SO_RCVTIMEO 10 s, IPV6_V6ONLY as @v6only. */
+static int bound_to(int fam, const char *ip, int p, int v6only)
+{
+	struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons((uint16_t)p) };
+	struct sockaddr_in6 in6 = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)p) };
+	int s = socket(fam, SOCK_DGRAM, 0);
+
+	if (s < 0)
+		die("socket: %s", strerror(errno));
+	set_timeo(s, 10000);
+	if (fam == AF_INET6 && setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)))
+		die("IPV6_V6ONLY: %s", strerror(errno));
+	if (ip && inet_pton(fam, ip, fam == AF_INET ? (void *)&in.sin_addr : (void *)&in6.sin6_addr) != 1)
+		die("address %s", ip);
+	if (fam == AF_INET ? bind(s, (struct sockaddr *)&in, sizeof(in)) :
+			     bind(s, (struct sockaddr *)&in6, sizeof(in6)))
+		die("bind %s port %d: %s", ip ? ip : "*", p, strerror(errno));
+	return s;
+}
+
+static void connect_to(int s, const char *ip, int p)
+{
+	struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons((uint16_t)p) };
+
+	if (ip)
+		inet_pton(AF_INET, ip, &in.sin_addr);
+	else
+		in.sin_family = AF_UNSPEC;
+	if (connect(s, (struct sockaddr *)&in, sizeof(in)))
+		die("connect: %s", strerror(errno));
+}
+
+static void run_demux(char *self __attribute__((unused)))
+{
+	int a, d, e, b, c;
+	uint8_t buf[BUF];
+
+	if (!src_ip || !dst_ip)
+		die("demux needs -s SRC -d DST");
+	a = bound_to(AF_INET, NULL, port, 0);
+	d = bound_to(AF_INET, "127.0.0.1", port, 0);
+	e = bound_to(AF_INET6, NULL, port, 1);
+	b = bound_to(AF_INET, dst_ip, port + 4, 0);
+	c = bound_to(AF_INET, NULL, port + 5, 0);
+	connect_to(c, src_ip, 7000);
+	bound();
+	recv_range(a, 0, count);
+	recv_range(b, 0, count);
+	for (int i = 0; i < count; i++) {
+		struct sockaddr_in sa;
+		socklen_t sl = sizeof(sa);
+
+		check(i, buf, recvfrom(c, buf, BUF, 0, (struct sockaddr *)&sa, &sl));
+		if (ntohs(sa.sin_port) != 7000)
+			die("datagram %d on the connected socket from port %d", i, ntohs(sa.sin_port));
+	}
+	connect_to(c, NULL, 0);
+	printf("phase2\n");
+	recv_range(c, count, 2 * count);
+	expect_eagain(a, MSG_DONTWAIT, "A (0.0.0.0) after its datagrams");
+	expect_eagain(b, MSG_DONTWAIT, "B (DST, port+4) after its datagrams");
+	expect_eagain(d, MSG_DONTWAIT, "D (127.0.0.1)");
+	expect_eagain(e, MSG_DONTWAIT, "E ([::], IPV6_V6ONLY)");
+	printf("demux: A %d, B %d, C %d + %d, D and E none\n", count, count, count, count);
+}
+
+static void send_one(int s, int p, int i)
+{
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)p) };
+	uint8_t buf[BUF];
+	size_t n = payload(i, buf);
+
+	inet_pton(AF_INET, dst_ip, &to.sin_addr);
+	if (sendto(s, buf, n, 0, (struct sockaddr *)&to, sizeof(to)) != (ssize_t)n)
+		die("sendto port %d: %s", p, strerror(errno));
+	usleep(1000);	/* as udp_payloads.py paces */
+}
+
+static void run_send(char *self __attribute__((unused)))
+{
+	int s7000, s7001;
+
+	if (!dst_ip)
+		die("send needs -d DST");
+	s7000 = bound_to(AF_INET, NULL, 7000, 0);
+	s7001 = bound_to(AF_INET, NULL, 7001, 0);
+	for (int i = 0; i < count; i++) {
+		if (phase == 2) {
+			send_one(s7001, port + 5, count + i);
+			continue;
+		}
+		send_one(s7000, port, i);
+		send_one(s7000, port + 4, i);
+		send_one(s7001, port + 5, 100000 + i);
+		send_one(s7000, port + 5, i);
+	}
+}
+
+/*
+ * Fork with bound @s: in the child (0 returned, mode @child) after its first
+ * receive, which maps its socket (EAGAIN: nothing sent yet); in the parent
+ * (the child's pid) once the child did it, "bound" said.
+ */
+static pid_t fork_ready(int s, const char *child)
+{
+	int pfd[2];
+	pid_t pid;
+	char c;
+
+	if (pipe(pfd))
+		die("pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		mode = child;
+		expect_eagain(s, MSG_DONTWAIT, "the child's first receive");
+		if (write(pfd[1], "r", 1) != 1)
+			die("pipe");
+		return 0;
+	}
+	close(pfd[1]);
+	if (read(pfd[0], &c, 1) != 1)
+		die("the child did not get ready");
+	bound();
+	return pid;
+}
+
+static void reap(pid_t pid)
+{
+	int st = 0;
+
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+		die("the child: status %#x", st);
+}
+
+/* fork, forkidle: the child receives all; the parent too when @parent_reads */
+static void fork_case(bool parent_reads)
+{
+	int s = udp_socket(0);
+	pid_t pid;
+
+	set_timeo(s, 10000);
+	do_bind(s);
+	pid = fork_ready(s, parent_reads ? "fork (the child)" : "forkidle (the child)");
+	if (pid == 0 || parent_reads)
+		recv_range(s, 0, count);
+	if (pid == 0) {
+		printf("%s: the child got %d datagrams\n", mode, count);
+		fflush(stdout);
+		_exit(0);
+	}
+	reap(pid);
+	if (parent_reads)
+		printf("fork: the parent got %d datagrams\n", count);
+}
+
+static void run_fork(char *self __attribute__((unused)))
+{
+	fork_case(true);
+}
+
+static void run_forkidle(char *self __attribute__((unused)))
+{
+	fork_case(false);
+}
+
+/* forkshare: what parent and child took, in shared memory */
+struct split {
+	int total, per[2];
+	uint8_t seen[];
+};
+
+static void take_share(int s, struct split *sp, int me)
+{
+	long long end = now_ns(CLOCK_MONOTONIC) + 20000000000LL;
+	uint8_t buf[BUF];
+
+	set_timeo(s, 200);
+	while (__atomic_load_n(&sp->total, __ATOMIC_ACQUIRE) < count) {
+		ssize_t r = recv(s, buf, BUF, 0);
+		int i;
+
+		if (r < 0 && errno == EAGAIN) {
+			if (now_ns(CLOCK_MONOTONIC) > end)
+				die("%d of %d datagrams in 20 s", sp->total, count);
+			continue;
+		}
+		if (r < 7)
+			die("recv: %zd (%s)", r, strerror(errno));
+		i = atoi((const char *)buf);
+		if (i < 0 || i >= count || __atomic_fetch_add(&sp->seen[i], 1, __ATOMIC_RELAXED))
+			die("datagram %d twice or out of range", i);
+		check(i, buf, r);
+		sp->per[me]++;
+		__atomic_fetch_add(&sp->total, 1, __ATOMIC_RELEASE);
+	}
+}
+
+static void run_forkshare(char *self __attribute__((unused)))
+{
+	struct split *sp = mmap(NULL, sizeof(*sp) + (size_t)count, PROT_READ | PROT_WRITE,
+				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int s = udp_socket(0);
+	pid_t pid;
+
+	if (sp == MAP_FAILED)
+		die("mmap: %s", strerror(errno));
+	do_bind(s);
+	pid = fork_ready(s, "forkshare (the child)");
+	take_share(s, sp, pid == 0);
+	if (pid == 0)
+		_exit(0);
+	reap(pid);
+	if (sp->total != count || !sp->per[0] || !sp->per[1])
+		die("parent %d + child %d datagrams, not %d split", sp->per[0], sp->per[1], count);
+	printf("forkshare: parent %d, child %d\n", sp->per[0], sp->per[1]);
+}
+
+static void run_exec(char *self)
+{
+	int s = udp_socket(0);
+	char fd[16], first[16], n[16];
+
+	set_timeo(s, 10000);
+	do_bind(s);
+	bound();
+	recv_range(s, 0, count / 2);
+	snprintf(fd, sizeof(fd), "%d", s);
+	snprintf(first, sizeof(first), "%d", count / 2);
+	snprintf(n, sizeof(n), "%d", count);
+	execl(self, self, "execrecv", fd, first, n, (char *)NULL);
+	die("exec: %s", strerror(errno));
+}
+
+/* After exec (mode "exec"): the rest through the inherited @s. */
+static void run_execrecv(int s, int first, int n)
+{
+	mode = "exec";
+	count = n;
+	expect_eagain(s, MSG_DONTWAIT, "the first receive after exec");
+	printf("bound2\n");
+	recv_range(s, first, n);
+	printf("exec: %d datagrams after exec\n", n - first);
+}
+
+static int cr_sock[3], cr_poll_r, cr_poll_ev, cr_ep_r = -2;
+
+static void *cr_recv(void *arg __attribute__((unused)))
+{
+	uint8_t buf[BUF];
+	ssize_t r = recv(cr_sock[0], buf, BUF, 0);
+
+	check(0, buf, r);
+	r = recv(cr_sock[0], buf, BUF, MSG_DONTWAIT);
+	if (r != -1 || errno != EBADF)
+		die("recv after the close: %zd (%s), not EBADF", r, r < 0 ? strerror(errno) : "data");
+	return NULL;
+}
+
+static void *cr_poll(void *arg __attribute__((unused)))
+{
+	struct pollfd p = { .fd = cr_sock[1], .events = POLLIN };
+
+	cr_poll_r = poll(&p, 1, 10000);
+	cr_poll_ev = p.revents;
+	return NULL;
+}
+
+static void *cr_epoll(void *arg)
+{
+	struct epoll_event out[4];
+
+	cr_ep_r = epoll_wait((int)(intptr_t)arg, out, 4, 3000);
+	return NULL;
+}
+
+static void run_closerace(char *self __attribute__((unused)))
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct timespec pause = { 0, 300000000 };
+	pthread_t t[3];
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	for (int k = 0; k < 3; k++) {
+		cr_sock[k] = udp_socket(0);
+		set_timeo(cr_sock[k], 10000);
+		do_bind(cr_sock[k]);
+	}
+	ev.data.fd = cr_sock[2];
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, cr_sock[2], &ev))
+		die("epoll: %s", strerror(errno));
+	if (pthread_create(&t[0], NULL, cr_recv, NULL) ||
+	    pthread_create(&t[1], NULL, cr_poll, NULL) ||
+	    pthread_create(&t[2], NULL, cr_epoll, (void *)(intptr_t)ep))
+		die("pthread_create");
+	nanosleep(&pause, NULL);	/* the three are blocked by now */
+	for (int k = 0; k < 3; k++)
+		if (close(cr_sock[k]))
+			die("close: %s", strerror(errno));
+	bound();
+	for (int k = 0; k < 3; k++)
+		pthread_join(t[k], NULL);
+	/* woken by the datagram (POLLIN) or by anything before it, when the
+	 * number is found closed (POLLNVAL, as Linux's poll says it) */
+	if (cr_poll_r != 1 || !(cr_poll_ev & (POLLIN | POLLNVAL)))
+		die("poll on the closed socket: %d, revents %#x", cr_poll_r, cr_poll_ev);
+	if (cr_ep_r != 0)
+		die("epoll_wait on the closed socket: %d events", cr_ep_r);
+	printf("closerace: recv got datagram 0 then EBADF, poll %#x, epoll nothing\n",
+	       cr_poll_ev);
+}
+
+static void run_epolldata(char *self __attribute__((unused)))
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 42 }, out[8];
+	int s1 = udp_socket(0), s2 = udp_socket(0), ep = epoll_create1(EPOLL_CLOEXEC), pfd[2], n;
+	struct pollfd p[2];
+	uint8_t buf[BUF];
+
+	do_bind(s1);
+	do_bind(s2);
+	if (ep < 0 || pipe(pfd) || epoll_ctl(ep, EPOLL_CTL_ADD, s1, &ev) ||
+	    epoll_ctl(ep, EPOLL_CTL_ADD, s2, &ev) || epoll_ctl(ep, EPOLL_CTL_ADD, pfd[0], &ev))
+		die("epoll: %s", strerror(errno));
+	bound();
+	for (int k = 0; k < 2; k++) {
+		p[k] = (struct pollfd){ .fd = k ? s2 : s1, .events = POLLIN };
+		if (poll(&p[k], 1, 10000) != 1)
+			die("socket %d: no datagram in 10 s", k + 1);
+	}
+	if (write(pfd[1], "x", 1) != 1)
+		die("write pipe");
+	n = epoll_wait(ep, out, 8, 1000);
+	if (n != 3)
+		die("%d events for three registrations with equal data, all readable", n);
+	for (int k = 0; k < n; k++)
+		if (out[k].data.u64 != 42 || out[k].events != EPOLLIN)
+			die("event %d: data %llu events %#x", k, (unsigned long long)out[k].data.u64,
+			    out[k].events);
+	check(0, buf, recv(s1, buf, BUF, 0));
+	check(0, buf, recv(s2, buf, BUF, 0));
+	printf("epolldata: 3 events of data 42\n");
+}
+
+static void run_etnew(char *self __attribute__((unused)))
+{
+	struct epoll_event ev, out[8];
+	int s = udp_socket(SOCK_NONBLOCK), ep = epoll_create1(EPOLL_CLOEXEC), n, got = 0;
+
+	do_bind(s);
+	ev = (struct epoll_event){ .events = EPOLLIN | EPOLLET, .data.fd = s };
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev))
+		die("epoll: %s", strerror(errno));
+	bound();
+	n = epoll_wait(ep, out, 8, 10000);
+	if (n != 1 || out[0].data.fd != s)
+		die("the first datagram: %d events", n);
+	n = epoll_wait(ep, out, 8, 300);
+	if (n != 0)
+		die("EPOLLET: %d events again without a read or a new datagram", n);
+	printf("edge1\n");
+	n = epoll_wait(ep, out, 8, 10000);
+	if (n != 1 || out[0].data.fd != s)
+		die("EPOLLET: a new datagram after an unread one: %d events, not a new edge", n);
+	drain(s, &got);
+	if (got != count)
+		die("%d datagrams, not %d", got, count);
+	printf("etnew: a new edge for the second datagram\n");
+}
+
 static const struct {
 	const char *name;
 	void (*run)(char *self);
@@ -707,6 +1119,9 @@ static const struct {
 	{ "mmsg", run_mmsg },	  { "peek", run_peek },		{ "cmsg", run_cmsg },
 	{ "nonblock", run_nonblock }, { "timeo", run_timeo },	{ "epollet", run_epollet },
 	{ "epolllt", run_epolllt }, { "dup", run_dup },		{ "threads", run_threads },
+	{ "demux", run_demux },	  { "send", run_send },		{ "fork", run_fork },
+	{ "forkshare", run_forkshare }, { "forkidle", run_forkidle }, { "exec", run_exec },	{ "closerace", run_closerace },
+	{ "epolldata", run_epolldata }, { "etnew", run_etnew },
 };
 
 int main(int argc, char **argv)
@@ -719,8 +1134,13 @@ int main(int argc, char **argv)
 		run_fdcheck(atoi(argv[2]), atoi(argv[3]), argv[4]);
 		return 0;
 	}
+	if (argc >= 5 && !strcmp(argv[1], "execrecv")) {
+		run_execrecv(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
+		printf("ok exec %d\n", count);
+		return 0;
+	}
 	if (argc < 4) {
-		fprintf(stderr, "usage: %s MODE PORT N [-s SRC] [-d DST] [-i IFNAME] [-6]\n",
+		fprintf(stderr, "usage: %s MODE PORT N [-s SRC] [-d DST] [-i IFNAME] [-6] [-P PHASE]\n",
 			argv[0]);
 		return 2;
 	}
@@ -728,12 +1148,13 @@ int main(int argc, char **argv)
 	port = atoi(argv[2]);
 	count = atoi(argv[3]);
 	optind = 4;
-	while ((opt = getopt(argc, argv, "s:d:i:6")) != -1) {
+	while ((opt = getopt(argc, argv, "s:d:i:6P:")) != -1) {
 		switch (opt) {
 		case 's': src_ip = optarg; break;
 		case 'd': dst_ip = optarg; break;
 		case 'i': ifname = optarg; break;
 		case '6': v6 = true; break;
+		case 'P': phase = atoi(optarg); break;
 		default: return 2;
 		}
 	}

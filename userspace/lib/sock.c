@@ -614,6 +614,7 @@ enum {
 	UDP_NOT,	/* not a well-formed UDP datagram */
 	UDP_FRAGMENT,	/* an IP fragment: part of a datagram, never returned */
 	UDP_BAD_CSUM,	/* a checksum that does not verify, or IPv6's forbidden 0 */
+	UDP_NOT_MINE,	/* not addressed to the socket (struct udp_match) */
 };
 
 static uint16_t rd16(const uint8_t *p)
@@ -687,13 +688,46 @@ static bool udp_csum_ok(const uint8_t *ip, uint8_t fam, const uint8_t *u, uint32
 	return csum_fold16(sum) == 0xffff;
 }
 
+/* Is @a (@n bytes: 4 for IPv4, 16 for IPv6) the address @m (IPv6 or
+ * v4-mapped) names? */
+static bool addr_is(const uint8_t *m, const uint8_t *a, size_t n)
+{
+	static const uint8_t v4mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+	if (n == 4)
+		return !memcmp(m, v4mapped, 12) && !memcmp(m + 12, a, 4);
+	return !memcmp(m, a, 16);
+}
+
+/*
+ * Does the socket of @m take the datagram whose IP header is at @ip
+ * (family @fam) and UDP header at @u?  As the kernel's lookup: the port,
+ * the family (an IPv6 socket takes IPv4 unless IPV6_V6ONLY, a v4-mapped
+ * address takes IPv4 only), the destination address unless bound to a
+ * wildcard, and a connected socket's peer.
+ */
+static bool udp_mine(const struct udp_match *m, uint8_t fam, const uint8_t *ip, const uint8_t *u)
+{
+	size_t alen = fam == 4 ? 4 : 16;
+	const uint8_t *sa = fam == 4 ? ip + 12 : ip + 8, *da = fam == 4 ? ip + 16 : ip + 24;
+
+	if (!(m->fams & (fam == 4 ? UDP_MATCH_V4 : UDP_MATCH_V6)) || memcmp(u + 2, &m->port, 2))
+		return false;
+	if (m->has_laddr && !addr_is(m->laddr, da, alen))
+		return false;
+	return !m->connected || (!memcmp(u, &m->rport, 2) && addr_is(m->raddr, sa, alen));
+}
+
 /*
  * The UDP payload and source of @f, from the metadata's offsets: UDP_OK,
  * or why not.  A datagram is returned only whole (no IP fragment: they are
- * not reassembled) and with a checksum that verifies, as recvfrom(2) does.
+ * not reassembled) and with a checksum that verifies, as recvfrom(2) does,
+ * and, with @match, only one addressed to that socket (looked at before
+ * the checksum: a datagram for another socket costs no pass over it).
  */
-static int udp_view(const struct xsnap_frame *h, const uint8_t **pl, size_t *pllen,
-		    struct sockaddr_storage *src, socklen_t *srclen, struct udp_meta *um)
+static int udp_view(const struct xsnap_frame *h, const struct udp_match *match,
+		    const uint8_t **pl, size_t *pllen, struct sockaddr_storage *src,
+		    socklen_t *srclen, struct udp_meta *um)
 {
 	const struct xsnap_frame *f = handle_view(h);
 	const struct xsnap_meta *m = (const void *)(f->data - sizeof(struct xsnap_meta));
@@ -710,6 +744,8 @@ static int udp_view(const struct xsnap_frame *h, const uint8_t **pl, size_t *pll
 	ulen = rd16(d + m->l4_off + 4);
 	if (ulen < 8 || ulen > f->len - m->l4_off)
 		return UDP_NOT;
+	if (match && !udp_mine(match, m->l3_proto, d + m->l3_off, d + m->l4_off))
+		return UDP_NOT_MINE;
 	if (!udp_csum_ok(d + m->l3_off, m->l3_proto, d + m->l4_off, ulen))
 		return UDP_BAD_CSUM;
 	*pl = d + m->l4_off + 8;
@@ -754,7 +790,8 @@ static int udp_view(const struct xsnap_frame *h, const uint8_t **pl, size_t *pll
 }
 
 ssize_t sock_recv_udp(struct xsnap_sock *s, void *buf, size_t len, int flags, int timeout_ms,
-		      struct sockaddr *src, socklen_t *srclen, struct udp_meta *um)
+		      const struct udp_match *match, struct sockaddr *src, socklen_t *srclen,
+		      struct udp_meta *um)
 {
 	int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
 
@@ -772,7 +809,7 @@ ssize_t sock_recv_udp(struct xsnap_sock *s, void *buf, size_t len, int flags, in
 			return r;
 		if (r == 0)
 			return err_ret(EAGAIN);
-		why = udp_view(f, &pl, &pllen, &ss, &sl, um);
+		why = udp_view(f, match, &pl, &pllen, &ss, &sl, um);
 		if (why != UDP_OK) {
 			xsnap_release(s, &f, 1);
 			s->ctl->skipped++;
@@ -803,7 +840,26 @@ ssize_t xsnap_recvfrom(struct xsnap_sock *s, void *buf, size_t len, int flags,
 	if (flags & ~(MSG_DONTWAIT | MSG_TRUNC))
 		return err_ret(EINVAL);
 	return sock_recv_udp(s, buf, len, flags & MSG_TRUNC, (flags & MSG_DONTWAIT) ? 0 : -1,
-			     src, srclen, NULL);
+			     NULL, src, srclen, NULL);
+}
+
+uint64_t sock_rx_mark(struct xsnap_sock *s)
+{
+	if (s->armed && !(atomic_load(&s->ctl->waiting) & WAIT_FD)) {
+		notify_drain(s);	/* written for the last arming */
+		s->armed = false;
+	}
+	if (!s->armed) {
+		s->armed = true;
+		atomic_fetch_or(&s->ctl->waiting, WAIT_FD);
+	}
+	/* after the arming: a publish we do not see here writes the pipe */
+	return atomic_load_explicit(&s->t->shm->head_pub, memory_order_acquire);
+}
+
+uint64_t sock_rx_head(const struct xsnap_sock *s)
+{
+	return atomic_load_explicit(&s->t->shm->head_pub, memory_order_acquire);
 }
 
 const char *sock_ifname(const struct xsnap_sock *s)

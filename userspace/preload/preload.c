@@ -15,6 +15,7 @@
  * XSNAP_PORTS (comma-separated ports to map; unset: every UDP bind),
  * XSNAP_SOCKET (the daemon's socket, as for xsnap_connect).
  */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +36,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -49,13 +51,27 @@
 #define POLL_STACK 256		/* pollfd entries poll() rewrites on the stack */
 #define MAX_PORTS 64
 
-/* One mapped socket: shared by the descriptors dup() made of it. */
+/*
+ * One mapped socket: shared by the descriptors dup() made of it.
+ *
+ * Lifetime (docs/design.md, "Threads"): @users counts the table's
+ * reference (while a descriptor maps to it) and each call using it (get()
+ * .. put()), so a descriptor closed under a blocked receive, poll or
+ * epoll_wait leaves the entry, its xsnap socket and xsnap_fd() alive until
+ * that call is done.  Entries are never handed back to malloc: the last
+ * put() closes the xsnap socket and parks the entry on a spare list, so a
+ * get() racing with it may still touch @users (it finds 0 and retries).
+ */
 struct entry {
+	_Atomic int users;	/* first: entry_new() clears what follows */
+	struct entry *next_spare;	/* on the spare list (table_lock) */
 	pthread_mutex_t lock;	/* held around receive calls: one thread at a time */
-	struct xsnap_sock *xs;
-	int xfd;		/* xsnap_fd(xs) */
+	_Atomic bool lazy;	/* no xsnap socket yet (fork child, exec): attach() */
+	_Atomic bool used;	/* a receive or readiness call used it (use()) */
+	struct xsnap_sock *xs;	/* set before lazy is cleared (release) */
+	int xfd;		/* xsnap_fd(xs), -1 while lazy */
 	int refs;		/* descriptors that map to it (table_lock) */
-	uint64_t gen;		/* unique per entry: epoll records name it */
+	uint64_t gen;		/* unique per xsnap socket: epoll records name it */
 	bool nonblock;		/* O_NONBLOCK of the kernel descriptor */
 	bool v6;		/* an AF_INET6 socket: IPv4 sources are v4-mapped */
 	uint16_t port;
@@ -69,6 +85,7 @@ struct entry {
 	socklen_t kept_srclen;
 	struct udp_meta kept_meta;
 	uint8_t *keep;		/* KEEP_CAP bytes, allocated at bind */
+	struct udp_match match;	/* the datagrams it takes (e->lock) */
 };
 
 enum { CM_PKTINFO4 = 1, CM_PKTINFO6 = 2 };
@@ -90,6 +107,8 @@ struct erec {
 	bool off;		/* EPOLLONESHOT: reported, until EPOLL_CTL_MOD */
 	bool err;		/* the xsnap socket failed: xfd taken out of the shadow */
 	uint64_t taken;		/* entry's taken when last reported (EPOLLET) */
+	uint64_t head;		/* the log's head when last reported (EPOLLET):
+				 * a frame published since is a new edge */
 };
 
 struct eset {
@@ -102,6 +121,7 @@ struct eset {
 
 static struct {
 	int (*bind)(int, const struct sockaddr *, socklen_t);
+	int (*connect)(int, const struct sockaddr *, socklen_t);
 	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
 	ssize_t (*recvmsg)(int, struct msghdr *, int);
 	int (*recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
@@ -133,6 +153,8 @@ static _Atomic(struct eset *) etable[MAXFD];	/* by the program's epoll descripto
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct xsnap_ctx *ctx;		/* under table_lock */
 static uint64_t next_gen = 1;		/* under table_lock */
+static struct entry *spare;		/* released entries (table_lock) */
+static atomic_int live;			/* entries in use: forks look at the table */
 static const char *tenant;
 static struct xsnap_sock_opts sopts = { .sz = sizeof(sopts), .mode = XSNAP_FANOUT };
 static bool strict;
@@ -175,35 +197,80 @@ static void *next(const char *name, bool optional)
 }
 
 enum {
-	SAY_NO_TENANT, SAY_CONNECT, SAY_SOCKET, SAY_PORT, SAY_LOST, SAY_MAXFD, SAY_FORK,
+	SAY_NO_TENANT, SAY_CONNECT, SAY_SOCKET, SAY_PORT, SAY_LOST, SAY_MAXFD,
 	SAY_EPOLL, SAY_DUP,
 };
 
 /*
- * The child of fork() must not touch the parent's xsnap sockets (their
- * rings and frames are the parent's): its mapped descriptors become plain
- * kernel sockets and it has no context (docs/design.md, "fork and exec").
- * The entries are left to the parent; the child's copies leak, once.  The
- * epoll records stay (an epoll set is shared with the parent): in the
- * child they are stale and dropped, and the tag is still recognised.
+ * The child of fork() must not touch the parent's xsnap sockets nor its
+ * xsnapd connection (their rings, frames and message stream are the
+ * parent's): every mapped entry becomes lazy, and the child's first
+ * receive or readiness call on it opens the child's own connection and
+ * socket (attach(); docs/design.md, "fork and exec").  The parent's
+ * objects in the child's memory are forgotten, never closed (closing
+ * would speak on the parent's connection).  A datagram the parent had
+ * kept stays the parent's.  Calls of other threads died with the fork:
+ * each entry's users is the table's reference alone.  The epoll records
+ * stay (an epoll set is shared with the parent); in the child they name
+ * the parent's sockets and are dropped.
  */
 static void atfork_child(void)
 {
-	bool any = false;
-
 	for (int fd = 0; fd < MAXFD; fd++) {
 		struct eset *es = atomic_load_explicit(&etable[fd], memory_order_relaxed);
+		struct entry *e = atomic_load_explicit(&table[fd], memory_order_relaxed);
 
-		if (atomic_exchange_explicit(&table[fd], NULL, memory_order_relaxed))
-			any = true;
+		if (e) {
+			pthread_mutex_init(&e->lock, NULL);
+			atomic_store_explicit(&e->users, 1, memory_order_relaxed);
+			atomic_store_explicit(&e->used, false, memory_order_relaxed);
+		}
+		if (e && !atomic_load_explicit(&e->lazy, memory_order_relaxed)) {
+			e->xs = NULL;
+			e->xfd = -1;
+			e->kept = -1;
+			atomic_store_explicit(&e->lazy, true, memory_order_relaxed);
+		}
 		if (es)	/* another thread may have held it at the fork */
 			pthread_mutex_init(&es->lock, NULL);
 	}
 	pthread_mutex_init(&table_lock, NULL);
 	ctx = NULL;
-	if (any)
-		say_once(SAY_FORK, "fork: the child's UDP sockets are kernel sockets");
 }
+
+/*
+ * In the parent, after fork(): a socket the parent has not used since it
+ * was mapped (no receive or readiness call) goes back to lazy, its xsnap
+ * socket closed, to be opened again at the parent's first use.  A pre-fork
+ * server binds, forks its workers and only supervises them: its own
+ * socket would otherwise take a share of the flows in share mode, and in
+ * either mode hold back the tenant's log (a socket that never reads stops
+ * its tenant once the log is full).  The entry is taken only when no call
+ * holds it (users 1 -> 0: get() waits meanwhile).
+ */
+static void atfork_parent(void)
+{
+	if (!atomic_load_explicit(&live, memory_order_relaxed))
+		return;
+	for (int fd = 0; fd < MAXFD; fd++) {
+		struct entry *e = atomic_load_explicit(&table[fd], memory_order_acquire);
+		int one = 1;
+
+		if (!e || atomic_load_explicit(&e->lazy, memory_order_acquire) ||
+		    atomic_load_explicit(&e->used, memory_order_relaxed) ||
+		    !atomic_compare_exchange_strong(&e->users, &one, 0))
+			continue;
+		xsnap_sock_close(e->xs);
+		e->xs = NULL;
+		e->xfd = -1;
+		e->kept = -1;
+		atomic_store_explicit(&e->lazy, true, memory_order_relaxed);
+		atomic_store_explicit(&e->users, 1, memory_order_release);
+	}
+}
+
+static void inherit_sockets(void);
+static int addr_port(const struct sockaddr *addr, socklen_t len);
 
 __attribute__((constructor)) static void init(void)
 {
@@ -211,9 +278,10 @@ __attribute__((constructor)) static void init(void)
 
 	if (real.close)		/* ready() ran it already */
 		return;
-	pthread_atfork(NULL, NULL, atfork_child);
+	pthread_atfork(NULL, atfork_parent, atfork_child);
 
 	real.bind = next("bind", false);
+	real.connect = next("connect", false);
 	real.recvfrom = next("recvfrom", false);
 	real.recvmsg = next("recvmsg", false);
 	real.recvmmsg = next("recvmmsg", false);
@@ -264,6 +332,7 @@ __attribute__((constructor)) static void init(void)
 			s = *end == ',' ? end + 1 : end;
 		}
 	}
+	inherit_sockets();
 }
 
 /* A library's constructor may call in before ours ran. */
@@ -339,11 +408,205 @@ static void read_options(int fd, struct entry *e)
 		e->ts_type = SO_TIMESTAMP;
 }
 
+/* @sa as 16 bytes (IPv6, or v4-mapped) and a port; false if neither family. */
+static bool addr16(const struct sockaddr_storage *sa, uint8_t *a, uint16_t *port)
+{
+	if (sa->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		memset(a, 0, 10);
+		a[10] = a[11] = 0xff;
+		memcpy(a + 12, &in->sin_addr, 4);
+		*port = in->sin_port;
+		return true;
+	}
+	if (sa->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+		memcpy(a, &in6->sin6_addr, 16);
+		*port = in6->sin6_port;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Which datagrams the kernel socket @fd takes now, read back from the
+ * kernel (getsockname, getpeername, IPV6_V6ONLY), so that bind, connect
+ * and its AF_UNSPEC undoing keep the kernel's own rules: after connect the
+ * kernel sets the local address of a wildcard bind too, and disconnect
+ * resets it.  Syscalls, but only at bind and connect.
+ */
+static void read_match(int fd, bool v6, struct udp_match *m)
+{
+	static const uint8_t mapped_any[16] = { [10] = 0xff, [11] = 0xff };
+	static const uint8_t any[16];
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	memset(m, 0, sizeof(*m));
+	m->fams = UDP_MATCH_V4 | UDP_MATCH_V6;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) || !addr16(&ss, m->laddr, &m->port))
+		return;
+	if (!v6 || !memcmp(m->laddr, mapped_any, 12))
+		m->fams = UDP_MATCH_V4;		/* AF_INET, or a v4-mapped address */
+	else if (memcmp(m->laddr, any, 16) || sockopt_int(fd, IPPROTO_IPV6, IPV6_V6ONLY))
+		m->fams = UDP_MATCH_V6;		/* an IPv6 address, or v6only */
+	m->has_laddr = memcmp(m->laddr, any, 16) && memcmp(m->laddr, mapped_any, 16);
+	sl = sizeof(ss);
+	if (!getpeername(fd, (struct sockaddr *)&ss, &sl) && addr16(&ss, m->raddr, &m->rport))
+		m->connected = 1;
+}
+
+/*
+ * An unpublished lazy entry for UDP socket @fd (family @family, bound to
+ * @port): the options and addresses the kernel socket has now, and the
+ * kept-datagram buffer.  From the spare list when it can.  NULL: no memory.
+ */
+static struct entry *entry_new(int fd, int family, uint16_t port)
+{
+	struct entry *e;
+
+	pthread_mutex_lock(&table_lock);
+	e = spare;
+	if (e)
+		spare = e->next_spare;
+	pthread_mutex_unlock(&table_lock);
+	if (!e && !(e = calloc(1, sizeof(*e))))
+		return NULL;
+	/* users stays 0 (a late get() of its last life reads it) */
+	memset((char *)e + sizeof(e->users), 0, sizeof(*e) - sizeof(e->users));
+	e->keep = malloc(KEEP_CAP);
+	if (!e->keep) {
+		pthread_mutex_lock(&table_lock);
+		e->next_spare = spare;
+		spare = e;
+		pthread_mutex_unlock(&table_lock);
+		return NULL;
+	}
+	pthread_mutex_init(&e->lock, NULL);
+	atomic_store_explicit(&e->lazy, true, memory_order_relaxed);
+	e->xfd = -1;
+	e->refs = 1;
+	e->port = port;
+	e->kept = -1;
+	e->v6 = family == AF_INET6;
+	e->nonblock = real.fcntl(fd, F_GETFL) & O_NONBLOCK;
+	read_options(fd, e);
+	read_match(fd, e->v6, &e->match);
+	return e;
+}
+
+/*
+ * Give lazy @e its xsnap socket, on the process's connection to xsnapd
+ * (made now if there is none: the first bind, or a fork child's first
+ * use).  @when says what fails in strict mode ("bind", "receive").
+ * Return 0, or -errno after one line on stderr.
+ */
+static int attach(struct entry *e, const char *when)
+{
+	struct xsnap_sock *xs;
+	int err;
+
+	pthread_mutex_lock(&table_lock);
+	if (!atomic_load_explicit(&e->lazy, memory_order_relaxed)) {
+		pthread_mutex_unlock(&table_lock);
+		return 0;	/* another thread was first */
+	}
+	if (!ctx && !(ctx = xsnap_connect(NULL))) {
+		err = errno;
+		pthread_mutex_unlock(&table_lock);
+		say_once(SAY_CONNECT, "port %u: %s%s%s (xsnapd: %s)", e->port,
+			 strict ? "strict: " : "kernel socket", strict ? when : "",
+			 strict ? " fails" : "", strerror(err));
+		return -err;
+	}
+	xs = xsnap_socket(ctx, tenant, &sopts);
+	if (!xs) {
+		err = errno;
+		pthread_mutex_unlock(&table_lock);
+		say_once(SAY_SOCKET, "port %u: %s%s%s (tenant %s: %s)", e->port,
+			 strict ? "strict: " : "kernel socket", strict ? when : "",
+			 strict ? " fails" : "", tenant, strerror(err));
+		return -err;
+	}
+	e->xs = xs;
+	e->xfd = xsnap_fd(xs);
+	e->gen = next_gen++;
+	/* the daemon's interface, seen from here (same network namespace) */
+	e->ifindex = (int)if_nametoindex(sock_ifname(xs));
+	/* e->xs and e->xfd are written before a user sees lazy false */
+	atomic_store_explicit(&e->lazy, false, memory_order_release);
+	pthread_mutex_unlock(&table_lock);
+	return 0;
+}
+
+/* The last reference is gone: close the xsnap socket, park @e. */
+static void entry_release(struct entry *e)
+{
+	atomic_fetch_sub_explicit(&live, 1, memory_order_relaxed);
+	if (!atomic_load_explicit(&e->lazy, memory_order_acquire))
+		xsnap_sock_close(e->xs);
+	pthread_mutex_destroy(&e->lock);
+	free(e->keep);
+	e->keep = NULL;
+	pthread_mutex_lock(&table_lock);
+	e->next_spare = spare;
+	spare = e;
+	pthread_mutex_unlock(&table_lock);
+}
+
+static void put(struct entry *e)
+{
+	if (e && atomic_fetch_sub_explicit(&e->users, 1, memory_order_acq_rel) == 1)
+		entry_release(e);
+}
+
+/*
+ * The entry @fd maps to, with a reference the caller put()s: one atomic
+ * increment, no lock.  The increment is taken only while the entry is
+ * alive (users > 0) and kept only if @fd still maps to it afterwards.
+ */
+static struct entry *get(int fd)
+{
+	for (;;) {
+		struct entry *e = lookup(fd);
+		int u;
+
+		if (!e)
+			return NULL;
+		u = atomic_load_explicit(&e->users, memory_order_relaxed);
+		while (u > 0 && !atomic_compare_exchange_weak_explicit(&e->users, &u, u + 1,
+								      memory_order_acquire,
+								      memory_order_relaxed))
+			;
+		if (u > 0 && lookup(fd) == e)
+			return e;
+		if (u > 0)
+			put(e);
+		/* released or remapped meanwhile: look again */
+	}
+}
+
+/* Publish @e as what @fd maps to (one descriptor; users: the table's). */
+static void publish(int fd, struct entry *e)
+{
+	struct entry *old;
+
+	atomic_store_explicit(&e->users, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&live, 1, memory_order_relaxed);
+	pthread_mutex_lock(&table_lock);
+	old = atomic_exchange_explicit(&table[fd], e, memory_order_acq_rel);
+	if (old && --old->refs)
+		old = NULL;
+	pthread_mutex_unlock(&table_lock);
+	put(old);
+}
+
 /* Map @fd (bound to @port) onto an xsnap socket.  Return 0 (mapped or
  * fallen back), or -errno in strict mode. */
 static int map(int fd, uint16_t port, int family)
 {
-	struct xsnap_sock *xs;
 	struct entry *e;
 	int err;
 
@@ -359,58 +622,73 @@ static int map(int fd, uint16_t port, int family)
 		say_once(SAY_MAXFD, "port %u: kernel socket (descriptor %d too high)", port, fd);
 		return strict ? -EMFILE : 0;
 	}
-	e = calloc(1, sizeof(*e));
-	if (!e || !(e->keep = malloc(KEEP_CAP))) {
-		free(e);
+	e = entry_new(fd, family, port);
+	if (!e)
 		return strict ? -ENOMEM : 0;
+	err = attach(e, "bind");
+	if (err) {
+		atomic_store_explicit(&e->users, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&live, 1, memory_order_relaxed);
+		put(e);
+		return strict ? err : 0;
 	}
-	e->v6 = family == AF_INET6;
-	read_options(fd, e);
-	pthread_mutex_lock(&table_lock);
-	if (!ctx && !(ctx = xsnap_connect(NULL))) {
-		err = errno;
-		pthread_mutex_unlock(&table_lock);
-		say_once(SAY_CONNECT, "port %u: %s (xsnapd: %s)", port,
-			 strict ? "strict: bind fails" : "kernel socket", strerror(err));
-		goto fail;
-	}
-	xs = xsnap_socket(ctx, tenant, &sopts);
-	if (!xs) {
-		err = errno;
-		pthread_mutex_unlock(&table_lock);
-		say_once(SAY_SOCKET, "port %u: %s (tenant %s: %s)", port,
-			 strict ? "strict: bind fails" : "kernel socket", tenant, strerror(err));
-		goto fail;
-	}
-	pthread_mutex_init(&e->lock, NULL);
-	e->xs = xs;
-	e->xfd = xsnap_fd(xs);
-	e->refs = 1;
-	e->gen = next_gen++;
-	e->port = port;
-	e->kept = -1;
-	e->nonblock = real.fcntl(fd, F_GETFL) & O_NONBLOCK;
-	/* the daemon's interface, seen from here (same network namespace) */
-	e->ifindex = (int)if_nametoindex(sock_ifname(xs));
-	atomic_store_explicit(&table[fd], e, memory_order_release);
-	pthread_mutex_unlock(&table_lock);
+	publish(fd, e);
 	return 0;
-fail:
-	free(e->keep);
-	free(e);
-	return strict ? -err : 0;
 }
 
-static void entry_free(struct entry *e)
+/*
+ * exec: the new image's UDP sockets that were bound before it (passed
+ * without close-on-exec, or by a socket-activating parent) are mapped by
+ * the rules of bind(), lazily: each becomes a lazy entry here, the
+ * constructor, and gets its xsnap socket at its first receive or readiness
+ * call (attach()).  Copies of one socket (same inode) share an entry.
+ * Only with a tenant; a few syscalls per descriptor, once.
+ */
+static void inherit_sockets(void)
 {
-	xsnap_sock_close(e->xs);
-	pthread_mutex_destroy(&e->lock);
-	free(e->keep);
-	free(e);
+	struct { ino_t ino; struct entry *e; } seen[64];
+	int nseen = 0;
+	struct dirent *de;
+	DIR *d;
+
+	if (!tenant || !(d = opendir("/proc/self/fd")))
+		return;
+	while ((de = readdir(d))) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = atoi(de->d_name), port;
+		struct entry *e = NULL;
+		struct stat st;
+
+		if (de->d_name[0] == '.' || fd == dirfd(d) || fd >= MAXFD ||
+		    sockopt_int(fd, SOL_SOCKET, SO_TYPE) != SOCK_DGRAM ||
+		    sockopt_int(fd, SOL_SOCKET, SO_PROTOCOL) != IPPROTO_UDP ||
+		    getsockname(fd, (struct sockaddr *)&ss, &sl) ||
+		    (port = addr_port((struct sockaddr *)&ss, sl)) <= 0 ||
+		    !port_listed((uint16_t)port) || fstat(fd, &st))
+			continue;
+		for (int i = 0; i < nseen && !e; i++)
+			if (seen[i].ino == st.st_ino)
+				e = seen[i].e;
+		if (e) {	/* a copy: the same entry */
+			pthread_mutex_lock(&table_lock);
+			e->refs++;
+			atomic_store_explicit(&table[fd], e, memory_order_release);
+			pthread_mutex_unlock(&table_lock);
+			continue;
+		}
+		e = entry_new(fd, ss.ss_family, (uint16_t)port);
+		if (!e)
+			continue;
+		publish(fd, e);
+		if (nseen < (int)(sizeof(seen) / sizeof(seen[0])))
+			seen[nseen++] = (typeof(seen[0])){ st.st_ino, e };
+	}
+	closedir(d);
 }
 
-/* Take @fd out of the table; its entry is freed when no descriptor maps to
- * it any more. */
+/* Take @fd out of the table; its entry goes when no descriptor maps to it
+ * and no call uses it any more. */
 static void unmap(int fd)
 {
 	struct entry *e;
@@ -424,7 +702,43 @@ static void unmap(int fd)
 		last = --e->refs == 0;
 	pthread_mutex_unlock(&table_lock);
 	if (last)
-		entry_free(e);
+		put(e);
+}
+
+/* Every descriptor of @e reads its kernel socket from now on. */
+static void unmap_all(struct entry *e)
+{
+	for (int i = 0; i < MAXFD; i++)
+		if (atomic_load_explicit(&table[i], memory_order_relaxed) == e)
+			unmap(i);
+}
+
+/*
+ * get() for a receive or readiness call: a lazy entry gets its xsnap
+ * socket now.  When that fails the socket is a kernel socket from now on
+ * (NULL; in strict mode *@err is the errno for the receive call to fail
+ * with, once).
+ */
+static struct entry *use(int fd, int *err)
+{
+	struct entry *e = get(fd);
+	int r;
+
+	*err = 0;
+	if (!e)
+		return NULL;
+	if (__builtin_expect(!atomic_load_explicit(&e->used, memory_order_relaxed), 0))
+		atomic_store_explicit(&e->used, true, memory_order_relaxed);
+	if (__builtin_expect(!atomic_load_explicit(&e->lazy, memory_order_acquire), 1))
+		return e;
+	r = attach(e, "receive");
+	if (!r)
+		return e;
+	unmap_all(e);
+	put(e);
+	if (strict)
+		*err = -r;
+	return NULL;
 }
 
 /*
@@ -453,7 +767,7 @@ static void copied(int oldfd, int newfd)
 		last = --old->refs == 0;
 	pthread_mutex_unlock(&table_lock);
 	if (last)
-		entry_free(old);
+		put(old);
 }
 
 /* The port of an AF_INET/AF_INET6 address, or -1. */
@@ -510,6 +824,32 @@ PUBLIC int bind(int fd, const struct sockaddr *addr, socklen_t len)
 }
 
 /*
+ * connect: the kernel's association, then the mapped socket takes only
+ * what the kernel socket would: datagrams from the peer, to the local
+ * address the kernel chose; AF_UNSPEC dissolves it (read_match()).  A
+ * datagram already kept stays, as the kernel keeps its queue.
+ */
+PUBLIC int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	struct udp_match m;
+	struct entry *e;
+	int r, err;
+
+	ready();
+	r = real.connect(fd, addr, len);
+	if (r < 0 || !(e = get(fd)))
+		return r;
+	err = errno;
+	read_match(fd, e->v6, &m);
+	pthread_mutex_lock(&e->lock);
+	e->match = m;
+	pthread_mutex_unlock(&e->lock);
+	put(e);
+	errno = err;
+	return r;
+}
+
+/*
  * setsockopt: the kernel socket takes every option (getsockopt reads them
  * back); those that change what a receive returns are remembered on a
  * mapped socket.
@@ -521,7 +861,7 @@ PUBLIC int setsockopt(int fd, int level, int name, const void *val, socklen_t le
 
 	ready();
 	r = real.setsockopt(fd, level, name, val, len);
-	if (r < 0 || !(e = lookup(fd)) || !val)
+	if (r < 0 || !val || !(e = get(fd)))
 		return r;
 	on = len >= sizeof(int) && *(const int *)val;
 	if (level == SOL_SOCKET && (name == SO_RCVTIMEO_OLD || name == SO_RCVTIMEO_NEW) &&
@@ -535,6 +875,7 @@ PUBLIC int setsockopt(int fd, int level, int name, const void *val, socklen_t le
 		e->cmsg = on ? e->cmsg | CM_PKTINFO4 : e->cmsg & ~(unsigned int)CM_PKTINFO4;
 	else if (level == IPPROTO_IPV6 && name == IPV6_RECVPKTINFO)
 		e->cmsg = on ? e->cmsg | CM_PKTINFO6 : e->cmsg & ~(unsigned int)CM_PKTINFO6;
+	put(e);
 	return r;
 }
 
@@ -547,7 +888,8 @@ static int keep_one(struct entry *e)
 	if (e->kept >= 0)
 		return 1;
 	e->kept_srclen = sizeof(e->kept_src);
-	n = sock_recv_udp(e->xs, e->keep, KEEP_CAP, 0, 0, (struct sockaddr *)&e->kept_src,
+	n = sock_recv_udp(e->xs, e->keep, KEEP_CAP, 0, 0, &e->match,
+			  (struct sockaddr *)&e->kept_src,
 			  &e->kept_srclen, &e->kept_meta);
 	if (n == -EAGAIN)
 		return 0;
@@ -559,7 +901,7 @@ static int keep_one(struct entry *e)
 
 /* The daemon went away or the tenant was deleted: unmap @fd, later calls
  * read the kernel socket.  Return true when the caller should fall back. */
-static bool lost(int fd, struct entry *e, int err)
+static bool lost(struct entry *e, int err)
 {
 	if (err != ECONNRESET && err != ENOENT && err != ENETDOWN)
 		return false;
@@ -568,11 +910,7 @@ static bool lost(int fd, struct entry *e, int err)
 	if (strict)
 		return false;
 	pthread_mutex_unlock(&e->lock);
-	/* every copy of the descriptor reads the kernel socket from now on */
-	for (int i = 0; i < MAXFD; i++)
-		if (atomic_load_explicit(&table[i], memory_order_relaxed) == e && i != fd)
-			unmap(i);
-	unmap(fd);
+	unmap_all(e);	/* the caller's reference keeps @e until it is done */
 	return true;
 }
 
@@ -643,7 +981,7 @@ static ssize_t xsnap_take(struct entry *e, struct msghdr *msg, int flags, struct
 	if (e->kept < 0 && iovcnt <= 1 && !(flags & MSG_PEEK)) {
 		/* the common case: straight into the caller's buffer */
 		r = sock_recv_udp(e->xs, iovcnt ? iov[0].iov_base : NULL, total, MSG_TRUNC, 0,
-				  (struct sockaddr *)&ss, &sl, um);
+				  &e->match, (struct sockaddr *)&ss, &sl, um);
 		if (r < 0)
 			return r;
 		e->taken++;
@@ -748,8 +1086,8 @@ static void put_cmsgs(const struct entry *e, struct msghdr *msg, const struct ud
 	msg->msg_controllen = used;
 }
 
-/* Wait until @e's xsnap side or its kernel socket @fd may have a datagram,
- * at most @ms (< 0: no limit).  Return: > 0, 0 (time is up), -1 (errno). */
+/* Wait until @e's xsnap side or its kernel socket @fd (-1: none) may have
+ * a datagram, at most @ms (< 0: no limit).  Return: > 0, 0 (time is up), -1 (errno). */
 static int wait_either(int fd, struct entry *e, int ms)
 {
 	struct pollfd p[2] = { { .fd = e->xfd, .events = POLLIN }, { .fd = fd, .events = POLLIN } };
@@ -774,6 +1112,7 @@ static ssize_t xrecvmsg(int fd, struct entry *e, struct msghdr *msg, int flags, 
 	bool want = e->cmsg || e->ts_type;
 	socklen_t namelen = msg->msg_name ? msg->msg_namelen : 0;
 	int mf = 0, left = -1;
+	bool closed;
 	ssize_t r;
 
 	*fb = false;
@@ -800,7 +1139,7 @@ static ssize_t xrecvmsg(int fd, struct entry *e, struct msghdr *msg, int flags, 
 		}
 		if (r != -EAGAIN) {
 			msg->msg_namelen = namelen;
-			if (lost(fd, e, (int)-r)) {	/* unlocked it */
+			if (lost(e, (int)-r)) {	/* unlocked it */
 				*fb = true;
 				return -1;
 			}
@@ -809,49 +1148,78 @@ static ssize_t xrecvmsg(int fd, struct entry *e, struct msghdr *msg, int flags, 
 			return -1;
 		}
 		pthread_mutex_unlock(&e->lock);
-		msg->msg_namelen = namelen;
-		r = real.recvmsg(fd, msg, flags | MSG_DONTWAIT);
-		if (r >= 0 || errno != EAGAIN || dontwait)
-			return r;
+		/* closed by another thread while we wait: as the kernel holds
+		 * the file for a blocked call, we keep waiting, on the xsnap
+		 * side alone (the number may name another file now) */
+		closed = __builtin_expect(lookup(fd) != e, 0);
+		if (!closed) {
+			msg->msg_namelen = namelen;
+			r = real.recvmsg(fd, msg, flags | MSG_DONTWAIT);
+			if (r >= 0 || errno != EAGAIN || dontwait)
+				return r;
+		} else if (dontwait) {
+			errno = EAGAIN;
+			return -1;
+		}
 		if (deadline && (left = (int)(deadline - now_ms())) <= 0) {
 			errno = EAGAIN;
 			return -1;
 		}
-		if (wait_either(fd, e, left) < 0)
+		if (wait_either(closed ? -1 : fd, e, left) < 0)
 			return -1;	/* EINTR */
 	}
 }
 
+/* The mapped entry of @fd for a receive call with @flags (NULL: the kernel
+ * socket's call; *@r = -1 when a strict lazy mapping failed, errno set). */
+static struct entry *recv_entry(int fd, int flags, ssize_t *r)
+{
+	struct entry *e;
+	int err;
+
+	*r = 0;
+	if (flags & MSG_ERRQUEUE)
+		return NULL;
+	e = use(fd, &err);
+	if (err) {
+		errno = err;
+		*r = -1;
+	}
+	return e;
+}
+
 PUBLIC ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-	struct entry *e = lookup(fd);
+	struct entry *e;
 	bool fb;
 	ssize_t r;
 
 	ready();
-	if (!e || (flags & MSG_ERRQUEUE))
-		return real.recvmsg(fd, msg, flags);
+	if (!(e = recv_entry(fd, flags, &r)))
+		return r ? r : real.recvmsg(fd, msg, flags);
 	r = xrecvmsg(fd, e, msg, flags, &fb);
+	put(e);
 	return fb ? real.recvmsg(fd, msg, flags) : r;
 }
 
 PUBLIC ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *src,
 			socklen_t *srclen)
 {
-	struct entry *e = lookup(fd);
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct entry *e;
 	bool fb;
 	ssize_t r;
 
 	ready();
-	if (!e || (flags & MSG_ERRQUEUE))
-		return real.recvfrom(fd, buf, len, flags, src, srclen);
+	if (!(e = recv_entry(fd, flags, &r)))
+		return r ? r : real.recvfrom(fd, buf, len, flags, src, srclen);
 	if (src && srclen) {
 		m.msg_name = src;
 		m.msg_namelen = *srclen;
 	}
 	r = xrecvmsg(fd, e, &m, flags, &fb);
+	put(e);
 	if (fb)
 		return real.recvfrom(fd, buf, len, flags, src, srclen);
 	if (r >= 0 && src && srclen)
@@ -877,15 +1245,17 @@ PUBLIC ssize_t read(int fd, void *buf, size_t len)
 /* readv(2) of a mapped socket: one datagram scattered over @iov. */
 PUBLIC ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 {
-	struct entry *e = lookup(fd);
 	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+	struct entry *e;
 	bool fb;
 	ssize_t r;
 
 	ready();
-	if (!e || iovcnt < 0)
-		return real.readv(fd, iov, iovcnt);
+	r = 0;
+	if (iovcnt < 0 || !(e = recv_entry(fd, 0, &r)))
+		return r ? r : real.readv(fd, iov, iovcnt);
 	r = xrecvmsg(fd, e, &m, 0, &fb);
+	put(e);
 	return fb ? real.readv(fd, iov, iovcnt) : r;
 }
 
@@ -911,14 +1281,15 @@ static int ts_ms(const struct timespec *ts)
 PUBLIC int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
 		    struct timespec *timeout)
 {
-	struct entry *e = lookup(fd);
 	long long deadline = 0;
+	struct entry *e;
 	unsigned int i;
 	bool fb = false;
+	ssize_t err;
 
 	ready();
-	if (!e || (flags & MSG_ERRQUEUE))
-		return real.recvmmsg(fd, vec, vlen, flags, timeout);
+	if (!(e = recv_entry(fd, flags, &err)))
+		return err ? -1 : real.recvmmsg(fd, vec, vlen, flags, timeout);
 	if (timeout)
 		deadline = now_ms() + ts_ms(timeout);
 	for (i = 0; i < vlen; i++) {
@@ -936,6 +1307,7 @@ PUBLIC int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
 			break;
 		}
 	}
+	put(e);
 	if (i)
 		return (int)i;
 	return fb ? real.recvmmsg(fd, vec, vlen, flags, timeout) : -1;
@@ -957,9 +1329,10 @@ PUBLIC int fcntl(int fd, int cmd, ...)
 	arg = va_arg(ap, void *);
 	va_end(ap);
 	r = real.fcntl(fd, cmd, arg);
-	if (r >= 0 && cmd == F_SETFL && (e = lookup(fd)))
+	if (r >= 0 && cmd == F_SETFL && (e = get(fd))) {
 		e->nonblock = ((int)(intptr_t)arg & O_NONBLOCK) != 0;
-	else if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && lookup(fd))
+		put(e);
+	} else if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && lookup(fd))
 		copied(fd, r);
 	return r;
 }
@@ -980,8 +1353,10 @@ PUBLIC int ioctl(int fd, unsigned long req, ...)
 	arg = va_arg(ap, void *);
 	va_end(ap);
 	r = real.ioctl(fd, req, arg);
-	if (r >= 0 && req == FIONBIO && arg && (e = lookup(fd)))
+	if (r >= 0 && req == FIONBIO && arg && (e = get(fd))) {
 		e->nonblock = *(const int *)arg != 0;
+		put(e);
+	}
 	return r;
 }
 
@@ -1008,30 +1383,40 @@ static int xpoll(struct pollfd *fds, nfds_t nfds, int timeout, const sigset_t *m
 		 nfds_t mapped)
 {
 	struct pollfd stack[POLL_STACK], *v = stack;
-	nfds_t i, nv, cap;
+	struct entry *estack[POLL_STACK], **ents = estack;
+	nfds_t i, nv, cap, m = 0;
 	long long deadline = timeout > 0 ? now_ms() + timeout : 0;
-	int r, nready = 0;
+	int r, nready = 0, err;
 
 	cap = nfds + mapped;	/* one extra entry per mapped descriptor at most */
-	if (cap > POLL_STACK && !(v = malloc(cap * sizeof(*v)))) {
-		errno = ENOMEM;
-		return -1;
+	if (cap > POLL_STACK) {
+		v = malloc(cap * sizeof(*v));
+		ents = malloc(nfds * sizeof(*ents));
+		if (!v || !ents) {
+			free(v);
+			free(ents);
+			errno = ENOMEM;
+			return -1;
+		}
 	}
+	/* the entries, held for the call: a descriptor another thread closes
+	 * meanwhile keeps its xsnap side until we return (as the kernel holds
+	 * a polled file); at most the @mapped counted (@cap), one mapped
+	 * meanwhile is polled as it was */
+	for (i = 0; i < nfds; i++)
+		if ((ents[i] = m < mapped ? use(fds[i].fd, &err) : NULL))
+			m++;
 	for (;;) {
 		bool kept_any = false;
-		nfds_t m = 0;
 
 		nv = nfds;
 		for (i = 0; i < nfds; i++) {
-			struct entry *e = lookup(fds[i].fd);
+			struct entry *e = ents[i];
 
 			v[i] = fds[i];
 			fds[i].revents = 0;
-			/* at most the @mapped counted above (@cap): one mapped
-			 * meanwhile by another thread is polled as it was */
-			if (!e || m == mapped)
+			if (!e)
 				continue;
-			m++;
 			v[i].fd = e->xfd;
 			v[i].events = fds[i].events & POLLIN;
 			v[nv++] = fds[i];	/* the kernel socket: all events */
@@ -1051,13 +1436,12 @@ static int xpoll(struct pollfd *fds, nfds_t nfds, int timeout, const sigset_t *m
 		nready = 0;
 		nv = nfds;
 		for (i = 0; i < nfds; i++) {
-			struct entry *e;
+			struct entry *e = ents[i];
 
-			if (v[i].fd == fds[i].fd) {	/* not mapped when polled */
+			if (!e) {	/* not mapped */
 				fds[i].revents = v[i].revents;
 			} else {
-				e = lookup(fds[i].fd);
-				if (e && !fds[i].revents &&
+				if (!fds[i].revents &&
 				    (v[i].revents & (POLLIN | POLLERR | POLLHUP))) {
 					pthread_mutex_lock(&e->lock);
 					if (keep_one(e) != 0)
@@ -1074,8 +1458,14 @@ static int xpoll(struct pollfd *fds, nfds_t nfds, int timeout, const sigset_t *m
 		if (timeout > 0 && (timeout = (int)(deadline - now_ms())) <= 0)
 			break;
 	}
-	if (v != stack)
+	err = errno;
+	for (i = 0; i < nfds; i++)
+		put(ents[i]);
+	if (v != stack) {
 		free(v);
+		free(ents);
+	}
+	errno = err;
 	return r < 0 ? -1 : nready;
 }
 
@@ -1317,6 +1707,7 @@ static int erec_set(struct eset *es, int fd, struct entry *e, const struct epoll
 	r->off = false;
 	pthread_mutex_lock(&e->lock);
 	r->taken = e->taken;
+	r->head = sock_rx_head(e->xs);
 	pthread_mutex_unlock(&e->lock);
 	return 0;
 }
@@ -1330,15 +1721,16 @@ static int erec_set(struct eset *es, int fd, struct entry *e, const struct epoll
  */
 PUBLIC int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
-	struct entry *e = lookup(fd);
+	bool in = (op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) && ev && (ev->events & EV_IN);
 	struct eset *es = elookup(epfd);
+	struct entry *e;
 	struct erec *r;
 	int ret, err;
 
 	ready();
-	if (!e || !(op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) || !ev ||
-	    !(ev->events & EV_IN) || epfd >= MAXFD) {
-		if (e && ev && (ev->events & EV_IN) && epfd >= MAXFD)
+	e = in && epfd < MAXFD ? use(fd, &err) : get(fd);
+	if (!e || !in || epfd >= MAXFD) {
+		if (e && in)
 			say_once(SAY_EPOLL, "epoll descriptor %d too high: port %u not readable in it",
 				 epfd, e->port);
 		ret = real.epoll_ctl(epfd, op, fd, ev);
@@ -1348,11 +1740,18 @@ PUBLIC int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 				erec_drop(es, r, e && e->gen == r->gen);
 			pthread_mutex_unlock(&es->lock);
 		}
+		err = errno;
+		put(e);
+		errno = err;
 		return ret;
 	}
 	ret = real.epoll_ctl(epfd, op, fd, ev);
-	if (ret < 0)
+	if (ret < 0) {
+		err = errno;
+		put(e);
+		errno = err;
 		return ret;
+	}
 	if (!es)
 		es = eset_get(epfd);
 	if (es) {
@@ -1362,12 +1761,11 @@ PUBLIC int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	} else {
 		ret = -1;
 	}
-	if (ret < 0) {	/* the set as it was, as far as it goes */
-		err = errno;
-		if (op == EPOLL_CTL_ADD)
-			real.epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
-		errno = err;
-	}
+	err = errno;
+	if (ret < 0 && op == EPOLL_CTL_ADD)	/* the set as it was, as far as it goes */
+		real.epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+	put(e);
+	errno = err;
 	return ret;
 }
 
@@ -1384,10 +1782,12 @@ static int gather(struct eset *es, int *idx, int max)
 
 	for (int i = 0; i < es->n; i++) {
 		struct erec *r = &es->rec[i];
-		struct entry *e = lookup(r->fd);
+		struct entry *e = get(r->fd);
 		int rv;
 
-		if (!e || e->gen != r->gen) {
+		if (!e || atomic_load_explicit(&e->lazy, memory_order_acquire) || e->gen != r->gen) {
+			/* gone, or a fork child's copy of the parent's */
+			put(e);
 			erec_drop(es, r, false);
 			i--;
 			continue;
@@ -1401,9 +1801,11 @@ static int gather(struct eset *es, int *idx, int max)
 			real.epoll_ctl(es->inner, EPOLL_CTL_DEL, r->xfd, NULL);
 		}
 		if (rv != 0 && !r->off && k < max &&
-		    (!(r->events & EPOLLET) || r->armed || r->taken != e->taken))
+		    (!(r->events & EPOLLET) || r->armed || r->taken != e->taken ||
+		     sock_rx_head(e->xs) != r->head))
 			idx[k++] = i;
 		pthread_mutex_unlock(&e->lock);
+		put(e);
 	}
 	return k;
 }
@@ -1423,32 +1825,33 @@ static int strip_tag(const struct eset *es, struct epoll_event *ev, int n, bool 
 	return m;
 }
 
-/* Add the readable records @idx (@k of them) to the @n events of @ev (at
- * most @max), merged with the kernel descriptor's event of the same data
- * (POLLOUT, say); mark them reported.  es->lock.  Return the events. */
+/*
+ * Add the readable records @idx (@k of them) to the @n events of @ev (at
+ * most @max), each an event of its own: a kernel event with the same data
+ * may be another descriptor's (the program may give two registrations one
+ * data), so nothing is merged; the kernel descriptor of a mapped socket
+ * reports its other events (EPOLLOUT) apart.  Mark them reported; an
+ * EPOLLET record notes the log's head and arms xsnap_fd(), so that the
+ * next frame is a new edge even if the program reads nothing.  es->lock.
+ * Return the events.
+ */
 static int place(struct eset *es, struct epoll_event *ev, int n, int max, const int *idx, int k)
 {
-	for (int j = 0; j < k; j++) {
+	for (int j = 0; j < k && n < max; j++) {
 		struct erec *r = &es->rec[idx[j]];
-		struct entry *e = lookup(r->fd);
-		uint32_t bits = (r->events & EV_IN) | (r->err ? EPOLLERR : 0);
-		int i;
+		struct entry *e = get(r->fd);
 
-		for (i = 0; i < n && ev[i].data.u64 != r->data.u64; i++)
-			;
-		if (i == n) {
-			if (n == max)
-				continue;	/* the next call reports it */
-			ev[n].events = 0;
-			ev[n++].data = r->data;
-		}
-		ev[i].events |= bits;
+		ev[n].events = (r->events & EV_IN) | (r->err ? EPOLLERR : 0);
+		ev[n++].data = r->data;
 		r->armed = false;
-		if (e) {
+		if (e && !atomic_load_explicit(&e->lazy, memory_order_acquire) && e->gen == r->gen) {
 			pthread_mutex_lock(&e->lock);
 			r->taken = e->taken;
+			if (r->events & EPOLLET)
+				r->head = sock_rx_mark(e->xs);
 			pthread_mutex_unlock(&e->lock);
 		}
+		put(e);
 		if (r->events & EPOLLONESHOT)
 			r->off = true;
 	}
