@@ -32,8 +32,27 @@
 
 #include "xsnap_internal.h"
 
+/* Publish share layout @lay of @c from log position @from on; the previous
+ * one keeps the frames before it.  Engine lock held (one writer). */
+static void share_set(struct sock_ctl *c, uint32_t lay, uint64_t from)
+{
+	uint32_t seq = atomic_load_explicit(&c->share_seq, memory_order_relaxed);
+	uint32_t prev = atomic_load_explicit(&c->share, memory_order_relaxed);
+
+	if (prev == lay)
+		return;		/* the group did not change: keep the last change */
+	atomic_store_explicit(&c->share_seq, seq + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&c->share_old, prev, memory_order_relaxed);
+	atomic_store_explicit(&c->share, lay, memory_order_relaxed);
+	atomic_store_explicit(&c->share_from, from, memory_order_relaxed);
+	atomic_store_explicit(&c->share_seq, seq + 2, memory_order_release);
+}
+
 /* Recompute share-group positions of @t's sockets, and whether the engine
- * must compute flow hashes for @t (ctx->share_mask); engine lock held. */
+ * must compute flow hashes for @t (ctx->share_mask); engine lock held.  A
+ * group that changes changes for all its members at the same log position,
+ * t->head: no frame is logged meanwhile. */
 static void share_update(struct xsnap_ctx *ctx, struct tenant *t)
 {
 	bool any = false;
@@ -54,7 +73,7 @@ static void share_update(struct xsnap_ctx *ctx, struct tenant *t)
 				idx++;
 			n++;
 		}
-		atomic_store_explicit(&s->ctl->share, idx << 16 | n, memory_order_relaxed);
+		share_set(s->ctl, idx << 16 | n, t->head);
 	}
 	/* a dead tenant's slot may belong to another tenant already */
 	if (t->dead || ctx->tenants[t->slot] != t)
@@ -292,16 +311,22 @@ static unsigned int take(struct xsnap_sock *s, struct xsnap_frame **v, unsigned 
 	uint32_t mask = t->quota - 1;
 	/* pairs with the engine's release store: entries below head are written */
 	uint64_t head = atomic_load_explicit(&t->shm->head_pub, memory_order_acquire);
-	uint32_t share = 0, sidx = 0, sn = 1;
+	uint32_t cur = 0, old = 0, a, b;
+	uint64_t from = 0;
 	const uint8_t *ro = s->ro;
 	unsigned int got = 0;
 
 	if (s->mode == XSNAP_SHARE) {
-		share = atomic_load_explicit(&s->ctl->share, memory_order_relaxed);
-		sidx = share >> 16;
-		sn = share & 0xffff;
-		if (!sn)
-			sn = 1;
+		do {
+			a = atomic_load_explicit(&s->ctl->share_seq, memory_order_acquire);
+			cur = atomic_load_explicit(&s->ctl->share, memory_order_relaxed);
+			old = atomic_load_explicit(&s->ctl->share_old, memory_order_relaxed);
+			from = atomic_load_explicit(&s->ctl->share_from, memory_order_relaxed);
+			atomic_thread_fence(memory_order_acquire);
+			b = atomic_load_explicit(&s->ctl->share_seq, memory_order_relaxed);
+		} while (a != b || (a & 1));
+		if (!(cur & 0xffff))
+			cur = 1;	/* no layout yet: all of it */
 	}
 	while (s->cursor < head && got < n) {
 		uint64_t seq = s->cursor++;
@@ -309,8 +334,13 @@ static unsigned int take(struct xsnap_sock *s, struct xsnap_frame **v, unsigned 
 		struct log_ent e;
 
 		log_read(&t->log[seq & mask], &e);
-		if (s->mode == XSNAP_SHARE && e.flow_hash % sn != sidx)
-			continue;
+		if (s->mode == XSNAP_SHARE) {
+			uint32_t lay = seq >= from ? cur : old;
+
+			/* members = 0: not a member then */
+			if (!(lay & 0xffff) || e.flow_hash % (lay & 0xffff) != lay >> 16)
+				continue;
+		}
 		f = &s->views[seq & mask];
 		f->data = ro + e.addr;
 		/* another CPU wrote the frame: ask for its first line now, so

@@ -388,6 +388,15 @@ struct sock_ctl {
 	_Atomic uint64_t low;	/* every seq < low is released by this socket */
 	_Atomic uint32_t share;	/* share mode: index << 16 | members (engine writes) */
 	_Atomic uint32_t waiting;	/* WAIT_* (consumer sets, engine takes) */
+	/* share mode, the layout before the group's last change: frames logged
+	 * before share_from (the log head at the change) are split by
+	 * share_old (0: this socket takes none of them), so every member
+	 * splits each frame alike, whenever it reads it.  share_seq: even
+	 * when share, share_old and share_from agree (engine writes, under
+	 * the engine lock; readers retry). */
+	_Atomic uint32_t share_seq;
+	_Atomic uint32_t share_old;
+	_Atomic uint64_t share_from;
 	/* consumer-written, read by stats: atomic (one writer, relaxed);
 	 * xsnap_recvfrom(): skipped frames, of which fragments and bad
 	 * checksums */
