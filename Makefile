@@ -297,9 +297,9 @@ test: deps
 test-vm:
 	$(Q)[ -n "$(KERNEL)" ] || { echo 'make test-vm: give KERNEL=6.1, 6.12, a package name or a .deb' \
 		'(scripts/test-vm.sh --list-kernels)' >&2; exit 2; }
-	$(Q)scripts/install-deps.sh --vm --check-or-install
-	$(Q)$(MAKE) --no-print-directory all tests
-	$(Q)OUTPUT=$(O) scripts/test-vm.sh --kernel "$(KERNEL)" $(VMFLAGS)
+	$(Q)t0=$$(date +%s) && scripts/install-deps.sh --vm --check-or-install && \
+		$(MAKE) --no-print-directory all tests && \
+		OUTPUT=$(O) XSNAP_VM_T0=$$t0 scripts/test-vm.sh --kernel "$(KERNEL)" $(VMFLAGS)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

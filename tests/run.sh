@@ -45,7 +45,8 @@ usage: $prog [-t PATTERN]... [--tier unit|tsan|bpf|netns|fuzz]... [-k] [-v] [--t
   -l, --list          print the case ids that would run, run nothing
 Environment: VALGRIND=1 (run the unit tier under valgrind),
 OUTPUT (build dir, default $ROOT/build), SANITIZE=1 (sanitizer
-options for the children), V=1.
+options for the children), V=1, XSNAP_TIMES=FILE (append each case's
+wall seconds, status and id to FILE; the slowest are printed at the end).
 EOF
 }
 
@@ -239,6 +240,8 @@ run_case() {
 		reason="${reason:+$reason, }left a lab behind"
 	fi
 	result "$status" "$id" "$reason"
+	# XSNAP_TIMES=FILE: each case's wall seconds, for finding slow ones
+	[[ -z ${XSNAP_TIMES:-} ]] || printf '%s %s %s\n' "$elapsed" "$status" "$id" >>"$XSNAP_TIMES"
 	[[ $status == FAIL && -z $verbose ]] && show_output "$LOG" "${id//\//.}"
 	return 0
 }
@@ -501,7 +504,20 @@ reliability_summary() {
 	fi
 }
 
+# XSNAP_TIMES: the slowest cases and the seconds per program, before the
+# summary line.
+times_summary() {
+	local f=${XSNAP_TIMES:-}
+	[[ -n $f && -s $f ]] || return 0
+	echo "---- case-times (seconds; all of them in $f)"
+	sort -k1,1nr "$f" | head -n 15 | sed 's/^/  /'
+	awk '{ split($3, a, "/"); p = a[1] "/" a[2]; s[p] += $1; n[p]++; t += $1 }
+		END { for (p in s) printf "  %s: %d s in %d cases\n", p, s[p], n[p];
+		      printf "  all cases: %d s\n", t }' "$f" | sort
+}
+
 matrix_groups=()
+times_summary
 if ((${#case_status[@]})); then
 	matrix_summary
 	load_figures

@@ -18,7 +18,13 @@ set -uo pipefail
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 X=/xsnapvm
 
-say() { printf 'vm-guest: %s\n' "$*" >/dev/console; }
+# say TEXT: a line on the console, with the guest's uptime (boot, set-up
+# and suite times can be read off the console log)
+say() {
+	local up
+	read -r up _ </proc/uptime 2>/dev/null || up='?'
+	printf 'vm-guest: [%ss] %s\n' "$up" "$*" >/dev/console
+}
 
 poweroff_now() {
 	sync
@@ -102,6 +108,9 @@ main() {
 	# shellcheck source=/dev/null
 	source "$X/env"
 	export XSNAP_ROOT OUTPUT XSNAP_ZC_MACS
+	# each case's seconds, kept by test-vm.sh in test-logs/vm-KVER.times
+	export XSNAP_TIMES=$X/times
+	: >"$XSNAP_TIMES"
 	say "kernel $(uname -r), $(nproc) CPUs, $(($(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo) / 1024)) MiB"
 	zc_pair
 	if [[ -s $X/cmd ]]; then
@@ -132,6 +141,7 @@ main() {
 		printf '%d passed, %d failed, %d skipped\n' $((p1 + p2)) "$f2" $((s1 + s2)) |
 			tee -a "$X/run.log" >/dev/console
 	fi
+	say "suite done, exit $rc"
 	echo "$rc" >"$X/rc"
 	poweroff_now
 }

@@ -97,3 +97,10 @@ xs_field() {
 	awk -v p="$prefix" -v k="$key" 'index($0, p) == 1 {
 		for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' "$log"
 }
+
+# netdev_family: does this kernel report devices' XDP features (the
+# "netdev" generic netlink family, Linux 6.3 on)?  Asked with iproute2's
+# genl, not with xsnap's own query (userspace/lib/zc.c).
+netdev_family() {
+	genl ctrl get name netdev >/dev/null 2>&1
+}

@@ -215,8 +215,11 @@ field() { awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1
 # jget JSON PYTHON-EXPR: evaluate EXPR with j = the parsed JSON.  Debian's
 # interpreter when there is one: a python3 earlier on PATH may be a shim that
 # takes a second to start (TESTING.md), and tests call this hundreds of times.
+# The tests' python runs with -S (no site module: their scripts use the
+# standard library only): site's .pth imports cost 0.5-1 s a start in a TCG
+# VM (make test-vm), where a wait_for of 10 s then polls a few times only.
 XS_PYTHON=$(command -v /usr/bin/python3 || command -v python3)
-jget() { "$XS_PYTHON" -c 'import json,sys; j = json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"; }
+jget() { "$XS_PYTHON" -S -c 'import json,sys; j = json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"; }
 
 tstat() { jget "$(ctl stats -j)" "j['tenants']['$1']['$2']"; }
 

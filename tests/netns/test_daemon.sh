@@ -132,7 +132,7 @@ t_many_rules() {
 	local n=${XS_MANY_RULES:-10000} i st=$D_DIR/rules.json
 	[[ ${SANITIZE:-0} == 1 && -z ${XS_MANY_RULES:-} ]] && n=2000
 	# jf EXPR: EXPR over the JSON in $st (too long for an argument)
-	jf() { "$XS_PYTHON" -c 'import json,sys; j = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$st" "$1"; }
+	jf() { "$XS_PYTHON" -S -c 'import json,sys; j = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$st" "$1"; }
 	for ((i = 1; i <= n; i++)); do
 		echo "rule add alpha 'udp dst port $((10000 + i)) and ip src 10.$((i / 256 % 256)).$((i % 256)).0/24'"
 	done | while read -r line; do eval "ctl $line" >/dev/null || exit 1; done ||
@@ -253,7 +253,7 @@ t_snapshot_connected() {
 t_sd_notify_ready() {
 	setup
 	local n=$D_DIR/notify out=$D_DIR/notify.out py
-	"$XS_PYTHON" -c 'import socket, sys
+	"$XS_PYTHON" -S -c 'import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
 s.settimeout(10)
@@ -424,7 +424,7 @@ t_metrics_endpoint() {
 	assert_eq "$(_code -X DELETE "$url")" 405 "DELETE /metrics"
 	assert_eq "$(_code -I "$url")" 200 "HEAD /metrics"
 	# hostile scrapers
-	out=$(lab_exec "$LAB_NS_RX" "$XS_PYTHON" "$LIB/scrape_abuse.py" hang 127.0.0.1 "$port")
+	out=$(lab_exec "$LAB_NS_RX" "$XS_PYTHON" -S "$LIB/scrape_abuse.py" hang 127.0.0.1 "$port")
 	echo "$out" | sed 's/^/    /' >&2
 	grep -q '^huge 431$' <<<"$out" || fail "a 64 KiB request head: not 431"
 	read -r _ code n bytes < <(grep '^scrape ' <<<"$out")
@@ -436,7 +436,7 @@ t_metrics_endpoint() {
 		[[ $n != never ]] && ((n >= 4500 && n < 8000)) ||
 			fail "a hanging connection closed after $n ms, not about 5000"
 	done < <(grep '^closed ' <<<"$out")
-	out=$(lab_exec "$LAB_NS_RX" "$XS_PYTHON" "$LIB/scrape_abuse.py" limit 127.0.0.1 "$port" 8)
+	out=$(lab_exec "$LAB_NS_RX" "$XS_PYTHON" -S "$LIB/scrape_abuse.py" limit 127.0.0.1 "$port" 8)
 	echo "$out" | sed 's/^/    /' >&2
 	grep -q '^over 503$' <<<"$out" || fail "a 9th connection: not 503"
 	grep -q '^after 200$' <<<"$out" || fail "no scrape once the 8 closed"
@@ -771,17 +771,17 @@ _reflect_tenant() {
 	pc=$LAB_BG_PID
 	wait_for 10 grep -q 'listening on' "$D_DIR/tcpdump$1$tenant.log" || fail "tcpdump did not start"
 	XSNAP_GEN_TAPS=1 xs_gen -q --stream 1 --dport "$port" -n 200 -r 10000
-	_caught() { (($(/usr/bin/python3 "$LIB/pcapcmp.py" count "$cap" 2>/dev/null || echo 0) >= 400)); }
+	_caught() { (($(/usr/bin/python3 -S "$LIB/pcapcmp.py" count "$cap" 2>/dev/null || echo 0) >= 400)); }
 	if ! wait_for 10 _caught; then
 		lab_stop "$pr" 5 || true
 		show "$rl"
 		grep -i 'send\|pool' "$D_LOG" | tail -5 >&2
-		fail "$mode: only $(/usr/bin/python3 "$LIB/pcapcmp.py" count "$cap") of 400 frames captured"
+		fail "$mode: only $(/usr/bin/python3 -S "$LIB/pcapcmp.py" count "$cap") of 400 frames captured"
 	fi
 	lab_stop "$pc" 5 || true
 	lab_stop "$pr" 5 || true
 	show "$rl"
-	/usr/bin/python3 "$LIB/pcapcmp.py" reflect "$cap" "$LAB_MAC_TX" $mode ||
+	/usr/bin/python3 -S "$LIB/pcapcmp.py" reflect "$cap" "$LAB_MAC_TX" $mode ||
 		fail "$mode: reflected frames differ"
 	grep -q 'received 200 sent 200 failed 0' "$rl" || fail "$mode: reflector counts"
 }
@@ -799,7 +799,7 @@ t_udp_echo_tenant() {
 		-S "$D_SOCK" -p 9000 -R "$rd" >/dev/null
 	pe=$LAB_BG_PID
 	wait_for 10 test -e "$rd" || { show "$el"; fail "the echo server did not start"; }
-	out=$(lab_exec "$LAB_NS_TX" /usr/bin/python3 "$LIB/echo_client.py" "$LAB_IP_RX" "$LAB_IP6_RX" 9000)
+	out=$(lab_exec "$LAB_NS_TX" /usr/bin/python3 -S "$LIB/echo_client.py" "$LAB_IP_RX" "$LAB_IP6_RX" 9000)
 	assert_eq "$out" "echoed 40" "UDP echo through xsnapd"
 	lab_stop "$pe" 5 || true
 	show "$el"
@@ -1013,7 +1013,7 @@ many_queues() {
 	assert_eq "$(jget "$st" 'len(j["interfaces"][0]["queues"])')" "$n" "queues opened"
 	c_start "$la" -t alpha
 	pa=$C_PID
-	sent=$(lab_exec "$LAB_NS_TX" "$XS_PYTHON" "$XS_ROOT/tests/lib/udp_flows.py" "$LAB_IP_RX" 9000 \
+	sent=$(lab_exec "$LAB_NS_TX" "$XS_PYTHON" -S "$XS_ROOT/tests/lib/udp_flows.py" "$LAB_IP_RX" 9000 \
 		--flows "$flows" --per-flow 2 | awk '/^sent/ { print $2 }')
 	assert_eq "$sent" $((flows * 2)) "datagrams sent"
 	wait_delivered alpha "$sent" 20

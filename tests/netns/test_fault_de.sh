@@ -50,20 +50,35 @@ t_d2_second_link_owner() {
 }
 
 # D4: veth has no zero-copy AF_XDP (E4): required, it fails naming the
-# remedy; by default the daemon runs copy mode and says so everywhere.
+# remedy (and, where the kernel reports XDP features, Linux 6.3 on, the
+# reason, before anything is attached); by default the daemon runs copy
+# mode and says so everywhere, and why: the driver, or zerocopy off.
 t_d4_zerocopy_veth() {
 	setup
 	d_start
+	local st
 	ctl_err 1 'zero-copy requested but the driver does not support it \(use zerocopy auto or off\)' \
 		attach "$LAB_IF_RX" --zerocopy on
+	if netdev_family; then
+		ctl_err 1 'veth has no XSK zero-copy \(the XDP features the kernel reports' \
+			attach "$LAB_IF_RX" --zerocopy on
+	fi
 	assert_eq "$(xdp_progs)" 0 "XDP programs after the refused attach"
 	ctl attach "$LAB_IF_RX" --zerocopy auto
-	local st
 	st=$(ctl status -j)
 	assert_eq "$(jget "$st" 'j["interfaces"][0]["zerocopy"]')" False "status -j zerocopy"
+	assert_eq "$(jget "$st" 'j["interfaces"][0]["copy_reason"]')" "driver has no XSK zero-copy" \
+		"status -j copy_reason (auto)"
 	assert_eq "$(jget "$st" 'j["interfaces"][0]["queues"][0]["zerocopy"]')" False "queue 0 zerocopy"
-	ctl status | grep -q 'XDP, copy mode' || fail "status text does not say copy mode"
+	ctl status | grep -q 'XDP, copy mode (driver has no XSK zero-copy)' ||
+		fail "status text does not say copy mode for want of driver support"
 	assert_eq "$(jget "$(ctl stats -j)" 'j["total"]["zerocopy"]')" 0 "stats -j zerocopy"
+	d_detach
+	ctl attach "$LAB_IF_RX" --zerocopy off
+	assert_eq "$(jget "$(ctl status -j)" 'j["interfaces"][0]["copy_reason"]')" "zero-copy not requested" \
+		"status -j copy_reason (off)"
+	ctl status | grep -q 'XDP, copy mode (zero-copy not requested)' ||
+		fail "status text does not say zero-copy was not requested"
 	d_detach
 	d_stop
 	finish

@@ -44,7 +44,7 @@ capture_stop() {
 	lab_stop "$CAP_PID" 5 || true
 }
 
-frames_in() { /usr/bin/python3 "$PCAPCMP" count "$1" 2>/dev/null || echo 0; }
+frames_in() { /usr/bin/python3 -S "$PCAPCMP" count "$1" 2>/dev/null || echo 0; }
 
 # has_frames FILE N: FILE holds at least N frames.
 has_frames() { (($(frames_in "$1") >= $2)); }
@@ -71,7 +71,7 @@ send_mix() {
 same_frames() {
 	local got=$1 n=$2 out
 	assert_eq "$(frames_in "$got")" "$n" "frames in $got"
-	out=$(/usr/bin/python3 "$PCAPCMP" tail "$D_DIR/sent.pcap" "$LAB_MAC_TX" "$got") ||
+	out=$(/usr/bin/python3 -S "$PCAPCMP" tail "$D_DIR/sent.pcap" "$LAB_MAC_TX" "$got") ||
 		fail "$got: frames differ from those sent: $out"
 	echo "  $got: $out" >&2
 	[[ $out == *"(nanosecond pcap)" ]] || fail "$got is not a nanosecond pcap"
@@ -90,7 +90,7 @@ check_times() {
 	local got=$1
 	tshark -r "$got" -T fields -e frame.time_epoch >"$got.t" 2>/dev/null
 	tshark -r "$D_DIR/sent.pcap" -T fields -e frame.time_epoch >"$D_DIR/sent.t" 2>/dev/null
-	/usr/bin/python3 - "$got.t" "$D_DIR/sent.t" "$2" "$3" "$4" <<'EOF' || fail "$got: timestamps"
+	/usr/bin/python3 -S - "$got.t" "$D_DIR/sent.t" "$2" "$3" "$4" <<'EOF' || fail "$got: timestamps"
 import sys
 from decimal import Decimal as D
 got = [D(x) for x in open(sys.argv[1]).read().split()]
@@ -228,7 +228,7 @@ t_dump_count() {
 	mv "$D_DIR/first.pcap" "$D_DIR/sent.pcap"
 	same_frames "$D_DIR/count.pcap" 100
 	assert_eq "$(frames_in "$D_DIR/count-tcpdump.pcap")" 100 "frames through tcpdump -r -"
-	/usr/bin/python3 "$PCAPCMP" tail "$D_DIR/sent.pcap" "$LAB_MAC_TX" \
+	/usr/bin/python3 -S "$PCAPCMP" tail "$D_DIR/sent.pcap" "$LAB_MAC_TX" \
 		"$D_DIR/count-tcpdump.pcap" >&2 || fail "frames through tcpdump -r - differ"
 	assert_eq "$(wc -l <"$D_DIR/tshark.txt")" 100 "frames tshark -r - read"
 	assert_eq "$(sort -u "$D_DIR/tshark.txt")" 9000 "ports tshark -r - saw"

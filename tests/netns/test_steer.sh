@@ -147,7 +147,7 @@ t_kernel_stack_untouched() {
 		fail "IPv6 ping failed while xsnap is attached"
 	local srv
 	srv=$(mktemp /tmp/xsnap-tcp.XXXXXX)
-	lab_exec "$LAB_NS_RX" /usr/bin/python3 -c '
+	lab_exec "$LAB_NS_RX" /usr/bin/python3 -S -c '
 import socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", 7777)); s.listen(1); s.settimeout(10)
@@ -156,7 +156,7 @@ c, _ = s.accept(); c.sendall(c.recv(100).upper()); c.close()' "$srv" &
 	local spid=$!
 	wait_for 10 grep -q listening "$srv" || fail "TCP server did not start"
 	local reply
-	reply=$(lab_exec "$LAB_NS_TX" /usr/bin/python3 -c '
+	reply=$(lab_exec "$LAB_NS_TX" /usr/bin/python3 -S -c '
 import socket, sys
 c = socket.create_connection((sys.argv[1], 7777), timeout=5)
 c.sendall(b"hello xsnap"); print(c.recv(100).decode())' "$LAB_IP_RX")

@@ -816,6 +816,19 @@ static const char *if_mode(const struct st_if *f)
 	return m == XSNAP_MODE_SKB ? "generic" : "native";
 }
 
+/* Why an interface runs copy mode (the daemon's XP_IF_ZC_* flags), NULL
+ * when it runs zero-copy. */
+static const char *copy_reason(const struct st_if *f)
+{
+	if (f->flags & XP_IF_ZEROCOPY)
+		return NULL;
+	if (f->flags & XP_IF_ZC_NOT_REQUESTED)
+		return "zero-copy not requested";
+	if (f->flags & XP_IF_ZC_NO_DRIVER)
+		return "driver has no XSK zero-copy";
+	return "reason unknown";
+}
+
 static int run_status(int fd, const struct config *cfg)
 {
 	struct status st;
@@ -832,12 +845,16 @@ static int run_status(int fd, const struct config *cfg)
 			json_str(stdout, f->name);
 			printf(", \"ifindex\": %u, \"state\": \"%s\", \"attach\": \"%s\", "
 			       "\"link_id\": %u, \"prog_id\": %u, \"if_prog_id\": %u, "
-			       "\"xdp_mode\": \"%s\", \"zerocopy\": %s, \"frames\": %u, "
-			       "\"timestamps\": \"%s\", \"dispatcher\": ",
+			       "\"xdp_mode\": \"%s\", \"zerocopy\": %s, \"copy_reason\": ",
 			       f->ifindex, gone ? "gone" : "attached",
 			       gone ? "none" : attach_kind(f->kind), f->link_id, f->prog_id,
 			       f->if_prog_id, gone ? "none" : if_mode(f),
-			       f->flags & XP_IF_ZEROCOPY ? "true" : "false", f->frames,
+			       f->flags & XP_IF_ZEROCOPY ? "true" : "false");
+			if (copy_reason(f))
+				json_str(stdout, copy_reason(f));
+			else
+				printf("null");
+			printf(", \"frames\": %u, \"timestamps\": \"%s\", \"dispatcher\": ", f->frames,
 			       f->flags & XP_IF_XDP_STAMP ? "xdp" : "engine");
 			json_str(stdout, gone ? "none" : if_dispatcher(f));
 			printf(", \"client_sockets\": %u, \"pin_dir\": ", f->socks);
@@ -890,8 +907,9 @@ static int run_status(int fd, const struct config *cfg)
 				printf(" (the interface runs %s %u \"%s\", not ours, %u)",
 				       f->if_prog_id ? "program" : "no program", f->if_prog_id,
 				       f->if_prog, f->prog_id);
-			printf(", %s XDP, %s, %u frames, timestamps by the %s\n", if_mode(f),
-			       f->flags & XP_IF_ZEROCOPY ? "zero-copy" : "copy mode", f->frames,
+			printf(", %s XDP, %s%s%s%s, %u frames, timestamps by the %s\n", if_mode(f),
+			       copy_reason(f) ? "copy mode" : "zero-copy", copy_reason(f) ? " (" : "",
+			       copy_reason(f) ? copy_reason(f) : "", copy_reason(f) ? ")" : "", f->frames,
 			       f->flags & XP_IF_XDP_STAMP ? "XDP program" : "engine");
 			printf("  queues with AF_XDP sockets:");
 			for (uint32_t q = 0; q < f->nq; q++)

@@ -352,6 +352,10 @@ int op_status(struct daemon *d, struct conn *c, struct xp_msg *in)
 			flags |= XP_IF_GONE;
 		if (info.nq && info.q[0].zerocopy)
 			flags |= XP_IF_ZEROCOPY;
+		else if (info.nq && info.q[0].zc_reason == ZC_NOT_REQUESTED)
+			flags |= XP_IF_ZC_NOT_REQUESTED;
+		else if (info.nq && info.q[0].zc_reason == ZC_NO_DRIVER)
+			flags |= XP_IF_ZC_NO_DRIVER;
 		if (info.xdp_stamp)
 			flags |= XP_IF_XDP_STAMP;
 		xp_put_str(&m, f->name);

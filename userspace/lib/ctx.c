@@ -76,6 +76,24 @@ static uint32_t rx_queues(const char *ifname)
 	return n;
 }
 
+/* The name of @ifname's driver (ethtool), or "its driver". */
+static const char *driver_name(const char *ifname, char *buf, size_t sz)
+{
+	struct ethtool_drvinfo di = { .cmd = ETHTOOL_GDRVINFO };
+	struct ifreq ifr = {};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	snprintf(buf, sz, "its driver");
+	if (fd < 0)
+		return buf;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (void *)&di;
+	if (!ioctl(fd, SIOCETHTOOL, &ifr) && di.driver[0])
+		snprintf(buf, sz, "%.*s", (int)sizeof(di.driver), di.driver);
+	close(fd);
+	return buf;
+}
+
 static int queue_open(struct xsnap_ctx *ctx, struct queue *q, uint32_t zc)
 {
 	struct xsk_socket_config cfg = {
@@ -86,9 +104,16 @@ static int queue_open(struct xsnap_ctx *ctx, struct queue *q, uint32_t zc)
 	};
 	struct xdp_options xo = {};
 	socklen_t optlen = sizeof(xo);
+	uint32_t mode_flag;
+	bool refused = false;
 	int err;
 
-	cfg.bind_flags |= zc == XSNAP_ZC_OFF ? XDP_COPY : XDP_ZEROCOPY;
+	/* xsnap_open() refused zerocopy on where the driver is known not to
+	 * have it; auto on such a driver binds in copy mode at once (zc.c) */
+	err = zc_plan(zc, ctx->zc_support, &mode_flag);
+	if (err)
+		return err;
+	cfg.bind_flags |= mode_flag;
 	/* A socket closed just before (ours, a moment ago) releases its queue
 	 * asynchronously: bind says EBUSY for a while.  Retry, bounded (D16). */
 	for (int tries = 0;; tries++) {
@@ -98,7 +123,10 @@ static int queue_open(struct xsnap_ctx *ctx, struct queue *q, uint32_t zc)
 			break;
 		usleep(10000);
 	}
-	if (err == -EOPNOTSUPP && zc == XSNAP_ZC_AUTO) {
+	/* a kernel that reports no XDP features (before 6.3) answers here */
+	if (err == -EOPNOTSUPP && (cfg.bind_flags & XDP_ZEROCOPY))
+		refused = true;
+	if (refused && zc == XSNAP_ZC_AUTO) {
 		pr_info("%s: queue %u: zero-copy unsupported by the driver, using copy mode\n",
 			ctx->ifname, q->id);
 		cfg.bind_flags = XDP_USE_NEED_WAKEUP | XDP_COPY;
@@ -107,9 +135,9 @@ static int queue_open(struct xsnap_ctx *ctx, struct queue *q, uint32_t zc)
 	}
 	if (err) {
 		q->xsk = NULL;
-		if (err == -EOPNOTSUPP && zc == XSNAP_ZC_ON)
+		if (refused && zc == XSNAP_ZC_ON)
 			pr_warn("%s: queue %u: zero-copy requested but the driver does not support "
-				"it (use zerocopy auto or off)\n",
+				"it (use zerocopy auto or off): the kernel refused XDP_ZEROCOPY\n",
 				ctx->ifname, q->id);
 		else
 			pr_warn("%s: queue %u: AF_XDP socket: %s%s\n", ctx->ifname, q->id,
@@ -123,6 +151,8 @@ static int queue_open(struct xsnap_ctx *ctx, struct queue *q, uint32_t zc)
 	q->fd = xsk_socket__fd(q->xsk);
 	if (!getsockopt(q->fd, SOL_XDP, XDP_OPTIONS, &xo, &optlen))
 		q->zerocopy = xo.flags & XDP_OPTIONS_ZEROCOPY;
+	q->zc_reason = (uint8_t)zc_reason(zc, ctx->zc_support, refused,
+					  q->zerocopy ? XDP_OPTIONS_ZEROCOPY : 0);
 	return 0;
 }
 
@@ -220,7 +250,8 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 	struct xsnap_ctx *ctx;
 	uint32_t first, nq, frames, ring, tenants, pool, mode, zc, avail, engine, groups, sflags;
 	const char *pin_root;
-	int ifindex, err;
+	uint64_t xdp_features = 0;
+	int ifindex, err, zc_err, zc_support;
 
 	if (!ifname || !*ifname || strlen(ifname) >= IF_NAMESIZE || !OPTS_VALID(opts, xsnap_opts)) {
 		pr_warn("open: bad interface name or options\n");
@@ -288,6 +319,25 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 		errno = EINVAL;
 		return NULL;
 	}
+	/* what the kernel says the driver can do (Linux 6.3 on; unknown before):
+	 * zero-copy required where it cannot be had fails here, before
+	 * anything is attached or bound */
+	zc_err = zc_query_features(ifindex, &xdp_features);
+	zc_support = zc_support_of(zc_err, xdp_features);
+	if (zc_err)
+		pr_debug("%s: XDP features: %s (the bind decides on zero-copy)\n", ifname,
+			 zc_err == -ENOENT ? "no netdev netlink family (Linux before 6.3)" :
+					     strerror(-zc_err));
+	if (zc == XSNAP_ZC_ON && zc_support == ZC_SUPPORT_NO) {
+		char drv[sizeof(((struct ethtool_drvinfo *)0)->driver) + 1];
+
+		pr_warn("%s: zero-copy requested but the driver does not support it (use "
+			"zerocopy auto or off): %s has no XSK zero-copy (the XDP features the "
+			"kernel reports for %s lack xsk-zerocopy)\n",
+			ifname, driver_name(ifname, drv, sizeof(drv)), ifname);
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
 
 	/* 1. memory (each queue group's part of the region equally large) */
 	frames -= frames % groups;
@@ -298,6 +348,7 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 	}
 	ctx->nq = 0;	/* counts queues actually opened, for the unwind */
 	ctx->engine_mode = engine;
+	ctx->zc_support = zc_support;
 	snprintf(ctx->ifname, sizeof(ctx->ifname), "%s", ifname);
 	ctx->ifindex = ifindex;
 	/* listening for the device's removal before it is used: a removal

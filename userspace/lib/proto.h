@@ -127,7 +127,17 @@ enum xp_action { XP_DELIVER, XP_DROP, XP_PASS };
  * ends with how the kernel says it is attached, asked at the request: u32
  * link id, u32 link is XDP on it, u32 our program's id, u32 the program it
  * runs, str that program's name, u32 its mode (struct serve_attach). */
-enum { XP_IF_GONE = 1 << 0, XP_IF_ZEROCOPY = 1 << 1, XP_IF_XDP_STAMP = 1 << 2 };
+enum {
+	XP_IF_GONE = 1 << 0,
+	XP_IF_ZEROCOPY = 1 << 1,
+	XP_IF_XDP_STAMP = 1 << 2,
+	/* copy mode because zero-copy was not requested (zerocopy off) */
+	XP_IF_ZC_NOT_REQUESTED = 1 << 3,
+	/* copy mode because the driver has no XSK zero-copy (its XDP features
+	 * lack it, or the kernel refused XDP_ZEROCOPY); neither bit nor
+	 * XP_IF_ZEROCOPY: copy mode for a reason the kernel did not give */
+	XP_IF_ZC_NO_DRIVER = 1 << 4,
+};
 
 struct xp_hdr {
 	uint32_t len;		/* whole message */

@@ -39,6 +39,7 @@ void serve_if_info(struct xsnap_ctx *ctx, struct serve_if_info *in)
 		in->q[q].id = ctx->q[q].id;
 		in->q[q].group = ctx->q[q].group;
 		in->q[q].zerocopy = ctx->q[q].zerocopy;
+		in->q[q].zc_reason = ctx->q[q].zc_reason;
 	}
 }
 

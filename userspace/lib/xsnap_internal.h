@@ -462,6 +462,7 @@ struct queue {
 	uint32_t excl;		/* tenant slots pinned to other groups: never
 				 * logged from this queue (engine_lock) */
 	bool zerocopy;
+	uint8_t zc_reason;	/* enum zc_reason */
 	uint8_t *tx_owner;	/* tenant slot of each transmit in flight, in order */
 	uint32_t tx_prod, tx_cons;	/* FIFO indexes into tx_owner (tx_owner_cap()) */
 };
@@ -511,6 +512,7 @@ struct xsnap_ctx {
 	pthread_mutex_t engine_lock;	/* data plane: see the top of this file */
 	uint32_t engine_mode;	/* XSNAP_ENGINE_THREAD or XSNAP_ENGINE_INLINE */
 	bool xdp_stamp;		/* xsnap_opts.timestamps == XSNAP_STAMP_XDP */
+	int zc_support;		/* ZC_SUPPORT_*: the driver's XDP features (zc.c) */
 	struct pacer pacer;	/* engine_lock */
 	uint64_t pass;		/* engine_poll() passes so far (engine_lock) */
 	/* inline mode: the pacer's verdict for consumers that find nothing:
@@ -803,6 +805,30 @@ struct tenant *ctx_tenant_find(struct xsnap_ctx *ctx, const char *name);
 int ifwatch_open(void);
 /* ifwatch_gone() - drain @fd: 1 if it reported @ifindex deleted, 0, -errno. */
 int ifwatch_gone(int fd, int ifindex);
+
+/* --- zero-copy: the driver's ability, the request, the outcome (zc.c) --- */
+#define ZC_XDP_ACT_XSK_ZEROCOPY 8	/* NETDEV_XDP_ACT_XSK_ZEROCOPY (Linux 6.3) */
+enum { ZC_SUPPORT_UNKNOWN = -1, ZC_SUPPORT_NO = 0, ZC_SUPPORT_YES = 1 };
+/* enum zc_reason: xsnap_serve.h */
+/* zc_query_features() - the XDP features of @ifindex from the kernel's
+ * "netdev" genetlink family into *@features: 0, or -errno (-ENOENT: no such
+ * family, Linux before 6.3). */
+int zc_query_features(int ifindex, uint64_t *features);
+/* zc_parse_family(), zc_parse_dev() - the two answers of that query (a
+ * CTRL_CMD_GETFAMILY reply: the family id; a NETDEV_CMD_DEV_GET reply:
+ * NETDEV_A_DEV_XDP_FEATURES): 0, the kernel's -errno, -ENOMSG (no answer)
+ * or -EBADMSG (malformed). */
+int zc_parse_family(const void *buf, size_t len, uint16_t *id);
+int zc_parse_dev(const void *buf, size_t len, uint16_t family, uint64_t *features);
+/* zc_support_of() - ZC_SUPPORT_* from the query's result. */
+int zc_support_of(int query_err, uint64_t features);
+/* zc_plan() - the bind flag (XDP_COPY or XDP_ZEROCOPY) for request @req
+ * (enum xsnap_zc_mode) on a driver of @support; -EOPNOTSUPP when zero-copy
+ * is required and the driver is known not to have it. */
+int zc_plan(uint32_t req, int support, uint32_t *bind_flags);
+/* zc_reason() - why a bound socket runs as it does: @refused when the
+ * kernel refused XDP_ZEROCOPY (EOPNOTSUPP), @xdp_options its XDP_OPTIONS. */
+enum zc_reason zc_reason(uint32_t req, int support, bool refused, uint32_t xdp_options);
 /* ctx_if_dead() - the interface is gone (engine_lock held): every log
  * LOG_IF_DEAD, every sleeper woken; recv and send give -ENETDOWN. */
 void ctx_if_dead(struct xsnap_ctx *ctx);

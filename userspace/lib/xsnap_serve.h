@@ -49,6 +49,14 @@ struct serve_attach {
 /* serve_attach_info() - ask the kernel how @ctx is attached. 0 or -errno. */
 int serve_attach_info(struct xsnap_ctx *ctx, struct serve_attach *a);
 
+/* Why a queue runs zero-copy or copy mode (zc.c). */
+enum zc_reason {
+	ZC_ZEROCOPY,		/* it runs zero-copy */
+	ZC_NOT_REQUESTED,	/* zerocopy off */
+	ZC_NO_DRIVER,		/* the driver's XDP features lack it, or the bind was refused */
+	ZC_UNKNOWN,		/* copy mode for no reason the kernel gave */
+};
+
 /* What the daemon shows and polls of a context (serve_if_info()). */
 struct serve_if_info {
 	int ifindex;
@@ -65,6 +73,7 @@ struct serve_if_info {
 		uint32_t id;	/* queue id */
 		uint32_t group;	/* queue group, 0-based */
 		bool zerocopy;
+		uint8_t zc_reason;	/* why zero-copy or not: enum zc_reason */
 	} q[XSNAP_MAX_QUEUES];
 };
 
