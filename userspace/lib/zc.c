@@ -180,7 +180,9 @@ int zc_query_features(int ifindex, uint64_t *features)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 
-	/* 1. the "netdev" family's id (ENOENT before Linux 6.3) */
+	/* 1. the "netdev" family's id (ENOENT before Linux 6.3); zeroed first:
+	 * attribute padding goes to the kernel too */
+	memset(&req, 0, sizeof(req));
 	genl_begin(&req.h, GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1);
 	put_attr(&req.h, CTRL_ATTR_FAMILY_NAME, NETDEV_FAMILY, sizeof(NETDEV_FAMILY));
 	n = nl_call(fd, &req.h, &ans, sizeof(ans));
@@ -189,6 +191,7 @@ int zc_query_features(int ifindex, uint64_t *features)
 		goto out;
 
 	/* 2. the device's XDP features */
+	memset(&req, 0, sizeof(req));
 	genl_begin(&req.h, family, NETDEV_CMD_DEV_GET, 2);
 	put_attr(&req.h, NETDEV_A_DEV_IFINDEX, &idx, sizeof(idx));
 	n = nl_call(fd, &req.h, &ans, sizeof(ans));
