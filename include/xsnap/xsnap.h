@@ -138,7 +138,8 @@ struct xsnap_opts {
 				 * bpf_link of the process: it outlives a process that
 				 * dies (the program then passes every frame: no
 				 * socket is left) until the next attach of the
-				 * interface removes it.  0 (default): a bpf_link,
+				 * interface removes it (a live owner's is not
+				 * removed: EBUSY).  0 (default): a bpf_link,
 				 * refused next to any other XDP program. */
 };
 

@@ -326,6 +326,38 @@ t_libxdp_multiprog() {
 	finish
 }
 
+# --multiprog twice on one interface: the second attacher finds the first's
+# program through libxdp, not a bpf_link of anyone, but its owner is alive
+# (its sockets are in the program's XSKMAP), so the attach is refused with
+# EBUSY, naming the program, as a second bpf_link is; the first keeps its
+# program, its pins and its frames.  (A killed owner's program is removed:
+# t_libxdp_multiprog.)
+t_libxdp_multiprog_live_owner() {
+	setup
+	local log2 pid1
+	xs_consumer_start "$LOG" -M -t a -r 'a:1:udp dst port 9000' -c a ||
+		fail "consumer with --multiprog did not start"
+	pid1=$XS_PID
+	xs_gen -q --stream 1 --dport 9000 -n 100 -r 20000
+	log2=$(mktemp /tmp/xsnap-test.XXXXXX)
+	if xs_consumer_start "$log2" -M -t b -r 'b:1:udp dst port 9000' -c b; then
+		sed 's/^/    /' "$log2" >&2
+		rm -f "$log2"
+		fail "a second --multiprog consumer took the interface from a live one"
+	fi
+	grep -Eq 'another XDP program \(id [0-9]+ "xsnap_steer", (generic|native) mode\) is attached; the xsnap process that attached it through libxdp is alive' \
+		"$log2" || { rm -f "$log2"; fail "the refusal does not name the program and its live owner"; }
+	grep -q 'Device or resource busy' "$log2" || { rm -f "$log2"; fail "not refused with EBUSY"; }
+	rm -f "$log2"
+	XS_PID=$pid1 XS_LOG=$LOG
+	lab_exec "$LAB_NS_RX" test -e "/sys/fs/bpf/xsnap/$LAB_IF_RX/xsks" ||
+		fail "the refused attach removed the live consumer's pins"
+	xs_gen -q --stream 2 --dport 9000 -n 100 -r 20000
+	consumer_ok
+	assert_eq "$(field 'consumer 0' frames)" 200 "live consumer's frames, before and after the refused attach"
+	finish
+}
+
 # A consumer killed with SIGKILL leaves nothing attached (bpf_link) and the
 # next one starts without manual cleanup (stale pins removed).
 t_sigkill_leaves_nothing_attached() {

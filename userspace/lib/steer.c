@@ -62,27 +62,40 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return 0;
 }
 
+/* Describe program @id, attached in @mode ("generic", "native", ...), into @buf. */
+static void describe_prog(uint32_t id, const char *mode, char *buf, size_t len)
+{
+	struct bpf_prog_info info = {};
+	uint32_t info_len = sizeof(info);
+	int fd = bpf_prog_get_fd_by_id(id);
+
+	if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &info_len))
+		snprintf(buf, len, "id %u \"%s\", %s mode", id, info.name, mode);
+	else
+		snprintf(buf, len, "id %u", id);
+	if (fd >= 0)
+		close(fd);
+}
+
 /* Describe the XDP program attached to @ifindex, if any, into @buf. */
 static uint32_t attached_prog(int ifindex, char *buf, size_t len)
 {
 	LIBBPF_OPTS(bpf_xdp_query_opts, q);
-	struct bpf_prog_info info = {};
-	uint32_t info_len = sizeof(info);
-	int fd;
 
 	if (bpf_xdp_query(ifindex, 0, &q) || !q.prog_id)
 		return 0;
-	fd = bpf_prog_get_fd_by_id(q.prog_id);
-	if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &info_len))
-		snprintf(buf, len, "id %u \"%s\", %s mode", q.prog_id, info.name,
-			 q.attach_mode == XDP_ATTACHED_SKB ? "generic" :
-			 q.attach_mode == XDP_ATTACHED_HW  ? "offload" :
-							     "native");
-	else
-		snprintf(buf, len, "id %u", q.prog_id);
-	if (fd >= 0)
-		close(fd);
+	describe_prog(q.prog_id, q.attach_mode == XDP_ATTACHED_SKB ? "generic" :
+				 q.attach_mode == XDP_ATTACHED_HW  ? "offload" :
+								     "native",
+		      buf, len);
 	return q.prog_id;
+}
+
+/* Refuse @ifname: the program @what is attached there; @remedy says what to do. */
+static int refuse_attached(const char *ifname, const char *what, const char *remedy)
+{
+	pr_warn("%s: another XDP program (%s) is attached; %s\n", ifname, what, remedy);
+	return -EBUSY;
 }
 
 static void unpin_dir(const char *dir)
@@ -154,38 +167,195 @@ static int pin_maps(struct steer *s)
 	return 0;
 }
 
+/* --- is a libxdp-attached xsnap program's owner alive? -------------------- */
 /*
- * Remove xsnap programs a process that died left in libxdp's dispatcher
- * (or attached alone through libxdp) on @ifindex: with libxdp the
- * attachment is not a bpf_link of the process, so it outlives it.  Only
- * programs named xsnap_steer go; one xsnapd owns an interface at a time.
+ * Attached through libxdp, a program is not a bpf_link of its process and
+ * outlives it, so an xsnap_steer found on the interface may be a dead
+ * process's (remove it) or a live one's (refuse, as the kernel refuses a
+ * second bpf_link).  Neither the program nor its maps record an owner, and
+ * from userspace an XSKMAP cannot be read: lookup answers EOPNOTSUPP and
+ * get_next_key walks every index, full or empty.  Two things the kernel
+ * ties to the owner's life can be observed:
+ *  - its AF_XDP sockets: closing one (its owner dying) removes it from the
+ *    XSKMAP.  A BPF program may look the map up, so a small XDP program,
+ *    loaded with the map and run once with BPF_PROG_TEST_RUN, counts them.
+ *    This sees an owner in any pid namespace, but not during its start:
+ *    libxdp attaches at xsnap_open(), before the sockets are inserted;
+ *  - its descriptors of the program (/proc/PID/fdinfo, prog_id), held from
+ *    load to close, start included; but only for processes this /proc shows
+ *    and this process may inspect.
+ * So the owner is alive if either says so.
  */
-static void remove_stale_libxdp(int ifindex, const char *ifname)
+
+/* The number of AF_XDP sockets in XSKMAP @map_fd of @max entries, or -errno. */
+static int xskmap_count(int map_fd, uint32_t max)
+{
+#define INSN(c, d, s_, o, i) \
+	((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s_), .off = (o), .imm = (i) })
+	/* r6 = sockets found, r7 = key; for (r7 = 0; r7 < max; r7++) r6 += !!lookup(r7) */
+	const struct bpf_insn insns[] = {
+		INSN(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_6, 0, 0, 0),
+		INSN(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_7, 0, 0, 0),
+		INSN(BPF_STX | BPF_W | BPF_MEM, BPF_REG_10, BPF_REG_7, -4, 0),	/* loop: */
+		INSN(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_1, BPF_PSEUDO_MAP_FD, 0, map_fd),
+		INSN(0, 0, 0, 0, 0),
+		INSN(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_2, BPF_REG_10, 0, 0),
+		INSN(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_2, 0, 0, -4),
+		INSN(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem),
+		INSN(BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_0, 0, 1, 0),
+		INSN(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_6, 0, 0, 1),
+		INSN(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_7, 0, 0, 1),
+		INSN(BPF_JMP | BPF_JLT | BPF_K, BPF_REG_7, 0, -10, (int32_t)max),	/* to loop */
+		INSN(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_0, BPF_REG_6, 0, 0),
+		INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+	};
+#undef INSN
+	uint8_t frame[64] = {};	/* the run needs an Ethernet header's worth */
+	LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = frame, .data_size_in = sizeof(frame),
+		    .repeat = 1);
+	int fd, err = 0;
+
+	fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "xsnap_xskcount", "Dual BSD/GPL", insns,
+			   sizeof(insns) / sizeof(insns[0]), NULL);
+	if (fd < 0)
+		return -errno;
+	if (bpf_prog_test_run_opts(fd, &run))
+		err = -errno;
+	close(fd);
+	return err ? err : (int)run.retval;
+}
+
+/* The number of AF_XDP sockets in program @prog_fd's xsnap_xsks, or -errno. */
+static int prog_xsk_count(int prog_fd)
+{
+	struct bpf_prog_info info = {};
+	uint32_t len = sizeof(info), ids[16], n;
+	int ret = -ENOENT;
+
+	info.nr_map_ids = sizeof(ids) / sizeof(ids[0]);
+	info.map_ids = (uint64_t)(uintptr_t)ids;
+	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len))
+		return -errno;
+	n = info.nr_map_ids < sizeof(ids) / sizeof(ids[0]) ? info.nr_map_ids :
+							     sizeof(ids) / sizeof(ids[0]);
+	for (uint32_t i = 0; i < n && ret == -ENOENT; i++) {
+		struct bpf_map_info mi = {};
+		uint32_t mlen = sizeof(mi);
+		int fd = bpf_map_get_fd_by_id(ids[i]);
+
+		if (fd < 0)
+			continue;
+		if (!bpf_obj_get_info_by_fd(fd, &mi, &mlen) && mi.type == BPF_MAP_TYPE_XSKMAP &&
+		    !strcmp(mi.name, XSNAP_MAP_XSKS))
+			ret = xskmap_count(fd, mi.max_entries);
+		close(fd);
+	}
+	return ret;
+}
+
+/* Whether a process other than this one has a descriptor of program @id open. */
+static bool prog_held_elsewhere(uint32_t id)
+{
+	char path[64], link[32], line[64];
+	DIR *procs = opendir("/proc");
+	struct dirent *p, *f;
+	bool held = false;
+	uint32_t fid;
+	ssize_t n;
+
+	if (!procs)
+		return false;
+	while (!held && (p = readdir(procs))) {
+		DIR *fds;
+
+		if (p->d_name[0] < '1' || p->d_name[0] > '9' || atoi(p->d_name) == getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%.16s/fd", p->d_name);
+		fds = opendir(path);
+		if (!fds)
+			continue;	/* gone, or not ours to inspect */
+		while (!held && (f = readdir(fds))) {
+			FILE *info;
+
+			snprintf(path, sizeof(path), "/proc/%.16s/fd/%.16s", p->d_name, f->d_name);
+			n = readlink(path, link, sizeof(link) - 1);
+			if (n < 0 || (link[n] = '\0', strcmp(link, "anon_inode:bpf-prog")))
+				continue;
+			snprintf(path, sizeof(path), "/proc/%.16s/fdinfo/%.16s", p->d_name,
+				 f->d_name);
+			info = fopen(path, "re");
+			if (!info)
+				continue;
+			while (!held && fgets(line, sizeof(line), info))
+				held = sscanf(line, "prog_id: %u", &fid) == 1 && fid == id;
+			fclose(info);
+		}
+		closedir(fds);
+	}
+	closedir(procs);
+	return held;
+}
+
+/*
+ * An xsnap program attached through libxdp on @ifindex: remove it if its
+ * owner is gone (0), refuse if it is alive or cannot be told (-EBUSY).
+ * Only programs named xsnap_steer are looked at; another program is
+ * libxdp's to refuse (steer_attach_libxdp()).
+ */
+static int check_libxdp_owner(int ifindex, const char *ifname)
 {
 	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
+	enum xdp_attach_mode m;
 	struct xdp_program *p;
+	char what[128], remedy[224];
+	int n, err = 0;
 
 	if (!mp || libxdp_get_error(mp))
-		return;
+		return 0;
+	m = xdp_multiprog__attach_mode(mp);
 	if (xdp_multiprog__is_legacy(mp)) {
 		p = xdp_multiprog__main_prog(mp);
-		if (p && !strcmp(xdp_program__name(p), "xsnap_steer")) {
-			pr_info("%s: removing a stale xsnap program (id %u)\n", ifname,
-				xdp_program__id(p));
-			xdp_multiprog__detach(mp);
-		}
-		xdp_multiprog__close(mp);
-		return;
+		if (p && strcmp(xdp_program__name(p), "xsnap_steer"))
+			p = NULL;
+	} else {
+		for (p = xdp_multiprog__next_prog(NULL, mp); p; p = xdp_multiprog__next_prog(p, mp))
+			if (!strcmp(xdp_program__name(p), "xsnap_steer"))
+				break;
 	}
-	for (p = xdp_multiprog__next_prog(NULL, mp); p; p = xdp_multiprog__next_prog(p, mp)) {
-		if (strcmp(xdp_program__name(p), "xsnap_steer"))
-			continue;
-		pr_info("%s: removing a stale xsnap program (id %u) from the dispatcher\n",
-			ifname, xdp_program__id(p));
-		xdp_program__detach(p, ifindex, xdp_multiprog__attach_mode(mp), 0);
-		break;	/* the dispatcher was rebuilt: mp is stale */
+	if (!p)
+		goto out;
+	n = prog_xsk_count(xdp_program__fd(p));
+	if (n != 0 || prog_held_elsewhere(xdp_program__id(p))) {
+		describe_prog(xdp_program__id(p), m == XDP_MODE_SKB ? "generic" :
+						  m == XDP_MODE_HW  ? "offload" :
+								      "native",
+			      what, sizeof(what));
+		if (n > 0)
+			snprintf(remedy, sizeof(remedy),
+				 "the xsnap process that attached it through libxdp is alive "
+				 "(%d AF_XDP socket%s in its map): stop it first", n,
+				 n == 1 ? "" : "s");
+		else if (n == 0)
+			snprintf(remedy, sizeof(remedy),
+				 "the xsnap process that attached it through libxdp is alive "
+				 "(it holds the program; starting?): stop it first");
+		else
+			snprintf(remedy, sizeof(remedy),
+				 "attached through libxdp, its owner cannot be told alive (%s): "
+				 "stop its owner, or remove it with ip link set dev %s xdp off",
+				 strerror(-n), ifname);
+		err = refuse_attached(ifname, what, remedy);
+		goto out;
 	}
+	pr_info("%s: removing a stale xsnap program (id %u%s): its owner is gone\n", ifname,
+		xdp_program__id(p), xdp_multiprog__is_legacy(mp) ? "" : ", from the dispatcher");
+	if (xdp_multiprog__is_legacy(mp))
+		xdp_multiprog__detach(mp);
+	else
+		xdp_program__detach(p, ifindex, m, 0);	/* the dispatcher is rebuilt */
+out:
 	xdp_multiprog__close(mp);
+	return err;
 }
 
 /*
@@ -206,7 +376,6 @@ static int steer_attach_libxdp(struct steer *s, const char *ifname, unsigned int
 	char what[128];
 	int err;
 
-	remove_stale_libxdp(s->ifindex, ifname);
 	s->xprog = xdp_program__from_bpf_obj(s->skel->obj, "xdp");
 	err = (int)libxdp_get_error(s->xprog);
 	if (err) {
@@ -238,7 +407,7 @@ static int steer_attach_libxdp(struct steer *s, const char *ifname, unsigned int
 int steer_open(struct steer *s, const char *ifname, int ifindex, const char *pin_root,
 	       unsigned int flags)
 {
-	char what[128];
+	char what[128], remedy[96];
 	int err;
 
 	memset(s, 0, sizeof(*s));
@@ -247,17 +416,21 @@ int steer_open(struct steer *s, const char *ifname, int ifindex, const char *pin
 	libbpf_set_print(libbpf_print);
 
 	/* 1. refuse early if another program owns the interface (with
-	 *    libxdp, only a program that is not libxdp's is in the way, and
-	 *    libxdp itself says so) */
-	if (!(flags & STEER_MULTIPROG) && attached_prog(ifindex, what, sizeof(what))) {
-		pr_warn("%s: another XDP program (%s) is attached; detach it first "
-			"(ip link set dev %s xdp off, or stop its owner)\n",
-			ifname, what, ifname);
-		return -EBUSY;
+	 *    libxdp, another live xsnap; a program that is not libxdp's is in
+	 *    the way too, and libxdp itself says so at the attach) */
+	if (flags & STEER_MULTIPROG) {
+		err = check_libxdp_owner(ifindex, ifname);
+		if (err)
+			return err;
+	} else if (attached_prog(ifindex, what, sizeof(what))) {
+		snprintf(remedy, sizeof(remedy),
+			 "detach it first (ip link set dev %s xdp off, or stop its owner)", ifname);
+		return refuse_attached(ifname, what, remedy);
 	}
 
 	/* 2. pins live on bpffs; remove stale ones left by a process that died
-	 *    (its link died with it, so nothing is attached: checked above) */
+	 *    (its link died with it, or its libxdp program was removed above:
+	 *    a live owner's interface was refused before its pins are touched) */
 	if (pin_root && *pin_root) {
 		err = check_bpffs(pin_root);
 		if (err) {
