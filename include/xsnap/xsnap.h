@@ -80,6 +80,16 @@ enum xsnap_zc_mode {
 	XSNAP_ZC_OFF,		/* copy mode */
 };
 
+/* What memory backs the receive region (xsnap_opts.hugepages). */
+enum xsnap_huge_mode {
+	XSNAP_HUGE_AUTO = 0,	/* 2 MiB hugetlb pages when the system has enough
+				 * free (vm.nr_hugepages) and each queue group's
+				 * part of the region is a multiple of 2 MiB (512
+				 * frames), else normal pages (reported) */
+	XSNAP_HUGE_ON,		/* hugetlb pages or fail with ENOMEM */
+	XSNAP_HUGE_OFF,		/* normal pages */
+};
+
 enum xsnap_engine_mode {
 	XSNAP_ENGINE_THREAD = 0,	/* the context's own engine thread (default) */
 	XSNAP_ENGINE_INLINE,		/* no thread: the engine runs inside the
@@ -141,6 +151,13 @@ struct xsnap_opts {
 				 * interface removes it (a live owner's is not
 				 * removed: EBUSY).  0 (default): a bpf_link,
 				 * refused next to any other XDP program. */
+	uint32_t hugepages;	/* enum xsnap_huge_mode (default XSNAP_HUGE_AUTO).
+				 * One TLB entry then covers 512 frames: every
+				 * process that reads frames (the engine and each
+				 * consumer process, with its own page tables)
+				 * otherwise takes a TLB miss per frame.  The pages
+				 * come from the reserved pool (vm.nr_hugepages),
+				 * are never swapped and are returned at close. */
 };
 
 /**
@@ -668,6 +685,10 @@ struct xsnap_stats {
 				 * frames) and frames of a private view; received
 				 * frames of the shared view go out without one.
 				 * 0 in-process (always zero-copy) */
+	uint32_t hugepages;	/* 1 when the receive region is on 2 MiB hugetlb pages
+				 * (xsnap_opts.hugepages); 0 through xsnapd, whose
+				 * `xsnapctl status` says it per interface */
+	uint32_t pad3;
 };
 
 /**

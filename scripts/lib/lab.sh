@@ -439,7 +439,7 @@ _lab_teardown() {
 }
 
 _lab_teardown_body() {
-	local state=$1 kind a b rc=0 p
+	local state=$1 kind a b rc=0 p huge=
 	local -a spaces=() mounts=() veths=() pids=() paths=() adopted=()
 	while read -r kind a b; do
 		case $kind in
@@ -452,6 +452,7 @@ _lab_teardown_body() {
 			[[ -n $a && $(_lab_starttime "$a") == "$b" ]] && pids+=("$a")
 			;;
 		'#@path') paths+=("$a") ;;
+		'#@hugepages') [[ -n $huge ]] || huge=$a ;;
 		esac
 	done <"$state"
 
@@ -500,6 +501,9 @@ _lab_teardown_body() {
 	for p in "${paths[@]}"; do
 		[[ $p == /tmp/* ]] && rm -rf -- "$p"
 	done
+	if [[ -n $huge ]]; then
+		echo "$huge" >/proc/sys/vm/nr_hugepages 2>/dev/null || rc=1
+	fi
 	rm -f "$state"
 	return "$rc"
 }
@@ -603,6 +607,21 @@ lab_tmp() {
 		return 2
 	fi
 	_lab_rec "$LAB_STATE" path "$1"
+}
+
+# lab_hugepages N: set vm.nr_hugepages (the pool of 2 MiB pages) to N; the
+# lab puts back the value from before its first call, however the test ends
+# (once its processes are gone and their pages free).  False if the kernel
+# leaves fewer than N pages in the pool (memory too fragmented or short).
+lab_hugepages() {
+	if [[ -z ${LAB_STATE:-} || ! -e $LAB_STATE ]]; then
+		_lab_log "lab_hugepages: needs a lab"
+		return 2
+	fi
+	grep -q '^#@hugepages ' "$LAB_STATE" ||
+		_lab_rec "$LAB_STATE" hugepages "$(cat /proc/sys/vm/nr_hugepages)"
+	echo "$1" >/proc/sys/vm/nr_hugepages 2>/dev/null
+	(($(cat /proc/sys/vm/nr_hugepages) >= $1))
 }
 
 # lab_stop PID [TIMEOUT_S]: SIGTERM, wait up to TIMEOUT_S (default 5) for it

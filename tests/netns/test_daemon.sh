@@ -89,6 +89,53 @@ t_attach_multiprog() {
 	finish
 }
 
+# huge_free: free pages of the hugetlb pool.
+huge_free() { awk '/^HugePages_Free:/ { print $2 }' /proc/meminfo; }
+_huge_free_is() { [[ $(huge_free) == "$1" ]]; }
+
+# The receive region on 2 MiB hugetlb pages (attach --hugepages): with the
+# pool empty, "on" is refused with the count it needs and the sysctl to
+# raise, and "auto" runs on 4 KiB pages and says so; with pages reserved,
+# "auto" and "on" take exactly the region's pages, a consumer process maps
+# them (2 MiB-aligned) and gets every frame, and detach gives every page
+# back.  The test puts vm.nr_hugepages back however it ends (lab_hugepages).
+t_attach_hugepages() {
+	setup
+	d_start
+	local st free0 free1 mode
+	lab_hugepages 0 || fail "could not empty the hugetlb pool"
+	ctl_err 1 'needs 16 huge pages of 2 MiB, 0 free \(raise vm.nr_hugepages' \
+		attach "$LAB_IF_RX" --frames 8192 --hugepages on
+	ctl attach "$LAB_IF_RX" --frames 8192
+	st=$(ctl status -j)
+	assert_eq "$(jget "$st" 'j["interfaces"][0]["hugepages"]')" False "status -j hugepages, pool empty"
+	ctl status | grep -q '8192 frames on 4 KiB pages' || fail "status text does not say 4 KiB pages"
+	ctl detach "$LAB_IF_RX"
+	lab_hugepages 40 || skip "the kernel gave fewer than 40 huge pages (memory fragmented)"
+	for mode in auto on; do
+		free0=$(huge_free)
+		configure --frames 8192 --hugepages "$mode"
+		free1=$(huge_free)
+		assert_eq "$((free0 - free1))" 16 "huge pages the region took (--hugepages $mode)"
+		st=$(ctl status -j)
+		assert_eq "$(jget "$st" 'j["interfaces"][0]["hugepages"]')" True "status -j hugepages ($mode)"
+		ctl status | grep -q '8192 frames on 2 MiB pages' || fail "status text does not say 2 MiB pages"
+		A_LOG=$D_DIR/a-$mode.log
+		c_start "$A_LOG" -t alpha
+		feed_alpha 2000
+		c_stop "$C_PID" || { show "$A_LOG"; fail "alpha's consumer failed on huge pages"; }
+		assert_eq "$(field "$A_LOG" frames)" 2000 "frames alpha's consumer read ($mode)"
+		ctl tenant del alpha
+		ctl tenant del beta
+		d_detach
+		# the kernel unpins a UMEM in a work item after its last socket
+		wait_for 5 _huge_free_is "$free0" ||
+			fail "huge pages free after detach ($mode): $(huge_free), not $free0"
+	done
+	d_stop
+	finish
+}
+
 # xsnapd trusts its socket's directory only if root owns it and nobody
 # else may write to it (another user could otherwise swap the socket for a
 # link before it is chowned, or serve a fake daemon there): refused when

@@ -86,7 +86,7 @@ static inline struct sim *sim_new(uint32_t frames)
 
 	if (!sim)
 		return NULL;
-	ctx = ctx_new(frames, 1, RING, 8, POOL, 1);
+	ctx = ctx_new(frames, 1, RING, 8, POOL, 1, XSNAP_HUGE_OFF);
 	if (!ctx) {
 		free(sim);
 		return NULL;

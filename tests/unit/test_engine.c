@@ -1523,7 +1523,7 @@ static int capture_print(enum xsnap_print_level level, const char *fmt, va_list 
  * stack (the audit checks each stack); quotas are admitted per group. */
 TEST(queue_groups_keep_frames_in_their_group)
 {
-	struct xsnap_ctx *ctx = ctx_new(1024, 2, RING, 8, POOL, 2);
+	struct xsnap_ctx *ctx = ctx_new(1024, 2, RING, 8, POOL, 2, XSNAP_HUGE_OFF);
 	XSNAP_OPTS(xsnap_tenant_opts, g1, .quota = 64, .queue_group = 1);
 	XSNAP_OPTS(xsnap_tenant_opts, g2, .quota = 64, .queue_group = 2);
 	XSNAP_OPTS(xsnap_tenant_opts, g3, .quota = 64, .queue_group = 3);
@@ -2027,6 +2027,11 @@ TEST(b6_open_refuses_bad_sizes_naming_the_field)
 		{ { .zerocopy = 3 }, "bad option zerocopy 3" },
 		{ { .queue_groups = 2 }, "bad option queue_groups 2: must be a divisor of nqueues" },
 		{ { .nqueues = 4, .queue_groups = 3 }, "bad option queue_groups 3" },
+		{ { .hugepages = 3 }, "bad option hugepages 3: must be XSNAP_HUGE_AUTO, _ON or _OFF" },
+		{ { .hugepages = XSNAP_HUGE_ON, .frames = 6000, .ring_size = 64 },
+		  "bad option frames 6000: must be with hugepages on, a multiple of 512 frames" },
+		{ { .hugepages = XSNAP_HUGE_ON, .frames = 4096, .nqueues = 16, .queue_groups = 16 },
+		  "bad option frames 4096: must be with hugepages on, a multiple of 512 frames (2 MiB) per queue group" },
 	};
 	xsnap_print_fn_t old = xsnap_set_print(capture_print);
 
@@ -2054,13 +2059,53 @@ TEST(b6_open_refuses_bad_sizes_naming_the_field)
 	xsnap_set_print(old);
 
 	/* the UMEM's ranges are page-aligned (XDP_UMEM_REG wants it) */
-	struct xsnap_ctx *ctx = ctx_new(256, 1, 64, 2, 4, 1);
+	struct xsnap_ctx *ctx = ctx_new(256, 1, 64, 2, 4, 1, XSNAP_HUGE_OFF);
 
 	REQUIRE(ctx);
 	CHECK_EQ((uintptr_t)ctx->umem.rw & 4095, 0);
 	CHECK_EQ((uintptr_t)ctx->umem.ro & 4095, 0);
 	CHECK_EQ(ctx->umem.size % 4096, 0);
 	ctx_free(ctx);
+}
+
+/* The receive region on hugetlb pages (xsnap_opts.hugepages), whatever the
+ * machine's pool holds: "on" gets them or fails with ENOMEM, "auto" gets
+ * them exactly when "on" does and else runs on 4 KiB pages, "off" never
+ * asks, and a region that is no whole number of 2 MiB pages never gets
+ * them.  Both mappings start 2 MiB aligned either way, and the memory
+ * reads back through the read-only mapping. */
+TEST(umem_hugepages_when_the_pool_has_them)
+{
+	long free_pages = umem_huge_free();
+	uint32_t frames = 1024;	/* 4 MiB: 2 pages */
+	bool have = free_pages >= 2;
+	struct umem u;
+	int err;
+
+	fprintf(stderr, "  hugetlb pages available: %ld\n", free_pages);
+	err = umem_create(&u, frames, 1, 2, 4, XSNAP_HUGE_ON);
+	CHECK_EQ(err, have ? 0 : -ENOMEM);
+	if (!err) {
+		CHECK(u.huge);
+		CHECK_EQ(umem_huge_free(), free_pages - 2);
+		umem_destroy(&u);
+	}
+	REQUIRE(umem_create(&u, frames, 1, 2, 4, XSNAP_HUGE_AUTO) == 0);
+	CHECK_EQ(u.huge, have);
+	CHECK_EQ((uintptr_t)u.rw & (UMEM_HUGE_SIZE - 1), 0);
+	CHECK_EQ((uintptr_t)u.ro & (UMEM_HUGE_SIZE - 1), 0);
+	u.rw[(frames - 1) * FRAME_SIZE + 7] = 0x5a;
+	CHECK_EQ(u.ro[(frames - 1) * FRAME_SIZE + 7], 0x5a);
+	umem_destroy(&u);
+	REQUIRE(umem_create(&u, frames, 1, 2, 4, XSNAP_HUGE_OFF) == 0);
+	CHECK(!u.huge);
+	umem_destroy(&u);
+	/* 1000 frames are not whole 2 MiB pages */
+	REQUIRE(umem_create(&u, 1000, 1, 2, 4, XSNAP_HUGE_AUTO) == 0);
+	CHECK(!u.huge);
+	umem_destroy(&u);
+	CHECK_EQ(umem_create(&u, 1000, 1, 2, 4, XSNAP_HUGE_ON), -ENOMEM);
+	CHECK_EQ(umem_huge_free(), free_pages);
 }
 
 /* C1 without a kernel: nobody calls xsnap_recv, so the engine does not run

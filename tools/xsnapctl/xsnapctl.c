@@ -50,7 +50,7 @@ struct config {
 	const char *queues, *view;
 	const char *tx[MAX_TX_ALLOW];	/* tenant add --tx-allow, repeated */
 	unsigned int ntx;
-	const char *mode, *zerocopy, *action, *timestamps;
+	const char *mode, *zerocopy, *action, *timestamps, *hugepages;
 	uint64_t frames, ring, quota, pool, prio, watch, groups, qgroup;
 	int64_t uid, gid;
 	const char *write, *iface;	/* dump, snapshot */
@@ -60,6 +60,7 @@ struct config {
 static const struct config defaults = {
 	.mode = "auto",
 	.zerocopy = "auto",
+	.hugepages = "auto",
 	.timestamps = "engine",
 	.action = "deliver",
 	.prio = 100,
@@ -121,6 +122,9 @@ static const struct opt attach_opts[] = {
 	{ "multiprog", 'M', OPT_FLAG, NULL,
 	  "attach through libxdp: in its multi-program dispatcher next to other programs "
 	  "where the kernel allows, else alone", O(multiprog), 0, 0, NULL },
+	{ "hugepages", 'H', OPT_ENUM, "auto|on|off",
+	  "receive memory on 2 MiB hugetlb pages (vm.nr_hugepages): auto uses them when "
+	  "enough are free", O(hugepages), 0, 0, zcs },
 	OPT_END,
 };
 static const struct opt json_opts[] = { OPT_JSON, OPT_END };
@@ -378,7 +382,7 @@ static int run_attach(int fd, const struct config *cfg)
 	uint32_t first = 0, nq = 0, last;
 	struct xp_msg req;
 	char what[64];
-	int i;
+	int i, h;
 
 	if (cfg->queues) {
 		const char *dash = strchr(cfg->queues, '-');
@@ -413,7 +417,10 @@ static int run_attach(int fd, const struct config *cfg)
 	xp_put_u32(&req, nq);
 	for (i = 0; strcmp(modes[i], cfg->mode); i++)
 		;
-	xp_put_u32(&req, (uint32_t)i | (cfg->multiprog ? XP_ATTACH_MULTIPROG : 0));
+	for (h = 0; strcmp(zcs[h], cfg->hugepages); h++)
+		;
+	xp_put_u32(&req, (uint32_t)i | (cfg->multiprog ? XP_ATTACH_MULTIPROG : 0) |
+				 ((uint32_t)h << XP_ATTACH_HUGE_SHIFT));
 	for (i = 0; strcmp(zcs[i], cfg->zerocopy); i++)
 		;
 	xp_put_u32(&req, (uint32_t)i);
@@ -854,7 +861,9 @@ static int run_status(int fd, const struct config *cfg)
 				json_str(stdout, copy_reason(f));
 			else
 				printf("null");
-			printf(", \"frames\": %u, \"timestamps\": \"%s\", \"dispatcher\": ", f->frames,
+			printf(", \"frames\": %u, \"hugepages\": %s, \"timestamps\": \"%s\", "
+			       "\"dispatcher\": ", f->frames,
+			       f->flags & XP_IF_HUGEPAGES ? "true" : "false",
 			       f->flags & XP_IF_XDP_STAMP ? "xdp" : "engine");
 			json_str(stdout, gone ? "none" : if_dispatcher(f));
 			printf(", \"client_sockets\": %u, \"pin_dir\": ", f->socks);
@@ -907,9 +916,11 @@ static int run_status(int fd, const struct config *cfg)
 				printf(" (the interface runs %s %u \"%s\", not ours, %u)",
 				       f->if_prog_id ? "program" : "no program", f->if_prog_id,
 				       f->if_prog, f->prog_id);
-			printf(", %s XDP, %s%s%s%s, %u frames, timestamps by the %s\n", if_mode(f),
-			       copy_reason(f) ? "copy mode" : "zero-copy", copy_reason(f) ? " (" : "",
-			       copy_reason(f) ? copy_reason(f) : "", copy_reason(f) ? ")" : "", f->frames,
+			printf(", %s XDP, %s%s%s%s, %u frames on %s pages, timestamps by the %s\n",
+			       if_mode(f), copy_reason(f) ? "copy mode" : "zero-copy",
+			       copy_reason(f) ? " (" : "", copy_reason(f) ? copy_reason(f) : "",
+			       copy_reason(f) ? ")" : "", f->frames,
+			       f->flags & XP_IF_HUGEPAGES ? "2 MiB" : "4 KiB",
 			       f->flags & XP_IF_XDP_STAMP ? "XDP program" : "engine");
 			printf("  queues with AF_XDP sockets:");
 			for (uint32_t q = 0; q < f->nq; q++)

@@ -358,6 +358,8 @@ int op_status(struct daemon *d, struct conn *c, struct xp_msg *in)
 			flags |= XP_IF_ZC_NO_DRIVER;
 		if (info.xdp_stamp)
 			flags |= XP_IF_XDP_STAMP;
+		if (info.huge)
+			flags |= XP_IF_HUGEPAGES;
 		xp_put_str(&m, f->name);
 		xp_put_u32(&m, (uint32_t)f->ifindex);
 		xp_put_u32(&m, flags);

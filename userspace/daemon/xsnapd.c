@@ -340,7 +340,7 @@ static int op_hello(struct daemon *d, struct conn *c, struct xp_msg *in)
 static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
 {
 	char name[IF_NAMESIZE];
-	uint32_t first, nq, mode, zc, frames, ring, stamp, groups, avail, multiprog;
+	uint32_t first, nq, mode, zc, frames, ring, stamp, groups, avail, multiprog, huge;
 	struct iface *f = NULL;
 	struct serve_if_info info;
 	struct xp_msg m;
@@ -356,8 +356,10 @@ static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
 	stamp = xp_get_u32(in);
 	groups = xp_get_u32(in);
 	multiprog = !!(mode & XP_ATTACH_MULTIPROG);
-	mode &= ~XP_ATTACH_MULTIPROG;
-	if (xp_done(in) || mode > XSNAP_MODE_SKB || zc > XSNAP_ZC_OFF || stamp > XSNAP_STAMP_XDP)
+	huge = (mode & XP_ATTACH_HUGE_MASK) >> XP_ATTACH_HUGE_SHIFT;
+	mode &= ~(XP_ATTACH_MULTIPROG | XP_ATTACH_HUGE_MASK);
+	if (xp_done(in) || mode > XSNAP_MODE_SKB || zc > XSNAP_ZC_OFF || stamp > XSNAP_STAMP_XDP ||
+	    huge > XSNAP_HUGE_OFF)
 		return reply_err(d, c, XP_ATTACH, -EBADMSG, "malformed ATTACH");
 	if (iface_find(d, name, true))
 		return reply_err(d, c, XP_ATTACH, -EEXIST, "%s is already attached", name);
@@ -380,7 +382,7 @@ static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
 	XSNAP_OPTS(xsnap_opts, o, .queue = first, .nqueues = nq, .frames = frames, .mode = mode,
 		   .zerocopy = zc, .ring_size = ring, .engine = XSNAP_ENGINE_INLINE,
 		   .timestamps = stamp, .queue_groups = groups, .pool_frames = 2 * TENANT_POOL,
-		   .max_tenants = d->cfg.max_tenants, .multiprog = multiprog);
+		   .max_tenants = d->cfg.max_tenants, .multiprog = multiprog, .hugepages = huge);
 	f->ctx = xsnap_open(name, &o);
 	if (!f->ctx) {
 		r = -errno;
@@ -421,9 +423,11 @@ static int op_attach(struct daemon *d, struct conn *c, struct xp_msg *in)
 		f->used = false;
 		return reply_err(d, c, XP_ATTACH, r, "%s", msg);
 	}
-	log_info("%s: attached queues %u..%u (%s, %s, %s, %u queue group%s)", name, first,
-		 first + nq - 1, multiprog ? "libxdp" : "bpf_link", info.xdp_mode == XSNAP_MODE_SKB ? "generic" : "native",
-		 info.q[0].zerocopy ? "zero-copy" : "copy", info.ngroups, info.ngroups == 1 ? "" : "s");
+	log_info("%s: attached queues %u..%u (%s, %s, %s, %s pages, %u queue group%s)", name, first,
+		 first + nq - 1, multiprog ? "libxdp" : "bpf_link",
+		 info.xdp_mode == XSNAP_MODE_SKB ? "generic" : "native",
+		 info.q[0].zerocopy ? "zero-copy" : "copy", info.huge ? "2 MiB" : "4 KiB", info.ngroups,
+		 info.ngroups == 1 ? "" : "s");
 	iface_engine(d, f);
 	xp_begin(&m, d->out, sizeof(d->out), XP_ATTACH, 0);
 	return reply(c, &m, NULL, 0);

@@ -242,10 +242,9 @@ static struct xsnap_sock *client_socket(struct xsnap_ctx *ctx, const char *tenan
 	s->ro_len = ((size_t)nframes + (size_t)npools * pool_frames) * FRAME_SIZE;
 	s->pool_base = ((uint64_t)nframes + (uint64_t)slot * pool_frames) << FRAME_SHIFT;
 	s->pool_len = (size_t)pool_frames * FRAME_SIZE;
-	s->ro = mmap(NULL, s->ro_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
-		     0);
-	if (s->ro == MAP_FAILED) {
-		s->ro = NULL;
+	/* 2 MiB aligned: the region may be a hugetlb file (umem.c) */
+	s->ro = umem_reserve(s->ro_len);
+	if (!s->ro) {
 		err = -errno;
 		goto fail;
 	}

@@ -203,7 +203,7 @@ void ctx_free(struct xsnap_ctx *ctx)
  * xsnap_open() builds on it; the unit tests wire simulated rings to it.
  */
 struct xsnap_ctx *ctx_new(uint32_t frames, uint32_t nq, uint32_t ring, uint32_t tenants,
-			  uint32_t pool, uint32_t groups)
+			  uint32_t pool, uint32_t groups, uint32_t huge)
 {
 	struct xsnap_ctx *ctx = calloc(1, sizeof(*ctx));
 	int err;
@@ -223,7 +223,7 @@ struct xsnap_ctx *ctx_new(uint32_t frames, uint32_t nq, uint32_t ring, uint32_t 
 	ctx->engine_mode = XSNAP_ENGINE_INLINE;	/* xsnap_open() starts a thread */
 	pthread_mutex_init(&ctx->lock, NULL);
 	pthread_mutex_init(&ctx->engine_lock, NULL);
-	err = groups && !(nq % groups) ? umem_create(&ctx->umem, frames, groups, tenants, pool) :
+	err = groups && !(nq % groups) ? umem_create(&ctx->umem, frames, groups, tenants, pool, huge) :
 					 -EINVAL;
 	for (uint32_t i = 0; !err && i < nq; i++) {
 		ctx->q[i].group = i / (nq / groups);
@@ -248,7 +248,7 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 {
 	struct xsk_umem_config ucfg = {};
 	struct xsnap_ctx *ctx;
-	uint32_t first, nq, frames, ring, tenants, pool, mode, zc, avail, engine, groups, sflags;
+	uint32_t first, nq, frames, ring, tenants, pool, mode, zc, avail, engine, groups, sflags, huge;
 	const char *pin_root;
 	uint64_t xdp_features = 0;
 	int ifindex, err, zc_err, zc_support;
@@ -267,6 +267,7 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 	pool = OPTS_GET(opts, pool_frames, DEFAULT_POOL);
 	mode = OPTS_GET(opts, mode, XSNAP_MODE_AUTO);
 	zc = OPTS_GET(opts, zerocopy, XSNAP_ZC_AUTO);
+	huge = OPTS_GET(opts, hugepages, XSNAP_HUGE_AUTO);
 	pin_root = OPTS_GET(opts, pin_root, DEFAULT_PIN_ROOT);
 	engine = OPTS_GET(opts, engine, XSNAP_ENGINE_THREAD);
 	if (OPTS_GET(opts, engine_prio, 0) > 99) {
@@ -291,7 +292,7 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 	/* sizes first: a bad option is refused before anything is looked up */
 	struct umem_config uc = { .frames = frames, .ring_size = ring, .nqueues = nq,
 				  .max_tenants = tenants, .pool_frames = pool, .mode = mode,
-				  .zerocopy = zc, .groups = groups };
+				  .zerocopy = zc, .groups = groups, .huge = huge };
 
 	if (umem_check_config(ifname, &uc)) {
 		errno = EINVAL;
@@ -341,7 +342,16 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 
 	/* 1. memory (each queue group's part of the region equally large) */
 	frames -= frames % groups;
-	ctx = ctx_new(frames, nq, ring, tenants, pool, groups);
+	ctx = ctx_new(frames, nq, ring, tenants, pool, groups, huge);
+	if (!ctx && huge == XSNAP_HUGE_ON && errno == ENOMEM) {
+		uint64_t need = (uint64_t)frames * FRAME_SIZE / UMEM_HUGE_SIZE;
+		long avail_pages = umem_huge_free();
+
+		pr_warn("%s: hugepages on: the receive region of %u frames needs %llu huge pages "
+			"of 2 MiB, %ld free (raise vm.nr_hugepages, or use hugepages auto or "
+			"off)\n", ifname, frames, (unsigned long long)need, avail_pages);
+		return NULL;
+	}
 	if (!ctx) {
 		pr_warn("%s: UMEM of %u frames: %s\n", ifname, frames, strerror(errno));
 		return NULL;
@@ -421,9 +431,10 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 		if (groups > 1)
 			snprintf(gtext, sizeof(gtext), ", %u queue groups of %u queue%s, %u frames each",
 				 groups, nq / groups, nq / groups == 1 ? "" : "s", ctx->umem.gframes);
-		pr_info("%s: queues %u..%u open, %s mode, %s%s\n", ifname, first, first + nq - 1,
-			ctx->steer.mode == XSNAP_MODE_SKB ? "generic" : "native",
-			ctx->q[0].zerocopy ? "zero-copy" : "copy", gtext);
+		pr_info("%s: queues %u..%u open, %s mode, %s, %s pages%s\n", ifname, first,
+			first + nq - 1, ctx->steer.mode == XSNAP_MODE_SKB ? "generic" : "native",
+			ctx->q[0].zerocopy ? "zero-copy" : "copy", ctx->umem.huge ? "2 MiB" : "4 KiB",
+			gtext);
 	}
 	/* 8. receive VLAN offload: said now, enforced at every vlan rule */
 	{
@@ -682,6 +693,7 @@ int local_stats(struct xsnap_ctx *ctx, const char *tenant, struct xsnap_stats *s
 	out.frames_free = ctx->umem.nfree;
 	out.frames_logged = ctx->umem.nheld;
 	out.zerocopy = 1;
+	out.hugepages = ctx->umem.huge;
 	for (uint32_t i = 0; i < ctx->nq; i++) {
 		socklen_t len = sizeof(xs);
 

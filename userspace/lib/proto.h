@@ -41,6 +41,10 @@
 #define XP_VERSION	9
 /* XP_ATTACH's mode: attach through libxdp (xsnap_opts.multiprog). */
 #define XP_ATTACH_MULTIPROG	0x100u
+/* XP_ATTACH's mode, bits 9-10: xsnap_opts.hugepages (enum xsnap_huge_mode;
+ * 0, auto, is what a client that does not know them sends). */
+#define XP_ATTACH_HUGE_SHIFT	9
+#define XP_ATTACH_HUGE_MASK	(3u << XP_ATTACH_HUGE_SHIFT)
 
 /* How an interface's program is attached, as asked of the kernel (STATUS). */
 enum xp_attach_kind {
@@ -137,6 +141,8 @@ enum {
 	 * lack it, or the kernel refused XDP_ZEROCOPY); neither bit nor
 	 * XP_IF_ZEROCOPY: copy mode for a reason the kernel did not give */
 	XP_IF_ZC_NO_DRIVER = 1 << 4,
+	/* the receive region is on 2 MiB hugetlb pages (xsnap_opts.hugepages) */
+	XP_IF_HUGEPAGES = 1 << 5,
 };
 
 struct xp_hdr {

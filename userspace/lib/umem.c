@@ -18,6 +18,14 @@
  * descriptors can later be handed to other processes without write access.
  * Each tenant pool is its own memfd so that a tenant process can be given
  * its pool, and nothing else, writable.
+ *
+ * The region's memfds may be hugetlb files (xsnap_opts.hugepages): 2 MiB
+ * pages from the system's reserved pool.  Every process that reads frames
+ * (the engine reading metadata, each consumer its frames) touches a new
+ * 4 KiB page per frame, a TLB miss each, and consumer processes do not
+ * share TLB entries; with 2 MiB pages one entry covers 512 frames.  Every
+ * mapping of the range therefore starts 2 MiB aligned (map_all(), and the
+ * client's in client.c), and a group's part is a whole number of pages.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -75,6 +83,13 @@ int umem_check_config(const char *ifname, const struct umem_config *c)
 	} else if (!c->groups || c->groups > c->nqueues || c->nqueues % c->groups) {
 		field = "queue_groups", val = c->groups;
 		want = "a divisor of nqueues (groups of equal size)";
+	} else if (c->huge > XSNAP_HUGE_OFF) {
+		field = "hugepages", val = c->huge;
+		want = "XSNAP_HUGE_AUTO, _ON or _OFF";
+	} else if (c->huge == XSNAP_HUGE_ON &&
+		   (((uint64_t)(c->frames / c->groups) * FRAME_SIZE) & (UMEM_HUGE_SIZE - 1))) {
+		field = "frames", val = c->frames;
+		want = "with hugepages on, a multiple of 512 frames (2 MiB) per queue group";
 	}
 	if (field) {
 		pr_warn("%s: bad option %s %u: must be %s\n", ifname, field, val, want);
@@ -130,7 +145,12 @@ void umem_reg_hint(int err, uint64_t size, char *buf, size_t len)
  */
 int umem_memfd(const char *name, uint64_t size)
 {
-	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	return umem_memfd_huge(name, size, false);
+}
+
+int umem_memfd_huge(const char *name, uint64_t size, bool huge)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | (huge ? MFD_HUGETLB : 0));
 
 	if (fd < 0)
 		return -errno;
@@ -173,6 +193,22 @@ int shm_create(const char *name, size_t size, int *fdp, void **mapp)
 	return 0;
 }
 
+void *umem_reserve(uint64_t size)
+{
+	uint8_t *p = mmap(NULL, size + UMEM_HUGE_SIZE, PROT_NONE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	uintptr_t a;
+
+	if (p == MAP_FAILED)
+		return NULL;
+	/* keep the 2 MiB-aligned part: hugetlb files map only at such addresses */
+	a = ((uintptr_t)p + UMEM_HUGE_SIZE - 1) & ~(uintptr_t)(UMEM_HUGE_SIZE - 1);
+	if (a != (uintptr_t)p)
+		munmap(p, a - (uintptr_t)p);
+	munmap((uint8_t *)a + size, (uintptr_t)p + UMEM_HUGE_SIZE - a);
+	return (void *)a;
+}
+
 /* Map @fd over [base + off, + len) of a reserved range, with @prot.  For a
  * read-only view the descriptor is reopened O_RDONLY, as a client process
  * would get it, so the mapping can never be made writable. */
@@ -205,8 +241,8 @@ static int map_all(struct umem *u, const int *rx_fds, uint32_t nrx, uint8_t **ba
 	int err = 0;
 
 	/* Reserve the whole range first so the pieces land back to back. */
-	base = mmap(NULL, u->size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (base == MAP_FAILED)
+	base = umem_reserve(u->size);
+	if (!base)
 		return -errno;
 	for (uint32_t g = 0; !err && g < nrx; g++)
 		err = map_at(base, g * part, part, rx_fds[g], prot);
@@ -231,8 +267,63 @@ static void rx_fds_reset(struct umem *u)
 		u->rx_fd[g] = -1;
 }
 
+/* Whether @gframes chunks per group fill whole 2 MiB pages. */
+static bool huge_fits(uint32_t gframes)
+{
+	return !(((uint64_t)gframes * FRAME_SIZE) & (UMEM_HUGE_SIZE - 1));
+}
+
+long umem_huge_free(void)
+{
+	long free_pages = -1, rsvd = -1, v;
+	char line[128];
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "HugePages_Free: %ld", &v) == 1)
+			free_pages = v;
+		else if (sscanf(line, "HugePages_Rsvd: %ld", &v) == 1)
+			rsvd = v;
+	}
+	fclose(f);
+	/* a mapping reserves its pages (Rsvd) and takes them at the first
+	 * touch (Free): what is free and not promised is what one can get */
+	return free_pages < 0 || rsvd < 0 ? -1 : free_pages - rsvd;
+}
+
+/* Create the region's memfds (one per group), on hugetlb pages if @huge, and
+ * map the whole range read-write; on failure nothing of the region is left. */
+static int region_open(struct umem *u, bool huge)
+{
+	int err = 0;
+
+	for (uint32_t g = 0; !err && g < u->ngroups; g++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), u->ngroups == 1 ? "xsnap-rx" : "xsnap-rx-group%u",
+			 g + 1);
+		u->rx_fd[g] = umem_memfd_huge(name, (uint64_t)u->gframes * FRAME_SIZE, huge);
+		if (u->rx_fd[g] < 0)
+			err = u->rx_fd[g];
+	}
+	/* a hugetlb mapping takes its pages from the pool here (ENOMEM if
+	 * short), not at the first touch */
+	if (!err)
+		err = map_all(u, u->rx_fd, u->ngroups, &u->rw, PROT_READ | PROT_WRITE);
+	if (err) {
+		for (uint32_t g = 0; g < u->ngroups; g++)
+			if (u->rx_fd[g] >= 0)
+				close(u->rx_fd[g]);
+		rx_fds_reset(u);
+		u->rw = NULL;
+	}
+	return err;
+}
+
 int umem_create(struct umem *u, uint32_t nframes, uint32_t ngroups, uint32_t npools,
-		uint32_t pool_frames)
+		uint32_t pool_frames, uint32_t huge)
 {
 	int err = -ENOMEM;
 
@@ -259,16 +350,6 @@ int umem_create(struct umem *u, uint32_t nframes, uint32_t ngroups, uint32_t npo
 	for (uint32_t i = 0; i < npools; i++)
 		u->pool_fds[i] = -1;
 
-	for (uint32_t g = 0; g < ngroups; g++) {
-		char name[32];
-
-		snprintf(name, sizeof(name), ngroups == 1 ? "xsnap-rx" : "xsnap-rx-group%u", g + 1);
-		u->rx_fd[g] = umem_memfd(name, (uint64_t)u->gframes * FRAME_SIZE);
-		if (u->rx_fd[g] < 0) {
-			err = u->rx_fd[g];
-			goto fail;
-		}
-	}
 	for (uint32_t i = 0; i < npools; i++) {
 		char name[32];
 
@@ -279,7 +360,15 @@ int umem_create(struct umem *u, uint32_t nframes, uint32_t ngroups, uint32_t npo
 			goto fail;
 		}
 	}
-	err = map_all(u, u->rx_fd, ngroups, &u->rw, PROT_READ | PROT_WRITE);
+	err = -ENOMEM;
+	if (huge != XSNAP_HUGE_OFF && huge_fits(u->gframes)) {
+		err = region_open(u, true);
+		u->huge = !err;
+	}
+	if (err && huge == XSNAP_HUGE_ON)
+		goto fail;	/* the caller says why */
+	if (err)
+		err = region_open(u, false);
 	if (err)
 		goto fail;
 	err = map_all(u, u->rx_fd, ngroups, &u->ro, PROT_READ);

@@ -100,11 +100,23 @@ struct umem {
 				 * so stats need not scan ref[]) */
 	uint32_t *pool_free;	/* pool p's free stack: pool_free[p * pool_frames ...] */
 	uint32_t *npool_free;	/* per pool */
+	bool huge;		/* the region is on hugetlb pages */
 };
 
-/* @nframes: a multiple of @ngroups (1..XSNAP_MAX_QUEUES); 0 or -errno. */
+#define UMEM_HUGE_SIZE	(2u << 20)	/* the hugetlb page size the region asks for */
+
+/* @nframes: a multiple of @ngroups (1..XSNAP_MAX_QUEUES); @huge: enum
+ * xsnap_huge_mode of the region (ON: -ENOMEM if the pool is short, or the
+ * groups' parts are not whole pages).  0 or -errno. */
 int umem_create(struct umem *u, uint32_t nframes, uint32_t ngroups, uint32_t npools,
-		uint32_t pool_frames);
+		uint32_t pool_frames, uint32_t huge);
+/* umem_reserve() - a PROT_NONE range of @size bytes, 2 MiB aligned, for
+ * mapping the UMEM's pieces into (any of them may be a hugetlb file);
+ * munmap(p, size) frees it.  NULL (errno set) on failure. */
+void *umem_reserve(uint64_t size);
+/* umem_huge_free() - pages of the hugetlb pool a new mapping can still get
+ * (HugePages_Free less HugePages_Rsvd), -1 if unknown. */
+long umem_huge_free(void);
 void umem_destroy(struct umem *u);
 /* umem_map_like() - a read-only range laid out like the UMEM, with
  * @region_fd (a region of nframes chunks) at offset 0 and the pools at
@@ -120,6 +132,7 @@ int umem_map_like(struct umem *u, int region_fd, uint8_t **rop);
 struct umem_config {
 	uint32_t frames, ring_size, nqueues, max_tenants, pool_frames, mode, zerocopy;
 	uint32_t groups;	/* queue groups (1: all queues share one region) */
+	uint32_t huge;		/* enum xsnap_huge_mode */
 };
 
 /*
@@ -684,9 +697,10 @@ static inline uint32_t tx_owner_cap(const struct xsnap_ctx *ctx)
  * held. */
 void tenant_engine_stats(const struct xsnap_ctx *ctx, const struct tenant *t,
 			 struct xsnap_stats *st);
-/* @frames: a multiple of @groups; queue i belongs to group i / (nq / groups) */
+/* @frames: a multiple of @groups; queue i belongs to group i / (nq / groups);
+ * @huge: enum xsnap_huge_mode of the receive region */
 struct xsnap_ctx *ctx_new(uint32_t frames, uint32_t nq, uint32_t ring, uint32_t tenants,
-			  uint32_t pool, uint32_t groups);
+			  uint32_t pool, uint32_t groups, uint32_t huge);
 void ctx_free(struct xsnap_ctx *ctx);
 
 /* tenant.c: the tenant lifecycle (its one locking rule is at its top) */
@@ -790,6 +804,9 @@ struct xsnap_frame *sock_lend(struct xsnap_sock *s, uint64_t seq, uint64_t addr,
 int tenant_pool_fd(struct xsnap_ctx *ctx, struct tenant *t);
 /* umem_memfd() - a sealed memfd of @size bytes, inode 0600: fd or -errno. */
 int umem_memfd(const char *name, uint64_t size);
+/* umem_memfd_huge() - the same, a hugetlb file if @huge (@size then a
+ * multiple of UMEM_HUGE_SIZE). */
+int umem_memfd_huge(const char *name, uint64_t size, bool huge);
 
 /* client.c: the receive path asks these of a connected context */
 static inline bool ctx_remote(const struct xsnap_ctx *ctx)

@@ -66,6 +66,7 @@ struct serve_if_info {
 	uint32_t nchunks;	/* all chunks: region and pools */
 	uint32_t ngroups;	/* queue groups */
 	bool xdp_stamp;		/* the XDP program stamps receive times */
+	bool huge;		/* the receive region is on hugetlb pages */
 	const char *pin_dir;	/* "" when nothing is pinned */
 	uint32_t nq;
 	struct {
