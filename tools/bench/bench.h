@@ -124,6 +124,7 @@ struct bench {
 	long long allocs;		/* allocations in the window, -1: not counted */
 	long long file_allocs;		/* the daemon's, counted in alloc_file */
 	uint64_t rss_bytes;		/* at the end of the window */
+	double cpu_busy;		/* of the -c CPU over the window, -1: unknown */
 };
 
 static inline void __attribute__((format(printf, 2, 3), noreturn))
@@ -248,6 +249,7 @@ static inline void bench_init(struct bench *b, const char *prog)
 	b->window_s = 2;
 	b->first_s = 10;
 	b->allocs = -1;
+	b->cpu_busy = -1;
 	b->file_allocs = -1;
 }
 
@@ -627,6 +629,33 @@ static inline void bench_lat_payload(struct bench *b, struct bench_cons *c, cons
 		c->lat[c->nlat++] = now - ts;
 }
 
+/* Busy and total jiffies of @cpu from /proc/stat; false if unreadable. */
+static inline bool bench_cpu_ticks(int cpu, unsigned long long *busy, unsigned long long *total)
+{
+	char line[256], want[16];
+	bool ok = false;
+	FILE *f;
+
+	if (cpu < 0 || !(f = fopen("/proc/stat", "re")))
+		return false;
+	snprintf(want, sizeof(want), "cpu%d ", cpu);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long v[8] = { 0 };
+
+		if (strncmp(line, want, strlen(want)))
+			continue;
+		if (sscanf(line + strlen(want), "%llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+			   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 8) {
+			*total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
+			*busy = *total - v[3] - v[4];
+			ok = true;
+		}
+		break;
+	}
+	fclose(f);
+	return ok;
+}
+
 /*
  * Allocation counter of the LD_PRELOAD shim (tools/bench/shim/alloc_count.c),
  * if it is loaded: malloc, calloc, realloc and friends, every thread.
@@ -747,6 +776,8 @@ static inline int bench_measure(struct bench *b, void (*at_start)(struct bench *
 {
 	uint64_t t0, t1, deadline;
 	long long a0, a1, fa0, fa1;
+	unsigned long long cb0 = 0, ct0 = 0, cb1 = 0, ct1 = 0;
+	bool cpu_ok;
 
 	if (bench_wait_ready(b) || bench_ready_file(b))
 		return -1;
@@ -768,6 +799,7 @@ static inline int bench_measure(struct bench *b, void (*at_start)(struct bench *
 		at_start(b);
 	fa0 = bench_file_allocs(b->alloc_file);
 	a0 = bench_allocs();
+	cpu_ok = bench_cpu_ticks(b->cpu, &cb0, &ct0);
 	t0 = bench_now_ns();
 	for (unsigned int i = 0; i < b->n; i++)
 		b->f0[i] = atomic_load(&b->cons[i].frames);
@@ -777,6 +809,8 @@ static inline int bench_measure(struct bench *b, void (*at_start)(struct bench *
 	for (unsigned int i = 0; i < b->n; i++)
 		b->f1[i] = atomic_load(&b->cons[i].frames);
 	t1 = bench_now_ns();
+	cpu_ok = cpu_ok && bench_cpu_ticks(b->cpu, &cb1, &ct1) && ct1 > ct0;
+	b->cpu_busy = cpu_ok ? (double)(cb1 - cb0) / (double)(ct1 - ct0) : -1;
 	a1 = bench_allocs();
 	fa1 = bench_file_allocs(b->alloc_file);
 	b->rss_bytes = bench_rss(b);
@@ -902,6 +936,8 @@ static inline int bench_report(struct bench *b, const char *system, const char *
 	} else {
 		printf(",\"allocs_per_frame\":null");
 	}
+	if (b->cpu_busy >= 0)
+		printf(",\"rx_cpu_busy\":%.4f", b->cpu_busy);
 	printf(",\"rss_bytes\":%" PRIu64 ",\"rt_prio\":%u%s%s", b->rss_bytes, b->rt_prio,
 	       *extra ? "," : "", extra);
 
