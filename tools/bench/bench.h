@@ -805,9 +805,10 @@ static inline int bench_measure(struct bench *b, void (*at_start)(struct bench *
 
 	if (at_start)
 		at_start(b);
+	/* outside the allocation count: fopen() allocates */
+	cpu_ok = bench_cpu_ticks(b->cpu, &cb0, &ct0);
 	fa0 = bench_file_allocs(b->alloc_file);
 	a0 = bench_allocs();
-	cpu_ok = bench_cpu_ticks(b->cpu, &cb0, &ct0);
 	t0 = bench_now_ns();
 	for (unsigned int i = 0; i < b->n; i++)
 		b->f0[i] = atomic_load(&b->cons[i].frames);
@@ -817,10 +818,10 @@ static inline int bench_measure(struct bench *b, void (*at_start)(struct bench *
 	for (unsigned int i = 0; i < b->n; i++)
 		b->f1[i] = atomic_load(&b->cons[i].frames);
 	t1 = bench_now_ns();
-	cpu_ok = cpu_ok && bench_cpu_ticks(b->cpu, &cb1, &ct1) && ct1 > ct0;
-	b->cpu_busy = cpu_ok ? (double)(cb1 - cb0) / (double)(ct1 - ct0) : -1;
 	a1 = bench_allocs();
 	fa1 = bench_file_allocs(b->alloc_file);
+	cpu_ok = cpu_ok && bench_cpu_ticks(b->cpu, &cb1, &ct1) && ct1 > ct0;
+	b->cpu_busy = cpu_ok ? (double)(cb1 - cb0) / (double)(ct1 - ct0) : -1;
 	b->rss_bytes = bench_rss(b);
 	if (at_end)
 		at_end(b);
