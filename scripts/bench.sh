@@ -280,8 +280,8 @@ hp_reserve() {
 	HP_WANT=$want
 	HP_OLD=$(cat "$HP_NR" 2>/dev/null) || HP_OLD=
 	if [[ -z $HP_OLD || $(hp_meminfo Hugepagesize) != 2048 ]]; then
-		HP_NOTE="not reserved: no 2 MiB default hugepage size (vm.nr_hugepages)"
-		echo "bench: warning: hugepages $HP_NOTE; every region on normal pages" >&2
+		HP_NOTE="the default hugepage size (vm.nr_hugepages) is not 2 MiB"
+		echo "bench: warning: hugepages not reserved: $HP_NOTE" >&2
 		HP_WANT=0
 		return 0
 	fi
@@ -622,9 +622,9 @@ fi
 
 ((${#CASES[@]})) || die "--only '$ONLY' matches no case (see --help)"
 if [[ $HUGEPAGES == auto && -n $QUICK ]]; then
-	HP_NOTE="not reserved (--quick)"
+	HP_NOTE="--quick"
 elif [[ $HUGEPAGES == 0 ]]; then
-	HP_NOTE="not reserved (BENCH_HUGEPAGES=0)"
+	HP_NOTE="BENCH_HUGEPAGES=0"
 elif [[ $HUGEPAGES == auto ]]; then
 	hp_reserve "$(hugepages_needed)"
 else
@@ -636,7 +636,7 @@ if ((HP_WANT)); then
 	echo "bench: hugepages: $HP_WANT x 2 MiB wanted free, $HP_FREE free; vm.nr_hugepages" \
 		"${HP_OLD}${HP_SET:+ -> $HP_GOT (set back on exit)}" >&2
 else
-	echo "bench: hugepages: $HP_NOTE; $HP_FREE x 2 MiB free of vm.nr_hugepages" \
+	echo "bench: hugepages: none reserved ($HP_NOTE); $HP_FREE x 2 MiB free of vm.nr_hugepages" \
 		"$HP_TOTAL (used where the receivers find them)" >&2
 fi
 ncases=0
