@@ -9,7 +9,9 @@
 # (bench_classify's JSON or null), cnote, kernel, cpus, model, commit, date,
 # nruns, window, warmup, quick, gencpu, rxcpu, latlight, latmoderate (the
 # latency cases' rates), xrt, xquota, xring (the in-process xsnap cases'
-# engine priority, quota and rings), load0, load1, nice.
+# engine priority, quota and rings), load0, load1, nice, hugepages (bench.sh's
+# reservation of 2 MiB pages: mode, wanted, free_at_start, reserved,
+# nr_hugepages_before, nr_hugepages_run, set_back_on_exit, page_kb, note).
 #
 # "vs raw" (vs_raw) divides by the best median among the raw AF_XDP cases
 # (afxdp, afxdp-spin, afxdp-busypoll, afxdp-rt) of the same placement, and
@@ -127,6 +129,11 @@ def metric(id):
 	}
 	+ (if $id == "generator" then {} else {rt_prio: $f.rx.rt_prio} end)
 	+ (if $f.rx.wait then {wait: $f.rx.wait} else {} end)
+	# the receive region (UMEM) on hugetlb pages: true, false, or "mixed"
+	# over the runs, where the receiver tells
+	+ (if $id != "generator" and any(.[]; .rx.hugepages != null) then
+		{hugepages: (map(.rx.hugepages) | unique | if length == 1 then .[0] else "mixed" end)}
+	   else {} end)
 	# --busy-poll: did busy polling poll?  The socket's NAPI id (0: none, so
 	# SO_BUSY_POLL has no NAPI instance to poll) and the frames busy polling
 	# took (TcpExt BusyPollRxPackets), over every run
@@ -165,6 +172,8 @@ def metric(id):
 		generator_mpps: (map(.gen.pps | mpps) | stats),
 		allocs_per_frame: (map(.rx.allocs_per_frame) | stats | .max),
 		rss_bytes: (map(.rx.rss_bytes) | stats | .median),
+		# the receive CPU's busy share over the window (bench.h)
+		rx_cpu_busy: (map(.rx.rx_cpu_busy | r3) | stats),
 		umem_bytes: (map(.rx.umem_bytes) | stats | .median),
 		commands: .[0].commands,
 		kernel: $kernel,
@@ -252,6 +261,10 @@ def metric(id):
 	settings: {runs: $nruns, window_s: ($window | tonumber), warmup_s: ($warmup | tonumber),
 		quick: ($quick == 1), generator_cpu: ($gencpu | tonumber), nice: ($nice | tonumber),
 		receive_cpu: ($rxcpu | tonumber),
+		hugepages_reserved: $hugepages.reserved,
+		hugepages: ($hugepages + {afxdp_runs: ([$runs[] | select(.rx.system == "afxdp")
+			| .rx.hugepages] | {runs: length, on_hugepages: map(select(. == true)) | length}),
+			note: ($hugepages.note // "2 MiB hugetlb pages kept free for the run (reserved: how many of those it asked for were free at the start); libxsnap, xsnapd and bench_afxdp put their receive regions on them when they find enough free, else on normal pages")}),
 		latency_rates_pps: {light: $latlight, moderate: $latmoderate},
 		raw_baselines: ($raw | map_values(.id)),
 		raw_baseline_note: "vs_raw of a record: its median / the best median among the raw AF_XDP cases of its placement (afxdp: blocking poll; afxdp-spin; afxdp-busypoll: SO_PREFER_BUSY_POLL, SO_BUSY_POLL 20 us, SO_BUSY_POLL_BUDGET 64, recvfrom(MSG_DONTWAIT) when idle; afxdp-rt: blocking poll, receive thread SCHED_FIFO 1); rx and fill rings 2048 (bench_afxdp's default)",

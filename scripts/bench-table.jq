@@ -29,6 +29,8 @@ def baselines: [to_entries[] | "\(.key): \(.value)"] | join(", ");
 	"xsnap benchmark: kernel \($m.kernel), \($m.cpus) CPUs (\($m.cpu_model)), commit \($m.commit), \($m.date)",
 	"\($s.runs) run(s) per case, \($s.window_s) s window after \($s.warmup_s) s warm-up; generator on CPU \($s.generator_cpu), receivers on CPU \($s.receive_cpu), nice \($s.nice); load average \($m.loadavg_start) at the start, \($m.loadavg_end) at the end",
 	"Frames: \($s.frames)",
+	( $s.hugepages // empty | . as $h
+	  | "Hugepages: \(if $h.reserved > 0 then "\($h.reserved) x 2 MiB reserved for the run (vm.nr_hugepages \($h.nr_hugepages_before)\(if $h.set_back_on_exit then " -> \($h.nr_hugepages_run), set back after" else ", enough free already" end)\(if $h.reserved < $h.wanted then "; \($h.wanted) wanted: \($h.note)" else "" end))" else "none reserved (\($h.note // "-")); \($h.free_at_start) x 2 MiB free in the system's pool" end)\(if $h.afxdp_runs.runs > 0 then "; raw AF_XDP UMEM on them in \($h.afxdp_runs.on_hugepages)/\($h.afxdp_runs.runs) runs" else "" end)" ),
 	"",
 	"Throughput: min / median / max over the runs; vs raw = median / the best raw AF_XDP median of the same placement (\($s.raw_baselines // {} | to_entries | sort_by(.key != "threaded") | from_entries | baselines));",
 	"paired = median over the rounds of (the run / the best raw AF_XDP run of the same round and placement): drift between rounds cancels; targets are judged on it",

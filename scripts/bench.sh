@@ -46,6 +46,12 @@
 # the run.
 # Cases run in rounds (every case once per round, --runs rounds), so slow
 # drifts of the machine hit every case alike.
+# Hugepages: libxsnap and xsnapd put the receive region on 2 MiB hugetlb
+# pages when the system has them free, and bench_afxdp its UMEM alike; so
+# that every system gets them, the run raises vm.nr_hugepages until enough
+# are free for its largest regions together (hugepages_needed) and sets the
+# old value back on exit, also on failure or ^C.  Not with --quick (a smoke
+# run leaves the system as it found it), nor with BENCH_HUGEPAGES=0.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -81,12 +87,18 @@ LAT_MODERATE=${LAT_MODERATE:-100000}	# latency cases, moderate load
 # so the kernel's copy into it and the consumers' reads miss the caches
 # more often.)  xsnapd's cases use the same sizes.
 # The receive region (--frames) is the smallest power of two that holds the
-# fill and rx rings and every tenant's quota (xsnap refuses less): 16384 for
-# one tenant, up to 65536 for 8 (xsnap_frames).
+# fill and rx rings and every tenant's quota (xsnap refuses less): with the
+# default sizes 16384 for up to 4 tenants, 32768 for 8 (xsnap_frames).
 RT_PRIO=1
 XSNAP_QUOTA=${XSNAP_QUOTA:-2048}
 XSNAP_RING=${XSNAP_RING:-2048}
 NICE=${BENCH_NICE:--10}		# scheduling priority of everything measured
+# 2 MiB hugetlb pages to have free for the run: auto (hugepages_needed; none
+# with --quick), 0 (reserve none), or a number
+HUGEPAGES=${BENCH_HUGEPAGES:-auto}
+FRAME_BYTES=4096	# a receive frame (chunk), every system
+DAEMON_FRAMES=16384	# xsnapd's receive region (d_up: attach --frames)
+AFXDP_FRAMES=4096	# bench_afxdp's UMEM: 2 x its default 2048-entry rings
 PLACEMENTS=${PLACEMENTS:-threaded softirq}	# experiments: one of them only
 
 usage() {
@@ -134,7 +146,12 @@ xsnap cases' quota and rings, default 2048; xsnapd's too), PLACEMENTS (default
 LAT_LIGHT, LAT_MODERATE (the latency cases' rates, default 10000 and 100000
 frames/s), BENCH_NICE (nice value of the generator, the receivers, the NAPI
 kthread and, while it runs, this session's autogroup; default -10, so that
-other work on a shared machine disturbs less; 0 to leave priorities alone).
+other work on a shared machine disturbs less; 0 to leave priorities alone),
+BENCH_HUGEPAGES (2 MiB hugetlb pages to have free for the run, raising
+vm.nr_hugepages for it and restoring it after: auto, the default, sizes them
+for the cases' receive regions and reserves none with --quick; 0 reserves
+none: the receivers then use hugepages only if the system has some free
+itself; N: N pages).
 Needs root (SCHED_FIFO too), 2 CPUs, jq, and a build (make).
 EOF
 }
@@ -180,6 +197,8 @@ RESULTS=${RESULTS:-$BIN/results.json}
 [[ $RESULTS == /* ]] || RESULTS=$PWD/$RESULTS
 
 [[ $NICE =~ ^-?[0-9]+$ ]] && ((NICE >= -20 && NICE <= 19)) || die "BENCH_NICE: -20..19, not '$NICE'"
+[[ $HUGEPAGES == auto || $HUGEPAGES =~ ^[0-9]+$ ]] ||
+	die "BENCH_HUGEPAGES: auto, 0 or a number of 2 MiB pages, not '$HUGEPAGES'"
 for v in LAT_LIGHT LAT_MODERATE; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v: frames per second, not '${!v}'"
 done
@@ -212,9 +231,89 @@ if [[ $NICE != 0 && -w /proc/$$/autogroup ]]; then
 fi
 cleanup() {
 	[[ -z $AUTOGROUP_OLD ]] || echo "$AUTOGROUP_OLD" >"/proc/$$/autogroup" 2>/dev/null
+	hp_restore
 	rm -rf "$TMP"
 }
 trap cleanup EXIT	# lab_up chains its own cleanup in front of this
+
+# --- hugepages --------------------------------------------------------------
+# HP_OLD: vm.nr_hugepages before; HP_SET: what hp_reserve wrote (empty: it
+# wrote nothing), HP_GOT: what the kernel then made of it (fewer if it could
+# not find the memory); HP_WANT: the pages asked for; HP_FREE: free then.
+HP_NR=/proc/sys/vm/nr_hugepages
+HP_OLD=
+HP_SET=
+HP_GOT=
+HP_WANT=0
+HP_FREE=
+HP_NOTE=
+
+# hp_meminfo KEY: KEY's number in /proc/meminfo (0 if absent)
+hp_meminfo() {
+	awk -v k="$1:" '$1 == k { v = $2 } END { print v + 0 }' /proc/meminfo
+}
+
+# hp_avail: 2 MiB pages that a new mapping can still take
+hp_avail() {
+	echo $(($(hp_meminfo HugePages_Free) - $(hp_meminfo HugePages_Rsvd)))
+}
+
+# hugepages_needed: pages for the largest receive regions of the cases all at
+# once (in-process xsnap: the largest --frames of the case table; xsnapd;
+# bench_afxdp), a quarter more for slack (a private view's region, a
+# region not yet given back when the next run starts)
+hugepages_needed() {
+	local c max=0 pages
+	for c in "${CASES[@]}"; do
+		if [[ $c =~ --frames\ ([0-9]+) ]] && ((BASH_REMATCH[1] > max)); then
+			max=${BASH_REMATCH[1]}
+		fi
+	done
+	pages=$((((max + DAEMON_FRAMES + AFXDP_FRAMES) * FRAME_BYTES + (2 << 20) - 1) >> 21))
+	echo $((pages + (pages + 3) / 4))
+}
+
+# hp_reserve PAGES: raise vm.nr_hugepages until PAGES are free (a warning if
+# the kernel cannot); sets HP_*.  hp_restore (cleanup) sets it back.
+hp_reserve() {
+	local want=$1 avail
+	HP_WANT=$want
+	HP_OLD=$(cat "$HP_NR" 2>/dev/null) || HP_OLD=
+	if [[ -z $HP_OLD || $(hp_meminfo Hugepagesize) != 2048 ]]; then
+		HP_NOTE="the default hugepage size (vm.nr_hugepages) is not 2 MiB"
+		echo "bench: warning: hugepages not reserved: $HP_NOTE" >&2
+		HP_WANT=0
+		return 0
+	fi
+	avail=$(hp_avail)
+	if ((avail < want)); then
+		HP_SET=$((HP_OLD + want - avail))
+		echo "$HP_SET" 2>/dev/null >"$HP_NR" ||
+			echo "bench: warning: cannot set vm.nr_hugepages to $HP_SET" >&2
+		HP_GOT=$(cat "$HP_NR")
+		avail=$(hp_avail)
+	fi
+	HP_FREE=$avail
+	if ((avail < want)); then
+		HP_NOTE="the kernel gave only $avail of $want: regions that find none free go on normal pages"
+		echo "bench: warning: hugepages: $HP_NOTE" >&2
+	fi
+}
+
+# hp_restore: vm.nr_hugepages back to HP_OLD, unless someone else changed it
+# meanwhile (then theirs stays)
+hp_restore() {
+	local cur
+	[[ -n $HP_SET ]] || return 0
+	cur=$(cat "$HP_NR" 2>/dev/null) || return 0
+	if [[ -n $HP_GOT && $cur != "$HP_GOT" ]]; then
+		echo "bench: warning: vm.nr_hugepages changed to $cur during the run:" \
+			"left so (it was $HP_OLD before)" >&2
+	elif ! echo "$HP_OLD" 2>/dev/null >"$HP_NR"; then
+		echo "bench: warning: could not set vm.nr_hugepages back to $HP_OLD (it is $cur)" >&2
+	fi
+	HP_SET=
+}
 
 # --- the allocation-counting shim -------------------------------------------
 SHIM=$BIN/alloc_count.so
@@ -294,7 +393,7 @@ d_up() {
 	fi
 	# the in-process cases' sizes and engine priority (xsnapd's loop is
 	# the engine)
-	dctl attach "$IF" --frames 16384 --ring "$XSNAP_RING" --timestamps "$DSTAMP" &&
+	dctl attach "$IF" --frames "$DAEMON_FRAMES" --ring "$XSNAP_RING" --timestamps "$DSTAMP" &&
 		dctl tenant add t0 --quota "$XSNAP_QUOTA" --view "$DVIEW" &&
 		dctl rule add t0 'udp dst port 9000' --prio 10
 }
@@ -522,6 +621,24 @@ fi
 # --- end of the issue 14 block ----------------------------------------------------
 
 ((${#CASES[@]})) || die "--only '$ONLY' matches no case (see --help)"
+if [[ $HUGEPAGES == auto && -n $QUICK ]]; then
+	HP_NOTE="--quick"
+elif [[ $HUGEPAGES == 0 ]]; then
+	HP_NOTE="BENCH_HUGEPAGES=0"
+elif [[ $HUGEPAGES == auto ]]; then
+	hp_reserve "$(hugepages_needed)"
+else
+	hp_reserve "$HUGEPAGES"
+fi
+[[ -n $HP_FREE ]] || HP_FREE=$(hp_avail)
+HP_TOTAL=$(hp_meminfo HugePages_Total)
+if ((HP_WANT)); then
+	echo "bench: hugepages: $HP_WANT x 2 MiB wanted free, $HP_FREE free; vm.nr_hugepages" \
+		"${HP_OLD}${HP_SET:+ -> $HP_GOT (set back on exit)}" >&2
+else
+	echo "bench: hugepages: none reserved ($HP_NOTE); $HP_FREE x 2 MiB free of vm.nr_hugepages" \
+		"$HP_TOTAL (used where the receivers find them)" >&2
+fi
 ncases=0
 for c in "${CASES[@]}"; do
 	IFS='|' read -r _ _ _ pls _ _ <<<"$c"
@@ -568,6 +685,15 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- results ------------------------------------------------------------------
 mkdir -p "$(dirname "$RESULTS")"
+HP_JSON=$(jq -cn --arg mode "$HUGEPAGES" --argjson want "$HP_WANT" --argjson free "$HP_FREE" \
+	--arg old "$HP_OLD" --arg got "$HP_GOT" --arg note "$HP_NOTE" --argjson total "$HP_TOTAL" \
+	'{mode: $mode, wanted: $want, free_at_start: $free,
+	  reserved: (if $want > 0 then ([$want, $free] | min) else 0 end),
+	  nr_hugepages_before: (if $old == "" then $total else ($old | tonumber) end),
+	  nr_hugepages_run: (if $got != "" then ($got | tonumber) elif $old != "" then ($old | tonumber)
+		else $total end),
+	  set_back_on_exit: ($got != ""), page_kb: 2048}
+	+ if $note == "" then {} else {note: $note} end')
 jq -n --slurpfile runs "$RUNLOG" --argjson classify "$CLASSIFY" --arg cnote "$CLASSIFY_NOTE" \
 	--arg kernel "$KERNEL" --argjson cpus "$NCPU" --arg model "$CPU_MODEL" \
 	--arg commit "$COMMIT" --arg date "$(date -u +%FT%TZ)" --argjson nruns "$RUNS" \
@@ -576,7 +702,7 @@ jq -n --slurpfile runs "$RUNLOG" --argjson classify "$CLASSIFY" --arg cnote "$CL
 	--arg gencpu "$GEN_CPU" --arg rxcpu "$RX_CPU" \
 	--argjson latlight "$LAT_LIGHT" --argjson latmoderate "$LAT_MODERATE" \
 	--argjson xrt "$RT_PRIO" --argjson xquota "$XSNAP_QUOTA" --argjson xring "$XSNAP_RING" \
-	--arg cases "$(printf '%s\n' "${CASES[@]}")" \
+	--arg cases "$(printf '%s\n' "${CASES[@]}")" --argjson hugepages "$HP_JSON" \
 	-f "$ROOT/scripts/bench-report.jq" >"$RESULTS.tmp"
 mv "$RESULTS.tmp" "$RESULTS"
 # every run's own report, one per line (what results.json is computed from)

@@ -15,8 +15,9 @@
  *      then --warmup seconds;
  *   3. measure for --window seconds: each consumer publishes its frame count
  *      after every batch (one relaxed store to its own cache line); the main
- *      thread reads every count at the start and at the end of the window and
- *      does nothing else in between (so an allocation counted meanwhile is a
+ *      thread reads every count (and the receive CPU's times in /proc/stat,
+ *      "rx_cpu_busy") at the start and at the end of the window and does
+ *      nothing else in between (so an allocation counted meanwhile is a
  *      consumer's or the engine's);
  *   4. stop the consumers, print one JSON object on stdout, exit 0.
  *
@@ -124,6 +125,7 @@ struct bench {
 	long long allocs;		/* allocations in the window, -1: not counted */
 	long long file_allocs;		/* the daemon's, counted in alloc_file */
 	uint64_t rss_bytes;		/* at the end of the window */
+	double cpu_busy;		/* of the -c CPU over the window (0..1), -1: unknown */
 };
 
 static inline void __attribute__((format(printf, 2, 3), noreturn))
@@ -248,6 +250,7 @@ static inline void bench_init(struct bench *b, const char *prog)
 	b->window_s = 2;
 	b->first_s = 10;
 	b->allocs = -1;
+	b->cpu_busy = -1;
 	b->file_allocs = -1;
 }
 
@@ -628,6 +631,40 @@ static inline void bench_lat_payload(struct bench *b, struct bench_cons *c, cons
 }
 
 /*
+ * Busy and total time of @cpu from /proc/stat, in USER_HZ ticks; false if
+ * unreadable.  Busy: user, nice, system, irq and softirq (guest time is in
+ * user already); total: those plus idle and iowait.  Steal is in neither:
+ * time a hypervisor gave to another guest was not this CPU's to spend, so a
+ * saturated receive CPU reads 1 on a VM too.
+ */
+static inline bool bench_cpu_ticks(int cpu, unsigned long long *busy, unsigned long long *total)
+{
+	char line[256], want[16];
+	bool ok = false;
+	FILE *f;
+
+	if (cpu < 0 || !(f = fopen("/proc/stat", "re")))
+		return false;
+	snprintf(want, sizeof(want), "cpu%d ", cpu);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long v[8] = { 0 };
+
+		if (strncmp(line, want, strlen(want)))
+			continue;
+		if (sscanf(line + strlen(want), "%llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+			   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 8) {
+			/* user nice system idle iowait irq softirq steal */
+			*busy = v[0] + v[1] + v[2] + v[5] + v[6];
+			*total = *busy + v[3] + v[4];
+			ok = true;
+		}
+		break;
+	}
+	fclose(f);
+	return ok;
+}
+
+/*
  * Allocation counter of the LD_PRELOAD shim (tools/bench/shim/alloc_count.c),
  * if it is loaded: malloc, calloc, realloc and friends, every thread.
  */
@@ -747,6 +784,8 @@ static inline int bench_measure(struct bench *b, void (*at_start)(struct bench *
 {
 	uint64_t t0, t1, deadline;
 	long long a0, a1, fa0, fa1;
+	unsigned long long cb0 = 0, ct0 = 0, cb1 = 0, ct1 = 0;
+	bool cpu_ok;
 
 	if (bench_wait_ready(b) || bench_ready_file(b))
 		return -1;
@@ -766,6 +805,8 @@ static inline int bench_measure(struct bench *b, void (*at_start)(struct bench *
 
 	if (at_start)
 		at_start(b);
+	/* outside the allocation count: fopen() allocates */
+	cpu_ok = bench_cpu_ticks(b->cpu, &cb0, &ct0);
 	fa0 = bench_file_allocs(b->alloc_file);
 	a0 = bench_allocs();
 	t0 = bench_now_ns();
@@ -779,6 +820,8 @@ static inline int bench_measure(struct bench *b, void (*at_start)(struct bench *
 	t1 = bench_now_ns();
 	a1 = bench_allocs();
 	fa1 = bench_file_allocs(b->alloc_file);
+	cpu_ok = cpu_ok && bench_cpu_ticks(b->cpu, &cb1, &ct1) && ct1 > ct0;
+	b->cpu_busy = cpu_ok ? (double)(cb1 - cb0) / (double)(ct1 - ct0) : -1;
 	b->rss_bytes = bench_rss(b);
 	if (at_end)
 		at_end(b);
@@ -863,10 +906,17 @@ static inline int print_lat(const struct bench *b, const char *name, bool second
 /*
  * The report: {"system":..., "mode":..., "n":..., "window_s":...,
  * "per_consumer_pps":[...], "min_pps", "mean_pps", "total_pps", "frames",
- * "allocs", ["daemon_allocs",] "allocs_per_frame", "rss_bytes", "rt_prio",
- * PROGRAM FIELDS, "latency_ns"}.  allocs: this process and its consumer
- * processes; daemon_allocs (with b->alloc_file): the daemon's;
- * allocs_per_frame: both together per received frame; rt_prio: -P.
+ * "allocs", ["daemon_allocs",] "allocs_per_frame", "rx_cpu_busy",
+ * "rss_bytes", "rt_prio", PROGRAM FIELDS, "latency_ns"}.  allocs: this process
+ * and its consumer processes; daemon_allocs (with b->alloc_file): the
+ * daemon's; allocs_per_frame: both together per received frame; rx_cpu_busy:
+ * the share of the window, 0..1, that the receive CPU (-c) was not idle,
+ * whoever ran there (consumers, a daemon pinned with them, the NAPI kthread
+ * or softirq, anything else), from /proc/stat at the window's edges
+ * (bench_cpu_ticks(); in USER_HZ ticks, 10 ms at each edge, so about +-0.02
+ * over a 1 s window), null without -c or if unreadable; rss_bytes: resident
+ * pages at the end of the window, hugetlb pages not included (the kernel does
+ * not count them in RSS); rt_prio: -P.
  * @extra: the program's own fields, already JSON ("\"k\":v,..."), or "".
  */
 static inline int bench_report(struct bench *b, const char *system, const char *mode,
@@ -902,6 +952,10 @@ static inline int bench_report(struct bench *b, const char *system, const char *
 	} else {
 		printf(",\"allocs_per_frame\":null");
 	}
+	if (b->cpu_busy >= 0)
+		printf(",\"rx_cpu_busy\":%.3f", b->cpu_busy);
+	else
+		printf(",\"rx_cpu_busy\":null");
 	printf(",\"rss_bytes\":%" PRIu64 ",\"rt_prio\":%u%s%s", b->rss_bytes, b->rt_prio,
 	       *extra ? "," : "", extra);
 
