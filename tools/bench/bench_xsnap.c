@@ -394,13 +394,14 @@ static int xsnap_fields(struct bench *bb, char *extra, size_t size)
 			 "\"umem_bytes\":%" PRIu64 ",\"region_frames\":%u,\"quota\":%u,\"ring\":%u,"
 			 "\"tenants\":%u,\"logged\":%" PRIu64 ",\"quota_drops\":%" PRIu64
 			 ",\"kernel_rx_dropped\":%" PRIu64 ",\"fill_empty\":%" PRIu64
-			 ",\"zerocopy\":%u,\"xdp_mode\":\"%s\"",
+			 ",\"zerocopy\":%u,\"xdp_mode\":\"%s\",\"hugepages\":%s",
 			 umem, xb.st1.frames_total, xb.quota, xb.ring, ntenants,
 			 xb.st1.rx_frames - xb.st0.rx_frames,
 			 xb.st1.quota_drops - xb.st0.quota_drops,
 			 xb.st1.kernel_rx_dropped - xb.st0.kernel_rx_dropped,
 			 xb.st1.kernel_fill_empty - xb.st0.kernel_fill_empty, xb.st1.zerocopy,
-			 xb.st1.xdp_mode == XSNAP_MODE_SKB ? "generic" : "native");
+			 xb.st1.xdp_mode == XSNAP_MODE_SKB ? "generic" : "native",
+			 xb.st1.hugepages ? "true" : "false");
 	}
 	/* the XDP program's verdicts in the window, by reason */
 	len = strlen(extra);
