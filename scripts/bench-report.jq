@@ -71,6 +71,7 @@ def case_label(id; sys; n; prio):
 	elif (id | test("^xsnapd-priv-[0-9]+-1500$")) then "xsnapd, private view x\(n) (processes), 1500 B"
 	elif (id | startswith("xsnapd-priv-")) then "xsnapd, private view x\(n) (processes)"
 	elif (id | test("^xsnapd-[0-9]+-1500$")) then "xsnap via xsnapd, fan-out x\(n) (processes), 1500 B"
+	elif (id | test("^xsnapd-[0-9]+-4k$")) then "xsnap via xsnapd, fan-out x\(n) (processes), 4 KiB"
 	elif (id | startswith("xsnapd-")) then "xsnap via xsnapd, fan-out 1 tenant x\(n) (processes)"
 	elif (id | startswith("lat-xsnap-")) then "latency: xsnap in-process"
 	elif (id | startswith("lat-xsnapd-")) then "latency: xsnap via xsnapd"
@@ -98,6 +99,7 @@ def metric(id):
 	elif id == "generator" then "frames/s xsnap-gen stamped and transmitted (XDP_TX) while the rx veth dropped them in XDP; includes frames veth's full ring refused (gen.dropped)"
 	elif (id | startswith("xsnap-share-")) then "frames/s received by the share group together (each frame reaches one consumer)"
 	elif (id | startswith("xsnapd-priv-")) then "frames/s received by the slowest of N consumer processes of one tenant on a private view of xsnapd (the engine copies each frame once into the tenant's own region, which is all its consumers map); otherwise as xsnapd-N\(if is_big(id) then "; 1500-byte frames (no vs raw: the raw baseline runs 64-byte frames)" else "" end)"
+	elif (id | test("^xsnapd-[0-9]+-4k$")) then "as xsnapd-N, with the receive region on 4 KiB pages (xsnapctl attach --hugepages off) whatever the run reserved: compare with xsnapd-N, on hugetlb pages when the run reserved them"
 	elif (id | startswith("xsnapd-")) then "frames/s received by the slowest of N consumer processes, each with its own xsnap_connect() context and fan-out socket of one tenant (every consumer sees every frame); the engine runs in xsnapd (one thread), started per run and pinned to the receive CPU with the consumers; compare vs_inproc: the in-process fan-out case of the same N and placement"
 	elif is_lat(id) then "send time (xsnap-gen --timestamp: bpf_ktime_get_ns() just before XDP_TX) to the consumer's clock_gettime(CLOCK_MONOTONIC) right after the receive call returned the frame's batch, at rate_pps frames/s; percentiles over every frame of the window; min/median/max over runs"
 	elif is_raw(id) then "frames/s received by the one consumer of one raw AF_XDP socket over the window; the best of the afxdp* cases of a placement is the denominator of every vs_raw of that placement"
@@ -270,7 +272,7 @@ def metric(id):
 		raw_baseline_note: "vs_raw of a record: its median / the best median among the raw AF_XDP cases of its placement (afxdp: blocking poll; afxdp-spin; afxdp-busypoll: SO_PREFER_BUSY_POLL, SO_BUSY_POLL 20 us, SO_BUSY_POLL_BUDGET 64, recvfrom(MSG_DONTWAIT) when idle; afxdp-rt: blocking poll, receive thread SCHED_FIFO 1); rx and fill rings 2048 (bench_afxdp's default)",
 		xsnap_inproc: {engine_rt_prio: $xrt, quota: $xquota, ring: $xring,
 			note: "in-process xsnap cases (xsnap-fanout-N, xsnap-tenants-N, xsnap-share-N, lat-xsnap-R): bench_xsnap --rt-prio \($xrt) (xsnap's engine thread, which moves frames from the kernel's rings into the tenants' logs, SCHED_FIFO \($xrt); the consumer threads at normal scheduling) --quota \($xquota) --ring \($xring) --frames F (F: the smallest power of two, at least 16384, that holds the fill and rx rings and every tenant's quota; each record's commands.receiver has it): a tenant's quota is its lag budget (how far its slowest consumer may fall behind before frames are dropped for it), what a raw socket's rx ring is to a raw consumer"},
-		xsnapd: "xsnapd cases: a fresh xsnapd --rt-prio 1 (its loop is the engine: SCHED_FIFO 1 like the in-process engine thread) per run in the rx namespace, pinned to the receive CPU (taskset) and at the same nice, configured with xsnapctl: attach --frames 16384 --ring \($xring), tenant add t0 --quota \($xquota) --view shared (xsnapd-priv-*: --view private), rule add t0 'udp dst port 9000'",
+		xsnapd: "xsnapd cases: a fresh xsnapd --rt-prio 1 (its loop is the engine: SCHED_FIFO 1 like the in-process engine thread) per run in the rx namespace, pinned to the receive CPU (taskset) and at the same nice, configured with xsnapctl: attach --frames 16384 --ring \($xring) --hugepages auto (xsnapd-8-4k: off), tenant add t0 --quota \($xquota) --view shared (xsnapd-priv-*: --view private), rule add t0 'udp dst port 9000'",
 		frames: "66-byte UDP (74 with --timestamp; 1500 bytes in the *-1500 cases) to 01:00:5e:01:01:01 / 239.1.1.1:9000, 64 source ports",
 		placements: {
 			threaded: "rx veth NAPI threaded (echo 1 > /sys/class/net/DEV/threaded), its kthread pinned to the receive CPU with the consumers: all receive work on one core",
@@ -378,7 +380,9 @@ def metric(id):
 			   {a: "xsnapd-priv-8", b: "afpacket-8", t: 1,
 			    what: "private view x8 via xsnapd beats AF_PACKET x8 (64 B)"},
 			   {a: "xsnapd-priv-8-1500", b: "afpacket-8-1500", t: 1,
-			    what: "private view x8 via xsnapd beats AF_PACKET x8 (1500 B)"}) as $x
+			    what: "private view x8 via xsnapd beats AF_PACKET x8 (1500 B)"},
+			   {a: "xsnapd-8", b: "xsnapd-8-4k", t: 1,
+			    what: "xsnapd x8: hugetlb pages (if reserved) beat 4 KiB pages"}) as $x
 			| ($recs | map(select(.id == $x.a and .placement == $pl))[0]) as $ra
 			| ($recs | map(select(.id == $x.b and .placement == $pl))[0]) as $rb
 			| select($ra != null and $rb != null)

@@ -129,6 +129,8 @@ Cases (every one in both placements, threaded and softirq, unless --quick):
   xsnapd-priv-N    the same with the tenant on a private view (N = 1, 8)
   *-1500           1500-byte frames: xsnapd-priv-N-1500 (N = 1, 8),
                    xsnapd-8-1500, afpacket-8-1500
+  xsnapd-8-4k      xsnapd-8 with its receive region on 4 KiB pages (attach
+                   --hugepages off): what the hugetlb pages bring
   lat-SYS-R        latency at R frames/s (LAT_LIGHT and LAT_MODERATE), SYS:
                    xsnap (in-process), xsnapd (1 consumer process), afxdp
                    (blocking poll), udp
@@ -372,6 +374,7 @@ DALLOC=$TMP/xsnapd/allocs	# the daemon's allocation counter (shim)
 DPID=
 DCMDS=
 DVIEW=shared	# t0's view (run_one: "@view=V" among a case's receiver args)
+DHUGE=auto	# xsnapd's attach --hugepages (run_one: "@huge=H")
 DSTAMP=engine	# who stamps frames (attach --timestamps): xdp for the latency
 		# cases (run_one: a receiver with -L), as bench_xsnap -L does
 
@@ -393,7 +396,8 @@ d_up() {
 	fi
 	# the in-process cases' sizes and engine priority (xsnapd's loop is
 	# the engine)
-	dctl attach "$IF" --frames "$DAEMON_FRAMES" --ring "$XSNAP_RING" --timestamps "$DSTAMP" &&
+	dctl attach "$IF" --frames "$DAEMON_FRAMES" --ring "$XSNAP_RING" --timestamps "$DSTAMP" \
+		--hugepages "$DHUGE" &&
 		dctl tenant add t0 --quota "$XSNAP_QUOTA" --view "$DVIEW" &&
 		dctl rule add t0 'udp dst port 9000' --prio 10
 }
@@ -426,14 +430,16 @@ run_one() {
 	while (($#)) && [[ $1 != -- ]]; do rx+=("$1"); shift; done
 	(($#)) && shift
 	gx=("$@")
-	# "@view=V": bench.sh's own argument (the xsnapd tenant's view), not
-	# the receiver's
+	# "@view=V", "@huge=H": bench.sh's own arguments (the xsnapd tenant's
+	# view, the attach's --hugepages), not the receiver's
 	local a need_daemon=
 	local -a rx0=()
 	DVIEW=shared
+	DHUGE=auto
 	DSTAMP=engine
 	for a in "${rx[@]}"; do
 		if [[ $a == @view=* ]]; then DVIEW=${a#@view=}
+		elif [[ $a == @huge=* ]]; then DHUGE=${a#@huge=}
 		elif [[ $a == @xsnapd ]]; then need_daemon=1	# issue 14 block below
 		else rx0+=("$a"); fi
 		[[ $a == -L ]] && DSTAMP=xdp
@@ -579,6 +585,7 @@ if [[ -z $QUICK ]]; then
 		add "xsnapd-priv-$n-1500|xsnapd|$n|ts|$XSNAPD_RX -n $n @view=private|-s 1500"
 	done
 	add "xsnapd-8-1500|xsnapd|8|ts|$XSNAPD_RX -n 8|-s 1500"
+	add "xsnapd-8-4k|xsnapd|8|ts|$XSNAPD_RX -n 8 @huge=off|"
 	add "afpacket-8-1500|afpacket|8|ts|$BIN/bench_packet -i $IF -n 8|-s 1500"
 	for n in 2 4 8; do
 		add "xsnap-tenants-$n|xsnap|$n|ts|$(xsnap_rx "$n") -m tenants -n $n|"
