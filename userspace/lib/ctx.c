@@ -346,10 +346,13 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 	if (!ctx && huge == XSNAP_HUGE_ON && errno == ENOMEM) {
 		uint64_t need = (uint64_t)frames * FRAME_SIZE / UMEM_HUGE_SIZE;
 		long avail_pages = umem_huge_free();
+		char have[32] = "an unknown number";
 
+		if (avail_pages >= 0)
+			snprintf(have, sizeof(have), "%ld", avail_pages);
 		pr_warn("%s: hugepages on: the receive region of %u frames needs %llu huge pages "
-			"of 2 MiB, %ld free (raise vm.nr_hugepages, or use hugepages auto or "
-			"off)\n", ifname, frames, (unsigned long long)need, avail_pages);
+			"of 2 MiB, %s free (raise vm.nr_hugepages, or use hugepages auto or "
+			"off)\n", ifname, frames, (unsigned long long)need, have);
 		return NULL;
 	}
 	if (!ctx) {

@@ -52,6 +52,12 @@ static bool pow2(uint32_t v)
 	return v && !(v & (v - 1));
 }
 
+/* Whether @gframes chunks per group fill whole 2 MiB pages. */
+static bool huge_fits(uint32_t gframes)
+{
+	return !(((uint64_t)gframes * FRAME_SIZE) & (UMEM_HUGE_SIZE - 1));
+}
+
 int umem_check_config(const char *ifname, const struct umem_config *c)
 {
 	const char *field = NULL, *want = NULL;
@@ -86,8 +92,7 @@ int umem_check_config(const char *ifname, const struct umem_config *c)
 	} else if (c->huge > XSNAP_HUGE_OFF) {
 		field = "hugepages", val = c->huge;
 		want = "XSNAP_HUGE_AUTO, _ON or _OFF";
-	} else if (c->huge == XSNAP_HUGE_ON &&
-		   (((uint64_t)(c->frames / c->groups) * FRAME_SIZE) & (UMEM_HUGE_SIZE - 1))) {
+	} else if (c->huge == XSNAP_HUGE_ON && !huge_fits(c->frames / c->groups)) {
 		field = "frames", val = c->frames;
 		want = "with hugepages on, a multiple of 512 frames (2 MiB) per queue group";
 	}
@@ -265,12 +270,6 @@ static void rx_fds_reset(struct umem *u)
 {
 	for (uint32_t g = 0; g < XSNAP_MAX_QUEUES; g++)
 		u->rx_fd[g] = -1;
-}
-
-/* Whether @gframes chunks per group fill whole 2 MiB pages. */
-static bool huge_fits(uint32_t gframes)
-{
-	return !(((uint64_t)gframes * FRAME_SIZE) & (UMEM_HUGE_SIZE - 1));
 }
 
 long umem_huge_free(void)
