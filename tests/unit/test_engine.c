@@ -4,6 +4,7 @@
  * sockets, release and reclamation, quotas, frame conservation and the
  * read-only mapping, on simulated rings (sim.h).
  */
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1332,6 +1333,63 @@ TEST(fd_readable_for_frames_moved_by_another_socket)
 		CHECK_EQ(xsnap_recv(a, v, 64, 0), 0);
 		CHECK_EQ(poll(&p, 1, 0), 0);	/* drained, armed again */
 	}
+	check_conservation(sim);
+	SIM_DONE(sim, a, b);
+}
+
+/* A socket that caught up (recv with timeout 0 returned 0, arming its
+ * xsnap_fd()) and then calls recv again is looking already: the engine run
+ * inside that call must not write its notify pipe (a write and a read per
+ * batch for a consumer that polls), and frames moved by another socket's
+ * run still make the descriptor readable. */
+TEST(recv_after_arming_costs_no_notify_write)
+{
+	struct sim *sim;
+	struct xsnap_frame *v[64];
+	struct xsnap_sock *a, *b;
+	struct pollfd p = { .events = POLLIN };
+	int spy[2], nfd, n;
+	char c;
+
+	REQUIRE((sim = sim_tenant(FRAMES, "alpha", NULL, &a)));
+	REQUIRE((b = xsnap_socket(sim->ctx, "alpha", NULL)));
+	REQUIRE(pipe2(spy, O_NONBLOCK | O_CLOEXEC) == 0);
+	nfd = a->nfd;
+	a->nfd = spy[1];	/* every engine write for a lands in spy[0] */
+	for (int round = 0; round < 3; round++) {
+		CHECK_EQ(xsnap_recv(a, v, 64, 0), 0);	/* caught up: armed */
+		for (uint32_t i = 0; i < 5; i++)
+			CHECK_EQ(sim_rx(sim, 1, i, i), 0);
+		n = xsnap_recv(a, v, 64, 0);	/* a's own call moves them */
+		CHECK_EQ(n, 5);
+		xsnap_release(a, v, (unsigned int)n);
+		CHECK_EQ(read(spy[0], &c, 1), -1);
+		CHECK_EQ(errno, EAGAIN);
+		n = xsnap_recv(b, v, 64, 0);
+		CHECK_EQ(n, 5);
+		xsnap_release(b, v, (unsigned int)n);
+	}
+	/* armed, and another socket's run moves the frames: one write */
+	CHECK_EQ(xsnap_recv(a, v, 64, 0), 0);
+	CHECK_EQ(sim_rx(sim, 1, 0, 0), 0);
+	CHECK_EQ(xsnap_recv(b, v, 64, 0), 1);
+	xsnap_release(b, v, 1);
+	CHECK_EQ(read(spy[0], &c, 1), 1);
+	a->nfd = nfd;
+	close(spy[0]);
+	close(spy[1]);
+	/* the socket's own descriptor still works as before */
+	p.fd = xsnap_fd(a);
+	CHECK_EQ(xsnap_recv(a, v, 64, 0), 1);
+	xsnap_release(a, v, 1);
+	CHECK_EQ(xsnap_recv(a, v, 64, 0), 0);
+	CHECK_EQ(poll(&p, 1, 0), 0);
+	CHECK_EQ(sim_rx(sim, 1, 0, 0), 0);
+	CHECK_EQ(xsnap_recv(b, v, 64, 0), 1);
+	xsnap_release(b, v, 1);
+	CHECK_EQ(poll(&p, 1, 0), 1);
+	CHECK_EQ(xsnap_recv(a, v, 64, 0), 1);
+	xsnap_release(a, v, 1);
 	check_conservation(sim);
 	SIM_DONE(sim, a, b);
 }

@@ -452,6 +452,17 @@ int xsnap_recv(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int
 	inl = !remote && ctx->engine_mode == XSNAP_ENGINE_INLINE;
 	if (timeout_ms > 0)
 		deadline = now_ms() + timeout_ms;
+	/* The caller is back: the arming by its last call that found nothing
+	 * has served (xsnap_fd(): the next xsnap_recv() resets it).  Take the
+	 * bit back before any engine run, so that no engine writes the pipe
+	 * for a receiver that is looking already: a consumer that polls with
+	 * timeout 0 would otherwise pay a write and a read per batch.  If the
+	 * engine took the bit first, its write is (or will be) in the pipe. */
+	if (s->armed) {
+		if (!(atomic_fetch_and(&s->ctl->waiting, ~(uint32_t)WAIT_FD) & WAIT_FD))
+			notify_drain(s);
+		s->armed = false;
+	}
 	for (;;) {
 		unsigned int got;
 		uint32_t state;
