@@ -31,7 +31,7 @@ def casemeta: $cases | split("\n") | map(select(length > 0) | split("|")
 	| {id: .[0], system: .[1], n: (.[2] | tonumber),
 	   rate: ([.[5] // "" | capture("-r (?<r>[0-9]+)") | .r | tonumber] | first)});
 
-def is_raw(id): id | test("^afxdp(-|$)");
+def is_raw(id): id | test("^afxdp(-spin|-busypoll|-rt)?$");
 def is_lat(id): id | startswith("lat-");
 # the xsnapd fan-out cases on the shared view at 64 bytes (xsnapd-N)
 def is_xsnapd_shared(id): id | test("^xsnapd-[0-9]+$");
@@ -61,10 +61,14 @@ def case_label(id; sys; n; prio):
 	elif id == "afxdp" then "raw AF_XDP, copy mode (blocking poll)"
 	elif id == "afxdp-spin" then "raw AF_XDP, copy mode (spinning)"
 	elif id == "afxdp-busypoll" then "raw AF_XDP, copy mode (busy poll)"
+	elif id == "afxdp-steer-rt" then "raw AF_XDP behind xsnap's XDP program (SCHED_FIFO \(prio // "?"))"
+	elif id == "afxdp-steer-spin" then "raw AF_XDP behind xsnap's XDP program (spinning)"
 	elif id == "afxdp-rt" then "raw AF_XDP, copy mode (blocking poll, SCHED_FIFO \(prio // "?"))"
 	elif (id | startswith("udp-")) then "kernel UDP multicast x\(n)"
 	elif (id | test("^afpacket-[0-9]+-1500$")) then "AF_PACKET TPACKET_V3 x\(n), 1500 B"
 	elif (id | startswith("afpacket-")) then "AF_PACKET TPACKET_V3 x\(n)"
+	elif id == "xsnap-inline-1" then "xsnap x1, engine inline (blocking, SCHED_FIFO \(prio // "?"))"
+	elif id == "xsnap-inline-1-spin" then "xsnap x1, engine inline (spinning)"
 	elif (id | startswith("xsnap-fanout-")) then "xsnap fan-out, 1 tenant x\(n)"
 	elif (id | startswith("xsnap-tenants-")) then "xsnap across \(n) tenants"
 	elif (id | startswith("xsnap-share-")) then "xsnap share group x\(n)"
@@ -102,6 +106,7 @@ def metric(id):
 	elif (id | test("^xsnapd-[0-9]+-4k$")) then "as xsnapd-N, with the receive region on 4 KiB pages (xsnapctl attach --hugepages off) whatever the run reserved: compare with xsnapd-N, on hugetlb pages when the run reserved them"
 	elif (id | startswith("xsnapd-")) then "frames/s received by the slowest of N consumer processes, each with its own xsnap_connect() context and fan-out socket of one tenant (every consumer sees every frame); the engine runs in xsnapd (one thread), started per run and pinned to the receive CPU with the consumers; compare vs_inproc: the in-process fan-out case of the same N and placement"
 	elif is_lat(id) then "send time (xsnap-gen --timestamp: bpf_ktime_get_ns() just before XDP_TX) to the consumer's clock_gettime(CLOCK_MONOTONIC) right after the receive call returned the frame's batch, at rate_pps frames/s; percentiles over every frame of the window; min/median/max over runs"
+	elif (id | startswith("afxdp-steer-")) then "frames/s received by the one consumer of one raw AF_XDP socket behind xsnap_steer (bench_afxdp --steer: the program as libxsnap loads and attaches it, one rule 'udp dst port 9000' for the socket's tenant slot): the classifier's cost, without xsnap's engine; not a raw denominator"
 	elif is_raw(id) then "frames/s received by the one consumer of one raw AF_XDP socket over the window; the best of the afxdp* cases of a placement is the denominator of every vs_raw of that placement"
 	elif (id | startswith("xsnaprun-udp-")) then "datagrams/s received by the slowest of the N UDP sockets of bench_udp (an ordinary program: sockets joined to the group, recvmmsg) run under xsnap-run on tenant t0 of a per-run xsnapd, so each socket receives every datagram through xsnapd; compare udp-N, the same program on kernel sockets"
 	elif (id | startswith("ref-bcast-")) then "frames/s received by the slowest of N consumer threads of the reference program (../shared/reference rx_xsk --mode bcast: one AF_XDP socket, a poller thread, a shared descriptor ring read with one cursor per consumer, one futex wake per batch), run by tools/bench/ref_rx.sh on the receive CPU; not part of xsnap"
@@ -336,6 +341,16 @@ def metric(id):
 		(["threaded", "softirq"][] as $pl | ($recs | map(select(.id == "xsnap-fanout-1" and
 			.placement == $pl))[0]) | select(. != null) |
 			{target: "1 consumer >= 0.95x raw AF_XDP", placement: $pl, threshold: 0.95}
+			+ judged(.vs_raw_paired; .vs_raw)),
+		# the same with xsnap's best way of running one consumer, as raw's
+		# denominator is its best way of waiting: the engine thread
+		# (xsnap-fanout-1) or the engine inline, blocking or spinning
+		(["threaded", "softirq"][] as $pl
+			| ($recs | map(select((.id == "xsnap-fanout-1" or (.id | startswith("xsnap-inline-1")))
+				and .placement == $pl and (.vs_raw_paired // .vs_raw) != null))
+				| sort_by(.vs_raw_paired // .vs_raw) | last) | select(. != null)
+			| {target: "1 consumer, xsnap's best mode >= 0.95x raw AF_XDP", placement: $pl,
+			   threshold: 0.95, cases: [.id]}
 			+ judged(.vs_raw_paired; .vs_raw)),
 		(({pl: "threaded", t: 0.75}, {pl: "softirq", t: 0.9}) as $x
 			| ($recs | map(select(.id == "xsnap-fanout-8" and .placement == $x.pl))[0])

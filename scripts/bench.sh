@@ -120,9 +120,20 @@ Cases (every one in both placements, threaded and softirq, unless --quick):
   afxdp-busypoll   the same, SO_PREFER_BUSY_POLL + recvfrom() busy polling
   afxdp-rt         blocking poll, receive thread SCHED_FIFO 1
                    (vs raw: the best median of these four, same placement)
+  afxdp-steer-rt, afxdp-steer-spin  afxdp-rt and afxdp-spin (softirq only)
+                   behind xsnap's XDP program (xsnap_steer, one rule; not raw
+                   denominators): what xsnap's classification costs without
+                   its engine, the ceiling of one xsnap consumer
   udp-N, afpacket-N, xsnap-fanout-N, xsnap-tenants-N, xsnap-share-N
                    (N = 1, 2, 4, 8; tenants and share 2, 4, 8; in-process
                    xsnap: engine thread SCHED_FIFO 1, quota and rings 2048)
+  xsnap-inline-1   one in-process consumer, no engine thread (the engine
+                   runs inside its xsnap_recv()), SCHED_FIFO 1 like afxdp-rt
+  xsnap-inline-1-spin  the same, spinning (normal priority, like afxdp-spin;
+                   softirq placement only: in the threaded one a spinning
+                   receiver starves the NAPI thread); the "best mode" target
+                   takes the best of these two and xsnap-fanout-1, as vs raw
+                   takes raw's best
   xsnapd-N         N consumer processes of an xsnapd that bench.sh starts,
                    pinned to RX_CPU with them, and configures through
                    xsnapctl; compared with xsnap-fanout-N
@@ -542,6 +553,9 @@ xsnap_rx() {
 		"--ring $XSNAP_RING --frames $(xsnap_frames "$1")"
 }
 XSNAP_RX=$(xsnap_rx 1)
+# one consumer without an engine thread: it runs the engine inside
+# xsnap_recv() (XSNAP_ENGINE_INLINE); -P then makes the consumer SCHED_FIFO
+XSNAP_RX_INLINE="${XSNAP_RX/--rt-prio $RT_PRIO/--inline}"
 # the reference program's broadcast receiver (REFERENCE=DIR, a built copy of
 # ../shared/reference: DIR/build/rx_xsk), adapted by tools/bench/ref_rx.sh
 REF_RX=
@@ -560,6 +574,14 @@ add_afxdp() {
 	add "afxdp-busypoll|afxdp|1|$1|$AFXDP_RX --busy-poll|"
 	add "afxdp-rt|afxdp|1|$1|$AFXDP_RX --rt-prio $RT_PRIO|"
 }
+# add_afxdp_steer PLACEMENTS: the same socket behind xsnap's XDP program
+# (bench_afxdp --steer: xsnap_steer, one rule), in raw's two best ways of
+# waiting: the program's cost apart from xsnap's engine and consumers
+add_afxdp_steer() {
+	add "afxdp-steer-rt|afxdp|1|$1|$AFXDP_RX --steer --rt-prio $RT_PRIO|"
+	# spinning starves the threaded placement's NAPI thread (see afxdp-spin)
+	[[ $1 != *s* ]] || add "afxdp-steer-spin|afxdp|1|s|$AFXDP_RX --steer --spin|"
+}
 
 # add_lat RATE PLACEMENTS: the latency cases at RATE frames/s
 add_lat() {
@@ -574,9 +596,12 @@ add_lat() {
 if [[ -z $QUICK ]]; then
 	add "xdp_drop|xdp_drop|1|ts|$BIN/bench_xdpdrop -i $IF|"
 	add_afxdp ts
+	add_afxdp_steer ts
 	for n in 1 2 4 8; do add "udp-$n|udp|$n|ts|$BIN/bench_udp -i $IF -n $n|"; done
 	for n in 1 2 4 8; do add "afpacket-$n|afpacket|$n|ts|$BIN/bench_packet -i $IF -n $n|"; done
 	for n in 1 2 4 8; do add "xsnap-fanout-$n|xsnap|$n|ts|$XSNAP_RX -m fanout -n $n|"; done
+	add "xsnap-inline-1|xsnap|1|ts|$XSNAP_RX_INLINE -m fanout -n 1 --rt-prio $RT_PRIO|"
+	add "xsnap-inline-1-spin|xsnap|1|s|$XSNAP_RX_INLINE -m fanout -n 1 --spin|"
 	for n in 1 2 4 8; do add "xsnapd-$n|xsnapd|$n|ts|$XSNAPD_RX -n $n|"; done
 	# confidential (private) views through xsnapd next to the shared view
 	# and AF_PACKET, at 64 and 1500 bytes
@@ -604,9 +629,11 @@ if [[ -z $QUICK ]]; then
 else
 	add "xdp_drop|xdp_drop|1|t|$BIN/bench_xdpdrop -i $IF|"
 	add_afxdp t
+	add "afxdp-steer-rt|afxdp|1|t|$AFXDP_RX --steer --rt-prio $RT_PRIO|"
 	add "udp-2|udp|2|t|$BIN/bench_udp -i $IF -n 2|"
 	add "afpacket-2|afpacket|2|t|$BIN/bench_packet -i $IF -n 2|"
 	add "xsnap-fanout-2|xsnap|2|ts|$XSNAP_RX -m fanout -n 2|"
+	add "xsnap-inline-1|xsnap|1|t|$XSNAP_RX_INLINE -m fanout -n 1 --rt-prio $RT_PRIO|"
 	add "xsnap-tenants-2|xsnap|2|t|$(xsnap_rx 2) -m tenants -n 2|"
 	add "xsnap-share-2|xsnap|2|t|$XSNAP_RX -m share -n 2|"
 	add "xsnapd-2|xsnapd|2|t|$XSNAPD_RX -n 2|"

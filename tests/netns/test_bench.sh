@@ -42,6 +42,21 @@ t_quick_run() {
 			and .unit != null and .N >= 1 and .kernel != null and .cpus >= 2)' \
 			"$json" >/dev/null || fail "no valid threaded record for '$id'"
 	done
+	# the raw socket behind xsnap's program, and one consumer with the engine
+	# inline: records of their own, never a raw denominator
+	for id in afxdp-steer-rt xsnap-inline-1; do
+		jq -e --arg id "$id" '[.records[] | select(.id == $id and .placement == "threaded")]
+			| length == 1 and (.[0] | .min > 0 and .vs_raw > 0
+			and (.raw_baseline | test("^afxdp(-spin|-busypoll|-rt)?$")))' \
+			"$json" >/dev/null || fail "no valid threaded record for '$id'"
+	done
+	jq -e -s '[.[] | select(.id == "afxdp-steer-rt")] | length >= 1
+		and all(.rx.program == "xsnap_steer")' "${json%.json}.runs.jsonl" >/dev/null ||
+		fail "afxdp-steer-rt did not run behind xsnap_steer"
+	jq -e '[.targets[] | select(.target | startswith("1 consumer, xsnap'"'"'s best mode"))
+		| select(.placement == "threaded")] | length == 1
+		and (.[0].cases[0] | test("^xsnap-(fanout|inline)-1"))' "$json" >/dev/null ||
+		fail "no best-mode target for one consumer"
 	jq -e '[.records[] | select(.id == "xsnap-fanout-2" and .placement == "softirq")][0]
 		| .median > 0' "$json" >/dev/null || fail "no softirq record"
 	jq -e '[.records[] | select(.id == "xsnap-fanout-2" and .placement == "threaded")][0]

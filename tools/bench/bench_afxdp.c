@@ -34,8 +34,15 @@
  * receive region by default: the baseline gets the same fewer TLB misses.
  * --no-huge forces normal pages; the report says which ("hugepages").
  *
+ * With --steer the socket sits behind xsnap's own XDP program instead of the
+ * trivial redirect: xsnap_steer, loaded and attached the way libxsnap does
+ * (steer_open(), steer_attach()), with one rule delivering the benchmark's
+ * stream ('udp dst port 9000') to tenant slot 0, whose socket this one is.
+ * Every frame is parsed, classified and given xsnap's metadata before the
+ * redirect: the program's cost, without xsnap's engine and consumers.
+ *
  *   bench_afxdp -i xs-rx -c 1 -w 2 -R /tmp/ready [--ring 2048] [-L]
- *               [--spin | --busy-poll] [-P 1] [--no-huge]
+ *               [--spin | --busy-poll] [-P 1] [--no-huge] [--steer]
  */
 #include <poll.h>
 #include <net/if.h>
@@ -46,8 +53,10 @@
 
 #include "bench.h"
 #include "bench_xdp.h"
+#include "rule.h"
+#include "xsnap_internal.h"
 
-#define FRAME_SIZE	XSK_UMEM__DEFAULT_FRAME_SIZE
+#define AX_FRAME_SIZE	XSK_UMEM__DEFAULT_FRAME_SIZE
 #define HUGE_SIZE	(2u << 20)	/* the hugetlb page size the UMEM asks for */
 
 #ifndef MAP_HUGE_2MB
@@ -75,6 +84,9 @@ static struct {
 	void *area;
 	size_t area_size;	/* mapped: the UMEM, rounded up to HUGE_SIZE if huge */
 	bool no_huge;		/* --no-huge */
+	bool steer;		/* --steer: behind xsnap_steer */
+	bool steer_open;	/* st is open (steer_close() it) */
+	struct steer st;
 	bool huge;		/* the UMEM is on hugetlb pages */
 	struct xsk_umem *umem;
 	struct xsk_socket *xsk;
@@ -260,12 +272,40 @@ static int umem_map(uint64_t size)
 	return 0;
 }
 
+/* --steer: xsnap_steer on the interface as libxsnap attaches it, with one
+ * rule for the benchmark's stream (tenant slot 0).  Returns 0, or a negative
+ * errno with a message in @why. */
+static int steer_setup(int ifindex, char *why, size_t whylen)
+{
+	struct rule r = { .id = 1, .prio = 10, .tenant = 0 };
+	const char *match = "udp dst port 9000";
+	char err_msg[256];
+	int err;
+
+	err = steer_open(&ax.st, b.ifname, ifindex, NULL, 0);
+	if (err) {
+		snprintf(why, whylen, "loading xsnap_steer: %s", strerror(-err));
+		return err;
+	}
+	ax.steer_open = true;
+	if (rule_parse(match, &r, err_msg, sizeof(err_msg))) {
+		snprintf(why, whylen, "rule '%s': %s", match, err_msg);
+		return -EINVAL;
+	}
+	err = steer_apply(&ax.st, &r, 1, 1u);
+	if (!err)
+		err = steer_attach(&ax.st, b.ifname, XSNAP_MODE_NATIVE);
+	if (err)
+		snprintf(why, whylen, "xsnap_steer with rule '%s': %s", match, strerror(-err));
+	return err;
+}
+
 static int setup(int ifindex)
 {
 	struct xsk_umem_config ucfg = {
 		.fill_size = ax.ring,
 		.comp_size = ax.ring,
-		.frame_size = FRAME_SIZE,
+		.frame_size = AX_FRAME_SIZE,
 		.frame_headroom = 0,
 	};
 	struct xsk_socket_config scfg = {
@@ -274,12 +314,15 @@ static int setup(int ifindex)
 		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
 		.bind_flags = XDP_COPY | XDP_USE_NEED_WAKEUP,
 	};
-	uint64_t size = (uint64_t)ax.frames * FRAME_SIZE;
+	uint64_t size = (uint64_t)ax.frames * AX_FRAME_SIZE;
 	char why[9000];
 	uint32_t idx, q = 0;
 	int err, fd;
 
-	err = bench_xdp_open(&ax.xdp, true, ifindex, why, sizeof(why));
+	if (ax.steer)
+		err = steer_setup(ifindex, why, sizeof(why));
+	else
+		err = bench_xdp_open(&ax.xdp, true, ifindex, why, sizeof(why));
 	if (err) {
 		bench_err(&b, "%s", why);
 		return -1;
@@ -298,8 +341,10 @@ static int setup(int ifindex)
 		return -1;
 	}
 	fd = xsk_socket__fd(ax.xsk);
-	if (bpf_map_update_elem(ax.xdp.map_fd, &q, &fd, 0)) {
-		bench_err(&b, "inserting the socket into the XSKMAP: %s", strerror(errno));
+	err = ax.steer ? steer_set_xsk(&ax.st, q, fd) :
+			 (bpf_map_update_elem(ax.xdp.map_fd, &q, &fd, 0) ? -errno : 0);
+	if (err) {
+		bench_err(&b, "inserting the socket into the XSKMAP: %s", strerror(-err));
 		return -1;
 	}
 	if (ax.wait == W_BUSY_POLL)
@@ -311,7 +356,7 @@ static int setup(int ifindex)
 		return -1;
 	}
 	for (uint32_t i = 0; i < ax.ring; i++)
-		*xsk_ring_prod__fill_addr(&ax.fill, idx + i) = (uint64_t)i * FRAME_SIZE;
+		*xsk_ring_prod__fill_addr(&ax.fill, idx + i) = (uint64_t)i * AX_FRAME_SIZE;
 	xsk_ring_prod__submit(&ax.fill, ax.ring);
 	return 0;
 }
@@ -325,6 +370,8 @@ static void teardown(void)
 	if (ax.area)
 		munmap(ax.area, ax.area_size);
 	bench_xdp_close(&ax.xdp);
+	if (ax.steer_open)
+		steer_close(&ax.st);
 }
 
 static void usage(FILE *f)
@@ -345,6 +392,8 @@ static void usage(FILE *f)
 		   "      --no-huge            UMEM on normal pages (default: on 2 MiB hugetlb\n"
 		   "                           pages when vm.nr_hugepages has them free, else on\n"
 		   "                           normal pages)\n"
+		   "      --steer              behind xsnap's XDP program (xsnap_steer, one rule\n"
+		   "                           'udp dst port 9000') instead of a bare redirect\n"
 		   "Prints one JSON object (\"wait\": block, spin or busy-poll; \"hugepages\":\n"
 		   "whether the UMEM is on hugetlb pages).  -n must be 1.\n");
 }
@@ -361,6 +410,9 @@ static bool afxdp_opt(int c, const char *arg)
 	case 'H':
 		ax.no_huge = true;
 		return true;
+	case 'X':
+		ax.steer = true;
+		return true;
 	}
 	return false;
 }
@@ -374,13 +426,13 @@ static int afxdp_fields(struct bench *bb, char *buf, size_t size)
 	(void)bb;
 	len = snprintf(buf, size,
 		       "\"umem_bytes\":%" PRIu64 ",\"hugepages\":%s,\"ring\":%u,\"rx_dropped\":%llu,"
-		       "\"rx_ring_full\":%llu,\"fill_empty\":%llu,\"wait\":\"%s\"",
-		       (uint64_t)ax.frames * FRAME_SIZE, ax.huge ? "true" : "false", ax.ring,
+		       "\"rx_ring_full\":%llu,\"fill_empty\":%llu,\"wait\":\"%s\",\"program\":\"%s\"",
+		       (uint64_t)ax.frames * AX_FRAME_SIZE, ax.huge ? "true" : "false", ax.ring,
 		       (unsigned long long)(ax.st1.rx_dropped - ax.st0.rx_dropped),
 		       (unsigned long long)(ax.st1.rx_ring_full - ax.st0.rx_ring_full),
 		       (unsigned long long)(ax.st1.rx_fill_ring_empty_descs -
 					    ax.st0.rx_fill_ring_empty_descs),
-		       wait_names[ax.wait]);
+		       wait_names[ax.wait], ax.steer ? "xsnap_steer" : "redirect");
 	if (ax.wait == W_BUSY_POLL && len >= 0 && (size_t)len < size)
 		snprintf(buf + len, size - (size_t)len,
 			 ",\"busy_poll\":{\"usecs\":%d,\"budget\":%d,\"prefer\":1,\"set\":%s,"
@@ -397,6 +449,7 @@ int main(int argc, char **argv)
 		{ "ring", required_argument, NULL, 'r' },
 		{ "busy-poll", no_argument, NULL, 'B' },
 		{ "no-huge", no_argument, NULL, 'H' },
+		{ "steer", no_argument, NULL, 'X' },
 		{ 0 }
 	};
 	static const struct bench_prog prog = {

@@ -62,6 +62,7 @@ static struct {
 	struct xsnap_sock *socks[BENCH_MAX_CONS];
 	struct xsnap_stats st0, st1;
 	bool quiet, stats_ok;
+	bool inline_engine;	/* --inline: XSNAP_ENGINE_INLINE */
 	int engine_policy, engine_prio;	/* the engine thread's, as found; -1: not found */
 } xb = { .frames = 16384, .quota = 1024, .ring = 2048, .pool = 64, .port = 9000 };
 
@@ -106,6 +107,9 @@ static void *consumer(void *arg)
 			return NULL;
 		}
 		bench_ready(c);
+	} else if (xb.inline_engine && bench_rt_self(b)) {
+		bench_fail(c);
+		return NULL;
 	}
 	while (!bench_stopping(b)) {
 		int n = xsnap_recv(s, v, BENCH_BATCH, bench_spinning(b, c) ? 0 : 100);
@@ -226,7 +230,8 @@ static int setup(void)
 	uint32_t ntenants = xb.mode == M_TENANTS ? b->n : 1;
 	XSNAP_OPTS(xsnap_opts, o, .frames = xb.frames, .ring_size = xb.ring,
 		   .max_tenants = ntenants > 8 ? ntenants : 8, .pool_frames = xb.pool,
-		   .engine_prio = b->rt_prio,
+		   .engine_prio = xb.inline_engine ? 0 : b->rt_prio,
+		   .engine = xb.inline_engine ? XSNAP_ENGINE_INLINE : XSNAP_ENGINE_THREAD,
 		   /* the XDP-to-consumer column needs the program's stamps */
 		   .timestamps = b->latency ? XSNAP_STAMP_XDP : XSNAP_STAMP_ENGINE);
 	char match[64], name[32];
@@ -300,6 +305,8 @@ static void usage(FILE *f)
 		   "      --daemon-allocs FILE with --connect: also count xsnapd's heap\n"
 		   "                           allocations in the window (xsnapd runs under\n"
 		   "                           the shim with XSNAP_BENCH_ALLOC_FILE=FILE)\n"
+		   "      --inline             no engine thread: the consumers run the engine\n"
+		   "                           inside xsnap_recv() (XSNAP_ENGINE_INLINE)\n"
 		   "  -q, --quiet              no library INFO messages\n"
 		   "Prints one JSON object.\n");
 }
@@ -346,6 +353,9 @@ static bool xsnap_opt(int c, const char *arg)
 	case 'q':
 		xb.quiet = true;
 		return true;
+	case 'E':
+		xb.inline_engine = true;
+		return true;
 	}
 	return false;
 }
@@ -366,7 +376,7 @@ static int xsnap_fields(struct bench *bb, char *extra, size_t size)
 		bench_err(bb, "reading xsnap's counters failed");
 		return -1;
 	}
-	if (!xb.connect && bb->rt_prio &&
+	if (!xb.connect && !xb.inline_engine && bb->rt_prio &&
 	    (xb.engine_policy != SCHED_FIFO || xb.engine_prio != (int)bb->rt_prio)) {
 		bench_err(bb, "-P %u: the engine thread %s (policy %d, priority %d), not "
 			  "SCHED_FIFO %u", bb->rt_prio,
@@ -434,6 +444,7 @@ int main(int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "connect", required_argument, NULL, 'C' },
 		{ "daemon-allocs", required_argument, NULL, 'D' },
+		{ "inline", no_argument, NULL, 'E' },
 		{ 0 }
 	};
 	struct bench_prog prog = {
@@ -453,6 +464,10 @@ int main(int argc, char **argv)
 				  "(xsnapctl attach --frames, tenant add --quota)");
 	if (b->alloc_file && !xb.connect)
 		bench_usage_error(b, "--daemon-allocs needs --connect");
+	if (xb.inline_engine && xb.connect)
+		bench_usage_error(b, "--inline: not with --connect (xsnapd runs the engine)");
+	if (xb.inline_engine)
+		b->rt_what = "the consumer threads (--inline: no engine thread)";
 	if (b->rt_prio && xb.connect)
 		bench_usage_error(b, "-P/--rt-prio: with --connect the engine is xsnapd's thread, "
 				  "not this program's (xsnapd has its own option)");
