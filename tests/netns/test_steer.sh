@@ -20,6 +20,7 @@ setup() {
 	lab_leak_snapshot
 	lab_up "$@"
 	LOG=$(mktemp /tmp/xsnap-test.XXXXXX)
+	lab_tmp "$LOG"	# gone with the lab also when the test fails or skips
 }
 
 # Nothing of ours left on the interface or in bpffs.
@@ -340,6 +341,7 @@ t_libxdp_multiprog_live_owner() {
 	pid1=$XS_PID
 	xs_gen -q --stream 1 --dport 9000 -n 100 -r 20000
 	log2=$(mktemp /tmp/xsnap-test.XXXXXX)
+	lab_tmp "$log2"
 	if xs_consumer_start "$log2" -M -t b -r 'b:1:udp dst port 9000' -c b; then
 		sed 's/^/    /' "$log2" >&2
 		rm -f "$log2"
