@@ -2087,9 +2087,9 @@ TEST(b6_open_refuses_bad_sizes_naming_the_field)
 		{ { .nqueues = 4, .queue_groups = 3 }, "bad option queue_groups 3" },
 		{ { .hugepages = 3 }, "bad option hugepages 3: must be XSNAP_HUGE_AUTO, _ON or _OFF" },
 		{ { .hugepages = XSNAP_HUGE_ON, .frames = 6000, .ring_size = 64 },
-		  "bad option frames 6000: must be with hugepages on, a multiple of 512 frames" },
+		  "bad option frames 6000: must be a multiple of 512 frames (2 MiB) per queue group with hugepages on" },
 		{ { .hugepages = XSNAP_HUGE_ON, .frames = 4096, .nqueues = 16, .queue_groups = 16 },
-		  "bad option frames 4096: must be with hugepages on, a multiple of 512 frames (2 MiB) per queue group" },
+		  "bad option frames 4096: must be a multiple of 512 frames (2 MiB) per queue group with hugepages on" },
 	};
 	xsnap_print_fn_t old = xsnap_set_print(capture_print);
 

@@ -94,7 +94,7 @@ int umem_check_config(const char *ifname, const struct umem_config *c)
 		want = "XSNAP_HUGE_AUTO, _ON or _OFF";
 	} else if (c->huge == XSNAP_HUGE_ON && !huge_fits(c->frames / c->groups)) {
 		field = "frames", val = c->frames;
-		want = "with hugepages on, a multiple of 512 frames (2 MiB) per queue group";
+		want = "a multiple of 512 frames (2 MiB) per queue group with hugepages on";
 	}
 	if (field) {
 		pr_warn("%s: bad option %s %u: must be %s\n", ifname, field, val, want);
