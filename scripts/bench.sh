@@ -51,7 +51,8 @@
 # that every system gets them, the run raises vm.nr_hugepages until enough
 # are free for its largest regions together (hugepages_needed) and sets the
 # old value back on exit, also on failure or ^C.  Not with --quick (a smoke
-# run leaves the system as it found it), nor with BENCH_HUGEPAGES=0.
+# run leaves the system as it found it), nor with BENCH_HUGEPAGES=0 or off
+# (off: every receive region on 4 KiB pages, whatever the system has free).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -94,8 +95,15 @@ XSNAP_QUOTA=${XSNAP_QUOTA:-2048}
 XSNAP_RING=${XSNAP_RING:-2048}
 NICE=${BENCH_NICE:--10}		# scheduling priority of everything measured
 # 2 MiB hugetlb pages to have free for the run: auto (hugepages_needed; none
-# with --quick), 0 (reserve none), or a number
+# with --quick), 0 (reserve none), off (reserve none and put every receive
+# region on 4 KiB pages), or a number
 HUGEPAGES=${BENCH_HUGEPAGES:-auto}
+NOHUGE=		# off: the receivers' own option for 4 KiB pages
+DHUGE_RUN=auto	# off: xsnapd's attach --hugepages
+if [[ $HUGEPAGES == off ]]; then
+	NOHUGE=" --no-huge"
+	DHUGE_RUN=off
+fi
 FRAME_BYTES=4096	# a receive frame (chunk), every system
 DAEMON_FRAMES=16384	# xsnapd's receive region (d_up: attach --frames)
 AFXDP_FRAMES=4096	# bench_afxdp's UMEM: 2 x its default 2048-entry rings
@@ -164,7 +172,8 @@ BENCH_HUGEPAGES (2 MiB hugetlb pages to have free for the run, raising
 vm.nr_hugepages for it and restoring it after: auto, the default, sizes them
 for the cases' receive regions and reserves none with --quick; 0 reserves
 none: the receivers then use hugepages only if the system has some free
-itself; N: N pages).
+itself; off: none reserved, and every receive region on 4 KiB pages; N: N
+pages).
 Needs root (SCHED_FIFO too), 2 CPUs, jq, and a build (make).
 EOF
 }
@@ -210,8 +219,8 @@ RESULTS=${RESULTS:-$BIN/results.json}
 [[ $RESULTS == /* ]] || RESULTS=$PWD/$RESULTS
 
 [[ $NICE =~ ^-?[0-9]+$ ]] && ((NICE >= -20 && NICE <= 19)) || die "BENCH_NICE: -20..19, not '$NICE'"
-[[ $HUGEPAGES == auto || $HUGEPAGES =~ ^[0-9]+$ ]] ||
-	die "BENCH_HUGEPAGES: auto, 0 or a number of 2 MiB pages, not '$HUGEPAGES'"
+[[ $HUGEPAGES == auto || $HUGEPAGES == off || $HUGEPAGES =~ ^[0-9]+$ ]] ||
+	die "BENCH_HUGEPAGES: auto, off, 0 or a number of 2 MiB pages, not '$HUGEPAGES'"
 for v in LAT_LIGHT LAT_MODERATE; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v: frames per second, not '${!v}'"
 done
@@ -385,7 +394,7 @@ DALLOC=$TMP/xsnapd/allocs	# the daemon's allocation counter (shim)
 DPID=
 DCMDS=
 DVIEW=shared	# t0's view (run_one: "@view=V" among a case's receiver args)
-DHUGE=auto	# xsnapd's attach --hugepages (run_one: "@huge=H")
+DHUGE=$DHUGE_RUN	# xsnapd's attach --hugepages (run_one: "@huge=H")
 DSTAMP=engine	# who stamps frames (attach --timestamps): xdp for the latency
 		# cases (run_one: a receiver with -L), as bench_xsnap -L does
 
@@ -446,7 +455,7 @@ run_one() {
 	local a need_daemon=
 	local -a rx0=()
 	DVIEW=shared
-	DHUGE=auto
+	DHUGE=$DHUGE_RUN
 	DSTAMP=engine
 	for a in "${rx[@]}"; do
 		if [[ $a == @view=* ]]; then DVIEW=${a#@view=}
@@ -539,7 +548,7 @@ add() {
 	return 0
 }
 # the raw AF_XDP receiver (one socket, one thread; its waiting mode per case)
-AFXDP_RX="$BIN/bench_afxdp -i $IF"
+AFXDP_RX="$BIN/bench_afxdp -i $IF$NOHUGE"
 # xsnap_frames TENANTS: the in-process receive region for TENANTS tenants
 xsnap_frames() {
 	local need=$((2 * XSNAP_RING + $1 * XSNAP_QUOTA)) f=16384
@@ -550,7 +559,7 @@ xsnap_frames() {
 # xsnap_rx TENANTS: the in-process xsnap receiver (see RT_PRIO above)
 xsnap_rx() {
 	echo "$BIN/bench_xsnap -q -i $IF --rt-prio $RT_PRIO --quota $XSNAP_QUOTA" \
-		"--ring $XSNAP_RING --frames $(xsnap_frames "$1")"
+		"--ring $XSNAP_RING --frames $(xsnap_frames "$1")$NOHUGE"
 }
 XSNAP_RX=$(xsnap_rx 1)
 # one consumer without an engine thread: it runs the engine inside
@@ -657,8 +666,8 @@ fi
 ((${#CASES[@]})) || die "--only '$ONLY' matches no case (see --help)"
 if [[ $HUGEPAGES == auto && -n $QUICK ]]; then
 	HP_NOTE="--quick"
-elif [[ $HUGEPAGES == 0 ]]; then
-	HP_NOTE="BENCH_HUGEPAGES=0"
+elif [[ $HUGEPAGES == 0 || $HUGEPAGES == off ]]; then
+	HP_NOTE="BENCH_HUGEPAGES=$HUGEPAGES"
 elif [[ $HUGEPAGES == auto ]]; then
 	hp_reserve "$(hugepages_needed)"
 else

@@ -63,6 +63,7 @@ static struct {
 	struct xsnap_stats st0, st1;
 	bool quiet, stats_ok;
 	bool inline_engine;	/* --inline: XSNAP_ENGINE_INLINE */
+	bool no_huge;		/* --no-huge: XSNAP_HUGE_OFF */
 	int engine_policy, engine_prio;	/* the engine thread's, as found; -1: not found */
 } xb = { .frames = 16384, .quota = 1024, .ring = 2048, .pool = 64, .port = 9000 };
 
@@ -232,6 +233,7 @@ static int setup(void)
 		   .max_tenants = ntenants > 8 ? ntenants : 8, .pool_frames = xb.pool,
 		   .engine_prio = xb.inline_engine ? 0 : b->rt_prio,
 		   .engine = xb.inline_engine ? XSNAP_ENGINE_INLINE : XSNAP_ENGINE_THREAD,
+		   .hugepages = xb.no_huge ? XSNAP_HUGE_OFF : XSNAP_HUGE_AUTO,
 		   /* the XDP-to-consumer column needs the program's stamps */
 		   .timestamps = b->latency ? XSNAP_STAMP_XDP : XSNAP_STAMP_ENGINE);
 	char match[64], name[32];
@@ -307,6 +309,8 @@ static void usage(FILE *f)
 		   "                           the shim with XSNAP_BENCH_ALLOC_FILE=FILE)\n"
 		   "      --inline             no engine thread: the consumers run the engine\n"
 		   "                           inside xsnap_recv() (XSNAP_ENGINE_INLINE)\n"
+		   "      --no-huge            receive region on normal pages (XSNAP_HUGE_OFF;\n"
+		   "                           default: hugetlb pages when the system has them)\n"
 		   "  -q, --quiet              no library INFO messages\n"
 		   "Prints one JSON object.\n");
 }
@@ -355,6 +359,10 @@ static bool xsnap_opt(int c, const char *arg)
 		return true;
 	case 'E':
 		xb.inline_engine = true;
+		return true;
+	case 'H':
+		xb.no_huge = true;
+		xb.ctx_opts = true;	/* the region is xsnapd's with --connect */
 		return true;
 	}
 	return false;
@@ -445,6 +453,7 @@ int main(int argc, char **argv)
 		{ "connect", required_argument, NULL, 'C' },
 		{ "daemon-allocs", required_argument, NULL, 'D' },
 		{ "inline", no_argument, NULL, 'E' },
+		{ "no-huge", no_argument, NULL, 'H' },
 		{ 0 }
 	};
 	struct bench_prog prog = {
@@ -460,8 +469,9 @@ int main(int argc, char **argv)
 	if (xb.mode == M_TENANTS && b->n > 32)
 		bench_usage_error(b, "-n: at most 32 tenants");
 	if (xb.connect && xb.ctx_opts)
-		bench_usage_error(b, "--frames, --quota and --ring are xsnapd's with --connect "
-				  "(xsnapctl attach --frames, tenant add --quota)");
+		bench_usage_error(b, "--frames, --quota, --ring and --no-huge are xsnapd's with "
+				  "--connect (xsnapctl attach --frames, --hugepages, tenant add "
+				  "--quota)");
 	if (b->alloc_file && !xb.connect)
 		bench_usage_error(b, "--daemon-allocs needs --connect");
 	if (xb.inline_engine && xb.connect)
