@@ -478,6 +478,9 @@ int main(int argc, char **argv)
 		bench_usage_error(b, "--inline: not with --connect (xsnapd runs the engine)");
 	if (xb.inline_engine)
 		b->rt_what = "the consumer threads (--inline: no engine thread)";
+	if (xb.inline_engine && b->rt_prio && b->spin)
+		bench_usage_error(b, "-P/--rt-prio with --inline needs blocking receives: a "
+				  "SCHED_FIFO consumer that never sleeps starves the rest of its CPU");
 	if (b->rt_prio && xb.connect)
 		bench_usage_error(b, "-P/--rt-prio: with --connect the engine is xsnapd's thread, "
 				  "not this program's (xsnapd has its own option)");
