@@ -192,6 +192,10 @@ const volatile __u32 xsnap_xdp_stamp = 0;
  * refills its entry, the cost of a new flow in every frame. */
 const volatile __u32 xsnap_emc_miss = 0;
 
+/* Benchmarks and tests only: every frame takes the general path, never
+ * fast_classify(), so the two can be compared on the same rule set. */
+const volatile __u32 xsnap_no_fast = 0;
+
 /* Set at load when the context splits its queues into groups: mask the
  * active tenants by the frame's rx queue (xsnap_qexcl).  Unset, the lookup
  * costs nothing. */
@@ -240,6 +244,29 @@ static __always_inline int verdict(__u32 reason, int action)
 	return action;
 }
 
+/* Merge the rule value @v found for the frame into @m.  Tenant slots
+ * outside m->active (being removed) are dropped from the value first; a
+ * value left with no active tenant takes no part in the deliver
+ * precedence, as if its deliver rules were gone. */
+static __always_inline void merge(struct xsnap_match *m, const struct xsnap_rule_val *v)
+{
+	__u32 mask = v->tenant_mask & m->active;
+
+	if (v->deliver_prio != XSNAP_PRIO_NONE && mask) {
+		m->mask |= mask;
+		if (better(v->deliver_prio, v->deliver_id, m->deliver_prio, m->deliver_id)) {
+			m->deliver_prio = v->deliver_prio;
+			m->deliver_id = v->deliver_id;
+		}
+	}
+	if (v->stop_prio != XSNAP_PRIO_NONE &&
+	    better(v->stop_prio, v->stop_id, m->stop_prio, m->stop_id)) {
+		m->stop_prio = v->stop_prio;
+		m->stop_id = v->stop_id;
+		m->stop_action = v->stop_action;
+	}
+}
+
 /*
  * Look group @gi of bank m->bank up for the frame @pkt and merge the rule
  * value found, if any, into @m.  Tenant slots outside m->active (being
@@ -265,7 +292,7 @@ static __always_inline int match_group(const struct xsnap_pkt *pkt, struct xsnap
 	const struct xsnap_rule_val *v;
 	const struct xsnap_bank *b;
 	struct xsnap_emc *c;
-	__u32 bank, mask, zero = 0;
+	__u32 bank, zero = 0;
 
 	if (!pkt || !m || gi >= XSNAP_BANK_GROUPS)
 		return 0;
@@ -303,20 +330,7 @@ static __always_inline int match_group(const struct xsnap_pkt *pkt, struct xsnap
 	if (!v)
 		return 0;
 found:
-	mask = v->tenant_mask & m->active;
-	if (v->deliver_prio != XSNAP_PRIO_NONE && mask) {
-		m->mask |= mask;
-		if (better(v->deliver_prio, v->deliver_id, m->deliver_prio, m->deliver_id)) {
-			m->deliver_prio = v->deliver_prio;
-			m->deliver_id = v->deliver_id;
-		}
-	}
-	if (v->stop_prio != XSNAP_PRIO_NONE &&
-	    better(v->stop_prio, v->stop_id, m->stop_prio, m->stop_id)) {
-		m->stop_prio = v->stop_prio;
-		m->stop_id = v->stop_id;
-		m->stop_action = v->stop_action;
-	}
+	merge(m, v);
 	return 1;
 }
 
@@ -388,6 +402,122 @@ static __always_inline void classify(struct xsnap_pkt *pkt, struct xsnap_match *
 #pragma clang loop unroll(disable)
 	for (i = 1; i < XSNAP_BANK_GROUPS && i < n; i++)
 		xsnap_match_group(pkt, m, i);
+}
+
+/*
+ * The fast path: classify the commonest frame against the commonest rule
+ * set without the general parser and key builder.  Rule sets of one shape
+ * that matches on nothing but the protocol, the ports (exact, no classes)
+ * and maybe the IPv4 family ("udp dst port 9000", "ip and tcp src port 22
+ * and dst port 80"), and a frame that is untagged IPv4 without options,
+ * not a fragment, UDP or TCP with a header xsnap_parse() reads in full
+ * (UDP length, TCP data offset within the datagram).  For such a frame
+ * xsnap_parse() sets nothing but the addresses, protocol and ports, and
+ * xsnap_make_key() builds a key whose first 8 bytes (bank, group 0,
+ * family, protocol, ports) are all of it; so the exact-match cache entry of
+ * group 0, when it is of the live generation, answers with one 8-byte
+ * compare.  Everything else (another frame, another shape, a cache miss, a
+ * nested run) returns 0 before it writes @m or @pkt, and the frame takes
+ * the general path, which also fills the cache entry for the next frame.
+ *
+ * Return: 1 when @m holds the frame's matches (maybe none) and @pkt the
+ * fields deliver() writes into the metadata, 0 for the general path.
+ */
+#define XSNAP_FAST_FIELDS (XSNAP_F_L3 | XSNAP_F_PROTO | XSNAP_F_SPORT | XSNAP_F_DPORT)
+
+static __always_inline int fast_classify(struct xdp_md *ctx, struct xsnap_pkt *pkt,
+					 struct xsnap_match *m)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	const struct ethhdr *eth = data;
+	const struct iphdr *iph = (const void *)(eth + 1);
+	const __u8 *l4 = (const __u8 *)(iph + 1);
+	const struct xsnap_emc_ent *e;
+	const struct xsnap_cfg *cfg;
+	const struct xsnap_bank *b;
+	struct xsnap_emc *c;
+	__u32 zero = 0, tot, fields, active, ports, bank;
+	__u64 word;
+	__u8 proto;
+
+	if (xsnap_no_fast || xsnap_emc_miss || (const void *)(iph + 1) > data_end)
+		return 0;
+	if (eth->h_proto != bpf_htons(XSNAP_ETH_P_IP) || XSNAP_RD_U8(iph, 0) != 0x45 ||
+	    (iph->frag_off & bpf_htons(XSNAP_IP_MF | XSNAP_IP_OFFMASK)))
+		return 0;
+	tot = xsnap_ntohs(iph->tot_len);
+	if ((const __u8 *)iph + tot > (const __u8 *)data_end)
+		return 0;
+	proto = iph->protocol;
+	if (proto == IPPROTO_UDP) {
+		const struct udphdr *uh = (const void *)l4;
+		__u32 ulen;
+
+		if ((const void *)(uh + 1) > data_end || tot < sizeof(*iph) + sizeof(*uh))
+			return 0;
+		ulen = xsnap_ntohs(uh->len);
+		if (ulen < sizeof(*uh) || ulen > tot - sizeof(*iph))
+			return 0;
+	} else if (proto == IPPROTO_TCP) {
+		const struct tcphdr *th = (const void *)l4;
+		__u32 doff;
+
+		if ((const void *)(th + 1) > data_end || tot < sizeof(*iph) + sizeof(*th))
+			return 0;
+		doff = XSNAP_RD_U8(th, 12) >> 4;
+		if (doff < 5 || doff * 4 > tot - sizeof(*iph))
+			return 0;
+	} else {
+		return 0;
+	}
+
+	cfg = bpf_map_lookup_elem(&xsnap_cfg, &zero);
+	if (!cfg)
+		return 0;
+	bank = cfg->bank & 1;
+	b = bpf_map_lookup_elem(&xsnap_groups_v3, &bank);
+	if (!b || b->ngroups != 1 || (b->flags & XSNAP_BANK_PORT_CLASSES))
+		return 0;
+	fields = b->groups[0].fields;
+	if ((fields & ~XSNAP_FAST_FIELDS) || ((fields & XSNAP_F_L3) && b->groups[0].l3_proto != 4))
+		return 0;
+	c = bpf_map_lookup_elem(&xsnap_emc, &zero);
+	if (!c || c->busy)
+		return 0;
+	e = &c->ent[0];
+	if (e->state == XSNAP_EMC_EMPTY || e->gen != cfg->gen)
+		return 0;
+
+	/* The key's first 8 bytes as xsnap_make_key() writes them (struct
+	 * xsnap_rule_key): bank, group 0, family, protocol, then both ports
+	 * as they are on the wire, which is how one 4-byte load reads them. */
+	ports = *(const __u32 *)l4;
+	if (!(fields & XSNAP_F_SPORT))
+		ports &= bpf_htonl(0x0000ffff);	/* keep the destination port */
+	if (!(fields & XSNAP_F_DPORT))
+		ports &= bpf_htonl(0xffff0000);	/* keep the source port */
+	word = (__u64)bank | (fields & XSNAP_F_L3 ? 4u << 16 : 0) |
+	       (fields & XSNAP_F_PROTO ? (__u32)proto << 24 : 0) | (__u64)ports << 32;
+	if (*(const __u64 *)&e->key != word)
+		return 0;
+
+	active = cfg->tenants;
+	if (xsnap_qgroups) {
+		__u32 rxq = ctx->rx_queue_index;
+		const __u32 *excl = bpf_map_lookup_elem(&xsnap_qexcl, &rxq);
+
+		if (excl)
+			active &= ~*excl;
+	}
+	m->active = active;
+	if (e->state == XSNAP_EMC_FOUND)
+		merge(m, &e->val);
+	pkt->l3_proto = 4;
+	pkt->proto = proto;
+	pkt->l3_off = sizeof(*eth);
+	pkt->l4_off = sizeof(*eth) + sizeof(*iph);
+	return 1;
 }
 
 /* A drop/pass rule won.  Any action other than drop passes: a corrupt value
@@ -519,20 +649,21 @@ int xsnap_steer(struct xdp_md *ctx)
 	if (len > 0xffff || (void *)(long)ctx->data + len > (void *)(long)ctx->data_end)
 		return verdict(XSNAP_R_TOO_BIG, XDP_PASS);
 
-	err = xsnap_parse_ctx(ctx, &pkt);
-	if (err)
-		return verdict(-err, XDP_PASS);
-	/* how the frame was read, counted whatever its verdict */
-	if (pkt.frag)
-		count(XSNAP_R_FRAGMENT);
-	if (pkt.l4_bad)
-		count(XSNAP_R_BAD_L4);
-	if (pkt.tiny_frag)
-		count(XSNAP_R_TINY_FRAG);
-	if (pkt.l4_unknown)
-		count(XSNAP_R_L4_UNKNOWN);
-
-	classify(&pkt, &m, ctx->rx_queue_index);
+	if (!fast_classify(ctx, &pkt, &m)) {
+		err = xsnap_parse_ctx(ctx, &pkt);
+		if (err)
+			return verdict(-err, XDP_PASS);
+		/* how the frame was read, counted whatever its verdict */
+		if (pkt.frag)
+			count(XSNAP_R_FRAGMENT);
+		if (pkt.l4_bad)
+			count(XSNAP_R_BAD_L4);
+		if (pkt.tiny_frag)
+			count(XSNAP_R_TINY_FRAG);
+		if (pkt.l4_unknown)
+			count(XSNAP_R_L4_UNKNOWN);
+		classify(&pkt, &m, ctx->rx_queue_index);
+	}
 
 	/* Lower prio wins; on a tie the stop (drop/pass) rule wins.  With no
 	 * deliver match, deliver_prio is XSNAP_PRIO_NONE and any stop wins. */

@@ -645,6 +645,9 @@ static size_t mutate_once(uint8_t *b, size_t len, const struct rule *rules, unsi
 
 struct fuzz_stats {
 	uint64_t frames, mismatches, refused_sets;
+	uint64_t fast_sets;	/* rule sets of the fast path's shape */
+	uint64_t fast_frames;	/* frames run again in such a set, which the fast path
+				 * may take (fast_eligible()) */
 	uint64_t reason[XSNAP_R_MAX];	/* final reasons */
 	uint64_t extra[XSNAP_R_MAX];	/* counted in addition (how frames were read) */
 	uint64_t extra_dropped[XSNAP_R_MAX];	/* of those, dropped by a rule */
@@ -673,12 +676,45 @@ static void keep_frame(const uint8_t *b, size_t len, uint64_t n)
 
 #define CNT_BLOCK 256	/* frames between two checks of the reason counters */
 
+/* Frames the program's fast path may take (fast_classify() in
+ * bpf/xsnap_steer.bpf.c): untagged IPv4 without options, not a fragment,
+ * UDP or TCP with a header the parser reads in full. */
+static bool fast_eligible(const uint8_t *b, size_t len)
+{
+	struct xsnap_pkt p;
+
+	if (get16(b, len, 12) != 0x0800 || len < 15 || b[14] != 0x45 ||
+	    (get16(b, len, 20) & 0x3fff))
+		return false;
+	if (xsnap_parse(b, b + len, &p))
+		return false;
+	return (p.proto == IPPROTO_UDP || p.proto == IPPROTO_TCP) && p.ports && !p.l4_bad &&
+	       !p.tiny_frag;
+}
+
+/* The live bank is of the fast path's shape: one rule shape, matching on
+ * nothing but the protocol, exact ports and maybe the IPv4 family. */
+static bool fast_shape(struct fx *fx)
+{
+	const uint32_t ok = XSNAP_F_L3 | XSNAP_F_PROTO | XSNAP_F_SPORT | XSNAP_F_DPORT;
+	uint32_t bank = fx->s.cfg.bank;
+	struct xsnap_bank b;
+
+	if (bpf_map_lookup_elem(fx->s.groups_fd, &bank, &b))
+		return false;
+	return b.ngroups == 1 && !(b.flags & XSNAP_BANK_PORT_CLASSES) &&
+	       !(b.groups[0].fields & ~ok) &&
+	       (!(b.groups[0].fields & XSNAP_F_L3) || b.groups[0].l3_proto == 4);
+}
+
 /*
  * Frames of one rule set.  Each is compared at once; the reason counters
  * every CNT_BLOCK frames against the model's sum (reading 14 per-CPU
- * counters per frame would cost more than the test run itself).
+ * counters per frame would cost more than the test run itself).  @twice:
+ * every frame runs twice in a row, so that the second run finds the first
+ * one's exact-match cache entry (the fast path's input).
  */
-static void fuzz_round(struct fx *fx, const struct world *w, unsigned int nframes,
+static void fuzz_round(struct fx *fx, const struct world *w, unsigned int nframes, bool twice,
 		       struct fuzz_stats *st)
 {
 	static uint8_t b[MAX_LEN];
@@ -699,6 +735,12 @@ static void fuzz_round(struct fx *fx, const struct world *w, unsigned int nframe
 			len = mutate_once(b, len, w->rules, w->n);
 		model_frame(w, b, len, &m);
 		run(fx->prog, b, len, &r);
+		if (twice && agrees(&m, b, len, &r, why, sizeof(why))) {
+			st->fast_frames += fast_eligible(b, len);
+			for (uint32_t k = 0; k < XSNAP_R_MAX; k++)
+				want[k] += model_count(&m, k);
+			run(fx->prog, b, len, &r);	/* a cache hit */
+		}
 		st->frames++;
 		if (!agrees(&m, b, len, &r, why, sizeof(why))) {
 			if (st->mismatches < 10) {
@@ -743,7 +785,10 @@ static void fuzz_round(struct fx *fx, const struct world *w, unsigned int nframe
  * A13: mutations of the corpus under random rule sets.  Each round draws
  * 1..5 shapes and up to 60 rules derived from corpus frames, applies them
  * through steer_apply() (so the bank flips every round, port class tables
- * included), and runs FRAMES_PER_ROUND mutated frames.
+ * included), and runs FRAMES_PER_ROUND mutated frames.  Every fourth set
+ * has the one shape the program's fast path serves (protocol and exact
+ * ports); its frames run twice in a row on one CPU, so that the second run
+ * of a frame the fast path may take finds its cache entry and takes it.
  */
 #define FRAMES_PER_ROUND 4000
 #define MAX_FUZZ_RULES 60
@@ -757,8 +802,10 @@ TEST(fuzz)
 	struct fuzz_stats st = { 0 };
 	struct world w = { rules, 0, 0, 0 };
 	unsigned int rounds = 0;
+	cpu_set_t one, was;
 	double t0, t;
 	struct fx fx;
+	int cpu;
 
 	if (fx_open(&fx))
 		return;
@@ -768,6 +815,12 @@ TEST(fuzz)
 	w.lin_max = probe_lin_max(&fx);
 	w.max_frame = fx.s.skel->rodata->xsnap_max_frame;
 	REQUIRE(w.lin_max > 1000);
+	/* one CPU: a frame's second run finds the per-CPU cache entry of its first */
+	cpu = sched_getcpu();
+	REQUIRE(cpu >= 0 && sched_getaffinity(0, sizeof(was), &was) == 0);
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	REQUIRE(sched_setaffinity(0, sizeof(one), &one) == 0);
 	rng_state = seed;
 	t0 = now_s();
 	while (st.frames < target && st.mismatches < 100) {
@@ -775,8 +828,16 @@ TEST(fuzz)
 		unsigned int nt = 1 + rn(5), n = 1 + rn(MAX_FUZZ_RULES);
 		int err;
 
+		/* every fourth set of the fast path's shape: one shape of
+		 * protocol and exact ports */
+		bool fast = rounds % 4 == 3;
+
+		if (fast)
+			nt = 1;
 		for (unsigned int k = 0; k < nt; k++)
 			rnd_tmpl(&tmpls[k]);
+		if (fast)
+			tmpls[0] = (struct tmpl){ .proto = true, .sport = rn(3) == 0, .dport = true };
 		for (unsigned int k = 0; k < n; k++)
 			REQUIRE(rnd_rule(&tmpls[rn(nt)], &seeds[rn(nseeds)], &rules[k], k + 1) ==
 				0);
@@ -787,14 +848,19 @@ TEST(fuzz)
 			continue;
 		}
 		REQUIRE(err == 0);
-		fuzz_round(&fx, &w, FRAMES_PER_ROUND, &st);
+		fast = fast_shape(&fx);
+		st.fast_sets += fast;
+		fuzz_round(&fx, &w, FRAMES_PER_ROUND, fast, &st);
 		rounds++;
 	}
 	t = now_s() - t0;
-	printf("fuzz: %llu frames, %llu mismatches, seed 0x%llx (%u rule sets, %llu refused; "
+	sched_setaffinity(0, sizeof(was), &was);
+	printf("fuzz: %llu frames, %llu mismatches, seed 0x%llx (%u rule sets, %llu refused, "
+	       "%llu of the fast path's shape with %llu frames run again that it may take; "
 	       "%.1f s, %.0f frames/s)\n",
 	       (unsigned long long)st.frames, (unsigned long long)st.mismatches,
-	       (unsigned long long)seed, rounds, (unsigned long long)st.refused_sets, t,
+	       (unsigned long long)seed, rounds, (unsigned long long)st.refused_sets,
+	       (unsigned long long)st.fast_sets, (unsigned long long)st.fast_frames, t,
 	       (double)st.frames / t);
 	printf("fuzz reasons:");
 	for (uint32_t k = 0; k < XSNAP_R_MAX; k++)
@@ -812,6 +878,9 @@ TEST(fuzz)
 		    (unsigned long long)seed);
 	CHECK(st.frames >= target);
 	CHECK_EQ(st.mismatches, 0);
+	/* the fast path was there to be taken, many times */
+	CHECK(st.fast_sets >= rounds / 5);
+	CHECK(st.fast_frames >= st.frames / 100);
 	/* not vacuous: every outcome the program has occurred many times */
 	static const uint32_t must[] = { XSNAP_R_DELIVER,  XSNAP_R_NOMATCH,  XSNAP_R_RULE_PASS,
 					 XSNAP_R_RULE_DROP, XSNAP_R_NON_IP,   XSNAP_R_VLAN_DEEP,

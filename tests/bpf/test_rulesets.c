@@ -732,7 +732,8 @@ TEST(bench_quick)
 {
 	const char *out = getenv("OUTPUT");
 	char exe[4096], bin[4200], json[4200], cmd[8600], line[512];
-	unsigned int rows = 0, correct = 0, cached = 0;
+	unsigned int rows = 0, correct = 0, cached = 0, general = 0;
+	bool in_general = false;
 	FILE *f;
 	int rc;
 
@@ -757,21 +758,29 @@ TEST(bench_quick)
 	f = fopen(json, "r");
 	REQUIRE(f);
 	while (fgets(line, sizeof(line), f)) {
+		if (strstr(line, "\"general_path\"") || strstr(line, "\"results\"") ||
+		    strstr(line, "\"cached\""))
+			in_general = strstr(line, "\"general_path\"") != NULL;
 		if (!strstr(line, "\"rules\""))
 			continue;
 		rows++;
-		cached += strstr(line, "\"keys\"") == NULL;	/* the "cached" rows */
+		general += in_general;
+		/* the "cached" rows (no key count) */
+		cached += !in_general && strstr(line, "\"keys\"") == NULL;
 		correct += strstr(line, "\"correct\": true") != NULL;
 		if (strstr(line, "\"rules\": 10000"))
 			CHECK(strstr(line, "\"keys\": ") != NULL);
 	}
 	fclose(f);
 	unlink(json);
-	printf("bench_quick: %u results (%u with the exact-match cache hit), %u correct\n", rows,
-	       cached, correct);
-	/* sets x sizes x frames missing the cache, sets x frames hitting it */
-	CHECK_EQ(rows, 2 * 5 * 3 + 2 * 3);
+	printf("bench_quick: %u results (%u with the exact-match cache hit, %u more with the "
+	       "fast path off), %u correct\n",
+	       rows, cached, general, correct);
+	/* sets x sizes x frames missing the cache, sets x frames hitting it,
+	 * frames hitting it in the uniform set with the fast path off */
+	CHECK_EQ(rows, 2 * 5 * 3 + 2 * 3 + 3);
 	CHECK_EQ(cached, 2 * 3);
+	CHECK_EQ(general, 3);
 	CHECK_EQ(correct, rows);
 }
 

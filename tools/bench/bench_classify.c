@@ -42,7 +42,10 @@
  * rule-count ratios describe); the cached case (the same frame again) is
  * measured for 1 uniform rule and 5 mixed ones and printed below the table
  * ("cached" in the JSON), next to a trivial redirect-all program on the
- * same deliver frame and socket (the floor).
+ * same deliver frame and socket (the floor).  The uniform 1-rule set is of
+ * the shape the program's fast path takes (bpf/xsnap_steer.bpf.c,
+ * fast_classify()); it is measured again with the fast path off
+ * (STEER_NO_FAST, "general_path" in the JSON), which is its gain.
  *
  * The process moves into a private network namespace of its own (lo up, a
  * copy-mode AF_XDP socket on lo queue 0), so it touches nothing outside.
@@ -106,10 +109,12 @@ static struct {
 
 /* [0]: every lookup a new flow (the exact-match cache misses, STEER_EMC_MISS):
  * the table and the targets; [1]: the cache as it runs, a repeated frame
- * (one flow) hitting it: sizes[0] and sizes[1] only */
-static struct cell modes[2][NSETS][ARRAY_SIZE(sizes)][NFRAMES];
+ * (one flow) hitting it: sizes[0] and sizes[1] only; [2]: as [1] with the
+ * fast path off (STEER_NO_FAST), uniform 1 rule only, the fast path's gain */
+static struct cell modes[3][NSETS][ARRAY_SIZE(sizes)][NFRAMES];
 #define cells (modes[0])
 #define cached (modes[1])
+#define general (modes[2])
 static unsigned int cur_mode;	/* measure() fills modes[cur_mode] */
 /* the deliver frame through a trivial redirect-all program (bench_xdp.h), live:
  * what a raw AF_XDP socket's program costs, the floor of "deliver (live)" */
@@ -364,6 +369,13 @@ static void print_table(void)
 	       cached[SET_UNIFORM][0][F_NOMATCH].median, cached[SET_UNIFORM][0][F_DROP].median,
 	       cached[SET_UNIFORM][0][F_DELIVER].median, cached[SET_MIXED][1][F_NOMATCH].median,
 	       cached[SET_MIXED][1][F_DROP].median, cached[SET_MIXED][1][F_DELIVER].median);
+	printf("the same hit with the fast path off (uniform 1 rule, median ns): nomatch %.0f, "
+	       "drop %.0f, deliver %.0f; the fast path saves %.0f, %.0f, %.0f\n",
+	       general[SET_UNIFORM][0][F_NOMATCH].median, general[SET_UNIFORM][0][F_DROP].median,
+	       general[SET_UNIFORM][0][F_DELIVER].median,
+	       general[SET_UNIFORM][0][F_NOMATCH].median - cached[SET_UNIFORM][0][F_NOMATCH].median,
+	       general[SET_UNIFORM][0][F_DROP].median - cached[SET_UNIFORM][0][F_DROP].median,
+	       general[SET_UNIFORM][0][F_DELIVER].median - cached[SET_UNIFORM][0][F_DELIVER].median);
 	printf("trivial redirect-all program, deliver frame (live): %.0f/%.0f/%.0f ns; xsnap with "
 	       "1 rule: +%.0f ns (x%.2f) on a cache hit, +%.0f ns (x%.2f) on a miss\n",
 	       trivial.min, trivial.median, trivial.max,
@@ -405,6 +417,16 @@ static int write_json(const char *path)
 				set_names[set], c->nrules, c->ngroups, frame_names[w], c->min,
 				c->median, c->max, set == NSETS - 1 && w == NFRAMES - 1 ? "" : ",");
 		}
+	fprintf(f, "  ],\n  \"general_path\": [\n");
+	for (int w = 0; w < NFRAMES; w++) {
+		const struct cell *c = &general[SET_UNIFORM][0][w];
+
+		fprintf(f,
+			"    {\"set\": \"%s\", \"rules\": %u, \"groups\": %u, \"frame\": \"%s\", "
+			"\"min\": %.1f, \"median\": %.1f, \"max\": %.1f, \"correct\": true}%s\n",
+			set_names[SET_UNIFORM], c->nrules, c->ngroups, frame_names[w], c->min,
+			c->median, c->max, w == NFRAMES - 1 ? "" : ",");
+	}
 	fprintf(f, "  ],\n");
 	fprintf(f, "  \"results\": [\n");
 	for (int set = 0; set < NSETS; set++) {
@@ -549,16 +571,26 @@ static int measure(struct steer *s, int prog, struct lo_xsk *x, struct rule *rul
 	return 0;
 }
 
+/* Every frame of one (set, size): rule 0 a drop rule (nomatch and drop
+ * frames), then a deliver rule (deliver frame). */
+static int measure_all(struct steer *s, int prog, struct lo_xsk *x, struct rule *rules, int set,
+		       size_t si, unsigned int run)
+{
+	if (measure(s, prog, x, rules, set, si, true, F_NOMATCH, F_DROP, run))
+		return -1;
+	return measure(s, prog, x, rules, set, si, false, F_DELIVER, F_DELIVER, run);
+}
+
 int main(int argc, char **argv)
 {
 	struct rule *rules = calloc(sizes[ARRAY_SIZE(sizes) - 1], sizeof(*rules));
 	struct bench_xdp triv = BENCH_XDP_INIT;
 	struct lo_xsk x = { 0 };
-	struct steer s, s2;
+	struct steer s, s2, s3;
 	char why[256] = "";
 	uint8_t f[128];
 	size_t f_len;
-	int err, fd, prog, prog2, ret = EXIT_FAILURE;
+	int err, fd, prog, prog2, prog3, ret = EXIT_FAILURE;
 
 	err = parse_args(argc, argv);
 	if (err)
@@ -579,13 +611,20 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* 2. the program, as the library loads it */
-	/*    twice: every lookup missing the exact-match cache (the table), and
-	 *    the cache as it runs */
+	/*    three times: every lookup missing the exact-match cache (the
+	 *    table), the cache as it runs, and that without the fast path */
 	err = steer_open(&s, "lo", (int)if_nametoindex("lo"), NULL, STEER_EMC_MISS);
 	if (!err) {
 		err = steer_open(&s2, "lo", (int)if_nametoindex("lo"), NULL, 0);
 		if (err)
 			steer_close(&s);
+	}
+	if (!err) {
+		err = steer_open(&s3, "lo", (int)if_nametoindex("lo"), NULL, STEER_NO_FAST);
+		if (err) {
+			steer_close(&s2);
+			steer_close(&s);
+		}
 	}
 	if (err) {
 		fprintf(stderr, "bench_classify: loading the program: %s\n", strerror(-err));
@@ -593,9 +632,12 @@ int main(int argc, char **argv)
 	}
 	prog = bpf_program__fd(s.skel->progs.xsnap_steer);
 	prog2 = bpf_program__fd(s2.skel->progs.xsnap_steer);
+	prog3 = bpf_program__fd(s3.skel->progs.xsnap_steer);
 	err = steer_set_xsk(&s, 0, fd);
 	if (!err)
 		err = steer_set_xsk(&s2, 0, fd);
+	if (!err)
+		err = steer_set_xsk(&s3, 0, fd);
 	if (err) {
 		fprintf(stderr, "bench_classify: xsnap_xsks[0]: %s\n", strerror(-err));
 		goto close;
@@ -609,24 +651,22 @@ int main(int argc, char **argv)
 			why[0] ? why : strerror(-err));
 		goto close;
 	}
-	/* 4. rounds: every (set, size) installed, checked and timed once per round,
-	 *    rule 0 a drop rule (nomatch and drop frames), then a deliver rule */
+	/* 4. rounds: every (set, size) installed, checked and timed once per round */
 	for (unsigned int run = 0; run < opt.runs; run++) {
 		for (int set = 0; set < NSETS; set++) {
 			for (size_t si = 0; si < ARRAY_SIZE(sizes); si++) {
 				cur_mode = 0;
-				if (measure(&s, prog, &x, rules, set, si, true, F_NOMATCH, F_DROP,
-					    run) ||
-				    measure(&s, prog, &x, rules, set, si, false, F_DELIVER,
-					    F_DELIVER, run))
+				if (measure_all(&s, prog, &x, rules, set, si, run))
 					goto close;
 				if (si > 1)
 					continue;
 				cur_mode = 1;
-				if (measure(&s2, prog2, &x, rules, set, si, true, F_NOMATCH, F_DROP,
-					    run) ||
-				    measure(&s2, prog2, &x, rules, set, si, false, F_DELIVER,
-					    F_DELIVER, run))
+				if (measure_all(&s2, prog2, &x, rules, set, si, run))
+					goto close;
+				if (set != SET_UNIFORM || si != 0)
+					continue;
+				cur_mode = 2;
+				if (measure_all(&s3, prog3, &x, rules, set, si, run))
 					goto close;
 			}
 		}
@@ -640,8 +680,9 @@ int main(int argc, char **argv)
 	for (int set = 0; set < NSETS; set++)
 		for (size_t si = 0; si < ARRAY_SIZE(sizes); si++)
 			for (int w = 0; w < NFRAMES; w++)
-				for (int mode = 0; mode < 2; mode++)
-					if (mode == 0 || si <= 1)
+				for (int mode = 0; mode < 3; mode++)
+					if (mode == 0 || (mode == 1 && si <= 1) ||
+					    (mode == 2 && set == SET_UNIFORM && si == 0))
 						summarise(&modes[mode][set][si][w]);
 	summarise(&trivial);
 	print_table();
@@ -650,6 +691,7 @@ int main(int argc, char **argv)
 	ret = EXIT_SUCCESS;
 close:
 	bench_xdp_close(&triv);
+	steer_close(&s3);
 	steer_close(&s2);
 	steer_close(&s);
 out:

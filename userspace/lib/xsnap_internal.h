@@ -281,6 +281,8 @@ enum {
 	STEER_EMC_MISS = 1 << 1,	/* benchmarks only: every exact-match cache lookup
 					 * misses (and refills), a new flow per frame */
 	STEER_QGROUPS = 1 << 2,		/* queue groups: mask tenants by rx queue */
+	STEER_NO_FAST = 1 << 6,		/* benchmarks only: every frame takes the general
+					 * path (xsnap_no_fast) */
 	/* attach through libxdp at open (xsnap_opts.multiprog), in native
 	 * mode, generic mode, or native falling back to generic (neither) */
 	STEER_MULTIPROG = 1 << 3,
