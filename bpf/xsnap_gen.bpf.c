@@ -39,7 +39,11 @@
  * it would otherwise travel to the peer in front of the frame, where the
  * peer's own XDP metadata (up to 32 bytes, written right before the data)
  * lands inside it; the cookie, 40 bytes out, is left intact for the page's
- * next use.
+ * next use.  A kernel that refuses bpf_xdp_adjust_meta() to XDP programs
+ * (some builds do; xsnap-gen probes it, gen_strip_meta) still takes the
+ * metadata area in data_in: the area then travels with the frame, which
+ * is harmless (the peer's program and AF_XDP socket only see it in front
+ * of their own; xsnap_steer then writes its metadata as the packet's head).
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -66,6 +70,10 @@ const volatile __u32 gen_sport;
 const volatile __u32 gen_ndports;		/* dest ports: gen_dport + k / flows % ndports */
 const volatile __u32 gen_dport;
 const volatile __u32 gen_ts_off;		/* --timestamp: send time's offset, else 0 */
+const volatile __u32 gen_strip_meta;		/* strip the metadata area before XDP_TX;
+						 * 0 (the object's default, which loads on a
+						 * kernel without bpf_xdp_adjust_meta()): it
+						 * travels (see the top) */
 
 /* Counters, read by xsnap-gen after each BPF_PROG_RUN call (.bss, mmapped). */
 __u64 gen_next;		/* frames stamped: k of the next frame */
@@ -151,7 +159,7 @@ int xsnap_gen(struct xdp_md *ctx)
 		csum = 0xffff;
 	*(__u16 *)(data + gen_csum_off) = bpf_htons(csum);
 	/* no metadata on the wire (see the top); invalidates packet pointers */
-	if (bpf_xdp_adjust_meta(ctx, (int)(data - meta)))
+	if (gen_strip_meta && bpf_xdp_adjust_meta(ctx, (int)(data - meta)))
 		return XDP_ABORTED;
 	return XDP_TX;
 }

@@ -4,14 +4,18 @@
  *
  * Every frame is parsed (bpf/xsnap_parse.h, shared with userspace), then
  * looked up in the live bank of compiled rules: one hash lookup per mask
- * group (tuple-space search, see <xsnap/abi.h>).  The matching rules decide:
+ * group (tuple-space search, see <xsnap/abi.h>), each answered first by a
+ * per-CPU exact-match cache; the commonest rule set and frame take a
+ * shorter path to the same answer (fast_classify()).  The matching rules
+ * decide:
  *
  *   - nothing matched         -> XDP_PASS, the kernel stack sees the frame;
  *   - a drop/pass rule won    -> XDP_DROP / XDP_PASS;
  *   - deliver rules won       -> metadata (struct xsnap_meta) in front of
- *                                the frame, redirect to this queue's AF_XDP
- *                                socket, whose engine fans the frame out to
- *                                every tenant in the mask.
+ *                                the frame (or as its head, xsnap_meta_head),
+ *                                redirect to this queue's AF_XDP socket, whose
+ *                                engine fans the frame out to every tenant in
+ *                                the mask.
  *
  * Frames the parser refuses (cut or malformed L2/L3 headers, VLAN stacks
  * deeper than it parses, not IP) are never matched: they go to XDP_PASS
@@ -196,6 +200,18 @@ const volatile __u32 xsnap_emc_miss = 0;
  * fast_classify(), so the two can be compared on the same rule set. */
 const volatile __u32 xsnap_no_fast = 0;
 
+/*
+ * Non-zero: the kernel refuses bpf_xdp_adjust_meta() to XDP programs (some
+ * builds do; libxsnap probes it before load, steer_meta_in_head()).  The
+ * program then grows the packet at its head with bpf_xdp_adjust_head() and
+ * writes the metadata there, so the AF_XDP descriptor starts at the
+ * metadata and the frame follows it: the same bytes at the same place in
+ * the chunk, which the engine turns back into the usual descriptor (address
+ * after the metadata, length without it).  A frame that leaves any other
+ * way gets its head back first.
+ */
+const volatile __u32 xsnap_meta_head = 0;
+
 /* Set at load when the context splits its queues into groups: mask the
  * active tenants by the frame's rx queue (xsnap_qexcl).  Unset, the lookup
  * costs nothing. */
@@ -367,6 +383,20 @@ static __always_inline void port_classes(struct xsnap_pkt *pkt, __u32 bank)
  * (groups, keys and port classes) even while userspace flips banks.
  * 64-bit loop counter: see count_tenants().
  */
+/* @tenants as they count for a frame of rx queue @rxq: with queue groups, a
+ * tenant pinned to another group's queues takes no part, as if its deliver
+ * rules were gone. */
+static __always_inline __u32 queue_tenants(__u32 tenants, __u32 rxq)
+{
+	if (xsnap_qgroups) {
+		const __u32 *excl = bpf_map_lookup_elem(&xsnap_qexcl, &rxq);
+
+		if (excl)
+			tenants &= ~*excl;
+	}
+	return tenants;
+}
+
 static __always_inline void classify(struct xsnap_pkt *pkt, struct xsnap_match *m, __u32 rxq)
 {
 	const struct xsnap_cfg *cfg;
@@ -378,16 +408,8 @@ static __always_inline void classify(struct xsnap_pkt *pkt, struct xsnap_match *
 	if (!cfg)
 		return;
 	m->bank = cfg->bank & 1;
-	m->active = cfg->tenants;
+	m->active = queue_tenants(cfg->tenants, rxq);
 	m->gen = cfg->gen;
-	/* queue groups: a tenant pinned to another group's queues takes no
-	 * part here, as if its deliver rules were gone */
-	if (xsnap_qgroups) {
-		const __u32 *excl = bpf_map_lookup_elem(&xsnap_qexcl, &rxq);
-
-		if (excl)
-			m->active &= ~*excl;
-	}
 	b = bpf_map_lookup_elem(&xsnap_groups_v3, &m->bank);
 	if (!b)
 		return;
@@ -437,7 +459,7 @@ static __always_inline int fast_classify(struct xdp_md *ctx, struct xsnap_pkt *p
 	const struct xsnap_cfg *cfg;
 	const struct xsnap_bank *b;
 	struct xsnap_emc *c;
-	__u32 zero = 0, tot, fields, active, ports, bank;
+	__u32 zero = 0, tot, fields, ports, bank;
 	__u64 word;
 	__u8 proto;
 
@@ -502,15 +524,7 @@ static __always_inline int fast_classify(struct xdp_md *ctx, struct xsnap_pkt *p
 	if (*(const __u64 *)&e->key != word)
 		return 0;
 
-	active = cfg->tenants;
-	if (xsnap_qgroups) {
-		__u32 rxq = ctx->rx_queue_index;
-		const __u32 *excl = bpf_map_lookup_elem(&xsnap_qexcl, &rxq);
-
-		if (excl)
-			active &= ~*excl;
-	}
-	m->active = active;
+	m->active = queue_tenants(cfg->tenants, ctx->rx_queue_index);
 	if (e->state == XSNAP_EMC_FOUND)
 		merge(m, &e->val);
 	pkt->l3_proto = 4;
@@ -564,6 +578,7 @@ static __always_inline int deliver(struct xdp_md *ctx, const struct xsnap_pkt *p
 	__u32 q = ctx->rx_queue_index;
 	struct xsnap_meta *meta;
 	void *data;
+	long ret;
 
 	/* No socket on this queue: leave the frame to the kernel rather than
 	 * have the redirect fail (and the frame vanish) later. */
@@ -572,18 +587,29 @@ static __always_inline int deliver(struct xdp_md *ctx, const struct xsnap_pkt *p
 	if (xsnap_max_frame && len > xsnap_max_frame)
 		return verdict(XSNAP_R_TOO_BIG, XDP_PASS);
 
-	/* Our struct must end exactly at the packet data, where userspace
-	 * looks for it, even if an earlier program left metadata of its own:
-	 * move data_meta to data - sizeof(meta), whatever it was. */
-	{
+	if (xsnap_meta_head) {
+		/* the metadata becomes the first bytes of the packet (see
+		 * xsnap_meta_head); xsnap_max_frame counts them already */
+		if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct xsnap_meta)))
+			return verdict(XSNAP_R_META, XDP_PASS);
+		/* volatile: else clang merges these loads with the other
+		 * branch's into one from ctx plus a chosen offset, which the
+		 * verifier refuses ("dereference of modified ctx ptr") */
+		meta = (void *)(long)*(volatile __u32 *)&ctx->data;
+		data = (void *)(long)*(volatile __u32 *)&ctx->data_end;
+	} else {
+		/* Our struct must end exactly at the packet data, where
+		 * userspace looks for it, even if an earlier program left
+		 * metadata of its own: move data_meta to data - sizeof(meta),
+		 * whatever it was. */
 		int metalen = (int)(ctx->data - ctx->data_meta);
 
 		if (bpf_xdp_adjust_meta(ctx, metalen - (int)sizeof(struct xsnap_meta)))
 			return verdict(XSNAP_R_META, XDP_PASS);
+		data = (void *)(long)ctx->data;
+		meta = (void *)(long)ctx->data_meta;
 	}
-	/* adjust_meta invalidates every packet pointer: reload and re-check. */
-	data = (void *)(long)ctx->data;
-	meta = (void *)(long)ctx->data_meta;
+	/* both helpers invalidate every packet pointer: reload and re-check */
 	if ((void *)(meta + 1) > data)
 		return verdict(XSNAP_R_META, XDP_PASS);
 
@@ -601,8 +627,12 @@ static __always_inline int deliver(struct xdp_md *ctx, const struct xsnap_pkt *p
 	count_tenants(m->mask, len);
 	count(XSNAP_R_DELIVER);
 	/* XDP_PASS as the fallback: if the socket went away since the lookup
-	 * above, the kernel stack still gets the frame. */
-	return bpf_redirect_map(&xsnap_xsks, q, XDP_PASS);
+	 * above, the kernel stack still gets the frame (without our head). */
+	ret = bpf_redirect_map(&xsnap_xsks, q, XDP_PASS);
+	if (xsnap_meta_head && ret != XDP_REDIRECT &&
+	    bpf_xdp_adjust_head(ctx, (int)sizeof(struct xsnap_meta)))
+		return XDP_DROP;	/* cannot happen: it was ours to give back */
+	return ret;
 }
 
 /* The parser, inlined: as a global function (verified once on its own) it

@@ -57,7 +57,7 @@ def kpps: if . % 1000 == 0 then "\(. / 1000) kpps" else "\(.) frames/s" end;
 # @prio: the SCHED_FIFO priority the run reported (rt_prio)
 def case_label(id; sys; n; prio):
 	if id == "xdp_drop" then "XDP_DROP ceiling (rx veth)"
-	elif id == "generator" then "generator (xsnap-gen live frames)"
+	elif id == "generator" then "generator (xsnap-gen \(if $genmode == "live" then "live frames" else "AF_PACKET" end))"
 	elif id == "afxdp" then "raw AF_XDP, copy mode (blocking poll)"
 	elif id == "afxdp-spin" then "raw AF_XDP, copy mode (spinning)"
 	elif id == "afxdp-busypoll" then "raw AF_XDP, copy mode (busy poll)"
@@ -266,7 +266,7 @@ def metric(id):
 	machine: {kernel: $kernel, cpus: $cpus, cpu_model: $model, commit: $commit, date: $date,
 		loadavg_start: $load0, loadavg_end: $load1},
 	settings: {runs: $nruns, window_s: ($window | tonumber), warmup_s: ($warmup | tonumber),
-		quick: ($quick == 1), generator_cpu: ($gencpu | tonumber), nice: ($nice | tonumber),
+		quick: ($quick == 1), generator_cpu: ($gencpu | tonumber), generator_mode: $genmode, nice: ($nice | tonumber),
 		receive_cpu: ($rxcpu | tonumber),
 		hugepages_reserved: $hugepages.reserved,
 		hugepages: ($hugepages + {afxdp_runs: ([$runs[] | select(.rx.system == "afxdp")

@@ -36,6 +36,9 @@
  * right in front of the packet data.  The kernel caps metadata at 32 bytes;
  * this struct is exactly that.  In AF_XDP copy mode the kernel copies the
  * metadata area along with the frame, so it reaches the UMEM in every mode.
+ * On a kernel that refuses that helper to XDP programs, the program writes
+ * it as the packet's first 32 bytes instead and libxsnap's engine skips
+ * them: in the UMEM it sits right in front of the frame either way.
  */
 struct xsnap_meta {
 	__u64 rx_ns;		/* bpf_ktime_get_ns() at classification (CLOCK_MONOTONIC)
@@ -211,7 +214,7 @@ enum xsnap_reason {
 	XSNAP_R_IPV6_EXT, /* truncated extension header (not in a first fragment's
 			   * fragmentable part): XDP_PASS */
 	XSNAP_R_NO_SOCKET, /* matched, but no AF_XDP socket on this queue: XDP_PASS */
-	XSNAP_R_META, /* bpf_xdp_adjust_meta failed: XDP_PASS */
+	XSNAP_R_META, /* writing the metadata failed (adjust_meta/_head): XDP_PASS */
 	XSNAP_R_FRAGMENT, /* non-first IPv4/IPv6 fragment: L3-only match */
 	XSNAP_R_TOO_BIG, /* deliver verdict, but longer than a UMEM frame can hold
 				 * (xsnap_max_frame): XDP_PASS rather than a silent drop

@@ -154,7 +154,9 @@ t_mtu9000_generic_too_big() {
 	xs_consumer_start "$LOG" -m auto -t a -r 'a:1:udp dst port 9000' \
 		-r 'a:1:udp dst port 9001 action drop' -c a
 	grep -q 'falling back to generic mode' "$LOG" || fail "auto did not fall back"
-	grep -q 'MTU 9000: frames longer than 3840 bytes do not fit a UMEM frame' "$LOG" ||
+	# 3840: 4096 less the kernel's headroom; 32 less (the metadata) where
+	# the kernel refuses bpf_xdp_adjust_meta() and it travels in the frame
+	grep -Eq 'MTU 9000: frames longer than (3840|3808) bytes do not fit a UMEM frame' "$LOG" ||
 		fail "no warning about frames longer than a UMEM frame"
 	xs_gen -q --stream 1 --dport 9000 -n 100 -r 20000 -s 1500
 	xs_gen -q --stream 2 --dport 9000 -n 100 -r 20000 -s 3800

@@ -40,7 +40,19 @@ struct sim {
 	 * completions it has not posted yet (each holds a completion slot) */
 	uint64_t pend[RING];
 	uint32_t pend_prod, pend_cons;
+	/* the program writes the metadata as the packet's head (a kernel
+	 * without bpf_xdp_adjust_meta): descriptors start at it; set it with
+	 * ctx->steer.meta_head */
+	bool meta_head;
 };
+
+/* The rx descriptor the kernel posts for a frame at @addr of @len bytes. */
+static inline struct xdp_desc sim_desc(const struct sim *sim, uint64_t addr, uint32_t len)
+{
+	uint32_t head = sim->meta_head ? (uint32_t)sizeof(struct xsnap_meta) : 0;
+
+	return (struct xdp_desc){ .addr = addr - head, .len = len + head };
+}
 
 /* Point libxdp's ring @r (a struct xsk_ring_prod or xsk_ring_cons: the same
  * members) at the simulated ring @s, its entries at @ring. */
@@ -130,7 +142,7 @@ static inline int sim_rx(struct sim *sim, uint32_t mask, uint32_t flow_hash, uin
 	m->rx_ns = 1000 + sim->sent;
 	memcpy(u->rw + addr, &tag, sizeof(tag));
 	memset(u->rw + addr + 4, 0xab, 60);
-	sim->rx.descs[sim->rx.prod & (RING - 1)] = (struct xdp_desc){ .addr = addr, .len = 64 };
+	sim->rx.descs[sim->rx.prod & (RING - 1)] = sim_desc(sim, addr, 64);
 	__atomic_store_n(&sim->rx.prod, sim->rx.prod + 1, __ATOMIC_RELEASE);
 	sim->sent++;
 	return 0;
@@ -161,7 +173,7 @@ static inline int sim_rx_bytes(struct sim *sim, uint32_t mask, const void *bytes
 	}
 	m->magic = XSNAP_META_MAGIC;
 	m->tenant_mask = mask;
-	sim->rx.descs[sim->rx.prod & (RING - 1)] = (struct xdp_desc){ .addr = addr, .len = len };
+	sim->rx.descs[sim->rx.prod & (RING - 1)] = sim_desc(sim, addr, len);
 	sim->rx.prod++;
 	sim->sent++;
 	return 0;

@@ -505,6 +505,48 @@ TEST(unknown_metadata_and_masks_are_not_logged)
 	SIM_DONE(sim, s);
 }
 
+/* A kernel that refuses bpf_xdp_adjust_meta(): the program writes the
+ * metadata as the packet's head, the descriptor starts at it, and the
+ * engine hands consumers the frame behind it with its metadata in front,
+ * as everywhere else.  A descriptor too short to hold the head is not ours:
+ * not logged, its chunk back on the free stack. */
+TEST(metadata_as_the_packet_head)
+{
+	struct sim *sim;
+	struct xsnap_sock *s;
+	struct xsnap_frame *v[16];
+	int n;
+
+	REQUIRE((sim = sim_tenant(FRAMES, "t", NULL, &s)));
+	sim->meta_head = sim->ctx->steer.meta_head = true;
+	for (uint32_t i = 0; i < 10; i++)
+		CHECK_EQ(sim_rx(sim, 1, 0, 100 + i), 0);
+	n = xsnap_recv(s, v, 16, 0);
+	CHECK_EQ(n, 10);
+	for (int i = 0; i < n; i++) {
+		const struct xsnap_meta *m = xsnap_frame_meta(v[i]);
+
+		CHECK_EQ(tag_of(v[i]), 100 + (uint32_t)i);
+		CHECK_EQ(xsnap_frame_len(v[i]), 64);
+		CHECK_EQ(m->magic, XSNAP_META_MAGIC);
+		CHECK_EQ(m->rx_ns, 1000 + (uint64_t)i);	/* the program's stamp, kept */
+	}
+	xsnap_release(s, v, (unsigned int)n);
+	/* shorter than the head */
+	{
+		uint64_t addr = sim->fill.addrs[sim->fill.cons & (RING - 1)] + HEADROOM;
+
+		sim->fill.cons++;
+		sim->rx.descs[sim->rx.prod & (RING - 1)] = (struct xdp_desc){ .addr = addr, .len = 16 };
+		sim->rx.prod++;
+		sim->sent++;
+	}
+	CHECK_EQ(xsnap_recv(s, v, 16, 0), 0);
+	CHECK_EQ(sim->ctx->tenants[0]->rx_frames, 10);
+	check_conservation(sim);
+	SIM_DONE(sim, s);
+}
+
 TEST(frames_are_read_only)
 {
 	struct sim *sim;

@@ -105,6 +105,9 @@ static void *consumer(void *arg)
 {
 	struct bench_cons *c = arg;
 	int fd = xsk_socket__fd(ax.xsk);
+	/* behind xsnap_steer with the metadata as the packet's head: the
+	 * frame follows it (steer_meta_in_head()) */
+	const uint32_t head = ax.steer && ax.st.meta_head ? (uint32_t)sizeof(struct xsnap_meta) : 0;
 	uint64_t sink = 0;
 
 	if (bench_rt_self(&b)) {
@@ -138,11 +141,11 @@ static void *consumer(void *arg)
 		}
 		for (uint32_t i = 0; i < n; i++) {
 			const struct xdp_desc *d = xsk_ring_cons__rx_desc(&ax.rx, idx_rx + i);
-			const uint8_t *data = xsk_umem__get_data(ax.area, d->addr);
+			const uint8_t *data = (const uint8_t *)xsk_umem__get_data(ax.area, d->addr) + head;
 
 			sink += data[0];
-			if (b.latency)
-				bench_lat_frame(&b, c, data, d->len, now);
+			if (b.latency && d->len >= head)
+				bench_lat_frame(&b, c, data, d->len - head, now);
 			*xsk_ring_prod__fill_addr(&ax.fill, idx_fill + i) =
 				xsk_umem__extract_addr(d->addr);
 		}

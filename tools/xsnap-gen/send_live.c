@@ -50,6 +50,7 @@
 
 #include "gen.h"
 #include "xsnap_gen.skel.h"
+#include "xsnap_internal.h"	/* steer_meta_in_head() */
 
 #ifndef BPF_F_TEST_XDP_LIVE_FRAMES
 #define BPF_F_TEST_XDP_LIVE_FRAMES	(1U << 1)	/* linux 5.18 */
@@ -195,6 +196,8 @@ static void set_knobs(const struct gen_cfg *cfg, const struct gen_frame *fr, str
 	uint32_t n = fr->len < GEN_TMPL_BYTES ? fr->len : GEN_TMPL_BYTES;
 
 	skel->rodata->gen_cookie = cookie;
+	/* unless the kernel refuses bpf_xdp_adjust_meta() (libxsnap's probe) */
+	skel->rodata->gen_strip_meta = !steer_meta_in_head();
 	memcpy((void *)skel->rodata->gen_tmpl, fr->buf, n);
 	skel->rodata->gen_tmpl_words = n / 8;
 	skel->rodata->gen_l4_off = fr->l4_off;

@@ -344,6 +344,9 @@ static uint32_t frame_flow_hash(const uint8_t *p, uint32_t len)
 static unsigned int rx_queue(struct xsnap_ctx *ctx, struct queue *q, uint32_t *touched)
 {
 	struct umem *u = &ctx->umem;
+	/* metadata as the packet's head (steer_meta_in_head()): each
+	 * descriptor starts at it and the frame follows */
+	const uint32_t head = ctx->steer.meta_head ? (uint32_t)sizeof(struct xsnap_meta) : 0;
 	int64_t batch_ns = 0;
 	uint32_t idx, n;
 
@@ -352,7 +355,8 @@ static unsigned int rx_queue(struct xsnap_ctx *ctx, struct queue *q, uint32_t *t
 	 * generator's, with softirq NAPI): ask for all of them first, so the
 	 * cross-core transfers overlap instead of stalling one per frame. */
 	for (uint32_t i = 0; i < n; i++) {
-		uint64_t a = xsk_umem__add_offset_to_addr(xsk_ring_cons__rx_desc(&q->rx, idx + i)->addr);
+		uint64_t a = xsk_umem__add_offset_to_addr(xsk_ring_cons__rx_desc(&q->rx, idx + i)->addr) +
+			     head;
 
 		if ((a >> FRAME_SHIFT) < u->nframes && (a & (FRAME_SIZE - 1)) >= sizeof(struct xsnap_meta))
 			__builtin_prefetch(u->ro + a - sizeof(struct xsnap_meta));
@@ -362,14 +366,24 @@ static unsigned int rx_queue(struct xsnap_ctx *ctx, struct queue *q, uint32_t *t
 		uint64_t addr = xsk_umem__add_offset_to_addr(d->addr);
 		uint32_t chunk = (uint32_t)(addr >> FRAME_SHIFT);
 		const struct xsnap_meta *m = NULL;
-		uint32_t mask = 0, refs = 0;
+		uint32_t mask = 0, refs = 0, len = d->len;
 		struct rx_frame rf;
 
+		/* With the metadata as the head, the frame is what follows it
+		 * (in the same chunk); shorter than that, it is not ours. */
+		if (head) {
+			if (len >= head) {
+				addr += head;
+				len -= head;
+			} else {
+				addr = (uint64_t)chunk << FRAME_SHIFT;	/* no metadata in front */
+			}
+		}
 		/* The metadata sits right before the frame, inside the chunk's
 		 * headroom; anything else in that spot fails the magic check.
 		 * A frame that ends beyond its chunk is never ours either. */
 		if ((addr & (FRAME_SIZE - 1)) >= sizeof(*m) && chunk < u->nframes &&
-		    (addr & (FRAME_SIZE - 1)) + d->len <= FRAME_SIZE) {
+		    (addr & (FRAME_SIZE - 1)) + len <= FRAME_SIZE) {
 			m = (const struct xsnap_meta *)(u->ro + addr - sizeof(*m));
 			/* never a tenant pinned to another queue group: its
 			 * consumers may not be able to read this chunk */
@@ -385,13 +399,13 @@ static unsigned int rx_queue(struct xsnap_ctx *ctx, struct queue *q, uint32_t *t
 			}
 			rf.flow_hash = m->flow_hash;
 			if (!rf.flow_hash && (mask & ctx->share_mask))
-				rf.flow_hash = frame_flow_hash(u->ro + addr, d->len);
+				rf.flow_hash = frame_flow_hash(u->ro + addr, len);
 		}
 		/* private views: one copy each, for all of their tenants */
 		if (mask & ctx->private_mask) {
 			for (struct view *v = ctx->views; v; v = v->next)
 				if (mask & v->mask)
-					view_deliver(ctx, v, mask & v->mask, addr, d->len, q->id, m,
+					view_deliver(ctx, v, mask & v->mask, addr, len, q->id, m,
 						     &rf, touched);
 			mask &= ~ctx->private_mask;
 		}
@@ -402,7 +416,7 @@ static unsigned int rx_queue(struct xsnap_ctx *ctx, struct queue *q, uint32_t *t
 			mask &= mask - 1;
 			if (!log_room(ctx, t))
 				continue;
-			log_append(t, addr, d->len, q->id, &rf, touched);
+			log_append(t, addr, len, q->id, &rf, touched);
 			refs++;
 		}
 		if (chunk >= u->nframes)

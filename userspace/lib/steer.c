@@ -404,6 +404,53 @@ static int steer_attach_libxdp(struct steer *s, const char *ifname, unsigned int
 	return 0;
 }
 
+/* Load "r2 = -8; [call bpf_xdp_adjust_meta;] r0 = XDP_PASS; exit" as XDP.
+ * 0 if it loads, else -errno. */
+static int probe_xdp_prog(bool call_meta)
+{
+	const struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_2, .imm = -8 },
+		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_xdp_adjust_meta },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_PASS },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	const struct bpf_insn plain[] = { insns[0], insns[2], insns[3] };
+	int fd;
+
+	if (call_meta)
+		fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "xsnap_probe", "GPL", insns, sizeof(insns) / sizeof(insns[0]), NULL);
+	else
+		fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "xsnap_probe", "GPL", plain, sizeof(plain) / sizeof(plain[0]), NULL);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+bool steer_meta_in_head(void)
+{
+	static int probed = -1;	/* -1: not yet; else the answer */
+	int v = __atomic_load_n(&probed, __ATOMIC_RELAXED);
+
+	if (v < 0) {
+		/* libbpf_probe_bpf_helper() of libbpf 1.1 does not know the
+		 * verifier's "cannot use helper" and answers yes: ask
+		 * directly.  Refused only if the same program without the
+		 * call loads (not a matter of privilege or of XDP at all). */
+		v = probe_xdp_prog(true) == -EINVAL && probe_xdp_prog(false) == 0;
+		if (v)
+			pr_info("this kernel refuses bpf_xdp_adjust_meta() to XDP programs: the "
+				"metadata travels as the head of each delivered frame\n");
+		__atomic_store_n(&probed, v, __ATOMIC_RELAXED);
+	}
+	return v;
+}
+
+uint32_t steer_max_frame(bool meta_head)
+{
+	return MAX_FRAME_LEN - (meta_head ? (uint32_t)sizeof(struct xsnap_meta) : 0);
+}
+
 int steer_open(struct steer *s, const char *ifname, int ifindex, const char *pin_root,
 	       unsigned int flags)
 {
@@ -459,7 +506,9 @@ int steer_open(struct steer *s, const char *ifname, int ifindex, const char *pin
 		pr_warn("%s: opening the XDP program failed: %s\n", ifname, strerror(-err));
 		goto fail;
 	}
-	s->skel->rodata->xsnap_max_frame = MAX_FRAME_LEN;
+	s->meta_head = steer_meta_in_head();
+	s->skel->rodata->xsnap_meta_head = s->meta_head;
+	s->skel->rodata->xsnap_max_frame = steer_max_frame(s->meta_head);
 	s->skel->rodata->xsnap_xdp_stamp = !!(flags & STEER_XDP_STAMP);
 	s->skel->rodata->xsnap_emc_miss = !!(flags & STEER_EMC_MISS);
 	s->skel->rodata->xsnap_no_fast = !!(flags & STEER_NO_FAST);
@@ -701,11 +750,11 @@ int steer_attach(struct steer *s, const char *ifname, uint32_t mode)
 attached:
 	/* Ethernet + two VLAN tags around the MTU: what a frame can be */
 	mtu = if_mtu(ifname);
-	if (mtu && mtu + 14 + 8 > MAX_FRAME_LEN)
+	if (mtu && mtu + 14 + 8 > steer_max_frame(s->meta_head))
 		pr_info("%s: MTU %u: frames longer than %u bytes do not fit a UMEM frame; rules "
 			"still apply to them, but deliver verdicts pass them to the kernel stack "
 			"(counted as too_big)\n",
-			ifname, mtu, MAX_FRAME_LEN);
+			ifname, mtu, steer_max_frame(s->meta_head));
 	return 0;
 }
 

@@ -265,6 +265,8 @@ struct steer {
 	int link_fd;		/* bpf_link holding the attachment, -1 if none */
 	struct xdp_program *xprog;	/* attached through libxdp (STEER_MULTIPROG) */
 	bool dispatcher;	/* ... behind libxdp's multi-program dispatcher */
+	bool meta_head;		/* metadata written as the packet's head (xsnap_meta_head):
+				 * rx descriptors start at it, see steer_meta_in_head() */
 	int ifindex;
 	uint32_t mode;		/* XSNAP_MODE_NATIVE or XSNAP_MODE_SKB in effect */
 	char pin_dir[256];	/* "" when nothing is pinned */
@@ -291,6 +293,19 @@ enum {
 };
 int steer_open(struct steer *s, const char *ifname, int ifindex, const char *pin_root,
 	       unsigned int flags);
+/*
+ * steer_meta_in_head() - whether this kernel refuses bpf_xdp_adjust_meta()
+ * to XDP programs (some builds do), asked once per process with a probe
+ * program.  Then xsnap_steer writes the metadata as the packet's first
+ * bytes (bpf_xdp_adjust_head()), and the AF_XDP descriptors of delivered
+ * frames start at it: the engine skips sizeof(struct xsnap_meta) of each
+ * (the bytes in the chunk are where they are otherwise).  A probe that
+ * cannot run (no privilege) answers false, and the load says why.
+ */
+bool steer_meta_in_head(void);
+/* The longest frame a UMEM chunk can hold: with the metadata in the head,
+ * sizeof(struct xsnap_meta) less. */
+uint32_t steer_max_frame(bool meta_head);
 int steer_attach(struct steer *s, const char *ifname, uint32_t mode);
 void steer_close(struct steer *s);
 int steer_set_xsk(struct steer *s, uint32_t queue, int xsk_fd);
