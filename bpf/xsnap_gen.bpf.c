@@ -89,24 +89,22 @@ static __always_inline __u64 fold(__u64 sum)
 	return (sum & 0xffff) + (sum >> 16);
 }
 
-SEC("xdp.frags")
-int xsnap_gen(struct xdp_md *ctx)
+/*
+ * Turn the frame at @data into frame k (k from gen_next) in place: headers
+ * and payload header from gen_tmpl, then ports, seq, check, send time and
+ * the L4 checksum.  0, or -1 if the frame is shorter than the template says
+ * (never with xsnap-gen's own frames).
+ */
+static __always_inline int stamp(void *data, void *end)
 {
-	void *data = (void *)(long)ctx->data;
-	void *end = (void *)(long)ctx->data_end;
-	void *meta = (void *)(long)ctx->data_meta;
 	__u8 *pl = data + gen_pl_off;
 	__u16 sport, dport, csum;
 	__u64 k, seq, sum, old;
 	__u32 check;
 	int i;
 
-	if (meta + sizeof(__u64) > data || *(__u64 *)meta != gen_cookie) {
-		__sync_fetch_and_add(&gen_foreign, 1);
-		return XDP_PASS;
-	}
 	if ((void *)(pl + PAYLOAD_HDR_LEN) > end)
-		return XDP_ABORTED;
+		return -1;
 
 	/* What did this page hold before?  (Statistics only.) */
 	old = *(__u64 *)(pl + PAYLOAD_OFF_SEQ);
@@ -136,7 +134,7 @@ int xsnap_gen(struct xdp_md *ctx)
 	check = payload_mix(gen_stream, seq, gen_pl_len);
 
 	if (data + gen_l4_off + 4 > end || data + gen_csum_off + 2 > end)
-		return XDP_ABORTED;
+		return -1;
 	*(__u16 *)(data + gen_l4_off) = bpf_htons(sport);
 	*(__u16 *)(data + gen_l4_off + 2) = bpf_htons(dport);
 	*(__u64 *)(pl + PAYLOAD_OFF_SEQ) = bpf_cpu_to_be64(seq);
@@ -150,7 +148,7 @@ int xsnap_gen(struct xdp_md *ctx)
 		__u64 ts = bpf_ktime_get_ns();
 
 		if (data + gen_ts_off + 8 > end)
-			return XDP_ABORTED;
+			return -1;
 		*(__u64 *)(data + gen_ts_off) = bpf_cpu_to_be64(ts);
 		sum += (ts >> 48) + (ts >> 32 & 0xffff) + (ts >> 16 & 0xffff) + (ts & 0xffff);
 	}
@@ -158,10 +156,66 @@ int xsnap_gen(struct xdp_md *ctx)
 	if (gen_udp && !csum)
 		csum = 0xffff;
 	*(__u16 *)(data + gen_csum_off) = bpf_htons(csum);
+	return 0;
+}
+
+SEC("xdp.frags")
+int xsnap_gen(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	void *meta = (void *)(long)ctx->data_meta;
+
+	if (meta + sizeof(__u64) > data || *(__u64 *)meta != gen_cookie) {
+		__sync_fetch_and_add(&gen_foreign, 1);
+		return XDP_PASS;
+	}
+	if (stamp(data, end))
+		return XDP_ABORTED;
 	/* no metadata on the wire (see the top); invalidates packet pointers */
 	if (gen_strip_meta && bpf_xdp_adjust_meta(ctx, (int)(data - meta)))
 		return XDP_ABORTED;
 	return XDP_TX;
+}
+
+/*
+ * --mode pump, for kernels that refuse live frames: frames circulate
+ * through a veth pair (xsnap-gen seeds them on the peer); on every lap the
+ * pump program on the receiving end broadcasts each one to gen_pump: the
+ * kernel clones it for every slot but the last, which is the loop's own
+ * peer and gets the original back (the next lap).  The other slots name
+ * the sending interface with xsnap_gen_stamp as their devmap program,
+ * which turns its clone into frame k before transmission.  Frames past
+ * gen_count (0: no limit) are dropped there.
+ */
+#define GEN_PUMP_SLOTS	257	/* up to 256 clones per lap and the loop */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP);
+	__uint(max_entries, GEN_PUMP_SLOTS);
+	__type(key, __u32);
+	__type(value, struct bpf_devmap_val);
+} gen_pump SEC(".maps");
+
+const volatile __u64 gen_count;		/* --count in pump mode, 0: no limit */
+
+SEC("xdp")
+int xsnap_gen_pump(struct xdp_md *ctx)
+{
+	return bpf_redirect_map(&gen_pump, 0, BPF_F_BROADCAST);
+}
+
+SEC("xdp/devmap")
+int xsnap_gen_stamp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+
+	if (gen_count && gen_next >= gen_count)
+		return XDP_DROP;
+	if (stamp(data, end))
+		return XDP_DROP;
+	return XDP_PASS;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

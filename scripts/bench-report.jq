@@ -57,7 +57,7 @@ def kpps: if . % 1000 == 0 then "\(. / 1000) kpps" else "\(.) frames/s" end;
 # @prio: the SCHED_FIFO priority the run reported (rt_prio)
 def case_label(id; sys; n; prio):
 	if id == "xdp_drop" then "XDP_DROP ceiling (rx veth)"
-	elif id == "generator" then "generator (xsnap-gen \(if $genmode == "live" then "live frames" else "AF_PACKET" end))"
+	elif id == "generator" then "generator (xsnap-gen \(if $genmode == "live" then "live frames" elif $genmode == "pump" then "pump: broadcast clones" else "AF_PACKET" end))"
 	elif id == "afxdp" then "raw AF_XDP, copy mode (blocking poll)"
 	elif id == "afxdp-spin" then "raw AF_XDP, copy mode (spinning)"
 	elif id == "afxdp-busypoll" then "raw AF_XDP, copy mode (busy poll)"

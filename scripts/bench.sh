@@ -347,17 +347,25 @@ fi
 # --- the lab ----------------------------------------------------------------
 lab_up --queues 1 >/dev/null || die "could not bring up the lab"
 IF=$LAB_IF_RX
-# The generator: XDP live frames where the kernel runs them; some kernels
-# refuse live-frames test runs to every program (EPERM), and then xsnap-gen
-# sends through AF_PACKET, far slower (the report says which).
+# The generator: XDP live frames where the kernel runs them.  Some kernels
+# refuse live-frames test runs to every program (EPERM); xsnap-gen then
+# pumps clones of frames circling a veth pair of the tx namespace
+# (--mode pump, not paced), and the paced (latency) cases send through
+# AF_PACKET.  The report names the mode (settings.generator_mode).
 GEN_MODE=live
+GEN_LOOP=xs-pump0
 if ! lab_exec "$LAB_NS_TX" "$GEN" -i "$LAB_IF_TX" --mode live -n 1 -q >/dev/null 2>"$TMP/gen-probe.err"; then
-	GEN_MODE=packet
+	GEN_MODE=pump
 	echo "$prog: xsnap-gen --mode live failed here ($(tail -1 "$TMP/gen-probe.err")):" \
-		"the generator sends through AF_PACKET (--mode packet), far slower" >&2
+		"the generator pumps clones around $GEN_LOOP (--mode pump), paced cases use AF_PACKET" >&2
+	lab_exec "$LAB_NS_TX" ip link add "$GEN_LOOP" type veth peer name xs-pump1 &&
+		lab_exec "$LAB_NS_TX" ip link set "$GEN_LOOP" up &&
+		lab_exec "$LAB_NS_TX" ip link set xs-pump1 up || die "cannot make the pump's veth pair"
 fi
-GEN_ARGS=(-i "$LAB_IF_TX" --mode "$GEN_MODE" -n 0 -j --dmac 01:00:5e:01:01:01 --src "$LAB_IP_TX"
-	--dst 239.1.1.1 --dport 9000 --flows 64)
+GEN_FRAMES=(-n 0 -j --dmac 01:00:5e:01:01:01 --src "$LAB_IP_TX" --dst 239.1.1.1 --dport 9000
+	--flows 64)
+GEN_ARGS=(-i "$LAB_IF_TX" --mode "$GEN_MODE" "${GEN_FRAMES[@]}")
+[[ $GEN_MODE == pump ]] && GEN_ARGS+=(--loop "$GEN_LOOP")
 # veth has NAPI (needed for threaded NAPI, and for the live generator's
 # frames to reach a receiver without an XDP program) only with GRO on or an
 # XDP program attached: GRO on, in every case alike.
@@ -485,8 +493,13 @@ run_one() {
 	# receivers on RX_CPU (CFS splits a group's weight over CPUs by load),
 	# so that against the threaded placement's NAPI kthread they got about
 	# half the CPU they get when nothing else runs in their group.
+	local -a gargs=("${GEN_ARGS[@]}")
+	# a paced case (-r) where the generator pumps: AF_PACKET
+	if [[ $GEN_MODE == pump && " ${gx[*]} " == *" -r "* ]]; then
+		gargs=(-i "$LAB_IF_TX" --mode packet "${GEN_FRAMES[@]}")
+	fi
 	local -a gcmd=(setsid sh -c 'echo "$0" >/proc/self/autogroup 2>/dev/null; exec "$@"' "$NICE"
-		nice -n "$NICE" taskset -c "$GEN_CPU" "$GEN" "${GEN_ARGS[@]}" "${gx[@]}")
+		nice -n "$NICE" taskset -c "$GEN_CPU" "$GEN" "${gargs[@]}" "${gx[@]}")
 	local rpid gpid rc=0 pin= daemon=
 
 	: >"$d/rx.err"

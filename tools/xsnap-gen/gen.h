@@ -28,6 +28,8 @@
 enum gen_mode {
 	GEN_MODE_PACKET = 0,	/* AF_PACKET + sendmmsg, portable */
 	GEN_MODE_LIVE = 1,	/* XDP program + BPF_PROG_RUN live frames */
+	GEN_MODE_PUMP = 2,	/* frames circling a veth pair, cloned by a devmap
+				 * broadcast (kernels that refuse live frames) */
 };
 
 #define GEN_MAX_FRAME	9216u	/* largest -s accepted; the MTU is checked too */
@@ -56,6 +58,7 @@ struct gen_cfg {
 	enum gen_mode mode;
 	uint32_t batch;
 	bool tstamp;		/* --timestamp */
+	const char *loop;	/* --loop: pump mode's veth (its peer seeds it) */
 	bool json, quiet;
 };
 
@@ -110,5 +113,6 @@ double gen_elapsed(const struct timespec *t0);
 /* send_packet.c, send_live.c: 0, or 1 after printing an operational error. */
 int send_packet(const struct gen_cfg *cfg, const struct gen_frame *fr, struct gen_result *res);
 int send_live(const struct gen_cfg *cfg, const struct gen_frame *fr, struct gen_result *res);
+int send_pump(const struct gen_cfg *cfg, const struct gen_frame *fr, struct gen_result *res);
 
 #endif

@@ -50,6 +50,7 @@ static const struct gen_cfg gen_defaults = {
 enum {
 	OPT_FLOWS = 256, OPT_PROTO, OPT_SRC, OPT_DST, OPT_SPORT, OPT_DPORT, OPT_SMAC, OPT_DMAC,
 	OPT_VLAN, OPT_SVLAN, OPT_STREAM, OPT_SEQ_START, OPT_MODE, OPT_BATCH, OPT_TIMESTAMP,
+	OPT_LOOP,
 };
 
 /* One table drives getopt_long and the usage text. */
@@ -77,8 +78,11 @@ static const struct gen_opt {
 	{ "svlan", OPT_SVLAN, "ID", "add an 802.1ad tag (0x88a8) with this id outside it (QinQ)" },
 	{ "stream", OPT_STREAM, "ID", "payload stream id (default 0)" },
 	{ "seq-start", OPT_SEQ_START, "N", "sequence number of the first frame (default 0)" },
-	{ "mode", OPT_MODE, "packet|live", "AF_PACKET (default) or XDP live frames" },
-	{ "batch", OPT_BATCH, "N", "frames per sendmmsg / live-frames batch (default 64)" },
+	{ "mode", OPT_MODE, "packet|live|pump",
+	  "AF_PACKET (default), XDP live frames, or clones of frames circling --loop" },
+	{ "batch", OPT_BATCH, "N",
+	  "frames per sendmmsg / live-frames batch / pump lap (default 64)" },
+	{ "loop", OPT_LOOP, "VETH", "pump mode: a veth whose frames circle (its peer seeds them)" },
 	{ "timestamp", OPT_TIMESTAMP, NULL,
 	  "send time (CLOCK_MONOTONIC ns) in payload bytes 24-31 (+8 bytes)" },
 	{ "json", 'j', NULL, "print the result as one JSON object" },
@@ -291,8 +295,13 @@ static void parse_args(int argc, char **argv, struct gen_cfg *cfg)
 				cfg->mode = GEN_MODE_PACKET;
 			else if (!strcmp(optarg, "live"))
 				cfg->mode = GEN_MODE_LIVE;
+			else if (!strcmp(optarg, "pump"))
+				cfg->mode = GEN_MODE_PUMP;
 			else
-				usage_error("--mode: '%s' is not packet or live", optarg);
+				usage_error("--mode: '%s' is not packet, live or pump", optarg);
+			break;
+		case OPT_LOOP:
+			cfg->loop = optarg;
 			break;
 		case OPT_BATCH:
 			cfg->batch = (uint32_t)parse_u64(c, optarg, 1, 1024);
@@ -349,6 +358,16 @@ static void parse_args(int argc, char **argv, struct gen_cfg *cfg)
 	}
 	if (cfg->mode == GEN_MODE_LIVE && cfg->batch > 256)
 		usage_error("--batch: at most 256 in live mode (the kernel's limit)");
+	if (cfg->mode == GEN_MODE_PUMP) {
+		if (cfg->batch > 256)
+			usage_error("--batch: at most 256 in pump mode (its broadcast map)");
+		if (!cfg->loop)
+			usage_error("--mode pump needs --loop VETH");
+		if (cfg->rate)
+			usage_error("--rate: pump mode is not paced (use --mode packet or live)");
+	} else if (cfg->loop) {
+		usage_error("--loop: only with --mode pump");
+	}
 }
 
 /* Interface index, MTU and (unless --smac) MAC. */
@@ -432,13 +451,15 @@ static void on_signal(int sig)
 static void report(const struct gen_cfg *cfg, const struct gen_result *res)
 {
 	double pps = res->seconds > 0 ? (double)res->sent / res->seconds : 0;
-	const char *mode = cfg->mode == GEN_MODE_LIVE ? "live" : "packet";
+	const char *mode = cfg->mode == GEN_MODE_LIVE ? "live" :
+			   cfg->mode == GEN_MODE_PUMP ? "pump" : "packet";
 
 	if (cfg->json) {
 		printf("{\"sent\":%" PRIu64 ",\"seconds\":%.6f,\"pps\":%.0f,\"retries\":%" PRIu64
 		       ",\"mode\":\"%s\"", res->sent, res->seconds, pps, res->retries, mode);
-		if (cfg->mode == GEN_MODE_LIVE) {
+		if (cfg->mode == GEN_MODE_LIVE)
 			printf(",\"attached\":%s", res->attached ? "true" : "false");
+		if (cfg->mode != GEN_MODE_PACKET) {
 			if (res->dropped_known)
 				printf(",\"dropped\":%" PRIu64, res->dropped);
 			else
@@ -484,6 +505,8 @@ int main(int argc, char **argv)
 
 	if (cfg.mode == GEN_MODE_LIVE)
 		err = send_live(&cfg, &frame, &res);
+	else if (cfg.mode == GEN_MODE_PUMP)
+		err = send_pump(&cfg, &frame, &res);
 	else
 		err = send_packet(&cfg, &frame, &res);
 	if (err)

@@ -43,6 +43,7 @@
 #include <bpf/libbpf.h>
 #include <linux/ethtool.h>
 #include <linux/if_link.h>
+#include <linux/if_packet.h>
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
@@ -357,6 +358,156 @@ int send_live(const struct gen_cfg *cfg, const struct gen_frame *fr, struct gen_
 	err = 0;
 out:
 	/* 7. detach and unload, in reverse */
+	bpf_link__destroy(link);
+	xsnap_gen__destroy(skel);
+	return err;
+}
+
+/*
+ * --mode pump: where the kernel refuses live frames (EPERM for every
+ * program on some builds), XDP still clones.  Frames circle the veth pair
+ * --loop / its peer: xsnap_gen_pump on --loop broadcasts each arriving
+ * frame through gen_pump, whose first --batch slots name the sending
+ * interface (with xsnap_gen_stamp, the same stamping as live mode, run on
+ * each clone before transmission) and whose last names the peer, which
+ * takes the original back to --loop for the next lap.  No syscall per
+ * frame or per batch: this process seeds the loop, watches gen_next, seeds
+ * again if the loop ever runs dry (a lap's frame can be dropped), and
+ * detaches at the end, which stops it.  Not paced.
+ */
+#define PUMP_SEEDS	1	/* frames circling; each lap makes --batch frames */
+#define PUMP_IDLE_MS	20	/* no new frame for this long: seed again */
+
+/* The ifindex of @ifname's veth peer (its iflink), or -errno. */
+static int veth_peer(const char *ifname)
+{
+	char path[128];
+	FILE *f;
+	int idx = -1;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/iflink", ifname);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	if (fscanf(f, "%d", &idx) != 1)
+		idx = -1;
+	fclose(f);
+	return idx > 0 && idx != (int)if_nametoindex(ifname) ? idx : -ENODEV;
+}
+
+/* Send @n copies of frame 0 out of @ifindex (the loop's peer): they
+ * arrive on --loop.  0 or -errno. */
+static int pump_seed(int ifindex, const struct gen_frame *fr, unsigned int n)
+{
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_ifindex = ifindex };
+	int fd, err = 0;
+
+	fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);	/* protocol 0: sends only */
+	if (fd < 0)
+		return -errno;
+	for (unsigned int i = 0; i < n && !err; i++)
+		if (sendto(fd, fr->buf, fr->len, 0, (struct sockaddr *)&sll, sizeof(sll)) < 0)
+			err = -errno;
+	close(fd);
+	return err;
+}
+
+int send_pump(const struct gen_cfg *cfg, const struct gen_frame *fr, struct gen_result *res)
+{
+	struct bpf_link *link = NULL;
+	struct xsnap_gen *skel;
+	uint64_t xmit0 = 0, errs0 = 0, xmit1 = 0, errs1 = 0, last = 0;
+	int loop = (int)if_nametoindex(cfg->loop), peer, map_fd, err = 1;
+	struct timespec t0, seen;
+	bool have_stats;
+
+	verbose_libbpf = !cfg->quiet;
+	libbpf_set_print(libbpf_print);
+	peer = loop ? veth_peer(cfg->loop) : -ENODEV;
+	if (peer < 0) {
+		fprintf(stderr, "xsnap-gen: --loop %s: %s\n", cfg->loop,
+			loop ? "not a veth with its peer in this namespace" : "no such interface");
+		return 1;
+	}
+	skel = xsnap_gen__open();
+	if (!skel) {
+		fprintf(stderr, "xsnap-gen: %s: opening the BPF skeleton: %s\n", cfg->ifname,
+			strerror(errno));
+		return 1;
+	}
+	set_knobs(cfg, fr, skel, 0);
+	skel->rodata->gen_count = cfg->count;
+	/* the live-frames program is not needed here */
+	bpf_program__set_autoload(skel->progs.xsnap_gen, false);
+	if (xsnap_gen__load(skel)) {
+		fprintf(stderr, "xsnap-gen: %s: loading the pump programs: %s\n", cfg->ifname,
+			strerror(errno));
+		goto out;
+	}
+	map_fd = bpf_map__fd(skel->maps.gen_pump);
+	for (uint32_t i = 0; i <= cfg->batch; i++) {
+		struct bpf_devmap_val v = { .ifindex = (__u32)cfg->ifindex };
+
+		if (i < cfg->batch)
+			v.bpf_prog.fd = bpf_program__fd(skel->progs.xsnap_gen_stamp);
+		else
+			v.ifindex = (__u32)peer;	/* the last slot gets the original */
+		if (bpf_map_update_elem(map_fd, &i, &v, BPF_ANY)) {
+			fprintf(stderr, "xsnap-gen: %s: broadcast slot %u: %s\n", cfg->ifname, i,
+				strerror(errno));
+			goto out;
+		}
+	}
+	link = bpf_program__attach_xdp(skel->progs.xsnap_gen_pump, loop);
+	if (!link) {
+		fprintf(stderr, "xsnap-gen: --loop %s: attaching the pump: %s\n", cfg->loop,
+			strerror(errno));
+		goto out;
+	}
+	have_stats = !xdp_xmit_stats(cfg->ifname, &xmit0, &errs0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	seen = t0;
+	for (bool seed = true; !gen_stop && (!cfg->count || skel->bss->gen_next < cfg->count);
+	     seed = false) {
+		uint64_t next = skel->bss->gen_next;
+
+		if (next != last) {
+			last = next;
+			clock_gettime(CLOCK_MONOTONIC, &seen);
+		} else if (seed || gen_elapsed(&seen) >= PUMP_IDLE_MS / 1e3) {
+			/* not started, or the loop ran dry */
+			int e = pump_seed(peer, fr, PUMP_SEEDS);
+
+			if (e) {
+				fprintf(stderr, "xsnap-gen: seeding %s: %s\n", cfg->loop, strerror(-e));
+				goto out;
+			}
+			clock_gettime(CLOCK_MONOTONIC, &seen);
+		}
+		usleep(1000);
+	}
+	res->seconds = gen_elapsed(&t0);
+	bpf_link__destroy(link);	/* stops the loop */
+	link = NULL;
+	/* a lap already running on another CPU may still stamp a batch */
+	do {
+		last = skel->bss->gen_next;
+		usleep(5000);
+	} while (skel->bss->gen_next != last);
+	res->sent = skel->bss->gen_next;
+	if (cfg->count && res->sent > cfg->count)
+		res->sent = cfg->count;
+	res->fresh = skel->bss->gen_fresh;
+	res->recycled = skel->bss->gen_recycled;
+	if (have_stats && !xdp_xmit_stats(cfg->ifname, &xmit1, &errs1)) {
+		uint64_t ok = xmit1 - xmit0;
+
+		res->dropped = res->sent > ok ? res->sent - ok : 0;
+		res->sent -= res->dropped;
+		res->dropped_known = true;
+	}
+	err = 0;
+out:
 	bpf_link__destroy(link);
 	xsnap_gen__destroy(skel);
 	return err;

@@ -438,9 +438,6 @@ bool steer_meta_in_head(void)
 		 * directly.  Refused only if the same program without the
 		 * call loads (not a matter of privilege or of XDP at all). */
 		v = probe_xdp_prog(true) == -EINVAL && probe_xdp_prog(false) == 0;
-		if (v)
-			pr_info("this kernel refuses bpf_xdp_adjust_meta() to XDP programs: the "
-				"metadata travels as the head of each delivered frame\n");
 		__atomic_store_n(&probed, v, __ATOMIC_RELAXED);
 	}
 	return v;
@@ -507,6 +504,9 @@ int steer_open(struct steer *s, const char *ifname, int ifindex, const char *pin
 		goto fail;
 	}
 	s->meta_head = steer_meta_in_head();
+	if (s->meta_head)
+		pr_info("%s: this kernel refuses bpf_xdp_adjust_meta() to XDP programs: the "
+			"metadata travels as the head of each delivered frame\n", ifname);
 	s->skel->rodata->xsnap_meta_head = s->meta_head;
 	s->skel->rodata->xsnap_max_frame = steer_max_frame(s->meta_head);
 	s->skel->rodata->xsnap_xdp_stamp = !!(flags & STEER_XDP_STAMP);
