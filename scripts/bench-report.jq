@@ -100,7 +100,7 @@ def unit(id):
 
 def metric(id):
 	if id == "xdp_drop" then "frames/s counted by an XDP program that drops every frame on the rx veth (its own per-CPU counter)"
-	elif id == "generator" then "frames/s xsnap-gen stamped and transmitted (XDP_TX) while the rx veth dropped them in XDP; includes frames veth's full ring refused (gen.dropped)"
+	elif id == "generator" then "frames/s xsnap-gen stamped and transmitted (live mode: XDP_TX of test-run frames; pump mode: a devmap broadcast of clones, settings.generator_mode says which) while the rx veth dropped them in XDP; includes frames veth's full ring refused (gen.dropped)"
 	elif (id | startswith("xsnap-share-")) then "frames/s received by the share group together (each frame reaches one consumer)"
 	elif (id | startswith("xsnapd-priv-")) then "frames/s received by the slowest of N consumer processes of one tenant on a private view of xsnapd (the engine copies each frame once into the tenant's own region, which is all its consumers map); otherwise as xsnapd-N\(if is_big(id) then "; 1500-byte frames (no vs raw: the raw baseline runs 64-byte frames)" else "" end)"
 	elif (id | test("^xsnapd-[0-9]+-4k$")) then "as xsnapd-N, with the receive region on 4 KiB pages (xsnapctl attach --hugepages off) whatever the run reserved: compare with xsnapd-N, on hugetlb pages when the run reserved them"

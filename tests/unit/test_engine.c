@@ -1895,6 +1895,41 @@ static bool refs_same(struct sim *sim, const uint16_t *r)
  * fails whole with a message naming the reason, is counted, leaves every
  * frame where it was; the next valid send passes; a victim tenant sees
  * nothing of it. */
+/* Thread mode: a consumer that finds nothing moves what has arrived itself
+ * when the engine lock is free (the engine thread asleep), once per wait,
+ * and never waits for the lock when the engine is busy.  The context here
+ * has no engine thread: only the consumer's help can move the frames. */
+TEST(thread_mode_consumer_helps_when_the_engine_sleeps)
+{
+	struct sim *sim;
+	struct xsnap_frame *v[64];
+	struct xsnap_sock *s;
+	int n;
+
+	REQUIRE((sim = sim_tenant(FRAMES, "alpha", NULL, &s)));
+	sim->ctx->engine_mode = XSNAP_ENGINE_THREAD;
+	for (uint32_t i = 0; i < 10; i++)
+		CHECK_EQ(sim_rx(sim, 1, i, i), 0);
+	/* the engine "runs" (lock held): nothing moves, no wait for the lock */
+	pthread_mutex_lock(&sim->ctx->engine_lock);
+	CHECK_EQ(xsnap_recv(s, v, 64, 0), 0);
+	CHECK_EQ(*sim->ctx->q[0].rx.consumer, 0);
+	pthread_mutex_unlock(&sim->ctx->engine_lock);
+	/* the engine sleeps: the consumer moves the ten frames and gets them */
+	n = xsnap_recv(s, v, 64, 0);
+	CHECK_EQ(n, 10);
+	for (int i = 0; i < n; i++)
+		CHECK_EQ(tag_of(v[i]), (uint32_t)i);
+	xsnap_release(s, v, n > 0 ? (unsigned int)n : 0);
+	CHECK_EQ(*sim->ctx->q[0].rx.consumer, 10);
+	/* frames of another tenant only: moved, nothing for us, no spin */
+	CHECK_EQ(sim_rx(sim, 2, 10, 10), 0);
+	CHECK_EQ(xsnap_recv(s, v, 64, 0), 0);
+	CHECK_EQ(*sim->ctx->q[0].rx.consumer, 11);
+	check_conservation(sim);
+	SIM_DONE(sim, s);
+}
+
 TEST(b1_send_rejects_invalid_descriptors)
 {
 	struct sim *sim;
