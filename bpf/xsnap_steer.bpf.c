@@ -200,6 +200,11 @@ const volatile __u32 xsnap_emc_miss = 0;
  * fast_classify(), so the two can be compared on the same rule set. */
 const volatile __u32 xsnap_no_fast = 0;
 
+/* Tests only: a frame that fast_classify() did not take ends in
+ * XDP_ABORTED, uncounted, after the general path classified it (which
+ * fills the exact-match cache): so a test sees which path a frame took. */
+const volatile __u32 xsnap_fast_probe = 0;
+
 /*
  * Non-zero: the kernel refuses bpf_xdp_adjust_meta() to XDP programs (some
  * builds do; libxsnap probes it before load, steer_meta_in_head()).  The
@@ -430,12 +435,13 @@ static __always_inline void classify(struct xsnap_pkt *pkt, struct xsnap_match *
  * The fast path: classify the commonest frame against the commonest rule
  * set without the general parser and key builder.  Rule sets of one shape
  * that matches on nothing but the protocol, the ports (exact, no classes)
- * and maybe the IPv4 family ("udp dst port 9000", "ip and tcp src port 22
- * and dst port 80"), and a frame that is untagged IPv4 without options,
- * not a fragment, UDP or TCP with a header xsnap_parse() reads in full
- * (UDP length, TCP data offset within the datagram).  For such a frame
- * xsnap_parse() sets nothing but the addresses, protocol and ports, and
- * xsnap_make_key() builds a key whose first 8 bytes (bank, group 0,
+ * and maybe the address family ("udp dst port 9000", "ip6 src ::/0 and tcp
+ * src port 22 and dst port 80"), and a frame that is untagged IPv4 without
+ * options and not a fragment, or untagged IPv6 whose next header is UDP or
+ * TCP (no extension header), with a UDP or TCP header xsnap_parse() reads
+ * in full (UDP length, TCP data offset within the datagram).  For such a
+ * frame xsnap_parse() sets nothing but the addresses, protocol and ports,
+ * and xsnap_make_key() builds a key whose first 8 bytes (bank, group 0,
  * family, protocol, ports) are all of it; so the exact-match cache entry of
  * group 0, when it is of the live generation, answers with one 8-byte
  * compare.  Everything else (another frame, another shape, a cache miss, a
@@ -447,48 +453,80 @@ static __always_inline void classify(struct xsnap_pkt *pkt, struct xsnap_match *
  */
 #define XSNAP_FAST_FIELDS (XSNAP_F_L3 | XSNAP_F_PROTO | XSNAP_F_SPORT | XSNAP_F_DPORT)
 
+/* The fast path's L3: the family (4 or 6), protocol and the L4 payload
+ * bytes @rem the IP header claims, all within the frame, or 0. */
+static __always_inline __u32 fast_l3(const struct ethhdr *eth, const void *data_end,
+				     __u8 *proto, __u32 *rem)
+{
+	if (eth->h_proto == bpf_htons(XSNAP_ETH_P_IP)) {
+		const struct iphdr *iph = (const void *)(eth + 1);
+		__u32 tot;
+
+		if ((const void *)(iph + 1) > data_end || XSNAP_RD_U8(iph, 0) != 0x45 ||
+		    (iph->frag_off & bpf_htons(XSNAP_IP_MF | XSNAP_IP_OFFMASK)))
+			return 0;
+		tot = xsnap_ntohs(iph->tot_len);
+		if (tot < sizeof(*iph) || (const __u8 *)iph + tot > (const __u8 *)data_end)
+			return 0;
+		*proto = iph->protocol;
+		*rem = tot - sizeof(*iph);
+		return 4;
+	}
+	if (eth->h_proto == bpf_htons(XSNAP_ETH_P_IPV6)) {
+		const struct ipv6hdr *ip6h = (const void *)(eth + 1);
+		__u32 len;
+
+		if ((const void *)(ip6h + 1) > data_end || XSNAP_RD_U8(ip6h, 0) >> 4 != 6)
+			return 0;
+		len = xsnap_ntohs(ip6h->payload_len);
+		if ((const __u8 *)(ip6h + 1) + len > (const __u8 *)data_end)
+			return 0;
+		*proto = ip6h->nexthdr;
+		*rem = len;
+		return 6;
+	}
+	return 0;
+}
+
 static __always_inline int fast_classify(struct xdp_md *ctx, struct xsnap_pkt *pkt,
 					 struct xsnap_match *m)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	const struct ethhdr *eth = data;
-	const struct iphdr *iph = (const void *)(eth + 1);
-	const __u8 *l4 = (const __u8 *)(iph + 1);
 	const struct xsnap_emc_ent *e;
 	const struct xsnap_cfg *cfg;
 	const struct xsnap_bank *b;
 	struct xsnap_emc *c;
-	__u32 zero = 0, tot, fields, ports, bank;
+	__u32 zero = 0, fam, rem = 0, fields, ports, bank, l4_off;
+	const __u8 *l4;
 	__u64 word;
-	__u8 proto;
+	__u8 proto = 0;
 
-	if (xsnap_no_fast || xsnap_emc_miss || (const void *)(iph + 1) > data_end)
+	if (xsnap_no_fast || xsnap_emc_miss || (const void *)(eth + 1) > data_end)
 		return 0;
-	if (eth->h_proto != bpf_htons(XSNAP_ETH_P_IP) || XSNAP_RD_U8(iph, 0) != 0x45 ||
-	    (iph->frag_off & bpf_htons(XSNAP_IP_MF | XSNAP_IP_OFFMASK)))
+	fam = fast_l3(eth, data_end, &proto, &rem);
+	if (!fam)
 		return 0;
-	tot = xsnap_ntohs(iph->tot_len);
-	if ((const __u8 *)iph + tot > (const __u8 *)data_end)
-		return 0;
-	proto = iph->protocol;
+	l4_off = sizeof(*eth) + (fam == 4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr));
+	l4 = (const __u8 *)data + l4_off;
 	if (proto == IPPROTO_UDP) {
 		const struct udphdr *uh = (const void *)l4;
 		__u32 ulen;
 
-		if ((const void *)(uh + 1) > data_end || tot < sizeof(*iph) + sizeof(*uh))
+		if ((const void *)(uh + 1) > data_end || rem < sizeof(*uh))
 			return 0;
 		ulen = xsnap_ntohs(uh->len);
-		if (ulen < sizeof(*uh) || ulen > tot - sizeof(*iph))
+		if (ulen < sizeof(*uh) || ulen > rem)
 			return 0;
 	} else if (proto == IPPROTO_TCP) {
 		const struct tcphdr *th = (const void *)l4;
 		__u32 doff;
 
-		if ((const void *)(th + 1) > data_end || tot < sizeof(*iph) + sizeof(*th))
+		if ((const void *)(th + 1) > data_end || rem < sizeof(*th))
 			return 0;
 		doff = XSNAP_RD_U8(th, 12) >> 4;
-		if (doff < 5 || doff * 4 > tot - sizeof(*iph))
+		if (doff < 5 || doff * 4 > rem)
 			return 0;
 	} else {
 		return 0;
@@ -502,7 +540,8 @@ static __always_inline int fast_classify(struct xdp_md *ctx, struct xsnap_pkt *p
 	if (!b || b->ngroups != 1 || (b->flags & XSNAP_BANK_PORT_CLASSES))
 		return 0;
 	fields = b->groups[0].fields;
-	if ((fields & ~XSNAP_FAST_FIELDS) || ((fields & XSNAP_F_L3) && b->groups[0].l3_proto != 4))
+	/* a family term of the other family: no key (xsnap_make_key()) */
+	if ((fields & ~XSNAP_FAST_FIELDS) || ((fields & XSNAP_F_L3) && b->groups[0].l3_proto != fam))
 		return 0;
 	c = bpf_map_lookup_elem(&xsnap_emc, &zero);
 	if (!c || c->busy)
@@ -514,12 +553,14 @@ static __always_inline int fast_classify(struct xdp_md *ctx, struct xsnap_pkt *p
 	/* The key's first 8 bytes as xsnap_make_key() writes them (struct
 	 * xsnap_rule_key): bank, group 0, family, protocol, then both ports
 	 * as they are on the wire, which is how one 4-byte load reads them. */
+	if ((const void *)(l4 + 4) > data_end)
+		return 0;	/* checked above; again for the verifier */
 	ports = *(const __u32 *)l4;
 	if (!(fields & XSNAP_F_SPORT))
 		ports &= bpf_htonl(0x0000ffff);	/* keep the destination port */
 	if (!(fields & XSNAP_F_DPORT))
 		ports &= bpf_htonl(0xffff0000);	/* keep the source port */
-	word = (__u64)bank | (fields & XSNAP_F_L3 ? 4u << 16 : 0) |
+	word = (__u64)bank | (fields & XSNAP_F_L3 ? fam << 16 : 0) |
 	       (fields & XSNAP_F_PROTO ? (__u32)proto << 24 : 0) | (__u64)ports << 32;
 	if (*(const __u64 *)&e->key != word)
 		return 0;
@@ -527,10 +568,10 @@ static __always_inline int fast_classify(struct xdp_md *ctx, struct xsnap_pkt *p
 	m->active = queue_tenants(cfg->tenants, ctx->rx_queue_index);
 	if (e->state == XSNAP_EMC_FOUND)
 		merge(m, &e->val);
-	pkt->l3_proto = 4;
+	pkt->l3_proto = (__u8)fam;
 	pkt->proto = proto;
 	pkt->l3_off = sizeof(*eth);
-	pkt->l4_off = sizeof(*eth) + sizeof(*iph);
+	pkt->l4_off = (__u16)l4_off;
 	return 1;
 }
 
@@ -693,6 +734,8 @@ int xsnap_steer(struct xdp_md *ctx)
 		if (pkt.l4_unknown)
 			count(XSNAP_R_L4_UNKNOWN);
 		classify(&pkt, &m, ctx->rx_queue_index);
+		if (xsnap_fast_probe)
+			return XDP_ABORTED;
 	}
 
 	/* Lower prio wins; on a tie the stop (drop/pass) rule wins.  With no

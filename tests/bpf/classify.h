@@ -87,8 +87,9 @@ static inline void fx_close(struct fx *fx)
 	steer_close(&fx->s);
 }
 
-/* Load, bind the socket into xsnap_xsks[0].  0, or -1 (failure recorded). */
-static inline int fx_open(struct fx *fx)
+/* Load with steer_open() @flags, bind the socket into xsnap_xsks[0].  0, or
+ * -1 (failure recorded). */
+static inline int fx_open_flags(struct fx *fx, unsigned int flags)
 {
 	int fd, err;
 
@@ -102,7 +103,7 @@ static inline int fx_open(struct fx *fx)
 		test_failed = 1;
 		return -1;
 	}
-	err = steer_open(&fx->s, "lo", (int)if_nametoindex("lo"), NULL, 0);
+	err = steer_open(&fx->s, "lo", (int)if_nametoindex("lo"), NULL, flags);
 	if (err) {
 		fprintf(stderr, "steer_open: %s\n", strerror(-err));
 		test_failed = 1;
@@ -117,6 +118,11 @@ static inline int fx_open(struct fx *fx)
 		return -1;
 	}
 	return 0;
+}
+
+static inline int fx_open(struct fx *fx)
+{
+	return fx_open_flags(fx, 0);
 }
 
 /* Compile and apply @n match strings (prio, tenant per entry) through the

@@ -512,6 +512,7 @@ int steer_open(struct steer *s, const char *ifname, int ifindex, const char *pin
 	s->skel->rodata->xsnap_xdp_stamp = !!(flags & STEER_XDP_STAMP);
 	s->skel->rodata->xsnap_emc_miss = !!(flags & STEER_EMC_MISS);
 	s->skel->rodata->xsnap_no_fast = !!(flags & STEER_NO_FAST);
+	s->skel->rodata->xsnap_fast_probe = !!(flags & STEER_FAST_PROBE);
 	s->skel->rodata->xsnap_qgroups = !!(flags & STEER_QGROUPS);
 	if (flags & STEER_MULTIPROG)
 		err = steer_attach_libxdp(s, ifname, flags);

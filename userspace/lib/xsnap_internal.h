@@ -285,6 +285,8 @@ enum {
 	STEER_QGROUPS = 1 << 2,		/* queue groups: mask tenants by rx queue */
 	STEER_NO_FAST = 1 << 6,		/* benchmarks only: every frame takes the general
 					 * path (xsnap_no_fast) */
+	STEER_FAST_PROBE = 1 << 7,	/* tests only: a frame the fast path did not take
+					 * ends in XDP_ABORTED (xsnap_fast_probe) */
 	/* attach through libxdp at open (xsnap_opts.multiprog), in native
 	 * mode, generic mode, or native falling back to generic (neither) */
 	STEER_MULTIPROG = 1 << 3,
