@@ -750,8 +750,6 @@ TEST(bench_quick)
 {
 	const char *out = getenv("OUTPUT");
 	char exe[4096], bin[4200], json[4200], cmd[8600], line[512];
-	unsigned int rows = 0, correct = 0, cached = 0, general = 0;
-	bool in_general = false;
 	FILE *f;
 	int rc;
 
@@ -770,36 +768,45 @@ TEST(bench_quick)
 	snprintf(bin, sizeof(bin), "%s/bench/bench_classify", out);
 	if (access(bin, X_OK))
 		SKIP("%s not built", bin);
-	snprintf(cmd, sizeof(cmd), "%s --quick -o %s", bin, json);
-	rc = system(cmd);
-	CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
-	f = fopen(json, "r");
-	REQUIRE(f);
-	while (fgets(line, sizeof(line), f)) {
-		if (strstr(line, "\"general_path\"") || strstr(line, "\"results\"") ||
-		    strstr(line, "\"cached\""))
-			in_general = strstr(line, "\"general_path\"") != NULL;
-		if (!strstr(line, "\"rules\""))
-			continue;
-		rows++;
-		general += in_general;
-		/* the "cached" rows (no key count) */
-		cached += !in_general && strstr(line, "\"keys\"") == NULL;
-		correct += strstr(line, "\"correct\": true") != NULL;
-		if (strstr(line, "\"rules\": 10000"))
-			CHECK(strstr(line, "\"keys\": ") != NULL);
+	/* IPv4 frames, then IPv6 ones (--ipv6: the same rules, no family) */
+	for (int v6 = 0; v6 < 2; v6++) {
+		unsigned int rows = 0, correct = 0, cached = 0, general = 0, fam = 0;
+		bool in_general = false;
+
+		snprintf(cmd, sizeof(cmd), "%s --quick%s -o %s", bin, v6 ? " --ipv6" : "", json);
+		rc = system(cmd);
+		CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
+		f = fopen(json, "r");
+		REQUIRE(f);
+		while (fgets(line, sizeof(line), f)) {
+			fam += strstr(line, v6 ? "\"frames\": \"ipv6_udp\"" :
+						 "\"frames\": \"ipv4_udp\"") != NULL;
+			if (strstr(line, "\"general_path\"") || strstr(line, "\"results\"") ||
+			    strstr(line, "\"cached\""))
+				in_general = strstr(line, "\"general_path\"") != NULL;
+			if (!strstr(line, "\"rules\""))
+				continue;
+			rows++;
+			general += in_general;
+			/* the "cached" rows (no key count) */
+			cached += !in_general && strstr(line, "\"keys\"") == NULL;
+			correct += strstr(line, "\"correct\": true") != NULL;
+			if (strstr(line, "\"rules\": 10000"))
+				CHECK(strstr(line, "\"keys\": ") != NULL);
+		}
+		fclose(f);
+		unlink(json);
+		printf("bench_quick (%s): %u results (%u with the exact-match cache hit, %u more "
+		       "with the fast path off), %u correct\n",
+		       v6 ? "IPv6" : "IPv4", rows, cached, general, correct);
+		CHECK_EQ(fam, 1);
+		/* sets x sizes x frames missing the cache, sets x frames hitting it,
+		 * frames hitting it in the uniform set with the fast path off */
+		CHECK_EQ(rows, 2 * 5 * 3 + 2 * 3 + 3);
+		CHECK_EQ(cached, 2 * 3);
+		CHECK_EQ(general, 3);
+		CHECK_EQ(correct, rows);
 	}
-	fclose(f);
-	unlink(json);
-	printf("bench_quick: %u results (%u with the exact-match cache hit, %u more with the "
-	       "fast path off), %u correct\n",
-	       rows, cached, general, correct);
-	/* sets x sizes x frames missing the cache, sets x frames hitting it,
-	 * frames hitting it in the uniform set with the fast path off */
-	CHECK_EQ(rows, 2 * 5 * 3 + 2 * 3 + 3);
-	CHECK_EQ(cached, 2 * 3);
-	CHECK_EQ(general, 3);
-	CHECK_EQ(correct, rows);
 }
 
 TEST_MAIN()

@@ -105,6 +105,7 @@ struct cell {
 
 static struct {
 	bool quick;
+	bool ipv6;	/* --ipv6: the frames are IPv6 (the rules name no family) */
 	unsigned int repeat, runs;
 	const char *json;
 } opt = { .repeat = 1000000, .runs = 5 };
@@ -226,7 +227,8 @@ static void put16(uint8_t *b, size_t off, uint16_t v)
 	b[off + 1] = (uint8_t)v;
 }
 
-/* A 64-byte IPv4/UDP frame 10.9.9.9:40000 -> 10.250.0.1:@dport: port 10000
+/* A 64-byte IPv4/UDP frame 10.9.9.9:40000 -> 10.250.0.1:@dport, or with
+ * --ipv6 2001:db8::9 -> 2001:db8:250::1 (no extension header): port 10000
  * matches rule 0 of every set, port 9 no rule. */
 static size_t make_frame(int which, uint8_t *b)
 {
@@ -235,6 +237,19 @@ static size_t make_frame(int which, uint8_t *b)
 
 	memset(b, 0, len);
 	memcpy(b, mac, sizeof(mac));
+	if (opt.ipv6) {
+		put16(b, 12, 0x86dd);
+		b[14] = 0x60;
+		put16(b, 18, (uint16_t)(len - 54));	/* payload length */
+		b[20] = 17;
+		b[21] = 64;
+		inet_pton(AF_INET6, "2001:db8::9", b + 22);
+		inet_pton(AF_INET6, "2001:db8:250::1", b + 38);
+		put16(b, 54, 40000);
+		put16(b, 56, which == F_NOMATCH ? 9 : 10000);
+		put16(b, 58, (uint16_t)(len - 54));
+		return len;
+	}
 	put16(b, 12, 0x0800);
 	b[14] = 0x45;
 	put16(b, 16, (uint16_t)(len - 14));
@@ -364,9 +379,9 @@ static double ratio(int set, int frame, size_t a, size_t b)
 
 static void print_table(void)
 {
-	printf("\nclassification cost, ns per frame (min/median/max of %u runs of %u; ratio: "
-	       "median / median with 1 rule)\n",
-	       opt.runs, opt.repeat);
+	printf("\nclassification cost of %s frames, ns per frame (min/median/max of %u runs of "
+	       "%u; ratio: median / median with 1 rule)\n",
+	       opt.ipv6 ? "IPv6" : "IPv4", opt.runs, opt.repeat);
 	for (int set = 0; set < NSETS; set++) {
 		printf("\n%-8s %6s %6s %6s | %-24s | %-24s | %-24s\n", set_names[set], "rules",
 		       "keys", "groups", "nomatch", "drop",
@@ -433,6 +448,7 @@ static int write_json(const char *path)
 	/* live: the deliver frame as live frames (redirect and socket copy
 	 * included); single_runs: see time_frame() */
 	fprintf(f, "  \"deliver_timing\": \"%s\",\n", live_refused ? "single_runs" : "live");
+	fprintf(f, "  \"frames\": \"%s\",\n", opt.ipv6 ? "ipv6_udp" : "ipv4_udp");
 	fprintf(f,
 		"  \"trivial_redirect\": {\"frame\": \"deliver\", \"min\": %.1f, "
 		"\"median\": %.1f, \"max\": %.1f},\n",
@@ -490,8 +506,9 @@ static int write_json(const char *path)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: bench_classify [--quick] [--repeat N] [--runs N] [-o FILE.json]\n"
+		"Usage: bench_classify [--quick] [--ipv6] [--repeat N] [--runs N] [-o FILE.json]\n"
 		"  -q, --quick       a few seconds: repeat 20000, 3 runs (smoke test)\n"
+		"  -6, --ipv6        IPv6/UDP frames instead of IPv4/UDP (the same rules)\n"
 		"  -r, --repeat N    test runs per measurement (default 1000000)\n"
 		"  -n, --runs N      measurements per cell, 3..%d (default 5)\n"
 		"  -o, --output FILE write the results as JSON\n"
@@ -502,6 +519,7 @@ static void usage(FILE *f)
 static int parse_args(int argc, char **argv)
 {
 	static const struct option lo[] = { { "quick", no_argument, NULL, 'q' },
+					    { "ipv6", no_argument, NULL, '6' },
 					    { "repeat", required_argument, NULL, 'r' },
 					    { "runs", required_argument, NULL, 'n' },
 					    { "output", required_argument, NULL, 'o' },
@@ -512,10 +530,13 @@ static int parse_args(int argc, char **argv)
 	long v;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "qr:n:o:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "q6r:n:o:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'q':
 			opt.quick = true;
+			break;
+		case '6':
+			opt.ipv6 = true;
 			break;
 		case 'r':
 		case 'n':
