@@ -53,11 +53,12 @@ struct consumer {
 	uint32_t *chunk;	/* [stream][seq] → chunk id + 1, for the no-copy check */
 	uint8_t *sports;	/* share consumers: bitmap of the UDP/TCP source ports
 				 * (the generator's flows) seen, for the affinity check */
+	uint64_t queues[4];	/* bitmap of the receive queues its frames came from */
 };
 
 static struct {
 	const char *ifname;
-	uint32_t queue, nqueues, frames, mode, multiprog;
+	uint32_t queue, nqueues, frames, mode, multiprog, engine;
 	const char *tenants[MAX_TENANTS];
 	uint32_t quotas[MAX_TENANTS];
 	int ntenants;
@@ -89,6 +90,8 @@ static void usage(FILE *f)
 		"  -F, --frames N             receive-region frames (default 8192)\n"
 		"  -m, --mode auto|native|skb XDP attach mode (default auto)\n"
 		"  -M, --multiprog           attach through libxdp (its dispatcher where it loads)\n"
+		"  -e, --engine thread|inline|per-queue  who runs the engine (default thread:\n"
+		"                             one engine thread; per-queue: one per queue)\n"
 		"  -t, --tenant NAME[:QUOTA]  add a tenant (repeatable)\n"
 		"  -r, --rule TENANT:PRIO:MATCH  add a rule (repeatable)\n"
 		"  -c, --consumer TENANT[:share[:GROUP]]  add a consumer thread (repeatable)\n"
@@ -131,6 +134,8 @@ static void account(struct consumer *c, const struct xsnap_frame *f, uint32_t tb
 
 	c->frames++;
 	c->bytes += xsnap_frame_len(f);
+	if (xsnap_frame_queue(f) < 256)
+		c->queues[xsnap_frame_queue(f) / 64] |= 1ull << (xsnap_frame_queue(f) % 64);
 	if (m->magic != XSNAP_META_MAGIC || !(m->tenant_mask & tbit))
 		c->foreign++;
 	if (payload_of_frame(xsnap_frame_data(f), xsnap_frame_len(f), &pl, &pllen) ||
@@ -186,7 +191,8 @@ static void *consumer_main(void *arg)
 static int setup(void)
 {
 	XSNAP_OPTS(xsnap_opts, o, .queue = opt.queue, .nqueues = opt.nqueues,
-		   .frames = opt.frames, .mode = opt.mode, .multiprog = opt.multiprog);
+		   .frames = opt.frames, .mode = opt.mode, .multiprog = opt.multiprog,
+		   .engine = opt.engine);
 
 	ctx = xsnap_open(opt.ifname, &o);
 	if (!ctx) {
@@ -292,11 +298,14 @@ static int report(void)
 		 * beyond what never reached XDP; gaps are reported, not judged */
 		printf(opt.json ? "{\"consumer\":%d,\"tenant\":\"%s\",\"mode\":\"%s\",\"frames\":%" PRIu64
 				  ",\"bad_payload\":%" PRIu64 ",\"foreign\":%" PRIu64
-				  ",\"seq_gaps\":%" PRIu64 ",\"dups\":%" PRIu64 "}\n" :
+				  ",\"seq_gaps\":%" PRIu64 ",\"dups\":%" PRIu64 ",\"queues\":%d}\n" :
 				  "consumer %d tenant %-8s %-6s frames %" PRIu64 " bad_payload %" PRIu64
-				  " foreign %" PRIu64 " seq_gaps %" PRIu64 " dups %" PRIu64 "\n",
+				  " foreign %" PRIu64 " seq_gaps %" PRIu64 " dups %" PRIu64
+				  " queues %d\n",
 		       c->idx, c->tenant, c->share ? "share" : "fanout", c->frames,
-		       c->bad_payload, c->foreign, gaps, dups);
+		       c->bad_payload, c->foreign, gaps, dups,
+		       __builtin_popcountll(c->queues[0]) + __builtin_popcountll(c->queues[1]) +
+			       __builtin_popcountll(c->queues[2]) + __builtin_popcountll(c->queues[3]));
 	}
 	/* share groups: each frame to one member (no (stream, seq) seen by two),
 	 * each flow (source port) to one member (affinity) */
@@ -392,15 +401,19 @@ static int leak_check(void)
 	if (opt.json)
 		printf("{\"frames_total\":%u,\"frames_free\":%u,\"frames_kernel\":%u,"
 		       "\"retained\":%u,\"leaked\":%" PRIu64 ",\"audit_problems\":%d,"
-		       "\"kernel_rx_dropped\":%" PRIu64 ",\"zerocopy\":%u,\"xdp_mode\":\"%s\"}\n",
+		       "\"kernel_rx_dropped\":%" PRIu64 ",\"kernel_rx_ring_full\":%" PRIu64
+		       ",\"kernel_fill_empty\":%" PRIu64 ",\"zerocopy\":%u,\"xdp_mode\":\"%s\"}\n",
 		       st.frames_total, st.frames_free, st.frames_kernel, st.frames_logged, leaked,
-		       audit, st.kernel_rx_dropped, st.zerocopy,
+		       audit, st.kernel_rx_dropped, st.kernel_rx_ring_full, st.kernel_fill_empty,
+		       st.zerocopy,
 		       st.xdp_mode == XSNAP_MODE_SKB ? "generic" : "native");
 	else
 		printf("frames: total %u free %u in kernel %u retained %u leaked %" PRIu64
-		       " audit %d; kernel rx_dropped %" PRIu64 "; %s mode, %s XDP\n",
+		       " audit %d; kernel rx_dropped %" PRIu64 " rx_ring_full %" PRIu64
+		       " fill_empty %" PRIu64 "; %s mode, %s XDP\n",
 		       st.frames_total, st.frames_free, st.frames_kernel, st.frames_logged, leaked,
-		       audit, st.kernel_rx_dropped, st.zerocopy ? "zero-copy" : "copy",
+		       audit, st.kernel_rx_dropped, st.kernel_rx_ring_full, st.kernel_fill_empty,
+		       st.zerocopy ? "zero-copy" : "copy",
 		       st.xdp_mode == XSNAP_MODE_SKB ? "generic" : "native");
 	if (!opt.json) {
 		printf("xdp:");
@@ -421,6 +434,7 @@ int main(int argc, char **argv)
 		{ "frames", required_argument, NULL, 'F' },
 		{ "mode", required_argument, NULL, 'm' },
 		{ "multiprog", no_argument, NULL, 'M' },
+		{ "engine", required_argument, NULL, 'e' },
 		{ "tenant", required_argument, NULL, 't' },
 		{ "rule", required_argument, NULL, 'r' },
 		{ "consumer", required_argument, NULL, 'c' },
@@ -437,7 +451,7 @@ int main(int argc, char **argv)
 	int nrules = 0, ret = EXIT_FAILURE, ch, lost;
 	uint32_t v;
 
-	while ((ch = getopt_long(argc, argv, "i:q:Q:F:m:Mt:r:c:s:R:S:I:jh", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "i:q:Q:F:m:Me:t:r:c:s:R:S:I:jh", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'i':
 			opt.ifname = optarg;
@@ -461,6 +475,18 @@ int main(int argc, char **argv)
 				opt.max_seq = v;
 			else
 				opt.idle_ms = (int)v;
+			break;
+		case 'e':
+			if (!strcmp(optarg, "thread"))
+				opt.engine = XSNAP_ENGINE_THREAD;
+			else if (!strcmp(optarg, "inline"))
+				opt.engine = XSNAP_ENGINE_INLINE;
+			else if (!strcmp(optarg, "per-queue"))
+				opt.engine = XSNAP_ENGINE_PER_QUEUE;
+			else {
+				fprintf(stderr, "Error: --engine: expected thread, inline or per-queue\n");
+				return 2;
+			}
 			break;
 		case 'm':
 			if (!strcmp(optarg, "auto"))

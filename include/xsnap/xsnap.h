@@ -94,6 +94,12 @@ enum xsnap_engine_mode {
 	XSNAP_ENGINE_THREAD = 0,	/* the context's own engine thread (default) */
 	XSNAP_ENGINE_INLINE,		/* no thread: the engine runs inside the
 					 * callers of xsnap_recv() */
+	XSNAP_ENGINE_PER_QUEUE,		/* one engine thread per queue ("xsnap-eng-qN"),
+					 * thread k on the k-th CPU of engine_cpus
+					 * (round robin): each takes its queue's frames
+					 * off the rx ring without waiting for the other
+					 * queues, and holds the shared lock only to log
+					 * them (for many queues on many CPUs) */
 };
 
 /* Who stamps a received frame with its receive time (xsnap_frame_time_ns()). */

@@ -194,7 +194,7 @@ t_gen_pump() {
 	# paced packet-mode frames after the pump's: they alone may follow
 	xs_gen -q --stream 6 --dport 9000 -n 10 -r 1000
 	xs_consumer_stop || true	# judged below: losses under a flood are allowed
-	grep -Eq '^consumer 0 .* frames [1-9][0-9]* bad_payload 0 foreign 0 .* dups 0$' "$LOG" ||
+	grep -Eq '^consumer 0 .* frames [1-9][0-9]* bad_payload 0 foreign 0 .* dups 0 queues 1$' "$LOG" ||
 		{ show_log; fail "bad payloads, duplicates or no frame at the consumer"; }
 	grep -Eq '^frames: .* leaked 0 audit 0;' "$LOG" || { show_log; fail "frames leaked"; }
 	grep -Eq "^xdp: .*deliver $((sent + 10))( |$)" "$LOG" ||

@@ -139,6 +139,31 @@ t_ipv6_and_tcp() {
 }
 
 # Unmatched traffic keeps working while attached: ping and a TCP exchange.
+# One engine thread per queue (XSNAP_ENGINE_PER_QUEUE) on a veth of N
+# queues (16, 64) with default sizes: the generator's flows spread over every
+# queue, each queue's thread moves its frames, and the one consumer gets all
+# of them, from every queue, in order per stream.
+per_queue_engines() {
+	local n=$1 threads
+	setup --queues "$n"
+	xs_consumer_start "$LOG" -Q "$n" -e per-queue -t a -r 'a:1:udp dst port 9000' -c a ||
+		fail "consumer did not start"
+	threads=$(cat /proc/"$XS_PID"/task/*/comm | grep -c '^xsnap-eng-q')
+	assert_eq "$threads" "$n" "engine threads"
+	# through the qdisc: the tx queue (the peer's rx queue) follows the flow hash
+	XSNAP_GEN_TAPS=${TAPS-1} xs_gen -q --stream 1 --dport 9000 -n $((n * 64)) -r 20000 --flows $((n * 16))
+	consumer_ok
+	show_log
+	assert_eq "$(field 'consumer 0' frames)" $((n * 64)) "frames received"
+	assert_eq "$(field 'consumer 0' dups)" 0 "duplicates"
+	assert_eq "$(field 'consumer 0' queues)" "$n" "receive queues the frames came from"
+	check_clean
+	finish
+}
+
+t_per_queue_engines_16() { per_queue_engines 16; }
+t_per_queue_engines_64() { per_queue_engines 64; }
+
 t_kernel_stack_untouched() {
 	setup
 	xs_consumer_start "$LOG" -t alpha -r 'alpha:10:udp dst port 9000' -c alpha

@@ -129,7 +129,7 @@ static inline int sim_rx(struct sim *sim, uint32_t mask, uint32_t flow_hash, uin
 
 	if (sim->fill.cons == __atomic_load_n(&sim->fill.prod, __ATOMIC_ACQUIRE))
 		return -1;
-	if (sim->rx.prod - sim->rx.cons == RING)
+	if (sim->rx.prod - __atomic_load_n(&sim->rx.cons, __ATOMIC_ACQUIRE) == RING)
 		return -1;
 	chunk_addr = sim->fill.addrs[sim->fill.cons & (RING - 1)];
 	__atomic_store_n(&sim->fill.cons, sim->fill.cons + 1, __ATOMIC_RELEASE);

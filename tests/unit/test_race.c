@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sim.h"
 #include "testlib.h"
@@ -143,6 +144,151 @@ TEST(tenant_lifecycle_against_the_engine)
 	CHECK_EQ(sim->ctx->umem.nfree + sim->ctx->q[0].outstanding, sim->ctx->umem.nframes);
 	CHECK_EQ(xsnap_audit(sim->ctx), 0);
 	sim_free(sim);
+}
+
+/*
+ * XSNAP_ENGINE_PER_QUEUE: one engine thread per queue takes its batches off
+ * its rx ring without engine_lock (engine.c, queue_run()), while a consumer
+ * helps (its xsnap_recv() runs the engine for every queue it can take) and
+ * an administrator adds and deletes a tenant (engine_rx_lock_all(), the
+ * slot barrier).  Every frame of every queue reaches the consumer once, in
+ * its queue's order, and nothing is left at the end.
+ */
+#define PQ_QUEUES 4
+
+struct pq {
+	struct xsnap_ctx *ctx;
+	struct sim sim[PQ_QUEUES];
+	uint32_t per_queue;		/* frames to send on each queue */
+	_Atomic uint32_t received;	/* by the consumer, so far */
+	struct xsnap_sock *s;
+	uint32_t next[PQ_QUEUES];	/* the next tag expected from each queue */
+	uint32_t bad;			/* frames out of order or unknown */
+};
+
+static void *pq_kernel(void *arg)
+{
+	struct pq *pq = arg;
+	uint32_t sent[PQ_QUEUES] = { 0 }, total = 0;
+
+	while (total < PQ_QUEUES * pq->per_queue) {
+		bool moved = false;
+
+		for (uint32_t qi = 0; qi < PQ_QUEUES; qi++) {
+			/* stay within the consumer's quota: nothing is dropped */
+			while (sent[qi] < pq->per_queue && total - atomic_load(&pq->received) < 96 &&
+			       !sim_rx(&pq->sim[qi], 0xff, 0, qi << 24 | sent[qi])) {
+				sent[qi]++;
+				total++;
+				moved = true;
+			}
+		}
+		if (moved)
+			engine_thread_kick(pq->ctx);
+		else
+			sched_yield();
+	}
+	return NULL;
+}
+
+static void *pq_consumer(void *arg)
+{
+	struct pq *pq = arg;
+	uint32_t got = 0;
+
+	while (got < PQ_QUEUES * pq->per_queue) {
+		struct xsnap_frame *v[32];
+		int n = xsnap_recv(pq->s, v, 32, 100);
+
+		if (n < 0) {
+			test_failed = 1;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			uint32_t tag, q;
+
+			memcpy(&tag, xsnap_frame_data(v[i]), sizeof(tag));
+			q = tag >> 24;
+			if (q >= PQ_QUEUES || (tag & 0xffffff) != pq->next[q] ||
+			    xsnap_frame_queue(v[i]) != q)
+				pq->bad++;
+			else
+				pq->next[q]++;
+		}
+		xsnap_release(pq->s, v, (unsigned int)(n > 0 ? n : 0));
+		got += (uint32_t)(n > 0 ? n : 0);
+		atomic_store(&pq->received, got);
+	}
+	return NULL;
+}
+
+static void *pq_admin(void *arg)
+{
+	struct pq *pq = arg;
+
+	while (atomic_load(&pq->received) < PQ_QUEUES * pq->per_queue) {
+		XSNAP_OPTS(xsnap_tenant_opts, to, .quota = 32);
+
+		if (xsnap_tenant_add(pq->ctx, "churn", &to) < 0 ||
+		    xsnap_tenant_del(pq->ctx, "churn")) {
+			test_failed = 1;
+			break;
+		}
+	}
+	return NULL;
+}
+
+TEST(per_queue_engines_against_consumers_and_tenant_changes)
+{
+	XSNAP_OPTS(xsnap_tenant_opts, to, .quota = 128);
+	struct pq *pq = calloc(1, sizeof(*pq));
+	struct xsnap_ctx *ctx;
+	pthread_t k, c, a;
+	uint32_t outstanding = 0;
+	int fds[PQ_QUEUES];
+
+	REQUIRE(pq);
+	pq->per_queue = getenv("XSNAP_UNDER_VALGRIND") ? 300 : 5000;
+	ctx = ctx_new(4096, PQ_QUEUES, RING, 8, POOL, 1, XSNAP_HUGE_OFF);
+	REQUIRE(ctx);
+	pq->ctx = ctx;
+	for (uint32_t qi = 0; qi < PQ_QUEUES; qi++) {
+		sim_wire(&pq->sim[qi], ctx, qi);
+		fds[qi] = ctx->q[qi].fd;
+	}
+	engine_refill(ctx);
+	REQUIRE(xsnap_tenant_add(ctx, "keep", &to) == 0);
+	pq->s = xsnap_socket(ctx, "keep", NULL);
+	REQUIRE(pq->s);
+	ctx->engine_mode = XSNAP_ENGINE_PER_QUEUE;
+	REQUIRE(engine_thread_start(ctx, 0, 0, true) == 0);
+	CHECK_EQ(ctx->nthreads, PQ_QUEUES);
+	REQUIRE(!pthread_create(&k, NULL, pq_kernel, pq));
+	REQUIRE(!pthread_create(&c, NULL, pq_consumer, pq));
+	REQUIRE(!pthread_create(&a, NULL, pq_admin, pq));
+	pthread_join(k, NULL);
+	pthread_join(c, NULL);
+	pthread_join(a, NULL);
+	engine_thread_stop(ctx);
+	CHECK_EQ(pq->bad, 0);
+	for (uint32_t qi = 0; qi < PQ_QUEUES; qi++)
+		CHECK_EQ(pq->next[qi], pq->per_queue);
+	xsnap_sock_close(pq->s);
+	CHECK_EQ(xsnap_tenant_del(ctx, "keep"), 0);
+	pthread_mutex_lock(&ctx->engine_lock);
+	engine_poll(ctx);
+	pthread_mutex_unlock(&ctx->engine_lock);
+	ctx_reap(ctx);
+	CHECK_EQ(ctx->tenant_mask, 0);
+	CHECK_EQ(ctx->umem.nheld, 0);
+	for (uint32_t qi = 0; qi < PQ_QUEUES; qi++)
+		outstanding += ctx->q[qi].outstanding;
+	CHECK_EQ(ctx->umem.nfree + outstanding, ctx->umem.nframes);
+	CHECK_EQ(xsnap_audit(ctx), 0);
+	xsnap_close(ctx);
+	for (uint32_t qi = 0; qi < PQ_QUEUES; qi++)
+		close(fds[qi]);
+	free(pq);
 }
 
 TEST_MAIN()

@@ -195,6 +195,8 @@ void ctx_free(struct xsnap_ctx *ctx)
 	free(ctx->rules);
 	pthread_mutex_destroy(&ctx->lock);
 	pthread_mutex_destroy(&ctx->engine_lock);
+	for (uint32_t i = 0; i < XSNAP_MAX_QUEUES; i++)
+		pthread_mutex_destroy(&ctx->q[i].rx_lock);
 	free(ctx);
 }
 
@@ -223,6 +225,8 @@ struct xsnap_ctx *ctx_new(uint32_t frames, uint32_t nq, uint32_t ring, uint32_t 
 	ctx->engine_mode = XSNAP_ENGINE_INLINE;	/* xsnap_open() starts a thread */
 	pthread_mutex_init(&ctx->lock, NULL);
 	pthread_mutex_init(&ctx->engine_lock, NULL);
+	for (uint32_t i = 0; i < XSNAP_MAX_QUEUES; i++)
+		pthread_mutex_init(&ctx->q[i].rx_lock, NULL);
 	err = groups && !(nq % groups) ? umem_create(&ctx->umem, frames, groups, tenants, pool, huge) :
 					 -EINVAL;
 	for (uint32_t i = 0; !err && i < nq; i++) {
@@ -237,6 +241,8 @@ struct xsnap_ctx *ctx_new(uint32_t frames, uint32_t nq, uint32_t ring, uint32_t 
 		umem_destroy(&ctx->umem);
 		pthread_mutex_destroy(&ctx->lock);
 		pthread_mutex_destroy(&ctx->engine_lock);
+		for (uint32_t i = 0; i < XSNAP_MAX_QUEUES; i++)
+			pthread_mutex_destroy(&ctx->q[i].rx_lock);
 		free(ctx);
 		errno = -err;
 		return NULL;
@@ -282,9 +288,9 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 		errno = EINVAL;
 		return NULL;
 	}
-	if (engine > XSNAP_ENGINE_INLINE) {
-		pr_warn("%s: engine %u: must be XSNAP_ENGINE_THREAD (0) or XSNAP_ENGINE_INLINE "
-			"(1)\n", ifname, engine);
+	if (engine > XSNAP_ENGINE_PER_QUEUE) {
+		pr_warn("%s: engine %u: must be XSNAP_ENGINE_THREAD (0), XSNAP_ENGINE_INLINE (1) "
+			"or XSNAP_ENGINE_PER_QUEUE (2)\n", ifname, engine);
 		errno = EINVAL;
 		return NULL;
 	}
@@ -419,10 +425,11 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 	err = steer_attach(&ctx->steer, ifname, mode);
 	if (err)
 		goto fail;
-	/* 7. the engine thread */
-	if (engine == XSNAP_ENGINE_THREAD) {
+	/* 7. the engine thread(s) */
+	if (engine != XSNAP_ENGINE_INLINE) {
 		err = engine_thread_start(ctx, OPTS_GET(opts, engine_cpus, 0),
-					  OPTS_GET(opts, engine_prio, 0));
+					  OPTS_GET(opts, engine_prio, 0),
+					  engine == XSNAP_ENGINE_PER_QUEUE);
 		if (err) {
 			pr_warn("%s: engine thread: %s\n", ifname, strerror(-err));
 			goto fail;

@@ -4,10 +4,12 @@
  * chunks from the logs back to the fill rings.
  *
  * Where it runs: on the context's own engine thread (the default: frames
- * flow and the fill rings are restocked whatever the consumers do), inside
- * the consumers' xsnap_recv() calls (XSNAP_ENGINE_INLINE, for
- * single-threaded programs), or in xsnapd's event loop.  All three call
- * engine_run() and share one pacer (pacer_feed).  engine_poll() does one
+ * flow and the fill rings are restocked whatever the consumers do), on one
+ * thread per queue (XSNAP_ENGINE_PER_QUEUE: queue_run(), each batch taken
+ * off the ring under the queue's rx lock alone and logged under
+ * ctx->engine_lock), inside the consumers' xsnap_recv() calls
+ * (XSNAP_ENGINE_INLINE, for single-threaded programs), or in xsnapd's event
+ * loop.  All feed one pacer policy (pacer_feed).  engine_poll() does one
  * pass with ctx->engine_lock held:
  *
  *   1. completes transmits and reclaims superseded versions,
@@ -341,16 +343,37 @@ static uint32_t frame_flow_hash(const uint8_t *p, uint32_t len)
 	return xsnap_parse(p, p + len, &pkt) ? 0 : pkt.flow_hash;
 }
 
-static unsigned int rx_queue(struct xsnap_ctx *ctx, struct queue *q, uint32_t *touched)
+/*
+ * A batch of rx descriptors taken from a queue's ring, read but not yet
+ * logged.  Taking it (rx_take) reads what the kernel wrote: the descriptors
+ * and the metadata in front of each frame, cache lines another CPU wrote
+ * (the one that ran the copy), the expensive part of a frame for the
+ * engine.  It needs only the queue's rx ring, so a per-queue engine thread
+ * takes its batch without ctx->engine_lock; logging it (rx_log) changes the
+ * tenants' logs and the chunks' references, and needs the lock.
+ */
+struct rx_batch {
+	uint32_t n;
+	struct rx_ent {
+		uint64_t addr;		/* the frame (after the metadata) */
+		uint64_t rx_ns;		/* the metadata's stamp (0: none) */
+		uint32_t len;
+		uint32_t chunk;
+		uint32_t mask;		/* the metadata's tenants, 0 if not ours */
+		uint32_t flow_hash;	/* the metadata's */
+	} e[RX_BATCH];
+};
+
+static void rx_take(const struct xsnap_ctx *ctx, struct queue *q, struct rx_batch *b)
 {
-	struct umem *u = &ctx->umem;
+	const struct umem *u = &ctx->umem;
 	/* metadata as the packet's head (steer_meta_in_head()): each
 	 * descriptor starts at it and the frame follows */
 	const uint32_t head = ctx->steer.meta_head ? (uint32_t)sizeof(struct xsnap_meta) : 0;
-	int64_t batch_ns = 0;
-	uint32_t idx, n;
+	uint32_t idx = 0, n;
 
 	n = xsk_ring_cons__peek(&q->rx, RX_BATCH, &idx);
+	b->n = n;
 	/* The metadata lines were written by whichever CPU ran the copy (the
 	 * generator's, with softirq NAPI): ask for all of them first, so the
 	 * cross-core transfers overlap instead of stalling one per frame. */
@@ -363,12 +386,12 @@ static unsigned int rx_queue(struct xsnap_ctx *ctx, struct queue *q, uint32_t *t
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&q->rx, idx + i);
+		struct rx_ent *e = &b->e[i];
 		uint64_t addr = xsk_umem__add_offset_to_addr(d->addr);
-		uint32_t chunk = (uint32_t)(addr >> FRAME_SHIFT);
-		const struct xsnap_meta *m = NULL;
-		uint32_t mask = 0, refs = 0, len = d->len;
-		struct rx_frame rf;
+		uint32_t len = d->len;
 
+		e->chunk = (uint32_t)(addr >> FRAME_SHIFT);
+		e->mask = 0;
 		/* With the metadata as the head, the frame is what follows it
 		 * (in the same chunk); shorter than that, it is not ours. */
 		if (head) {
@@ -376,36 +399,63 @@ static unsigned int rx_queue(struct xsnap_ctx *ctx, struct queue *q, uint32_t *t
 				addr += head;
 				len -= head;
 			} else {
-				addr = (uint64_t)chunk << FRAME_SHIFT;	/* no metadata in front */
+				addr = (uint64_t)e->chunk << FRAME_SHIFT;	/* no metadata in front */
 			}
 		}
+		e->addr = addr;
+		e->len = len;
 		/* The metadata sits right before the frame, inside the chunk's
 		 * headroom; anything else in that spot fails the magic check.
 		 * A frame that ends beyond its chunk is never ours either. */
-		if ((addr & (FRAME_SIZE - 1)) >= sizeof(*m) && chunk < u->nframes &&
+		if ((addr & (FRAME_SIZE - 1)) >= sizeof(struct xsnap_meta) && e->chunk < u->nframes &&
 		    (addr & (FRAME_SIZE - 1)) + len <= FRAME_SIZE) {
-			m = (const struct xsnap_meta *)(u->ro + addr - sizeof(*m));
-			/* never a tenant pinned to another queue group: its
-			 * consumers may not be able to read this chunk */
-			if (m->magic == XSNAP_META_MAGIC)
-				mask = m->tenant_mask & ctx->tenant_mask & ~q->excl;
+			const struct xsnap_meta *m =
+				(const struct xsnap_meta *)(u->ro + addr - sizeof(*m));
+
+			if (m->magic == XSNAP_META_MAGIC) {
+				e->mask = m->tenant_mask;
+				e->rx_ns = m->rx_ns;
+				e->flow_hash = m->flow_hash;
+			}
 		}
+	}
+}
+
+/* Log batch @b of @q (engine_lock held) and give its entries back to the
+ * kernel.  The tenants are the context's at this point: a tenant deleted
+ * since the program tagged a frame is not in ctx->tenant_mask any more. */
+static void rx_log(struct xsnap_ctx *ctx, struct queue *q, const struct rx_batch *b,
+		   uint32_t *touched)
+{
+	struct umem *u = &ctx->umem;
+	int64_t batch_ns = 0;
+
+	for (uint32_t i = 0; i < b->n; i++) {
+		const struct rx_ent *e = &b->e[i];
+		/* never a tenant pinned to another queue group: its consumers
+		 * may not be able to read this chunk */
+		uint32_t mask = e->mask & ctx->tenant_mask & ~q->excl, refs = 0;
+		struct rx_frame rf;
+
 		if (mask) {
-			rf.rx_ns = m->rx_ns;
+			rf.rx_ns = e->rx_ns;
 			if (!rf.rx_ns) {	/* the program left it to us: one clock read per batch */
 				if (!batch_ns)
 					batch_ns = mono_ns();
 				rf.rx_ns = (uint64_t)batch_ns;
 			}
-			rf.flow_hash = m->flow_hash;
+			rf.flow_hash = e->flow_hash;
 			if (!rf.flow_hash && (mask & ctx->share_mask))
-				rf.flow_hash = frame_flow_hash(u->ro + addr, len);
+				rf.flow_hash = frame_flow_hash(u->ro + e->addr, e->len);
 		}
 		/* private views: one copy each, for all of their tenants */
 		if (mask & ctx->private_mask) {
+			const struct xsnap_meta *m =
+				(const struct xsnap_meta *)(u->ro + e->addr - sizeof(*m));
+
 			for (struct view *v = ctx->views; v; v = v->next)
 				if (mask & v->mask)
-					view_deliver(ctx, v, mask & v->mask, addr, len, q->id, m,
+					view_deliver(ctx, v, mask & v->mask, e->addr, e->len, q->id, m,
 						     &rf, touched);
 			mask &= ~ctx->private_mask;
 		}
@@ -416,54 +466,112 @@ static unsigned int rx_queue(struct xsnap_ctx *ctx, struct queue *q, uint32_t *t
 			mask &= mask - 1;
 			if (!log_room(ctx, t))
 				continue;
-			log_append(t, addr, len, q->id, &rf, touched);
+			log_append(t, e->addr, e->len, q->id, &rf, touched);
 			refs++;
 		}
-		if (chunk >= u->nframes)
+		if (e->chunk >= u->nframes)
 			continue;	/* not ours: never happens with aligned chunks */
 		if (refs) {
-			u->ref[chunk] = (uint16_t)refs;
+			u->ref[e->chunk] = (uint16_t)refs;
 			u->nheld++;
 		} else {
-			umem_free_push(u, chunk);
+			umem_free_push(u, e->chunk);
 		}
 	}
-	if (n) {
-		xsk_ring_cons__release(&q->rx, n);
-		q->outstanding -= n;
+	if (b->n) {
+		xsk_ring_cons__release(&q->rx, b->n);
+		q->outstanding -= b->n;
 	}
-	return n;
 }
 
-int engine_poll(struct xsnap_ctx *ctx)
+/*
+ * The rx lock of a queue (XSNAP_ENGINE_PER_QUEUE only; the other modes take
+ * every batch under engine_lock): held from rx_take() to rx_log(), by the
+ * queue's own engine thread with engine_lock taken after it, by anyone
+ * else with trylock under engine_lock (a queue whose thread is busy is that
+ * thread's to move), and by engine_rx_lock_all() before engine_lock.
+ */
+static bool rx_trylock(struct xsnap_ctx *ctx, struct queue *q)
 {
-	uint32_t touched = 0, mask;
-	unsigned int total = 0, n;
+	return !ctx->rx_locks || !pthread_mutex_trylock(&q->rx_lock);
+}
+
+static void rx_unlock(struct xsnap_ctx *ctx, struct queue *q)
+{
+	if (ctx->rx_locks)
+		pthread_mutex_unlock(&q->rx_lock);
+}
+
+void engine_rx_lock_all(struct xsnap_ctx *ctx)
+{
+	for (uint32_t qi = 0; ctx->rx_locks && qi < ctx->nq; qi++)
+		pthread_mutex_lock(&ctx->q[qi].rx_lock);
+}
+
+void engine_rx_unlock_all(struct xsnap_ctx *ctx)
+{
+	for (uint32_t qi = ctx->nq; ctx->rx_locks && qi-- > 0;)
+		pthread_mutex_unlock(&ctx->q[qi].rx_lock);
+}
+
+/* What every engine pass starts with (engine_lock held): transmit
+ * completions and superseded versions no reader holds any more. */
+static void pass_begin(struct xsnap_ctx *ctx)
+{
+	uint32_t mask = ctx->tenant_mask;
 
 	ctx->pass++;
 	engine_complete(ctx);
-	mask = ctx->tenant_mask;
 	while (mask) {
 		engine_reclaim(ctx, ctx->tenants[__builtin_ctz(mask)]);
 		mask &= mask - 1;
 	}
-	for (uint32_t qi = 0; qi < ctx->nq; qi++) {
-		do {
-			n = rx_queue(ctx, &ctx->q[qi], &touched);
-			total += n;
-		} while (n == RX_BATCH && total < 4 * RX_BATCH * ctx->nq);
-	}
-	mask = touched;
-	while (mask) {
-		struct tenant *t = ctx->tenants[__builtin_ctz(mask)];
+}
 
-		mask &= mask - 1;
+/* ... and ends with: publish the touched logs' heads, wake their sleepers,
+ * restock every fill ring (a queue whose ring ran dry has no frame to wake
+ * its own engine with). */
+static void pass_end(struct xsnap_ctx *ctx, uint32_t touched)
+{
+	while (touched) {
+		struct tenant *t = ctx->tenants[__builtin_ctz(touched)];
+
+		touched &= touched - 1;
 		/* entries written above become visible before the new head */
 		atomic_store_explicit(&t->shm->head_pub, t->head, memory_order_release);
 		tenant_wake(t);
 	}
 	engine_refill(ctx);
+}
+
+/* engine_poll(), @rx_held: the caller holds every queue's rx lock. */
+static int poll_queues(struct xsnap_ctx *ctx, bool rx_held)
+{
+	struct rx_batch b;
+	uint32_t touched = 0;
+	unsigned int total = 0;
+
+	pass_begin(ctx);
+	for (uint32_t qi = 0; qi < ctx->nq; qi++) {
+		struct queue *q = &ctx->q[qi];
+
+		if (!rx_held && !rx_trylock(ctx, q))
+			continue;
+		do {
+			rx_take(ctx, q, &b);
+			rx_log(ctx, q, &b, &touched);
+			total += b.n;
+		} while (b.n == RX_BATCH && total < 4 * RX_BATCH * ctx->nq);
+		if (!rx_held)
+			rx_unlock(ctx, q);
+	}
+	pass_end(ctx, touched);
 	return (int)total;
+}
+
+int engine_poll(struct xsnap_ctx *ctx)
+{
+	return poll_queues(ctx, false);
 }
 
 void engine_drain(struct xsnap_ctx *ctx)
@@ -483,7 +591,7 @@ void engine_drain(struct xsnap_ctx *ctx)
 		/* each pass moves at least one descriptor of every queue that
 		 * has one: bounded by what the rings held at the start */
 		if (left)
-			engine_poll(ctx);
+			poll_queues(ctx, true);
 	} while (left);
 }
 
@@ -547,13 +655,49 @@ unsigned int engine_run(struct xsnap_ctx *ctx, bool *changed)
 	return total;
 }
 
-/* --- the engine thread ------------------------------------------------------ */
+/*
+ * One run of queue @qi's own engine (XSNAP_ENGINE_PER_QUEUE; no lock held):
+ * its rx lock for the whole run, each batch taken without engine_lock and
+ * logged under it, so that queues wait for each other only while logging.
+ * Fed to @p, the thread's own pacer.  Return: frames moved.
+ */
+static unsigned int queue_run(struct xsnap_ctx *ctx, uint32_t qi, struct pacer *p)
+{
+	struct queue *q = &ctx->q[qi];
+	struct rx_batch b;
+	unsigned int total = 0;
+
+	pthread_mutex_lock(&q->rx_lock);
+	do {
+		uint32_t touched = 0;
+
+		rx_take(ctx, q, &b);
+		pthread_mutex_lock(&ctx->engine_lock);
+		pass_begin(ctx);
+		rx_log(ctx, q, &b, &touched);
+		pass_end(ctx, touched);
+		p->batch = pace_batch(ctx);
+		pthread_mutex_unlock(&ctx->engine_lock);
+		total += b.n;
+	} while (b.n == RX_BATCH && total < ctx->ring_size);
+	pthread_mutex_unlock(&q->rx_lock);
+	pacer_feed(p, total, mono_ns());
+	return total;
+}
+
+/* --- the engine threads ----------------------------------------------------- */
+/* One per context (XSNAP_ENGINE_THREAD: every queue, ctx->pacer), or one
+ * per queue (XSNAP_ENGINE_PER_QUEUE: its queue, its own pacer). */
 struct engine_thread {
+	struct xsnap_ctx *ctx;
 	pthread_t tid;
 	int kick;		/* eventfd: stop, or look at the context now */
 	_Atomic bool stop;
+	int qi;			/* the queue, -1: every queue */
+	int cpu;		/* pinned to this CPU, -1: to the mask below */
 	uint64_t cpus;
 	uint32_t prio;		/* SCHED_FIFO priority, 0: normal scheduling */
+	struct pacer pacer;	/* qi >= 0 */
 };
 
 static bool tx_pending(const struct xsnap_ctx *ctx)
@@ -564,24 +708,20 @@ static bool tx_pending(const struct xsnap_ctx *ctx)
 	return false;
 }
 
-static void *engine_main(void *arg)
+static void thread_place(struct engine_thread *et)
 {
-	struct xsnap_ctx *ctx = arg;
-	struct engine_thread *et = ctx->thread;
-	struct pollfd pfd[XSNAP_MAX_QUEUES + 2];
-	bool gone = false;
-	uint64_t cnt;
+	struct xsnap_ctx *ctx = et->ctx;
 
 	if (et->cpus) {
 		cpu_set_t set;
 
 		CPU_ZERO(&set);
 		for (int c = 0; c < 64; c++)
-			if (et->cpus & (1ull << c))
+			if (et->cpu < 0 ? (et->cpus & (1ull << c)) != 0 : c == et->cpu)
 				CPU_SET(c, &set);
 		if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set))
 			pr_warn("%s: engine thread: cannot pin to CPU mask 0x%llx\n", ctx->ifname,
-				(unsigned long long)et->cpus);
+				et->cpu < 0 ? (unsigned long long)et->cpus : 1ull << et->cpu);
 	}
 	if (et->prio) {
 		struct sched_param sp = { .sched_priority = (int)et->prio };
@@ -592,29 +732,51 @@ static void *engine_main(void *arg)
 				"scheduling)\n",
 				ctx->ifname, et->prio, strerror(err));
 	}
-	/* the kick, the interface watch (-1: ignored by poll), the rx rings */
+}
+
+static void *engine_main(void *arg)
+{
+	struct engine_thread *et = arg;
+	struct xsnap_ctx *ctx = et->ctx;
+	struct pollfd pfd[XSNAP_MAX_QUEUES + 2];
+	/* the rx rings it polls: every queue's, or its own */
+	uint32_t first = et->qi < 0 ? 0 : (uint32_t)et->qi, nrx = et->qi < 0 ? ctx->nq : 1;
+	/* the interface watch: one thread reads it (-1: ignored by poll) */
+	bool watch = et->qi <= 0, gone = false;
+	uint64_t cnt;
+
+	thread_place(et);
 	pfd[0] = (struct pollfd){ .fd = et->kick, .events = POLLIN };
-	pfd[1] = (struct pollfd){ .fd = ctx->ifwatch, .events = POLLIN };
-	for (uint32_t i = 0; i < ctx->nq; i++)
-		pfd[i + 2] = (struct pollfd){ .fd = ctx->q[i].fd, .events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = watch ? ctx->ifwatch : -1, .events = POLLIN };
+	for (uint32_t i = 0; i < nrx; i++)
+		pfd[i + 2] = (struct pollfd){ .fd = ctx->q[first + i].fd, .events = POLLIN };
 	while (!atomic_load_explicit(&et->stop, memory_order_acquire)) {
 		struct timespec ts, *tsp = NULL;
-		unsigned int n, nfds = 2 + ctx->nq;
+		unsigned int n, nfds = 2 + nrx;
+		const struct pacer *p;
 		bool busy;
 
-		if (gone) {
+		if (gone || atomic_load_explicit(&ctx->dead_if, memory_order_acquire)) {
 			/* the device went away: nothing to move, wait for the stop */
+			gone = true;
 			if (poll(pfd, 1, -1) > 0 && read(et->kick, &cnt, sizeof(cnt)) < 0) {
 				/* EAGAIN: read already */
 			}
 			continue;
 		}
-		pthread_mutex_lock(&ctx->engine_lock);
-		n = engine_run(ctx, NULL);
+		if (et->qi >= 0) {
+			n = queue_run(ctx, (uint32_t)et->qi, &et->pacer);
+			p = &et->pacer;
+			pthread_mutex_lock(&ctx->engine_lock);
+		} else {
+			pthread_mutex_lock(&ctx->engine_lock);
+			n = engine_run(ctx, NULL);
+			p = &ctx->pacer;
+		}
 		busy = n >= ctx->ring_size;	/* stopped early: more waiting */
-		if (ctx->pacer.paced) {
+		if (p->paced) {
 			/* interrupt moderation: the rx rings do not wake us */
-			int64_t left = ctx->pacer.next_ns - mono_ns();
+			int64_t left = p->next_ns - mono_ns();
 
 			nfds = 2;
 			if (left < 0)
@@ -635,58 +797,96 @@ static void *engine_main(void *arg)
 		if ((pfd[0].revents & POLLIN) && read(et->kick, &cnt, sizeof(cnt)) < 0) {
 			/* EAGAIN: read already */
 		}
-		if (pfd[1].revents)
+		/* the other threads see ctx->dead_if at their next wake-up */
+		if (watch && pfd[1].revents)
 			gone = ctx_watch_if(ctx);
 	}
 	return NULL;
 }
 
-int engine_thread_start(struct xsnap_ctx *ctx, uint64_t cpus, uint32_t prio)
+/* The @k-th CPU of @cpus (round robin), -1 if none. */
+static int nth_cpu(uint64_t cpus, uint32_t k)
 {
-	struct engine_thread *et = calloc(1, sizeof(*et));
-	int err;
+	int n = __builtin_popcountll(cpus);
 
-	if (!et)
+	if (!n)
+		return -1;
+	k %= (uint32_t)n;
+	for (int c = 0; c < 64; c++)
+		if ((cpus & (1ull << c)) && !k--)
+			return c;
+	return -1;
+}
+
+int engine_thread_start(struct xsnap_ctx *ctx, uint64_t cpus, uint32_t prio, bool per_queue)
+{
+	uint32_t n = per_queue ? ctx->nq : 1;
+	struct engine_thread *ets = calloc(n, sizeof(*ets));
+	int err = 0;
+
+	if (!ets)
 		return -ENOMEM;
-	et->cpus = cpus;
-	et->prio = prio;
-	et->kick = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (et->kick < 0) {
-		err = -errno;
-		free(et);
-		return err;
+	for (uint32_t i = 0; i < n; i++)
+		ets[i].kick = -1;
+	ctx->thread = ets;
+	ctx->nthreads = 0;
+	ctx->rx_locks = per_queue;
+	for (uint32_t i = 0; i < n && !err; i++) {
+		struct engine_thread *et = &ets[i];
+		char name[16];
+
+		et->ctx = ctx;
+		et->cpus = cpus;
+		et->prio = prio;
+		et->qi = per_queue ? (int)i : -1;
+		et->cpu = per_queue ? nth_cpu(cpus, i) : -1;
+		et->kick = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (et->kick < 0) {
+			err = -errno;
+			break;
+		}
+		err = -pthread_create(&et->tid, NULL, engine_main, et);
+		if (err)
+			break;
+		ctx->nthreads++;
+		if (per_queue)
+			snprintf(name, sizeof(name), "xsnap-eng-q%u", ctx->q[i].id);
+		else
+			snprintf(name, sizeof(name), "xsnap-engine");
+		pthread_setname_np(et->tid, name);
 	}
-	ctx->thread = et;
-	err = -pthread_create(&et->tid, NULL, engine_main, ctx);
-	if (err) {
-		ctx->thread = NULL;
-		close(et->kick);
-		free(et);
-		return err;
-	}
-	pthread_setname_np(et->tid, "xsnap-engine");
-	return 0;
+	if (err)
+		engine_thread_stop(ctx);
+	return err;
 }
 
 void engine_thread_kick(struct xsnap_ctx *ctx)
 {
 	uint64_t one = 1;
 
-	if (ctx->thread && write(ctx->thread->kick, &one, sizeof(one)) < 0) {
-		/* EAGAIN: the counter is full, a kick is pending anyway */
-	}
+	for (uint32_t i = 0; ctx->thread && i < ctx->nthreads; i++)
+		if (write(ctx->thread[i].kick, &one, sizeof(one)) < 0) {
+			/* EAGAIN: the counter is full, a kick is pending anyway */
+		}
 }
 
 void engine_thread_stop(struct xsnap_ctx *ctx)
 {
-	struct engine_thread *et = ctx->thread;
+	struct engine_thread *ets = ctx->thread;
+	uint32_t n = ctx->nthreads, cap = ctx->rx_locks ? ctx->nq : 1;
 
-	if (!et)
+	if (!ets)
 		return;
-	atomic_store_explicit(&et->stop, true, memory_order_release);
+	for (uint32_t i = 0; i < n; i++)
+		atomic_store_explicit(&ets[i].stop, true, memory_order_release);
 	engine_thread_kick(ctx);
-	pthread_join(et->tid, NULL);
-	close(et->kick);
-	free(et);
+	for (uint32_t i = 0; i < n; i++)
+		pthread_join(ets[i].tid, NULL);
+	/* the one whose start failed may have a descriptor and no thread */
+	for (uint32_t i = 0; i < cap; i++)
+		if (ets[i].kick >= 0)
+			close(ets[i].kick);
+	free(ets);
 	ctx->thread = NULL;
+	ctx->nthreads = 0;
 }

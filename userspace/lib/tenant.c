@@ -186,7 +186,10 @@ int local_tenant_del(struct xsnap_ctx *ctx, const char *name)
 	ctx->nrules = n;
 	free(keep);
 	/* 2. the engine stops logging for it, even frames the program tagged
-	 *    before the flip; open sockets drain what was logged */
+	 *    before the flip; open sockets drain what was logged.  With an
+	 *    engine per queue, no batch is between a ring and the logs
+	 *    meanwhile (one taken before the flip would log after it). */
+	engine_rx_lock_all(ctx);
 	pthread_mutex_lock(&ctx->engine_lock);
 	ctx->tenants[t->slot] = NULL;
 	ctx->tenant_mask &= ~(1u << t->slot);
@@ -207,6 +210,7 @@ int local_tenant_del(struct xsnap_ctx *ctx, const char *name)
 	tenant_free_locked(ctx, t);
 	engine_refill(ctx);
 	pthread_mutex_unlock(&ctx->engine_lock);
+	engine_rx_unlock_all(ctx);
 	pthread_mutex_unlock(&ctx->lock);
 	return 0;
 }

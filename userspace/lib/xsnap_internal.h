@@ -9,9 +9,11 @@
  *    one or more tenant logs (ref[chunk] = number of logs that hold it).
  *  - the engine (engine.c, under ctx->engine_lock) is the only writer of the
  *    free stack, the fill rings, ref[], gen[] and the tenant logs.  It runs
- *    on the context's engine thread (default), inside the consumers'
- *    xsnap_recv() calls (XSNAP_ENGINE_INLINE), or in xsnapd's loop: always
- *    through engine_run(), paced by one pacer (struct pacer).
+ *    on the context's engine thread (default), on one thread per queue
+ *    (XSNAP_ENGINE_PER_QUEUE: each takes its queue's batches off the rx ring
+ *    under the queue's rx_lock alone and logs them under engine_lock),
+ *    inside the consumers' xsnap_recv() calls (XSNAP_ENGINE_INLINE), or in
+ *    xsnapd's loop; paced by one pacer policy (struct pacer).
  *  - a socket is the only writer of its cursor, its views and `low`, its
  *    release watermark.  The engine reads `low` (acquire) to find how far
  *    each log may be reclaimed; the socket reads `head_pub` (acquire) to find
@@ -497,6 +499,9 @@ struct queue {
 	uint8_t zc_reason;	/* enum zc_reason */
 	uint8_t *tx_owner;	/* tenant slot of each transmit in flight, in order */
 	uint32_t tx_prod, tx_cons;	/* FIFO indexes into tx_owner (tx_owner_cap()) */
+	/* XSNAP_ENGINE_PER_QUEUE: held from taking a batch off the rx ring
+	 * to logging it (engine.c, rx_trylock()); taken before engine_lock */
+	pthread_mutex_t rx_lock;
 };
 
 /*
@@ -542,7 +547,7 @@ struct xsnap_ctx {
 						 * group (ctx->lock) */
 	pthread_mutex_t lock;		/* control plane: tenants, rules */
 	pthread_mutex_t engine_lock;	/* data plane: see the top of this file */
-	uint32_t engine_mode;	/* XSNAP_ENGINE_THREAD or XSNAP_ENGINE_INLINE */
+	uint32_t engine_mode;	/* enum xsnap_engine_mode */
 	bool xdp_stamp;		/* xsnap_opts.timestamps == XSNAP_STAMP_XDP */
 	int zc_support;		/* ZC_SUPPORT_*: the driver's XDP features (zc.c) */
 	struct pacer pacer;	/* engine_lock */
@@ -551,7 +556,10 @@ struct xsnap_ctx {
 	 * under load they sleep on the wake word for at most pacer.interval_ns
 	 * instead of on the rx rings (a burst then wakes nobody) */
 	_Atomic bool paced;
-	struct engine_thread *thread;	/* XSNAP_ENGINE_THREAD, NULL otherwise */
+	struct engine_thread *thread;	/* the engine threads (nthreads of them:
+					 * one, or one per queue), NULL if inline */
+	uint32_t nthreads;
+	bool rx_locks;		/* XSNAP_ENGINE_PER_QUEUE: queue.rx_lock is used */
 	_Atomic int64_t pace_ns;	/* pacer.interval_ns, for inline sleepers */
 	struct umem umem;
 	struct xsk_umem *xumem;
@@ -933,15 +941,23 @@ void tenant_wake(struct tenant *t);
 /* tenant_wake_all() - the log's state changed (LOG_*): wake every sleeper
  * and write every socket's notify pipe, armed or not.  Never blocks. */
 void tenant_wake_all(struct tenant *t);
-/* The engine thread of an XSNAP_ENGINE_THREAD context (ctx->engine_lock
- * NOT held): start it (0 or -errno), and stop and join it. */
-int engine_thread_start(struct xsnap_ctx *ctx, uint64_t cpus, uint32_t prio);
+/* The engine threads of a context (ctx->engine_lock NOT held): start them
+ * (0 or -errno): one for every queue (XSNAP_ENGINE_THREAD), or with
+ * @per_queue one per queue (XSNAP_ENGINE_PER_QUEUE: thread k pinned to the
+ * k-th CPU of @cpus, round robin, if @cpus is not 0); and stop and join
+ * them. */
+int engine_thread_start(struct xsnap_ctx *ctx, uint64_t cpus, uint32_t prio, bool per_queue);
 void engine_thread_stop(struct xsnap_ctx *ctx);
-/* Nudge the engine thread (a control change it should see now). */
+/* Nudge the engine threads (a control change they should see now). */
 void engine_thread_kick(struct xsnap_ctx *ctx);
+/* Take (in queue order) and give back every queue's rx lock, before
+ * engine_lock: nothing is between a queue's rx ring and the logs meanwhile
+ * (engine_drain()).  No-ops unless XSNAP_ENGINE_PER_QUEUE. */
+void engine_rx_lock_all(struct xsnap_ctx *ctx);
+void engine_rx_unlock_all(struct xsnap_ctx *ctx);
 /*
- * engine_drain() - move every frame the rx rings hold now (engine_lock
- * held).  The slot barrier of xsnap_tenant_del(): after the rule flip
+ * engine_drain() - move every frame the rx rings hold now (engine_rx_lock_all()
+ * and engine_lock held).  The slot barrier of xsnap_tenant_del(): after the rule flip
  * that retired a slot, steer_apply() waited for an RCU grace period, so
  * every program run that could still tag a frame with the slot's bit has
  * ended, and with it the NAPI poll that flushed its redirects to the ring
