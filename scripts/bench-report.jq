@@ -69,6 +69,7 @@ def case_label(id; sys; n; prio):
 	elif (id | startswith("afpacket-")) then "AF_PACKET TPACKET_V3 x\(n)"
 	elif id == "xsnap-inline-1" then "xsnap x1, engine inline (blocking, SCHED_FIFO \(prio // "?"))"
 	elif id == "xsnap-inline-1-spin" then "xsnap x1, engine inline (spinning)"
+	elif (id | startswith("xsnap-perqueue-")) then "xsnap fan-out x\(n), engine per queue (1 queue)"
 	elif (id | startswith("xsnap-fanout-")) then "xsnap fan-out, 1 tenant x\(n)"
 	elif (id | startswith("xsnap-tenants-")) then "xsnap across \(n) tenants"
 	elif (id | startswith("xsnap-share-")) then "xsnap share group x\(n)"

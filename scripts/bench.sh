@@ -135,6 +135,8 @@ Cases (every one in both placements, threaded and softirq, unless --quick):
   udp-N, afpacket-N, xsnap-fanout-N, xsnap-tenants-N, xsnap-share-N
                    (N = 1, 2, 4, 8; tenants and share 2, 4, 8; in-process
                    xsnap: engine thread SCHED_FIFO 1, quota and rings 2048)
+  xsnap-perqueue-8 xsnap-fanout-8 with XSNAP_ENGINE_PER_QUEUE (one engine thread
+                   per queue; the lab has one queue): the two-step engine pass
   xsnap-inline-1   one in-process consumer, no engine thread (the engine
                    runs inside its xsnap_recv()), SCHED_FIFO 1 like afxdp-rt
   xsnap-inline-1-spin  the same, spinning (normal priority, like afxdp-spin;
@@ -631,6 +633,9 @@ if [[ -z $QUICK ]]; then
 	for n in 1 2 4 8; do add "udp-$n|udp|$n|ts|$BIN/bench_udp -i $IF -n $n|"; done
 	for n in 1 2 4 8; do add "afpacket-$n|afpacket|$n|ts|$BIN/bench_packet -i $IF -n $n|"; done
 	for n in 1 2 4 8; do add "xsnap-fanout-$n|xsnap|$n|ts|$XSNAP_RX -m fanout -n $n|"; done
+	# the engine per queue (one queue here): the cost of taking a batch off
+	# the ring apart from logging it, next to xsnap-fanout-8
+	add "xsnap-perqueue-8|xsnap|8|ts|$XSNAP_RX -m fanout -n 8 --per-queue|"
 	add "xsnap-inline-1|xsnap|1|ts|$XSNAP_RX_INLINE -m fanout -n 1 --rt-prio $RT_PRIO|"
 	add "xsnap-inline-1-spin|xsnap|1|s|$XSNAP_RX_INLINE -m fanout -n 1 --spin|"
 	for n in 1 2 4 8; do add "xsnapd-$n|xsnapd|$n|ts|$XSNAPD_RX -n $n|"; done

@@ -63,6 +63,7 @@ static struct {
 	struct xsnap_stats st0, st1;
 	bool quiet, stats_ok;
 	bool inline_engine;	/* --inline: XSNAP_ENGINE_INLINE */
+	bool per_queue;		/* --per-queue: XSNAP_ENGINE_PER_QUEUE */
 	bool no_huge;		/* --no-huge: XSNAP_HUGE_OFF */
 	int engine_policy, engine_prio;	/* the engine thread's, as found; -1: not found */
 } xb = { .frames = 16384, .quota = 1024, .ring = 2048, .pool = 64, .port = 9000 };
@@ -184,7 +185,8 @@ static void engine_sched(int *policy, int *prio)
 		if (!fgets(comm, sizeof(comm), f))
 			comm[0] = '\0';
 		fclose(f);
-		if (strcmp(comm, "xsnap-engine\n"))
+		/* the context's engine thread, or its first queue's */
+		if (strcmp(comm, "xsnap-engine\n") && strncmp(comm, "xsnap-eng-q", 11))
 			continue;
 		tid = (pid_t)atoi(de->d_name);
 		*policy = sched_getscheduler(tid);
@@ -232,7 +234,9 @@ static int setup(void)
 	XSNAP_OPTS(xsnap_opts, o, .frames = xb.frames, .ring_size = xb.ring,
 		   .max_tenants = ntenants > 8 ? ntenants : 8, .pool_frames = xb.pool,
 		   .engine_prio = xb.inline_engine ? 0 : b->rt_prio,
-		   .engine = xb.inline_engine ? XSNAP_ENGINE_INLINE : XSNAP_ENGINE_THREAD,
+		   .engine = xb.inline_engine ? XSNAP_ENGINE_INLINE :
+			     xb.per_queue     ? XSNAP_ENGINE_PER_QUEUE :
+						XSNAP_ENGINE_THREAD,
 		   .hugepages = xb.no_huge ? XSNAP_HUGE_OFF : XSNAP_HUGE_AUTO,
 		   /* the XDP-to-consumer column needs the program's stamps */
 		   .timestamps = b->latency ? XSNAP_STAMP_XDP : XSNAP_STAMP_ENGINE);
@@ -309,6 +313,9 @@ static void usage(FILE *f)
 		   "                           the shim with XSNAP_BENCH_ALLOC_FILE=FILE)\n"
 		   "      --inline             no engine thread: the consumers run the engine\n"
 		   "                           inside xsnap_recv() (XSNAP_ENGINE_INLINE)\n"
+		   "      --per-queue          one engine thread per queue (XSNAP_ENGINE_PER_QUEUE;\n"
+		   "                           the bench opens one queue: what the split of\n"
+		   "                           taking and logging a batch costs)\n"
 		   "      --no-huge            receive region on normal pages (XSNAP_HUGE_OFF;\n"
 		   "                           default: hugetlb pages when the system has them)\n"
 		   "  -q, --quiet              no library INFO messages\n"
@@ -359,6 +366,9 @@ static bool xsnap_opt(int c, const char *arg)
 		return true;
 	case 'E':
 		xb.inline_engine = true;
+		return true;
+	case 'U':
+		xb.per_queue = true;
 		return true;
 	case 'H':
 		xb.no_huge = true;
@@ -453,6 +463,7 @@ int main(int argc, char **argv)
 		{ "connect", required_argument, NULL, 'C' },
 		{ "daemon-allocs", required_argument, NULL, 'D' },
 		{ "inline", no_argument, NULL, 'E' },
+		{ "per-queue", no_argument, NULL, 'U' },
 		{ "no-huge", no_argument, NULL, 'H' },
 		{ 0 }
 	};
@@ -474,8 +485,11 @@ int main(int argc, char **argv)
 				  "--quota)");
 	if (b->alloc_file && !xb.connect)
 		bench_usage_error(b, "--daemon-allocs needs --connect");
-	if (xb.inline_engine && xb.connect)
-		bench_usage_error(b, "--inline: not with --connect (xsnapd runs the engine)");
+	if ((xb.inline_engine || xb.per_queue) && xb.connect)
+		bench_usage_error(b, "--inline, --per-queue: not with --connect (xsnapd runs the "
+				  "engine)");
+	if (xb.inline_engine && xb.per_queue)
+		bench_usage_error(b, "--inline and --per-queue: one engine mode");
 	if (xb.inline_engine)
 		b->rt_what = "the consumer threads (--inline: no engine thread)";
 	if (xb.inline_engine && b->rt_prio && b->spin)

@@ -528,10 +528,9 @@ static void pass_begin(struct xsnap_ctx *ctx)
 	}
 }
 
-/* ... and ends with: publish the touched logs' heads, wake their sleepers,
- * restock every fill ring (a queue whose ring ran dry has no frame to wake
- * its own engine with). */
-static void pass_end(struct xsnap_ctx *ctx, uint32_t touched)
+/* Publish the heads of the logs in @touched: awake consumers see the new
+ * entries; sleepers are woken by wake_touched(). */
+static void publish(struct xsnap_ctx *ctx, uint32_t touched)
 {
 	while (touched) {
 		struct tenant *t = ctx->tenants[__builtin_ctz(touched)];
@@ -539,8 +538,28 @@ static void pass_end(struct xsnap_ctx *ctx, uint32_t touched)
 		touched &= touched - 1;
 		/* entries written above become visible before the new head */
 		atomic_store_explicit(&t->shm->head_pub, t->head, memory_order_release);
+	}
+}
+
+static void wake_touched(struct xsnap_ctx *ctx, uint32_t touched)
+{
+	/* a run that gave the lock back between batches: only live tenants */
+	touched &= ctx->tenant_mask;
+	while (touched) {
+		struct tenant *t = ctx->tenants[__builtin_ctz(touched)];
+
+		touched &= touched - 1;
 		tenant_wake(t);
 	}
+}
+
+/* ... and ends with: publish the touched logs' heads, wake their sleepers,
+ * restock every fill ring (a queue whose ring ran dry has no frame to wake
+ * its own engine with). */
+static void pass_end(struct xsnap_ctx *ctx, uint32_t touched)
+{
+	publish(ctx, touched);
+	wake_touched(ctx, touched);
 	engine_refill(ctx);
 }
 
@@ -667,19 +686,29 @@ static unsigned int queue_run(struct xsnap_ctx *ctx, uint32_t qi, struct pacer *
 	struct rx_batch b;
 	unsigned int total = 0;
 
+	uint32_t touched = 0;
+	bool last;
+
 	pthread_mutex_lock(&q->rx_lock);
 	do {
-		uint32_t touched = 0;
+		uint32_t now = 0;
 
 		rx_take(ctx, q, &b);
 		pthread_mutex_lock(&ctx->engine_lock);
 		pass_begin(ctx);
-		rx_log(ctx, q, &b, &touched);
-		pass_end(ctx, touched);
+		rx_log(ctx, q, &b, &now);
+		total += b.n;
+		last = b.n < RX_BATCH || total >= ctx->ring_size;
+		/* each batch is published at once; sleepers are woken once per
+		 * run, as by the other engines (not per batch of 64) */
+		publish(ctx, now);
+		touched |= now;
+		if (last)
+			wake_touched(ctx, touched);
+		engine_refill(ctx);
 		p->batch = pace_batch(ctx);
 		pthread_mutex_unlock(&ctx->engine_lock);
-		total += b.n;
-	} while (b.n == RX_BATCH && total < ctx->ring_size);
+	} while (!last);
 	pthread_mutex_unlock(&q->rx_lock);
 	pacer_feed(p, total, mono_ns());
 	return total;
