@@ -3,7 +3,10 @@
  * bench_classify: per-frame cost of the XDP classifier against the number
  * of rules (issue 4: 10 000 rules should cost at most 1.5x one rule).
  *
- *   build/bench/bench_classify [--quick] [--repeat N] [--runs N] [-o FILE.json]
+ *   build/bench/bench_classify [--quick] [--ipv6] [--repeat N] [--runs N] [-o FILE.json]
+ *
+ * The frames are IPv4/UDP, or with --ipv6 IPv6/UDP to the same rule sets
+ * (the JSON's "frames" says which).
  *
  * Root.  The program is loaded as libxsnap loads it (steer_open()) and rules
  * go in through steer_apply(), the library's bank flip.  For 1, 5, 100,
