@@ -108,6 +108,7 @@ FRAME_BYTES=4096	# a receive frame (chunk), every system
 DAEMON_FRAMES=16384	# xsnapd's receive region (d_up: attach --frames)
 AFXDP_FRAMES=4096	# bench_afxdp's UMEM: 2 x its default 2048-entry rings
 PLACEMENTS=${PLACEMENTS:-threaded softirq}	# experiments: one of them only
+PERF_DIR=${BENCH_PERF:-}	# profile every run's window into this directory
 
 usage() {
 	cat <<EOF
@@ -175,7 +176,9 @@ vm.nr_hugepages for it and restoring it after: auto, the default, sizes them
 for the cases' receive regions and reserves none with --quick; 0 reserves
 none: the receivers then use hugepages only if the system has some free
 itself; off: none reserved, and every receive region on 4 KiB pages; N: N
-pages).
+pages), BENCH_PERF (a directory: perf record -a -g of every run's window
+into DIR/CASE.PLACEMENT.RUN.data, to see where the time goes; such runs pay
+perf's cost, so do not compare them with plain ones).
 Needs root (SCHED_FIFO too), 2 CPUs, jq, and a build (make).
 EOF
 }
@@ -234,6 +237,11 @@ NCPU=$(nproc)
 ((GEN_CPU < NCPU && RX_CPU < NCPU && GEN_CPU != RX_CPU)) ||
 	die "GEN_CPU=$GEN_CPU and RX_CPU=$RX_CPU must be two different CPUs below $NCPU"
 command -v jq >/dev/null || die "jq not found: run scripts/install-deps.sh"
+if [[ -n $PERF_DIR ]]; then
+	command -v perf >/dev/null || die "BENCH_PERF: perf not found (apt-get install linux-perf)"
+	mkdir -p "$PERF_DIR" || die "BENCH_PERF: cannot create $PERF_DIR"
+	PERF_DIR=$(cd "$PERF_DIR" && pwd)
+fi
 for b in "$GEN" "$XSNAPD" "$XSNAPCTL" "$BIN"/bench_{xdpdrop,afxdp,udp,packet,xsnap,snap,napi}; do
 	[[ -x $b ]] || die "$b missing: run 'make' first"
 done
@@ -405,6 +413,21 @@ pin_napi() {
 
 quote() { printf '%q ' "$@"; }
 
+# perf_window NAME: with BENCH_PERF=DIR, a system-wide profile (call graphs,
+# both CPUs) of the measurement window of this run, as DIR/NAME.data (in the
+# background: the receiver's window starts about WARMUP after the first
+# frame; the profile starts a quarter second into it and ends a second
+# before its end, perf's start-up taking the rest).
+# For finding where the time goes; the run's numbers then include perf's
+# own cost, so profiled runs are not comparable with plain ones.
+perf_window() {
+	local len
+	len=$(awk -v w="$WINDOW" 'BEGIN { l = w - 1; printf "%.2f", l < 0.5 ? 0.5 : l }')
+	(sleep "$(awk -v a="$WARMUP" 'BEGIN { printf "%.2f", a + 0.25 }')" &&
+		exec perf record -q -a -g -o "$PERF_DIR/$1.data" -- sleep "$len") \
+		>>"$PERF_DIR/perf.log" 2>&1 &
+}
+
 # --- xsnapd, for the multi-process cases ---------------------------------------
 # Sizes of the in-process fan-out case (bench_xsnap's defaults), set with
 # xsnapctl attach.
@@ -530,6 +553,7 @@ run_one() {
 	lab_bg --log "$d/gen.err" "$LAB_NS_TX" sh -c 'exec "$@" >"$0"' "$d/gen.json" "${gcmd[@]}" \
 		>/dev/null
 	gpid=$LAB_BG_PID
+	[[ -z $PERF_DIR ]] || perf_window "$id.$PLACEMENT.$run"
 	local limit
 	limit=$(awk -v a="$WARMUP" -v b="$WINDOW" 'BEGIN { printf "%d", a + b + 25 }')
 	if ! wait_for "$limit" test ! -d "/proc/$rpid/fd"; then
@@ -627,18 +651,37 @@ add_lat() {
 }
 
 if [[ -z $QUICK ]]; then
+	# The order within a round puts each target's pair of cases next to
+	# each other (the host's speed drifts by up to 2x within minutes, and a
+	# paired ratio compares the two cases' runs of the same round): the raw
+	# baselines, then the one-consumer cases, then the x8 cases (xsnap, the
+	# reference, xsnapd, AF_PACKET, UDP), then N = 2 and 4 (xsnapd-N right
+	# after xsnap-fanout-N), then the rest.
 	add "xdp_drop|xdp_drop|1|ts|$BIN/bench_xdpdrop -i $IF|"
 	add_afxdp ts
-	add_afxdp_steer ts
-	for n in 1 2 4 8; do add "udp-$n|udp|$n|ts|$BIN/bench_udp -i $IF -n $n|"; done
-	for n in 1 2 4 8; do add "afpacket-$n|afpacket|$n|ts|$BIN/bench_packet -i $IF -n $n|"; done
-	for n in 1 2 4 8; do add "xsnap-fanout-$n|xsnap|$n|ts|$XSNAP_RX -m fanout -n $n|"; done
+	add "xsnap-fanout-1|xsnap|1|ts|$XSNAP_RX -m fanout -n 1|"
+	add "xsnap-inline-1|xsnap|1|ts|$XSNAP_RX_INLINE -m fanout -n 1 --rt-prio $RT_PRIO|"
+	add "xsnap-inline-1-spin|xsnap|1|s|$XSNAP_RX_INLINE -m fanout -n 1 --spin|"
+	add "xsnapd-1|xsnapd|1|ts|$XSNAPD_RX -n 1|"
+	# the reference program, when a built copy is given (REFERENCE=DIR)
+	[[ -z $REF_RX ]] || add "ref-bcast-1|reference|1|ts|$REF_RX -n 1|"
+	add "xsnap-fanout-8|xsnap|8|ts|$XSNAP_RX -m fanout -n 8|"
+	[[ -z $REF_RX ]] || add "ref-bcast-8|reference|8|ts|$REF_RX -n 8|"
+	add "xsnapd-8|xsnapd|8|ts|$XSNAPD_RX -n 8|"
+	add "afpacket-8|afpacket|8|ts|$BIN/bench_packet -i $IF -n 8|"
+	add "udp-8|udp|8|ts|$BIN/bench_udp -i $IF -n 8|"
 	# the engine per queue (one queue here): the cost of taking a batch off
 	# the ring apart from logging it, next to xsnap-fanout-8
 	add "xsnap-perqueue-8|xsnap|8|ts|$XSNAP_RX -m fanout -n 8 --per-queue|"
-	add "xsnap-inline-1|xsnap|1|ts|$XSNAP_RX_INLINE -m fanout -n 1 --rt-prio $RT_PRIO|"
-	add "xsnap-inline-1-spin|xsnap|1|s|$XSNAP_RX_INLINE -m fanout -n 1 --spin|"
-	for n in 1 2 4 8; do add "xsnapd-$n|xsnapd|$n|ts|$XSNAPD_RX -n $n|"; done
+	for n in 2 4; do
+		add "xsnap-fanout-$n|xsnap|$n|ts|$XSNAP_RX -m fanout -n $n|"
+		add "xsnapd-$n|xsnapd|$n|ts|$XSNAPD_RX -n $n|"
+		add "afpacket-$n|afpacket|$n|ts|$BIN/bench_packet -i $IF -n $n|"
+		add "udp-$n|udp|$n|ts|$BIN/bench_udp -i $IF -n $n|"
+	done
+	add "afpacket-1|afpacket|1|ts|$BIN/bench_packet -i $IF -n 1|"
+	add "udp-1|udp|1|ts|$BIN/bench_udp -i $IF -n 1|"
+	add_afxdp_steer ts
 	# confidential (private) views through xsnapd next to the shared view
 	# and AF_PACKET, at 64 and 1500 bytes
 	for n in 1 8; do
@@ -652,10 +695,6 @@ if [[ -z $QUICK ]]; then
 		add "xsnap-tenants-$n|xsnap|$n|ts|$(xsnap_rx "$n") -m tenants -n $n|"
 		add "xsnap-share-$n|xsnap|$n|ts|$XSNAP_RX -m share -n $n|"
 	done
-	# the reference program, when a built copy is given (REFERENCE=DIR)
-	if [[ -n $REF_RX ]]; then
-		for n in 1 8; do add "ref-bcast-$n|reference|$n|ts|$REF_RX -n $n|"; done
-	fi
 	add_lat "$LAT_LIGHT" ts
 	add_lat "$LAT_MODERATE" ts
 	add "snap|xsnap|1|t|$BIN/bench_snap -i $IF|-r 200000"

@@ -79,7 +79,8 @@ _lab_starttime() {
 # a zombie that its parent has not reaped yet).
 lab_alive() {
 	local s
-	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	# read, not $(cat ...): no fork (the waits below call this every 50 ms)
+	{ read -r s <"/proc/$1/stat"; } 2>/dev/null || return 1
 	s=${s##*) }
 	[[ ${s:0:1} != Z ]]
 }
@@ -512,7 +513,9 @@ _lab_teardown_body() {
 _lab_wait_dead() {
 	local t=$1 p alive
 	shift
-	local end=$(($(_lab_now_us) + t * 1000000))
+	local end
+	_lab_clock
+	end=$((_LAB_NOW_US + t * 1000000))
 	while :; do
 		alive=
 		for p in "$@"; do
@@ -522,8 +525,9 @@ _lab_wait_dead() {
 			fi
 		done
 		[[ -n $alive ]] || return 0
-		(($(_lab_now_us) < end)) || return 1
-		sleep 0.05
+		_lab_clock
+		((_LAB_NOW_US < end)) || return 1
+		_lab_nap 0.05
 	done
 }
 
@@ -639,9 +643,18 @@ lab_stop() {
 # Waiting
 
 _lab_now_us() {
+	_lab_clock
+	printf '%s' "$_LAB_NOW_US"
+}
+
+# _lab_clock: the time in microseconds into _LAB_NOW_US, in this shell (the
+# waits below read it every 50 ms: a $(...) would fork the whole shell each
+# time, which in a big script like bench.sh costs several percent of a CPU
+# beside the benchmark it waits for).
+_lab_clock() {
 	local t=$EPOCHREALTIME
 	t=${t//[!0-9]/} # "s.uuuuuu" in any locale -> microseconds
-	printf '%s' "$((10#$t))"
+	_LAB_NOW_US=$((10#$t))
 }
 
 # Seconds ("2", "0.5") to microseconds.
@@ -653,6 +666,15 @@ _lab_s_to_us() {
 	printf '%s' "$((10#${i:-0} * 1000000 + 10#${f:0:6}))"
 }
 
+# _lab_nap SECONDS: sleep without forking (a read with a timeout on a pipe
+# this shell holds both ends of, opened at the first call): the waits below
+# poll every 50 ms, and a sleep(1) process each time would take CPU from the
+# benchmarks' generator and receivers they wait for.
+_lab_nap() {
+	[[ -n ${_LAB_NAPFD:-} ]] || exec {_LAB_NAPFD}<> <(:)
+	read -r -t "$1" -u "$_LAB_NAPFD" _ || true
+}
+
 # wait_for TIMEOUT_S CMD...: run CMD every 50 ms until it succeeds (0) or
 # TIMEOUT_S seconds (fractions allowed) have passed (1).  CMD is argv, not a
 # string: wrap shell code in a function or `bash -c`.
@@ -662,14 +684,16 @@ wait_for() {
 		return 2
 	fi
 	local end
-	end=$(($(_lab_now_us) + $(_lab_s_to_us "$1")))
+	_lab_clock
+	end=$((_LAB_NOW_US + $(_lab_s_to_us "$1")))
 	shift
 	while :; do
 		if "$@"; then
 			return 0
 		fi
-		(($(_lab_now_us) < end)) || return 1
-		sleep 0.05
+		_lab_clock
+		((_LAB_NOW_US < end)) || return 1
+		_lab_nap 0.05
 	done
 }
 

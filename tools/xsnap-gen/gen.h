@@ -91,6 +91,8 @@ struct gen_result {
 	bool dropped_known;	/* the driver has XDP transmit counters */
 	uint64_t dropped;	/* frames stamped that the driver did not transmit */
 	uint64_t fresh, recycled, dirty, foreign;
+	/* pump mode only: times the loop ran dry and was seeded again */
+	uint64_t reseeds;
 };
 
 /* Set from the SIGINT/SIGTERM handler: stop after the current batch. */

@@ -459,6 +459,8 @@ static void report(const struct gen_cfg *cfg, const struct gen_result *res)
 		       ",\"mode\":\"%s\"", res->sent, res->seconds, pps, res->retries, mode);
 		if (cfg->mode == GEN_MODE_LIVE)
 			printf(",\"attached\":%s", res->attached ? "true" : "false");
+		if (cfg->mode == GEN_MODE_PUMP)
+			printf(",\"reseeds\":%" PRIu64, res->reseeds);
 		if (cfg->mode != GEN_MODE_PACKET) {
 			if (res->dropped_known)
 				printf(",\"dropped\":%" PRIu64, res->dropped);

@@ -478,6 +478,9 @@ int send_pump(const struct gen_cfg *cfg, const struct gen_frame *fr, struct gen_
 			/* not started, or the loop ran dry */
 			int e = pump_seed(peer, fr, PUMP_SEEDS);
 
+			if (!seed)
+				res->reseeds++;
+
 			if (e) {
 				fprintf(stderr, "xsnap-gen: seeding %s: %s\n", cfg->loop, strerror(-e));
 				goto out;
