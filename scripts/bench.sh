@@ -416,13 +416,13 @@ quote() { printf '%q ' "$@"; }
 # perf_window NAME: with BENCH_PERF=DIR, a system-wide profile (call graphs,
 # both CPUs) of the measurement window of this run, as DIR/NAME.data (in the
 # background: the receiver's window starts about WARMUP after the first
-# frame; the profile starts a quarter second into it and ends a second
-# before its end, perf's start-up taking the rest).
+# frame; the profile starts a quarter second into it and ends one and a
+# half seconds before its end, which leaves perf's start-up room).
 # For finding where the time goes; the run's numbers then include perf's
 # own cost, so profiled runs are not comparable with plain ones.
 perf_window() {
 	local len
-	len=$(awk -v w="$WINDOW" 'BEGIN { l = w - 1; printf "%.2f", l < 0.5 ? 0.5 : l }')
+	len=$(awk -v w="$WINDOW" 'BEGIN { l = w - 1.5; printf "%.2f", l < 0.5 ? 0.5 : l }')
 	(sleep "$(awk -v a="$WARMUP" 'BEGIN { printf "%.2f", a + 0.25 }')" &&
 		exec perf record -q -a -g -o "$PERF_DIR/$1.data" -- sleep "$len") \
 		>>"$PERF_DIR/perf.log" 2>&1 &
