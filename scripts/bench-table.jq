@@ -10,7 +10,7 @@ def num: if . == null then "-" elif type == "number" then
 	else tostring end;
 def ratio: if . == null then "-" else "\(num)x" end;
 def order: {"generator": 0, "xdp_drop": 1, "afxdp": 2, "afxdp-spin": 2.1,
-	"afxdp-busypoll": 2.2, "afxdp-rt": 2.3, "afxdp-steer-rt": 2.4, "afxdp-steer-spin": 2.5,
+	"afxdp-busypoll": 2.2, "afxdp-rt": 2.3, "afxdp-steer-rt": 2.4, "afxdp-steer-spin": 2.5, "afxdp-general-spin": 2.6,
 	"xsnap-inline-1": 5.01, "xsnap-inline-1-spin": 5.02, "xsnap-perqueue-8": 5.03}[.id] //
 	(if (.id | startswith("udp-")) then 3 elif (.id | endswith("-1500")) then 9
 	 elif (.id | startswith("afpacket-")) then 4 elif (.id | startswith("xsnapd-priv-")) then 8.5

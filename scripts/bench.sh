@@ -133,6 +133,8 @@ Cases (every one in both placements, threaded and softirq, unless --quick):
                    behind xsnap's XDP program (xsnap_steer, one rule; not raw
                    denominators): what xsnap's classification costs without
                    its engine, the ceiling of one xsnap consumer
+  afxdp-general-spin  afxdp-steer-spin with the rule set on the general
+                   classifier (no specialised program, bpf/xsnap_spec.bpf.c)
   udp-N, afpacket-N, xsnap-fanout-N, xsnap-tenants-N, xsnap-share-N
                    (N = 1, 2, 4, 8; tenants and share 2, 4, 8; in-process
                    xsnap: engine thread SCHED_FIFO 1, quota and rings 2048)
@@ -638,6 +640,8 @@ add_afxdp_steer() {
 	add "afxdp-steer-rt|afxdp|1|$1|$AFXDP_RX --steer --rt-prio $RT_PRIO|"
 	# spinning starves the threaded placement's NAPI thread (see afxdp-spin)
 	[[ $1 != *s* ]] || add "afxdp-steer-spin|afxdp|1|s|$AFXDP_RX --steer --spin|"
+	# and with the rule set on the general classifier (no specialised program)
+	[[ $1 != *s* ]] || add "afxdp-general-spin|afxdp|1|s|$AFXDP_RX --steer --general --spin|"
 }
 
 # add_lat RATE PLACEMENTS: the latency cases at RATE frames/s

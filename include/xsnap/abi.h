@@ -234,6 +234,18 @@ struct xsnap_tenant_cnt {
 	__u64 bytes;
 };
 
+/*
+ * Slots of the program's jump table (xsnap_jmp, a program array): the
+ * program specialised for the live rule set, which the entry point jumps
+ * to when present, and the general classifier, to which the specialised
+ * program hands the frames it does not serve.
+ */
+enum xsnap_jmp_slot {
+	XSNAP_JMP_SPEC = 0,
+	XSNAP_JMP_GENERAL = 1,
+	XSNAP_JMP_MAX,
+};
+
 /* Map names, at most 15 characters (the kernel truncates object names). */
 #define XSNAP_MAP_XSKS		"xsnap_xsks"
 #define XSNAP_MAP_CFG		"xsnap_cfg"

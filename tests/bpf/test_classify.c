@@ -648,6 +648,8 @@ struct fuzz_stats {
 	uint64_t fast_sets;	/* rule sets of the fast path's shape */
 	uint64_t fast_frames;	/* frames run again in such a set, which the fast path
 				 * may take (fast_eligible()) */
+	uint64_t spec_sets;	/* rule sets served by a specialised program */
+	uint64_t spec_frames;	/* frames it may take (fast_eligible()) */
 	uint64_t reason[XSNAP_R_MAX];	/* final reasons */
 	uint64_t extra[XSNAP_R_MAX];	/* counted in addition (how frames were read) */
 	uint64_t extra_dropped[XSNAP_R_MAX];	/* of those, dropped by a rule */
@@ -714,6 +716,18 @@ static bool fast_shape(struct fx *fx)
 	       !(b.groups[0].fields & ~ok);
 }
 
+/* The live rule set's specialised program (slot XSNAP_JMP_SPEC), by id;
+ * 0 if it has none. */
+static uint32_t spec_id(struct fx *fx)
+{
+	uint32_t slot = XSNAP_JMP_SPEC, id = 0;
+
+	/* a program array answers a lookup with the program's id */
+	if (bpf_map_lookup_elem(fx->s.jmp_fd, &slot, &id))
+		return 0;
+	return id;
+}
+
 /*
  * Frames of one rule set.  Each is compared at once; the reason counters
  * every CNT_BLOCK frames against the model's sum (reading 14 per-CPU
@@ -742,6 +756,8 @@ static void fuzz_round(struct fx *fx, const struct world *w, unsigned int nframe
 			len = mutate_once(b, len, w->rules, w->n);
 		model_frame(w, b, len, &m);
 		run(fx->prog, b, len, &r);
+		if (fx->s.spec)
+			st->spec_frames += fast_eligible(b, len);
 		if (twice && agrees(&m, b, len, &r, why, sizeof(why))) {
 			st->fast_frames += fast_eligible(b, len);
 			for (uint32_t k = 0; k < XSNAP_R_MAX; k++)
@@ -796,6 +812,9 @@ static void fuzz_round(struct fx *fx, const struct world *w, unsigned int nframe
  * has the one shape the program's fast path serves (protocol and exact
  * ports); its frames run twice in a row on one CPU, so that the second run
  * of a frame the fast path may take finds its cache entry and takes it.
+ * Half of those have at most 16 rules, so that most of them get a
+ * specialised program (bpf/xsnap_spec.bpf.c), whose answers are checked
+ * the same way.
  */
 #define FRAMES_PER_ROUND 4000
 #define MAX_FUZZ_RULES 60
@@ -839,8 +858,11 @@ TEST(fuzz)
 		 * protocol and exact ports */
 		bool fast = rounds % 4 == 3;
 
-		if (fast)
+		if (fast) {
 			nt = 1;
+			if (rn(2))
+				n = 1 + rn(16);
+		}
 		for (unsigned int k = 0; k < nt; k++)
 			rnd_tmpl(&tmpls[k]);
 		if (fast) {
@@ -863,6 +885,13 @@ TEST(fuzz)
 		REQUIRE(err == 0);
 		fast = fast_shape(&fx);
 		st.fast_sets += fast;
+		/* a specialised program, and only for sets of that shape */
+		CHECK_EQ(!!fx.s.spec, !!spec_id(&fx));
+		if (fx.s.spec && !fast) {
+			fprintf(stderr, "fuzz: a specialised program for a set of another shape\n");
+			CHECK(fast);
+		}
+		st.spec_sets += !!fx.s.spec;
 		fuzz_round(&fx, &w, FRAMES_PER_ROUND, fast, &st);
 		rounds++;
 	}
@@ -870,10 +899,11 @@ TEST(fuzz)
 	sched_setaffinity(0, sizeof(was), &was);
 	printf("fuzz: %llu frames, %llu mismatches, seed 0x%llx (%u rule sets, %llu refused, "
 	       "%llu of the fast path's shape with %llu frames run again that it may take; "
-	       "%.1f s, %.0f frames/s)\n",
+	       "%llu specialised with %llu frames it may take; %.1f s, %.0f frames/s)\n",
 	       (unsigned long long)st.frames, (unsigned long long)st.mismatches,
 	       (unsigned long long)seed, rounds, (unsigned long long)st.refused_sets,
-	       (unsigned long long)st.fast_sets, (unsigned long long)st.fast_frames, t,
+	       (unsigned long long)st.fast_sets, (unsigned long long)st.fast_frames,
+	       (unsigned long long)st.spec_sets, (unsigned long long)st.spec_frames, t,
 	       (double)st.frames / t);
 	printf("fuzz reasons:");
 	for (uint32_t k = 0; k < XSNAP_R_MAX; k++)
@@ -894,6 +924,9 @@ TEST(fuzz)
 	/* the fast path was there to be taken, many times */
 	CHECK(st.fast_sets >= rounds / 5);
 	CHECK(st.fast_frames >= st.frames / 100);
+	/* and so were specialised programs */
+	CHECK(st.spec_sets >= rounds / 20);
+	CHECK(st.spec_frames >= st.frames / 200);
 	/* not vacuous: every outcome the program has occurred many times */
 	static const uint32_t must[] = { XSNAP_R_DELIVER,  XSNAP_R_NOMATCH,  XSNAP_R_RULE_PASS,
 					 XSNAP_R_RULE_DROP, XSNAP_R_NON_IP,   XSNAP_R_VLAN_DEEP,
@@ -1000,6 +1033,147 @@ TEST(fast_path_takes_ipv4_and_ipv6)
 	}
 	sched_setaffinity(0, sizeof(was), &was);
 	printf("fast path: %u of %zu frames (IPv4 and IPv6)\n", nfast, ARRAY_SIZE(cases));
+	fx_close(&fx);
+}
+
+/*
+ * Which rule sets get a specialised program, and which frames it serves,
+ * seen directly: built with xsnap_spec_probe, it ends every frame it does
+ * not serve in XDP_ABORTED instead of handing it to the general program.
+ * Each case runs its frame once: the specialised program needs no cache.
+ * (Whether its answers are right is the fuzz's job.)
+ */
+TEST(spec_takes_its_sets_and_frames)
+{
+	static const struct {
+		const char *match;	/* rules, one per line */
+		const char *frame;	/* a corpus file name's start */
+		int spec;		/* 1: the set has a specialised program */
+		int takes;		/* 1: it serves the frame */
+	} cases[] = {
+		{ "udp dst port 9000", "000-base-udp4-9000", 1, 1 },
+		{ "udp dst port 9000", "007-base-udp6-9000", 1, 1 },
+		{ "udp dst port 9000", "066-a10-chain0", 1, 1 },
+		{ "udp dst port 9000", "001-base-udp4-53", 1, 1 },	/* no rule: nomatch */
+		{ "tcp dst port 22", "008-base-tcp6-22", 1, 1 },
+		{ "tcp dst port 22", "005-base-tcp4-443-opts", 1, 1 },
+		{ "udp dst port 9000\nudp dst port 53\ntcp dst port 22", "001-base-udp4-53", 1, 1 },
+		{ "udp src port 53 and dst port 9000", "000-base-udp4-9000", 1, 1 },
+		{ "udp dst port 9000", "067-a10-chain1", 1, 0 },	/* an extension header */
+		{ "udp dst port 9000", "037-a5-ihl6-nop", 1, 0 },	/* IPv4 options */
+		{ "udp dst port 9000", "006-base-icmp4-echo", 1, 0 },
+		{ "udp dst port 9000", "046-a7-first-fragment", 1, 0 },
+		{ "ip6 src ::/0 and udp dst port 9000", "007-base-udp6-9000", 1, 1 },
+		{ "ip6 src ::/0 and udp dst port 9000", "000-base-udp4-9000", 1, 0 },
+		{ "ip src 0.0.0.0/0 and udp dst port 9000", "000-base-udp4-9000", 1, 1 },
+		{ "ip src 0.0.0.0/0 and udp dst port 9000", "007-base-udp6-9000", 1, 0 },
+		/* sets it does not serve: two shapes, an address, a range */
+		{ "udp dst port 9000\nip6 src 2001:db8::/32", "007-base-udp6-9000", 0, 0 },
+		{ "ip src 10.0.0.0/8 and udp dst port 9000", "000-base-udp4-9000", 0, 0 },
+		{ "udp dst port 9000-9010", "000-base-udp4-9000", 0, 0 },
+		{ "vlan 7 and udp dst port 9000", "000-base-udp4-9000", 0, 0 },
+	};
+	unsigned int ntakes = 0;
+	struct fx fx;
+
+	if (fx_open_flags(&fx, STEER_SPEC_PROBE))
+		return;
+	REQUIRE(corpus_load() == 0);
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		const struct cframe *c = NULL;
+		struct rspec sp[4];
+		struct rule rules[4];
+		char buf[256], *save = NULL, *tok;
+		unsigned int n = 0;
+		struct result r;
+
+		snprintf(buf, sizeof(buf), "%s", cases[i].match);
+		for (tok = strtok_r(buf, "\n", &save); tok && n < 4; tok = strtok_r(NULL, "\n", &save))
+			sp[n] = (struct rspec){ tok, 10 + n, n }, n++;
+		for (unsigned int k = 0; k < ncorpus && !c; k++)
+			if (!strncmp(corpus[k].name, cases[i].frame, strlen(cases[i].frame)))
+				c = &corpus[k];
+		REQUIRE(c);
+		REQUIRE(apply_specs(&fx, sp, n, rules) == 0);
+		if (!!spec_id(&fx) != cases[i].spec)
+			fprintf(stderr, "'%s': %s specialised program\n", cases[i].match,
+				cases[i].spec ? "no" : "a");
+		CHECK_EQ(!!spec_id(&fx), cases[i].spec);
+		run(fx.prog, c->b, c->len, &r);
+		REQUIRE(r.err == 0);
+		if (cases[i].spec) {
+			if ((r.retval != XDP_ABORTED) != cases[i].takes)
+				fprintf(stderr, "'%s', %s: %s by the specialised program\n",
+					cases[i].match, c->name,
+					cases[i].takes ? "not served" : "served");
+			CHECK_EQ(r.retval != XDP_ABORTED, cases[i].takes);
+		} else {
+			CHECK(r.retval != XDP_ABORTED);	/* the general program's verdict */
+		}
+		ntakes += cases[i].spec && r.retval != XDP_ABORTED;
+	}
+	printf("specialised program: served %u of %zu frames\n", ntakes, ARRAY_SIZE(cases));
+	fx_close(&fx);
+}
+
+/*
+ * A rule change replaces the specialised program before it returns: the
+ * old set's answer is never given after the change, including the tenant
+ * slots in use (compiled into the program too), and a set of up to 16 keys
+ * is served while one of 17 is not.
+ */
+TEST(spec_follows_rule_changes)
+{
+	struct rule rules[17];
+	struct rspec sp[17];
+	char names[17][48];
+	const struct cframe *c = NULL;
+	struct result r;
+	struct fx fx;
+	uint32_t id;
+
+	if (fx_open(&fx))
+		return;
+	REQUIRE(corpus_load() == 0);
+	for (unsigned int k = 0; k < ncorpus && !c; k++)
+		if (!strncmp(corpus[k].name, "000-base-udp4-9000", 18))
+			c = &corpus[k];
+	REQUIRE(c);
+
+	/* delivered to tenant slot 0 */
+	sp[0] = (struct rspec){ "udp dst port 9000", 10, 0 };
+	REQUIRE(apply_specs(&fx, sp, 1, rules) == 0);
+	id = spec_id(&fx);
+	CHECK(id != 0);
+	run(fx.prog, c->b, c->len, &r);
+	CHECK_EQ(r.retval, XDP_REDIRECT);
+	/* the same rule with slot 0 no longer in use: not delivered */
+	CHECK_EQ(steer_apply(&fx.s, rules, 1, ~1u), 0);
+	CHECK(spec_id(&fx) != 0 && spec_id(&fx) != id);
+	run(fx.prog, c->b, c->len, &r);
+	CHECK_EQ(r.retval, XDP_PASS);
+	/* another port: the frame no longer matches */
+	sp[0] = (struct rspec){ "udp dst port 9001", 10, 0 };
+	REQUIRE(apply_specs(&fx, sp, 1, rules) == 0);
+	run(fx.prog, c->b, c->len, &r);
+	CHECK_EQ(r.retval, XDP_PASS);
+	/* a drop rule for it */
+	sp[0] = (struct rspec){ "udp dst port 9000 action drop", 10, 0 };
+	REQUIRE(apply_specs(&fx, sp, 1, rules) == 0);
+	CHECK(spec_id(&fx) != 0);
+	run(fx.prog, c->b, c->len, &r);
+	CHECK_EQ(r.retval, XDP_DROP);
+	/* 16 keys: specialised, the last one matches; 17: general, same answer */
+	for (unsigned int n = 16; n <= 17; n++) {
+		for (unsigned int k = 0; k < n; k++) {
+			snprintf(names[k], sizeof(names[k]), "udp dst port %u", 9000 + n - 1 - k);
+			sp[k] = (struct rspec){ names[k], 10 + k, k };
+		}
+		REQUIRE(apply_specs(&fx, sp, n, rules) == 0);
+		CHECK_EQ(!!spec_id(&fx), n <= 16);
+		run(fx.prog, c->b, c->len, &r);
+		CHECK_EQ(r.retval, XDP_REDIRECT);
+	}
 	fx_close(&fx);
 }
 

@@ -50,9 +50,11 @@ t_quick_run() {
 			and (.raw_baseline | test("^afxdp(-spin|-busypoll|-rt)?$")))' \
 			"$json" >/dev/null || fail "no valid threaded record for '$id'"
 	done
+	# ... whose one rule set has its specialised program (bpf/xsnap_spec.bpf.c)
 	jq -e -s '[.[] | select(.id == "afxdp-steer-rt")] | length >= 1
-		and all(.rx.program == "xsnap_steer")' "${json%.json}.runs.jsonl" >/dev/null ||
-		fail "afxdp-steer-rt did not run behind xsnap_steer"
+		and all(.rx.program == "xsnap_steer" and .rx.specialised == true)' \
+		"${json%.json}.runs.jsonl" >/dev/null ||
+		fail "afxdp-steer-rt did not run behind xsnap_steer's specialised program"
 	jq -e '[.targets[] | select(.target | startswith("1 consumer, xsnap'"'"'s best mode"))
 		| select(.placement == "threaded")] | length == 1
 		and (.[0].cases[0] | test("^xsnap-(fanout|inline)-1"))' "$json" >/dev/null ||

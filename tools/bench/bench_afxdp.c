@@ -39,10 +39,12 @@
  * (steer_open(), steer_attach()), with one rule delivering the benchmark's
  * stream ('udp dst port 9000') to tenant slot 0, whose socket this one is.
  * Every frame is parsed, classified and given xsnap's metadata before the
- * redirect: the program's cost, without xsnap's engine and consumers.
+ * redirect: the program's cost, without xsnap's engine and consumers.  The
+ * rule set gets its specialised program as in libxsnap; --general keeps
+ * it on the general classifier (STEER_NO_SPEC), for the difference.
  *
  *   bench_afxdp -i xs-rx -c 1 -w 2 -R /tmp/ready [--ring 2048] [-L]
- *               [--spin | --busy-poll] [-P 1] [--no-huge] [--steer]
+ *               [--spin | --busy-poll] [-P 1] [--no-huge] [--steer [--general]]
  */
 #include <poll.h>
 #include <net/if.h>
@@ -85,6 +87,7 @@ static struct {
 	size_t area_size;	/* mapped: the UMEM, rounded up to HUGE_SIZE if huge */
 	bool no_huge;		/* --no-huge */
 	bool steer;		/* --steer: behind xsnap_steer */
+	bool general;		/* --general: with no specialised program */
 	bool steer_open;	/* st is open (steer_close() it) */
 	struct steer st;
 	bool huge;		/* the UMEM is on hugetlb pages */
@@ -285,7 +288,7 @@ static int steer_setup(int ifindex, char *why, size_t whylen)
 	char err_msg[256];
 	int err;
 
-	err = steer_open(&ax.st, b.ifname, ifindex, NULL, 0);
+	err = steer_open(&ax.st, b.ifname, ifindex, NULL, ax.general ? STEER_NO_SPEC : 0);
 	if (err) {
 		snprintf(why, whylen, "loading xsnap_steer: %s", strerror(-err));
 		return err;
@@ -397,6 +400,8 @@ static void usage(FILE *f)
 		   "                           normal pages)\n"
 		   "      --steer              behind xsnap's XDP program (xsnap_steer, one rule\n"
 		   "                           'udp dst port 9000') instead of a bare redirect\n"
+		   "      --general            with --steer: the rule set on the general\n"
+		   "                           classifier, without its specialised program\n"
 		   "Prints one JSON object (\"wait\": block, spin or busy-poll; \"hugepages\":\n"
 		   "whether the UMEM is on hugetlb pages).  -n must be 1.\n");
 }
@@ -416,6 +421,9 @@ static bool afxdp_opt(int c, const char *arg)
 	case 'X':
 		ax.steer = true;
 		return true;
+	case 'G':
+		ax.general = true;
+		return true;
 	}
 	return false;
 }
@@ -429,13 +437,15 @@ static int afxdp_fields(struct bench *bb, char *buf, size_t size)
 	(void)bb;
 	len = snprintf(buf, size,
 		       "\"umem_bytes\":%" PRIu64 ",\"hugepages\":%s,\"ring\":%u,\"rx_dropped\":%llu,"
-		       "\"rx_ring_full\":%llu,\"fill_empty\":%llu,\"wait\":\"%s\",\"program\":\"%s\"",
+		       "\"rx_ring_full\":%llu,\"fill_empty\":%llu,\"wait\":\"%s\",\"program\":\"%s\","
+		       "\"specialised\":%s",
 		       (uint64_t)ax.frames * AX_FRAME_SIZE, ax.huge ? "true" : "false", ax.ring,
 		       (unsigned long long)(ax.st1.rx_dropped - ax.st0.rx_dropped),
 		       (unsigned long long)(ax.st1.rx_ring_full - ax.st0.rx_ring_full),
 		       (unsigned long long)(ax.st1.rx_fill_ring_empty_descs -
 					    ax.st0.rx_fill_ring_empty_descs),
-		       wait_names[ax.wait], ax.steer ? "xsnap_steer" : "redirect");
+		       wait_names[ax.wait], ax.steer ? "xsnap_steer" : "redirect",
+		       ax.steer && ax.st.spec ? "true" : "false");
 	if (ax.wait == W_BUSY_POLL && len >= 0 && (size_t)len < size)
 		snprintf(buf + len, size - (size_t)len,
 			 ",\"busy_poll\":{\"usecs\":%d,\"budget\":%d,\"prefer\":1,\"set\":%s,"
@@ -453,6 +463,7 @@ int main(int argc, char **argv)
 		{ "busy-poll", no_argument, NULL, 'B' },
 		{ "no-huge", no_argument, NULL, 'H' },
 		{ "steer", no_argument, NULL, 'X' },
+		{ "general", no_argument, NULL, 'G' },
 		{ 0 }
 	};
 	static const struct bench_prog prog = {
@@ -466,6 +477,8 @@ int main(int argc, char **argv)
 	bench_options(&b, argc, argv, BENCH_COMMON_SHORT, lo, afxdp_opt, usage);
 	if (b.n != 1)
 		bench_usage_error(&b, "-n: one raw socket has one consumer");
+	if (ax.general && !ax.steer)
+		bench_usage_error(&b, "--general: only with --steer");
 	if (ax.wait == W_BUSY_POLL && b.spin)
 		bench_usage_error(&b, "--busy-poll and -S/--spin are two ways to wait: one");
 	if (b.rt_prio && (ax.wait == W_BUSY_POLL || b.spin))

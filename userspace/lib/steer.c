@@ -39,6 +39,7 @@
 
 #include "proto.h"	/* enum xp_attach_kind */
 #include "xsnap_internal.h"
+#include "xsnap_spec.skel.h"
 #include "xsnap_steer.skel.h"
 
 #ifndef BPF_FS_MAGIC
@@ -448,6 +449,119 @@ uint32_t steer_max_frame(bool meta_head)
 	return MAX_FRAME_LEN - (meta_head ? (uint32_t)sizeof(struct xsnap_meta) : 0);
 }
 
+/*
+ * Specialised programs (bpf/xsnap_spec.bpf.c).  At load, the general
+ * program goes into its own jump table's general slot, where specialised
+ * programs hand on the frames they do not serve; only then may rule sets
+ * get one.  Benchmarks and tests of the general path never do.
+ */
+static void spec_init(struct steer *s, const char *ifname, unsigned int flags)
+{
+	uint32_t slot = XSNAP_JMP_GENERAL;
+	int fd = bpf_program__fd(s->skel->progs.xsnap_general);
+
+	s->jmp_fd = bpf_map__fd(s->skel->maps.xsnap_jmp);
+	s->spec_probe = !!(flags & STEER_SPEC_PROBE);
+	if (flags & (STEER_NO_SPEC | STEER_NO_FAST | STEER_EMC_MISS | STEER_FAST_PROBE))
+		return;
+	if (bpf_map_update_elem(s->jmp_fd, &slot, &fd, BPF_ANY)) {
+		pr_info("%s: the kernel refused the program's jump table (%s): every rule set is "
+			"served by the general classifier\n",
+			ifname, strerror(errno));
+		return;
+	}
+	s->spec_on = true;
+}
+
+#define SPEC_KEYS                                                            \
+	(sizeof(((struct xsnap_spec__rodata *)0)->xsnap_spec_word) / sizeof(__u64))
+
+/*
+ * The specialised program of a compiled rule set (@b, @ents[@n]) for the
+ * tenant slots @tenants, loaded and ready for the jump table; NULL when the
+ * set has none: more than one shape, port classes, a term other than
+ * protocol, exact ports and family, more than SPEC_KEYS keys, or a load
+ * that failed (said once; rule sets stay general from then on).
+ */
+static struct xsnap_spec *spec_load(struct steer *s, const struct xsnap_bank *b,
+				    const struct rule_entry *ents, unsigned int n, uint32_t tenants)
+{
+	const uint32_t ok = XSNAP_F_L3 | XSNAP_F_PROTO | XSNAP_F_SPORT | XSNAP_F_DPORT;
+	static const uint8_t zero[sizeof(struct xsnap_rule_key) - 8];
+	unsigned int key[SPEC_KEYS], nkeys = 0;
+	struct xsnap_spec__rodata *ro;
+	struct xsnap_spec *sp;
+	int err;
+
+	if (!s->spec_on || b->ngroups != 1 || (b->flags & XSNAP_BANK_PORT_CLASSES) ||
+	    (b->groups[0].fields & ~ok))
+		return NULL;
+	/* the shape's keys: group 0, the first 8 bytes and nothing else (the
+	 * XSNAP_F_L4_ANY groups after it serve frames whose L4 is unknown,
+	 * which this program hands on) */
+	for (unsigned int i = 0; i < n; i++) {
+		if (ents[i].key.group >= b->ngroups)
+			continue;
+		if (nkeys == SPEC_KEYS ||
+		    memcmp((const uint8_t *)&ents[i].key + 8, zero, sizeof(zero)))
+			return NULL;
+		key[nkeys++] = i;
+	}
+	sp = xsnap_spec__open();
+	if (!sp) {
+		err = -errno;
+		goto fail;
+	}
+	ro = sp->rodata;
+	ro->xsnap_spec_fields = b->groups[0].fields;
+	ro->xsnap_spec_fam = b->groups[0].l3_proto;
+	ro->xsnap_spec_nkeys = nkeys;
+	for (unsigned int i = 0; i < nkeys; i++) {
+		struct xsnap_rule_key k = ents[key[i]].key;
+		uint64_t w;
+
+		k.bank = 0;
+		memcpy(&w, &k, sizeof(w));
+		ro->xsnap_spec_word[i] = w;
+		ro->xsnap_spec_val[i] = ents[key[i]].val;
+		ro->xsnap_spec_val[i].tenant_mask &= tenants;
+	}
+	ro->xsnap_spec_probe = s->spec_probe;
+	/* the load-time knobs the two programs share (bpf/xsnap_steer.h) */
+	ro->xsnap_max_frame = s->skel->rodata->xsnap_max_frame;
+	ro->xsnap_xdp_stamp = s->skel->rodata->xsnap_xdp_stamp;
+	ro->xsnap_meta_head = s->skel->rodata->xsnap_meta_head;
+	ro->xsnap_qgroups = s->skel->rodata->xsnap_qgroups;
+	/* and the general program's maps */
+	err = bpf_map__reuse_fd(sp->maps.xsnap_xsks, s->xsks_fd);
+	err = err ?: bpf_map__reuse_fd(sp->maps.xsnap_qexcl, s->qexcl_fd);
+	err = err ?: bpf_map__reuse_fd(sp->maps.xsnap_cnt, s->cnt_fd);
+	err = err ?: bpf_map__reuse_fd(sp->maps.xsnap_tcnt, s->tcnt_fd);
+	err = err ?: bpf_map__reuse_fd(sp->maps.xsnap_jmp, s->jmp_fd);
+	err = err ?: xsnap_spec__load(sp);
+	if (!err)
+		return sp;
+fail:
+	xsnap_spec__destroy(sp);
+	s->spec_on = false;
+	pr_warn("rules: loading the specialised classifier failed (%s): every rule set is "
+		"served by the general one from now on\n",
+		strerror(-err));
+	return NULL;
+}
+
+/* Put @sp (NULL: none) into the jump table's specialised slot. */
+static int spec_slot(struct steer *s, struct xsnap_spec *sp)
+{
+	uint32_t slot = XSNAP_JMP_SPEC;
+	int fd;
+
+	if (!sp)
+		return bpf_map_delete_elem(s->jmp_fd, &slot) && errno != ENOENT ? -errno : 0;
+	fd = bpf_program__fd(sp->progs.xsnap_spec);
+	return bpf_map_update_elem(s->jmp_fd, &slot, &fd, BPF_ANY) ? -errno : 0;
+}
+
 int steer_open(struct steer *s, const char *ifname, int ifindex, const char *pin_root,
 	       unsigned int flags)
 {
@@ -531,6 +645,7 @@ int steer_open(struct steer *s, const char *ifname, int ifindex, const char *pin
 	s->cnt_fd = bpf_map__fd(s->skel->maps.xsnap_cnt);
 	s->tcnt_fd = bpf_map__fd(s->skel->maps.xsnap_tcnt);
 	s->qexcl_fd = bpf_map__fd(s->skel->maps.xsnap_qexcl);
+	spec_init(s, ifname, flags);
 
 	s->cfg.abi_version = XSNAP_ABI_VERSION;
 	uint32_t zero = 0;
@@ -776,6 +891,8 @@ void steer_close(struct steer *s)
 	if (s->pin_dir[0])
 		unpin_dir(s->pin_dir);
 	s->pin_dir[0] = '\0';
+	xsnap_spec__destroy(s->spec);
+	s->spec = NULL;
 	xsnap_steer__destroy(s->skel);
 	s->skel = NULL;
 	free(s->bank_keys[0]);
@@ -888,6 +1005,7 @@ int steer_apply(struct steer *s, const struct rule *rules, unsigned int n, uint3
 	struct rule_entry *ents = calloc(cap, sizeof(*ents));
 	struct rule_ports *pc = malloc(sizeof(*pc));
 	struct xsnap_rule_key *keys = NULL;
+	struct xsnap_spec *spec = NULL;
 	struct xsnap_bank b = {};
 	struct xsnap_cfg cfg;
 	uint32_t zero = 0, bidx = bank;
@@ -946,6 +1064,19 @@ int steer_apply(struct steer *s, const struct rule *rules, unsigned int n, uint3
 		err = -errno;
 		goto out;
 	}
+	/* The old set's specialised program leaves before the flip (from
+	 * here until the new one is in, frames take the general path, right
+	 * with either bank); the new set's is loaded now, so a failure leaves
+	 * the old set live. */
+	spec = spec_load(s, &b, ents, nents, tenants);
+	if (s->spec) {
+		err = spec_slot(s, NULL);
+		if (err) {
+			pr_warn("rules: removing the old set's specialised classifier: %s\n",
+				strerror(-err));
+			goto out;
+		}
+	}
 	/* the flip: one 16-byte value written in one syscall */
 	cfg = s->cfg;
 	cfg.bank = bank;
@@ -956,9 +1087,20 @@ int steer_apply(struct steer *s, const struct rule *rules, unsigned int n, uint3
 		goto out;
 	}
 	s->cfg = cfg;
+	if (spec && spec_slot(s, spec)) {
+		/* the general path serves the set: slower, still right */
+		pr_warn("rules: installing the specialised classifier: %s\n", strerror(errno));
+		xsnap_spec__destroy(spec);
+		spec = NULL;
+	}
 	wait_for_readers(s);
+	/* no frame is in the old program any more */
+	xsnap_spec__destroy(s->spec);
+	s->spec = spec;
+	spec = NULL;
 	err = 0;
 out:
+	xsnap_spec__destroy(spec);
 	free(ents);
 	free(pc);
 	free(keys);

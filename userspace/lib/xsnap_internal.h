@@ -259,6 +259,7 @@ static inline void chunk_put(struct umem *u, struct view *v, uint64_t addr)
 
 /* --- XDP program and maps (steer.c) ------------------------------------- */
 struct xsnap_steer;
+struct xsnap_spec;
 
 struct xdp_program;
 
@@ -272,7 +273,12 @@ struct steer {
 	int ifindex;
 	uint32_t mode;		/* XSNAP_MODE_NATIVE or XSNAP_MODE_SKB in effect */
 	char pin_dir[256];	/* "" when nothing is pinned */
-	int cfg_fd, groups_fd, rules_fd, cnt_fd, tcnt_fd, xsks_fd, qexcl_fd;
+	int cfg_fd, groups_fd, rules_fd, cnt_fd, tcnt_fd, xsks_fd, qexcl_fd, jmp_fd;
+	/* the live rule set's specialised program (bpf/xsnap_spec.bpf.c), in
+	 * slot XSNAP_JMP_SPEC; NULL when the set has none */
+	struct xsnap_spec *spec;
+	bool spec_on;		/* rule sets may get one (the general slot is set) */
+	bool spec_probe;	/* STEER_SPEC_PROBE */
 	struct xsnap_cfg cfg;	/* what the map holds */
 	/* keys written into each bank, so a bank can be emptied before reuse */
 	struct xsnap_rule_key *bank_keys[2];
@@ -288,7 +294,12 @@ enum {
 	STEER_NO_FAST = 1 << 6,		/* benchmarks only: every frame takes the general
 					 * path (xsnap_no_fast) */
 	STEER_FAST_PROBE = 1 << 7,	/* tests only: a frame the fast path did not take
-					 * ends in XDP_ABORTED (xsnap_fast_probe) */
+					 * ends in XDP_ABORTED (xsnap_fast_probe); no
+					 * specialised programs */
+	STEER_NO_SPEC = 1 << 8,		/* benchmarks only: no specialised programs, every
+					 * rule set is served by the general program */
+	STEER_SPEC_PROBE = 1 << 9,	/* tests only: a frame the specialised program does
+					 * not serve ends in XDP_ABORTED (xsnap_spec_probe) */
 	/* attach through libxdp at open (xsnap_opts.multiprog), in native
 	 * mode, generic mode, or native falling back to generic (neither) */
 	STEER_MULTIPROG = 1 << 3,
@@ -316,6 +327,14 @@ int steer_set_xsk(struct steer *s, uint32_t queue, int xsk_fd);
 /* The tenant slots the program must not tag frames of rx queue @queue for
  * (tenants pinned to another queue group); 0 or -errno. */
 int steer_set_qexcl(struct steer *s, uint32_t queue, uint32_t excl);
+/*
+ * steer_apply() - make @rules, for the tenant slots @tenants, the live rule
+ * set: compile them into the idle bank, flip to it, and give the program
+ * the set's specialised program when it has one (one rule shape of
+ * protocol, exact ports and maybe the family, few keys: spec_load()).
+ * Returns after every frame classified with the old set has left the
+ * program.  0 or -errno (the old set stays live).
+ */
 int steer_apply(struct steer *s, const struct rule *rules, unsigned int n, uint32_t tenants);
 int steer_counters(struct steer *s, uint64_t cnt[XSNAP_R_MAX]);
 /*
