@@ -33,7 +33,9 @@
  * Pacing (interrupt moderation): see struct pacer.  Under load the engine
  * thread ignores rx wake-ups and runs every pacer interval, so each sleeping
  * consumer wakes once per run for everything that came meanwhile instead of
- * once per burst of the kernel's (a NAPI poll: tens of frames).
+ * once per burst of the kernel's (a NAPI poll: tens of frames).  Where its
+ * sleeps wake late and its CPU idles (a vCPU the host deschedules), the
+ * thread cuts them into naps that stock the fill rings (PACE_NAP_NS).
  *
  * A full log first evicts what its sockets released; if that frees no
  * slot, the frame is dropped for that tenant only (quota_drops).  Tenants are
@@ -41,6 +43,7 @@
  * rings of every queue) fits in the receive region, so a stuck tenant can
  * never starve the fill rings or another tenant.
  */
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <poll.h>
@@ -763,6 +766,46 @@ static void thread_place(struct engine_thread *et)
 	}
 }
 
+/*
+ * Whether the CPU this thread runs on was idle more than half of the time
+ * since the last call (/proc/stat; read with open/read into the stack: no
+ * allocation).  @idle and @total carry the last sample; false when the
+ * line cannot be read.
+ */
+static bool cpu_mostly_idle(uint64_t *idle, uint64_t *total)
+{
+	char buf[16384], key[24];
+	unsigned long long v[8] = { 0 };
+	uint64_t i = 0, t = 0;
+	int cpu = sched_getcpu(), fd;
+	const char *line;
+	ssize_t len;
+	bool ret;
+
+	if (cpu < 0)
+		return false;
+	fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return false;
+	buf[len] = '\0';
+	snprintf(key, sizeof(key), "\ncpu%d ", cpu);
+	line = strstr(buf, key);
+	if (!line || sscanf(line + strlen(key), "%llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+			    &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) != 8)
+		return false;
+	for (int k = 0; k < 8; k++)
+		t += v[k];
+	i = v[3] + v[4];	/* idle, iowait */
+	ret = t > *total && 2 * (i - *idle) > t - *total;
+	*idle = i;
+	*total = t;
+	return ret;
+}
+
 static void *engine_main(void *arg)
 {
 	struct engine_thread *et = arg;
@@ -772,6 +815,13 @@ static void *engine_main(void *arg)
 	uint32_t first = et->qi < 0 ? 0 : (uint32_t)et->qi, nrx = et->qi < 0 ? ctx->nq : 1;
 	/* the interface watch: one thread reads it (-1: ignored by poll) */
 	bool watch = et->qi <= 0, gone = false;
+	bool napped = false;	/* the last sleep was a nap (PACE_NAP_NS) */
+	int64_t naps_until = 0;	/* paced sleeps are cut into naps until then */
+	/* ... if this CPU idles: checked every PACE_NAPS_FOR_NS */
+	int64_t idle_next_ns = 0;
+	uint64_t idle_j = 0, total_j = 0;
+	bool cpu_idle = false;
+	int64_t wake_ns;	/* when a paced sleep should end */
 	uint64_t cnt;
 
 	thread_place(et);
@@ -783,7 +833,7 @@ static void *engine_main(void *arg)
 		struct timespec ts, *tsp = NULL;
 		unsigned int n, nfds = 2 + nrx;
 		const struct pacer *p;
-		bool busy;
+		bool busy, run, nap;
 
 		if (gone || atomic_load_explicit(&ctx->dead_if, memory_order_acquire)) {
 			/* the device went away: nothing to move, wait for the stop */
@@ -793,23 +843,47 @@ static void *engine_main(void *arg)
 			}
 			continue;
 		}
-		if (et->qi >= 0) {
-			n = queue_run(ctx, (uint32_t)et->qi, &et->pacer);
-			p = &et->pacer;
+		p = et->qi >= 0 ? &et->pacer : &ctx->pacer;
+		run = true;
+		n = 0;
+		if (napped) {
+			/* woken from a nap (PACE_NAP_NS): before the run is due,
+			 * only stock the fill rings from what is free */
+			napped = false;
 			pthread_mutex_lock(&ctx->engine_lock);
-		} else {
+			if (p->paced && p->next_ns > mono_ns()) {
+				engine_refill(ctx);
+				run = false;
+			} else {
+				pthread_mutex_unlock(&ctx->engine_lock);
+			}
+		}
+		if (run && et->qi >= 0) {
+			n = queue_run(ctx, (uint32_t)et->qi, &et->pacer);
+			pthread_mutex_lock(&ctx->engine_lock);
+		} else if (run) {
 			pthread_mutex_lock(&ctx->engine_lock);
 			n = engine_run(ctx, NULL);
-			p = &ctx->pacer;
 		}
 		busy = n >= ctx->ring_size;	/* stopped early: more waiting */
+		nap = false;
+		wake_ns = 0;
 		if (p->paced) {
 			/* interrupt moderation: the rx rings do not wake us */
-			int64_t left = p->next_ns - mono_ns();
+			int64_t now = mono_ns(), left = p->next_ns - now;
 
 			nfds = 2;
 			if (left < 0)
 				left = 0;
+			wake_ns = now + left;
+			if (now >= idle_next_ns) {
+				cpu_idle = cpu_mostly_idle(&idle_j, &total_j);
+				idle_next_ns = now + PACE_NAPS_FOR_NS;
+			}
+			if (left > PACE_NAP_NS && now < naps_until && cpu_idle) {
+				left = PACE_NAP_NS;
+				nap = true;
+			}
 			ts = (struct timespec){ left / 1000000000, left % 1000000000 };
 			tsp = &ts;
 		} else if (tx_pending(ctx)) {
@@ -821,8 +895,16 @@ static void *engine_main(void *arg)
 		ctx_reap(ctx);
 		if (busy)
 			continue;
-		if (ppoll(pfd, nfds, tsp, NULL) <= 0)
+		if (ppoll(pfd, nfds, tsp, NULL) <= 0) {
+			int64_t now = mono_ns();
+
+			/* a whole paced sleep that woke late: this CPU is
+			 * descheduled when idle, nap for a while */
+			if (!nap && wake_ns && now - wake_ns > PACE_LATE_NS)
+				naps_until = now + PACE_NAPS_FOR_NS;
+			napped = nap;
 			continue;
+		}
 		if ((pfd[0].revents & POLLIN) && read(et->kick, &cnt, sizeof(cnt)) < 0) {
 			/* EAGAIN: read already */
 		}

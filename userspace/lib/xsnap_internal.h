@@ -44,6 +44,20 @@
 #define PACE_BUSY_FRAMES	200		/* frames per window that mean load (200k/s) */
 #define PACE_MIN_NS		100000		/* paced runs: at least this far apart */
 #define PACE_MAX_NS		1000000		/* and at most this far */
+/*
+ * Naps.  On a VM, a vCPU that idles past the host's halt polling (commonly
+ * 200 us) may be descheduled and woken milliseconds late, and the fill
+ * ring (2048 entries: 0.7 ms at 3 Mpps) runs dry meanwhile.  A paced
+ * engine thread whose sleep ended more than PACE_LATE_NS late sleeps, for
+ * the next PACE_NAPS_FOR_NS, at most PACE_NAP_NS at once, and each nap
+ * stocks the fill rings; only while its CPU idles more than half of the
+ * time (/proc/stat, read once per PACE_NAPS_FOR_NS).  A busy CPU (NAPI in
+ * a thread beside the engine) does not halt, and there naps would only
+ * take turns from the work.
+ */
+#define PACE_NAP_NS		150000
+#define PACE_LATE_NS		200000
+#define PACE_NAPS_FOR_NS	1000000000
 #define MAX_SOCKS	64	/* sockets per tenant */
 
 /* --- logging (log.c) ------------------------------------------------------ */
