@@ -672,8 +672,12 @@ PY
 
 # iperf3 -s under xsnap-run receives a UDP test from iperf3 -u -c in the tx
 # namespace: the TCP control connection keeps working (kernel), the UDP
-# datagrams come through xsnapd (a rule for udp 5201), and the server
-# counts every datagram the client sent, none lost.
+# datagrams come through xsnapd (a rule for udp 5201), xsnapd delivers
+# every datagram the client sent, and the server counts them in order,
+# none lost.  iperf3's server stops counting when the client's end message
+# comes over the TCP control connection: datagrams still on their way then
+# (a few, more under the sanitizers) are neither counted nor lost, so the
+# count may fall short of what was sent by such a tail (at most 1 %).
 t_preload_iperf3() {
 	local log out sent got lost
 	command -v iperf3 >/dev/null || skip "iperf3 not installed"
@@ -697,7 +701,8 @@ t_preload_iperf3() {
 	lost=$(jget "$(cat "$out")" "j['end']['sum']['lost_packets']")
 	echo "  iperf3: client sent $sent datagrams, server counted $got, lost $lost" >&2
 	((sent > 1000)) || fail "the client sent only $sent datagrams"
-	assert_eq "$got" "$sent" "datagrams the server counted"
+	assert_ge "$got" $((sent - sent / 100)) "datagrams the server counted (a tail of 1 % may be in flight)"
+	assert_ge "$sent" "$got" "datagrams the server counted (not more than were sent)"
 	assert_eq "$lost" 0 "datagrams the server lost"
 	! grep -q 'xsnap-preload:' "$log" || fail "iperf3 fell back to the kernel socket"
 	assert_ge "$(tstat alpha delivered)" "$sent" "datagrams through xsnapd"
