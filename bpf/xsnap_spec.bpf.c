@@ -67,7 +67,7 @@ int xsnap_spec(struct xdp_md *ctx)
 		.stop_prio = XSNAP_PRIO_NONE,
 	};
 	struct xsnap_pkt pkt;	/* deliver() reads the five fields set below */
-	__u32 fam, rem = 0, l4_off, ports, i;
+	__u32 fam, rem = 0, l4_off, i;
 	__u64 len, word;
 	const __u8 *l4;
 	__u8 proto = 0;
@@ -84,14 +84,7 @@ int xsnap_spec(struct xdp_md *ctx)
 	if (!fast_l4(l4, data_end, proto, rem) || (const void *)(l4 + 4) > data_end)
 		return general(ctx);
 
-	/* the key's first 8 bytes, as fast_classify() builds them */
-	ports = *(const __u32 *)l4;
-	if (!(xsnap_spec_fields & XSNAP_F_SPORT))
-		ports &= bpf_htonl(0x0000ffff);
-	if (!(xsnap_spec_fields & XSNAP_F_DPORT))
-		ports &= bpf_htonl(0xffff0000);
-	word = (xsnap_spec_fields & XSNAP_F_L3 ? fam << 16 : 0) |
-	       (xsnap_spec_fields & XSNAP_F_PROTO ? (__u32)proto << 24 : 0) | (__u64)ports << 32;
+	word = fast_word(xsnap_spec_fields, fam, proto, l4);
 
 	/* the slots in use are in the values already; queue groups still
 	 * mask by the frame's queue */

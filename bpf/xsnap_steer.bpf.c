@@ -311,7 +311,7 @@ static __always_inline int fast_classify(struct xdp_md *ctx, struct xsnap_pkt *p
 	const struct xsnap_cfg *cfg;
 	const struct xsnap_bank *b;
 	struct xsnap_emc *c;
-	__u32 zero = 0, fam, rem = 0, fields, ports, bank, l4_off;
+	__u32 zero = 0, fam, rem = 0, fields, bank, l4_off;
 	const __u8 *l4;
 	__u64 word;
 	__u8 proto = 0;
@@ -344,18 +344,9 @@ static __always_inline int fast_classify(struct xdp_md *ctx, struct xsnap_pkt *p
 	if (e->state == XSNAP_EMC_EMPTY || e->gen != cfg->gen)
 		return 0;
 
-	/* The key's first 8 bytes as xsnap_make_key() writes them (struct
-	 * xsnap_rule_key): bank, group 0, family, protocol, then both ports
-	 * as they are on the wire, which is how one 4-byte load reads them. */
 	if ((const void *)(l4 + 4) > data_end)
 		return 0;	/* checked above; again for the verifier */
-	ports = *(const __u32 *)l4;
-	if (!(fields & XSNAP_F_SPORT))
-		ports &= bpf_htonl(0x0000ffff);	/* keep the destination port */
-	if (!(fields & XSNAP_F_DPORT))
-		ports &= bpf_htonl(0xffff0000);	/* keep the source port */
-	word = (__u64)bank | (fields & XSNAP_F_L3 ? fam << 16 : 0) |
-	       (fields & XSNAP_F_PROTO ? (__u32)proto << 24 : 0) | (__u64)ports << 32;
+	word = (__u64)bank | fast_word(fields, fam, proto, l4);
 	if (*(const __u64 *)&e->key != word)
 		return 0;
 

@@ -242,6 +242,24 @@ static __always_inline int fast_l4(const __u8 *l4, const void *data_end, __u8 pr
 	return 0;
 }
 
+/* The first 8 bytes of group 0's key for a frame of the fast paths' kind,
+ * as xsnap_make_key() writes them (struct xsnap_rule_key), the bank byte
+ * 0: family, protocol, then both ports as they are on the wire (which is
+ * how one 4-byte load reads them), each only where @fields matches on it.
+ * The rest of such a key is zero.  @l4: the UDP/TCP header, its first 4
+ * bytes checked readable. */
+static __always_inline __u64 fast_word(__u32 fields, __u32 fam, __u8 proto, const __u8 *l4)
+{
+	__u32 ports = *(const __u32 *)l4;
+
+	if (!(fields & XSNAP_F_SPORT))
+		ports &= bpf_htonl(0x0000ffff);	/* keep the destination port */
+	if (!(fields & XSNAP_F_DPORT))
+		ports &= bpf_htonl(0xffff0000);	/* keep the source port */
+	return (fields & XSNAP_F_L3 ? fam << 16 : 0) |
+	       (fields & XSNAP_F_PROTO ? (__u32)proto << 24 : 0) | (__u64)ports << 32;
+}
+
 /* A drop/pass rule won.  Any action other than drop passes: a corrupt value
  * must not make frames vanish. */
 static __always_inline int stop(__u32 action)
