@@ -1379,6 +1379,47 @@ TEST(fd_readable_for_frames_moved_by_another_socket)
 	SIM_DONE(sim, a, b);
 }
 
+/* A paced engine thread's nap: a quiet pass moves the frames and publishes
+ * the log's head but wakes nobody (the wake word stays, an armed
+ * xsnap_fd() stays unreadable) and names the tenant; the interval's run
+ * wakes it with engine_wake(). */
+TEST(quiet_pass_publishes_and_leaves_the_wake_to_the_run)
+{
+	struct sim *sim;
+	struct xsnap_frame *v[64];
+	struct xsnap_sock *a;
+	struct pollfd p = { .events = POLLIN };
+	struct tenant *t;
+	uint32_t quiet = 0, w0;
+	uint64_t h0;
+	int n;
+
+	REQUIRE((sim = sim_tenant(FRAMES, "alpha", NULL, &a)));
+	t = sim->ctx->tenants[0];
+	p.fd = xsnap_fd(a);
+	CHECK_EQ(xsnap_recv(a, v, 64, 0), 0);	/* caught up: arms a's fd */
+	w0 = atomic_load(&t->shm->wake);
+	h0 = atomic_load(&t->shm->head_pub);
+	for (uint32_t i = 0; i < 5; i++)
+		CHECK_EQ(sim_rx(sim, 1, i, i), 0);
+	CHECK_EQ(engine_poll_quiet(sim->ctx, &quiet), 5);
+	CHECK_EQ(quiet, 1u << t->slot);
+	CHECK_EQ(atomic_load(&t->shm->head_pub), h0 + 5);	/* published */
+	CHECK_EQ(atomic_load(&t->shm->wake), w0);		/* nobody woken */
+	CHECK_EQ(poll(&p, 1, 0), 0);
+	/* a second quiet pass with nothing new adds nothing */
+	CHECK_EQ(engine_poll_quiet(sim->ctx, &quiet), 0);
+	CHECK_EQ(quiet, 1u << t->slot);
+	engine_wake(sim->ctx, quiet);
+	CHECK(atomic_load(&t->shm->wake) != w0);
+	CHECK_EQ(poll(&p, 1, 0), 1);
+	n = xsnap_recv(a, v, 64, 0);
+	CHECK_EQ(n, 5);
+	xsnap_release(a, v, (unsigned int)n);
+	check_conservation(sim);
+	SIM_DONE(sim, a);
+}
+
 /* A socket that caught up (recv with timeout 0 returned 0, arming its
  * xsnap_fd()) and then calls recv again is looking already: the engine run
  * inside that call must not write its notify pipe (a write and a read per

@@ -35,7 +35,10 @@
  * consumer wakes once per run for everything that came meanwhile instead of
  * once per burst of the kernel's (a NAPI poll: tens of frames).  Where its
  * sleeps wake late and its CPU idles (a vCPU the host deschedules), the
- * thread cuts them into naps that stock the fill rings (PACE_NAP_NS).
+ * thread cuts them into naps (PACE_NAP_NS): each drains the rx rings into
+ * the logs, publishes them and stocks the fill rings, but wakes nobody; the
+ * run when the interval is up wakes the sleepers of every log touched since
+ * the last one.  A late wake-up then overflows neither ring.
  *
  * A full log first evicts what its sockets released; if that frees no
  * slot, the frame is dropped for that tenant only (quota_drops).  Tenants are
@@ -532,7 +535,7 @@ static void pass_begin(struct xsnap_ctx *ctx)
 }
 
 /* Publish the heads of the logs in @touched: awake consumers see the new
- * entries; sleepers are woken by wake_touched(). */
+ * entries; sleepers are woken by engine_wake(). */
 static void publish(struct xsnap_ctx *ctx, uint32_t touched)
 {
 	while (touched) {
@@ -544,7 +547,7 @@ static void publish(struct xsnap_ctx *ctx, uint32_t touched)
 	}
 }
 
-static void wake_touched(struct xsnap_ctx *ctx, uint32_t touched)
+void engine_wake(struct xsnap_ctx *ctx, uint32_t touched)
 {
 	/* a run that gave the lock back between batches: only live tenants */
 	touched &= ctx->tenant_mask;
@@ -556,18 +559,23 @@ static void wake_touched(struct xsnap_ctx *ctx, uint32_t touched)
 	}
 }
 
-/* ... and ends with: publish the touched logs' heads, wake their sleepers,
+/* ... and ends with: publish the touched logs' heads, wake their sleepers
+ * (with @quiet, only add the tenants to it: the caller wakes them later),
  * restock every fill ring (a queue whose ring ran dry has no frame to wake
  * its own engine with). */
-static void pass_end(struct xsnap_ctx *ctx, uint32_t touched)
+static void pass_end(struct xsnap_ctx *ctx, uint32_t touched, uint32_t *quiet)
 {
 	publish(ctx, touched);
-	wake_touched(ctx, touched);
+	if (quiet)
+		*quiet |= touched;
+	else
+		engine_wake(ctx, touched);
 	engine_refill(ctx);
 }
 
-/* engine_poll(), @rx_held: the caller holds every queue's rx lock. */
-static int poll_queues(struct xsnap_ctx *ctx, bool rx_held)
+/* engine_poll(), @rx_held: the caller holds every queue's rx lock; @quiet:
+ * see pass_end(). */
+static int poll_queues(struct xsnap_ctx *ctx, bool rx_held, uint32_t *quiet)
 {
 	struct rx_batch b;
 	uint32_t touched = 0;
@@ -587,13 +595,18 @@ static int poll_queues(struct xsnap_ctx *ctx, bool rx_held)
 		if (!rx_held)
 			rx_unlock(ctx, q);
 	}
-	pass_end(ctx, touched);
+	pass_end(ctx, touched, quiet);
 	return (int)total;
 }
 
 int engine_poll(struct xsnap_ctx *ctx)
 {
-	return poll_queues(ctx, false);
+	return poll_queues(ctx, false, NULL);
+}
+
+int engine_poll_quiet(struct xsnap_ctx *ctx, uint32_t *quiet)
+{
+	return poll_queues(ctx, false, quiet);
 }
 
 void engine_drain(struct xsnap_ctx *ctx)
@@ -613,7 +626,7 @@ void engine_drain(struct xsnap_ctx *ctx)
 		/* each pass moves at least one descriptor of every queue that
 		 * has one: bounded by what the rings held at the start */
 		if (left)
-			poll_queues(ctx, true);
+			poll_queues(ctx, true, NULL);
 	} while (left);
 }
 
@@ -657,17 +670,26 @@ static uint32_t pace_batch(const struct xsnap_ctx *ctx)
 	return b / 2 ? b / 2 : 1;
 }
 
-unsigned int engine_run(struct xsnap_ctx *ctx, bool *changed)
+/* Passes until the rx rings are empty or a ring's worth moved (engine_lock
+ * held); @quiet: see pass_end().  Return: frames moved. */
+static unsigned int run_passes(struct xsnap_ctx *ctx, uint32_t *quiet)
 {
 	unsigned int total = 0, n;
-	bool c;
 
-	/* engine_poll() takes up to 4 batches per queue; go on while it
-	 * filled them, but give the lock back after a ring's worth */
+	/* a pass takes up to 4 batches per queue; go on while it filled
+	 * them, but give the lock back after a ring's worth */
 	do {
-		n = (unsigned int)engine_poll(ctx);
+		n = (unsigned int)(quiet ? engine_poll_quiet(ctx, quiet) : engine_poll(ctx));
 		total += n;
 	} while (n >= 4 * RX_BATCH * ctx->nq && total < ctx->ring_size);
+	return total;
+}
+
+unsigned int engine_run(struct xsnap_ctx *ctx, bool *changed)
+{
+	unsigned int total = run_passes(ctx, NULL);
+	bool c;
+
 	ctx->pacer.batch = pace_batch(ctx);
 	c = pacer_feed(&ctx->pacer, total, mono_ns());
 	atomic_store_explicit(&ctx->pace_ns, ctx->pacer.interval_ns, memory_order_relaxed);
@@ -681,9 +703,12 @@ unsigned int engine_run(struct xsnap_ctx *ctx, bool *changed)
  * One run of queue @qi's own engine (XSNAP_ENGINE_PER_QUEUE; no lock held):
  * its rx lock for the whole run, each batch taken without engine_lock and
  * logged under it, so that queues wait for each other only while logging.
- * Fed to @p, the thread's own pacer.  Return: frames moved.
+ * Fed to @p, the thread's own pacer; with @quiet a nap's run (see
+ * pass_end()), counted in @p's window without starting a new interval.
+ * Return: frames moved.
  */
-static unsigned int queue_run(struct xsnap_ctx *ctx, uint32_t qi, struct pacer *p)
+static unsigned int queue_run(struct xsnap_ctx *ctx, uint32_t qi, struct pacer *p,
+			      uint32_t *quiet)
 {
 	struct queue *q = &ctx->q[qi];
 	struct rx_batch b;
@@ -706,14 +731,19 @@ static unsigned int queue_run(struct xsnap_ctx *ctx, uint32_t qi, struct pacer *
 		 * run, as by the other engines (not per batch of 64) */
 		publish(ctx, now);
 		touched |= now;
-		if (last)
-			wake_touched(ctx, touched);
+		if (last && quiet)
+			*quiet |= touched;
+		else if (last)
+			engine_wake(ctx, touched);
 		engine_refill(ctx);
 		p->batch = pace_batch(ctx);
 		pthread_mutex_unlock(&ctx->engine_lock);
 	} while (!last);
 	pthread_mutex_unlock(&q->rx_lock);
-	pacer_feed(p, total, mono_ns());
+	if (quiet)
+		p->win_frames += total;
+	else
+		pacer_feed(p, total, mono_ns());
 	return total;
 }
 
@@ -821,6 +851,7 @@ static void *engine_main(void *arg)
 	int64_t idle_next_ns = 0;
 	uint64_t idle_j = 0, total_j = 0;
 	bool cpu_idle = false;
+	uint32_t unwoken = 0;	/* tenants whose logs naps touched */
 	int64_t wake_ns;	/* when a paced sleep should end */
 	uint64_t cnt;
 
@@ -832,7 +863,7 @@ static void *engine_main(void *arg)
 	while (!atomic_load_explicit(&et->stop, memory_order_acquire)) {
 		struct timespec ts, *tsp = NULL;
 		unsigned int n, nfds = 2 + nrx;
-		const struct pacer *p;
+		struct pacer *p;
 		bool busy, run, nap;
 
 		if (gone || atomic_load_explicit(&ctx->dead_if, memory_order_acquire)) {
@@ -847,23 +878,34 @@ static void *engine_main(void *arg)
 		run = true;
 		n = 0;
 		if (napped) {
-			/* woken from a nap (PACE_NAP_NS): before the run is due,
-			 * only stock the fill rings from what is free */
+			/* woken from a nap (PACE_NAP_NS) before the run is due:
+			 * move what came and stock the fill rings, wake nobody
+			 * (the interval's run does); the frames count in the
+			 * pacer's window, the interval stays */
 			napped = false;
-			pthread_mutex_lock(&ctx->engine_lock);
 			if (p->paced && p->next_ns > mono_ns()) {
-				engine_refill(ctx);
 				run = false;
-			} else {
-				pthread_mutex_unlock(&ctx->engine_lock);
+				if (et->qi >= 0) {
+					n = queue_run(ctx, (uint32_t)et->qi, p, &unwoken);
+					pthread_mutex_lock(&ctx->engine_lock);
+				} else {
+					pthread_mutex_lock(&ctx->engine_lock);
+					n = run_passes(ctx, &unwoken);
+					p->win_frames += n;
+				}
 			}
 		}
 		if (run && et->qi >= 0) {
-			n = queue_run(ctx, (uint32_t)et->qi, &et->pacer);
+			n = queue_run(ctx, (uint32_t)et->qi, &et->pacer, NULL);
 			pthread_mutex_lock(&ctx->engine_lock);
 		} else if (run) {
 			pthread_mutex_lock(&ctx->engine_lock);
 			n = engine_run(ctx, NULL);
+		}
+		if (run && unwoken) {
+			/* the sleepers of what naps published */
+			engine_wake(ctx, unwoken);
+			unwoken = 0;
 		}
 		busy = n >= ctx->ring_size;	/* stopped early: more waiting */
 		nap = false;

@@ -961,6 +961,15 @@ void advance_low(struct xsnap_sock *s);
 /* engine.c (all with engine_lock held, except the thread functions) */
 int engine_poll(struct xsnap_ctx *ctx);
 /*
+ * engine_poll_quiet() - engine_poll() that wakes nobody: the logs' heads
+ * are published and the fill rings stocked, the tenants whose logs got
+ * entries are added to *@quiet for a later engine_wake() (a paced engine
+ * thread's naps).  Return: frames moved.
+ */
+int engine_poll_quiet(struct xsnap_ctx *ctx, uint32_t *quiet);
+/* engine_wake() - tenant_wake() each live tenant in @tenants. */
+void engine_wake(struct xsnap_ctx *ctx, uint32_t tenants);
+/*
  * engine_run() - one engine run: engine_poll() until the rx rings are
  * drained (bounded by the ring size, so control operations get the lock),
  * fed to the context's pacer.  Return: frames moved; *@changed tells that
