@@ -59,6 +59,49 @@ t_two_tenants_cli() {
 	finish
 }
 
+# status names the classifier of the live rule set: the two tenants' exact
+# port rules (one shape, 2 keys) get a specialised program; a rule with an
+# address prefix puts the set on the general classifier; deleting it brings
+# the specialised program back (3 keys: a third port).  Frames reach alpha
+# under each.
+t_status_classifier() {
+	daemon_with_alpha
+	local st id
+	st=$(ctl status -j)
+	assert_eq "$(jget "$st" 'j["interfaces"][0]["classifier"]')" specialised "status -j classifier"
+	assert_eq "$(jget "$st" 'j["interfaces"][0]["specialised_keys"]')" 2 "status -j specialised_keys"
+	ctl status | tee "$D_DIR/status" >&2
+	grep -q 'rules: a program specialised for the live set (2 keys)' "$D_DIR/status" ||
+		fail "status text does not name the specialised program"
+	feed_alpha 300
+	id=$(ctl rule add beta 'udp dst port 9002 and ip src 10.0.0.0/8')
+	id=${id##* }
+	st=$(ctl status -j)
+	assert_eq "$(jget "$st" 'j["interfaces"][0]["classifier"]')" general \
+		"status -j classifier with an address rule"
+	assert_eq "$(jget "$st" 'j["interfaces"][0]["specialised_keys"]')" 0 \
+		"status -j specialised_keys with an address rule"
+	ctl status | tee "$D_DIR/status" >&2
+	grep -q "rules: the general classifier (the live set is not of the specialised programs' shape)" \
+		"$D_DIR/status" || fail "status text does not say why the general classifier serves"
+	xs_gen -q --stream 1 --dport 9000 -n 300 -r 20000
+	wait_delivered alpha 600
+	ctl rule del "$id"
+	ctl rule add beta 'udp dst port 9002' >/dev/null
+	st=$(ctl status -j)
+	assert_eq "$(jget "$st" 'j["interfaces"][0]["classifier"]')" specialised \
+		"status -j classifier after the address rule left"
+	assert_eq "$(jget "$st" 'j["interfaces"][0]["specialised_keys"]')" 3 \
+		"status -j specialised_keys, three ports"
+	xs_gen -q --stream 1 --dport 9000 -n 300 -r 20000
+	wait_delivered alpha 900
+	c_stop "$A_PID" || { show "$A_LOG"; fail "alpha's consumer failed"; }
+	assert_eq "$(field "$A_LOG" frames)" 900 "alpha consumer frames under both classifiers"
+	d_detach
+	d_stop
+	finish
+}
+
 # attach --multiprog: through libxdp (its dispatcher where the kernel has
 # freplace, else alone); status says which, text and JSON; a client gets
 # its frames; detach leaves no program on the interface.

@@ -513,6 +513,7 @@ struct st_if {
 	struct st_queue q[XSNAP_MAX_QUEUES];
 	/* the attachment as the kernel reported it to the daemon */
 	uint32_t link_id, kind, prog_id, if_prog_id, if_mode;	/* kind: enum xp_attach_kind */
+	uint32_t spec_keys;	/* the live set's specialised program's keys, 0: none */
 	char if_prog[16];
 };
 struct st_tenant {
@@ -579,6 +580,7 @@ next_page:
 		f->if_prog_id = xp_get_u32(&rep);
 		xp_get_str(&rep, f->if_prog, sizeof(f->if_prog), true);
 		f->if_mode = xp_get_u32(&rep);
+		f->spec_keys = xp_get_u32(&rep);
 	}
 	st->nt = xp_get_u32(&rep);
 	if (st->nt > XSNAP_MAX_TENANTS)
@@ -836,6 +838,16 @@ static const char *copy_reason(const struct st_if *f)
 	return "reason unknown";
 }
 
+/* Which classifier serves @f's live rule set: "specialised" (a program
+ * compiled for it), "general", or "general-only" (the interface cannot
+ * have specialised programs). */
+static const char *classifier(const struct st_if *f)
+{
+	if (f->spec_keys)
+		return "specialised";
+	return f->flags & XP_IF_SPEC_OFF ? "general-only" : "general";
+}
+
 static int run_status(int fd, const struct config *cfg)
 {
 	struct status st;
@@ -866,6 +878,8 @@ static int run_status(int fd, const struct config *cfg)
 			       f->flags & XP_IF_HUGEPAGES ? "true" : "false",
 			       f->flags & XP_IF_XDP_STAMP ? "xdp" : "engine");
 			json_str(stdout, gone ? "none" : if_dispatcher(f));
+			printf(", \"classifier\": \"%s\", \"specialised_keys\": %u",
+			       classifier(f), f->spec_keys);
 			printf(", \"client_sockets\": %u, \"pin_dir\": ", f->socks);
 			json_str(stdout, f->pin);
 			printf(", \"queue_groups\": %u, \"queues\": [", f->ngroups);
@@ -934,6 +948,15 @@ static int run_status(int fd, const struct config *cfg)
 					else if (q + 1 == f->nq || f->q[q + 1].group != f->q[q].group)
 						printf("-%u", f->q[q].id);
 			}
+			if (f->spec_keys)
+				printf("\n  rules: a program specialised for the live set (%u key%s)",
+				       f->spec_keys, f->spec_keys == 1 ? "" : "s");
+			else if (f->flags & XP_IF_SPEC_OFF)
+				printf("\n  rules: the general classifier (no specialised programs "
+				       "here: see xsnapd's log)");
+			else
+				printf("\n  rules: the general classifier (the live set is not of the "
+				       "specialised programs' shape)");
 			printf("\n  client sockets: %u\n  pins: %s\n", f->socks,
 			       *f->pin ? f->pin : "none");
 		}

@@ -360,6 +360,8 @@ int op_status(struct daemon *d, struct conn *c, struct xp_msg *in)
 			flags |= XP_IF_XDP_STAMP;
 		if (info.huge)
 			flags |= XP_IF_HUGEPAGES;
+		if (f->ctx && !info.spec_on)
+			flags |= XP_IF_SPEC_OFF;
 		xp_put_str(&m, f->name);
 		xp_put_u32(&m, (uint32_t)f->ifindex);
 		xp_put_u32(&m, flags);
@@ -380,6 +382,7 @@ int op_status(struct daemon *d, struct conn *c, struct xp_msg *in)
 		xp_put_u32(&m, at.if_prog_id);
 		xp_put_str(&m, at.if_prog_name);
 		xp_put_u32(&m, at.if_mode);
+		xp_put_u32(&m, info.spec_keys);
 	}
 	xp_put_u32(&m, (uint32_t)__builtin_popcount(want));
 	for (int i = 0; i < XSNAP_MAX_TENANTS; i++) {

@@ -38,7 +38,7 @@
  * reply's region_first and region_frames, STATUS's groups and its pages of rules), AUDIT;
  * 7: POOL, COMMIT, SEND and the SOCKET reply's pool; 8: STATS' tx_copied, SEND's
  * want and leases; 9: STATUS says how each interface is attached */
-#define XP_VERSION	9
+#define XP_VERSION	10
 /* XP_ATTACH's mode: attach through libxdp (xsnap_opts.multiprog). */
 #define XP_ATTACH_MULTIPROG	0x100u
 /* XP_ATTACH's mode, bits 9-10: xsnap_opts.hugepages (enum xsnap_huge_mode;
@@ -130,7 +130,9 @@ enum xp_action { XP_DELIVER, XP_DROP, XP_PASS };
 /* Status flags of an interface in the XP_STATUS reply.  Each interface
  * ends with how the kernel says it is attached, asked at the request: u32
  * link id, u32 link is XDP on it, u32 our program's id, u32 the program it
- * runs, str that program's name, u32 its mode (struct serve_attach). */
+ * runs, str that program's name, u32 its mode (struct serve_attach); then
+ * u32 the keys of the live rule set's specialised program (0: the general
+ * classifier serves the set). */
 enum {
 	XP_IF_GONE = 1 << 0,
 	XP_IF_ZEROCOPY = 1 << 1,
@@ -143,6 +145,9 @@ enum {
 	XP_IF_ZC_NO_DRIVER = 1 << 4,
 	/* the receive region is on 2 MiB hugetlb pages (xsnap_opts.hugepages) */
 	XP_IF_HUGEPAGES = 1 << 5,
+	/* no rule set gets a specialised program on this interface (the
+	 * kernel refused one, or its jump table) */
+	XP_IF_SPEC_OFF = 1 << 6,
 };
 
 struct xp_hdr {

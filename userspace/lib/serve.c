@@ -33,6 +33,8 @@ void serve_if_info(struct xsnap_ctx *ctx, struct serve_if_info *in)
 	in->ngroups = ctx->umem.ngroups;
 	in->xdp_stamp = ctx->xdp_stamp;
 	in->huge = ctx->umem.huge;
+	in->spec_keys = ctx->steer.spec_keys;
+	in->spec_on = ctx->steer.spec_on;
 	in->pin_dir = ctx->steer.pin_dir;
 	in->nq = ctx->nq;
 	for (uint32_t q = 0; q < ctx->nq; q++) {

@@ -1097,6 +1097,7 @@ int steer_apply(struct steer *s, const struct rule *rules, unsigned int n, uint3
 	/* no frame is in the old program any more */
 	xsnap_spec__destroy(s->spec);
 	s->spec = spec;
+	s->spec_keys = spec ? spec->rodata->xsnap_spec_nkeys : 0;
 	spec = NULL;
 	err = 0;
 out:

@@ -291,6 +291,7 @@ struct steer {
 	/* the live rule set's specialised program (bpf/xsnap_spec.bpf.c), in
 	 * slot XSNAP_JMP_SPEC; NULL when the set has none */
 	struct xsnap_spec *spec;
+	uint32_t spec_keys;	/* its keys (0: none) */
 	bool spec_on;		/* rule sets may get one (the general slot is set) */
 	bool spec_probe;	/* STEER_SPEC_PROBE */
 	struct xsnap_cfg cfg;	/* what the map holds */

@@ -67,6 +67,12 @@ struct serve_if_info {
 	uint32_t ngroups;	/* queue groups */
 	bool xdp_stamp;		/* the XDP program stamps receive times */
 	bool huge;		/* the receive region is on hugetlb pages */
+	/* the classifier of the live rule set: its specialised program's keys
+	 * (0: the general classifier serves it), and whether rule sets can
+	 * get such a program at all (false: the kernel refused one, or the
+	 * attachment cannot have them) */
+	uint32_t spec_keys;
+	bool spec_on;
 	const char *pin_dir;	/* "" when nothing is pinned */
 	uint32_t nq;
 	struct {
