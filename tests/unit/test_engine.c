@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <time.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1418,6 +1419,65 @@ TEST(quiet_pass_publishes_and_leaves_the_wake_to_the_run)
 	xsnap_release(a, v, (unsigned int)n);
 	check_conservation(sim);
 	SIM_DONE(sim, a);
+}
+
+/* A /proc/stat of @ncpu CPUs into a memfd (CPU c: user c, idle 1000 + c,
+ * iowait 7, the rest 1), then an "intr" line longer than any buffer. */
+static int fake_proc_stat(int ncpu)
+{
+	int fd = memfd_create("stat", 0);
+	char line[256];
+
+	if (fd < 0)
+		return -1;
+	dprintf(fd, "cpu  1 2 3 4 5 6 7 8 0 0\n");
+	for (int c = 0; c < ncpu; c++) {
+		snprintf(line, sizeof(line), "cpu%d %d 1 1 %d 7 1 1 1 0 0\n", c, c, 1000 + c);
+		if (write(fd, line, strlen(line)) < 0)
+			return -1;
+	}
+	dprintf(fd, "intr 123");
+	for (int i = 0; i < 20000; i++)
+		dprintf(fd, " %d", i);
+	dprintf(fd, "\nctxt 1\n");
+	return fd;
+}
+
+/* The naps' idle check reads its CPU's line of /proc/stat wherever it is
+ * (here 600 CPUs: CPU 577's line lies 20 KiB in), in a 4 KiB buffer. */
+TEST(cpu_stat_read_finds_any_cpu)
+{
+	static const int cpus[] = { 0, 1, 9, 10, 99, 100, 577, 599 };
+	uint64_t idle, total;
+	int fd;
+
+	for (unsigned int k = 0; k < sizeof(cpus) / sizeof(cpus[0]); k++) {
+		int c = cpus[k];
+
+		REQUIRE((fd = fake_proc_stat(600)) >= 0);
+		CHECK_EQ(lseek(fd, 0, SEEK_SET), 0);
+		idle = total = 0;
+		CHECK_EQ(cpu_stat_read(fd, c, &idle, &total), 0);
+		CHECK_EQ(idle, (uint64_t)(1000 + c + 7));
+		CHECK_EQ(total, (uint64_t)(c + 1 + 1 + 1000 + c + 7 + 1 + 1 + 1));
+		close(fd);
+	}
+	/* no such CPU: the search ends at the first other line */
+	REQUIRE((fd = fake_proc_stat(600)) >= 0);
+	CHECK_EQ(lseek(fd, 0, SEEK_SET), 0);
+	CHECK_EQ(cpu_stat_read(fd, 600, &idle, &total), -ENOENT);
+	close(fd);
+	/* a line it cannot parse */
+	REQUIRE((fd = memfd_create("stat", 0)) >= 0);
+	dprintf(fd, "cpu  1 2 3\ncpu0 1 2 3\n");
+	CHECK_EQ(lseek(fd, 0, SEEK_SET), 0);
+	CHECK_EQ(cpu_stat_read(fd, 0, &idle, &total), -EINVAL);
+	close(fd);
+	/* the real one has this CPU's line */
+	REQUIRE((fd = open("/proc/stat", O_RDONLY)) >= 0);
+	CHECK_EQ(cpu_stat_read(fd, 0, &idle, &total), 0);
+	CHECK(total >= idle);
+	close(fd);
 }
 
 /* A socket that caught up (recv with timeout 0 returned 0, arming its

@@ -796,20 +796,62 @@ static void thread_place(struct engine_thread *et)
 	}
 }
 
+int cpu_stat_read(int fd, int cpu, uint64_t *idle, uint64_t *total)
+{
+	char buf[4096], key[24];
+	size_t have = 0, klen;
+	ssize_t len;
+
+	klen = (size_t)snprintf(key, sizeof(key), "cpu%d ", cpu);
+	/* Line by line through a small buffer: the per-CPU lines come first,
+	 * one per CPU (a few hundred bytes each at most), and the first line
+	 * that is not one ends the search (the "intr" line after them can be
+	 * longer than any buffer). */
+	for (;;) {
+		char *line = buf, *nl;
+
+		len = read(fd, buf + have, sizeof(buf) - 1 - have);
+		if (len <= 0)
+			return -ENOENT;
+		have += (size_t)len;
+		buf[have] = '\0';
+		while ((nl = strchr(line, '\n'))) {
+			unsigned long long v[8] = { 0 };
+			uint64_t t = 0;
+
+			*nl = '\0';
+			if (strncmp(line, "cpu", 3))
+				return -ENOENT;	/* past the CPU lines */
+			if (!strncmp(line, key, klen)) {
+				if (sscanf(line + klen, "%llu %llu %llu %llu %llu %llu %llu %llu",
+					   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
+					   &v[7]) != 8)
+					return -EINVAL;
+				for (int k = 0; k < 8; k++)
+					t += v[k];
+				*idle = v[3] + v[4];	/* idle, iowait */
+				*total = t;
+				return 0;
+			}
+			line = nl + 1;
+		}
+		/* keep the partial line; one that fills the buffer is no CPU's */
+		have -= (size_t)(line - buf);
+		if (have >= sizeof(buf) - 1)
+			return -ENOENT;
+		memmove(buf, line, have);
+	}
+}
+
 /*
  * Whether the CPU this thread runs on was idle more than half of the time
- * since the last call (/proc/stat; read with open/read into the stack: no
- * allocation).  @idle and @total carry the last sample; false when the
- * line cannot be read.
+ * since the last call (/proc/stat, cpu_stat_read(): no allocation).  @idle
+ * and @total carry the last sample; false when the line cannot be read.
  */
 static bool cpu_mostly_idle(uint64_t *idle, uint64_t *total)
 {
-	char buf[16384], key[24];
-	unsigned long long v[8] = { 0 };
-	uint64_t i = 0, t = 0;
 	int cpu = sched_getcpu(), fd;
-	const char *line;
-	ssize_t len;
+	uint64_t i, t;
 	bool ret;
 
 	if (cpu < 0)
@@ -817,19 +859,10 @@ static bool cpu_mostly_idle(uint64_t *idle, uint64_t *total)
 	fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
-	len = read(fd, buf, sizeof(buf) - 1);
+	ret = !cpu_stat_read(fd, cpu, &i, &t);
 	close(fd);
-	if (len <= 0)
+	if (!ret)
 		return false;
-	buf[len] = '\0';
-	snprintf(key, sizeof(key), "\ncpu%d ", cpu);
-	line = strstr(buf, key);
-	if (!line || sscanf(line + strlen(key), "%llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
-			    &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) != 8)
-		return false;
-	for (int k = 0; k < 8; k++)
-		t += v[k];
-	i = v[3] + v[4];	/* idle, iowait */
 	ret = t > *total && 2 * (i - *idle) > t - *total;
 	*idle = i;
 	*total = t;

@@ -971,6 +971,13 @@ int engine_poll_quiet(struct xsnap_ctx *ctx, uint32_t *quiet);
 /* engine_wake() - tenant_wake() each live tenant in @tenants. */
 void engine_wake(struct xsnap_ctx *ctx, uint32_t tenants);
 /*
+ * cpu_stat_read() - CPU @cpu's idle (idle + iowait) and total jiffies from
+ * @fd, open on /proc/stat at its start, without allocating and whatever
+ * the number of CPUs (the engine thread's naps: cpu_mostly_idle()).
+ * Return: 0, -ENOENT (no such line), -EINVAL (a line it cannot parse).
+ */
+int cpu_stat_read(int fd, int cpu, uint64_t *idle, uint64_t *total);
+/*
  * engine_run() - one engine run: engine_poll() until the rx rings are
  * drained (bounded by the ring size, so control operations get the lock),
  * fed to the context's pacer.  Return: frames moved; *@changed tells that
