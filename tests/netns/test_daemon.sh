@@ -63,7 +63,8 @@ t_two_tenants_cli() {
 # port rules (one shape, 2 keys) get a specialised program; a rule with an
 # address prefix puts the set on the general classifier; deleting it brings
 # the specialised program back (3 keys: a third port).  Frames reach alpha
-# under each.
+# under each.  A user outside the admin group is not told (the classifier
+# follows from every tenant's rules).
 t_status_classifier() {
 	daemon_with_alpha
 	local st id
@@ -73,6 +74,13 @@ t_status_classifier() {
 	ctl status | tee "$D_DIR/status" >&2
 	grep -q 'rules: a program specialised for the live set (2 keys)' "$D_DIR/status" ||
 		fail "status text does not name the specialised program"
+	# it follows from every tenant's rules: not shown to other users
+	st=$(setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups "$XSNAPCTL" -S "$D_SOCK" \
+		status -j) || fail "status -j as a non-admin"
+	assert_eq "$(jget "$st" 'j["interfaces"][0]["classifier"]')" None \
+		"status -j classifier for a non-admin"
+	assert_eq "$(jget "$st" 'j["interfaces"][0]["specialised_keys"]')" None \
+		"status -j specialised_keys for a non-admin"
 	feed_alpha 300
 	id=$(ctl rule add beta 'udp dst port 9002 and ip src 10.0.0.0/8')
 	id=${id##* }

@@ -839,10 +839,12 @@ static const char *copy_reason(const struct st_if *f)
 }
 
 /* Which classifier serves @f's live rule set: "specialised" (a program
- * compiled for it), "general", or "general-only" (the interface cannot
- * have specialised programs). */
+ * compiled for it), "general", "general-only" (the interface cannot have
+ * specialised programs), or NULL (the daemon shows it to admins only). */
 static const char *classifier(const struct st_if *f)
 {
+	if (f->flags & XP_IF_SPEC_HIDDEN)
+		return NULL;
 	if (f->spec_keys)
 		return "specialised";
 	return f->flags & XP_IF_SPEC_OFF ? "general-only" : "general";
@@ -878,8 +880,11 @@ static int run_status(int fd, const struct config *cfg)
 			       f->flags & XP_IF_HUGEPAGES ? "true" : "false",
 			       f->flags & XP_IF_XDP_STAMP ? "xdp" : "engine");
 			json_str(stdout, gone ? "none" : if_dispatcher(f));
-			printf(", \"classifier\": \"%s\", \"specialised_keys\": %u",
-			       classifier(f), f->spec_keys);
+			if (classifier(f))
+				printf(", \"classifier\": \"%s\", \"specialised_keys\": %u",
+				       classifier(f), f->spec_keys);
+			else
+				printf(", \"classifier\": null, \"specialised_keys\": null");
 			printf(", \"client_sockets\": %u, \"pin_dir\": ", f->socks);
 			json_str(stdout, f->pin);
 			printf(", \"queue_groups\": %u, \"queues\": [", f->ngroups);
@@ -948,7 +953,10 @@ static int run_status(int fd, const struct config *cfg)
 					else if (q + 1 == f->nq || f->q[q + 1].group != f->q[q].group)
 						printf("-%u", f->q[q].id);
 			}
-			if (f->spec_keys)
+			if (f->flags & XP_IF_SPEC_HIDDEN)
+				printf("\n  rules: which classifier serves them is shown to root and "
+				       "the admin group");
+			else if (f->spec_keys)
 				printf("\n  rules: a program specialised for the live set (%u key%s)",
 				       f->spec_keys, f->spec_keys == 1 ? "" : "s");
 			else if (f->flags & XP_IF_SPEC_OFF)

@@ -3,8 +3,9 @@
  * xsnapd's STATUS and STATS replies, and the figures behind them.
  *
  * Least disclosure.  Root and the admin group see everything.  Any other
- * client sees the interfaces and their interface-wide figures, and of the
- * tenants only those it may consume (may_consume(): its uid is the
+ * client sees the interfaces and their interface-wide figures (not which
+ * classifier serves the rules, which follows from every tenant's), and of
+ * the tenants only those it may consume (may_consume(): its uid is the
  * tenant's --uid or one of its groups the tenant's --gid), with their
  * rules; in STATS its totals are sums over those tenants.  A tenant it may
  * not see is answered as one that does not exist.
@@ -360,8 +361,14 @@ int op_status(struct daemon *d, struct conn *c, struct xp_msg *in)
 			flags |= XP_IF_XDP_STAMP;
 		if (info.huge)
 			flags |= XP_IF_HUGEPAGES;
-		if (f->ctx && !info.spec_on)
+		/* the classifier follows from every tenant's rules: least
+		 * disclosure, for root and the admin group only */
+		if (!c->admin) {
+			flags |= XP_IF_SPEC_HIDDEN;
+			info.spec_keys = 0;
+		} else if (f->ctx && !info.spec_on) {
 			flags |= XP_IF_SPEC_OFF;
+		}
 		xp_put_str(&m, f->name);
 		xp_put_u32(&m, (uint32_t)f->ifindex);
 		xp_put_u32(&m, flags);

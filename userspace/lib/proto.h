@@ -148,6 +148,10 @@ enum {
 	/* no rule set gets a specialised program on this interface (the
 	 * kernel refused one, or its jump table) */
 	XP_IF_SPEC_OFF = 1 << 6,
+	/* which classifier serves is not shown to this client: it follows from
+	 * every tenant's rules, so only root and the admin group see it (the
+	 * keys are then 0) */
+	XP_IF_SPEC_HIDDEN = 1 << 7,
 };
 
 struct xp_hdr {
