@@ -916,15 +916,22 @@ static void *engine_main(void *arg)
 			 * (the interval's run does); the frames count in the
 			 * pacer's window, the interval stays */
 			napped = false;
-			if (p->paced && p->next_ns > mono_ns()) {
-				run = false;
-				if (et->qi >= 0) {
+			if (et->qi >= 0) {
+				/* the queue's pacer is this thread's own */
+				if (p->paced && p->next_ns > mono_ns()) {
+					run = false;
 					n = queue_run(ctx, (uint32_t)et->qi, p, &unwoken);
 					pthread_mutex_lock(&ctx->engine_lock);
-				} else {
-					pthread_mutex_lock(&ctx->engine_lock);
+				}
+			} else {
+				/* the context's: a helping consumer's run feeds it too */
+				pthread_mutex_lock(&ctx->engine_lock);
+				if (p->paced && p->next_ns > mono_ns()) {
+					run = false;
 					n = run_passes(ctx, &unwoken);
 					p->win_frames += n;
+				} else {
+					pthread_mutex_unlock(&ctx->engine_lock);
 				}
 			}
 		}
