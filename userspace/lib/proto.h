@@ -37,7 +37,8 @@
  * (ATTACH's u32 queue_groups, TENANT_ADD's u32 queue_group, the SOCKET
  * reply's region_first and region_frames, STATUS's groups and its pages of rules), AUDIT;
  * 7: POOL, COMMIT, SEND and the SOCKET reply's pool; 8: STATS' tx_copied, SEND's
- * want and leases; 9: STATUS says how each interface is attached */
+ * want and leases; 9: STATUS says how each interface is attached; 10: STATUS says
+ * which classifier serves the rules (the keys, XP_IF_SPEC_OFF, XP_IF_SPEC_HIDDEN) */
 #define XP_VERSION	10
 /* XP_ATTACH's mode: attach through libxdp (xsnap_opts.multiprog). */
 #define XP_ATTACH_MULTIPROG	0x100u
