@@ -312,6 +312,7 @@ victim_start() {
 	V_TENANT=$1 V_SENT=${3:-4000} V_LOG=$D_DIR/victim-$1.log
 	st=$(ctl stats -j)
 	read -r V_XDP0 V_DROPS0 V_DEL0 < <(_victim_counts "$st")
+	read -r V_KERN0 < <(_kernel_counts "$st")
 	c_start "$V_LOG" -t "$V_TENANT"
 	V_PID=$C_PID
 	# a veth picks the peer's rx queue by the sending CPU: with several
@@ -328,6 +329,12 @@ victim_start() {
 # The victim tenant's XDP count, quota drops and delivered count in STATS_JSON.
 _victim_counts() {
 	jget "$1" "' '.join(str(j['tenants']['$V_TENANT'][k]) for k in ('xdp_tenant_frames', 'quota_drops', 'delivered'))"
+}
+
+# The interface's kernel-side losses in STATS_JSON (XDP_STATISTICS, summed
+# over the daemon's attachments): rx ring full, fill ring empty, dropped.
+_kernel_counts() {
+	jget "$1" "','.join(str(j['total'][k]) for k in ('kernel_rx_ring_full', 'kernel_fill_empty', 'kernel_rx_dropped'))"
 }
 
 # True once the victim's socket took every frame that reached XDP for it.
@@ -347,7 +354,10 @@ victim_check() {
 	fi
 	# the consumer catches up within milliseconds unless frames were lost
 	wait_for 10 _victim_caught_up || true
-	read -r xdp drops del < <(_victim_counts "$(ctl stats -j)")
+	local st kern
+	st=$(ctl stats -j)
+	read -r xdp drops del < <(_victim_counts "$st")
+	read -r kern < <(_kernel_counts "$st")
 	xdp=$((xdp - V_XDP0)) drops=$((drops - V_DROPS0))
 	c_stop "$V_PID" || rc=$?
 	show "$V_LOG"
@@ -368,7 +378,7 @@ victim_check() {
 	record_figure victim_checks 1
 	record_figure victim_frames_sent "$expected"
 	record_figure victim_frames_lost "$lost"
-	echo "victim $V_TENANT: reached XDP $xdp, received $frames, gaps $gaps, bad $bad, quota drops $drops" >&2
+	echo "victim $V_TENANT: reached XDP $xdp, received $frames, gaps $gaps, bad $bad, quota drops $drops; kernel rx ring full, fill ring empty, dropped: $V_KERN0 before, $kern after" >&2
 	assert_ge "$expected" 1 "victim $V_TENANT: frames that reached XDP"
 	assert_eq "$frames" "$expected" "victim $V_TENANT: frames received (= reached XDP)"
 	assert_eq "$gaps" 0 "victim $V_TENANT: sequence gaps"
