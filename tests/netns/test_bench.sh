@@ -69,6 +69,14 @@ t_quick_run() {
 		| .vs_raw_paired > 0 and (.vs_raw_rounds | length) == 1
 		and ((.vs_raw_paired - .vs_raw) | fabs) < 0.002' "$json" >/dev/null ||
 		fail "no paired ratio against raw AF_XDP, or one that is not the run's"
+	# a target judged on paired ratios keeps each round's (one here) and
+	# says in how many of them it was met
+	jq -e '[.targets[] | select(.judged_on == "paired")] | length >= 1
+		and all((.round_ratios | length) == 1 and .round_ratios[0] == .ratio
+			and .rounds_met == (if .met then 1 else 0 end))' "$json" >/dev/null ||
+		fail "a paired target without its rounds' ratios or the count of rounds met"
+	grep -Eq 'met in [01] of 1 rounds' "$out/table" ||
+		fail "the table does not say in how many rounds a target was met"
 	[[ -s ${json%.json}.runs.jsonl ]] || fail "no per-run reports next to results.json"
 	jq -e '.records[] | select(.id == "lat-xsnap")
 		| .p50.median > 0 and .p99.median >= .p50.median and .samples.median > 0' \
