@@ -412,7 +412,7 @@ int op_status(struct daemon *d, struct conn *c, struct xp_msg *in)
 	 * the client asks again for the rest) */
 	room = m.cap > m.len + 8 ? m.cap - m.len - 8 : 0;
 	n = 0;
-	for (uint32_t i = from; i < MAX_DRULES; i++) {
+	for (uint32_t i = from; i < d->rules_end; i++) {
 		struct drule *r = &d->rules[i];
 		size_t sz;
 
@@ -427,7 +427,7 @@ int op_status(struct daemon *d, struct conn *c, struct xp_msg *in)
 		n++;
 	}
 	xp_put_u32(&m, n);
-	for (uint32_t i = from; i < MAX_DRULES && n; i++) {
+	for (uint32_t i = from; i < d->rules_end && n; i++) {
 		struct drule *r = &d->rules[i];
 
 		if (!r->used || !(want & 1u << r->dt))

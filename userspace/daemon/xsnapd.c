@@ -260,6 +260,13 @@ struct dtenant *tenant_find(struct daemon *d, const char *name)
 	return NULL;
 }
 
+void rule_free(struct daemon *d, uint32_t i)
+{
+	d->rules[i].used = false;
+	while (d->rules_end && !d->rules[d->rules_end - 1].used)
+		d->rules_end--;
+}
+
 static void rule_text(const struct drule *r, char *buf, size_t sz)
 {
 	snprintf(buf, sz, "%s%s", r->match,
@@ -286,7 +293,7 @@ static int iface_replay(struct daemon *d, struct iface *f)
 		if (r < 0)
 			return r;
 	}
-	for (int i = 0; i < MAX_DRULES; i++) {
+	for (uint32_t i = 0; i < d->rules_end; i++) {
 		struct drule *r = &d->rules[i];
 		int id;
 
@@ -600,9 +607,9 @@ static int op_tenant_del(struct daemon *d, struct conn *c, struct xp_msg *in)
 			xsnap_tenant_del(d->ifs[i].ctx, name);
 		}
 	}
-	for (int i = 0; i < MAX_DRULES; i++)
+	for (uint32_t i = d->rules_end; i-- > 0;)
 		if (d->rules[i].used && !strcmp(d->rules[i].tenant, name))
-			d->rules[i].used = false;
+			rule_free(d, i);
 	t->used = false;
 	log_info("tenant %s: deleted, %u client socket(s) revoked", name, n);
 	xp_begin(&m, d->out, sizeof(d->out), XP_TENANT_DEL, 0);
@@ -680,9 +687,12 @@ static int op_rule_add(struct daemon *d, struct conn *c, struct xp_msg *in)
 	if (r)
 		return reply_err(d, c, XP_RULE_ADD, r < 0 ? r : -EINVAL, "rule '%s': %s",
 				 nr.match, msg);
-	for (int i = 0; i < MAX_DRULES && !slot; i++)
+	/* the lowest free slot: one below rules_end, or rules_end itself */
+	for (uint32_t i = 0; i < d->rules_end && !slot; i++)
 		if (!d->rules[i].used)
 			slot = &d->rules[i];
+	if (!slot && d->rules_end < MAX_DRULES)
+		slot = &d->rules[d->rules_end];
 	if (!slot)
 		return reply_err(d, c, XP_RULE_ADD, -ENOSPC, "%d rules already", MAX_DRULES);
 	for (int i = 0; i < MAX_IFACES && !r; i++) {
@@ -709,6 +719,8 @@ static int op_rule_add(struct daemon *d, struct conn *c, struct xp_msg *in)
 	nr.id = ++d->next_rule;
 	nr.dt = (int)(tenant_find(d, nr.tenant) - d->tenants);
 	*slot = nr;
+	if ((uint32_t)(slot - d->rules) >= d->rules_end)
+		d->rules_end = (uint32_t)(slot - d->rules) + 1;
 	log_info("tenant %s: rule %u '%s' prio %u added", nr.tenant, nr.id, text, nr.prio);
 	xp_begin(&m, d->out, sizeof(d->out), XP_RULE_ADD, 0);
 	xp_put_u32(&m, nr.id);
@@ -722,7 +734,7 @@ static int op_rule_del(struct daemon *d, struct conn *c, struct xp_msg *in)
 
 	if (xp_done(in))
 		return reply_err(d, c, XP_RULE_DEL, -EBADMSG, "malformed RULE_DEL");
-	for (int i = 0; i < MAX_DRULES; i++) {
+	for (uint32_t i = 0; i < d->rules_end; i++) {
 		struct drule *r = &d->rules[i];
 
 		if (!r->used || r->id != id)
@@ -730,8 +742,8 @@ static int op_rule_del(struct daemon *d, struct conn *c, struct xp_msg *in)
 		for (int k = 0; k < MAX_IFACES; k++)
 			if (r->ifrule[k] && d->ifs[k].used && d->ifs[k].ctx)
 				xsnap_rule_del(d->ifs[k].ctx, r->ifrule[k]);
-		r->used = false;
 		log_info("tenant %s: rule %u deleted", r->tenant, id);
+		rule_free(d, i);
 		xp_begin(&m, d->out, sizeof(d->out), XP_RULE_DEL, 0);
 		return reply(c, &m, NULL, 0);
 	}

@@ -153,6 +153,10 @@ struct daemon {
 	struct iface ifs[MAX_IFACES];
 	struct dtenant tenants[XSNAP_MAX_TENANTS];
 	struct drule rules[MAX_DRULES];
+	/* one past the highest slot in use: what every walk of rules[] stops
+	 * at (the table is 18 MiB; a walk of all of it took 3 ms, the first
+	 * 40-65 ms of page faults, with the engine waiting) */
+	uint32_t rules_end;
 	uint32_t next_rule;
 	struct conn *conns[MAX_CONNS];
 	struct dsock socks[MAX_DSOCKS];
@@ -196,6 +200,9 @@ int64_t now_ns(void);
 struct iface *iface_find(struct daemon *d, const char *name, bool live);
 unsigned int iface_nsocks(struct daemon *d, int ifc);
 struct dtenant *tenant_find(struct daemon *d, const char *name);
+/* Free rule slot @i (d->rules[i].used = false) and pull d->rules_end back
+ * over the free slots at its end. */
+void rule_free(struct daemon *d, uint32_t i);
 bool peer_in_group(const struct conn *c, gid_t g);
 /* May @c open sockets of @t (and see it in STATUS and STATS)?  Root and the
  * admin group may; anyone else if its uid is the tenant's --uid or one of
