@@ -687,7 +687,7 @@ static int op_rule_add(struct daemon *d, struct conn *c, struct xp_msg *in)
 	if (r)
 		return reply_err(d, c, XP_RULE_ADD, r < 0 ? r : -EINVAL, "rule '%s': %s",
 				 nr.match, msg);
-	/* the lowest free slot: one below rules_end, or rules_end itself */
+	/* the lowest free slot: a hole below rules_end, else rules_end itself */
 	for (uint32_t i = 0; i < d->rules_end && !slot; i++)
 		if (!d->rules[i].used)
 			slot = &d->rules[i];
