@@ -1445,6 +1445,54 @@ static int fake_proc_stat(int ncpu)
 
 /* The naps' idle check reads its CPU's line of /proc/stat wherever it is
  * (here 600 CPUs: CPU 577's line lies 20 KiB in), in a 4 KiB buffer. */
+/* A consumer's run in thread mode (engine_help()): under load a quiet one
+ * (published, nobody woken, the tenant left to the engine thread's run),
+ * at light load a full one that wakes. */
+TEST(consumer_help_under_load_wakes_nobody)
+{
+	struct sim *sim;
+	struct xsnap_frame *v[64];
+	struct xsnap_sock *a;
+	struct tenant *t;
+	uint32_t w0, win0;
+	uint64_t h0;
+	int n;
+
+	REQUIRE((sim = sim_tenant(FRAMES, "alpha", NULL, &a)));
+	t = sim->ctx->tenants[0];
+	CHECK_EQ(xsnap_recv(a, v, 64, 0), 0);
+	/* paced (the pacer's load detector said so) */
+	sim->ctx->pacer.paced = true;
+	win0 = sim->ctx->pacer.win_frames;
+	w0 = atomic_load(&t->shm->wake);
+	h0 = atomic_load(&t->shm->head_pub);
+	for (uint32_t i = 0; i < 5; i++)
+		CHECK_EQ(sim_rx(sim, 1, i, i), 0);
+	CHECK_EQ(engine_help(sim->ctx), 5);
+	CHECK_EQ(atomic_load(&t->shm->head_pub), h0 + 5);	/* published */
+	CHECK_EQ(atomic_load(&t->shm->wake), w0);		/* nobody woken */
+	CHECK_EQ(sim->ctx->help_unwoken, 1u << t->slot);	/* left to the run */
+	CHECK_EQ(sim->ctx->pacer.win_frames, win0 + 5);	/* counted in the window */
+	n = xsnap_recv(a, v, 64, 0);
+	CHECK_EQ(n, 5);
+	xsnap_release(a, v, (unsigned int)n);
+	/* light load: a full run, which wakes */
+	sim->ctx->pacer.paced = false;
+	sim->ctx->help_unwoken = 0;
+	CHECK_EQ(xsnap_recv(a, v, 64, 0), 0);	/* caught up: arms a's fd */
+	w0 = atomic_load(&t->shm->wake);
+	for (uint32_t i = 0; i < 3; i++)
+		CHECK_EQ(sim_rx(sim, 1, i, 10 + i), 0);
+	CHECK_EQ(engine_help(sim->ctx), 3);
+	CHECK_EQ(sim->ctx->help_unwoken, 0);
+	CHECK(atomic_load(&t->shm->wake) != w0);
+	n = xsnap_recv(a, v, 64, 0);
+	CHECK_EQ(n, 3);
+	xsnap_release(a, v, (unsigned int)n);
+	check_conservation(sim);
+	SIM_DONE(sim, a);
+}
+
 TEST(cpu_stat_read_finds_any_cpu)
 {
 	static const int cpus[] = { 0, 1, 9, 10, 99, 100, 577, 599 };

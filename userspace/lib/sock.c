@@ -497,7 +497,7 @@ int xsnap_recv(struct xsnap_sock *s, struct xsnap_frame **v, unsigned int n, int
 		 * sleeping until it wakes (on a CPU the two share, that saves
 		 * a switch to it and back per batch). */
 		if (!inl && !remote && !helped && !pthread_mutex_trylock(&ctx->engine_lock)) {
-			unsigned int moved = engine_run(ctx, NULL);
+			unsigned int moved = engine_help(ctx);
 
 			pthread_mutex_unlock(&ctx->engine_lock);
 			ctx_reap(ctx);

@@ -585,6 +585,9 @@ struct xsnap_ctx {
 	bool xdp_stamp;		/* xsnap_opts.timestamps == XSNAP_STAMP_XDP */
 	int zc_support;		/* ZC_SUPPORT_*: the driver's XDP features (zc.c) */
 	struct pacer pacer;	/* engine_lock */
+	uint32_t help_unwoken;	/* engine_lock: tenants whose logs consumers'
+				 * quiet runs filled (engine_help()); the
+				 * engine thread's next run wakes them */
 	uint64_t pass;		/* engine_poll() passes so far (engine_lock) */
 	/* inline mode: the pacer's verdict for consumers that find nothing:
 	 * under load they sleep on the wake word for at most pacer.interval_ns
@@ -984,6 +987,15 @@ int cpu_stat_read(int fd, int cpu, uint64_t *idle, uint64_t *total);
  * the paced state flipped.
  */
 unsigned int engine_run(struct xsnap_ctx *ctx, bool *changed);
+/*
+ * engine_help() - a consumer's engine run in thread mode (engine_lock
+ * held): xsnap_recv() caught up while the engine thread sleeps.  Under
+ * load (paced, one engine thread for the context) a quiet run: the rx
+ * rings into the logs, published, nobody woken (the engine thread's next
+ * run wakes the tenants it touched); else engine_run().  Return: frames
+ * moved.
+ */
+unsigned int engine_help(struct xsnap_ctx *ctx);
 /* tenant_wake() - the tenant's log or state changed: bump the wake word,
  * one FUTEX_WAKE if a socket sleeps on it, one notify byte per armed
  * xsnap_fd().  Never blocks. */
