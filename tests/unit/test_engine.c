@@ -1447,7 +1447,8 @@ static int fake_proc_stat(int ncpu)
  * (here 600 CPUs: CPU 577's line lies 20 KiB in), in a 4 KiB buffer. */
 /* A consumer's run in thread mode (engine_help()): under load a quiet one
  * (published, nobody woken, the tenant left to the engine thread's run),
- * at light load a full one that wakes. */
+ * at light load, when the thread's next run waits for new frames, a full
+ * one that wakes. */
 TEST(consumer_help_under_load_wakes_nobody)
 {
 	struct sim *sim;
@@ -1461,8 +1462,8 @@ TEST(consumer_help_under_load_wakes_nobody)
 	REQUIRE((sim = sim_tenant(FRAMES, "alpha", NULL, &a)));
 	t = sim->ctx->tenants[0];
 	CHECK_EQ(xsnap_recv(a, v, 64, 0), 0);
-	/* paced (the pacer's load detector said so) */
-	sim->ctx->pacer.paced = true;
+	/* as the paced engine thread leaves it before a timed sleep */
+	sim->ctx->help_quiet = true;
 	win0 = sim->ctx->pacer.win_frames;
 	w0 = atomic_load(&t->shm->wake);
 	h0 = atomic_load(&t->shm->head_pub);
@@ -1476,8 +1477,9 @@ TEST(consumer_help_under_load_wakes_nobody)
 	n = xsnap_recv(a, v, 64, 0);
 	CHECK_EQ(n, 5);
 	xsnap_release(a, v, (unsigned int)n);
-	/* light load: a full run, which wakes */
-	sim->ctx->pacer.paced = false;
+	/* light load (the thread sleeps until frames come): a full run,
+	 * which wakes */
+	sim->ctx->help_quiet = false;
 	sim->ctx->help_unwoken = 0;
 	CHECK_EQ(xsnap_recv(a, v, 64, 0), 0);	/* caught up: arms a's fd */
 	w0 = atomic_load(&t->shm->wake);

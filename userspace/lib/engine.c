@@ -708,7 +708,7 @@ unsigned int engine_help(struct xsnap_ctx *ctx)
 	 * of them 5.6 times the context switches of four.  Under load the
 	 * interval's run wakes them once.  (Per-queue engines keep their
 	 * own pacers: a full run.) */
-	if (ctx->rx_locks || !ctx->pacer.paced)
+	if (ctx->rx_locks || !ctx->help_quiet)
 		return engine_run(ctx, NULL);
 	n = run_passes(ctx, &ctx->help_unwoken);
 	ctx->pacer.win_frames += n;	/* the traffic's rate, same interval */
@@ -917,6 +917,11 @@ static void *engine_main(void *arg)
 
 		if (gone || atomic_load_explicit(&ctx->dead_if, memory_order_acquire)) {
 			/* the device went away: nothing to move, wait for the stop */
+			if (!gone && et->qi < 0) {
+				pthread_mutex_lock(&ctx->engine_lock);
+				ctx->help_quiet = false;
+				pthread_mutex_unlock(&ctx->engine_lock);
+			}
 			gone = true;
 			if (poll(pfd, 1, -1) > 0 && read(et->kick, &cnt, sizeof(cnt)) < 0) {
 				/* EAGAIN: read already */
@@ -994,6 +999,11 @@ static void *engine_main(void *arg)
 			ts = (struct timespec){ 0, 10000000 };
 			tsp = &ts;
 		}
+		/* a consumer's quiet run leaves its wake-ups to our next run:
+		 * only while that comes within an interval (not after an
+		 * untimed sleep that only new frames end) */
+		if (et->qi < 0)
+			ctx->help_quiet = p->paced || busy;
 		pthread_mutex_unlock(&ctx->engine_lock);
 		ctx_reap(ctx);
 		if (busy)
@@ -1096,6 +1106,10 @@ void engine_thread_stop(struct xsnap_ctx *ctx)
 	engine_thread_kick(ctx);
 	for (uint32_t i = 0; i < n; i++)
 		pthread_join(ets[i].tid, NULL);
+	/* no thread to wake what consumers' quiet runs leave */
+	pthread_mutex_lock(&ctx->engine_lock);
+	ctx->help_quiet = false;
+	pthread_mutex_unlock(&ctx->engine_lock);
 	/* the one whose start failed may have a descriptor and no thread */
 	for (uint32_t i = 0; i < cap; i++)
 		if (ets[i].kick >= 0)

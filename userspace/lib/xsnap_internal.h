@@ -588,6 +588,9 @@ struct xsnap_ctx {
 	uint32_t help_unwoken;	/* engine_lock: tenants whose logs consumers'
 				 * quiet runs filled (engine_help()); the
 				 * engine thread's next run wakes them */
+	bool help_quiet;	/* engine_lock: the context's engine thread is
+				 * paced, so its next run comes within an
+				 * interval: consumers' runs may be quiet */
 	uint64_t pass;		/* engine_poll() passes so far (engine_lock) */
 	/* inline mode: the pacer's verdict for consumers that find nothing:
 	 * under load they sleep on the wake word for at most pacer.interval_ns
@@ -990,10 +993,10 @@ unsigned int engine_run(struct xsnap_ctx *ctx, bool *changed);
 /*
  * engine_help() - a consumer's engine run in thread mode (engine_lock
  * held): xsnap_recv() caught up while the engine thread sleeps.  Under
- * load (paced, one engine thread for the context) a quiet run: the rx
- * rings into the logs, published, nobody woken (the engine thread's next
- * run wakes the tenants it touched); else engine_run().  Return: frames
- * moved.
+ * load (ctx->help_quiet: the context's one engine thread is paced, so it
+ * runs again within an interval) a quiet run: the rx rings into the logs,
+ * published, nobody woken (that next run wakes the tenants it touched);
+ * else engine_run().  Return: frames moved.
  */
 unsigned int engine_help(struct xsnap_ctx *ctx);
 /* tenant_wake() - the tenant's log or state changed: bump the wake word,
