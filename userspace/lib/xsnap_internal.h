@@ -588,9 +588,11 @@ struct xsnap_ctx {
 	uint32_t help_unwoken;	/* engine_lock: tenants whose logs consumers'
 				 * quiet runs filled (engine_help()); the
 				 * engine thread's next run wakes them */
-	bool help_quiet;	/* engine_lock: the context's engine thread is
-				 * paced, so its next run comes within an
-				 * interval: consumers' runs may be quiet */
+	bool help_quiet;	/* engine_lock: set by the context's engine
+				 * thread before each sleep, true when that
+				 * sleep is timed (paced) or skipped (busy):
+				 * its next run comes within an interval, so
+				 * consumers' runs may be quiet */
 	uint64_t pass;		/* engine_poll() passes so far (engine_lock) */
 	/* inline mode: the pacer's verdict for consumers that find nothing:
 	 * under load they sleep on the wake word for at most pacer.interval_ns
