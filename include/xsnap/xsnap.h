@@ -433,7 +433,8 @@ XSNAP_API int xsnap_recv(struct xsnap_sock *sock, struct xsnap_frame **v, unsign
  * stale, and stays refused (here: ignored and counted; xsnap_frame_cow,
  * xsnap_frame_commit and xsnap_send: ESTALE; the accessors: NULL or 0)
  * also once the socket's view holds a later frame, until that view has
- * been reused 65 536 times.
+ * been reused 32 768 times (a 16-bit generation that moves twice per use;
+ * 32-bit builds: only while the view is empty).
  */
 XSNAP_API void xsnap_release(struct xsnap_sock *sock, struct xsnap_frame **v, unsigned int n);
 

@@ -260,7 +260,9 @@ struct dtenant *tenant_find(struct daemon *d, const char *name)
 	return NULL;
 }
 
-void rule_free(struct daemon *d, uint32_t i)
+/* Free rule slot @i and pull d->rules_end back over the free slots at
+ * its end. */
+static void rule_free(struct daemon *d, uint32_t i)
 {
 	d->rules[i].used = false;
 	while (d->rules_end && !d->rules[d->rules_end - 1].used)

@@ -200,9 +200,6 @@ int64_t now_ns(void);
 struct iface *iface_find(struct daemon *d, const char *name, bool live);
 unsigned int iface_nsocks(struct daemon *d, int ifc);
 struct dtenant *tenant_find(struct daemon *d, const char *name);
-/* Free rule slot @i (d->rules[i].used = false) and pull d->rules_end back
- * over the free slots at its end. */
-void rule_free(struct daemon *d, uint32_t i);
 bool peer_in_group(const struct conn *c, gid_t g);
 /* May @c open sockets of @t (and see it in STATUS and STATS)?  Root and the
  * admin group may; anyone else if its uid is the tenant's --uid or one of

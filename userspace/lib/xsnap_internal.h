@@ -655,7 +655,8 @@ struct xsnap_frame {
  * no longer matches its view: every call that takes a handle from the user
  * compares the two and refuses a stale one instead of acting on whatever
  * frame reuses the view (a view is reused every quota frames).  A handle
- * stays detectably stale until its view has been reused 65 536 times.
+ * stays detectably stale until its view has been reused 32 768 times (16
+ * bits, two steps per use).
  * 32-bit builds have no spare bits: there, handles are bare addresses and a
  * stale one is caught only while its view is empty.
  */
