@@ -192,6 +192,14 @@ def metric(id):
 		# the receive CPU's busy share over the window (bench.h)
 		rx_cpu_busy: (map(.rx.rx_cpu_busy | r3) | stats),
 		umem_bytes: (map(.rx.umem_bytes) | stats | .median),
+		# on-CPU time per frame by role, medians over the runs (bench.h)
+		cpu_ns_per_frame: (if any(.[]; .rx.cpu_ns_per_frame != null) then
+			{napi: (map(.rx.cpu_ns_per_frame.napi // empty) | stats | .median),
+			 engine: (map(.rx.cpu_ns_per_frame.engine // empty) | stats | .median),
+			 consumers: (map(.rx.cpu_ns_per_frame.consumers // empty) | stats | .median),
+			 sched_in_per_kframe: (map(.rx.sched_in_per_kframe // empty
+				| .napi + .engine + .consumers) | stats | .median)}
+		   else null end),
 		commands: .[0].commands,
 		kernel: $kernel,
 		cpus: $cpus

@@ -73,6 +73,11 @@ def baselines: [to_entries[] | "\(.key): \(.value)"] | join(", ");
 		else "  classification ns/frame (1/100/1000/10000 rules): \(.source)" end
 	    elif .note then "  \(.name): \(.note)"
 	    else "  \(.name): \(.median | num) \(.unit) (min \(.min | num), max \(.max | num))\(if .read_ns_per_frame then "; reading it: \(.read_ns_per_frame.median | num) ns/frame" else "" end)\(if .vs_in_process then "; \(.vs_in_process)x in-process" else "" end)" end ),
+	"  on-CPU time per frame a consumer received, ns, medians (threaded: NAPI kthread, engine threads, consumers; schedstat):",
+	( $cases | map(select(.placement == "threaded" and .cpu_ns_per_frame != null
+		and (.id | test("^(afxdp|afxdp-rt|afxdp-steer-rt|xsnap-fanout-[18]|xsnap-inline-1|xsnapd-[18])$"))))[]
+	  | .cpu_ns_per_frame as $c
+	  | "    \(.name | pad(56)) NAPI \($c.napi | num | lpad(6))  engine \($c.engine | num | lpad(6))  consumers \($c.consumers | num | lpad(6))  scheduled in per 1000 frames \($c.sched_in_per_kframe | num)" ),
 	( $cases | map(select(.id == "xsnap-fanout-8" or .id == "afxdp")) | group_by(.id)[] | .[0]
 	  | "  \(.name): UMEM \(.umem_bytes / 1048576 | num) MiB, RSS \(.rss_bytes / 1048576 | num) MiB" ),
 	( $cases | map(select(.id == "xsnapd-8")) | .[0] | select(. != null)

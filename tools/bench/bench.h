@@ -55,6 +55,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -81,7 +82,18 @@
 #define BENCH_MAX_CONS	64
 #define BENCH_BATCH	64		/* frames per receive call, every system */
 #define BENCH_MAX_LAT	(1u << 22)	/* latency samples kept per consumer */
+#define BENCH_MAX_TASKS	256		/* threads whose CPU time is split by role */
 #define EXIT_USAGE	2
+
+/* Roles of the threads whose on-CPU time a run reports ("cpu_ns_per_frame"). */
+enum { BR_NAPI = 0, BR_ENGINE, BR_CONSUMERS, BR_NROLES };
+
+/* A thread of the run and its on-CPU time (ns) at the window's start. */
+struct bench_task {
+	pid_t tid;
+	int role;		/* BR_* */
+	uint64_t t0, n0;	/* on-CPU ns and times scheduled in, at the start */
+};
 
 /* Phases of a run, set by the main thread, read by the consumers. */
 enum { PH_WARMUP = 0, PH_WINDOW, PH_STOP };
@@ -126,6 +138,12 @@ struct bench {
 	long long file_allocs;		/* the daemon's, counted in alloc_file */
 	uint64_t rss_bytes;		/* at the end of the window */
 	double cpu_busy;		/* of the -c CPU over the window (0..1), -1: unknown */
+	/* on-CPU time in the window by role (bench_tasks_find()) */
+	struct bench_task tasks[BENCH_MAX_TASKS];
+	unsigned int ntasks;
+	bool split_ok;
+	uint64_t role_ns[BR_NROLES];
+	uint64_t role_runs[BR_NROLES];	/* times scheduled in */
 };
 
 static inline void __attribute__((format(printf, 2, 3), noreturn))
@@ -765,6 +783,146 @@ static inline int bench_ready_file(const struct bench *b)
 	return 0;
 }
 
+/* On-CPU time of thread @tid in ns and the times it was scheduled in
+ * (/proc/TID/schedstat, no allocation): true, or false if it is gone. */
+static inline bool bench_task_ns(pid_t tid, uint64_t *ns, uint64_t *runs)
+{
+	char path[64], buf[128];
+	unsigned long long v, wait, n;
+	ssize_t r;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	r = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (r <= 0)
+		return false;
+	buf[r] = '\0';
+	if (sscanf(buf, "%llu %llu %llu", &v, &wait, &n) != 3)
+		return false;
+	*ns = v;
+	*runs = n;
+	return true;
+}
+
+/* The first line of /proc/@pid[/task/@tid]/comm into @comm (newline cut). */
+static inline void bench_comm(pid_t pid, pid_t tid, char *comm, size_t sz)
+{
+	char path[96];
+	ssize_t r;
+	int fd;
+
+	if (tid)
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)pid, (int)tid);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	comm[0] = '\0';
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	r = read(fd, comm, sz - 1);
+	close(fd);
+	if (r <= 0)
+		r = 0;
+	comm[r] = '\0';
+	comm[strcspn(comm, "\n")] = '\0';
+}
+
+static inline void bench_task_add(struct bench *b, pid_t tid, int role)
+{
+	if (b->ntasks < BENCH_MAX_TASKS)
+		b->tasks[b->ntasks++] = (struct bench_task){ .tid = tid, .role = role };
+}
+
+/* Add the threads of process @pid: those named like an engine (xsnap's
+ * engine threads, every thread of xsnapd) as the engine, the others but
+ * @skip (the main thread) as consumers. */
+static inline void bench_tasks_of(struct bench *b, pid_t pid, pid_t skip, bool engine)
+{
+	char path[64], comm[32];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		pid_t tid = (pid_t)atoi(de->d_name);
+
+		if (tid <= 0 || tid == skip)
+			continue;
+		bench_comm(pid, tid, comm, sizeof(comm));
+		bench_task_add(b, tid, engine || !strncmp(comm, "xsnap-eng", 9) ? BR_ENGINE :
+										 BR_CONSUMERS);
+	}
+	closedir(d);
+}
+
+/*
+ * Find the threads whose on-CPU time the report splits by role: the
+ * receiving device's NAPI kthreads ("napi/IFNAME-ID": threaded NAPI only;
+ * NAPI in softirq belongs to no thread), engine threads (xsnap's, xsnapd),
+ * and the consumers (this process's other threads, or the consumer
+ * processes').  Before the window: it allocates (opendir).
+ */
+static inline void bench_tasks_find(struct bench *b)
+{
+	char want[32], comm[32];
+	struct dirent *de;
+	DIR *d;
+
+	b->ntasks = 0;
+	snprintf(want, sizeof(want), "napi/%s-", b->ifname ? b->ifname : "");
+	want[15] = '\0';	/* comm is at most 15 characters */
+	d = opendir("/proc");
+	if (d) {
+		while ((de = readdir(d))) {
+			pid_t pid = (pid_t)atoi(de->d_name);
+
+			if (pid <= 0)
+				continue;
+			bench_comm(pid, 0, comm, sizeof(comm));
+			if (!strncmp(comm, want, strlen(want)))
+				bench_task_add(b, pid, BR_NAPI);
+			else if (!strcmp(comm, "xsnapd"))
+				bench_tasks_of(b, pid, 0, true);
+		}
+		closedir(d);
+	}
+	if (b->procs) {
+		for (unsigned int i = 0; i < b->n; i++)
+			bench_tasks_of(b, b->cons[i].pid, 0, false);
+	} else {
+		bench_tasks_of(b, getpid(), getpid(), false);
+	}
+	b->split_ok = b->ntasks > 0;
+	for (unsigned int i = 0; i < b->ntasks; i++)
+		if (!bench_task_ns(b->tasks[i].tid, &b->tasks[i].t0, &b->tasks[i].n0))
+			b->split_ok = false;
+}
+
+/* The window's on-CPU time by role (after bench_tasks_find()). */
+static inline void bench_tasks_end(struct bench *b)
+{
+	memset(b->role_ns, 0, sizeof(b->role_ns));
+	memset(b->role_runs, 0, sizeof(b->role_runs));
+	for (unsigned int i = 0; i < b->ntasks; i++) {
+		uint64_t ns, runs;
+
+		if (!bench_task_ns(b->tasks[i].tid, &ns, &runs) || ns < b->tasks[i].t0 ||
+		    runs < b->tasks[i].n0) {
+			b->split_ok = false;
+			continue;
+		}
+		b->role_ns[b->tasks[i].role] += ns - b->tasks[i].t0;
+		b->role_runs[b->tasks[i].role] += runs - b->tasks[i].n0;
+	}
+}
+
 static inline uint64_t bench_total(struct bench *b)
 {
 	uint64_t t = 0;
@@ -805,7 +963,8 @@ static inline int bench_measure(struct bench *b, void (*at_start)(struct bench *
 
 	if (at_start)
 		at_start(b);
-	/* outside the allocation count: fopen() allocates */
+	/* outside the allocation count: fopen() and opendir() allocate */
+	bench_tasks_find(b);
 	cpu_ok = bench_cpu_ticks(b->cpu, &cb0, &ct0);
 	fa0 = bench_file_allocs(b->alloc_file);
 	a0 = bench_allocs();
@@ -818,6 +977,7 @@ static inline int bench_measure(struct bench *b, void (*at_start)(struct bench *
 	for (unsigned int i = 0; i < b->n; i++)
 		b->f1[i] = atomic_load(&b->cons[i].frames);
 	t1 = bench_now_ns();
+	bench_tasks_end(b);
 	a1 = bench_allocs();
 	fa1 = bench_file_allocs(b->alloc_file);
 	cpu_ok = cpu_ok && bench_cpu_ticks(b->cpu, &cb1, &ct1) && ct1 > ct0;
@@ -916,7 +1076,12 @@ static inline int print_lat(const struct bench *b, const char *name, bool second
  * (bench_cpu_ticks(); in USER_HZ ticks, 10 ms at each edge, so about +-0.02
  * over a 1 s window), null without -c or if unreadable; rss_bytes: resident
  * pages at the end of the window, hugetlb pages not included (the kernel does
- * not count them in RSS); rt_prio: -P.
+ * not count them in RSS); cpu_ns_per_frame: on-CPU time in the window of the
+ * NAPI kthreads, engine threads and consumers (bench_tasks_find()) per
+ * frame received by a consumer on average (null if a thread was unreadable);
+ * sched_in_per_kframe: the times those threads were scheduled in, per 1000
+ * such frames;
+ * rt_prio: -P.
  * @extra: the program's own fields, already JSON ("\"k\":v,..."), or "".
  */
 static inline int bench_report(struct bench *b, const char *system, const char *mode,
@@ -956,6 +1121,21 @@ static inline int bench_report(struct bench *b, const char *system, const char *
 		printf(",\"rx_cpu_busy\":%.3f", b->cpu_busy);
 	else
 		printf(",\"rx_cpu_busy\":null");
+	if (b->split_ok && frames) {
+		/* per frame of one consumer: each one receives every frame the
+		 * engine or the kernel moved (fan-out), or its share */
+		double per = (double)frames / b->n;
+
+		printf(",\"cpu_ns_per_frame\":{\"napi\":%.1f,\"engine\":%.1f,\"consumers\":%.1f}",
+		       (double)b->role_ns[BR_NAPI] / per, (double)b->role_ns[BR_ENGINE] / per,
+		       (double)b->role_ns[BR_CONSUMERS] / per);
+		printf(",\"sched_in_per_kframe\":{\"napi\":%.2f,\"engine\":%.2f,\"consumers\":%.2f}",
+		       (double)b->role_runs[BR_NAPI] * 1000 / per,
+		       (double)b->role_runs[BR_ENGINE] * 1000 / per,
+		       (double)b->role_runs[BR_CONSUMERS] * 1000 / per);
+	} else {
+		printf(",\"cpu_ns_per_frame\":null,\"sched_in_per_kframe\":null");
+	}
 	printf(",\"rss_bytes\":%" PRIu64 ",\"rt_prio\":%u%s%s", b->rss_bytes, b->rt_prio,
 	       *extra ? "," : "", extra);
 
