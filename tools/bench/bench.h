@@ -831,10 +831,13 @@ static inline void bench_comm(pid_t pid, pid_t tid, char *comm, size_t sz)
 	comm[strcspn(comm, "\n")] = '\0';
 }
 
+/* Add thread @tid in @role; too many threads: no split (b->split_ok). */
 static inline void bench_task_add(struct bench *b, pid_t tid, int role)
 {
 	if (b->ntasks < BENCH_MAX_TASKS)
 		b->tasks[b->ntasks++] = (struct bench_task){ .tid = tid, .role = role };
+	else
+		b->split_ok = false;
 }
 
 /* Add the threads of process @pid: those named like an engine (xsnap's
@@ -876,6 +879,7 @@ static inline void bench_tasks_find(struct bench *b)
 	DIR *d;
 
 	b->ntasks = 0;
+	b->split_ok = true;
 	snprintf(want, sizeof(want), "napi/%s-", b->ifname ? b->ifname : "");
 	want[15] = '\0';	/* comm is at most 15 characters */
 	d = opendir("/proc");
@@ -899,7 +903,7 @@ static inline void bench_tasks_find(struct bench *b)
 	} else {
 		bench_tasks_of(b, getpid(), getpid(), false);
 	}
-	b->split_ok = b->ntasks > 0;
+	b->split_ok = b->split_ok && b->ntasks > 0;
 	for (unsigned int i = 0; i < b->ntasks; i++)
 		if (!bench_task_ns(b->tasks[i].tid, &b->tasks[i].t0, &b->tasks[i].n0))
 			b->split_ok = false;
