@@ -191,6 +191,7 @@ def metric(id):
 		rss_bytes: (map(.rx.rss_bytes) | stats | .median),
 		# the receive CPU's busy share over the window (bench.h)
 		rx_cpu_busy: (map(.rx.rx_cpu_busy | r3) | stats),
+		other_cpus_busy: (map(.rx.other_cpus_busy | r3) | stats),
 		umem_bytes: (map(.rx.umem_bytes) | stats | .median),
 		# on-CPU time per frame by role, medians over the runs (bench.h)
 		cpu_ns_per_frame: (if any(.[]; .rx.cpu_ns_per_frame != null) then

@@ -78,6 +78,11 @@ def baselines: [to_entries[] | "\(.key): \(.value)"] | join(", ");
 		and (.id | test("^(afxdp|afxdp-rt|afxdp-steer-rt|xsnap-fanout-[18]|xsnap-inline-1|xsnapd-[18])$"))))[]
 	  | .cpu_ns_per_frame as $c
 	  | "    \(.name | pad(56)) NAPI \($c.napi | num | lpad(6))  engine \($c.engine | num | lpad(6))  consumers \($c.consumers | num | lpad(6))  scheduled in per 1000 frames \($c.sched_in_per_kframe | num)" ),
+	"  busy share of the window, medians: the receive CPU / the other CPUs (the generator's; with softirq NAPI, NAPI's too):",
+	( $cases | map(select(.rx_cpu_busy.median != null
+		and (.id | test("^(afxdp|afxdp-rt|afxdp-spin|afxdp-steer-rt|afxdp-steer-spin|xsnap-fanout-[18]|xsnapd-[18])$"))))
+	  | sort_by(.placement != "threaded")[]
+	  | "    \(.placement | pad(9)) \(.name | pad(56)) \(.rx_cpu_busy.median | num) / \(.other_cpus_busy.median | num)" ),
 	( $cases | map(select(.id == "xsnap-fanout-8" or .id == "afxdp")) | group_by(.id)[] | .[0]
 	  | "  \(.name): UMEM \(.umem_bytes / 1048576 | num) MiB, RSS \(.rss_bytes / 1048576 | num) MiB" ),
 	( $cases | map(select(.id == "xsnapd-8")) | .[0] | select(. != null)

@@ -138,6 +138,7 @@ struct bench {
 	long long file_allocs;		/* the daemon's, counted in alloc_file */
 	uint64_t rss_bytes;		/* at the end of the window */
 	double cpu_busy;		/* of the -c CPU over the window (0..1), -1: unknown */
+	double other_busy;		/* of the other CPUs together, the same way */
 	/* on-CPU time in the window by role (bench_tasks_find()) */
 	struct bench_task tasks[BENCH_MAX_TASKS];
 	unsigned int ntasks;
@@ -269,6 +270,7 @@ static inline void bench_init(struct bench *b, const char *prog)
 	b->first_s = 10;
 	b->allocs = -1;
 	b->cpu_busy = -1;
+	b->other_busy = -1;
 	b->file_allocs = -1;
 }
 
@@ -648,9 +650,11 @@ static inline void bench_lat_payload(struct bench *b, struct bench_cons *c, cons
 		c->lat[c->nlat++] = now - ts;
 }
 
+#define BENCH_CPU_ALL	(-2)	/* bench_cpu_ticks(): every CPU together */
+
 /*
- * Busy and total time of @cpu from /proc/stat, in USER_HZ ticks; false if
- * unreadable.  Busy: user, nice, system, irq and softirq (guest time is in
+ * Busy and total time of @cpu (BENCH_CPU_ALL: of all CPUs together) from
+ * /proc/stat, in USER_HZ ticks; false if unreadable.  Busy: user, nice, system, irq and softirq (guest time is in
  * user already); total: those plus idle and iowait.  Steal is in neither:
  * time a hypervisor gave to another guest was not this CPU's to spend, so a
  * saturated receive CPU reads 1 on a VM too.
@@ -661,9 +665,12 @@ static inline bool bench_cpu_ticks(int cpu, unsigned long long *busy, unsigned l
 	bool ok = false;
 	FILE *f;
 
-	if (cpu < 0 || !(f = fopen("/proc/stat", "re")))
+	if ((cpu < 0 && cpu != BENCH_CPU_ALL) || !(f = fopen("/proc/stat", "re")))
 		return false;
-	snprintf(want, sizeof(want), "cpu%d ", cpu);
+	if (cpu == BENCH_CPU_ALL)
+		snprintf(want, sizeof(want), "cpu ");
+	else
+		snprintf(want, sizeof(want), "cpu%d ", cpu);
 	while (fgets(line, sizeof(line), f)) {
 		unsigned long long v[8] = { 0 };
 
@@ -947,7 +954,8 @@ static inline int bench_measure(struct bench *b, void (*at_start)(struct bench *
 	uint64_t t0, t1, deadline;
 	long long a0, a1, fa0, fa1;
 	unsigned long long cb0 = 0, ct0 = 0, cb1 = 0, ct1 = 0;
-	bool cpu_ok;
+	unsigned long long ab0 = 0, at0 = 0, ab1 = 0, at1 = 0;
+	bool cpu_ok, all_ok;
 
 	if (bench_wait_ready(b) || bench_ready_file(b))
 		return -1;
@@ -970,6 +978,7 @@ static inline int bench_measure(struct bench *b, void (*at_start)(struct bench *
 	/* outside the allocation count: fopen() and opendir() allocate */
 	bench_tasks_find(b);
 	cpu_ok = bench_cpu_ticks(b->cpu, &cb0, &ct0);
+	all_ok = bench_cpu_ticks(BENCH_CPU_ALL, &ab0, &at0);
 	fa0 = bench_file_allocs(b->alloc_file);
 	a0 = bench_allocs();
 	t0 = bench_now_ns();
@@ -986,6 +995,10 @@ static inline int bench_measure(struct bench *b, void (*at_start)(struct bench *
 	fa1 = bench_file_allocs(b->alloc_file);
 	cpu_ok = cpu_ok && bench_cpu_ticks(b->cpu, &cb1, &ct1) && ct1 > ct0;
 	b->cpu_busy = cpu_ok ? (double)(cb1 - cb0) / (double)(ct1 - ct0) : -1;
+	all_ok = cpu_ok && all_ok && bench_cpu_ticks(BENCH_CPU_ALL, &ab1, &at1) &&
+		 at1 - at0 > ct1 - ct0 && ab1 - ab0 >= cb1 - cb0;
+	b->other_busy = all_ok ? (double)((ab1 - ab0) - (cb1 - cb0)) /
+					 (double)((at1 - at0) - (ct1 - ct0)) : -1;
 	b->rss_bytes = bench_rss(b);
 	if (at_end)
 		at_end(b);
@@ -1078,7 +1091,9 @@ static inline int print_lat(const struct bench *b, const char *name, bool second
  * whoever ran there (consumers, a daemon pinned with them, the NAPI kthread
  * or softirq, anything else), from /proc/stat at the window's edges
  * (bench_cpu_ticks(); in USER_HZ ticks, 10 ms at each edge, so about +-0.02
- * over a 1 s window), null without -c or if unreadable; rss_bytes: resident
+ * over a 1 s window), null without -c or if unreadable; other_cpus_busy:
+ * the same share for the other CPUs together (the generator's, and NAPI's
+ * in the softirq placement); rss_bytes: resident
  * pages at the end of the window, hugetlb pages not included (the kernel does
  * not count them in RSS); cpu_ns_per_frame: on-CPU time in the window of the
  * NAPI kthreads, engine threads and consumers (bench_tasks_find()) per
@@ -1125,6 +1140,10 @@ static inline int bench_report(struct bench *b, const char *system, const char *
 		printf(",\"rx_cpu_busy\":%.3f", b->cpu_busy);
 	else
 		printf(",\"rx_cpu_busy\":null");
+	if (b->other_busy >= 0)
+		printf(",\"other_cpus_busy\":%.3f", b->other_busy);
+	else
+		printf(",\"other_cpus_busy\":null");
 	if (b->split_ok && frames) {
 		/* per frame of one consumer: each one receives every frame the
 		 * engine or the kernel moved (fan-out), or its share */
