@@ -654,8 +654,9 @@ static inline void bench_lat_payload(struct bench *b, struct bench_cons *c, cons
 
 /*
  * Busy and total time of @cpu (BENCH_CPU_ALL: of all CPUs together) from
- * /proc/stat, in USER_HZ ticks; false if unreadable.  Busy: user, nice, system, irq and softirq (guest time is in
- * user already); total: those plus idle and iowait.  Steal is in neither:
+ * /proc/stat, in USER_HZ ticks; false if unreadable.  Busy: user, nice,
+ * system, irq and softirq (guest time is in user already); total: those
+ * plus idle and iowait.  Steal is in neither:
  * time a hypervisor gave to another guest was not this CPU's to spend, so a
  * saturated receive CPU reads 1 on a VM too.
  */
@@ -847,9 +848,9 @@ static inline void bench_task_add(struct bench *b, pid_t tid, int role)
 		b->split_ok = false;
 }
 
-/* Add the threads of process @pid: those named like an engine (xsnap's
- * engine threads, every thread of xsnapd) as the engine, the others but
- * @skip (the main thread) as consumers. */
+/* Add the threads of process @pid but @skip (the main thread, 0: none):
+ * all of them as the engine with @engine (xsnapd), else those named like
+ * xsnap's engine threads as the engine and the others as consumers. */
 static inline void bench_tasks_of(struct bench *b, pid_t pid, pid_t skip, bool engine)
 {
 	char path[64], comm[32];
