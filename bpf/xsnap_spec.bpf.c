@@ -41,6 +41,26 @@ const volatile __u64 xsnap_spec_word[XSNAP_SPEC_KEYS] = {};
 /* each key's value, its tenant mask cut to the slots in use */
 const volatile struct xsnap_rule_val xsnap_spec_val[XSNAP_SPEC_KEYS] = {};
 
+/*
+ * The implicit outcome (0: none).  A frame this program delivers to
+ * exactly the tenants xsnap_spec_impl_mask by rule xsnap_spec_impl_id is
+ * redirected bare, without the metadata (whose bpf_xdp_adjust_head() and
+ * stores are a third of this program's cost on the CPU that runs the
+ * receive path); the engine writes the metadata in front of it.  The
+ * engine tells such a frame from one with metadata by the magic word at
+ * the descriptor's byte 28 (the metadata's last field when it is the
+ * packet's head): a frame whose own bytes 28..31 are the magic is never
+ * sent bare.  It knows which rule set's outcome a bare frame has by the
+ * frame's position in the rx ring: libxsnap loads this program with an
+ * outcome only when the metadata is the packet's head, no queue groups and
+ * no XDP stamps, and installs it only after the previous set's frames are
+ * all in the ring and the engine has the ring position from which bare
+ * frames have this outcome (steer_apply(), engine_impl_switch()).
+ */
+const volatile __u32 xsnap_spec_impl = 0;
+const volatile __u32 xsnap_spec_impl_mask = 0;
+const volatile __u32 xsnap_spec_impl_id = 0;
+
 /* Tests only: a frame this program does not serve ends in XDP_ABORTED,
  * uncounted, instead of going on to the general program. */
 const volatile __u32 xsnap_spec_probe = 0;
@@ -71,6 +91,7 @@ int xsnap_spec(struct xdp_md *ctx)
 	__u64 len, word;
 	const __u8 *l4;
 	__u8 proto = 0;
+	int bare = 0;
 
 	/* a frame that may have more buffers: the general program's case */
 	len = (__u64)(data_end - data);
@@ -99,12 +120,18 @@ int xsnap_spec(struct xdp_md *ctx)
 		}
 	}
 
+	if (xsnap_spec_impl && m.mask == xsnap_spec_impl_mask &&
+	    m.deliver_id == xsnap_spec_impl_id &&
+	    (const __u8 *)data + sizeof(struct xsnap_meta) <= (const __u8 *)data_end &&
+	    *(const __u32 *)((const __u8 *)data + __builtin_offsetof(struct xsnap_meta, magic)) !=
+		    XSNAP_META_MAGIC)
+		bare = 1;
 	pkt.l3_proto = (__u8)fam;
 	pkt.proto = proto;
 	pkt.vlan = 0;
 	pkt.l3_off = sizeof(*eth);
 	pkt.l4_off = (__u16)l4_off;
-	return decide(ctx, &pkt, &m, len);
+	return decide(ctx, &pkt, &m, len, bare);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -422,7 +422,7 @@ static __always_inline int steer_general(struct xdp_md *ctx)
 			return XDP_ABORTED;
 	}
 
-	return decide(ctx, &pkt, &m, len);
+	return decide(ctx, &pkt, &m, len, 0);
 }
 
 /*

@@ -297,9 +297,13 @@ static __always_inline void count_tenants(__u32 mask, __u64 bytes)
 }
 
 /* Write the metadata in front of the frame and redirect it to the socket.
- * @len: the frame's length, all buffers. */
+ * @len: the frame's length, all buffers.  @bare: redirect the frame as it
+ * is, without metadata: the specialised program's implicit outcome, which
+ * the engine knows by the frame's position in the rx ring and writes the
+ * metadata for (xsnap_spec_impl in xsnap_spec.bpf.c); the general program
+ * passes a constant 0. */
 static __always_inline int deliver(struct xdp_md *ctx, const struct xsnap_pkt *pkt,
-				   const struct xsnap_match *m, __u64 len)
+				   const struct xsnap_match *m, __u64 len, int bare)
 {
 	__u32 q = ctx->rx_queue_index;
 	struct xsnap_meta *meta;
@@ -312,6 +316,11 @@ static __always_inline int deliver(struct xdp_md *ctx, const struct xsnap_pkt *p
 		return verdict(XSNAP_R_NO_SOCKET, XDP_PASS);
 	if (xsnap_max_frame && len > xsnap_max_frame)
 		return verdict(XSNAP_R_TOO_BIG, XDP_PASS);
+	if (bare) {
+		count_tenants(m->mask, len);
+		count(XSNAP_R_DELIVER);
+		return bpf_redirect_map(&xsnap_xsks, q, XDP_PASS);
+	}
 
 	if (xsnap_meta_head) {
 		/* the metadata becomes the first bytes of the packet (see
@@ -363,14 +372,14 @@ static __always_inline int deliver(struct xdp_md *ctx, const struct xsnap_pkt *p
 
 /* The verdict of a classified frame: lower prio wins; on a tie the stop
  * (drop/pass) rule wins.  With no deliver match, deliver_prio is
- * XSNAP_PRIO_NONE and any stop wins. */
+ * XSNAP_PRIO_NONE and any stop wins.  @bare: see deliver(). */
 static __always_inline int decide(struct xdp_md *ctx, const struct xsnap_pkt *pkt,
-				  const struct xsnap_match *m, __u64 len)
+				  const struct xsnap_match *m, __u64 len, int bare)
 {
 	if (m->stop_prio != XSNAP_PRIO_NONE && m->stop_prio <= m->deliver_prio)
 		return stop(m->stop_action);
 	if (m->deliver_prio != XSNAP_PRIO_NONE)
-		return deliver(ctx, pkt, m, len);
+		return deliver(ctx, pkt, m, len, bare);
 	return verdict(XSNAP_R_NOMATCH, XDP_PASS);
 }
 

@@ -492,7 +492,8 @@ XSNAP_API uint32_t xsnap_frame_queue(const struct xsnap_frame *f);
 XSNAP_API uint64_t xsnap_frame_id(const struct xsnap_frame *f);
 /**
  * xsnap_frame_meta() - the metadata the XDP program wrote in front of the
- * frame (struct xsnap_meta of <xsnap/abi.h>), read-only.  Its rx_ns is 0
+ * frame (struct xsnap_meta of <xsnap/abi.h>; for a frame the program sent
+ * without it, the engine wrote the same bytes), read-only.  Its rx_ns is 0
  * unless the context stamps in XDP (xsnap_opts.timestamps); its flow_hash is
  * 0: use xsnap_frame_time_ns(), which has the engine's stamp.
  */

@@ -1177,4 +1177,142 @@ TEST(spec_follows_rule_changes)
 	fx_close(&fx);
 }
 
+/* struct steer's impl_switch for spec_sends_its_implicit_outcome_bare:
+ * records the outcome told, or fails with impl_fail. */
+static int impl_fail, impl_calls;
+static uint32_t impl_mask = ~0u, impl_rule = ~0u;
+
+static int impl_record(void *arg, uint32_t mask, uint32_t rule_id)
+{
+	(void)arg;
+	impl_calls++;
+	if (impl_fail)
+		return impl_fail;
+	impl_mask = mask;
+	impl_rule = rule_id;
+	return 0;
+}
+
+/* Did the last run redirect @c bare (1), with the metadata for @mask and
+ * @rule in front (0), or neither (-1)? */
+static int redirected_bare(const struct cframe *c, const struct result *r, uint32_t mask,
+			   uint32_t rule)
+{
+	struct xsnap_meta m;
+
+	if (r->err || r->retval != XDP_REDIRECT)
+		return -1;
+	if (r->out_len == c->len && !memcmp(out_buf, c->b, c->len))
+		return 1;
+	if (r->out_len != c->len + META_LEN || memcmp(out_buf + META_LEN, c->b, c->len))
+		return -1;
+	memcpy(&m, out_buf, sizeof(m));
+	return m.magic == XSNAP_META_MAGIC && m.tenant_mask == mask && m.rule_id == rule ? 0 : -1;
+}
+
+/*
+ * The specialised program's implicit outcome (xsnap_spec_impl): with the
+ * metadata as the packet's head and an engine to tell, a set's first
+ * delivering key's frames go out bare, every other delivery with its
+ * metadata, and so does a frame whose bytes 28..31 are the metadata's
+ * magic (the engine would take them for metadata).  The engine is told
+ * before the program goes live, only when the outcome changes; if it
+ * cannot take the switch, the set is left to the general program.
+ */
+TEST(spec_sends_its_implicit_outcome_bare)
+{
+	struct rule rules[2];
+	struct rspec sp[2];
+	const struct cframe *c4 = NULL, *c6 = NULL, *c53 = NULL;
+	static uint8_t fbuf[MAX_LEN];
+	struct cframe forged;
+	struct result r;
+	struct fx fx;
+
+	if (fx_open(&fx))
+		return;
+	if (!fx.s.meta_head) {
+		fx_close(&fx);
+		SKIP("this kernel takes bpf_xdp_adjust_meta(): frames are never sent bare");
+	}
+	fx.s.impl_switch = impl_record;
+	REQUIRE(corpus_load() == 0);
+	for (unsigned int k = 0; k < ncorpus; k++) {
+		if (!strncmp(corpus[k].name, "000-base-udp4-9000", 18))
+			c4 = &corpus[k];
+		if (!strncmp(corpus[k].name, "007-base-udp6-9000", 18))
+			c6 = &corpus[k];
+		if (!strncmp(corpus[k].name, "001-base-udp4-53", 16))
+			c53 = &corpus[k];
+	}
+	REQUIRE(c4 && c6 && c53 && c4->len >= 34);
+
+	/* rule 1: port 9000 to slot 0; rule 2: port 53 to slot 1 */
+	sp[0] = (struct rspec){ "udp dst port 9000", 10, 0 };
+	sp[1] = (struct rspec){ "udp dst port 53", 11, 1 };
+	REQUIRE(apply_specs(&fx, sp, 2, rules) == 0);
+	CHECK(spec_id(&fx) != 0);
+	CHECK_EQ(impl_calls, 1);
+	CHECK((impl_mask == 1 && impl_rule == 1) || (impl_mask == 2 && impl_rule == 2));
+	{
+		const bool first = impl_mask == 1;
+
+		run(fx.prog, c4->b, c4->len, &r);
+		CHECK_EQ(redirected_bare(c4, &r, 1, 1), first ? 1 : 0);
+		run(fx.prog, c6->b, c6->len, &r);
+		CHECK_EQ(redirected_bare(c6, &r, 1, 1), first ? 1 : 0);
+		run(fx.prog, c53->b, c53->len, &r);
+		CHECK_EQ(redirected_bare(c53, &r, 2, 2), first ? 0 : 1);
+	}
+
+	/* the magic where the engine looks: metadata, whatever the outcome */
+	sp[1] = (struct rspec){ "udp dst port 53 action drop", 11, 1 };
+	REQUIRE(apply_specs(&fx, sp, 2, rules) == 0);
+	CHECK_EQ(impl_mask, 1u);
+	CHECK_EQ(impl_rule, 1u);
+	run(fx.prog, c4->b, c4->len, &r);
+	CHECK_EQ(redirected_bare(c4, &r, 1, 1), 1);
+	forged = *c4;
+	forged.b = fbuf;
+	memcpy(fbuf, c4->b, c4->len);
+	{
+		const uint32_t magic = XSNAP_META_MAGIC;
+
+		memcpy(fbuf + offsetof(struct xsnap_meta, magic), &magic, sizeof(magic));
+	}
+	run(fx.prog, forged.b, forged.len, &r);
+	CHECK_EQ(redirected_bare(&forged, &r, 1, 1), 0);
+
+	/* the same outcome again: nothing to tell */
+	sp[0] = (struct rspec){ "udp dst port 9000", 12, 0 };
+	REQUIRE(apply_specs(&fx, sp, 2, rules) == 0);
+	CHECK_EQ(impl_calls, 2);
+	CHECK(spec_id(&fx) != 0);
+
+	/* an engine that cannot take the switch: the general program, with
+	 * metadata; once it can, the specialised one again */
+	impl_fail = -ENOSPC;
+	sp[0] = (struct rspec){ "udp dst port 9000", 10, 1 };
+	REQUIRE(apply_specs(&fx, sp, 1, rules) == 0);
+	CHECK_EQ(impl_calls, 3);
+	CHECK_EQ(spec_id(&fx), 0u);
+	run(fx.prog, c4->b, c4->len, &r);
+	CHECK_EQ(redirected_bare(c4, &r, 2, 1), 0);
+	impl_fail = 0;
+	REQUIRE(apply_specs(&fx, sp, 1, rules) == 0);
+	CHECK_EQ(impl_calls, 4);
+	CHECK_EQ(impl_mask, 2u);
+	CHECK(spec_id(&fx) != 0);
+	run(fx.prog, c4->b, c4->len, &r);
+	CHECK_EQ(redirected_bare(c4, &r, 2, 1), 1);
+
+	/* a set that delivers nothing: bare frames end */
+	sp[0] = (struct rspec){ "udp dst port 9000 action drop", 10, 0 };
+	REQUIRE(apply_specs(&fx, sp, 1, rules) == 0);
+	CHECK_EQ(impl_calls, 5);
+	CHECK_EQ(impl_mask, 0u);
+	CHECK_EQ(impl_rule, 0u);
+	fx_close(&fx);
+}
+
 TEST_MAIN()

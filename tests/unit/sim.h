@@ -148,20 +148,40 @@ static inline int sim_rx(struct sim *sim, uint32_t mask, uint32_t flow_hash, uin
 	return 0;
 }
 
+/* The copy of a real frame @bytes, @len bytes, into the next chunk of the
+ * fill ring, at the place the kernel copies to; its metadata is for the
+ * caller to write.  The frame's address, or 0 if the fill ring was empty. */
+static inline uint64_t sim_copy_in(struct sim *sim, const void *bytes, uint32_t len)
+{
+	uint64_t addr;
+
+	if (sim->fill.cons == sim->fill.prod)
+		return 0;
+	addr = sim->fill.addrs[sim->fill.cons & (RING - 1)] + HEADROOM;
+	sim->fill.cons++;
+	memcpy(sim->ctx->umem.rw + addr, bytes, len);
+	return addr;
+}
+
+/* Post rx descriptor @d. */
+static inline void sim_post(struct sim *sim, struct xdp_desc d)
+{
+	sim->rx.descs[sim->rx.prod & (RING - 1)] = d;
+	sim->rx.prod++;
+	sim->sent++;
+}
+
 /* Receive a real frame: metadata from the shared parser, as the program
  * writes it by default (no flow hash, no timestamp: the engine's). */
 static inline int sim_rx_bytes(struct sim *sim, uint32_t mask, const void *bytes, uint32_t len)
 {
 	struct umem *u = &sim->ctx->umem;
+	uint64_t addr = sim_copy_in(sim, bytes, len);
 	struct xsnap_pkt pkt;
 	struct xsnap_meta *m;
-	uint64_t addr;
 
-	if (sim->fill.cons == sim->fill.prod)
+	if (!addr)
 		return -1;
-	addr = sim->fill.addrs[sim->fill.cons & (RING - 1)] + HEADROOM;
-	sim->fill.cons++;
-	memcpy(u->rw + addr, bytes, len);
 	m = (struct xsnap_meta *)(u->rw + addr - sizeof(*m));
 	memset(m, 0, sizeof(*m));
 	memset(&pkt, 0, sizeof(pkt));
@@ -173,9 +193,27 @@ static inline int sim_rx_bytes(struct sim *sim, uint32_t mask, const void *bytes
 	}
 	m->magic = XSNAP_META_MAGIC;
 	m->tenant_mask = mask;
-	sim->rx.descs[sim->rx.prod & (RING - 1)] = sim_desc(sim, addr, len);
-	sim->rx.prod++;
-	sim->sent++;
+	sim_post(sim, sim_desc(sim, addr, len));
+	return 0;
+}
+
+/* Receive a real frame sent bare by the specialised program (the metadata
+ * as the packet's head, xsnap_spec_impl): the descriptor is the frame, and
+ * what lies before it in the chunk is stale, here a forged metadata of
+ * ours for slot 31 that the engine must write over.  0, or -1 if the fill
+ * ring was empty. */
+static inline int sim_rx_bare(struct sim *sim, const void *bytes, uint32_t len)
+{
+	uint64_t addr = sim_copy_in(sim, bytes, len);
+	struct xsnap_meta *m;
+
+	if (!addr)
+		return -1;
+	m = (struct xsnap_meta *)(sim->ctx->umem.rw + addr - sizeof(*m));
+	memset(m, 0x5a, sizeof(*m));
+	m->tenant_mask = 1u << 31;
+	m->magic = XSNAP_META_MAGIC;
+	sim_post(sim, (struct xdp_desc){ .addr = addr, .len = len });
 	return 0;
 }
 

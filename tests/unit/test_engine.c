@@ -1155,6 +1155,86 @@ TEST(recvfrom_udp_ipv4_ipv6)
 	SIM_DONE(sim, s);
 }
 
+/*
+ * Frames the specialised program sent bare (its implicit outcome, with the
+ * metadata as the packet's head): the engine gives each the outcome in
+ * force at its rx ring position and writes in front of it the metadata the
+ * program left out, the same as the program writes for such a frame; a
+ * bare frame where no outcome is in force is not ours.  Switches queue up
+ * to IMPL_SWITCHES ahead of the engine and drain as it reads past them,
+ * with frames or without.
+ */
+TEST(bare_frames_take_the_outcome_of_their_ring_position)
+{
+	struct xsnap_meta want[2], got;
+	struct xsnap_frame *v[16];
+	struct xsnap_sock *s;
+	struct frame fr[2];
+	struct sim *sim;
+	char buf[64];
+	int n;
+
+	REQUIRE((sim = sim_tenant(FRAMES, "t", NULL, &s)));
+	sim->meta_head = sim->ctx->steer.meta_head = true;
+	udp_frame(&fr[0], 0, "bare v4");
+	udp_frame(&fr[1], 1, "bare v6");
+	/* the metadata the program writes for them (sim_rx_bytes(): the
+	 * parser's offsets), rule 7 */
+	for (int i = 0; i < 2; i++)
+		REQUIRE(sim_rx_bytes(sim, 1, fr[i].b, (uint32_t)fr[i].len) == 0);
+	REQUIRE(xsnap_recv(s, v, 16, 0) == 2);
+	for (int i = 0; i < 2; i++) {
+		memcpy(&want[i], xsnap_frame_meta(v[i]), sizeof(want[i]));
+		want[i].rule_id = 7;
+	}
+	xsnap_release(s, v, 2);
+	CHECK_EQ(want[0].l4_off, 34);
+	CHECK_EQ(want[1].l4_off, 54);
+
+	/* no outcome yet: not ours, whatever lies in front of it */
+	CHECK_EQ(sim_rx_bare(sim, fr[0].b, (uint32_t)fr[0].len), 0);
+	CHECK_EQ(xsnap_recv(s, v, 16, 0), 0);
+	CHECK_EQ(sim->ctx->tenants[0]->rx_frames, 2);
+
+	/* three frames of rule 7, one of none, one of rule 9: the engine
+	 * reads them all after the three switches are queued */
+	CHECK_EQ(engine_impl_switch(sim->ctx, 1, 7), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(sim_rx_bare(sim, fr[i & 1].b, (uint32_t)fr[i & 1].len), 0);
+	CHECK_EQ(engine_impl_switch(sim->ctx, 0, 0), 0);
+	CHECK_EQ(sim_rx_bare(sim, fr[1].b, (uint32_t)fr[1].len), 0);
+	CHECK_EQ(engine_impl_switch(sim->ctx, 1, 9), 0);
+	CHECK_EQ(sim_rx_bare(sim, fr[1].b, (uint32_t)fr[1].len), 0);
+	n = xsnap_recv(s, v, 16, 0);
+	CHECK_EQ(n, 4);
+	for (int i = 0; i < n && i < 4; i++) {
+		const struct frame *f = &fr[i == 3 ? 1 : i & 1];
+
+		memcpy(&got, xsnap_frame_meta(v[i]), sizeof(got));
+		want[i == 3 ? 1 : i & 1].rule_id = i == 3 ? 9 : 7;
+		CHECK(!memcmp(&got, &want[i == 3 ? 1 : i & 1], sizeof(got)));
+		CHECK_EQ(xsnap_frame_len(v[i]), f->len);
+		CHECK(!memcmp(xsnap_frame_data(v[i]), f->b, f->len));
+	}
+	xsnap_release(s, v, (unsigned int)n);
+	CHECK_EQ(sim->ctx->tenants[0]->rx_frames, 6);
+
+	/* the socket API reads what the engine wrote */
+	CHECK_EQ(sim_rx_bare(sim, fr[0].b, (uint32_t)fr[0].len), 0);
+	CHECK_EQ(xsnap_recvfrom(s, buf, sizeof(buf), MSG_DONTWAIT, NULL, NULL), 7);
+	CHECK(!memcmp(buf, "bare v4", 7));
+
+	/* an engine that does not read: switches queue up to the limit, and
+	 * drain when it reads past them, no frame needed */
+	for (int i = 0; i < IMPL_SWITCHES; i++)
+		CHECK_EQ(engine_impl_switch(sim->ctx, 1, 20 + (uint32_t)i), 0);
+	CHECK_EQ(engine_impl_switch(sim->ctx, 1, 30), -ENOSPC);
+	engine_poll(sim->ctx);
+	CHECK_EQ(engine_impl_switch(sim->ctx, 1, 30), 0);
+	check_conservation(sim);
+	SIM_DONE(sim, s);
+}
+
 /* A UDP datagram of tenant frames (@v6), payload @text; @frag: IPv4 frag
  * field (IP_MF | offset / 8) or, for IPv6, 1 for a Fragment header with
  * M set, 2 for an atomic fragment (offset 0, M clear). */

@@ -419,6 +419,10 @@ struct xsnap_ctx *xsnap_open(const char *ifname, const struct xsnap_opts *opts)
 			goto fail;
 		}
 	}
+	/* every queue has its rx ring: rule sets may now have frames sent
+	 * bare (struct steer's impl_switch) */
+	ctx->steer.impl_switch = engine_impl_switch;
+	ctx->steer.impl_arg = ctx;
 	/* 5. fill rings */
 	engine_refill(ctx);
 	/* 6. attach */

@@ -370,61 +370,173 @@ struct rx_batch {
 	} e[RX_BATCH];
 };
 
+int engine_impl_switch(void *arg, uint32_t mask, uint32_t rule_id)
+{
+	struct xsnap_ctx *ctx = arg;
+
+	/* all queues or none: a queue whose engine lags this far has not
+	 * reached the switches before (its reader frees entries, nobody else
+	 * adds any) */
+	for (uint32_t qi = 0; qi < ctx->nq; qi++) {
+		struct queue *q = &ctx->q[qi];
+
+		if (atomic_load_explicit(&q->impl_tail, memory_order_relaxed) -
+			    atomic_load_explicit(&q->impl_head, memory_order_acquire) >=
+		    IMPL_SWITCHES)
+			return -ENOSPC;
+	}
+	for (uint32_t qi = 0; qi < ctx->nq; qi++) {
+		struct queue *q = &ctx->q[qi];
+		uint32_t t = atomic_load_explicit(&q->impl_tail, memory_order_relaxed);
+		struct impl_switch *w = &q->impl_next[t % IMPL_SWITCHES];
+
+		w->pos = __atomic_load_n(q->rx.producer, __ATOMIC_ACQUIRE);
+		w->o.mask = mask;
+		w->o.rule_id = rule_id;
+		atomic_store_explicit(&q->impl_tail, t + 1, memory_order_release);
+	}
+	return 0;
+}
+
+/* The implicit outcome of a bare frame at rx ring position @pos of @q:
+ * the last switch at or before it (positions as the kernel counts them,
+ * modulo 2^32; a switch is never 2^31 frames ahead of the engine). */
+static struct impl_outcome impl_at(struct queue *q, uint32_t pos)
+{
+	uint32_t h = atomic_load_explicit(&q->impl_head, memory_order_relaxed);
+	uint32_t t = atomic_load_explicit(&q->impl_tail, memory_order_acquire);
+
+	while (h != t && (int32_t)(pos - q->impl_next[h % IMPL_SWITCHES].pos) >= 0) {
+		q->impl = q->impl_next[h % IMPL_SWITCHES].o;
+		atomic_store_explicit(&q->impl_head, ++h, memory_order_release);
+	}
+	return q->impl;
+}
+
+/*
+ * A frame the specialised program sent bare (xsnap_spec_impl) at @addr, @len
+ * bytes, rx ring position @pos of @q: write in front of it the metadata the
+ * program leaves out, as the program writes it for such a frame (untagged
+ * IPv4 without options or IPv6, no stamp, no flow hash), and return its
+ * tenants.  0 (not ours): no outcome at that position, or not a frame of
+ * that kind, which the program never sends bare.
+ */
+static uint32_t rx_bare(const struct umem *u, struct queue *q, uint32_t pos, uint64_t addr,
+			uint32_t len)
+{
+	const uint32_t eth = sizeof(struct ethhdr);
+	const uint8_t *f = u->ro + addr;
+	struct impl_outcome o = impl_at(q, pos);
+	struct xsnap_meta *m;
+	uint16_t l4_off, type;
+	uint8_t fam, proto;
+
+	if (!o.mask)
+		return 0;
+	/* the caller checked 32 bytes: the type and IPv4's protocol */
+	type = (uint16_t)(f[12] << 8 | f[13]);
+	if (type == XSNAP_ETH_P_IP) {
+		fam = 4;
+		proto = f[eth + offsetof(struct iphdr, protocol)];
+		l4_off = eth + sizeof(struct iphdr);
+	} else if (type == XSNAP_ETH_P_IPV6 && len >= eth + sizeof(struct ipv6hdr)) {
+		fam = 6;
+		proto = f[eth + offsetof(struct ipv6hdr, nexthdr)];
+		l4_off = eth + sizeof(struct ipv6hdr);
+	} else {
+		return 0;
+	}
+	m = (struct xsnap_meta *)(u->rw + addr - sizeof(*m));
+	*m = (struct xsnap_meta){
+		.tenant_mask = o.mask,
+		.rule_id = o.rule_id,
+		.l3_off = sizeof(struct ethhdr),
+		.l4_off = l4_off,
+		.l4_proto = proto,
+		.l3_proto = fam,
+		.magic = XSNAP_META_MAGIC,
+	};
+	return o.mask;
+}
+
 static void rx_take(const struct xsnap_ctx *ctx, struct queue *q, struct rx_batch *b)
 {
 	const struct umem *u = &ctx->umem;
 	/* metadata as the packet's head (steer_meta_in_head()): each
-	 * descriptor starts at it and the frame follows */
+	 * descriptor starts at it and the frame follows, or is the frame
+	 * itself (sent bare) */
 	const uint32_t head = ctx->steer.meta_head ? (uint32_t)sizeof(struct xsnap_meta) : 0;
+	const bool bare = head && (q->impl.mask || atomic_load_explicit(&q->impl_tail,
+									 memory_order_relaxed) !=
+							   atomic_load_explicit(&q->impl_head,
+										memory_order_relaxed));
 	uint32_t idx = 0, n;
 
 	n = xsk_ring_cons__peek(&q->rx, RX_BATCH, &idx);
 	b->n = n;
 	/* The metadata lines were written by whichever CPU ran the copy (the
 	 * generator's, with softirq NAPI): ask for all of them first, so the
-	 * cross-core transfers overlap instead of stalling one per frame. */
+	 * cross-core transfers overlap instead of stalling one per frame.
+	 * Bare frames get their metadata written into the line before. */
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t a = xsk_umem__add_offset_to_addr(xsk_ring_cons__rx_desc(&q->rx, idx + i)->addr) +
 			     head;
 
-		if ((a >> FRAME_SHIFT) < u->nframes && (a & (FRAME_SIZE - 1)) >= sizeof(struct xsnap_meta))
+		if ((a >> FRAME_SHIFT) < u->nframes && (a & (FRAME_SIZE - 1)) >= 2 * sizeof(struct xsnap_meta)) {
 			__builtin_prefetch(u->ro + a - sizeof(struct xsnap_meta));
+			if (bare)
+				__builtin_prefetch(u->rw + a - 2 * sizeof(struct xsnap_meta), 1);
+		}
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&q->rx, idx + i);
 		struct rx_ent *e = &b->e[i];
 		uint64_t addr = xsk_umem__add_offset_to_addr(d->addr);
-		uint32_t len = d->len;
+		uint32_t len = d->len, off = (uint32_t)(addr & (FRAME_SIZE - 1));
+		const struct xsnap_meta *m;
 
 		e->chunk = (uint32_t)(addr >> FRAME_SHIFT);
 		e->mask = 0;
-		/* With the metadata as the head, the frame is what follows it
-		 * (in the same chunk); shorter than that, it is not ours. */
-		if (head) {
-			if (len >= head) {
-				addr += head;
-				len -= head;
-			} else {
-				addr = (uint64_t)e->chunk << FRAME_SHIFT;	/* no metadata in front */
-			}
-		}
 		e->addr = addr;
 		e->len = len;
 		/* The metadata sits right before the frame, inside the chunk's
 		 * headroom; anything else in that spot fails the magic check.
 		 * A frame that ends beyond its chunk is never ours either. */
-		if ((addr & (FRAME_SIZE - 1)) >= sizeof(struct xsnap_meta) && e->chunk < u->nframes &&
-		    (addr & (FRAME_SIZE - 1)) + len <= FRAME_SIZE) {
-			const struct xsnap_meta *m =
-				(const struct xsnap_meta *)(u->ro + addr - sizeof(*m));
-
-			if (m->magic == XSNAP_META_MAGIC) {
-				e->mask = m->tenant_mask;
-				e->rx_ns = m->rx_ns;
-				e->flow_hash = m->flow_hash;
+		if (e->chunk >= u->nframes || off + len > FRAME_SIZE)
+			continue;
+		if (!head) {
+			if (off < sizeof(*m))
+				continue;
+			m = (const struct xsnap_meta *)(u->ro + addr - sizeof(*m));
+		} else {
+			/* the descriptor starts at the metadata, whose last
+			 * word is the magic; a frame sent bare never has the
+			 * magic there (the program sends such a frame with
+			 * metadata), so it is the frame itself */
+			if (len < head)
+				continue;
+			m = (const struct xsnap_meta *)(u->ro + addr);
+			if (m->magic != XSNAP_META_MAGIC) {
+				if (off >= sizeof(*m)) {
+					e->mask = rx_bare(u, q, idx + i, addr, len);
+					e->rx_ns = 0;
+					e->flow_hash = 0;
+				}
+				continue;
 			}
+			e->addr = addr + head;
+			e->len = len - head;
+		}
+		if (m->magic == XSNAP_META_MAGIC) {
+			e->mask = m->tenant_mask;
+			e->rx_ns = m->rx_ns;
+			e->flow_hash = m->flow_hash;
 		}
 	}
+	/* switches up to where the ring is read are passed, frames or not:
+	 * the queue makes room for the next rule change */
+	if (bare)
+		(void)impl_at(q, q->rx.cached_cons);
 }
 
 /* Log batch @b of @q (engine_lock held) and give its entries back to the

@@ -527,6 +527,23 @@ static struct xsnap_spec *spec_load(struct steer *s, const struct xsnap_bank *b,
 		ro->xsnap_spec_val[i].tenant_mask &= tenants;
 	}
 	ro->xsnap_spec_probe = s->spec_probe;
+	/* the implicit outcome: the first key whose frames are delivered,
+	 * where bare frames can be told apart and their metadata written by
+	 * the engine alike (bpf/xsnap_spec.bpf.c) */
+	if (s->impl_switch && s->meta_head && !s->spec_probe &&
+	    !s->skel->rodata->xsnap_xdp_stamp && !s->skel->rodata->xsnap_qgroups) {
+		for (unsigned int i = 0; i < nkeys; i++) {
+			const struct xsnap_rule_val *v = (const struct xsnap_rule_val *)&ro->xsnap_spec_val[i];
+
+			if (v->deliver_prio == XSNAP_PRIO_NONE || !v->tenant_mask ||
+			    (v->stop_prio != XSNAP_PRIO_NONE && v->stop_prio <= v->deliver_prio))
+				continue;
+			ro->xsnap_spec_impl = 1;
+			ro->xsnap_spec_impl_mask = v->tenant_mask;
+			ro->xsnap_spec_impl_id = v->deliver_id;
+			break;
+		}
+	}
 	/* the load-time knobs the two programs share (bpf/xsnap_steer.h) */
 	ro->xsnap_max_frame = s->skel->rodata->xsnap_max_frame;
 	ro->xsnap_xdp_stamp = s->skel->rodata->xsnap_xdp_stamp;
@@ -1008,6 +1025,7 @@ int steer_apply(struct steer *s, const struct rule *rules, unsigned int n, uint3
 	struct xsnap_spec *spec = NULL;
 	struct xsnap_bank b = {};
 	struct xsnap_cfg cfg;
+	bool impl;
 	uint32_t zero = 0, bidx = bank;
 	char msg[256];
 	int err;
@@ -1087,7 +1105,8 @@ int steer_apply(struct steer *s, const struct rule *rules, unsigned int n, uint3
 		goto out;
 	}
 	s->cfg = cfg;
-	if (spec && spec_slot(s, spec)) {
+	impl = spec && spec->rodata->xsnap_spec_impl;
+	if (spec && !impl && spec_slot(s, spec)) {
 		/* the general path serves the set: slower, still right */
 		pr_warn("rules: installing the specialised classifier: %s\n", strerror(errno));
 		xsnap_spec__destroy(spec);
@@ -1096,6 +1115,33 @@ int steer_apply(struct steer *s, const struct rule *rules, unsigned int n, uint3
 	wait_for_readers(s);
 	/* no frame is in the old program any more */
 	xsnap_spec__destroy(s->spec);
+	s->spec = NULL;
+	/* Bare frames: every one the old program sent is in an rx ring now,
+	 * before the producer index the engines get with the new outcome; a
+	 * program that sends some goes live only after that.  An engine
+	 * still far behind (it has not read as far as the switches before)
+	 * leaves the set to the general program. */
+	if (s->impl_switch) {
+		uint32_t mask = impl ? spec->rodata->xsnap_spec_impl_mask : 0;
+		uint32_t rule = impl ? spec->rodata->xsnap_spec_impl_id : 0;
+
+		if ((mask != s->impl_mask || rule != s->impl_rule) &&
+		    !s->impl_switch(s->impl_arg, mask, rule)) {
+			s->impl_mask = mask;
+			s->impl_rule = rule;
+		}
+		if (impl && (mask != s->impl_mask || rule != s->impl_rule)) {
+			pr_debug("rules: an engine lags %d rule changes behind: the general "
+				 "classifier serves this set\n", IMPL_SWITCHES);
+			xsnap_spec__destroy(spec);
+			spec = NULL;
+		}
+	}
+	if (spec && impl && spec_slot(s, spec)) {
+		pr_warn("rules: installing the specialised classifier: %s\n", strerror(errno));
+		xsnap_spec__destroy(spec);
+		spec = NULL;
+	}
 	s->spec = spec;
 	s->spec_keys = spec ? spec->rodata->xsnap_spec_nkeys : 0;
 	spec = NULL;

@@ -295,6 +295,18 @@ struct steer {
 	bool spec_on;		/* rule sets may get one (the general slot is set) */
 	bool spec_probe;	/* STEER_SPEC_PROBE */
 	struct xsnap_cfg cfg;	/* what the map holds */
+	/*
+	 * Bare frames (xsnap_spec_impl in bpf/xsnap_spec.bpf.c): called by
+	 * steer_apply() after the wait for the old set's readers and before
+	 * a specialised program with an implicit outcome goes live, with that
+	 * outcome (@mask 0: none), to tell every queue's engine from which rx
+	 * ring position bare frames have it (engine_impl_switch()).  0, or
+	 * -ENOSPC: the program is then not installed (the general one serves
+	 * the set).  NULL (the default): no rule set gets an implicit outcome.
+	 */
+	int (*impl_switch)(void *arg, uint32_t mask, uint32_t rule_id);
+	void *impl_arg;
+	uint32_t impl_mask, impl_rule;	/* the outcome last told (mask 0: none) */
 	/* keys written into each bank, so a bank can be emptied before reuse */
 	struct xsnap_rule_key *bank_keys[2];
 	unsigned int bank_nkeys[2];
@@ -516,6 +528,15 @@ struct tenant {
 	uint64_t closed_fragments, closed_bad_csum;
 };
 
+/* What the specialised program's bare frames stand for (mask 0: none). */
+struct impl_outcome {
+	uint32_t mask;		/* tenant slots */
+	uint32_t rule_id;	/* the deliver rule */
+};
+
+/* Rule changes an engine may lag behind while bare frames are about. */
+#define IMPL_SWITCHES 8
+
 struct queue {
 	uint32_t id;
 	struct xsk_socket *xsk;
@@ -536,6 +557,16 @@ struct queue {
 	/* XSNAP_ENGINE_PER_QUEUE: held from taking a batch off the rx ring
 	 * to logging it (engine.c, rx_trylock()); taken before engine_lock */
 	pthread_mutex_t rx_lock;
+	/* Bare frames: the implicit outcome in force where the engine reads
+	 * the rx ring, and the switches to come, each in force from an rx
+	 * ring position on (engine_impl_switch(); one writer, under
+	 * ctx->lock, and one reader, whoever takes the queue's batches). */
+	struct impl_outcome impl;
+	struct impl_switch {
+		uint32_t pos;
+		struct impl_outcome o;
+	} impl_next[IMPL_SWITCHES];
+	_Atomic uint32_t impl_head, impl_tail;
 };
 
 /*
@@ -1035,6 +1066,15 @@ void engine_rx_unlock_all(struct xsnap_ctx *ctx);
  * new tenant.  Bounded by what the rings held at the start.
  */
 void engine_drain(struct xsnap_ctx *ctx);
+/*
+ * engine_impl_switch() - bare frames from now on stand for @mask and
+ * @rule_id (0, 0: there will be none): struct steer's impl_switch, @arg the
+ * context, ctx->lock held.  Called after the wait for the old rule set's
+ * readers: every frame it sent bare is before each rx ring's producer
+ * index read here, so that index is where the new outcome begins.  0, or
+ * -ENOSPC when a queue's engine is still IMPL_SWITCHES switches behind.
+ */
+int engine_impl_switch(void *arg, uint32_t mask, uint32_t rule_id);
 void engine_refill(struct xsnap_ctx *ctx);
 void engine_reclaim(struct xsnap_ctx *ctx, struct tenant *t);
 void engine_evict(struct xsnap_ctx *ctx, struct tenant *t, uint64_t upto);
